@@ -1,0 +1,37 @@
+// One writer at a time. proper-lockfile keeps the lock fresh while it is held, so a holder that
+// crashed or was killed leaves a lock that goes stale after STALE_MS and is then taken over,
+// instead of blocking qrv for ever. Catalog updates are short; waiting up to WAIT_MS for one is
+// enough, and past that the user is told who to wait for.
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { QrvError } from '../core/errors.ts';
+
+const STALE_MS = 10_000;
+const WAIT_MS = Number(process.env.QRV_LOCK_WAIT_MS ?? 15_000);
+
+export async function withLock<T>(home: string, work: () => Promise<T>): Promise<T> {
+  const lockPath = path.join(home, 'catalog.lock');
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(home, {
+      lockfilePath: lockPath,
+      realpath: false,
+      stale: STALE_MS,
+      retries: { retries: Math.max(1, Math.ceil(WAIT_MS / 250)), factor: 1, minTimeout: 250, maxTimeout: 250 },
+      onCompromised: () => {
+        // Another process took the lock over (ours was not refreshed in time). The write in
+        // progress is still atomic; there is nothing safe to do but carry on and let it finish.
+      },
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new QrvError('busy', 'catalog-locked', `another qrv is changing the catalog in ${home}`, 'wait for it to finish and run the command again');
+    }
+    throw error;
+  }
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,107 @@
+// The catalog: a JSON file under the qrv home, read through lowdb with an adapter that validates
+// on load and writes atomically, and changed only inside `update`, which holds the lock, reads
+// the newest file, applies the change and writes it back. A file that does not validate is
+// refused and left exactly as it is.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Low, type Adapter } from 'lowdb';
+import { QrvError } from '../core/errors.ts';
+import { AtomicTextFile } from './atomic-json-file.ts';
+import { withLock } from './lock.ts';
+import { catalogSchema, emptyCatalog, SCHEMA_VERSION, type CatalogData } from './schema.ts';
+
+/** Parses and validates catalog text; throws a QrvError that names the file and the fault. */
+export function parseCatalog(text: string, file: string): CatalogData {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(file, `it is not valid JSON (${(error as Error).message})`);
+  }
+  const version = raw && typeof raw === 'object' ? (raw as { schemaVersion?: unknown }).schemaVersion : undefined;
+  if (typeof version === 'number' && version > SCHEMA_VERSION) {
+    throw new QrvError(
+      'catalog',
+      'catalog-newer',
+      `catalog ${file} was written by a newer qrv (schema ${version}; this qrv reads ${SCHEMA_VERSION})`,
+      'upgrade qrv on this host; the catalog was left untouched',
+    );
+  }
+  const result = catalogSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue ? issue.path.join('.') || '(top level)' : '(unknown)';
+    throw corrupt(file, `${where}: ${issue?.message ?? 'does not match the schema'}`);
+  }
+  return result.data;
+}
+
+function corrupt(file: string, why: string): QrvError {
+  return new QrvError(
+    'catalog',
+    'catalog-corrupt',
+    `catalog ${file} is corrupt: ${why}`,
+    'qrv left it untouched; restore it from a backup or move it aside to start a new catalog',
+  );
+}
+
+class CatalogAdapter implements Adapter<CatalogData> {
+  private readonly text: AtomicTextFile;
+
+  constructor(readonly file: string) {
+    this.text = new AtomicTextFile(file);
+  }
+
+  async read(): Promise<CatalogData | null> {
+    let text: string | null;
+    try {
+      text = await this.text.read();
+    } catch (error) {
+      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${this.file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
+    }
+    return text === null ? null : parseCatalog(text, this.file);
+  }
+
+  async write(data: CatalogData): Promise<void> {
+    await this.text.write(`${JSON.stringify(data, null, 2)}\n`);
+  }
+}
+
+export class Catalog {
+  readonly file: string;
+  private readonly db: Low<CatalogData>;
+
+  private constructor(readonly home: string) {
+    this.file = path.join(home, 'catalog.json');
+    this.db = new Low(new CatalogAdapter(this.file), emptyCatalog());
+  }
+
+  /** Opens (creating the home folder, mode 0700, on first use) without writing anything. */
+  static async open(home: string): Promise<Catalog> {
+    try {
+      await fs.mkdir(home, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new QrvError('catalog', 'home-unusable', `cannot create the qrv home ${home}: ${(error as Error).message}`, 'pass --home DIR or set QRV_HOME to a folder you can write');
+    }
+    const catalog = new Catalog(home);
+    await catalog.read();
+    return catalog;
+  }
+
+  /** The newest validated contents (no lock needed: writes are atomic renames). */
+  async read(): Promise<CatalogData> {
+    await this.db.read();
+    return this.db.data;
+  }
+
+  /** Applies one change under the lock to the newest contents and writes it atomically. */
+  async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
+    return withLock(this.home, async () => {
+      await this.db.read();
+      const result = await change(this.db.data);
+      catalogSchema.parse(this.db.data);
+      await this.db.write();
+      return result;
+    });
+  }
+}

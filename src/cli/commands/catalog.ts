@@ -1,0 +1,48 @@
+// qrv list | show | set | recover
+import type { Command } from 'commander';
+import { list, setProperties, show } from '../../services/inspect.ts';
+import { recover } from '../../services/recover.ts';
+import { execute } from '../execute.ts';
+import { persistOption } from '../parse.ts';
+
+export function register(program: Command): void {
+  program
+    .command('list')
+    .description('list snapshots and QRVs')
+    .option('--volume <name>', 'only this volume')
+    .option('--all', 'include removed snapshots and QRVs')
+    .action((options: { volume?: string; all?: boolean }, command: Command) => execute(command, (ctx) => list(ctx, { ...(options.volume ? { volume: options.volume } : {}), all: Boolean(options.all) })));
+
+  program
+    .command('show <id>')
+    .description('show every recorded detail of a snapshot, QRV or job')
+    .action((id: string, _options: unknown, command: Command) => execute(command, (ctx) => show(ctx, id)));
+
+  program
+    .command('set <snapshot-id>')
+    .description("change a snapshot's persistence, label or pin")
+    .option('--persist <duration>', 'persist this long from when it was taken (e.g. 30d, forever)')
+    .option('--label <text>', 'set the label ("" clears it)')
+    .option('--pin', 'never prune it')
+    .option('--unpin', 'let it be pruned again')
+    .action((snapshotId: string, options: { persist?: string; label?: string; pin?: boolean; unpin?: boolean }, command: Command) =>
+      execute(command, (ctx) =>
+        setProperties(ctx, {
+          snapshotId,
+          ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
+          ...(options.label !== undefined ? { label: options.label } : {}),
+          ...(options.pin ? { pin: true } : options.unpin ? { pin: false } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command('recover <volume>')
+    .description('write a snapshot or QRV back over the volume, or to --to')
+    .requiredOption('--from <id>', 'the snapshot or QRV to recover from')
+    .option('--to <path>', 'write here instead of over the volume')
+    .option('--force', 'overwrite the volume (or an existing --to)')
+    .action((volume: string, options: { from: string; to?: string; force?: boolean }, command: Command) =>
+      execute(command, (ctx) => recover(ctx, { volume, from: options.from, ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) })),
+    );
+}

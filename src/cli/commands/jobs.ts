@@ -1,0 +1,70 @@
+// qrv snap | copy | unsnap | run: the phases, alone or together.
+import type { Command } from 'commander';
+import { copy } from '../../services/copy.ts';
+import { run } from '../../services/run.ts';
+import { snap } from '../../services/snap.ts';
+import { unsnap } from '../../services/unsnap.ts';
+import { execute } from '../execute.ts';
+import { collect, hookOptions, persistOption } from '../parse.ts';
+
+interface HookFlags {
+  hook?: string[];
+  hookTimeout?: string;
+}
+
+function withHooks(command: Command): Command {
+  return command
+    .option('--hook <phase=command>', 'run a command at pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable)', collect)
+    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this', '300s');
+}
+
+export function register(program: Command): void {
+  withHooks(
+    program
+      .command('snap <volume>')
+      .description('take a snapshot of a volume')
+      .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
+      .option('--label <text>', 'a label for the snapshot'),
+  ).action((volume: string, options: HookFlags & { persist?: string; label?: string }, command: Command) =>
+    execute(command, (ctx) => snap(ctx, { volume, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options) })),
+  );
+
+  withHooks(
+    program
+      .command('copy <snapshot-id>')
+      .description('copy a snapshot to a QRV (a new one, or the QRV kept at the destination)')
+      .requiredOption('--to <destination>', 'image file, folder or block device')
+      .option('--force', 'overwrite a destination that is not a QRV of this volume'),
+  ).action((snapshotId: string, options: HookFlags & { to: string; force?: boolean }, command: Command) =>
+    execute(command, (ctx) => copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), ...hookOptions(options) })),
+  );
+
+  program
+    .command('unsnap <snapshot-id>')
+    .description('remove a snapshot')
+    .option('--force', 'remove it even when it is pinned')
+    .action((snapshotId: string, options: { force?: boolean }, command: Command) => execute(command, (ctx) => unsnap(ctx, { snapshotId, force: Boolean(options.force) })));
+
+  withHooks(
+    program
+      .command('run <volume>')
+      .description('all phases: snapshot, copy to a QRV, verify, remove the snapshot')
+      .requiredOption('--to <destination>', 'image file, folder or block device')
+      .option('--persist <duration>', 'how long a kept snapshot persists')
+      .option('--label <text>', 'a label for the snapshot')
+      .option('--keep-snapshot', 'keep the snapshot after the copy')
+      .option('--force', 'overwrite a destination that is not a QRV of this volume'),
+  ).action((volume: string, options: HookFlags & { to: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
+    execute(command, (ctx) =>
+      run(ctx, {
+        volume,
+        to: options.to,
+        persistMs: persistOption(options.persist),
+        label: options.label ?? null,
+        keepSnapshot: Boolean(options.keepSnapshot),
+        force: Boolean(options.force),
+        ...hookOptions(options),
+      }),
+    ),
+  );
+}

@@ -1,0 +1,48 @@
+// The one place a command's service is run: choose the printer once, open the catalog, run,
+// print the summary or the one-line error, and set the exit status.
+import type { Command } from 'commander';
+import { Catalog } from '../catalog/store.ts';
+import { resolveHome } from '../catalog/home.ts';
+import { QrvError, isQrvError } from '../core/errors.ts';
+import { Reporter } from '../core/events.ts';
+import type { Context } from '../engine/context.ts';
+import { chooseMode, type Summary } from '../output/printer.ts';
+import { makePrinter } from '../output/select.ts';
+
+export interface GlobalOptions {
+  home?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export function toQrvError(error: unknown): QrvError {
+  if (isQrvError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new QrvError('bug', 'internal', `internal error: ${message}`, 'run again with --debug and report the output', { cause: error });
+}
+
+/** Runs a service that needs only the reporter (qrv demo makes its own home). */
+export async function executeWith(command: Command, service: (reporter: Reporter, globals: GlobalOptions) => Promise<Summary>): Promise<void> {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const printer = await makePrinter(chooseMode(Boolean(globals.json)));
+  const reporter = new Reporter();
+  printer.attach(reporter);
+  try {
+    printer.summary(await service(reporter, globals));
+  } catch (caught) {
+    const error = toQrvError(caught);
+    printer.error(error);
+    if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+    process.exitCode = error.exitCode;
+  } finally {
+    await printer.close();
+  }
+}
+
+/** Runs a service against the catalog of the chosen home. */
+export async function execute(command: Command, service: (ctx: Context) => Promise<Summary>): Promise<void> {
+  await executeWith(command, async (reporter, globals) => {
+    const catalog = await Catalog.open(resolveHome(globals.home));
+    return service({ catalog, reporter, now: () => new Date() });
+  });
+}

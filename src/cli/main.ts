@@ -1,0 +1,47 @@
+// qrv's command line: global options, one register() per command file, and usage errors as one
+// line with exit status 2.
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../core/errors.ts';
+import { register as registerCatalog } from './commands/catalog.ts';
+import { register as registerDemo } from './commands/demo.ts';
+import { register as registerJobs } from './commands/jobs.ts';
+import { register as registerVolume } from './commands/volume.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('qrv')
+    .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
+    .version('0.1.0')
+    .option('--home <dir>', 'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)')
+    .option('--json', 'print one JSON object per line; the last is the summary')
+    .option('--debug', 'print stack traces of internal errors')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      outputError: (text, write) => write(`qrv: ${text.replace(/^error: /, '').trim()} (see qrv --help)\n`),
+    });
+  registerVolume(program);
+  registerJobs(program);
+  registerCatalog(program);
+  registerDemo(program);
+  // Every subcommand reports usage errors the same way and takes the global options after it too.
+  const configure = (command: Command) => {
+    command.exitOverride();
+    command.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : ExitCode.usage;
+      return;
+    }
+    throw error;
+  }
+}
+
+await main(process.argv);

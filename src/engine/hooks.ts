@@ -1,0 +1,98 @@
+// Admin-given hook commands around each phase. The command is the admin's own text, run by
+// /bin/sh like a cron line; the job's facts reach it only through QRV_* environment variables,
+// never by being pasted into the command. Each hook runs in its own process group so that a
+// timeout ends it and everything it started.
+import { execa } from 'execa';
+import { QrvError } from '../core/errors.ts';
+import type { Reporter } from '../core/events.ts';
+
+export const HOOK_PHASES = ['pre-snapshot', 'post-snapshot', 'pre-copy', 'post-copy'] as const;
+export type HookPhase = (typeof HOOK_PHASES)[number];
+export type Hooks = Partial<Record<HookPhase, string>>;
+
+export const DEFAULT_HOOK_TIMEOUT_MS = 300_000;
+const KILL_GRACE_MS = 5_000;
+
+/** The QRV_* variables a hook sees; empty strings for facts not known yet. */
+export interface HookFacts {
+  jobId: string;
+  volume: string;
+  device: string;
+  snapshotId?: string;
+  snapshotPath?: string;
+  destination?: string;
+}
+
+export function hookEnv(phase: HookPhase, facts: HookFacts): Record<string, string> {
+  return {
+    QRV_JOB_ID: facts.jobId,
+    QRV_PHASE: phase,
+    QRV_VOLUME: facts.volume,
+    QRV_DEVICE: facts.device,
+    QRV_SNAPSHOT_ID: facts.snapshotId ?? '',
+    QRV_SNAPSHOT_PATH: facts.snapshotPath ?? '',
+    QRV_DESTINATION: facts.destination ?? '',
+  };
+}
+
+/** Parses repeated `--hook phase=command` options. */
+export function parseHookOptions(values: string[]): Hooks {
+  const hooks: Hooks = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    const phase = at > 0 ? value.slice(0, at) : value;
+    if (!(HOOK_PHASES as readonly string[]).includes(phase) || at < 0 || value.slice(at + 1).trim() === '') {
+      throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}`);
+    }
+    hooks[phase as HookPhase] = value.slice(at + 1);
+  }
+  return hooks;
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs one hook; resolves when it exited 0, throws QrvError('hook') when it failed, was killed or timed out. */
+export async function runHook(phase: HookPhase, command: string, env: Record<string, string>, timeoutMs: number, reporter: Reporter): Promise<void> {
+  const child = execa(command, {
+    shell: true,
+    env,
+    extendEnv: true,
+    detached: true,
+    stdin: 'ignore',
+    all: true,
+    reject: false,
+    stripFinalNewline: true,
+  });
+  let timedOut = false;
+  let grace: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid, 'SIGTERM');
+    grace = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+  }, timeoutMs);
+  let result;
+  try {
+    result = await child;
+  } finally {
+    clearTimeout(timer);
+    if (grace) clearTimeout(grace);
+  }
+  const output = typeof result.all === 'string' ? result.all : '';
+  for (const line of output.split('\n')) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
+  if (timedOut) {
+    throw new QrvError('hook', 'hook-timeout', `${phase} hook timed out after ${timeoutMs / 1000} s and was killed: ${command}`, 'make the hook finish sooner or raise --hook-timeout');
+  }
+  if (result.signal) {
+    throw new QrvError('hook', 'hook-killed', `${phase} hook was killed by ${result.signal}: ${command}`, 'find out what killed it; run the hook by hand to check it');
+  }
+  if (result.exitCode !== 0) {
+    throw new QrvError('hook', 'hook-failed', `${phase} hook exited with status ${result.exitCode}: ${command}`, 'run the hook by hand to see why it fails');
+  }
+}

@@ -1,0 +1,140 @@
+// Records a job's steps in its catalog row before and after each one, so that a job killed at
+// any moment can be understood later (qrv doctor). The row is first written when the job is
+// about to change something: a job that fails before that (a bad option, a failed pre-snapshot
+// hook) leaves the catalog byte for byte as it was, and reports only through its exit status.
+import os from 'node:os';
+import type { CatalogData, Job, Step } from '../catalog/schema.ts';
+import { isQrvError } from '../core/errors.ts';
+import type { Phase } from '../core/events.ts';
+import { newId } from '../core/ids.ts';
+import type { Context } from './context.ts';
+
+export class JobRecorder {
+  readonly id: string;
+  private readonly row: Job;
+  private written = false;
+
+  constructor(
+    private readonly ctx: Context,
+    kind: Job['kind'],
+    volume: string,
+    taken: (id: string) => boolean = () => false,
+  ) {
+    this.id = newId('j', taken);
+    this.row = {
+      id: this.id,
+      kind,
+      volume,
+      state: 'running',
+      pid: process.pid,
+      host: os.hostname(),
+      startedAt: ctx.now().toISOString(),
+      endedAt: null,
+      snapshotId: null,
+      qrvId: null,
+      destination: null,
+      steps: [],
+      warnings: [],
+      error: null,
+    };
+  }
+
+  get job(): Job {
+    return structuredClone(this.row);
+  }
+
+  get isWritten(): boolean {
+    return this.written;
+  }
+
+  /** Writes the row (with the steps so far) together with `change`, in one catalog transaction. */
+  async begin(change?: (data: CatalogData) => void): Promise<void> {
+    await this.commit(change, true);
+  }
+
+  /** One catalog transaction that also rewrites this job's row, once the job is written. */
+  async commit(change?: (data: CatalogData) => void, start = false): Promise<void> {
+    if (!this.written && !start) {
+      if (change) await this.ctx.catalog.update(change);
+      return;
+    }
+    await this.ctx.catalog.update((data) => {
+      change?.(data);
+      const at = data.jobs.findIndex((job) => job.id === this.id);
+      if (at >= 0) data.jobs[at] = structuredClone(this.row);
+      else data.jobs.push(structuredClone(this.row));
+    });
+    this.written = true;
+  }
+
+  set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination'>>): void {
+    Object.assign(this.row, fields);
+  }
+
+  async warn(message: string): Promise<void> {
+    this.row.warnings.push(message);
+    this.ctx.reporter.warn(message);
+  }
+
+  /**
+   * Runs one step: emits started/done/failed events and, once the job is written, records the
+   * step in the catalog before and after. `detail` turns the result into the line shown for it.
+   */
+  async step<T>(phase: Phase, name: string, work: () => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+    const step: Step = { name, state: 'started', startedAt: this.ctx.now().toISOString(), endedAt: null, detail: null };
+    this.row.steps.push(step);
+    this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'started' });
+    if (this.written) await this.commit();
+    const started = process.hrtime.bigint();
+    try {
+      const result = await work();
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      step.state = 'done';
+      step.detail = detail?.(result) ?? null;
+      step.endedAt = this.ctx.now().toISOString();
+      this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'done', ms, ...(step.detail ? { detail: step.detail } : {}) });
+      if (this.written) await this.commit();
+      return result;
+    } catch (error) {
+      step.state = 'failed';
+      step.detail = error instanceof Error ? error.message : String(error);
+      step.endedAt = this.ctx.now().toISOString();
+      this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'failed', detail: step.detail });
+      throw error;
+    }
+  }
+
+  /** A step that did not run, and why. */
+  skip(phase: Phase, name: string, why: string): void {
+    const at = this.ctx.now().toISOString();
+    this.row.steps.push({ name, state: 'skipped', startedAt: at, endedAt: at, detail: why });
+    this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'skipped', detail: why });
+  }
+
+  /** Ends the job: succeeded, or failed with the error, together with `change` in one transaction. */
+  async finish(error?: unknown, change?: (data: CatalogData) => void): Promise<void> {
+    this.row.endedAt = this.ctx.now().toISOString();
+    this.row.state = error ? 'failed' : 'succeeded';
+    if (error) {
+      this.row.error = isQrvError(error)
+        ? { code: error.code, message: error.message }
+        : { code: 'bug', message: error instanceof Error ? error.message : String(error) };
+    }
+    if (this.written || change) await this.commit(change);
+  }
+}
+
+/** Runs `work` as one job: finishes the row as succeeded or failed (with the error) either way. */
+export async function withJob<T>(ctx: Context, kind: Job['kind'], volume: string, work: (job: JobRecorder) => Promise<T>): Promise<{ result: T; job: Job }> {
+  const data = await ctx.catalog.read();
+  const job = new JobRecorder(ctx, kind, volume, (id) => data.jobs.some((row) => row.id === id));
+  let result: T;
+  try {
+    result = await work(job);
+  } catch (error) {
+    await job.finish(error);
+    throw error;
+  }
+  await job.finish();
+  return { result, job: job.job };
+}

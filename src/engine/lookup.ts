@@ -1,0 +1,48 @@
+// Finding rows by name or id, with the one-line "not found" errors every command shares.
+import type { CatalogData, Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import { QrvError } from '../core/errors.ts';
+import type { VolumeRef } from '../providers/provider.ts';
+
+export function findVolume(data: CatalogData, name: string): Volume {
+  const volume = data.volumes.find((row) => row.name === name);
+  if (!volume) {
+    const known = data.volumes.map((row) => row.name);
+    throw new QrvError('notFound', 'unknown-volume', `no volume named "${name}"`, known.length ? `known volumes: ${known.join(', ')}` : 'add one with `qrv volume add NAME --provider file --path IMAGE`');
+  }
+  return volume;
+}
+
+export function findSnapshot(data: CatalogData, id: string): Snapshot {
+  const snapshot = data.snapshots.find((row) => row.id === id);
+  if (!snapshot) throw new QrvError('notFound', 'unknown-snapshot', `no snapshot with id "${id}"`, 'list snapshots with `qrv list`');
+  return snapshot;
+}
+
+export function findQrv(data: CatalogData, id: string): Qrv {
+  const qrv = data.qrvs.find((row) => row.id === id);
+  if (!qrv) throw new QrvError('notFound', 'unknown-qrv', `no QRV with id "${id}"`, 'list QRVs with `qrv list`');
+  return qrv;
+}
+
+export function findJob(data: CatalogData, id: string): Job {
+  const job = data.jobs.find((row) => row.id === id);
+  if (!job) throw new QrvError('notFound', 'unknown-job', `no job with id "${id}"`, 'job ids start with j-; `qrv show` a snapshot or QRV names its job');
+  return job;
+}
+
+/** A snapshot that can be read: made, not removed. */
+export function readableSnapshot(data: CatalogData, id: string): Snapshot {
+  const snapshot = findSnapshot(data, id);
+  if (snapshot.state !== 'ready') {
+    throw new QrvError('refused', 'snapshot-not-ready', `snapshot ${id} is ${snapshot.state}, not ready`, 'pick a ready snapshot from `qrv list`');
+  }
+  return snapshot;
+}
+
+export function volumeRef(volume: Volume): VolumeRef {
+  return { name: volume.name, provider: volume.provider, path: volume.path, options: volume.options };
+}
+
+export function idTaken(data: CatalogData): (id: string) => boolean {
+  return (id) => data.snapshots.some((row) => row.id === id) || data.qrvs.some((row) => row.id === id) || data.jobs.some((row) => row.id === id);
+}

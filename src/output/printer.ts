@@ -1,0 +1,56 @@
+// What every printer does. A command's service emits events while it works and returns a
+// Summary; the printer chosen once at start-up turns both into Ink, plain lines or JSON.
+import type { QrvError } from '../core/errors.ts';
+import type { QrvEvent, Reporter } from '../core/events.ts';
+
+export interface Summary {
+  /** the machine-readable result: the JSON summary line's fields (camelCase rows) */
+  data: Record<string, unknown>;
+  /** the human-readable result, one entry a line */
+  lines: string[];
+}
+
+export interface Printer {
+  attach(reporter: Reporter): void;
+  summary(summary: Summary): void;
+  error(error: QrvError): void;
+  /** Waits until everything is written (Ink's last frame, stdout drained). */
+  close(): Promise<void>;
+}
+
+export type OutputMode = 'ink' | 'plain' | 'json';
+
+/** Ink only on an updatable terminal: a TTY with TERM set and not "dumb", and no --json. */
+export function chooseMode(json: boolean, stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): OutputMode {
+  if (json) return 'json';
+  if (stream.isTTY && env.TERM && env.TERM !== 'dumb') return 'ink';
+  return 'plain';
+}
+
+export type Write = (text: string) => void;
+
+export function describeEvent(event: QrvEvent): string | null {
+  switch (event.type) {
+    case 'step': {
+      if (event.state === 'started') return null;
+      const timing = event.ms !== undefined ? ` (${formatMs(event.ms)})` : '';
+      const detail = event.detail ? `: ${event.detail}` : '';
+      const state = event.state === 'done' ? '' : ` ${event.state}`;
+      return `${event.phase}: ${event.step}${state}${detail}${timing}`;
+    }
+    case 'info':
+      return event.message;
+    case 'warning':
+      return `warning: ${event.message}`;
+    case 'progress':
+      return null;
+  }
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function errorLine(error: QrvError): string {
+  return `qrv: ${error.message}${error.hint ? ` (${error.hint})` : ''}`;
+}

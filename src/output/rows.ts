@@ -1,0 +1,55 @@
+// Human forms of catalog rows: one-line summaries, the `list` tables and the `show` details.
+import type { Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import type { CopyResult } from '../copy/block-copy.ts';
+import { formatBytes } from '../core/duration.ts';
+import { formatMs } from './printer.ts';
+
+export function snapshotLine(s: Snapshot): string {
+  return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, I/O suspended ${formatMs(s.suspendedMs)}`;
+}
+
+export function copyLines(q: Qrv, copy: CopyResult): string[] {
+  const rate = copy.bytesRead / 1e6 / Math.max(copy.seconds, 1e-6);
+  return [
+    `qrv ${q.id} of ${q.volume} ${q.state} at ${q.destination}, reflects ${q.snapshotId}`,
+    `copied ${formatBytes(copy.bytesRead)} in ${copy.seconds.toFixed(2)} s (${rate.toFixed(0)} MB/s), wrote ${formatBytes(copy.bytesWritten)}, checksum ${copy.checksum}`,
+  ];
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+const short = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+
+export function volumeTable(volumes: Volume[]): string[] {
+  return table(['NAME', 'PROVIDER', 'SIZE', 'PATH'], volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.path]));
+}
+
+export function snapshotTable(snapshots: Snapshot[]): string[] {
+  return table(
+    ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'LABEL'],
+    snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.label ?? '']),
+  );
+}
+
+export function qrvTable(qrvs: Qrv[]): string[] {
+  return table(
+    ['QRV', 'VOLUME', 'REFLECTS', 'UPDATED', 'STATE', 'SIZE', 'DESTINATION'],
+    qrvs.map((q) => [q.id, q.volume, q.snapshotId, short(q.updatedAt), q.state, formatBytes(q.sizeBytes), q.destination]),
+  );
+}
+
+/** Every field of a row, one `key: value` a line (nested values as JSON). */
+export function details(row: Snapshot | Qrv | Job | Volume): string[] {
+  return Object.entries(row).map(([key, value]) => `${key}: ${value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+}
+
+export function jobLines(job: Job): string[] {
+  const head = details({ ...job, steps: [] } as Job).filter((line) => !line.startsWith('steps:'));
+  const steps = job.steps.map((s) => `  ${s.state.padEnd(7)} ${s.name}${s.detail ? `: ${s.detail}` : ''}`);
+  return [...head, 'steps:', ...steps];
+}

@@ -1,0 +1,89 @@
+// The `file` provider, the embedded default that needs no root: a volume is an image file and a
+// snapshot is a read-only clone of it in a snapshot store on the same filesystem (by default
+// `.qrv-snapshots/` beside the image). Where the filesystem can reflink (XFS, btrfs) the clone
+// takes constant time whatever the size; elsewhere (ext4) it falls back to a sparse-aware copy
+// and the snapshot row says so, because the I/O suspension then lasts as long as the copy.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { QrvError } from '../../core/errors.ts';
+import type { HeldSnapshot, Provider, SnapshotMade, VolumeFacts, VolumeRef } from '../provider.ts';
+import { cloneImage } from './clone.ts';
+
+const STORE_OPTION = 'snapshotDir';
+
+function storeOf(volume: VolumeRef): string {
+  return volume.options[STORE_OPTION] ?? path.join(path.dirname(volume.path), '.qrv-snapshots');
+}
+
+function snapshotFile(volume: VolumeRef, snapshotId: string): string {
+  return path.join(storeOf(volume), `${volume.name}@${snapshotId}.img`);
+}
+
+async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
+  let st;
+  try {
+    st = await fs.stat(volume.path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new QrvError(
+      'io',
+      'volume-missing',
+      `volume "${volume.name}": cannot use ${volume.path} (${code ?? (error as Error).message})`,
+      code === 'ENOENT' ? `put the image file back, or remove the volume with \`qrv volume remove ${volume.name}\`` : 'check the path and its permissions',
+    );
+  }
+  if (!st.isFile()) {
+    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; block devices need the lvm or dm provider');
+  }
+  return { sizeBytes: st.size, kind: 'file' };
+}
+
+async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade> {
+  const { sizeBytes } = await inspect(volume);
+  const store = storeOf(volume);
+  await fs.mkdir(store, { recursive: true, mode: 0o700 });
+  const target = snapshotFile(volume, snapshotId);
+  const started = process.hrtime.bigint();
+  const method = await cloneImage(volume.path, target, sizeBytes);
+  const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  await fs.chmod(target, 0o444);
+  return { handle: target, path: target, sizeBytes, method, suspendedMs };
+}
+
+async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
+  // Only ever delete inside this volume's own store: a catalog row is not trusted to name any file.
+  const store = path.resolve(storeOf(volume));
+  if (path.dirname(path.resolve(handle)) !== store || !path.basename(handle).startsWith(`${volume.name}@`)) {
+    throw new QrvError('refused', 'foreign-handle', `snapshot file ${handle} is not in the snapshot store ${store} of volume "${volume.name}"`, 'remove it by hand if it is really a qrv snapshot');
+  }
+  await fs.rm(handle, { force: true });
+}
+
+async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
+  const store = storeOf(volume);
+  let names: string[];
+  try {
+    names = await fs.readdir(store);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const prefix = `${volume.name}@`;
+  return names
+    .filter((name) => name.startsWith(prefix) && name.endsWith('.img'))
+    .sort()
+    .map((name) => {
+      const file = path.join(store, name);
+      return { handle: file, path: file, snapshotId: name.slice(prefix.length, -'.img'.length) };
+    });
+}
+
+export const fileProvider: Provider = {
+  name: 'file',
+  description: 'image files; snapshots are reflink clones (XFS, btrfs) or sparse copies (ext4) in a store beside the image',
+  inspect,
+  defaultOptions: (imagePath) => ({ [STORE_OPTION]: path.join(path.dirname(path.resolve(imagePath)), '.qrv-snapshots') }),
+  createSnapshot,
+  removeSnapshot,
+  listSnapshots,
+};

@@ -1,0 +1,18 @@
+// Providers register by name; commands and the engine ask the registry, never a provider module.
+import { QrvError } from '../core/errors.ts';
+import type { Provider } from './provider.ts';
+import { fileProvider } from './file/file-provider.ts';
+
+const providers = new Map<string, Provider>([[fileProvider.name, fileProvider]]);
+
+export function providerNames(): string[] {
+  return [...providers.keys()];
+}
+
+export function getProvider(name: string): Provider {
+  const provider = providers.get(name);
+  if (!provider) {
+    throw new QrvError('usage', 'unknown-provider', `unknown provider "${name}"`, `use one of: ${providerNames().join(', ')}`);
+  }
+  return provider;
+}

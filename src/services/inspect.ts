@@ -1,0 +1,66 @@
+// `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
+import type { Snapshot } from '../catalog/schema.ts';
+import { untilFrom } from '../core/duration.ts';
+import { QrvError } from '../core/errors.ts';
+import { idKind } from '../core/ids.ts';
+import type { Context } from '../engine/context.ts';
+import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
+import type { Summary } from '../output/printer.ts';
+import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
+
+export async function list(ctx: Context, request: { volume?: string; all: boolean }): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  if (request.volume) findVolume(data, request.volume);
+  const ofVolume = <T extends { volume: string }>(row: T) => !request.volume || row.volume === request.volume;
+  const snapshots = data.snapshots.filter((s) => ofVolume(s) && (request.all || s.state !== 'removed'));
+  const qrvs = data.qrvs.filter((q) => ofVolume(q) && (request.all || q.state !== 'removed'));
+  const lines = [
+    ...(snapshots.length ? snapshotTable(snapshots) : ['no snapshots']),
+    '',
+    ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs']),
+  ];
+  return { data: { snapshots, qrvs }, lines };
+}
+
+export async function show(ctx: Context, id: string): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  switch (idKind(id)) {
+    case 's': {
+      const snapshot = findSnapshot(data, id);
+      return { data: { snapshot }, lines: details(snapshot) };
+    }
+    case 'q': {
+      const qrv = findQrv(data, id);
+      return { data: { qrv }, lines: details(qrv) };
+    }
+    case 'j': {
+      const job = findJob(data, id);
+      return { data: { job }, lines: jobLines(job) };
+    }
+    default:
+      throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot, QRV or job id`, 'ids look like s-1a2b3c4d (snapshot), q-… (QRV) or j-… (job); see `qrv list`');
+  }
+}
+
+export interface SetRequest {
+  snapshotId: string;
+  persistMs?: number | null;
+  label?: string;
+  pin?: boolean;
+}
+
+export async function setProperties(ctx: Context, request: SetRequest): Promise<Summary> {
+  if (request.persistMs === undefined && request.label === undefined && request.pin === undefined) {
+    throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give --persist, --label, --pin or --unpin');
+  }
+  const snapshot = await ctx.catalog.update((data): Snapshot => {
+    const row = findSnapshot(data, request.snapshotId);
+    if (row.state === 'removed') throw new QrvError('refused', 'snapshot-removed', `snapshot ${row.id} was removed`, 'only existing snapshots can be changed');
+    // Persistence counts from the snapshot's own time, as it did when it was taken.
+    if (request.persistMs !== undefined) row.persistUntil = untilFrom(new Date(row.createdAt), request.persistMs);
+    if (request.label !== undefined) row.label = request.label === '' ? null : request.label;
+    if (request.pin !== undefined) row.pinned = request.pin;
+    return structuredClone(row);
+  });
+  return { data: { snapshot }, lines: details(snapshot) };
+}

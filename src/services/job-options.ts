@@ -1,0 +1,7 @@
+// Options that every job-running command shares (hooks and their timeout).
+import type { Hooks } from '../engine/hooks.ts';
+
+export interface HookOptions {
+  hooks: Hooks;
+  hookTimeoutMs: number;
+}

@@ -1,0 +1,86 @@
+// `qrv recover VOLUME --from ID [--to PATH] [--force]`: volume-level recovery. Writes a snapshot
+// or QRV back over the volume (only with --force, and never while the image is attached to a
+// loop device) or to a new path, then checks what was written against what was read and, for a
+// QRV, against the checksum recorded when it was made.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { copyImage, checksumImage } from '../copy/block-copy.ts';
+import { QrvError } from '../core/errors.ts';
+import { idKind } from '../core/ids.ts';
+import type { Context } from '../engine/context.ts';
+import { withJob } from '../engine/job-recorder.ts';
+import { findQrv, findVolume, readableSnapshot } from '../engine/lookup.ts';
+import type { Summary } from '../output/printer.ts';
+import { blockDeviceSize, loopDevicesBackedBy } from '../system/block-device.ts';
+
+export interface RecoverRequest {
+  volume: string;
+  from: string;
+  to?: string;
+  force: boolean;
+}
+
+interface Source {
+  id: string;
+  path: string;
+  sizeBytes: number;
+  /** the checksum recorded when the copy was made, when there is one */
+  checksum: string | null;
+}
+
+async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
+  const data = await ctx.catalog.read();
+  if (idKind(id) === 'q') {
+    const qrv = findQrv(data, id);
+    if (qrv.volume !== volume) throw new QrvError('refused', 'wrong-volume', `QRV ${id} is a copy of "${qrv.volume}", not "${volume}"`, `recover "${qrv.volume}", or pick a QRV of "${volume}"`);
+    if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, 'pick a ready QRV from `qrv list`');
+    return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum: qrv.checksum };
+  }
+  const snapshot = readableSnapshot(data, id);
+  if (snapshot.volume !== volume) throw new QrvError('refused', 'wrong-volume', `snapshot ${id} is of "${snapshot.volume}", not "${volume}"`, `recover "${snapshot.volume}", or pick a snapshot of "${volume}"`);
+  return { id, path: snapshot.path, sizeBytes: snapshot.sizeBytes, checksum: null };
+}
+
+async function checkTarget(target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
+  const st = await fs.stat(target).catch(() => null);
+  if (st && !force) {
+    throw new QrvError('refused', 'target-exists', `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`, 'add --force to overwrite it, or give --to a new path');
+  }
+  const loops = st?.isFile() ? await loopDevicesBackedBy(target) : [];
+  if (loops.length) throw new QrvError('refused', 'target-in-use', `${target} is attached to ${loops.join(', ')}`, 'unmount and detach it (losetup -d) first');
+  if (st?.isBlockDevice()) {
+    const size = await blockDeviceSize(target);
+    if (size < sizeBytes) throw new QrvError('refused', 'target-too-small', `${target} holds ${size} bytes; the copy needs ${sizeBytes}`, 'choose a larger target');
+    return 'block';
+  }
+  if (st && !st.isFile()) throw new QrvError('refused', 'target-kind', `${target} is neither a file nor a block device`, 'give an image file path');
+  if (!st) await fs.access(path.dirname(target)).catch(() => {
+    throw new QrvError('refused', 'target-folder', `folder ${path.dirname(target)} does not exist`, 'create it first');
+  });
+  return 'file';
+}
+
+export async function recover(ctx: Context, request: RecoverRequest): Promise<Summary> {
+  const volume = findVolume(await ctx.catalog.read(), request.volume);
+  const source = await sourceOf(ctx, volume.name, request.from);
+  const target = path.resolve(request.to ?? volume.path);
+  const kind = await checkTarget(target, !request.to, request.force, source.sizeBytes);
+  const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
+    job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
+    await job.begin();
+    const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover' }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
+    await job.step('verify', 'compare checksums', async () => {
+      if (source.checksum && source.checksum !== copy.checksum) {
+        throw new QrvError('verify', 'source-mismatch', `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`, `the copy at ${source.path} is damaged; recover from another snapshot or QRV`);
+      }
+      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify');
+      if (written !== copy.checksum) throw new QrvError('verify', 'verify-mismatch', `${target} does not read back as written (${written} ≠ ${copy.checksum})`, 'check the target disk and recover again');
+      return written;
+    }, (sum) => `${target} matches ${source.id} (${sum})`);
+    return copy;
+  });
+  return {
+    data: { job, source: source.id, target, checksum: result.checksum, bytesWritten: result.bytesWritten, seconds: result.seconds },
+    lines: [`recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`],
+  };
+}

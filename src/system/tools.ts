@@ -1,0 +1,47 @@
+// Runs outside programs through execa with argument arrays (never a shell string), and turns
+// "not installed" into one line that says which Debian package to install.
+import { execa, type Options } from 'execa';
+import { QrvError } from '../core/errors.ts';
+
+/** The Debian package that ships each program qrv calls. */
+const PACKAGES: Record<string, string> = {
+  'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
+  losetup: 'util-linux',
+  fsfreeze: 'util-linux',
+  filefrag: 'e2fsprogs',
+};
+
+export interface ToolResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Runs `program args...`; resolves with its output whatever the exit status, unless it is missing. */
+export async function tool(program: string, args: string[], options: Options = {}): Promise<ToolResult> {
+  try {
+    const result = await execa(program, args, { reject: false, stdin: 'ignore', ...options, env: { LC_ALL: 'C', ...options.env } });
+    if ((result as { code?: string }).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) throw missing(program);
+    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(program);
+    throw error;
+  }
+}
+
+/** Like tool(), but a non-zero exit is a QrvError that quotes the program's own last line. */
+export async function toolOk(program: string, args: string[], options: Options = {}): Promise<ToolResult> {
+  const result = await tool(program, args, options);
+  if (result.exitCode !== 0) {
+    const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
+    throw new QrvError('io', 'tool-failed', `${program} ${args.join(' ')} failed with status ${result.exitCode}${said ? `: ${said}` : ''}`, 'run the command by hand to see the whole output');
+  }
+  return result;
+}
+
+function missing(program: string): QrvError {
+  const pkg = PACKAGES[program];
+  return new QrvError('environment', 'missing-tool', `${program} is not installed`, pkg ? `install it with: apt-get install ${pkg}` : `install ${program}`);
+}

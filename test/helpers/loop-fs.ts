@@ -1,0 +1,28 @@
+// A real filesystem on a loop device, mounted in a temporary folder (root only): the host lane.
+// Everything attached or mounted is detached in teardown, exactly what was attached.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+
+export interface LoopFs {
+  mountpoint: string;
+  device: string;
+}
+
+export async function mountLoopFs(t: { teardown: (fn: () => unknown) => void }, dir: string, type: 'xfs' | 'ext4' | 'btrfs', sizeMiB: number): Promise<LoopFs> {
+  const image = path.join(dir, `${type}.fs.img`);
+  const mountpoint = path.join(dir, `${type}.mnt`);
+  await fs.mkdir(mountpoint);
+  const handle = await fs.open(image, 'w');
+  await handle.truncate(sizeMiB * 1024 * 1024);
+  await handle.close();
+  const mkfs = type === 'xfs' ? ['mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image]] : type === 'btrfs' ? ['mkfs.btrfs', ['-q', '-f', image]] : ['mkfs.ext4', ['-q', '-F', image]];
+  await execa(mkfs[0] as string, mkfs[1] as string[]);
+  const device = (await execa('losetup', ['-f', '--show', image])).stdout.trim();
+  t.teardown(async () => {
+    await execa('umount', [mountpoint], { reject: false });
+    await execa('losetup', ['-d', device], { reject: false });
+  });
+  await execa('mount', [device, mountpoint]);
+  return { mountpoint, device };
+}

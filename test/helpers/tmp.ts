@@ -1,0 +1,10 @@
+// A temporary folder per test, removed when the test ends.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export async function tmpDir(t: { teardown: (fn: () => unknown) => void }, prefix = 'qrv-test-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/store.ts';
 import { resolveHome } from '../catalog/home.ts';
-import { QrvError, isQrvError } from '../core/errors.ts';
+import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
 import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
@@ -27,6 +27,16 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   const printer = await makePrinter(chooseMode(Boolean(globals.json)));
   const reporter = new Reporter();
   printer.attach(reporter);
+  // Ctrl-C or a TERM from cron/systemd: say so in one line and stop at once. A job in progress
+  // keeps the steps its row recorded, so `qrv show JOB` tells what was done and what remains.
+  const onSignal = (signal: NodeJS.Signals) => {
+    void printer.close().finally(() => {
+      process.stderr.write(`qrv: interrupted by ${signal}; a job in progress is left as its catalog row records it (see \`qrv list\` and \`qrv show JOB\`)\n`);
+      process.exit(ExitCode.interrupted);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     printer.summary(await service(reporter, globals));
   } catch (caught) {

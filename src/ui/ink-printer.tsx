@@ -14,14 +14,14 @@ export function reduce(state: ViewState, event: QrvEvent): ViewState {
     case 'step':
       if (event.state === 'started') return { ...state, current: `${event.phase}: ${event.step}`, progress: null };
       return {
-        lines: [...state.lines, { key, text: describeEvent(event) ?? event.step, tone: event.state === 'failed' ? 'failed' : 'normal' }],
+        lines: [...state.lines, { key, text: describeEvent(event) ?? event.step, tone: event.state }],
         current: null,
         progress: null,
       };
     case 'progress':
       return { ...state, progress: event };
     case 'info':
-      return { ...state, lines: [...state.lines, { key, text: event.message, tone: 'normal' }] };
+      return { ...state, lines: [...state.lines, { key, text: event.message, tone: 'info' }] };
     case 'warning':
       return { ...state, lines: [...state.lines, { key, text: event.message, tone: 'warning' }] };
   }

@@ -6,10 +6,21 @@ import { Box, Static, Text } from 'ink';
 import type { QrvEvent } from '../core/events.ts';
 import { formatBytes, formatSeconds } from '../core/duration.ts';
 
+export type Tone = 'done' | 'skipped' | 'failed' | 'info' | 'warning';
+
+/** The mark in front of each finished line, and its colour. */
+export const MARKS: Record<Tone, { mark: string; color?: string }> = {
+  done: { mark: '✓', color: 'green' },
+  skipped: { mark: '–', color: 'gray' },
+  failed: { mark: '✗', color: 'red' },
+  info: { mark: '·' },
+  warning: { mark: '!', color: 'yellow' },
+};
+
 export interface ViewLine {
   key: number;
   text: string;
-  tone: 'normal' | 'warning' | 'failed';
+  tone: Tone;
 }
 
 export interface ViewState {
@@ -44,8 +55,8 @@ export function ProgressView({ state }: { state: ViewState }) {
     <>
       <Static items={state.lines}>
         {(line) => (
-          <Text key={line.key} color={line.tone === 'warning' ? 'yellow' : line.tone === 'failed' ? 'red' : undefined}>
-            {line.tone === 'failed' ? '✗ ' : line.tone === 'warning' ? '! ' : '✓ '}
+          <Text key={line.key}>
+            <Text {...(MARKS[line.tone].color ? { color: MARKS[line.tone].color } : {})}>{MARKS[line.tone].mark} </Text>
             {line.text}
           </Text>
         )}

@@ -1,5 +1,5 @@
 // qrv list | show | set | recover
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { list, setProperties, show } from '../../services/inspect.ts';
 import { recover } from '../../services/recover.ts';
 import { execute } from '../execute.ts';
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .description("change a snapshot's persistence, label or pin")
     .option('--persist <duration>', 'persist this long from when it was taken (e.g. 30d, forever)')
     .option('--label <text>', 'set the label ("" clears it)')
-    .option('--pin', 'never prune it')
+    .addOption(new Option('--pin', 'never prune it').conflicts('unpin'))
     .option('--unpin', 'let it be pruned again')
     .action((snapshotId: string, options: { persist?: string; label?: string; pin?: boolean; unpin?: boolean }, command: Command) =>
       execute(command, (ctx) =>

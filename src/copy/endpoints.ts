@@ -1,0 +1,118 @@
+// Opening and checking the two ends of a copy before any byte of the destination is touched:
+// the source must be a regular file or block device holding at least `sizeBytes`; the destination
+// must be of the declared kind, must not be the source, and a block device must be big enough.
+import { constants, type Stats } from 'node:fs';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { QrvError, errnoCode } from '../core/errors.ts';
+import { shortReadError } from './chunk-reader.ts';
+import { ioCall, toIoError } from './io-error.ts';
+
+export type DestinationKind = 'file' | 'block';
+
+/** Linux dev_t → "major:minor" (glibc's gnu_dev_major/gnu_dev_minor encoding). */
+function majorMinor(rdev: number): string {
+  const dev = BigInt(rdev);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
+  return `${major}:${minor}`;
+}
+
+/** Size in bytes of a block device from sysfs, or undefined where sysfs does not say. */
+async function sysfsDeviceSize(stats: Stats): Promise<number | undefined> {
+  try {
+    const sectors = Number((await readFile(`/sys/dev/block/${majorMinor(stats.rdev)}/size`, 'utf8')).trim());
+    return Number.isSafeInteger(sectors) ? sectors * 512 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the open device holds at least `sizeBytes`: sysfs's size when available, otherwise a
+ * probe that reads the last byte the copy needs (a read past a device's end returns 0 bytes).
+ */
+async function deviceCapacity(handle: FileHandle, path: string, stats: Stats, sizeBytes: number): Promise<{ enough: boolean; size?: number }> {
+  const size = await sysfsDeviceSize(stats);
+  if (size !== undefined) return { enough: size >= sizeBytes, size };
+  if (sizeBytes === 0) return { enough: true };
+  const probe = Buffer.alloc(1);
+  const { bytesRead } = await ioCall('read', path, () => handle.read(probe, 0, 1, sizeBytes - 1));
+  return { enough: bytesRead === 1 };
+}
+
+function sameObject(a: Stats, b: Stats): boolean {
+  if (a.isBlockDevice() && b.isBlockDevice()) return a.rdev === b.rdev;
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Opens the source read-only and checks it can supply `sizeBytes`. */
+export async function openSource(path: string, sizeBytes: number): Promise<{ handle: FileHandle; stats: Stats }> {
+  const handle = await ioCall('open', path, () => open(path, constants.O_RDONLY));
+  try {
+    const stats = await ioCall('stat', path, () => handle.stat());
+    if (stats.isFile()) {
+      if (stats.size < sizeBytes) throw shortReadError(path, stats.size, sizeBytes);
+    } else if (stats.isBlockDevice()) {
+      const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
+      if (!capacity.enough) throw shortReadError(path, capacity.size ?? 0, sizeBytes);
+    } else {
+      throw new QrvError('refused', 'source-kind', `${path} is neither a regular file nor a block device`, 'give the path of a snapshot image file or a snapshot block device');
+    }
+    return { handle, stats };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+function checkDestinationKind(path: string, kind: DestinationKind, stats: Stats, source: Stats): void {
+  if (sameObject(stats, source)) {
+    throw new QrvError('refused', 'same-file', `${path} is the source itself`, 'choose a destination that is not the snapshot being copied');
+  }
+  if (kind === 'block' && !stats.isBlockDevice()) {
+    throw new QrvError('refused', 'destination-kind', `${path} is not a block device`, 'use a file destination for image files, or give the path of the device (e.g. /dev/vg/replica)');
+  }
+  if (kind === 'file' && !stats.isFile()) {
+    const what = stats.isBlockDevice() ? 'a block device' : stats.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new QrvError('refused', 'destination-kind', `${path} is ${what}, but the destination is declared as an image file`, 'declare block devices as block destinations; give an image file path for file destinations');
+  }
+}
+
+/**
+ * Opens the destination for writing and prepares it. A file keeps its inode (a VM or loop device
+ * may hold it open): it is created if missing (0644), never opened with O_TRUNC, then truncated to
+ * 0 and extended to `sizeBytes`, so it is all holes before the copy writes its non-zero blocks.
+ * A block device is opened with O_EXCL, which Linux turns into "fail with EBUSY if mounted".
+ */
+export async function openDestination(path: string, kind: DestinationKind, sizeBytes: number, source: Stats): Promise<FileHandle> {
+  // Check before opening: opening with O_CREAT must not create a file where a device was expected,
+  // and the source must never be truncated.
+  let existing: Stats | undefined;
+  try {
+    existing = await stat(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT' || kind === 'block') throw toIoError(error, 'stat', path);
+  }
+  if (existing) checkDestinationKind(path, kind, existing, source);
+
+  const flags = kind === 'file' ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR | constants.O_EXCL;
+  const handle = await ioCall('open', path, () => open(path, flags, 0o644));
+  try {
+    const stats = await ioCall('stat', path, () => handle.stat());
+    checkDestinationKind(path, kind, stats, source);
+    if (kind === 'file') {
+      await ioCall('truncate', path, () => handle.truncate(0));
+      await ioCall('truncate', path, () => handle.truncate(sizeBytes));
+    } else {
+      const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
+      if (!capacity.enough) {
+        const have = capacity.size === undefined ? 'is smaller than' : `holds ${capacity.size} bytes, less than`;
+        throw new QrvError('refused', 'destination-too-small', `${path} ${have} the ${sizeBytes} bytes of the volume`, `grow the device to at least ${sizeBytes} bytes (e.g. lvextend -L ${sizeBytes}b ${path}) or use a bigger one`);
+      }
+    }
+    return handle;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}

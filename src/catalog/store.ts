@@ -90,6 +90,7 @@ export class Catalog {
 
   /** The newest validated contents (no lock needed: writes are atomic renames). */
   async read(): Promise<CatalogData> {
+    this.db.data = emptyCatalog();
     await this.db.read();
     return this.db.data;
   }
@@ -98,8 +99,12 @@ export class Catalog {
   async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
     return withLock(this.home, async () => {
       await this.db.read();
-      const result = await change(this.db.data);
-      catalogSchema.parse(this.db.data);
+      // The change works on a copy: if it throws, or leaves rows the schema refuses, neither the
+      // file nor what read() returns has seen any of it.
+      const draft = structuredClone(this.db.data);
+      const result = await change(draft);
+      catalogSchema.parse(draft);
+      this.db.data = draft;
       await this.db.write();
       return result;
     });

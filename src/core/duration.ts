@@ -3,7 +3,7 @@
 import ms from 'ms';
 import { QrvError } from './errors.ts';
 
-const FORM = /^\s*\d+(\.\d+)?\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|week|weeks|y|year|years)\s*$/i;
+const FORM = /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|y|yrs?|years?)\s*$/i;
 
 /** Milliseconds, or null for "forever". */
 export function parseDuration(text: string, what = 'duration'): number | null {
@@ -25,16 +25,18 @@ export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
+  const digits = (v: number) => (v < 10 ? 2 : 1);
+  // Move up while the value, as it will be printed, would reach 1024 (1 MiB - 1 is "1.00 MiB").
+  while (unit < units.length - 1 && Number(value.toFixed(unit === 0 ? 0 : digits(value))) >= 1024) {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(digits(value))} ${units[unit]}`;
 }
 
-/** Seconds as "1h02m", "3m05s", "12.3s". */
+/** Seconds as "1h02m", "3m05s", "12s", "4.5s". */
 export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
+  if (seconds < 59.5) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);

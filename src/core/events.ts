@@ -35,7 +35,7 @@ export class Reporter {
   }
 
   emit(event: QrvEvent): void {
-    for (const listener of this.listeners) listener(event);
+    for (const listener of [...this.listeners]) listener(event);
   }
 
   info(message: string): void {

@@ -83,6 +83,8 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
   } finally {
     clearTimeout(timer);
     if (grace) clearTimeout(grace);
+    // After a timeout nothing the hook started may outlive it, even what ignored SIGTERM.
+    if (timedOut) killGroup(child.pid, 'SIGKILL');
   }
   const output = typeof result.all === 'string' ? result.all : '';
   for (const line of output.split('\n')) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);

@@ -34,7 +34,7 @@ export class PlainPrinter implements Printer {
       if (decile > this.lastDecile && (finished || now - this.lastAt >= PROGRESS_EVERY_MS || decile === 0 || this.lastDecile < 0)) {
         this.out(`${progressLine(event)}\n`);
         this.lastAt = now;
-        this.lastDecile = finished ? -1 : decile;
+        this.lastDecile = finished ? 10 : decile;
       }
       return;
     }

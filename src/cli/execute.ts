@@ -3,7 +3,10 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/store.ts';
 import { resolveHome } from '../catalog/home.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
+import { killRunningHooks } from '../engine/hooks.ts';
+import { activeJobs } from '../engine/job-recorder.ts';
 import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
@@ -30,9 +33,14 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   // Ctrl-C or a TERM from cron/systemd: say so in one line and stop at once. A job in progress
   // keeps the steps its row recorded, so `qrv show JOB` tells what was done and what remains.
   const onSignal = (signal: NodeJS.Signals) => {
-    void printer.close().finally(() => {
-      process.stderr.write(`qrv: interrupted by ${signal}; a job in progress is left as its catalog row records it (see \`qrv list\` and \`qrv show JOB\`)\n`);
-      process.exit(ExitCode.interrupted);
+    killRunningHooks();
+    const jobs = activeJobs();
+    const marked = Promise.all(jobs.map((job) => job.interrupt(signal))).catch(() => undefined);
+    void Promise.race([marked, sleep(3000)]).finally(() => {
+      const ids = jobs.map((job) => job.id);
+      const what = ids.length ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished` : '';
+      printer.error(new QrvError('interrupted', 'interrupted', `interrupted by ${signal}${what}`, 'run the command again'));
+      void printer.close().finally(() => process.exit(ExitCode.interrupted));
     });
   };
   process.once('SIGINT', onSignal);

@@ -7,7 +7,16 @@ import { register as registerDemo } from './commands/demo.ts';
 import { register as registerJobs } from './commands/jobs.ts';
 import { register as registerVolume } from './commands/volume.ts';
 
-export function buildProgram(): Command {
+/** A usage error as one line (plain, or JSON with --json), like every other error. */
+function usageLine(text: string, argv: readonly string[]): string {
+  const message = text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  if (argv.includes('--json')) {
+    return `${JSON.stringify({ message_type: 'error', code: 'usage', exitCode: ExitCode.usage, message, hint: 'see qrv --help' })}\n`;
+  }
+  return `qrv: ${message} (see qrv --help)\n`;
+}
+
+export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command('qrv')
     .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
     .version('0.1.0')
@@ -16,7 +25,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces of internal errors')
     .showSuggestionAfterError(true)
     .configureOutput({
-      outputError: (text, write) => write(`qrv: ${text.replace(/^error: /, '').trim()} (see qrv --help)\n`),
+      outputError: (text, write) => write(usageLine(text, argv)),
     });
   registerVolume(program);
   registerJobs(program);
@@ -32,7 +41,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (error) {

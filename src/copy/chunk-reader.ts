@@ -4,6 +4,7 @@
 // depth × bufferSize whatever the image size.
 import type { FileHandle } from 'node:fs/promises';
 import { QrvError } from '../core/errors.ts';
+import { allocateAlignedBuffers } from './aligned-buffers.ts';
 import { ioCall } from './io-error.ts';
 
 export interface ChunkReaderOptions {
@@ -46,8 +47,7 @@ export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<B
   const { handle, path, sizeBytes, bufferSize } = options;
   const count = Math.ceil(sizeBytes / bufferSize);
   const depth = Math.max(1, Math.min(options.depth, count));
-  const buffers: Buffer[] = [];
-  for (let i = 0; i < depth; i++) buffers.push(Buffer.allocUnsafeSlow(Math.min(bufferSize, sizeBytes)));
+  const buffers = allocateAlignedBuffers(depth, Math.min(bufferSize, sizeBytes));
   const inflight: Promise<number>[] = [];
   let started = 0;
 

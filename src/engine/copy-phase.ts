@@ -5,8 +5,9 @@ import { copyImage, checksumImage, type CopyResult } from '../copy/block-copy.ts
 import { QrvError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Context } from './context.ts';
-import { resolveDestination } from './destination.ts';
-import { hookEnv, runHook, type Hooks } from './hooks.ts';
+import { resolveDestination, type Destination } from './destination.ts';
+import type { Hooks } from './hooks.ts';
+import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken } from './lookup.ts';
 
@@ -30,9 +31,12 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
   const dest = await job.step('copy', 'check destination', () => resolveDestination(data, volume, snapshot, options.to, options.force), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
   const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId: snapshot.id, snapshotPath: snapshot.path, destination: dest.path };
 
-  const preHook = options.hooks['pre-copy'];
-  if (preHook) await job.step('copy', 'pre-copy hook', () => runHook('pre-copy', preHook, hookEnv('pre-copy', env), options.hookTimeoutMs, ctx.reporter));
+  const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
+  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId));
+}
 
+/** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
+async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination, newQrvId: string): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
   const qrv: Qrv = dest.existing
     ? { ...structuredClone(dest.existing), state: 'copying', updatedAt: now }
@@ -51,7 +55,7 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
         updatedAt: now,
         history: [],
       };
-  job.set({ qrvId: qrv.id, destination: dest.path });
+  job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
   await job.begin((catalog) => replaceQrv(catalog.qrvs, qrv));
 
   try {
@@ -80,12 +84,6 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
       ],
     });
     await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
-    const postHook = options.hooks['post-copy'];
-    if (postHook) {
-      await job
-        .step('copy', 'post-copy hook', () => runHook('post-copy', postHook, hookEnv('post-copy', env), options.hookTimeoutMs, ctx.reporter))
-        .catch((error: Error) => job.warn(`post-copy hook: ${error.message}`));
-    }
     return { qrv: structuredClone(qrv), copy };
   } catch (error) {
     qrv.state = 'failed';

@@ -7,6 +7,7 @@ import type { CatalogData, Qrv, Volume } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
+import { jobAlive } from './job-recorder.ts';
 
 export interface Destination {
   path: string;
@@ -60,7 +61,7 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
     throw new QrvError('refused', 'destination-in-use', `destination ${to} holds QRV ${foreign.id} of volume "${foreign.volume}"`, 'choose another destination');
   }
   const existing = holders.find((q) => q.volume === volume.name) ?? null;
-  if (existing?.state === 'copying') {
+  if (existing?.state === 'copying' && data.jobs.some((job) => job.qrvId === existing.id && jobAlive(job))) {
     throw new QrvError('busy', 'destination-busy', `QRV ${existing.id} at ${to} is being copied by another job`, 'wait for that job, or see it with `qrv list`');
   }
 

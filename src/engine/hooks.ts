@@ -35,8 +35,8 @@ export function hookEnv(phase: HookPhase, facts: HookFacts): Record<string, stri
   };
 }
 
-/** Parses repeated `--hook phase=command` options. */
-export function parseHookOptions(values: string[]): Hooks {
+/** Parses repeated `--hook phase=command` options; `allowed` are the phases the command runs. */
+export function parseHookOptions(values: string[], allowed: readonly HookPhase[] = HOOK_PHASES): Hooks {
   const hooks: Hooks = {};
   for (const value of values) {
     const at = value.indexOf('=');
@@ -44,9 +44,23 @@ export function parseHookOptions(values: string[]): Hooks {
     if (!(HOOK_PHASES as readonly string[]).includes(phase) || at < 0 || value.slice(at + 1).trim() === '') {
       throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}`);
     }
+    if (!(allowed as readonly string[]).includes(phase)) {
+      throw new QrvError('usage', 'hook-not-run', `this command never runs the ${phase} phase, so --hook ${phase}=… would never run`, `this command runs hooks for: ${allowed.join(', ')}`);
+    }
+    if (hooks[phase as HookPhase] !== undefined) {
+      throw new QrvError('usage', 'hook-twice', `--hook ${phase} is given twice`, 'give one command per phase; to run several, put them in one script');
+    }
     hooks[phase as HookPhase] = value.slice(at + 1);
   }
   return hooks;
+}
+
+/** Hooks running now, so that an interrupted qrv can end them too (they have their own group). */
+const running = new Set<number>();
+
+/** Ends every hook still running (on SIGINT/SIGTERM of qrv itself). */
+export function killRunningHooks(): void {
+  for (const pid of running) killGroup(pid, 'SIGKILL');
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -70,6 +84,7 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
     reject: false,
     stripFinalNewline: true,
   });
+  if (child.pid !== undefined) running.add(child.pid);
   let timedOut = false;
   let grace: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
@@ -85,6 +100,7 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
     if (grace) clearTimeout(grace);
     // After a timeout nothing the hook started may outlive it, even what ignored SIGTERM.
     if (timedOut) killGroup(child.pid, 'SIGKILL');
+    if (child.pid !== undefined) running.delete(child.pid);
   }
   const output = typeof result.all === 'string' ? result.all : '';
   for (const line of output.split('\n')) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);

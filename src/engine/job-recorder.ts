@@ -9,6 +9,25 @@ import type { Phase } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import type { Context } from './context.ts';
 
+/** Jobs this process is running now, so that a signal can mark them before qrv exits. */
+const active = new Set<JobRecorder>();
+
+export function activeJobs(): JobRecorder[] {
+  return [...active];
+}
+
+/** Whether a job row marked running still has a live process behind it (on this host). */
+export function jobAlive(job: Job): boolean {
+  if (job.state !== 'running') return false;
+  if (job.host !== os.hostname()) return true; // cannot tell; assume the other host knows
+  try {
+    process.kill(job.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class JobRecorder {
   readonly id: string;
   private readonly row: Job;
@@ -111,6 +130,22 @@ export class JobRecorder {
     this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'skipped', detail: why });
   }
 
+  /**
+   * qrv was interrupted: the job is marked failed, a QRV it was copying is marked failed and a
+   * snapshot it was making is marked failed, so nothing is left looking busy or ready.
+   */
+  async interrupt(signal: string): Promise<void> {
+    this.row.state = 'failed';
+    this.row.endedAt = this.ctx.now().toISOString();
+    this.row.error = { code: 'interrupted', message: `interrupted by ${signal}` };
+    for (const step of this.row.steps) if (step.state === 'started') step.state = 'failed';
+    if (!this.written) return;
+    await this.commit((data) => {
+      for (const qrv of data.qrvs) if (qrv.id === this.row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
+      for (const snapshot of data.snapshots) if (snapshot.id === this.row.snapshotId && snapshot.state === 'creating') snapshot.state = 'failed';
+    });
+  }
+
   /** Ends the job: succeeded, or failed with the error, together with `change` in one transaction. */
   async finish(error?: unknown, change?: (data: CatalogData) => void): Promise<void> {
     this.row.endedAt = this.ctx.now().toISOString();
@@ -129,11 +164,14 @@ export async function withJob<T>(ctx: Context, kind: Job['kind'], volume: string
   const data = await ctx.catalog.read();
   const job = new JobRecorder(ctx, kind, volume, (id) => data.jobs.some((row) => row.id === id));
   let result: T;
+  active.add(job);
   try {
     result = await work(job);
   } catch (error) {
     await job.finish(error);
     throw error;
+  } finally {
+    active.delete(job);
   }
   await job.finish();
   return { result, job: job.job };

@@ -6,7 +6,8 @@ import { newId } from '../core/ids.ts';
 import { getProvider } from '../providers/registry.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import type { Context } from './context.ts';
-import { hookEnv, runHook, type Hooks } from './hooks.ts';
+import type { Hooks } from './hooks.ts';
+import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken, volumeRef } from './lookup.ts';
 
@@ -26,7 +27,7 @@ async function quiesceMethod(volume: Volume): Promise<{ method: string; warning?
   if (loops.length === 0) return { method: 'none' };
   return {
     method: 'none',
-    warning: `${volume.path} is attached to ${loops.join(', ')}; this snapshot is crash-consistent only (it is not frozen)`,
+    warning: `${volume.path} is attached to ${loops.join(', ')} and qrv does not freeze it yet: writes made while the clone runs may be torn in the snapshot; freeze it from a pre-snapshot hook (fsfreeze -f) and thaw it from the post-snapshot hook`,
   };
 }
 
@@ -38,10 +39,6 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
   const snapshotId = newId('s', idTaken(data));
   const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId };
 
-  const preHook = options.hooks['pre-snapshot'];
-  if (preHook) await job.step('snapshot', 'pre-snapshot hook', () => runHook('pre-snapshot', preHook, hookEnv('pre-snapshot', env), options.hookTimeoutMs, ctx.reporter));
-
-  const createdAt = ctx.now();
   const row: Snapshot = {
     id: snapshotId,
     volume: volume.name,
@@ -49,8 +46,8 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     provider: provider.name,
     handle: '',
     path: '',
-    createdAt: createdAt.toISOString(),
-    persistUntil: untilFrom(createdAt, options.persistMs),
+    createdAt: '',
+    persistUntil: null,
     label: options.label,
     pinned: false,
     state: 'creating',
@@ -63,38 +60,38 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     jobId: job.id,
     removedAt: null,
   };
-  job.set({ snapshotId });
-  // From here on the system changes: the catalog knows a snapshot is being made before it is.
-  await job.begin((catalog) => {
-    catalog.snapshots.push(structuredClone(row));
-    const known = catalog.volumes.find((v) => v.name === volume.name);
-    if (known) known.sizeBytes = facts.sizeBytes;
+  const pair = { phase: 'snapshot' as const, pre: 'pre-snapshot' as const, post: 'post-snapshot' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
+  await withHookPair(ctx, job, pair, () => ({ ...env, ...(row.path ? { snapshotPath: row.path } : {}) }), async () => {
+    // The point in time is when the snapshot is taken, after the pre-snapshot hook.
+    const createdAt = ctx.now();
+    row.createdAt = createdAt.toISOString();
+    row.persistUntil = untilFrom(createdAt, options.persistMs);
+    job.set({ snapshotId });
+    // From here on the system changes: the catalog knows a snapshot is being made before it is.
+    await job.begin((catalog) => {
+      catalog.snapshots.push(structuredClone(row));
+      const known = catalog.volumes.find((v) => v.name === volume.name);
+      if (known) known.sizeBytes = facts.sizeBytes;
+    });
+
+    const quiesce = await job.step('snapshot', 'bring to rest', () => quiesceMethod(volume), (q) => (q.method === 'none' ? 'nothing to quiesce (no writer, not frozen)' : q.method));
+    if (quiesce.warning) await job.warn(quiesce.warning);
+    row.quiesce = quiesce.method;
+
+    try {
+      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ', I/O suspended'}`);
+      Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
+    } catch (error) {
+      row.state = 'failed';
+      await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
+      throw error;
+    } finally {
+      // Nothing is frozen by the file provider yet; the step is recorded so every job shows it ran.
+      await job.step('snapshot', 'resume I/O', async () => undefined, () => (row.quiesce === 'none' ? 'nothing was suspended beyond the snapshot itself' : undefined));
+    }
+    // Indexed as soon as it exists (before the post-snapshot hook), so no hook can leave it unknown.
+    await job.step('snapshot', 'index', () => job.commit((catalog) => replaceSnapshot(catalog.snapshots, row)), () => `persists ${row.persistUntil ? `until ${row.persistUntil}` : 'until removed'}`);
   });
-
-  const quiesce = await job.step('snapshot', 'bring to rest', () => quiesceMethod(volume), (q) => (q.method === 'none' ? 'nothing to quiesce (no writer, not frozen)' : q.method));
-  if (quiesce.warning) await job.warn(quiesce.warning);
-  row.quiesce = quiesce.method;
-
-  try {
-    const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId), (m) => `${snapshotId} by ${m.method}, I/O suspended ${m.suspendedMs.toFixed(2)} ms`);
-    Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
-  } catch (error) {
-    row.state = 'failed';
-    await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
-    throw error;
-  } finally {
-    // Nothing is frozen by the file provider yet; the step is recorded so every job shows it ran.
-    await job.step('snapshot', 'resume I/O', async () => undefined, () => (row.quiesce === 'none' ? 'nothing was suspended beyond the snapshot itself' : undefined));
-  }
-  // Indexed as soon as it exists (before the post-snapshot hook), so no hook can leave it unknown.
-  await job.step('snapshot', 'index', () => job.commit((catalog) => replaceSnapshot(catalog.snapshots, row)), () => `persists ${row.persistUntil ? `until ${row.persistUntil}` : 'until removed'}`);
-
-  const postHook = options.hooks['post-snapshot'];
-  if (postHook) {
-    await job
-      .step('snapshot', 'post-snapshot hook', () => runHook('post-snapshot', postHook, hookEnv('post-snapshot', { ...env, snapshotPath: row.path }), options.hookTimeoutMs, ctx.reporter))
-      .catch((error: Error) => job.warn(`post-snapshot hook: ${error.message}`));
-  }
   return structuredClone(row);
 }
 

@@ -17,6 +17,7 @@ export function checkRemovable(snapshot: Snapshot, force: boolean, copyingFrom: 
 export async function unsnapPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot): Promise<Snapshot> {
   const row = structuredClone(snapshot);
   row.state = 'removing';
+  job.set({ snapshotId: snapshot.id });
   await job.begin((catalog) => replaceSnapshot(catalog.snapshots, row));
   const provider = getProvider(snapshot.provider);
   try {

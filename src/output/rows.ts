@@ -5,7 +5,8 @@ import { formatBytes } from '../core/duration.ts';
 import { formatMs } from './printer.ts';
 
 export function snapshotLine(s: Snapshot): string {
-  return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, I/O suspended ${formatMs(s.suspendedMs)}`;
+  const window = s.quiesce === 'none' ? `made in ${formatMs(s.suspendedMs)}, nothing frozen` : `I/O suspended ${formatMs(s.suspendedMs)}`;
+  return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, ${window}`;
 }
 
 export function copyLines(q: Qrv, copy: CopyResult): string[] {

@@ -1,8 +1,10 @@
 // `qrv volume add|list|remove`: the catalog's volumes.
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { findVolume } from '../engine/lookup.ts';
+import { jobAlive } from '../engine/job-recorder.ts';
 import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
 import { getProvider } from '../providers/registry.ts';
@@ -24,7 +26,11 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   const imagePath = path.resolve(request.path);
   const options = provider.defaultOptions(imagePath, request.name);
   if (request.snapshotDir) options.snapshotDir = path.resolve(request.snapshotDir);
-  const facts = await provider.inspect({ name: request.name, provider: provider.name, path: imagePath, options });
+  const facts = await provider.inspect({ name: request.name, provider: provider.name, path: imagePath, options }).catch((error: unknown) => {
+    if (error instanceof QrvError && error.code === 'volume-missing') throw new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added');
+    throw error;
+  });
+  if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
   const volume = { name: request.name, provider: provider.name, path: imagePath, options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString() };
   await ctx.catalog.update((data) => {
     if (data.volumes.some((v) => v.name === request.name)) throw new QrvError('refused', 'volume-exists', `a volume named "${request.name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
@@ -35,6 +41,21 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path})`] };
 }
 
+/** The snapshot store must be (or become) a folder: refuse a path under a file now, not at the first snapshot. */
+async function checkStoreFolder(dir: string): Promise<void> {
+  let probe = dir;
+  for (;;) {
+    const st = await fs.stat(probe).catch(() => null);
+    if (st) {
+      if (!st.isDirectory()) throw new QrvError('usage', 'bad-snapshot-dir', `snapshot folder ${dir} cannot be made: ${probe} is not a folder`, 'give --snapshot-dir a folder on the same filesystem as the image');
+      return;
+    }
+    const parent = path.dirname(probe);
+    if (parent === probe) return;
+    probe = parent;
+  }
+}
+
 export async function listVolumes(ctx: Context): Promise<Summary> {
   const { volumes } = await ctx.catalog.read();
   return { data: { volumes }, lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add`)'] };
@@ -43,6 +64,8 @@ export async function listVolumes(ctx: Context): Promise<Summary> {
 export async function removeVolume(ctx: Context, name: string): Promise<Summary> {
   const removed = await ctx.catalog.update((data) => {
     const volume = findVolume(data, name);
+    const busy = data.jobs.find((j) => j.volume === name && jobAlive(j));
+    if (busy) throw new QrvError('busy', 'volume-busy', `job ${busy.id} (${busy.kind}) of volume "${name}" is running (pid ${busy.pid})`, 'wait for it to finish');
     const live = data.snapshots.filter((s) => s.volume === name && s.state !== 'removed' && s.state !== 'failed');
     if (live.length) {
       throw new QrvError('refused', 'volume-has-snapshots', `volume "${name}" still has ${live.length} snapshot(s): ${live.map((s) => s.id).join(', ')}`, 'remove them first with `qrv unsnap ID`');

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { qrv, qrvJson } from '../helpers/cli.ts';
+import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
 import { e2fsckClean, ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { lane } from '../helpers/lanes.ts';
@@ -183,4 +183,48 @@ t.test('loop lane: a destination device too small is refused before any byte is 
   const bytes = await fs.readFile(device);
   t.ok(bytes.every((b) => b === 0xab), 'the device is untouched');
   t.same(await fs.readdir(path.join(dir, '.qrv-snapshots')).catch(() => []), [], 'and no snapshot was taken');
+});
+
+t.test('hooks come in pairs: the post-hook runs when the phase failed, with QRV_STATUS', async (t) => {
+  const { dir, home, catalog } = await setup(t);
+  const log = path.join(dir, 'hooks.log');
+  await fs.mkdir(path.join(dir, 'sub'));
+  // A copy that fails after the pre-copy hook ran: the destination folder vanishes under it.
+  const result = await qrvJson(home, [
+    'run', 'vol', '--to', path.join(dir, 'sub', 'q.img'), '--keep-snapshot',
+    '--hook', `pre-snapshot=echo pre-snapshot >> ${log}`,
+    '--hook', `post-snapshot=echo post-snapshot $QRV_STATUS >> ${log}`,
+    '--hook', `pre-copy=echo pre-copy >> ${log}; rm -rf ${path.join(dir, 'sub')}`,
+    '--hook', `post-copy=echo post-copy $QRV_STATUS >> ${log}`,
+  ]);
+  t.not(result.run.exitCode, 0, 'the run failed');
+  t.equal(await fs.readFile(log, 'utf8'), 'pre-snapshot\npost-snapshot ok\npre-copy\npost-copy failed\n');
+  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'vol', '--hook', 'pre-copy=true']), 2, /never runs the pre-copy phase/);
+  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'vol', '--hook', 'pre-snapshot=a', '--hook', 'pre-snapshot=b']), 2, /given twice/);
+  await failsCleanly(t, catalog, () => qrv(home, ['run', 'vol', '--to', path.join(dir, 'x.img'), '--persist', '1d']), 2, /--persist has no effect.*--keep-snapshot/);
+  await failsCleanly(t, catalog, () => qrv(home, ['lst']), 2, /unknown command 'lst'.*Did you mean list/);
+  const json = await qrv(home, ['--json', 'snap']);
+  t.equal(json.exitCode, 2);
+  t.match(JSON.parse(json.stderr), { message_type: 'error', code: 'usage', exitCode: 2 });
+});
+
+t.test('an interrupted copy is marked failed, and its destination can be used again', async (t) => {
+  const { dir, home } = await setup(t);
+  const dest = path.join(dir, 'q.img');
+  const child = execa('node', [BIN, '--home', home, 'run', 'vol', '--to', dest, '--hook', 'pre-copy=sleep 30'], { reject: false });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const text = await fs.readFile(path.join(home, 'catalog.json'), 'utf8').catch(() => '');
+    if (text.includes('pre-copy hook')) break;
+  }
+  child.kill('SIGTERM');
+  const ended = await child;
+  t.equal(ended.exitCode, 130);
+  t.match(String(ended.stderr), /interrupted by SIGTERM; job j-[0-9a-f]{8} is marked failed/);
+  const jobs = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')).jobs;
+  t.match(jobs.at(-1), { state: 'failed', error: { code: 'interrupted' } });
+  const again = await qrv(home, ['run', 'vol', '--to', dest]);
+  t.equal(again.exitCode, 0, again.stderr);
+  const sleeping = await execa('pgrep', ['-f', '^sleep 30$'], { reject: false });
+  t.equal(sleeping.stdout.trim(), '', 'the hook was ended with qrv');
 });

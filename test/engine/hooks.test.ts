@@ -181,7 +181,8 @@ t.test('a process the hook started that ignores SIGTERM and closed its output is
 t.test('parseHookOptions reads PHASE=COMMAND', async (t) => {
   t.same(parseHookOptions([]), {});
   t.same(parseHookOptions(['pre-snapshot=sync', 'post-copy=echo a=b | logger']), { 'pre-snapshot': 'sync', 'post-copy': 'echo a=b | logger' }, 'only the first = splits');
-  t.same(parseHookOptions(['pre-copy=one', 'pre-copy=two']), { 'pre-copy': 'two' }, 'the last one for a phase wins');
+  t.throws(() => parseHookOptions(['pre-copy=one', 'pre-copy=two']), { code: 'hook-twice' }, 'a phase given twice is refused, not silently overridden');
+  t.throws(() => parseHookOptions(['pre-copy=one'], ['pre-snapshot', 'post-snapshot']), { code: 'hook-not-run' }, 'a hook for a phase the command never runs is refused');
   t.same(Object.keys(parseHookOptions(HOOK_PHASES.map((phase) => `${phase}=true`))).sort(), [...HOOK_PHASES].sort(), 'every phase is accepted');
 });
 

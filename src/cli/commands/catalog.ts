@@ -39,7 +39,7 @@ export function register(program: Command): void {
   program
     .command('recover <volume>')
     .description('write a snapshot or QRV back over the volume, or to --to')
-    .requiredOption('--from <id>', 'the snapshot or QRV to recover from')
+    .requiredOption('--from <id>', 'the snapshot or QRV to recover from (required)')
     .option('--to <path>', 'write here instead of over the volume')
     .option('--force', 'overwrite the volume (or an existing --to)')
     .action((volume: string, options: { from: string; to?: string; force?: boolean }, command: Command) =>

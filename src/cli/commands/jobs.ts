@@ -5,7 +5,7 @@ import { run } from '../../services/run.ts';
 import { snap } from '../../services/snap.ts';
 import { unsnap } from '../../services/unsnap.ts';
 import { execute } from '../execute.ts';
-import { collect, hookOptions, persistOption } from '../parse.ts';
+import { collect, hookOptions, persistOption, persistWithKeep } from '../parse.ts';
 
 interface HookFlags {
   hook?: string[];
@@ -26,17 +26,17 @@ export function register(program: Command): void {
       .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
       .option('--label <text>', 'a label for the snapshot'),
   ).action((volume: string, options: HookFlags & { persist?: string; label?: string }, command: Command) =>
-    execute(command, (ctx) => snap(ctx, { volume, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options) })),
+    execute(command, (ctx) => snap(ctx, { volume, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']) })),
   );
 
   withHooks(
     program
       .command('copy <snapshot-id>')
       .description('copy a snapshot to a QRV (a new one, or the QRV kept at the destination)')
-      .requiredOption('--to <destination>', 'image file, folder or block device')
+      .requiredOption('--to <destination>', 'image file, folder or block device (required)')
       .option('--force', 'overwrite a destination that is not a QRV of this volume'),
   ).action((snapshotId: string, options: HookFlags & { to: string; force?: boolean }, command: Command) =>
-    execute(command, (ctx) => copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), ...hookOptions(options) })),
+    execute(command, (ctx) => copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), ...hookOptions(options, ['pre-copy', 'post-copy']) })),
   );
 
   program
@@ -49,7 +49,7 @@ export function register(program: Command): void {
     program
       .command('run <volume>')
       .description('all phases: snapshot, copy to a QRV, verify, remove the snapshot')
-      .requiredOption('--to <destination>', 'image file, folder or block device')
+      .requiredOption('--to <destination>', 'image file, folder or block device (required)')
       .option('--persist <duration>', 'how long a kept snapshot persists')
       .option('--label <text>', 'a label for the snapshot')
       .option('--keep-snapshot', 'keep the snapshot after the copy')
@@ -59,7 +59,7 @@ export function register(program: Command): void {
       run(ctx, {
         volume,
         to: options.to,
-        persistMs: persistOption(options.persist),
+        persistMs: persistWithKeep(options.persist, Boolean(options.keepSnapshot)),
         label: options.label ?? null,
         keepSnapshot: Boolean(options.keepSnapshot),
         force: Boolean(options.force),

@@ -9,7 +9,7 @@ export function register(program: Command): void {
   volume
     .command('add <name>')
     .description('add a volume to the catalog')
-    .requiredOption('--path <image>', 'the image file (file provider)')
+    .requiredOption('--path <image>', 'the image file (file provider) (required)')
     .option('--provider <name>', `snapshot provider (${providerNames().join(', ')})`, 'file')
     .option('--snapshot-dir <dir>', 'where snapshots are kept (default: .qrv-snapshots beside the image)')
     .action((name: string, options: { path: string; provider: string; snapshotDir?: string }, command: Command) =>

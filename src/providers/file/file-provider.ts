@@ -33,7 +33,7 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
     );
   }
   if (!st.isFile()) {
-    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; block devices need the lvm or dm provider');
+    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; providers for block devices (lvm, dm) are planned');
   }
   return { sizeBytes: st.size, kind: 'file' };
 }
@@ -41,7 +41,9 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
 async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade> {
   const { sizeBytes } = await inspect(volume);
   const store = storeOf(volume);
-  await fs.mkdir(store, { recursive: true, mode: 0o700 });
+  await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    throw new QrvError('io', 'snapshot-store', `cannot make the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+  });
   const target = snapshotFile(volume, snapshotId);
   const started = process.hrtime.bigint();
   const method = await cloneImage(volume.path, target, sizeBytes);

@@ -3,7 +3,10 @@
 import { z } from 'zod';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
+export const READABLE_VERSIONS = [1, 2];
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -14,6 +17,10 @@ export const volumeSchema = z.object({
   options: z.record(z.string(), z.string()),
   sizeBytes: z.number().int().nonnegative(),
   addedAt: isoTime,
+  /** the volume's own policy; it wins over its sub-clients' policies */
+  policy: z.string().nullable().default(null),
+  /** how the volume came in: by `volume add`, or found by discovery */
+  discovered: z.boolean().default(false),
 });
 
 export const snapshotStateSchema = z.enum(['creating', 'ready', 'removing', 'removed', 'failed']);
@@ -42,6 +49,10 @@ export const snapshotSchema = z.object({
   objects: z.array(z.string()),
   jobId: z.string(),
   removedAt: isoTime.nullable(),
+  /** the policy whose rules apply to it (copy timing, unsnap), if any */
+  policy: z.string().nullable().default(null),
+  /** the QRV this snapshot was copied to, once it was */
+  copiedTo: z.string().nullable().default(null),
 });
 
 export const qrvHistorySchema = z.object({
@@ -69,6 +80,8 @@ export const qrvSchema = z.object({
   createdAt: isoTime,
   updatedAt: isoTime,
   history: z.array(qrvHistorySchema),
+  /** the pool whose member this QRV occupies, if it came from a pool */
+  pool: z.string().nullable().default(null),
 });
 
 export const stepSchema = z.object({
@@ -96,12 +109,79 @@ export const jobSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
 });
 
+export const hookMapSchema = z.object({
+  'pre-snapshot': z.string().optional(),
+  'post-snapshot': z.string().optional(),
+  'pre-copy': z.string().optional(),
+  'post-copy': z.string().optional(),
+});
+
+/** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
+export const policySchema = z.object({
+  name: z.string(),
+  /** how long snapshots persist ("7d"), or null for until removed */
+  persist: z.string().nullable(),
+  /** when the copy runs: "now", "after:<duration>", "at:HH:MM", "oldest:<N>", or "never" */
+  copy: z.string(),
+  unsnap: z.enum(['after-copy', 'after-persist']),
+  /** a path (file or folder or device) or "pool:<name>"; null: no copies */
+  dest: z.string().nullable(),
+  /** keep at most the newest N snapshots of each volume */
+  keep: z.number().int().positive().nullable(),
+  /** cron expression for `qrv cron` snapshots */
+  schedule: z.string().nullable(),
+  hooks: hookMapSchema,
+  hookTimeout: z.string().nullable(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+
+export const subclientSchema = z.object({
+  name: z.string(),
+  volumes: z.array(z.string()),
+  policy: z.string().nullable(),
+  createdAt: isoTime,
+});
+
+export const poolMemberSchema = z.object({
+  /** an image file path (the QRV is that file) or a block device */
+  path: z.string(),
+  kind: z.enum(['file', 'block']),
+  capacityBytes: z.number().int().nonnegative(),
+  /** where the capacity came from: given with --capacity, the filesystem's free space, the device's size */
+  capacityFrom: z.enum(['given', 'filesystem', 'device']),
+  /** the QRV that holds the member, and its volume; null when free */
+  qrvId: z.string().nullable(),
+  volume: z.string().nullable(),
+  addedAt: isoTime,
+});
+
+export const poolSchema = z.object({
+  name: z.string(),
+  members: z.array(poolMemberSchema),
+  createdAt: isoTime,
+});
+
+export const settingsSchema = z.object({
+  /** globs `qrv discover` and every job-running command search for image files */
+  discovery: z.array(z.string()).default([]),
+});
+
+/** The default sub-client as a new catalog has it (dated at the epoch: it has always existed). */
+function defaultSubclient() {
+  return { name: 'default', volumes: [] as string[], policy: null, createdAt: new Date(0).toISOString() };
+}
+
 export const catalogSchema = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
   volumes: z.array(volumeSchema),
   snapshots: z.array(snapshotSchema),
   qrvs: z.array(qrvSchema),
   jobs: z.array(jobSchema),
+  policies: z.array(policySchema).default([]),
+  subclients: z.array(subclientSchema).default(() => [defaultSubclient()]),
+  pools: z.array(poolSchema).default([]),
+  settings: settingsSchema.default({ discovery: [] }),
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
@@ -111,8 +191,26 @@ export type Qrv = z.infer<typeof qrvSchema>;
 export type QrvHistory = z.infer<typeof qrvHistorySchema>;
 export type Job = z.infer<typeof jobSchema>;
 export type Step = z.infer<typeof stepSchema>;
+export type Policy = z.infer<typeof policySchema>;
+export type Subclient = z.infer<typeof subclientSchema>;
+export type Pool = z.infer<typeof poolSchema>;
+export type PoolMember = z.infer<typeof poolMemberSchema>;
+export type HookMap = z.infer<typeof hookMapSchema>;
 export type CatalogData = z.infer<typeof catalogSchema>;
 
+/** The sub-client every newly discovered or added volume joins. */
+export const DEFAULT_SUBCLIENT = 'default';
+
 export function emptyCatalog(): CatalogData {
-  return { schemaVersion: SCHEMA_VERSION, volumes: [], snapshots: [], qrvs: [], jobs: [] };
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    volumes: [],
+    snapshots: [],
+    qrvs: [],
+    jobs: [],
+    policies: [],
+    subclients: [defaultSubclient()],
+    pools: [],
+    settings: { discovery: [] },
+  };
 }

@@ -8,7 +8,7 @@ import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { AtomicTextFile } from './atomic-json-file.ts';
 import { withLock } from './lock.ts';
-import { catalogSchema, emptyCatalog, SCHEMA_VERSION, type CatalogData } from './schema.ts';
+import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
 
 /** Parses and validates catalog text; throws a QrvError that names the file and the fault. */
 export function parseCatalog(text: string, file: string): CatalogData {
@@ -27,7 +27,9 @@ export function parseCatalog(text: string, file: string): CatalogData {
       'upgrade qrv on this host; the catalog was left untouched',
     );
   }
-  const result = catalogSchema.safeParse(raw);
+  // Older versions gain the newer fields' defaults as they are parsed, then carry today's number.
+  const upgraded = typeof version === 'number' && version < SCHEMA_VERSION && READABLE_VERSIONS.includes(version) ? { ...(raw as object), schemaVersion: SCHEMA_VERSION } : raw;
+  const result = catalogSchema.safeParse(upgraded);
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue ? issue.path.join('.') || '(top level)' : '(unknown)';

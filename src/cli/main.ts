@@ -6,6 +6,8 @@ import { register as registerCatalog } from './commands/catalog.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerJobs } from './commands/jobs.ts';
 import { register as registerVolume } from './commands/volume.ts';
+import { register as registerPool } from './commands/pool.ts';
+import { register as registerCheck } from './commands/check.ts';
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
@@ -30,6 +32,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerVolume(program);
   registerJobs(program);
   registerCatalog(program);
+  registerPool(program);
+  registerCheck(program);
   registerDemo(program);
   // Every subcommand reports usage errors the same way and takes the global options after it too.
   const configure = (command: Command) => {

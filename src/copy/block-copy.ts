@@ -15,8 +15,6 @@ export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 export const DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024;
 /** Buffers in rotation: 2 = read the next chunk while the current one is hashed and written. */
 export const DEFAULT_READ_DEPTH = 2;
-/** Start a background fdatasync after this many bytes written (0 = only at the end). */
-export const DEFAULT_FLUSH_EVERY = 256 * 1024 * 1024;
 
 export interface CopyOptions {
   /** Path of a snapshot image file or block device. */
@@ -36,8 +34,6 @@ export interface CopyOptions {
   bufferSize?: number;
   /** Tuning: buffers in rotation (reads in flight); default 2. */
   readDepth?: number;
-  /** Tuning: background fdatasync every this many bytes written; 0 = only at the end. */
-  flushEveryBytes?: number;
 }
 
 export interface CopyResult {
@@ -73,49 +69,6 @@ async function writeAll(handle: FileHandle, path: string, data: Buffer, position
 }
 
 /**
- * Flush-behind: every `everyBytes` written, start an fdatasync in the background (never more than
- * one at a time) so the kernel writes the replica out while the copy keeps reading, instead of
- * the whole image waiting in the page cache for the final fsync.
- */
-class FlushBehind {
-  private pending: Promise<void> | undefined;
-  private failure: unknown;
-  private unflushed = 0;
-
-  constructor(
-    private readonly handle: FileHandle,
-    private readonly path: string,
-    private readonly everyBytes: number,
-  ) {}
-
-  wrote(bytes: number): void {
-    if (this.failure !== undefined) throw this.failure;
-    this.unflushed += bytes;
-    if (this.everyBytes <= 0 || this.unflushed < this.everyBytes || this.pending) return;
-    this.unflushed = 0;
-    this.pending = ioCall('sync', this.path, () => this.handle.datasync())
-      .catch((error: unknown) => {
-        this.failure ??= error;
-      })
-      .finally(() => {
-        this.pending = undefined;
-      });
-  }
-
-  /** Waits for a background flush, then makes everything durable. */
-  async finish(): Promise<void> {
-    await this.pending;
-    if (this.failure !== undefined) throw this.failure;
-    await ioCall('sync', this.path, () => this.handle.datasync());
-  }
-
-  /** Waits for a background flush without reporting its failure (cleanup after an error). */
-  async settle(): Promise<void> {
-    await this.pending;
-  }
-}
-
-/**
  * Copies `sizeBytes` of `source` to `destination`, reading the source once, and returns the
  * checksum of what it read. The destination is durable (fdatasync) when the promise resolves.
  */
@@ -127,7 +80,6 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
   const requested = positiveInteger('bufferSize', options.bufferSize ?? DEFAULT_BUFFER_SIZE);
   const bufferSize = Math.ceil(requested / blockSize) * blockSize;
   const readDepth = positiveInteger('readDepth', options.readDepth ?? DEFAULT_READ_DEPTH);
-  const flushEvery = options.flushEveryBytes ?? DEFAULT_FLUSH_EVERY;
   const meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'copy', sizeBytes) : undefined;
 
   const hasher = new ImageHasher();
@@ -138,7 +90,6 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
   const src = await openSource(source, sizeBytes);
   try {
     const dst = await openDestination(destination, destinationKind, sizeBytes, src.stats);
-    const flusher = new FlushBehind(dst, destination, flushEvery);
     try {
       meter?.update(0, true);
       for await (const chunk of readChunks({ handle: src.handle, path: source, sizeBytes, bufferSize, depth: readDepth })) {
@@ -148,21 +99,20 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
           // written, zeros included, or stale data would show through the replica.
           await writeAll(dst, destination, chunk, bytesRead);
           bytesWritten += chunk.length;
-          flusher.wrote(chunk.length);
         } else {
           // The file was truncated to all holes: zero blocks already read back as zeros.
           for (const run of zeros.nonZeroRuns(chunk)) {
             await writeAll(dst, destination, chunk.subarray(run.start, run.end), bytesRead + run.start);
             bytesWritten += run.end - run.start;
-            flusher.wrote(run.end - run.start);
           }
         }
         bytesRead += chunk.length;
         meter?.update(bytesRead);
       }
-      await flusher.finish();
+      // One flush at the end. Flushing in the background while still reading was measured
+      // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
+      await ioCall('sync', destination, () => dst.datasync());
     } finally {
-      await flusher.settle();
       await dst.close().catch(() => undefined);
     }
   } finally {

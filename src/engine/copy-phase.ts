@@ -54,6 +54,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         createdAt: now,
         updatedAt: now,
         history: [],
+        pool: null,
       };
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
   await job.begin((catalog) => replaceQrv(catalog.qrvs, qrv));

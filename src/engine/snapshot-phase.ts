@@ -18,6 +18,7 @@ export interface SnapshotOptions {
   hookTimeoutMs: number;
   groupId?: string;
   subclient?: string | null;
+  policy?: string | null;
 }
 
 /** How the data is brought to rest. File images with no writer need nothing; #5 adds FIFREEZE. */
@@ -59,6 +60,8 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     objects: [],
     jobId: job.id,
     removedAt: null,
+    policy: options.policy ?? null,
+    copiedTo: null,
   };
   const pair = { phase: 'snapshot' as const, pre: 'pre-snapshot' as const, post: 'post-snapshot' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
   await withHookPair(ctx, job, pair, () => ({ ...env, ...(row.path ? { snapshotPath: row.path } : {}) }), async () => {

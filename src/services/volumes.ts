@@ -31,7 +31,7 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
     throw error;
   });
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
-  const volume = { name: request.name, provider: provider.name, path: imagePath, options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString() };
+  const volume = { name: request.name, provider: provider.name, path: imagePath, options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
   await ctx.catalog.update((data) => {
     if (data.volumes.some((v) => v.name === request.name)) throw new QrvError('refused', 'volume-exists', `a volume named "${request.name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
     const same = data.volumes.find((v) => v.path === imagePath);

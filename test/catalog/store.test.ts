@@ -14,7 +14,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 const WRITER = path.join(ROOT, 'test', 'helpers', 'catalog-writer.ts');
 
 function volume(name: string): Volume {
-  return { name, provider: 'file', path: `/srv/${name}.img`, options: { mode: 'image' }, sizeBytes: 1024, addedAt: '2025-01-02T03:04:05.000Z' };
+  return { name, provider: 'file', path: `/srv/${name}.img`, options: { mode: 'image' }, sizeBytes: 1024, addedAt: '2025-01-02T03:04:05.000Z', policy: null, discovered: false };
 }
 
 async function errorOf(promise: Promise<unknown>): Promise<unknown> {
@@ -137,12 +137,12 @@ for (const c of corruptCases) {
 t.test('a catalog with a newer schemaVersion is refused as newer and left untouched', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');
-  // Version 2 may have any shape; it must not be reported as corrupt.
-  const text = `${JSON.stringify({ schemaVersion: 2, volumes: 'a new shape', somethingNew: [] })}\n`;
+  // Version 3 may have any shape; it must not be reported as corrupt.
+  const text = `${JSON.stringify({ schemaVersion: 3, volumes: 'a new shape', somethingNew: [] })}\n`;
   await fs.writeFile(file, text);
   const openError = await errorOf(Catalog.open(home));
   isQrvErrorWith(t, openError, 'catalog', 'catalog-newer');
-  t.match((openError as Error).message, /schema 2/);
+  t.match((openError as Error).message, /schema 3/);
   t.equal(await fs.readFile(file, 'utf8'), text, 'untouched after open');
 
   await fs.writeFile(file, JSON.stringify(emptyCatalog()));
@@ -255,4 +255,19 @@ t.test('a lock held by another live process makes update fail with busy', async 
   const after = await writer(home, 'c', 1, [], { QRV_LOCK_WAIT_MS: '400' });
   t.equal(after.exitCode, 0, `once released, the same writer succeeds: ${after.stdout}`);
   t.same((await catalog.read()).volumes.map((v) => v.name), ['db', 'c-0']);
+});
+
+t.test('a version 1 catalog is read and upgraded to version 2 on the next write', async (t) => {
+  const home = await tmpDir(t);
+  const file = path.join(home, 'catalog.json');
+  const v1 = { schemaVersion: 1, volumes: [{ name: 'db', provider: 'file', path: '/srv/db.img', options: {}, sizeBytes: 1, addedAt: '2025-01-02T03:04:05.000Z' }], snapshots: [], qrvs: [], jobs: [] };
+  await fs.writeFile(file, JSON.stringify(v1));
+  const catalog = await Catalog.open(home);
+  const data = await catalog.read();
+  t.equal(data.schemaVersion, 2);
+  t.match(data.volumes[0], { name: 'db', policy: null, discovered: false });
+  t.same(data.subclients.map((s) => s.name), ['default'], 'the default sub-client exists');
+  t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading alone does not rewrite it');
+  await catalog.update(() => undefined);
+  t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 2, 'the next write upgrades it');
 });

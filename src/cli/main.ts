@@ -8,6 +8,7 @@ import { register as registerJobs } from './commands/jobs.ts';
 import { register as registerVolume } from './commands/volume.ts';
 import { register as registerPool } from './commands/pool.ts';
 import { register as registerCheck } from './commands/check.ts';
+import { register as registerRemove } from './commands/remove.ts';
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
@@ -33,6 +34,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerJobs(program);
   registerCatalog(program);
   registerPool(program);
+  registerRemove(program);
   registerCheck(program);
   registerDemo(program);
   // Every subcommand reports usage errors the same way and takes the global options after it too.

@@ -46,7 +46,9 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    printer.summary(await service(reporter, globals));
+    const summary = await service(reporter, globals);
+    printer.summary(summary);
+    if (summary.exit) process.exitCode = ExitCode[summary.exit];
   } catch (caught) {
     const error = toQrvError(caught);
     printer.error(error);

@@ -12,14 +12,6 @@ export function hookOptions(options: { hook?: string[]; hookTimeout?: string }, 
   return { hooks: parseHookOptions(options.hook ?? [], phases), hookTimeoutMs: timeout };
 }
 
-/** run removes its snapshot after the copy unless --keep-snapshot: --persist alone would be ignored. */
-export function persistWithKeep(value: string | undefined, keepSnapshot: boolean): number | null {
-  if (value !== undefined && !keepSnapshot) {
-    throw new QrvError('usage', 'persist-without-keep', '--persist has no effect here: run removes the snapshot after the copy', 'add --keep-snapshot to keep it for that long');
-  }
-  return persistOption(value);
-}
-
 export function persistOption(value: string | undefined): number | null {
   return value === undefined ? null : parseDuration(value, '--persist');
 }

@@ -14,6 +14,8 @@ export const ExitCode = {
   io: 8,
   verify: 9,
   environment: 10,
+  /** some items failed and the rest were done (prune, cron): the output says which */
+  partial: 11,
   interrupted: 130,
 } as const;
 

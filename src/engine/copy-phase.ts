@@ -84,7 +84,11 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: 'full', bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, seconds: copy.seconds, jobId: job.id },
       ],
     });
-    await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
+    await job.commit((catalog) => {
+      replaceQrv(catalog.qrvs, qrv);
+      const source = catalog.snapshots.find((s) => s.id === snapshot.id);
+      if (source) source.copiedTo = qrv.id;
+    });
     return { qrv: structuredClone(qrv), copy };
   } catch (error) {
     qrv.state = 'failed';

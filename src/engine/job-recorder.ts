@@ -159,20 +159,33 @@ export class JobRecorder {
   }
 }
 
-/** Runs `work` as one job: finishes the row as succeeded or failed (with the error) either way. */
-export async function withJob<T>(ctx: Context, kind: Job['kind'], volume: string, work: (job: JobRecorder) => Promise<T>): Promise<{ result: T; job: Job }> {
+/** Starts a job that the caller ends with endJob (for work that spans several phases of a group). */
+export async function startJob(ctx: Context, kind: Job['kind'], volume: string): Promise<JobRecorder> {
   const data = await ctx.catalog.read();
   const job = new JobRecorder(ctx, kind, volume, (id) => data.jobs.some((row) => row.id === id));
-  let result: T;
   active.add(job);
+  return job;
+}
+
+/** Ends a job started with startJob: succeeded, or failed with `error`. */
+export async function endJob(job: JobRecorder, error?: unknown): Promise<Job> {
   try {
-    result = await work(job);
-  } catch (error) {
     await job.finish(error);
-    throw error;
   } finally {
     active.delete(job);
   }
-  await job.finish();
-  return { result, job: job.job };
+  return job.job;
+}
+
+/** Runs `work` as one job: finishes the row as succeeded or failed (with the error) either way. */
+export async function withJob<T>(ctx: Context, kind: Job['kind'], volume: string, work: (job: JobRecorder) => Promise<T>): Promise<{ result: T; job: Job }> {
+  const job = await startJob(ctx, kind, volume);
+  let result: T;
+  try {
+    result = await work(job);
+  } catch (error) {
+    await endJob(job, error);
+    throw error;
+  }
+  return { result, job: await endJob(job) };
 }

@@ -1,6 +1,6 @@
 // What every printer does. A command's service emits events while it works and returns a
 // Summary; the printer chosen once at start-up turns both into Ink, plain lines or JSON.
-import type { QrvError } from '../core/errors.ts';
+import type { ExitCodeName, QrvError } from '../core/errors.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
 
 export interface Summary {
@@ -8,6 +8,8 @@ export interface Summary {
   data: Record<string, unknown>;
   /** the human-readable result, one entry a line */
   lines: string[];
+  /** a non-zero exit status for a result that is not a plain success (e.g. 'partial') */
+  exit?: ExitCodeName;
 }
 
 export interface Printer {

@@ -45,7 +45,7 @@ export function qrvTable(qrvs: Qrv[]): string[] {
 }
 
 /** Every field of a row, one `key: value` a line (nested values as JSON). */
-export function details(row: Snapshot | Qrv | Job | Volume): string[] {
+export function details(row: object): string[] {
   return Object.entries(row).map(([key, value]) => `${key}: ${value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
 }
 

@@ -54,7 +54,7 @@ export async function demo(reporter: Reporter, options: { keep: boolean }): Prom
     const qrvDir = path.join(dir, 'qrvs');
     await fs.mkdir(qrvDir);
 
-    const first = await run(ctx, { volume: VOLUME, to: qrvDir, persistMs: null, label: 'before-change', keepSnapshot: true, force: false, ...hooks });
+    const first = await run(ctx, { target: VOLUME, to: qrvDir, label: 'before-change', keepSnapshot: true, force: false, ...hooks });
     const snap1 = first.data.snapshot as { id: string };
     const qrv = first.data.qrv as { id: string; destination: string; checksum: string };
     say(`2. qrv run: snapshot ${snap1.id} and QRV ${qrv.id} (${qrv.checksum})`);

@@ -1,55 +1,92 @@
-// `qrv run VOLUME --to DEST`: every phase in one process: snapshot, copy, verify, unsnap. A copy
-// that fails removes the snapshot this run made (the system is left as it was), unless
-// --keep-snapshot asked to keep it.
+// `qrv run TARGET [--to DEST]`: every phase in one process, for a volume or a whole sub-client,
+// following each volume's policy (its own, else the sub-client's) with the command line on top.
+// All volumes are snapshotted under one group id first, then copied when their copy is due now
+// (with --to, or policy --copy now); a later copy is left to `qrv cron`. A copy that fails
+// removes the snapshot this run made (the system is left as it was) unless it is to be kept.
+import type { CatalogData, Subclient, Volume } from '../catalog/schema.ts';
+import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { copyPhase } from '../engine/copy-phase.ts';
-import { withJob } from '../engine/job-recorder.ts';
-import { findVolume, volumeRef } from '../engine/lookup.ts';
 import { resolveDestination } from '../engine/destination.ts';
-import { getProvider } from '../providers/registry.ts';
-import { snapshotPhase } from '../engine/snapshot-phase.ts';
-import { unsnapPhase } from '../engine/unsnap-phase.ts';
+import { endJob } from '../engine/job-recorder.ts';
+import { findVolume, volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { copyLines, snapshotLine } from '../output/rows.ts';
-import type { HookOptions } from './job-options.ts';
+import { policyFor } from '../policy/resolve.ts';
+import { rulesFor, type Overrides } from '../policy/rules.ts';
+import { getProvider } from '../providers/registry.ts';
+import { rediscover } from './discover.ts';
+import { copyAndUnsnap, snapshotGroup, type Member, type Outcome } from './group.ts';
 
-export interface RunRequest extends HookOptions {
-  volume: string;
-  to: string;
-  persistMs: number | null;
+export interface RunRequest extends Overrides {
+  target: string;
   label: string | null;
-  keepSnapshot: boolean;
   force: boolean;
 }
 
+function resolveTarget(data: CatalogData, target: string): { volumes: Volume[]; via: Subclient | null } {
+  const subclient = data.subclients.find((s) => s.name === target);
+  if (subclient) {
+    if (subclient.volumes.length === 0) throw new QrvError('refused', 'subclient-empty', `sub-client "${target}" has no volumes`, `add some with \`qrv subclient set ${target} --add VOLUME\``);
+    return { volumes: subclient.volumes.map((name) => findVolume(data, name)), via: subclient };
+  }
+  return { volumes: [findVolume(data, target)], via: null };
+}
+
+/** Checks every member's destination before any snapshot is taken: a refusal changes nothing. */
+async function preflight(data: CatalogData, members: Member[], request: RunRequest): Promise<void> {
+  for (const { volume, rules } of members) {
+    if (rules.timing.mode === 'now' && rules.dest === null && rules.policy === null) {
+      throw new QrvError('usage', 'no-destination', `volume "${volume.name}" has no policy and no --to`, 'give --to DEST, or a policy with --dest');
+    }
+    if (request.persistMs !== undefined && rules.removeAfterCopy && rules.timing.mode === 'now' && rules.dest !== null) {
+      throw new QrvError('usage', 'persist-without-keep', '--persist has no effect here: run removes the snapshot after the copy', 'add --keep-snapshot to keep it for that long');
+    }
+    if (rules.timing.mode !== 'now' || rules.dest === null || rules.dest.startsWith('pool:')) continue;
+    const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
+    await resolveDestination(data, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force);
+  }
+}
+
 export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
+  await rediscover(ctx);
   const data = await ctx.catalog.read();
-  const volume = findVolume(data, request.volume);
-  // Refuse a destination that cannot take the copy before a snapshot is taken: nothing changes.
-  const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
-  await resolveDestination(data, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, request.to, request.force);
-  const { result, job } = await withJob(ctx, 'run', volume.name, async (job) => {
-    const snapshot = await snapshotPhase(ctx, job, volume, request);
-    let outcome;
+  const { volumes, via } = resolveTarget(data, request.target);
+  const members: Member[] = volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, via ?? undefined), request) }));
+  await preflight(data, members, request);
+
+  const group = await snapshotGroup(ctx, members, { subclient: via?.name ?? null, label: request.label, force: request.force });
+  const outcomes: Outcome[] = [];
+  for (const [index, member] of members.entries()) {
+    const job = group.jobs[index]!;
+    const snapshot = group.snapshots[index]!;
+    const base = { volume: member.volume.name, snapshot, qrv: null, copy: null, deferred: null, error: null };
+    if (member.rules.timing.mode !== 'now' || member.rules.dest === null) {
+      const deferred = member.rules.dest === null ? 'the policy has no --dest' : `policy ${member.rules.policy} copies ${member.rules.policy ? (data.policies.find((p) => p.name === member.rules.policy)?.copy ?? '') : ''}; qrv cron makes the copy`;
+      job.skip('copy', 'copy', deferred);
+      outcomes.push({ ...base, job: await endJob(job), deferred });
+      continue;
+    }
     try {
-      outcome = await copyPhase(ctx, job, volume, snapshot, request);
+      const done = await copyAndUnsnap(ctx, job, member, snapshot, { force: request.force, rollback: true });
+      outcomes.push({ ...base, ...done, job: await endJob(job) });
     } catch (error) {
-      if (request.keepSnapshot) {
-        await job.warn(`snapshot ${snapshot.id} is kept (--keep-snapshot) although the copy failed`);
-      } else {
-        await unsnapPhase(ctx, job, volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} could not be removed after the failed copy: ${cleanup.message}`));
-      }
-      throw error;
+      outcomes.push({ ...base, job: await endJob(job, error), error: error as Error });
+      if (members.length === 1) throw error;
+      ctx.reporter.warn(`volume ${member.volume.name}: ${(error as Error).message}`);
     }
-    if (request.keepSnapshot) {
-      job.skip('unsnap', 'remove snapshot', '--keep-snapshot: kept until its persistence lapses');
-      return { snapshot, ...outcome };
-    }
-    const removed = await unsnapPhase(ctx, job, volume, snapshot);
-    return { snapshot: removed, ...outcome };
-  });
+  }
+
+  const lines = outcomes.flatMap((o) => [
+    ...(o.snapshot ? [`snapshot ${snapshotLine(o.snapshot)}`] : []),
+    ...(o.qrv && o.copy ? copyLines(o.qrv, o.copy) : []),
+    ...(o.deferred ? [`copy of ${o.volume} deferred: ${o.deferred}`] : []),
+    `job ${o.job.id} ${o.job.state}`,
+  ]);
+  const first = outcomes[0]!;
+  const failed = outcomes.filter((o) => o.error);
   return {
-    data: { job, snapshot: result.snapshot, qrv: result.qrv, copy: result.copy },
-    lines: [`snapshot ${snapshotLine(result.snapshot)}`, ...copyLines(result.qrv, result.copy), `job ${job.id} ${job.state}`],
+    data: { groupId: group.groupId, job: first.job, snapshot: first.snapshot, qrv: first.qrv, copy: first.copy, jobs: outcomes.map((o) => o.job), snapshots: outcomes.map((o) => o.snapshot), qrvs: outcomes.flatMap((o) => (o.qrv ? [o.qrv] : [])) },
+    lines: failed.length ? [...lines, `${failed.length} of ${outcomes.length} volume(s) failed`] : lines,
+    ...(failed.length ? { exit: 'partial' as const } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { findVolume } from '../engine/lookup.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
+import { joinDefault } from './subclients.ts';
 import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
 import { getProvider } from '../providers/registry.ts';
@@ -37,8 +38,9 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
     const same = data.volumes.find((v) => v.path === imagePath);
     if (same) throw new QrvError('refused', 'volume-path-known', `${imagePath} is volume "${same.name}" already`, `use "${same.name}"`);
     data.volumes.push(volume);
+    joinDefault(data, volume.name);
   });
-  return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path})`] };
+  return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default`] };
 }
 
 /** The snapshot store must be (or become) a folder: refuse a path under a file now, not at the first snapshot. */
@@ -71,6 +73,7 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
       throw new QrvError('refused', 'volume-has-snapshots', `volume "${name}" still has ${live.length} snapshot(s): ${live.map((s) => s.id).join(', ')}`, 'remove them first with `qrv unsnap ID`');
     }
     data.volumes = data.volumes.filter((v) => v.name !== name);
+    for (const subclient of data.subclients) subclient.volumes = subclient.volumes.filter((v) => v !== name);
     return volume;
   });
   return { data: { volume: removed }, lines: [`removed volume ${name} from the catalog (its image ${removed.path} is untouched)`] };

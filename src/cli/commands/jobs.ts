@@ -5,7 +5,7 @@ import { run } from '../../services/run.ts';
 import { snap } from '../../services/snap.ts';
 import { unsnap } from '../../services/unsnap.ts';
 import { execute } from '../execute.ts';
-import { collect, hookOptions, persistOption, persistWithKeep } from '../parse.ts';
+import { collect, hookOptions, persistOption } from '../parse.ts';
 
 interface HookFlags {
   hook?: string[];
@@ -15,7 +15,7 @@ interface HookFlags {
 function withHooks(command: Command): Command {
   return command
     .option('--hook <phase=command>', 'run a command at pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable)', collect)
-    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this', '300s');
+    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default: the policy\'s, else 300s)');
 }
 
 export function register(program: Command): void {
@@ -47,24 +47,26 @@ export function register(program: Command): void {
 
   withHooks(
     program
-      .command('run <volume>')
-      .description('all phases: snapshot, copy to a QRV, verify, remove the snapshot')
-      .requiredOption('--to <destination>', 'image file, folder or block device (required)')
-      .option('--persist <duration>', 'how long a kept snapshot persists')
-      .option('--label <text>', 'a label for the snapshot')
+      .command('run <target>')
+      .description('all phases for a volume or a sub-client, following its policy: snapshot, copy to a QRV, verify, remove the snapshot')
+      .option('--to <destination>', 'image file, folder, block device or pool:NAME; copies now (default: the policy\'s --dest and --copy)')
+      .option('--persist <duration>', 'how long a kept snapshot persists (default: the policy\'s)')
+      .option('--label <text>', 'a label for the snapshots')
       .option('--keep-snapshot', 'keep the snapshot after the copy')
       .option('--force', 'overwrite a destination that is not a QRV of this volume'),
-  ).action((volume: string, options: HookFlags & { to: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
-    execute(command, (ctx) =>
-      run(ctx, {
-        volume,
-        to: options.to,
-        persistMs: persistWithKeep(options.persist, Boolean(options.keepSnapshot)),
+  ).action((target: string, options: HookFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
+    execute(command, (ctx) => {
+      const { hooks, hookTimeoutMs } = hookOptions(options);
+      return run(ctx, {
+        target,
+        ...(options.to !== undefined ? { to: options.to } : {}),
+        ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
         label: options.label ?? null,
         keepSnapshot: Boolean(options.keepSnapshot),
         force: Boolean(options.force),
-        ...hookOptions(options),
-      }),
-    ),
+        hooks,
+        ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
+      });
+    }),
   );
 }

@@ -1,4 +1,38 @@
-// qrv pool (being written)
+// qrv pool add|remove|list|show, qrv pool member add|remove
 import type { Command } from 'commander';
+import { parseSize } from '../../pools/capacity.ts';
+import { addMember, addPool, listPools, removeMember, removePool, showPool } from '../../services/pools.ts';
+import { execute } from '../execute.ts';
 
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  const pool = program.command('pool').description('pools: sets of destinations a QRV takes its place from (best fit)');
+  pool
+    .command('add <name>')
+    .description('create an empty pool')
+    .action((name: string, _options: unknown, command: Command) => execute(command, (ctx) => addPool(ctx, name)));
+  pool
+    .command('remove <name>')
+    .description('remove a pool (refused while a member holds a QRV); its members are not touched')
+    .action((name: string, _options: unknown, command: Command) => execute(command, (ctx) => removePool(ctx, name)));
+  pool
+    .command('list')
+    .description('list the pools')
+    .action((_options: unknown, command: Command) => execute(command, (ctx) => listPools(ctx)));
+  pool
+    .command('show <name>')
+    .description('show a pool and its members')
+    .action((name: string, _options: unknown, command: Command) => execute(command, (ctx) => showPool(ctx, name)));
+
+  const member = pool.command('member').description('add and remove the members of a pool');
+  member
+    .command('add <pool> <path>')
+    .description('add an image file path (the QRV will be that file; its folder must exist) or a block device')
+    .option('--capacity <size>', 'room it offers, e.g. 20G (default: the device size, or the free space of the file system)')
+    .action((poolName: string, memberPath: string, options: { capacity?: string }, command: Command) =>
+      execute(command, (ctx) => addMember(ctx, { pool: poolName, path: memberPath, capacityBytes: options.capacity === undefined ? null : parseSize(options.capacity) })),
+    );
+  member
+    .command('remove <pool> <path>')
+    .description('remove a member (refused while it holds a QRV); its data is not touched')
+    .action((poolName: string, memberPath: string, _options: unknown, command: Command) => execute(command, (ctx) => removeMember(ctx, { pool: poolName, path: memberPath })));
+}

@@ -1,0 +1,260 @@
+// `qrv check`: a monitoring check in the Nagios plugin format (issue #3). It reads the catalog,
+// never changes it (nor creates the home), and judges four things against thresholds:
+//   - snapshots: a scheduled volume whose newest snapshot is N scheduled runs old, or any volume
+//     whose newest snapshot is older than --max-snap-age;
+//   - QRVs that were not updated for long, or that failed;
+//   - pools whose capacity is mostly reserved, or that have no free member;
+//   - jobs that failed recently and were not followed by a successful one of the same kind and volume.
+// `evaluate` is pure (data and clock in, report out) so that tests are exact.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Cron } from 'croner';
+import type { CatalogData, Job, Policy, Snapshot, Volume } from '../catalog/schema.ts';
+import { parseCatalog } from '../catalog/store.ts';
+import { formatBytes } from '../core/duration.ts';
+import { QrvError, errnoCode } from '../core/errors.ts';
+import { STATUS_EXIT, type CheckReport, type PerfDatum, type Problem, type Severity, type Status } from '../check/nagios.ts';
+import type { CheckThresholds } from '../check/thresholds.ts';
+
+/** Snapshot states that mean the snapshot was taken (a removed one was taken, then removed after its copy). */
+const TAKEN: ReadonlySet<Snapshot['state']> = new Set(['ready', 'removing', 'removed']);
+
+/** Counting stops here, so that a per-second schedule over years cannot stall the check. */
+const MAX_COUNTED_RUNS = 1000;
+
+/** "45s", "12m", "5h07m", "3d04h": how long ago, as a glance at a dashboard wants it. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const time = (text: string) => new Date(text).getTime();
+const latest = (...dates: Date[]) => new Date(Math.max(...dates.map((d) => d.getTime())));
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function judge(value: number, warnAt: number | null, critAt: number | null, reached: (value: number, threshold: number) => boolean): Severity | null {
+  if (critAt !== null && reached(value, critAt)) return 'critical';
+  if (warnAt !== null && reached(value, warnAt)) return 'warning';
+  return null;
+}
+const atLeast = (value: number, threshold: number) => value >= threshold;
+const above = (value: number, threshold: number) => value > threshold;
+
+/** Scheduled run times strictly between `since` and `now` (at most `limit`). */
+export function runsBetween(cron: Cron, since: Date, now: Date, limit = MAX_COUNTED_RUNS): number {
+  let n = 0;
+  for (let at = cron.nextRun(since); at && at.getTime() < now.getTime() && n < limit; at = cron.nextRun(at)) n += 1;
+  return n;
+}
+
+export interface VolumeSchedule {
+  expression: string;
+  policy: string;
+  /** the sub-client it comes through, or null for the volume's own policy */
+  subclient: string | null;
+  /** when the rule began to apply to the volume: the latest of the volume's, policy's and sub-client's creation */
+  since: Date;
+}
+
+/**
+ * The schedules a volume is snapshotted on: its own policy's, if that policy has one; else those of
+ * the policies of every sub-client that holds it and has a scheduled policy.
+ */
+export function schedulesOf(data: CatalogData, volume: Volume): VolumeSchedule[] {
+  const policy = (name: string | null): Policy | undefined => (name === null ? undefined : data.policies.find((p) => p.name === name));
+  const added = new Date(volume.addedAt);
+  const own = policy(volume.policy);
+  if (own?.schedule) return [{ expression: own.schedule, policy: own.name, subclient: null, since: latest(added, new Date(own.createdAt)) }];
+  const found: VolumeSchedule[] = [];
+  for (const subclient of data.subclients) {
+    if (!subclient.volumes.includes(volume.name)) continue;
+    const p = policy(subclient.policy);
+    if (p?.schedule) found.push({ expression: p.schedule, policy: p.name, subclient: subclient.name, since: latest(added, new Date(p.createdAt), new Date(subclient.createdAt)) });
+  }
+  return found;
+}
+
+function newestTaken(data: CatalogData, volume: string): Snapshot | null {
+  let newest: Snapshot | null = null;
+  for (const s of data.snapshots) {
+    if (s.volume === volume && TAKEN.has(s.state) && (!newest || time(s.createdAt) > time(newest.createdAt))) newest = s;
+  }
+  return newest;
+}
+
+class Findings {
+  readonly problems: Problem[] = [];
+  readonly perfdata: PerfDatum[] = [];
+  add(severity: Severity | null, problem: Omit<Problem, 'severity'>): void {
+    if (severity) this.problems.push({ severity, ...problem });
+  }
+  perf(label: string, value: number, uom: PerfDatum['uom'], warn: number | null = null, crit: number | null = null, min: number | null = 0, max: number | null = null): void {
+    this.perfdata.push({ label, value, uom, warn, crit, min, max });
+  }
+}
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+const secondsOrNull = (ms: number | null) => (ms === null ? null : seconds(ms));
+
+function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): number {
+  let scheduled = 0;
+  const badSchedules = new Set<string>();
+  const limit = Math.max(MAX_COUNTED_RUNS, t.snapCrit);
+  for (const volume of data.volumes) {
+    const newest = newestTaken(data, volume.name);
+    const newestAt = newest ? new Date(newest.createdAt) : null;
+    const age = newestAt ? now.getTime() - newestAt.getTime() : null;
+    if (age !== null) out.perf(`snapshot_age_${volume.name}`, seconds(age), 's', secondsOrNull(t.maxSnapAgeWarnMs), secondsOrNull(t.maxSnapAgeCritMs));
+
+    // The newest snapshot against the schedule: how many scheduled runs have passed without one.
+    const schedules = schedulesOf(data, volume);
+    if (schedules.length) scheduled += 1;
+    let worst: { schedule: VolumeSchedule; runs: number; since: Date } | null = null;
+    for (const schedule of schedules) {
+      let cron: Cron;
+      try {
+        cron = new Cron(schedule.expression, { paused: true });
+      } catch (error) {
+        if (!badSchedules.has(schedule.policy)) {
+          badSchedules.add(schedule.policy);
+          out.add('warning', { check: 'schedule', subject: schedule.policy, message: `policy ${schedule.policy}: schedule "${schedule.expression}" is not a cron expression (${(error as Error).message}); its volumes' snapshots are not checked against it` });
+        }
+        continue;
+      }
+      // A snapshot older than the rule does not make the rule's first runs missed ones.
+      const since = newestAt ? latest(newestAt, schedule.since) : schedule.since;
+      const runs = runsBetween(cron, since, now, limit);
+      if (!worst || runs > worst.runs) worst = { schedule, runs, since };
+    }
+    if (worst) {
+      const { schedule, runs, since } = worst;
+      out.perf(`missed_runs_${volume.name}`, runs, '', t.snapWarn - 1, t.snapCrit - 1);
+      const via = schedule.subclient === null ? `policy ${schedule.policy}` : `policy ${schedule.policy} of sub-client ${schedule.subclient}`;
+      const counted = runs >= limit ? `${runs} or more` : String(runs);
+      const what = `${counted} scheduled ${runs === 1 ? 'run' : 'runs'} of "${schedule.expression}" (${via}) passed without a snapshot`;
+      const newestText = !newestAt
+        ? `never snapshotted since it was scheduled (${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago)`
+        : newestAt.getTime() < since.getTime()
+          ? `newest snapshot ${iso(newestAt)} is older than the schedule (${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago)`
+          : `newest snapshot ${iso(newestAt)} (${formatAge(age ?? 0)} ago)`;
+      out.add(judge(runs, t.snapWarn, t.snapCrit, atLeast), { check: 'snapshot-schedule', subject: volume.name, message: `volume ${volume.name}: ${what}; ${newestText}` });
+    }
+
+    // The newest snapshot against --max-snap-age, whatever the schedule.
+    if (t.maxSnapAgeWarnMs !== null || t.maxSnapAgeCritMs !== null) {
+      const since = newestAt ?? new Date(volume.addedAt);
+      const old = now.getTime() - since.getTime();
+      const severity = judge(old, t.maxSnapAgeWarnMs, t.maxSnapAgeCritMs, above);
+      const limit = severity === 'critical' ? `--max-snap-age-crit ${formatAge(t.maxSnapAgeCritMs ?? 0)}` : `--max-snap-age ${formatAge(t.maxSnapAgeWarnMs ?? 0)}`;
+      const message = newestAt
+        ? `volume ${volume.name}: newest snapshot ${iso(newestAt)} is ${formatAge(old)} old (more than ${limit})`
+        : `volume ${volume.name}: no snapshot since it was added ${iso(since)}, ${formatAge(old)} ago (more than ${limit})`;
+      out.add(severity, { check: 'snapshot-age', subject: volume.name, message });
+    }
+  }
+  return scheduled;
+}
+
+function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): number {
+  let checked = 0;
+  for (const q of data.qrvs) {
+    if (q.state === 'removed') continue;
+    checked += 1;
+    const name = `QRV ${q.id} of ${q.volume} (${q.destination})`;
+    if (q.state === 'failed') {
+      out.add('critical', { check: 'qrv', subject: q.id, message: `${name}: failed (last updated ${iso(new Date(q.updatedAt))}); copy to it again or remove it` });
+      continue;
+    }
+    const age = now.getTime() - time(q.updatedAt);
+    out.perf(`qrv_age_${q.volume}_${q.id}`, seconds(age), 's', seconds(t.qrvWarnMs), seconds(t.qrvCritMs));
+    const severity = judge(age, t.qrvWarnMs, t.qrvCritMs, above);
+    const limit = severity === 'critical' ? `--qrv-crit ${formatAge(t.qrvCritMs)}` : `--qrv-warn ${formatAge(t.qrvWarnMs)}`;
+    const state = q.state === 'copying' ? `still copying since ${iso(new Date(q.updatedAt))}` : `last updated ${iso(new Date(q.updatedAt))}`;
+    out.add(severity, { check: 'qrv', subject: q.id, message: `${name}: ${state}, ${formatAge(age)} ago (more than ${limit})` });
+  }
+  return checked;
+}
+
+function checkPools(data: CatalogData, t: CheckThresholds, out: Findings): void {
+  for (const pool of data.pools) {
+    const total = pool.members.reduce((sum, m) => sum + m.capacityBytes, 0);
+    const taken = pool.members.filter((m) => m.qrvId !== null);
+    const reserved = taken.reduce((sum, m) => sum + m.capacityBytes, 0);
+    const free = pool.members.length - taken.length;
+    const pct = total > 0 ? (reserved / total) * 100 : null;
+    if (pct !== null) out.perf(`pool_used_${pool.name}`, Number(pct.toFixed(1)), '%', t.poolWarnPct, t.poolCritPct, 0, 100);
+    let severity = pct === null ? null : judge(pct, t.poolWarnPct, t.poolCritPct, atLeast);
+    // A pool with no free member cannot give the next QRV a destination, however large it is.
+    if (free === 0 && severity === null) severity = 'warning';
+    if (!severity) continue;
+    const members = pool.members.length === 0 ? 'it has no members' : `${taken.length} of ${plural(pool.members.length, 'member')} reserved, ${free === 0 ? 'none free' : `${free} free`}`;
+    const used = pct === null ? '' : `${pct.toFixed(1)}% of its capacity reserved (${formatBytes(reserved)} of ${formatBytes(total)}), `;
+    out.add(severity, { check: 'pool', subject: pool.name, message: `pool ${pool.name}: ${used}${members}` });
+  }
+}
+
+const jobTime = (job: Job) => time(job.endedAt ?? job.startedAt);
+
+function checkJobs(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): void {
+  let failed = 0;
+  for (const job of data.jobs) {
+    if (job.state !== 'failed') continue;
+    const ago = now.getTime() - jobTime(job);
+    if (ago > t.failedWindowMs) continue;
+    // A later job of the same kind on the same volume that succeeded makes this one history.
+    const superseded = data.jobs.some((other) => other.state === 'succeeded' && other.kind === job.kind && other.volume === job.volume && time(other.startedAt) > time(job.startedAt));
+    if (superseded) continue;
+    failed += 1;
+    const why = job.error ? `: ${job.error.message}` : '';
+    out.add('critical', { check: 'job', subject: job.id, message: `job ${job.id} (${job.kind} ${job.volume}) failed ${formatAge(ago)} ago${why}; \`qrv show ${job.id}\` lists its steps` });
+  }
+  out.perf('failed_jobs', failed, '', null, 0);
+}
+
+/** Judges the catalog at `now`. Pure: the same data, clock and thresholds give the same report. */
+export function evaluate(data: CatalogData, now: Date, thresholds: CheckThresholds): CheckReport {
+  const out = new Findings();
+  const scheduled = checkSnapshots(data, now, thresholds, out);
+  const qrvs = checkQrvs(data, now, thresholds, out);
+  checkPools(data, thresholds, out);
+  checkJobs(data, now, thresholds, out);
+
+  const critical = out.problems.filter((p) => p.severity === 'critical');
+  const warning = out.problems.filter((p) => p.severity === 'warning');
+  const problems = [...critical, ...warning];
+  const status: Status = critical.length ? 'CRITICAL' : warning.length ? 'WARNING' : 'OK';
+  const checked = { volumes: data.volumes.length, scheduled, qrvs, pools: data.pools.length, jobs: data.jobs.length };
+  const text = problems[0]
+    ? `${[critical.length ? `${critical.length} critical` : '', warning.length ? plural(warning.length, 'warning') : ''].filter(Boolean).join(', ')}: ${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`
+    : `${plural(checked.volumes, 'volume')} (${scheduled} scheduled), ${plural(qrvs, 'QRV')}, ${plural(checked.pools, 'pool')}: no problems`;
+  return { status, exitCode: STATUS_EXIT[status], text, problems, perfdata: out.perfdata, checked };
+}
+
+/**
+ * Reads and validates `<home>/catalog.json` without the lock (writes are atomic renames) and
+ * without creating anything: a check must not invent an empty catalog where none is.
+ */
+export async function readCatalogFile(home: string): Promise<CatalogData> {
+  const file = path.join(home, 'catalog.json');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') {
+      throw new QrvError('catalog', 'catalog-missing', `no catalog at ${file}`, 'pass --home or set QRV_HOME to the home the qrv jobs use; an agent running as another user has another default home');
+    }
+    throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${file}: ${(error as Error).message}`, 'run the check as a user that can read the qrv home (e.g. through sudo), or pass --home');
+  }
+  return parseCatalog(text, file);
+}
+
+/** `qrv check`: the catalog of `home` judged at `now`. */
+export async function check(request: { home: string; now: Date; thresholds: CheckThresholds }): Promise<CheckReport> {
+  return evaluate(await readCatalogFile(request.home), request.now, request.thresholds);
+}

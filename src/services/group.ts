@@ -1,0 +1,86 @@
+// The phases for a set of volumes, shared by `qrv run` and `qrv cron`: snapshot every volume of
+// a group under one group id (if one fails, the group's snapshots already made are removed:
+// a group is all or nothing), then copy each snapshot whose copy is due and remove it when its
+// rules say so.
+import type { Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import type { CopyResult } from '../copy/block-copy.ts';
+import { newId } from '../core/ids.ts';
+import type { Context } from '../engine/context.ts';
+import { copyPhase } from '../engine/copy-phase.ts';
+import { endJob, startJob, type JobRecorder } from '../engine/job-recorder.ts';
+import { snapshotPhase } from '../engine/snapshot-phase.ts';
+import { unsnapPhase } from '../engine/unsnap-phase.ts';
+import type { Rules } from '../policy/rules.ts';
+
+export interface Member {
+  volume: Volume;
+  rules: Rules;
+}
+
+export interface Outcome {
+  volume: string;
+  job: Job;
+  snapshot: Snapshot | null;
+  qrv: Qrv | null;
+  copy: CopyResult | null;
+  /** why no copy was made now, when none was */
+  deferred: string | null;
+  error: Error | null;
+}
+
+export interface GroupOptions {
+  subclient: string | null;
+  label: string | null;
+  force: boolean;
+}
+
+/** Snapshots every member under one group id; on any failure removes what was made and throws. */
+export async function snapshotGroup(ctx: Context, members: Member[], options: GroupOptions): Promise<{ jobs: JobRecorder[]; snapshots: Snapshot[]; groupId: string }> {
+  const groupId = newId('g');
+  const jobs: JobRecorder[] = [];
+  const snapshots: Snapshot[] = [];
+  try {
+    for (const { volume, rules } of members) {
+      const job = await startJob(ctx, 'run', volume.name);
+      jobs.push(job);
+      snapshots.push(
+        await snapshotPhase(ctx, job, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy }),
+      );
+    }
+  } catch (error) {
+    for (const [index, snapshot] of snapshots.entries()) {
+      const job = jobs[index] as JobRecorder;
+      const member = members[index] as Member;
+      await unsnapPhase(ctx, job, member.volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`));
+      await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
+    }
+    for (const job of jobs) await endJob(job, error);
+    throw error;
+  }
+  return { jobs, snapshots, groupId };
+}
+
+/**
+ * Copies one snapshot to its rules' destination and removes it afterwards when the rules say
+ * so. A failed copy removes the snapshot only when `rollback` (run: leave the system as it was).
+ */
+export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Member, snapshot: Snapshot, options: { force: boolean; rollback: boolean }): Promise<{ snapshot: Snapshot; qrv: Qrv; copy: CopyResult }> {
+  const { volume, rules } = member;
+  let outcome;
+  try {
+    outcome = await copyPhase(ctx, job, volume, snapshot, { to: rules.dest as string, force: options.force, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs });
+  } catch (error) {
+    if (options.rollback && rules.removeAfterCopy) {
+      await unsnapPhase(ctx, job, volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} could not be removed after the failed copy: ${cleanup.message}`));
+    } else {
+      await job.warn(`snapshot ${snapshot.id} is kept although the copy failed`);
+    }
+    throw error;
+  }
+  const copied = { ...snapshot, copiedTo: outcome.qrv.id };
+  if (!rules.removeAfterCopy) {
+    job.skip('unsnap', 'remove snapshot', snapshot.persistUntil ? `kept until ${snapshot.persistUntil}` : 'kept (--keep-snapshot or the policy keeps it)');
+    return { snapshot: copied, ...outcome };
+  }
+  return { snapshot: await unsnapPhase(ctx, job, volume, copied), ...outcome };
+}

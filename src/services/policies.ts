@@ -1,0 +1,135 @@
+// `qrv policy add|set|show|list|remove`: the rules sub-clients and volumes follow (F5).
+import type { CatalogData, HookMap, Policy } from '../catalog/schema.ts';
+import { parseDuration } from '../core/duration.ts';
+import { QrvError } from '../core/errors.ts';
+import type { Context } from '../engine/context.ts';
+import { HOOK_PHASES, type HookPhase } from '../engine/hooks.ts';
+import type { Summary } from '../output/printer.ts';
+import { details, table } from '../output/rows.ts';
+import { parseCopyTiming } from '../policy/copy-timing.ts';
+import { findPolicy } from '../policy/resolve.ts';
+import { parseSchedule } from '../policy/schedule.ts';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NONE = /^(none|never)$/i;
+
+/** Policy options as the CLI gives them: absent means "leave as it is" (set) or the default (add). */
+export interface PolicyChanges {
+  persist?: string;
+  copy?: string;
+  unsnap?: string;
+  dest?: string;
+  keep?: string;
+  schedule?: string;
+  hooks?: string[];
+  hookTimeout?: string;
+}
+
+function hookChanges(values: string[], current: HookMap): HookMap {
+  const hooks: HookMap = { ...current };
+  for (const value of values) {
+    const at = value.indexOf('=');
+    const phase = value.slice(0, at);
+    if (at < 1 || !(HOOK_PHASES as readonly string[]).includes(phase)) {
+      throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}; PHASE= with no command removes that hook`);
+    }
+    const command = value.slice(at + 1);
+    if (command.trim() === '') delete hooks[phase as HookPhase];
+    else hooks[phase as HookPhase] = command;
+  }
+  return hooks;
+}
+
+/** Checks every given value and applies it to `policy`; a bad value is refused with the reason. */
+function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void {
+  if (changes.persist !== undefined) {
+    parseDuration(changes.persist, '--persist');
+    policy.persist = NONE.test(changes.persist) || /^forever$/i.test(changes.persist) ? null : changes.persist;
+  }
+  if (changes.copy !== undefined) {
+    parseCopyTiming(changes.copy);
+    policy.copy = changes.copy;
+  }
+  if (changes.unsnap !== undefined) {
+    if (changes.unsnap !== 'after-copy' && changes.unsnap !== 'after-persist') {
+      throw new QrvError('usage', 'bad-unsnap', `--unsnap "${changes.unsnap}" is not a rule`, 'use after-copy or after-persist');
+    }
+    policy.unsnap = changes.unsnap;
+  }
+  if (changes.dest !== undefined) {
+    if (NONE.test(changes.dest)) policy.dest = null;
+    else {
+      if (changes.dest.startsWith('pool:') && !data.pools.some((p) => p.name === changes.dest!.slice(5))) {
+        throw new QrvError('notFound', 'unknown-pool', `no pool named "${changes.dest.slice(5)}"`, 'add it with `qrv pool add NAME` first');
+      }
+      policy.dest = changes.dest;
+    }
+  }
+  if (changes.keep !== undefined) {
+    if (NONE.test(changes.keep)) policy.keep = null;
+    else if (/^\d+$/.test(changes.keep) && Number(changes.keep) >= 1) policy.keep = Number(changes.keep);
+    else throw new QrvError('usage', 'bad-keep', `--keep "${changes.keep}" is not a whole number ≥ 1`, 'give how many snapshots of each volume to keep, or "none"');
+  }
+  if (changes.schedule !== undefined) {
+    if (NONE.test(changes.schedule)) policy.schedule = null;
+    else {
+      parseSchedule(changes.schedule);
+      policy.schedule = changes.schedule;
+    }
+  }
+  if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
+  if (changes.hookTimeout !== undefined) {
+    if (parseDuration(changes.hookTimeout, '--hook-timeout') === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
+    policy.hookTimeout = changes.hookTimeout;
+  }
+  if (policy.unsnap === 'after-persist' && policy.persist === null) {
+    throw new QrvError('usage', 'unsnap-never', '--unsnap after-persist with no --persist would keep snapshots for ever', 'give --persist, or use --unsnap after-copy');
+  }
+}
+
+export async function addPolicy(ctx: Context, name: string, changes: PolicyChanges): Promise<Summary> {
+  if (!NAME.test(name)) throw new QrvError('usage', 'bad-policy-name', `policy name "${name}" is not allowed`, 'use letters, digits, ".", "_" and "-"');
+  const policy = await ctx.catalog.update((data) => {
+    if (data.policies.some((p) => p.name === name)) throw new QrvError('refused', 'policy-exists', `a policy named "${name}" exists already`, `change it with \`qrv policy set ${name}\``);
+    const now = ctx.now().toISOString();
+    const row: Policy = { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, hooks: {}, hookTimeout: null, createdAt: now, updatedAt: now };
+    apply(data, row, changes);
+    data.policies.push(row);
+    return row;
+  });
+  return { data: { policy }, lines: [`added policy ${name}`, ...details(policy)] };
+}
+
+export async function setPolicy(ctx: Context, name: string, changes: PolicyChanges): Promise<Summary> {
+  if (Object.values(changes).every((v) => v === undefined)) throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give at least one option; see qrv policy set --help');
+  const policy = await ctx.catalog.update((data) => {
+    const row = findPolicy(data, name);
+    apply(data, row, changes);
+    row.updatedAt = ctx.now().toISOString();
+    return structuredClone(row);
+  });
+  return { data: { policy }, lines: details(policy) };
+}
+
+export async function showPolicy(ctx: Context, name: string): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const policy = findPolicy(data, name);
+  const users = [...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`), ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`)];
+  return { data: { policy, usedBy: users }, lines: [...details(policy), `used by: ${users.length ? users.join(', ') : 'nothing'}`] };
+}
+
+export async function listPolicies(ctx: Context): Promise<Summary> {
+  const { policies } = await ctx.catalog.read();
+  const rows = policies.map((p) => [p.name, p.persist ?? 'forever', p.copy, p.unsnap, p.dest ?? '-', p.keep === null ? '-' : String(p.keep), p.schedule ?? '-']);
+  return { data: { policies }, lines: policies.length ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE'], rows) : ['no policies yet (add one with `qrv policy add`)'] };
+}
+
+export async function removePolicy(ctx: Context, name: string): Promise<Summary> {
+  await ctx.catalog.update((data) => {
+    findPolicy(data, name);
+    const users = [...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`), ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`)];
+    if (users.length) throw new QrvError('refused', 'policy-in-use', `policy "${name}" is used by ${users.join(', ')}`, 'give them another policy first');
+    data.policies = data.policies.filter((p) => p.name !== name);
+  });
+  return { data: { policy: name }, lines: [`removed policy ${name}`] };
+}

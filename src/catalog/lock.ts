@@ -35,3 +35,16 @@ export async function withLock<T>(home: string, work: () => Promise<T>): Promise
     await release().catch(() => undefined);
   }
 }
+
+/**
+ * The lock of one long run (qrv cron): taken without waiting; null when another process holds
+ * it. Kept fresh while held, so a killed holder's lock goes stale after STALE_MS.
+ */
+export async function tryRunLock(home: string, name: string): Promise<(() => Promise<void>) | null> {
+  try {
+    return await lockfile.lock(home, { lockfilePath: path.join(home, `${name}.lock`), realpath: false, stale: STALE_MS, retries: 0, onCompromised: () => undefined });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return null;
+    throw error;
+  }
+}

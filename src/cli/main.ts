@@ -9,6 +9,9 @@ import { register as registerVolume } from './commands/volume.ts';
 import { register as registerPool } from './commands/pool.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerRemove } from './commands/remove.ts';
+import { register as registerPolicy } from './commands/policy.ts';
+import { register as registerSubclient } from './commands/subclient.ts';
+import { register as registerSchedule } from './commands/schedule.ts';
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
@@ -33,6 +36,9 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerVolume(program);
   registerJobs(program);
   registerCatalog(program);
+  registerPolicy(program);
+  registerSubclient(program);
+  registerSchedule(program);
   registerPool(program);
   registerRemove(program);
   registerCheck(program);

@@ -28,8 +28,6 @@ async function readFull(handle: FileHandle, path: string, buffer: Buffer, length
   return got;
 }
 
-const SERIAL = process.env.QRV_SERIAL !== '0';
-
 export function shortReadError(path: string, bytesAvailable: number, sizeBytes: number): QrvError {
   return new QrvError(
     'io',
@@ -55,15 +53,9 @@ export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<B
 
   const lengthOf = (index: number): number => Math.min(bufferSize, sizeBytes - index * bufferSize);
   const bufferOf = (index: number): Buffer => buffers[index % depth] as Buffer;
-  // Reads are chained: each starts when the previous one has finished, so the kernel sees one
-  // strictly sequential stream (its readahead keeps working) while the caller's work on earlier
-  // chunks overlaps the read in flight. Concurrent preads on two pool threads can reach the
-  // kernel out of order and were measured slower on cold caches (docs/PERFORMANCE.md).
-  let previous: Promise<unknown> = Promise.resolve();
   const startNext = (): void => {
     const index = started++;
-    const pending = (SERIAL ? previous : Promise.resolve()).then(() => readFull(handle, path, bufferOf(index), lengthOf(index), index * bufferSize));
-    previous = pending;
+    const pending = readFull(handle, path, bufferOf(index), lengthOf(index), index * bufferSize);
     // Mark as handled now: if a later read fails while an earlier one is awaited, it must not
     // surface as an unhandled rejection. The failure is still thrown when it is awaited.
     pending.catch(() => undefined);

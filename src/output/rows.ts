@@ -27,7 +27,7 @@ export function table(header: string[], rows: string[][]): string[] {
 const short = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 export function volumeTable(volumes: Volume[]): string[] {
-  return table(['NAME', 'PROVIDER', 'SIZE', 'PATH'], volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.path]));
+  return table(['NAME', 'PROVIDER', 'SIZE', 'POLICY', 'PATH'], volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.policy ?? '-', v.path]));
 }
 
 export function snapshotTable(snapshots: Snapshot[]): string[] {

@@ -1,6 +1,7 @@
 // `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
 import type { Snapshot } from '../catalog/schema.ts';
-import { untilFrom } from '../core/duration.ts';
+import { persistUntil, parseTime } from '../core/time.ts';
+import { findSubclient } from '../policy/resolve.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
@@ -8,12 +9,38 @@ import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts'
 import type { Summary } from '../output/printer.ts';
 import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
 
-export async function list(ctx: Context, request: { volume?: string; all: boolean }): Promise<Summary> {
+export interface ListRequest {
+  volume?: string;
+  subclient?: string;
+  state?: string;
+  label?: string;
+  /** what existed at this time (ISO, or "2h ago") */
+  asOf?: string;
+  all: boolean;
+}
+
+export async function list(ctx: Context, request: ListRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   if (request.volume) findVolume(data, request.volume);
-  const ofVolume = <T extends { volume: string }>(row: T) => !request.volume || row.volume === request.volume;
-  const snapshots = data.snapshots.filter((s) => ofVolume(s) && (request.all || s.state !== 'removed'));
-  const qrvs = data.qrvs.filter((q) => ofVolume(q) && (request.all || q.state !== 'removed'));
+  const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
+  const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;
+  const ofVolume = <T extends { volume: string }>(row: T) => (!request.volume || row.volume === request.volume) && (!members || members.has(row.volume));
+  const snapshots = data.snapshots.filter(
+    (s) =>
+      ofVolume(s) &&
+      (!request.state || s.state === request.state) &&
+      (!request.label || s.label === request.label) &&
+      (at === null
+        ? request.all || request.state === 'removed' || s.state !== 'removed'
+        : s.state !== 'failed' && Date.parse(s.createdAt) <= at && (s.removedAt === null || Date.parse(s.removedAt) > at)),
+  );
+  const qrvs = data.qrvs.filter(
+    (q) =>
+      ofVolume(q) &&
+      !request.label &&
+      (!request.state || q.state === request.state) &&
+      (at === null ? request.all || request.state === 'removed' || q.state !== 'removed' : Date.parse(q.createdAt) <= at && (q.state !== 'removed' || Date.parse(q.updatedAt) > at)),
+  );
   const lines = [
     ...(snapshots.length ? snapshotTable(snapshots) : ['no snapshots']),
     '',
@@ -44,20 +71,20 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
 
 export interface SetRequest {
   snapshotId: string;
-  persistMs?: number | null;
+  /** a duration from now, an ISO time, or "forever" */
+  persist?: string;
   label?: string;
   pin?: boolean;
 }
 
 export async function setProperties(ctx: Context, request: SetRequest): Promise<Summary> {
-  if (request.persistMs === undefined && request.label === undefined && request.pin === undefined) {
+  if (request.persist === undefined && request.label === undefined && request.pin === undefined) {
     throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give --persist, --label, --pin or --unpin');
   }
   const snapshot = await ctx.catalog.update((data): Snapshot => {
     const row = findSnapshot(data, request.snapshotId);
     if (row.state === 'removed') throw new QrvError('refused', 'snapshot-removed', `snapshot ${row.id} was removed`, 'only existing snapshots can be changed');
-    // Persistence counts from the snapshot's own time, as it did when it was taken.
-    if (request.persistMs !== undefined) row.persistUntil = untilFrom(new Date(row.createdAt), request.persistMs);
+    if (request.persist !== undefined) row.persistUntil = persistUntil(request.persist, ctx.now());
     if (request.label !== undefined) row.label = request.label === '' ? null : request.label;
     if (request.pin !== undefined) row.pinned = request.pin;
     return structuredClone(row);

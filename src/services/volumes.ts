@@ -6,6 +6,7 @@ import type { Context } from '../engine/context.ts';
 import { findVolume } from '../engine/lookup.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { joinDefault } from './subclients.ts';
+import { findPolicy } from '../policy/resolve.ts';
 import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
 import { getProvider } from '../providers/registry.ts';
@@ -34,6 +35,7 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
   const volume = { name: request.name, provider: provider.name, path: imagePath, options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
   await ctx.catalog.update((data) => {
+    if (data.subclients.some((s) => s.name === request.name)) throw new QrvError('refused', 'name-is-subclient', `"${request.name}" is a sub-client's name`, 'volumes and sub-clients share names in `qrv run`; choose another');
     if (data.volumes.some((v) => v.name === request.name)) throw new QrvError('refused', 'volume-exists', `a volume named "${request.name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
     const same = data.volumes.find((v) => v.path === imagePath);
     if (same) throw new QrvError('refused', 'volume-path-known', `${imagePath} is volume "${same.name}" already`, `use "${same.name}"`);
@@ -58,9 +60,19 @@ async function checkStoreFolder(dir: string): Promise<void> {
   }
 }
 
+/** `qrv volume set NAME --policy P|none`: the volume's own policy, which wins over its sub-clients'. */
+export async function setVolumePolicy(ctx: Context, name: string, policy: string): Promise<Summary> {
+  const volume = await ctx.catalog.update((data) => {
+    const row = findVolume(data, name);
+    row.policy = /^none$/i.test(policy) ? null : findPolicy(data, policy).name;
+    return structuredClone(row);
+  });
+  return { data: { volume }, lines: [`volume ${name} follows ${volume.policy ? `policy ${volume.policy}` : 'its sub-clients\' policies'}`] };
+}
+
 export async function listVolumes(ctx: Context): Promise<Summary> {
   const { volumes } = await ctx.catalog.read();
-  return { data: { volumes }, lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add`)'] };
+  return { data: { volumes }, lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add` or `qrv discover`)'] };
 }
 
 export async function removeVolume(ctx: Context, name: string): Promise<Summary> {

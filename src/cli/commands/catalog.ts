@@ -1,17 +1,24 @@
 // qrv list | show | set | recover
 import { Option, type Command } from 'commander';
-import { list, setProperties, show } from '../../services/inspect.ts';
+import { list, setProperties, show, type ListRequest } from '../../services/inspect.ts';
 import { recover } from '../../services/recover.ts';
 import { execute } from '../execute.ts';
-import { persistOption } from '../parse.ts';
 
 export function register(program: Command): void {
   program
     .command('list')
     .description('list snapshots and QRVs')
     .option('--volume <name>', 'only this volume')
+    .option('--subclient <name>', 'only the volumes of this sub-client')
+    .option('--state <state>', 'only rows in this state (ready, removed, failed, copying, creating)')
+    .option('--label <text>', 'only snapshots with this label')
+    .option('--as-of <time>', 'what existed at this time (ISO time, or "2h ago")')
     .option('--all', 'include removed snapshots and QRVs')
-    .action((options: { volume?: string; all?: boolean }, command: Command) => execute(command, (ctx) => list(ctx, { ...(options.volume ? { volume: options.volume } : {}), all: Boolean(options.all) })));
+    .action((options: { volume?: string; subclient?: string; state?: string; label?: string; asOf?: string; all?: boolean }, command: Command) => {
+      const { all, ...filters } = options;
+      const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<ListRequest, 'all'>;
+      return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all) }));
+    });
 
   program
     .command('show <id>')
@@ -21,7 +28,7 @@ export function register(program: Command): void {
   program
     .command('set <snapshot-id>')
     .description("change a snapshot's persistence, label or pin")
-    .option('--persist <duration>', 'persist this long from when it was taken (e.g. 30d, forever)')
+    .option('--persist <when>', 'persist this long from now (30d, forever) or until a time (2026-12-31T00:00Z)')
     .option('--label <text>', 'set the label ("" clears it)')
     .addOption(new Option('--pin', 'never prune it').conflicts('unpin'))
     .option('--unpin', 'let it be pruned again')
@@ -29,7 +36,7 @@ export function register(program: Command): void {
       execute(command, (ctx) =>
         setProperties(ctx, {
           snapshotId,
-          ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
+          ...(options.persist !== undefined ? { persist: options.persist } : {}),
           ...(options.label !== undefined ? { label: options.label } : {}),
           ...(options.pin ? { pin: true } : options.unpin ? { pin: false } : {}),
         }),

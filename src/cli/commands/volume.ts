@@ -1,7 +1,7 @@
 // qrv volume add|list|remove
 import type { Command } from 'commander';
 import { providerNames } from '../../providers/registry.ts';
-import { addVolume, listVolumes, removeVolume } from '../../services/volumes.ts';
+import { addVolume, listVolumes, removeVolume, setVolumePolicy } from '../../services/volumes.ts';
 import { execute } from '../execute.ts';
 
 export function register(program: Command): void {
@@ -15,6 +15,11 @@ export function register(program: Command): void {
     .action((name: string, options: { path: string; provider: string; snapshotDir?: string }, command: Command) =>
       execute(command, (ctx) => addVolume(ctx, { name, provider: options.provider, path: options.path, ...(options.snapshotDir ? { snapshotDir: options.snapshotDir } : {}) })),
     );
+  volume
+    .command('set <name>')
+    .description("set the volume's own policy (it wins over its sub-clients')")
+    .requiredOption('--policy <name>', 'a policy name, or "none" (required)')
+    .action((name: string, options: { policy: string }, command: Command) => execute(command, (ctx) => setVolumePolicy(ctx, name, options.policy)));
   volume
     .command('list')
     .description('list the volumes')

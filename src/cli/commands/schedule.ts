@@ -1,0 +1,33 @@
+// qrv discover | prune | cron: what keeps qrv going from cron.
+import type { Command } from 'commander';
+import { QrvError } from '../../core/errors.ts';
+import { cron } from '../../services/cron.ts';
+import { discover } from '../../services/discover.ts';
+import { prune } from '../../services/prune.ts';
+import { execute } from '../execute.ts';
+import { collect } from '../parse.ts';
+
+export function register(program: Command): void {
+  program
+    .command('discover')
+    .description('find image files matching the discovery globs and add new ones to the default sub-client')
+    .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collect)
+    .action((options: { path?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [])));
+  program
+    .command('prune')
+    .description('remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones)')
+    .option('--dry-run', 'list what would go and change nothing')
+    .option('--keep <N>', 'keep at most the newest N snapshots of each volume (default: each policy\'s --keep)')
+    .action((options: { dryRun?: boolean; keep?: string }, command: Command) =>
+      execute(command, (ctx) => {
+        if (options.keep !== undefined && !/^[1-9]\d*$/.test(options.keep)) {
+          throw new QrvError('usage', 'bad-keep', `--keep "${options.keep}" is not a whole number ≥ 1`, 'give how many snapshots of each volume to keep');
+        }
+        return prune(ctx, { dryRun: Boolean(options.dryRun), ...(options.keep !== undefined ? { keep: Number(options.keep) } : {}) });
+      }),
+    );
+  program
+    .command('cron')
+    .description('for cron or a systemd timer: take due snapshots, make due copies, prune; silent when nothing is due')
+    .action((_o: unknown, command: Command) => execute(command, (ctx) => cron(ctx)));
+}

@@ -1,0 +1,42 @@
+// qrv subclient add|set|show|list|remove
+import type { Command } from 'commander';
+import { addSubclient, listSubclients, removeSubclient, setSubclient, showSubclient, type SubclientChanges } from '../../services/subclients.ts';
+import { execute } from '../execute.ts';
+import { collect } from '../parse.ts';
+
+interface Flags {
+  volume?: string[];
+  add?: string[];
+  remove?: string[];
+  policy?: string;
+}
+
+function changes(options: Flags): SubclientChanges {
+  return {
+    ...(options.volume ? { volumes: options.volume } : {}),
+    ...(options.add ? { addVolumes: options.add } : {}),
+    ...(options.remove ? { removeVolumes: options.remove } : {}),
+    ...(options.policy !== undefined ? { policy: options.policy } : {}),
+  };
+}
+
+export function register(program: Command): void {
+  const subclient = program.command('subclient').description('named sets of volumes snapshotted together');
+  subclient
+    .command('add <name>')
+    .description('add a sub-client')
+    .option('--volume <name>', 'a volume in it (repeatable)', collect)
+    .option('--policy <name>', 'the policy its volumes follow')
+    .action((name: string, options: Flags, command: Command) => execute(command, (ctx) => addSubclient(ctx, name, changes(options))));
+  subclient
+    .command('set <name>')
+    .description('change a sub-client')
+    .option('--volume <name>', 'replace its volumes with these (repeatable)', collect)
+    .option('--add <name>', 'add a volume (repeatable)', collect)
+    .option('--remove <name>', 'take a volume out (repeatable)', collect)
+    .option('--policy <name>', 'the policy its volumes follow ("none" clears it)')
+    .action((name: string, options: Flags, command: Command) => execute(command, (ctx) => setSubclient(ctx, name, changes(options))));
+  subclient.command('show <name>').description('show a sub-client').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => showSubclient(ctx, name)));
+  subclient.command('list').description('list sub-clients').action((_o: unknown, command: Command) => execute(command, (ctx) => listSubclients(ctx)));
+  subclient.command('remove <name>').description('remove a sub-client (not its volumes)').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => removeSubclient(ctx, name)));
+}

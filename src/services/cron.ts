@@ -1,0 +1,112 @@
+// `qrv cron`: the one command for cron or a systemd timer, run every few minutes. It takes the
+// snapshots that schedules say are due, makes the copies that are due, and prunes. It is
+// idempotent when nothing is due and prints nothing then; a second `qrv cron` started while one
+// runs skips at once (exit 0, one line), so a long copy never piles runs up.
+import type { CatalogData, Snapshot, Subclient, Volume } from '../catalog/schema.ts';
+import { tryRunLock } from '../catalog/lock.ts';
+import type { Context } from '../engine/context.ts';
+import { endJob, withJob } from '../engine/job-recorder.ts';
+import type { Summary } from '../output/printer.ts';
+import { copyDue } from '../policy/copy-timing.ts';
+import { findPolicy, policyFor } from '../policy/resolve.ts';
+import { rulesFor } from '../policy/rules.ts';
+import { scheduleDue } from '../policy/schedule.ts';
+import { rediscover } from './discover.ts';
+import { copyAndUnsnap, snapshotGroup, type Member } from './group.ts';
+import { prune } from './prune.ts';
+
+interface DueGroup {
+  label: string;
+  subclient: Subclient | null;
+  volumes: Volume[];
+}
+
+function newest(snapshots: Snapshot[]): Date | null {
+  const times = snapshots.filter((s) => s.state !== 'failed').map((s) => Date.parse(s.createdAt));
+  return times.length ? new Date(Math.max(...times)) : null;
+}
+
+/** Sub-clients whose policy schedule is due, and volumes whose own policy's schedule is due. */
+export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
+  const groups: DueGroup[] = [];
+  for (const subclient of data.subclients) {
+    const policy = subclient.policy ? data.policies.find((p) => p.name === subclient.policy) : undefined;
+    if (!policy?.schedule || subclient.volumes.length === 0) continue;
+    const since = newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ?? new Date(subclient.createdAt);
+    if (scheduleDue(policy.schedule, since, now)) {
+      groups.push({ label: `sub-client ${subclient.name}`, subclient, volumes: data.volumes.filter((v) => subclient.volumes.includes(v.name)) });
+    }
+  }
+  for (const volume of data.volumes) {
+    const policy = volume.policy ? data.policies.find((p) => p.name === volume.policy) : undefined;
+    if (!policy?.schedule) continue;
+    const since = newest(data.snapshots.filter((s) => s.volume === volume.name && s.subclient === null)) ?? new Date(volume.addedAt);
+    if (scheduleDue(policy.schedule, since, now)) groups.push({ label: `volume ${volume.name}`, subclient: null, volumes: [volume] });
+  }
+  return groups;
+}
+
+/** Ready snapshots not yet copied whose policy says the copy is due now, oldest first. */
+export function dueCopies(data: CatalogData, now: Date): Snapshot[] {
+  const waiting = data.snapshots.filter((s) => s.state === 'ready' && s.copiedTo === null && s.policy !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return waiting.filter((snapshot) => {
+    const policy = data.policies.find((p) => p.name === snapshot.policy);
+    if (!policy || policy.dest === null) return false;
+    const newer = waiting.filter((s) => s.volume === snapshot.volume && s.createdAt > snapshot.createdAt).length;
+    return copyDue(rulesFor(policy).timing, new Date(snapshot.createdAt), now, newer);
+  });
+}
+
+export async function cron(ctx: Context): Promise<Summary> {
+  const release = await tryRunLock(ctx.catalog.home, 'cron');
+  if (!release) return { data: { skipped: true }, lines: ['another qrv cron is running in this home; skipped'] };
+  try {
+    const lines: string[] = [];
+    const failures: string[] = [];
+    const discovered = await rediscover(ctx);
+    for (const volume of discovered) lines.push(`discovered volume ${volume.name} (${volume.path})`);
+
+    const snapped: string[] = [];
+    for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
+      const data = await ctx.catalog.read();
+      const members: Member[] = group.volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)) }));
+      try {
+        const made = await snapshotGroup(ctx, members, { subclient: group.subclient?.name ?? null, label: null, force: false });
+        for (const job of made.jobs) await endJob(job);
+        for (const s of made.snapshots) snapped.push(s.id);
+        lines.push(`snapshot ${group.label}: ${made.snapshots.map((s) => `${s.id} of ${s.volume}`).join(', ')}`);
+      } catch (error) {
+        failures.push(`snapshot ${group.label}: ${(error as Error).message}`);
+      }
+    }
+
+    const copied: string[] = [];
+    for (const snapshot of dueCopies(await ctx.catalog.read(), ctx.now())) {
+      const data = await ctx.catalog.read();
+      const volume = data.volumes.find((v) => v.name === snapshot.volume);
+      if (!volume) continue;
+      const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
+      try {
+        const { result } = await withJob(ctx, 'copy', volume.name, (job) => copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }));
+        copied.push(snapshot.id);
+        lines.push(`copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`);
+      } catch (error) {
+        failures.push(`copy ${snapshot.id} of ${volume.name}: ${(error as Error).message}`);
+      }
+    }
+
+    const pruned = await prune(ctx, { dryRun: false });
+    const prunedData = pruned.data as { removed: { id: string }[]; failed: { id: string; error: string }[] };
+    lines.push(...pruned.lines.filter((line) => line.startsWith('removed ')));
+    for (const f of prunedData.failed) failures.push(`prune ${f.id}: ${f.error}`);
+
+    for (const failure of failures) ctx.reporter.warn(failure);
+    return {
+      data: { skipped: false, discovered: discovered.map((v) => v.name), snapshots: snapped, copied, pruned: prunedData.removed.map((r) => r.id), failures },
+      lines,
+      ...(failures.length ? { exit: 'partial' as const } : {}),
+    };
+  } finally {
+    await release().catch(() => undefined);
+  }
+}

@@ -9,7 +9,9 @@ import { formatChecksum, hashBlock } from '../../src/core/checksum.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { Reporter, type QrvEvent } from '../../src/core/events.ts';
 import { checksumImage, copyImage } from '../../src/copy/block-copy.ts';
+import { allocateAlignedBuffers } from '../../src/copy/aligned-buffers.ts';
 import { readChunks } from '../../src/copy/chunk-reader.ts';
+import { ioCall, toIoError } from '../../src/copy/io-error.ts';
 import { ZeroDetector } from '../../src/copy/zero-runs.ts';
 
 const KiB = 1024;
@@ -223,6 +225,33 @@ t.test('zero detection merges adjacent non-zero blocks', async (t) => {
   t.same(zeros.nonZeroRuns(Buffer.alloc(9, 1)), [{ start: 0, end: 9 }]);
 });
 
+t.test('io errors: passthrough, unknown errno, non-Error values', async (t) => {
+  const original = new QrvError('refused', 'x', 'kept');
+  t.equal(toIoError(original, 'read', '/p'), original, 'QrvError passes through');
+  const odd = Object.assign(new Error('strange'), { code: 'EWEIRD' });
+  t.match(toIoError(odd, 'write', '/dev/x'), { exit: 'io', code: 'write-failed', message: 'cannot write /dev/x: EWEIRD (strange)', hint: /EWEIRD/ });
+  t.match(toIoError('boom', 'sync', '/q'), { exit: 'io', code: 'sync-failed', message: 'cannot sync /q: EUNKNOWN (boom)' });
+  const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
+  await t.rejects(ioCall('write', '/full', () => Promise.reject(enospc)), { code: 'write-failed', hint: /full/ });
+  t.equal(await ioCall('read', '/ok', async () => 7), 7);
+});
+
+t.test('aligned buffers are separate, sized, and fall back without WebAssembly', async (t) => {
+  const buffers = allocateAlignedBuffers(3, 100_000);
+  t.same(buffers.map((b) => b.length), [100_000, 100_000, 100_000]);
+  buffers[0]?.fill(1);
+  t.ok(buffers[1]?.every((b) => b === 0), 'buffers do not overlap');
+  const saved = globalThis.WebAssembly;
+  t.teardown(() => {
+    globalThis.WebAssembly = saved;
+  });
+  // @ts-expect-error simulate a runtime without WebAssembly (node --jitless)
+  globalThis.WebAssembly = undefined;
+  const plain = allocateAlignedBuffers(2, 10);
+  t.same(plain.map((b) => b.length), [10, 10]);
+  t.not(plain[0]?.buffer, plain[1]?.buffer);
+});
+
 t.test('progress events are monotonic and end at sizeBytes', async (t) => {
   const size = 24 * MiB + 5;
   const source = await sparseFile('progress.img', size, [[MiB, MiB]]);
@@ -349,6 +378,29 @@ t.test('block device destinations (loop devices)', { skip: isRoot ? false : bloc
     const { device } = await loopDevice('kind.img', MiB, 0x33);
     await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'file' }), { exit: 'refused', code: 'destination-kind', message: /block device/ });
     t.ok((await readPrefix(device, MiB)).every((b) => b === 0x33));
+  });
+
+  t.test('device size is probed by reading when sysfs cannot tell', async (t) => {
+    const { copyImage: copyWithoutSysfs } = await t.mockImport<typeof import('../../src/copy/block-copy.ts')>('../../src/copy/block-copy.ts', {
+      'node:fs/promises': {
+        ...(await import('node:fs/promises')),
+        readFile: async () => {
+          throw Object.assign(new Error('no sysfs'), { code: 'ENOENT' });
+        },
+      },
+    });
+    const source = await sparseFile('probe-src.img', 2 * MiB, [[0, 100]]);
+    const small = await loopDevice('probe-small.img', MiB, 0x11);
+    const error = await copyWithoutSysfs({ source, destination: small.device, sizeBytes: 2 * MiB, destinationKind: 'block' }).catch((e: unknown) => e);
+    t.match(error, { exit: 'refused', code: 'destination-too-small', message: /is smaller than/ });
+    const big = await loopDevice('probe-big.img', 2 * MiB, 0x11);
+    const result = await copyWithoutSysfs({ source, destination: big.device, sizeBytes: 2 * MiB, destinationKind: 'block' });
+    t.equal(result.bytesWritten, 2 * MiB);
+    await sameBytes(t, source, big.device, 2 * MiB);
+    const fromDevice = await copyWithoutSysfs({ source: big.device, destination: path('probe-out.img'), sizeBytes: 2 * MiB, destinationKind: 'file' });
+    t.equal(fromDevice.checksum, result.checksum);
+    await t.rejects(copyWithoutSysfs({ source: small.device, destination: path('probe-out2.img'), sizeBytes: 2 * MiB, destinationKind: 'file' }), { exit: 'io', code: 'short-read' });
+    await t.rejects(copyWithoutSysfs({ source, destination: big.device, sizeBytes: 0, destinationKind: 'block' }).then(() => Promise.reject(new Error('ok'))), /ok/, 'size 0 needs no probe');
   });
 
   t.test('a block device source copies to a sparse file', async (t) => {

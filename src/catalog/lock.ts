@@ -13,7 +13,10 @@ export async function withLock<T>(home: string, work: () => Promise<T>): Promise
   const lockPath = path.join(home, 'catalog.lock');
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(home, {
+    // proper-lockfile keeps its in-process state by the locked file's path: each lock names its
+    // own (catalog.json here, the run's name for tryRunLock), or one lock's refresh timer
+    // would find the other's state and crash.
+    release = await lockfile.lock(path.join(home, 'catalog.json'), {
       lockfilePath: lockPath,
       realpath: false,
       stale: STALE_MS,
@@ -42,7 +45,7 @@ export async function withLock<T>(home: string, work: () => Promise<T>): Promise
  */
 export async function tryRunLock(home: string, name: string): Promise<(() => Promise<void>) | null> {
   try {
-    return await lockfile.lock(home, { lockfilePath: path.join(home, `${name}.lock`), realpath: false, stale: STALE_MS, retries: 0, onCompromised: () => undefined });
+    return await lockfile.lock(path.join(home, name), { lockfilePath: path.join(home, `${name}.lock`), realpath: false, stale: STALE_MS, retries: 0, onCompromised: () => undefined });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return null;
     throw error;

@@ -5,7 +5,8 @@ import { copyImage, checksumImage, type CopyResult } from '../copy/block-copy.ts
 import { QrvError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Context } from './context.ts';
-import { resolveDestination, type Destination } from './destination.ts';
+import { resolveTarget, type Destination } from './destination.ts';
+import { reserveMember } from '../pools/reserve.ts';
 import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
@@ -28,7 +29,7 @@ export interface CopyOutcome {
 export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, options: CopyPhaseOptions): Promise<CopyOutcome> {
   const data = await ctx.catalog.read();
   const newQrvId = newId('q', idTaken(data));
-  const dest = await job.step('copy', 'check destination', () => resolveDestination(data, volume, snapshot, options.to, options.force), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
+  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, volume, snapshot, options.to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
   const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId: snapshot.id, snapshotPath: snapshot.path, destination: dest.path };
 
   const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
@@ -36,7 +37,7 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
 }
 
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
-async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination, newQrvId: string): Promise<CopyOutcome> {
+async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
   const qrv: Qrv = dest.existing
     ? { ...structuredClone(dest.existing), state: 'copying', updatedAt: now }
@@ -54,10 +55,17 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         createdAt: now,
         updatedAt: now,
         history: [],
-        pool: null,
+        pool: dest.pool,
       };
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
-  await job.begin((catalog) => replaceQrv(catalog.qrvs, qrv));
+  await job.begin((catalog) => {
+    if (dest.pool) {
+      // Reserved in the same transaction that records the QRV, so no other QRV can take it.
+      const member = reserveMember(catalog, dest.pool, volume.name, snapshot.sizeBytes, qrv.id);
+      if (member.path !== dest.path) throw new QrvError('busy', 'pool-changed', `pool "${dest.pool}" changed while the copy was being prepared`, 'run the copy again');
+    }
+    replaceQrv(catalog.qrvs, qrv);
+  });
 
   try {
     const copy = await job.step(

@@ -8,6 +8,7 @@ import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { jobAlive } from './job-recorder.ts';
+import { reserveMember } from '../pools/reserve.ts';
 
 export interface Destination {
   path: string;
@@ -96,4 +97,16 @@ async function allocatedBytes(file: string, fallback: number): Promise<number> {
 
 function tooSmall(to: string, has: number, needs: number): QrvError {
   return new QrvError('refused', 'destination-too-small', `destination ${to} has room for ${formatBytes(has)} but the QRV needs ${formatBytes(needs)}`, 'free space there or choose a larger destination; nothing was written');
+}
+
+/**
+ * A destination as policies and --to give it: a path, or "pool:NAME", for which the pool's best
+ * fit is picked (on a copy of the data: the copy phase reserves it in the transaction that
+ * records the QRV). A pool member is qrv's own to overwrite.
+ */
+export async function resolveTarget(data: CatalogData, volume: Volume, source: CopySource, to: string, force: boolean, qrvId: string): Promise<Destination & { pool: string | null }> {
+  if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, volume, source, to, force)), pool: null };
+  const pool = to.slice('pool:'.length);
+  const member = reserveMember(structuredClone(data), pool, volume.name, source.sizeBytes, qrvId);
+  return { ...(await resolveDestination(data, volume, source, member.path, true)), pool };
 }

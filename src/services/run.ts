@@ -6,7 +6,7 @@
 import type { CatalogData, Subclient, Volume } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { resolveDestination } from '../engine/destination.ts';
+import { resolveTarget } from '../engine/destination.ts';
 import { endJob } from '../engine/job-recorder.ts';
 import { findVolume, volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
@@ -23,7 +23,7 @@ export interface RunRequest extends Overrides {
   force: boolean;
 }
 
-function resolveTarget(data: CatalogData, target: string): { volumes: Volume[]; via: Subclient | null } {
+function resolveRunTarget(data: CatalogData, target: string): { volumes: Volume[]; via: Subclient | null } {
   const subclient = data.subclients.find((s) => s.name === target);
   if (subclient) {
     if (subclient.volumes.length === 0) throw new QrvError('refused', 'subclient-empty', `sub-client "${target}" has no volumes`, `add some with \`qrv subclient set ${target} --add VOLUME\``);
@@ -41,16 +41,16 @@ async function preflight(data: CatalogData, members: Member[], request: RunReque
     if (request.persistMs !== undefined && rules.removeAfterCopy && rules.timing.mode === 'now' && rules.dest !== null) {
       throw new QrvError('usage', 'persist-without-keep', '--persist has no effect here: run removes the snapshot after the copy', 'add --keep-snapshot to keep it for that long');
     }
-    if (rules.timing.mode !== 'now' || rules.dest === null || rules.dest.startsWith('pool:')) continue;
+    if (rules.timing.mode !== 'now' || rules.dest === null) continue;
     const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
-    await resolveDestination(data, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force);
+    await resolveTarget(data, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force, 'q-00000000');
   }
 }
 
 export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   await rediscover(ctx);
   const data = await ctx.catalog.read();
-  const { volumes, via } = resolveTarget(data, request.target);
+  const { volumes, via } = resolveRunTarget(data, request.target);
   const members: Member[] = volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, via ?? undefined), request) }));
   await preflight(data, members, request);
 

@@ -1,0 +1,156 @@
+// End to end for policies, sub-clients, pools and cron: the real bin/qrv on real ext4 images.
+import t, { type Test } from 'tap';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
+import { ext4Image, sha256 } from '../helpers/images.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+async function catalogOf(home: string) {
+  return JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
+}
+
+async function ok(t: Test, home: string, args: string[]) {
+  const run = await qrv(home, args);
+  t.equal(run.exitCode, 0, `qrv ${args.join(' ')}: ${run.stderr}`);
+  return run;
+}
+
+// The issue asks for 2 s persistence; one cron run here (two sparse-copy snapshots, two copies
+// verified, with other tests running alongside) can itself take longer than 2 s, and its prune
+// would then remove its own snapshots (seen here under load, even with 5 s). 15 s keeps the
+// sequence deterministic; the test waits
+// for the recorded persist-until rather than a guessed time.
+t.test('a policy with short persistence and a pool of three members, driven by qrv cron', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const a = await ext4Image(dir, 'a', 16, { 'a.txt': 'volume a\n' });
+  const b = await ext4Image(dir, 'b', 32, { 'b.txt': 'volume b\n' });
+  const big = await ext4Image(dir, 'big', 128, { 'big.txt': 'too big for the pool\n' });
+  await fs.mkdir(path.join(dir, 'pool'));
+  const member = (n: string) => path.join(dir, 'pool', `${n}.img`);
+  await ok(t, home, ['volume', 'add', 'a', '--path', a]);
+  await ok(t, home, ['volume', 'add', 'b', '--path', b]);
+  await ok(t, home, ['volume', 'add', 'big', '--path', big]);
+  await ok(t, home, ['pool', 'add', 'pl']);
+  await ok(t, home, ['pool', 'member', 'add', 'pl', member('m100'), '--capacity', '100M']);
+  await ok(t, home, ['pool', 'member', 'add', 'pl', member('m20'), '--capacity', '20M']);
+  await ok(t, home, ['pool', 'member', 'add', 'pl', member('m40'), '--capacity', '40M']);
+  await ok(t, home, ['policy', 'add', 'p', '--persist', '15s', '--copy', 'now', '--unsnap', 'after-persist', '--dest', 'pool:pl', '--schedule', '* * * * * *']);
+  await ok(t, home, ['subclient', 'add', 'sc', '--volume', 'a', '--volume', 'b', '--policy', 'p']);
+
+  // bad values are refused with the reason and change nothing
+  const before = await fs.readFile(path.join(home, 'catalog.json'));
+  for (const [args, pattern] of [
+    [['policy', 'set', 'p', '--copy', 'sometime'], /--copy "sometime" is not a copy timing/],
+    [['policy', 'set', 'p', '--schedule', 'hourly'], /--schedule "hourly" is not a cron expression/],
+    [['policy', 'set', 'p', '--persist', 'a while'], /is not a duration/],
+    [['policy', 'set', 'p', '--hook', 'mid-copy=true'], /--hook "mid-copy=true" is not PHASE=COMMAND/],
+    [['policy', 'set', 'p', '--dest', 'pool:nosuch'], /no pool named "nosuch"/],
+    [['subclient', 'add', 'x', '--volume', 'nosuch'], /no volume named "nosuch"/],
+  ] as const) {
+    const run = await qrv(home, [...args]);
+    t.not(run.exitCode, 0, args.join(' '));
+    t.match(run.stderr.trim(), pattern);
+    t.equal(run.stderr.trim().split('\n').length, 1, 'one line');
+  }
+  t.same(await fs.readFile(path.join(home, 'catalog.json')), before, 'catalog unchanged by the refusals');
+
+  // the largest volume fits no member: refused before a snapshot is taken
+  const refused = await qrv(home, ['run', 'big', '--to', 'pool:pl']);
+  t.equal(refused.exitCode, 4);
+  t.match(refused.stderr, /pool "pl" has no free member with room for 128.0 MiB: the largest free member is .*m100.img with 100.0 MiB/);
+  t.same(await fs.readFile(path.join(home, 'catalog.json')), before, 'and nothing changed');
+
+  await sleep(1100); // the every-second schedule is due once a second has passed since the sub-client was made
+  const first = await qrvJson(home, ['cron']);
+  t.equal(first.run.exitCode, 0, first.run.stderr);
+  t.equal(first.summary.snapshots.length, 2, 'one group snapshot of a and b');
+  t.equal(first.summary.copied.length, 2, 'both copied right away (--copy now)');
+  let data = await catalogOf(home);
+  const groupIds = new Set(data.snapshots.map((s: { groupId: string }) => s.groupId));
+  t.equal(groupIds.size, 1, 'one group id for the sub-client');
+  t.ok(data.snapshots.every((s: { state: string; copiedTo: string | null; subclient: string }) => s.state === 'ready' && s.copiedTo && s.subclient === 'sc'), 'kept after the copy (unsnap after-persist)');
+  const qrvA = data.qrvs.find((q: { volume: string }) => q.volume === 'a');
+  const qrvB = data.qrvs.find((q: { volume: string }) => q.volume === 'b');
+  t.equal(qrvA.destination, member('m20'), 'best fit: 16 MiB into the 20 MiB member');
+  t.equal(qrvB.destination, member('m40'), 'best fit: 32 MiB into the 40 MiB member');
+  t.equal(qrvA.pool, 'pl');
+  const reserved = data.pools[0].members.filter((m: { qrvId: string | null }) => m.qrvId).map((m: { path: string; volume: string }) => [path.basename(m.path), m.volume]);
+  t.same(reserved.sort(), [['m20.img', 'a'], ['m40.img', 'b']], 'members reserved in the catalog');
+  t.equal(await sha256(member('m20')), await sha256(a), 'QRV of a is a byte for byte');
+  t.equal(await sha256(member('m40')), await sha256(b));
+
+  const dry = await qrvJson(home, ['prune', '--dry-run']);
+  t.same(dry.summary.wouldRemove, [], 'nothing has lapsed yet');
+
+  const lapse = Math.max(...data.snapshots.map((s: { persistUntil: string }) => Date.parse(s.persistUntil)));
+  await sleep(Math.max(0, lapse - Date.now()) + 200);
+  await execa('debugfs', ['-w', '-R', 'rm /a.txt', a]);
+  const lapsed = await qrvJson(home, ['prune', '--dry-run']);
+  t.equal(lapsed.summary.wouldRemove.length, 2, 'dry run: both lapsed snapshots would go');
+  t.same(await catalogOf(home), data, 'and the dry run changed nothing');
+
+  const second = await qrvJson(home, ['cron']);
+  t.equal(second.run.exitCode, 0, second.run.stderr);
+  t.equal(second.summary.snapshots.length, 2, 'the next group');
+  t.equal(second.summary.copied.length, 2);
+  t.equal(second.summary.pruned.length, 2, 'the first group, lapsed, is pruned');
+  data = await catalogOf(home);
+  t.equal(data.qrvs.length, 2, 'the same two QRVs, updated');
+  t.equal(data.qrvs.find((q: { volume: string }) => q.volume === 'a').history.length, 2);
+  t.equal(await sha256(member('m20')), await sha256(a), 'the QRV of a follows the change');
+  const store = await fs.readdir(path.join(dir, '.qrv-snapshots'));
+  t.equal(store.length, 2, 'only the newest group is left on disk');
+  t.equal(data.snapshots.filter((s: { state: string }) => s.state === 'removed').length, 2);
+
+  // the QRV's member is given back when the QRV is removed
+  const removed = await qrv(home, ['remove', qrvA.id]);
+  t.equal(removed.exitCode, 0, removed.stderr);
+  data = await catalogOf(home);
+  t.equal(data.pools[0].members.find((m: { path: string }) => m.path === member('m20')).qrvId, null, 'member m20 is free again');
+});
+
+t.test('qrv cron is quiet when nothing is due, and a second one skips while one runs', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const quiet = await qrv(home, ['cron']);
+  t.equal(quiet.exitCode, 0);
+  t.equal(quiet.stdout, '', 'nothing to say, nothing said');
+  t.equal(quiet.stderr, '');
+
+  const a = await ext4Image(dir, 'a', 16, { 'a.txt': 'a\n' });
+  await ok(t, home, ['volume', 'add', 'a', '--path', a]);
+  await ok(t, home, ['policy', 'add', 'slow', '--dest', path.join(dir, 'qrvs'), '--schedule', '* * * * * *', '--hook', 'pre-copy=sleep 4']);
+  await fs.mkdir(path.join(dir, 'qrvs'));
+  await ok(t, home, ['volume', 'set', 'a', '--policy', 'slow']);
+  await sleep(1100);
+  const long = execa('node', [BIN, '--home', home, 'cron'], { reject: false });
+  await sleep(1500);
+  const second = await qrv(home, ['cron']);
+  t.equal(second.exitCode, 0, 'skipping is not an error');
+  t.match(second.stdout, /another qrv cron is running in this home; skipped/);
+  const done = await long;
+  t.equal(done.exitCode, 0, String(done.stderr));
+  t.match(String(done.stdout), /copied s-[0-9a-f]{8} of a to QRV q-/);
+});
+
+t.test('discover adds new image files to the default sub-client, and only once', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  await fs.mkdir(path.join(dir, 'vms'));
+  await ext4Image(path.join(dir, 'vms'), 'web', 16, { 'x': 'x' });
+  const found = await qrvJson(home, ['discover', '--path', `${dir}/vms/*.img`]);
+  t.equal(found.run.exitCode, 0, found.run.stderr);
+  t.same(found.summary.added.map((v: { name: string }) => v.name), ['web']);
+  await ext4Image(path.join(dir, 'vms'), 'db', 16, { 'y': 'y' });
+  const again = await qrvJson(home, ['discover']);
+  t.same(again.summary.added.map((v: { name: string }) => v.name), ['db'], 'the remembered glob finds the new one only');
+  const subclients = await qrvJson(home, ['subclient', 'show', 'default']);
+  t.same(subclients.summary.subclient.volumes, ['web', 'db']);
+  await fs.writeFile(path.join(dir, 'vms', 'later.img'), Buffer.alloc(1024 * 1024, 1));
+  const run = await qrvJson(home, ['run', 'later', '--to', path.join(dir, 'later.qrv')]);
+  t.equal(run.run.exitCode, 0, `run re-discovers first: ${run.run.stderr}`);
+});

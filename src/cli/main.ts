@@ -13,9 +13,25 @@ import { register as registerPolicy } from './commands/policy.ts';
 import { register as registerSubclient } from './commands/subclient.ts';
 import { register as registerSchedule } from './commands/schedule.ts';
 
+/** Whether this invocation is `qrv check`, whose every error is Nagios UNKNOWN (exit 3). */
+function invokesCheck(argv: readonly string[]): boolean {
+  const words = argv.slice(2);
+  for (let i = 0; i < words.length; i += 1) {
+    const word = words[i] as string;
+    if (word === '--home') i += 1;
+    else if (!word.startsWith('-')) return word === 'check';
+  }
+  return false;
+}
+
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
   const message = text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  if (invokesCheck(argv)) {
+    return argv.includes('--json')
+      ? `${JSON.stringify({ message_type: 'summary', status: 'UNKNOWN', exitCode: 3, message, problems: [], perfdata: [] })}\n`
+      : `QRV UNKNOWN - ${message}\n`;
+  }
   if (argv.includes('--json')) {
     return `${JSON.stringify({ message_type: 'error', code: 'usage', exitCode: ExitCode.usage, message, hint: 'see qrv --help' })}\n`;
   }
@@ -31,7 +47,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     .option('--debug', 'print stack traces of internal errors')
     .showSuggestionAfterError(true)
     .configureOutput({
-      outputError: (text, write) => write(usageLine(text, argv)),
+      // A monitoring agent reads a check's status from stdout; every other error goes to stderr.
+      outputError: (text, write) => (invokesCheck(argv) ? process.stdout.write(usageLine(text, argv)) : write(usageLine(text, argv))),
     });
   registerVolume(program);
   registerJobs(program);
@@ -58,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? 0 : ExitCode.usage;
+      process.exitCode = error.exitCode === 0 ? 0 : invokesCheck(argv) ? 3 : ExitCode.usage;
       return;
     }
     throw error;

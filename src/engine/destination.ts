@@ -37,7 +37,7 @@ export interface CopySource {
   sizeBytes: number;
 }
 
-export async function resolveDestination(data: CatalogData, volume: Volume, snapshot: CopySource, to: string, force: boolean): Promise<Destination> {
+export async function resolveDestination(data: CatalogData, volume: Volume, snapshot: CopySource, to: string, force: boolean, viaPool = false): Promise<Destination> {
   let target = path.resolve(to);
   let st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) {
@@ -55,6 +55,10 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
   }
   for (const v of data.volumes) {
     if ((await realOrResolved(v.path)) === real) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is volume "${v.name}"`, 'choose a destination that holds no volume');
+  }
+  const pool = data.pools.find((p) => p.members.some((m) => m.path === real));
+  if (pool && !viaPool) {
+    throw new QrvError('refused', 'destination-in-pool', `destination ${to} is a member of pool "${pool.name}"`, `use --to pool:${pool.name}, so that the pool reserves it`);
   }
   const holders = data.qrvs.filter((q) => q.state !== 'removed' && q.destination === real);
   const foreign = holders.find((q) => q.volume !== volume.name);
@@ -108,5 +112,5 @@ export async function resolveTarget(data: CatalogData, volume: Volume, source: C
   if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, volume, source, to, force)), pool: null };
   const pool = to.slice('pool:'.length);
   const member = reserveMember(structuredClone(data), pool, volume.name, source.sizeBytes, qrvId);
-  return { ...(await resolveDestination(data, volume, source, member.path, true)), pool };
+  return { ...(await resolveDestination(data, volume, source, member.path, true, true)), pool };
 }

@@ -154,3 +154,18 @@ t.test('discover adds new image files to the default sub-client, and only once',
   const run = await qrvJson(home, ['run', 'later', '--to', path.join(dir, 'later.qrv')]);
   t.equal(run.run.exitCode, 0, `run re-discovers first: ${run.run.stderr}`);
 });
+
+t.test('a pool member cannot be used as a plain --to, and check reports a usage error as UNKNOWN', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const a = await ext4Image(dir, 'a', 16, { 'a.txt': 'a\n' });
+  await ok(t, home, ['volume', 'add', 'a', '--path', a]);
+  await ok(t, home, ['pool', 'add', 'pl']);
+  await ok(t, home, ['pool', 'member', 'add', 'pl', path.join(dir, 'm.img'), '--capacity', '20M']);
+  const run = await qrv(home, ['run', 'a', '--to', path.join(dir, 'm.img')]);
+  t.equal(run.exitCode, 4);
+  t.match(run.stderr, /is a member of pool "pl" \(use --to pool:pl/);
+  const check = await qrv(home, ['check', '--home']);
+  t.equal(check.exitCode, 3);
+  t.match(check.stdout, /^QRV UNKNOWN - option '--home <dir>' argument missing\n$/);
+});

@@ -167,5 +167,5 @@ t.test('a pool member cannot be used as a plain --to, and check reports a usage 
   t.match(run.stderr, /is a member of pool "pl" \(use --to pool:pl/);
   const check = await qrv(home, ['check', '--home']);
   t.equal(check.exitCode, 3);
-  t.match(check.stdout, /^QRV UNKNOWN - option '--home <dir>' argument missing\n$/);
+  t.match(check.stdout, /^QRV UNKNOWN - option '--home <dir>' argument missing$/);
 });

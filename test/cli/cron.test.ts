@@ -169,3 +169,29 @@ t.test('a pool member cannot be used as a plain --to, and check reports a usage 
   t.equal(check.exitCode, 3);
   t.match(check.stdout, /^QRV UNKNOWN - option '--home <dir>' argument missing$/);
 });
+
+t.test('run of a sub-client snapshots its volumes as one group; list filters', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  for (const name of ['x', 'y', 'z']) await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
+  await ok(t, home, ['subclient', 'add', 'xy', '--volume', 'x', '--volume', 'y']);
+  await fs.mkdir(path.join(dir, 'qrvs'));
+  const group = await qrvJson(home, ['run', 'xy', '--to', path.join(dir, 'qrvs'), '--keep-snapshot', '--label', 'nightly']);
+  t.equal(group.run.exitCode, 0, group.run.stderr);
+  t.equal(group.summary.snapshots.length, 2);
+  t.equal(new Set(group.summary.snapshots.map((s: { groupId: string }) => s.groupId)).size, 1, 'one group id');
+  t.same(group.summary.snapshots.map((s: { subclient: string }) => s.subclient), ['xy', 'xy']);
+  t.same((await fs.readdir(path.join(dir, 'qrvs'))).sort(), ['x.qrv.img', 'y.qrv.img']);
+  const between = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 20));
+  await ok(t, home, ['snap', 'z', '--label', 'adhoc']);
+  const ids = async (args: string[]) => (await qrvJson(home, ['list', ...args])).summary.snapshots.map((s: { volume: string }) => s.volume).sort();
+  t.same(await ids(['--subclient', 'xy']), ['x', 'y']);
+  t.same(await ids(['--label', 'adhoc']), ['z']);
+  t.same(await ids(['--as-of', between]), ['x', 'y'], 'what existed at that time');
+  t.same(await ids(['--as-of', '1h ago']), [], 'nothing an hour ago');
+  t.same(await ids(['--state', 'removed']), []);
+  const bad = await qrv(home, ['list', '--as-of', 'the day before']);
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /--as-of "the day before" is not a time/);
+});

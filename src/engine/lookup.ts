@@ -3,13 +3,18 @@ import type { CatalogData, Job, Qrv, Snapshot, Volume } from '../catalog/schema.
 import { QrvError } from '../core/errors.ts';
 import type { VolumeRef } from '../providers/provider.ts';
 
-export function findVolume(data: CatalogData, name: string): Volume {
-  const volume = data.volumes.find((row) => row.name === name);
-  if (!volume) {
-    const known = data.volumes.map((row) => row.name);
-    throw new QrvError('notFound', 'unknown-volume', `no volume named "${name}"`, known.length ? `known volumes: ${known.join(', ')}` : 'add one with `qrv volume add NAME --provider file --path IMAGE`');
+/** A row by name, or the one-line "no X named" error that names the known ones (or how to add one). */
+export function findNamed<T extends { name: string }>(rows: T[], name: string, kind: string, howToAdd: string): T {
+  const row = rows.find((r) => r.name === name);
+  if (!row) {
+    const known = rows.map((r) => r.name);
+    throw new QrvError('notFound', `unknown-${kind.replace(/[^a-z]/g, '')}`, `no ${kind} named "${name}"`, known.length ? `known ${kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`}: ${known.join(', ')}` : howToAdd);
   }
-  return volume;
+  return row;
+}
+
+export function findVolume(data: CatalogData, name: string): Volume {
+  return findNamed(data.volumes, name, 'volume', 'add one with `qrv volume add NAME --provider file --path IMAGE`');
 }
 
 export function findSnapshot(data: CatalogData, id: string): Snapshot {

@@ -1,23 +1,14 @@
 // Which policy a volume follows: its own, else that of the sub-client it is run through, else
 // that of the first sub-client (by name) that holds it and has one.
 import type { CatalogData, Policy, Subclient, Volume } from '../catalog/schema.ts';
-import { QrvError } from '../core/errors.ts';
+import { findNamed } from '../engine/lookup.ts';
 
 export function findPolicy(data: CatalogData, name: string): Policy {
-  const policy = data.policies.find((p) => p.name === name);
-  if (!policy) {
-    const known = data.policies.map((p) => p.name);
-    throw new QrvError('notFound', 'unknown-policy', `no policy named "${name}"`, known.length ? `known policies: ${known.join(', ')}` : 'add one with `qrv policy add NAME ...`');
-  }
-  return policy;
+  return findNamed(data.policies, name, 'policy', 'add one with `qrv policy add NAME ...`');
 }
 
 export function findSubclient(data: CatalogData, name: string): Subclient {
-  const subclient = data.subclients.find((s) => s.name === name);
-  if (!subclient) {
-    throw new QrvError('notFound', 'unknown-subclient', `no sub-client named "${name}"`, `known sub-clients: ${data.subclients.map((s) => s.name).join(', ')}`);
-  }
-  return subclient;
+  return findNamed(data.subclients, name, 'sub-client', 'add one with `qrv subclient add NAME --volume V`');
 }
 
 export function policyFor(data: CatalogData, volume: Volume, via?: Subclient): Policy | null {

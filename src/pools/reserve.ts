@@ -5,15 +5,11 @@ import type { CatalogData, Pool, PoolMember } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { largestFree, pickMember } from './best-fit.ts';
+import { findNamed } from '../engine/lookup.ts';
 
 /** The pool named `name`, or the one-line "no pool named" error every pool command shares. */
 export function findPool(data: CatalogData, name: string): Pool {
-  const pool = data.pools.find((row) => row.name === name);
-  if (!pool) {
-    const known = data.pools.map((row) => row.name);
-    throw new QrvError('notFound', 'unknown-pool', `no pool named "${name}"`, known.length ? `known pools: ${known.join(', ')}` : 'create one with `qrv pool add NAME`');
-  }
-  return pool;
+  return findNamed(data.pools, name, 'pool', 'create one with `qrv pool add NAME`');
 }
 
 /**

@@ -7,6 +7,7 @@ import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
 import { e2fsckClean, ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { lane } from '../helpers/lanes.ts';
+import { failsCleanly } from '../helpers/assert.ts';
 
 async function setup(t: Test) {
   const dir = await tmpDir(t);
@@ -17,16 +18,6 @@ async function setup(t: Test) {
   return { dir, home, image, catalog: path.join(home, 'catalog.json') };
 }
 
-/** Asserts a failure: the exit code, exactly one line on stderr, and the catalog byte for byte unchanged. */
-async function failsCleanly(t: Test, catalog: string, run: () => Promise<{ exitCode: number; stderr: string; stdout: string }>, exitCode: number, pattern: RegExp) {
-  const before = await fs.readFile(catalog);
-  const result = await run();
-  t.equal(result.exitCode, exitCode, `exit code ${exitCode}`);
-  const lines = result.stderr.trim().split('\n');
-  t.equal(lines.length, 1, `one line on stderr: ${result.stderr}`);
-  t.match(lines[0], pattern);
-  t.same(await fs.readFile(catalog), before, 'catalog byte-identical');
-}
 
 t.test('run makes a QRV equal to the volume at the snapshot, which e2fsck finds clean; recover brings it back', async (t) => {
   const { dir, home, image } = await setup(t);

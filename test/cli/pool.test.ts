@@ -7,6 +7,7 @@ import { reserveMember } from '../../src/pools/reserve.ts';
 import { qrv, qrvJson } from '../helpers/cli.ts';
 import { ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { failsCleanly } from '../helpers/assert.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -17,16 +18,6 @@ async function setup(t: Test) {
   return { dir, home, catalog: path.join(home, 'catalog.json') };
 }
 
-/** Asserts a failure: the exit code, exactly one line on stderr, and the catalog byte for byte unchanged. */
-async function failsCleanly(t: Test, catalog: string, run: () => Promise<{ exitCode: number; stderr: string }>, exitCode: number, pattern: RegExp) {
-  const before = await fs.readFile(catalog);
-  const result = await run();
-  t.equal(result.exitCode, exitCode, `exit code ${exitCode}`);
-  const lines = result.stderr.trim().split('\n');
-  t.equal(lines.length, 1, `one line on stderr: ${result.stderr}`);
-  t.match(lines[0], pattern);
-  t.same(await fs.readFile(catalog), before, 'catalog byte-identical');
-}
 
 async function ok(t: Test, home: string, args: string[]) {
   const result = await qrvJson(home, args);

@@ -123,7 +123,7 @@ t.test('a sparse source with data islands stays sparse and identical', async (t)
     [0, 10], // first bytes
     [MiB + 100, 10], // a few bytes inside one block
     [2 * MiB - 100, 200], // crossing a block boundary
-    [4 * MiB - 5, 10], // crossing a buffer boundary (default 4 MiB buffer)
+    [4 * MiB - 5, 10], // crossing a buffer boundary (default 1 MiB buffers; also a 4 MiB one)
     [10 * MiB, 3 * MiB + 5], // a long run: one merged write per buffer
     [size - 700, 700], // the partial last block
   ];

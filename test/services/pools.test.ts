@@ -5,12 +5,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/store.ts';
 import type { Qrv } from '../../src/catalog/schema.ts';
-import { QrvError } from '../../src/core/errors.ts';
 import { Reporter } from '../../src/core/events.ts';
 import type { Context } from '../../src/engine/context.ts';
 import { reserveMember } from '../../src/pools/reserve.ts';
 import { addMember, addPool, listPools, removeMember, removePool, showPool } from '../../src/services/pools.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { refused } from '../helpers/assert.ts';
 
 const GiB = 1024 ** 3;
 const AT = '2025-03-04T05:06:07.000Z';
@@ -27,14 +27,6 @@ function qrvRow(id: string, volume: string, destination: string, state: Qrv['sta
   return { id, volume, snapshotId: 's-00000001', destination, destinationKind: 'file', state, sizeBytes: GiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p' };
 }
 
-/** Asserts the service fails with this QrvError and leaves catalog.json byte-identical. */
-async function refused(t: Test, file: string, run: () => Promise<unknown>, exit: string, code: string, message: RegExp) {
-  const before = await fs.readFile(file);
-  const error = await run().then(() => undefined, (caught: unknown) => caught);
-  t.ok(error instanceof QrvError, `a QrvError (got ${String(error)})`);
-  t.match(error, { exit, code, message });
-  t.same(await fs.readFile(file), before, `${code}: catalog byte-identical`);
-}
 
 t.test('pools and members: add, list, show, remove', async (t) => {
   const { dir, ctx } = await setup(t);

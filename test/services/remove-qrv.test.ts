@@ -6,13 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/store.ts';
 import type { Job, Qrv } from '../../src/catalog/schema.ts';
-import { QrvError } from '../../src/core/errors.ts';
 import { Reporter } from '../../src/core/events.ts';
 import type { Context } from '../../src/engine/context.ts';
 import { findPool, reserveMember } from '../../src/pools/reserve.ts';
 import { addMember, addPool } from '../../src/services/pools.ts';
 import { removeQrv } from '../../src/services/remove-qrv.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { refused } from '../helpers/assert.ts';
 
 const MiB = 1024 ** 2;
 const AT = '2025-03-04T05:06:07.000Z';
@@ -33,13 +33,6 @@ function jobRow(qrvId: string, pid: number): Job {
   return { id: 'j-00000001', kind: 'copy', volume: 'web', state: 'running', pid, host: os.hostname(), startedAt: AT, endedAt: null, snapshotId: 's-00000001', qrvId, destination: null, steps: [], warnings: [], error: null };
 }
 
-async function refused(t: Test, file: string, run: () => Promise<unknown>, exit: string, code: string, message: RegExp) {
-  const before = await fs.readFile(file);
-  const error = await run().then(() => undefined, (caught: unknown) => caught);
-  t.ok(error instanceof QrvError, `a QrvError (got ${String(error)})`);
-  t.match(error, { exit, code, message });
-  t.same(await fs.readFile(file), before, `${code}: catalog byte-identical`);
-}
 
 t.test('removing a QRV held in a pool marks it removed, deletes the file and frees the member, in one write', async (t) => {
   const { dir, ctx } = await setup(t);

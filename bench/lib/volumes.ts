@@ -1,0 +1,56 @@
+// Test volumes for the copy benchmarks, generated in bench/work/ (gitignored):
+// "full" is written end to end with random data; "quarter" has random data in 25 % of its
+// 1 MiB regions, chosen by a seeded generator so every run of the bench sees the same layout,
+// and holes everywhere else.
+import { randomFillSync } from 'node:crypto';
+import { open } from 'node:fs/promises';
+
+const MiB = 1024 * 1024;
+
+/** mulberry32: a tiny seeded PRNG, enough to scatter regions reproducibly. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function writeVolume(path: string, sizeBytes: number, regions: Iterable<number>): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.truncate(sizeBytes);
+    const chunk = Buffer.allocUnsafe(MiB);
+    for (const region of regions) {
+      randomFillSync(chunk);
+      const length = Math.min(MiB, sizeBytes - region * MiB);
+      await handle.write(chunk, 0, length, region * MiB);
+    }
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A volume whose every byte is random data. */
+export async function makeFullVolume(path: string, sizeBytes: number): Promise<void> {
+  const count = Math.ceil(sizeBytes / MiB);
+  await writeVolume(path, sizeBytes, Array.from({ length: count }, (_, i) => i));
+}
+
+/** A volume with random data in `fraction` of its 1 MiB regions (scattered), holes elsewhere. */
+export async function makeSparseVolume(path: string, sizeBytes: number, fraction: number, seed = 42): Promise<number> {
+  const count = Math.ceil(sizeBytes / MiB);
+  const regions = Array.from({ length: count }, (_, i) => i);
+  const random = prng(seed);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [regions[i], regions[j]] = [regions[j] as number, regions[i] as number];
+  }
+  const used = regions.slice(0, Math.round(count * fraction)).sort((a, b) => a - b);
+  await writeVolume(path, sizeBytes, used);
+  return used.length * MiB;
+}

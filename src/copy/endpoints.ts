@@ -96,7 +96,15 @@ export async function openDestination(path: string, kind: DestinationKind, sizeB
   if (existing) checkDestinationKind(path, kind, existing, source);
 
   const flags = kind === 'file' ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR | constants.O_EXCL;
-  const handle = await ioCall('open', path, () => open(path, flags, 0o644));
+  let handle: FileHandle;
+  try {
+    handle = await open(path, flags, 0o644);
+  } catch (error) {
+    if (kind === 'block' && errnoCode(error) === 'EBUSY') {
+      throw new QrvError('refused', 'destination-busy', `${path} is in use (mounted, or held open exclusively)`, 'unmount the device (and stop whatever holds it) before copying onto it', { cause: error });
+    }
+    throw toIoError(error, 'open', path);
+  }
   try {
     const stats = await ioCall('stat', path, () => handle.stat());
     checkDestinationKind(path, kind, stats, source);

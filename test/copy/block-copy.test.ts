@@ -403,6 +403,17 @@ t.test('block device destinations (loop devices)', { skip: isRoot ? false : bloc
     await t.rejects(copyWithoutSysfs({ source, destination: big.device, sizeBytes: 0, destinationKind: 'block' }).then(() => Promise.reject(new Error('ok'))), /ok/, 'size 0 needs no probe');
   });
 
+  t.test('a mounted device is refused', async (t) => {
+    const { device } = await loopDevice('mounted.img', 8 * MiB, 0);
+    await execa('mkfs.ext4', ['-q', '-F', device]);
+    const mountpoint = path('mnt');
+    await mkdir(mountpoint);
+    await execa('mount', [device, mountpoint]);
+    t.teardown(() => execa('umount', [mountpoint], { reject: false }));
+    const source = await sparseFile('mounted-src.img', MiB, [[0, 10]]);
+    await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'block' }), { exit: 'refused', code: 'destination-busy', hint: /unmount/ });
+  });
+
   t.test('a block device source copies to a sparse file', async (t) => {
     const size = 4 * MiB;
     const { device, backing } = await loopDevice('src-dev.img', size, 0);

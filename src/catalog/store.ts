@@ -35,6 +35,11 @@ export function parseCatalog(text: string, file: string): CatalogData {
     const where = issue ? issue.path.join('.') || '(top level)' : '(unknown)';
     throw corrupt(file, `${where}: ${issue?.message ?? 'does not match the schema'}`);
   }
+  if (upgraded !== raw && version === 1) {
+    // Version 1 had no sub-clients: every volume it knew joins the default one, as a new one would.
+    const byDefault = result.data.subclients.find((s) => s.name === 'default');
+    if (byDefault) for (const volume of result.data.volumes) if (!byDefault.volumes.includes(volume.name)) byDefault.volumes.push(volume.name);
+  }
   return result.data;
 }
 

@@ -37,8 +37,8 @@ export async function executeWith(command: Command, service: (reporter: Reporter
     const jobs = activeJobs();
     const marked = Promise.all(jobs.map((job) => job.interrupt(signal))).catch(() => undefined);
     void Promise.race([marked, sleep(3000)]).finally(() => {
-      const ids = jobs.map((job) => job.id);
-      const what = ids.length ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished` : '';
+      const ids = jobs.filter((job) => job.isWritten).map((job) => job.id);
+      const what = ids.length ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished` : jobs.length ? '; the job had changed nothing yet' : '';
       printer.error(new QrvError('interrupted', 'interrupted', `interrupted by ${signal}${what}`, 'run the command again'));
       void printer.close().finally(() => process.exit(ExitCode.interrupted));
     });

@@ -32,7 +32,8 @@ export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
   for (const subclient of data.subclients) {
     const policy = subclient.policy ? data.policies.find((p) => p.name === subclient.policy) : undefined;
     if (!policy?.schedule || subclient.volumes.length === 0) continue;
-    const since = newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ?? new Date(subclient.createdAt);
+    // Never snapshotted: count from when the rule began (the later of the sub-client and its policy).
+    const since = newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ?? new Date(Math.max(Date.parse(subclient.createdAt), Date.parse(policy.createdAt)));
     if (scheduleDue(policy.schedule, since, now)) {
       groups.push({ label: `sub-client ${subclient.name}`, subclient, volumes: data.volumes.filter((v) => subclient.volumes.includes(v.name)) });
     }
@@ -40,7 +41,7 @@ export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
   for (const volume of data.volumes) {
     const policy = volume.policy ? data.policies.find((p) => p.name === volume.policy) : undefined;
     if (!policy?.schedule) continue;
-    const since = newest(data.snapshots.filter((s) => s.volume === volume.name && s.subclient === null)) ?? new Date(volume.addedAt);
+    const since = newest(data.snapshots.filter((s) => s.volume === volume.name && s.subclient === null)) ?? new Date(Math.max(Date.parse(volume.addedAt), Date.parse(policy.createdAt)));
     if (scheduleDue(policy.schedule, since, now)) groups.push({ label: `volume ${volume.name}`, subclient: null, volumes: [volume] });
   }
   return groups;

@@ -1,4 +1,5 @@
 // `qrv policy add|set|show|list|remove`: the rules sub-clients and volumes follow (F5).
+import path from 'node:path';
 import type { CatalogData, HookMap, Policy } from '../catalog/schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
@@ -62,7 +63,8 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
       if (changes.dest.startsWith('pool:') && !data.pools.some((p) => p.name === changes.dest!.slice(5))) {
         throw new QrvError('notFound', 'unknown-pool', `no pool named "${changes.dest.slice(5)}"`, 'add it with `qrv pool add NAME` first');
       }
-      policy.dest = changes.dest;
+      // A path is kept absolute: cron runs from another working folder.
+      policy.dest = changes.dest.startsWith('pool:') ? changes.dest : path.resolve(changes.dest);
     }
   }
   if (changes.keep !== undefined) {

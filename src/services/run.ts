@@ -61,7 +61,9 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
     const snapshot = group.snapshots[index]!;
     const base = { volume: member.volume.name, snapshot, qrv: null, copy: null, deferred: null, error: null };
     if (member.rules.timing.mode !== 'now' || member.rules.dest === null) {
-      const deferred = member.rules.dest === null ? 'the policy has no --dest' : `policy ${member.rules.policy} copies ${member.rules.policy ? (data.policies.find((p) => p.name === member.rules.policy)?.copy ?? '') : ''}; qrv cron makes the copy`;
+      const copyRule = data.policies.find((p) => p.name === member.rules.policy)?.copy ?? '';
+      const deferred =
+        member.rules.dest === null ? 'the policy has no --dest' : member.rules.timing.mode === 'never' ? `policy ${member.rules.policy} never copies (--copy never)` : `policy ${member.rules.policy} copies ${copyRule}; qrv cron makes the copy`;
       job.skip('copy', 'copy', deferred);
       outcomes.push({ ...base, job: await endJob(job), deferred });
       continue;
@@ -70,7 +72,8 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
       const done = await copyAndUnsnap(ctx, job, member, snapshot, { force: request.force, rollback: true });
       outcomes.push({ ...base, ...done, job: await endJob(job) });
     } catch (error) {
-      outcomes.push({ ...base, job: await endJob(job, error), error: error as Error });
+      const now = (await ctx.catalog.read()).snapshots.find((s) => s.id === snapshot.id) ?? snapshot;
+      outcomes.push({ ...base, snapshot: now, job: await endJob(job, error), error: error as Error });
       if (members.length === 1) throw error;
       ctx.reporter.warn(`volume ${member.volume.name}: ${(error as Error).message}`);
     }

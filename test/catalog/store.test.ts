@@ -266,7 +266,7 @@ t.test('a version 1 catalog is read and upgraded to version 2 on the next write'
   const data = await catalog.read();
   t.equal(data.schemaVersion, 2);
   t.match(data.volumes[0], { name: 'db', policy: null, discovered: false });
-  t.same(data.subclients.map((s) => s.name), ['default'], 'the default sub-client exists');
+  t.same(data.subclients.map((s) => [s.name, s.volumes]), [['default', ['db']]], 'the default sub-client exists and holds the volumes v1 knew');
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading alone does not rewrite it');
   await catalog.update(() => undefined);
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 2, 'the next write upgrades it');

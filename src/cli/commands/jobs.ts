@@ -15,7 +15,7 @@ interface HookFlags {
 function withHooks(command: Command): Command {
   return command
     .option('--hook <phase=command>', 'run a command at pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable)', collect)
-    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default: the policy\'s, else 300s)');
+    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default: 300s; for run, the policy\'s first)');
 }
 
 export function register(program: Command): void {

@@ -58,7 +58,9 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
   if (path.dirname(path.resolve(handle)) !== store || !path.basename(handle).startsWith(`${volume.name}@`)) {
     throw new QrvError('refused', 'foreign-handle', `snapshot file ${handle} is not in the snapshot store ${store} of volume "${volume.name}"`, 'remove it by hand if it is really a qrv snapshot');
   }
-  await fs.rm(handle, { force: true });
+  await fs.rm(handle, { force: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle} (${error.code ?? error.message})`, 'check its attributes (lsattr; chattr -i) and the folder permissions');
+  });
 }
 
 async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {

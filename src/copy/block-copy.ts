@@ -7,6 +7,7 @@ import { ImageHasher } from '../core/checksum.ts';
 import { QrvError } from '../core/errors.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { readChunks } from './chunk-reader.ts';
+import { dataRanges } from './extent-map.ts';
 import { openDestination, openSource, type DestinationKind } from './endpoints.ts';
 import { ioCall } from './io-error.ts';
 import { ZeroDetector } from './zero-runs.ts';
@@ -97,7 +98,8 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     const dst = await openDestination(destination, destinationKind, sizeBytes, src.stats);
     try {
       meter?.update(0, true);
-      for await (const chunk of readChunks({ handle: src.handle, path: source, sizeBytes, bufferSize, depth: readDepth })) {
+      const data = src.stats.isFile() ? await dataRanges(source) : null;
+      for await (const chunk of readChunks({ handle: src.handle, path: source, sizeBytes, bufferSize, depth: readDepth, data })) {
         hasher.update(chunk);
         if (destinationKind === 'block') {
           // A block device cannot hold holes and its old content is unknown: every block is
@@ -141,10 +143,11 @@ export async function checksumImage(path: string, sizeBytes: number, reporter?: 
   checkSize(sizeBytes);
   const meter = reporter ? new ProgressMeter(reporter, phase, sizeBytes) : undefined;
   const hasher = new ImageHasher();
-  const { handle } = await openSource(path, sizeBytes);
+  const { handle, stats } = await openSource(path, sizeBytes);
   try {
     meter?.update(0, true);
-    for await (const chunk of readChunks({ handle, path, sizeBytes, bufferSize: DEFAULT_BUFFER_SIZE, depth: DEFAULT_READ_DEPTH })) {
+    const data = stats.isFile() ? await dataRanges(path) : null;
+    for await (const chunk of readChunks({ handle, path, sizeBytes, bufferSize: DEFAULT_BUFFER_SIZE, depth: DEFAULT_READ_DEPTH, data })) {
       hasher.update(chunk);
       meter?.update(hasher.bytesHashed);
     }

@@ -6,6 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { QrvError } from '../core/errors.ts';
 import { allocateAlignedBuffers } from './aligned-buffers.ts';
 import { ioCall } from './io-error.ts';
+import { isHole, type ByteRange } from './extent-map.ts';
 
 export interface ChunkReaderOptions {
   handle: FileHandle;
@@ -15,6 +16,8 @@ export interface ChunkReaderOptions {
   bufferSize: number;
   /** Buffers in rotation = reads in flight while the caller holds one chunk. ≥ 1. */
   depth: number;
+  /** The source's data ranges: a chunk that lies wholly in a hole is not read but yielded as zeros. */
+  data?: ByteRange[] | null;
 }
 
 /** Reads until `length` bytes are in `buffer` or the file ends; returns the count read. */
@@ -52,10 +55,13 @@ export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<B
   let started = 0;
 
   const lengthOf = (index: number): number => Math.min(bufferSize, sizeBytes - index * bufferSize);
-  const bufferOf = (index: number): Buffer => buffers[index % depth] as Buffer;
+  const hole = (index: number): boolean => Boolean(options.data) && isHole(options.data as ByteRange[], index * bufferSize, index * bufferSize + lengthOf(index));
+  const zeros = options.data ? Buffer.alloc(Math.min(bufferSize, sizeBytes)) : null;
+  const bufferOf = (index: number): Buffer => (hole(index) ? (zeros as Buffer) : (buffers[index % depth] as Buffer));
   const startNext = (): void => {
     const index = started++;
-    const pending = readFull(handle, path, bufferOf(index), lengthOf(index), index * bufferSize);
+    // A hole reads as zeros: nothing to ask the disk. (The zero buffer is never written to.)
+    const pending = hole(index) ? Promise.resolve(lengthOf(index)) : readFull(handle, path, bufferOf(index), lengthOf(index), index * bufferSize);
     // Mark as handled now: if a later read fails while an earlier one is awaited, it must not
     // surface as an unhandled rejection. The failure is still thrown when it is awaited.
     pending.catch(() => undefined);

@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const quarter = join(work, 'quarter.img');
   try {
     console.log(`bundling bench/copy-once.ts → ${bundle} (esbuild, as the CLI ships)`);
-    await build({ entryPoints: [join(here, 'copy-once.ts')], outfile: bundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', external: ['@node-rs/xxhash'], logLevel: 'warning' });
+    await build({ entryPoints: [join(here, 'copy-once.ts')], outfile: bundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', external: ['@node-rs/xxhash'], logLevel: 'warning', banner: { js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);" } });
     console.log(`generating ${sizeMiB} MiB volumes in ${work}`);
     await makeFullVolume(full, sizeBytes);
     const quarterData = await makeSparseVolume(quarter, sizeBytes, 0.25);

@@ -36,7 +36,7 @@ export async function executeWith(command: Command, service: (reporter: Reporter
     killRunningHooks();
     const jobs = activeJobs();
     const marked = Promise.all(jobs.map((job) => job.interrupt(signal))).catch(() => undefined);
-    void Promise.race([marked, sleep(3000)]).finally(() => {
+    void Promise.race([marked, sleep(5000)]).finally(() => {
       const ids = jobs.filter((job) => job.isWritten).map((job) => job.id);
       const what = ids.length ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished` : jobs.length ? '; the job had changed nothing yet' : '';
       printer.error(new QrvError('interrupted', 'interrupted', `interrupted by ${signal}${what}`, 'run the command again'));

@@ -204,12 +204,11 @@ t.test('hooks come in pairs: the post-hook runs when the phase failed, with QRV_
 t.test('an interrupted copy is marked failed, and its destination can be used again', async (t) => {
   const { dir, home } = await setup(t);
   const dest = path.join(dir, 'q.img');
-  const child = execa('node', [BIN, '--home', home, 'run', 'vol', '--to', dest, '--hook', 'pre-copy=sleep 30'], { reject: false });
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    const text = await fs.readFile(path.join(home, 'catalog.json'), 'utf8').catch(() => '');
-    if (text.includes('pre-copy hook')) break;
-  }
+  const mark = path.join(dir, 'hook-started');
+  const child = execa('node', [BIN, '--home', home, 'run', 'vol', '--to', dest, '--hook', `pre-copy=touch ${mark}; sleep 30`], { reject: false, forceKillAfterDelay: false });
+  // Interrupt only once the hook runs (under CI load that took over 10 s once).
+  for (let i = 0; i < 1200 && !(await fs.stat(mark).catch(() => null)); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(await fs.stat(mark).catch(() => null), 'the pre-copy hook started');
   child.kill('SIGTERM');
   const ended = await child;
   t.equal(ended.exitCode, 130);

@@ -43,8 +43,16 @@ export async function executeWith(command: Command, service: (reporter: Reporter
       void printer.close().finally(() => process.exit(ExitCode.interrupted));
     });
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: signal-exit (used by proper-lockfile and others) re-raises a signal when it
+  // sees no listener but its own, which would kill qrv before this handler has marked the job.
+  let handling = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (handling) return;
+    handling = true;
+    onSignal(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   try {
     const summary = await service(reporter, globals);
     printer.summary(summary);

@@ -80,7 +80,7 @@ function checkDestinationKind(path: string, kind: DestinationKind, stats: Stats,
 
 /**
  * Opens the destination for writing and prepares it. A file keeps its inode (a VM or loop device
- * may hold it open): it is created if missing (0644), never opened with O_TRUNC, then truncated to
+ * may hold it open): it is created if missing (0600: a replica of a volume is as private as the catalog that names it), never opened with O_TRUNC, then truncated to
  * 0 and extended to `sizeBytes`, so it is all holes before the copy writes its non-zero blocks.
  * A block device is opened with O_EXCL, which Linux turns into "fail with EBUSY if mounted".
  */
@@ -98,7 +98,7 @@ export async function openDestination(path: string, kind: DestinationKind, sizeB
   const flags = kind === 'file' ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR | constants.O_EXCL;
   let handle: FileHandle;
   try {
-    handle = await open(path, flags, 0o644);
+    handle = await open(path, flags, 0o600);
   } catch (error) {
     if (kind === 'block' && errnoCode(error) === 'EBUSY') {
       throw new QrvError('refused', 'destination-busy', `${path} is in use (mounted, or held open exclusively)`, 'unmount the device (and stop whatever holds it) before copying onto it', { cause: error });

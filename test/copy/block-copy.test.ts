@@ -87,7 +87,7 @@ t.test('random data, size a multiple of neither the block nor the buffer', async
   t.equal(await checksumImage(destination, size), result.checksum);
   t.type(result.seconds, 'number');
   t.equal((await stat(destination)).size, size);
-  t.equal((await stat(destination)).mode & 0o777, 0o644 & ~process.umask(), 'new file is created 0644 (minus umask)');
+  t.equal((await stat(destination)).mode & 0o777, 0o600, 'new file is created 0600: replicas are as private as the catalog');
   await sameBytes(t, source, destination, size);
 });
 

@@ -2,37 +2,20 @@
 // the source must be a regular file or block device holding at least `sizeBytes`; the destination
 // must be of the declared kind, must not be the source, and a block device must be big enough.
 import { constants, type Stats } from 'node:fs';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import { shortReadError } from './chunk-reader.ts';
 import { ioCall, toIoError } from './io-error.ts';
+import { deviceSize } from '../system/block-device.ts';
 
 export type DestinationKind = 'file' | 'block';
-
-/** Linux dev_t → "major:minor" (glibc's gnu_dev_major/gnu_dev_minor encoding). */
-function majorMinor(rdev: number): string {
-  const dev = BigInt(rdev);
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
-  return `${major}:${minor}`;
-}
-
-/** Size in bytes of a block device from sysfs, or undefined where sysfs does not say. */
-async function sysfsDeviceSize(stats: Stats): Promise<number | undefined> {
-  try {
-    const sectors = Number((await readFile(`/sys/dev/block/${majorMinor(stats.rdev)}/size`, 'utf8')).trim());
-    return Number.isSafeInteger(sectors) ? sectors * 512 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Whether the open device holds at least `sizeBytes`: sysfs's size when available, otherwise a
  * probe that reads the last byte the copy needs (a read past a device's end returns 0 bytes).
  */
 async function deviceCapacity(handle: FileHandle, path: string, stats: Stats, sizeBytes: number): Promise<{ enough: boolean; size?: number }> {
-  const size = await sysfsDeviceSize(stats);
+  const size = await deviceSize(stats);
   if (size !== undefined) return { enough: size >= sizeBytes, size };
   if (sizeBytes === 0) return { enough: true };
   const probe = Buffer.alloc(1);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { CatalogData, Qrv, Volume } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
-import { blockDeviceSize } from '../system/block-device.ts';
+import { blockDeviceSize, mountedDevices } from '../system/block-device.ts';
 import { jobAlive } from './job-recorder.ts';
 import { reserveMember } from '../pools/reserve.ts';
 
@@ -21,15 +21,6 @@ async function realOrResolved(p: string): Promise<string> {
   return fs.realpath(p).catch(() => path.resolve(p));
 }
 
-async function mountedDevices(): Promise<Set<string>> {
-  const text = await fs.readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  const devices = new Set<string>();
-  for (const line of text.split('\n')) {
-    const device = line.split(' ')[0];
-    if (device?.startsWith('/dev/')) devices.add(await realOrResolved(device));
-  }
-  return devices;
-}
 
 /** What is copied: a snapshot, or (for a check before the snapshot exists) the volume itself. */
 export interface CopySource {

@@ -7,7 +7,7 @@ import bytes from 'bytes';
 import type { PoolMember } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { errnoCode, QrvError } from '../core/errors.ts';
-import { blockDeviceSize } from '../system/block-device.ts';
+import { blockDeviceSize, mountedDevices } from '../system/block-device.ts';
 
 // A number and an optional unit: K, M, G, T, P with or without "B"/"iB", or "B"; case does not matter.
 const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(?:i?b)?|(b))?\s*$/i;
@@ -40,15 +40,6 @@ async function statOrNull(p: string) {
     if (errnoCode(error) === 'ENOENT') return null;
     throw new QrvError('io', 'stat-failed', `cannot use ${p}: ${errnoCode(error) ?? (error as Error).message}`, 'check the path and its permissions');
   }
-}
-
-async function mountedDevices(): Promise<Set<string>> {
-  const text = await fs.readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  const devices = new Set<string>();
-  for (const device of text.split('\n').map((line) => line.split(' ')[0])) {
-    if (device?.startsWith('/dev/')) devices.add(await fs.realpath(device).catch(() => device));
-  }
-  return devices;
 }
 
 /** Measures `memberPath` as a pool member; `givenBytes` is --capacity, if given. Refuses what cannot be one. */

@@ -3,10 +3,10 @@
 import { z } from 'zod';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2];
+export const READABLE_VERSIONS = [1, 2, 3];
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -63,6 +63,35 @@ export const qrvHistorySchema = z.object({
   bytesWritten: z.number().int().nonnegative(),
   seconds: z.number().nonnegative(),
   jobId: z.string(),
+  /** blocks written (schema 3; 0 on older rows) */
+  changedBlocks: z.number().int().nonnegative().default(0),
+  /** the copy was finished by a resumed job (qrv copy --resume) */
+  resumed: z.boolean().default(false),
+});
+
+/** What the last `qrv verify` found. */
+export const verifyResultSchema = z.object({
+  at: isoTime,
+  /** true: every block matched */
+  ok: z.boolean(),
+  badBlocks: z.number().int().nonnegative(),
+  /** compared with the snapshot too (--deep) */
+  deep: z.boolean(),
+});
+
+/** How far a copy got, saved at bounded intervals so that a killed copy resumes (F9). */
+export const copyProgressSchema = z.object({
+  /** how the destination's old content was known: its ledger (ledger/provider), read back (compare), or not at all (fresh) */
+  base: z.enum(['fresh', 'compare', 'ledger', 'provider']),
+  /** the snapshot the QRV reflected before the copy (ledger and provider bases) */
+  baseSnapshotId: z.string().nullable(),
+  /** blocks [0, blocksDone) are on the destination and in the new ledger, both flushed */
+  blocksDone: z.number().int().nonnegative(),
+  blockSize: z.number().int().positive(),
+  sizeBytes: z.number().int().nonnegative(),
+  /** the ledger being written (its ".partial" file holds the hashes so far) */
+  ledger: z.string(),
+  at: isoTime,
 });
 
 export const qrvSchema = z.object({
@@ -82,6 +111,8 @@ export const qrvSchema = z.object({
   history: z.array(qrvHistorySchema),
   /** the pool whose member this QRV occupies, if it came from a pool */
   pool: z.string().nullable().default(null),
+  /** what the last `qrv verify` found (schema 3) */
+  lastVerify: verifyResultSchema.nullable().default(null),
 });
 
 export const stepSchema = z.object({
@@ -107,6 +138,10 @@ export const jobSchema = z.object({
   steps: z.array(stepSchema),
   warnings: z.array(z.string()),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** a copy's progress, while it runs and after it stopped (schema 3) */
+  progress: copyProgressSchema.nullable().default(null),
+  /** the job whose copy this one resumed (qrv copy --resume) */
+  resumes: z.string().nullable().default(null),
 });
 
 export const hookMapSchema = z.object({
@@ -130,6 +165,8 @@ export const policySchema = z.object({
   keep: z.number().int().positive().nullable(),
   /** cron expression for `qrv cron` snapshots */
   schedule: z.string().nullable(),
+  /** update an existing QRV with changed blocks only (schema 3); false: rewrite it in full */
+  incremental: z.boolean().default(false),
   hooks: hookMapSchema,
   hookTimeout: z.string().nullable(),
   createdAt: isoTime,
@@ -189,6 +226,8 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 export type SnapshotState = z.infer<typeof snapshotStateSchema>;
 export type Qrv = z.infer<typeof qrvSchema>;
 export type QrvHistory = z.infer<typeof qrvHistorySchema>;
+export type CopyProgress = z.infer<typeof copyProgressSchema>;
+export type VerifyResult = z.infer<typeof verifyResultSchema>;
 export type Job = z.infer<typeof jobSchema>;
 export type Step = z.infer<typeof stepSchema>;
 export type Policy = z.infer<typeof policySchema>;

@@ -40,6 +40,15 @@ export function shortReadError(path: string, bytesAvailable: number, sizeBytes: 
   );
 }
 
+export interface Piece {
+  /** byte offset of `data` in the image */
+  offset: number;
+  /** a view of a reused buffer: valid only until the next piece is asked for */
+  data: Buffer;
+  /** true when the piece lies wholly in a hole and was not read (data is zeros) */
+  hole: boolean;
+}
+
 /**
  * Yields the image as consecutive chunks, in order. A yielded chunk is a view of a reused buffer:
  * it is valid only until the caller asks for the next chunk. Throws QrvError('io', 'short-read')
@@ -47,38 +56,58 @@ export function shortReadError(path: string, bytesAvailable: number, sizeBytes: 
  * caller may close the handle right after the loop, even after an error.
  */
 export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<Buffer, void, undefined> {
+  for await (const piece of readPieces({ ...options, ranges: [{ start: 0, end: options.sizeBytes }] })) yield piece.data;
+}
+
+/**
+ * Reads the given byte ranges of the image (sorted, not overlapping, within sizeBytes) in pieces
+ * of at most `bufferSize` bytes that never cross a range boundary, `depth` reads in flight.
+ * Incremental copies read only changed ranges; resumed copies start past what was done.
+ */
+export async function* readPieces(options: ChunkReaderOptions & { ranges: ByteRange[] }): AsyncGenerator<Piece, void, undefined> {
   const { handle, path, sizeBytes, bufferSize } = options;
-  const count = Math.ceil(sizeBytes / bufferSize);
-  const depth = Math.max(1, Math.min(options.depth, count));
-  const buffers = allocateAlignedBuffers(depth, Math.min(bufferSize, sizeBytes));
-  const inflight: Promise<number>[] = [];
+  const size = Math.min(bufferSize, sizeBytes);
+  if (size <= 0) return;
+  // The plan is walked lazily: a terabyte volume must not cost a list of a million pieces.
+  function* plan(): Generator<{ offset: number; length: number }> {
+    for (const range of options.ranges) {
+      const end = Math.min(range.end, sizeBytes);
+      for (let offset = range.start; offset < end; offset += bufferSize) yield { offset, length: Math.min(bufferSize, end - offset) };
+    }
+  }
+  const pieces = plan();
+  const depth = Math.max(1, options.depth);
+  const buffers = allocateAlignedBuffers(depth, size);
+  const zeros = options.data ? Buffer.alloc(size) : null;
+  const inflight: Array<{ offset: number; length: number; buffer: Buffer; hole: boolean; pending: Promise<number> }> = [];
   let started = 0;
 
-  const lengthOf = (index: number): number => Math.min(bufferSize, sizeBytes - index * bufferSize);
-  const hole = (index: number): boolean => Boolean(options.data) && isHole(options.data as ByteRange[], index * bufferSize, index * bufferSize + lengthOf(index));
-  const zeros = options.data ? Buffer.alloc(Math.min(bufferSize, sizeBytes)) : null;
-  const bufferOf = (index: number): Buffer => (hole(index) ? (zeros as Buffer) : (buffers[index % depth] as Buffer));
-  const startNext = (): void => {
-    const index = started++;
+  const startNext = (): boolean => {
+    const next = pieces.next();
+    if (next.done) return false;
+    const { offset, length } = next.value;
+    const hole = Boolean(options.data) && isHole(options.data as ByteRange[], offset, offset + length);
     // A hole reads as zeros: nothing to ask the disk. (The zero buffer is never written to.)
-    const pending = hole(index) ? Promise.resolve(lengthOf(index)) : readFull(handle, path, bufferOf(index), lengthOf(index), index * bufferSize);
+    const buffer = hole ? (zeros as Buffer) : (buffers[started % depth] as Buffer);
+    started++;
+    const pending = hole ? Promise.resolve(length) : readFull(handle, path, buffer, length, offset);
     // Mark as handled now: if a later read fails while an earlier one is awaited, it must not
     // surface as an unhandled rejection. The failure is still thrown when it is awaited.
     pending.catch(() => undefined);
-    inflight.push(pending);
+    inflight.push({ offset, length, buffer, hole, pending });
+    return true;
   };
 
   try {
-    while (started < count && inflight.length < depth) startNext();
-    for (let index = 0; index < count; index++) {
-      const length = lengthOf(index);
-      const got = await (inflight.shift() as Promise<number>);
-      if (got < length) throw shortReadError(path, index * bufferSize + got, sizeBytes);
-      yield bufferOf(index).subarray(0, length);
-      // The caller is done with this chunk's buffer: reuse it for the read `depth` chunks ahead.
-      if (started < count) startNext();
+    while (inflight.length < depth && startNext());
+    for (let current = inflight.shift(); current; current = inflight.shift()) {
+      const got = await current.pending;
+      if (got < current.length) throw shortReadError(path, current.offset + got, sizeBytes);
+      yield { offset: current.offset, data: current.buffer.subarray(0, current.length), hole: current.hole };
+      // The caller is done with this piece's buffer: reuse it for the read `depth` pieces ahead.
+      startNext();
     }
   } finally {
-    await Promise.allSettled(inflight);
+    await Promise.allSettled(inflight.map((i) => i.pending));
   }
 }

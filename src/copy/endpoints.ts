@@ -65,9 +65,11 @@ function checkDestinationKind(path: string, kind: DestinationKind, stats: Stats,
  * Opens the destination for writing and prepares it. A file keeps its inode (a VM or loop device
  * may hold it open): it is created if missing (0600: a replica of a volume is as private as the catalog that names it), never opened with O_TRUNC, then truncated to
  * 0 and extended to `sizeBytes`, so it is all holes before the copy writes its non-zero blocks.
+ * With `keep` (an incremental or resumed copy), a file keeps its content and is only cut or
+ * extended to `sizeBytes`.
  * A block device is opened with O_EXCL, which Linux turns into "fail with EBUSY if mounted".
  */
-export async function openDestination(path: string, kind: DestinationKind, sizeBytes: number, source: Stats): Promise<FileHandle> {
+export async function openDestination(path: string, kind: DestinationKind, sizeBytes: number, source: Stats, options: { keep?: boolean } = {}): Promise<FileHandle> {
   // Check before opening: opening with O_CREAT must not create a file where a device was expected,
   // and the source must never be truncated.
   let existing: Stats | undefined;
@@ -92,7 +94,7 @@ export async function openDestination(path: string, kind: DestinationKind, sizeB
     const stats = await ioCall('stat', path, () => handle.stat());
     checkDestinationKind(path, kind, stats, source);
     if (kind === 'file') {
-      await ioCall('truncate', path, () => handle.truncate(0));
+      if (!options.keep) await ioCall('truncate', path, () => handle.truncate(0));
       await ioCall('truncate', path, () => handle.truncate(sizeBytes));
     } else {
       const capacity = await deviceCapacity(handle, path, stats, sizeBytes);

@@ -1,44 +1,97 @@
-// F3: pre-copy hook → copy the snapshot (never the live volume) to the destination → verify the
-// destination against the checksum of what was read → mark the QRV ready → post-copy hook.
-import type { Qrv, Snapshot, Volume } from '../catalog/schema.ts';
-import { copyImage, checksumImage, type CopyResult } from '../copy/block-copy.ts';
+// F3: pre-copy hook → create or update the QRV from the snapshot (never the live volume) → verify
+// the destination against the hashes of what was read → mark the QRV ready → post-copy hook.
+// An update writes only the blocks that changed, known from the provider's changed ranges or the
+// QRV's hash ledger; without a usable ledger every block is compared (F3, docs/architecture.md).
+import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
+import { verifyBlocks } from '../copy/verify.ts';
+import type { ByteRange } from '../copy/extent-map.ts';
 import { QrvError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { LedgerError, LedgerReader, LedgerWriter, ledgerPathFor } from '../ledger/ledger.ts';
+import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import { resolveTarget, type Destination } from './destination.ts';
 import { reserveMember } from '../pools/reserve.ts';
 import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { idTaken } from './lookup.ts';
+import { idTaken, volumeRef } from './lookup.ts';
 
-export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+export { DEFAULT_BLOCK_SIZE };
+
+/** How often a running copy saves its progress (destination and ledger flushed first). */
+export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);
 
 export interface CopyPhaseOptions {
   to: string;
   force: boolean;
   hooks: Hooks;
   hookTimeoutMs: number;
+  /** update an existing QRV with changed blocks only; false rewrites it in full */
+  incremental: boolean;
 }
 
 export interface CopyOutcome {
   qrv: Qrv;
   copy: CopyResult;
+  /** the snapshot the QRV reflected before this copy, when it was updated */
+  previousSnapshotId: string | null;
 }
 
-export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, options: CopyPhaseOptions): Promise<CopyOutcome> {
+/** A copy to pick up again: what the killed job had done (qrv copy --resume). */
+export interface ResumePoint {
+  jobId: string;
+  progress: CopyProgress;
+  qrv: Qrv;
+}
+
+export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
   const data = await ctx.catalog.read();
   const newQrvId = newId('q', idTaken(data));
-  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, volume, snapshot, options.to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
+  const to = resume ? resume.qrv.destination : options.to;
+  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, volume, snapshot, to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
+  if (resume && dest.existing?.id !== resume.qrv.id) {
+    throw new QrvError('refused', 'resume-changed', `destination ${to} no longer holds QRV ${resume.qrv.id}`, 'run the copy again without --resume');
+  }
   const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId: snapshot.id, snapshotPath: snapshot.path, destination: dest.path };
 
   const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
-  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId));
+  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options.incremental, resume));
+}
+
+/** How the destination's current content is known, and the warning to give when it is not. */
+async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, existing: Qrv | null, incremental: boolean, home: string): Promise<{ base: Base; kind: CopyProgress['base']; baseSnapshotId: string | null; why: string | null }> {
+  if (!existing || !incremental) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
+  const compare = (why: string) => ({ base: { kind: 'compare' } as Base, kind: 'compare' as const, baseSnapshotId: null, why: `${why}; comparing every block` });
+  if (existing.state !== 'ready') return compare(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
+  if (existing.lastVerify && !existing.lastVerify.ok) return compare(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
+  if (existing.blockSize !== DEFAULT_BLOCK_SIZE && !existing.ledger) return compare(`QRV ${existing.id} has no ledger`);
+  let ledger: LedgerReader;
+  const path = existing.ledger ?? ledgerPathFor(existing, home);
+  try {
+    ledger = await LedgerReader.open(path, { snapshotId: existing.snapshotId, sizeBytes: existing.sizeBytes, blockSize: existing.blockSize });
+  } catch (error) {
+    if (error instanceof LedgerError) return compare(`the ledger of QRV ${existing.id} (${path}) cannot be used: ${error.message}`);
+    throw error;
+  }
+  const ranges = await providerRanges(data, volume, existing.snapshotId, snapshot);
+  return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId: existing.snapshotId, why: null };
+}
+
+/** The provider's answer to "what changed since the snapshot the QRV reflects", when it has one. */
+export async function providerRanges(data: CatalogData, volume: Volume, fromId: string, to: Snapshot): Promise<ByteRange[] | null> {
+  const from = data.snapshots.find((s) => s.id === fromId);
+  if (!from || from.state !== 'ready' || from.provider !== to.provider || from.volume !== to.volume) return null;
+  const provider = getProvider(to.provider);
+  if (!provider.changedRanges) return null;
+  return provider.changedRanges(volumeRef(volume), from, to).catch(() => null);
 }
 
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
-async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string): Promise<CopyOutcome> {
+async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, incremental: boolean, resume?: ResumePoint): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
+  const data = await ctx.catalog.read();
   const qrv: Qrv = dest.existing
     ? { ...structuredClone(dest.existing), state: 'copying', updatedAt: now }
     : {
@@ -56,54 +109,131 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         updatedAt: now,
         history: [],
         pool: dest.pool,
+        lastVerify: null,
       };
+  const previousSnapshotId = dest.existing ? dest.existing.snapshotId : null;
+  const ledgerPath = ledgerPathFor(qrv, ctx.catalog.home);
+  const header = { blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, snapshotId: snapshot.id, qrvId: qrv.id };
+
+  // What the destination holds: on resume, what the killed copy was building on.
+  let plan: Awaited<ReturnType<typeof chooseBase>>;
+  let ledgerOut: LedgerWriter;
+  let startBlock = 0;
+  if (resume) {
+    plan = await resumeBase(ctx, data, volume, snapshot, resume);
+    ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone).catch((error: unknown) => {
+      if (!(error instanceof LedgerError)) throw error;
+      throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger ${ledgerPath}.partial cannot be used (${error.message})`, `run the copy again without --resume (it compares every block instead)`);
+    });
+    startBlock = resume.progress.blocksDone;
+  } else {
+    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental, ctx.catalog.home);
+    ledgerOut = await LedgerWriter.create(ledgerPath, header);
+  }
+  if (plan.why) await job.warn(plan.why);
+
+  const progressOf = (blocksDone: number): CopyProgress => ({ base: plan.kind, baseSnapshotId: plan.baseSnapshotId, blocksDone, blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, ledger: ledgerPath, at: ctx.now().toISOString() });
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
-  await job.begin((catalog) => {
-    if (dest.pool) {
-      // Reserved in the same transaction that records the QRV, so no other QRV can take it.
-      const member = reserveMember(catalog, dest.pool, volume.name, snapshot.sizeBytes, qrv.id);
-      if (member.path !== dest.path) throw new QrvError('busy', 'pool-changed', `pool "${dest.pool}" changed while the copy was being prepared`, 'run the copy again');
-    }
-    replaceQrv(catalog.qrvs, qrv);
-  });
+  let saved = false;
+  try {
+    await job.begin((catalog) => {
+      if (dest.pool && !resume) {
+        // Reserved in the same transaction that records the QRV, so no other QRV can take it.
+        const member = reserveMember(catalog, dest.pool, volume.name, snapshot.sizeBytes, qrv.id);
+        if (member.path !== dest.path) throw new QrvError('busy', 'pool-changed', `pool "${dest.pool}" changed while the copy was being prepared`, 'run the copy again');
+      }
+      replaceQrv(catalog.qrvs, qrv);
+    });
+    await job.saveProgress(progressOf(startBlock));
+    saved = startBlock > 0;
+  } catch (error) {
+    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
+    await (resume ? ledgerOut.close() : ledgerOut.discard());
+    throw error;
+  }
 
   try {
     const copy = await job.step(
       'copy',
-      'copy blocks',
-      () => copyImage({ source: snapshot.path, destination: dest.path, sizeBytes: snapshot.sizeBytes, destinationKind: dest.kind, reporter: ctx.reporter, phase: 'copy', blockSize: qrv.blockSize }),
-      (r) => `${r.bytesRead} bytes read, ${r.bytesWritten} written, ${r.zeroBytesSkipped} zero bytes skipped, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
+      resume ? `resume copy at block ${startBlock}` : plan.kind === 'fresh' ? 'copy blocks' : 'copy changed blocks',
+      () =>
+        replicate({
+          source: snapshot.path,
+          destination: dest.path,
+          sizeBytes: snapshot.sizeBytes,
+          destinationKind: dest.kind,
+          base: plan.base,
+          ledgerOut,
+          startBlock,
+          blockSize: qrv.blockSize,
+          reporter: ctx.reporter,
+          phase: 'copy',
+          checkpoint: {
+            everyMs: CHECKPOINT_MS,
+            save: async (p) => {
+              await job.saveProgress(progressOf(p.blocksDone));
+              saved = true;
+            },
+          },
+        }),
+      (r) => `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
     );
-    await job.step('verify', 'compare checksums', async () => {
-      const actual = await checksumImage(dest.path, snapshot.sizeBytes, ctx.reporter, 'verify');
-      if (actual !== copy.checksum) {
-        throw new QrvError('verify', 'verify-mismatch', `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id} (${actual} ≠ ${copy.checksum})`, 'check the destination disk; run the copy again');
+    // A fresh, compared or resumed copy is read back whole; an update only where it wrote (the
+    // blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
+    const whole = plan.kind === 'fresh' || plan.kind === 'compare' || resume !== undefined || copy.written === null;
+    await job.step('verify', whole ? 'read back every block' : 'read back written blocks', async () => {
+      const result = await verifyBlocks({ path: dest.path, ledgerPath, ranges: whole ? undefined : (copy.written ?? undefined), reporter: ctx.reporter, phase: 'verify' });
+      if (result.bad.length > 0) {
+        throw new QrvError('verify', 'verify-mismatch', `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`, 'check the destination disk; run the copy again');
       }
-      return actual;
-    }, (sum) => `destination matches the snapshot (${sum})`);
+      return result;
+    }, (r) => `${r.bytesChecked} bytes match the snapshot (${copy.checksum})`);
     Object.assign(qrv, {
       state: 'ready' as const,
       snapshotId: snapshot.id,
       sizeBytes: snapshot.sizeBytes,
       checksum: copy.checksum,
+      ledger: ledgerPath,
+      lastVerify: null,
       updatedAt: ctx.now().toISOString(),
       history: [
         ...qrv.history,
-        { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: 'full', bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, seconds: copy.seconds, jobId: job.id },
+        { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: copy.method, bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, changedBlocks: copy.changedBlocks, seconds: copy.seconds, jobId: job.id, resumed: resume !== undefined },
       ],
     });
+    await job.saveProgress(null);
     await job.commit((catalog) => {
       replaceQrv(catalog.qrvs, qrv);
       const source = catalog.snapshots.find((s) => s.id === snapshot.id);
       if (source) source.copiedTo = qrv.id;
     });
-    return { qrv: structuredClone(qrv), copy };
+    return { qrv: structuredClone(qrv), copy, previousSnapshotId };
   } catch (error) {
     qrv.state = 'failed';
     qrv.updatedAt = ctx.now().toISOString();
-    await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed`);
+    // Keep what a resume needs: the partial ledger, once progress was saved with it.
+    if (saved) await ledgerOut.close();
+    else await ledgerOut.discard();
+    await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}`);
     await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
     throw error;
+  } finally {
+    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
+  }
+}
+
+/** The base a killed copy was building on, opened again; a ledger that is gone means comparing. */
+async function resumeBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, resume: ResumePoint): Promise<Awaited<ReturnType<typeof chooseBase>>> {
+  const { progress, qrv } = resume;
+  if (progress.base === 'fresh' || progress.base === 'compare') return { base: { kind: progress.base }, kind: progress.base, baseSnapshotId: null, why: null };
+  const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
+  try {
+    const ledger = await LedgerReader.open(path, { snapshotId: progress.baseSnapshotId ?? undefined, blockSize: qrv.blockSize });
+    const ranges = progress.base === 'provider' && progress.baseSnapshotId ? await providerRanges(data, volume, progress.baseSnapshotId, snapshot) : null;
+    return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId: progress.baseSnapshotId, why: null };
+  } catch (error) {
+    if (!(error instanceof LedgerError)) throw error;
+    return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `the ledger the copy was building on (${path}) cannot be used: ${error.message}; comparing the rest block by block` };
   }
 }
 

@@ -55,6 +55,8 @@ export class JobRecorder {
       steps: [],
       warnings: [],
       error: null,
+      progress: null,
+      resumes: null,
     };
   }
 
@@ -86,8 +88,14 @@ export class JobRecorder {
     this.written = true;
   }
 
-  set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination'>>): void {
+  set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination' | 'resumes'>>): void {
     Object.assign(this.row, fields);
+  }
+
+  /** Records how far a copy got (the destination and ledger are flushed up to there). */
+  async saveProgress(progress: Job['progress']): Promise<void> {
+    this.row.progress = structuredClone(progress);
+    await this.commit();
   }
 
   async warn(message: string): Promise<void> {

@@ -12,6 +12,8 @@ export interface Rules {
   timing: CopyTiming;
   /** remove the snapshot once it is copied (policy unsnap after-copy, and no --keep-snapshot) */
   removeAfterCopy: boolean;
+  /** update an existing QRV with changed blocks only (policy --incremental) */
+  incremental: boolean;
   hooks: Hooks;
   hookTimeoutMs: number;
 }
@@ -33,6 +35,7 @@ export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rule
     // An explicit --to means "copy now"; otherwise the policy says when.
     timing: overrides.to !== undefined || !policy ? { mode: 'now' } : parseCopyTiming(policy.copy),
     removeAfterCopy: !overrides.keepSnapshot && (policy ? policy.unsnap === 'after-copy' : true),
+    incremental: policy?.incremental ?? false,
     hooks: { ...(policy?.hooks ?? {}), ...(overrides.hooks ?? {}) },
     hookTimeoutMs: overrides.hookTimeoutMs ?? policyTimeout ?? DEFAULT_HOOK_TIMEOUT_MS,
   };

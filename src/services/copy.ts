@@ -1,8 +1,12 @@
-// `qrv copy SNAPSHOT --to DEST`: the copy phase alone, from a snapshot that exists.
+// `qrv copy SNAPSHOT --to DEST`: the copy phase alone, from a snapshot that exists. A QRV already
+// kept at DEST is updated with the changed blocks (--full rewrites it). `qrv copy --resume JOB`
+// picks up a copy that was killed or failed where its last checkpoint left it (F9).
+import type { CatalogData, Job } from '../catalog/schema.ts';
+import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { copyPhase } from '../engine/copy-phase.ts';
-import { withJob } from '../engine/job-recorder.ts';
-import { findVolume, readableSnapshot } from '../engine/lookup.ts';
+import { copyPhase, type ResumePoint } from '../engine/copy-phase.ts';
+import { jobAlive, withJob } from '../engine/job-recorder.ts';
+import { findJob, findVolume, readableSnapshot } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { copyLines } from '../output/rows.ts';
 import type { HookOptions } from './job-options.ts';
@@ -11,12 +15,66 @@ export interface CopyRequest extends HookOptions {
   snapshotId: string;
   to: string;
   force: boolean;
+  /** rewrite an existing QRV in full instead of updating its changed blocks */
+  full?: boolean;
 }
 
 export async function copy(ctx: Context, request: CopyRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const snapshot = readableSnapshot(data, request.snapshotId);
   const volume = findVolume(data, snapshot.volume);
-  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => copyPhase(ctx, job, volume, snapshot, request));
+  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => copyPhase(ctx, job, volume, snapshot, { ...request, incremental: !request.full }));
   return { data: { qrv: result.qrv, copy: result.copy, job }, lines: copyLines(result.qrv, result.copy) };
+}
+
+/** Why a job's copy cannot be resumed, or null when it can. */
+export function resumeBlocker(data: CatalogData, job: Job): string | null {
+  if (job.kind !== 'copy' && job.kind !== 'run') return `job ${job.id} is a ${job.kind} job, not a copy`;
+  if (job.state === 'succeeded') return `job ${job.id} finished its copy`;
+  if (jobAlive(job)) return `job ${job.id} is still running (process ${job.pid})`;
+  if (!job.progress || !job.qrvId || !job.snapshotId) return `job ${job.id} saved no copy progress`;
+  const qrv = data.qrvs.find((q) => q.id === job.qrvId);
+  if (!qrv || (qrv.state !== 'copying' && qrv.state !== 'failed')) return `QRV ${job.qrvId} is ${qrv ? qrv.state : 'gone'}`;
+  const later = data.jobs.find((other) => other.qrvId === qrv.id && other.startedAt > job.startedAt && other.progress !== null);
+  if (later) return `job ${later.id} copied to QRV ${qrv.id} after it`;
+  const snapshot = data.snapshots.find((s) => s.id === job.snapshotId);
+  if (!snapshot || snapshot.state !== 'ready') return `snapshot ${job.snapshotId} is ${snapshot ? snapshot.state : 'gone'}`;
+  return null;
+}
+
+export interface ResumeRequest extends HookOptions {
+  jobId: string;
+}
+
+export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const old = findJob(data, request.jobId);
+  const blocker = resumeBlocker(data, old);
+  if (blocker) {
+    const busy = jobAlive(old);
+    throw new QrvError(busy ? 'busy' : 'refused', busy ? 'job-running' : 'resume-impossible', `cannot resume: ${blocker}`, busy ? 'wait for it, or stop it first' : 'run the copy again with `qrv copy SNAPSHOT --to DEST`; `qrv doctor` lists what can be resumed');
+  }
+  const progress = old.progress as NonNullable<Job['progress']>;
+  const snapshot = readableSnapshot(data, old.snapshotId as string);
+  const volume = findVolume(data, snapshot.volume);
+  const qrv = data.qrvs.find((q) => q.id === old.qrvId) as ResumePoint['qrv'];
+  // The killed job's row says what became of it.
+  await ctx.catalog.update((catalog) => {
+    const row = catalog.jobs.find((j) => j.id === old.id);
+    if (!row) return;
+    if (row.state === 'running') {
+      row.state = 'failed';
+      row.endedAt = ctx.now().toISOString();
+      row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing` };
+    }
+  });
+  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => {
+    job.set({ resumes: old.id });
+    return copyPhase(ctx, job, volume, snapshot, { to: qrv.destination, force: false, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, incremental: true }, { jobId: old.id, progress, qrv });
+  });
+  await ctx.catalog.update((catalog) => {
+    const row = catalog.jobs.find((j) => j.id === old.id);
+    if (row) row.warnings.push(`resumed and finished by job ${job.id}`);
+  });
+  return { data: { qrv: result.qrv, copy: result.copy, job, resumed: old.id }, lines: [`resumed the copy of job ${old.id} at block ${progress.blocksDone} of ${Math.ceil(progress.sizeBytes / progress.blockSize)}`, ...copyLines(result.qrv, result.copy)] };
 }

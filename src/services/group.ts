@@ -68,7 +68,7 @@ export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Memb
   const { volume, rules } = member;
   let outcome;
   try {
-    outcome = await copyPhase(ctx, job, volume, snapshot, { to: rules.dest as string, force: options.force, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs });
+    outcome = await copyPhase(ctx, job, volume, snapshot, { to: rules.dest as string, force: options.force, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, incremental: rules.incremental });
   } catch (error) {
     if (options.rollback && rules.removeAfterCopy) {
       await unsnapPhase(ctx, job, volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} could not be removed after the failed copy: ${cleanup.message}`));
@@ -78,9 +78,27 @@ export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Memb
     throw error;
   }
   const copied = { ...snapshot, copiedTo: outcome.qrv.id };
+  if (rules.removeAfterCopy && rules.incremental) {
+    // An incremental QRV's next update is computed against the snapshot it now reflects: keep
+    // that one (the provider can then say what changed) and remove the base it replaces.
+    job.skip('unsnap', 'remove snapshot', `kept as the base of QRV ${outcome.qrv.id} for its next incremental update`);
+    await removeOldBase(ctx, job, volume, outcome.previousSnapshotId, snapshot.id);
+    return { snapshot: copied, qrv: outcome.qrv, copy: outcome.copy };
+  }
   if (!rules.removeAfterCopy) {
     job.skip('unsnap', 'remove snapshot', snapshot.persistUntil ? `kept until ${snapshot.persistUntil}` : 'kept (--keep-snapshot or the policy keeps it)');
     return { snapshot: copied, ...outcome };
   }
-  return { snapshot: await unsnapPhase(ctx, job, volume, copied), ...outcome };
+  return { snapshot: await unsnapPhase(ctx, job, volume, copied), qrv: outcome.qrv, copy: outcome.copy };
+}
+
+/** Removes the snapshot an incremental QRV was based on before, unless something else keeps it. */
+async function removeOldBase(ctx: Context, job: JobRecorder, volume: Volume, previousId: string | null, currentId: string): Promise<void> {
+  if (!previousId || previousId === currentId) return;
+  const data = await ctx.catalog.read();
+  const old = data.snapshots.find((s) => s.id === previousId);
+  if (!old || old.state !== 'ready' || old.pinned) return;
+  if (old.persistUntil !== null && Date.parse(old.persistUntil) > ctx.now().getTime()) return;
+  if (data.qrvs.some((q) => q.state !== 'removed' && q.snapshotId === old.id)) return;
+  await unsnapPhase(ctx, job, volume, old).catch((error: Error) => job.warn(`the previous base snapshot ${old.id} could not be removed: ${error.message}`));
 }

@@ -24,6 +24,8 @@ export interface PolicyChanges {
   schedule?: string;
   hooks?: string[];
   hookTimeout?: string;
+  /** --incremental / --no-incremental */
+  incremental?: boolean;
 }
 
 function hookChanges(values: string[], current: HookMap): HookMap {
@@ -79,6 +81,7 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
       policy.schedule = changes.schedule;
     }
   }
+  if (changes.incremental !== undefined) policy.incremental = changes.incremental;
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {
     if (parseDuration(changes.hookTimeout, '--hook-timeout') === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
@@ -94,7 +97,7 @@ export async function addPolicy(ctx: Context, name: string, changes: PolicyChang
   const policy = await ctx.catalog.update((data) => {
     if (data.policies.some((p) => p.name === name)) throw new QrvError('refused', 'policy-exists', `a policy named "${name}" exists already`, `change it with \`qrv policy set ${name}\``);
     const now = ctx.now().toISOString();
-    const row: Policy = { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, hooks: {}, hookTimeout: null, createdAt: now, updatedAt: now };
+    const row: Policy = { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, incremental: false, hooks: {}, hookTimeout: null, createdAt: now, updatedAt: now };
     apply(data, row, changes);
     data.policies.push(row);
     return row;
@@ -122,8 +125,8 @@ export async function showPolicy(ctx: Context, name: string): Promise<Summary> {
 
 export async function listPolicies(ctx: Context): Promise<Summary> {
   const { policies } = await ctx.catalog.read();
-  const rows = policies.map((p) => [p.name, p.persist ?? 'forever', p.copy, p.unsnap, p.dest ?? '-', p.keep === null ? '-' : String(p.keep), p.schedule ?? '-']);
-  return { data: { policies }, lines: policies.length ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE'], rows) : ['no policies yet (add one with `qrv policy add`)'] };
+  const rows = policies.map((p) => [p.name, p.persist ?? 'forever', p.copy, p.unsnap, p.dest ?? '-', p.keep === null ? '-' : String(p.keep), p.schedule ?? '-', p.incremental ? 'incremental' : 'full']);
+  return { data: { policies }, lines: policies.length ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE', 'UPDATES'], rows) : ['no policies yet (add one with `qrv policy add`)'] };
 }
 
 export async function removePolicy(ctx: Context, name: string): Promise<Summary> {

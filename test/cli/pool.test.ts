@@ -95,7 +95,7 @@ t.test('a reserved member cannot be removed, nor its pool; qrv remove gives it b
   await cat.update((data) => {
     const taken = reserveMember(data, 'fast', 'web', MiB, 'q-00000001');
     const at = new Date().toISOString();
-    data.qrvs.push({ id: 'q-00000001', volume: 'web', snapshotId: 's-00000001', destination: taken.path, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: at, updatedAt: at, history: [], pool: 'fast' });
+    data.qrvs.push({ id: 'q-00000001', volume: 'web', snapshotId: 's-00000001', destination: taken.path, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: at, updatedAt: at, history: [], pool: 'fast', lastVerify: null });
   });
   await fs.writeFile(member, Buffer.alloc(MiB, 5));
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'remove', 'fast', member]), 4, /^qrv: member .*m\.img of pool "fast" holds QRV q-00000001 of "web" \(remove the QRV first with `qrv remove q-00000001`\)$/);

@@ -54,6 +54,7 @@ export function qrvRow(volume: string, updatedAt: string, over: Partial<Qrv> = {
     updatedAt,
     history: [],
     pool: null,
+    lastVerify: null,
     ...over,
   };
 }
@@ -73,13 +74,15 @@ export function jobRow(kind: Job['kind'], volume: string, state: Job['state'], s
     destination: null,
     steps: [],
     warnings: [],
+    progress: null,
+    resumes: null,
     error: state === 'failed' ? { code: 'write-failed', message: 'cannot write /replicas/x: no space left on device' } : null,
     ...over,
   };
 }
 
 export function policyRow(name: string, schedule: string | null, over: Partial<Policy> = {}): Policy {
-  return { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule, hooks: {}, hookTimeout: null, createdAt: EPOCH, updatedAt: EPOCH, ...over };
+  return { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule, incremental: false, hooks: {}, hookTimeout: null, createdAt: EPOCH, updatedAt: EPOCH, ...over };
 }
 
 export function subclientRow(name: string, volumes: string[], policy: string | null, createdAt = EPOCH): Subclient {

@@ -40,7 +40,7 @@ t.test('schedules', async (t) => {
 });
 
 t.test('rules: the command line on top of the policy', async (t) => {
-  const policy = { name: 'p', persist: '7d', copy: 'after:1h', unsnap: 'after-persist' as const, dest: '/q', keep: 3, schedule: null, hooks: { 'pre-snapshot': 'a', 'post-copy': 'b' }, hookTimeout: '10s', createdAt: '', updatedAt: '' };
+  const policy = { name: 'p', persist: '7d', copy: 'after:1h', unsnap: 'after-persist' as const, dest: '/q', keep: 3, schedule: null, hooks: { 'pre-snapshot': 'a', 'post-copy': 'b' }, hookTimeout: '10s', incremental: false, createdAt: '', updatedAt: '' };
   const rules = rulesFor(policy);
   t.match(rules, { policy: 'p', persistMs: 7 * 86_400_000, dest: '/q', timing: { mode: 'after', ms: 3_600_000 }, removeAfterCopy: false, hookTimeoutMs: 10_000 });
   const over = rulesFor(policy, { to: '/elsewhere', persistMs: null, hooks: { 'pre-snapshot': 'c' }, hookTimeoutMs: 5 });

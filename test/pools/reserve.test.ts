@@ -15,7 +15,7 @@ function member(path: string, capacityBytes: number, extra: Partial<PoolMember> 
 function qrvRow(id: string, volume: string, destination: string, state: Qrv['state'] = 'ready'): Qrv {
   return {
     id, volume, snapshotId: 's-00000001', destination, destinationKind: 'file', state, sizeBytes: GiB, blockSize: 65536,
-    checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p',
+    checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p', lastVerify: null,
   };
 }
 

@@ -44,7 +44,7 @@ t.test('never a pinned snapshot, an incremental base, or one a running job uses;
   const failed = snap('a', old, { ...lapsed, state: 'failed' });
   const plain = snap('a', old, lapsed);
   const data = catalog([pinned, base, busy, removed, failed, plain]);
-  data.qrvs.push({ id: 'q-1', volume: 'a', snapshotId: base.id, destination: '/q', destinationKind: 'file', state: 'ready', sizeBytes: 1, blockSize: 65536, checksum: null, ledger: '/q.ledger', createdAt: old, updatedAt: old, history: [], pool: null });
+  data.qrvs.push({ id: 'q-1', volume: 'a', snapshotId: base.id, destination: '/q', destinationKind: 'file', state: 'ready', sizeBytes: 1, blockSize: 65536, checksum: null, ledger: '/q.ledger', createdAt: old, updatedAt: old, history: [], pool: null, lastVerify: null });
   t.same([...incrementalBases(data)], [base.id]);
   const { remove, kept } = selectPrunable(data, now, { busy: new Set([busy.id]) });
   t.same(ids(remove), [plain.id]);

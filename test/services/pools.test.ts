@@ -24,7 +24,7 @@ async function setup(t: Test) {
 }
 
 function qrvRow(id: string, volume: string, destination: string, state: Qrv['state'] = 'ready'): Qrv {
-  return { id, volume, snapshotId: 's-00000001', destination, destinationKind: 'file', state, sizeBytes: GiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p' };
+  return { id, volume, snapshotId: 's-00000001', destination, destinationKind: 'file', state, sizeBytes: GiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p', lastVerify: null };
 }
 
 
@@ -121,7 +121,7 @@ t.test('a pool a policy sends QRVs to cannot be removed', async (t) => {
   const { ctx, file } = await setup(t);
   await addPool(ctx, 'p');
   await ctx.catalog.update((data) => {
-    data.policies.push({ name: 'nightly', persist: '7d', copy: 'now', unsnap: 'after-copy', dest: 'pool:p', keep: null, schedule: null, hooks: {}, hookTimeout: null, createdAt: AT, updatedAt: AT });
+    data.policies.push({ name: 'nightly', persist: '7d', copy: 'now', unsnap: 'after-copy', dest: 'pool:p', keep: null, schedule: null, hooks: {}, hookTimeout: null, incremental: false, createdAt: AT, updatedAt: AT });
   });
   await refused(t, file, () => removePool(ctx, 'p'), 'refused', 'pool-in-policy', /pool "p" is the destination of policy nightly/);
 });

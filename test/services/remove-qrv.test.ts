@@ -26,11 +26,11 @@ async function setup(t: Test) {
 }
 
 function qrvRow(id: string, destination: string, extra: Partial<Qrv> = {}): Qrv {
-  return { id, volume: 'web', snapshotId: 's-00000001', destination, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: null, ...extra };
+  return { id, volume: 'web', snapshotId: 's-00000001', destination, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: null, lastVerify: null, ...extra };
 }
 
 function jobRow(qrvId: string, pid: number): Job {
-  return { id: 'j-00000001', kind: 'copy', volume: 'web', state: 'running', pid, host: os.hostname(), startedAt: AT, endedAt: null, snapshotId: 's-00000001', qrvId, destination: null, steps: [], warnings: [], error: null };
+  return { id: 'j-00000001', kind: 'copy', volume: 'web', state: 'running', pid, host: os.hostname(), startedAt: AT, endedAt: null, snapshotId: 's-00000001', qrvId, destination: null, steps: [], warnings: [], error: null, progress: null, resumes: null };
 }
 
 

@@ -1,6 +1,7 @@
 // qrv snap | copy | unsnap | run: the phases, alone or together.
 import type { Command } from 'commander';
-import { copy } from '../../services/copy.ts';
+import { QrvError } from '../../core/errors.ts';
+import { copy, resumeCopy } from '../../services/copy.ts';
 import { run } from '../../services/run.ts';
 import { snap } from '../../services/snap.ts';
 import { unsnap } from '../../services/unsnap.ts';
@@ -31,12 +32,24 @@ export function register(program: Command): void {
 
   withHooks(
     program
-      .command('copy <snapshot-id>')
-      .description('copy a snapshot to a QRV (a new one, or the QRV kept at the destination)')
-      .requiredOption('--to <destination>', 'image file, folder or block device (required)')
-      .option('--force', 'overwrite a destination that is not a QRV of this volume'),
-  ).action((snapshotId: string, options: HookFlags & { to: string; force?: boolean }, command: Command) =>
-    execute(command, (ctx) => copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), ...hookOptions(options, ['pre-copy', 'post-copy']) })),
+      .command('copy [snapshot-id]')
+      .description('copy a snapshot to a QRV: a new one, or the QRV kept at the destination, updated with the changed blocks')
+      .option('--to <destination>', 'image file, folder, block device or pool:NAME (required, except with --resume)')
+      .option('--force', 'overwrite a destination that is not a QRV of this volume')
+      .option('--full', 'rewrite an existing QRV in full instead of updating its changed blocks')
+      .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint'),
+  ).action((snapshotId: string | undefined, options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string }, command: Command) =>
+    execute(command, (ctx) => {
+      const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
+      if (options.resume !== undefined) {
+        if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
+          throw new QrvError('usage', 'usage', '--resume takes no snapshot, --to, --full or --force: the job says what to copy where', 'give only `qrv copy --resume JOB-ID`');
+        }
+        return resumeCopy(ctx, { jobId: options.resume, ...hooks });
+      }
+      if (snapshotId === undefined || options.to === undefined) throw new QrvError('usage', 'usage', 'qrv copy needs a snapshot id and --to <destination>', 'e.g. `qrv copy s-1a2b3c4d --to /replicas/`, or `qrv copy --resume JOB-ID`');
+      return copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), full: Boolean(options.full), ...hooks });
+    }),
   );
 
   program

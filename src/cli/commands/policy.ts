@@ -13,7 +13,9 @@ function policyOptions(command: Command): Command {
     .option('--keep <N>', 'keep at most the newest N snapshots of each volume; "none" clears it')
     .option('--schedule <cron>', 'when `qrv cron` takes snapshots, e.g. "0 */6 * * *"; "none" clears it')
     .option('--hook <phase=command>', 'a hook for pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable; PHASE= removes it)', collect)
-    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default 300s)');
+    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default 300s)')
+    .option('--incremental', 'update an existing QRV with the changed blocks only (provider ranges or the hash ledger)')
+    .option('--no-incremental', 'rewrite the QRV in full on every copy (the default)');
 }
 
 function changes(options: Record<string, unknown>): PolicyChanges {
@@ -21,6 +23,7 @@ function changes(options: Record<string, unknown>): PolicyChanges {
   for (const key of ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout'] as const) {
     if (typeof options[key] === 'string') out[key] = options[key] as string;
   }
+  if (typeof options.incremental === 'boolean') out.incremental = options.incremental;
   if (Array.isArray(options.hook)) out.hooks = options.hook as string[];
   return out;
 }

@@ -1,0 +1,70 @@
+// Checking a QRV block by block against its hash ledger, without touching the source; with a
+// snapshot (--deep), also against the snapshot the QRV reflects, read in step with it.
+import type { Phase, Reporter } from '../core/events.ts';
+import { LedgerReader } from '../ledger/ledger.ts';
+import type { ByteRange } from './extent-map.ts';
+import { hashPieces } from './scan.ts';
+
+/** Bad block indexes listed in full up to this many; beyond, only counted. */
+export const MAX_LISTED = 1000;
+
+export interface VerifyOptions {
+  /** the QRV: image file or block device */
+  path: string;
+  /** its ledger (validated when opened) */
+  ledgerPath: string;
+  /** block-aligned ranges to check; default the whole image */
+  ranges?: ByteRange[];
+  /** the snapshot the ledger reflects, to compare with as well */
+  snapshotPath?: string;
+  reporter?: Reporter;
+  phase?: Phase;
+}
+
+export interface VerifyOutcome {
+  /** first MAX_LISTED indexes of blocks where the QRV differs from its ledger (or from the snapshot) */
+  bad: number[];
+  badCount: number;
+  /** with a snapshot: blocks where the snapshot differs from the ledger (the snapshot is not what was copied) */
+  snapshotDiffers: number[];
+  snapshotDiffersCount: number;
+  blockSize: number;
+  sizeBytes: number;
+  bytesChecked: number;
+}
+
+export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcome> {
+  const ledger = await LedgerReader.open(options.ledgerPath);
+  try {
+    const { blockSize, sizeBytes } = ledger.header;
+    const scan = { sizeBytes, blockSize, ranges: options.ranges, reporter: options.reporter, phase: options.phase ?? ('verify' as const) };
+    const outcome: VerifyOutcome = { bad: [], badCount: 0, snapshotDiffers: [], snapshotDiffersCount: 0, blockSize, sizeBytes, bytesChecked: 0 };
+    const qrv = hashPieces({ ...scan, path: options.path });
+    // The snapshot is read in step with the QRV, without its own progress events.
+    const snapshot = options.snapshotPath ? hashPieces({ ...scan, path: options.snapshotPath, reporter: undefined }) : null;
+    try {
+      for await (const piece of qrv) {
+        const theirs = snapshot ? (await snapshot.next()).value : undefined;
+        const recorded = await ledger.hashes(piece.first, piece.hashes.length);
+        for (let index = 0; index < piece.hashes.length; index++) {
+          const ours = piece.hashes[index];
+          const other = theirs ? theirs.hashes[index] : undefined;
+          if (ours !== recorded[index] || (other !== undefined && ours !== other)) {
+            if (outcome.bad.length < MAX_LISTED) outcome.bad.push(piece.first + index);
+            outcome.badCount++;
+          }
+          if (other !== undefined && other !== recorded[index]) {
+            if (outcome.snapshotDiffers.length < MAX_LISTED) outcome.snapshotDiffers.push(piece.first + index);
+            outcome.snapshotDiffersCount++;
+          }
+        }
+        outcome.bytesChecked += piece.bytes;
+      }
+    } finally {
+      await snapshot?.return(undefined);
+    }
+    return outcome;
+  } finally {
+    await ledger.close();
+  }
+}

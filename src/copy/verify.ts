@@ -13,6 +13,8 @@ export interface VerifyOptions {
   path: string;
   /** its ledger (validated when opened) */
   ledgerPath: string;
+  /** what the ledger must describe (else LedgerError 'mismatch') */
+  expect?: { snapshotId?: string; sizeBytes?: number; blockSize?: number };
   /** block-aligned ranges to check; default the whole image */
   ranges?: ByteRange[];
   /** the snapshot the ledger reflects, to compare with as well */
@@ -34,7 +36,7 @@ export interface VerifyOutcome {
 }
 
 export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcome> {
-  const ledger = await LedgerReader.open(options.ledgerPath);
+  const ledger = await LedgerReader.open(options.ledgerPath, options.expect);
   try {
     const { blockSize, sizeBytes } = ledger.header;
     const scan = { sizeBytes, blockSize, ranges: options.ranges, reporter: options.reporter, phase: options.phase ?? ('verify' as const) };

@@ -15,11 +15,19 @@ export interface KeptChoice {
 }
 
 /**
- * Snapshots that incremental QRVs still need as their base: the snapshot an incremental QRV
- * (one with a block hash ledger) now reflects is what its next update is computed against.
+ * Snapshots that incremental QRVs still need as their base: the snapshot a QRV with a block hash
+ * ledger reflects, when that snapshot's policy updates its QRVs incrementally, is what the
+ * provider compares the next snapshot with. (Without it the ledger still works, reading more.)
  */
 export function incrementalBases(data: CatalogData): Set<string> {
-  return new Set(data.qrvs.filter((q) => q.state !== 'removed' && q.ledger !== null).map((q) => q.snapshotId));
+  const incremental = new Set(data.policies.filter((p) => p.incremental).map((p) => p.name));
+  const bases = new Set<string>();
+  for (const qrv of data.qrvs) {
+    if (qrv.state === 'removed' || qrv.ledger === null) continue;
+    const policy = data.snapshots.find((s) => s.id === qrv.snapshotId)?.policy;
+    if (policy && incremental.has(policy)) bases.add(qrv.snapshotId);
+  }
+  return bases;
 }
 
 export function selectPrunable(data: CatalogData, now: Date, options: { keep?: number; keepOf?: (volume: string) => number | null; busy?: Set<string> } = {}): { remove: PruneChoice[]; kept: KeptChoice[] } {

@@ -1,0 +1,56 @@
+// `qrv verify QRV [--deep]`: re-reads a QRV and checks every block against the hash ledger kept
+// with it, without touching the source; --deep also reads the snapshot it reflects (when that
+// still exists) in step and compares the two. Every bad block is named; the result is kept on
+// the QRV row (a QRV that failed its verify is compared block by block on its next update).
+import { QrvError } from '../core/errors.ts';
+import { formatBytes } from '../core/duration.ts';
+import { verifyBlocks, MAX_LISTED } from '../copy/verify.ts';
+import type { Context } from '../engine/context.ts';
+import { findQrv } from '../engine/lookup.ts';
+import { LedgerError, ledgerPathFor } from '../ledger/ledger.ts';
+import type { Summary } from '../output/printer.ts';
+
+export interface VerifyRequest {
+  qrvId: string;
+  deep: boolean;
+}
+
+export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const qrv = findQrv(data, request.qrvId);
+  if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${qrv.id} is ${qrv.state}; only a ready QRV has content to verify`, qrv.state === 'removed' ? 'nothing to do' : 'finish or redo its copy first (`qrv doctor` lists unfinished copies)');
+  const ledgerPath = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
+  const lines: string[] = [];
+  let snapshotPath: string | undefined;
+  if (request.deep) {
+    const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
+    if (snapshot?.state === 'ready') snapshotPath = snapshot.path;
+    else ctx.reporter.warn(`snapshot ${qrv.snapshotId}, which QRV ${qrv.id} reflects, is ${snapshot ? snapshot.state : 'not in the catalog'}: checked against the ledger only`);
+  }
+  const outcome = await verifyBlocks({ path: qrv.destination, ledgerPath, expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize }, snapshotPath, reporter: ctx.reporter, phase: 'verify' }).catch((error: unknown) => {
+    if (!(error instanceof LedgerError)) throw error;
+    throw new QrvError('verify', 'ledger-unusable', `QRV ${qrv.id} cannot be verified: its ledger ${ledgerPath} ${error.message}`, 'update the QRV with `qrv copy SNAPSHOT --to ' + qrv.destination + '` (it compares every block and writes a new ledger)');
+  });
+  const ok = outcome.badCount === 0;
+  const at = ctx.now().toISOString();
+  const lastVerify = { at, ok, badBlocks: outcome.badCount, deep: snapshotPath !== undefined };
+  await ctx.catalog.update((catalog) => {
+    const row = catalog.qrvs.find((q) => q.id === qrv.id);
+    if (row) row.lastVerify = lastVerify;
+  });
+  const where = (block: number): string => `block ${block} (bytes ${block * outcome.blockSize}–${Math.min((block + 1) * outcome.blockSize, outcome.sizeBytes) - 1})`;
+  for (const block of outcome.bad) lines.push(`bad: ${where(block)} of ${qrv.destination}`);
+  if (outcome.badCount > outcome.bad.length) lines.push(`… and ${outcome.badCount - outcome.bad.length} more bad blocks (only the first ${MAX_LISTED} are listed)`);
+  for (const block of outcome.snapshotDiffers) lines.push(`snapshot differs from the ledger: ${where(block)} of snapshot ${qrv.snapshotId}`);
+  const scope = snapshotPath ? `its ledger and snapshot ${qrv.snapshotId}` : 'its ledger';
+  lines.push(
+    ok
+      ? `QRV ${qrv.id} is clean: ${formatBytes(outcome.bytesChecked)} in ${Math.ceil(outcome.sizeBytes / outcome.blockSize)} blocks match ${scope}`
+      : `QRV ${qrv.id} has ${outcome.badCount} bad block${outcome.badCount === 1 ? '' : 's'} of ${Math.ceil(outcome.sizeBytes / outcome.blockSize)} against ${scope}; its next update compares every block (or recover from another QRV)`,
+  );
+  return {
+    data: { qrv: qrv.id, ok, deep: lastVerify.deep, blockSize: outcome.blockSize, badBlocks: outcome.bad, badCount: outcome.badCount, snapshotDiffers: outcome.snapshotDiffers, bytesChecked: outcome.bytesChecked },
+    lines,
+    ...(ok ? {} : { exit: 'verify' as const }),
+  };
+}

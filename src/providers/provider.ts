@@ -2,6 +2,7 @@
 // says itself whether a volume is its own, makes and removes snapshots, and lists what it really
 // holds, so that `qrv doctor` can compare that with the catalog. Optional abilities are optional
 // members: the engine asks before it uses them.
+import type { ByteRange } from '../copy/extent-map.ts';
 
 /** What the catalog knows of a volume, as a provider needs it. */
 export interface VolumeRef {
@@ -39,6 +40,15 @@ export interface HeldSnapshot {
   snapshotId?: string;
 }
 
+/** A snapshot as the catalog records it, for the questions asked about two of them. */
+export interface SnapshotRef {
+  handle: string;
+  path: string;
+  /** SnapshotMade.method */
+  method: string;
+  sizeBytes: number;
+}
+
 export interface Provider {
   readonly name: string;
   /** One line for `qrv volume add --help` and docs. */
@@ -53,4 +63,11 @@ export interface Provider {
   removeSnapshot(volume: VolumeRef, handle: string): Promise<void>;
   /** What the provider really holds for this volume (snapshots made by qrv). */
   listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]>;
+  /**
+   * The byte ranges of `to` (within [0, to.sizeBytes)) whose content may differ from `from`, two
+   * snapshots of this volume, sorted and merged. The ranges must cover every byte that may differ:
+   * an over-approximation is allowed, an under-approximation never. null means "cannot tell" (for
+   * these two snapshots, or at all); the engine then falls back to its hash ledger.
+   */
+  changedRanges?(volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null>;
 }

@@ -3,10 +3,13 @@
 // `.qrv-snapshots/` beside the image). Where the filesystem can reflink (XFS, btrfs) the clone
 // takes constant time whatever the size; elsewhere (ext4) it falls back to a sparse-aware copy
 // and the snapshot row says so, because the I/O suspension then lasts as long as the copy.
+// Between two reflink snapshots, what changed is read from their extent maps: the blocks they
+// still share are the blocks nobody wrote in between.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../../core/errors.ts';
-import type { HeldSnapshot, Provider, SnapshotMade, VolumeFacts, VolumeRef } from '../provider.ts';
+import { changedRanges as compareMaps, fileExtents, type ByteRange } from '../../copy/extent-map.ts';
+import type { HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { cloneImage } from './clone.ts';
 
 const STORE_OPTION = 'snapshotDir';
@@ -82,6 +85,23 @@ async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
     });
 }
 
+/**
+ * Which bytes of `to` may differ from `from`, from the two clones' extent maps (FIEMAP through
+ * filefrag); null unless both are reflink clones on one filesystem whose maps can be read and
+ * whose sizes are those recorded. A clone has no dirty pages (FICLONE flushes the volume first),
+ * so its map has no delayed allocations; any extent whose location is unreliable counts as changed.
+ */
+async function changedRanges(_volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null> {
+  if (from.method !== 'reflink' || to.method !== 'reflink') return null;
+  const [fromStat, toStat] = await Promise.all([fs.stat(from.path).catch(() => null), fs.stat(to.path).catch(() => null)]);
+  // Physical offsets only compare within one filesystem.
+  if (!fromStat?.isFile() || !toStat?.isFile() || fromStat.dev !== toStat.dev) return null;
+  if (fromStat.size !== from.sizeBytes || toStat.size !== to.sizeBytes) return null;
+  const [a, b] = await Promise.all([fileExtents(from.path), fileExtents(to.path)]);
+  if (!a || !b || a.sizeBytes !== from.sizeBytes || b.sizeBytes !== to.sizeBytes) return null;
+  return compareMaps(a, b);
+}
+
 export const fileProvider: Provider = {
   name: 'file',
   description: 'image files; snapshots are reflink clones (XFS, btrfs) or sparse copies (ext4) in a store beside the image',
@@ -90,4 +110,5 @@ export const fileProvider: Provider = {
   createSnapshot,
   removeSnapshot,
   listSnapshots,
+  changedRanges,
 };

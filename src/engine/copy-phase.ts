@@ -2,6 +2,8 @@
 // the destination against the hashes of what was read → mark the QRV ready → post-copy hook.
 // An update writes only the blocks that changed, known from the provider's changed ranges or the
 // QRV's hash ledger; without a usable ledger every block is compared (F3, docs/architecture.md).
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
 import { verifyBlocks } from '../copy/verify.ts';
@@ -128,6 +130,8 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     startBlock = resume.progress.blocksDone;
   } else {
     plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental, ctx.catalog.home);
+    // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
+    if (dest.kind === 'block') await mkdir(path.dirname(ledgerPath), { recursive: true, mode: 0o700 });
     ledgerOut = await LedgerWriter.create(ledgerPath, header);
   }
   if (plan.why) await job.warn(plan.why);

@@ -11,7 +11,7 @@
 // its final name is always whole; a crashed writer's partial can be resumed.
 import { Xxh64, xxh64 } from '@node-rs/xxhash';
 import { endianness } from 'node:os';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
 import { ioCall } from '../copy/io-error.ts';
@@ -303,11 +303,13 @@ export class LedgerWriter {
     this.partialPath = `${path}.partial`;
   }
 
-  /** Starts a new ledger (replacing any earlier partial) as `<path>.partial`, mode 0600. */
+  /**
+   * Starts a new ledger (replacing any earlier partial) as `<path>.partial`, mode 0600. The folder
+   * must exist: beside a file QRV it is the QRV's own folder, which a copy never creates.
+   */
   static async create(path: string, header: LedgerHeaderInput): Promise<LedgerWriter> {
     const full = checkInput(header);
     const partial = `${path}.partial`;
-    await ioCall('open', dirname(path), () => mkdir(dirname(path), { recursive: true }));
     await ioCall('write', partial, () => rm(partial, { force: true }));
     const handle = await ioCall('open', partial, () => open(partial, 'wx', 0o600));
     const writer = new LedgerWriter(path, full, handle, 0, new Xxh64(0n));

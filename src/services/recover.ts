@@ -26,6 +26,8 @@ interface Source {
   sizeBytes: number;
   /** the checksum recorded when the copy was made, when there is one */
   checksum: string | null;
+  /** the block size that checksum was computed with */
+  blockSize?: number;
 }
 
 async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
@@ -34,7 +36,9 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
     const qrv = findQrv(data, id);
     if (qrv.volume !== volume) throw new QrvError('refused', 'wrong-volume', `QRV ${id} is a copy of "${qrv.volume}", not "${volume}"`, `recover "${qrv.volume}", or pick a QRV of "${volume}"`);
     if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, 'pick a ready QRV from `qrv list`');
-    return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum: qrv.checksum };
+    // Checksums of QRVs made before schema 3 ("xxh64:", over the whole image) are not comparable.
+    const checksum = qrv.checksum?.startsWith('xxh64-blocks:') ? qrv.checksum : null;
+    return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum, blockSize: qrv.blockSize };
   }
   const snapshot = readableSnapshot(data, id);
   if (snapshot.volume !== volume) throw new QrvError('refused', 'wrong-volume', `snapshot ${id} is of "${snapshot.volume}", not "${volume}"`, `recover "${snapshot.volume}", or pick a snapshot of "${volume}"`);
@@ -68,12 +72,12 @@ export async function recover(ctx: Context, request: RecoverRequest): Promise<Su
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
     await job.begin();
-    const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover' }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
+    const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
     await job.step('verify', 'compare checksums', async () => {
       if (source.checksum && source.checksum !== copy.checksum) {
         throw new QrvError('verify', 'source-mismatch', `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`, `the copy at ${source.path} is damaged; recover from another snapshot or QRV`);
       }
-      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify');
+      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize);
       if (written !== copy.checksum) throw new QrvError('verify', 'verify-mismatch', `${target} does not read back as written (${written} ≠ ${copy.checksum})`, 'check the target disk and recover again');
       return written;
     }, (sum) => `${target} matches ${source.id} (${sum})`);

@@ -55,7 +55,10 @@ export async function removeQrv(ctx: Context, request: RemoveQrvRequest): Promis
     await fs.rm(plan.remove, { force: true }).catch((error: unknown) => {
       throw new QrvError('io', 'delete-failed', `QRV ${qrv.id} is marked removed but its image ${plan.remove} could not be deleted (${errnoCode(error) ?? (error as Error).message})`, 'delete the file by hand');
     });
-    if (qrv.ledger) await fs.rm(qrv.ledger, { force: true }).catch(() => undefined);
+  }
+  // The ledger goes with the image; a device QRV's ledger (in the qrv home) has nothing left to describe.
+  if (qrv.ledger && (plan.remove || qrv.destinationKind === 'block')) {
+    for (const file of [qrv.ledger, `${qrv.ledger}.partial`]) await fs.rm(file, { force: true }).catch(() => undefined);
   }
   const lines = [`removed QRV ${qrv.id} of ${qrv.volume}; ${plan.note}`];
   if (released) lines.push(`gave member ${released.member.path} back to pool ${released.pool}`);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { Catalog } from '../../src/catalog/store.ts';
 import { withLock } from '../../src/catalog/lock.ts';
-import { emptyCatalog, type CatalogData, type Volume } from '../../src/catalog/schema.ts';
+import { emptyCatalog, SCHEMA_VERSION, type CatalogData, type Volume } from '../../src/catalog/schema.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -137,12 +137,13 @@ for (const c of corruptCases) {
 t.test('a catalog with a newer schemaVersion is refused as newer and left untouched', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');
-  // Version 3 may have any shape; it must not be reported as corrupt.
-  const text = `${JSON.stringify({ schemaVersion: 3, volumes: 'a new shape', somethingNew: [] })}\n`;
+  // A newer version may have any shape; it must not be reported as corrupt.
+  const newer = SCHEMA_VERSION + 1;
+  const text = `${JSON.stringify({ schemaVersion: newer, volumes: 'a new shape', somethingNew: [] })}\n`;
   await fs.writeFile(file, text);
   const openError = await errorOf(Catalog.open(home));
   isQrvErrorWith(t, openError, 'catalog', 'catalog-newer');
-  t.match((openError as Error).message, /schema 3/);
+  t.match((openError as Error).message, new RegExp(`schema ${newer}`));
   t.equal(await fs.readFile(file, 'utf8'), text, 'untouched after open');
 
   await fs.writeFile(file, JSON.stringify(emptyCatalog()));
@@ -257,17 +258,35 @@ t.test('a lock held by another live process makes update fail with busy', async 
   t.same((await catalog.read()).volumes.map((v) => v.name), ['db', 'c-0']);
 });
 
-t.test('a version 1 catalog is read and upgraded to version 2 on the next write', async (t) => {
+t.test('a version 1 catalog is read and upgraded to the current version on the next write', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');
   const v1 = { schemaVersion: 1, volumes: [{ name: 'db', provider: 'file', path: '/srv/db.img', options: {}, sizeBytes: 1, addedAt: '2025-01-02T03:04:05.000Z' }], snapshots: [], qrvs: [], jobs: [] };
   await fs.writeFile(file, JSON.stringify(v1));
   const catalog = await Catalog.open(home);
   const data = await catalog.read();
-  t.equal(data.schemaVersion, 2);
+  t.equal(data.schemaVersion, SCHEMA_VERSION);
   t.match(data.volumes[0], { name: 'db', policy: null, discovered: false });
   t.same(data.subclients.map((s) => [s.name, s.volumes]), [['default', ['db']]], 'the default sub-client exists and holds the volumes v1 knew');
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading alone does not rewrite it');
   await catalog.update(() => undefined);
-  t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 2, 'the next write upgrades it');
+  t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, SCHEMA_VERSION, 'the next write upgrades it');
+});
+
+t.test('a version 2 catalog gains the incremental-copy fields with their defaults', async (t) => {
+  const home = await tmpDir(t);
+  const at = '2026-11-20T00:00:00.000Z';
+  const v2 = {
+    schemaVersion: 2,
+    volumes: [],
+    snapshots: [],
+    qrvs: [{ id: 'q-00000001', volume: 'db', snapshotId: 's-00000001', destination: '/r/db.img', destinationKind: 'file', state: 'ready', sizeBytes: 1, blockSize: 65536, checksum: 'xxh64:0123456789abcdef', ledger: null, createdAt: at, updatedAt: at, history: [{ snapshotId: 's-00000001', at, method: 'full', bytesRead: 1, bytesWritten: 1, seconds: 0.1, jobId: 'j-00000001' }], pool: null }],
+    jobs: [{ id: 'j-00000001', kind: 'copy', volume: 'db', state: 'succeeded', pid: 1, host: 'h', startedAt: at, endedAt: at, snapshotId: 's-00000001', qrvId: 'q-00000001', destination: '/r/db.img', steps: [], warnings: [], error: null }],
+    policies: [{ name: 'p', persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, hooks: {}, hookTimeout: null, createdAt: at, updatedAt: at }],
+  };
+  await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(v2));
+  const data = await (await Catalog.open(home)).read();
+  t.match(data.qrvs[0], { lastVerify: null, history: [{ changedBlocks: 0, resumed: false }] });
+  t.match(data.jobs[0], { progress: null, resumes: null });
+  t.match(data.policies[0], { incremental: false });
 });

@@ -181,7 +181,7 @@ t.test('run of a sub-client snapshots its volumes as one group; list filters', a
   t.equal(group.summary.snapshots.length, 2);
   t.equal(new Set(group.summary.snapshots.map((s: { groupId: string }) => s.groupId)).size, 1, 'one group id');
   t.same(group.summary.snapshots.map((s: { subclient: string }) => s.subclient), ['xy', 'xy']);
-  t.same((await fs.readdir(path.join(dir, 'qrvs'))).sort(), ['x.qrv.img', 'y.qrv.img']);
+  t.same((await fs.readdir(path.join(dir, 'qrvs'))).sort(), ['x.qrv.img', 'x.qrv.img.qrvledger', 'y.qrv.img', 'y.qrv.img.qrvledger'], 'each QRV with its hash ledger beside it');
   const between = new Date().toISOString();
   await new Promise((r) => setTimeout(r, 20));
   await ok(t, home, ['snap', 'z', '--label', 'adhoc']);

@@ -1,9 +1,8 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { xxh64 } from '@node-rs/xxhash';
 import t from 'tap';
-import { hashBlock } from '../../src/core/checksum.ts';
+import { xxh64 } from '@node-rs/xxhash';
 import { QrvError } from '../../src/core/errors.ts';
 import {
   LEDGER_HEADER_BYTES,
@@ -139,7 +138,14 @@ t.test('ledgerPathFor: beside a file QRV, under the home for a block-device QRV'
   t.throws(() => ledgerPathFor({ id: '../evil', destination: '/dev/sdb', destinationKind: 'block' }, '/var/lib/qrv'));
 });
 
-t.test('blockHashes is hashBlock of each block-sized slice, the last one short', async (t) => {
+const hashBlock = (block: Uint8Array): bigint => xxh64(block, 0n);
+
+t.test('blocks are hashed with xxh64, seed 0 (reference vectors)', async (t) => {
+  t.equal(blockHashes(Buffer.from('abc'), 3)[0], 0x44bc2cf5ad770999n);
+  t.same([...blockHashes(Buffer.alloc(0), 3)], [], 'no bytes, no blocks');
+});
+
+t.test('blockHashes is xxh64 of each block-sized slice, the last one short', async (t) => {
   const blockSize = 4096;
   const data = randomBytes(10 * blockSize + 123);
   const hashes = blockHashes(data, blockSize);
@@ -384,8 +390,10 @@ t.test('finish needs every hash; append refuses more than the ledger has', async
   }
 });
 
-t.test('files are private, the folder is created, the partial is gone after finish', async (t) => {
+t.test('files are private, the folder is never created, the partial is gone after finish', async (t) => {
   const path = join(dir, 'nested', 'deeper', 'x.qrvledger');
+  await t.rejects(LedgerWriter.create(path, base), { code: 'open-failed' }, 'a missing folder is an error, not made');
+  await mkdir(join(dir, 'nested', 'deeper'), { recursive: true });
   const writer = await LedgerWriter.create(path, base);
   t.equal((await stat(writer.partialPath)).mode & 0o777, 0o600, 'partial is 0600');
   const head = (await readFile(writer.partialPath)).subarray(0, LEDGER_HEADER_BYTES);

@@ -72,8 +72,10 @@ export async function demo(reporter: Reporter, options: { keep: boolean }): Prom
     const snap2 = second.data.snapshot as { id: string };
     const updated = await copy(ctx, { snapshotId: snap2.id, to: qrv.destination, force: false, ...hooks });
     const qrv2 = updated.data.qrv as { id: string; checksum: string };
+    const delta = updated.data.copy as { method: string; changedBlocks: number; bytesWritten: number };
     check(qrv2.id === qrv.id && qrv2.checksum !== qrv.checksum, 'the second copy should update the same QRV with new contents');
-    say(`5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} (${qrv2.checksum})`);
+    check(delta.method !== 'full' && delta.bytesWritten < IMAGE_MIB * 1024 * 1024 / 4, `the second copy should write only the changed blocks (it was ${delta.method}, ${delta.bytesWritten} bytes)`);
+    say(`5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} incrementally (method ${delta.method}): ${delta.changedBlocks} changed blocks written (${qrv2.checksum})`);
 
     await recover(ctx, { volume: VOLUME, from: snap1.id, force: true });
     const recovered = await checksumImage(image, (await fs.stat(image)).size);

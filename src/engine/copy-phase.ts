@@ -51,7 +51,8 @@ export interface ResumePoint {
 export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
   const data = await ctx.catalog.read();
   const newQrvId = newId('q', idTaken(data));
-  const to = resume ? resume.qrv.destination : options.to;
+  // A pool QRV is reached through its pool (a member given as a path is refused).
+  const to = resume ? (resume.qrv.pool ? `pool:${resume.qrv.pool}` : resume.qrv.destination) : options.to;
   const dest = await job.step('copy', 'check destination', () => resolveTarget(data, volume, snapshot, to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
   if (resume && dest.existing?.id !== resume.qrv.id) {
     throw new QrvError('refused', 'resume-changed', `destination ${to} no longer holds QRV ${resume.qrv.id}`, 'run the copy again without --resume');
@@ -148,8 +149,10 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
       }
       replaceQrv(catalog.qrvs, qrv);
     });
-    await job.saveProgress(progressOf(startBlock));
-    saved = startBlock > 0;
+    // A resumed copy carries its progress over at once, so that it can be resumed again; a new
+    // one records progress from its first checkpoint on.
+    if (resume) await job.saveProgress(progressOf(startBlock));
+    saved = resume !== undefined;
   } catch (error) {
     if (plan.base.kind === 'ledger') await plan.base.ledger.close();
     await (resume ? ledgerOut.close() : ledgerOut.discard());

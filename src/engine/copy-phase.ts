@@ -10,7 +10,7 @@ import { verifyBlocks } from '../copy/verify.ts';
 import type { ByteRange } from '../copy/extent-map.ts';
 import { QrvError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { LedgerError, LedgerReader, LedgerWriter, ledgerPathFor } from '../ledger/ledger.ts';
+import { LedgerError, LedgerReader, LedgerWriter, ledgerChecksum, ledgerPathFor, type LedgerHeader } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import { resolveTarget, type Destination } from './destination.ts';
@@ -120,15 +120,23 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
 
   // What the destination holds: on resume, what the killed copy was building on.
   let plan: Awaited<ReturnType<typeof chooseBase>>;
-  let ledgerOut: LedgerWriter;
+  let ledgerOut: LedgerWriter | null = null;
+  /** set when a resumed copy had already written all blocks and its ledger (killed while verifying) */
+  let finished: LedgerHeader | null = null;
   let startBlock = 0;
   if (resume) {
     plan = await resumeBase(ctx, data, volume, snapshot, resume);
-    ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone).catch((error: unknown) => {
+    try {
+      ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone);
+    } catch (error) {
       if (!(error instanceof LedgerError)) throw error;
-      throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger ${ledgerPath}.partial cannot be used (${error.message})`, `run the copy again without --resume (it compares every block instead)`);
-    });
-    startBlock = resume.progress.blocksDone;
+      finished = await finishedLedger(ledgerPath, header);
+      if (!finished) {
+        if (plan.base.kind === 'ledger') await plan.base.ledger.close();
+        throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger ${ledgerPath}.partial cannot be used (${error.message})`, `run the copy again without --resume (it compares every block instead)`);
+      }
+    }
+    startBlock = finished ? finished.blockCount : resume.progress.blocksDone;
   } else {
     plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental, ctx.catalog.home);
     // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
@@ -155,22 +163,25 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     saved = resume !== undefined;
   } catch (error) {
     if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-    await (resume ? ledgerOut.close() : ledgerOut.discard());
+    await (resume ? ledgerOut?.close() : ledgerOut?.discard());
     throw error;
   }
 
   try {
     const copy = await job.step(
       'copy',
-      resume ? `resume copy at block ${startBlock}` : plan.kind === 'fresh' ? 'copy blocks' : 'copy changed blocks',
-      () =>
-        replicate({
+      finished ? 'copy already done' : resume ? `resume copy at block ${startBlock}` : plan.kind === 'fresh' ? 'copy blocks' : 'copy changed blocks',
+      async () =>
+        finished
+          ? // Killed after the last block and the ledger were written: only the read-back is left.
+            { method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind, bytesRead: 0, bytesWritten: 0, changedBlocks: 0, zeroBytesSkipped: 0, checksum: ledgerChecksum(finished.bodyChecksum), written: null, seconds: 0 }
+          : replicate({
           source: snapshot.path,
           destination: dest.path,
           sizeBytes: snapshot.sizeBytes,
           destinationKind: dest.kind,
           base: plan.base,
-          ledgerOut,
+          ledgerOut: ledgerOut as LedgerWriter,
           startBlock,
           blockSize: qrv.blockSize,
           reporter: ctx.reporter,
@@ -208,7 +219,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: copy.method, bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, changedBlocks: copy.changedBlocks, seconds: copy.seconds, jobId: job.id, resumed: resume !== undefined },
       ],
     });
-    await job.saveProgress(null);
+    job.clearProgress();
     await job.commit((catalog) => {
       replaceQrv(catalog.qrvs, qrv);
       const source = catalog.snapshots.find((s) => s.id === snapshot.id);
@@ -219,13 +230,25 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     qrv.state = 'failed';
     qrv.updatedAt = ctx.now().toISOString();
     // Keep what a resume needs: the partial ledger, once progress was saved with it.
-    if (saved) await ledgerOut.close();
-    else await ledgerOut.discard();
+    if (saved) await ledgerOut?.close();
+    else await ledgerOut?.discard();
     await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}`);
     await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
     throw error;
   } finally {
     if (plan.base.kind === 'ledger') await plan.base.ledger.close();
+  }
+}
+
+/** The ledger a resumed copy finished before it was killed, if it is complete and describes this copy. */
+async function finishedLedger(path: string, header: { blockSize: number; sizeBytes: number; snapshotId: string }): Promise<LedgerHeader | null> {
+  try {
+    const reader = await LedgerReader.open(path, header);
+    await reader.close();
+    return reader.header;
+  } catch (error) {
+    if (error instanceof LedgerError) return null;
+    throw error;
   }
 }
 

@@ -98,6 +98,11 @@ export class JobRecorder {
     await this.commit();
   }
 
+  /** Forgets a copy's progress in the next commit (the copy is done). */
+  clearProgress(): void {
+    this.row.progress = null;
+  }
+
   async warn(message: string): Promise<void> {
     this.row.warnings.push(message);
     this.ctx.reporter.warn(message);

@@ -1,6 +1,7 @@
 // `qrv copy SNAPSHOT --to DEST`: the copy phase alone, from a snapshot that exists. A QRV already
 // kept at DEST is updated with the changed blocks (--full rewrites it). `qrv copy --resume JOB`
 // picks up a copy that was killed or failed where its last checkpoint left it (F9).
+import { existsSync } from 'node:fs';
 import type { CatalogData, Job } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
@@ -39,6 +40,8 @@ export function resumeBlocker(data: CatalogData, job: Job): string | null {
   if (later) return `job ${later.id} copied to QRV ${qrv.id} after it`;
   const snapshot = data.snapshots.find((s) => s.id === job.snapshotId);
   if (!snapshot || snapshot.state !== 'ready') return `snapshot ${job.snapshotId} is ${snapshot ? snapshot.state : 'gone'}`;
+  // What it had done is in the partial ledger (or, killed while verifying, in the finished one).
+  if (!existsSync(`${job.progress.ledger}.partial`) && !existsSync(job.progress.ledger)) return `its ledger ${job.progress.ledger}.partial is gone`;
   return null;
 }
 

@@ -34,6 +34,12 @@ export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 export const DEFAULT_BUFFER_SIZE = 1024 * 1024;
 /** Buffers in rotation: 2 = read the next chunk while the current one is hashed and written. */
 export const DEFAULT_READ_DEPTH = 2;
+/**
+ * Reads in flight when an update writes little (ledger, provider ranges): the copy is then bound
+ * by reading, and more reads in flight kept the disk busier — with 2, the ledger method waited
+ * on reads for two thirds of its time (docs/PERFORMANCE.md, "Incremental copies").
+ */
+export const UPDATE_READ_DEPTH = 4;
 /** Hashes per ledger window read or carried over at once (1 MiB of hashes). */
 const LEDGER_WINDOW = 128 * 1024;
 
@@ -152,7 +158,7 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   const blockSize = positiveInteger('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE);
   const requested = positiveInteger('bufferSize', options.bufferSize ?? DEFAULT_BUFFER_SIZE);
   const bufferSize = Math.ceil(requested / blockSize) * blockSize;
-  const readDepth = positiveInteger('readDepth', options.readDepth ?? DEFAULT_READ_DEPTH);
+  const readDepth = positiveInteger('readDepth', options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH));
   const ledgerOut = options.ledgerOut ?? null;
   const startBlock = options.startBlock ?? 0;
   if (startBlock > 0 && !ledgerOut) throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
@@ -216,7 +222,8 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
         lastCheckpoint = Date.now();
       };
       meter?.update(0, true);
-      const data = src.stats.isFile() ? await dataRanges(source) : null;
+      // Provider ranges already leave out what is a hole on both sides: no extent map needed.
+      const data = src.stats.isFile() && !(base.kind === 'ledger' && base.ranges) ? await dataRanges(source) : null;
       const compareBuffer = base.kind === 'compare' ? Buffer.alloc(bufferSize) : null;
       for await (const piece of readPieces({ handle: src.handle, path: source, sizeBytes, bufferSize, depth: readDepth, data, ranges: toRead })) {
         const first = piece.offset / blockSize;

@@ -69,7 +69,6 @@ async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snaps
   const compare = (why: string) => ({ base: { kind: 'compare' } as Base, kind: 'compare' as const, baseSnapshotId: null, why: `${why}; comparing every block` });
   if (existing.state !== 'ready') return compare(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
   if (existing.lastVerify && !existing.lastVerify.ok) return compare(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
-  if (existing.blockSize !== DEFAULT_BLOCK_SIZE && !existing.ledger) return compare(`QRV ${existing.id} has no ledger`);
   let ledger: LedgerReader;
   const path = existing.ledger ?? ledgerPathFor(existing, home);
   try {

@@ -171,6 +171,10 @@ function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
       out.add('critical', { check: 'qrv', subject: q.id, message: `${name}: failed (last updated ${iso(new Date(q.updatedAt))}); copy to it again or remove it` });
       continue;
     }
+    if (q.lastVerify && !q.lastVerify.ok) {
+      out.add('critical', { check: 'qrv', subject: q.id, message: `${name}: its last verify (${iso(new Date(q.lastVerify.at))}) found ${q.lastVerify.badBlocks} bad blocks; copy to it again (it compares every block) or recover from another QRV` });
+      continue;
+    }
     const age = now.getTime() - time(q.updatedAt);
     out.perf(`qrv_age_${q.volume}_${q.id}`, seconds(age), 's', seconds(t.qrvWarnMs), seconds(t.qrvCritMs));
     const severity = judge(age, t.qrvWarnMs, t.qrvCritMs, above);

@@ -262,6 +262,14 @@ t.test('QRVs: WARNING when not updated for --qrv-warn, CRITICAL for --qrv-crit o
   t.equal(report.status, 'CRITICAL', 'a failed QRV is critical however new');
   t.match(report.problems[0], { check: 'qrv', subject: 'q-0000000b', message: /^QRV q-0000000b of web \(\/replicas\/web\.qrv\.img\): failed/ });
 
+  const damaged = emptyCatalog();
+  damaged.qrvs.push(qrvRow('web', isoOf(updated), { id: 'q-0000000c', lastVerify: { at: isoOf(updated), ok: false, badBlocks: 3, deep: false } }));
+  const verified = run(damaged, plus(updated, MIN));
+  t.equal(verified.status, 'CRITICAL', 'a QRV that failed its last verify is critical however new');
+  t.match(verified.problems[0], { check: 'qrv', subject: 'q-0000000c', message: /its last verify \(2024-03-01T00:00:00Z\) found 3 bad blocks/ });
+  damaged.qrvs[0]!.lastVerify = { at: isoOf(updated), ok: true, badBlocks: 0, deep: true };
+  t.equal(run(damaged, plus(updated, MIN)).status, 'OK', 'a clean verify is fine');
+
   const copying = emptyCatalog();
   copying.qrvs.push(qrvRow('web', isoOf(updated), { state: 'copying' }));
   t.equal(run(copying, plus(updated, HOUR)).status, 'OK', 'a copy in progress');

@@ -3,7 +3,7 @@
 // shrinking); after each copy the destination is byte for byte the new snapshot, and the blocks
 // written are exactly the blocks that changed. Interrupted copies resume to the same result.
 import { randomBytes, randomInt } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -215,8 +215,14 @@ t.test('an interrupted copy resumes from its last checkpoint to the same QRV and
       );
       await first.close();
       await out.close();
-      // Blocks past the checkpoint may or may not be on the destination: scribble on one.
-      if (saved * BLOCK + BLOCK < after.length) await writeFile(qrv.destination, randomBytes(7), { flag: 'r+' }).catch(() => undefined);
+      // Blocks past the checkpoint may or may not be on the destination already: the killed run
+      // may have written the new data of a few (never anything else).
+      const ahead = (saved + 2) * BLOCK;
+      if (ahead < after.length) {
+        const handle = await open(qrv.destination, 'r+');
+        await handle.write(after, ahead, Math.min(BLOCK, after.length - ahead), ahead);
+        await handle.close();
+      }
 
       const second = await baseFor();
       const resumed = await LedgerWriter.resume(qrv.ledger, header, saved);
@@ -224,12 +230,7 @@ t.test('an interrupted copy resumes from its last checkpoint to the same QRV and
       await second.close();
       const whole = await replicate({ source: b, destination: file('whole.img'), destinationKind: 'file', sizeBytes: after.length, base: { kind: 'fresh' }, blockSize: BLOCK, bufferSize: BUFFER });
       t.equal(result.checksum, whole.checksum, `${kind} round ${round}: the resumed ledger equals a one-go copy's`);
-      // The scribble at offset 0 lies before the checkpoint only if block 0 was done; verify tells.
-      const check = await verifyBlocks({ path: qrv.destination, ledgerPath: qrv.ledger });
-      if (saved > 0) {
-        t.ok(check.badCount <= 1, 'at most the scribbled block differs');
-        await writeFile(qrv.destination, after.subarray(0, 7), { flag: 'r+' });
-      }
+      t.equal((await verifyBlocks({ path: qrv.destination, ledgerPath: qrv.ledger })).badCount, 0, 'the ledger describes the QRV');
       t.ok((await readFile(qrv.destination)).equals(after), `${kind} round ${round}: died at checkpoint ${dieAt}, resumed at block ${saved}: the QRV is the snapshot`);
     }
   }
@@ -245,6 +246,4 @@ t.test('blockAligned widens, merges and clips', async (t) => {
   t.same(blockAligned([{ start: 5, end: 6 }, { start: 4095, end: 4097 }, { start: 20000, end: 99999 }], BLOCK, 0, 30000), [{ start: 0, end: 8192 }, { start: 16384, end: 30000 }]);
   t.same(blockAligned([{ start: 0, end: 10 }], BLOCK, BLOCK, 30000), []);
   t.same(blockAligned([], BLOCK, 0, 30000), []);
-  const source = file('x.img');
-  await copyFile(source, source).catch(() => undefined);
 });

@@ -17,6 +17,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Xxh64 } from '@node-rs/xxhash';
 import { QrvError } from '../core/errors.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { blockHashes, ledgerChecksum, type LedgerReader, type LedgerWriter } from '../ledger/ledger.ts';
 import { readPieces } from './chunk-reader.ts';
@@ -184,6 +185,7 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   let zeroBytesSkipped = 0;
   let processed = 0;
   let lastCheckpoint = Date.now();
+  let halfway = false;
 
   const lengthOf = (block: number): number => Math.min(blockSize, sizeBytes - block * blockSize);
   /**
@@ -270,6 +272,10 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
         processed += piece.data.length;
         meter?.update(processed);
         if (options.checkpoint && Date.now() - lastCheckpoint >= options.checkpoint.everyMs) await checkpoint();
+        if (!halfway && progress.blocksDone * 2 >= blockCount) {
+          halfway = true;
+          await failpoint('mid-copy');
+        }
       }
       if (progress.blocksDone < blockCount) await carry(progress.blocksDone, blockCount);
       progress.blocksDone = blockCount;

@@ -9,6 +9,7 @@ import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../co
 import { verifyBlocks } from '../copy/verify.ts';
 import type { ByteRange } from '../copy/extent-map.ts';
 import { QrvError } from '../core/errors.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
 import { LedgerError, LedgerReader, LedgerWriter, ledgerChecksum, ledgerPathFor, type LedgerHeader } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
@@ -218,6 +219,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: copy.method, bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, changedBlocks: copy.changedBlocks, seconds: copy.seconds, jobId: job.id, resumed: resume !== undefined },
       ],
     });
+    await failpoint('before-commit');
     job.clearProgress();
     await job.commit((catalog) => {
       replaceQrv(catalog.qrvs, qrv);

@@ -4,7 +4,9 @@ import type { Snapshot, Volume } from '../catalog/schema.ts';
 import { untilFrom } from '../core/duration.ts';
 import { newId } from '../core/ids.ts';
 import { getProvider } from '../providers/registry.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
+import { freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
 import type { Context } from './context.ts';
 import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
@@ -21,15 +23,41 @@ export interface SnapshotOptions {
   policy?: string | null;
 }
 
-/** How the data is brought to rest. File images with no writer need nothing; #5 adds FIFREEZE. */
-async function quiesceMethod(volume: Volume): Promise<{ method: string; warning?: string }> {
+interface AtRest {
+  method: string;
+  warning?: string;
+  /** the frozen filesystems, with the moment the freeze began */
+  freeze?: Freeze;
+}
+
+/**
+ * Brings the data to rest: a file image that backs a mounted loop device has its filesystem
+ * frozen (FIFREEZE, under a guard that thaws it if qrv dies or hangs); an image with no writer
+ * needs nothing; an image attached to a loop device that is not mounted cannot be frozen.
+ */
+async function bringToRest(volume: Volume): Promise<AtRest> {
   if (volume.provider !== 'file') return { method: 'none' };
   const loops = await loopDevicesBackedBy(volume.path);
   if (loops.length === 0) return { method: 'none' };
-  return {
-    method: 'none',
-    warning: `${volume.path} is attached to ${loops.join(', ')} and qrv does not freeze it yet: writes made while the clone runs may be torn in the snapshot; freeze it from a pre-snapshot hook (fsfreeze -f) and thaw it from the post-snapshot hook`,
-  };
+  const mountpoints = await mountpointsOf(loops);
+  if (mountpoints.length === 0) {
+    return {
+      method: 'none',
+      warning: `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`,
+    };
+  }
+  const freeze = await freezeWithGuard(mountpoints);
+  const warning = freeze.alreadyFrozen.length
+    ? `${freeze.alreadyFrozen.join(', ')} was frozen already (by a pre-snapshot hook?): the snapshot is taken as it is, and thawing it is left to whoever froze it (a post-snapshot hook)`
+    : undefined;
+  return { method: 'fsfreeze', freeze, ...(warning ? { warning } : {}) };
+}
+
+function frozeLine(freeze: Freeze): string {
+  const parts = [];
+  if (freeze.mountpoints.length) parts.push(`froze ${freeze.mountpoints.join(', ')} (a guard thaws within ${guardDeadlineMs() / 1000} s if qrv dies or hangs)`);
+  if (freeze.alreadyFrozen.length) parts.push(`${freeze.alreadyFrozen.join(', ')} frozen already`);
+  return parts.join('; ');
 }
 
 export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volume, options: SnapshotOptions): Promise<Snapshot> {
@@ -77,20 +105,39 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
       if (known) known.sizeBytes = facts.sizeBytes;
     });
 
-    const quiesce = await job.step('snapshot', 'bring to rest', () => quiesceMethod(volume), (q) => (q.method === 'none' ? 'nothing to quiesce (no writer, not frozen)' : q.method));
+    let quiesce: AtRest;
+    try {
+      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
+    } catch (error) {
+      // Nothing is frozen (a failed freeze thaws what it froze) and no snapshot was taken.
+      row.state = 'failed';
+      await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
+      throw error;
+    }
     if (quiesce.warning) await job.warn(quiesce.warning);
     row.quiesce = quiesce.method;
 
     try {
-      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ', I/O suspended'}`);
+      await failpoint('after-freeze');
+      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
       Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
+      await failpoint('after-snapshot');
     } catch (error) {
       row.state = 'failed';
+      await quiesce.freeze?.thaw().catch(() => undefined);
       await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
       throw error;
     } finally {
-      // Nothing is frozen by the file provider yet; the step is recorded so every job shows it ran.
-      await job.step('snapshot', 'resume I/O', async () => undefined, () => (row.quiesce === 'none' ? 'nothing was suspended beyond the snapshot itself' : undefined));
+      // Always, even when the snapshot failed: a frozen filesystem blocks every writer.
+      await job.step(
+        'snapshot',
+        'resume I/O',
+        async () => {
+          await quiesce.freeze?.thaw();
+          if (quiesce.freeze) row.suspendedMs = Number(process.hrtime.bigint() - quiesce.freeze.since) / 1e6;
+        },
+        () => (quiesce.freeze ? `${quiesce.freeze.mountpoints.length ? `thawed ${quiesce.freeze.mountpoints.join(', ')}` : 'nothing to thaw'}: I/O was suspended ${row.suspendedMs.toFixed(2)} ms` : 'nothing was suspended beyond the snapshot itself'),
+      );
     }
     // Indexed as soon as it exists (before the post-snapshot hook), so no hook can leave it unknown.
     await job.step('snapshot', 'index', () => job.commit((catalog) => replaceSnapshot(catalog.snapshots, row)), () => `persists ${row.persistUntil ? `until ${row.persistUntil}` : 'until removed'}`);

@@ -88,7 +88,7 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
       const row = rows.find((s) => (h.snapshotId !== undefined && s.id === h.snapshotId) || (s.handle !== '' && s.handle === h.handle));
       if (!row || row.state === 'removed' || row.state === 'failed') {
         planned.push({
-          finding: { kind: 'orphan-snapshot', subject: h.handle, what: `${volume.provider} holds snapshot ${h.handle} of ${volume.name}${row ? `, which the catalog says is ${row.state}` : ', which the catalog does not know'}`, action: 'remove it', fixed: false, error: null },
+          finding: { kind: 'orphan-snapshot', subject: h.handle, what: `the ${volume.provider} provider holds snapshot ${h.handle} of ${volume.name}${row ? `, which the catalog says is ${row.state}` : ', which the catalog does not know'}`, action: 'remove it', fixed: false, error: null },
           fix: () => provider.removeSnapshot(volumeRef(volume), h.handle),
         });
       } else if (row.state === 'creating' || row.state === 'removing') {
@@ -107,7 +107,7 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
       if (held.some((h) => (h.snapshotId !== undefined && h.snapshotId === row.id) || h.handle === row.handle)) continue;
       const state = row.state === 'creating' ? 'failed' : 'removed';
       planned.push({
-        finding: { kind: 'missing-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} is ${row.state} in the catalog but ${volume.provider} does not hold it`, action: `mark it ${state}`, fixed: false, error: null },
+        finding: { kind: 'missing-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} is ${row.state} in the catalog but the ${volume.provider} provider does not hold it`, action: `mark it ${state}`, fixed: false, error: null },
         fix: markSnapshot(row.id, state),
       });
     }

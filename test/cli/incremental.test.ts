@@ -401,7 +401,7 @@ t.test('doctor finds an orphan snapshot file, a vanished snapshot and a dead job
   const plain = await qrv(home, ['doctor']);
   t.equal(plain.exitCode, 11);
   t.match(plain.stdout, /holds snapshot .*vol@s-deadbeef\.img of vol, which the catalog does not know: would remove it/);
-  t.match(plain.stdout, new RegExp(`snapshot ${vanished.id} of vol is ready in the catalog but file does not hold it: would mark it removed`));
+  t.match(plain.stdout, new RegExp(`snapshot ${vanished.id} of vol is ready in the catalog but the file provider does not hold it: would mark it removed`));
   t.match(plain.stdout, new RegExp(`job j-0dead0ff \\(copy of vol\\) is marked running but process ${deadPid} is gone: would mark it failed`));
   t.same(await fs.readFile(catalogFile), before, 'without --fix the catalog is untouched');
   t.ok(await fs.stat(orphan), 'and the orphan is still there');

@@ -1,0 +1,129 @@
+// Freezing mounted filesystems for a snapshot (FIFREEZE through util-linux's fsfreeze), under a
+// guard: a separate, detached process that thaws them if qrv does not say "thawed" in time
+// (F1, F9). A write to a frozen filesystem blocks in uninterruptible sleep until the thaw — a qrv
+// killed with SIGKILL, or hung, must never leave one frozen. The guard thaws at once when its pipe
+// from qrv closes (qrv died) and after a deadline otherwise (qrv hangs).
+import { execa } from 'execa';
+import { readFile, realpath } from 'node:fs/promises';
+import { QrvError } from '../core/errors.ts';
+import { tool, toolOk } from './tools.ts';
+
+/** Default time a freeze may last before the guard thaws on its own (QRV_FREEZE_GUARD_MS). */
+export const DEFAULT_GUARD_MS = 30_000;
+
+export function guardDeadlineMs(): number {
+  const value = Number(process.env.QRV_FREEZE_GUARD_MS ?? DEFAULT_GUARD_MS);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_GUARD_MS;
+}
+
+/** Where the filesystems on these block devices are mounted (from /proc/self/mounts). */
+export async function mountpointsOf(devices: string[]): Promise<string[]> {
+  const wanted = new Set(await Promise.all(devices.map((d) => realpath(d).catch(() => d))));
+  const text = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  const found: string[] = [];
+  for (const line of text.split('\n')) {
+    const [device, mountpoint] = line.split(' ');
+    if (!device?.startsWith('/dev/') || !mountpoint) continue;
+    // /proc/self/mounts escapes spaces and other bytes as octal.
+    const point = mountpoint.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    if (wanted.has(await realpath(device).catch(() => device)) && !found.includes(point)) found.push(point);
+  }
+  return found;
+}
+
+/**
+ * The guard, run by `node -e`: thaws every mountpoint when its stdin closes (qrv is gone) or
+ * when the deadline passes, and exits quietly when told "thawed". It ignores SIGINT and SIGHUP,
+ * which reach qrv's whole terminal session.
+ */
+const GUARD = `
+const { execFileSync } = require('node:child_process');
+const points = JSON.parse(process.env.QRV_GUARD_POINTS);
+let finished = false;
+const thaw = () => {
+  if (finished) return;
+  finished = true;
+  for (const point of points) { try { execFileSync('fsfreeze', ['-u', point], { stdio: 'ignore' }); } catch {} }
+  process.exit(0);
+};
+process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+process.stdin.on('data', (data) => { if (String(data).includes('thawed')) { finished = true; process.exit(0); } });
+process.stdin.on('end', thaw);
+process.stdin.on('error', thaw);
+setTimeout(thaw, Number(process.env.QRV_GUARD_MS)).unref();
+setInterval(() => {}, 1 << 30);
+process.stdout.write('ready\\n');
+`;
+
+export interface Freeze {
+  /** what qrv froze (and thaws) */
+  mountpoints: string[];
+  /** what was frozen before qrv came (a pre-snapshot hook's fsfreeze): left for its owner to thaw */
+  alreadyFrozen: string[];
+  /** process.hrtime.bigint() just before the first filesystem began to freeze */
+  since: bigint;
+  /** Thaws everything (always safe to call again) and dismisses the guard. */
+  thaw(): Promise<void>;
+}
+
+/**
+ * Freezes `mountpoints` in order under a guard. One that is frozen already (EBUSY: a pre-snapshot
+ * hook froze it) is at rest as wanted and is left to whoever froze it. If one cannot be frozen,
+ * those qrv froze are thawed and a QrvError says which and why.
+ */
+export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardDeadlineMs()): Promise<Freeze> {
+  const guard = execa(process.execPath, ['-e', GUARD], {
+    env: { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'ignore',
+    detached: true,
+    cleanup: false,
+    reject: false,
+  });
+  guard.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new QrvError('environment', 'freeze-guard', 'the freeze guard did not start within 10 s', 'check that node can run here; nothing was frozen')), 10_000);
+    guard.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    void guard.then(() => {
+      clearTimeout(timer);
+      reject(new QrvError('environment', 'freeze-guard', 'the freeze guard exited before it was ready', 'check that node can run here; nothing was frozen'));
+    });
+  });
+  guard.stdout?.destroy();
+  guard.unref();
+
+  const frozen: string[] = [];
+  const alreadyFrozen: string[] = [];
+  let thawed = false;
+  const thaw = async (): Promise<void> => {
+    if (thawed) return;
+    thawed = true;
+    const failures: string[] = [];
+    for (const point of [...frozen].reverse()) {
+      await toolOk('fsfreeze', ['-u', point]).catch((error: Error) => failures.push(`${point}: ${error.message}`));
+    }
+    guard.stdin?.end('thawed\n');
+    if (failures.length) throw new QrvError('io', 'thaw-failed', `could not thaw ${failures.join('; ')}`, 'thaw it by hand with `fsfreeze -u MOUNTPOINT`; the guard also thaws it when its deadline passes');
+  };
+  const since = process.hrtime.bigint();
+  try {
+    for (const point of mountpoints) {
+      const result = await tool('fsfreeze', ['-f', point]);
+      if (result.exitCode === 0) frozen.push(point);
+      else if (/Device or resource busy/.test(result.stderr)) alreadyFrozen.push(point);
+      else {
+        const said = result.stderr.trim().split('\n').pop() ?? '';
+        throw new QrvError('io', 'freeze-failed', `cannot freeze ${point}${said ? `: ${said}` : ''}`, 'check that the filesystem supports freezing (ext4, XFS, btrfs do) and that qrv runs as root; nothing is left frozen');
+      }
+    }
+  } catch (error) {
+    await thaw().catch(() => undefined);
+    throw error;
+  }
+  return { mountpoints: frozen, alreadyFrozen, since, thaw };
+}

@@ -1,0 +1,148 @@
+// Freezing under a guard, on real filesystems (root lane): a writer blocks while a filesystem is
+// frozen and goes on when it is thawed; a failed freeze thaws what it froze; and a qrv that dies
+// (SIGKILL) or hangs while a filesystem is frozen never leaves it frozen: the guard thaws it at
+// once, or at its deadline.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import t, { type Test } from 'tap';
+import { QrvError } from '../../src/core/errors.ts';
+import { failpoint } from '../../src/core/failpoints.ts';
+import { freezeWithGuard, mountpointsOf } from '../../src/system/freeze.ts';
+import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
+import { lane } from '../helpers/lanes.ts';
+import { mountLoopFs } from '../helpers/loop-fs.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+const TOOLS = ['mkfs.ext4', 'losetup', 'mount', 'fsfreeze', 'e2fsck'];
+
+/** Writes a file on `mountpoint` and syncs it: blocks while the filesystem is frozen. */
+function writer(mountpoint: string, name: string) {
+  const started = Date.now();
+  const run = execa('sh', ['-c', `echo written > "${path.join(mountpoint, name)}" && sync -f "${path.join(mountpoint, name)}"`], { reject: false, timeout: 60_000 });
+  return { run, started, done: run.then((r) => ({ ...r, ms: Date.now() - started })) };
+}
+
+/** A frozen filesystem left behind would hang everything after: thaw whatever happens. */
+function thawAtEnd(t: Test, ...mountpoints: string[]): void {
+  t.teardown(async () => {
+    for (const point of mountpoints) await execa('fsfreeze', ['-u', point], { reject: false });
+  });
+}
+
+t.test('failpoints: sleep, error, unknown actions; unset costs nothing', async (t) => {
+  const before = process.env.QRV_FAILPOINTS;
+  t.teardown(() => {
+    if (before === undefined) delete process.env.QRV_FAILPOINTS;
+    else process.env.QRV_FAILPOINTS = before;
+  });
+  delete process.env.QRV_FAILPOINTS;
+  await failpoint('mid-copy');
+  process.env.QRV_FAILPOINTS = 'after-freeze=sleep:150, mid-copy=error';
+  const started = Date.now();
+  await failpoint('after-freeze');
+  t.ok(Date.now() - started >= 140, 'slept');
+  await t.rejects(failpoint('mid-copy'), /failpoint mid-copy/);
+  await failpoint('before-commit');
+  process.env.QRV_FAILPOINTS = 'after-snapshot=explode';
+  await t.rejects(failpoint('after-snapshot'), /not an action/);
+});
+
+t.test('freezeWithGuard on a real ext4 loop mount', async (t) => {
+  if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
+  const dir = await tmpDir(t);
+  const a = await mountLoopFs(t, path.join(dir), 'ext4', 64);
+  thawAtEnd(t, a.mountpoint);
+  t.same(await mountpointsOf([a.device]), [a.mountpoint], 'the mountpoint of the loop device');
+
+  const freeze = await freezeWithGuard([a.mountpoint], 30_000);
+  const blocked = writer(a.mountpoint, 'during');
+  await new Promise((r) => setTimeout(r, 400));
+  const state = await Promise.race([blocked.done.then(() => 'finished'), Promise.resolve('blocked')]);
+  t.equal(state, 'blocked', 'a writer blocks while the filesystem is frozen');
+  await freeze.thaw();
+  await freeze.thaw();
+  const result = await blocked.done;
+  t.equal(result.exitCode, 0, 'and finishes once it is thawed');
+  t.equal(await fs.readFile(path.join(a.mountpoint, 'during'), 'utf8'), 'written\n');
+
+  // A filesystem frozen already (a pre-snapshot hook's fsfreeze) is at rest: qrv takes it as it
+  // is and leaves the thaw to whoever froze it.
+  const bdir = await fs.mkdtemp(path.join(dir, 'b-'));
+  const b = await mountLoopFs(t, bdir, 'ext4', 64);
+  thawAtEnd(t, b.mountpoint);
+  await execa('fsfreeze', ['-f', b.mountpoint]);
+  const both = await freezeWithGuard([a.mountpoint, b.mountpoint], 30_000);
+  t.same([both.mountpoints, both.alreadyFrozen], [[a.mountpoint], [b.mountpoint]]);
+  await both.thaw();
+  t.equal((await writer(a.mountpoint, 'a-thawed').done).exitCode, 0, 'what qrv froze is thawed');
+  const stillFrozen = await execa('fsfreeze', ['-f', b.mountpoint], { reject: false });
+  t.match(stillFrozen.stderr, /busy/, 'what was frozen before is still frozen');
+  await execa('fsfreeze', ['-u', b.mountpoint]);
+
+  // A filesystem that cannot be frozen (tmpfs): the error names it and nothing stays frozen.
+  const cdir = await fs.mkdtemp(path.join(dir, 'c-'));
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', cdir]);
+  t.teardown(() => execa('umount', [cdir], { reject: false }));
+  const error = await freezeWithGuard([a.mountpoint, cdir], 30_000).catch((e: unknown) => e);
+  t.ok(error instanceof QrvError, 'a failed freeze is a QrvError');
+  t.match(error, { exit: 'io', code: 'freeze-failed', message: new RegExp(`cannot freeze ${cdir}`) });
+  const after = await writer(a.mountpoint, 'after-failed-freeze').done;
+  t.equal(after.exitCode, 0, 'the filesystem frozen before the failure was thawed');
+  t.ok(after.ms < 5_000, `at once (${after.ms} ms)`);
+});
+
+t.test('qrv snap of a loop-mounted image freezes it; killed or hung while frozen, the guard thaws it', async (t) => {
+  if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
+  const dir = await tmpDir(t);
+  const fsys = await mountLoopFs(t, dir, 'ext4', 64);
+  thawAtEnd(t, fsys.mountpoint);
+  const image = path.join(dir, 'ext4.fs.img');
+  const home = path.join(dir, 'home');
+  await fs.writeFile(path.join(fsys.mountpoint, 'data'), 'some data\n');
+  t.equal((await qrv(home, ['volume', 'add', 'vol', '--path', image])).exitCode, 0);
+
+  // A normal snapshot: frozen, measured, consistent.
+  const snap = await qrvJson(home, ['snap', 'vol']);
+  t.equal(snap.run.exitCode, 0, snap.run.stderr);
+  t.match(snap.summary.snapshot, { quiesce: 'fsfreeze', state: 'ready' });
+  t.ok(snap.summary.snapshot.suspendedMs > 0, `the freeze window is measured (${snap.summary.snapshot.suspendedMs} ms)`);
+  t.notMatch(snap.run.stdout + snap.run.stderr, /not mounted|torn/, 'no warning');
+  const fsck = await execa('e2fsck', ['-fn', snap.summary.snapshot.path], { reject: false });
+  t.equal(fsck.exitCode, 0, `the snapshot of the frozen filesystem is clean: ${fsck.stdout}`);
+  t.equal((await writer(fsys.mountpoint, 'after-snap').done).exitCode, 0, 'and it is thawed');
+
+  // Killed with SIGKILL while frozen: the guard sees its pipe close and thaws at once.
+  const killed = await execa('node', [BIN, '--home', home, 'snap', 'vol'], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=kill' } });
+  t.equal(killed.signal, 'SIGKILL', 'qrv died while the filesystem was frozen');
+  const afterKill = await writer(fsys.mountpoint, 'after-kill').done;
+  t.equal(afterKill.exitCode, 0, 'a write completes');
+  t.ok(afterKill.ms < 5_000, `within the guard's reaction time, not its deadline (${afterKill.ms} ms)`);
+
+  // Hung while frozen: the guard thaws at its deadline while qrv is still there.
+  const hung = execa('node', [BIN, '--home', home, 'snap', 'vol'], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=sleep:60000', QRV_FREEZE_GUARD_MS: '1500' } });
+  t.teardown(() => {
+    hung.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 20_000;
+  const frozenNow = async (): Promise<boolean> => {
+    const catalog = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8').catch(() => '{"jobs":[]}'));
+    const job = catalog.jobs.find((j: { pid: number }) => j.pid === hung.pid);
+    return Boolean(job?.steps.some((s: { name: string; state: string }) => s.name === 'bring to rest' && s.state === 'done'));
+  };
+  while (Date.now() < deadline && !(await frozenNow())) await new Promise((r) => setTimeout(r, 20));
+  t.ok(await frozenNow(), 'qrv froze the filesystem and hangs');
+  const afterHang = await writer(fsys.mountpoint, 'after-hang').done;
+  t.equal(afterHang.exitCode, 0, 'a write completes while qrv still hangs');
+  t.ok(afterHang.ms < 6_000, `by the guard's deadline of 1.5 s (${afterHang.ms} ms)`);
+  t.equal(hung.exitCode, null, 'qrv is still hanging');
+  hung.kill('SIGKILL');
+  await hung;
+
+  // What the two dead jobs left: doctor finds and mends it.
+  const found = await qrv(home, ['doctor']);
+  t.equal(found.exitCode, 11, found.stdout);
+  t.match(found.stdout, /is marked running but process \d+ is gone/);
+  t.equal((await qrv(home, ['doctor', '--fix'])).exitCode, 0);
+  t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing left');
+});

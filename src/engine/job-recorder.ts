@@ -32,6 +32,8 @@ export class JobRecorder {
   readonly id: string;
   private readonly row: Job;
   private written = false;
+  /** while held, steps are recorded in memory only (no catalog write inside a freeze window) */
+  private held = false;
 
   constructor(
     private readonly ctx: Context,
@@ -66,6 +68,22 @@ export class JobRecorder {
 
   get isWritten(): boolean {
     return this.written;
+  }
+
+  /**
+   * Keeps step records in memory until release(): the time between a freeze and its thaw must
+   * not wait for catalog writes (each one is fsync'ed), and the catalog may even sit on a disk
+   * whose writes are slow while a filesystem is frozen.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends hold() and writes what was held. */
+  async release(): Promise<void> {
+    if (!this.held) return;
+    this.held = false;
+    if (this.written) await this.commit();
   }
 
   /** Writes the row (with the steps so far) together with `change`, in one catalog transaction. */
@@ -116,7 +134,7 @@ export class JobRecorder {
     const step: Step = { name, state: 'started', startedAt: this.ctx.now().toISOString(), endedAt: null, detail: null };
     this.row.steps.push(step);
     this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'started' });
-    if (this.written) await this.commit();
+    if (this.written && !this.held) await this.commit();
     const started = process.hrtime.bigint();
     try {
       const result = await work();
@@ -125,7 +143,7 @@ export class JobRecorder {
       step.detail = detail?.(result) ?? null;
       step.endedAt = this.ctx.now().toISOString();
       this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'done', ms, ...(step.detail ? { detail: step.detail } : {}) });
-      if (this.written) await this.commit();
+      if (this.written && !this.held) await this.commit();
       return result;
     } catch (error) {
       step.state = 'failed';

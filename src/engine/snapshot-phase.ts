@@ -9,6 +9,7 @@ import { failpoint } from '../core/failpoints.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
 import { tool } from '../system/tools.ts';
+import type { GroupFreeze } from './group-freeze.ts';
 import type { Context } from './context.ts';
 import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
@@ -23,6 +24,8 @@ export interface SnapshotOptions {
   groupId?: string;
   subclient?: string | null;
   policy?: string | null;
+  /** the group's one freeze window, when the volume is snapshotted with others (run, cron) */
+  groupFreeze?: GroupFreeze;
 }
 
 /** fdatasync of a file; a failure only costs time in the freeze window, so it is ignored. */
@@ -44,26 +47,36 @@ interface AtRest {
  * frozen (FIFREEZE, under a guard that thaws it if qrv dies or hangs); an image with no writer
  * needs nothing; an image attached to a loop device that is not mounted cannot be frozen.
  */
-async function bringToRest(volume: Volume): Promise<AtRest> {
-  if (volume.provider !== 'file') return { method: 'none' };
-  const loops = await loopDevicesBackedBy(volume.path);
-  if (loops.length === 0) return { method: 'none' };
-  const mountpoints = await mountpointsOf(loops);
-  if (mountpoints.length === 0) {
-    return {
-      method: 'none',
-      warning: `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`,
-    };
-  }
-  // Write out what is dirty first, outside the freeze window: the filesystem (syncfs), then the
-  // loop device's writes into the image, so the freeze and the clone have little left to flush.
-  for (const point of mountpoints) await tool('sync', ['-f', point]).catch(() => undefined);
-  await flushFile(volume.path);
-  const freeze = await freezeWithGuard(mountpoints);
-  const warning = freeze.alreadyFrozen.length
-    ? `${freeze.alreadyFrozen.join(', ')} was frozen already (by a pre-snapshot hook?): the snapshot is taken as it is, and thawing it is left to whoever froze it (a post-snapshot hook)`
+async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest> {
+  const loops = volume.provider === 'file' ? await loopDevicesBackedBy(volume.path) : [];
+  const mountpoints = loops.length ? await mountpointsOf(loops) : [];
+  const unmounted = loops.length && mountpoints.length === 0
+    ? `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`
     : undefined;
-  return { method: 'fsfreeze', freeze, ...(warning ? { warning } : {}) };
+  if (mountpoints.length) {
+    // Write out what is dirty first, outside the freeze window: the filesystem (syncfs), then the
+    // loop device's writes into the image, so the freeze and the clone have little left to flush.
+    for (const point of mountpoints) await tool('sync', ['-f', point]).catch(() => undefined);
+    await flushFile(volume.path);
+  }
+  if (group) {
+    // Every member joins, also one with nothing to freeze, so the group's window holds them all.
+    const joined = await group.join(mountpoints);
+    if (mountpoints.length === 0) {
+      void joined.thaw().catch(() => undefined);
+      return { method: 'none', ...(unmounted ? { warning: unmounted } : {}) };
+    }
+    return { method: 'fsfreeze', freeze: joined, ...alreadyFrozenWarning(joined) };
+  }
+  if (mountpoints.length === 0) return { method: 'none', ...(unmounted ? { warning: unmounted } : {}) };
+  const freeze = await freezeWithGuard(mountpoints);
+  return { method: 'fsfreeze', freeze, ...alreadyFrozenWarning(freeze) };
+}
+
+function alreadyFrozenWarning(freeze: Freeze): { warning?: string } {
+  return freeze.alreadyFrozen.length
+    ? { warning: `${freeze.alreadyFrozen.join(', ')} was frozen already (by a pre-snapshot hook?): the snapshot is taken as it is, and thawing it is left to whoever froze it (a post-snapshot hook)` }
+    : {};
 }
 
 function frozeLine(freeze: Freeze): string {
@@ -123,7 +136,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     // catalog write inside the freeze window).
     job.hold();
     try {
-      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
+      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
     } catch (error) {
       // Nothing is frozen (a failed freeze thaws what it froze) and no snapshot was taken.
       await job.release();

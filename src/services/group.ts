@@ -7,6 +7,7 @@ import type { CopyResult } from '../copy/block-copy.ts';
 import { newId } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { copyPhase } from '../engine/copy-phase.ts';
+import { GroupFreeze } from '../engine/group-freeze.ts';
 import { endJob, startJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { snapshotPhase } from '../engine/snapshot-phase.ts';
 import { unsnapPhase } from '../engine/unsnap-phase.ts';
@@ -34,30 +35,38 @@ export interface GroupOptions {
   force: boolean;
 }
 
-/** Snapshots every member under one group id; on any failure removes what was made and throws. */
+/**
+ * Snapshots every member under one group id, in one freeze window (GroupFreeze: every member's
+ * pre-snapshot hook, then all frozen, all snapshotted, all thawed, then the post-snapshot hooks);
+ * on any failure removes what was made and throws the first member's error.
+ */
 export async function snapshotGroup(ctx: Context, members: Member[], options: GroupOptions): Promise<{ jobs: JobRecorder[]; snapshots: Snapshot[]; groupId: string }> {
   const groupId = newId('g');
   const jobs: JobRecorder[] = [];
-  const snapshots: Snapshot[] = [];
-  try {
-    for (const { volume, rules } of members) {
-      const job = await startJob(ctx, 'run', volume.name);
-      jobs.push(job);
-      snapshots.push(
-        await snapshotPhase(ctx, job, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy }),
-      );
-    }
-  } catch (error) {
-    for (const [index, snapshot] of snapshots.entries()) {
+  for (const { volume } of members) jobs.push(await startJob(ctx, 'run', volume.name));
+  const groupFreeze = members.length > 1 ? new GroupFreeze(members.length) : undefined;
+  const settled = await Promise.allSettled(
+    members.map(({ volume, rules }, index) =>
+      snapshotPhase(ctx, jobs[index] as JobRecorder, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy, groupFreeze }).catch((error: unknown) => {
+        groupFreeze?.abort(error);
+        throw error;
+      }),
+    ),
+  );
+  const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) {
+    for (const [index, result] of settled.entries()) {
       const job = jobs[index] as JobRecorder;
-      const member = members[index] as Member;
-      await unsnapPhase(ctx, job, member.volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`));
-      await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
+      if (result.status === 'fulfilled') {
+        const snapshot = result.value;
+        await unsnapPhase(ctx, job, (members[index] as Member).volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`));
+        await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
+      }
+      await endJob(job, result.status === 'rejected' ? result.reason : failed.reason);
     }
-    for (const job of jobs) await endJob(job, error);
-    throw error;
+    throw failed.reason;
   }
-  return { jobs, snapshots, groupId };
+  return { jobs, snapshots: settled.map((result) => (result as PromiseFulfilledResult<Snapshot>).value), groupId };
 }
 
 /**

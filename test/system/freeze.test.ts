@@ -148,3 +148,49 @@ t.test('qrv snap of a loop-mounted image freezes it; killed or hung while frozen
   t.equal((await qrv(home, ['doctor', '--fix'])).exitCode, 0);
   t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing left');
 });
+
+t.test('a sub-client is frozen in one window: both filesystems at once, one group', async (t) => {
+  if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const disks = [];
+  for (const name of ['a', 'b']) {
+    const sub = path.join(dir, name);
+    await fs.mkdir(sub);
+    const mounted = await mountLoopFs(t, sub, 'ext4', 64);
+    thawAtEnd(t, mounted.mountpoint);
+    disks.push({ name, ...mounted, image: path.join(sub, 'ext4.fs.img') });
+    t.equal((await qrv(home, ['volume', 'add', name, '--path', path.join(sub, 'ext4.fs.img')])).exitCode, 0);
+  }
+  t.equal((await qrv(home, ['subclient', 'add', 'ab', '--volume', 'a', '--volume', 'b'])).exitCode, 0);
+  const qrvs = path.join(dir, 'qrvs');
+  await fs.mkdir(qrvs);
+
+  // Held frozen for 1.5 s after the freeze: both filesystems must be frozen at the same time.
+  const run = qrvJson(home, ['run', 'ab', '--to', qrvs], { QRV_FAILPOINTS: 'after-freeze=sleep:1500' });
+  const catalogFile = path.join(home, 'catalog.json');
+  const deadline = Date.now() + 20_000;
+  // The snapshot rows appear (state creating) just before the freeze.
+  while (Date.now() < deadline) {
+    const text = await fs.readFile(catalogFile, 'utf8').catch(() => '');
+    if ((text.match(/"state": "creating"/g) ?? []).length === 2) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const probes = disks.map((d) => writer(d.mountpoint, 'probe'));
+  const done = await Promise.all(probes.map((p) => p.done));
+  for (const [index, result] of done.entries()) {
+    t.equal(result.exitCode, 0);
+    t.ok(result.ms > 300, `a write to ${disks[index]?.name} waited for the group's thaw (${result.ms} ms)`);
+  }
+  const { run: ran, summary } = await run;
+  t.equal(ran.exitCode, 0, ran.stderr);
+  const snapshots = summary.snapshots as Array<{ groupId: string; quiesce: string; suspendedMs: number }>;
+  t.equal(snapshots.length, 2);
+  t.equal(new Set(snapshots.map((s) => s.groupId)).size, 1, 'one group');
+  t.ok(snapshots.every((s) => s.quiesce === 'fsfreeze' && s.suspendedMs >= 1500), `both frozen through the held window (${snapshots.map((s) => s.suspendedMs).join(', ')} ms)`);
+  for (const d of disks) {
+    const fsck = await execa('e2fsck', ['-fn', path.join(qrvs, `${d.name}.qrv.img`)], { reject: false });
+    t.equal(fsck.exitCode, 0, `the QRV of ${d.name} is a clean filesystem`);
+  }
+});

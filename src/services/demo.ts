@@ -68,7 +68,7 @@ export async function demo(reporter: Reporter, options: { keep: boolean }): Prom
     await writeFileIntoImage(image, changed, '/etc/app.conf');
     say('4. changed the volume: removed /hello.txt, rewrote /etc/app.conf');
 
-    const second = await snap(ctx, { volume: VOLUME, persistMs: null, label: 'after-change', ...hooks });
+    const second = await snap(ctx, { volumes: [VOLUME], persistMs: null, label: 'after-change', ...hooks });
     const snap2 = second.data.snapshot as { id: string };
     const updated = await copy(ctx, { snapshotId: snap2.id, to: qrv.destination, force: false, ...hooks });
     const qrv2 = updated.data.qrv as { id: string; checksum: string };

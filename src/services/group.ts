@@ -33,6 +33,8 @@ export interface GroupOptions {
   subclient: string | null;
   label: string | null;
   force: boolean;
+  /** the kind of the jobs (default run) */
+  kind?: 'run' | 'snap';
 }
 
 /**
@@ -43,7 +45,7 @@ export interface GroupOptions {
 export async function snapshotGroup(ctx: Context, members: Member[], options: GroupOptions): Promise<{ jobs: JobRecorder[]; snapshots: Snapshot[]; groupId: string }> {
   const groupId = newId('g');
   const jobs: JobRecorder[] = [];
-  for (const { volume } of members) jobs.push(await startJob(ctx, 'run', volume.name));
+  for (const { volume } of members) jobs.push(await startJob(ctx, options.kind ?? 'run', volume.name));
   const groupFreeze = members.length > 1 ? new GroupFreeze(members.length) : undefined;
   const settled = await Promise.allSettled(
     members.map(({ volume, rules }, index) =>

@@ -195,3 +195,25 @@ t.test('run of a sub-client snapshots its volumes as one group; list filters', a
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /--as-of "the day before" is not a time/);
 });
+
+t.test('snap of several volumes is one consistency group; a volume named twice or unknown changes nothing', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  for (const name of ['p', 'q']) await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
+  const both = await qrvJson(home, ['snap', 'p', 'q', '--label', 'pair']);
+  t.equal(both.run.exitCode, 0, both.run.stderr);
+  t.equal(both.summary.snapshots.length, 2);
+  t.same(both.summary.snapshots.map((s: { volume: string }) => s.volume), ['p', 'q']);
+  t.same(new Set(both.summary.snapshots.map((s: { groupId: string }) => s.groupId)), new Set([both.summary.groupId]), 'one group id');
+  t.same(both.summary.jobs.map((j: { kind: string; state: string }) => `${j.kind}:${j.state}`), ['snap:succeeded', 'snap:succeeded']);
+  t.ok(both.summary.snapshots.every((s: { label: string; state: string }) => s.label === 'pair' && s.state === 'ready'));
+
+  const catalog = path.join(home, 'catalog.json');
+  const before = await fs.readFile(catalog);
+  const twice = await qrv(home, ['snap', 'p', 'p']);
+  t.equal(twice.exitCode, 2);
+  t.match(twice.stderr, /volume "p" is named twice/);
+  const unknown = await qrv(home, ['snap', 'p', 'nope']);
+  t.equal(unknown.exitCode, 3);
+  t.same(await fs.readFile(catalog), before, 'nothing changed');
+});

@@ -22,12 +22,12 @@ function withHooks(command: Command): Command {
 export function register(program: Command): void {
   withHooks(
     program
-      .command('snap <volume>')
-      .description('take a snapshot of a volume')
+      .command('snap <volume...>')
+      .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
       .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
       .option('--label <text>', 'a label for the snapshot'),
-  ).action((volume: string, options: HookFlags & { persist?: string; label?: string }, command: Command) =>
-    execute(command, (ctx) => snap(ctx, { volume, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']) })),
+  ).action((volumes: string[], options: HookFlags & { persist?: string; label?: string }, command: Command) =>
+    execute(command, (ctx) => snap(ctx, { volumes, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']) })),
   );
 
   withHooks(

@@ -88,3 +88,48 @@ export async function recover(ctx: Context, request: RecoverRequest): Promise<Su
     lines: [`recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`],
   };
 }
+
+export interface RecoverGroupRequest {
+  groupId: string;
+  force: boolean;
+}
+
+/**
+ * `qrv recover --group G --force`: every volume of a consistency group back to that point in
+ * time, each from its snapshot of the group, or — when that snapshot was removed — from a ready
+ * QRV that still reflects it. Everything is checked before the first byte is written: a member
+ * with nothing left to recover from, or a target that is refused, stops the whole group.
+ */
+export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const members = data.snapshots.filter((s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating');
+  if (members.length === 0) throw new QrvError('notFound', 'unknown-group', `no snapshots with group id "${request.groupId}"`, 'group ids start with g-; `qrv show` a snapshot names its group');
+  const plan: Array<{ volume: string; from: string }> = [];
+  for (const snapshot of members) {
+    if (snapshot.state === 'ready') {
+      plan.push({ volume: snapshot.volume, from: snapshot.id });
+      continue;
+    }
+    const qrv = data.qrvs.find((q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id);
+    if (!qrv) throw new QrvError('refused', 'group-incomplete', `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${request.groupId} is ${snapshot.state} and no ready QRV reflects it`, 'recover the volumes one by one from what is left, or from another group');
+    plan.push({ volume: snapshot.volume, from: qrv.id });
+  }
+  // All checks first: nothing is written unless every member can be recovered.
+  for (const { volume, from } of plan) {
+    const source = await sourceOf(ctx, findVolume(data, volume).name, from);
+    await checkTarget(path.resolve(findVolume(data, volume).path), true, request.force, source.sizeBytes);
+  }
+  const done: Summary[] = [];
+  for (const { volume, from } of plan) {
+    try {
+      done.push(await recover(ctx, { volume, from, force: request.force }));
+    } catch (error) {
+      if (done.length) ctx.reporter.warn(`group ${request.groupId} is recovered only in part: ${plan.slice(0, done.length).map((p) => p.volume).join(', ')} are back, ${plan.slice(done.length).map((p) => p.volume).join(', ')} are not`);
+      throw error;
+    }
+  }
+  return {
+    data: { groupId: request.groupId, recovered: done.map((d) => d.data) },
+    lines: [...done.flatMap((d) => d.lines), `group ${request.groupId}: ${done.length} volumes recovered to one point in time`],
+  };
+}

@@ -217,3 +217,46 @@ t.test('snap of several volumes is one consistency group; a volume named twice o
   t.equal(unknown.exitCode, 3);
   t.same(await fs.readFile(catalog), before, 'nothing changed');
 });
+
+t.test('recover --group brings every volume of a group back to its point in time, from snapshots or QRVs', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const images: Record<string, string> = {};
+  for (const name of ['p', 'q']) {
+    images[name] = await ext4Image(dir, name, 16, { [`${name}.txt`]: name });
+    await ok(t, home, ['volume', 'add', name, '--path', images[name] as string]);
+  }
+  const group = await qrvJson(home, ['snap', 'p', 'q']);
+  t.equal(group.run.exitCode, 0, group.run.stderr);
+  const groupId = group.summary.groupId as string;
+  const [pSnap] = group.summary.snapshots as Array<{ id: string }>;
+  const before = { p: await sha256(images.p as string), q: await sha256(images.q as string) };
+  // p's snapshot goes to a QRV and is removed: the group is then recovered from the QRV for p.
+  await fs.mkdir(path.join(dir, 'qrvs'));
+  await ok(t, home, ['copy', (pSnap as { id: string }).id, '--to', path.join(dir, 'qrvs')]);
+  await ok(t, home, ['unsnap', (pSnap as { id: string }).id]);
+  const scribble = async () => {
+    for (const name of ['p', 'q']) {
+      const handle = await fs.open(images[name] as string, 'r+');
+      await handle.write(Buffer.alloc(4096, 0xab), 0, 4096, 8192);
+      await handle.close();
+    }
+  };
+  await scribble();
+  t.not(await sha256(images.p as string), before.p, 'the volumes changed');
+
+  const catalog = path.join(home, 'catalog.json');
+  const untouched = await fs.readFile(catalog);
+  const refused = await qrv(home, ['recover', '--group', groupId]);
+  t.equal(refused.exitCode, 4, 'without --force it would overwrite the volumes');
+  t.match(refused.stderr, /exists \(it is the volume\)/);
+  t.same(await fs.readFile(catalog), untouched, 'nothing changed');
+  t.equal((await qrv(home, ['recover', '--group', 'g-00000000', '--force'])).exitCode, 3, 'unknown group');
+  t.equal((await qrv(home, ['recover', 'p', '--group', groupId])).exitCode, 2, '--group with a volume');
+
+  const recovered = await qrvJson(home, ['recover', '--group', groupId, '--force']);
+  t.equal(recovered.run.exitCode, 0, recovered.run.stderr);
+  t.same(recovered.summary.recovered.map((r: { source: string }) => r.source[0]), ['q', 's'], 'p from its QRV, q from its snapshot');
+  t.equal(await sha256(images.p as string), before.p, 'p is back');
+  t.equal(await sha256(images.q as string), before.q, 'q is back');
+});

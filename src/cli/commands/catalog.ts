@@ -1,7 +1,8 @@
 // qrv list | show | set | recover
 import { Option, type Command } from 'commander';
+import { QrvError } from '../../core/errors.ts';
 import { list, setProperties, show, type ListRequest } from '../../services/inspect.ts';
-import { recover } from '../../services/recover.ts';
+import { recover, recoverGroup } from '../../services/recover.ts';
 import { execute } from '../execute.ts';
 
 export function register(program: Command): void {
@@ -44,12 +45,20 @@ export function register(program: Command): void {
     );
 
   program
-    .command('recover <volume>')
-    .description('write a snapshot or QRV back over the volume, or to --to')
-    .requiredOption('--from <id>', 'the snapshot or QRV to recover from (required)')
+    .command('recover [volume]')
+    .description('write a snapshot or QRV back over the volume, or to --to; with --group, every volume of a consistency group')
+    .option('--from <id>', 'the snapshot or QRV to recover from (required with a volume)')
+    .option('--group <group-id>', 'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)')
     .option('--to <path>', 'write here instead of over the volume')
     .option('--force', 'overwrite the volume (or an existing --to)')
-    .action((volume: string, options: { from: string; to?: string; force?: boolean }, command: Command) =>
-      execute(command, (ctx) => recover(ctx, { volume, from: options.from, ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) })),
+    .action((volume: string | undefined, options: { from?: string; group?: string; to?: string; force?: boolean }, command: Command) =>
+      execute(command, (ctx) => {
+        if (options.group !== undefined) {
+          if (volume !== undefined || options.from !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
+          return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
+        }
+        if (volume === undefined || options.from === undefined) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and --from <id> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d --to /tmp/web.img`');
+        return recover(ctx, { volume, from: options.from, ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
+      }),
     );
 }

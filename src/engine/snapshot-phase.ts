@@ -48,7 +48,15 @@ interface AtRest {
  * needs nothing; an image attached to a loop device that is not mounted cannot be frozen.
  */
 async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest> {
-  const loops = volume.provider === 'file' ? await loopDevicesBackedBy(volume.path) : [];
+  if (volume.provider !== 'file') {
+    // A mounted LV is frozen by the kernel itself while lvcreate suspends its device (dm
+    // suspend with lockfs); a FIFREEZE of ours would make that suspend fail. Flush it first.
+    const mounted = await mountpointsOf([volume.path]);
+    for (const point of mounted) await tool('sync', ['-f', point]).catch(() => undefined);
+    if (group) void (await group.join([])).thaw().catch(() => undefined);
+    return { method: mounted.length ? 'dm-suspend' : 'none' };
+  }
+  const loops = await loopDevicesBackedBy(volume.path);
   const mountpoints = loops.length ? await mountpointsOf(loops) : [];
   const unmounted = loops.length && mountpoints.length === 0
     ? `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`

@@ -2,8 +2,12 @@
 import { QrvError } from '../core/errors.ts';
 import type { Provider } from './provider.ts';
 import { fileProvider } from './file/file-provider.ts';
+import { lvmProvider } from './lvm/lvm-provider.ts';
 
-const providers = new Map<string, Provider>([[fileProvider.name, fileProvider]]);
+const providers = new Map<string, Provider>([
+  [fileProvider.name, fileProvider],
+  [lvmProvider.name, lvmProvider],
+]);
 
 export function providerNames(): string[] {
   return [...providers.keys()];

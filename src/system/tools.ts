@@ -11,6 +11,7 @@ const PACKAGES: Record<string, string> = {
   losetup: 'util-linux',
   fsfreeze: 'util-linux',
   filefrag: 'e2fsprogs',
+  lvm: 'lvm2',
 };
 
 export interface ToolResult {

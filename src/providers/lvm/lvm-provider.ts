@@ -1,0 +1,121 @@
+// The `lvm` provider: a volume is a logical volume (/dev/VG/LV). A snapshot of a thin LV is a
+// thin snapshot (no size to choose, activated for reading with -K); of any other LV a classic
+// snapshot whose copy-on-write store takes `cowPercent` of the origin's size (default 20 %).
+// Snapshots are named <lv>_qrv_<snapshot id> and tagged `qrv` and `qrv-snapshot:<id>`, so that
+// qrv lists and removes only its own. Every lvm call goes through the tool wrapper with an
+// argument array. Changed ranges (thin_delta, COW exception stores) are not answered yet.
+import { QrvError } from '../../core/errors.ts';
+import { tool } from '../../system/tools.ts';
+import type { HeldSnapshot, Provider, SnapshotMade, VolumeFacts, VolumeRef } from '../provider.ts';
+import { LVS_FIELDS, parseLvs, snapshotIdOf, SNAPSHOT_TAG, type LvRow } from './reports.ts';
+
+/** Default size of a classic snapshot's copy-on-write store, in % of the origin. */
+export const DEFAULT_COW_PERCENT = 20;
+
+/** VG and LV from the volume's /dev/VG/LV path (the path is what the admin gave and sees). */
+function nameOf(volume: VolumeRef): { vg: string; lv: string } {
+  const match = /^\/dev\/([^/]+)\/([^/]+)$/.exec(volume.path);
+  if (!match) throw new QrvError('usage', 'not-an-lv', `volume "${volume.name}": ${volume.path} is not a /dev/VG/LV path`, 'give the logical volume as /dev/VG/LV');
+  return { vg: match[1] as string, lv: match[2] as string };
+}
+
+async function lvm(args: string[]): Promise<string> {
+  const result = await tool('lvm', args);
+  if (result.exitCode !== 0) {
+    const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
+    throw new QrvError('io', 'lvm-failed', `lvm ${args.join(' ')} failed${said ? `: ${said.trim()}` : ''}`, 'run the command by hand to see the whole output (as root)');
+  }
+  return result.stdout;
+}
+
+async function lvs(args: string[]): Promise<LvRow[]> {
+  const output = await lvm(['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, ...args]);
+  const rows = parseLvs(output);
+  if (!rows) throw new QrvError('io', 'lvm-failed', 'lvs printed a report qrv does not understand', 'check the lvm2 version (2.02.158 or later is needed)');
+  return rows;
+}
+
+async function row(volume: VolumeRef): Promise<LvRow> {
+  const { vg, lv } = nameOf(volume);
+  const result = await tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, `${vg}/${lv}`]);
+  const rows = result.exitCode === 0 ? parseLvs(result.stdout) : null;
+  const found = rows?.find((r) => r.vg === vg && r.name === lv);
+  if (!found) {
+    throw new QrvError('io', 'volume-missing', `volume "${volume.name}": logical volume ${vg}/${lv} not found`, `check \`lvs ${vg}\`, or remove the volume with \`qrv volume remove ${volume.name}\``);
+  }
+  return found;
+}
+
+async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
+  const lv = await row(volume);
+  if (lv.attr.startsWith('t')) throw new QrvError('usage', 'not-an-lv', `volume "${volume.name}": ${lv.vg}/${lv.name} is a thin pool`, 'add the thin LVs in it, not the pool');
+  return { sizeBytes: lv.sizeBytes, kind: 'block' };
+}
+
+function defaultOptions(volumePath: string): Record<string, string> {
+  const match = /^\/dev\/[^/]+\/[^/]+$/.exec(volumePath);
+  return match ? { cowPercent: String(DEFAULT_COW_PERCENT) } : {};
+}
+
+function snapshotName(lv: string, snapshotId: string): string {
+  return `${lv}_qrv_${snapshotId}`;
+}
+
+async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade> {
+  const origin = await row(volume);
+  const name = snapshotName(origin.name, snapshotId);
+  const tags = ['--addtag', 'qrv', '--addtag', `${SNAPSHOT_TAG}${snapshotId}`];
+  const thin = origin.pool !== '';
+  let args: string[];
+  if (thin) {
+    args = ['lvcreate', '-q', '-s', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+  } else {
+    const percent = Number(volume.options.cowPercent ?? DEFAULT_COW_PERCENT);
+    const cow = Math.max(4 * 1024 * 1024, Math.ceil((origin.sizeBytes * (Number.isFinite(percent) && percent > 0 ? percent : DEFAULT_COW_PERCENT)) / 100 / 512) * 512);
+    args = ['lvcreate', '-q', '-y', '-s', '-L', `${cow}b`, '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+  }
+  // lvcreate suspends the origin while it switches it to a snapshot origin: that is the window.
+  const started = process.hrtime.bigint();
+  await lvm(args).catch((error: QrvError) => {
+    if (/insufficient free space|Insufficient free/i.test(error.message)) {
+      throw new QrvError('refused', 'vg-full', `volume group ${origin.vg} has no room for a snapshot of ${origin.name}: ${error.message}`, 'free extents in the volume group (vgs), or lower the volume\'s cowPercent option');
+    }
+    throw error;
+  });
+  const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const handle = `${origin.vg}/${name}`;
+  // A thin snapshot is created with the skip-activation flag: activate it to read it.
+  if (thin) await lvm(['lvchange', '-q', '-ay', '-K', handle]);
+  return { handle, path: `/dev/${origin.vg}/${name}`, sizeBytes: origin.sizeBytes, method: thin ? 'lvm-thin' : 'lvm-classic', suspendedMs };
+}
+
+async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
+  const { vg, lv } = nameOf(volume);
+  if (!handle.startsWith(`${vg}/${lv}_qrv_`)) {
+    throw new QrvError('refused', 'foreign-handle', `${handle} is not a qrv snapshot of ${vg}/${lv}`, 'remove it by hand (lvremove) if it is really a qrv snapshot');
+  }
+  const gone = await lvs([vg]).then((rows) => !rows.some((r) => `${r.vg}/${r.name}` === handle));
+  if (gone) return;
+  await lvm(['lvremove', '-q', '-y', handle]);
+}
+
+async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
+  const { vg, lv } = nameOf(volume);
+  const rows = await lvs([vg]);
+  return rows
+    .filter((r) => r.origin === lv && r.tags.includes('qrv'))
+    .map((r) => {
+      const snapshotId = snapshotIdOf(r);
+      return { handle: `${r.vg}/${r.name}`, path: `/dev/${r.vg}/${r.name}`, ...(snapshotId ? { snapshotId } : {}) };
+    });
+}
+
+export const lvmProvider: Provider = {
+  name: 'lvm',
+  description: 'logical volumes (/dev/VG/LV): thin snapshots of thin LVs, classic snapshots (COW store: cowPercent of the origin, default 20 %) of others',
+  inspect,
+  defaultOptions,
+  createSnapshot,
+  removeSnapshot,
+  listSnapshots,
+};

@@ -1,0 +1,58 @@
+// Reading LVM's own reports: `lvs --reportformat json --units b` (lvm2 ≥ 2.02.158). Parsed here,
+// tested against output captured in the VM lane (test/vm/captured/lvs.json).
+
+export interface LvRow {
+  name: string;
+  vg: string;
+  /** lv_attr, e.g. "owi-aos---"; [0] is the volume type (o origin, s snapshot, V thin, t pool, -) */
+  attr: string;
+  sizeBytes: number;
+  /** the origin of a snapshot, "" otherwise */
+  origin: string;
+  /** the thin pool of a thin LV, "" otherwise */
+  pool: string;
+  tags: string[];
+  /** how full a classic snapshot's COW store (or a thin LV's data) is, in %; null when not reported */
+  percent: number | null;
+}
+
+/** The rows of an `lvs --reportformat json` output, or null when it is not that. */
+export function parseLvs(output: string): LvRow[] | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(output);
+  } catch {
+    return null;
+  }
+  const reports = (json as { report?: Array<{ lv?: Array<Record<string, string>> }> }).report;
+  if (!Array.isArray(reports)) return null;
+  const rows: LvRow[] = [];
+  for (const report of reports) {
+    for (const lv of report.lv ?? []) {
+      const size = /^(\d+)B?$/.exec(lv.lv_size ?? '');
+      if (!lv.lv_name || !lv.vg_name || !size) return null;
+      const percent = lv.snap_percent || lv.data_percent;
+      rows.push({
+        name: lv.lv_name,
+        vg: lv.vg_name,
+        attr: lv.lv_attr ?? '',
+        sizeBytes: Number(size[1]),
+        origin: lv.origin ?? '',
+        pool: lv.pool_lv ?? '',
+        tags: lv.lv_tags ? lv.lv_tags.split(',') : [],
+        percent: percent ? Number(percent) : null,
+      });
+    }
+  }
+  return rows;
+}
+
+/** The fields every `lvs` call of the provider asks for. */
+export const LVS_FIELDS = 'lv_name,vg_name,lv_attr,lv_size,origin,snap_percent,data_percent,lv_tags,pool_lv';
+
+/** The tag that names the qrv snapshot id of an LV qrv made. */
+export const SNAPSHOT_TAG = 'qrv-snapshot:';
+
+export function snapshotIdOf(row: LvRow): string | undefined {
+  return row.tags.find((tag) => tag.startsWith(SNAPSHOT_TAG))?.slice(SNAPSHOT_TAG.length);
+}

@@ -1,0 +1,73 @@
+// Run inside the VM lane (test/providers/lvm/lvm-provider.test.ts boots it): the shared provider
+// contract against the lvm provider, on classic LVs and on thin LVs of a pool, on the VM's blank
+// data disk. Prints TAP; run as `node --import tsx test/helpers/vm-lvm-contract.ts` as root.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { lvmProvider } from '../../src/providers/lvm/lvm-provider.ts';
+import type { VolumeRef } from '../../src/providers/provider.ts';
+import { providerContract } from './provider-contract.ts';
+
+// Under software emulation the whole run takes ≈ 40 s: more than tap's default 30 s.
+t.setTimeout(240_000);
+
+// Only ever inside the VM, on its blank data disk: never on a host's disks.
+const disk = process.env.QRV_VM_DISK;
+if (!disk || !process.env.QRV_VM_OUT) {
+  console.log('1..0 # SKIP runs only inside the VM lane (test/providers/lvm/lvm-provider.test.ts boots it)');
+  process.exit(0);
+}
+const lvm = (...args: string[]): string => execFileSync('lvm', args, { encoding: 'utf8' });
+lvm('pvcreate', '-q', disk as string);
+lvm('vgcreate', '-q', 'vgc', disk as string);
+lvm('lvcreate', '-q', '-y', '-L', '256m', '-T', 'vgc/pool');
+
+async function write(volume: VolumeRef, offset: number, data: Buffer): Promise<void> {
+  const handle = await fs.open(volume.path, 'r+');
+  try {
+    await handle.write(data, 0, data.length, offset);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+let n = 0;
+async function makeVolume(thin: boolean): Promise<VolumeRef> {
+  const name = `${thin ? 'thin' : 'lv'}${++n}`;
+  if (thin) lvm('lvcreate', '-q', '-y', '-V', '16m', '-T', 'vgc/pool', '-n', name);
+  else lvm('lvcreate', '-q', '-y', '-L', '16m', '-n', name, 'vgc');
+  const path = `/dev/vgc/${name}`;
+  const volume: VolumeRef = { name, provider: 'lvm', path, options: lvmProvider.defaultOptions(path, name) };
+  await write(volume, 0, randomBytes(1024 * 1024));
+  return volume;
+}
+
+t.test('classic LVs', async (t) => {
+  providerContract(t as never, { provider: lvmProvider, makeVolume: () => makeVolume(false), write });
+});
+t.test('thin LVs', async (t) => {
+  providerContract(t as never, { provider: lvmProvider, makeVolume: () => makeVolume(true), write });
+});
+t.test('methods and refusals', async (t) => {
+  const classic = await makeVolume(false);
+  const made = await lvmProvider.createSnapshot(classic, 's-000000c1');
+  t.equal(made.method, 'lvm-classic');
+  t.equal(made.path, `/dev/vgc/${classic.name}_qrv_s-000000c1`);
+  const tags = lvm('lvs', '--noheadings', '-o', 'lv_tags', made.handle).trim();
+  t.equal(tags, 'qrv,qrv-snapshot:s-000000c1', 'tagged as qrv\'s');
+  await t.rejects(lvmProvider.removeSnapshot(classic, 'vgc/pool'), { code: 'foreign-handle' }, 'never removes what qrv did not make');
+  await lvmProvider.removeSnapshot(classic, made.handle);
+  const thin = await makeVolume(true);
+  const thinMade = await lvmProvider.createSnapshot(thin, 's-000000c2');
+  t.equal(thinMade.method, 'lvm-thin');
+  t.equal((await fs.stat(thinMade.path)).isBlockDevice(), true, 'the thin snapshot is active, readable');
+  await lvmProvider.removeSnapshot(thin, thinMade.handle);
+  await t.rejects(lvmProvider.inspect({ ...classic, path: '/dev/vgc/pool' }), { code: 'not-an-lv' }, 'a thin pool is not a volume');
+  // A classic snapshot needs free extents: an LV as big as the rest of the VG leaves none.
+  const free = lvm('vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', 'vgc').trim();
+  lvm('lvcreate', '-q', '-y', '-L', `${free}b`, '-n', 'filler', 'vgc');
+  await t.rejects(lvmProvider.createSnapshot(classic, 's-000000c3'), { code: 'vg-full', exit: 'refused' }, 'no room: refused, with a reason');
+  t.same(await lvmProvider.listSnapshots(classic), [], 'and nothing left half made');
+});

@@ -10,19 +10,17 @@
 //   env: BENCH_RUNS, BENCH_NO_DOCS=1 (print only)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { mountLoopXfs, type LoopXfs } from './lib/loop-xfs.ts';
 import { describeMachine } from './lib/machine.ts';
 import { writeSection } from './lib/report-section.ts';
 import { lastJson, spawnTimed } from './lib/spawn.ts';
 import { list, median } from './lib/stats.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = dirname(here);
-const work = join(here, 'work', 'freeze');
-const runs = Number(process.env.BENCH_RUNS ?? 11);
-if (!Number.isInteger(runs) || runs < 10) throw new Error(`BENCH_RUNS must be a whole number ≥ 10, got ${process.env.BENCH_RUNS}`);
+const { here, root, work: scratch } = benchPaths();
+const work = join(scratch, 'freeze');
+const runs = wholeNumberEnv('BENCH_RUNS', 11, 10);
 const VOLUME_MIB = 256;
 
 function run(command: string, args: string[]): string {

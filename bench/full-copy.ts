@@ -10,24 +10,20 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { checksumImage } from '../src/copy/block-copy.ts';
+import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { describeMachine } from './lib/machine.ts';
 import { writeSection } from './lib/report-section.ts';
 import { makeFullVolume, makeSparseVolume } from './lib/volumes.ts';
 
 const MiB = 1024 * 1024;
-const here = dirname(fileURLToPath(import.meta.url));
-const root = dirname(here);
-const work = join(here, 'work');
-const runs = Number(process.env.BENCH_RUNS ?? 5);
-const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 2048);
+const { here, root, work } = benchPaths();
+const runs = wholeNumberEnv('BENCH_RUNS', 5, 3);
+const sizeMiB = wholeNumberEnv('BENCH_SIZE_MIB', 2048, 1);
 const sizeBytes = sizeMiB * MiB;
-if (!Number.isInteger(runs) || runs < 3) throw new Error(`BENCH_RUNS must be a whole number ≥ 3, got ${process.env.BENCH_RUNS}`);
-if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error(`BENCH_SIZE_MIB must be a whole number ≥ 1`);
 
 const isRoot = process.getuid?.() === 0;
 const bundle = join(work, 'copy-once.mjs');

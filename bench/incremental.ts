@@ -16,11 +16,11 @@
 import { constants, copyFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { rm, rmdir, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { checksumImage, DEFAULT_BLOCK_SIZE } from '../src/copy/block-copy.ts';
 import { LedgerReader, ledgerChecksum } from '../src/ledger/ledger.ts';
 import type { OnceResult } from './incremental-once.ts';
+import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { bundleChild } from './lib/bundle.ts';
 import { incrementalReport, type Measured } from './lib/incremental-report.ts';
 import { mountLoopXfs, type LoopXfs } from './lib/loop-xfs.ts';
@@ -31,15 +31,11 @@ import { lastJson, spawnTimed } from './lib/spawn.ts';
 import { changeBlocks, makeFullVolume } from './lib/volumes.ts';
 
 const MiB = 1024 * 1024;
-const here = dirname(fileURLToPath(import.meta.url));
-const root = dirname(here);
-const work = join(here, 'work');
-const runs = Number(process.env.BENCH_RUNS ?? 5);
-const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 2048);
+const { here, root, work } = benchPaths();
+const runs = wholeNumberEnv('BENCH_RUNS', 5, 3);
+const sizeMiB = wholeNumberEnv('BENCH_SIZE_MIB', 2048, 1);
 const changePercent = Number(process.env.BENCH_CHANGE_PERCENT ?? 1);
 const sizeBytes = sizeMiB * MiB;
-if (!Number.isInteger(runs) || runs < 3) throw new Error(`BENCH_RUNS must be a whole number ≥ 3, got ${process.env.BENCH_RUNS}`);
-if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error('BENCH_SIZE_MIB must be a whole number ≥ 1');
 if (!(changePercent > 0 && changePercent <= 100)) throw new Error('BENCH_CHANGE_PERCENT must be in (0, 100]');
 if (process.getuid?.() !== 0) throw new Error('bench/incremental.ts needs root: it makes an XFS loop filesystem and drops the page cache');
 

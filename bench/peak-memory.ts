@@ -14,10 +14,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { checksumImage } from '../src/copy/block-copy.ts';
 import type { OnceResult } from './incremental-once.ts';
+import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { bundleChild } from './lib/bundle.ts';
 import { describeMachine } from './lib/machine.ts';
 import { PageCache } from './lib/page-cache.ts';
@@ -28,14 +28,10 @@ import { makePatternVolume } from './lib/volumes.ts';
 
 const MiB = 1024 * 1024;
 const TARGET_MIB = 150;
-const here = dirname(fileURLToPath(import.meta.url));
-const root = dirname(here);
-const work = join(here, 'work');
-const runs = Number(process.env.BENCH_RUNS ?? 3);
-const sizeMiB = Number(process.env.BENCH_MEM_SIZE_MIB ?? 8192);
+const { here, root, work } = benchPaths();
+const runs = wholeNumberEnv('BENCH_RUNS', 3, 1);
+const sizeMiB = wholeNumberEnv('BENCH_MEM_SIZE_MIB', 8192, 1);
 const sizeBytes = sizeMiB * MiB;
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a whole number ≥ 1, got ${process.env.BENCH_RUNS}`);
-if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error('BENCH_MEM_SIZE_MIB must be a whole number ≥ 1');
 
 const bundle = join(work, 'peak-memory-once.mjs');
 const volume = join(work, 'mem-volume.img');

@@ -5,7 +5,7 @@
 // blocks in place (changeBlocks); the memory bench fills a big volume with a repeated random
 // pattern (makePatternVolume), which costs less CPU to generate than fresh random bytes.
 import { randomFillSync } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 const MiB = 1024 * 1024;
 
@@ -21,17 +21,21 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** Fills units `indexes` (of `unit` bytes; the last one may be short) of an open file with random data, then flushes. */
+async function writeRandomUnits(handle: FileHandle, sizeBytes: number, unit: number, indexes: Iterable<number>): Promise<void> {
+  const chunk = Buffer.allocUnsafe(unit);
+  for (const index of indexes) {
+    randomFillSync(chunk);
+    await handle.write(chunk, 0, Math.min(unit, sizeBytes - index * unit), index * unit);
+  }
+  await handle.datasync();
+}
+
 async function writeVolume(path: string, sizeBytes: number, regions: Iterable<number>): Promise<void> {
   const handle = await open(path, 'w');
   try {
     await handle.truncate(sizeBytes);
-    const chunk = Buffer.allocUnsafe(MiB);
-    for (const region of regions) {
-      randomFillSync(chunk);
-      const length = Math.min(MiB, sizeBytes - region * MiB);
-      await handle.write(chunk, 0, length, region * MiB);
-    }
-    await handle.datasync();
+    await writeRandomUnits(handle, sizeBytes, MiB, regions);
   } finally {
     await handle.close();
   }
@@ -70,13 +74,7 @@ export async function changeBlocks(path: string, sizeBytes: number, blockSize: n
   const blocks = [...chosen].sort((a, b) => a - b);
   const handle = await open(path, 'r+');
   try {
-    const chunk = Buffer.allocUnsafe(blockSize);
-    for (const block of blocks) {
-      randomFillSync(chunk);
-      const length = Math.min(blockSize, sizeBytes - block * blockSize);
-      await handle.write(chunk, 0, length, block * blockSize);
-    }
-    await handle.datasync();
+    await writeRandomUnits(handle, sizeBytes, blockSize, blocks);
   } finally {
     await handle.close();
   }

@@ -34,8 +34,3 @@ export async function failpoint(name: Failpoint): Promise<void> {
   }
   throw new Error(`QRV_FAILPOINTS: "${action}" is not an action for ${name} (sleep:<ms>, kill or error)`);
 }
-
-/** Whether a failpoint is set (for places that check it in a hot loop). */
-export function failpointSet(name: Failpoint): boolean {
-  return actionFor(name) !== null;
-}

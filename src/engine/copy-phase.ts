@@ -21,7 +21,6 @@ import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken, volumeRef } from './lookup.ts';
 
-export { DEFAULT_BLOCK_SIZE };
 
 /** How often a running copy saves its progress (destination and ledger flushed first). */
 export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);
@@ -65,21 +64,48 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
 }
 
 /** How the destination's current content is known, and the warning to give when it is not. */
-async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, existing: Qrv | null, incremental: boolean, home: string): Promise<{ base: Base; kind: CopyProgress['base']; baseSnapshotId: string | null; why: string | null }> {
+interface Plan {
+  base: Base;
+  kind: CopyProgress['base'];
+  baseSnapshotId: string | null;
+  why: string | null;
+}
+
+function comparePlan(why: string): Plan {
+  return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `${why}; comparing every block` };
+}
+
+async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, existing: Qrv | null, incremental: boolean): Promise<Plan> {
   if (!existing || !incremental) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
-  const compare = (why: string) => ({ base: { kind: 'compare' } as Base, kind: 'compare' as const, baseSnapshotId: null, why: `${why}; comparing every block` });
-  if (existing.state !== 'ready') return compare(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
-  if (existing.lastVerify && !existing.lastVerify.ok) return compare(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
+  if (existing.state !== 'ready') return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
+  if (existing.lastVerify && !existing.lastVerify.ok) return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
+  return ledgerPlan(ctx, data, volume, snapshot, existing, existing.snapshotId, true);
+}
+
+/** The base a killed copy was building on, opened again (a ledger that is gone means comparing). */
+async function resumeBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, resume: ResumePoint): Promise<Plan> {
+  const { progress, qrv } = resume;
+  if (progress.base === 'fresh') return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
+  if (progress.base === 'compare' || !progress.baseSnapshotId) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
+  return ledgerPlan(ctx, data, volume, snapshot, qrv, progress.baseSnapshotId, progress.base === 'provider');
+}
+
+/**
+ * The QRV's ledger (which must describe `baseSnapshotId` and the QRV's size) as the base, with
+ * the provider's changed ranges when asked and it has them; a ledger that cannot be used means
+ * comparing every block, with the reason.
+ */
+async function ledgerPlan(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, qrv: Qrv, baseSnapshotId: string, askProvider: boolean): Promise<Plan> {
+  const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
   let ledger: LedgerReader;
-  const path = existing.ledger ?? ledgerPathFor(existing, home);
   try {
-    ledger = await LedgerReader.open(path, { snapshotId: existing.snapshotId, sizeBytes: existing.sizeBytes, blockSize: existing.blockSize });
+    ledger = await LedgerReader.open(path, { snapshotId: baseSnapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize });
   } catch (error) {
-    if (error instanceof LedgerError) return compare(`the ledger of QRV ${existing.id} (${path}) cannot be used: ${error.message}`);
+    if (error instanceof LedgerError) return comparePlan(`the ledger of QRV ${qrv.id} (${path}) cannot be used: ${error.message}`);
     throw error;
   }
-  const ranges = await providerRanges(data, volume, existing.snapshotId, snapshot);
-  return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId: existing.snapshotId, why: null };
+  const ranges = askProvider ? await providerRanges(data, volume, baseSnapshotId, snapshot) : null;
+  return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId, why: null };
 }
 
 /** The provider's answer to "what changed since the snapshot the QRV reflects", when it has one. */
@@ -119,7 +145,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
   const header = { blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, snapshotId: snapshot.id, qrvId: qrv.id };
 
   // What the destination holds: on resume, what the killed copy was building on.
-  let plan: Awaited<ReturnType<typeof chooseBase>>;
+  let plan: Plan;
   let ledgerOut: LedgerWriter | null = null;
   /** set when a resumed copy had already written all blocks and its ledger (killed while verifying) */
   let finished: LedgerHeader | null = null;
@@ -138,7 +164,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     }
     startBlock = finished ? finished.blockCount : resume.progress.blocksDone;
   } else {
-    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental, ctx.catalog.home);
+    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental);
     // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
     if (dest.kind === 'block') await mkdir(path.dirname(ledgerPath), { recursive: true, mode: 0o700 });
     ledgerOut = await LedgerWriter.create(ledgerPath, header);
@@ -250,21 +276,6 @@ async function finishedLedger(path: string, header: { blockSize: number; sizeByt
   } catch (error) {
     if (error instanceof LedgerError) return null;
     throw error;
-  }
-}
-
-/** The base a killed copy was building on, opened again; a ledger that is gone means comparing. */
-async function resumeBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, resume: ResumePoint): Promise<Awaited<ReturnType<typeof chooseBase>>> {
-  const { progress, qrv } = resume;
-  if (progress.base === 'fresh' || progress.base === 'compare') return { base: { kind: progress.base }, kind: progress.base, baseSnapshotId: null, why: null };
-  const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
-  try {
-    const ledger = await LedgerReader.open(path, { snapshotId: progress.baseSnapshotId ?? undefined, blockSize: qrv.blockSize });
-    const ranges = progress.base === 'provider' && progress.baseSnapshotId ? await providerRanges(data, volume, progress.baseSnapshotId, snapshot) : null;
-    return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId: progress.baseSnapshotId, why: null };
-  } catch (error) {
-    if (!(error instanceof LedgerError)) throw error;
-    return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `the ledger the copy was building on (${path}) cannot be used: ${error.message}; comparing the rest block by block` };
   }
 }
 

@@ -24,9 +24,14 @@ export function parseFilefrag(output: string): ByteRange[] | null {
   if (!summary) return null;
   // filefrag's FIBMAP fallback prints a count but no extents: unknown, not "all hole".
   if (Number(summary[1]) > 0 && ranges.length === 0) return null;
-  ranges.sort((a, b) => a.start - b.start);
+  return mergeRanges(ranges);
+}
+
+/** The ranges sorted by start, with touching and overlapping ones merged (new objects; empty ones dropped). */
+export function mergeRanges(ranges: ByteRange[]): ByteRange[] {
   const merged: ByteRange[] = [];
-  for (const range of ranges) {
+  for (const range of [...ranges].sort((a, b) => a.start - b.start)) {
+    if (range.end <= range.start) continue;
     const last = merged.at(-1);
     if (last && range.start <= last.end) last.end = Math.max(last.end, range.end);
     else merged.push({ ...range });

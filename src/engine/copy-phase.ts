@@ -22,6 +22,31 @@ import type { JobRecorder } from './job-recorder.ts';
 import { idTaken, volumeRef } from './lookup.ts';
 
 
+/** A snapshot whose copy-on-write store is this full (in %) is warned about before and after a copy. */
+export const COW_WARN_PERCENT = 80;
+
+/**
+ * Refuses to copy from a snapshot whose copy-on-write store overflowed (the kernel dropped it:
+ * reads fail or, worse, return what is not the point in time), and warns when it is nearly full.
+ * Asked before the copy and again after it, before the QRV can be marked ready.
+ */
+export async function checkSnapshotHealth(job: JobRecorder, volume: Volume, snapshot: Snapshot, when: 'before' | 'after'): Promise<void> {
+  const provider = getProvider(snapshot.provider);
+  if (!provider.snapshotHealth) return;
+  const health = await provider.snapshotHealth(volumeRef(volume), snapshot);
+  if (health.invalid) {
+    throw new QrvError(
+      'refused',
+      'snapshot-invalid',
+      `snapshot ${snapshot.id} of volume ${volume.name} overflowed its copy-on-write store${when === 'after' ? ' while it was being copied' : ''} and is invalid: its point in time is lost`,
+      `remove it (qrv unsnap ${snapshot.id}), give the volume a bigger COW store (cowPercent) and take a new snapshot`,
+    );
+  }
+  if (health.usedPercent !== null && health.usedPercent >= COW_WARN_PERCENT) {
+    await job.warn(`snapshot ${snapshot.id} of volume ${volume.name}: its copy-on-write store is ${health.usedPercent.toFixed(1)} % full; when it fills, the snapshot is lost (give the volume a bigger cowPercent, or copy sooner after the snapshot)`);
+  }
+}
+
 /** How often a running copy saves its progress (destination and ledger flushed first). */
 export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);
 
@@ -59,6 +84,7 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
   }
   const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId: snapshot.id, snapshotPath: snapshot.path, destination: dest.path };
 
+  if (getProvider(snapshot.provider).snapshotHealth) await job.step('copy', 'check snapshot', () => checkSnapshotHealth(job, volume, snapshot, 'before'), () => `${snapshot.id} is valid`);
   const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
   return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options.incremental, resume));
 }
@@ -222,6 +248,8 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
         }),
       (r) => `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
     );
+    // Data read from a snapshot that overflowed during the copy is not its point in time.
+    await checkSnapshotHealth(job, volume, snapshot, 'after');
     // A fresh, compared or resumed copy is read back whole; an update only where it wrote (the
     // blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
     const whole = plan.kind === 'fresh' || plan.kind === 'compare' || resume !== undefined || copy.written === null;

@@ -70,4 +70,44 @@ export interface Provider {
    * these two snapshots, or at all); the engine then falls back to its hash ledger.
    */
   changedRanges?(volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null>;
+  /**
+   * How a snapshot whose copy-on-write store can fill up is doing (classic LVM, dm). `invalid`: the
+   * store overflowed and the kernel dropped the snapshot; it must never be copied from. Providers
+   * whose snapshots cannot overflow (file, thin LVM) leave this out.
+   */
+  snapshotHealth?(volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth>;
+  /**
+   * For providers that take a device over at `qrv volume add` (dm: a qrv-owned device-mapper
+   * device in front of it): does so and returns the volume as it is to be recorded (its new
+   * path, options). Called before the catalog row is written; undone with `release` if that fails.
+   */
+  adopt?(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef>;
+  /** Gives the device back as it was before `adopt` (at `qrv volume remove`). */
+  release?(volume: VolumeRef): Promise<void>;
+  /**
+   * Lists volumes this provider could take (`qrv discover --provider NAME`): candidates, not yet
+   * in the catalog; the caller skips the paths it already knows.
+   */
+  discover?(): Promise<DiscoveredVolume[]>;
+}
+
+export interface SnapshotHealth {
+  /** the copy-on-write store overflowed: the snapshot's data is gone */
+  invalid: boolean;
+  /** how full the copy-on-write store is, in %; null when the provider cannot tell */
+  usedPercent: number | null;
+}
+
+/** What `qrv volume add` knows besides the volume itself. */
+export interface AdoptSetup {
+  /** qrv's home folder (a provider may keep files under it, e.g. COW stores) */
+  home: string;
+  /** provider settings given on the command line (e.g. --cow-dir), already in volume.options */
+}
+
+export interface DiscoveredVolume {
+  /** a suggested volume name (unique among the candidates) */
+  name: string;
+  path: string;
+  sizeBytes: number;
 }

@@ -1,7 +1,8 @@
-// `qrv discover [--path GLOB]...`: finds image files matching the configured discovery globs
-// (fast-glob) and adds the new ones as volumes of the default sub-client. Every command that
-// runs jobs calls `rediscover` first, so a new volume is never missed; with no globs it costs
-// nothing.
+// `qrv discover [--path GLOB]... [--lvm VG[/LV]]...`: finds image files matching the configured
+// discovery globs (fast-glob) and logical volumes matching the configured `lvm:` selectors (the
+// lvm provider's report), and adds the new ones as volumes of the default sub-client. Every
+// command that runs jobs calls `rediscover` first, so a new volume is never missed; with no
+// globs it costs nothing.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
@@ -10,6 +11,8 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { fileProvider } from '../providers/file/file-provider.ts';
+import type { Provider } from '../providers/provider.ts';
+import { getProvider } from '../providers/registry.ts';
 import { joinDefault } from './subclients.ts';
 
 /** Paths qrv itself made or holds, which are never volumes. */
@@ -22,35 +25,76 @@ function ownPaths(data: CatalogData): Set<string> {
   ]);
 }
 
-/** A volume name from a file name: its stem, with anything else replaced, made unique. */
-function nameFor(file: string, taken: (name: string) => boolean): string {
-  const stem = path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 56) || 'volume';
+/** A volume name from a file name (its stem) or a suggested name, with anything else replaced, made unique. */
+function nameFor(file: string, taken: (name: string) => boolean, suggested?: string): string {
+  const stem = (suggested ?? path.basename(file).replace(/\.[^.]*$/, '')).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 56) || 'volume';
   let name = stem;
   for (let n = 2; taken(name); n += 1) name = `${stem}-${n}`;
   return name;
+}
+
+/** The prefix of a discovery entry that selects logical volumes: `lvm:VG`, `lvm:VG/LV`, `*` matches any part of a name. */
+export const LVM_PREFIX = 'lvm:';
+
+const SELECTOR = /^(\*|[A-Za-z0-9+_.*-]+)(?:\/([A-Za-z0-9+_.*-]+))?$/;
+
+/** Whether /dev/VG/LV is selected by `VG[/LV]` (either part may hold `*`). */
+export function lvSelected(selector: string, devicePath: string): boolean {
+  const [, vgPattern, lvPattern] = SELECTOR.exec(selector) ?? [];
+  const [, vg, lv] = /^\/dev\/([^/]+)\/([^/]+)$/.exec(devicePath) ?? [];
+  if (!vgPattern || !vg || !lv) return false;
+  const matches = (pattern: string, name: string) => new RegExp(`^${pattern.replace(/[.+]/g, '\\$&').replace(/\*/g, '.*')}$`).test(name);
+  return matches(vgPattern, vg) && matches(lvPattern ?? '*', lv);
+}
+
+interface Candidate {
+  file: string;
+  size: number;
+  provider: Provider;
+  name?: string;
+}
+
+/** Image files the globs match. */
+async function fileCandidates(globs: string[], own: Set<string>): Promise<Candidate[]> {
+  if (globs.length === 0) return [];
+  const found = await fg(globs, { absolute: true, onlyFiles: true, followSymbolicLinks: false, unique: true, suppressErrors: true, ignore: ['**/.qrv-snapshots/**'] });
+  const candidates: Candidate[] = [];
+  for (const file of found.sort()) {
+    const real = await fs.realpath(file).catch(() => file);
+    if (own.has(real) || own.has(file)) continue;
+    const st = await fs.stat(real).catch(() => null);
+    if (st?.isFile() && st.size > 0) candidates.push({ file: real, size: st.size, provider: fileProvider });
+  }
+  return candidates;
+}
+
+/** Logical volumes the `lvm:` selectors match, from the lvm provider's report. */
+async function lvCandidates(selectors: string[], own: Set<string>): Promise<Candidate[]> {
+  if (selectors.length === 0) return [];
+  const provider = getProvider('lvm');
+  const found = (await provider.discover?.()) ?? [];
+  return found
+    .filter((lv) => !own.has(lv.path) && selectors.some((selector) => lvSelected(selector, lv.path)))
+    .map((lv) => ({ file: lv.path, size: lv.sizeBytes, provider, name: lv.name }));
 }
 
 export async function rediscover(ctx: Context, extraGlobs: string[] = []): Promise<Volume[]> {
   const before = await ctx.catalog.read();
   const globs = [...new Set([...before.settings.discovery, ...extraGlobs])];
   if (globs.length === 0) return [];
-  const found = await fg(globs, { absolute: true, onlyFiles: true, followSymbolicLinks: false, unique: true, suppressErrors: true, ignore: ['**/.qrv-snapshots/**'] });
   const own = ownPaths(before);
-  const candidates: { file: string; size: number }[] = [];
-  for (const file of found.sort()) {
-    const real = await fs.realpath(file).catch(() => file);
-    if (own.has(real) || own.has(file)) continue;
-    const st = await fs.stat(real).catch(() => null);
-    if (st?.isFile() && st.size > 0) candidates.push({ file: real, size: st.size });
-  }
+  const candidates = [
+    ...(await fileCandidates(globs.filter((g) => !g.startsWith(LVM_PREFIX)), own)),
+    ...(await lvCandidates(globs.filter((g) => g.startsWith(LVM_PREFIX)).map((g) => g.slice(LVM_PREFIX.length)), own)),
+  ];
   return ctx.catalog.update((data) => {
     data.settings.discovery = globs;
     const added: Volume[] = [];
     const known = ownPaths(data);
-    for (const { file, size } of candidates) {
+    for (const { file, size, provider, name: suggested } of candidates) {
       if (known.has(file)) continue;
-      const name = nameFor(file, (n) => data.volumes.some((v) => v.name === n) || data.subclients.some((s) => s.name === n));
-      const volume: Volume = { name, provider: fileProvider.name, path: file, options: fileProvider.defaultOptions(file, name), sizeBytes: size, addedAt: ctx.now().toISOString(), policy: null, discovered: true };
+      const name = nameFor(file, (n) => data.volumes.some((v) => v.name === n) || data.subclients.some((s) => s.name === n), suggested);
+      const volume: Volume = { name, provider: provider.name, path: file, options: provider.defaultOptions(file, name), sizeBytes: size, addedAt: ctx.now().toISOString(), policy: null, discovered: true };
       data.volumes.push(volume);
       joinDefault(data, name);
       known.add(file);
@@ -60,15 +104,18 @@ export async function rediscover(ctx: Context, extraGlobs: string[] = []): Promi
   });
 }
 
-export async function discover(ctx: Context, globs: string[]): Promise<Summary> {
+export async function discover(ctx: Context, globs: string[], lvSelectors: string[] = []): Promise<Summary> {
   for (const glob of globs) {
     if (!path.isAbsolute(glob)) throw new QrvError('usage', 'relative-glob', `discovery glob "${glob}" is not absolute`, 'give a full path pattern, e.g. /srv/vm/*.img');
   }
-  const added = await rediscover(ctx, globs);
+  for (const selector of lvSelectors) {
+    if (!SELECTOR.test(selector)) throw new QrvError('usage', 'bad-lv-selector', `--lvm "${selector}" is not VG or VG/LV`, 'e.g. --lvm vg0 (every LV of vg0), --lvm "vg0/db*", --lvm "*"');
+  }
+  const added = await rediscover(ctx, [...globs, ...lvSelectors.map((s) => `${LVM_PREFIX}${s}`)]);
   const { settings } = await ctx.catalog.read();
-  if (settings.discovery.length === 0) throw new QrvError('usage', 'no-discovery-globs', 'no discovery globs are configured', 'give one with --path, e.g. qrv discover --path "/srv/vm/*.img"');
+  if (settings.discovery.length === 0) throw new QrvError('usage', 'no-discovery-globs', 'no discovery globs are configured', 'give one with --path, e.g. qrv discover --path "/srv/vm/*.img", or --lvm VG');
   return {
     data: { added, globs: settings.discovery },
-    lines: [...added.map((v) => `added volume ${v.name} (${v.path}) to sub-client default`), added.length ? `${added.length} new volume(s)` : 'no new volumes', `discovery globs: ${settings.discovery.join(' ')}`],
+    lines: [...added.map((v) => `added volume ${v.name} (${v.provider}, ${v.path}) to sub-client default`), added.length ? `${added.length} new volume(s)` : 'no new volumes', `discovery globs: ${settings.discovery.join(' ')}`],
   };
 }

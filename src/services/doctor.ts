@@ -14,7 +14,7 @@ import { getProvider } from '../providers/registry.ts';
 import { resumeBlocker, resumeCopy } from './copy.ts';
 
 export interface Finding {
-  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot';
+  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot';
   /** the job, snapshot id or provider handle it is about */
   subject: string;
   what: string;
@@ -100,6 +100,19 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
             await markSnapshot(row.id, finished)();
           },
         });
+      } else if (row.state === 'ready' && provider.snapshotHealth) {
+        // A classic snapshot whose COW store overflowed holds nothing of its point in time; the
+        // kernel keeps the device (and its space) until it is removed.
+        const health = await provider.snapshotHealth(volumeRef(volume), row).catch(() => null);
+        if (health?.invalid) {
+          planned.push({
+            finding: { kind: 'invalid-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} overflowed its copy-on-write store: it is invalid and can never be copied from`, action: 'remove it and mark it failed', fixed: false, error: null },
+            fix: async () => {
+              await provider.removeSnapshot(volumeRef(volume), h.handle);
+              await markSnapshot(row.id, 'failed')();
+            },
+          });
+        }
       }
     }
     for (const row of rows) {

@@ -11,6 +11,8 @@ export interface ContractSubject {
   makeVolume: () => Promise<VolumeRef>;
   /** Writes to the live volume (as its user would). */
   write: (volume: VolumeRef, offset: number, data: Buffer) => Promise<void>;
+  /** The provider must answer changedRanges for two snapshots of these volumes (not null). */
+  expectRanges?: boolean;
 }
 
 interface T {
@@ -19,6 +21,8 @@ interface T {
   ok: (value: unknown, message?: string) => void;
   same: (a: unknown, b: unknown, message?: string) => void;
   rejects: (p: Promise<unknown>, expected?: unknown, message?: string) => Promise<void>;
+  fail: (message?: string) => void;
+  comment: (message: string) => void;
 }
 
 async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
@@ -92,5 +96,57 @@ export function providerContract(t: T, subject: ContractSubject): void {
     const error = await provider.createSnapshot(gone, 's-00000021').catch((e: unknown) => e);
     t.ok(isQrvError(error) && error.exit === 'io', 'snapshotting it fails with an io error');
     t.same(await provider.listSnapshots(gone), [], 'and leaves nothing behind');
+  });
+
+  t.test(`${provider.name}: changed ranges cover every byte that differs between two snapshots`, async (t) => {
+    const changedRanges = provider.changedRanges?.bind(provider);
+    if (!changedRanges) {
+      t.ok(!subject.expectRanges, 'the provider has no changedRanges: the engine uses its ledger');
+      return;
+    }
+    const volume = await subject.makeVolume();
+    const { sizeBytes } = await provider.inspect(volume);
+    const a = await provider.createSnapshot(volume, 's-00000031');
+    // Unaligned and aligned writes, one at the very end, one spanning a chunk boundary.
+    const writes: Array<[number, number]> = [[1024 * 1024 + 512, 1000], [3 * 1024 * 1024 - 2048, 8192], [5 * 1024 * 1024, 131072], [sizeBytes - 4096, 4096]];
+    for (const [offset, length] of writes) await subject.write(volume, offset, randomBytes(length));
+    const b = await provider.createSnapshot(volume, 's-00000032');
+    await subject.write(volume, 7 * 1024 * 1024, randomBytes(65536)); // after b: may or may not be listed
+    const ranges = await changedRanges(volume, a, b);
+    if (ranges === null) {
+      t.ok(!subject.expectRanges, 'the provider cannot tell for these snapshots');
+    } else {
+      t.ok(ranges.every((r, i) => r.start < r.end && r.start >= 0 && r.end <= b.sizeBytes && (i === 0 || (ranges[i - 1] as { end: number }).end < r.start)), 'sorted, merged, inside the volume');
+      const uncovered: number[] = [];
+      const piece = 65536;
+      for (let offset = 0; offset < sizeBytes; offset += piece) {
+        const [x, y] = await Promise.all([readAt(a.path, offset, piece), readAt(b.path, offset, piece)]);
+        for (let i = 0; i < x.length; i++) {
+          if (x[i] === y[i]) continue;
+          const at = offset + i;
+          if (!ranges.some((r) => r.start <= at && at < r.end)) uncovered.push(at);
+        }
+      }
+      t.same(uncovered.slice(0, 5), [], 'no differing byte is left out');
+      const listed = ranges.reduce((sum, r) => sum + r.end - r.start, 0);
+      t.ok(listed <= sizeBytes / 4, `the ranges are a small part of the volume (${listed} of ${sizeBytes} bytes)`);
+      const same = await changedRanges(volume, b, b);
+      t.ok(same === null || same.reduce((sum, r) => sum + r.end - r.start, 0) <= listed, 'a snapshot against itself lists no more');
+    }
+    await provider.removeSnapshot(volume, a.handle);
+    await provider.removeSnapshot(volume, b.handle);
+  });
+
+  t.test(`${provider.name}: snapshot health`, async (t) => {
+    if (!provider.snapshotHealth) {
+      t.comment(`${provider.name} snapshots have no COW store that can overflow`);
+      return;
+    }
+    const volume = await subject.makeVolume();
+    const made = await provider.createSnapshot(volume, 's-00000041');
+    const health = await provider.snapshotHealth(volume, made);
+    t.equal(health.invalid, false, 'a fresh snapshot is valid');
+    t.ok(health.usedPercent === null || (health.usedPercent >= 0 && health.usedPercent < 50), `its COW store is nearly empty (${health.usedPercent} %)`);
+    await provider.removeSnapshot(volume, made.handle);
   });
 }

@@ -1,28 +1,58 @@
 #!/bin/bash
-# Run inside the VM lane by test/providers/lvm/lvm-provider.test.ts: qrv end to end on a mounted
-# ext4 LV — frozen and snapshotted by the lvm provider, copied to a QRV, the QRV checked with
-# e2fsck, then updated through its ledger. Only ever inside the VM, on its blank data disk.
+# Run inside the VM lane by test/providers/lvm/lvm-provider.test.ts: qrv end to end on mounted
+# ext4 LVs — frozen and snapshotted by the lvm provider, copied to a QRV, the QRV checked with
+# e2fsck, then updated from the provider's changed ranges (classic: the COW store; thin:
+# thin_delta) and compared block for block with the snapshot; a classic snapshot that overflows
+# is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
 [ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
 qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+status() { node /repo/bin/qrv "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
+snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
+field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("(j)=>"+process.argv[1])(JSON.parse(s))))' "$1"; }
+fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
 export QRV_HOME=/tmp/qrv-home
 lvm pvcreate -q "$QRV_VM_DISK"
 lvm vgcreate -q vge "$QRV_VM_DISK"
 lvm lvcreate -q -y -L 64m -n db vge
-mkfs.ext4 -q /dev/vge/db
-mkdir -p /mnt/db /tmp/q
-mount /dev/vge/db /mnt/db
-for i in 1 2 3; do dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/db/file$i"; done
+lvm lvcreate -q -y -L 128m -T vge/pool
+lvm lvcreate -q -y -V 64m -T vge/pool -n web
+mkdir -p /mnt/db /mnt/web /tmp/q
+for lv in db web; do
+  mkfs.ext4 -q "/dev/vge/$lv"
+  mount "/dev/vge/$lv" "/mnt/$lv"
+  for i in 1 2 3; do dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/$lv/file$i"; done
+done
 echo "RESULT add $(qrv volume add db --provider lvm --path /dev/vge/db)"
-echo "RESULT run $(qrv run db --to /tmp/q/)"
-if e2fsck -fn /tmp/q/db.qrv.img >/dev/null 2>&1; then echo "RESULT fsck clean"; else echo "RESULT fsck unclean"; fi
-dd if=/dev/urandom bs=1048576 count=1 status=none of=/mnt/db/file2
-sync
+echo "RESULT discover $(qrv discover --lvm 'vge/w*')"
+
+for lv in db web; do
+  # The first copy keeps its snapshot: it is the base the next copy's changed ranges start from.
+  echo "RESULT run-$lv $(qrv run "$lv" --to /tmp/q/ --keep-snapshot)"
+  echo "RESULT fsck-$lv $(fsck "/tmp/q/$lv.qrv.img")"
+  dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/$lv/file2" conv=notrunc
+  sync
+  snap=$(qrv snap "$lv")
+  id=$(echo "$snap" | snapid)
+  echo "RESULT snap-$lv $snap"
+  echo "RESULT copy-$lv $(qrv copy "$id" --to /tmp/q/)"
+  echo "RESULT fsck2-$lv $(fsck "/tmp/q/$lv.qrv.img")"
+  echo "RESULT deep-$lv $(qrv verify "$(qrv list --volume "$lv" | field 'j.qrvs[0].id')" --deep)"
+done
+
+# Overflow: the classic snapshot's COW store is 20 % of 64 MiB; 32 MiB written is too much.
 snap=$(qrv snap db)
-echo "RESULT snap $snap"
-id=$(echo "$snap" | sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p')
-echo "RESULT copy $(qrv copy "$id" --to /tmp/q/)"
-if e2fsck -fn /tmp/q/db.qrv.img >/dev/null 2>&1; then echo "RESULT fsck2 clean"; else echo "RESULT fsck2 unclean"; fi
-echo "RESULT unsnap $(qrv unsnap "$id")"
-node /repo/bin/qrv doctor >/dev/null 2>&1 && echo "RESULT doctor 0" || echo "RESULT doctor $?"
+id=$(echo "$snap" | snapid)
+dd if=/dev/urandom bs=1048576 count=32 status=none of=/mnt/db/big oflag=direct 2>/dev/null || true
+sync
+echo "RESULT overflow-attr $(lvm lvs --noheadings -o lv_attr "vge/db_qrv_$id" | tr -d ' ')"
+echo "RESULT overflow-copy $(status copy "$id" --to /tmp/q/overflow.img)"
+echo "RESULT overflow-copy-error $(node /repo/bin/qrv copy "$id" --to /tmp/q/overflow.img 2>&1 >/dev/null | head -1)"
+echo "RESULT overflow-doctor $(status doctor)"
+echo "RESULT overflow-doctor-json $(qrv doctor)"
+echo "RESULT overflow-fix $(status doctor --fix)"
+echo "RESULT overflow-after $(qrv show "$id")"
+
+for s in $(qrv list | field 'j.snapshots.filter((s)=>s.state==="ready").map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
+echo "RESULT doctor $(status doctor)"
 echo "RESULT lvs $(lvm lvs --noheadings -o lv_name vge | tr -s ' \n' ' ')"

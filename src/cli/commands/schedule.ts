@@ -10,9 +10,10 @@ import { collect } from '../parse.ts';
 export function register(program: Command): void {
   program
     .command('discover')
-    .description('find image files matching the discovery globs and add new ones to the default sub-client')
+    .description('find image files and logical volumes matching the remembered discovery globs and add new ones to the default sub-client')
     .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collect)
-    .action((options: { path?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [])));
+    .option('--lvm <VG[/LV]>', 'logical volumes to remember and add: a VG, VG/LV, "*" matches any part, e.g. "vg0/db*" (repeatable)', collect)
+    .action((options: { path?: string[]; lvm?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [])));
   program
     .command('prune')
     .description('remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones)')

@@ -3,11 +3,20 @@
 // snapshot whose copy-on-write store takes `cowPercent` of the origin's size (default 20 %).
 // Snapshots are named <lv>_qrv_<snapshot id> and tagged `qrv` and `qrv-snapshot:<id>`, so that
 // qrv lists and removes only its own. Every lvm call goes through the tool wrapper with an
-// argument array. Changed ranges (thin_delta, COW exception stores) are not answered yet.
+// argument array.
+//
+// What changed between two snapshots: for thin snapshots, the pool's metadata says which blocks
+// the two thin devices map differently (thin_delta, on a metadata snapshot reserved for the
+// read and always released); for classic snapshots, the older one's COW store lists every chunk
+// of the origin written since it was taken (exception-store.ts). Both stores are read and their
+// chunks united, so the order of the two does not matter.
 import { QrvError } from '../../core/errors.ts';
+import type { ByteRange } from '../../copy/extent-map.ts';
+import { mergeRanges } from '../../copy/extent-map.ts';
 import { tool } from '../../system/tools.ts';
-import type { HeldSnapshot, Provider, SnapshotMade, VolumeFacts, VolumeRef } from '../provider.ts';
-import { LVS_FIELDS, parseLvs, snapshotIdOf, SNAPSHOT_TAG, type LvRow } from './reports.ts';
+import { chunkRanges, readExceptionStore } from '../cow/exception-store.ts';
+import type { DiscoveredVolume, HeldSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
+import { LVS_FIELDS, parseLvs, parseThinDelta, snapshotIdOf, snapshotInvalid, SNAPSHOT_TAG, type LvRow } from './reports.ts';
 
 /** Default size of a classic snapshot's copy-on-write store, in % of the origin. */
 export const DEFAULT_COW_PERCENT = 20;
@@ -35,11 +44,15 @@ async function lvs(args: string[]): Promise<LvRow[]> {
   return rows;
 }
 
+/** The row of VG/LV, or null when there is no such LV. */
+async function findLv(vg: string, lv: string): Promise<LvRow | null> {
+  const result = await tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, `${vg}/${lv}`]);
+  return (result.exitCode === 0 ? parseLvs(result.stdout) : null)?.find((r) => r.vg === vg && r.name === lv) ?? null;
+}
+
 async function row(volume: VolumeRef): Promise<LvRow> {
   const { vg, lv } = nameOf(volume);
-  const result = await tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, `${vg}/${lv}`]);
-  const rows = result.exitCode === 0 ? parseLvs(result.stdout) : null;
-  const found = rows?.find((r) => r.vg === vg && r.name === lv);
+  const found = await findLv(vg, lv);
   if (!found) {
     throw new QrvError('io', 'volume-missing', `volume "${volume.name}": logical volume ${vg}/${lv} not found`, `check \`lvs ${vg}\`, or remove the volume with \`qrv volume remove ${volume.name}\``);
   }
@@ -68,11 +81,11 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<Sn
   const thin = origin.pool !== '';
   let args: string[];
   if (thin) {
-    args = ['lvcreate', '-q', '-s', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+    args = ['lvcreate', '-q', '-s', '-p', 'r', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
   } else {
     const percent = Number(volume.options.cowPercent ?? DEFAULT_COW_PERCENT);
     const cow = Math.max(4 * 1024 * 1024, Math.ceil((origin.sizeBytes * (Number.isFinite(percent) && percent > 0 ? percent : DEFAULT_COW_PERCENT)) / 100 / 512) * 512);
-    args = ['lvcreate', '-q', '-y', '-s', '-L', `${cow}b`, '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+    args = ['lvcreate', '-q', '-y', '-s', '-p', 'r', '-L', `${cow}b`, '-n', name, ...tags, `${origin.vg}/${origin.name}`];
   }
   // lvcreate suspends the origin while it switches it to a snapshot origin: that is the window.
   const started = process.hrtime.bigint();
@@ -110,6 +123,74 @@ async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
     });
 }
 
+/** The device-mapper name of an LV: VG and LV joined by "-", with each "-" in them doubled. */
+export function dmName(vg: string, lv: string): string {
+  return `${vg.replace(/-/g, '--')}-${lv.replace(/-/g, '--')}`;
+}
+
+/** The LV row of a snapshot handle (VG/LV), or null when it is gone. */
+async function snapshotRow(handle: string): Promise<LvRow | null> {
+  const [vg, lv] = handle.split('/');
+  return vg && lv ? findLv(vg, lv) : null;
+}
+
+async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null> {
+  if (from.method !== to.method) return null;
+  const [a, b] = await Promise.all([snapshotRow(from.handle), snapshotRow(to.handle)]);
+  if (!a || !b || a.vg !== b.vg) return null;
+  if (from.method === 'lvm-thin') return thinDelta(a, b, to.sizeBytes);
+  if (from.method !== 'lvm-classic' || snapshotInvalid(a) || snapshotInvalid(b)) return null;
+  const ranges: ByteRange[] = [];
+  for (const row of [a, b]) {
+    const store = await readExceptionStore(`/dev/mapper/${dmName(row.vg, row.name)}-cow`);
+    if (!store.valid) return null;
+    ranges.push(...chunkRanges(store.chunks, store.chunkBytes, to.sizeBytes));
+  }
+  return mergeRanges(ranges);
+}
+
+/**
+ * thin_delta between two thin LVs of one pool, read from a metadata snapshot: the pool's live
+ * metadata changes under any reader, so one is reserved for the read (which also commits the
+ * pool's transaction) and released afterwards, whatever happened.
+ */
+async function thinDelta(a: LvRow, b: LvRow, sizeBytes: number): Promise<ByteRange[] | null> {
+  if (!a.pool || a.pool !== b.pool || a.thinId === null || b.thinId === null) return null;
+  const pool = `${dmName(a.vg, a.pool)}-tpool`;
+  const reserved = await tool('dmsetup', ['message', pool, '0', 'reserve_metadata_snap']);
+  if (reserved.exitCode !== 0) return null; // another reader holds it, or the pool is not active
+  try {
+    const delta = await tool('thin_delta', ['-m', '--snap1', String(a.thinId), '--snap2', String(b.thinId), `/dev/mapper/${dmName(a.vg, a.pool)}_tmeta`]);
+    return delta.exitCode === 0 ? parseThinDelta(delta.stdout, sizeBytes) : null;
+  } finally {
+    await tool('dmsetup', ['message', pool, '0', 'release_metadata_snap']);
+  }
+}
+
+async function snapshotHealth(_volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth> {
+  if (snapshot.method !== 'lvm-classic') return { invalid: false, usedPercent: null };
+  const lv = await snapshotRow(snapshot.handle);
+  if (!lv) throw new QrvError('io', 'snapshot-missing', `snapshot ${snapshot.handle} is gone`, 'run `qrv doctor` to bring the catalog up to date');
+  return { invalid: snapshotInvalid(lv), usedPercent: lv.percent };
+}
+
+/** Every LV that can be a volume: not a pool, not a snapshot, not a hidden sub-LV. */
+async function discover(): Promise<DiscoveredVolume[]> {
+  const rows = await lvs([]);
+  const taken = new Set<string>();
+  const found: DiscoveredVolume[] = [];
+  for (const row of rows) {
+    const type = row.attr[0];
+    if (type === 't' || type === 's' || row.origin !== '' || /^\[.*\]$/.test(row.name) || row.tags.includes('qrv')) continue;
+    if (type !== '-' && type !== 'o' && type !== 'V') continue;
+    let name = taken.has(row.name) ? `${row.vg}-${row.name}` : row.name;
+    while (taken.has(name)) name = `${name}_`;
+    taken.add(name);
+    found.push({ name, path: `/dev/${row.vg}/${row.name}`, sizeBytes: row.sizeBytes });
+  }
+  return found;
+}
+
 export const lvmProvider: Provider = {
   name: 'lvm',
   description: 'logical volumes (/dev/VG/LV): thin snapshots of thin LVs, classic snapshots (COW store: cowPercent of the origin, default 20 %) of others',
@@ -118,4 +199,7 @@ export const lvmProvider: Provider = {
   createSnapshot,
   removeSnapshot,
   listSnapshots,
+  changedRanges,
+  snapshotHealth,
+  discover,
 };

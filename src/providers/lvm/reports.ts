@@ -1,5 +1,7 @@
-// Reading LVM's own reports: `lvs --reportformat json --units b` (lvm2 ≥ 2.02.158). Parsed here,
-// tested against output captured in the VM lane (test/vm/captured/lvs.json).
+// Reading LVM's own reports: `lvs --reportformat json --units b` (lvm2 ≥ 2.02.158), and
+// `thin_delta`'s XML between two thin devices of a pool. Parsed here, tested against output
+// captured in the VM lane (test/vm/captured/).
+import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
 
 export interface LvRow {
   name: string;
@@ -14,6 +16,13 @@ export interface LvRow {
   tags: string[];
   /** how full a classic snapshot's COW store (or a thin LV's data) is, in %; null when not reported */
   percent: number | null;
+  /** the device id of a thin LV inside its pool (thin_delta's --snap1/--snap2); null for others */
+  thinId: number | null;
+}
+
+/** A classic snapshot the kernel dropped because its COW store overflowed (lv_attr state "I" or "S"). */
+export function snapshotInvalid(row: LvRow): boolean {
+  return row.attr[0] === 's' && (row.attr[4] === 'I' || row.attr[4] === 'S');
 }
 
 /** The rows of an `lvs --reportformat json` output, or null when it is not that. */
@@ -41,6 +50,7 @@ export function parseLvs(output: string): LvRow[] | null {
         pool: lv.pool_lv ?? '',
         tags: lv.lv_tags ? lv.lv_tags.split(',') : [],
         percent: percent ? Number(percent) : null,
+        thinId: /^\d+$/.test(lv.thin_id ?? '') ? Number(lv.thin_id) : null,
       });
     }
   }
@@ -48,11 +58,30 @@ export function parseLvs(output: string): LvRow[] | null {
 }
 
 /** The fields every `lvs` call of the provider asks for. */
-export const LVS_FIELDS = 'lv_name,vg_name,lv_attr,lv_size,origin,snap_percent,data_percent,lv_tags,pool_lv';
+export const LVS_FIELDS = 'lv_name,vg_name,lv_attr,lv_size,origin,snap_percent,data_percent,lv_tags,pool_lv,thin_id';
 
 /** The tag that names the qrv snapshot id of an LV qrv made. */
 export const SNAPSHOT_TAG = 'qrv-snapshot:';
 
 export function snapshotIdOf(row: LvRow): string | undefined {
   return row.tags.find((tag) => tag.startsWith(SNAPSHOT_TAG))?.slice(SNAPSHOT_TAG.length);
+}
+
+/**
+ * The byte ranges that `thin_delta` reports as not the same between its two devices (different,
+ * left only, right only), sorted and merged, clipped to `sizeBytes`; null when the output is not a
+ * thin_delta report. Its block numbers are in units of the pool's data block size (sectors).
+ */
+export function parseThinDelta(xml: string, sizeBytes: number): ByteRange[] | null {
+  const superblock = /<superblock\b[^>]*\bdata_block_size="(\d+)"/.exec(xml);
+  if (!superblock || !/<diff\b/.test(xml) || !/<\/superblock>/.test(xml)) return null;
+  const blockBytes = Number(superblock[1]) * 512;
+  if (!(blockBytes > 0)) return null;
+  const ranges: ByteRange[] = [];
+  for (const match of xml.matchAll(/<(same|different|left_only|right_only)\s+begin="(\d+)"\s+length="(\d+)"\s*\/>/g)) {
+    if (match[1] === 'same') continue;
+    const start = Number(match[2]) * blockBytes;
+    ranges.push({ start, end: Math.min(sizeBytes, start + Number(match[3]) * blockBytes) });
+  }
+  return mergeRanges(ranges);
 }

@@ -51,10 +51,17 @@ async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest>
   if (volume.provider !== 'file') {
     // A mounted LV is frozen by the kernel itself while lvcreate suspends its device (dm
     // suspend with lockfs); a FIFREEZE of ours would make that suspend fail. Flush it first.
+    // In a group, the LV is snapshotted inside the group's window but under its own suspend: a
+    // filesystem frozen by FIFREEZE cannot be frozen again by the dm suspend lvcreate does (EBUSY,
+    // measured on Debian 12's 6.1 kernel), so the group cannot hold it frozen across the other
+    // members' snapshots.
     const mounted = await mountpointsOf([volume.path]);
     for (const point of mounted) await tool('sync', ['-f', point]).catch(() => undefined);
     if (group) void (await group.join([])).thaw().catch(() => undefined);
-    return { method: mounted.length ? 'dm-suspend' : 'none' };
+    const perVolume = group && mounted.length
+      ? `${volume.name} (${volume.provider}) is snapshotted under its own device suspend, not held frozen for the whole group: the group is consistent per volume; for one point in time across volumes, quiesce the application in a pre-snapshot hook`
+      : undefined;
+    return { method: mounted.length ? 'dm-suspend' : 'none', ...(perVolume ? { warning: perVolume } : {}) };
   }
   const loops = await loopDevicesBackedBy(volume.path);
   const mountpoints = loops.length ? await mountpointsOf(loops) : [];

@@ -12,8 +12,10 @@ export interface QrvRun {
   exitCode: number;
 }
 
-export async function qrv(home: string, args: string[], env: Record<string, string> = {}): Promise<QrvRun> {
-  const result = await execa('node', [BIN, '--home', home, ...args], { reject: false, env: { CI: '', ...env }, stdin: 'ignore', timeout: 240_000 });
+/** `wrapper` runs it under another program, e.g. ['setpriv', '--reuid=65534', ...]. */
+export async function qrv(home: string, args: string[], env: Record<string, string> = {}, wrapper: string[] = []): Promise<QrvRun> {
+  const command = [...wrapper, process.execPath, BIN, '--home', home, ...args];
+  const result = await execa(command[0] as string, command.slice(1), { reject: false, env: { CI: '', ...env }, stdin: 'ignore', timeout: 240_000 });
   return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode ?? -1 };
 }
 

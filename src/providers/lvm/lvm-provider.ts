@@ -28,7 +28,13 @@ function nameOf(volume: VolumeRef): { vg: string; lv: string } {
   return { vg: match[1] as string, lv: match[2] as string };
 }
 
+/** lvm needs root for nearly everything (it opens /dev/mapper/control and the PVs): say so first. */
+function needRoot(): void {
+  if (process.getuid?.() !== 0) throw new QrvError('environment', 'not-root', 'the lvm provider needs root (lvm opens the device-mapper control device and the physical volumes)', 'run qrv as root (sudo)');
+}
+
 async function lvm(args: string[]): Promise<string> {
+  needRoot();
   const result = await tool('lvm', args);
   if (result.exitCode !== 0) {
     const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
@@ -46,6 +52,7 @@ async function lvs(args: string[]): Promise<LvRow[]> {
 
 /** The row of VG/LV, or null when there is no such LV. */
 async function findLv(vg: string, lv: string): Promise<LvRow | null> {
+  needRoot();
   const result = await tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, `${vg}/${lv}`]);
   return (result.exitCode === 0 ? parseLvs(result.stdout) : null)?.find((r) => r.vg === vg && r.name === lv) ?? null;
 }

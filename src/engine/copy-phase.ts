@@ -20,32 +20,8 @@ import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken, volumeRef } from './lookup.ts';
+import { checkSnapshotHealth } from './snapshot-health.ts';
 
-
-/** A snapshot whose copy-on-write store is this full (in %) is warned about before and after a copy. */
-export const COW_WARN_PERCENT = 80;
-
-/**
- * Refuses to copy from a snapshot whose copy-on-write store overflowed (the kernel dropped it:
- * reads fail or, worse, return what is not the point in time), and warns when it is nearly full.
- * Asked before the copy and again after it, before the QRV can be marked ready.
- */
-export async function checkSnapshotHealth(job: JobRecorder, volume: Volume, snapshot: Snapshot, when: 'before' | 'after'): Promise<void> {
-  const provider = getProvider(snapshot.provider);
-  if (!provider.snapshotHealth) return;
-  const health = await provider.snapshotHealth(volumeRef(volume), snapshot);
-  if (health.invalid) {
-    throw new QrvError(
-      'refused',
-      'snapshot-invalid',
-      `snapshot ${snapshot.id} of volume ${volume.name} overflowed its copy-on-write store${when === 'after' ? ' while it was being copied' : ''} and is invalid: its point in time is lost`,
-      `remove it (qrv unsnap ${snapshot.id}), give the volume a bigger COW store (cowPercent) and take a new snapshot`,
-    );
-  }
-  if (health.usedPercent !== null && health.usedPercent >= COW_WARN_PERCENT) {
-    await job.warn(`snapshot ${snapshot.id} of volume ${volume.name}: its copy-on-write store is ${health.usedPercent.toFixed(1)} % full; when it fills, the snapshot is lost (give the volume a bigger cowPercent, or copy sooner after the snapshot)`);
-  }
-}
 
 /** How often a running copy saves its progress (destination and ledger flushed first). */
 export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);

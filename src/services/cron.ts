@@ -11,6 +11,7 @@ import { copyDue } from '../policy/copy-timing.ts';
 import { findPolicy, policyFor } from '../policy/resolve.ts';
 import { rulesFor } from '../policy/rules.ts';
 import { scheduleDue } from '../policy/schedule.ts';
+import { scanSnapshotHealth } from '../engine/snapshot-health.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member } from './group.ts';
 import { prune } from './prune.ts';
@@ -101,9 +102,15 @@ export async function cron(ctx: Context): Promise<Summary> {
     lines.push(...pruned.lines.filter((line) => line.startsWith('removed ')));
     for (const f of prunedData.failed) failures.push(`prune ${f.id}: ${f.error}`);
 
+    // Snapshots kept between runs (persistence, incremental bases) fill their COW stores as the
+    // volumes are written: say so while there is still time.
+    const health = await scanSnapshotHealth(await ctx.catalog.read());
+    failures.push(...health.invalid);
+    for (const warning of health.filling) ctx.reporter.warn(warning);
+
     for (const failure of failures) ctx.reporter.warn(failure);
     return {
-      data: { skipped: false, discovered: discovered.map((v) => v.name), snapshots: snapped, copied, pruned: prunedData.removed.map((r) => r.id), failures },
+      data: { skipped: false, discovered: discovered.map((v) => v.name), snapshots: snapped, copied, pruned: prunedData.removed.map((r) => r.id), failures, cowWarnings: health.filling },
       lines,
       ...(failures.length ? { exit: 'partial' as const } : {}),
     };

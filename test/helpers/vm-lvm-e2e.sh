@@ -40,11 +40,21 @@ for lv in db web; do
   echo "RESULT deep-$lv $(qrv verify "$(qrv list --volume "$lv" | field 'j.qrvs[0].id')" --deep)"
 done
 
+# A group of two mounted LVs: each under its own suspend, and the jobs say so.
+group=$(qrv snap db web)
+echo "RESULT group $group"
+for s in $(echo "$group" | field 'j.snapshots.map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
+
 # Overflow: the classic snapshot's COW store is 20 % of 64 MiB; 32 MiB written is too much.
 snap=$(qrv snap db)
 id=$(echo "$snap" | snapid)
+dd if=/dev/urandom bs=512K count=21 status=none of=/mnt/db/fill oflag=direct
+sync
+echo "RESULT filling-percent $(lvm lvs --noheadings -o snap_percent "vge/db_qrv_$id" | tr -d ' ')"
+echo "RESULT filling-cron $(qrv cron)"
 dd if=/dev/urandom bs=1048576 count=32 status=none of=/mnt/db/big oflag=direct 2>/dev/null || true
 sync
+echo "RESULT overflow-cron $(status cron)"
 echo "RESULT overflow-attr $(lvm lvs --noheadings -o lv_attr "vge/db_qrv_$id" | tr -d ' ')"
 echo "RESULT overflow-copy $(status copy "$id" --to /tmp/q/overflow.img)"
 echo "RESULT overflow-copy-error $(node /repo/bin/qrv copy "$id" --to /tmp/q/overflow.img 2>&1 >/dev/null | head -1)"

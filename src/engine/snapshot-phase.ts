@@ -43,12 +43,14 @@ interface AtRest {
 }
 
 /**
- * Brings the data to rest: a file image that backs a mounted loop device has its filesystem
- * frozen (FIFREEZE, under a guard that thaws it if qrv dies or hangs); an image with no writer
- * needs nothing; an image attached to a loop device that is not mounted cannot be frozen.
+ * Brings the data to rest: a mounted filesystem on the volume (for a file image: on a loop
+ * device it backs) is frozen (FIFREEZE, under a guard that thaws it if qrv dies or hangs); a
+ * volume with no writer needs nothing; an image attached to a loop device that is not mounted
+ * cannot be frozen. A provider that freezes by itself (lvm) only has the filesystem flushed.
  */
-async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest> {
-  if (volume.provider !== 'file') {
+async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: GroupFreeze): Promise<AtRest> {
+  const provider = getProvider(volume.provider);
+  if (provider.quiesce === 'provider') {
     // A mounted LV is frozen by the kernel itself while lvcreate suspends its device (dm
     // suspend with lockfs); a FIFREEZE of ours would make that suspend fail. Flush it first.
     // In a group, the LV is snapshotted inside the group's window but under its own suspend: a
@@ -63,8 +65,9 @@ async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest>
       : undefined;
     return { method: mounted.length ? 'dm-suspend' : 'none', ...(perVolume ? { warning: perVolume } : {}) };
   }
-  const loops = await loopDevicesBackedBy(volume.path);
-  const mountpoints = loops.length ? await mountpointsOf(loops) : [];
+  const file = kind === 'file';
+  const loops = file ? await loopDevicesBackedBy(volume.path) : [];
+  const mountpoints = await mountpointsOf(file ? loops : [volume.path]);
   const unmounted = loops.length && mountpoints.length === 0
     ? `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`
     : undefined;
@@ -72,7 +75,7 @@ async function bringToRest(volume: Volume, group?: GroupFreeze): Promise<AtRest>
     // Write out what is dirty first, outside the freeze window: the filesystem (syncfs), then the
     // loop device's writes into the image, so the freeze and the clone have little left to flush.
     for (const point of mountpoints) await tool('sync', ['-f', point]).catch(() => undefined);
-    await flushFile(volume.path);
+    if (file) await flushFile(volume.path);
   }
   if (group) {
     // Every member joins, also one with nothing to freeze, so the group's window holds them all.
@@ -151,7 +154,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     // catalog write inside the freeze window).
     job.hold();
     try {
-      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
+      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, facts.kind, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
     } catch (error) {
       // Nothing is frozen (a failed freeze thaws what it froze) and no snapshot was taken.
       await job.release();
@@ -164,7 +167,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
 
     try {
       await failpoint('after-freeze');
-      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
+      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId, { frozen: (quiesce.freeze?.mountpoints.length ?? 0) > 0 }), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
       Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
       await failpoint('after-snapshot');
     } catch (error) {

@@ -57,8 +57,15 @@ export interface Provider {
   inspect(volume: VolumeRef): Promise<VolumeFacts>;
   /** Default provider options for a new volume (filled in at `volume add`). */
   defaultOptions(path: string, name: string): Record<string, string>;
+  /**
+   * Who brings a mounted filesystem on the volume to rest. 'engine' (the default): qrv freezes it
+   * (FIFREEZE under a guard; a consistency group's members all at once) and tells createSnapshot
+   * (`frozen`). 'provider': the provider's own mechanism freezes it (lvcreate's dm suspend, which
+   * fails on a filesystem FIFREEZE froze); the engine only flushes it first.
+   */
+  readonly quiesce?: 'engine' | 'provider';
   /** Makes a read-only point-in-time snapshot named after `snapshotId`. */
-  createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade>;
+  createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade>;
   /** Removes a snapshot; removing one that is already gone is not an error. */
   removeSnapshot(volume: VolumeRef, handle: string): Promise<void>;
   /** What the provider really holds for this volume (snapshots made by qrv). */
@@ -89,6 +96,11 @@ export interface Provider {
    * in the catalog; the caller skips the paths it already knows.
    */
   discover?(): Promise<DiscoveredVolume[]>;
+}
+
+export interface CreateOptions {
+  /** the engine froze the filesystem on the volume: do not freeze it again (dm: suspend --nolockfs) */
+  frozen: boolean;
 }
 
 export interface SnapshotHealth {

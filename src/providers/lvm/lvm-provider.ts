@@ -201,6 +201,7 @@ async function discover(): Promise<DiscoveredVolume[]> {
 export const lvmProvider: Provider = {
   name: 'lvm',
   description: 'logical volumes (/dev/VG/LV): thin snapshots of thin LVs, classic snapshots (COW store: cowPercent of the origin, default 20 %) of others',
+  quiesce: 'provider',
   inspect,
   defaultOptions,
   createSnapshot,

@@ -167,16 +167,25 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
   await fs.mkdir(qrvs);
 
   // Held frozen for 1.5 s after the freeze: both filesystems must be frozen at the same time.
-  const run = qrvJson(home, ['run', 'ab', '--to', qrvs], { QRV_FAILPOINTS: 'after-freeze=sleep:1500' });
-  const catalogFile = path.join(home, 'catalog.json');
-  const deadline = Date.now() + 20_000;
-  // The snapshot rows appear (state creating) just before the freeze.
-  while (Date.now() < deadline) {
-    const text = await fs.readFile(catalogFile, 'utf8').catch(() => '');
-    if ((text.match(/"state": "creating"/g) ?? []).length === 2) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise((r) => setTimeout(r, 500));
+  const child = execa('node', [BIN, '--home', home, '--json', 'run', 'ab', '--to', qrvs], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=sleep:1500' } });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  // Each member reports its "bring to rest" step once the group is frozen (the catalog is not
+  // written inside the window); probe once both have, whatever the machine's load.
+  let said = '';
+  const frozen = await new Promise<boolean>((resolve) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      said += String(chunk);
+      if ((said.match(/bring to rest[^\n]*froze/g) ?? []).length >= 2) resolve(true);
+    });
+    setTimeout(() => resolve(false), 20_000);
+  });
+  t.ok(frozen, 'both members said they are frozen');
+  const run = child.then((r) => {
+    const lines = String(r.stdout).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+    return { run: { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) }, summary: lines.at(-1) ?? {} };
+  });
   const probes = disks.map((d) => writer(d.mountpoint, 'probe'));
   const done = await Promise.all(probes.map((p) => p.done));
   for (const [index, result] of done.entries()) {
@@ -193,4 +202,29 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
     const fsck = await execa('e2fsck', ['-fn', path.join(qrvs, `${d.name}.qrv.img`)], { reject: false });
     t.equal(fsck.exitCode, 0, `the QRV of ${d.name} is a clean filesystem`);
   }
+});
+
+t.test('fsfreeze not installed: one line naming util-linux (exit 10), nothing frozen, no snapshot left', async (t) => {
+  if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
+  const dir = await tmpDir(t);
+  const fsys = await mountLoopFs(t, dir, 'ext4', 64);
+  thawAtEnd(t, fsys.mountpoint);
+  const image = path.join(dir, 'ext4.fs.img');
+  const home = path.join(dir, 'home');
+  t.equal((await qrv(home, ['volume', 'add', 'vol', '--path', image])).exitCode, 0);
+  // A PATH with every program of this machine but fsfreeze.
+  const bin = path.join(dir, 'bin');
+  await fs.mkdir(bin);
+  for (const folder of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    for (const name of await fs.readdir(folder).catch(() => [] as string[])) {
+      if (name !== 'fsfreeze') await fs.symlink(path.join(folder, name), path.join(bin, name)).catch(() => undefined);
+    }
+  }
+  const snap = await qrvJson(home, ['snap', 'vol'], { PATH: bin });
+  t.equal(snap.run.exitCode, 10, snap.run.stderr);
+  t.match(JSON.parse(snap.run.stderr), { message_type: 'error', code: 'missing-tool', exitCode: 10, message: 'fsfreeze is not installed', hint: 'install it with: apt-get install util-linux' });
+  t.equal((await writer(fsys.mountpoint, 'after').done).exitCode, 0, 'the filesystem is not frozen');
+  const listed = await qrvJson(home, ['list', '--all']);
+  t.same(listed.summary.snapshots.map((s: { state: string }) => s.state), ['failed'], 'the snapshot row says failed');
+  t.same(await fs.readdir(path.join(dir, '.qrv-snapshots')).catch(() => []), [], 'and no snapshot file is left');
 });

@@ -96,6 +96,22 @@ export interface Provider {
    * in the catalog; the caller skips the paths it already knows.
    */
   discover?(): Promise<DiscoveredVolume[]>;
+  /**
+   * After a reboot, for providers whose devices the kernel forgets (dm): makes the volume's device
+   * again and attaches the catalog's snapshots (`snapshotIds`) over their persistent stores.
+   */
+  activate?(volume: VolumeRef, snapshotIds: string[]): Promise<Activation>;
+}
+
+export interface Activation {
+  /** the volume's device was made now (false: it was active already) */
+  originCreated: boolean;
+  /** snapshots attached again over their COW stores */
+  attached: string[];
+  /** snapshots active already */
+  active: string[];
+  /** snapshots that could not be attached, with the reason */
+  failed: Array<{ snapshotId: string; reason: string }>;
 }
 
 export interface CreateOptions {

@@ -3,10 +3,12 @@ import { QrvError } from '../core/errors.ts';
 import type { Provider } from './provider.ts';
 import { fileProvider } from './file/file-provider.ts';
 import { lvmProvider } from './lvm/lvm-provider.ts';
+import { dmProvider } from './dm/dm-provider.ts';
 
 const providers = new Map<string, Provider>([
   [fileProvider.name, fileProvider],
   [lvmProvider.name, lvmProvider],
+  [dmProvider.name, dmProvider],
 ]);
 
 export function providerNames(): string[] {

@@ -3,12 +3,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { findVolume } from '../engine/lookup.ts';
+import type { CatalogData } from '../catalog/schema.ts';
+import { findVolume, volumeRef } from '../engine/lookup.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { joinDefault } from './subclients.ts';
 import { findPolicy } from '../policy/resolve.ts';
 import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
+import type { Provider, VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -16,8 +18,17 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export interface AddVolumeRequest {
   name: string;
   provider: string;
-  path: string;
+  /** the image file or device (`--path`) */
+  path?: string;
+  /** the block device a provider that takes devices over (dm) puts under its own (`--device`) */
+  device?: string;
   snapshotDir?: string;
+  /** dm: where COW files are kept (default <home>/cow) */
+  cowDir?: string;
+  /** dm: a device to hold the COW store instead of a file */
+  cowDevice?: string;
+  /** dm, lvm: size of a COW store in % of the volume */
+  cowPercent?: string;
 }
 
 export async function addVolume(ctx: Context, request: AddVolumeRequest): Promise<Summary> {
@@ -25,24 +36,63 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
     throw new QrvError('usage', 'bad-volume-name', `volume name "${request.name}" is not allowed`, 'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit');
   }
   const provider = getProvider(request.provider);
-  const imagePath = path.resolve(request.path);
+  if (request.device !== undefined && request.path !== undefined) throw new QrvError('usage', 'path-and-device', 'give --path or --device, not both', '--device is the dm provider\'s name for --path');
+  if (request.device !== undefined && !provider.adopt) throw new QrvError('usage', 'device-needs-dm', `--device is for providers that take a device over (dm), not ${provider.name}`, 'use --path');
+  for (const [flag, given] of [['--cow-dir', request.cowDir], ['--cow-device', request.cowDevice]] as const) {
+    if (given !== undefined && !provider.adopt) throw new QrvError('usage', 'option-needs-dm', `${flag} is for the dm provider, not ${provider.name}`, `leave ${flag} out, or use --provider dm`);
+  }
+  const given = request.device ?? request.path;
+  if (given === undefined) throw new QrvError('usage', 'missing-path', 'no volume given', provider.adopt ? 'give the block device with --device /dev/sdX' : 'give the image or device with --path');
+  const imagePath = path.resolve(given);
   const options = provider.defaultOptions(imagePath, request.name);
   if (request.snapshotDir) options.snapshotDir = path.resolve(request.snapshotDir);
-  const facts = await provider.inspect({ name: request.name, provider: provider.name, path: imagePath, options }).catch((error: unknown) => {
-    if (error instanceof QrvError && error.code === 'volume-missing') throw new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added');
+  if (request.cowDir !== undefined) options.cowDir = path.resolve(request.cowDir);
+  if (request.cowDevice !== undefined) options.cowDevice = path.resolve(request.cowDevice);
+  if (request.cowPercent !== undefined) {
+    const percent = Number(request.cowPercent);
+    if (!/^\d+(\.\d+)?$/.test(request.cowPercent.trim()) || !(percent > 0 && percent <= 100)) throw new QrvError('usage', 'bad-cow-percent', `--cow-percent ${request.cowPercent} is not a percentage`, 'give a number above 0 and at most 100, e.g. 20');
+    options.cowPercent = String(percent);
+  }
+  let ref: VolumeRef = { name: request.name, provider: provider.name, path: imagePath, options };
+  if (provider.adopt) {
+    // Refuse what the catalog would refuse before the device is taken over; checked again below.
+    checkNewVolume(await ctx.catalog.read(), request.name, imagePath);
+    ref = await provider.adopt({ ...ref, options: { ...options, device: imagePath } }, { home: ctx.catalog.home });
+  }
+  const adopted = provider.adopt ? ref : null;
+  /** Gives an adopted device back when the volume is not recorded after all. */
+  const undoAdopt = async (error: unknown): Promise<never> => {
+    if (adopted && provider.release) {
+      await provider.release(adopted).catch((releaseError: unknown) => {
+        throw new QrvError('io', 'release-failed', `volume "${request.name}" was not added (${(error as Error).message}), and ${adopted.path} could not be given back: ${(releaseError as Error).message}`, `remove it by hand (dmsetup remove ${path.basename(adopted.path)}) when nothing uses it`, { cause: error });
+      });
+    }
     throw error;
+  };
+  const facts = await provider.inspect(ref).catch((error: unknown) => {
+    if (error instanceof QrvError && error.code === 'volume-missing') return undoAdopt(new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added'));
+    return undoAdopt(error);
   });
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
-  const volume = { name: request.name, provider: provider.name, path: imagePath, options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
-  await ctx.catalog.update((data) => {
-    if (data.subclients.some((s) => s.name === request.name)) throw new QrvError('refused', 'name-is-subclient', `"${request.name}" is a sub-client's name`, 'volumes and sub-clients share names in `qrv run`; choose another');
-    if (data.volumes.some((v) => v.name === request.name)) throw new QrvError('refused', 'volume-exists', `a volume named "${request.name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
-    const same = data.volumes.find((v) => v.path === imagePath);
-    if (same) throw new QrvError('refused', 'volume-path-known', `${imagePath} is volume "${same.name}" already`, `use "${same.name}"`);
-    data.volumes.push(volume);
-    joinDefault(data, volume.name);
-  });
-  return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default`] };
+  const volume = { name: request.name, provider: provider.name, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
+  await ctx.catalog
+    .update((data) => {
+      checkNewVolume(data, request.name, imagePath);
+      if (ref.path !== imagePath) checkNewVolume(data, request.name, ref.path);
+      data.volumes.push(volume);
+      joinDefault(data, volume.name);
+    })
+    .catch(undoAdopt);
+  const over = adopted ? ` over ${imagePath}: use ${volume.path} from now on` : '';
+  return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default${over}`] };
+}
+
+/** A new volume's name and path must be free: not a sub-client, not a volume, not another volume's image or device. */
+function checkNewVolume(data: CatalogData, name: string, volumePath: string): void {
+  if (data.subclients.some((s) => s.name === name)) throw new QrvError('refused', 'name-is-subclient', `"${name}" is a sub-client's name`, 'volumes and sub-clients share names in `qrv run`; choose another');
+  if (data.volumes.some((v) => v.name === name)) throw new QrvError('refused', 'volume-exists', `a volume named "${name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
+  const same = data.volumes.find((v) => v.path === volumePath || v.options.device === volumePath);
+  if (same) throw new QrvError('refused', 'volume-path-known', `${volumePath} is volume "${same.name}" already`, `use "${same.name}"`);
 }
 
 /** The snapshot store must be (or become) a folder: refuse a path under a file now, not at the first snapshot. */
@@ -76,7 +126,7 @@ export async function listVolumes(ctx: Context): Promise<Summary> {
 }
 
 export async function removeVolume(ctx: Context, name: string): Promise<Summary> {
-  const removed = await ctx.catalog.update((data) => {
+  const removed = await ctx.catalog.update(async (data) => {
     const volume = findVolume(data, name);
     const busy = data.jobs.find((j) => j.volume === name && jobAlive(j));
     if (busy) throw new QrvError('busy', 'volume-busy', `job ${busy.id} (${busy.kind}) of volume "${name}" is running (pid ${busy.pid})`, 'wait for it to finish');
@@ -84,9 +134,50 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
     if (live.length) {
       throw new QrvError('refused', 'volume-has-snapshots', `volume "${name}" still has ${live.length} snapshot(s): ${live.map((s) => s.id).join(', ')}`, 'remove them first with `qrv unsnap ID`');
     }
+    // A provider that took the device over gives it back first; if it cannot, the row stays.
+    const provider = getProvider(volume.provider);
+    if (provider.release) await provider.release(volumeRef(volume));
     data.volumes = data.volumes.filter((v) => v.name !== name);
     for (const subclient of data.subclients) subclient.volumes = subclient.volumes.filter((v) => v !== name);
     return volume;
   });
-  return { data: { volume: removed }, lines: [`removed volume ${name} from the catalog (its image ${removed.path} is untouched)`] };
+  const device = removed.options.device;
+  const line = device && getProvider(removed.provider).release ? `removed volume ${name} from the catalog and ${removed.path}; ${device} is as it was: use it directly again` : `removed volume ${name} from the catalog (its image ${removed.path} is untouched)`;
+  return { data: { volume: removed }, lines: [line] };
+}
+
+/**
+ * `qrv volume activate [NAME...] [--all]`: after a reboot, makes a dm volume's qrv-<name> device
+ * again and attaches its catalog snapshots over their persistent COW stores.
+ */
+export async function activateVolumes(ctx: Context, names: string[], all: boolean): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  if (names.length === 0 && !all) throw new QrvError('usage', 'nothing-to-activate', 'no volume given', 'name the volumes, or give --all for every dm volume');
+  const volumes = all && names.length === 0 ? data.volumes.filter((v) => getProvider(v.provider).activate) : names.map((name) => findVolume(data, name));
+  const lines: string[] = [];
+  const results = [];
+  let failed = 0;
+  for (const volume of volumes) if (!getProvider(volume.provider).activate) throw new QrvError('usage', 'not-a-dm-volume', `volume "${volume.name}" is a ${volume.provider} volume: only dm volumes are activated`, 'leave it out');
+  for (const volume of volumes) {
+    const snapshots = data.snapshots.filter((s) => s.volume === volume.name && s.provider === 'dm' && s.state === 'ready').map((s) => s.id);
+    let result;
+    try {
+      result = await (getProvider(volume.provider).activate as NonNullable<Provider['activate']>)(volumeRef(volume), snapshots);
+    } catch (error) {
+      // One volume that cannot be activated must not keep the others (at boot) down.
+      if (!(error instanceof QrvError) || error.code === 'resume-failed') throw error;
+      failed++;
+      lines.push(`${volume.name}: not activated: ${error.message} (${error.hint ?? ''})`);
+      continue;
+    }
+    results.push({ volume: volume.name, ...result });
+    failed += result.failed.length;
+    lines.push(`${volume.name}: ${result.originCreated ? `${volume.path} made over ${volume.options.device}` : `${volume.path} was active`}; snapshots attached again: ${result.attached.length ? result.attached.join(', ') : 'none'}${result.active.length ? `, active already: ${result.active.join(', ')}` : ''}`);
+    for (const f of result.failed) lines.push(`  ${f.snapshotId} not attached: ${f.reason}`);
+  }
+  if (volumes.length === 0) lines.push('no dm volumes in the catalog');
+  if (failed) {
+    throw new QrvError('partial', 'activate-partial', `not everything could be activated: ${lines.join('; ')}`, '`qrv doctor` compares the catalog with what the kernel holds; `qrv unsnap ID` removes a lost snapshot');
+  }
+  return { data: { activated: results }, lines };
 }

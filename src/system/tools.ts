@@ -12,6 +12,8 @@ const PACKAGES: Record<string, string> = {
   fsfreeze: 'util-linux',
   filefrag: 'e2fsprogs',
   lvm: 'lvm2',
+  dmsetup: 'dmsetup',
+  blockdev: 'util-linux',
 };
 
 export interface ToolResult {

@@ -1,7 +1,7 @@
-// qrv volume add|list|remove
+// qrv volume add|set|list|activate|remove
 import type { Command } from 'commander';
 import { providerNames } from '../../providers/registry.ts';
-import { addVolume, listVolumes, removeVolume, setVolumePolicy } from '../../services/volumes.ts';
+import { activateVolumes, addVolume, listVolumes, removeVolume, setVolumePolicy } from '../../services/volumes.ts';
 import { execute } from '../execute.ts';
 
 export function register(program: Command): void {
@@ -9,11 +9,26 @@ export function register(program: Command): void {
   volume
     .command('add <name>')
     .description('add a volume to the catalog')
-    .requiredOption('--path <image>', 'the image file (file provider) (required)')
+    .option('--path <image>', 'the image file (file provider) or logical volume (lvm provider)')
+    .option('--device <dev>', 'the block device (dm provider): put under /dev/mapper/qrv-NAME, which is used from then on')
     .option('--provider <name>', `snapshot provider (${providerNames().join(', ')})`, 'file')
     .option('--snapshot-dir <dir>', 'where snapshots are kept (default: .qrv-snapshots beside the image)')
-    .action((name: string, options: { path: string; provider: string; snapshotDir?: string }, command: Command) =>
-      execute(command, (ctx) => addVolume(ctx, { name, provider: options.provider, path: options.path, ...(options.snapshotDir ? { snapshotDir: options.snapshotDir } : {}) })),
+    .option('--cow-dir <dir>', 'dm: where COW files are kept (default: HOME/cow)')
+    .option('--cow-device <dev>', 'dm: a device that holds the COW store instead of a file (one snapshot at a time)')
+    .option('--cow-percent <n>', 'dm, lvm: size of a COW store in % of the volume (default: 20)')
+    .action((name: string, options: { path?: string; device?: string; provider: string; snapshotDir?: string; cowDir?: string; cowDevice?: string; cowPercent?: string }, command: Command) =>
+      execute(command, (ctx) =>
+        addVolume(ctx, {
+          name,
+          provider: options.provider,
+          ...(options.path !== undefined ? { path: options.path } : {}),
+          ...(options.device !== undefined ? { device: options.device } : {}),
+          ...(options.snapshotDir ? { snapshotDir: options.snapshotDir } : {}),
+          ...(options.cowDir !== undefined ? { cowDir: options.cowDir } : {}),
+          ...(options.cowDevice !== undefined ? { cowDevice: options.cowDevice } : {}),
+          ...(options.cowPercent !== undefined ? { cowPercent: options.cowPercent } : {}),
+        }),
+      ),
     );
   volume
     .command('set <name>')
@@ -25,7 +40,12 @@ export function register(program: Command): void {
     .description('list the volumes')
     .action((_options: unknown, command: Command) => execute(command, (ctx) => listVolumes(ctx)));
   volume
+    .command('activate [names...]')
+    .description("dm volumes after a reboot: make /dev/mapper/qrv-NAME again and attach the volume's snapshots over their COW stores")
+    .option('--all', 'every dm volume in the catalog')
+    .action((names: string[], options: { all?: boolean }, command: Command) => execute(command, (ctx) => activateVolumes(ctx, names, options.all === true)));
+  volume
     .command('remove <name>')
-    .description('remove a volume from the catalog (its image is not touched)')
+    .description('remove a volume from the catalog (its image is not touched; a dm volume\'s device is given back)')
     .action((name: string, _options: unknown, command: Command) => execute(command, (ctx) => removeVolume(ctx, name)));
 }

@@ -36,7 +36,7 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
     );
   }
   if (!st.isFile()) {
-    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; for a logical volume use --provider lvm (other block devices: the dm provider is planned)');
+    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; for a logical volume use --provider lvm, for any other block device --provider dm --device');
   }
   return { sizeBytes: st.size, kind: 'file' };
 }

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Run inside the VM lane by test/providers/dm/dm-provider.test.ts: qrv end to end with the dm
+# provider on a plain block device (a linear dm device over part of the VM's blank data disk,
+# standing in for /dev/sdX): taken over by `qrv volume add --provider dm --device`, an ext4
+# filesystem made and mounted on /dev/mapper/qrv-x, snapshotted (dm suspend freezes it), copied
+# to a QRV, checked with e2fsck, updated from the exception stores' changed ranges, and given back
+# by `qrv volume remove`. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
+set -euo pipefail
+[ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
+qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+# exit status and error code of a command that should fail
+refused() { local out status=0; out=$(node /repo/bin/qrv --json "$@" 2>&1) || status=$?; echo "$status $(echo "$out" | sed -n 's/.*"code":"\([a-z-]*\)".*/\1/p' | head -1)"; }
+field() { node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(v ?? "")' "$1" "$2"; }
+export QRV_HOME=/tmp/qrv-home
+dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
+dmsetup create --verifyudev other --table "0 32768 linear $QRV_VM_DISK 131072"
+dev=/dev/mapper/plain
+mkdir -p /mnt/x /mnt/o /tmp/q
+
+# a mounted device is refused, with nothing made
+mkfs.ext4 -q /dev/mapper/other
+mount /dev/mapper/other /mnt/o
+echo "RESULT add-mounted $(refused volume add o --provider dm --device /dev/mapper/other)"
+umount /mnt/o
+echo "RESULT add-path-and-device $(refused volume add o --provider dm --device /dev/mapper/other --path /dev/mapper/other)"
+echo "RESULT add-device-file $(refused volume add o --provider file --device /dev/mapper/other)"
+
+echo "RESULT add $(qrv volume add x --provider dm --device $dev --cow-percent 25)"
+echo "RESULT table-added $(dmsetup table qrv-x)"
+mkfs.ext4 -q /dev/mapper/qrv-x
+mount /dev/mapper/qrv-x /mnt/x
+for i in 1 2 3; do dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/x/file$i"; done
+run=$(qrv run x --to /tmp/q/ --keep-snapshot)
+echo "RESULT run $run"
+first=$(field "$run" snapshot.id)
+echo "RESULT table-snapshotted $(dmsetup table qrv-x)"
+if e2fsck -fn /tmp/q/x.qrv.img >/dev/null 2>&1; then echo "RESULT fsck clean"; else echo "RESULT fsck unclean"; fi
+dd if=/dev/urandom bs=1048576 count=1 status=none of=/mnt/x/file2
+sync
+snap=$(qrv snap x)
+echo "RESULT snap $snap"
+second=$(field "$snap" snapshot.id)
+echo "RESULT copy $(qrv copy "$second" --to /tmp/q/)"
+if e2fsck -fn /tmp/q/x.qrv.img >/dev/null 2>&1; then echo "RESULT fsck2 clean"; else echo "RESULT fsck2 unclean"; fi
+if cmp -s /tmp/q/x.qrv.img "/dev/mapper/qrv-x-snap-$second"; then echo "RESULT cmp same"; else echo "RESULT cmp differ"; fi
+echo "RESULT remove-with-snapshots $(refused volume remove x)"
+
+# a reboot: every device-mapper table and loop device is gone; the COW files stay
+umount /mnt/x
+origin_sum=$(sha256sum /dev/mapper/qrv-x | cut -d' ' -f1)
+snap_sum=$(sha256sum "/dev/mapper/qrv-x-snap-$first" | cut -d' ' -f1)
+dmsetup remove --verifyudev "qrv-x-snap-$first" "qrv-x-snap-$second" qrv-x qrv-x-real
+losetup -D
+echo "RESULT inactive $(refused snap x)"
+echo "RESULT activate $(qrv volume activate --all)"
+[ "$(sha256sum /dev/mapper/qrv-x | cut -d' ' -f1)" = "$origin_sum" ] && echo "RESULT activated-origin same" || echo "RESULT activated-origin differs"
+[ "$(sha256sum "/dev/mapper/qrv-x-snap-$first" | cut -d' ' -f1)" = "$snap_sum" ] && echo "RESULT activated-snapshot same" || echo "RESULT activated-snapshot differs"
+mount /dev/mapper/qrv-x /mnt/x
+dd if=/dev/urandom bs=1048576 count=1 status=none of=/mnt/x/file3
+sync
+third=$(field "$(qrv snap x)" snapshot.id)
+echo "RESULT copy3 $(qrv copy "$third" --to /tmp/q/)"
+if cmp -s /tmp/q/x.qrv.img "/dev/mapper/qrv-x-snap-$third"; then echo "RESULT cmp3 same"; else echo "RESULT cmp3 differ"; fi
+echo "RESULT unsnap3 $(qrv unsnap "$third")"
+echo "RESULT unsnap1 $(qrv unsnap "$first")"
+echo "RESULT unsnap2 $(qrv unsnap "$second")"
+echo "RESULT table-unsnapped $(dmsetup table qrv-x)"
+node /repo/bin/qrv doctor >/dev/null 2>&1 && echo "RESULT doctor 0" || echo "RESULT doctor $?"
+echo "RESULT remove-mounted $(refused volume remove x)"
+echo "RESULT list-after-refusal $(qrv volume list | grep -c '"name":"x"' || true)"
+umount /mnt/x
+before=$(sha256sum /dev/mapper/qrv-x | cut -d' ' -f1)
+echo "RESULT remove $(qrv volume remove x)"
+after=$(sha256sum $dev | cut -d' ' -f1)
+[ "$before" = "$after" ] && echo "RESULT device same" || echo "RESULT device differs"
+echo "RESULT qrv-devices $(dmsetup ls | grep -c '^qrv-' || true)"
+echo "RESULT loops $(losetup -a | wc -l)"
+echo "RESULT cow-files $(ls /tmp/qrv-home/cow | wc -l)"
+mount $dev /mnt/x
+echo "RESULT mount-device $(ls /mnt/x | tr '\n' ' ')"
+umount /mnt/x

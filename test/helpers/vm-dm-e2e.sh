@@ -45,6 +45,32 @@ if e2fsck -fn /tmp/q/x.qrv.img >/dev/null 2>&1; then echo "RESULT fsck2 clean"; 
 if cmp -s /tmp/q/x.qrv.img "/dev/mapper/qrv-x-snap-$second"; then echo "RESULT cmp same"; else echo "RESULT cmp differ"; fi
 echo "RESULT remove-with-snapshots $(refused volume remove x)"
 
+# A group of two mounted dm volumes: qrv freezes both filesystems (FIFREEZE, one window held
+# 1.5 s by a failpoint), then each snapshot suspends its device without lockfs.
+echo "RESULT add-y $(qrv volume add y --provider dm --device /dev/mapper/other)"
+mkfs.ext4 -q /dev/mapper/qrv-y
+mount /dev/mapper/qrv-y /mnt/o
+echo data > /mnt/o/data
+QRV_FAILPOINTS=after-freeze=sleep:1500 node /repo/bin/qrv --json snap x y > /tmp/group.out &
+snapping=$!
+# Once both members said they froze, a write to y must wait for the group's thaw.
+for _ in $(seq 1 600); do [ "$(grep -c 'bring to rest.*froze' /tmp/group.out)" -ge 2 ] && break; sleep 0.05; done
+# busybox date has no %N: milliseconds from /proc/uptime (10 ms steps)
+ms() { local up _; read -r up _ < /proc/uptime; echo "${up/./}0"; }
+start=$(ms)
+echo more > /mnt/o/more
+sync -f /mnt/o/more
+echo "RESULT group-write-ms $(( $(ms) - start ))"
+wait "$snapping"
+group=$(tail -1 /tmp/group.out)
+echo "RESULT group $group"
+for s in $(echo "$group" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).snapshots.map((x)=>x.id).join(" ")))'); do
+  e2fsck -fn "/dev/mapper/qrv-$(echo "$group" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).snapshots.find((x)=>x.id===process.argv[1]).volume))' "$s")-snap-$s" >/dev/null 2>&1 && echo "RESULT group-fsck-$s clean" || echo "RESULT group-fsck-$s unclean"
+  qrv unsnap "$s" >/dev/null
+done
+umount /mnt/o
+echo "RESULT remove-y $(qrv volume remove y)"
+
 # a reboot: every device-mapper table and loop device is gone; the COW files stay
 umount /mnt/x
 origin_sum=$(sha256sum /dev/mapper/qrv-x | cut -d' ' -f1)

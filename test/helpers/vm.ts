@@ -325,3 +325,35 @@ export async function runInVm(script: string, options: VmOptions = {}): Promise<
     await fsp.rm(runDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Runs a test file that prints TAP (test/helpers/vm-*-contract.ts) in the VM with
+ * `node --import tsx` (the tap runner is too slow under emulation) and checks that it ran to the
+ * end with no failed assertion and at least `minPasses` passed ones. Resolves its output.
+ */
+export async function vmTapFile(t: Test, file: string, options: VmOptions & { minPasses: number }): Promise<string> {
+  const run = await runInVm(`cd /repo && node --import tsx ${file} 2>&1`, options);
+  t.comment(`VM run ${run.seconds.toFixed(1)} s`);
+  const failures = run.output.split('\n').filter((line) => /^\s*not ok /.test(line) && !/# (SKIP|TODO)/.test(line));
+  const passes = run.output.split('\n').filter((line) => /^\s*ok /.test(line)).length;
+  t.equal(run.exitCode, 0, `${file} ran in the VM and succeeded`, { output: run.output.slice(-4000) });
+  t.same(failures, [], 'no failed assertion');
+  t.ok(passes >= options.minPasses, `${passes} assertions passed inside the VM`);
+  return run.output;
+}
+
+/** A script's `RESULT <name> <value>` lines, as text or parsed as JSON. */
+export interface ResultLines {
+  output: string;
+  result: (name: string) => string;
+  json: (name: string) => Record<string, any>;
+}
+
+/** Runs a shell script of this repository (test/helpers/vm-*-e2e.sh) in the VM, checks it succeeded, and reads its RESULT lines. */
+export async function vmScript(t: Test, file: string, options: VmOptions): Promise<ResultLines> {
+  const run = await runInVm(await fsp.readFile(path.join(REPO_ROOT, file), 'utf8'), options);
+  t.comment(`VM run ${run.seconds.toFixed(1)} s`);
+  t.equal(run.exitCode, 0, `${file} succeeded`, { output: run.output.slice(-4000) });
+  const result = (name: string): string => new RegExp(`^RESULT ${name} (.*)$`, 'm').exec(run.output)?.[1] ?? '';
+  return { output: run.output, result, json: (name) => JSON.parse(result(name) || '{}') as Record<string, any> };
+}

@@ -2,22 +2,15 @@
 // thin snapshots of mounted filesystems, QRVs checked with e2fsck, updates from the provider's
 // changed ranges compared block for block with the snapshot, a COW overflow refused and cleaned.
 // Its own file so that tap runs it beside the contract run.
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import t from 'tap';
-import { REPO_ROOT, runInVm, vmLane } from '../../helpers/vm.ts';
+import { vmLane, vmScript } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside another one when tap runs two files at once.
 t.setTimeout(600_000);
 
 t.test('qrv end to end on mounted ext4 LVs (classic and thin): frozen, snapshotted, copied, checked, updated from changed ranges', async (t) => {
   if (!vmLane(t)) return;
-  const script = await fs.readFile(path.join(REPO_ROOT, 'test/helpers/vm-lvm-e2e.sh'), 'utf8');
-  const run = await runInVm(script, { diskMiB: 512, memoryMiB: 1024, timeoutMs: 420_000 });
-  t.comment(`VM run ${run.seconds.toFixed(1)} s`);
-  t.equal(run.exitCode, 0, 'the script succeeded', { output: run.output.slice(-4000) });
-  const result = (name: string): string => new RegExp(`^RESULT ${name} (.*)$`, 'm').exec(run.output)?.[1] ?? '';
-  const json = (name: string): Record<string, any> => JSON.parse(result(name) || '{}');
+  const { result, json } = await vmScript(t, 'test/helpers/vm-lvm-e2e.sh', { diskMiB: 512, memoryMiB: 1024, timeoutMs: 420_000 });
   t.match(json('add'), { volume: { name: 'db', provider: 'lvm', path: '/dev/vge/db', sizeBytes: 64 * 1024 * 1024 } });
   t.match(json('discover'), { added: [{ name: 'web', provider: 'lvm', path: '/dev/vge/web' }], globs: ['lvm:vge/w*'] }, 'qrv discover --lvm added the thin LV');
   for (const [lv, method] of [['db', 'lvm-classic'], ['web', 'lvm-thin']] as const) {

@@ -13,6 +13,7 @@ import { register as registerPolicy } from './commands/policy.ts';
 import { register as registerSubclient } from './commands/subclient.ts';
 import { register as registerSchedule } from './commands/schedule.ts';
 import { register as registerMaintenance } from './commands/maintenance.ts';
+import { register as registerBrowse } from './commands/browse.ts';
 
 /** Whether this invocation is `qrv check`, whose every error is Nagios UNKNOWN (exit 3). */
 function invokesCheck(argv: readonly string[]): boolean {
@@ -60,6 +61,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerPool(program);
   registerRemove(program);
   registerMaintenance(program);
+  registerBrowse(program);
   registerCheck(program);
   registerDemo(program);
   // Every subcommand reports usage errors the same way and takes the global options after it too.

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--subclient <name>', 'only the volumes of this sub-client')
     .option('--state <state>', 'only rows in this state (ready, removed, failed, copying, creating)')
     .option('--label <text>', 'only snapshots with this label')
-    .option('--as-of <time>', 'what existed at this time (ISO time, or "2h ago")')
+    .option('--as-of <time>', 'what existed at this time (ISO time, "2h ago", "yesterday 18:00")')
     .option('--all', 'include removed snapshots and QRVs')
     .action((options: { volume?: string; subclient?: string; state?: string; label?: string; asOf?: string; all?: boolean }, command: Command) => {
       const { all, ...filters } = options;

@@ -1,0 +1,209 @@
+// Reading a filesystem through a read-only mount (root): ext2/3/4 with `noload` (the journal is
+// not replayed: not one byte of the image changes), XFS with `norecovery,nouuid` (a QRV has the
+// UUID of its volume, which may be mounted), btrfs `ro`. The mount is on a private temporary
+// folder and is ALWAYS removed: by close() (in a finally), and by a guard — a small detached
+// process holding a pipe from qrv — when qrv ends without close(): Ctrl-C (execute() exits 130),
+// SIGTERM, SIGKILL or a crash close the pipe, and the guard unmounts and removes the folder.
+import { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { QrvError } from '../core/errors.ts';
+import { tool } from '../system/tools.ts';
+import { BaseReader } from './base-reader.ts';
+import { childPath, childRawPath, displayName, typeOfMode } from './names.ts';
+import type { FsType, Located } from './types.ts';
+
+/**
+ * The guard, run by `node -e`: unmounts QRV_MOUNT_POINT and removes the folder when its stdin
+ * closes without "done" (qrv is gone). Retries while the mount is busy, then detaches it lazily.
+ */
+const GUARD = `
+const { execFileSync } = require('node:child_process');
+const { readFileSync, rmdirSync } = require('node:fs');
+const point = process.env.QRV_MOUNT_POINT;
+const unescape = (s) => s.replace(/\\\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8)));
+const mounted = () => readFileSync('/proc/self/mounts', 'utf8').split('\\n').some((line) => unescape(line.split(' ')[1] || '') === point);
+let finished = false;
+const cleanup = () => {
+  if (finished) return;
+  finished = true;
+  for (let i = 0; i < 50 && mounted(); i++) {
+    try { execFileSync('umount', [point], { stdio: 'ignore' }); } catch { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); }
+  }
+  if (mounted()) { try { execFileSync('umount', ['-l', point], { stdio: 'ignore' }); } catch {} }
+  try { rmdirSync(point); } catch {}
+  process.exit(0);
+};
+process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+process.on('SIGTERM', () => {});
+process.stdin.on('data', (data) => { if (String(data).includes('done')) { finished = true; process.exit(0); } });
+process.stdin.on('end', cleanup);
+process.stdin.on('error', cleanup);
+setInterval(() => {}, 1 << 30);
+process.stdout.write('ready\\n');
+`;
+
+/** Mount options for a read-only mount that changes nothing. */
+export function mountOptions(fsType: FsType, isFile: boolean): { type: string; options: string } {
+  const base = isFile ? ['loop', 'ro'] : ['ro'];
+  switch (fsType) {
+    case 'xfs':
+      return { type: 'xfs', options: [...base, 'norecovery', 'nouuid'].join(',') };
+    case 'btrfs':
+      return { type: 'btrfs', options: base.join(',') };
+    default:
+      return { type: 'ext4', options: [...base, 'noload'].join(',') };
+  }
+}
+
+/** Starts the guard; wrapped in an object, because the subprocess is itself a promise (of its end). */
+async function startGuard(mountpoint: string): Promise<{ guard: ResultPromise }> {
+  const guard = execa(process.execPath, ['-e', GUARD], {
+    env: { QRV_MOUNT_POINT: mountpoint },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'ignore',
+    detached: true,
+    cleanup: false,
+    reject: false,
+  });
+  guard.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new QrvError('environment', 'mount-guard', 'the mount guard did not start within 10 s', 'check that node can run here; nothing was mounted')), 10_000);
+    guard.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    void guard.then(() => {
+      clearTimeout(timer);
+      reject(new QrvError('environment', 'mount-guard', 'the mount guard exited before it was ready', 'check that node can run here; nothing was mounted'));
+    });
+  });
+  guard.stdout?.destroy();
+  guard.unref();
+  // Nor does the pipe keep qrv running: when qrv exits it closes, and the guard cleans up.
+  (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return { guard };
+}
+
+export class MountReader extends BaseReader {
+  readonly method = 'mount' as const;
+  readonly mountpoint: string;
+  private readonly guard: ResultPromise;
+  private closed = false;
+
+  private constructor(fsType: FsType, source: string, label: string, mountpoint: string, guard: ResultPromise) {
+    super(fsType, source, label);
+    this.mountpoint = mountpoint;
+    this.guard = guard;
+  }
+
+  /** Mounts `source` read-only on a new private folder (under a guard) and returns the reader. */
+  static async open(fsType: FsType, source: string, label: string, isFile: boolean): Promise<MountReader> {
+    const mountpoint = await fs.mkdtemp(path.join(os.tmpdir(), 'qrv-browse-'));
+    let guard: ResultPromise;
+    try {
+      ({ guard } = await startGuard(mountpoint));
+    } catch (error) {
+      await fs.rmdir(mountpoint).catch(() => undefined);
+      throw error;
+    }
+    const { type, options } = mountOptions(fsType, isFile);
+    const result = await tool('mount', ['-t', type, '-o', options, source, mountpoint]).catch((error: unknown) => error as Error);
+    if (result instanceof Error || result.exitCode !== 0) {
+      guard.stdin?.end('done\n');
+      await fs.rmdir(mountpoint).catch(() => undefined);
+      if (result instanceof Error) throw result;
+      const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
+      throw new QrvError('io', 'mount-failed', `cannot mount ${label} (${source}) read-only as ${fsType}${said ? `: ${said}` : ''}`, fsType === 'btrfs' ? 'a btrfs copy cannot be mounted while a filesystem with the same UUID is mounted on kernels before 6.7; unmount the volume or copy the QRV elsewhere' : 'check the filesystem (e2fsck -fn, xfs_repair -n) on a copy of it');
+    }
+    return new MountReader(fsType, source, label, mountpoint, guard);
+  }
+
+  private hostPath(entry: { rawPath: Buffer }): Buffer {
+    return Buffer.concat([Buffer.from(this.mountpoint), entry.rawPath.length === 1 ? Buffer.alloc(0) : entry.rawPath]);
+  }
+
+  private async entryAt(parent: Located | null, name: Buffer): Promise<Located> {
+    const rawPath = parent ? childRawPath(parent.rawPath, name) : Buffer.from('/');
+    const host = this.hostPath({ rawPath });
+    const st = await fs.lstat(host);
+    const shown = displayName(name);
+    const type = typeOfMode(st.mode);
+    const entry: Located = {
+      name: parent ? shown : '/',
+      path: parent ? childPath(parent.path, shown) : '/',
+      type,
+      size: type === 'char' || type === 'block' ? 0 : st.size,
+      mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: new Date(Math.floor(st.mtimeMs)).toISOString(),
+      inode: st.ino,
+      links: st.nlink,
+      rawName: parent ? name : Buffer.from('/'),
+      rawPath,
+    };
+    if (type === 'char' || type === 'block') entry.rdev = splitRdev(st.rdev);
+    if (type === 'symlink') {
+      const target = await fs.readlink(host, { encoding: 'buffer' }).catch(() => null);
+      entry.target = target === null ? null : displayName(target);
+    }
+    return entry;
+  }
+
+  protected async root(): Promise<Located> {
+    return this.entryAt(null, Buffer.from('/'));
+  }
+
+  protected async childrenOf(dirs: Located[]): Promise<Located[][]> {
+    return Promise.all(
+      dirs.map(async (dir) => {
+        const names = await fs.readdir(this.hostPath(dir), { encoding: 'buffer' });
+        names.sort(Buffer.compare);
+        const entries: Located[] = [];
+        for (const name of names) entries.push(await this.entryAt(dir, name));
+        return entries;
+      }),
+    );
+  }
+
+  protected async targetOf(link: Located): Promise<Buffer | null> {
+    return fs.readlink(this.hostPath(link), { encoding: 'buffer' }).catch(() => null);
+  }
+
+  protected async copyFiles(pairs: Array<{ entry: Located; to: Buffer }>): Promise<void> {
+    for (const { entry, to } of pairs) await fs.copyFile(this.hostPath(entry), to);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    let error: QrvError | null = null;
+    for (let attempt = 0; ; attempt += 1) {
+      const result = await tool('umount', [this.mountpoint]);
+      if (result.exitCode === 0) break;
+      if (attempt >= 20) {
+        // Leave it to the guard, which retries and detaches it lazily when qrv exits.
+        error = new QrvError('io', 'umount-failed', `cannot unmount ${this.mountpoint}: ${result.stderr.trim().split('\n').pop() ?? ''}`, `it is detached when qrv exits; check with \`findmnt ${this.mountpoint}\``);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (error) {
+      this.guard.stdin?.end();
+      throw error;
+    }
+    await fs.rmdir(this.mountpoint).catch(() => undefined);
+    this.guard.stdin?.end('done\n');
+  }
+}
+
+/** Linux dev_t → major and minor (glibc's encoding). */
+export function splitRdev(rdev: number): { major: number; minor: number } {
+  const dev = BigInt(rdev);
+  return { major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n)), minor: Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n)) };
+}

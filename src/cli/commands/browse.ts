@@ -1,0 +1,69 @@
+// qrv resolve | ls | find
+import type { Command } from 'commander';
+import { QrvError } from '../../core/errors.ts';
+import { idKind } from '../../core/ids.ts';
+import type { Via } from '../../browse/open.ts';
+import { find, ls, splitTarget } from '../../services/browse.ts';
+import { resolve } from '../../services/resolve.ts';
+import { execute } from '../execute.ts';
+
+interface SourceOptions {
+  volume?: string;
+  asOf?: string;
+  via?: string;
+}
+
+const source = (options: SourceOptions) => ({
+  ...(options.volume !== undefined ? { volume: options.volume } : {}),
+  ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+  ...(options.via !== undefined ? { via: options.via as Via } : {}),
+});
+
+const VOLUME = ['--volume <name>', 'instead of an id: the copy of this volume `qrv resolve` chooses for --as-of'] as const;
+const AS_OF = ['--as-of <time>', 'with --volume: the point in time (ISO, "2h ago", "yesterday 18:00"; default: now)'] as const;
+const VIA = ['--via <method>', 'how to read: auto (root: read-only mount; otherwise debugfs), debugfs (ext2/3/4) or mount (root)'] as const;
+
+export function register(program: Command): void {
+  program
+    .command('resolve <volume-or-subclient>')
+    .description('name the newest snapshot or QRV holding a volume as it was at a time, and why the others were passed over')
+    .requiredOption('--as-of <time>', 'the point in time (ISO time, "2h ago", "yesterday 18:00", "today 09:30")')
+    .action((target: string, options: { asOf: string }, command: Command) => execute(command, (ctx) => resolve(ctx, { target, asOf: options.asOf })));
+
+  program
+    .command('ls [target]')
+    .description('list the files in a snapshot or QRV without changing it: ID[:PATH], or --volume V --as-of T [PATH]')
+    .option('-l, --long', 'mode, links, owner, group, size, time (UTC), name -> target, like ls -l')
+    .option(...VOLUME)
+    .option(...AS_OF)
+    .option(...VIA)
+    .action((target: string | undefined, options: SourceOptions & { long?: boolean }, command: Command) =>
+      execute(command, (ctx) => {
+        const long = Boolean(options.long);
+        if (options.volume !== undefined) {
+          const path = target === undefined ? '/' : splitTarget(`:${target.replace(/^:/, '')}`).path;
+          return ls(ctx, { ...source(options), path, long });
+        }
+        if (target === undefined) throw new QrvError('usage', 'usage', 'qrv ls needs a snapshot or QRV id (ID or ID:PATH), or --volume', 'e.g. `qrv ls s-1a2b3c4d:/etc --long`');
+        const { id, path } = splitTarget(target);
+        return ls(ctx, { ...source(options), id, path, long });
+      }),
+    );
+
+  program
+    .command('find <id-or-pattern> [patterns...]')
+    .description('find files in a snapshot or QRV by glob patterns (fast-glob syntax, from its root), without changing it')
+    .option('-l, --long', 'print like ls -l, with full paths')
+    .option('--dot', 'let * and ** match names that start with "."')
+    .option(...VOLUME)
+    .option(...AS_OF)
+    .option(...VIA)
+    .action((first: string, rest: string[], options: SourceOptions & { long?: boolean; dot?: boolean }, command: Command) =>
+      execute(command, (ctx) => {
+        const byVolume = options.volume !== undefined;
+        if (!byVolume && !idKind(first)) throw new QrvError('usage', 'usage', `"${first}" is not a snapshot or QRV id`, "give `qrv find ID PATTERN...` or `qrv find --volume V --as-of T PATTERN...`");
+        const patterns = byVolume ? [first, ...rest] : rest;
+        return find(ctx, { ...source(options), ...(byVolume ? {} : { id: first }), patterns, long: Boolean(options.long), dot: Boolean(options.dot) });
+      }),
+    );
+}

@@ -1,0 +1,130 @@
+// `qrv ls ID[:PATH]` and `qrv find ID GLOB...` (F11): the files inside a snapshot or QRV, read
+// without changing anything (src/browse/). Instead of an id, `--volume V --as-of T` names the copy
+// `qrv resolve` would choose.
+import type { CatalogData } from '../catalog/schema.ts';
+import { QrvError } from '../core/errors.ts';
+import { idKind } from '../core/ids.ts';
+import { parseTime } from '../core/time.ts';
+import type { Context } from '../engine/context.ts';
+import { findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
+import type { Summary } from '../output/printer.ts';
+import { findEntries } from '../browse/find.ts';
+import { entryJson, longLines } from '../browse/format.ts';
+import { withReader, type Via } from '../browse/open.ts';
+import type { FilesystemReader, FsEntry } from '../browse/types.ts';
+import { nothingAtTime, resolveAt, type CopyKind } from './resolve.ts';
+
+export interface SourceRequest {
+  /** a snapshot or QRV id */
+  id?: string;
+  volume?: string;
+  asOf?: string;
+  via?: Via;
+}
+
+export interface BrowseSource {
+  id: string;
+  kind: CopyKind;
+  volume: string;
+  /** the image file or device holding the filesystem */
+  path: string;
+  /** the time whose state it holds */
+  pointInTime: string | null;
+  /** with --as-of: the time asked for */
+  asOf?: string;
+}
+
+const VIAS = ['auto', 'debugfs', 'mount'];
+
+/** The snapshot or QRV a browse command reads, checked to be readable; pure but for the clock. */
+export function browseSource(data: CatalogData, request: SourceRequest, now: Date): BrowseSource {
+  if (request.via !== undefined && !VIAS.includes(request.via)) throw new QrvError('usage', 'bad-via', `--via "${request.via}" is not a way to read`, 'use auto, debugfs (ext2/3/4, no root) or mount (root)');
+  let id = request.id;
+  let asOf: string | undefined;
+  if (id === undefined) {
+    if (request.volume === undefined) throw new QrvError('usage', 'usage', 'name a snapshot or QRV id, or give --volume (with --as-of)', 'e.g. `qrv ls s-1a2b3c4d:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`');
+    findVolume(data, request.volume);
+    const at = parseTime(request.asOf ?? 'now', now, '--as-of');
+    const resolution = resolveAt(data, request.volume, at);
+    if (!resolution.chosen) throw nothingAtTime(resolution);
+    id = resolution.chosen.id;
+    asOf = resolution.asOf;
+  } else if (request.volume !== undefined || request.asOf !== undefined) {
+    throw new QrvError('usage', 'usage', `give either an id (${id}) or --volume/--as-of, not both`, '--volume V --as-of T stands in place of the id');
+  }
+  const kind = idKind(id);
+  if (kind === 's') {
+    const snapshot = findSnapshot(data, id);
+    if (snapshot.state === 'removed') {
+      const copy = data.qrvs.find((q) => q.snapshotId === id && q.state === 'ready');
+      throw new QrvError('refused', 'snapshot-removed', `snapshot ${id} was removed${snapshot.removedAt ? ` at ${snapshot.removedAt}` : ''}`, copy ? `QRV ${copy.id} holds the same point in time: \`qrv ls ${copy.id}\`` : `\`qrv resolve ${snapshot.volume} --as-of ${snapshot.createdAt}\` names what is left from then`);
+    }
+    if (snapshot.state !== 'ready') throw new QrvError('refused', 'snapshot-not-ready', `snapshot ${id} is ${snapshot.state}, not ready`, 'pick a ready snapshot from `qrv list`');
+    return { id, kind: 'snapshot', volume: snapshot.volume, path: snapshot.path, pointInTime: snapshot.createdAt, ...(asOf ? { asOf } : {}) };
+  }
+  if (kind === 'q') {
+    const qrv = findQrv(data, id);
+    if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, qrv.state === 'copying' ? 'wait for its copy to finish, or browse the snapshot it is copied from' : 'pick a ready QRV from `qrv list`');
+    const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
+    return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
+  }
+  throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot or QRV id`, 'ids look like s-1a2b3c4d (snapshot) or q-1a2b3c4d (QRV); see `qrv list`');
+}
+
+/** "ID" or "ID:PATH" → id and path ("/" when none). */
+export function splitTarget(target: string): { id: string; path: string } {
+  const colon = target.indexOf(':');
+  if (colon < 0) return { id: target, path: '/' };
+  const path = target.slice(colon + 1);
+  return { id: target.slice(0, colon), path: path === '' ? '/' : path.startsWith('/') ? path : `/${path}` };
+}
+
+function sourceData(source: BrowseSource, reader: FilesystemReader): Record<string, unknown> {
+  return { ...source, fsType: reader.fsType, method: reader.method };
+}
+
+function header(source: BrowseSource, reader: FilesystemReader): string {
+  const when = source.pointInTime ? ` (${source.pointInTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z')})` : '';
+  const asked = source.asOf ? `, chosen for ${source.asOf.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}` : '';
+  return `${source.id}${when} of ${source.volume}${asked}: ${reader.fsType}, read by ${reader.method === 'debugfs' ? 'debugfs (catalog mode)' : 'a read-only mount'}`;
+}
+
+export interface LsRequest extends SourceRequest {
+  path: string;
+  long: boolean;
+}
+
+export async function ls(ctx: Context, request: LsRequest): Promise<Summary> {
+  const source = browseSource(await ctx.catalog.read(), request, ctx.now());
+  return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+    const top = await reader.stat(request.path);
+    // A folder (or a symlink to one, as ls follows it) lists its entries; anything else is shown itself.
+    let entries: FsEntry[];
+    if (top.type === 'dir' || (top.type === 'symlink' && (await reader.stat(`${request.path}/.`).then((e) => e.type === 'dir', () => false)))) entries = await reader.list(request.path);
+    else entries = [top];
+    const lines = request.long ? longLines(entries) : entries.map((e) => e.name);
+    return {
+      data: { source: sourceData(source, reader), path: top.path, entries: entries.map(entryJson) },
+      lines: [header(source, reader), ...(lines.length ? lines : [`(${top.path} is empty)`])],
+    };
+  });
+}
+
+export interface FindRequest extends SourceRequest {
+  patterns: string[];
+  long: boolean;
+  dot: boolean;
+}
+
+export async function find(ctx: Context, request: FindRequest): Promise<Summary> {
+  const source = browseSource(await ctx.catalog.read(), request, ctx.now());
+  if (!request.patterns.length) throw new QrvError('usage', 'usage', 'qrv find needs at least one pattern', "e.g. qrv find s-1a2b3c4d '**/*.conf' 'etc/**'");
+  return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+    const entries = await findEntries(reader, request.patterns, { dot: request.dot });
+    const lines = request.long ? longLines(entries, (e) => e.path) : entries.map((e) => e.path);
+    return {
+      data: { source: sourceData(source, reader), patterns: request.patterns, entries: entries.map(entryJson) },
+      lines: [header(source, reader), ...(lines.length ? lines : [`nothing matches ${request.patterns.join(' ')}`])],
+    };
+  });
+}

@@ -1,0 +1,150 @@
+// `qrv resolve <volume|subclient> --as-of <time>` (F10): which copy holds a volume's state as it
+// was at a point in time, and why every other copy was passed over. `resolveAt` is pure (catalog
+// data and a time); `qrv ls`/`qrv find --volume V --as-of T` use it to pick what they read.
+//
+// A snapshot stands for its createdAt; a QRV for the createdAt of the snapshot it reflects (taken
+// from the snapshot row even when that snapshot was removed since). The answer is the newest point
+// in time at or before T among the usable copies; at the same point in time a snapshot wins over a
+// QRV (it is exact and nothing has to be attached).
+import type { CatalogData, Qrv, Snapshot } from '../catalog/schema.ts';
+import { QrvError } from '../core/errors.ts';
+import { parseTime } from '../core/time.ts';
+import type { Context } from '../engine/context.ts';
+import type { Summary } from '../output/printer.ts';
+import { table } from '../output/rows.ts';
+
+export type CopyKind = 'snapshot' | 'qrv';
+
+export interface ChosenCopy {
+  id: string;
+  kind: CopyKind;
+  /** ISO time of the state the copy holds */
+  pointInTime: string;
+}
+
+export interface PassedOver {
+  id: string;
+  kind: CopyKind;
+  /** one of the reasons below, with its details: "too new (…)", "removed at …", "failed", … */
+  reason: string;
+  /** the state the copy holds, when known */
+  pointInTime: string | null;
+}
+
+export interface Resolution {
+  volume: string;
+  /** the time asked for, ISO */
+  asOf: string;
+  chosen: ChosenCopy | null;
+  passedOver: PassedOver[];
+}
+
+const short = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+interface Usable extends ChosenCopy {
+  rank: number;
+}
+
+/** Judges every snapshot and QRV of `volume` as of `at`; pure. */
+export function resolveAt(data: CatalogData, volume: string, at: Date): Resolution {
+  const t = at.getTime();
+  const usable: Usable[] = [];
+  const passedOver: PassedOver[] = [];
+  const snapshots = data.snapshots.filter((s) => s.volume === volume);
+  const byId = new Map(data.snapshots.map((s) => [s.id, s] as const));
+
+  for (const s of snapshots) {
+    const pass = (reason: string) => passedOver.push({ id: s.id, kind: 'snapshot', reason, pointInTime: s.createdAt });
+    if (Date.parse(s.createdAt) > t) pass(`too new (taken ${short(s.createdAt)})`);
+    else if (s.state === 'failed') pass('failed (invalid: never finished, or its copy-on-write store overflowed)');
+    else if (s.state === 'removed' || s.removedAt !== null) pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
+    else if (s.state !== 'ready') pass(`not ready (${s.state})`);
+    else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, rank: 1 });
+  }
+
+  for (const q of data.qrvs.filter((row) => row.volume === volume)) {
+    const reflects: Snapshot | undefined = byId.get(q.snapshotId);
+    const pointInTime = reflects?.createdAt ?? null;
+    const pass = (reason: string) => passedOver.push({ id: q.id, kind: 'qrv', reason, pointInTime });
+    if (q.state !== 'ready') pass(`not ready (${q.state})`);
+    else if (q.lastVerify && !q.lastVerify.ok) pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
+    else if (pointInTime === null) pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
+    else if (Date.parse(pointInTime) > t) pass(`too new (reflects ${q.snapshotId} of ${short(pointInTime)})`);
+    else usable.push({ id: q.id, kind: 'qrv', pointInTime, rank: 0 });
+  }
+
+  // Newest point in time first; at the same time a snapshot before a QRV; then by id, for a stable answer.
+  usable.sort((a, b) => Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
+  const [best, ...rest] = usable;
+  const chosen = best ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime } : null;
+  for (const other of rest) {
+    const reason =
+      other.pointInTime === chosen?.pointInTime
+        ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : 'first by id'}`
+        : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
+    passedOver.push({ id: other.id, kind: other.kind, reason, pointInTime: other.pointInTime });
+  }
+  passedOver.sort((a, b) => (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) || a.kind.localeCompare(b.kind) * -1 || a.id.localeCompare(b.id));
+  return { volume, asOf: at.toISOString(), chosen, passedOver };
+}
+
+function pointOf(data: CatalogData, qrvId: string): string {
+  return data.qrvs.find((q: Qrv) => q.id === qrvId)?.snapshotId ?? '?';
+}
+
+/** The one-line error for a volume with nothing usable as of the time asked for. */
+export function nothingAtTime(resolution: Resolution): QrvError {
+  const reasons = resolution.passedOver.slice(0, 3).map((p) => `${p.id} ${p.reason}`);
+  const more = resolution.passedOver.length > 3 ? `, and ${resolution.passedOver.length - 3} more` : '';
+  const why = reasons.length ? `: ${reasons.join('; ')}${more}` : ': it has no snapshots or QRVs';
+  return new QrvError(
+    'notFound',
+    'nothing-at-time',
+    `no snapshot or QRV holds ${resolution.volume} as of ${short(resolution.asOf)}${why}`,
+    `choose a later time, or see every copy with \`qrv list --volume ${resolution.volume} --all\``,
+  );
+}
+
+/** The volumes `target` names: a volume, or the volumes of a sub-client. */
+export function volumesOf(data: CatalogData, target: string): { volumes: string[]; subclient: string | null } {
+  if (data.volumes.some((v) => v.name === target)) return { volumes: [target], subclient: null };
+  const subclient = data.subclients.find((s) => s.name === target);
+  if (subclient) return { volumes: [...subclient.volumes], subclient: subclient.name };
+  const known = [...data.volumes.map((v) => v.name), ...data.subclients.map((s) => s.name)];
+  throw new QrvError('notFound', 'unknown-volume', `no volume or sub-client named "${target}"`, known.length ? `known: ${known.join(', ')}` : 'add one with `qrv volume add NAME --path IMAGE`');
+}
+
+export function resolutionLines(r: Resolution): string[] {
+  const head = r.chosen
+    ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${r.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(r.chosen.pointInTime)}`
+    : `${r.volume} as of ${short(r.asOf)}: nothing`;
+  if (!r.passedOver.length) return [head];
+  return [head, 'passed over:', ...table(['  ID', 'KIND', 'REASON'], r.passedOver.map((p) => [`  ${p.id}`, p.kind, p.reason])).slice(1)];
+}
+
+export interface ResolveRequest {
+  target: string;
+  asOf: string;
+}
+
+export async function resolve(ctx: Context, request: ResolveRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const at = parseTime(request.asOf, ctx.now(), '--as-of');
+  const { volumes, subclient } = volumesOf(data, request.target);
+  if (subclient !== null && volumes.length === 0) {
+    throw new QrvError('refused', 'subclient-empty', `sub-client ${subclient} has no volumes`, `add one with \`qrv subclient set ${subclient} --add VOLUME\``);
+  }
+  const answers = volumes.map((volume) => resolveAt(data, volume, at));
+  if (answers.every((a) => a.chosen === null)) {
+    if (answers.length === 1) throw nothingAtTime(answers[0] as Resolution);
+    throw new QrvError('notFound', 'nothing-at-time', `no snapshot or QRV holds any volume of ${subclient} as of ${short(at.toISOString())}`, `choose a later time, or see every copy with \`qrv list --subclient ${subclient} --all\``);
+  }
+  const lines = answers.flatMap((a, i) => (i ? ['', ...resolutionLines(a)] : resolutionLines(a)));
+  if (subclient === null) return { data: { ...(answers[0] as Resolution) }, lines };
+  const missing = answers.filter((a) => a.chosen === null).map((a) => a.volume);
+  return {
+    data: { subclient, asOf: at.toISOString(), volumes: answers },
+    lines,
+    ...(missing.length ? { exit: 'partial' as const } : {}),
+  };
+}

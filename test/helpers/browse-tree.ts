@@ -1,0 +1,72 @@
+// A known tree for the browse tests, built in a host folder and put into real images: ext4 by
+// mkfs.ext4 -d (no root), XFS by a root-only rw mount and cp -a. Names with spaces, non-UTF-8
+// bytes, a newline, 255 bytes; symlinks (short, long, dangling, to a folder); empty files and
+// folders; a big sparse file; a hard link; a setuid file.
+import { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+
+export const BAD_NAME = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74]); // "bad\xff\xfe.txt"
+export const LONG_NAME = `${'n'.repeat(251)}.txt`;
+export const LONG_TARGET = `/very/long/${'x'.repeat(100)}/target`;
+
+export async function makeTree(dir: string): Promise<string> {
+  const tree = path.join(dir, 'tree');
+  const file = async (rel: string, content: string | Buffer = '') => {
+    await fs.mkdir(path.dirname(path.join(tree, rel)), { recursive: true });
+    await fs.writeFile(path.join(tree, rel), content);
+  };
+  await file('etc/app.conf', 'x = 1\n');
+  await file('etc/ssh/sshd_config', 'Port 22\n');
+  await file('etc/.hidden.conf', 'secret\n');
+  await file('dir with space/file with  two spaces.txt', 'two\n');
+  await file('data/a.bin', Buffer.alloc(300_000, 7));
+  await file('data/empty.txt');
+  await file(LONG_NAME, 'long\n');
+  await file('new\nline', 'nl\n');
+  await file('ünïcødé.conf', 'u\n');
+  await fs.mkdir(path.join(tree, 'empty'), { recursive: true });
+  await fs.writeFile(Buffer.concat([Buffer.from(`${tree}/`), BAD_NAME]), 'bad\n');
+  const sparse = await fs.open(path.join(tree, 'data/sparse.bin'), 'w');
+  await sparse.truncate(2 ** 30);
+  await sparse.write(Buffer.from('end'), 0, 3, 2 ** 30 - 3);
+  await sparse.close();
+  await fs.symlink('etc/app.conf', path.join(tree, 'link'));
+  await fs.symlink('etc', path.join(tree, 'etc-link'));
+  await fs.symlink('/nonexistent target', path.join(tree, 'dangling'));
+  await fs.symlink(LONG_TARGET, path.join(tree, 'longlink'));
+  await fs.link(path.join(tree, 'etc/app.conf'), path.join(tree, 'data/hardlink.conf'));
+  await fs.chmod(path.join(tree, 'data/a.bin'), 0o4755);
+  await fs.utimes(path.join(tree, 'etc/app.conf'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+  return tree;
+}
+
+export async function ext4FromTree(dir: string, tree: string, name = 'fs'): Promise<string> {
+  const image = path.join(dir, `${name}.ext4.img`);
+  await execa('mkfs.ext4', ['-q', '-F', '-d', tree, image, '64M']);
+  return image;
+}
+
+/** Root only: an XFS image holding a copy of the tree (mounted read-write once to fill it). */
+export async function xfsFromTree(dir: string, tree: string): Promise<string> {
+  const image = path.join(dir, 'fs.xfs.img');
+  const handle = await fs.open(image, 'w');
+  await handle.truncate(320 * 2 ** 20);
+  await handle.close();
+  await execa('mkfs.xfs', ['-q', '-f', image]);
+  const mnt = path.join(dir, 'xfs-fill');
+  await fs.mkdir(mnt);
+  await execa('mount', ['-o', 'loop', image, mnt]);
+  try {
+    await execa('cp', ['-a', `${tree}/.`, mnt]);
+  } finally {
+    await execa('umount', [mnt]);
+  }
+  return image;
+}
+
+/** Every mount line that mentions qrv-browse (there should be none after a reader closed). */
+export async function browseMounts(): Promise<string[]> {
+  return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes('qrv-browse-'));
+}

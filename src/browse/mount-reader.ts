@@ -8,7 +8,8 @@ import { Buffer } from 'node:buffer';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { startGuard } from '../system/guard.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
 import { BaseReader } from './base-reader.ts';
@@ -59,31 +60,9 @@ export function mountOptions(fsType: FsType, isFile: boolean): { type: string; o
   }
 }
 
-/** Starts the guard; wrapped in an object, because the subprocess is itself a promise (of its end). */
-async function startGuard(mountpoint: string): Promise<{ guard: ResultPromise }> {
-  const guard = execa(process.execPath, ['-e', GUARD], {
-    env: { QRV_MOUNT_POINT: mountpoint },
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'ignore',
-    detached: true,
-    cleanup: false,
-    reject: false,
-  });
-  guard.catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new QrvError('environment', 'mount-guard', 'the mount guard did not start within 10 s', 'check that node can run here; nothing was mounted')), 10_000);
-    guard.stdout?.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    void guard.then(() => {
-      clearTimeout(timer);
-      reject(new QrvError('environment', 'mount-guard', 'the mount guard exited before it was ready', 'check that node can run here; nothing was mounted'));
-    });
-  });
-  guard.stdout?.destroy();
-  guard.unref();
+/** Starts the unmount guard (wrapped in an object: see startGuard). */
+async function startMountGuard(mountpoint: string): Promise<{ guard: ResultPromise }> {
+  const { guard } = await startGuard(GUARD, { QRV_MOUNT_POINT: mountpoint }, { code: 'mount-guard', name: 'mount guard', nothingDone: 'nothing was mounted' });
   // Nor does the pipe keep qrv running: when qrv exits it closes, and the guard cleans up.
   (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   return { guard };
@@ -106,7 +85,7 @@ export class MountReader extends BaseReader {
     const mountpoint = await fs.mkdtemp(path.join(os.tmpdir(), 'qrv-browse-'));
     let guard: ResultPromise;
     try {
-      ({ guard } = await startGuard(mountpoint));
+      ({ guard } = await startMountGuard(mountpoint));
     } catch (error) {
       await fs.rmdir(mountpoint).catch(() => undefined);
       throw error;

@@ -3,8 +3,8 @@
 // (F1, F9). A write to a frozen filesystem blocks in uninterruptible sleep until the thaw — a qrv
 // killed with SIGKILL, or hung, must never leave one frozen. The guard thaws at once when its pipe
 // from qrv closes (qrv died) and after a deadline otherwise (qrv hangs).
-import { execa } from 'execa';
 import { readFile, realpath } from 'node:fs/promises';
+import { startGuard } from './guard.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool, toolOk } from './tools.ts';
 
@@ -73,29 +73,7 @@ export interface Freeze {
  * those qrv froze are thawed and a QrvError says which and why.
  */
 export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardDeadlineMs()): Promise<Freeze> {
-  const guard = execa(process.execPath, ['-e', GUARD], {
-    env: { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) },
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'ignore',
-    detached: true,
-    cleanup: false,
-    reject: false,
-  });
-  guard.catch(() => undefined);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new QrvError('environment', 'freeze-guard', 'the freeze guard did not start within 10 s', 'check that node can run here; nothing was frozen')), 10_000);
-    guard.stdout?.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    void guard.then(() => {
-      clearTimeout(timer);
-      reject(new QrvError('environment', 'freeze-guard', 'the freeze guard exited before it was ready', 'check that node can run here; nothing was frozen'));
-    });
-  });
-  guard.stdout?.destroy();
-  guard.unref();
+  const { guard } = await startGuard(GUARD, { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) }, { code: 'freeze-guard', name: 'freeze guard', nothingDone: 'nothing was frozen' });
 
   const frozen: string[] = [];
   const alreadyFrozen: string[] = [];

@@ -1,0 +1,39 @@
+// A guard: a detached `node -e` process that outlives qrv (even a SIGKILLed one) to undo what qrv
+// must never leave behind — a frozen filesystem (freeze.ts), a mounted copy (browse). It watches
+// its stdin: when qrv's end of the pipe closes, qrv is gone. Started here, one way for both.
+import { execa, type ResultPromise } from 'execa';
+import { QrvError } from '../core/errors.ts';
+
+export interface GuardFailure {
+  /** the error code when it cannot start, e.g. "freeze-guard" */
+  code: string;
+  /** what it is called in the message, e.g. "freeze guard" */
+  name: string;
+  /** what was not done because of it, e.g. "nothing was frozen" */
+  nothingDone: string;
+}
+
+/**
+ * Starts `script` detached with `env`; resolves once it printed that it is ready (within 10 s).
+ * The process comes wrapped in an object: it is itself a promise (of its end), which an async
+ * function's result would be awaited into.
+ */
+export async function startGuard(script: string, env: Record<string, string>, failure: GuardFailure): Promise<{ guard: ResultPromise }> {
+  const guard = execa(process.execPath, ['-e', script], { env, stdin: 'pipe', stdout: 'pipe', stderr: 'ignore', detached: true, cleanup: false, reject: false });
+  guard.catch(() => undefined);
+  const failed = (why: string) => new QrvError('environment', failure.code, `the ${failure.name} ${why}`, `check that node can run here; ${failure.nothingDone}`);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(failed('did not start within 10 s')), 10_000);
+    guard.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    void guard.then(() => {
+      clearTimeout(timer);
+      reject(failed('exited before it was ready'));
+    });
+  });
+  guard.stdout?.destroy();
+  guard.unref();
+  return { guard };
+}

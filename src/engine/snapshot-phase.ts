@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
 import { untilFrom } from '../core/duration.ts';
 import { newId } from '../core/ids.ts';
+import type { PreparedSnapshot } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
@@ -149,14 +150,28 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
       if (known) known.sizeBytes = facts.sizeBytes;
     });
 
+    // What the provider can make before the freeze (dm: the COW store), so the window holds only the switch.
+    let prepared: PreparedSnapshot | undefined;
+    if (provider.prepareSnapshot) {
+      const prepare = provider.prepareSnapshot.bind(provider);
+      try {
+        prepared = await job.step('snapshot', 'prepare snapshot', () => prepare(ref, snapshotId), () => 'made what the snapshot needs before the freeze');
+      } catch (error) {
+        row.state = 'failed';
+        await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
+        throw error;
+      }
+    }
+
     let quiesce: AtRest;
     // From the freeze to the thaw, steps are kept in memory and written after (no fsync'ed
     // catalog write inside the freeze window).
     job.hold();
     try {
-      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, facts.kind, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : 'nothing to quiesce (no writer, not frozen)'));
+      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, facts.kind, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : q.method === 'dm-suspend' ? `flushed ${volume.path}; the provider's device suspend freezes its filesystem while the snapshot is taken` : 'nothing to quiesce (no writer, not frozen)'));
     } catch (error) {
       // Nothing is frozen (a failed freeze thaws what it froze) and no snapshot was taken.
+      await prepared?.discard().catch(() => undefined);
       await job.release();
       row.state = 'failed';
       await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
@@ -165,13 +180,16 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     if (quiesce.warning) await job.warn(quiesce.warning);
     row.quiesce = quiesce.method;
 
+    let handedOver = false;
     try {
       await failpoint('after-freeze');
-      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId, { frozen: (quiesce.freeze?.mountpoints.length ?? 0) > 0 }), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
+      handedOver = true; // from here on, createSnapshot owns what was prepared (and undoes it on failure)
+      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId, { frozen: (quiesce.freeze?.mountpoints.length ?? 0) > 0, ...(prepared ? { prepared } : {}) }), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
       Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
       await failpoint('after-snapshot');
     } catch (error) {
       row.state = 'failed';
+      if (!handedOver) await prepared?.discard().catch(() => undefined);
       await quiesce.freeze?.thaw().catch(() => undefined);
       await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
       throw error;

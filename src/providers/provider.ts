@@ -64,6 +64,13 @@ export interface Provider {
    * fails on a filesystem FIFREEZE froze); the engine only flushes it first.
    */
   readonly quiesce?: 'engine' | 'provider';
+  /**
+   * Optional: the part of a snapshot that can be made before the volume is frozen (dm: the COW
+   * store and the -real device), so that the freeze window holds only the switch. The engine
+   * passes the result to createSnapshot (`options.prepared`), or calls its discard() when it
+   * does not get that far.
+   */
+  prepareSnapshot?(volume: VolumeRef, snapshotId: string): Promise<PreparedSnapshot>;
   /** Makes a read-only point-in-time snapshot named after `snapshotId`. */
   createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade>;
   /** Removes a snapshot; removing one that is already gone is not an error. */
@@ -117,6 +124,13 @@ export interface Activation {
 export interface CreateOptions {
   /** the engine froze the filesystem on the volume: do not freeze it again (dm: suspend --nolockfs) */
   frozen: boolean;
+  /** what prepareSnapshot made for this snapshot; createSnapshot owns it from then on */
+  prepared?: PreparedSnapshot;
+}
+
+/** What prepareSnapshot made; discard() removes it when the snapshot is not taken after all. */
+export interface PreparedSnapshot {
+  discard(): Promise<void>;
 }
 
 export interface SnapshotHealth {

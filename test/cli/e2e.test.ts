@@ -195,7 +195,7 @@ t.test('hooks come in pairs: the post-hook runs when the phase failed, with QRV_
   await failsCleanly(t, catalog, () => qrv(home, ['snap', 'vol', '--hook', 'pre-copy=true']), 2, /never runs the pre-copy phase/);
   await failsCleanly(t, catalog, () => qrv(home, ['snap', 'vol', '--hook', 'pre-snapshot=a', '--hook', 'pre-snapshot=b']), 2, /given twice/);
   await failsCleanly(t, catalog, () => qrv(home, ['run', 'vol', '--to', path.join(dir, 'x.img'), '--persist', '1d']), 2, /--persist has no effect.*--keep-snapshot/);
-  await failsCleanly(t, catalog, () => qrv(home, ['lst']), 2, /unknown command 'lst'.*Did you mean list/);
+  await failsCleanly(t, catalog, () => qrv(home, ['lst']), 2, /unknown command 'lst'.*Did you mean (one of )?list/);
   const json = await qrv(home, ['--json', 'snap']);
   t.equal(json.exitCode, 2);
   t.match(JSON.parse(json.stderr), { message_type: 'error', code: 'usage', exitCode: 2 });

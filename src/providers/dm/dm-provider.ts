@@ -14,7 +14,7 @@ import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
 import { QrvError } from '../../core/errors.ts';
 import { tool, toolOk, type ToolResult } from '../../system/tools.ts';
 import { chunkRanges, readExceptionStore } from '../cow/exception-store.ts';
-import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
+import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, PreparedSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
 import { blockDeviceId, devicePathOf, holdersOf, loopBackingFile, majorMinor, withExclusive } from './devices.ts';
 import {
@@ -276,10 +276,31 @@ async function makeCowStore(volume: VolumeRef, snapshotId: string, sizeBytes: nu
   return loop;
 }
 
+/** A prepared snapshot, handed from prepareSnapshot to createSnapshot by the engine. */
+class PreparedDm implements PreparedSnapshot {
+  constructor(readonly attachment: Attachment) {}
+  async discard(): Promise<void> {
+    await undone(this.attachment, null);
+  }
+}
+
+function checkSnapshotId(snapshotId: string): void {
+  if (!isSnapshotId(snapshotId)) throw new QrvError('usage', 'bad-snapshot-id', `"${snapshotId}" is not a snapshot id`, 'snapshot ids are s- and eight hex digits');
+}
+
+/** Everything but the switch, before the engine freezes the volume: the COW store, -real. */
+async function prepareSnapshot(volume: VolumeRef, snapshotId: string): Promise<PreparedSnapshot> {
+  requireRoot();
+  checkSnapshotId(snapshotId);
+  return new PreparedDm(await prepareAttach(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made'));
+}
+
 async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade> {
   requireRoot();
-  if (!isSnapshotId(snapshotId)) throw new QrvError('usage', 'bad-snapshot-id', `"${snapshotId}" is not a snapshot id`, 'snapshot ids are s- and eight hex digits');
-  return attachSnapshot(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made', options?.frozen ?? false);
+  checkSnapshotId(snapshotId);
+  const prepared = options?.prepared instanceof PreparedDm && options.prepared.attachment.snapshotId === snapshotId ? options.prepared.attachment : null;
+  const attachment = prepared ?? (await prepareAttach(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made'));
+  return finishAttach(attachment, options?.frozen ?? false);
 }
 
 /** The COW store of a snapshot made before (after a reboot): its file on a new loop device, or the COW device. */
@@ -303,12 +324,26 @@ async function existingCowStore(volume: VolumeRef, snapshotId: string, undo: Arr
   return loop;
 }
 
+/** What is made before the origin is suspended: checked state, the COW store, -real. */
+interface Attachment {
+  volume: VolumeRef;
+  snapshotId: string;
+  origin: string;
+  sizeBytes: number;
+  linear: boolean;
+  name: string;
+  cow: string;
+  /** undoes what was made, newest first */
+  undo: Array<() => Promise<void>>;
+  failed: string;
+}
+
 /**
- * Puts a snapshot target over the origin: -real made if needed, the origin suspended, the
- * snapshot created over the COW store `store` gives, the origin switched to snapshot-origin if
- * it was linear, and resumed (always). A failure removes what was made.
+ * The part of a snapshot that needs no suspend: the origin checked, the COW store made (or
+ * opened), -real made if needed. Kept out of the freeze window (prepareSnapshot). A failure
+ * removes what was made.
  */
-async function attachSnapshot(volume: VolumeRef, snapshotId: string, store: (sizeBytes: number, undo: Array<() => Promise<void>>) => Promise<string>, failed: string, frozen = false): Promise<SnapshotMade> {
+async function prepareAttach(volume: VolumeRef, snapshotId: string, store: (sizeBytes: number, undo: Array<() => Promise<void>>) => Promise<string>, failed: string): Promise<Attachment> {
   const devices = await listDevices();
   const origin = await ownOrigin(volume, devices);
   const sizeBytes = await deviceBytes(mapperPath(origin.name));
@@ -322,7 +357,6 @@ async function attachSnapshot(volume: VolumeRef, snapshotId: string, store: (siz
   }
   const name = snapshotName(volume.name, snapshotId);
   if (devices.some((d) => d.name === name)) throw new QrvError('refused', 'dm-name-taken', `a device-mapper device named ${name} exists already`, `remove it with \`dmsetup remove ${name}\` if it is a left-over`);
-
   const undo: Array<() => Promise<void>> = [];
   try {
     const cow = await store(sizeBytes, undo);
@@ -331,11 +365,37 @@ async function attachSnapshot(volume: VolumeRef, snapshotId: string, store: (siz
       await create(realName(volume.name), realUuid(volume.name), `0 ${sectors} linear ${originTable.args.join(' ')}`);
       undo.push(() => removeDevice(realName(volume.name)));
     }
+    return { volume, snapshotId, origin: origin.name, sizeBytes, linear, name, cow, undo, failed };
+  } catch (error) {
+    throw await undone({ volume, snapshotId, undo, failed }, error);
+  }
+}
+
+/** Undoes what an attachment made and says so in the error. */
+async function undone(attachment: Pick<Attachment, 'volume' | 'snapshotId' | 'undo' | 'failed'>, error: unknown): Promise<unknown> {
+  for (const step of attachment.undo.reverse()) await step().catch(() => undefined);
+  attachment.undo.length = 0;
+  if (error instanceof QrvError) {
+    return new QrvError(error.exit, error.code, `snapshot ${attachment.snapshotId} of volume "${attachment.volume.name}" ${attachment.failed} (what was made is removed again): ${error.message}`, error.hint, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * Puts the snapshot target over the origin: the origin suspended, the snapshot created over the
+ * prepared COW store, the origin switched to snapshot-origin if it was linear, and resumed
+ * (always). `suspendedMs` is the time from the suspend to the end of the resume. A failure
+ * removes what was made (the prepared parts too).
+ */
+async function finishAttach(attachment: Attachment, frozen: boolean): Promise<SnapshotMade> {
+  const { volume, snapshotId, origin, sizeBytes, linear, name, cow, undo } = attachment;
+  const sectors = sizeBytes / SECTOR;
+  try {
     // Suspending the origin flushes its I/O and freezes a filesystem mounted on it (lockfs),
     // unless the engine froze it already (FIFREEZE, e.g. for a whole group): dm cannot freeze it
     // a second time (EBUSY), so then the suspend only flushes (--nolockfs).
     const started = process.hrtime.bigint();
-    await dmsetup(frozen ? ['suspend', '--nolockfs', origin.name] : ['suspend', origin.name]);
+    await dmsetup(frozen ? ['suspend', '--nolockfs', origin] : ['suspend', origin]);
     let reloaded = false;
     let failure: unknown;
     try {
@@ -343,24 +403,20 @@ async function attachSnapshot(volume: VolumeRef, snapshotId: string, store: (siz
       undo.push(() => removeDevice(name));
       if (linear) {
         reloaded = true;
-        await dmsetup(['reload', origin.name, '--table', `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`]);
+        await dmsetup(['reload', origin, '--table', `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`]);
       }
     } catch (error) {
       failure = error;
       // A failed reload leaves no inactive table; clear one anyway so that resume keeps the old.
-      if (reloaded) await tool('dmsetup', ['clear', origin.name]).catch(() => undefined);
+      if (reloaded) await tool('dmsetup', ['clear', origin]).catch(() => undefined);
     }
-    await resume(origin.name); // always; a failure here is thrown as it is (nothing undone)
+    await resume(origin); // always; a failure here is thrown as it is (nothing undone)
     const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
     if (failure) throw failure;
     return { handle: name, path: mapperPath(name), sizeBytes, method: METHOD, suspendedMs };
   } catch (error) {
     if (error instanceof QrvError && error.code === 'resume-failed') throw error;
-    for (const step of undo.reverse()) await step().catch(() => undefined);
-    if (error instanceof QrvError) {
-      throw new QrvError(error.exit, error.code, `snapshot ${snapshotId} of volume "${volume.name}" ${failed} (what was made is removed again): ${error.message}`, error.hint, { cause: error });
-    }
-    throw error;
+    throw await undone(attachment, error);
   }
 }
 
@@ -518,7 +574,7 @@ async function activate(volume: VolumeRef, snapshotIds: string[]): Promise<Activ
       continue;
     }
     try {
-      await attachSnapshot(volume, snapshotId, (_size, undo) => existingCowStore(volume, snapshotId, undo), 'not attached again');
+      await finishAttach(await prepareAttach(volume, snapshotId, (_size, undo) => existingCowStore(volume, snapshotId, undo), 'not attached again'), false);
       result.attached.push(snapshotId);
     } catch (error) {
       if (error instanceof QrvError && error.code === 'resume-failed') throw error;
@@ -533,6 +589,7 @@ export const dmProvider: Provider = {
   description: 'any block device (--device /dev/sdX), put under a qrv device-mapper device /dev/mapper/qrv-NAME; dm snapshot targets over a COW file (cowPercent of the volume, default 20 %) or --cow-device',
   inspect,
   defaultOptions,
+  prepareSnapshot,
   createSnapshot,
   removeSnapshot,
   listSnapshots,

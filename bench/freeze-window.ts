@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { mountLoopXfs, type LoopXfs } from './lib/loop-xfs.ts';
 import { describeMachine } from './lib/machine.ts';
-import { writeSection } from './lib/report-section.ts';
+import { publishSection } from './lib/report-section.ts';
 import { lastJson, spawnTimed } from './lib/spawn.ts';
 import { list, median } from './lib/stats.ts';
 
@@ -118,6 +118,4 @@ const lines = [
   'Re-run: `node --import tsx bench/freeze-window.ts` as root (needs mkfs.xfs, mkfs.ext4, losetup, fsfreeze); `BENCH_RUNS`',
   '(default 11), `BENCH_NO_DOCS=1` prints without writing this file.',
 ];
-const body = lines.join('\n');
-console.log(body);
-if (process.env.BENCH_NO_DOCS !== '1') await writeSection(join(root, 'docs', 'PERFORMANCE.md'), 'freeze-window', body);
+await publishSection(root, 'freeze-window', lines);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { runInVm, vmBlocker } from '../test/helpers/vm.ts';
 import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { describeMachine } from './lib/machine.ts';
-import { writeSection } from './lib/report-section.ts';
+import { publishSection } from './lib/report-section.ts';
 import { list, median } from './lib/stats.ts';
 
 const { here, root } = benchPaths();
@@ -485,6 +485,4 @@ const lines = [
   '`BENCH_NO_DOCS=1` (print only), `BENCH_VM_KEEP=DIR` (keep the raw files), `BENCH_VM_RESULTS=DIR` (report on kept files).',
 ];
 
-const body = lines.join('\n');
-console.log(body);
-if (process.env.BENCH_NO_DOCS !== '1') await writeSection(join(root, 'docs', 'PERFORMANCE.md'), 'vm-lvm', body);
+await publishSection(root, 'vm-lvm', lines);

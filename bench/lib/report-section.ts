@@ -25,3 +25,10 @@ export async function writeSection(file: string, name: string, body: string): Pr
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, text);
 }
+
+/** Prints a benchmark's report and, unless BENCH_NO_DOCS=1, writes it as its section of docs/PERFORMANCE.md. */
+export async function publishSection(root: string, name: string, lines: string[]): Promise<void> {
+  const body = lines.join('\n');
+  console.log(body);
+  if (process.env.BENCH_NO_DOCS !== '1') await writeSection(`${root}/docs/PERFORMANCE.md`, name, body);
+}

@@ -30,6 +30,16 @@ function thawAtEnd(t: Test, ...mountpoints: string[]): void {
   });
 }
 
+/** A 64 MiB ext4 image, loop-mounted (thawed and detached at the end), added as volume "vol" in a new home. */
+async function loopMountedVolume(t: Test) {
+  const dir = await tmpDir(t);
+  const fsys = await mountLoopFs(t, dir, 'ext4', 64);
+  thawAtEnd(t, fsys.mountpoint);
+  const home = path.join(dir, 'home');
+  t.equal((await qrv(home, ['volume', 'add', 'vol', '--path', path.join(dir, 'ext4.fs.img')])).exitCode, 0);
+  return { dir, fsys, home };
+}
+
 t.test('failpoints: sleep, error, unknown actions; unset costs nothing', async (t) => {
   const before = process.env.QRV_FAILPOINTS;
   t.teardown(() => {
@@ -94,13 +104,8 @@ t.test('freezeWithGuard on a real ext4 loop mount', async (t) => {
 
 t.test('qrv snap of a loop-mounted image freezes it; killed or hung while frozen, the guard thaws it', async (t) => {
   if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
-  const dir = await tmpDir(t);
-  const fsys = await mountLoopFs(t, dir, 'ext4', 64);
-  thawAtEnd(t, fsys.mountpoint);
-  const image = path.join(dir, 'ext4.fs.img');
-  const home = path.join(dir, 'home');
+  const { fsys, home } = await loopMountedVolume(t);
   await fs.writeFile(path.join(fsys.mountpoint, 'data'), 'some data\n');
-  t.equal((await qrv(home, ['volume', 'add', 'vol', '--path', image])).exitCode, 0);
 
   // A normal snapshot: frozen, measured, consistent.
   const snap = await qrvJson(home, ['snap', 'vol']);
@@ -206,12 +211,7 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
 
 t.test('fsfreeze not installed: one line naming util-linux (exit 10), nothing frozen, no snapshot left', async (t) => {
   if (!lane(t, 'fsfreeze', { root: true, tools: TOOLS })) return;
-  const dir = await tmpDir(t);
-  const fsys = await mountLoopFs(t, dir, 'ext4', 64);
-  thawAtEnd(t, fsys.mountpoint);
-  const image = path.join(dir, 'ext4.fs.img');
-  const home = path.join(dir, 'home');
-  t.equal((await qrv(home, ['volume', 'add', 'vol', '--path', image])).exitCode, 0);
+  const { dir, fsys, home } = await loopMountedVolume(t);
   // A PATH with every program of this machine but fsfreeze.
   const bin = path.join(dir, 'bin');
   await fs.mkdir(bin);

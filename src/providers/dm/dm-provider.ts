@@ -6,158 +6,25 @@
 // of the volume, default 20 %, attached to a loop device) or a device given as cowDevice. The
 // last snapshot's removal switches the origin back to linear; `qrv volume remove` removes
 // qrv-<volume> and leaves DEV as it was (no byte of it is written by qrv). Changed ranges come
-// from the snapshots' exception stores (../cow/exception-store.ts). Names and UUIDs: ./dmsetup.ts.
+// from the snapshots' exception stores (../cow/exception-store.ts). Names and UUIDs: ./dmsetup.ts;
+// dmsetup calls and checks: ./dm-calls.ts; COW stores: ./cow-store.ts.
 // Every dmsetup / losetup / blockdev call goes through the tool wrapper with an argument array.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
 import { QrvError } from '../../core/errors.ts';
-import { tool, toolOk, type ToolResult } from '../../system/tools.ts';
+import { tool } from '../../system/tools.ts';
 import { chunkRanges, readExceptionStore } from '../cow/exception-store.ts';
 import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, PreparedSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
-import { blockDeviceId, devicePathOf, holdersOf, loopBackingFile, majorMinor, withExclusive } from './devices.ts';
-import {
-  collidingName,
-  dmsetupReason,
-  INFO_ARGS,
-  isSnapshotId,
-  mapperPath,
-  originName,
-  originUuid,
-  parseInfo,
-  parseSnapshotStatus,
-  parseTable,
-  realName,
-  realUuid,
-  snapshotIdOfDevice,
-  snapshotIdOfHandle,
-  snapshotName,
-  snapshotUuid,
-  type DmDevice,
-  type SnapshotStatus,
-  type TableLine,
-} from './dmsetup.ts';
+import { blockDeviceId, devicePathOf } from './devices.ts';
+import { collidingName, isSnapshotId, mapperPath, originName, originUuid, realName, realUuid, snapshotIdOfHandle, snapshotName, snapshotUuid, type DmDevice } from './dmsetup.ts';
 
+import { checkFree, create, deviceBytes, dmsetup, foreignDevice, listDevices, ownOrigin, ownSnapshots, removeDevice, requireRoot, resume, SECTOR, snapshotStatus, table } from './dm-calls.ts';
+import { cowPercentOf, DEFAULT_COW_PERCENT, existingCowStore, makeCowStore, releaseCow } from './cow-store.ts';
 export const METHOD = 'dm-snapshot';
-/** Default size of a file COW store, in % of the volume. */
-export const DEFAULT_COW_PERCENT = 20;
-const MIN_COW_BYTES = 4 * 1024 * 1024;
 /** Chunk size of the snapshots, in 512-byte sectors (4 KiB, as LVM's default). */
 const CHUNK_SECTORS = 8;
-const SECTOR = 512;
-
-// ---- dmsetup -------------------------------------------------------------------------------
-
-function dmFailed(args: string[], result: ToolResult): QrvError {
-  const text = `${result.stderr}\n${result.stdout}`;
-  if (/\/dev\/mapper\/control.*(Permission denied|Operation not permitted)/i.test(text)) return notRoot();
-  if (/kernel device-mapper driver|No entry for device-mapper|device-mapper driver missing/i.test(text)) {
-    return new QrvError('environment', 'no-device-mapper', 'this kernel has no device-mapper (dmsetup cannot talk to it)', 'load it with `modprobe dm-mod` (and dm-snapshot)');
-  }
-  const shown = args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
-  return new QrvError('io', 'dmsetup-failed', `dmsetup ${shown} failed${dmsetupReason(text) ? `: ${dmsetupReason(text)}` : ''}`, 'run the command by hand (as root) to see the whole output');
-}
-
-async function dmsetup(args: string[]): Promise<string> {
-  const result = await tool('dmsetup', args);
-  if (result.exitCode !== 0) throw dmFailed(args, result);
-  return result.stdout;
-}
-
-async function listDevices(): Promise<DmDevice[]> {
-  const rows = parseInfo(await dmsetup(INFO_ARGS));
-  if (!rows) throw new QrvError('io', 'dmsetup-failed', 'dmsetup info printed a report qrv does not understand', 'check the dmsetup version (1.02.110 or later is needed)');
-  return rows;
-}
-
-async function table(name: string): Promise<TableLine> {
-  const lines = parseTable(await dmsetup(['table', name]));
-  if (!lines || lines.length !== 1) throw new QrvError('io', 'dm-state', `device-mapper device ${name} has a table qrv did not make`, `look at it with \`dmsetup table ${name}\``);
-  return lines[0] as TableLine;
-}
-
-/** Creates a device (its node too, also where no udev makes it) with a one-line table. */
-async function create(name: string, uuid: string, tableLine: string, readonly = false): Promise<void> {
-  await dmsetup(['create', '--verifyudev', ...(readonly ? ['--readonly'] : []), name, '-u', uuid, '--table', tableLine]);
-  if (await blockDeviceId(mapperPath(name))) return;
-  await tool('dmsetup', ['mknodes', name]);
-  if (await blockDeviceId(mapperPath(name))) return;
-  await removeDevice(name).catch(() => undefined);
-  throw new QrvError('io', 'no-device-node', `${mapperPath(name)} did not appear after dmsetup create`, 'check that udev runs (or that /dev is writable); nothing was left');
-}
-
-async function removeDevice(name: string): Promise<void> {
-  await dmsetup(['remove', '--verifyudev', '--retry', name]);
-}
-
-/** Resumes the origin; a failure here leaves its I/O blocked, which must be said loudly. */
-async function resume(name: string): Promise<void> {
-  await dmsetup(['resume', name]).catch((error: QrvError) => {
-    throw new QrvError('io', 'resume-failed', `${name} could not be resumed: its I/O is held (${error.message})`, `run \`dmsetup resume ${name}\` at once`);
-  });
-}
-
-async function deviceBytes(devicePath: string): Promise<number> {
-  const result = await toolOk('blockdev', ['--getsize64', devicePath]);
-  const size = Number(result.stdout.trim());
-  if (!Number.isSafeInteger(size) || size <= 0) throw new QrvError('io', 'volume-missing', `blockdev says ${devicePath} has no size ("${result.stdout.trim()}")`, 'check the device');
-  return size;
-}
-
-// ---- checks --------------------------------------------------------------------------------
-
-function notRoot(): QrvError {
-  return new QrvError('environment', 'not-root', 'the dm provider needs root (it makes device-mapper devices)', 'run qrv as root (sudo)');
-}
-
-function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw notRoot();
-}
-
-/** The volume's origin device, which must be qrv's own and active. */
-async function ownOrigin(volume: VolumeRef, devices: DmDevice[]): Promise<DmDevice> {
-  const name = originName(volume.name);
-  const origin = devices.find((d) => d.name === name);
-  if (origin) {
-    if (origin.uuid !== originUuid(volume.name)) throw foreignDevice(name, origin.uuid);
-    return origin;
-  }
-  const device = volume.options.device;
-  if (device && (await blockDeviceId(device))) {
-    throw new QrvError('io', 'volume-inactive', `volume "${volume.name}": its device-mapper device ${name} is not active (after a reboot?); ${device} is there`, `re-create it with \`qrv volume activate ${volume.name}\` before using the volume (docs/providers.md, "after a reboot")`);
-  }
-  throw new QrvError('io', 'volume-missing', `volume "${volume.name}": neither ${mapperPath(name)} nor its device ${device ?? '(none recorded)'} exists`, `check the device, or remove the volume with \`qrv volume remove ${volume.name}\``);
-}
-
-function foreignDevice(name: string, uuid: string): QrvError {
-  return new QrvError('refused', 'foreign-device', `device-mapper device ${name} is not qrv's (its UUID is "${uuid}")`, 'qrv leaves it alone; rename or remove it by hand if it is in the way');
-}
-
-function ownSnapshots(volume: VolumeRef, devices: DmDevice[]): Array<DmDevice & { snapshotId: string }> {
-  return devices.flatMap((d) => {
-    const snapshotId = snapshotIdOfDevice(volume.name, d);
-    return snapshotId ? [{ ...d, snapshotId }] : [];
-  });
-}
-
-/** Refuses a device that is mounted or held (by a dm table, md, ...): the kernel would say EBUSY. */
-async function checkFree(devicePath: string, what: string, code: string, hint: string): Promise<void> {
-  const points = await mountpointsOf([devicePath]);
-  if (points.length) throw new QrvError('refused', code, `${what} ${devicePath} is mounted on ${points.join(', ')}`, hint);
-  const id = await blockDeviceId(devicePath);
-  const holders = id ? await holdersOf(id) : [];
-  if (holders.length) throw new QrvError('refused', code, `${what} ${devicePath} is held by ${holders.join(', ')} (a device-mapper table or md array over it)`, hint);
-}
-
-function cowPercentOf(volume: VolumeRef): number {
-  const percent = Number(volume.options.cowPercent ?? DEFAULT_COW_PERCENT);
-  return Number.isFinite(percent) && percent > 0 && percent <= 100 ? percent : DEFAULT_COW_PERCENT;
-}
-
-export function cowFile(volume: VolumeRef, snapshotId: string): string | null {
-  return volume.options.cowDir ? path.join(volume.options.cowDir, `${volume.name}@${snapshotId}.cow`) : null;
-}
 
 // ---- the provider --------------------------------------------------------------------------
 
@@ -232,50 +99,6 @@ async function release(volume: VolumeRef): Promise<void> {
   if (real) await removeDevice(real.name);
 }
 
-/** The COW store of a new snapshot: a device given by the admin, or a sparse file on a loop device. */
-async function makeCowStore(volume: VolumeRef, snapshotId: string, sizeBytes: number, undo: Array<() => Promise<void>>): Promise<string> {
-  const given = volume.options.cowDevice;
-  if (given) {
-    // O_EXCL fails while a dm table (an earlier snapshot) or a mount holds it.
-    await withExclusive(given, async (handle) => {
-      // A store left from an earlier snapshot would be taken up again by `P`: start from zero.
-      await handle.write(Buffer.alloc(4096), 0, 4096, 0);
-      await handle.datasync();
-    }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'EBUSY') throw new QrvError('refused', 'cow-device-busy', `COW device ${given} is in use (by another snapshot, or mounted)`, 'remove the snapshot that uses it first (`qrv unsnap`): a COW device holds one snapshot at a time; or drop cowDevice for COW files');
-      throw new QrvError('io', 'cow-device-unusable', `cannot use COW device ${given} (${error.code ?? error.message})`, 'check the device');
-    });
-    return given;
-  }
-  const file = cowFile(volume, snapshotId);
-  if (!file) throw new QrvError('usage', 'no-cow-dir', `volume "${volume.name}" has no cowDir option`, `add it again with \`qrv volume add ... --cow-dir DIR\``);
-  const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'cow-dir-unusable', `cannot create the COW folder ${dir} (${error.code ?? error.message})`, 'check the volume\'s cowDir option');
-  });
-  // A COW file on the volume itself would make every copy-on-write a write to the volume.
-  const [dirStat, originId] = await Promise.all([fs.stat(dir), blockDeviceId(mapperPath(originName(volume.name)))]);
-  if (originId && majorMinor(dirStat.dev) === originId) {
-    throw new QrvError('refused', 'cow-on-volume', `the COW folder ${dir} is on volume "${volume.name}" itself`, 'set cowDir to a folder on another filesystem (qrv volume add ... --cow-dir DIR)');
-  }
-  const bytes = Math.max(MIN_COW_BYTES, Math.ceil((sizeBytes * cowPercentOf(volume)) / 100 / 4096) * 4096);
-  const handle = await fs.open(file, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'cow-file-unusable', `cannot create the COW file ${file} (${error.code ?? error.message})`, error.code === 'EEXIST' ? 'it is left from an earlier snapshot with this id: remove it if no loop device uses it (losetup -j FILE)' : 'check the COW folder');
-  });
-  undo.push(() => fs.rm(file, { force: true }));
-  try {
-    await handle.truncate(bytes);
-  } catch (error) {
-    throw new QrvError('io', 'cow-file-unusable', `cannot size the COW file ${file} to ${bytes} bytes (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'free space in the COW folder');
-  } finally {
-    await handle.close();
-  }
-  const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
-  undo.push(async () => void (await tool('losetup', ['-d', loop])));
-  if (!(await blockDeviceId(loop))) throw new QrvError('io', 'no-loop-device', `losetup attached ${file} to "${loop}", which is no block device`, 'check `losetup -a`');
-  return loop;
-}
-
 /** A prepared snapshot, handed from prepareSnapshot to createSnapshot by the engine. */
 class PreparedDm implements PreparedSnapshot {
   constructor(readonly attachment: Attachment) {}
@@ -301,27 +124,6 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: C
   const prepared = options?.prepared instanceof PreparedDm && options.prepared.attachment.snapshotId === snapshotId ? options.prepared.attachment : null;
   const attachment = prepared ?? (await prepareAttach(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made'));
   return finishAttach(attachment, options?.frozen ?? false);
-}
-
-/** The COW store of a snapshot made before (after a reboot): its file on a new loop device, or the COW device. */
-async function existingCowStore(volume: VolumeRef, snapshotId: string, undo: Array<() => Promise<void>>): Promise<string> {
-  const given = volume.options.cowDevice;
-  if (given) {
-    await withExclusive(given, async () => undefined).catch((error: NodeJS.ErrnoException) => {
-      throw new QrvError(error.code === 'EBUSY' ? 'refused' : 'io', error.code === 'EBUSY' ? 'cow-device-busy' : 'cow-device-unusable', `COW device ${given} of snapshot ${snapshotId} cannot be used (${error.code ?? error.message})`, 'check the device');
-    });
-    // A device without a store would be taken as a new, empty one: a snapshot of today's data.
-    await readExceptionStore(given);
-    return given;
-  }
-  const file = cowFile(volume, snapshotId);
-  if (!file || !(await fs.stat(file).catch(() => null))?.isFile()) {
-    throw new QrvError('io', 'cow-missing', `the COW file of snapshot ${snapshotId} (${file ?? 'no cowDir'}) is gone`, `the snapshot is lost: \`qrv unsnap ${snapshotId}\` removes its catalog row`);
-  }
-  await readExceptionStore(file);
-  const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
-  undo.push(async () => void (await tool('losetup', ['-d', loop])));
-  return loop;
 }
 
 /** What is made before the origin is suspended: checked state, the COW store, -real. */
@@ -460,26 +262,6 @@ async function detach(volume: VolumeRef, devices: DmDevice[], remove: string | n
   if (restore && real) await removeDevice(real.name);
 }
 
-/** Detaches the loop device of a snapshot's COW file and deletes the file (a COW device is left). */
-async function releaseCow(volume: VolumeRef, snapshotId: string, cowId: string | null): Promise<void> {
-  const given = cowFile(volume, snapshotId);
-  if (!given) return;
-  // losetup records the canonical path of the file
-  const file = await fs.realpath(given).catch(() => given);
-  const loops = new Set<string>();
-  if (cowId && (await loopBackingFile(cowId)) === file) {
-    const loop = await devicePathOf(cowId);
-    if (loop) loops.add(loop);
-  }
-  for (const name of await fs.readdir('/sys/block').catch(() => [] as string[])) {
-    if (!name.startsWith('loop')) continue;
-    const backing = await fs.readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
-    if (backing.trim() === file) loops.add(`/dev/${name}`);
-  }
-  for (const loop of loops) await toolOk('losetup', ['-d', loop]);
-  await fs.rm(given, { force: true });
-}
-
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
   const snapshotId = snapshotIdOfHandle(volume.name, handle);
   if (!snapshotId) throw new QrvError('refused', 'foreign-handle', `${handle} is not a qrv snapshot of volume "${volume.name}"`, 'remove it by hand (dmsetup remove) if it is really a qrv snapshot');
@@ -500,17 +282,6 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
 
 async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
   return ownSnapshots(volume, await listDevices()).map((s) => ({ handle: s.name, path: mapperPath(s.name), snapshotId: s.snapshotId }));
-}
-
-async function snapshotStatus(handle: string): Promise<SnapshotStatus> {
-  const result = await tool('dmsetup', ['status', handle]);
-  if (result.exitCode !== 0) {
-    if (/does not exist/i.test(result.stderr)) throw new QrvError('io', 'snapshot-missing', `snapshot device ${handle} is not active`, '`qrv doctor` compares the catalog with what the kernel holds');
-    throw dmFailed(['status', handle], result);
-  }
-  const status = parseSnapshotStatus(result.stdout);
-  if (!status) throw new QrvError('io', 'dm-state', `${handle} is not a snapshot target (dmsetup status: ${result.stdout.trim()})`, `look at \`dmsetup table ${handle}\``);
-  return status;
 }
 
 async function snapshotHealth(volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth> {

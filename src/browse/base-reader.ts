@@ -89,6 +89,16 @@ export abstract class BaseReader implements FilesystemReader {
     return target === null ? null : displayName(target);
   }
 
+  async linkTarget(entry: Located): Promise<Buffer | null> {
+    return entry.type === 'symlink' ? this.targetOf(entry) : null;
+  }
+
+  async copyOut(pairs: Array<{ entry: Located; to: Buffer }>, hostDir: string): Promise<void> {
+    const files = pairs.filter(({ entry }) => entry.type === 'file');
+    if (files.length !== pairs.length) throw new QrvError('bug', 'not-a-file', 'copyOut() copies regular files only');
+    await this.copyFiles(files, path.resolve(hostDir));
+  }
+
   /** Breadth first, one level of directories at a time (a reader can fetch a level at once). */
   async *walk(wanted = '/'): AsyncGenerator<Located> {
     const start = await this.resolve(wanted, true);

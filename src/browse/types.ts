@@ -58,6 +58,13 @@ export interface FilesystemReader {
   /** Every entry under `path` (not `path` itself), parents before children; symlinks are not followed. */
   walk(path?: string): AsyncGenerator<Located>;
   readlink(path: string): Promise<string | null>;
+  /** A symlink's target, the exact bytes (null when it cannot be read). Never followed. */
+  linkTarget(entry: Located): Promise<Buffer | null>;
+  /**
+   * Copies the bytes of regular files (entries from stat/list/walk) to host paths that do not
+   * exist yet, inside `hostDir` (where a reader may stage). Contents only: no modes, owners or times.
+   */
+  copyOut(pairs: Array<{ entry: Located; to: Buffer }>, hostDir: string): Promise<void>;
   /** Copies a file, symlink or whole tree to `hostDir/<its name>`, with modes and times (owners as root). */
   extract(path: string, hostDir: string): Promise<ExtractResult>;
   /** Lets go of the filesystem (unmounts); always safe to call again. */

@@ -70,3 +70,45 @@ export async function xfsFromTree(dir: string, tree: string): Promise<string> {
 export async function browseMounts(): Promise<string[]> {
   return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes('qrv-browse-'));
 }
+
+/**
+ * A hostile tree for file-level recovery: absolute symlinks (to a file and to "/"), a symlink
+ * loop, a symlink climbing out of any target with "..", a char device and a fifo (root only: they
+ * need mknod), a 255-byte name, a name that is not UTF-8, a read-only folder, a setuid file, a
+ * file owned by someone else (root only), a hard link, exact times.
+ */
+export const HOSTILE_TIME = new Date('2021-03-04T05:06:07Z');
+export const ESCAPE_TARGET = '../../../../../../../../../../tmp/qrv-escaped';
+
+export async function makeHostileTree(dir: string): Promise<string> {
+  const tree = path.join(dir, 'hostile');
+  const root = process.getuid?.() === 0;
+  const file = async (rel: string, content: string | Buffer = '') => {
+    await fs.mkdir(path.dirname(path.join(tree, rel)), { recursive: true });
+    await fs.writeFile(path.join(tree, rel), content);
+    await fs.utimes(path.join(tree, rel), HOSTILE_TIME, HOSTILE_TIME);
+  };
+  await file('sub/deep/file.txt', 'deep\n');
+  await file('sub/big.bin', Buffer.alloc(3 * 2 ** 20, 0x5a));
+  await file('sub/setuid', '#!/bin/sh\n');
+  await fs.chmod(path.join(tree, 'sub/setuid'), 0o4750);
+  await fs.link(path.join(tree, 'sub/deep/file.txt'), path.join(tree, 'sub/hardlink.txt'));
+  await file(LONG_NAME, 'long\n');
+  await fs.writeFile(Buffer.concat([Buffer.from(`${tree}/`), BAD_NAME]), 'bad\n');
+  await file('ro/inside.txt', 'inside\n');
+  await fs.chmod(path.join(tree, 'ro'), 0o555);
+  await fs.symlink('/etc/passwd', path.join(tree, 'abs'));
+  await fs.symlink('/', path.join(tree, 'rootlink'));
+  await fs.symlink('loop2', path.join(tree, 'loop1'));
+  await fs.symlink('loop1', path.join(tree, 'loop2'));
+  await fs.symlink(ESCAPE_TARGET, path.join(tree, 'escape'));
+  await fs.mkdir(path.join(tree, 'dev'));
+  if (root) {
+    await execa('mknod', [path.join(tree, 'dev/null'), 'c', '1', '3']);
+    await execa('mkfifo', [path.join(tree, 'dev/fifo')]);
+    await file('owned', 'theirs\n');
+    await fs.chown(path.join(tree, 'owned'), 1234, 5678);
+  }
+  for (const rel of ['sub/deep', 'sub', 'dev']) await fs.utimes(path.join(tree, rel), HOSTILE_TIME, HOSTILE_TIME);
+  return tree;
+}

@@ -3,6 +3,8 @@ import { Option, type Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
 import { list, setProperties, show, type ListRequest } from '../../services/inspect.ts';
 import { recover, recoverGroup } from '../../services/recover.ts';
+import { groupSources, recoverFiles, type OrderedOption } from '../../services/recover-files.ts';
+import type { Via } from '../../browse/open.ts';
 import { execute } from '../execute.ts';
 
 export function register(program: Command): void {
@@ -44,15 +46,30 @@ export function register(program: Command): void {
       ),
     );
 
+  // --from, --as-of and --path in the order given: each --path belongs to the --from before it.
+  const order: OrderedOption[] = [];
+  const record = (option: OrderedOption['option']) => (value: string, previous: unknown) => {
+    order.push({ option, value });
+    return option === 'path' ? [...((previous as string[] | undefined) ?? []), value] : value;
+  };
   program
     .command('recover [volume]')
-    .description('write a snapshot or QRV back over the volume, or to --to; with --group, every volume of a consistency group')
-    .option('--from <id>', 'the snapshot or QRV to recover from (required with a volume)')
+    .description('write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group')
+    .option('--from <id>', 'the snapshot or QRV to recover from (required with a volume; repeat it with --path after each)', record('from'))
+    .option('--path <path>', 'restore this file or folder (from the --from before it) instead of the whole volume; repeatable', record('path'))
+    .option('--as-of <time>', 'with --path: instead of --from, the copy `qrv resolve VOLUME --as-of TIME` chooses', record('as-of'))
     .option('--group <group-id>', 'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)')
-    .option('--to <path>', 'write here instead of over the volume')
-    .option('--force', 'overwrite the volume (or an existing --to)')
-    .action((volume: string | undefined, options: { from?: string; group?: string; to?: string; force?: boolean }, command: Command) =>
+    .option('--to <path>', 'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume')
+    .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
+    .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
+    .action((volume: string | undefined, options: { from?: string; path?: string[]; asOf?: string; group?: string; to?: string; force?: boolean; via?: string }, command: Command) =>
       execute(command, (ctx) => {
+        if (options.path !== undefined) {
+          if (options.group !== undefined) throw new QrvError('usage', 'usage', '--group recovers whole volumes; --path takes files from one volume', 'give `qrv recover VOLUME --from ID --path P`');
+          if (volume === undefined) throw new QrvError('usage', 'usage', 'qrv recover --path needs the volume the files belong to', 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+          return recoverFiles(ctx, { volume, sources: groupSources(order), ...(options.to !== undefined ? { to: options.to } : {}), force: Boolean(options.force), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
+        }
+        if (options.asOf !== undefined || options.via !== undefined) throw new QrvError('usage', 'usage', '--as-of and --via go with --path (file-level recovery)', 'a whole volume is recovered from an id: `qrv resolve VOLUME --as-of T` names it');
         if (options.group !== undefined) {
           if (volume !== undefined || options.from !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
           return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });

@@ -1,0 +1,142 @@
+// `qrv recover VOLUME --from ID --path P... [--from ID2 --path P3...] [--to DIR] [--force]`:
+// file-level recovery (F12). Files, folders and symlinks from snapshots or QRVs (read through
+// src/browse/, without root for ext2/3/4) back into the mounted volume at their original place,
+// or under --to DIR. The safety rules are in src/browse/restore.ts.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { QrvError, errnoCode } from '../core/errors.ts';
+import { ProgressMeter } from '../core/events.ts';
+import type { Context } from '../engine/context.ts';
+import { findVolume } from '../engine/lookup.ts';
+import type { Summary } from '../output/printer.ts';
+import { withReader, type Via } from '../browse/open.ts';
+import { bytesUnder, restorePath, type Restored, type Skipped } from '../browse/restore.ts';
+import { loopDevicesBackedBy } from '../system/block-device.ts';
+import { mountpointsOf } from '../system/freeze.ts';
+import { browseSource, type BrowseSource } from './browse.ts';
+
+export interface FileSource {
+  /** a snapshot or QRV id, or… */
+  from?: string;
+  /** …the copy `qrv resolve VOLUME --as-of T` chooses */
+  asOf?: string;
+  paths: string[];
+}
+
+export interface RecoverFilesRequest {
+  volume: string;
+  sources: FileSource[];
+  to?: string;
+  force: boolean;
+  via?: Via;
+}
+
+export type OrderedOption = { option: 'from' | 'as-of' | 'path'; value: string };
+
+/** `--from A --path 1 --path 2 --as-of T --path 3` → each --path with the --from/--as-of before it. */
+export function groupSources(order: OrderedOption[]): FileSource[] {
+  const sources: FileSource[] = [];
+  for (const { option, value } of order) {
+    if (option === 'path') {
+      const current = sources.at(-1);
+      if (!current) throw new QrvError('usage', 'usage', `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`, 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+      current.paths.push(value);
+    } else sources.push(option === 'from' ? { from: value, paths: [] } : { asOf: value, paths: [] });
+  }
+  const empty = sources.find((s) => s.paths.length === 0);
+  if (empty) throw new QrvError('usage', 'usage', `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`, 'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d --path /etc/app.conf`');
+  return sources;
+}
+
+/** Where the volume's filesystem is mounted on this host (a device, or an image through a loop device). */
+async function mountpointOfVolume(volumePath: string): Promise<string | null> {
+  const st = await fs.stat(volumePath).catch(() => null);
+  const devices = st?.isBlockDevice() ? [volumePath] : st?.isFile() ? await loopDevicesBackedBy(volumePath) : [];
+  const points = devices.length ? await mountpointsOf(devices) : [];
+  return points[0] ?? null;
+}
+
+async function targetFolder(to: string): Promise<string> {
+  const wanted = path.resolve(to);
+  const st = await fs.stat(wanted).catch((error: unknown) => {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
+  });
+  if (st && !st.isDirectory()) throw new QrvError('refused', 'target-not-folder', `${wanted} is not a folder; files are restored into a folder`, 'give --to an existing or new folder (never the image or device itself)');
+  if (!st) await fs.mkdir(wanted, { recursive: true });
+  // The folder given is trusted (it may be reached through a symlink); below it nothing is followed.
+  return fs.realpath(wanted);
+}
+
+const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time');
+
+export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const volume = findVolume(data, request.volume);
+  if (!request.sources.length) throw new QrvError('usage', 'usage', 'name a source with --from ID (or --as-of T) and the files with --path after it', 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+  // Every source is checked before anything is written.
+  const sources: Array<{ source: BrowseSource; paths: string[] }> = request.sources.map((s) => {
+    const source = browseSource(data, { ...(s.from !== undefined ? { id: s.from } : { volume: volume.name, asOf: s.asOf as string }), ...(request.via ? { via: request.via } : {}) }, ctx.now());
+    if (source.volume !== volume.name) throw new QrvError('refused', 'wrong-volume', `${source.id} is a copy of "${source.volume}", not "${volume.name}"`, `restore into "${source.volume}", or pick a copy of "${volume.name}" from \`qrv list --volume ${volume.name}\``);
+    return { source, paths: s.paths };
+  });
+
+  let target: string;
+  if (request.to !== undefined) target = await targetFolder(request.to);
+  else {
+    const point = await mountpointOfVolume(volume.path);
+    if (!point) throw new QrvError('refused', 'volume-not-mounted', `${volume.name} (${volume.path}) is not mounted, and files go back into its mounted filesystem`, 'mount it, or give --to DIR to restore the files into a folder');
+    target = await fs.realpath(point);
+  }
+
+  const owners = process.getuid?.() === 0;
+  const restored: Restored[] = [];
+  const skipped: Skipped[] = [];
+  for (const { source, paths } of sources) {
+    const started = Date.now();
+    const stepName = `restore files from ${source.id}`;
+    ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'started' });
+    try {
+      await withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+        // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
+        const sizes: number[] = [];
+        for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
+        const meter = new ProgressMeter(ctx.reporter, 'recover', sizes.reduce((a, b) => a + b, 0));
+        let before = 0;
+        meter.update(0, true);
+        let count = 0;
+        for (const [i, wanted] of paths.entries()) {
+          const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, onBytes: (bytes) => meter.update(before + bytes) });
+          before += sizes[i] ?? 0;
+          restored.push(...outcome.restored);
+          skipped.push(...outcome.skipped);
+          count += outcome.restored.length;
+        }
+        meter.finish(before);
+        ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'done', detail: `${count} restored, read by ${reader.method}`, ms: Date.now() - started });
+      });
+    } catch (error) {
+      ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'failed', ms: Date.now() - started });
+      throw error;
+    }
+  }
+
+  const bytes = restored.reduce((sum, r) => sum + r.bytes, 0);
+  const lines = [
+    ...restored.map((r) => `restored ${r.path} -> ${r.to}${r.type === 'file' ? ` (${r.bytes} bytes)` : r.type === 'dir' ? ' (folder)' : ' (symlink)'}`),
+    ...skipped.map((s) => `skipped  ${s.path}: ${s.reason}`),
+    `${restored.length} restored (${bytes} bytes), ${skipped.length} skipped, into ${target} from ${sources.map(({ source }) => `${source.id} (${shortTime(source.pointInTime)})`).join(', ')}${owners ? '' : '; owners not restored (not root): the files belong to you'}`,
+  ];
+  return {
+    data: {
+      volume: volume.name,
+      target,
+      restored,
+      skipped,
+      sources: sources.map(({ source }) => ({ id: source.id, pointInTime: source.pointInTime })),
+      owners: owners ? 'restored' : 'kept',
+    },
+    lines,
+    ...(skipped.length ? { exit: 'partial' as const } : {}),
+  };
+}

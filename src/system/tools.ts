@@ -48,3 +48,13 @@ function missing(program: string): QrvError {
   const pkg = PACKAGES[program];
   return new QrvError('environment', 'missing-tool', `${program} is not installed`, pkg ? `install it with: apt-get install ${pkg}` : `install ${program}`);
 }
+
+/** The one error for "must run as root": `who` says what needs it and why, e.g. "the lvm provider needs root (…)". */
+export function notRoot(who: string): QrvError {
+  return new QrvError('environment', 'not-root', who, 'run qrv as root (sudo)');
+}
+
+/** Throws notRoot(who) unless this process runs as root. */
+export function requireRoot(who: string): void {
+  if (process.getuid?.() !== 0) throw notRoot(who);
+}

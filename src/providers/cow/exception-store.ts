@@ -86,6 +86,22 @@ export async function readExceptionStore(device: string): Promise<ExceptionStore
   }
 }
 
+/**
+ * What changed between two snapshots of one origin, from their exception stores (`devices`): the
+ * older one lists every origin chunk written since it was taken, which covers every difference
+ * to the newer; both are read and united, so their order does not matter. Byte ranges clipped to
+ * `sizeBytes`, merged; null when a store is invalid (it overflowed).
+ */
+export async function unitedStoreRanges(devices: string[], sizeBytes: number): Promise<ByteRange[] | null> {
+  const ranges: ByteRange[] = [];
+  for (const device of devices) {
+    const store = await readExceptionStore(device);
+    if (!store.valid) return null;
+    ranges.push(...chunkRanges(store.chunks, store.chunkBytes, sizeBytes));
+  }
+  return mergeRanges(ranges);
+}
+
 /** The chunks as merged byte ranges, clipped to [0, sizeBytes). */
 export function chunkRanges(chunks: number[], chunkBytes: number, sizeBytes: number): ByteRange[] {
   return mergeRanges(chunks.map((chunk) => ({ start: chunk * chunkBytes, end: Math.min(sizeBytes, (chunk + 1) * chunkBytes) })));

@@ -2,17 +2,18 @@
 // its failures turned into one-line errors, and the checks every operation makes first (root,
 // the volume's own origin device, a device nobody holds).
 import { QrvError } from '../../core/errors.ts';
-import { tool, toolOk, type ToolResult } from '../../system/tools.ts';
+import { notRoot, requireRoot as requireRootFor, tool, toolOk, type ToolResult } from '../../system/tools.ts';
 import type { VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
 import { blockDeviceId, holdersOf } from './devices.ts';
 import { dmsetupReason, INFO_ARGS, mapperPath, originName, originUuid, parseInfo, parseSnapshotStatus, parseTable, snapshotIdOfDevice, type DmDevice, type SnapshotStatus, type TableLine } from './dmsetup.ts';
 
 export const SECTOR = 512;
+const ROOT = 'the dm provider needs root (it makes device-mapper devices)';
 
 export function dmFailed(args: string[], result: ToolResult): QrvError {
   const text = `${result.stderr}\n${result.stdout}`;
-  if (/\/dev\/mapper\/control.*(Permission denied|Operation not permitted)/i.test(text)) return notRoot();
+  if (/\/dev\/mapper\/control.*(Permission denied|Operation not permitted)/i.test(text)) return notRoot(ROOT);
   if (/kernel device-mapper driver|No entry for device-mapper|device-mapper driver missing/i.test(text)) {
     return new QrvError('environment', 'no-device-mapper', 'this kernel has no device-mapper (dmsetup cannot talk to it)', 'load it with `modprobe dm-mod` (and dm-snapshot)');
   }
@@ -68,12 +69,8 @@ export async function deviceBytes(devicePath: string): Promise<number> {
 
 // ---- checks --------------------------------------------------------------------------------
 
-export function notRoot(): QrvError {
-  return new QrvError('environment', 'not-root', 'the dm provider needs root (it makes device-mapper devices)', 'run qrv as root (sudo)');
-}
-
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw notRoot();
+  requireRootFor(ROOT);
 }
 
 /** The volume's origin device, which must be qrv's own and active. */

@@ -11,10 +11,10 @@
 // Every dmsetup / losetup / blockdev call goes through the tool wrapper with an argument array.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
+import type { ByteRange } from '../../copy/extent-map.ts';
 import { QrvError } from '../../core/errors.ts';
 import { tool } from '../../system/tools.ts';
-import { chunkRanges, readExceptionStore } from '../cow/exception-store.ts';
+import { unitedStoreRanges } from '../cow/exception-store.ts';
 import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, PreparedSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
 import { blockDeviceId, devicePathOf } from './devices.ts';
@@ -302,16 +302,14 @@ async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotR
   const refs = [from, to];
   if (refs.some((s) => s.method !== METHOD || !snapshotIdOfHandle(volume.name, s.handle))) return null;
   try {
-    const ranges: ByteRange[] = [];
+    const cows: string[] = [];
     for (const ref of refs) {
       if ((await snapshotStatus(ref.handle)).state !== 'active') return null;
       const cow = await cowDeviceOf(ref.handle);
       if (!cow) return null;
-      const store = await readExceptionStore(cow);
-      if (!store.valid) return null;
-      ranges.push(...chunkRanges(store.chunks, store.chunkBytes, to.sizeBytes));
+      cows.push(cow);
     }
-    return mergeRanges(ranges);
+    return await unitedStoreRanges(cows, to.sizeBytes);
   } catch {
     return null;
   }

@@ -12,9 +12,8 @@
 // chunks united, so the order of the two does not matter.
 import { QrvError } from '../../core/errors.ts';
 import type { ByteRange } from '../../copy/extent-map.ts';
-import { mergeRanges } from '../../copy/extent-map.ts';
-import { tool } from '../../system/tools.ts';
-import { chunkRanges, readExceptionStore } from '../cow/exception-store.ts';
+import { requireRoot, tool } from '../../system/tools.ts';
+import { unitedStoreRanges } from '../cow/exception-store.ts';
 import type { DiscoveredVolume, HeldSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { LVS_FIELDS, parseLvs, parseThinDelta, snapshotIdOf, snapshotInvalid, SNAPSHOT_TAG, type LvRow } from './reports.ts';
 
@@ -29,9 +28,7 @@ function nameOf(volume: VolumeRef): { vg: string; lv: string } {
 }
 
 /** lvm needs root for nearly everything (it opens /dev/mapper/control and the PVs): say so first. */
-function needRoot(): void {
-  if (process.getuid?.() !== 0) throw new QrvError('environment', 'not-root', 'the lvm provider needs root (lvm opens the device-mapper control device and the physical volumes)', 'run qrv as root (sudo)');
-}
+const needRoot = (): void => requireRoot('the lvm provider needs root (lvm opens the device-mapper control device and the physical volumes)');
 
 async function lvm(args: string[]): Promise<string> {
   needRoot();
@@ -147,13 +144,7 @@ async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotR
   if (!a || !b || a.vg !== b.vg) return null;
   if (from.method === 'lvm-thin') return thinDelta(a, b, to.sizeBytes);
   if (from.method !== 'lvm-classic' || snapshotInvalid(a) || snapshotInvalid(b)) return null;
-  const ranges: ByteRange[] = [];
-  for (const row of [a, b]) {
-    const store = await readExceptionStore(`/dev/mapper/${dmName(row.vg, row.name)}-cow`);
-    if (!store.valid) return null;
-    ranges.push(...chunkRanges(store.chunks, store.chunkBytes, to.sizeBytes));
-  }
-  return mergeRanges(ranges);
+  return unitedStoreRanges([a, b].map((row) => `/dev/mapper/${dmName(row.vg, row.name)}-cow`), to.sizeBytes);
 }
 
 /**

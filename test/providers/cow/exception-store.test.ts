@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { chunkRanges, parseHeader, readExceptionStore, SNAP_MAGIC } from '../../../src/providers/cow/exception-store.ts';
+import { chunkRanges, parseHeader, readExceptionStore, SNAP_MAGIC, unitedStoreRanges } from '../../../src/providers/cow/exception-store.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 /** A store of `chunkSectors`-sector chunks listing `exceptions` (old chunk → new chunk), areas filled in order. */
@@ -73,4 +73,16 @@ t.test('chunkRanges: chunks to merged byte ranges, clipped', async (t) => {
   t.same(chunkRanges([5, 1, 2, 9], 4096, 1 << 20), [{ start: 4096, end: 3 * 4096 }, { start: 5 * 4096, end: 6 * 4096 }, { start: 9 * 4096, end: 10 * 4096 }]);
   t.same(chunkRanges([3, 4], 4096, 4 * 4096 + 10), [{ start: 3 * 4096, end: 4 * 4096 + 10 }], 'the last chunk clipped to the size');
   t.same(chunkRanges([100], 4096, 4096), [], 'past the end');
+});
+
+t.test('unitedStoreRanges: the union of two stores, either order; null when one overflowed', async (t) => {
+  const dir = await tmpDir(t);
+  const [older, newer, invalid] = ['older', 'newer', 'invalid'].map((name) => path.join(dir, name)) as [string, string, string];
+  await fs.writeFile(older, store(8, [[1, 2], [5, 3]]));
+  await fs.writeFile(newer, store(8, [[2, 2]]));
+  await fs.writeFile(invalid, store(8, [[9, 2]], false));
+  const expected = [{ start: 4096, end: 3 * 4096 }, { start: 5 * 4096, end: 6 * 4096 }];
+  t.same(await unitedStoreRanges([older, newer], 1 << 20), expected);
+  t.same(await unitedStoreRanges([newer, older], 1 << 20), expected, 'the order does not matter');
+  t.equal(await unitedStoreRanges([older, invalid], 1 << 20), null);
 });

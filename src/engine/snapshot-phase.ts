@@ -1,6 +1,7 @@
 // F1 + F2: pre-snapshot hook → bring to rest → snapshot → resume I/O (always) → post-snapshot
 // hook → index. The time between "I/O suspended" and "I/O resumed" is measured and stored.
 import { open } from 'node:fs/promises';
+import os from 'node:os';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
 import { untilFrom } from '../core/duration.ts';
 import { newId } from '../core/ids.ts';
@@ -8,7 +9,7 @@ import type { PreparedSnapshot } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
-import { freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
+import { blockFreezeNests, freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
 import { tool } from '../system/tools.ts';
 import type { GroupFreeze } from './group-freeze.ts';
 import type { Context } from './context.ts';
@@ -47,22 +48,23 @@ interface AtRest {
  * Brings the data to rest: a mounted filesystem on the volume (for a file image: on a loop
  * device it backs) is frozen (FIFREEZE, under a guard that thaws it if qrv dies or hangs); a
  * volume with no writer needs nothing; an image attached to a loop device that is not mounted
- * cannot be frozen. A provider that freezes by itself (lvm) only has the filesystem flushed.
+ * cannot be frozen. A provider that freezes by itself (lvm) only has the filesystem flushed,
+ * except in a group on a kernel whose device suspend nests inside a freeze (Linux 6.8).
  */
 async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: GroupFreeze): Promise<AtRest> {
   const provider = getProvider(volume.provider);
-  if (provider.quiesce === 'provider') {
+  if (provider.quiesce === 'provider' && !(group && blockFreezeNests())) {
     // A mounted LV is frozen by the kernel itself while lvcreate suspends its device (dm
-    // suspend with lockfs); a FIFREEZE of ours would make that suspend fail. Flush it first.
-    // In a group, the LV is snapshotted inside the group's window but under its own suspend: a
-    // filesystem frozen by FIFREEZE cannot be frozen again by the dm suspend lvcreate does (EBUSY,
-    // measured on Debian 12's 6.1 kernel), so the group cannot hold it frozen across the other
-    // members' snapshots.
+    // suspend with lockfs); before Linux 6.8 a FIFREEZE of ours makes that suspend fail (EBUSY,
+    // measured on Debian 12's 6.1 kernel), so it is only flushed first. In a group, the LV is
+    // then snapshotted inside the group's window but under its own suspend: the group is not
+    // held frozen across the other members' snapshots. From 6.8 the suspend's freeze nests inside
+    // ours, and an LV in a group joins the group's freeze below like any other volume.
     const mounted = await mountpointsOf([volume.path]);
     for (const point of mounted) await tool('sync', ['-f', point]).catch(() => undefined);
     if (group) void (await group.join([])).thaw().catch(() => undefined);
     const perVolume = group && mounted.length
-      ? `${volume.name} (${volume.provider}) is snapshotted under its own device suspend, not held frozen for the whole group: the group is consistent per volume; for one point in time across volumes, quiesce the application in a pre-snapshot hook`
+      ? `${volume.name} (${volume.provider}) is snapshotted under its own device suspend, not held frozen for the whole group: this kernel (${os.release()}) cannot nest a device suspend inside a freeze (Linux 6.8 can), so the group is consistent per volume; for one point in time across volumes, quiesce the application in a pre-snapshot hook`
       : undefined;
     return { method: mounted.length ? 'dm-suspend' : 'none', ...(perVolume ? { warning: perVolume } : {}) };
   }

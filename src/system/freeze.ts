@@ -4,6 +4,7 @@
 // killed with SIGKILL, or hung, must never leave one frozen. The guard thaws at once when its pipe
 // from qrv closes (qrv died) and after a deadline otherwise (qrv hangs).
 import { readFile, realpath } from 'node:fs/promises';
+import os from 'node:os';
 import { startGuard } from './guard.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool, toolOk } from './tools.ts';
@@ -14,6 +15,20 @@ export const DEFAULT_GUARD_MS = 30_000;
 export function guardDeadlineMs(): number {
   const value = Number(process.env.QRV_FREEZE_GUARD_MS ?? DEFAULT_GUARD_MS);
   return Number.isFinite(value) && value > 0 ? value : DEFAULT_GUARD_MS;
+}
+
+/**
+ * Whether a device suspend with lockfs (dm's, inside lvcreate) nests inside a FIFREEZE of the
+ * same filesystem. From Linux 6.8 the block layer freezes with FREEZE_MAY_NEST ("fs: handle
+ * freezing from multiple devices", merged with the bdev freeze holder operations it fixes); before,
+ * the second freeze fails with EBUSY and lvcreate leaves a broken snapshot. Measured in the VM
+ * lane: 6.1 refuses, 6.12 nests (docs/providers.md).
+ */
+export function blockFreezeNests(release = os.release()): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  if (!match) return false;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > 6 || (major === 6 && minor >= 8);
 }
 
 /** Where the filesystems on these block devices are mounted (from /proc/self/mounts). */

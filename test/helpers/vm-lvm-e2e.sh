@@ -40,11 +40,6 @@ for lv in db web; do
   echo "RESULT deep-$lv $(qrv verify "$(qrv list --volume "$lv" | field 'j.qrvs[0].id')" --deep)"
 done
 
-# A group of two mounted LVs: each under its own suspend, and the jobs say so.
-group=$(qrv snap db web)
-echo "RESULT group $group"
-for s in $(echo "$group" | field 'j.snapshots.map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
-
 # Filling, then overflow: 32 MiB more is too much for the COW store.
 snap=$(qrv snap db)
 id=$(echo "$snap" | snapid)

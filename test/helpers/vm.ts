@@ -51,6 +51,8 @@ export interface VmOptions {
   repo?: string;
   /** Print timestamps of the boot steps into the console log. */
   debug?: boolean;
+  /** The kernel version to boot (one of vmKernels(); default: the newest). */
+  kernel?: string;
 }
 
 export interface VmResult {
@@ -95,26 +97,29 @@ function hasProgram(name: string): boolean {
   return execaSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${name}`], { reject: false }).exitCode === 0;
 }
 
-/** A kernel in /boot whose modules include dm-thin-pool, or null. */
-function findKernel(): string | null {
+/** The kernels in /boot whose modules include dm-thin-pool, oldest first (by version). */
+export function vmKernels(): string[] {
   let names: string[];
   try {
     names = fs.readdirSync('/boot');
   } catch {
-    return null;
+    return [];
   }
-  for (const name of names.filter((n) => n.startsWith('vmlinuz-')).sort().reverse()) {
-    const version = name.slice('vmlinuz-'.length);
+  const usable = names.filter((n) => n.startsWith('vmlinuz-')).map((n) => n.slice('vmlinuz-'.length)).filter((version) => {
     const md = `/lib/modules/${version}/kernel/drivers/md`;
-    const hasThin = ['', '.xz', '.zst', '.gz'].some((ext) => fs.existsSync(`${md}/dm-thin-pool.ko${ext}`));
     try {
-      fs.accessSync(`/boot/${name}`, fs.constants.R_OK);
+      fs.accessSync(`/boot/vmlinuz-${version}`, fs.constants.R_OK);
     } catch {
-      continue;
+      return false;
     }
-    if (hasThin) return version;
-  }
-  return null;
+    return ['', '.xz', '.zst', '.gz'].some((ext) => fs.existsSync(`${md}/dm-thin-pool.ko${ext}`));
+  });
+  return usable.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/** The newest such kernel, or null. */
+function findKernel(): string | null {
+  return vmKernels().at(-1) ?? null;
 }
 
 /** Why the VM lane cannot run here, or null when it can. Synchronous, for lane gating. */
@@ -149,24 +154,26 @@ export interface VmImage {
   node: string;
 }
 
-let imagePromise: Promise<VmImage> | undefined;
+const images = new Map<string, Promise<VmImage>>();
 
-/** Builds (or finds in the cache) the kernel + initramfs pair; once per process. */
-export function vmImage(): Promise<VmImage> {
-  imagePromise ??= (async () => {
-    const result = await execa('bash', [BUILD_SCRIPT], {
-      env: { QRV_VM_NODE: process.execPath, QRV_VM_QUIET: '1' },
-      reject: false,
-    });
-    if (result.exitCode !== 0) throw new Error(`test/vm/build-initramfs.sh failed (${result.exitCode}):\n${result.stderr}`);
-    const dir = result.stdout.trim().split('\n').pop() ?? '';
-    const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8').trim();
-    return { dir, kernel: read('kernel'), initramfs: path.join(dir, 'initramfs.cpio'), node: read('node') };
-  })();
-  imagePromise.catch(() => {
-    imagePromise = undefined;
-  });
-  return imagePromise;
+/** Builds (or finds in the cache) the kernel + initramfs pair; once per process and kernel. */
+export function vmImage(kernel = findKernel() ?? ''): Promise<VmImage> {
+  let image = images.get(kernel);
+  if (!image) {
+    image = (async () => {
+      const result = await execa('bash', [BUILD_SCRIPT], {
+        env: { QRV_VM_NODE: process.execPath, QRV_VM_QUIET: '1', ...(kernel ? { QRV_VM_KERNEL: kernel } : {}) },
+        reject: false,
+      });
+      if (result.exitCode !== 0) throw new Error(`test/vm/build-initramfs.sh failed (${result.exitCode}):\n${result.stderr}`);
+      const dir = result.stdout.trim().split('\n').pop() ?? '';
+      const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8').trim();
+      return { dir, kernel: read('kernel'), initramfs: path.join(dir, 'initramfs.cpio'), node: read('node') };
+    })();
+    images.set(kernel, image);
+    image.catch(() => images.delete(kernel));
+  }
+  return image;
 }
 
 const RUN_PREFIX = 'qrv-vm-run-';
@@ -261,7 +268,7 @@ export async function runInVm(script: string, options: VmOptions = {}): Promise<
     repo: options.repo ?? REPO_ROOT,
     debug: options.debug ?? false,
   };
-  const image = await vmImage();
+  const image = await vmImage(options.kernel ?? findKernel() ?? '');
   await sweepRunDirs();
   const runDir = await fsp.mkdtemp(path.join(os.tmpdir(), `${RUN_PREFIX}${process.pid}-`));
   let child: ChildProcess | undefined;

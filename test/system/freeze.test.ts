@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { QrvError } from '../../src/core/errors.ts';
 import { failpoint } from '../../src/core/failpoints.ts';
-import { freezeWithGuard, mountpointsOf } from '../../src/system/freeze.ts';
+import { blockFreezeNests, freezeWithGuard, mountpointsOf } from '../../src/system/freeze.ts';
 import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
 import { lane } from '../helpers/lanes.ts';
 import { mountLoopFs } from '../helpers/loop-fs.ts';
@@ -227,4 +227,9 @@ t.test('fsfreeze not installed: one line naming util-linux (exit 10), nothing fr
   const listed = await qrvJson(home, ['list', '--all']);
   t.same(listed.summary.snapshots.map((s: { state: string }) => s.state), ['failed'], 'the snapshot row says failed');
   t.same(await fs.readdir(path.join(dir, '.qrv-snapshots')).catch(() => []), [], 'and no snapshot file is left');
+});
+
+t.test('blockFreezeNests: a device suspend nests inside FIFREEZE from Linux 6.8', async (t) => {
+  for (const release of ['6.1.0-57-amd64', '5.14.0-427.el9.x86_64', '6.7.12', '4.19.0-27-amd64', 'garbage']) t.notOk(blockFreezeNests(release), release);
+  for (const release of ['6.8.0-45-generic', '6.12.95+deb12-amd64', '6.10.3', '7.0.1']) t.ok(blockFreezeNests(release), release);
 });

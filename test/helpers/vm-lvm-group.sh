@@ -1,0 +1,44 @@
+#!/bin/bash
+# Run inside the VM lane by test/providers/lvm/lvm-group.test.ts: a consistency group of two
+# mounted LVs (one classic, one thin) snapshotted while a writer keeps writing a counter to both,
+# first to db, then to web. Held in one freeze window, the two snapshots show counters that
+# differ by at most one (db's the newer); snapshotted one after the other, web's runs ahead.
+# Only ever inside the VM, on its blank data disk.
+set -euo pipefail
+[ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
+qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("(j)=>"+process.argv[1])(JSON.parse(s))))' "$1"; }
+export QRV_HOME=/tmp/qrv-home
+echo "RESULT kernel $(uname -r)"
+lvm pvcreate -q "$QRV_VM_DISK"
+lvm vgcreate -q vge "$QRV_VM_DISK"
+lvm lvcreate -q -y -L 64m -n db vge
+lvm lvcreate -q -y -L 128m -T vge/pool
+lvm lvcreate -q -y -V 64m -T vge/pool -n web
+mkdir -p /mnt/db /mnt/web /mnt/snap
+for lv in db web; do
+  mkfs.ext4 -q "/dev/vge/$lv"
+  mount "/dev/vge/$lv" "/mnt/$lv"
+  printf '%010d' 0 >"/mnt/$lv/counter"
+  qrv volume add "$lv" --provider lvm --path "/dev/vge/$lv" >/dev/null
+done
+
+# Each write is one 10-byte pwrite at offset 0: a freeze lands between two writes, never inside one.
+( i=0; while :; do i=$((i+1)); n=$(printf '%010d' "$i")
+    printf '%s' "$n" | dd of=/mnt/db/counter conv=notrunc status=none
+    printf '%s' "$n" | dd of=/mnt/web/counter conv=notrunc status=none
+  done ) &
+writer=$!
+sleep 3
+group=$(qrv snap db web)
+kill "$writer"; wait "$writer" 2>/dev/null || true
+echo "RESULT group $group"
+for pair in $(echo "$group" | field 'j.snapshots.map((s)=>s.volume+"="+s.path).join(" ")'); do
+  lv=${pair%%=*}; dev=${pair#*=}
+  mount -o ro,noload "$dev" /mnt/snap
+  echo "RESULT counter-$lv $(cat /mnt/snap/counter)"
+  umount /mnt/snap
+done
+echo "RESULT live $(cat /mnt/db/counter) $(cat /mnt/web/counter)"
+# A write goes through at once: nothing is left frozen.
+timeout 10 sh -c 'echo done >/mnt/db/after && echo done >/mnt/web/after' && echo "RESULT writable yes" || echo "RESULT writable no"

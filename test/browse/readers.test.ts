@@ -14,7 +14,7 @@ import type { FilesystemReader, Located } from '../../src/browse/types.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { lane } from '../helpers/lanes.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { BAD_NAME, LONG_NAME, LONG_TARGET, browseMounts, ext4FromTree, makeTree, xfsFromTree } from '../helpers/browse-tree.ts';
+import { BAD_NAME, LONG_NAME, LONG_TARGET, browseMounts, btrfsFromTree, ext4FromTree, makeTree, xfsFromTree } from '../helpers/browse-tree.ts';
 
 interface Seen { path: string; type: string; size: number | null; mode: number; uid: number; gid: number; mtime: number; target?: string | null }
 
@@ -210,6 +210,27 @@ t.test('read-only mounts (root lane): ext4 and XFS, nothing left mounted, also a
     await xfsReader.close();
   }
   t.same(await browseMounts(), [], 'XFS unmounted');
+});
+
+t.test('read-only mount of btrfs (root lane): everything put in is seen, nothing left mounted', async (t) => {
+  if (!lane(t, 'btrfs mount', { root: true, tools: ['mount', 'umount', 'mkfs.btrfs', 'losetup'] })) return;
+  const dir = await tmpDir(t);
+  const tree = await makeTree(dir);
+  const image = await btrfsFromTree(dir, tree);
+  const before = await fs.readFile(image);
+  await t.rejects(openReader(image, { label: 'q-0000000b', root: false }), { code: 'needs-root-mount', message: /q-0000000b holds btrfs/ }, 'not root: refused with the reason');
+  const reader = await openReader(image, { label: 'btrfs' });
+  try {
+    t.equal(reader.fsType, 'btrfs');
+    t.equal(reader.method, 'mount');
+    t.match((await browseMounts())[0], /\sbtrfs\sro[,\s]/, 'btrfs: mounted read-only');
+    t.same(seen(await walkAll(reader)), await hostEntries(tree), 'btrfs: walk() sees exactly what was put in');
+    t.same((await findEntries(reader, ['**/*.conf'])).map((e) => e.path), ['/data/hardlink.conf', '/etc/app.conf', '/ünïcødé.conf']);
+  } finally {
+    await reader.close();
+  }
+  t.same(await browseMounts(), [], 'btrfs unmounted');
+  t.same(await fs.readFile(image), before, 'the image is byte for byte unchanged');
 });
 
 t.test('the mount guard (root lane): a qrv killed while it reads leaves nothing mounted', async (t) => {

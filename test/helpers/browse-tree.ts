@@ -66,6 +66,16 @@ export async function xfsFromTree(dir: string, tree: string): Promise<string> {
   return image;
 }
 
+/** A btrfs image holding the tree (mkfs.btrfs --rootdir: no root needed to make it). */
+export async function btrfsFromTree(dir: string, tree: string): Promise<string> {
+  const image = path.join(dir, 'fs.btrfs.img');
+  const handle = await fs.open(image, 'w');
+  await handle.truncate(256 * 2 ** 20);
+  await handle.close();
+  await execa('mkfs.btrfs', ['-q', '-f', '--rootdir', tree, image]);
+  return image;
+}
+
 /** Every mount line that mentions qrv-browse (there should be none after a reader closed). */
 export async function browseMounts(): Promise<string[]> {
   return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes('qrv-browse-'));

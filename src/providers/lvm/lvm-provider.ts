@@ -85,7 +85,9 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<Sn
   const thin = origin.pool !== '';
   let args: string[];
   if (thin) {
-    args = ['lvcreate', '-q', '-s', '-p', 'r', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+    // -K: activate it now, in the same lvcreate, although it keeps the activation-skip flag that
+    // thin snapshots get (so it is not activated at boot): one lvm process less in the window.
+    args = ['lvcreate', '-q', '-s', '-K', '-p', 'r', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
   } else {
     const percent = Number(volume.options.cowPercent ?? DEFAULT_COW_PERCENT);
     const cow = Math.max(4 * 1024 * 1024, Math.ceil((origin.sizeBytes * (Number.isFinite(percent) && percent > 0 ? percent : DEFAULT_COW_PERCENT)) / 100 / 512) * 512);
@@ -101,8 +103,6 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<Sn
   });
   const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const handle = `${origin.vg}/${name}`;
-  // A thin snapshot is created with the skip-activation flag: activate it to read it.
-  if (thin) await lvm(['lvchange', '-q', '-ay', '-K', handle]);
   return { handle, path: `/dev/${origin.vg}/${name}`, sizeBytes: origin.sizeBytes, method: thin ? 'lvm-thin' : 'lvm-classic', suspendedMs };
 }
 

@@ -3,12 +3,26 @@
 import { z } from 'zod';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3];
+export const READABLE_VERSIONS = [1, 2, 3, 4];
 
 const isoTime = z.string().datetime({ offset: true });
+
+/** A primary the volume had before `qrv promote` moved it to a QRV (schema 4). */
+export const retiredPrimarySchema = z.object({
+  path: z.string().min(1),
+  provider: z.string().min(1),
+  options: z.record(z.string(), z.string()),
+  sizeBytes: z.number().int().nonnegative(),
+  /** when it stopped being the primary */
+  retiredAt: isoTime,
+  /** the QRV that became the primary instead, the snapshot that QRV reflected, and the job */
+  promotedQrv: z.string(),
+  snapshotId: z.string(),
+  jobId: z.string(),
+});
 
 export const volumeSchema = z.object({
   name: z.string().min(1),
@@ -21,6 +35,8 @@ export const volumeSchema = z.object({
   policy: z.string().nullable().default(null),
   /** how the volume came in: by `volume add`, or found by discovery */
   discovered: z.boolean().default(false),
+  /** earlier primaries, oldest first; absent until the volume's first `qrv promote` (schema 4) */
+  retired: z.array(retiredPrimarySchema).optional(),
 });
 
 export const snapshotStateSchema = z.enum(['creating', 'ready', 'removing', 'removed', 'failed']);
@@ -100,7 +116,8 @@ export const qrvSchema = z.object({
   snapshotId: z.string(),
   destination: z.string(),
   destinationKind: z.enum(['file', 'block']),
-  state: z.enum(['copying', 'ready', 'failed', 'removed']),
+  /** promoted: it became its volume's primary (`qrv promote`, schema 4); never written, verified or removed as a QRV again */
+  state: z.enum(['copying', 'ready', 'failed', 'removed', 'promoted']),
   sizeBytes: z.number().int().nonnegative(),
   blockSize: z.number().int().positive(),
   checksum: z.string().nullable(),
@@ -125,7 +142,7 @@ export const stepSchema = z.object({
 
 export const jobSchema = z.object({
   id: z.string(),
-  kind: z.enum(['snap', 'copy', 'unsnap', 'run', 'recover']),
+  kind: z.enum(['snap', 'copy', 'unsnap', 'run', 'recover', 'promote']),
   volume: z.string(),
   state: z.enum(['running', 'succeeded', 'failed']),
   pid: z.number().int(),
@@ -222,6 +239,7 @@ export const catalogSchema = z.object({
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
+export type RetiredPrimary = z.infer<typeof retiredPrimarySchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
 export type SnapshotState = z.infer<typeof snapshotStateSchema>;
 export type Qrv = z.infer<typeof qrvSchema>;

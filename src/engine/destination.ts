@@ -33,8 +33,8 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
   let st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) {
     // A folder: the QRV is a file in it, named after the volume (one QRV per volume per folder).
-    const kept = data.qrvs.find((q) => q.volume === volume.name && q.state !== 'removed' && path.dirname(q.destination) === target);
-    target = kept ? kept.destination : path.join(target, `${volume.name}.qrv.img`);
+    const kept = data.qrvs.find((q) => q.volume === volume.name && q.state !== 'removed' && q.state !== 'promoted' && path.dirname(q.destination) === target);
+    target = kept ? kept.destination : await freeName(data, target, volume.name);
     st = await fs.stat(target).catch(() => null);
   }
   const real = await realOrResolved(target);
@@ -45,12 +45,17 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
     }
   }
   for (const v of data.volumes) {
-    if ((await realOrResolved(v.path)) === real) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is volume "${v.name}"`, 'choose a destination that holds no volume');
+    // dm: the device under qrv's linear device is the volume too.
+    for (const held of [v.path, v.options.device].filter((p): p is string => Boolean(p))) {
+      if ((await realOrResolved(held)) === real) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is volume "${v.name}"${held === v.path ? '' : ` (the device under ${v.path})`}`, 'choose a destination that holds no volume');
+    }
   }
   const pool = data.pools.find((p) => p.members.some((m) => m.path === real));
   if (pool && !viaPool) {
     throw new QrvError('refused', 'destination-in-pool', `destination ${to} is a member of pool "${pool.name}"`, `use --to pool:${pool.name}, so that the pool reserves it`);
   }
+  const promoted = data.qrvs.find((q) => q.state === 'promoted' && q.destination === real);
+  if (promoted) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is QRV ${promoted.id}, promoted to be the primary of "${promoted.volume}"`, 'choose a destination that holds no volume');
   const holders = data.qrvs.filter((q) => q.state !== 'removed' && q.destination === real);
   const foreign = holders.find((q) => q.volume !== volume.name);
   if (foreign) {
@@ -82,6 +87,20 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
   const free = fsStat.bavail * fsStat.bsize + reusable;
   if (free < needed) throw tooSmall(to, free, needed);
   return { path: real, kind: 'file', existing };
+}
+
+/**
+ * The file a QRV of this volume gets in a folder: NAME.qrv.img, unless that is a volume now (a
+ * QRV promoted to be the primary keeps its name): then NAME.qrv-2.img, -3, and so on.
+ */
+async function freeName(data: CatalogData, folder: string, name: string): Promise<string> {
+  const taken = new Set<string>();
+  for (const v of data.volumes) taken.add(await realOrResolved(v.path));
+  for (const q of data.qrvs) if (q.state === 'promoted') taken.add(await realOrResolved(q.destination));
+  for (let n = 1; ; n++) {
+    const candidate = path.join(folder, n === 1 ? `${name}.qrv.img` : `${name}.qrv-${n}.img`);
+    if (!taken.has(await realOrResolved(candidate))) return candidate;
+  }
 }
 
 async function allocatedBytes(file: string, fallback: number): Promise<number> {

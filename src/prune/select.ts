@@ -23,7 +23,7 @@ export function incrementalBases(data: CatalogData): Set<string> {
   const incremental = new Set(data.policies.filter((p) => p.incremental).map((p) => p.name));
   const bases = new Set<string>();
   for (const qrv of data.qrvs) {
-    if (qrv.state === 'removed' || qrv.ledger === null) continue;
+    if (qrv.state === 'removed' || qrv.state === 'promoted' || qrv.ledger === null) continue;
     const policy = data.snapshots.find((s) => s.id === qrv.snapshotId)?.policy;
     if (policy && incremental.has(policy)) bases.add(qrv.snapshotId);
   }

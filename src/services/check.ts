@@ -164,7 +164,8 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
 function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): number {
   let checked = 0;
   for (const q of data.qrvs) {
-    if (q.state === 'removed') continue;
+    // A promoted QRV is a volume's primary now, checked as a volume, not as a replica.
+    if (q.state === 'removed' || q.state === 'promoted') continue;
     checked += 1;
     const name = `QRV ${q.id} of ${q.volume} (${q.destination})`;
     if (q.state === 'failed') {

@@ -15,10 +15,10 @@ import type { Provider } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { joinDefault } from './subclients.ts';
 
-/** Paths qrv itself made or holds, which are never volumes. */
+/** Paths qrv itself made or holds, which are never volumes (nor are retired primaries found again). */
 function ownPaths(data: CatalogData): Set<string> {
   return new Set([
-    ...data.volumes.map((v) => v.path),
+    ...data.volumes.flatMap((v) => [v.path, ...(v.retired ?? []).map((r) => r.path)]),
     ...data.snapshots.map((s) => s.path).filter(Boolean),
     ...data.qrvs.filter((q) => q.state !== 'removed').map((q) => q.destination),
     ...data.pools.flatMap((p) => p.members.map((m) => m.path)),

@@ -110,6 +110,6 @@ async function removeOldBase(ctx: Context, job: JobRecorder, volume: Volume, pre
   const old = data.snapshots.find((s) => s.id === previousId);
   if (!old || old.state !== 'ready' || old.pinned) return;
   if (old.persistUntil !== null && Date.parse(old.persistUntil) > ctx.now().getTime()) return;
-  if (data.qrvs.some((q) => q.state !== 'removed' && q.snapshotId === old.id)) return;
+  if (data.qrvs.some((q) => q.state !== 'removed' && q.state !== 'promoted' && q.snapshotId === old.id)) return;
   await unsnapPhase(ctx, job, volume, old).catch((error: Error) => job.warn(`the previous base snapshot ${old.id} could not be removed: ${error.message}`));
 }

@@ -22,7 +22,7 @@ export interface ListRequest {
 export async function list(ctx: Context, request: ListRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   if (request.volume) findVolume(data, request.volume);
-  const states = ['creating', 'ready', 'removing', 'removed', 'failed', 'copying'];
+  const states = ['creating', 'ready', 'removing', 'removed', 'failed', 'copying', 'promoted'];
   if (request.state && !states.includes(request.state)) throw new QrvError('usage', 'bad-state', `--state "${request.state}" is not a state`, `use one of: ${states.join(', ')}`);
   const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
   const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;

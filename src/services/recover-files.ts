@@ -1,12 +1,14 @@
 // `qrv recover VOLUME --from ID --path P... [--from ID2 --path P3...] [--to DIR] [--force]`:
 // file-level recovery (F12). Files, folders and symlinks from snapshots or QRVs (read through
 // src/browse/, without root for ext2/3/4) back into the mounted volume at their original place,
-// or under --to DIR. The safety rules are in src/browse/restore.ts.
+// or under --to DIR. The safety rules are in src/browse/restore.ts. One `recover` job row records
+// it (written when the first file is about to be restored: a refusal changes nothing).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import { ProgressMeter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
+import { withJob } from '../engine/job-recorder.ts';
 import { findVolume } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { withReader, type Via } from '../browse/open.ts';
@@ -56,16 +58,16 @@ async function mountpointOfVolume(volumePath: string): Promise<string | null> {
   return points[0] ?? null;
 }
 
-async function targetFolder(to: string): Promise<string> {
+/** The --to folder, checked (made only once the job has begun: a refusal changes nothing). */
+async function targetFolder(to: string): Promise<{ folder: string; exists: boolean }> {
   const wanted = path.resolve(to);
   const st = await fs.stat(wanted).catch((error: unknown) => {
     if (errnoCode(error) === 'ENOENT') return null;
     throw error;
   });
   if (st && !st.isDirectory()) throw new QrvError('refused', 'target-not-folder', `${wanted} is not a folder; files are restored into a folder`, 'give --to an existing or new folder (never the image or device itself)');
-  if (!st) await fs.mkdir(wanted, { recursive: true });
   // The folder given is trusted (it may be reached through a symlink); below it nothing is followed.
-  return fs.realpath(wanted);
+  return { folder: st ? await fs.realpath(wanted) : wanted, exists: Boolean(st) };
 }
 
 const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time');
@@ -82,8 +84,12 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   });
 
   let target: string;
-  if (request.to !== undefined) target = await targetFolder(request.to);
-  else {
+  let create = false;
+  if (request.to !== undefined) {
+    const folder = await targetFolder(request.to);
+    target = folder.folder;
+    create = !folder.exists;
+  } else {
     const point = await mountpointOfVolume(volume.path);
     if (!point) throw new QrvError('refused', 'volume-not-mounted', `${volume.name} (${volume.path}) is not mounted, and files go back into its mounted filesystem`, 'mount it, or give --to DIR to restore the files into a folder');
     target = await fs.realpath(point);
@@ -92,34 +98,38 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   const owners = process.getuid?.() === 0;
   const restored: Restored[] = [];
   const skipped: Skipped[] = [];
-  for (const { source, paths } of sources) {
-    const started = Date.now();
-    const stepName = `restore files from ${source.id}`;
-    ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'started' });
-    try {
-      await withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
-        // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
-        const sizes: number[] = [];
-        for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
-        const meter = new ProgressMeter(ctx.reporter, 'recover', sizes.reduce((a, b) => a + b, 0));
-        let before = 0;
-        meter.update(0, true);
-        let count = 0;
-        for (const [i, wanted] of paths.entries()) {
-          const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, onBytes: (bytes) => meter.update(before + bytes) });
-          before += sizes[i] ?? 0;
-          restored.push(...outcome.restored);
-          skipped.push(...outcome.skipped);
-          count += outcome.restored.length;
-        }
-        meter.finish(before);
-        ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'done', detail: `${count} restored, read by ${reader.method}`, ms: Date.now() - started });
-      });
-    } catch (error) {
-      ctx.reporter.emit({ type: 'step', phase: 'recover', step: stepName, state: 'failed', ms: Date.now() - started });
-      throw error;
+  const first = sources[0]?.source;
+  const { job } = await withJob(ctx, 'recover', volume.name, async (job) => {
+    job.set({ destination: target, ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}) });
+    await job.begin();
+    if (create) {
+      await fs.mkdir(target, { recursive: true });
+      target = await fs.realpath(target);
     }
-  }
+    for (const { source, paths } of sources) {
+      await job.step('recover', `restore files from ${source.id}`, () =>
+        withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+          // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
+          const sizes: number[] = [];
+          for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
+          const meter = new ProgressMeter(ctx.reporter, 'recover', sizes.reduce((a, b) => a + b, 0));
+          let before = 0;
+          meter.update(0, true);
+          const counts = { restored: 0, skipped: 0 };
+          for (const [i, wanted] of paths.entries()) {
+            const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, onBytes: (bytes) => meter.update(before + bytes) });
+            before += sizes[i] ?? 0;
+            restored.push(...outcome.restored);
+            skipped.push(...outcome.skipped);
+            counts.restored += outcome.restored.length;
+            counts.skipped += outcome.skipped.length;
+          }
+          meter.finish(before);
+          return { ...counts, method: reader.method };
+        }),
+      (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`);
+    }
+  });
 
   const bytes = restored.reduce((sum, r) => sum + r.bytes, 0);
   const lines = [
@@ -129,6 +139,7 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   ];
   return {
     data: {
+      job,
       volume: volume.name,
       target,
       restored,

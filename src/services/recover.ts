@@ -1,7 +1,9 @@
 // `qrv recover VOLUME --from ID [--to PATH] [--force]`: volume-level recovery. Writes a snapshot
-// or QRV back over the volume (only with --force, and never while the image is attached to a
-// loop device) or to a new path, then checks what was written against what was read and, for a
-// QRV, against the checksum recorded when it was made.
+// or QRV back over the volume (only with --force, and never while it is mounted, used as swap,
+// held by a device stacked on it, or — an image — attached to a loop device) or to a new path,
+// then checks what was written against what was read and, for a QRV, against the checksum
+// recorded when it was made. A frozen filesystem does not make it safe: its cache and in-memory
+// metadata would be stale and written back at the thaw, over the recovered data.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { copyImage, checksumImage } from '../copy/block-copy.ts';
@@ -11,7 +13,8 @@ import type { Context } from '../engine/context.ts';
 import { withJob } from '../engine/job-recorder.ts';
 import { findQrv, findVolume, readableSnapshot } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
-import { blockDeviceSize, loopDevicesBackedBy } from '../system/block-device.ts';
+import { blockDeviceSize } from '../system/block-device.ts';
+import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
 
 export interface RecoverRequest {
   volume: string;
@@ -45,13 +48,20 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
   return { id, path: snapshot.path, sizeBytes: snapshot.sizeBytes, checksum: null };
 }
 
-async function checkTarget(target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
+/** Checks the target before anything is written: not in use, overwritten only with --force, large enough. */
+export async function checkTarget(target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
   const st = await fs.stat(target).catch(() => null);
+  const uses = st ? await usesOf(target) : [];
+  const active = activeUses(uses);
+  if (active.length) {
+    const what = `${target} is ${active.map(describeUse).join(', ')}`;
+    if (isVolume) throw new QrvError('refused', 'volume-mounted', `${what}; recovery would write under it`, 'stop what uses it and unmount it (swapoff, or remove the device stacked on it) first; qrv never writes under a mounted filesystem, not even a frozen one');
+    throw new QrvError('refused', 'target-in-use', what, 'unmount it and stop what uses it first, or give --to another path');
+  }
   if (st && !force) {
     throw new QrvError('refused', 'target-exists', `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`, 'add --force to overwrite it, or give --to a new path');
   }
-  const loops = st?.isFile() ? await loopDevicesBackedBy(target) : [];
-  if (loops.length) throw new QrvError('refused', 'target-in-use', `${target} is attached to ${loops.join(', ')}`, 'unmount and detach it (losetup -d) first');
+  if (uses.length) throw new QrvError('refused', 'target-in-use', `${target} is ${uses.map(describeUse).join(', ')}`, 'unmount and detach it (losetup -d) first');
   if (st?.isBlockDevice()) {
     const size = await blockDeviceSize(target);
     if (size < sizeBytes) throw new QrvError('refused', 'target-too-small', `${target} holds ${size} bytes; the copy needs ${sizeBytes}`, 'choose a larger target');
@@ -64,14 +74,23 @@ async function checkTarget(target: string, isVolume: boolean, force: boolean, si
   return 'file';
 }
 
-export async function recover(ctx: Context, request: RecoverRequest): Promise<Summary> {
+const kindLine = (kind: 'file' | 'block', isVolume: boolean): string => `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
+
+/** What a group recovery needs to know of one member's attempt. */
+interface Attempt {
+  /** the member's target was (being) written */
+  written: boolean;
+}
+
+export async function recover(ctx: Context, request: RecoverRequest, attempt: Attempt = { written: false }): Promise<Summary> {
   const volume = findVolume(await ctx.catalog.read(), request.volume);
   const source = await sourceOf(ctx, volume.name, request.from);
   const target = path.resolve(request.to ?? volume.path);
-  const kind = await checkTarget(target, !request.to, request.force, source.sizeBytes);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
+    const kind = await job.step('recover', 'check target', () => checkTarget(target, !request.to, request.force, source.sizeBytes), (k) => `${target}: ${kindLine(k, !request.to)}`);
     await job.begin();
+    attempt.written = true;
     const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
     await job.step('verify', 'compare checksums', async () => {
       if (source.checksum && source.checksum !== copy.checksum) {
@@ -120,11 +139,12 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
     await checkTarget(path.resolve(findVolume(data, volume).path), true, request.force, source.sizeBytes);
   }
   const done: Summary[] = [];
-  for (const { volume, from } of plan) {
+  for (const [index, { volume, from }] of plan.entries()) {
+    const attempt: Attempt = { written: false };
     try {
-      done.push(await recover(ctx, { volume, from, force: request.force }));
+      done.push(await recover(ctx, { volume, from, force: request.force }, attempt));
     } catch (error) {
-      if (done.length) ctx.reporter.warn(`group ${request.groupId} is recovered only in part: ${plan.slice(0, done.length).map((p) => p.volume).join(', ')} are back, ${plan.slice(done.length).map((p) => p.volume).join(', ')} are not`);
+      if (done.length || attempt.written) ctx.reporter.warn(partLine(request.groupId, plan.map((p) => p.volume), index, attempt.written));
       throw error;
     }
   }
@@ -132,4 +152,17 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
     data: { groupId: request.groupId, recovered: done.map((d) => d.data) },
     lines: [...done.flatMap((d) => d.lines), `group ${request.groupId}: ${done.length} volumes recovered to one point in time`],
   };
+}
+
+/** Which members of a group failing at `failed` are back, which one was being written, which are untouched. */
+export function partLine(groupId: string, volumes: string[], failed: number, written: boolean): string {
+  const list = (names: string[]) => names.join(', ');
+  const back = volumes.slice(0, failed);
+  const untouched = volumes.slice(failed + (written ? 1 : 0));
+  const parts = [
+    back.length ? `${list(back)} ${back.length === 1 ? 'is' : 'are'} back` : 'no volume is back',
+    ...(written ? [`${volumes[failed]} failed while being written (its content is mixed now: recover it again)`] : []),
+    ...(untouched.length ? [`${list(untouched)} ${untouched.length === 1 ? 'was' : 'were'} not touched`] : []),
+  ];
+  return `group ${groupId} is recovered only in part: ${parts.join('; ')}`;
 }

@@ -21,6 +21,8 @@ export interface RemoveQrvRequest {
 function removable(data: CatalogData, id: string): Qrv {
   const qrv = findQrv(data, id);
   if (qrv.state === 'removed') throw new QrvError('refused', 'qrv-removed', `QRV ${id} was removed already`, 'see it with `qrv list --all`');
+  // Its data is (or was) a volume's primary: qrv never deletes it.
+  if (qrv.state === 'promoted') throw new QrvError('refused', 'qrv-promoted', `QRV ${id} was promoted (${qrv.updatedAt}): ${qrv.destination} is, or was, the primary of "${qrv.volume}"`, 'qrv never deletes a primary; delete it by hand once nothing needs it');
   const busy = data.jobs.find((j) => j.qrvId === id && jobAlive(j));
   if (busy) {
     const what = qrv.state === 'copying' ? 'is being copied' : 'is in use';

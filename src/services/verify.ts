@@ -18,7 +18,7 @@ export interface VerifyRequest {
 export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const qrv = findQrv(data, request.qrvId);
-  if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${qrv.id} is ${qrv.state}; only a ready QRV has content to verify`, qrv.state === 'removed' ? 'nothing to do' : 'finish or redo its copy first (`qrv doctor` lists unfinished copies)');
+  if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${qrv.id} is ${qrv.state}; only a ready QRV has content to verify`, qrv.state === 'removed' ? 'nothing to do' : qrv.state === 'promoted' ? `it is a primary of "${qrv.volume}" now, written by its users; verify the volume's next QRV instead` : 'finish or redo its copy first (`qrv doctor` lists unfinished copies)');
   const ledgerPath = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
   const lines: string[] = [];
   let snapshotPath: string | undefined;

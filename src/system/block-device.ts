@@ -5,7 +5,7 @@ import type { Stats } from 'node:fs';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 
 /** Linux dev_t → "major:minor" (glibc's gnu_dev_major/gnu_dev_minor encoding). */
-function majorMinor(rdev: number): string {
+export function majorMinor(rdev: number): string {
   const dev = BigInt(rdev);
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
   const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
@@ -42,16 +42,26 @@ export async function mountedDevices(): Promise<Set<string>> {
 /** Loop devices (e.g. /dev/loop3) whose backing file is `file`. */
 export async function loopDevicesBackedBy(file: string): Promise<string[]> {
   const real = await realpath(file).catch(() => file);
+  return (await loopDevices()).filter((loop) => !loop.deleted && loop.backingFile === real).map((loop) => loop.device);
+}
+
+/**
+ * Every attached loop device with its backing file as the kernel records it (a canonical path;
+ * `deleted` when the file was removed while attached, which the kernel marks " (deleted)").
+ */
+export async function loopDevices(): Promise<Array<{ device: string; backingFile: string; deleted: boolean }>> {
   let names: string[];
   try {
     names = (await readdir('/sys/block')).filter((name) => name.startsWith('loop'));
   } catch {
     return [];
   }
-  const found: string[] = [];
+  const found: Array<{ device: string; backingFile: string; deleted: boolean }> = [];
   for (const name of names) {
-    const backing = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
-    if (backing.trim() === real) found.push(`/dev/${name}`);
+    const backing = (await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '')).trim();
+    if (!backing) continue;
+    const deleted = backing.endsWith(' (deleted)');
+    found.push({ device: `/dev/${name}`, backingFile: deleted ? backing.slice(0, -' (deleted)'.length) : backing, deleted });
   }
   return found;
 }

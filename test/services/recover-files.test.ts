@@ -85,7 +85,11 @@ t.test('two sources into --to: restored, skipped and why, partial exit, progress
   t.ok(progress.length >= 2, 'progress events');
   t.ok(progress.some((e) => e.type === 'progress' && e.phase === 'recover' && e.bytesDone === 200_012 && e.bytesTotal === 200_012), 'the first source: 100%');
   t.match(progress.at(-1), { phase: 'recover', bytesDone: 10, bytesTotal: 10 }, 'the second: skipped bytes count as handled');
-  t.match(events.filter((e) => e.type === 'step' && e.state === 'done'), [{ phase: 'recover', step: 'restore files from s-00000001', detail: '4 restored, read by debugfs' }, { step: 'restore files from s-00000002' }]);
+  t.match(events.filter((e) => e.type === 'step' && e.state === 'done'), [{ phase: 'recover', step: 'restore files from s-00000001', detail: '4 restored, read by debugfs' }, { step: 'restore files from s-00000002', detail: '1 restored, 2 skipped, read by debugfs' }]);
+  // One recover job row, with a step per source, as stored.
+  const job = (summary.data as { job: { id: string } }).job;
+  t.match(job, { kind: 'recover', volume: 'web', state: 'succeeded', snapshotId: 's-00000001', destination: to, steps: [{ name: 'restore files from s-00000001', state: 'done' }, { name: 'restore files from s-00000002', state: 'done' }] });
+  t.same((await ctx.catalog.read()).jobs, [job]);
 
   const again = await recoverFiles(ctx, { volume: 'web', to, force: true, via: 'debugfs', sources: [{ from: 's-00000002', paths: ['/etc/app.conf'] }] });
   t.equal(again.exit, undefined, 'everything restored: exit 0');

@@ -1,7 +1,8 @@
-// qrv list | show | set | recover
+// qrv list | show | set | recover | promote
 import { Option, type Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
 import { list, setProperties, show, type ListRequest } from '../../services/inspect.ts';
+import { promote } from '../../services/promote.ts';
 import { recover, recoverGroup } from '../../services/recover.ts';
 import { groupSources, recoverFiles, type OrderedOption } from '../../services/recover-files.ts';
 import type { Via } from '../../browse/open.ts';
@@ -78,4 +79,10 @@ export function register(program: Command): void {
         return recover(ctx, { volume, from: options.from, ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
       }),
     );
+
+  program
+    .command('promote <qrv-id>')
+    .description("make a QRV its volume's primary from now on: no data is copied; the old primary is kept and recorded as retired")
+    .option('--force', 'promote although the old primary still exists (what was written to it after the QRV\'s snapshot stays only there)')
+    .action((qrvId: string, options: { force?: boolean }, command: Command) => execute(command, (ctx) => promote(ctx, { qrvId, force: Boolean(options.force) })));
 }

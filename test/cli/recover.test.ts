@@ -1,0 +1,122 @@
+// Volume-level and file-level recovery through bin/qrv (F12): steps, progress and summaries in
+// the plain and JSON modes, job rows for both; as root, a mounted volume (through its loop
+// device, or a --to device) is refused and a group is checked as a whole before
+// anything is written.
+import t from 'tap';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { qrv, qrvJson } from '../helpers/cli.ts';
+import { ext4Image, sha256 } from '../helpers/images.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { failsCleanly } from '../helpers/assert.ts';
+import { lane } from '../helpers/lanes.ts';
+import { partLine } from '../../src/services/recover.ts';
+
+t.test('volume recovery: steps, progress and summary in JSON and plain lines; a job row', async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 16, { 'a.txt': 'a\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
+  const snap = await qrvJson(home, ['snap', 'web']);
+  const s = snap.summary.snapshot as { id: string; path: string };
+  const to = path.join(dir, 'back.img');
+
+  const json = await qrvJson(home, ['recover', 'web', '--from', s.id, '--to', to]);
+  t.equal(json.run.exitCode, 0, json.run.stderr);
+  const steps = json.lines.filter((l) => l.message_type === 'step').map((l) => `${l.phase}:${l.step}:${l.state}`);
+  t.same(steps, ['recover:check target:started', 'recover:check target:done', 'recover:write back:started', 'recover:write back:done', 'verify:compare checksums:started', 'verify:compare checksums:done']);
+  t.match(json.lines.find((l) => l.step === 'check target' && l.state === 'done'), { detail: `${to}: the --to target, an image file, not in use` });
+  for (const phase of ['recover', 'verify']) {
+    const progress = json.lines.filter((l) => l.message_type === 'progress' && l.phase === phase);
+    t.ok(progress.length >= 2, `${phase}: progress events`);
+    t.match(progress.at(-1), { bytesDone: 16 * 1024 * 1024, bytesTotal: 16 * 1024 * 1024, rate: Number });
+  }
+  t.match(json.summary, { message_type: 'summary', source: s.id, target: to, checksum: /^xxh64-blocks:/, job: { kind: 'recover', state: 'succeeded', snapshotId: s.id, destination: to } });
+  t.same(json.summary.job.steps.map((x: { name: string }) => x.name), ['check target', 'write back', 'compare checksums']);
+  t.equal(await sha256(to), await sha256(s.path));
+
+  const plain = await qrv(home, ['recover', 'web', '--from', s.id, '--to', to, '--force']);
+  t.equal(plain.exitCode, 0, plain.stderr);
+  t.match(plain.stdout.trim().split('\n'), [
+    new RegExp(`^recover: check target: ${to}: the --to target, an image file, not in use \\([\\d.]+ ms\\)$`),
+    /^recover: 0% 0 B of 16\.0 MiB, \d+ MB\/s/,
+    /^recover: 100% 16\.0 MiB of 16\.0 MiB, \d+ MB\/s/,
+    new RegExp(`^recover: write back: \\d+ bytes from ${s.id} to ${to} \\(`),
+    /^verify: 0% /,
+    /^verify: 100% /,
+    new RegExp(`^verify: compare checksums: ${to} matches ${s.id} \\(xxh64-blocks:\\w+\\) \\(`),
+    new RegExp(`^recovered web from ${s.id} to ${to} \\(xxh64-blocks:\\w+\\) in [\\d.]+ s$`),
+  ]);
+  const catalog = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
+  t.equal(catalog.jobs.filter((j: { kind: string }) => j.kind === 'recover').length, 2, 'a job row per recovery');
+});
+
+t.test('file-level recovery records a job row; a refusal changes nothing', async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 16, { 'etc/app.conf': 'x = 1\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
+  const s = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string };
+  const catalog = path.join(home, 'catalog.json');
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s.id, '--path', '/etc']), 4, /is not mounted, and files go back into its mounted filesystem/);
+  const to = path.join(dir, 'out');
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s.id, '--path', '/etc', '--to', image]), 4, /is not a folder/);
+  await t.rejects(fs.stat(to), 'the --to folder is not made by a refused recovery');
+
+  const json = await qrvJson(home, ['recover', 'web', '--from', s.id, '--path', '/etc', '--to', to, '--via', 'debugfs']);
+  t.equal(json.run.exitCode, 0, json.run.stderr);
+  t.match(json.summary.job, { kind: 'recover', volume: 'web', state: 'succeeded', snapshotId: s.id, destination: to, steps: [{ name: `restore files from ${s.id}`, state: 'done', detail: '2 restored, read by debugfs' }] });
+  t.same(json.lines.filter((l) => l.message_type === 'step').map((l) => `${l.phase}:${l.step}:${l.state}`), [`recover:restore files from ${s.id}:started`, `recover:restore files from ${s.id}:done`]);
+  t.match(json.lines.filter((l) => l.message_type === 'progress').at(-1), { phase: 'recover', bytesDone: 6, bytesTotal: 6 });
+  const stored = JSON.parse(await fs.readFile(catalog, 'utf8'));
+  t.same(stored.jobs.at(-1), json.summary.job, 'the job row as stored');
+  t.equal(await fs.readFile(path.join(to, 'etc/app.conf'), 'utf8'), 'x = 1\n');
+});
+
+t.test('partLine: which members of a group are back, which was being written, which are untouched', async (t) => {
+  t.equal(partLine('g-1', ['a', 'b', 'c', 'd'], 2, true), 'group g-1 is recovered only in part: a, b are back; c failed while being written (its content is mixed now: recover it again); d was not touched');
+  t.equal(partLine('g-1', ['a', 'b'], 1, false), 'group g-1 is recovered only in part: a is back; b was not touched');
+  t.equal(partLine('g-1', ['a', 'b'], 0, true), 'group g-1 is recovered only in part: no volume is back; a failed while being written (its content is mixed now: recover it again); b was not touched');
+});
+
+t.test('root: a group is checked as a whole; a mounted --to device is refused', async (t) => {
+  if (!lane(t, 'loop mount', { root: true, tools: ['losetup', 'mount'] })) return;
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  const a = await ext4Image(dir, 'a', 16, { 'a.txt': 'a\n' });
+  const b = await ext4Image(dir, 'b', 16, { 'b.txt': 'b\n' });
+  for (const [name, image] of [['a', a], ['b', b]] as const) t.equal((await qrv(home, ['volume', 'add', name, '--path', image])).exitCode, 0);
+  const group = (await qrvJson(home, ['snap', 'a', 'b'])).summary;
+  const groupId = group.groupId as string;
+  await execa('debugfs', ['-w', '-R', 'rm /a.txt', a]);
+  const changedA = await sha256(a);
+  const mnt = path.join(dir, 'mnt');
+  await fs.mkdir(mnt);
+  const loop = (await execa('losetup', ['-f', '--show', b])).stdout.trim();
+  t.teardown(async () => {
+    await execa('umount', [mnt]).catch(() => undefined);
+    await execa('losetup', ['-d', loop]).catch(() => undefined);
+  });
+  await execa('mount', [loop, mnt]);
+  const catalog = path.join(home, 'catalog.json');
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', '--group', groupId, '--force']), 4, new RegExp(`^qrv: ${b} is mounted on ${mnt} \\(through ${loop}\\); recovery would write under it`));
+  t.equal(await sha256(a), changedA, 'no member was written: a is as it was');
+  await execa('umount', [mnt]);
+  await execa('losetup', ['-d', loop]);
+  const back = await qrvJson(home, ['recover', '--group', groupId, '--force']);
+  t.equal(back.run.exitCode, 0, back.run.stderr);
+  t.equal(back.summary.recovered.length, 2);
+  t.ok((await execa('debugfs', ['-R', 'cat /a.txt', a])).stdout.includes('a'), 'a is back');
+
+  // A --to block device that is mounted.
+  const disk = await ext4Image(dir, 'disk', 16, {});
+  const dev = (await execa('losetup', ['-f', '--show', disk])).stdout.trim();
+  t.teardown(() => execa('losetup', ['-d', dev]).catch(() => undefined));
+  const mnt2 = path.join(dir, 'mnt2');
+  await fs.mkdir(mnt2);
+  await execa('mount', [dev, mnt2]);
+  t.teardown(() => execa('umount', [mnt2]).catch(() => undefined));
+  const s = (back.summary.recovered[0] as { source: string }).source;
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'a', '--from', s, '--to', dev, '--force']), 4, new RegExp(`^qrv: ${dev} is mounted on ${mnt2} \\(unmount it and stop what uses it first`));
+});

@@ -1,11 +1,15 @@
-// qrv resolve | ls | find
+// qrv resolve | ls | find | browse
 import type { Command } from 'commander';
+import { Catalog } from '../../catalog/store.ts';
+import { resolveHome } from '../../catalog/home.ts';
 import { QrvError } from '../../core/errors.ts';
+import { errorLine } from '../../output/printer.ts';
+import { terminalRefusal } from '../../services/browse-tree.ts';
 import { idKind } from '../../core/ids.ts';
 import type { Via } from '../../browse/open.ts';
 import { find, ls, splitTarget } from '../../services/browse.ts';
 import { resolve } from '../../services/resolve.ts';
-import { execute } from '../execute.ts';
+import { execute, toQrvError, type GlobalOptions } from '../execute.ts';
 
 interface SourceOptions {
   volume?: string;
@@ -66,4 +70,26 @@ export function register(program: Command): void {
         return find(ctx, { ...source(options), ...(byVolume ? {} : { id: first }), patterns, long: Boolean(options.long), dot: Boolean(options.dot) });
       }),
     );
+
+  program
+    .command('browse [volume]')
+    .description('browse hosts, sub-clients, volumes, snapshots and QRVs and the files in them, in a two-pane terminal view; recover files, change persistence, delete snapshots')
+    .option('--as-of <time>', 'with a volume: start at the copy `qrv resolve` chooses for this time ("2h ago", "yesterday 18:00", ISO)')
+    .option(...VIA)
+    .action(async (volume: string | undefined, options: { asOf?: string; via?: string }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const refusal = terminalRefusal({ json: Boolean(globals.json), stdinTTY: Boolean(process.stdin.isTTY), stdoutTTY: Boolean(process.stdout.isTTY), term: process.env.TERM });
+      if (refusal) return execute(command, async () => Promise.reject(refusal));
+      // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
+      try {
+        const catalog = await Catalog.open(resolveHome(globals.home));
+        const { runBrowser } = await import('../../ui/browse/run.tsx');
+        await runBrowser({ catalog, ...(volume !== undefined ? { volume } : {}), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
+      } catch (caught) {
+        const error = toQrvError(caught);
+        process.stderr.write(`${errorLine(error)}\n`);
+        if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+        process.exitCode = error.exitCode;
+      }
+    });
 }

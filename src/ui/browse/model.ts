@@ -1,0 +1,175 @@
+// The browser's navigation state, as plain data and pure functions: a stack of open levels
+// (host → sub-client → volume → copy → folders), each with its items, the selection and a filter.
+import type { CatalogData } from '../../catalog/schema.ts';
+import type { FsEntry } from '../../browse/types.ts';
+import { copiesOf, subclientOfVolume, subclientsOf, type CopyRow } from '../../services/browse-tree.ts';
+import { shortTime } from './text.ts';
+
+export type Node =
+  | { kind: 'host'; name: string }
+  | { kind: 'subclient'; name: string }
+  | { kind: 'volume'; name: string }
+  | { kind: 'copy'; copy: CopyRow }
+  | { kind: 'entry'; copyId: string; volume: string; entry: FsEntry };
+
+/** One open level: `node` is what was entered, `items` what it holds. */
+export interface Frame {
+  node: Node;
+  items: Node[];
+  /** index into the filtered items */
+  selected: number;
+  filter: string;
+}
+
+/** The name a node is filtered by. */
+export function nodeName(node: Node): string {
+  switch (node.kind) {
+    case 'copy':
+      return node.copy.id;
+    case 'entry':
+      return node.entry.name;
+    default:
+      return node.name;
+  }
+}
+
+/** The label in the left pane: names, a copy's id and time, `/` after folders and `@` after symlinks. */
+export function nodeLabel(node: Node): string {
+  switch (node.kind) {
+    case 'copy':
+      return `${node.copy.id} ${node.copy.pointInTime ? shortTime(node.copy.pointInTime).slice(5, 16) : '?'}`;
+    case 'entry':
+      return `${node.entry.name}${node.entry.type === 'dir' ? '/' : node.entry.type === 'symlink' ? '@' : ''}`;
+    default:
+      return node.name;
+  }
+}
+
+export function nodeKey(node: Node): string {
+  switch (node.kind) {
+    case 'copy':
+      return `copy:${node.copy.id}`;
+    case 'entry':
+      return `entry:${node.copyId}:${node.entry.path}`;
+    default:
+      return `${node.kind}:${node.name}`;
+  }
+}
+
+export function visibleItems(frame: Frame): Node[] {
+  if (!frame.filter) return frame.items;
+  const wanted = frame.filter.toLowerCase();
+  return frame.items.filter((item) => nodeName(item).toLowerCase().includes(wanted));
+}
+
+export function selectedNode(frame: Frame | undefined): Node | undefined {
+  return frame ? visibleItems(frame)[frame.selected] : undefined;
+}
+
+const clamp = (value: number, count: number) => Math.max(0, Math.min(count - 1, value));
+
+export function moveSelection(frame: Frame, delta: number): Frame {
+  const count = visibleItems(frame).length;
+  return count ? { ...frame, selected: clamp(frame.selected + delta, count) } : frame;
+}
+
+export function withFilter(frame: Frame, filter: string): Frame {
+  return { ...frame, filter, selected: 0 };
+}
+
+/** The first `height` rows to show so that the selection stays in view. */
+export function windowOf(count: number, selected: number, height: number): { start: number; end: number } {
+  if (count <= height) return { start: 0, end: count };
+  const start = Math.max(0, Math.min(count - height, selected - Math.floor(height / 2)));
+  return { start, end: start + height };
+}
+
+export function frameOf(node: Node, items: Node[], selectedKey?: string): Frame {
+  const at = selectedKey === undefined ? -1 : items.findIndex((item) => nodeKey(item) === selectedKey);
+  return { node, items, selected: Math.max(0, at), filter: '' };
+}
+
+export function subclientItems(data: CatalogData): Node[] {
+  return subclientsOf(data).map((s) => ({ kind: 'subclient', name: s.name }));
+}
+
+export function volumeItems(data: CatalogData, subclient: string): Node[] {
+  return (subclientsOf(data).find((s) => s.name === subclient)?.volumes ?? []).map((name) => ({ kind: 'volume', name }));
+}
+
+export function copyItems(data: CatalogData, volume: string): Node[] {
+  return copiesOf(data, volume).map((copy) => ({ kind: 'copy', copy }));
+}
+
+export function entryItems(copy: CopyRow, entries: FsEntry[]): Node[] {
+  return entries.map((entry) => ({ kind: 'entry', copyId: copy.id, volume: copy.volume, entry }));
+}
+
+/** The levels down to a volume's copies (host, its sub-client, the volume), `select` chosen in the last. */
+export function framesToVolume(data: CatalogData, host: string, volume: string, subclient = subclientOfVolume(data, volume), select?: string): Frame[] {
+  const hostNode: Node = { kind: 'host', name: host };
+  const subNode: Node = { kind: 'subclient', name: subclient };
+  const volNode: Node = { kind: 'volume', name: volume };
+  return [
+    frameOf(hostNode, subclientItems(data), nodeKey(subNode)),
+    frameOf(subNode, volumeItems(data, subclient), nodeKey(volNode)),
+    frameOf(volNode, copyItems(data, volume), select === undefined ? undefined : `copy:${select}`),
+  ];
+}
+
+export function initialFrames(data: CatalogData, host: string, volume?: string, select?: string): Frame[] {
+  if (volume !== undefined) return framesToVolume(data, host, volume, undefined, select);
+  return [frameOf({ kind: 'host', name: host }, subclientItems(data))];
+}
+
+/** The copy the stack is inside, if any. */
+export function openCopy(frames: Frame[]): CopyRow | null {
+  for (const frame of frames) if (frame.node.kind === 'copy') return frame.node.copy;
+  return null;
+}
+
+/** The folder shown inside a copy ("/" at its root), or null outside copies. */
+export function folderOf(frames: Frame[]): string | null {
+  const last = frames.at(-1)?.node;
+  if (!last) return null;
+  if (last.kind === 'copy') return '/';
+  if (last.kind === 'entry') return last.entry.path;
+  return null;
+}
+
+/** The volume the stack or the selection is about (for `t`), if any. */
+export function volumeOf(frames: Frame[]): string | null {
+  for (const frame of frames) {
+    if (frame.node.kind === 'volume') return frame.node.name;
+  }
+  const selected = selectedNode(frames.at(-1));
+  return selected?.kind === 'volume' ? selected.name : null;
+}
+
+/** The sub-client the stack is in, if any. */
+export function subclientOf(frames: Frame[]): string | undefined {
+  for (const frame of frames) if (frame.node.kind === 'subclient') return frame.node.name;
+  return undefined;
+}
+
+/** After the catalog changed (persistence, a deletion): fresh copy rows, the selection kept by key where it can be. */
+export function refreshFrames(frames: Frame[], data: CatalogData): Frame[] {
+  return frames.map((frame) => {
+    if (frame.node.kind === 'volume') {
+      const key = (() => {
+        const node = selectedNode(frame);
+        return node ? nodeKey(node) : undefined;
+      })();
+      const items = copyItems(data, frame.node.name);
+      const fresh = { ...frame, items };
+      const at = visibleItems(fresh).findIndex((item) => nodeKey(item) === key);
+      return { ...fresh, selected: at >= 0 ? at : clamp(frame.selected, Math.max(1, visibleItems(fresh).length)) };
+    }
+    if (frame.node.kind === 'copy') {
+      const id = frame.node.copy.id;
+      const row = copiesOf(data, frame.node.copy.volume).find((c) => c.id === id);
+      return row ? { ...frame, node: { kind: 'copy', copy: row } } : frame;
+    }
+    return frame;
+  });
+}

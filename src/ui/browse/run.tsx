@@ -1,0 +1,73 @@
+// Starts `qrv browse` on the terminal: checks the start (volume, --as-of) before drawing, draws
+// on the alternate screen, and whatever ends it — q, Ctrl-C, SIGINT/SIGTERM/SIGHUP, an error —
+// closes the open reader (unmounts the copy) before it returns. The CLI reaches Ink only here.
+import os from 'node:os';
+import React from 'react';
+import { render, type Instance } from 'ink';
+import type { Catalog } from '../../catalog/store.ts';
+import { QrvError } from '../../core/errors.ts';
+import { findVolume } from '../../engine/lookup.ts';
+import type { Via } from '../../browse/open.ts';
+import { jumpToTime } from '../../services/browse-tree.ts';
+import { Browser } from './browser.tsx';
+import type { Status } from './controller.ts';
+import { initialFrames } from './model.ts';
+import { BrowseSession } from './session.ts';
+
+export interface BrowserStart {
+  catalog: Catalog;
+  /** start in this volume's list of copies */
+  volume?: string;
+  /** with a volume: select the copy `qrv resolve VOLUME --as-of T` chooses */
+  asOf?: string;
+  via?: Via;
+  now?: () => Date;
+}
+
+const ALT_SCREEN_ON = '\u001B[?1049h';
+const ALT_SCREEN_OFF = '\u001B[?1049l';
+
+export async function runBrowser(start: BrowserStart): Promise<void> {
+  const now = start.now ?? (() => new Date());
+  const data = await start.catalog.read();
+  let select: string | undefined;
+  let status: Status | undefined;
+  if (start.volume !== undefined) {
+    findVolume(data, start.volume);
+    if (start.asOf !== undefined) {
+      const jump = jumpToTime(data, start.volume, start.asOf, now());
+      select = jump.id;
+      status = { text: jump.line, tone: 'info' };
+    }
+  } else if (start.asOf !== undefined) {
+    throw new QrvError('usage', 'usage', '--as-of needs a volume: qrv browse VOLUME --as-of TIME', 'or press t in the browser to jump to a time');
+  }
+  const frames = initialFrames(data, os.hostname(), start.volume, select);
+  const session = new BrowseSession({ catalog: start.catalog, now, ...(start.via ? { via: start.via } : {}) });
+
+  let instance: Instance | null = null;
+  let signal: NodeJS.Signals | null = null;
+  const quit = () => instance?.unmount();
+  const onSignal = (received: NodeJS.Signals) => {
+    signal ??= received;
+    quit();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.stdout.write(ALT_SCREEN_ON);
+  try {
+    instance = render(<Browser session={session} data={data} host={os.hostname()} frames={frames} {...(status ? { status } : {})} onQuit={quit} />, { exitOnCtrlC: false, patchConsole: true });
+    await instance.waitUntilExit();
+  } finally {
+    try {
+      await session.close();
+    } finally {
+      process.stdout.write(ALT_SCREEN_OFF);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    }
+  }
+  if (signal) throw new QrvError('interrupted', 'interrupted', `interrupted by ${signal}; nothing is left mounted`, 'run qrv browse again');
+}

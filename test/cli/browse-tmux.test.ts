@@ -1,0 +1,117 @@
+// The whole `qrv browse` once in a real terminal (tmux, 80×24): find a deleted file by time (t),
+// see it, recover it with r into a folder, quit with q; the file's bytes are back and nothing
+// stays mounted. As root (a read-only mount) and as nobody (debugfs). Not a terminal: refused.
+import t, { type Test } from 'tap';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { BIN, qrv } from '../helpers/cli.ts';
+import { browseMounts } from '../helpers/browse-tree.ts';
+import { browseScene } from '../helpers/browse-scene.ts';
+import { lane } from '../helpers/lanes.ts';
+
+const root = process.getuid?.() === 0;
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+async function inTmux(t: Test, command: string) {
+  const session = `qrv-browse-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const socket = ['-L', session];
+  const tmux = (...args: string[]) => execa('tmux', [...socket, ...args]);
+  t.teardown(async () => {
+    await execa('tmux', [...socket, 'kill-server'], { reject: false });
+  });
+  await tmux('new-session', '-d', '-s', session, '-x', '80', '-y', '24', `${command}; echo "EXIT=$?"; sleep 120`);
+  const screen = async () => (await tmux('capture-pane', '-p', '-t', session)).stdout;
+  const waitFor = async (pattern: RegExp | string, ms = 30_000): Promise<string> => {
+    let last = '';
+    for (let waited = 0; waited < ms; waited += 100) {
+      last = await screen();
+      if (typeof pattern === 'string' ? last.includes(pattern) : pattern.test(last)) return last;
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${String(pattern)}; the screen:\n${last}`);
+  };
+  const keys = async (...names: string[]) => {
+    for (const name of names) {
+      await tmux('send-keys', '-t', session, name);
+      await sleep(150);
+    }
+  };
+  const type = async (text: string) => {
+    await tmux('send-keys', '-t', session, '-l', text);
+    await sleep(150);
+  };
+  return { screen, waitFor, keys, type };
+}
+
+t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
+  if (!lane(t, 'tmux terminal', { tools: ['tmux', 'mkfs.ext4', 'debugfs'] })) return;
+  const scene = await browseScene(t);
+  const users = root ? [{ name: 'root', wrapper: [] as string[] }, { name: 'nobody', wrapper: NOBODY }] : [{ name: 'this user', wrapper: [] as string[] }];
+  for (const user of users) {
+    await t.test(`as ${user.name}`, async (t) => {
+      // nobody reads the images, and changes the catalog (the recovery is a job), as in recover-files.test.ts.
+      if (user.wrapper.length) await execa('chmod', ['-R', 'a+rwX', scene.dir]);
+      const to = path.join(scene.dir, `back-${user.name.replace(/\s/g, '-')}`);
+      await fs.mkdir(to);
+      if (user.wrapper.length) await fs.chown(to, 65534, 65534);
+      const command = [...user.wrapper, 'env', '-u', 'CI', '-u', 'NODE_OPTIONS', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' ');
+      const term = await inTmux(t, command);
+      let screen = await term.waitFor(`›${scene.s2.id}`);
+      t.match(screen, /^qrv browse \S+ › default › web/);
+      await term.keys('t');
+      await term.type(scene.between);
+      await term.keys('Enter');
+      screen = await term.waitFor(`›${scene.s1.id}`);
+      t.match(screen, new RegExp(`web as of .*: ${scene.s1.id}, a snapshot`));
+      await term.keys('Enter');
+      screen = await term.waitFor('hello.txt');
+      t.match(screen, new RegExp(`read by ${user.wrapper.length || !root ? 'debugfs' : 'a read-only mount'}`));
+      if (!user.wrapper.length && root) t.equal((await browseMounts()).length, 1, 'the copy is mounted while it is browsed');
+      await term.keys('Down', 'Down');
+      screen = await term.waitFor('›hello.txt');
+      t.match(screen, /size\s+6 B/);
+      if (user.name === 'root') await fs.writeFile(path.join(scene.dir, 'screen-80x24.txt'), screen);
+      t.ok(screen.split('\n').every((line) => [...line].length <= 80), 'fits 80 columns');
+      await term.keys('r');
+      await term.waitFor('into folder');
+      await term.type(to);
+      await term.keys('Enter');
+      screen = await term.waitFor('any key: back');
+      t.match(screen, /1 restored \(6 bytes\), 0 skipped/);
+      await term.keys('Escape', 'q');
+      screen = await term.waitFor(/EXIT=\d+/);
+      t.match(screen, /EXIT=0/, screen);
+      t.equal(await fs.readFile(path.join(to, 'hello.txt'), 'utf8'), 'hello\n', 'the deleted file is back, byte for byte');
+      if (user.wrapper.length) t.equal((await fs.stat(path.join(to, 'hello.txt'))).uid, 65534, 'not as root: it belongs to the user');
+      t.same(await browseMounts(), [], 'nothing stays mounted');
+      if (root) t.equal((await execa('findmnt', ['-rn', '-o', 'TARGET'])).stdout.split('\n').filter((l) => l.includes('qrv-browse-')).length, 0, 'findmnt agrees');
+    });
+  }
+
+  await t.test('killed with SIGTERM inside a copy: unmounted, exit 130', { skip: !root && 'needs root (a mount)' }, async (t) => {
+    const term = await inTmux(t, ['env', '-u', 'CI', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' '));
+    await term.waitFor(`›${scene.s2.id}`);
+    await term.keys('Enter');
+    await term.waitFor('data/');
+    t.equal((await browseMounts()).length, 1);
+    const pids = (await execa('pgrep', ['-f', `^${process.execPath} ${BIN} --home ${scene.home} browse`])).stdout.split('\n').filter(Boolean);
+    for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
+    const screen = await term.waitFor(/EXIT=\d+/);
+    t.match(screen, /qrv: interrupted by SIGTERM; nothing is left mounted/);
+    t.match(screen, /EXIT=130/);
+    t.same(await browseMounts(), []);
+  });
+});
+
+t.test('not a terminal, or --json: refused with a hint to use qrv ls / qrv find', async (t) => {
+  const scene = { home: path.join(await fs.mkdtemp('/tmp/qrv-browse-nt-'), 'home') };
+  t.teardown(() => fs.rm(path.dirname(scene.home), { recursive: true, force: true }));
+  const piped = await qrv(scene.home, ['browse']);
+  t.equal(piped.exitCode, 2);
+  t.match(piped.stderr, /^qrv: qrv browse needs a terminal, and stdin and stdout are not one \(.*`qrv ls ID\[:PATH\]`.*`qrv find ID PATTERN`\)$/);
+  const json = await qrv(scene.home, ['--json', 'browse']);
+  t.equal(json.exitCode, 2);
+  t.match(JSON.parse(json.stderr), { message_type: 'error', code: 'not-a-terminal', exitCode: 2, hint: /qrv ls/ });
+});

@@ -2,10 +2,12 @@
 // an admin checking the freeze guard) can stop it exactly there. QRV_FAILPOINTS is a comma list
 // of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup)
 // or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-copy,
-// before-commit (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
+// before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
+// loaded) and dm-mid-remove (origin suspended, the snapshot device removed, the origin not yet
+// linear again) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-mid-remove'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 function actionFor(name: Failpoint): string | null {

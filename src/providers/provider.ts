@@ -108,6 +108,14 @@ export interface Provider {
    * again and attaches the catalog's snapshots (`snapshotIds`) over their persistent stores.
    */
   activate?(volume: VolumeRef, snapshotIds: string[]): Promise<Activation>;
+  /**
+   * Optional, for `qrv doctor`: what a qrv killed while making or removing a snapshot left of it
+   * and no snapshot owns (dm: a COW file, its loop device, -real, an origin left suspended or
+   * still a snapshot-origin). Only pieces of the volumes given; never a piece of a snapshot in
+   * `keep` or of one the provider still holds (listSnapshots: doctor removes those with
+   * removeSnapshot), never the volume's own device. Listed in the order they are to be removed.
+   */
+  leftovers?(volumes: LeftoverScope[]): Promise<Leftover[]>;
 }
 
 export interface Activation {
@@ -152,4 +160,23 @@ export interface DiscoveredVolume {
   name: string;
   path: string;
   sizeBytes: number;
+}
+
+/** A volume whose leftovers are asked for, and the snapshots whose pieces must stay. */
+export interface LeftoverScope {
+  volume: VolumeRef;
+  /** snapshot ids the catalog keeps (ready) */
+  keep: string[];
+}
+
+/** One piece left behind (Provider.leftovers). */
+export interface Leftover {
+  /** the device, loop device or file */
+  subject: string;
+  /** what it is and why nothing owns it */
+  what: string;
+  /** what remove() does, e.g. "detach it (losetup -d)" */
+  action: string;
+  /** removes it, checking again first; a piece gone meanwhile is not an error */
+  remove(): Promise<void>;
 }

@@ -2,9 +2,11 @@
 // the processes behind "running" jobs, and says what it would do about each difference: resume a
 // killed copy from its last checkpoint, mark a dead job and what it left half-done as failed,
 // remove a snapshot qrv made but the catalog does not know, mark as removed a snapshot that is
-// gone. Without --fix nothing changes (exit 11 when something is to be done); with --fix it is
-// done, one finding at a time.
+// gone, remove what a killed qrv left of a snapshot (./doctor-leftovers.ts). Without --fix nothing
+// changes (exit 11 when something is to be done); with --fix it is done, one finding at a time,
+// in the order listed.
 import type { CatalogData, Job, Snapshot } from '../catalog/schema.ts';
+import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from '../engine/hooks.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
@@ -12,9 +14,10 @@ import { volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
 import { resumeBlocker, resumeCopy } from './copy.ts';
+import { leftoverFindings } from './doctor-leftovers.ts';
 
 export interface Finding {
-  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot';
+  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot' | 'leftover';
   /** the job, snapshot id or provider handle it is about */
   subject: string;
   what: string;
@@ -25,7 +28,7 @@ export interface Finding {
   error: string | null;
 }
 
-interface Planned {
+export interface Planned {
   finding: Finding;
   fix: () => Promise<unknown>;
 }
@@ -81,6 +84,9 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
     // A volume with a live job is left alone: its snapshots may be between two steps.
     if (data.jobs.some((j) => j.volume === volume.name && jobAlive(j))) continue;
     const provider = getProvider(volume.provider);
+    // A device the kernel forgot (dm after a reboot) holds no snapshot until `qrv volume activate`:
+    // its snapshots are not missing.
+    if (provider.activate && (await provider.inspect(volumeRef(volume)).then(() => false, (error: unknown) => isQrvError(error) && error.code === 'volume-inactive'))) continue;
     const held = await provider.listSnapshots(volumeRef(volume)).catch(() => null);
     if (!held) continue;
     const rows = data.snapshots.filter((s) => s.volume === volume.name);
@@ -130,7 +136,8 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
 
 export async function doctor(ctx: Context, options: { fix: boolean }): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const planned = [...jobFindings(ctx, data), ...(await snapshotFindings(ctx, data))];
+  // Leftovers last: by then the snapshot findings removed the snapshot devices over them.
+  const planned = [...jobFindings(ctx, data), ...(await snapshotFindings(ctx, data)), ...(await leftoverFindings(data))];
   if (options.fix) {
     for (const item of planned) {
       try {

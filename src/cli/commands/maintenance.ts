@@ -15,6 +15,6 @@ export function register(program: Command): void {
   program
     .command('doctor')
     .description('find unfinished jobs and snapshots the catalog and the providers disagree on, and say what would be done (exit 11 if anything)')
-    .option('--fix', 'do it: resume killed copies, mark dead jobs failed, remove orphaned snapshots, mark vanished ones removed')
+    .option('--fix', 'do it: resume killed copies, mark dead jobs failed, remove orphaned snapshots and what killed ones left, mark vanished ones removed')
     .action((options: { fix?: boolean }, command: Command) => execute(command, (ctx) => doctor(ctx, { fix: Boolean(options.fix) })));
 }

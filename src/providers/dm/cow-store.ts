@@ -5,11 +5,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../../core/errors.ts';
 import { tool, toolOk } from '../../system/tools.ts';
+import { loopDevicesBackedBy } from '../../system/block-device.ts';
 import { readExceptionStore } from '../cow/exception-store.ts';
 import type { VolumeRef } from '../provider.ts';
 import { blockDeviceId, devicePathOf, loopBackingFile, majorMinor, withExclusive } from './devices.ts';
 import { mapperPath, originName } from './dmsetup.ts';
-
 
 /** Default size of a file COW store, in % of the volume. */
 export const DEFAULT_COW_PERCENT = 20;
@@ -100,11 +100,7 @@ export async function releaseCow(volume: VolumeRef, snapshotId: string, cowId: s
     const loop = await devicePathOf(cowId);
     if (loop) loops.add(loop);
   }
-  for (const name of await fs.readdir('/sys/block').catch(() => [] as string[])) {
-    if (!name.startsWith('loop')) continue;
-    const backing = await fs.readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
-    if (backing.trim() === file) loops.add(`/dev/${name}`);
-  }
+  for (const loop of await loopDevicesBackedBy(file)) loops.add(loop);
   for (const loop of loops) await toolOk('losetup', ['-d', loop]);
   await fs.rm(given, { force: true });
 }

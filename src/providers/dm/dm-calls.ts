@@ -34,9 +34,23 @@ export async function listDevices(): Promise<DmDevice[]> {
 }
 
 export async function table(name: string): Promise<TableLine> {
+  const line = await liveTable(name);
+  if (!line) throw new QrvError('io', 'dm-state', `device-mapper device ${name} has no live table`, `look at it with \`dmsetup info ${name}\``);
+  return line;
+}
+
+/** The one-line live table of a device; null when it has none (a create killed before its load). */
+export async function liveTable(name: string): Promise<TableLine | null> {
   const lines = parseTable(await dmsetup(['table', name]));
-  if (!lines || lines.length !== 1) throw new QrvError('io', 'dm-state', `device-mapper device ${name} has a table qrv did not make`, `look at it with \`dmsetup table ${name}\``);
-  return lines[0] as TableLine;
+  if (!lines || lines.length > 1) throw new QrvError('io', 'dm-state', `device-mapper device ${name} has a table qrv did not make`, `look at it with \`dmsetup table ${name}\``);
+  return lines[0] ?? null;
+}
+
+/** Whether a device is suspended or has a loaded table not yet live (`dmsetup info -o attr`: e.g. "LIsw"). */
+export async function deviceState(name: string): Promise<{ suspended: boolean; inactiveTable: boolean }> {
+  const attr = (await dmsetup(['info', '-c', '--noheadings', '-o', 'attr', name])).trim();
+  if (!/^[L-][I-][s-][rw]/.test(attr)) throw new QrvError('io', 'dmsetup-failed', `dmsetup info printed attributes qrv does not understand ("${attr}")`, 'check the dmsetup version');
+  return { suspended: attr[2] === 's', inactiveTable: attr[1] === 'I' };
 }
 
 /** Creates a device (its node too, also where no udev makes it) with a one-line table. */

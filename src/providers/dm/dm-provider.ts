@@ -7,20 +7,22 @@
 // last snapshot's removal switches the origin back to linear; `qrv volume remove` removes
 // qrv-<volume> and leaves DEV as it was (no byte of it is written by qrv). Changed ranges come
 // from the snapshots' exception stores (../cow/exception-store.ts). Names and UUIDs: ./dmsetup.ts;
-// dmsetup calls and checks: ./dm-calls.ts; COW stores: ./cow-store.ts.
+// dmsetup calls and checks: ./dm-calls.ts; COW stores: ./cow-store.ts; removing a snapshot's
+// devices and finding what a killed qrv left: ./leftovers.ts.
 // Every dmsetup / losetup / blockdev call goes through the tool wrapper with an argument array.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ByteRange } from '../../copy/extent-map.ts';
 import { QrvError } from '../../core/errors.ts';
+import { failpoint } from '../../core/failpoints.ts';
 import { tool } from '../../system/tools.ts';
 import { unitedStoreRanges } from '../cow/exception-store.ts';
 import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, PreparedSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
 import { blockDeviceId, devicePathOf } from './devices.ts';
-import { collidingName, isSnapshotId, mapperPath, originName, originUuid, realName, realUuid, snapshotIdOfHandle, snapshotName, snapshotUuid, type DmDevice } from './dmsetup.ts';
-
-import { checkFree, create, deviceBytes, dmsetup, foreignDevice, listDevices, ownOrigin, ownSnapshots, removeDevice, requireRoot, resume, SECTOR, snapshotStatus, table } from './dm-calls.ts';
+import { collidingName, isSnapshotId, mapperPath, originName, originUuid, realName, realUuid, snapshotIdOfHandle, snapshotName, snapshotUuid } from './dmsetup.ts';
+import { checkFree, create, deviceBytes, dmsetup, foreignDevice, listDevices, liveTable, ownOrigin, ownSnapshots, removeDevice, requireRoot, resume, SECTOR, snapshotStatus, table } from './dm-calls.ts';
+import { detach, leftovers } from './leftovers.ts';
 import { cowPercentOf, DEFAULT_COW_PERCENT, existingCowStore, makeCowStore, releaseCow } from './cow-store.ts';
 export const METHOD = 'dm-snapshot';
 /** Chunk size of the snapshots, in 512-byte sectors (4 KiB, as LVM's default). */
@@ -201,6 +203,7 @@ async function finishAttach(attachment: Attachment, frozen: boolean): Promise<Sn
     let reloaded = false;
     let failure: unknown;
     try {
+      await failpoint('dm-before-load');
       await create(name, snapshotUuid(volume.name, snapshotId), `0 ${sectors} snapshot ${mapperPath(realName(volume.name))} ${cow} P ${CHUNK_SECTORS}`, true);
       undo.push(() => removeDevice(name));
       if (linear) {
@@ -222,46 +225,6 @@ async function finishAttach(attachment: Attachment, frozen: boolean): Promise<Sn
   }
 }
 
-/**
- * Removes this volume's snapshot device `remove` (if given, under a suspended origin); when no
- * snapshot is left, switches the origin back to linear and removes -real.
- */
-async function detach(volume: VolumeRef, devices: DmDevice[], remove: string | null): Promise<void> {
-  const origin = devices.find((d) => d.name === originName(volume.name) && d.uuid === originUuid(volume.name));
-  const real = devices.find((d) => d.name === realName(volume.name) && d.uuid === realUuid(volume.name));
-  const left = ownSnapshots(volume, devices).filter((s) => s.name !== remove);
-  const originTable = origin ? await table(origin.name) : null;
-  const restore = left.length === 0 && real !== undefined && originTable?.target === 'snapshot-origin';
-  const realTable = restore && real ? await table(real.name) : null;
-  if (!remove && !restore) {
-    if (left.length === 0 && real && originTable?.target !== 'snapshot-origin') await removeDevice(real.name).catch(() => undefined);
-    return;
-  }
-  const removed = remove ? devices.find((d) => d.name === remove) : undefined;
-  if (removed && removed.open > 0) {
-    throw new QrvError('busy', 'snapshot-busy', `snapshot ${remove} is in use (mounted, or a copy reads it)`, 'unmount it or wait for the copy, then remove it again');
-  }
-  // Only the table changes, no point in time is taken: the filesystem need not be frozen (and
-  // one frozen by someone else would make a lockfs suspend fail).
-  if (origin) await dmsetup(['suspend', '--nolockfs', origin.name]);
-  let failure: unknown;
-  try {
-    // No --retry here: the origin is suspended meanwhile.
-    if (remove) await dmsetup(['remove', '--verifyudev', remove]);
-    if (restore && origin && realTable) await dmsetup(['reload', origin.name, '--table', `0 ${realTable.length} linear ${realTable.args.join(' ')}`]);
-  } catch (error) {
-    failure = error;
-  }
-  if (origin) await resume(origin.name);
-  if (failure) {
-    if (failure instanceof QrvError && /busy/i.test(failure.message) && remove) {
-      throw new QrvError('busy', 'snapshot-busy', `snapshot ${remove} is in use (mounted, or a copy reads it)`, `unmount it or wait for the copy, then remove it again`);
-    }
-    throw failure;
-  }
-  if (restore && real) await removeDevice(real.name);
-}
-
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
   const snapshotId = snapshotIdOfHandle(volume.name, handle);
   if (!snapshotId) throw new QrvError('refused', 'foreign-handle', `${handle} is not a qrv snapshot of volume "${volume.name}"`, 'remove it by hand (dmsetup remove) if it is really a qrv snapshot');
@@ -273,8 +236,9 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
   }
   let cowId: string | null = null;
   if (snapshot) {
-    const line = await table(handle);
-    if (line.target === 'snapshot') cowId = line.args[1] ?? null;
+    // none when a qrv was killed inside `dmsetup create` (no table loaded yet)
+    const line = await liveTable(handle);
+    if (line?.target === 'snapshot') cowId = line.args[1] ?? null;
   }
   await detach(volume, devices, snapshot ? handle : null);
   await releaseCow(volume, snapshotId, cowId);
@@ -367,4 +331,5 @@ export const dmProvider: Provider = {
   snapshotHealth,
   adopt,
   release,
+  leftovers,
 };

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Run inside the VM lane by test/providers/dm/dm-doctor.test.ts: what a qrv killed (SIGKILL,
+# through QRV_FAILPOINTS) in the middle of a dm snapshot or of its removal leaves, found by
+# `qrv doctor` and removed by `qrv doctor --fix`, with the volume's data unchanged and its device
+# linear again. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
+set -euo pipefail
+. /repo/test/helpers/vm-lib.sh
+# the exit status of a command (its output dropped)
+status() { local s=0; node /repo/bin/qrv --json "$@" >/tmp/out.json 2>&1 || s=$?; echo "$s"; }
+sum() { timeout 30 sha256sum "$1" | cut -d' ' -f1; }
+# what qrv's pieces look like now: dm devices (name:attr), the origin's table target, loop devices, COW files
+state() {
+  echo "RESULT $1-devices $(dmsetup info -c --noheadings --separator : -o name,attr | grep '^qrv-' | sort | tr '\n' ' ')"
+  echo "RESULT $1-target $(dmsetup table qrv-x | cut -d' ' -f3)"
+  echo "RESULT $1-loops $(losetup -a | wc -l)"
+  echo "RESULT $1-cow $(ls /tmp/qrv-home/cow | wc -l)"
+}
+# doctor, doctor --fix, doctor: the findings, what was fixed, and that nothing is left
+doctor() {
+  echo "RESULT $1-doctor-status $(status doctor)"
+  echo "RESULT $1-doctor $(tail -1 /tmp/out.json)"
+  echo "RESULT $1-fix-status $(status doctor --fix)"
+  echo "RESULT $1-fix $(tail -1 /tmp/out.json)"
+  echo "RESULT $1-again-status $(status doctor)"
+  state "$1-after"
+}
+dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
+dd if=/dev/urandom of=/dev/mapper/plain bs=1M count=64 status=none
+echo "RESULT add $(qrv volume add x --provider dm --device /dev/mapper/plain)"
+before=$(sum /dev/mapper/qrv-x)
+
+# 1. `qrv snap` killed after the origin was suspended, before the snapshot was loaded
+echo "RESULT kill1 $(QRV_FAILPOINTS=dm-before-load=kill status snap x)"
+state kill1
+doctor one
+[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT one-data same" || echo "RESULT one-data differs"
+
+# 2. killed between prepareSnapshot (COW file, loop device, -real made) and the snapshot
+echo "RESULT kill2 $(QRV_FAILPOINTS=after-freeze=kill status snap x)"
+state kill2
+doctor two
+[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT two-data same" || echo "RESULT two-data differs"
+
+# 3. a snapshot works again; its removal killed after the snapshot device went, before the origin
+# was linear again
+snap=$(qrv snap x)
+echo "RESULT snap3 $snap"
+id3=$(field "$snap" snapshot.id)
+[ "$(sum "/dev/mapper/qrv-x-snap-$id3")" = "$before" ] && echo "RESULT snap3-data same" || echo "RESULT snap3-data differs"
+echo "RESULT kill3 $(QRV_FAILPOINTS=dm-mid-remove=kill status unsnap "$id3")"
+state kill3
+doctor three
+[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT three-data same" || echo "RESULT three-data differs"
+
+# 4. a kill beside a ready snapshot: doctor --fix leaves that snapshot's pieces alone
+snap=$(qrv snap x)
+id4=$(field "$snap" snapshot.id)
+echo "RESULT snap4 $snap"
+echo "RESULT kill4 $(QRV_FAILPOINTS=dm-before-load=kill status snap x)"
+state kill4
+doctor four
+dd if=/dev/urandom of=/dev/mapper/qrv-x bs=1M count=2 seek=10 conv=fsync status=none
+[ "$(sum "/dev/mapper/qrv-x-snap-$id4")" = "$before" ] && echo "RESULT four-snapshot same" || echo "RESULT four-snapshot differs"
+[ -f "/tmp/qrv-home/cow/x@$id4.cow" ] && echo "RESULT four-cow kept" || echo "RESULT four-cow gone"
+echo "RESULT unsnap4 $(qrv unsnap "$id4")"
+state end

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ResultPromise } from 'execa';
 import { startGuard } from '../system/guard.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
 import { BaseReader } from './base-reader.ts';
@@ -99,7 +100,12 @@ export class MountReader extends BaseReader {
       const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
       throw new QrvError('io', 'mount-failed', `cannot mount ${label} (${source}) read-only as ${fsType}${said ? `: ${said}` : ''}`, fsType === 'btrfs' ? 'a btrfs copy cannot be mounted while a filesystem with the same UUID is mounted on kernels before 6.7; unmount the volume or copy the QRV elsewhere' : 'check the filesystem (e2fsck -fn, xfs_repair -n) on a copy of it');
     }
-    return new MountReader(fsType, source, label, mountpoint, guard);
+    const reader = new MountReader(fsType, source, label, mountpoint, guard);
+    await failpoint('after-mount').catch(async (error: unknown) => {
+      await reader.close();
+      throw error;
+    });
+    return reader;
   }
 
   private hostPath(entry: { rawPath: Buffer }): Buffer {

@@ -4,7 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { qrv, qrvJson } from '../helpers/cli.ts';
+import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
+import { lane } from '../helpers/lanes.ts';
 import { ext4Image } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
@@ -107,4 +108,38 @@ t.test('snap, change, snap, copy, unsnap: resolve and browse each point in time'
   t.equal(both.run.exitCode, 11, 'raw had nothing then: partial');
   t.match(both.summary, { subclient: 'both', volumes: [{ volume: 'web', chosen: { id: q1.id } }, { volume: 'raw', chosen: null }] });
   t.same(await browseMounts(), [], 'nothing left mounted');
+});
+
+t.test('root: SIGINT while `qrv ls` holds a copy mounted (failpoint after-mount): exit 130, nothing left mounted', async (t) => {
+  if (!lane(t, 'interrupted ls', { root: true, tools: ['mount', 'umount'] })) return;
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 16, { 'hello.txt': 'hello\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
+  const snap = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string };
+  t.same(await browseMounts(), [], 'nothing mounted before');
+  const child = execa(process.execPath, [BIN, '--home', home, 'ls', snap.id, '--via', 'mount'], { reject: false, env: { CI: '', QRV_FAILPOINTS: 'after-mount=sleep:60000' } });
+  let mounts: string[] = [];
+  for (let i = 0; i < 300 && mounts.length === 0; i++) {
+    await sleep(100);
+    mounts = await browseMounts();
+  }
+  t.equal(mounts.length, 1, 'qrv ls mounted the snapshot read-only');
+  const mountpoint = mounts[0]?.split(' ')[1] ?? '';
+  child.kill('SIGINT');
+  const result = await child;
+  t.equal(result.exitCode, 130, 'exit 130 (interrupted)');
+  t.match(result.stderr, /^qrv: interrupted by SIGINT/);
+  let left = await browseMounts();
+  for (let i = 0; i < 100 && left.length; i++) {
+    await sleep(100);
+    left = await browseMounts();
+  }
+  t.same(left, [], 'unmounted by the guard once qrv was gone');
+  let folder = await fs.stat(mountpoint).catch(() => null);
+  for (let i = 0; i < 50 && folder; i++) {
+    await sleep(100);
+    folder = await fs.stat(mountpoint).catch(() => null);
+  }
+  t.notOk(folder, 'and its folder removed');
 });

@@ -6,12 +6,8 @@
 # to a QRV, checked with e2fsck, updated from the exception stores' changed ranges, and given back
 # by `qrv volume remove`. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
 set -euo pipefail
-[ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
-qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+. /repo/test/helpers/vm-lib.sh
 # exit status and error code of a command that should fail
-refused() { local out status=0; out=$(node /repo/bin/qrv --json "$@" 2>&1) || status=$?; echo "$status $(echo "$out" | sed -n 's/.*"code":"\([a-z-]*\)".*/\1/p' | head -1)"; }
-field() { node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(v ?? "")' "$1" "$2"; }
-export QRV_HOME=/tmp/qrv-home
 dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
 dmsetup create --verifyudev other --table "0 32768 linear $QRV_VM_DISK 131072"
 dev=/dev/mapper/plain

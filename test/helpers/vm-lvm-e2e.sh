@@ -5,13 +5,10 @@
 # thin_delta) and compared block for block with the snapshot; a classic snapshot that overflows
 # is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
-[ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
-qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+. /repo/test/helpers/vm-lib.sh
 status() { node /repo/bin/qrv "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
-field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("(j)=>"+process.argv[1])(JSON.parse(s))))' "$1"; }
 fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
-export QRV_HOME=/tmp/qrv-home
 lvm pvcreate -q "$QRV_VM_DISK"
 lvm vgcreate -q vge "$QRV_VM_DISK"
 lvm lvcreate -q -y -L 64m -n db vge
@@ -37,7 +34,7 @@ for lv in db web; do
   echo "RESULT snap-$lv $snap"
   echo "RESULT copy-$lv $(qrv copy "$id" --to /tmp/q/)"
   echo "RESULT fsck2-$lv $(fsck "/tmp/q/$lv.qrv.img")"
-  echo "RESULT deep-$lv $(qrv verify "$(qrv list --volume "$lv" | field 'j.qrvs[0].id')" --deep)"
+  echo "RESULT deep-$lv $(qrv verify "$(qrv list --volume "$lv" | pick 'j.qrvs[0].id')" --deep)"
 done
 
 # Filling, then overflow: 32 MiB more is too much for the COW store.
@@ -59,6 +56,6 @@ echo "RESULT overflow-doctor-json $(qrv doctor)"
 echo "RESULT overflow-fix $(status doctor --fix)"
 echo "RESULT overflow-after $(qrv show "$id")"
 
-for s in $(qrv list | field 'j.snapshots.filter((s)=>s.state==="ready").map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
+for s in $(qrv list | pick 'j.snapshots.filter((s)=>s.state==="ready").map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
 echo "RESULT doctor $(status doctor)"
 echo "RESULT lvs $(lvm lvs --noheadings -o lv_name vge | tr -s ' \n' ' ')"

@@ -5,10 +5,7 @@
 # differ by at most one (db's the newer); snapshotted one after the other, web's runs ahead.
 # Only ever inside the VM, on its blank data disk.
 set -euo pipefail
-[ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
-qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
-field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("(j)=>"+process.argv[1])(JSON.parse(s))))' "$1"; }
-export QRV_HOME=/tmp/qrv-home
+. /repo/test/helpers/vm-lib.sh
 echo "RESULT kernel $(uname -r)"
 lvm pvcreate -q "$QRV_VM_DISK"
 lvm vgcreate -q vge "$QRV_VM_DISK"
@@ -33,7 +30,7 @@ sleep 3
 group=$(qrv snap db web)
 kill "$writer"; wait "$writer" 2>/dev/null || true
 echo "RESULT group $group"
-for pair in $(echo "$group" | field 'j.snapshots.map((s)=>s.volume+"="+s.path).join(" ")'); do
+for pair in $(echo "$group" | pick 'j.snapshots.map((s)=>s.volume+"="+s.path).join(" ")'); do
   lv=${pair%%=*}; dev=${pair#*=}
   mount -o ro,noload "$dev" /mnt/snap
   echo "RESULT counter-$lv $(cat /mnt/snap/counter)"

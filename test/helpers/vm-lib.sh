@@ -10,3 +10,14 @@ refused() { local out status=0; out=$(node /repo/bin/qrv --json "$@" 2>&1) || st
 field() { node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(v ?? "")' "$1" "$2"; }
 # echo JSON | pick 'EXPRESSION OF j'
 pick() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(eval("(j)=>"+process.argv[1])(JSON.parse(s))))' "$1"; }
+# vg_pair: volume group vge on the data disk with a classic LV db (64 MiB) and a thin LV web (64
+# MiB, in a 128 MiB pool), each with ext4 mounted at /mnt/db and /mnt/web
+vg_pair() {
+  lvm pvcreate -q "$QRV_VM_DISK"
+  lvm vgcreate -q vge "$QRV_VM_DISK"
+  lvm lvcreate -q -y -L 64m -n db vge
+  lvm lvcreate -q -y -L 128m -T vge/pool
+  lvm lvcreate -q -y -V 64m -T vge/pool -n web
+  mkdir -p /mnt/db /mnt/web
+  for lv in db web; do mkfs.ext4 -q "/dev/vge/$lv"; mount "/dev/vge/$lv" "/mnt/$lv"; done
+}

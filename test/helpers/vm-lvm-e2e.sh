@@ -9,15 +9,9 @@ set -euo pipefail
 status() { node /repo/bin/qrv "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
 fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
-lvm pvcreate -q "$QRV_VM_DISK"
-lvm vgcreate -q vge "$QRV_VM_DISK"
-lvm lvcreate -q -y -L 64m -n db vge
-lvm lvcreate -q -y -L 128m -T vge/pool
-lvm lvcreate -q -y -V 64m -T vge/pool -n web
-mkdir -p /mnt/db /mnt/web /tmp/q
+vg_pair
+mkdir -p /tmp/q
 for lv in db web; do
-  mkfs.ext4 -q "/dev/vge/$lv"
-  mount "/dev/vge/$lv" "/mnt/$lv"
   for i in 1 2 3; do dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/$lv/file$i"; done
 done
 echo "RESULT add $(qrv volume add db --provider lvm --path /dev/vge/db)"

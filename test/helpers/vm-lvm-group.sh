@@ -7,15 +7,9 @@
 set -euo pipefail
 . /repo/test/helpers/vm-lib.sh
 echo "RESULT kernel $(uname -r)"
-lvm pvcreate -q "$QRV_VM_DISK"
-lvm vgcreate -q vge "$QRV_VM_DISK"
-lvm lvcreate -q -y -L 64m -n db vge
-lvm lvcreate -q -y -L 128m -T vge/pool
-lvm lvcreate -q -y -V 64m -T vge/pool -n web
-mkdir -p /mnt/db /mnt/web /mnt/snap
+vg_pair
+mkdir -p /mnt/snap
 for lv in db web; do
-  mkfs.ext4 -q "/dev/vge/$lv"
-  mount "/dev/vge/$lv" "/mnt/$lv"
   printf '%010d' 0 >"/mnt/$lv/counter"
   qrv volume add "$lv" --provider lvm --path "/dev/vge/$lv" >/dev/null
 done

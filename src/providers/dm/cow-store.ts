@@ -8,7 +8,8 @@ import { tool, toolOk } from '../../system/tools.ts';
 import { loopDevicesBackedBy } from '../../system/block-device.ts';
 import { readExceptionStore } from '../cow/exception-store.ts';
 import type { VolumeRef } from '../provider.ts';
-import { blockDeviceId, devicePathOf, loopBackingFile, majorMinor, withExclusive } from './devices.ts';
+import { majorMinor } from '../../system/block-device.ts';
+import { blockDeviceId, devicePathOf, loopBackingFile, withExclusive } from './devices.ts';
 import { mapperPath, originName } from './dmsetup.ts';
 
 /** Default size of a file COW store, in % of the volume. */

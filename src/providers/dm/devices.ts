@@ -4,13 +4,7 @@
 // (the kernel's own answer to "is it mounted or held"). Mounts: ../../system/freeze.ts.
 import fs from 'node:fs/promises';
 
-/** Linux dev_t → "major:minor" (glibc's gnu_dev_major/gnu_dev_minor encoding). */
-export function majorMinor(rdev: number): string {
-  const dev = BigInt(rdev);
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
-  return `${major}:${minor}`;
-}
+import { majorMinor } from '../../system/block-device.ts';
 
 /** "major:minor" of a block device path, or null when it is not one (or does not exist). */
 export async function blockDeviceId(devicePath: string): Promise<string | null> {

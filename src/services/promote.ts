@@ -18,9 +18,12 @@ import type { VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { describeUse, usesOf } from '../system/device-use.ts';
 import { promoteTarget, type PromoteTarget } from './promote-target.ts';
+import { chooseAt, choseLine } from './resolve.ts';
 
 export interface PromoteRequest {
+  /** the QRV; with asOf, the volume whose newest QRV at that time is promoted */
   qrvId: string;
+  asOf?: string;
   /** promote although the old primary still exists (its later writes stay only there) */
   force: boolean;
 }
@@ -110,7 +113,9 @@ function destinationClash(data: CatalogData, volume: Volume): string | null {
 
 export async function promote(ctx: Context, request: PromoteRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const { qrv, volume } = promotable(data, request.qrvId);
+  // --as-of: the argument is a volume, and its newest QRV holding its state at that time is promoted.
+  const chosen = request.asOf !== undefined ? chooseAt(data, findVolume(data, request.qrvId).name, request.asOf, ctx.now(), 'qrv') : null;
+  const { qrv, volume } = promotable(data, chosen?.chosen.id ?? request.qrvId);
   const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
   const asOf = `${qrv.snapshotId}${snapshot ? ` (${snapshot.createdAt})` : ''}`;
   const live = data.snapshots.filter((s) => s.volume === volume.name && LIVE.has(s.state));
@@ -159,6 +164,7 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
 
   const others = data.qrvs.filter((q) => q.volume === volume.name && q.id !== qrv.id && q.state === 'ready').map((q) => q.id);
   const lines = [
+    ...(chosen ? [choseLine(chosen)] : []),
     `promoted QRV ${qrv.id}: volume ${volume.name} is now ${result.volume.path} (${result.volume.provider}), as it was at ${asOf}`,
     `the old primary ${volume.path} (${volume.provider}) is retired: ${result.oldExists ? 'kept as it is; qrv no longer snapshots it' : 'it was gone'}`,
     ...(live.length ? [`${live.length} snapshot(s) of the old primary stay listed and readable (recover, ls): ${live.map((s) => s.id).join(', ')}`] : []),

@@ -13,12 +13,16 @@ import type { Context } from '../engine/context.ts';
 import { withJob } from '../engine/job-recorder.ts';
 import { findQrv, findVolume, readableSnapshot } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
+import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
 
 export interface RecoverRequest {
   volume: string;
-  from: string;
+  /** the snapshot or QRV; or, with asOf, none */
+  from?: string;
+  /** instead of from: the copy `qrv resolve VOLUME --as-of` chooses */
+  asOf?: string;
   to?: string;
   force: boolean;
 }
@@ -83,8 +87,13 @@ interface Attempt {
 }
 
 export async function recover(ctx: Context, request: RecoverRequest, attempt: Attempt = { written: false }): Promise<Summary> {
-  const volume = findVolume(await ctx.catalog.read(), request.volume);
-  const source = await sourceOf(ctx, volume.name, request.from);
+  const data = await ctx.catalog.read();
+  const volume = findVolume(data, request.volume);
+  // --as-of instead of --from: the copy `qrv resolve` chooses.
+  const chosen = request.asOf !== undefined ? chooseAt(data, volume.name, request.asOf, ctx.now()) : null;
+  const from = chosen?.chosen.id ?? request.from;
+  if (from === undefined) throw new QrvError('usage', 'usage', `qrv recover ${volume.name} needs --from <id> or --as-of <time>`, 'e.g. `qrv recover web --as-of "2h ago" --to /tmp/web.img`');
+  const source = await sourceOf(ctx, volume.name, from);
   const target = path.resolve(request.to ?? volume.path);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
@@ -103,8 +112,8 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
     return copy;
   });
   return {
-    data: { job, source: source.id, target, checksum: result.checksum, bytesWritten: result.bytesWritten, seconds: result.seconds },
-    lines: [`recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`],
+    data: { job, source: source.id, ...(chosen ? { asOf: chosen.asOf } : {}), target, checksum: result.checksum, bytesWritten: result.bytesWritten, seconds: result.seconds },
+    lines: [...(chosen ? [choseLine(chosen)] : []), `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`],
   };
 }
 

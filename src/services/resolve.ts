@@ -45,8 +45,8 @@ interface Usable extends ChosenCopy {
   rank: number;
 }
 
-/** Judges every snapshot and QRV of `volume` as of `at`; pure. */
-export function resolveAt(data: CatalogData, volume: string, at: Date): Resolution {
+/** Judges every snapshot and QRV of `volume` as of `at`; pure. With `only`, copies of the other kind are passed over. */
+export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind): Resolution {
   const t = at.getTime();
   const usable: Usable[] = [];
   const passedOver: PassedOver[] = [];
@@ -73,6 +73,10 @@ export function resolveAt(data: CatalogData, volume: string, at: Date): Resoluti
     else usable.push({ id: q.id, kind: 'qrv', pointInTime, rank: 0 });
   }
 
+  if (only) {
+    for (const other of usable.filter((u) => u.kind !== only)) passedOver.push({ id: other.id, kind: other.kind, reason: `not a ${only === 'qrv' ? 'QRV' : 'snapshot'} (only a ${only === 'qrv' ? 'QRV' : 'snapshot'} will do here)`, pointInTime: other.pointInTime });
+    usable.splice(0, usable.length, ...usable.filter((u) => u.kind === only));
+  }
   // Newest point in time first; at the same time a snapshot before a QRV; then by id, for a stable answer.
   usable.sort((a, b) => Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
   const [best, ...rest] = usable;
@@ -90,6 +94,18 @@ export function resolveAt(data: CatalogData, volume: string, at: Date): Resoluti
 
 function pointOf(data: CatalogData, qrvId: string): string {
   return data.qrvs.find((q: Qrv) => q.id === qrvId)?.snapshotId ?? '?';
+}
+
+/** The id `resolveAt` chooses for `volume` at the --as-of `time`, or the nothing-at-time error. */
+export function chooseAt(data: CatalogData, volume: string, time: string, now: Date, only?: CopyKind): Resolution & { chosen: ChosenCopy } {
+  const resolution = resolveAt(data, volume, parseTime(time, now, '--as-of'), only);
+  if (!resolution.chosen) throw nothingAtTime(resolution);
+  return resolution as Resolution & { chosen: ChosenCopy };
+}
+
+/** One line saying which copy --as-of chose. */
+export function choseLine(resolution: Resolution & { chosen: ChosenCopy }): string {
+  return `${resolution.volume} as of ${short(resolution.asOf)}: ${resolution.chosen.id}, ${resolution.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(resolution.chosen.pointInTime)}`;
 }
 
 /** The one-line error for a volume with nothing usable as of the time asked for. */

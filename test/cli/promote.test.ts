@@ -101,7 +101,8 @@ t.test('a QRV promoted in a folder keeps its name; the next copy into the folder
   t.equal((await qrv(home, ['volume', 'add', 'db', '--path', image])).exitCode, 0);
   const first = await ok(t, home, ['run', 'db', '--to', `${rep}/`]);
   t.equal(first.qrv.destination, path.join(rep, 'db.qrv.img'));
-  await ok(t, home, ['promote', first.qrv.id, '--force']);
+  const promoted = await ok(t, home, ['promote', 'db', '--as-of', 'now', '--force']);
+  t.equal(promoted.qrv.id, first.qrv.id, 'promote VOLUME --as-of T: the newest QRV at that time');
   const second = await ok(t, home, ['run', 'db', '--to', `${rep}/`]);
   t.equal(second.qrv.destination, path.join(rep, 'db.qrv-2.img'), 'not the promoted file, which is the volume now');
   t.equal(await sha256(second.qrv.destination), await sha256(path.join(rep, 'db.qrv.img')), 'a copy of the new primary');

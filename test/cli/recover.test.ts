@@ -50,6 +50,20 @@ t.test('volume recovery: steps, progress and summary in JSON and plain lines; a 
   ]);
   const catalog = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
   t.equal(catalog.jobs.filter((j: { kind: string }) => j.kind === 'recover').length, 2, 'a job row per recovery');
+
+  // --as-of instead of --from: the copy qrv resolve chooses, and the summary says which
+  const asOf = await qrvJson(home, ['recover', 'web', '--as-of', 'now', '--to', path.join(dir, 'asof.img')]);
+  t.equal(asOf.run.exitCode, 0, asOf.run.stderr);
+  t.match(asOf.summary, { source: s.id, asOf: String, job: { snapshotId: s.id } });
+  t.equal(await sha256(path.join(dir, 'asof.img')), await sha256(s.path));
+  const plainAsOf = await qrv(home, ['recover', 'web', '--as-of', 'now', '--to', path.join(dir, 'asof2.img')]);
+  t.match(plainAsOf.stdout, new RegExp(`^web as of [\\d-]+ [\\d:]+Z: ${s.id}, a snapshot taken `, 'm'));
+  const before = await qrv(home, ['recover', 'web', '--as-of', '2020-01-01', '--to', path.join(dir, 'asof3.img')]);
+  t.equal(before.exitCode, 3, 'nothing at that time: exit 3');
+  t.match(before.stderr, /^qrv: no snapshot or QRV holds web as of 2020-01-01 00:00:00Z/);
+  const both = await qrv(home, ['recover', 'web', '--as-of', 'now', '--from', s.id, '--to', path.join(dir, 'asof4.img')]);
+  t.equal(both.exitCode, 2, '--from and --as-of together: usage');
+  await fs.access(path.join(dir, 'asof3.img')).then(() => t.fail('nothing written'), () => t.pass('nothing written when nothing was chosen'));
 });
 
 t.test('file-level recovery records a job row; a refusal changes nothing', async (t) => {

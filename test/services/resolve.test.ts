@@ -98,6 +98,20 @@ t.test('at the same point in time the snapshot wins over its QRV', async (t) => 
   t.same(before.passedOver.map((p) => p.reason), ['too new (taken 2026-11-30 12:00:00Z)', 'too new (reflects s-00000021 of 2026-11-30 12:00:00Z)']);
 });
 
+t.test('only one kind: a snapshot is passed over when only a QRV will do (promote --as-of)', async (t) => {
+  const data = catalog((d) => {
+    d.snapshots.push(snapshotRow('web', iso('11:00'), { id: 's-00000031', copiedTo: 'q-00000031' }));
+    d.qrvs.push(qrvRow('web', iso('11:05'), { id: 'q-00000031', snapshotId: 's-00000031' }));
+    d.snapshots.push(snapshotRow('web', iso('12:00'), { id: 's-00000032' }));
+  });
+  t.equal(resolveAt(data, 'web', T).chosen?.id, 's-00000032', 'any kind: the newest snapshot');
+  const r = resolveAt(data, 'web', T, 'qrv');
+  t.same(r.chosen, { id: 'q-00000031', kind: 'qrv', pointInTime: iso('11:00') });
+  t.match(reasonOf(r, 's-00000032'), /^not a QRV/);
+  t.match(reasonOf(r, 's-00000031'), /^not a QRV/);
+  t.equal(resolveAt(data, 'web', new Date(iso('10:59')), 'qrv').chosen, null, 'nothing before the QRV\'s point in time');
+});
+
 t.test('nothing at that time: one line that says why, exit 3 nothing-at-time', async (t) => {
   const empty = resolveAt(catalog(() => undefined), 'web', T);
   t.same(empty, { volume: 'web', asOf: T.toISOString(), chosen: null, passedOver: [] });

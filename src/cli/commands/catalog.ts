@@ -56,9 +56,9 @@ export function register(program: Command): void {
   program
     .command('recover [volume]')
     .description('write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group')
-    .option('--from <id>', 'the snapshot or QRV to recover from (required with a volume; repeat it with --path after each)', record('from'))
+    .option('--from <id>', 'the snapshot or QRV to recover from (or --as-of; repeat it with --path after each)', record('from'))
     .option('--path <path>', 'restore this file or folder (from the --from before it) instead of the whole volume; repeatable', record('path'))
-    .option('--as-of <time>', 'with --path: instead of --from, the copy `qrv resolve VOLUME --as-of TIME` chooses', record('as-of'))
+    .option('--as-of <time>', 'instead of --from: the copy `qrv resolve VOLUME --as-of TIME` chooses (with --path, for the paths after it)', record('as-of'))
     .option('--group <group-id>', 'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)')
     .option('--to <path>', 'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume')
     .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
@@ -70,19 +70,20 @@ export function register(program: Command): void {
           if (volume === undefined) throw new QrvError('usage', 'usage', 'qrv recover --path needs the volume the files belong to', 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
           return recoverFiles(ctx, { volume, sources: groupSources(order), ...(options.to !== undefined ? { to: options.to } : {}), force: Boolean(options.force), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
         }
-        if (options.asOf !== undefined || options.via !== undefined) throw new QrvError('usage', 'usage', '--as-of and --via go with --path (file-level recovery)', 'a whole volume is recovered from an id: `qrv resolve VOLUME --as-of T` names it');
+        if (options.via !== undefined) throw new QrvError('usage', 'usage', '--via goes with --path (file-level recovery)', 'a whole volume is copied block for block; nothing is mounted');
         if (options.group !== undefined) {
-          if (volume !== undefined || options.from !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
+          if (volume !== undefined || options.from !== undefined || options.asOf !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from, --as-of or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
           return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
         }
-        if (volume === undefined || options.from === undefined) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and --from <id> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d --to /tmp/web.img`');
-        return recover(ctx, { volume, from: options.from, ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
+        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined)) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`');
+        return recover(ctx, { volume, ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }), ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
       }),
     );
 
   program
-    .command('promote <qrv-id>')
+    .command('promote <qrv-id-or-volume>')
     .description("make a QRV its volume's primary from now on: no data is copied; the old primary is kept and recorded as retired")
+    .option('--as-of <time>', 'the argument is a volume: promote its newest QRV holding its state at that time')
     .option('--force', 'promote although the old primary still exists (what was written to it after the QRV\'s snapshot stays only there)')
-    .action((qrvId: string, options: { force?: boolean }, command: Command) => execute(command, (ctx) => promote(ctx, { qrvId, force: Boolean(options.force) })));
+    .action((qrvId: string, options: { force?: boolean; asOf?: string }, command: Command) => execute(command, (ctx) => promote(ctx, { qrvId, force: Boolean(options.force), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}) })));
 }

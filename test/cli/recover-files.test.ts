@@ -76,8 +76,11 @@ t.test('find a deleted file by time, see it, get it back; --from/--path order; p
   const unmounted = await qrv(home, ['recover', 'web', '--from', s1.id, '--path', '/hello.txt']);
   t.equal(unmounted.exitCode, 4);
   t.match(unmounted.stderr, /^qrv: web \(.*web\.img\) is not mounted, and files go back into its mounted filesystem \(mount it, or give --to DIR to restore the files into a folder\)$/);
+  // Without --path, --as-of is volume-level recovery from the copy it chooses: --to is then an
+  // image, and the folder the files went to is refused.
   const asOfAlone = await qrv(home, ['recover', 'web', '--as-of', 'now', '--to', to]);
-  t.equal(asOfAlone.exitCode, 2, 'volume-level recovery takes no --as-of');
+  t.equal(asOfAlone.exitCode, 4, 'volume-level recovery --as-of: the folder is not an image');
+  t.match(asOfAlone.stderr, new RegExp(`^qrv: ${to} exists; recovery would overwrite it`));
 });
 
 t.test('as an ordinary user: debugfs, owners kept', { skip: root ? false : 'needs root to become nobody' }, async (t) => {

@@ -22,7 +22,7 @@ export interface BrowseScene {
 }
 
 export async function browseScene(t: Test): Promise<BrowseScene> {
-  const dir = await tmpDir(t, 'qrv-browse-ui-');
+  const dir = await tmpDir(t, 'qb-');
   await fs.chmod(dir, 0o755);
   const home = path.join(dir, 'home');
   const image = await ext4Image(dir, 'web', 32, { 'hello.txt': 'hello\n', 'etc/app.conf': 'x = 1\n', 'data/a.bin': Buffer.alloc(100_000, 1) });

@@ -3,7 +3,9 @@
 // bytes, a newline, 255 bytes; symlinks (short, long, dangling, to a folder); empty files and
 // folders; a big sparse file; a hard link; a setuid file.
 import { Buffer } from 'node:buffer';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 
@@ -76,9 +78,26 @@ export async function btrfsFromTree(dir: string, tree: string): Promise<string> 
   return image;
 }
 
-/** Every mount line that mentions qrv-browse (there should be none after a reader closed). */
+/**
+ * Each test file that looks at browse mounts gets a TMPDIR of its own, which the qrv processes it
+ * runs inherit: qrv makes its read-only mounts there, so the file sees only its own mounts while
+ * tap runs another file beside it. World-writable and sticky like /tmp, for the runs as nobody.
+ */
+export const OWN_TMPDIR = mkdtempSync(path.join(os.tmpdir(), 'qt-'));
+chmodSync(OWN_TMPDIR, 0o1777);
+process.env.TMPDIR = OWN_TMPDIR;
+process.on('exit', () => {
+  try {
+    rmSync(OWN_TMPDIR, { recursive: true, force: true });
+  } catch {
+    // something still mounted in it (a failed test): leave it
+  }
+});
+
+/** Every qrv read-only mount (qrv-browse-*) under this file's TMPDIR (there should be none after a reader closed). */
 export async function browseMounts(): Promise<string[]> {
-  return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes('qrv-browse-'));
+  const mine = path.join(OWN_TMPDIR, 'qrv-browse-');
+  return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.split(' ')[1]?.startsWith(mine));
 }
 
 /**

@@ -28,7 +28,7 @@ t.test('r: find the deleted file by time, see it, get it back', async (t) => {
       await b.press('r');
       screen = await b.waitFor('into folder (empty: back in place): █');
       await b.press(KEY.enter);
-      screen = await b.waitFor(/web \(.*\) is not mounted, and files go back into/);
+      screen = await b.waitFor(/web \(.*web\.img\) is not mounted, and files/);
       t.ok(fits80x24(screen), screen);
       await b.press('x');
       await b.waitFor('›hello.txt');

@@ -152,7 +152,8 @@ t.test('refusals: not a filesystem, XFS without root, a missing image', async (t
   await fs.writeFile(zeros, Buffer.alloc(1 << 20));
   await t.rejects(openReader(zeros, { label: 's-00000001' }), { code: 'unknown-filesystem', exit: 'refused', message: /s-00000001 \(.*zeros.img\) holds no filesystem qrv can read: all zeros/ });
   const xfs = path.join(dir, 'x.img');
-  await (await fs.open(xfs, 'w')).truncate(320 * 2 ** 20).then(() => undefined);
+  await fs.writeFile(xfs, '');
+  await fs.truncate(xfs, 320 * 2 ** 20);
   await execa('mkfs.xfs', ['-q', '-f', xfs]);
   await t.rejects(openReader(xfs, { label: 'q-00000001', root: false }), { code: 'needs-root-mount', exit: 'refused', message: /q-00000001 holds xfs; reading it needs a read-only mount, and only root can mount/ });
   await t.rejects(openReader(xfs, { label: 'q-00000001', via: 'debugfs' }), { code: 'needs-root-mount', message: /debugfs cannot read/ });

@@ -73,13 +73,12 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     else usable.push({ id: q.id, kind: 'qrv', pointInTime, rank: 0 });
   }
 
-  if (only) {
-    for (const other of usable.filter((u) => u.kind !== only)) passedOver.push({ id: other.id, kind: other.kind, reason: `not a ${only === 'qrv' ? 'QRV' : 'snapshot'} (only a ${only === 'qrv' ? 'QRV' : 'snapshot'} will do here)`, pointInTime: other.pointInTime });
-    usable.splice(0, usable.length, ...usable.filter((u) => u.kind === only));
-  }
+  const name = only === 'qrv' ? 'QRV' : 'snapshot';
+  for (const other of usable.filter((u) => only && u.kind !== only)) passedOver.push({ id: other.id, kind: other.kind, reason: `not a ${name} (only a ${name} will do here)`, pointInTime: other.pointInTime });
+  const candidates = only ? usable.filter((u) => u.kind === only) : usable;
   // Newest point in time first; at the same time a snapshot before a QRV; then by id, for a stable answer.
-  usable.sort((a, b) => Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
-  const [best, ...rest] = usable;
+  candidates.sort((a, b) => Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
+  const [best, ...rest] = candidates;
   const chosen = best ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime } : null;
   for (const other of rest) {
     const reason =

@@ -13,7 +13,7 @@ import { openReader, withReader } from '../../src/browse/open.ts';
 import type { FilesystemReader, Located } from '../../src/browse/types.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { lane } from '../helpers/lanes.ts';
-import { tmpDir } from '../helpers/tmp.ts';
+import { sparseFile, tmpDir } from '../helpers/tmp.ts';
 import { BAD_NAME, LONG_NAME, LONG_TARGET, browseMounts, btrfsFromTree, ext4FromTree, makeTree, xfsFromTree } from '../helpers/browse-tree.ts';
 
 interface Seen { path: string; type: string; size: number | null; mode: number; uid: number; gid: number; mtime: number; target?: string | null }
@@ -151,9 +151,7 @@ t.test('refusals: not a filesystem, XFS without root, a missing image', async (t
   const zeros = path.join(dir, 'zeros.img');
   await fs.writeFile(zeros, Buffer.alloc(1 << 20));
   await t.rejects(openReader(zeros, { label: 's-00000001' }), { code: 'unknown-filesystem', exit: 'refused', message: /s-00000001 \(.*zeros.img\) holds no filesystem qrv can read: all zeros/ });
-  const xfs = path.join(dir, 'x.img');
-  await fs.writeFile(xfs, '');
-  await fs.truncate(xfs, 320 * 2 ** 20);
+  const xfs = await sparseFile(path.join(dir, 'x.img'), 320 * 2 ** 20);
   await execa('mkfs.xfs', ['-q', '-f', xfs]);
   await t.rejects(openReader(xfs, { label: 'q-00000001', root: false }), { code: 'needs-root-mount', exit: 'refused', message: /q-00000001 holds xfs; reading it needs a read-only mount, and only root can mount/ });
   await t.rejects(openReader(xfs, { label: 'q-00000001', via: 'debugfs' }), { code: 'needs-root-mount', message: /debugfs cannot read/ });

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { sparseFile } from './tmp.ts';
 
 export const BAD_NAME = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74]); // "bad\xff\xfe.txt"
 export const LONG_NAME = `${'n'.repeat(251)}.txt`;
@@ -52,10 +53,7 @@ export async function ext4FromTree(dir: string, tree: string, name = 'fs'): Prom
 
 /** Root only: an XFS image holding a copy of the tree (mounted read-write once to fill it). */
 export async function xfsFromTree(dir: string, tree: string): Promise<string> {
-  const image = path.join(dir, 'fs.xfs.img');
-  const handle = await fs.open(image, 'w');
-  await handle.truncate(320 * 2 ** 20);
-  await handle.close();
+  const image = await sparseFile(path.join(dir, 'fs.xfs.img'), 320 * 2 ** 20);
   await execa('mkfs.xfs', ['-q', '-f', image]);
   const mnt = path.join(dir, 'xfs-fill');
   await fs.mkdir(mnt);
@@ -70,10 +68,7 @@ export async function xfsFromTree(dir: string, tree: string): Promise<string> {
 
 /** A btrfs image holding the tree (mkfs.btrfs --rootdir: no root needed to make it). */
 export async function btrfsFromTree(dir: string, tree: string): Promise<string> {
-  const image = path.join(dir, 'fs.btrfs.img');
-  const handle = await fs.open(image, 'w');
-  await handle.truncate(256 * 2 ** 20);
-  await handle.close();
+  const image = await sparseFile(path.join(dir, 'fs.btrfs.img'), 256 * 2 ** 20);
   await execa('mkfs.btrfs', ['-q', '-f', '--rootdir', tree, image]);
   return image;
 }

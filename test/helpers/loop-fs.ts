@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { sparseFile } from './tmp.ts';
 
 export interface LoopFs {
   mountpoint: string;
@@ -10,12 +11,9 @@ export interface LoopFs {
 }
 
 export async function mountLoopFs(t: { teardown: (fn: () => unknown) => void }, dir: string, type: 'xfs' | 'ext4' | 'btrfs', sizeMiB: number): Promise<LoopFs> {
-  const image = path.join(dir, `${type}.fs.img`);
+  const image = await sparseFile(path.join(dir, `${type}.fs.img`), sizeMiB * 1024 * 1024);
   const mountpoint = path.join(dir, `${type}.mnt`);
   await fs.mkdir(mountpoint);
-  const handle = await fs.open(image, 'w');
-  await handle.truncate(sizeMiB * 1024 * 1024);
-  await handle.close();
   const mkfs = type === 'xfs' ? ['mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image]] : type === 'btrfs' ? ['mkfs.btrfs', ['-q', '-f', image]] : ['mkfs.ext4', ['-q', '-F', image]];
   await execa(mkfs[0] as string, mkfs[1] as string[]);
   const device = (await execa('losetup', ['-f', '--show', image])).stdout.trim();

@@ -8,3 +8,10 @@ export async function tmpDir(t: { teardown: (fn: () => unknown) => void }, prefi
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** A sparse file of `bytes` zeros (for mkfs), made or cut to that size; returns its path. */
+export async function sparseFile(file: string, bytes: number): Promise<string> {
+  await fs.writeFile(file, '');
+  await fs.truncate(file, bytes);
+  return file;
+}

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { tmpDir } from '../helpers/tmp.ts';
-import { REPO_ROOT, runInVm, vmLane } from '../helpers/vm.ts';
+import { REPO_ROOT, VmError, runInVm, vmLane } from '../helpers/vm.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'test/vm/smoke.sh');
 const CAPTURED = path.join(REPO_ROOT, 'test/vm/captured');
@@ -40,6 +40,7 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
   const outDir = await tmpDir(t, 'qrv-vm-smoke-');
   const script = await fs.readFile(SCRIPT, 'utf8');
   const run = await runInVm(script, { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 90_000, outDir });
+  for (const crash of run.bootRetries) t.comment(`a boot crashed before the script began and was retried: ${crash}`);
   t.comment(`VM run ${run.seconds.toFixed(1)} s, boot to script ${run.bootSeconds.toFixed(1)} s; steps (s): ${stepTimes(run.output).map(([name, s]) => `${name} ${s}`).join(', ')}`);
   t.equal(run.exitCode, 0, 'the script succeeded', { output: run.output });
   const out = run.output;
@@ -96,4 +97,23 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
     for (const name of REPORTS) await fs.copyFile(path.join(outDir, name), path.join(CAPTURED, name));
     t.comment(`captured ${REPORTS.join(', ')} into test/vm/captured/`);
   }
+});
+
+// A kernel that dies before /init runs the script is an emulator fault (see BOOT_RETRIES in
+// test/helpers/vm.ts) and is booted again, at most twice; the third crash is the test's failure.
+// Here every boot panics for certain: no init in the initramfs and no root to mount.
+t.test('VM lane: a boot that panics before the script begins is retried twice, then reported', async (t) => {
+  if (!vmLane(t)) return;
+  const started = performance.now();
+  const err = await runInVm('echo never', { timeoutMs: 60_000, append: ['rdinit=/qrv-no-such-init', 'init=/qrv-no-such-init'] }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.comment(`three panicking boots took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.ok(err instanceof VmError, 'the run fails with a VmError');
+  if (!(err instanceof VmError)) return;
+  t.match(err.message, /without reporting the script's exit status/, 'saying the script never reported');
+  t.match(err.console, /Kernel panic/, 'the console of the last boot shows the panic');
+  t.equal(err.bootRetries.length, 2, 'after two retries');
+  for (const line of err.bootRetries) t.match(line, /^Kernel panic/, `each retry names the crash: ${line}`);
 });

@@ -64,3 +64,19 @@ dd if=/dev/urandom of=/dev/mapper/qrv-x bs=1M count=2 seek=10 conv=fsync status=
 [ -f "/tmp/qrv-home/cow/x@$id4.cow" ] && echo "RESULT four-cow kept" || echo "RESULT four-cow gone"
 echo "RESULT unsnap4 $(qrv unsnap "$id4")"
 state end
+
+# 5. `qrv snap` killed after the snapshot was loaded and the origin's snapshot-origin table was
+# loaded, before the resume: the snapshot device exists, but the origin's live table is still
+# linear (writes to it would not be copied to the COW store), so the snapshot must go
+before=$(sum /dev/mapper/qrv-x) # case 4 wrote to it
+echo "RESULT kill5 $(QRV_FAILPOINTS=dm-before-resume=kill status snap x)"
+state kill5
+echo "RESULT kill5-inactive $(dmsetup table --inactive qrv-x | cut -d' ' -f3)"
+doctor five
+[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT five-data same" || echo "RESULT five-data differs"
+snap=$(qrv snap x)
+echo "RESULT snap5 $snap"
+id5=$(field "$snap" snapshot.id)
+[ "$(sum "/dev/mapper/qrv-x-snap-$id5")" = "$before" ] && echo "RESULT snap5-data same" || echo "RESULT snap5-data differs"
+echo "RESULT unsnap5 $(qrv unsnap "$id5")"
+state end5

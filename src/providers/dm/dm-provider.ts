@@ -210,6 +210,7 @@ async function finishAttach(attachment: Attachment, frozen: boolean): Promise<Sn
         reloaded = true;
         await dmsetup(['reload', origin, '--table', `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`]);
       }
+      await failpoint('dm-before-resume');
     } catch (error) {
       failure = error;
       // A failed reload leaves no inactive table; clear one anyway so that resume keeps the old.

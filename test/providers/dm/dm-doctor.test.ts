@@ -1,7 +1,8 @@
 // `qrv doctor` after a qrv killed in the middle of a dm snapshot or of its removal (VM lane,
 // test/helpers/vm-dm-doctor.sh): the pieces left (a suspended origin, -real, a loop device, a COW
 // file) are reported as `leftover` findings, `doctor --fix` removes them, the device is linear
-// again with its data unchanged, and a ready snapshot's pieces are never touched.
+// again with its data unchanged, and a ready snapshot's pieces are never touched. A snapshot
+// device made before a kill that came before the origin's resume is removed as unfinished.
 // `npm run build` first: the script runs the built bin/qrv.
 import t from 'tap';
 import { vmLane, vmScript } from '../../helpers/vm.ts';
@@ -75,4 +76,24 @@ t.test('doctor finds and removes what a killed dm snapshot or removal left', asy
   t.equal(result('end-target'), 'linear');
   t.equal(result('end-loops'), '0');
   t.equal(result('end-cow'), '0');
+
+  // 5. killed before the resume: the snapshot device made, the origin's snapshot-origin table
+  // loaded but not live; the snapshot is unfinished and would not see writes, so it goes too
+  t.equal(result('kill5'), '137');
+  const id5 = /^qrv-x-snap-(s-[0-9a-f]{8}):/m.exec(result('kill5-devices').split(' ').join('\n'))?.[1] ?? '';
+  t.same(devices('kill5-devices'), ['qrv-x:LIsw', 'qrv-x-real:L--w', `qrv-x-snap-${id5}:L--r`].sort(), 'origin suspended with an inactive table, -real and the snapshot device made');
+  t.equal(result('kill5-target'), 'linear', 'the live table is still linear');
+  t.equal(result('kill5-inactive'), 'snapshot-origin', 'the snapshot-origin table is loaded but not live');
+  t.same(leftovers('five-doctor'), ['qrv-x'], 'the suspended origin is a leftover (the snapshot\'s own pieces are not)');
+  t.ok(findings('five-doctor').some((f) => f.kind === 'unfinished-snapshot' && f.subject === id5), 'the snapshot is unfinished');
+  t.ok(findings('five-doctor').some((f) => f.kind === 'dead-job'), 'and its job dead');
+  clean('five');
+  t.same(devices('five-after-devices'), ['qrv-x:L--w'], 'only qrv-x is left, resumed, without an inactive table');
+  t.equal(result('five-data'), 'same');
+  t.match(json('snap5'), { snapshot: { state: 'ready' } }, 'the next snapshot works');
+  t.equal(result('snap5-data'), 'same');
+  t.match(json('unsnap5'), { snapshot: { state: 'removed' } });
+  t.same(devices('end5-devices'), ['qrv-x:L--w']);
+  t.equal(result('end5-loops'), '0');
+  t.equal(result('end5-cow'), '0');
 });

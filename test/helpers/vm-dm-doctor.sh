@@ -80,3 +80,15 @@ id5=$(field "$snap" snapshot.id)
 [ "$(sum "/dev/mapper/qrv-x-snap-$id5")" = "$before" ] && echo "RESULT snap5-data same" || echo "RESULT snap5-data differs"
 echo "RESULT unsnap5 $(qrv unsnap "$id5")"
 state end5
+
+# 6. the state a kill inside `dmsetup create` of the snapshot leaves (after its DM_DEV_CREATE,
+# before its table load): qrv killed at dm-before-load, then the snapshot device created by hand
+# without a table, with the name and UUID qrv's create would have given it
+echo "RESULT kill6 $(QRV_FAILPOINTS=dm-before-load=kill status snap x)"
+id6=$(ls /tmp/qrv-home/cow | sed -n 's/^x@\(s-[0-9a-f]*\)\.cow$/\1/p')
+echo "RESULT id6 $id6"
+dmsetup create --notable "qrv-x-snap-$id6" -u "QRV-x-snap-$id6"
+state kill6
+echo "RESULT kill6-snapshot-table [$(dmsetup table "qrv-x-snap-$id6")]"
+doctor six
+[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT six-data same" || echo "RESULT six-data differs"

@@ -2,7 +2,8 @@
 // test/helpers/vm-dm-doctor.sh): the pieces left (a suspended origin, -real, a loop device, a COW
 // file) are reported as `leftover` findings, `doctor --fix` removes them, the device is linear
 // again with its data unchanged, and a ready snapshot's pieces are never touched. A snapshot
-// device made before a kill that came before the origin's resume is removed as unfinished.
+// device made before a kill that came before the origin's resume is removed as unfinished, and
+// so is one without a table (the state a kill inside `dmsetup create` leaves, made by hand).
 // `npm run build` first: the script runs the built bin/qrv.
 import t from 'tap';
 import { vmLane, vmScript } from '../../helpers/vm.ts';
@@ -96,4 +97,16 @@ t.test('doctor finds and removes what a killed dm snapshot or removal left', asy
   t.same(devices('end5-devices'), ['qrv-x:L--w']);
   t.equal(result('end5-loops'), '0');
   t.equal(result('end5-cow'), '0');
+
+  // 6. a snapshot device without a table (a kill inside `dmsetup create`, its state made by hand)
+  t.equal(result('kill6'), '137');
+  const id6 = result('id6');
+  t.match(id6, /^s-[0-9a-f]{8}$/, 'the killed snapshot\'s id, from its COW file');
+  t.equal(result('kill6-snapshot-table'), '[]', 'the snapshot device has no table');
+  t.ok(devices('kill6-devices').some((d) => d.startsWith(`qrv-x-snap-${id6}:`)), 'it exists beside the suspended origin');
+  t.same(leftovers('six-doctor'), ['qrv-x'], 'the suspended origin is a leftover');
+  t.ok(findings('six-doctor').some((f) => f.kind === 'unfinished-snapshot' && f.subject === id6), 'the table-less snapshot device is an unfinished snapshot');
+  clean('six');
+  t.same(devices('six-after-devices'), ['qrv-x:L--w'], 'only qrv-x is left, resumed');
+  t.equal(result('six-data'), 'same');
 });

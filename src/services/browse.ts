@@ -34,11 +34,17 @@ export interface BrowseSource {
   asOf?: string;
 }
 
-const VIAS = ['auto', 'debugfs', 'mount'];
+const VIAS: readonly string[] = ['auto', 'debugfs', 'mount'] satisfies Via[];
+
+/** --via checked: one of auto, debugfs, mount (or not given). */
+export function checkVia(via: string | undefined): Via | undefined {
+  if (via !== undefined && !VIAS.includes(via)) throw new QrvError('usage', 'bad-via', `--via "${via}" is not a way to read`, 'use auto, debugfs (ext2/3/4, no root) or mount (root)');
+  return via as Via | undefined;
+}
 
 /** The snapshot or QRV a browse command reads, checked to be readable; pure but for the clock. */
 export function browseSource(data: CatalogData, request: SourceRequest, now: Date): BrowseSource {
-  if (request.via !== undefined && !VIAS.includes(request.via)) throw new QrvError('usage', 'bad-via', `--via "${request.via}" is not a way to read`, 'use auto, debugfs (ext2/3/4, no root) or mount (root)');
+  checkVia(request.via);
   let id = request.id;
   let asOf: string | undefined;
   if (id === undefined) {

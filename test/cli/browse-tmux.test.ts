@@ -114,4 +114,8 @@ t.test('not a terminal, or --json: refused with a hint to use qrv ls / qrv find'
   const json = await qrv(scene.home, ['--json', 'browse']);
   t.equal(json.exitCode, 2);
   t.match(JSON.parse(json.stderr), { message_type: 'error', code: 'not-a-terminal', exitCode: 2, hint: /qrv ls/ });
+  // a bad --via is said first, before anything is drawn (in a terminal it used to show only when a copy was opened)
+  const via = await qrv(scene.home, ['browse', '--via', 'sideways']);
+  t.equal(via.exitCode, 2);
+  t.match(via.stderr, /^qrv: --via "sideways" is not a way to read \(use auto, debugfs/);
 });

@@ -7,7 +7,7 @@ import { errorLine } from '../../output/printer.ts';
 import { terminalRefusal } from '../../services/browse-tree.ts';
 import { idKind } from '../../core/ids.ts';
 import type { Via } from '../../browse/open.ts';
-import { find, ls, splitTarget } from '../../services/browse.ts';
+import { checkVia, find, ls, splitTarget } from '../../services/browse.ts';
 import { resolve } from '../../services/resolve.ts';
 import { execute, toQrvError, type GlobalOptions } from '../execute.ts';
 
@@ -78,13 +78,19 @@ export function register(program: Command): void {
     .option(...VIA)
     .action(async (volume: string | undefined, options: { asOf?: string; via?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
+      let via: Via | undefined;
+      try {
+        via = checkVia(options.via); // a bad value is a usage error before any screen is drawn
+      } catch (error) {
+        return execute(command, async () => Promise.reject(error));
+      }
       const refusal = terminalRefusal({ json: Boolean(globals.json), stdinTTY: Boolean(process.stdin.isTTY), stdoutTTY: Boolean(process.stdout.isTTY), term: process.env.TERM });
       if (refusal) return execute(command, async () => Promise.reject(refusal));
       // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
       try {
         const catalog = await Catalog.open(resolveHome(globals.home));
         const { runBrowser } = await import('../../ui/browse/run.tsx');
-        await runBrowser({ catalog, ...(volume !== undefined ? { volume } : {}), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
+        await runBrowser({ catalog, ...(volume !== undefined ? { volume } : {}), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}), ...(via !== undefined ? { via } : {}) });
       } catch (caught) {
         const error = toQrvError(caught);
         process.stderr.write(`${errorLine(error)}\n`);

@@ -118,3 +118,24 @@ t.test('/ filters the current list; t jumps to the copy resolveAt chooses, also 
   await b.press('q');
   t.equal(b.quits(), 1);
 });
+
+t.test('a bigger terminal gets a bigger screen, drawn again when the terminal is resized', async (t) => {
+  const scene = await browseScene(t);
+  const b = await openBrowser(t, scene.home, { via: 'debugfs', terminalSize: true });
+  const size = (screen: string) => ({ rows: screen.split('\n').length, widest: Math.max(...screen.split('\n').map((l) => [...l].length)) });
+  let screen = await b.waitFor('default');
+  // ink-testing-library's terminal: 100 columns, no rows (so 24)
+  t.same(size(screen), { rows: 23, widest: 100 }, '100 columns, 23 rows', { screen });
+  const stdout = b.view.stdout as unknown as NodeJS.EventEmitter;
+  Object.defineProperty(stdout, 'columns', { value: 132, configurable: true });
+  Object.defineProperty(stdout, 'rows', { value: 40, configurable: true });
+  stdout.emit('resize');
+  screen = await b.waitFor((s: string) => size(s).widest === 132, 'the screen 132 columns wide');
+  t.same(size(screen), { rows: 39, widest: 132 }, 'after the resize, 132 columns and 39 rows', { screen });
+  t.match(screen.split('\n').at(-1) ?? '', /^↑↓ move/, 'the key line is still the last');
+  Object.defineProperty(stdout, 'columns', { value: 60, configurable: true });
+  Object.defineProperty(stdout, 'rows', { value: 10, configurable: true });
+  stdout.emit('resize');
+  screen = await b.waitFor((s: string) => size(s).widest === 80, 'the screen back at 80 columns');
+  t.same(size(screen), { rows: 23, widest: 80 }, 'a terminal smaller than 80×24 still gets 80×24 (the least the screen needs)');
+});

@@ -1,6 +1,7 @@
 // `qrv browse`: the two-pane browser. A title line, the tree (left, 30 columns) and the selected
-// item (right), a status line and a key line; 23 rows, so that it fits an 80×24 terminal.
-import React from 'react';
+// item (right), a status line and a key line; 23 rows, so that it fits an 80×24 terminal. A
+// bigger terminal gets a bigger screen, redrawn when the terminal is resized.
+import React, { useEffect, useState } from 'react';
 import { Box, Text, useInput, useStdout } from 'ink';
 import { formatBytes, formatSeconds } from '../../core/duration.ts';
 import { bar } from '../progress-view.tsx';
@@ -72,10 +73,24 @@ function StatusLine({ prompt, busy, status, frame, width }: { prompt: Prompt | n
   return <Text> </Text>;
 }
 
-export function Browser(props: BrowserProps) {
+/** The terminal's size, again at each resize (Ink itself only lays out the old tree again). */
+function useTerminalSize(): { columns: number | undefined; rows: number | undefined } {
   const { stdout } = useStdout();
-  const width = Math.max(80, props.width ?? stdout.columns ?? 80);
-  const height = Math.max(24, props.height ?? stdout.rows ?? 24);
+  const [size, setSize] = useState({ columns: stdout.columns, rows: stdout.rows });
+  useEffect(() => {
+    const resized = (): void => setSize({ columns: stdout.columns, rows: stdout.rows });
+    stdout.on('resize', resized);
+    return () => {
+      stdout.off('resize', resized);
+    };
+  }, [stdout]);
+  return size;
+}
+
+export function Browser(props: BrowserProps) {
+  const terminal = useTerminalSize();
+  const width = Math.max(80, props.width ?? terminal.columns ?? 80);
+  const height = Math.max(24, props.height ?? terminal.rows ?? 24);
   const state = useBrowser(props);
   useInput((input, key) => state.onKey(input, key));
   const frame = state.frames.at(-1) as Frame;

@@ -22,10 +22,18 @@ export interface Printer {
 
 export type OutputMode = 'ink' | 'plain' | 'json';
 
-/** Ink only on an updatable terminal: a TTY with TERM set and not "dumb", and no --json. */
+/** Whether the environment says CI, as Ink's is-in-ci reads it (set, and not "0" or "false"). */
+export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['CI', 'CONTINUOUS_INTEGRATION'].some((name) => env[name] !== undefined && env[name] !== '0' && env[name] !== 'false');
+}
+
+/**
+ * Ink only on an updatable terminal: a TTY with TERM set and not "dumb", no --json, and not in
+ * CI (there Ink draws only its last frame, at the end: plain lines are better for a CI log).
+ */
 export function chooseMode(json: boolean, stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): OutputMode {
   if (json) return 'json';
-  if (stream.isTTY && env.TERM && env.TERM !== 'dumb') return 'ink';
+  if (stream.isTTY && env.TERM && env.TERM !== 'dumb' && !inCi(env)) return 'ink';
   return 'plain';
 }
 

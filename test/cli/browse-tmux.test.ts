@@ -1,6 +1,7 @@
 // The whole `qrv browse` once in a real terminal (tmux, 80×24): find a deleted file by time (t),
 // see it, recover it with r into a folder, quit with q; the file's bytes are back and nothing
-// stays mounted. As root (a read-only mount) and as nobody (debugfs). Not a terminal: refused.
+// stays mounted. As root (a read-only mount) and as nobody (debugfs). Drawn also with CI=true.
+// Not a terminal: refused.
 import t, { type Test } from 'tap';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -102,6 +103,14 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
     t.match(screen, /qrv: interrupted by SIGTERM; nothing is left mounted/);
     t.match(screen, /EXIT=130/);
     t.same(await browseMounts(), []);
+  });
+
+  await t.test('in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits)', async (t) => {
+    const term = await inTmux(t, ['env', 'CI=true', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' '));
+    const screen = await term.waitFor(`›${scene.s2.id}`);
+    t.match(screen, /^qrv browse /m, 'the browser is on the screen while it runs');
+    await term.keys('q');
+    t.match(await term.waitFor(/EXIT=\d+/), /EXIT=0/, 'q quits');
   });
 });
 

@@ -13,6 +13,11 @@ t.test('chooseMode: --json wins, Ink only on a TTY with a real TERM, plain other
   t.equal(chooseMode(false, tty, { TERM: '' }), 'plain', 'TERM empty');
   t.equal(chooseMode(false, { isTTY: false }, { TERM: 'xterm' }), 'plain', 'not a TTY');
   t.equal(chooseMode(false, {}, { TERM: 'xterm' }), 'plain', 'a pipe has no isTTY');
+  t.equal(chooseMode(false, tty, { TERM: 'xterm', CI: 'true' }), 'plain', 'a terminal in CI: plain lines (Ink would draw only at the end)');
+  t.equal(chooseMode(false, tty, { TERM: 'xterm', CONTINUOUS_INTEGRATION: '1' }), 'plain', 'CONTINUOUS_INTEGRATION too');
+  t.equal(chooseMode(false, tty, { TERM: 'xterm', CI: '' }), 'plain', 'CI set but empty counts, as Ink counts it');
+  t.equal(chooseMode(false, tty, { TERM: 'xterm', CI: 'false' }), 'ink', 'CI=false does not');
+  t.equal(chooseMode(false, tty, { TERM: 'xterm', CI: '0' }), 'ink', 'nor CI=0');
 });
 
 t.test('chooseMode on this process: stdout under tap is a pipe, so plain', async (t) => {

@@ -89,7 +89,8 @@ export function register(program: Command): void {
       // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
       try {
         const catalog = await Catalog.open(resolveHome(globals.home));
-        const { runBrowser } = await import('../../ui/browse/run.tsx');
+        const { loadBrowser } = await import('../../ui/browse/load.ts');
+        const { runBrowser } = await loadBrowser();
         await runBrowser({ catalog, ...(volume !== undefined ? { volume } : {}), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}), ...(via !== undefined ? { via } : {}) });
       } catch (caught) {
         const error = toQrvError(caught);

@@ -280,6 +280,14 @@ t.test('QRVs: WARNING when not updated for --qrv-warn, CRITICAL for --qrv-crit o
   const gone = run(removed, plus(updated, 30 * DAY));
   t.equal(gone.status, 'OK', 'removed QRVs are not checked');
   t.equal(gone.checked?.qrvs, 0);
+
+  // a promoted QRV is a volume's primary now: no replica age, however old, and no perfdata
+  const promoted = emptyCatalog();
+  promoted.qrvs.push(qrvRow('web', isoOf(updated), { id: 'q-0000000d', state: 'promoted' }));
+  const primary = run(promoted, plus(updated, 30 * DAY));
+  t.equal(primary.status, 'OK', 'a promoted QRV is not judged as a replica');
+  t.equal(primary.checked?.qrvs, 0);
+  t.equal(perf(primary, 'qrv_age_web_q-0000000d'), undefined, 'and has no age perfdata');
 });
 
 t.test('pools: WARNING at --pool-warn percent reserved, CRITICAL at --pool-crit, WARNING with no free member', async (t) => {

@@ -219,6 +219,8 @@ export const poolSchema = z.object({
 export const settingsSchema = z.object({
   /** globs `qrv discover` and every job-running command search for image files */
   discovery: z.array(z.string()).default([]),
+  /** paths discovery never adds again: volumes removed with `qrv volume remove` while globs were set */
+  ignored: z.array(z.string()).default([]),
 });
 
 /** The default sub-client as a new catalog has it (dated at the epoch: it has always existed). */
@@ -235,7 +237,7 @@ export const catalogSchema = z.object({
   policies: z.array(policySchema).default([]),
   subclients: z.array(subclientSchema).default(() => [defaultSubclient()]),
   pools: z.array(poolSchema).default([]),
-  settings: settingsSchema.default({ discovery: [] }),
+  settings: settingsSchema.default({ discovery: [], ignored: [] }),
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
@@ -268,6 +270,6 @@ export function emptyCatalog(): CatalogData {
     policies: [],
     subclients: [defaultSubclient()],
     pools: [],
-    settings: { discovery: [] },
+    settings: { discovery: [], ignored: [] },
   };
 }

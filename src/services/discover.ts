@@ -15,9 +15,13 @@ import type { Provider } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { joinDefault } from './subclients.ts';
 
-/** Paths qrv itself made or holds, which are never volumes (nor are retired primaries found again). */
+/**
+ * Paths discovery never adds: what qrv itself made or holds, retired primaries, and the paths of
+ * volumes removed with `qrv volume remove` while globs were set (settings.ignored).
+ */
 function ownPaths(data: CatalogData): Set<string> {
   return new Set([
+    ...data.settings.ignored,
     ...data.volumes.flatMap((v) => [v.path, ...(v.retired ?? []).map((r) => r.path)]),
     ...data.snapshots.map((s) => s.path).filter(Boolean),
     ...data.qrvs.filter((q) => q.state !== 'removed').map((q) => q.destination),
@@ -104,18 +108,40 @@ export async function rediscover(ctx: Context, extraGlobs: string[] = []): Promi
   });
 }
 
-export async function discover(ctx: Context, globs: string[], lvSelectors: string[] = []): Promise<Summary> {
+/** Removes remembered entries, each as listed (`lvm:` may be left out of a selector); an unknown one changes nothing. */
+async function forgetEntries(ctx: Context, forget: string[]): Promise<string[]> {
+  if (forget.length === 0) return [];
+  return ctx.catalog.update((data) => {
+    const remembered = data.settings.discovery;
+    const entries = forget.map((f) => (remembered.includes(f) ? f : remembered.includes(`${LVM_PREFIX}${f}`) ? `${LVM_PREFIX}${f}` : null));
+    const unknown = forget.find((_, i) => entries[i] === null);
+    if (unknown !== undefined) {
+      throw new QrvError('usage', 'not-a-discovery-glob', `--forget "${unknown}" is not a remembered discovery glob`, remembered.length ? `the remembered ones: ${remembered.join(' ')}` : 'none are remembered');
+    }
+    data.settings.discovery = remembered.filter((g) => !entries.includes(g));
+    return entries as string[];
+  });
+}
+
+export async function discover(ctx: Context, globs: string[], lvSelectors: string[] = [], forget: string[] = []): Promise<Summary> {
   for (const glob of globs) {
     if (!path.isAbsolute(glob)) throw new QrvError('usage', 'relative-glob', `discovery glob "${glob}" is not absolute`, 'give a full path pattern, e.g. /srv/vm/*.img');
   }
   for (const selector of lvSelectors) {
     if (!SELECTOR.test(selector)) throw new QrvError('usage', 'bad-lv-selector', `--lvm "${selector}" is not VG or VG/LV`, 'e.g. --lvm vg0 (every LV of vg0), --lvm "vg0/db*", --lvm "*"');
   }
+  const forgotten = await forgetEntries(ctx, forget);
   const added = await rediscover(ctx, [...globs, ...lvSelectors.map((s) => `${LVM_PREFIX}${s}`)]);
   const { settings } = await ctx.catalog.read();
-  if (settings.discovery.length === 0) throw new QrvError('usage', 'no-discovery-globs', 'no discovery globs are configured', 'give one with --path, e.g. qrv discover --path "/srv/vm/*.img", or --lvm VG');
+  if (settings.discovery.length === 0 && forgotten.length === 0) throw new QrvError('usage', 'no-discovery-globs', 'no discovery globs are configured', 'give one with --path, e.g. qrv discover --path "/srv/vm/*.img", or --lvm VG');
   return {
-    data: { added, globs: settings.discovery },
-    lines: [...added.map((v) => `added volume ${v.name} (${v.provider}, ${v.path}) to sub-client default`), added.length ? `${added.length} new volume(s)` : 'no new volumes', `discovery globs: ${settings.discovery.join(' ')}`],
+    data: { added, forgotten, globs: settings.discovery, ignored: settings.ignored },
+    lines: [
+      ...forgotten.map((g) => `forgot discovery glob ${g} (its volumes stay)`),
+      ...added.map((v) => `added volume ${v.name} (${v.provider}, ${v.path}) to sub-client default`),
+      added.length ? `${added.length} new volume(s)` : 'no new volumes',
+      `discovery globs: ${settings.discovery.join(' ') || 'none'}`,
+      ...(settings.ignored.length ? [`never added again (volumes removed by qrv volume remove): ${settings.ignored.join(' ')}`] : []),
+    ],
   };
 }

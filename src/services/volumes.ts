@@ -75,10 +75,13 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   });
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
   const volume = { name: request.name, provider: provider.name, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
+  const forms = await pathForms(imagePath);
   await ctx.catalog
     .update((data) => {
       checkNewVolume(data, request.name, imagePath);
       if (ref.path !== imagePath) checkNewVolume(data, request.name, ref.path);
+      // added by hand: discovery may know it again (it is a volume now, so it adds nothing twice)
+      data.settings.ignored = data.settings.ignored.filter((p) => !forms.includes(p));
       data.volumes.push(volume);
       joinDefault(data, volume.name);
     })
@@ -125,7 +128,14 @@ export async function listVolumes(ctx: Context): Promise<Summary> {
   return { data: { volumes }, lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add` or `qrv discover`)'] };
 }
 
+/** A path as given and as resolved through symbolic links (discovery compares real paths). */
+async function pathForms(file: string): Promise<string[]> {
+  const real = await fs.realpath(file).catch(() => file);
+  return [...new Set([file, real])];
+}
+
 export async function removeVolume(ctx: Context, name: string): Promise<Summary> {
+  let ignored = false;
   const removed = await ctx.catalog.update(async (data) => {
     const volume = findVolume(data, name);
     const busy = data.jobs.find((j) => j.volume === name && jobAlive(j));
@@ -139,11 +149,18 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
     if (provider.release) await provider.release(volumeRef(volume));
     data.volumes = data.volumes.filter((v) => v.name !== name);
     for (const subclient of data.subclients) subclient.volumes = subclient.volumes.filter((v) => v !== name);
+    // With discovery globs set, the next re-discovery would add it straight back: remember not to.
+    if (data.settings.discovery.length) {
+      const forms = await pathForms(volume.path);
+      data.settings.ignored = [...data.settings.ignored.filter((p) => !forms.includes(p)), ...forms];
+      ignored = true;
+    }
     return volume;
   });
   const device = removed.options.device;
   const line = device && getProvider(removed.provider).release ? `removed volume ${name} from the catalog and ${removed.path}; ${device} is as it was: use it directly again` : `removed volume ${name} from the catalog (its image ${removed.path} is untouched)`;
-  return { data: { volume: removed }, lines: [line] };
+  const lines = [line, ...(ignored ? [`discovery will not add ${removed.path} again (\`qrv volume add\` brings it back)`] : [])];
+  return { data: { volume: removed, discoveryIgnores: ignored }, lines };
 }
 
 /**

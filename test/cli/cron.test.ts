@@ -155,6 +155,43 @@ t.test('discover adds new image files to the default sub-client, and only once',
   t.equal(run.run.exitCode, 0, `run re-discovers first: ${run.run.stderr}`);
 });
 
+t.test('a volume removed while globs are set is not discovered again until added by hand; --forget drops a glob', async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  await fs.mkdir(path.join(dir, 'vms'));
+  const web = await ext4Image(path.join(dir, 'vms'), 'web', 16, { x: 'x' });
+  await ext4Image(path.join(dir, 'vms'), 'db', 16, { y: 'y' });
+  const glob = `${dir}/vms/*.img`;
+  t.same((await qrvJson(home, ['discover', '--path', glob])).summary.added.map((v: { name: string }) => v.name).sort(), ['db', 'web']);
+
+  const removed = await qrv(home, ['volume', 'remove', 'web']);
+  t.equal(removed.exitCode, 0, removed.stderr);
+  t.match(removed.stdout, new RegExp(`discovery will not add ${web} again \\(\`qrv volume add\` brings it back\\)`));
+  const again = await qrvJson(home, ['discover']);
+  t.same(again.summary.added, [], 'the removed volume is not found again');
+  t.same(again.summary.ignored, [web]);
+  t.match((await qrv(home, ['discover'])).stdout, new RegExp(`^never added again \\(volumes removed by qrv volume remove\\): ${web}$`, 'm'));
+  await ok(t, home, ['snap', 'db']); // a job-running command re-discovers too
+  t.notOk((await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'web'), 'nor by the re-discovery before a job');
+
+  await ok(t, home, ['volume', 'add', 'site', '--path', web]);
+  t.same((await qrvJson(home, ['discover'])).summary.ignored, [], 'added by hand: no longer ignored');
+  await ok(t, home, ['volume', 'remove', 'site']);
+  t.same((await qrvJson(home, ['discover'])).summary.ignored, [web], 'removed again: ignored again');
+
+  const unknown = await qrv(home, ['discover', '--forget', '/nowhere/*.img']);
+  t.equal(unknown.exitCode, 2);
+  t.match(unknown.stderr, new RegExp(`^qrv: --forget "/nowhere/\\*\\.img" is not a remembered discovery glob \\(the remembered ones: ${dir}/vms/\\*\\.img\\)$`));
+  const forgot = await qrv(home, ['discover', '--forget', glob]);
+  t.equal(forgot.exitCode, 0, forgot.stderr);
+  t.match(forgot.stdout, new RegExp(`^forgot discovery glob ${dir}/vms/\\*\\.img \\(its volumes stay\\)$`, 'm'));
+  t.match(forgot.stdout, /^discovery globs: none$/m);
+  t.ok((await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'db'), 'the volumes it found stay');
+  const none = await qrv(home, ['discover']);
+  t.equal(none.exitCode, 2, 'with no glob left, a bare discover is a usage error');
+  t.match(none.stderr, /no discovery globs are configured/);
+});
+
 t.test('a pool member cannot be used as a plain --to, and check reports a usage error as UNKNOWN', async (t) => {
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');

@@ -13,7 +13,8 @@ export function register(program: Command): void {
     .description('find image files and logical volumes matching the remembered discovery globs and add new ones to the default sub-client')
     .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collect)
     .option('--lvm <VG[/LV]>', 'logical volumes to remember and add: a VG, VG/LV, "*" matches any part, e.g. "vg0/db*" (repeatable)', collect)
-    .action((options: { path?: string[]; lvm?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [])));
+    .option('--forget <glob>', 'stop remembering a glob or lvm selector, as listed (its volumes stay) (repeatable)', collect)
+    .action((options: { path?: string[]; lvm?: string[]; forget?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [], options.forget ?? [])));
   program
     .command('prune')
     .description('remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones)')

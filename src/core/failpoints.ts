@@ -4,9 +4,9 @@
 // or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-copy,
 // before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
-// not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device removed, the origin not yet
-// linear again); in browsing, after-mount (a copy mounted read-only, before it is read)
-// (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
+// not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
+// removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
+// before it is read) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;

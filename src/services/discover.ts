@@ -37,6 +37,11 @@ function nameFor(file: string, taken: (name: string) => boolean, suggested?: str
   return name;
 }
 
+/** Whether discovery can find volumes of this provider (image files, or the provider's own discover). */
+export function discoverable(providerName: string): boolean {
+  return providerName === fileProvider.name || Boolean(getProvider(providerName).discover);
+}
+
 /** The prefix of a discovery entry that selects logical volumes: `lvm:VG`, `lvm:VG/LV`, `*` matches any part of a name. */
 export const LVM_PREFIX = 'lvm:';
 

@@ -6,6 +6,7 @@ import type { Context } from '../engine/context.ts';
 import type { CatalogData } from '../catalog/schema.ts';
 import { findVolume, volumeRef } from '../engine/lookup.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
+import { discoverable } from './discover.ts';
 import { joinDefault } from './subclients.ts';
 import { findPolicy } from '../policy/resolve.ts';
 import type { Summary } from '../output/printer.ts';
@@ -150,7 +151,7 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
     data.volumes = data.volumes.filter((v) => v.name !== name);
     for (const subclient of data.subclients) subclient.volumes = subclient.volumes.filter((v) => v !== name);
     // With discovery globs set, the next re-discovery would add it straight back: remember not to.
-    if (data.settings.discovery.length) {
+    if (data.settings.discovery.length && discoverable(volume.provider)) {
       const forms = await pathForms(volume.path);
       data.settings.ignored = [...data.settings.ignored.filter((p) => !forms.includes(p)), ...forms];
       ignored = true;

@@ -24,43 +24,43 @@ doctor() {
   echo "RESULT $1-again-status $(status doctor)"
   state "$1-after"
 }
+# qrv killed at a failpoint: "RESULT killN <exit status>" and the state it left
+killed() { local n=$1 point=$2; shift 2; echo "RESULT kill$n $(QRV_FAILPOINTS=$point=kill status "$@")"; state "kill$n"; }
+# whether a device reads as $before: "RESULT <name> same|differs"
+same() { [ "$(sum "$2")" = "$before" ] && echo "RESULT $1 same" || echo "RESULT $1 differs"; }
 dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
 dd if=/dev/urandom of=/dev/mapper/plain bs=1M count=64 status=none
 echo "RESULT add $(qrv volume add x --provider dm --device /dev/mapper/plain)"
 before=$(sum /dev/mapper/qrv-x)
 
 # 1. `qrv snap` killed after the origin was suspended, before the snapshot was loaded
-echo "RESULT kill1 $(QRV_FAILPOINTS=dm-before-load=kill status snap x)"
-state kill1
+killed 1 dm-before-load snap x
 doctor one
-[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT one-data same" || echo "RESULT one-data differs"
+same one-data /dev/mapper/qrv-x
 
 # 2. killed between prepareSnapshot (COW file, loop device, -real made) and the snapshot
-echo "RESULT kill2 $(QRV_FAILPOINTS=after-freeze=kill status snap x)"
-state kill2
+killed 2 after-freeze snap x
 doctor two
-[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT two-data same" || echo "RESULT two-data differs"
+same two-data /dev/mapper/qrv-x
 
 # 3. a snapshot works again; its removal killed after the snapshot device went, before the origin
 # was linear again
 snap=$(qrv snap x)
 echo "RESULT snap3 $snap"
 id3=$(field "$snap" snapshot.id)
-[ "$(sum "/dev/mapper/qrv-x-snap-$id3")" = "$before" ] && echo "RESULT snap3-data same" || echo "RESULT snap3-data differs"
-echo "RESULT kill3 $(QRV_FAILPOINTS=dm-mid-remove=kill status unsnap "$id3")"
-state kill3
+same snap3-data "/dev/mapper/qrv-x-snap-$id3"
+killed 3 dm-mid-remove unsnap "$id3"
 doctor three
-[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT three-data same" || echo "RESULT three-data differs"
+same three-data /dev/mapper/qrv-x
 
 # 4. a kill beside a ready snapshot: doctor --fix leaves that snapshot's pieces alone
 snap=$(qrv snap x)
 id4=$(field "$snap" snapshot.id)
 echo "RESULT snap4 $snap"
-echo "RESULT kill4 $(QRV_FAILPOINTS=dm-before-load=kill status snap x)"
-state kill4
+killed 4 dm-before-load snap x
 doctor four
 dd if=/dev/urandom of=/dev/mapper/qrv-x bs=1M count=2 seek=10 conv=fsync status=none
-[ "$(sum "/dev/mapper/qrv-x-snap-$id4")" = "$before" ] && echo "RESULT four-snapshot same" || echo "RESULT four-snapshot differs"
+same four-snapshot "/dev/mapper/qrv-x-snap-$id4"
 [ -f "/tmp/qrv-home/cow/x@$id4.cow" ] && echo "RESULT four-cow kept" || echo "RESULT four-cow gone"
 echo "RESULT unsnap4 $(qrv unsnap "$id4")"
 state end
@@ -69,15 +69,14 @@ state end
 # loaded, before the resume: the snapshot device exists, but the origin's live table is still
 # linear (writes to it would not be copied to the COW store), so the snapshot must go
 before=$(sum /dev/mapper/qrv-x) # case 4 wrote to it
-echo "RESULT kill5 $(QRV_FAILPOINTS=dm-before-resume=kill status snap x)"
-state kill5
+killed 5 dm-before-resume snap x
 echo "RESULT kill5-inactive $(dmsetup table --inactive qrv-x | cut -d' ' -f3)"
 doctor five
-[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT five-data same" || echo "RESULT five-data differs"
+same five-data /dev/mapper/qrv-x
 snap=$(qrv snap x)
 echo "RESULT snap5 $snap"
 id5=$(field "$snap" snapshot.id)
-[ "$(sum "/dev/mapper/qrv-x-snap-$id5")" = "$before" ] && echo "RESULT snap5-data same" || echo "RESULT snap5-data differs"
+same snap5-data "/dev/mapper/qrv-x-snap-$id5"
 echo "RESULT unsnap5 $(qrv unsnap "$id5")"
 state end5
 
@@ -91,4 +90,4 @@ dmsetup create --notable "qrv-x-snap-$id6" -u "QRV-x-snap-$id6"
 state kill6
 echo "RESULT kill6-snapshot-table [$(dmsetup table "qrv-x-snap-$id6")]"
 doctor six
-[ "$(sum /dev/mapper/qrv-x)" = "$before" ] && echo "RESULT six-data same" || echo "RESULT six-data differs"
+same six-data /dev/mapper/qrv-x

@@ -1,7 +1,7 @@
 // Checking a QRV block by block against its hash ledger, without touching the source; with a
 // snapshot (--deep), also against the snapshot the QRV reflects, read in step with it.
 import type { Phase, Reporter } from '../core/events.ts';
-import { LedgerReader } from '../ledger/ledger.ts';
+import { LedgerReader, type LedgerExpectation } from '../ledger/ledger.ts';
 import type { ByteRange } from './extent-map.ts';
 import { hashPieces } from './scan.ts';
 
@@ -14,7 +14,7 @@ export interface VerifyOptions {
   /** its ledger (validated when opened) */
   ledgerPath: string;
   /** what the ledger must describe (else LedgerError 'mismatch') */
-  expect?: { snapshotId?: string; sizeBytes?: number; blockSize?: number };
+  expect?: LedgerExpectation;
   /** block-aligned ranges to check; default the whole image */
   ranges?: ByteRange[];
   /** the snapshot the ledger reflects, to compare with as well */

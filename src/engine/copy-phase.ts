@@ -101,7 +101,7 @@ async function ledgerPlan(ctx: Context, data: CatalogData, volume: Volume, snaps
   const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
   let ledger: LedgerReader;
   try {
-    ledger = await LedgerReader.open(path, { snapshotId: baseSnapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize });
+    ledger = await LedgerReader.open(path, { snapshotId: baseSnapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id });
   } catch (error) {
     if (error instanceof LedgerError) return comparePlan(`the ledger of QRV ${qrv.id} (${path}) cannot be used: ${error.message}`);
     throw error;
@@ -272,7 +272,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
 }
 
 /** The ledger a resumed copy finished before it was killed, if it is complete and describes this copy. */
-async function finishedLedger(path: string, header: { blockSize: number; sizeBytes: number; snapshotId: string }): Promise<LedgerHeader | null> {
+async function finishedLedger(path: string, header: { blockSize: number; sizeBytes: number; snapshotId: string; qrvId: string }): Promise<LedgerHeader | null> {
   try {
     const reader = await LedgerReader.open(path, header);
     await reader.close();

@@ -49,6 +49,14 @@ async function hashBody(handle: FileHandle, blocks: number, piece: Uint8Array, h
 }
 
 /** A verified ledger, read through a window of at most 1 MiB of hashes. */
+/** What a ledger read back must describe; each field given is checked against its header. */
+export interface LedgerExpectation {
+  snapshotId?: string;
+  sizeBytes?: number;
+  blockSize?: number;
+  qrvId?: string;
+}
+
 export class LedgerReader {
   private readonly window: BigUint64Array;
   private readonly windowBytes: Uint8Array;
@@ -71,7 +79,7 @@ export class LedgerReader {
    * Opens and fully verifies a ledger: magic, version, header checksum, length, the caller's
    * expectations (reason 'mismatch'), then the body checksum, streamed in 1 MiB pieces.
    */
-  static async open(path: string, expect: { snapshotId?: string; sizeBytes?: number; blockSize?: number } = {}): Promise<LedgerReader> {
+  static async open(path: string, expect: LedgerExpectation = {}): Promise<LedgerReader> {
     const handle = await openLedgerFile(path, 'r');
     try {
       const head = Buffer.alloc(LEDGER_HEADER_BYTES);
@@ -80,7 +88,7 @@ export class LedgerReader {
       const expected = fileBytes(header.blockCount);
       if (size < expected) throw new LedgerError('truncated', `${path} has ${size} bytes; its ${header.blockCount} hashes need ${expected}`);
       if (size > expected) throw new LedgerError('unreadable', `${path} has ${size - expected} bytes after its ${header.blockCount} hashes`);
-      const differences = (['snapshotId', 'sizeBytes', 'blockSize'] as const)
+      const differences = (['snapshotId', 'sizeBytes', 'blockSize', 'qrvId'] as const)
         .filter((field) => expect[field] !== undefined && expect[field] !== header[field])
         .map((field) => `${field} ${JSON.stringify(header[field])}, expected ${JSON.stringify(expect[field])}`);
       if (differences.length > 0) throw new LedgerError('mismatch', `${path} describes another image: ${differences.join('; ')}`);

@@ -27,7 +27,7 @@ export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<S
     if (snapshot?.state === 'ready') snapshotPath = snapshot.path;
     else ctx.reporter.warn(`snapshot ${qrv.snapshotId}, which QRV ${qrv.id} reflects, is ${snapshot ? snapshot.state : 'not in the catalog'}: checked against the ledger only`);
   }
-  const outcome = await verifyBlocks({ path: qrv.destination, ledgerPath, expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize }, snapshotPath, reporter: ctx.reporter, phase: 'verify' }).catch((error: unknown) => {
+  const outcome = await verifyBlocks({ path: qrv.destination, ledgerPath, expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id }, snapshotPath, reporter: ctx.reporter, phase: 'verify' }).catch((error: unknown) => {
     if (!(error instanceof LedgerError)) throw error;
     throw new QrvError('verify', 'ledger-unusable', `QRV ${qrv.id} cannot be verified: its ledger ${ledgerPath} ${error.message}`, 'update the QRV with `qrv copy SNAPSHOT --to ' + qrv.destination + '` (it compares every block and writes a new ledger)');
   });

@@ -170,6 +170,21 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   await holds(t, dest, content, 'the QRV is the volume');
   const after = await copy(t, home, [s3.id, '--to', dest]);
   t.match(after.summary.copy, { method: 'ledger', changedBlocks: 0 }, 'the rewritten ledger serves the next update');
+
+  // Another QRV's ledger of the same snapshot and size in its place (say, restored from the other
+  // replica's folder): it names that QRV, so it is not trusted for this one.
+  const dest2 = path.join(dir, 'q2.img');
+  const other = await copy(t, home, [s3.id, '--to', dest2]);
+  t.not(other.summary.qrv.id, full.summary.qrv.id, 'a second QRV of the same snapshot');
+  await fs.copyFile(`${dest2}.qrvledger`, ledger);
+  before = Buffer.from(content);
+  await change(image, content, next(size), 1);
+  differ = differingBlocks(before, content);
+  const s4 = await snap(t, home);
+  const foreign = await copy(t, home, [s4.id, '--to', dest]);
+  t.match(warningsOf(foreign.lines), new RegExp(`cannot be used: .*qrvId "${other.summary.qrv.id}", expected "${full.summary.qrv.id}".*comparing every block`), 'the ledger of another QRV is refused, naming both');
+  t.match(foreign.summary.copy, { method: 'full', changedBlocks: differ.length });
+  await holds(t, dest, content, 'the QRV is the volume');
 });
 
 t.test('verify names exactly the bad block; the next copy compares every block and repairs it', async (t) => {

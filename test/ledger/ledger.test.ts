@@ -227,7 +227,7 @@ t.test('each kind of damage is detected with its reason', async (t) => {
   t.equal(await reason(LedgerReader.open(folder)), 'unreadable', 'a directory');
 });
 
-t.test('expectations: a ledger for another snapshot, size or block size is a mismatch naming the difference', async (t) => {
+t.test('expectations: a ledger for another snapshot, size, block size or QRV is a mismatch naming the difference', async (t) => {
   const path = ledgerPath();
   await writeLedger(path, base, randomHashes(10));
   t.equal(await reason(readAll(path, { snapshotId: base.snapshotId, sizeBytes: base.sizeBytes, blockSize: base.blockSize })), 'resolved', 'control: matching expectations');
@@ -235,6 +235,7 @@ t.test('expectations: a ledger for another snapshot, size or block size is a mis
     [{ snapshotId: 's-ffffffff' }, /snapshotId "s-0123abcd", expected "s-ffffffff"/],
     [{ sizeBytes: base.sizeBytes + 1 }, /sizeBytes 40960, expected 40961/],
     [{ blockSize: 512 }, /blockSize 4096, expected 512/],
+    [{ qrvId: 'q-ffffffff' }, new RegExp(`qrvId "${base.qrvId}", expected "q-ffffffff"`)],
   ];
   for (const [expect, message] of cases) {
     await t.rejects(LedgerReader.open(path, expect), { name: 'LedgerError', reason: 'mismatch', message }, JSON.stringify(expect));

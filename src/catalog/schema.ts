@@ -108,6 +108,9 @@ export const copyProgressSchema = z.object({
   /** the ledger being written (its ".partial" file holds the hashes so far) */
   ledger: z.string(),
   at: isoTime,
+  /** the copy's pre-copy and post-copy hooks and their timeout, run again by a resume */
+  hooks: z.object({ 'pre-copy': z.string().optional(), 'post-copy': z.string().optional() }).default({}),
+  hookTimeoutMs: z.number().int().positive().nullable().default(null),
 });
 
 export const qrvSchema = z.object({

@@ -62,7 +62,7 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
 
   if (getProvider(snapshot.provider).snapshotHealth) await job.step('copy', 'check snapshot', () => checkSnapshotHealth(job, volume, snapshot, 'before'), () => `${snapshot.id} is valid`);
   const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
-  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options.incremental, resume));
+  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options, resume));
 }
 
 /** How the destination's current content is known, and the warning to give when it is not. */
@@ -120,7 +120,7 @@ export async function providerRanges(data: CatalogData, volume: Volume, fromId: 
 }
 
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
-async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, incremental: boolean, resume?: ResumePoint): Promise<CopyOutcome> {
+async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
   const data = await ctx.catalog.read();
   const qrv: Qrv = dest.existing
@@ -166,14 +166,16 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     }
     startBlock = finished ? finished.blockCount : resume.progress.blocksDone;
   } else {
-    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, incremental);
+    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, options.incremental);
     // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
     if (dest.kind === 'block') await mkdir(path.dirname(ledgerPath), { recursive: true, mode: 0o700 });
     ledgerOut = await LedgerWriter.create(ledgerPath, header);
   }
   if (plan.why) await job.warn(plan.why);
 
-  const progressOf = (blocksDone: number): CopyProgress => ({ base: plan.kind, baseSnapshotId: plan.baseSnapshotId, blocksDone, blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, ledger: ledgerPath, at: ctx.now().toISOString() });
+  // What a resume needs, the hooks included: a resumed copy runs them as the killed one would have.
+  const hooks = { ...(options.hooks['pre-copy'] ? { 'pre-copy': options.hooks['pre-copy'] } : {}), ...(options.hooks['post-copy'] ? { 'post-copy': options.hooks['post-copy'] } : {}) };
+  const progressOf = (blocksDone: number): CopyProgress => ({ base: plan.kind, baseSnapshotId: plan.baseSnapshotId, blocksDone, blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, ledger: ledgerPath, at: ctx.now().toISOString(), hooks, hookTimeoutMs: options.hookTimeoutMs });
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
   let saved = false;
   try {

@@ -10,6 +10,7 @@ import { jobAlive, withJob } from '../engine/job-recorder.ts';
 import { findJob, findVolume, readableSnapshot } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { copyLines } from '../output/rows.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS } from '../engine/hooks.ts';
 import type { HookOptions } from './job-options.ts';
 
 export interface CopyRequest extends HookOptions {
@@ -45,8 +46,12 @@ export function resumeBlocker(data: CatalogData, job: Job): string | null {
   return null;
 }
 
-export interface ResumeRequest extends HookOptions {
+export interface ResumeRequest {
   jobId: string;
+  /** hooks given to the resume; each replaces the killed copy's hook of its phase */
+  hooks: HookOptions['hooks'];
+  /** given to the resume: replaces the killed copy's hook timeout */
+  hookTimeoutMs?: number;
 }
 
 export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<Summary> {
@@ -73,7 +78,9 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
   });
   const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => {
     job.set({ resumes: old.id });
-    return copyPhase(ctx, job, volume, snapshot, { to: qrv.destination, force: false, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, incremental: true }, { jobId: old.id, progress, qrv });
+    const hooks = { ...progress.hooks, ...request.hooks };
+    const hookTimeoutMs = request.hookTimeoutMs ?? progress.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    return copyPhase(ctx, job, volume, snapshot, { to: qrv.destination, force: false, hooks, hookTimeoutMs, incremental: true }, { jobId: old.id, progress, qrv });
   });
   await ctx.catalog.update((catalog) => {
     const row = catalog.jobs.find((j) => j.id === old.id);

@@ -8,7 +8,6 @@
 import type { CatalogData, Job, Snapshot } from '../catalog/schema.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS } from '../engine/hooks.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
@@ -49,7 +48,7 @@ function jobFindings(ctx: Context, data: CatalogData): Planned[] {
     if (resumable) {
       planned.push({
         finding: { kind: 'resumable-copy', subject: job.id, what: `the copy of ${job.snapshotId} to QRV ${job.qrvId} by job ${job.id} stopped${percent(job)}${dead ? ` (process ${job.pid} is gone)` : ''}`, action: `resume it: qrv copy --resume ${job.id}`, fixed: false, error: null },
-        fix: () => resumeCopy(ctx, { jobId: job.id, hooks: {}, hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS }),
+        fix: () => resumeCopy(ctx, { jobId: job.id, hooks: {} }), // with the killed copy's own hooks
       });
     } else if (dead) {
       planned.push({

@@ -42,6 +42,9 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   for (const [flag, given] of [['--cow-dir', request.cowDir], ['--cow-device', request.cowDevice]] as const) {
     if (given !== undefined && !provider.adopt) throw new QrvError('usage', 'option-needs-dm', `${flag} is for the dm provider, not ${provider.name}`, `leave ${flag} out, or use --provider dm`);
   }
+  if (request.snapshotDir !== undefined && provider.name !== 'file') {
+    throw new QrvError('usage', 'option-needs-file', `--snapshot-dir is for the file provider, not ${provider.name}`, provider.adopt ? 'leave it out: dm snapshots keep their changes in a COW store (--cow-dir, --cow-device)' : 'leave it out: lvm snapshots are logical volumes in the volume group');
+  }
   const given = request.device ?? request.path;
   if (given === undefined) throw new QrvError('usage', 'missing-path', 'no volume given', provider.adopt ? 'give the block device with --device /dev/sdX' : 'give the image or device with --path');
   const imagePath = path.resolve(given);

@@ -14,7 +14,7 @@ async function refused(t: Test, home: string, args: string[], exit: number, mess
   t.equal(run.stderr.trim().split('\n').length, 1, 'one line');
 }
 
-t.test('volume add: --device, --cow-* flags are checked before anything is done', async (t) => {
+t.test('volume add: --device, --cow-*, --snapshot-dir flags are checked before anything is done', async (t) => {
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');
   const image = path.join(dir, 'v.img');
@@ -25,6 +25,8 @@ t.test('volume add: --device, --cow-* flags are checked before anything is done'
   await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--path', '/dev/null'], 2, /give --path or --device, not both/);
   await refused(t, home, ['volume', 'add', 'v', '--path', image, '--cow-dir', dir], 2, /--cow-dir is for the dm provider, not file/);
   await refused(t, home, ['volume', 'add', 'v', '--path', image, '--cow-device', '/dev/null'], 2, /--cow-device is for the dm provider/);
+  await refused(t, home, ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--snapshot-dir', dir], 2, /--snapshot-dir is for the file provider, not lvm \(leave it out: lvm snapshots are logical volumes/);
+  await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--snapshot-dir', dir], 2, /--snapshot-dir is for the file provider, not dm \(leave it out: dm snapshots keep their changes in a COW store/);
   for (const bad of ['0', '101', 'abc', '-5', '']) {
     await refused(t, home, ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--cow-percent', bad], 2, /is not a percentage \(give a number above 0 and at most 100/);
   }

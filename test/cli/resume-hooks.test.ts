@@ -39,12 +39,18 @@ t.test('a resumed copy runs the killed copy\'s hooks, and a hook given to the re
   const job = await killedCopy(t, home, [snapshotId, '--to', dest, ...hook('pre-copy'), ...hook('post-copy'), '--hook-timeout', '45s']);
   t.match(job.progress, { blocksDone: Number, hooks: { 'pre-copy': /^echo pre-copy /, 'post-copy': /^echo post-copy / }, hookTimeoutMs: 45_000 }, 'its saved progress holds its hooks and their timeout');
   t.same(await lines(log), [`pre-copy ${job.id} ${dest}`], 'killed: only its pre-copy hook ran');
+  const shown = await qrv(home, ['show', job.id]);
+  t.match(shown.stdout, /^state: running$/m, 'the killed job still reads running');
+  t.match(shown.stdout, new RegExp(`^\\(process ${job.pid} is gone: the job was killed; .*qrv doctor --fix\` ends it or resumes its copy\\)$`, 'm'), 'show says its process is gone and what mends it');
+  t.equal((await qrvJson(home, ['show', job.id])).summary.processGone, true);
 
   const resumed = await qrvJson(home, ['copy', '--resume', job.id]);
   t.equal(resumed.run.exitCode, 0, resumed.run.stderr);
   const by = resumed.summary.job.id as string;
   t.same(await lines(log), [`pre-copy ${job.id} ${dest}`, `pre-copy ${by} ${dest}`, `post-copy ${by} ${dest}`], 'the resume ran both hooks again, without being given them');
   await holds(t, dest, content, 'the resumed QRV is the snapshot');
+  const old = await qrvJson(home, ['show', job.id]);
+  t.match(old.summary, { job: { state: 'failed' }, processGone: false }, 'resumed: the old job is failed, with nothing more to say');
 
   // Given to the resume: its post-copy replaces the remembered one; the remembered pre-copy stays.
   await fs.rm(log);

@@ -26,6 +26,8 @@ doctor() {
 }
 # qrv killed at a failpoint: "RESULT killN <exit status>" and the state it left
 killed() { local n=$1 point=$2; shift 2; echo "RESULT kill$n $(QRV_FAILPOINTS=$point=kill status "$@")"; state "kill$n"; }
+# a snapshot of x: "RESULT snapN <its summary>", its id in $id
+snapped() { local out; out=$(qrv snap x); echo "RESULT snap$1 $out"; id=$(field "$out" snapshot.id); }
 # whether a device reads as $before: "RESULT <name> same|differs"
 same() { [ "$(sum "$2")" = "$before" ] && echo "RESULT $1 same" || echo "RESULT $1 differs"; }
 dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
@@ -45,18 +47,14 @@ same two-data /dev/mapper/qrv-x
 
 # 3. a snapshot works again; its removal killed after the snapshot device went, before the origin
 # was linear again
-snap=$(qrv snap x)
-echo "RESULT snap3 $snap"
-id3=$(field "$snap" snapshot.id)
+snapped 3; id3=$id
 same snap3-data "/dev/mapper/qrv-x-snap-$id3"
 killed 3 dm-mid-remove unsnap "$id3"
 doctor three
 same three-data /dev/mapper/qrv-x
 
 # 4. a kill beside a ready snapshot: doctor --fix leaves that snapshot's pieces alone
-snap=$(qrv snap x)
-id4=$(field "$snap" snapshot.id)
-echo "RESULT snap4 $snap"
+snapped 4; id4=$id
 killed 4 dm-before-load snap x
 doctor four
 dd if=/dev/urandom of=/dev/mapper/qrv-x bs=1M count=2 seek=10 conv=fsync status=none
@@ -73,9 +71,7 @@ killed 5 dm-before-resume snap x
 echo "RESULT kill5-inactive $(dmsetup table --inactive qrv-x | cut -d' ' -f3)"
 doctor five
 same five-data /dev/mapper/qrv-x
-snap=$(qrv snap x)
-echo "RESULT snap5 $snap"
-id5=$(field "$snap" snapshot.id)
+snapped 5; id5=$id
 same snap5-data "/dev/mapper/qrv-x-snap-$id5"
 echo "RESULT unsnap5 $(qrv unsnap "$id5")"
 state end5

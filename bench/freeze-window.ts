@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchPaths, wholeNumberEnv } from './lib/env.ts';
-import { mountLoopXfs, type LoopXfs } from './lib/loop-xfs.ts';
+import { mountLoopXfs, releaseUnder, type LoopXfs } from './lib/loop-xfs.ts';
 import { describeMachine } from './lib/machine.ts';
 import { publishSection } from './lib/report-section.ts';
 import { lastJson, spawnTimed } from './lib/spawn.ts';
@@ -80,6 +80,10 @@ function measure(where: string, dir: string): Row {
   }
 }
 
+// A run killed earlier may have left its mounts (nested: ext4 on XFS) and loop devices in work;
+// they go before work is emptied. (No signal handler: the runs are synchronous, so one would
+// only run at the end; a killed run is cleared by the next.)
+for (const line of releaseUnder(work)) console.log(`left by an earlier run: ${line}`);
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const rows: Row[] = [];

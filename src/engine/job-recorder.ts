@@ -16,6 +16,11 @@ export function activeJobs(): JobRecorder[] {
   return [...active];
 }
 
+/** Whether a job row says running although its process is gone (killed, or the machine went down). */
+export function processGone(job: Job): boolean {
+  return job.state === 'running' && !jobAlive(job);
+}
+
 /** Whether a job row marked running still has a live process behind it (on this host). */
 export function jobAlive(job: Job): boolean {
   if (job.state !== 'running') return false;

@@ -22,9 +22,12 @@ export interface Printer {
 
 export type OutputMode = 'ink' | 'plain' | 'json';
 
+/** The variables by which Ink's is-in-ci decides that it runs in CI. */
+export const CI_VARIABLES = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
+
 /** Whether the environment says CI, as Ink's is-in-ci reads it (set, and not "0" or "false"). */
 export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
-  return ['CI', 'CONTINUOUS_INTEGRATION'].some((name) => env[name] !== undefined && env[name] !== '0' && env[name] !== 'false');
+  return CI_VARIABLES.some((name) => env[name] !== undefined && env[name] !== '0' && env[name] !== 'false');
 }
 
 /**

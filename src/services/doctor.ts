@@ -8,7 +8,7 @@
 import type { CatalogData, Job, Snapshot } from '../catalog/schema.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { jobAlive } from '../engine/job-recorder.ts';
+import { jobAlive, processGone } from '../engine/job-recorder.ts';
 import { volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
@@ -43,7 +43,7 @@ function percent(job: Job): string {
 function jobFindings(ctx: Context, data: CatalogData): Planned[] {
   const planned: Planned[] = [];
   for (const job of data.jobs) {
-    const dead = job.state === 'running' && !jobAlive(job);
+    const dead = processGone(job);
     const resumable = resumeBlocker(data, job) === null;
     if (resumable) {
       planned.push({

@@ -5,7 +5,7 @@ import { findSubclient } from '../policy/resolve.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
-import { jobAlive } from '../engine/job-recorder.ts';
+import { processGone } from '../engine/job-recorder.ts';
 import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
@@ -66,7 +66,7 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
     case 'j': {
       const job = findJob(data, id);
       // A job killed before it could end itself still reads `running`; say so, and what mends it.
-      const dead = job.state === 'running' && !jobAlive(job);
+      const dead = processGone(job);
       const note = dead ? [`(process ${job.pid} is gone: the job was killed; \`qrv doctor\` says what it left, \`qrv doctor --fix\` ends it${job.progress ? ' or resumes its copy' : ''})`] : [];
       return { data: { job, processGone: dead }, lines: [...jobLines(job), ...note] };
     }

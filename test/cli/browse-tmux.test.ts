@@ -43,7 +43,8 @@ async function inTmux(t: Test, command: string) {
     await tmux('send-keys', '-t', session, '-l', text);
     await sleep(150);
   };
-  return { screen, waitFor, keys, type };
+  const resize = (columns: number, rows: number) => tmux('resize-window', '-t', session, '-x', String(columns), '-y', String(rows));
+  return { screen, waitFor, keys, type, resize };
 }
 
 t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
@@ -105,10 +106,16 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
     t.same(await browseMounts(), []);
   });
 
-  await t.test('in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits)', async (t) => {
+  await t.test('in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits); redrawn at a new size', async (t) => {
     const term = await inTmux(t, ['env', 'CI=true', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' '));
-    const screen = await term.waitFor(`›${scene.s2.id}`);
+    let screen = await term.waitFor(`›${scene.s2.id}`);
     t.match(screen, /^qrv browse /m, 'the browser is on the screen while it runs');
+    const widest = (s: string) => Math.max(...s.split('\n').map((line) => [...line].length));
+    t.equal(widest(screen), 80, 'drawn 80 columns wide at 80×24');
+    await term.resize(120, 30);
+    screen = await term.waitFor(/^└─+┘└─{88}┘$/m);
+    t.equal(widest(screen), 120, 'resized to 120×30: the panes span the new width');
+    t.match(screen.split('\n')[28] ?? '', /^↑↓ move/, 'and the key line is the 29th row, the last one the browser draws');
     await term.keys('q');
     t.match(await term.waitFor(/EXIT=\d+/), /EXIT=0/, 'q quits');
   });

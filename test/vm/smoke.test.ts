@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { tmpDir } from '../helpers/tmp.ts';
-import { REPO_ROOT, VmError, runInVm, vmLane } from '../helpers/vm.ts';
+import { REPO_ROOT, VmError, commentRun, runInVm, vmLane } from '../helpers/vm.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'test/vm/smoke.sh');
 const CAPTURED = path.join(REPO_ROOT, 'test/vm/captured');
@@ -40,8 +40,8 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
   const outDir = await tmpDir(t, 'qrv-vm-smoke-');
   const script = await fs.readFile(SCRIPT, 'utf8');
   const run = await runInVm(script, { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 90_000, outDir });
-  for (const crash of run.bootRetries) t.comment(`a boot crashed before the script began and was retried: ${crash}`);
-  t.comment(`VM run ${run.seconds.toFixed(1)} s, boot to script ${run.bootSeconds.toFixed(1)} s; steps (s): ${stepTimes(run.output).map(([name, s]) => `${name} ${s}`).join(', ')}`);
+  commentRun(t, run);
+  t.comment(`boot to script ${run.bootSeconds.toFixed(1)} s; steps (s): ${stepTimes(run.output).map(([name, s]) => `${name} ${s}`).join(', ')}`);
   t.equal(run.exitCode, 0, 'the script succeeded', { output: run.output });
   const out = run.output;
 

@@ -3,7 +3,7 @@
 // "0"/"false"), and there it draws nothing until it exits. `qrv browse` runs only on a terminal
 // with a person at it (both stdin and stdout a TTY, checked before this), so CI is hidden from
 // that one check and put back right after: hooks and tools see the environment as it was.
-const CI_VARIABLES = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
+import { CI_VARIABLES } from '../../output/printer.ts';
 
 export async function loadBrowser(): Promise<typeof import('./run.tsx')> {
   const saved = CI_VARIABLES.map((name) => [name, process.env[name]] as const);

@@ -40,7 +40,11 @@ export interface VmOptions {
   diskMiB?: number;
   /** Guest memory (default 1024). */
   memoryMiB?: number;
-  /** Whole run, boot included; qemu is killed after it (default 120000). */
+  /**
+   * What the whole run, boot included, takes at most on a quiet machine (default 120000). qemu is
+   * killed only after LOAD_ALLOWANCE times this, or when the console stays silent for SILENCE_MS:
+   * a loaded CI machine must not fail a run that is merely slow, and a hang is still found fast.
+   */
   timeoutMs?: number;
   /** Guest CPUs (default 2). */
   cpus?: number;
@@ -52,6 +56,8 @@ export interface VmOptions {
   debug?: boolean;
   /** The kernel version to boot (one of vmKernels(); default: the newest). */
   kernel?: string;
+  /** A console silent this long means the run hung (default SILENCE_MS). */
+  silenceMs?: number;
   /** More kernel command-line arguments (the retry test makes the boot panic with them). */
   append?: string[];
 }
@@ -84,6 +90,24 @@ export class VmError extends Error {
 }
 
 const RUN_PREFIX = 'qrv-vm-run-';
+
+/**
+ * How much slower than on a quiet machine a run may be before it counts as hung. Measured: the
+ * dm-e2e run took 193 s alone and hit a fixed 420 s limit with the rest of CI beside it on 2 CPUs.
+ */
+export const LOAD_ALLOWANCE = 3;
+/** A script whose console prints nothing for this long is hung (every VM script prints per step). */
+export const SILENCE_MS = Number(process.env.QRV_VM_SILENCE_MS ?? 300_000);
+/**
+ * The boot is quiet (loglevel=3): it may print nothing until the script begins. Measured: 2–5 s
+ * alone, 54.7 s with seven test processes beside it on 2 CPUs.
+ */
+const BOOT_SILENCE_MS = 300_000;
+
+/** A tap time limit for a test file whose VM runs add up to `timeoutMs` on a quiet machine. */
+export function vmTestTimeout(timeoutMs: number): number {
+  return timeoutMs * LOAD_ALLOWANCE + 60_000;
+}
 
 /** Removes the run folders (disk images) of processes that died before cleaning up. */
 async function sweepRunDirs(): Promise<void> {
@@ -125,7 +149,7 @@ function track(child: ChildProcess): void {
 }
 
 function qemuArgs(image: VmImage, runDir: string, opts: Required<Pick<VmOptions, 'memoryMiB' | 'cpus' | 'timeoutMs' | 'repo' | 'debug' | 'append'>>): string[] {
-  const guestTimeout = Math.ceil(opts.timeoutMs / 1000) + 10; // the guest's own backstop, after the host's
+  const guestTimeout = Math.ceil((opts.timeoutMs * LOAD_ALLOWANCE) / 1000) + 10; // the guest's own backstop, after the host's
   const append = [
     'console=ttyS0',
     'panic=-1',
@@ -203,6 +227,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     repo: options.repo ?? REPO_ROOT,
     debug: options.debug ?? false,
     append: options.append ?? [],
+    silenceMs: options.silenceMs ?? SILENCE_MS,
   };
   const image = await vmImage(options.kernel ?? findKernel() ?? '');
   await sweepRunDirs();
@@ -228,25 +253,40 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     track(proc);
     proc.stdout.setEncoding('utf8');
     proc.stderr.setEncoding('utf8');
+    let lastOutputAt = performance.now();
     proc.stdout.on('data', (chunk: string) => {
       consoleText += chunk;
+      lastOutputAt = performance.now();
       if (beganAt === undefined && consoleText.includes(BEGIN)) beganAt = performance.now();
     });
     proc.stderr.on('data', (chunk: string) => {
       stderr += chunk;
     });
+    let silentFor: string | undefined;
+    let silentMs = 0;
     const timer = setTimeout(() => {
       timedOut = true;
       proc.kill('SIGKILL');
-    }, Math.max(remaining, 1));
+    }, Math.max(remaining * LOAD_ALLOWANCE, 1));
+    const watchdog = setInterval(() => {
+      const limit = beganAt === undefined ? Math.max(opts.silenceMs, BOOT_SILENCE_MS) : opts.silenceMs;
+      if (performance.now() - lastOutputAt < limit) return;
+      silentFor = beganAt === undefined ? 'the boot, before the script began' : lastLine(consoleText);
+      silentMs = limit;
+      proc.kill('SIGKILL');
+    }, 1000);
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       proc.once('error', reject);
       proc.once('close', (code, signal) => resolve({ code, signal }));
-    }).finally(() => clearTimeout(timer));
+    }).finally(() => {
+      clearTimeout(timer);
+      clearInterval(watchdog);
+    });
 
     const text = consoleText.replace(/\r\n/g, '\n');
     const diagnosis = stderr.trim() ? `${text}\n--- qemu stderr ---\n${stderr}` : text;
-    if (timedOut) throw new VmError(`VM run timed out after ${opts.timeoutMs} ms`, diagnosis);
+    if (silentFor !== undefined) throw new VmError(`VM run hung: its console printed nothing for ${silentMs / 1000} s after "${silentFor}"`, diagnosis);
+    if (timedOut) throw new VmError(`VM run timed out after ${opts.timeoutMs * LOAD_ALLOWANCE} ms (${LOAD_ALLOWANCE} × its ${opts.timeoutMs} ms on a quiet machine)`, diagnosis);
     const begin = text.indexOf(`${BEGIN}\n`);
     const end = [...text.matchAll(EXIT)].pop(); // the last one: /init prints it after the script
     if (begin < 0 || !end || end.index < begin) {
@@ -283,6 +323,10 @@ export async function vmTapFile(t: Test, file: string, options: VmOptions & { mi
   t.same(failures, [], 'no failed assertion');
   t.ok(passes >= options.minPasses, `${passes} assertions passed inside the VM`);
   return run.output;
+}
+
+function lastLine(text: string): string {
+  return text.trimEnd().split('\n').pop()?.trim().slice(0, 200) ?? '';
 }
 
 /** The run's wall time, and any boot that crashed and was retried, as TAP comments. */

@@ -1,9 +1,9 @@
 // `qrv promote` of QRVs on block devices, in the VM lane (test/helpers/vm-promote.sh): an lvm
 // volume moves to the LV its QRV was copied to, a dm volume takes over the device its QRV is on.
 import t from 'tap';
-import { vmLane, vmScript } from '../helpers/vm.ts';
+import { vmLane, vmScript, vmTestTimeout } from '../helpers/vm.ts';
 
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 t.test('promote onto an LV (lvm) and onto a plain device (dm)', async (t) => {
   if (!vmLane(t)) return;

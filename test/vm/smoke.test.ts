@@ -11,11 +11,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { tmpDir } from '../helpers/tmp.ts';
-import { REPO_ROOT, VmError, commentRun, runInVm, vmLane } from '../helpers/vm.ts';
+import { REPO_ROOT, VmError, commentRun, runInVm, vmLane, vmTestTimeout } from '../helpers/vm.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'test/vm/smoke.sh');
 const CAPTURED = path.join(REPO_ROOT, 'test/vm/captured');
 const REPORTS = ['versions.txt', 'lvs.json', 'dmsetup-status-snapshot.txt', 'dmsetup-status-thin-pool.txt', 'dmsetup-status.txt', 'dmsetup-table.txt', 'thin-delta.xml'];
+// three VM runs: the smoke script (90 s quiet), three panicking boots (60 s), the hang (boot + 30 s)
+t.setTimeout(vmTestTimeout(90_000 + 60_000 + 120_000));
 
 interface LvRow {
   lv_name: string;
@@ -116,4 +118,23 @@ t.test('VM lane: a boot that panics before the script begins is retried twice, t
   t.match(err.console, /Kernel panic/, 'the console of the last boot shows the panic');
   t.equal(err.bootRetries.length, 2, 'after two retries');
   for (const line of err.bootRetries) t.match(line, /^Kernel panic/, `each retry names the crash: ${line}`);
+});
+
+// A run that hangs is found by its silent console, not by a whole-run limit that a loaded CI
+// machine could also reach (LOAD_ALLOWANCE in test/helpers/vm.ts): the error names the last line.
+t.test('VM lane: a script that hangs is stopped by the console watchdog, naming its last line', async (t) => {
+  if (!vmLane(t)) return;
+  const started = performance.now();
+  // the boot itself may be silent for longer than this (it is timed by its own, larger limit)
+  const err = await runInVm('echo step-before-the-hang; sleep 3600', { timeoutMs: 600_000, silenceMs: 30_000 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  t.comment(`the hung run was stopped after ${seconds.toFixed(1)} s`);
+  t.ok(err instanceof VmError, 'the run fails with a VmError');
+  if (!(err instanceof VmError)) return;
+  t.match(err.message, /hung: its console printed nothing for 30 s after "step-before-the-hang"/, 'saying where it hung');
+  t.ok(seconds < 600, 'long before the whole-run limit');
+  t.notMatch(err.console, /@@QRV-VM-EXIT/, 'the script never ended by itself');
 });

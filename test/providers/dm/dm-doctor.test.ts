@@ -6,9 +6,9 @@
 // so is one without a table (the state a kill inside `dmsetup create` leaves, made by hand).
 // `npm run build` first: the script runs the built bin/qrv.
 import t from 'tap';
-import { vmLane, vmScript } from '../../helpers/vm.ts';
+import { vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 interface Finding { kind: string; subject: string; fixed: boolean; error: string | null }
 

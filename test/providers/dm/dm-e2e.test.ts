@@ -4,10 +4,10 @@
 // window, a reboot and `qrv volume activate`, and the device given back by `qrv volume remove`.
 // `npm run build` first: the script runs the built bin/qrv.
 import t from 'tap';
-import { vmLane, vmScript } from '../../helpers/vm.ts';
+import { vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside another one when tap runs two files at once.
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 t.test('qrv end to end on a plain device: adopted, snapshotted, copied, updated from changed ranges, activated after a reboot, given back', async (t) => {
   if (!vmLane(t)) return;

@@ -2,10 +2,10 @@
 // contract and the provider's own checks (test/helpers/vm-dm-contract.ts) and reads the TAP it
 // printed. qrv end to end with dm volumes is in dm-e2e.test.ts.
 import t from 'tap';
-import { vmLane, vmTapFile } from '../../helpers/vm.ts';
+import { vmLane, vmTapFile, vmTestTimeout } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside another one when tap runs two files at once.
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 t.test('dm provider: the contract and its own checks in the VM lane', async (t) => {
   if (!vmLane(t)) return;

@@ -3,10 +3,10 @@
 // changed ranges compared block for block with the snapshot, a COW overflow refused and cleaned.
 // Its own file so that tap runs it beside the contract run.
 import t from 'tap';
-import { vmLane, vmScript } from '../../helpers/vm.ts';
+import { vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside another one when tap runs two files at once.
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 t.test('qrv end to end on mounted ext4 LVs (classic and thin): frozen, snapshotted, copied, checked, updated from changed ranges', async (t) => {
   if (!vmLane(t)) return;

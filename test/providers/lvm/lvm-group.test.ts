@@ -4,9 +4,9 @@
 // older kernel (Debian 12's 6.1) cannot, and every job says the group is consistent per volume.
 import t from 'tap';
 import { blockFreezeNests } from '../../../src/system/freeze.ts';
-import { vmKernels, vmLane, vmScript } from '../../helpers/vm.ts';
+import { vmKernels, vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 
-t.setTimeout(900_000);
+t.setTimeout(vmTestTimeout(2 * 300_000));
 
 t.test('a group of a classic and a thin LV under a writer', async (t) => {
   if (!vmLane(t)) return;

@@ -3,10 +3,10 @@
 // (test/helpers/vm-lvm-contract.ts), then reads the TAP it printed. The end-to-end run is in
 // lvm-e2e.test.ts.
 import t from 'tap';
-import { vmLane, vmTapFile } from '../../helpers/vm.ts';
+import { vmLane, vmTapFile, vmTestTimeout } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside another one when tap runs two files at once.
-t.setTimeout(600_000);
+t.setTimeout(vmTestTimeout(420_000));
 
 t.test('lvm provider: the contract and its own checks in the VM lane', async (t) => {
   if (!vmLane(t)) return;

@@ -68,6 +68,17 @@ export interface WriteGuards {
   beforeRename?: () => Promise<void>;
 }
 
+/**
+ * Removes the temporary files of `file` that a writer killed mid-write left behind. Only safe
+ * under the lock that every writer of `file` holds: then no temporary file is in use.
+ */
+export async function removeLeftTemporaries(file: string): Promise<void> {
+  const pattern = new RegExp(`^\\.${path.basename(file).replace(/[.]/g, '\\.')}\\.[0-9a-f]{16}\\.tmp$`);
+  for (const name of await fs.readdir(path.dirname(file))) {
+    if (pattern.test(name)) await fs.rm(path.join(path.dirname(file), name), { force: true });
+  }
+}
+
 /** A new 0600 file beside `file` that nobody could have prepared: random name, O_EXCL, no link followed. */
 async function createTemporary(file: string, mode: number): Promise<{ tmp: string; handle: fs.FileHandle }> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { readPrivateText, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
+import { readPrivateText, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
 import { prepareHome } from './home.ts';
 import { withLock } from './lock.ts';
 import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
@@ -129,6 +129,7 @@ export class Catalog {
    */
   async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
     return withLock(this.home, async (stillHeld) => {
+      await removeLeftTemporaries(this.file);
       const current = await this.adapter.readVersion();
       // The change works on a copy: if it throws, or leaves rows the schema refuses, neither the
       // file nor what read() returns has seen any of it.

@@ -47,6 +47,15 @@ t.test('temporary files have unpredictable names: links planted under pid-style 
   t.ok((await fs.lstat(path.join(home, `.catalog.json.${process.pid}.tmp`))).isSymbolicLink(), 'the planted links are left as they were');
 });
 
+t.test('a temporary file left by a writer killed mid-write is removed by the next write, under the lock', async (t) => {
+  const home = path.join(await tmpDir(t), 'home');
+  const catalog = await Catalog.open(home);
+  const left = path.join(home, '.catalog.json.0123456789abcdef.tmp');
+  await fs.writeFile(left, '{"half', { mode: 0o600 });
+  await catalog.update(addVolume('a'));
+  t.same((await fs.readdir(home)).sort(), ['catalog.json', 'catalog.lock']);
+});
+
 t.test('a temporary file is created exclusively and 0600 even with a permissive umask', async (t) => {
   const dir = await tmpDir(t);
   const file = path.join(dir, 'f.json');

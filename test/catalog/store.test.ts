@@ -307,3 +307,22 @@ t.test('a version 4 catalog from before settings.ignored reads with it empty, an
   const data = await (await Catalog.open(home)).read();
   t.same(data.settings, { discovery: ['/srv/vm/*.img'], ignored: [] });
 });
+
+t.test('a corrupt catalog is described in one printable line: BOM and NULs named, control bytes escaped', async (t) => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['a BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(emptyCatalog()))]), /it starts with a byte order mark \(U\+FEFF, a UTF-8 BOM\)/],
+    ['NUL bytes', Buffer.concat([Buffer.from('{"schemaVersion":'), Buffer.alloc(4096)]), /it holds NUL bytes, the first at byte 17/],
+    ['an escape sequence', Buffer.from('{"a":\x1b[31m\r\n\u2028}'), /not valid JSON \(Unexpected token '\\x1b', "\{"a":\\x1b\[31m\\x0d\\x0a\\u2028\}" is not valid JSON\)/],
+    ['a key with a newline', Buffer.from(JSON.stringify({ ...emptyCatalog(), volumes: [{ 'bad\nkey': 1 }] })), /volumes\.0\./],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    const home = await tmpDir(t);
+    await fs.writeFile(path.join(home, 'catalog.json'), bytes, { mode: 0o600 });
+    const error = await errorOf(Catalog.open(home));
+    isQrvErrorWith(t, error, 'catalog', 'catalog-corrupt');
+    const message = (error as Error).message;
+    t.match(message, pattern, name);
+    t.notMatch(message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/, `${name}: no control or invisible character in the message`);
+    t.same(await fs.readFile(path.join(home, 'catalog.json')), bytes, `${name}: the file is untouched`);
+  }
+});

@@ -11,10 +11,11 @@ import { growHome } from '../helpers/large-home.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 // Real qrv processes: seconds each on a quiet machine, much more when the machine is shared.
-t.setTimeout(600_000);
+// 50 processes at once: on a 2-CPU machine shared with other test runs this took 5-10 minutes.
+t.setTimeout(1_200_000);
 
 const VOLUMES = 8;
-const ROWS = 800;
+const ROWS = 500;
 
 t.test('50 concurrent snap, set, list, prune and cron on a large home: every command that exited 0 is in the catalog', async (t) => {
   const dir = await tmpDir(t);

@@ -6,13 +6,12 @@
 //   - pools whose capacity is mostly reserved, or that have no free member;
 //   - jobs that failed recently and were not followed by a successful one of the same kind and volume.
 // `evaluate` is pure (data and clock in, report out) so that tests are exact.
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Cron } from 'croner';
 import type { CatalogData, Job, Policy, Snapshot, Volume } from '../catalog/schema.ts';
 import { readCatalogOnly } from '../catalog/store.ts';
 import { formatBytes } from '../core/duration.ts';
-import { QrvError, errnoCode } from '../core/errors.ts';
+import { QrvError } from '../core/errors.ts';
 import { STATUS_EXIT, type CheckReport, type PerfDatum, type Problem, type Severity, type Status } from '../check/nagios.ts';
 import type { CheckThresholds } from '../check/thresholds.ts';
 

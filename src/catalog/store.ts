@@ -1,17 +1,22 @@
 // The catalog: a JSON file under the qrv home, read through lowdb with an adapter that validates
-// on load and writes atomically, and changed only inside `update`, which holds the lock, reads
-// the newest file, applies the change and writes it back. A file that does not validate is
-// refused and left exactly as it is.
-import fs from 'node:fs/promises';
+// on load, and changed only inside `update`, which holds the lock, reads the newest file,
+// applies the change and writes it back atomically — only over the version it read. A file
+// that does not validate is refused and left exactly as it is. The home and the file are
+// checked first (home.ts, private-files.ts): a root qrv runs the hooks its catalog names.
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
-import { AtomicTextFile } from './atomic-json-file.ts';
+import { failpoint } from '../core/failpoints.ts';
+import { readPrivateText, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
+import { prepareHome } from './home.ts';
 import { withLock } from './lock.ts';
 import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
 
 /** Parses and validates catalog text; throws a QrvError that names the file and the fault. */
 export function parseCatalog(text: string, file: string): CatalogData {
+  if (text.charCodeAt(0) === 0xfeff) throw corrupt(file, 'it starts with a byte order mark (U+FEFF, a UTF-8 BOM), which JSON does not allow');
+  const nul = text.indexOf('\0');
+  if (nul >= 0) throw corrupt(file, `it holds NUL bytes, the first at byte ${Buffer.byteLength(text.slice(0, nul))} (part of it was zeroed, e.g. by a crash of the filesystem)`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -43,54 +48,70 @@ export function parseCatalog(text: string, file: string): CatalogData {
   return result.data;
 }
 
+/**
+ * The text of a message made printable on one line: control characters (C0, DEL, C1), line and
+ * paragraph separators, bidirectional and other invisible format characters become \xNN or
+ * \uNNNN, and a long text is cut (JSON.parse quotes the file around the fault).
+ */
+export function printable(text: string, max = 240): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+}
+
 function corrupt(file: string, why: string): QrvError {
   return new QrvError(
     'catalog',
     'catalog-corrupt',
-    `catalog ${file} is corrupt: ${why}`,
+    `catalog ${file} is corrupt: ${printable(why)}`,
     'qrv left it untouched; restore it from a backup or move it aside to start a new catalog',
   );
 }
 
 class CatalogAdapter implements Adapter<CatalogData> {
-  private readonly text: AtomicTextFile;
+  constructor(readonly file: string) {}
 
-  constructor(readonly file: string) {
-    this.text = new AtomicTextFile(file);
+  /** The validated contents and which version of the file they came from (null: no file yet). */
+  async readVersion(): Promise<{ data: CatalogData | null; identity: FileIdentity | null }> {
+    let read: Awaited<ReturnType<typeof readPrivateText>>;
+    try {
+      read = await readPrivateText(this.file);
+    } catch (error) {
+      if (error instanceof QrvError) throw error;
+      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${this.file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
+    }
+    return read === null ? { data: null, identity: null } : { data: parseCatalog(read.text, this.file), identity: read.identity };
   }
 
   async read(): Promise<CatalogData | null> {
-    let text: string | null;
-    try {
-      text = await this.text.read();
-    } catch (error) {
-      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${this.file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
-    }
-    return text === null ? null : parseCatalog(text, this.file);
+    return (await this.readVersion()).data;
   }
 
-  async write(data: CatalogData): Promise<void> {
-    await this.text.write(`${JSON.stringify(data, null, 2)}\n`);
+  /** Writes over the version `basedOn` only (refused if the file is another one now). */
+  async write(data: CatalogData, basedOn?: FileIdentity | null, beforeRename?: () => Promise<void>): Promise<void> {
+    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { basedOn, beforeRename });
   }
 }
 
 export class Catalog {
   readonly file: string;
+  private readonly adapter: CatalogAdapter;
   private readonly db: Low<CatalogData>;
 
   private constructor(readonly home: string) {
     this.file = path.join(home, 'catalog.json');
-    this.db = new Low(new CatalogAdapter(this.file), emptyCatalog());
+    this.adapter = new CatalogAdapter(this.file);
+    this.db = new Low(this.adapter, emptyCatalog());
   }
 
-  /** Opens (creating the home folder, mode 0700, on first use) without writing anything. */
+  /**
+   * Opens without writing anything: checks the home and its parents (creating the home,
+   * mode 0700, on first use) and reads the catalog. `home` becomes the home's real path.
+   */
   static async open(home: string): Promise<Catalog> {
-    try {
-      await fs.mkdir(home, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new QrvError('catalog', 'home-unusable', `cannot create the qrv home ${home}: ${(error as Error).message}`, 'pass --home DIR or set QRV_HOME to a folder you can write');
-    }
-    const catalog = new Catalog(home);
+    const catalog = new Catalog(await prepareHome(home, true));
     await catalog.read();
     return catalog;
   }
@@ -102,18 +123,33 @@ export class Catalog {
     return this.db.data;
   }
 
-  /** Applies one change under the lock to the newest contents and writes it atomically. */
+  /**
+   * Applies one change under the lock to the newest contents and writes it atomically, only
+   * if the file is still the version the change was made from and the lock is still ours.
+   */
   async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
-    return withLock(this.home, async () => {
-      await this.db.read();
+    return withLock(this.home, async (stillHeld) => {
+      await removeLeftTemporaries(this.file);
+      const current = await this.adapter.readVersion();
       // The change works on a copy: if it throws, or leaves rows the schema refuses, neither the
       // file nor what read() returns has seen any of it.
-      const draft = structuredClone(this.db.data);
+      const draft = current.data ?? emptyCatalog();
       const result = await change(draft);
       catalogSchema.parse(draft);
+      await failpoint('catalog-write');
+      await this.adapter.write(draft, current.identity, stillHeld);
       this.db.data = draft;
-      await this.db.write();
       return result;
     });
   }
+}
+
+/**
+ * The catalog of `home` read without creating or locking anything (null when there is none),
+ * after the same checks of the home and the file as every other command: what qrv check uses.
+ */
+export async function readCatalogOnly(home: string): Promise<{ file: string; data: CatalogData | null }> {
+  const file = path.join(await prepareHome(home, false), 'catalog.json');
+  const read = await readPrivateText(file);
+  return { file, data: read === null ? null : parseCatalog(read.text, file) };
 }

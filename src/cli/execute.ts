@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { Catalog } from '../catalog/store.ts';
 import { resolveHome } from '../catalog/home.ts';
+import { lockWaitMs } from '../catalog/lock.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
 import { killRunningHooks } from '../engine/hooks.ts';
@@ -43,7 +44,7 @@ export async function executeWith(command: Command, service: (reporter: Reporter
       void printer.close().finally(() => process.exit(ExitCode.interrupted));
     });
   };
-  // `on`, not `once`: signal-exit (used by proper-lockfile and others) re-raises a signal when it
+  // `on`, not `once`: signal-exit (used by execa and others) re-raises a signal when it
   // sees no listener but its own, which would kill qrv before this handler has marked the job.
   let handling = false;
   const handler = (signal: NodeJS.Signals) => {
@@ -54,6 +55,8 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   try {
+    // A bad QRV_LOCK_WAIT_MS is refused before anything is done, not met halfway through a job.
+    lockWaitMs(process.env);
     const summary = await service(reporter, globals);
     printer.summary(summary);
     if (summary.exit) process.exitCode = ExitCode[summary.exit];

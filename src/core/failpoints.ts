@@ -1,15 +1,16 @@
 // Failpoints: named places where qrv can be told to pause, die or fail, so that crash tests (and
 // an admin checking the freeze guard) can stop it exactly there. QRV_FAILPOINTS is a comma list
-// of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup)
-// or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-copy,
-// before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
+// of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup),
+// `stop` (SIGSTOP itself: frozen until a SIGCONT) or `error` (an internal error, exit 1). Names:
+// after-freeze, after-snapshot, mid-copy, before-commit; catalog-write (holding the catalog lock,
+// the change made, before it is written); in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
 // before it is read) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'catalog-write', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 function actionFor(name: Failpoint): string | null {
@@ -30,11 +31,15 @@ export async function failpoint(name: Failpoint): Promise<void> {
     process.kill(process.pid, 'SIGKILL');
     await sleep(60_000); // SIGKILL is not instant; never go on meanwhile
   }
+  if (action === 'stop') {
+    process.kill(process.pid, 'SIGSTOP');
+    return;
+  }
   if (action === 'error') throw new Error(`failpoint ${name}`);
   const pause = /^sleep:(\d+)$/.exec(action);
   if (pause) {
     await sleep(Number(pause[1]));
     return;
   }
-  throw new Error(`QRV_FAILPOINTS: "${action}" is not an action for ${name} (sleep:<ms>, kill or error)`);
+  throw new Error(`QRV_FAILPOINTS: "${action}" is not an action for ${name} (sleep:<ms>, kill, stop or error)`);
 }

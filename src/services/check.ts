@@ -6,13 +6,12 @@
 //   - pools whose capacity is mostly reserved, or that have no free member;
 //   - jobs that failed recently and were not followed by a successful one of the same kind and volume.
 // `evaluate` is pure (data and clock in, report out) so that tests are exact.
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Cron } from 'croner';
 import type { CatalogData, Job, Policy, Snapshot, Volume } from '../catalog/schema.ts';
-import { parseCatalog } from '../catalog/store.ts';
+import { readCatalogOnly } from '../catalog/store.ts';
 import { formatBytes } from '../core/duration.ts';
-import { QrvError, errnoCode } from '../core/errors.ts';
+import { QrvError } from '../core/errors.ts';
 import { STATUS_EXIT, type CheckReport, type PerfDatum, type Problem, type Severity, type Status } from '../check/nagios.ts';
 import type { CheckThresholds } from '../check/thresholds.ts';
 
@@ -246,17 +245,17 @@ export function evaluate(data: CatalogData, now: Date, thresholds: CheckThreshol
  * without creating anything: a check must not invent an empty catalog where none is.
  */
 export async function readCatalogFile(home: string): Promise<CatalogData> {
-  const file = path.join(home, 'catalog.json');
-  let text: string;
+  let read: Awaited<ReturnType<typeof readCatalogOnly>>;
   try {
-    text = await fs.readFile(file, 'utf8');
+    read = await readCatalogOnly(home);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new QrvError('catalog', 'catalog-missing', `no catalog at ${file}`, 'pass --home or set QRV_HOME to the home the qrv jobs use; an agent running as another user has another default home');
-    }
-    throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${file}: ${(error as Error).message}`, 'run the check as a user that can read the qrv home (e.g. through sudo), or pass --home');
+    if (error instanceof QrvError) throw error;
+    throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${path.join(home, 'catalog.json')}: ${(error as Error).message}`, 'run the check as a user that can read the qrv home (e.g. through sudo), or pass --home');
   }
-  return parseCatalog(text, file);
+  if (read.data === null) {
+    throw new QrvError('catalog', 'catalog-missing', `no catalog at ${read.file}`, 'pass --home or set QRV_HOME to the home the qrv jobs use; an agent running as another user has another default home');
+  }
+  return read.data;
 }
 
 /** `qrv check`: the catalog of `home` judged at `now`. */

@@ -14,6 +14,7 @@ const PACKAGES: Record<string, string> = {
   lvm: 'lvm2',
   dmsetup: 'dmsetup',
   blockdev: 'util-linux',
+  flock: 'util-linux',
 };
 
 export interface ToolResult {
@@ -25,7 +26,7 @@ export interface ToolResult {
 /** Runs `program args...`; resolves with its output whatever the exit status, unless it is missing. */
 export async function tool(program: string, args: string[], options: Options = {}): Promise<ToolResult> {
   try {
-    const result = await execa(program, args, { reject: false, stdin: 'ignore', ...options, env: { LC_ALL: 'C', ...options.env } });
+    const result = await execa(program, args, { reject: false, ...(options.stdio ? {} : { stdin: 'ignore' as const }), ...options, env: { LC_ALL: 'C', ...options.env } });
     if ((result as { code?: string }).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) throw missing(program);
     return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
   } catch (error) {

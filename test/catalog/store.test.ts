@@ -17,6 +17,13 @@ function volume(name: string): Volume {
   return { name, provider: 'file', path: `/srv/${name}.img`, options: { mode: 'image' }, sizeBytes: 1024, addedAt: '2025-01-02T03:04:05.000Z', policy: null, discovered: false };
 }
 
+/** What is in the home besides its lock file, which stays (empty while nobody holds it). */
+async function filesIn(t: Test, home: string): Promise<string[]> {
+  const names = (await fs.readdir(home)).sort();
+  if (names.includes('catalog.lock')) t.equal((await fs.stat(path.join(home, 'catalog.lock'))).size, 0, 'the lock file is free (empty)');
+  return names.filter((name) => name !== 'catalog.lock');
+}
+
 async function errorOf(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
     () => undefined,
@@ -54,7 +61,7 @@ t.test('update persists atomically: mode 0600, no temporary file or lock left', 
     return data.volumes.length;
   });
   t.equal(result, 1, 'update returns what the change returned');
-  t.same(await fs.readdir(home), ['catalog.json'], 'only the catalog is left in the home');
+  t.same(await filesIn(t, home), ['catalog.json'], 'only the catalog (and the free lock file) is left in the home');
   const st = await fs.stat(catalog.file);
   t.equal(st.mode & 0o777, 0o600, 'catalog file is 0600');
   const onDisk = JSON.parse(await fs.readFile(catalog.file, 'utf8')) as CatalogData;
@@ -63,7 +70,7 @@ t.test('update persists atomically: mode 0600, no temporary file or lock left', 
   await catalog.update((data) => {
     data.volumes.push(volume('web'));
   });
-  t.same(await fs.readdir(home), ['catalog.json'], 'a second update also leaves nothing behind');
+  t.same(await filesIn(t, home), ['catalog.json'], 'a second update also leaves nothing behind');
   t.equal((await fs.stat(catalog.file)).mode & 0o777, 0o600, 'still 0600 after replacing the file');
   const reopened = await Catalog.open(home);
   t.same((await reopened.read()).volumes.map((v) => v.name), ['db', 'web'], 'a new instance reads both rows');
@@ -129,7 +136,7 @@ for (const c of corruptCases) {
     isQrvErrorWith(t, updateError, 'catalog', 'catalog-corrupt');
     t.notOk(changed, 'the change never ran');
     t.same(await fs.readFile(file), before, 'byte-identical after update');
-    t.same((await fs.readdir(home)).sort(), ['catalog.json'], 'no lock or temporary file left behind');
+    t.same(await filesIn(t, home), ['catalog.json'], 'no temporary file left behind, the lock is free');
     isQrvErrorWith(t, await errorOf(catalog.read()), 'catalog', 'catalog-corrupt');
   });
 }
@@ -174,7 +181,7 @@ t.test('a failed update on a catalog never written leaves no trace', async (t) =
     }),
   );
   t.match(error, { message: 'the change failed' }, 'the update fails');
-  t.same(await fs.readdir(home), [], 'nothing was written');
+  t.same(await filesIn(t, home), [], 'nothing was written (only the free lock file is there)');
   t.same((await catalog.read()).volumes, [], 'read does not show the failed change');
   await catalog.update((data) => void data.volumes.push(volume('next')));
   const onDisk = JSON.parse(await fs.readFile(catalog.file, 'utf8')) as CatalogData;
@@ -204,10 +211,10 @@ t.test('two processes updating at once lose no update', async (t) => {
   const expected = [...Array.from({ length: 25 }, (_, i) => `a-${i}`), ...Array.from({ length: 25 }, (_, i) => `b-${i}`)];
   t.equal(names.length, 50, 'all 50 rows are there');
   t.same([...names].sort(), [...expected].sort(), 'every row from both processes, each once');
-  t.same((await fs.readdir(home)).sort(), ['catalog.json'], 'no lock or temporary file left behind');
+  t.same(await filesIn(t, home), ['catalog.json'], 'no temporary file left behind, the lock is free');
 });
 
-t.test('a stale lock left by a crashed holder does not block update', async (t) => {
+t.test('a stale lock folder left by an older qrv that crashed does not block update', async (t) => {
   const home = await tmpDir(t);
   const lock = path.join(home, 'catalog.lock');
   await fs.mkdir(lock);
@@ -219,7 +226,8 @@ t.test('a stale lock left by a crashed holder does not block update', async (t) 
   const ms = Date.now() - started;
   t.ok(ms < 3000, `took over the stale lock at once (${ms} ms; the wait limit is 15 s)`);
   t.same((await catalog.read()).volumes.map((v) => v.name), ['db'], 'the update was written');
-  t.same(await fs.readdir(home), ['catalog.json'], 'the lock is gone afterwards');
+  t.same(await filesIn(t, home), ['catalog.json'], 'the old lock folder is gone afterwards');
+  t.ok((await fs.lstat(lock)).isFile(), 'the lock is a file now');
 });
 
 t.test('a lock held by another live process makes update fail with busy', async (t) => {
@@ -298,4 +306,23 @@ t.test('a version 4 catalog from before settings.ignored reads with it empty, an
   await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(v4));
   const data = await (await Catalog.open(home)).read();
   t.same(data.settings, { discovery: ['/srv/vm/*.img'], ignored: [] });
+});
+
+t.test('a corrupt catalog is described in one printable line: BOM and NULs named, control bytes escaped', async (t) => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['a BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(emptyCatalog()))]), /it starts with a byte order mark \(U\+FEFF, a UTF-8 BOM\)/],
+    ['NUL bytes', Buffer.concat([Buffer.from('{"schemaVersion":'), Buffer.alloc(4096)]), /it holds NUL bytes, the first at byte 17/],
+    ['an escape sequence', Buffer.from('{"a":\x1b[31m\r\n\u2028}'), /not valid JSON \(Unexpected token '\\x1b', "\{"a":\\x1b\[31m\\x0d\\x0a\\u2028\}" is not valid JSON\)/],
+    ['a key with a newline', Buffer.from(JSON.stringify({ ...emptyCatalog(), volumes: [{ 'bad\nkey': 1 }] })), /volumes\.0\./],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    const home = await tmpDir(t);
+    await fs.writeFile(path.join(home, 'catalog.json'), bytes, { mode: 0o600 });
+    const error = await errorOf(Catalog.open(home));
+    isQrvErrorWith(t, error, 'catalog', 'catalog-corrupt');
+    const message = (error as Error).message;
+    t.match(message, pattern, name);
+    t.notMatch(message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/, `${name}: no control or invisible character in the message`);
+    t.same(await fs.readFile(path.join(home, 'catalog.json')), bytes, `${name}: the file is untouched`);
+  }
 });

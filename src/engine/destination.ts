@@ -40,6 +40,14 @@ export interface CopySource {
 
 const lstatOrNull = (p: string): Promise<Stats | null> => fs.lstat(p).catch(() => null);
 
+/** Where a named symlink leads: the file, or where a link to nothing yet will have it made. */
+async function linkTarget(named: string): Promise<string> {
+  const real = await fs.realpath(named).catch(() => null);
+  if (real) return real;
+  const pointed = path.resolve(path.dirname(named), await fs.readlink(named));
+  return path.join(await realOrResolved(path.dirname(pointed)), path.basename(pointed));
+}
+
 /**
  * The path the admin named, with a symlink they named resolved once, here (its folder is trusted
  * too); a folder becomes the QRV file in it, whose name is never followed if it is a symlink.
@@ -47,11 +55,7 @@ const lstatOrNull = (p: string): Promise<Stats | null> => fs.lstat(p).catch(() =
 async function plannedPath(data: CatalogData, volume: Volume, to: string): Promise<{ target: string; st: Stats | null }> {
   const named = path.resolve(to);
   const link = await lstatOrNull(named);
-  let target = link?.isSymbolicLink()
-    ? await fs.realpath(named).catch(() => {
-        throw new QrvError('refused', 'destination-kind', `destination ${to} is a symlink to nothing`, 'give the path of an image file, a folder or a block device');
-      })
-    : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
+  let target = link?.isSymbolicLink() ? await linkTarget(named) : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
   let st = await lstatOrNull(target);
   if (st?.isDirectory()) {
     // A folder: the QRV is a file in it, named after the volume (one QRV per volume per folder).

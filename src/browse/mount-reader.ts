@@ -1,7 +1,9 @@
 // Reading a filesystem through a read-only mount (root): ext2/3/4 with `noload` (the journal is
 // not replayed: not one byte of the image changes), XFS with `norecovery,nouuid` (a QRV has the
-// UUID of its volume, which may be mounted), btrfs `ro`. The mount is on a private temporary
-// folder and is ALWAYS removed: by close() (in a finally), and by a guard — a small detached
+// UUID of its volume, which may be mounted), btrfs `ro`; always `nosuid,nodev,noexec`: an image
+// qrv did not make may hold setuid binaries and device nodes, which must mean nothing on the host.
+// The mount is on `mnt` inside a private 0700 folder (the mounted root's own mode replaces the
+// mountpoint's, so the folder around it is what keeps other users out), and is ALWAYS removed: by close() (in a finally), and by a guard — a small detached
 // process holding a pipe from qrv — when qrv ends without close(): Ctrl-C (execute() exits 130),
 // SIGTERM, SIGKILL or a crash close the pipe, and the guard unmounts and removes the folder.
 import { Buffer } from 'node:buffer';
@@ -36,6 +38,7 @@ const cleanup = () => {
   }
   if (mounted()) { try { execFileSync('umount', ['-l', point], { stdio: 'ignore' }); } catch {} }
   try { rmdirSync(point); } catch {}
+  try { rmdirSync(require('node:path').dirname(point)); } catch {}
   process.exit(0);
 };
 process.on('SIGINT', () => {});
@@ -48,9 +51,9 @@ setInterval(() => {}, 1 << 30);
 process.stdout.write('ready\\n');
 `;
 
-/** Mount options for a read-only mount that changes nothing. */
+/** Mount options for a read-only mount that changes nothing and gives nothing on the host. */
 export function mountOptions(fsType: FsType, isFile: boolean): { type: string; options: string } {
-  const base = isFile ? ['loop', 'ro'] : ['ro'];
+  const base = [...(isFile ? ['loop'] : []), 'ro', 'nosuid', 'nodev', 'noexec'];
   switch (fsType) {
     case 'xfs':
       return { type: 'xfs', options: [...base, 'norecovery', 'nouuid'].join(',') };
@@ -59,6 +62,30 @@ export function mountOptions(fsType: FsType, isFile: boolean): { type: string; o
     default:
       return { type: 'ext4', options: [...base, 'noload'].join(',') };
   }
+}
+
+/**
+ * A new `qrv-browse-XXXXXX/mnt` under the temporary folder: mkdtemp makes the outer folder 0700
+ * with O_EXCL semantics, so it is safe in a sticky /tmp; a TMPDIR that others can write without
+ * the sticky bit (they could rename qrv's folder away and put their own in its place) is refused.
+ */
+async function privateMountpoint(): Promise<string> {
+  const base = os.tmpdir();
+  const st = await fs.stat(base).catch(() => null);
+  const uid = process.getuid?.() ?? 0;
+  const othersWrite = st !== null && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
+  if (!st?.isDirectory() || othersWrite || (st.uid !== uid && st.uid !== 0)) {
+    throw new QrvError('refused', 'unsafe-tmpdir', `temporary folder ${base} ${!st?.isDirectory() ? 'is not a folder' : othersWrite ? 'can be written by other users and is not sticky' : 'belongs to another user'}; qrv does not mount copies there`, 'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)');
+  }
+  const outer = await fs.mkdtemp(path.join(base, 'qrv-browse-'));
+  const mountpoint = path.join(outer, 'mnt');
+  await fs.mkdir(mountpoint, { mode: 0o700 });
+  return mountpoint;
+}
+
+async function removeMountpoint(mountpoint: string): Promise<void> {
+  await fs.rmdir(mountpoint).catch(() => undefined);
+  await fs.rmdir(path.dirname(mountpoint)).catch(() => undefined);
 }
 
 /** Starts the unmount guard (wrapped in an object: see startGuard). */
@@ -83,19 +110,19 @@ export class MountReader extends BaseReader {
 
   /** Mounts `source` read-only on a new private folder (under a guard) and returns the reader. */
   static async open(fsType: FsType, source: string, label: string, isFile: boolean): Promise<MountReader> {
-    const mountpoint = await fs.mkdtemp(path.join(os.tmpdir(), 'qrv-browse-'));
+    const mountpoint = await privateMountpoint();
     let guard: ResultPromise;
     try {
       ({ guard } = await startMountGuard(mountpoint));
     } catch (error) {
-      await fs.rmdir(mountpoint).catch(() => undefined);
+      await removeMountpoint(mountpoint);
       throw error;
     }
     const { type, options } = mountOptions(fsType, isFile);
     const result = await tool('mount', ['-t', type, '-o', options, source, mountpoint]).catch((error: unknown) => error as Error);
     if (result instanceof Error || result.exitCode !== 0) {
       guard.stdin?.end('done\n');
-      await fs.rmdir(mountpoint).catch(() => undefined);
+      await removeMountpoint(mountpoint);
       if (result instanceof Error) throw result;
       const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
       throw new QrvError('io', 'mount-failed', `cannot mount ${label} (${source}) read-only as ${fsType}${said ? `: ${said}` : ''}`, fsType === 'btrfs' ? 'a btrfs copy cannot be mounted while a filesystem with the same UUID is mounted on kernels before 6.7; unmount the volume or copy the QRV elsewhere' : 'check the filesystem (e2fsck -fn, xfs_repair -n) on a copy of it');
@@ -182,7 +209,7 @@ export class MountReader extends BaseReader {
       this.guard.stdin?.end();
       throw error;
     }
-    await fs.rmdir(this.mountpoint).catch(() => undefined);
+    await removeMountpoint(this.mountpoint);
     this.guard.stdin?.end('done\n');
   }
 }

@@ -51,6 +51,11 @@ export interface RestoreOptions {
   force: boolean;
   /** restore owners (chown): only root can */
   owners: boolean;
+  /**
+   * Says what of qrv's an existing entry in the target is (a snapshot, a QRV, a volume image…),
+   * or null: such an entry is never replaced, not even with --force.
+   */
+  protectedAs?: (st: Stats) => Promise<string | null>;
   /** called with bytes copied so far by this call, after each group of files */
   onBytes?: (bytes: number) => void;
   /** files per staging round and bytes per round (a round is one debugfs process) */
@@ -235,6 +240,11 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
       skip(entry, `exists in the target as ${describeInWay(st)} (--force replaces it)`);
       continue;
     }
+    const held = st && options.protectedAs ? await options.protectedAs(st) : null;
+    if (held) {
+      skip(entry, `${held} is in its place in the target: never replaced`);
+      continue;
+    }
     if (entry.type === 'symlink') {
       const target = await reader.linkTarget(entry);
       if (target === null) {
@@ -279,8 +289,9 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
           await applyMeta(from, file.entry, options);
           // Checked again just before: something may have appeared since.
           const now = await lstatOrNull(file.host);
-          if (now?.isDirectory() || (now && !options.force)) {
-            outcome.skipped.push({ path: file.entry.path, reason: now.isDirectory() ? 'a folder is in its place in the target' : `exists in the target as ${describeInWay(now)} (--force replaces it)` });
+          const held = now && options.protectedAs ? await options.protectedAs(now) : null;
+          if (now?.isDirectory() || (now && !options.force) || held) {
+            outcome.skipped.push({ path: file.entry.path, reason: now?.isDirectory() ? 'a folder is in its place in the target' : held ? `${held} is in its place in the target: never replaced` : `exists in the target as ${describeInWay(now as Stats)} (--force replaces it)` });
             await fs.unlink(from);
             continue;
           }

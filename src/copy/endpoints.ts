@@ -85,24 +85,82 @@ export async function openDestination(path: string, kind: DestinationKind, sizeB
   try {
     handle = await open(path, flags, 0o600);
   } catch (error) {
-    if (kind === 'block' && errnoCode(error) === 'EBUSY') {
-      throw new QrvError('refused', 'destination-busy', `${path} is in use (mounted, or held open exclusively)`, 'unmount the device (and stop whatever holds it) before copying onto it', { cause: error });
-    }
-    throw toIoError(error, 'open', path);
+    throw openError(error, path, kind);
   }
   try {
-    const stats = await ioCall('stat', path, () => handle.stat());
-    checkDestinationKind(path, kind, stats, source);
-    if (kind === 'file') {
-      if (!options.keep) await ioCall('truncate', path, () => handle.truncate(0));
-      await ioCall('truncate', path, () => handle.truncate(sizeBytes));
-    } else {
-      const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
-      if (!capacity.enough) {
-        const have = capacity.size === undefined ? 'is smaller than' : `holds ${capacity.size} bytes, less than`;
-        throw new QrvError('refused', 'destination-too-small', `${path} ${have} the ${sizeBytes} bytes of the volume`, `grow the device to at least ${sizeBytes} bytes (e.g. lvextend -L ${sizeBytes}b ${path}) or use a bigger one`);
-      }
-    }
+    await prepareDestination(handle, path, kind, sizeBytes, source, options);
+    return handle;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+function openError(error: unknown, path: string, kind: DestinationKind): QrvError {
+  if (kind === 'block' && errnoCode(error) === 'EBUSY') {
+    return new QrvError('refused', 'destination-busy', `${path} is in use (mounted, or held open exclusively)`, 'unmount the device (and stop whatever holds it) before copying onto it', { cause: error });
+  }
+  return toIoError(error, 'open', path);
+}
+
+/**
+ * Checks an open destination (fstat: its kind, not the source) and makes it ready: a file is
+ * cut to holes, or with `keep` only resized, and with `private` (a QRV) made 0600 whoever made
+ * it (a `touch`ed 0644 pool member too: a QRV is as private as its volume); a device must be
+ * large enough.
+ */
+export async function prepareDestination(handle: FileHandle, path: string, kind: DestinationKind, sizeBytes: number, source: Stats, options: { keep?: boolean; private?: boolean } = {}): Promise<void> {
+  const stats = await ioCall('stat', path, () => handle.stat());
+  checkDestinationKind(path, kind, stats, source);
+  if (kind === 'file') {
+    if (options.private && (stats.mode & 0o7777) !== 0o600) await ioCall('chmod', path, () => handle.chmod(0o600));
+    if (!options.keep) await ioCall('truncate', path, () => handle.truncate(0));
+    await ioCall('truncate', path, () => handle.truncate(sizeBytes));
+    return;
+  }
+  const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
+  if (!capacity.enough) {
+    const have = capacity.size === undefined ? 'is smaller than' : `holds ${capacity.size} bytes, less than`;
+    throw new QrvError('refused', 'destination-too-small', `${path} ${have} the ${sizeBytes} bytes of the volume`, `grow the device to at least ${sizeBytes} bytes (e.g. lvextend -L ${sizeBytes}b ${path}) or use a bigger one`);
+  }
+}
+
+/** What a destination was when it was checked (stat), or null: a file the copy creates. */
+export interface PlannedDestination {
+  path: string;
+  kind: DestinationKind;
+  planned: Stats | null;
+}
+
+function changed(path: string, what: string, cause?: unknown): QrvError {
+  return new QrvError('refused', 'destination-changed', `destination ${path} ${what} since it was checked; nothing was written to it`, 'see who else writes in that folder (it should be writable by root only); run the copy again', cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Opens the destination once, as it was checked, for everything the copy does after (write,
+ * truncate, fsync, read back): never following a symlink at its last name (O_NOFOLLOW), a new
+ * file created only if nothing is there (O_CREAT|O_EXCL), an existing one only if it is still
+ * the same file or device (fstat: dev/inode, or the device number), a device exclusively
+ * (O_EXCL: EBUSY while mounted or held). Not prepared yet: see prepareDestination.
+ */
+export async function openPlanned(dest: PlannedDestination): Promise<FileHandle> {
+  const { path, kind, planned } = dest;
+  const base = constants.O_RDWR | constants.O_NOFOLLOW;
+  const flags = planned === null ? base | constants.O_CREAT | constants.O_EXCL : kind === 'block' ? base | constants.O_EXCL : base;
+  let handle: FileHandle;
+  try {
+    handle = await open(path, flags, 0o600);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ELOOP') throw changed(path, 'was replaced by a symlink', error);
+    if (code === 'EEXIST') throw changed(path, 'appeared', error);
+    if (code === 'ENOENT' && planned) throw changed(path, 'disappeared', error);
+    throw openError(error, path, kind);
+  }
+  try {
+    const now = await ioCall('stat', path, () => handle.stat());
+    const same = planned === null || (planned.isBlockDevice() ? now.isBlockDevice() && now.rdev === planned.rdev : now.dev === planned.dev && now.ino === planned.ino);
+    if (!same) throw changed(path, 'is another file');
     return handle;
   } catch (error) {
     await handle.close().catch(() => undefined);

@@ -19,7 +19,7 @@ const HINTS: Record<string, string> = {
   EINVAL: 'the kernel rejected the operation for this file type',
 };
 
-export type IoOperation = 'open' | 'stat' | 'read' | 'write' | 'truncate' | 'sync' | 'close';
+export type IoOperation = 'open' | 'stat' | 'read' | 'write' | 'truncate' | 'chmod' | 'sync' | 'close';
 
 /** Builds the QrvError for a failed fs call. Passes QrvErrors through unchanged. */
 export function toIoError(error: unknown, operation: IoOperation, path: string): QrvError {

@@ -22,7 +22,7 @@ import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { blockHashes, ledgerChecksum, type LedgerReader, type LedgerWriter } from '../ledger/ledger.ts';
 import { readPieces } from './chunk-reader.ts';
 import { dataRanges, type ByteRange } from './extent-map.ts';
-import { openDestination, openSource, type DestinationKind } from './endpoints.ts';
+import { openDestination, openSource, prepareDestination, type DestinationKind } from './endpoints.ts';
 import { ioCall } from './io-error.ts';
 import { ZeroDetector } from './zero-runs.ts';
 
@@ -65,6 +65,11 @@ export interface ReplicateOptions {
   source: string;
   /** Image file path or block device path. */
   destination: string;
+  /**
+   * The destination opened by the caller (openPlanned: a QRV), who keeps and closes it; it is
+   * prepared here on the descriptor and made 0600. Without it, `destination` is opened by path.
+   */
+  destinationHandle?: FileHandle;
   destinationKind: DestinationKind;
   /** Logical bytes to copy (the snapshot's size). */
   sizeBytes: number;
@@ -216,7 +221,9 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   const src = await openSource(source, sizeBytes);
   try {
     const keep = base.kind !== 'fresh' || startBlock > 0;
-    const dst = await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep });
+    const given = options.destinationHandle;
+    if (given) await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, { keep, private: true });
+    const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
     try {
       const checkpoint = async (): Promise<void> => {
         await ioCall('sync', destination, () => dst.datasync());
@@ -284,7 +291,7 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
       // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
       await ioCall('sync', destination, () => dst.datasync());
     } finally {
-      await dst.close().catch(() => undefined);
+      if (!given) await dst.close().catch(() => undefined);
     }
   } finally {
     await src.handle.close().catch(() => undefined);

@@ -1,5 +1,6 @@
 // Reading an image to hash its blocks, for checksums and for `qrv verify`: the same reader and
 // the same per-block hashes as the copy engine, over the whole image or only some ranges.
+import type { FileHandle } from 'node:fs/promises';
 import { QrvError } from '../core/errors.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { blockHashes } from '../ledger/ledger.ts';
@@ -10,6 +11,8 @@ import { checkSize, DEFAULT_BUFFER_SIZE, DEFAULT_READ_DEPTH } from './replicate.
 
 export interface ScanOptions {
   path: string;
+  /** the image already open (the copy's destination): read through it, left open */
+  handle?: FileHandle;
   sizeBytes: number;
   blockSize: number;
   /** block-aligned ranges to read; default the whole image */
@@ -34,18 +37,19 @@ export async function* hashPieces(options: ScanOptions): AsyncGenerator<HashedPi
   const total = ranges.reduce((sum, r) => sum + Math.max(0, Math.min(r.end, sizeBytes) - r.start), 0);
   const meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'verify', total) : undefined;
   const bufferSize = Math.ceil(DEFAULT_BUFFER_SIZE / blockSize) * blockSize;
-  const { handle, stats } = await openSource(path, sizeBytes);
+  const { handle, stats } = options.handle ? { handle: options.handle, stats: await options.handle.stat() } : await openSource(path, sizeBytes);
   let done = 0;
   try {
     meter?.update(0, true);
-    const data = stats.isFile() ? await dataRanges(path) : null;
+    // An open file's extents are read through its descriptor, not its name.
+    const data = stats.isFile() ? await dataRanges(options.handle ? `/proc/${process.pid}/fd/${options.handle.fd}` : path) : null;
     for await (const piece of readPieces({ handle, path, sizeBytes, bufferSize, depth: DEFAULT_READ_DEPTH, data, ranges })) {
       yield { first: piece.offset / blockSize, hashes: blockHashes(piece.data, blockSize), bytes: piece.data.length };
       done += piece.data.length;
       meter?.update(done);
     }
   } finally {
-    await handle.close().catch(() => undefined);
+    if (!options.handle) await handle.close().catch(() => undefined);
   }
   meter?.finish(done);
 }

@@ -1,5 +1,6 @@
 // Checking a QRV block by block against its hash ledger, without touching the source; with a
 // snapshot (--deep), also against the snapshot the QRV reflects, read in step with it.
+import type { FileHandle } from 'node:fs/promises';
 import type { Phase, Reporter } from '../core/events.ts';
 import { LedgerReader, type LedgerExpectation } from '../ledger/ledger.ts';
 import type { ByteRange } from './extent-map.ts';
@@ -11,6 +12,8 @@ export const MAX_LISTED = 1000;
 export interface VerifyOptions {
   /** the QRV: image file or block device */
   path: string;
+  /** the QRV already open (the copy's destination): read back through it */
+  handle?: FileHandle;
   /** its ledger (validated when opened) */
   ledgerPath: string;
   /** what the ledger must describe (else LedgerError 'mismatch') */
@@ -41,7 +44,7 @@ export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcom
     const { blockSize, sizeBytes } = ledger.header;
     const scan = { sizeBytes, blockSize, ranges: options.ranges, reporter: options.reporter, phase: options.phase ?? ('verify' as const) };
     const outcome: VerifyOutcome = { bad: [], badCount: 0, snapshotDiffers: [], snapshotDiffersCount: 0, blockSize, sizeBytes, bytesChecked: 0 };
-    const qrv = hashPieces({ ...scan, path: options.path });
+    const qrv = hashPieces({ ...scan, path: options.path, ...(options.handle ? { handle: options.handle } : {}) });
     // The snapshot is read in step with the QRV, without its own progress events.
     const snapshot = options.snapshotPath ? hashPieces({ ...scan, path: options.snapshotPath, reporter: undefined }) : null;
     try {

@@ -2,7 +2,7 @@
 // the destination against the hashes of what was read → mark the QRV ready → post-copy hook.
 // An update writes only the blocks that changed, known from the provider's changed ranges or the
 // QRV's hash ledger; without a usable ledger every block is compared (F3, docs/architecture.md).
-import { mkdir } from 'node:fs/promises';
+import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
@@ -14,7 +14,7 @@ import { newId } from '../core/ids.ts';
 import { LedgerError, LedgerReader, LedgerWriter, ledgerChecksum, ledgerPathFor, type LedgerHeader } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
-import { resolveTarget, type Destination } from './destination.ts';
+import { openChecked, resolveTarget, type Destination } from './destination.ts';
 import { reserveMember } from '../pools/reserve.ts';
 import type { Hooks } from './hooks.ts';
 import { withHookPair } from './hook-pair.ts';
@@ -54,7 +54,7 @@ export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, 
   const newQrvId = newId('q', idTaken(data));
   // A pool QRV is reached through its pool (a member given as a path is refused).
   const to = resume ? (resume.qrv.pool ? `pool:${resume.qrv.pool}` : resume.qrv.destination) : options.to;
-  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, volume, snapshot, to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
+  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, ctx.catalog.home, volume, snapshot, to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
   if (resume && dest.existing?.id !== resume.qrv.id) {
     throw new QrvError('refused', 'resume-changed', `destination ${to} no longer holds QRV ${resume.qrv.id}`, 'run the copy again without --resume');
   }
@@ -119,8 +119,26 @@ export async function providerRanges(data: CatalogData, volume: Volume, fromId: 
   return provider.changedRanges(volumeRef(volume), from, to).catch(() => null);
 }
 
-/** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
+/**
+ * Opens the destination once, after the pre-copy hook (openChecked: as it was planned, no symlink
+ * followed), and copies through that descriptor. A file it created is removed again when the
+ * copy stops before the QRV was recorded.
+ */
 async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
+  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, volume, dest);
+  const opened = { handle, begun: false };
+  try {
+    return await copyThrough(ctx, job, volume, snapshot, dest, opened, newQrvId, options, resume);
+  } catch (error) {
+    if (!opened.begun && dest.planned === null) await unlink(dest.path).catch(() => undefined);
+    throw error;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
+async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, opened: { handle: FileHandle; begun: boolean }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
   const data = await ctx.catalog.read();
   const qrv: Qrv = dest.existing
@@ -187,6 +205,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
       }
       replaceQrv(catalog.qrvs, qrv);
     });
+    opened.begun = true;
     // A resumed copy carries its progress over at once, so that it can be resumed again; a new
     // one records progress from its first checkpoint on.
     if (resume) await job.saveProgress(progressOf(startBlock));
@@ -208,6 +227,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
           : replicate({
           source: snapshot.path,
           destination: dest.path,
+          destinationHandle: opened.handle,
           sizeBytes: snapshot.sizeBytes,
           destinationKind: dest.kind,
           base: plan.base,
@@ -232,7 +252,7 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
     // blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
     const whole = plan.kind === 'fresh' || plan.kind === 'compare' || resume !== undefined || copy.written === null;
     await job.step('verify', whole ? 'read back every block' : 'read back written blocks', async () => {
-      const result = await verifyBlocks({ path: dest.path, ledgerPath, ranges: whole ? undefined : (copy.written ?? undefined), reporter: ctx.reporter, phase: 'verify' });
+      const result = await verifyBlocks({ path: dest.path, handle: opened.handle, ledgerPath, ranges: whole ? undefined : (copy.written ?? undefined), reporter: ctx.reporter, phase: 'verify' });
       if (result.bad.length > 0) {
         throw new QrvError('verify', 'verify-mismatch', `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`, 'check the destination disk; run the copy again');
       }

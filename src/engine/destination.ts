@@ -1,67 +1,82 @@
-// Where a QRV goes, checked before any byte moves: never the volume or a snapshot itself, never
-// another volume's QRV, never a file that is not a QRV unless --force, never a mounted device,
-// and never a place too small to hold it.
-import fs from 'node:fs/promises';
+// Where a QRV goes, checked before any byte moves: never the volume or a snapshot itself, nothing
+// else of qrv's (protected.ts: another volume, a snapshot, another volume's QRV, a ledger, a pool
+// member outside its pool, the home), never a file that is not a QRV unless --force, never a
+// mounted device, and never a place too small to hold it. What was checked is remembered
+// (`planned`): the copy opens exactly that, later, without following a symlink (openPlanned).
+import type { Stats } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, Qrv, Volume } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
+import { openPlanned } from '../copy/endpoints.ts';
 import { blockDeviceSize, mountedDevices } from '../system/block-device.ts';
 import { jobAlive } from './job-recorder.ts';
 import { reserveMember } from '../pools/reserve.ts';
+import { holdersOf, refuseProtected, sameThing } from './protected.ts';
 
 export interface Destination {
   path: string;
   kind: 'file' | 'block';
   /** the QRV already kept at this path for this volume, which the copy updates */
   existing: Qrv | null;
+  /**
+   * What was at `path` when it was checked; the copy opens it without following a symlink and
+   * insists on the same file or device (`openPlanned`). null: no file yet, the copy creates it
+   * (O_CREAT|O_EXCL|O_NOFOLLOW).
+   */
+  planned: Stats | null;
 }
 
 async function realOrResolved(p: string): Promise<string> {
   return fs.realpath(p).catch(() => path.resolve(p));
 }
 
-
-/** What is copied: a snapshot, or (for a check before the snapshot exists) the volume itself. */
+/** What a copy is from: a snapshot, or (for a check before the snapshot exists) the volume itself. */
 export interface CopySource {
   path: string;
   sizeBytes: number;
 }
 
-export async function resolveDestination(data: CatalogData, volume: Volume, snapshot: CopySource, to: string, force: boolean, viaPool = false): Promise<Destination> {
-  let target = path.resolve(to);
-  let st = await fs.stat(target).catch(() => null);
+const lstatOrNull = (p: string): Promise<Stats | null> => fs.lstat(p).catch(() => null);
+
+/** Where a named symlink leads: the file, or where a link to nothing yet will have it made. */
+async function linkTarget(named: string): Promise<string> {
+  const real = await fs.realpath(named).catch(() => null);
+  if (real) return real;
+  const pointed = path.resolve(path.dirname(named), await fs.readlink(named));
+  return path.join(await realOrResolved(path.dirname(pointed)), path.basename(pointed));
+}
+
+/**
+ * The path the admin named, with a symlink they named resolved once, here (its folder is trusted
+ * too); a folder becomes the QRV file in it, whose name is never followed if it is a symlink.
+ */
+async function plannedPath(data: CatalogData, volume: Volume, to: string): Promise<{ target: string; st: Stats | null }> {
+  const named = path.resolve(to);
+  const link = await lstatOrNull(named);
+  let target = link?.isSymbolicLink() ? await linkTarget(named) : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
+  let st = await lstatOrNull(target);
   if (st?.isDirectory()) {
     // A folder: the QRV is a file in it, named after the volume (one QRV per volume per folder).
     const kept = data.qrvs.find((q) => q.volume === volume.name && q.state !== 'removed' && q.state !== 'promoted' && path.dirname(q.destination) === target);
     target = kept ? kept.destination : await freeName(data, target, volume.name);
-    st = await fs.stat(target).catch(() => null);
+    st = await lstatOrNull(target);
+    if (st?.isSymbolicLink()) throw new QrvError('refused', 'destination-kind', `destination ${target} is a symlink, which qrv did not make and does not follow`, 'remove it, or name the file it points to with --to');
   }
-  const real = await realOrResolved(target);
+  return { target, st };
+}
 
-  for (const other of [volume.path, snapshot.path]) {
-    if (other && (await realOrResolved(other)) === real) {
-      throw new QrvError('refused', 'destination-is-source', `destination ${to} is the ${other === volume.path ? 'volume' : 'snapshot'} itself`, 'choose a destination on another disk');
-    }
+export async function resolveDestination(data: CatalogData, home: string, volume: Volume, snapshot: CopySource, to: string, force: boolean, viaPool = false): Promise<Destination> {
+  const { target: real, st } = await plannedPath(data, volume, to);
+  const holders = await holdersOf(data, home, real, st);
+  // The volume or snapshot being copied: said as such.
+  const isVolume = holders.some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
+  if (isVolume || (await sameAs(real, st, snapshot.path))) {
+    throw new QrvError('refused', 'destination-is-source', `destination ${to} is the ${isVolume ? 'volume' : 'snapshot'} itself`, 'choose a destination on another disk');
   }
-  for (const v of data.volumes) {
-    // dm: the device under qrv's linear device is the volume too.
-    for (const held of [v.path, v.options.device].filter((p): p is string => Boolean(p))) {
-      if ((await realOrResolved(held)) === real) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is volume "${v.name}"${held === v.path ? '' : ` (the device under ${v.path})`}`, 'choose a destination that holds no volume');
-    }
-  }
-  const pool = data.pools.find((p) => p.members.some((m) => m.path === real));
-  if (pool && !viaPool) {
-    throw new QrvError('refused', 'destination-in-pool', `destination ${to} is a member of pool "${pool.name}"`, `use --to pool:${pool.name}, so that the pool reserves it`);
-  }
-  const promoted = data.qrvs.find((q) => q.state === 'promoted' && q.destination === real);
-  if (promoted) throw new QrvError('refused', 'destination-is-volume', `destination ${to} is QRV ${promoted.id}, promoted to be the primary of "${promoted.volume}"`, 'choose a destination that holds no volume');
-  const holders = data.qrvs.filter((q) => q.state !== 'removed' && q.destination === real);
-  const foreign = holders.find((q) => q.volume !== volume.name);
-  if (foreign) {
-    throw new QrvError('refused', 'destination-in-use', `destination ${to} holds QRV ${foreign.id} of volume "${foreign.volume}"`, 'choose another destination');
-  }
-  const existing = holders.find((q) => q.volume === volume.name) ?? null;
+  refuseProtected(holders, 'destination', to, { qrvOf: volume.name, poolMember: viaPool });
+  const existing = holders.map((h) => (h.kind === 'qrv' ? h.qrv : null)).find((q): q is Qrv => q !== null && q.volume === volume.name) ?? null;
   if (existing?.state === 'copying' && data.jobs.some((job) => job.qrvId === existing.id && jobAlive(job))) {
     throw new QrvError('busy', 'destination-busy', `QRV ${existing.id} at ${to} is being copied by another job`, 'wait for that job, or see it with `qrv list`');
   }
@@ -71,7 +86,7 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
     const size = await blockDeviceSize(real);
     if (size < snapshot.sizeBytes) throw tooSmall(to, size, snapshot.sizeBytes);
     if (!existing && !force) throw new QrvError('refused', 'destination-exists', `destination ${to} is a device that holds no QRV yet`, 'add --force to overwrite the whole device');
-    return { path: real, kind: 'block', existing };
+    return { path: real, kind: 'block', existing, planned: st };
   }
   if (st && !st.isFile()) throw new QrvError('refused', 'destination-kind', `destination ${to} is neither a file nor a block device`, 'give an image file path, a folder or a block device');
   if (st && !existing && !force) throw new QrvError('refused', 'destination-exists', `destination ${to} exists and is not a QRV of "${volume.name}"`, 'add --force to overwrite it, or choose a new path');
@@ -86,7 +101,13 @@ export async function resolveDestination(data: CatalogData, volume: Volume, snap
   const reusable = st ? st.blocks * 512 : 0;
   const free = fsStat.bavail * fsStat.bsize + reusable;
   if (free < needed) throw tooSmall(to, free, needed);
-  return { path: real, kind: 'file', existing };
+  return { path: real, kind: 'file', existing, planned: st };
+}
+
+/** Whether `target` (with its stats, when it exists) is `other`. */
+async function sameAs(target: string, st: Stats | null, other: string): Promise<boolean> {
+  const o = st ? await fs.stat(other).catch(() => null) : null;
+  return st && o ? sameThing(st, o) : (await realOrResolved(other)) === target;
 }
 
 /**
@@ -118,9 +139,27 @@ function tooSmall(to: string, has: number, needs: number): QrvError {
  * fit is picked (on a copy of the data: the copy phase reserves it in the transaction that
  * records the QRV). A pool member is qrv's own to overwrite.
  */
-export async function resolveTarget(data: CatalogData, volume: Volume, source: CopySource, to: string, force: boolean, qrvId: string): Promise<Destination & { pool: string | null }> {
-  if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, volume, source, to, force)), pool: null };
+export async function resolveTarget(data: CatalogData, home: string, volume: Volume, source: CopySource, to: string, force: boolean, qrvId: string): Promise<Destination & { pool: string | null }> {
+  if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, home, volume, source, to, force)), pool: null };
   const pool = to.slice('pool:'.length);
   const member = reserveMember(structuredClone(data), pool, volume.name, source.sizeBytes, qrvId);
-  return { ...(await resolveDestination(data, volume, source, member.path, true, true)), pool };
+  return { ...(await resolveDestination(data, home, volume, source, member.path, true, true)), pool };
+}
+
+/**
+ * Opens the destination once, as it was planned (openPlanned: no symlink followed, the same file
+ * or device, a new file only where none is), and checks what was opened again (fstat) against
+ * the catalog as it is now: still nothing of qrv's but this volume's QRV or the pool's member.
+ * Everything after (copy, truncate, fsync, read back) works on the descriptor it returns.
+ */
+export async function openChecked(data: CatalogData, home: string, volume: Volume, dest: Destination & { pool: string | null }): Promise<FileHandle> {
+  const handle = await openPlanned(dest);
+  try {
+    const holders = await holdersOf(data, home, dest.path, await handle.stat());
+    refuseProtected(holders, 'destination', dest.path, { qrvOf: volume.name, poolMember: dest.pool !== null });
+    return handle;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
 }

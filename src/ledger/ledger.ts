@@ -3,6 +3,7 @@
 // complete, so a ledger under its final name is always whole; a crashed writer's partial can be
 // resumed from the hashes it had flushed.
 import { Xxh64 } from '@node-rs/xxhash';
+import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
@@ -11,10 +12,13 @@ import { LEDGER_HEADER_BYTES, HASH_BYTES, PIECE_BYTES, PIECE_HASHES, fileBytes, 
 
 export { LEDGER_HEADER_BYTES, LedgerError, blockHashes, ledgerChecksum, ledgerPathFor, type LedgerErrorReason, type LedgerHeader, type LedgerHeaderInput } from './format.ts';
 
-/** Opens a ledger file for reading (or r+ for a resumed partial): missing and unreadable are LedgerErrors. */
+/**
+ * Opens a ledger file for reading (or r+ for a resumed partial), never through a symlink (a ledger
+ * beside its QRV may sit in a folder others can write): missing and unreadable are LedgerErrors.
+ */
 async function openLedgerFile(path: string, flags: 'r' | 'r+'): Promise<FileHandle> {
   try {
-    return await open(path, flags);
+    return await open(path, (flags === 'r' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW);
   } catch (error) {
     const missing = errnoCode(error) === 'ENOENT';
     throw new LedgerError(missing ? 'missing' : 'unreadable', missing ? `${path} does not exist` : `cannot open ${path}: ${errnoCode(error) ?? String(error)}`, { cause: error });

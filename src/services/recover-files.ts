@@ -3,6 +3,7 @@
 // src/browse/, without root for ext2/3/4) back into the mounted volume at their original place,
 // or under --to DIR. The safety rules are in src/browse/restore.ts. One `recover` job row records
 // it (written when the first file is about to be restored: a refusal changes nothing).
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError, errnoCode } from '../core/errors.ts';
@@ -16,6 +17,7 @@ import { bytesUnder, restorePath, type Restored, type Skipped } from '../browse/
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { mountpointsOf } from '../system/freeze.ts';
 import { browseSource, type BrowseSource } from './browse.ts';
+import { describeHolder, holdersOf } from '../engine/protected.ts';
 
 export interface FileSource {
   /** a snapshot or QRV id, or… */
@@ -96,6 +98,12 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   }
 
   const owners = process.getuid?.() === 0;
+  // The same rule as a volume-level target: nothing of qrv's is replaced (hard links included).
+  const protectedAs = async (st: Stats): Promise<string | null> => {
+    if (st.isDirectory() || st.isSymbolicLink()) return null;
+    const holder = (await holdersOf(data, ctx.catalog.home, null, st))[0];
+    return holder ? describeHolder(holder) : null;
+  };
   const restored: Restored[] = [];
   const skipped: Skipped[] = [];
   const first = sources[0]?.source;
@@ -117,7 +125,7 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
           meter.update(0, true);
           const counts = { restored: 0, skipped: 0 };
           for (const [i, wanted] of paths.entries()) {
-            const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, onBytes: (bytes) => meter.update(before + bytes) });
+            const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, protectedAs, onBytes: (bytes) => meter.update(before + bytes) });
             before += sizes[i] ?? 0;
             restored.push(...outcome.restored);
             skipped.push(...outcome.skipped);

@@ -16,6 +16,8 @@ import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
+import type { CatalogData } from '../catalog/schema.ts';
+import { holdersOf, refuseProtected } from '../engine/protected.ts';
 
 export interface RecoverRequest {
   volume: string;
@@ -52,9 +54,15 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
   return { id, path: snapshot.path, sizeBytes: snapshot.sizeBytes, checksum: null };
 }
 
-/** Checks the target before anything is written: not in use, overwritten only with --force, large enough. */
-export async function checkTarget(target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
+/**
+ * Checks the target before anything is written: the volume itself or nothing of qrv's (another
+ * volume, a snapshot, a QRV — its own included —, a ledger, a pool member, the home: compared by
+ * dev/inode, so a symlink or hard link to one is caught too), not in use, overwritten only with
+ * --force, large enough.
+ */
+export async function checkTarget(data: CatalogData, home: string, volume: string, target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
   const st = await fs.stat(target).catch(() => null);
+  refuseProtected(await holdersOf(data, home, target, st), 'target', target, { volume });
   const uses = st ? await usesOf(target) : [];
   const active = activeUses(uses);
   if (active.length) {
@@ -95,9 +103,11 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
   if (from === undefined) throw new QrvError('usage', 'usage', `qrv recover ${volume.name} needs --from <id> or --as-of <time>`, 'e.g. `qrv recover web --as-of "2h ago" --to /tmp/web.img`');
   const source = await sourceOf(ctx, volume.name, from);
   const target = path.resolve(request.to ?? volume.path);
+  // --to naming the volume itself (by another path, a symlink or a hard link) is the volume.
+  const isVolume = !request.to || (await holdersOf(data, ctx.catalog.home, target, await fs.stat(target).catch(() => null))).some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
-    const kind = await job.step('recover', 'check target', () => checkTarget(target, !request.to, request.force, source.sizeBytes), (k) => `${target}: ${kindLine(k, !request.to)}`);
+    const kind = await job.step('recover', 'check target', () => checkTarget(data, ctx.catalog.home, volume.name, target, isVolume, request.force, source.sizeBytes), (k) => `${target}: ${kindLine(k, isVolume)}`);
     await job.begin();
     attempt.written = true;
     const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
@@ -145,7 +155,7 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
   // All checks first: nothing is written unless every member can be recovered.
   for (const { volume, from } of plan) {
     const source = await sourceOf(ctx, findVolume(data, volume).name, from);
-    await checkTarget(path.resolve(findVolume(data, volume).path), true, request.force, source.sizeBytes);
+    await checkTarget(data, ctx.catalog.home, volume, path.resolve(findVolume(data, volume).path), true, request.force, source.sizeBytes);
   }
   const done: Summary[] = [];
   for (const [index, { volume, from }] of plan.entries()) {

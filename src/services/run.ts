@@ -33,7 +33,7 @@ function resolveRunTarget(data: CatalogData, target: string): { volumes: Volume[
 }
 
 /** Checks every member's destination before any snapshot is taken: a refusal changes nothing. */
-async function preflight(data: CatalogData, members: Member[], request: RunRequest): Promise<void> {
+async function preflight(data: CatalogData, home: string, members: Member[], request: RunRequest): Promise<void> {
   for (const { volume, rules } of members) {
     if (rules.timing.mode === 'now' && rules.dest === null && rules.policy === null) {
       throw new QrvError('usage', 'no-destination', `volume "${volume.name}" has no policy and no --to`, 'give --to DEST, or a policy with --dest');
@@ -43,7 +43,7 @@ async function preflight(data: CatalogData, members: Member[], request: RunReque
     }
     if (rules.timing.mode !== 'now' || rules.dest === null) continue;
     const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
-    await resolveTarget(data, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force, 'q-00000000');
+    await resolveTarget(data, home, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force, 'q-00000000');
   }
 }
 
@@ -52,7 +52,7 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const { volumes, via } = resolveRunTarget(data, request.target);
   const members: Member[] = volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, via ?? undefined), request) }));
-  await preflight(data, members, request);
+  await preflight(data, ctx.catalog.home, members, request);
 
   const group = await snapshotGroup(ctx, members, { subclient: via?.name ?? null, label: request.label, force: request.force });
   const outcomes: Outcome[] = [];

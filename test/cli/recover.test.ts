@@ -134,3 +134,44 @@ t.test('root: a group is checked as a whole; a mounted --to device is refused', 
   const s = (back.summary.recovered[0] as { source: string }).source;
   await failsCleanly(t, catalog, () => qrv(home, ['recover', 'a', '--from', s, '--to', dev, '--force']), 4, new RegExp(`^qrv: ${dev} is mounted on ${mnt2} \\(unmount it and stop what uses it first`));
 });
+
+t.test('recover never overwrites what qrv protects: another snapshot, another volume, a QRV, by path, symlink or hard link', async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  const catalog = path.join(home, 'catalog.json');
+  const web = await ext4Image(dir, 'web', 16, { 'a.txt': 'one\n' });
+  const db = await ext4Image(dir, 'db', 16, { 'd.txt': 'db\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', web])).exitCode, 0);
+  t.equal((await qrv(home, ['volume', 'add', 'db', '--path', db])).exitCode, 0);
+  const s1 = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string; path: string };
+  await execa('debugfs', ['-w', '-R', 'rm /a.txt', web]);
+  const s2 = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string; path: string };
+  const copied = await qrvJson(home, ['copy', s1.id, '--to', path.join(dir, 'web.qrv.img')]);
+  t.equal(copied.run.exitCode, 0, copied.run.stderr);
+  const q = copied.summary.qrv as { id: string; destination: string };
+  const sums = async () => Promise.all([s1.path, db, q.destination].map(sha256));
+  const before = await sums();
+
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', s1.path, '--force']), 4, new RegExp(`^qrv: target .* is snapshot ${s1.id} of "web" \\(choose a target that is none of qrv's own`));
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', db, '--force']), 4, /^qrv: target .*db\.img is volume "db" \(/);
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', q.destination, '--force']), 4, new RegExp(`^qrv: target .* is QRV ${q.id} of volume "web"`));
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', s2.path, '--force']), 4, new RegExp(`is snapshot ${s2.id}`));
+  const symlink = path.join(dir, 'to-s1.img');
+  await fs.symlink(s1.path, symlink);
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', symlink, '--force']), 4, new RegExp(`is snapshot ${s1.id}`));
+  const hard = path.join(dir, 'db-link.img');
+  await fs.link(db, hard);
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', hard, '--force']), 4, /is volume "db"/);
+  await failsCleanly(t, catalog, () => qrv(home, ['recover', 'web', '--from', s2.id, '--to', catalog, '--force']), 4, /is in the qrv home/);
+  const json = await qrvJson(home, ['recover', 'web', '--from', s2.id, '--to', hard, '--force']);
+  t.match(JSON.parse(json.run.stderr), { code: 'target-is-volume', exitCode: 4 });
+  t.same(await sums(), before, 'the snapshot, the other volume and the QRV are unchanged');
+
+  // The volume itself is a target (with --force), also named through a symlink.
+  const webLink = path.join(dir, 'web-link.img');
+  await fs.symlink(web, webLink);
+  const back = await qrvJson(home, ['recover', 'web', '--from', s1.id, '--to', webLink, '--force']);
+  t.equal(back.run.exitCode, 0, back.run.stderr);
+  t.match(back.lines.find((l) => l.step === 'check target' && l.state === 'done'), { detail: /the volume, an image file/ });
+  t.equal(await sha256(web), await sha256(s1.path));
+});

@@ -120,3 +120,18 @@ t.test('root: by default into the mounted volume, found through its loop device'
   t.equal(await fs.readFile(path.join(mnt, 'keep.txt'), 'utf8'), 'live\n', 'the rest of the volume untouched');
   t.same((await fs.readdir(mnt)).filter((n) => n.startsWith('.qrv-')), []);
 });
+
+t.test('--force never replaces one of qrv\'s own files in the target (here a hard link to volume db): skipped with the reason', async (t) => {
+  const { dir, ctx } = await setup(t);
+  const to = path.join(dir, 'restore-protected');
+  await fs.mkdir(to);
+  const db = path.join(dir, 'other.img');
+  const before = await fs.readFile(db);
+  await fs.link(db, path.join(to, 'hello.txt'));
+  const summary = await recoverFiles(ctx, { volume: 'web', to, force: true, sources: [{ from: 's-00000001', paths: ['/hello.txt', '/etc/app.conf'] }] });
+  t.equal(summary.exit, 'partial');
+  t.match(summary.data.skipped, [{ path: '/hello.txt', reason: 'volume "db" is in its place in the target: never replaced' }]);
+  t.match(summary.data.restored, [{ path: '/etc/app.conf' }], 'the rest is restored');
+  t.same(await fs.readFile(db), before, 'volume db is unchanged');
+  t.same(await fs.readFile(path.join(to, 'hello.txt')), before, 'the hard link is still there');
+});

@@ -11,6 +11,7 @@ import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
 import { makePrinter } from '../output/select.ts';
+import { guardOutput, writeErr } from '../output/closed-output.ts';
 
 export interface GlobalOptions {
   home?: string;
@@ -27,6 +28,7 @@ export function toQrvError(error: unknown): QrvError {
 /** Runs a service that needs only the reporter (qrv demo makes its own home). */
 export async function executeWith(command: Command, service: (reporter: Reporter, globals: GlobalOptions) => Promise<Summary>): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
+  guardOutput(); // a reader that goes away (`| head -1`) never stops the work (main() did it already)
   const printer = await makePrinter(chooseMode(Boolean(globals.json)));
   const reporter = new Reporter();
   printer.attach(reporter);
@@ -60,7 +62,7 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   } catch (caught) {
     const error = toQrvError(caught);
     printer.error(error);
-    if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+    if (globals.debug && caught instanceof Error) writeErr(`${caught.stack ?? caught.message}\n`);
     process.exitCode = error.exitCode;
   } finally {
     await printer.close();

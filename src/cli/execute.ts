@@ -5,6 +5,7 @@ import { Catalog } from '../catalog/store.ts';
 import { resolveHome } from '../catalog/home.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
+import { checkFailpoints } from '../core/failpoints.ts';
 import { killRunningHooks } from '../engine/hooks.ts';
 import { activeJobs } from '../engine/job-recorder.ts';
 import { Reporter } from '../core/events.ts';
@@ -56,6 +57,7 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   try {
+    checkFailpoints();
     const summary = await service(reporter, globals);
     printer.summary(summary);
     if (summary.exit) process.exitCode = ExitCode[summary.exit];

@@ -78,6 +78,14 @@ export async function checkTarget(target: string, isVolume: boolean, force: bool
   return 'file';
 }
 
+/** The copy itself as the target: refused in the check, before the job row is written. */
+async function refuseOwnSource(target: string, source: Source): Promise<void> {
+  const [a, b] = await Promise.all([fs.stat(target).catch(() => null), fs.stat(source.path).catch(() => null)]);
+  if (!a || !b) return;
+  const same = (a.dev === b.dev && a.ino === b.ino) || (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev);
+  if (same) throw new QrvError('refused', 'same-file', `${target} is ${source.id} itself; recovering it onto itself would destroy it`, 'give --to another path');
+}
+
 const kindLine = (kind: 'file' | 'block', isVolume: boolean): string => `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
 
 /** What a group recovery needs to know of one member's attempt. */
@@ -97,7 +105,10 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
   const target = path.resolve(request.to ?? volume.path);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
-    const kind = await job.step('recover', 'check target', () => checkTarget(target, !request.to, request.force, source.sizeBytes), (k) => `${target}: ${kindLine(k, !request.to)}`);
+    const kind = await job.step('recover', 'check target', async () => {
+      await refuseOwnSource(target, source);
+      return checkTarget(target, !request.to, request.force, source.sizeBytes);
+    }, (k) => `${target}: ${kindLine(k, !request.to)}`);
     await job.begin();
     attempt.written = true;
     const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);

@@ -104,3 +104,32 @@ t.test('a policy written before the limits: run and cron name it and how to fix 
   const fixed = await qrvJson(home, ['run', 'vol']);
   t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
 });
+
+t.test('refused before the first write: a bad QRV_FAILPOINTS, recover --to the copy itself, --path with ".."', async (t) => {
+  const { dir, home, catalog } = await setup(t);
+  const dest = path.join(dir, 'q.img');
+  const made = await qrvJson(home, ['run', 'vol', '--to', dest, '--keep-snapshot']);
+  t.equal(made.run.exitCode, 0, made.run.stderr);
+  const snapshot = made.summary.snapshot as { id: string; path: string };
+  const qrvId = made.summary.qrv.id as string;
+
+  for (const spec of ['after-snapshot=bogus', 'aftr-freeze=kill', 'after-freeze=sleep:99999999999']) {
+    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['snap', 'vol'], { QRV_FAILPOINTS: spec }), `QRV_FAILPOINTS=${spec}`);
+    oneLine(t, run, 2, /^qrv: QRV_FAILPOINTS: .* \(give a comma list of NAME=ACTION/, spec);
+  }
+
+  for (const [from, to] of [[snapshot.id, snapshot.path], [qrvId, dest]] as const) {
+    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['recover', 'vol', '--from', from, '--to', to, '--force']), `recover --from ${from} --to itself`);
+    oneLine(t, run, 4, new RegExp(`^qrv: ${to.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is ${from} itself`), `recover ${from} onto itself`);
+  }
+
+  const out = path.join(dir, 'out');
+  for (const wanted of ['../..', '/etc/../..']) {
+    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', wanted, '--to', out]), `recover --path ${wanted}`);
+    oneLine(t, run, 2, /^qrv: --path ".*" is refused: ".." in the path/, `--path ${wanted}`);
+  }
+  // Nothing to restore (the path is not in the copy): the job is recorded, but no empty --to folder is left.
+  const missing = await qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', '/no/such/file', '--to', out]);
+  t.equal(missing.exitCode, 11, missing.stderr);
+  await t.rejects(fs.stat(out), 'no empty --to folder left behind');
+});

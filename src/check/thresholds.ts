@@ -1,7 +1,7 @@
 // The thresholds of `qrv check`, their defaults, and the parsing of the options that change them.
 // Every bad value is a usage error (which `qrv check` reports as UNKNOWN, exit 3).
 import { parseDuration } from '../core/duration.ts';
-import { QrvError } from '../core/errors.ts';
+import { isQrvError, QrvError } from '../core/errors.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -68,7 +68,8 @@ function duration(option: string, value: string | undefined, fallback: number | 
   let ms: number | null;
   try {
     ms = parseDuration(value, option);
-  } catch {
+  } catch (error) {
+    if (isQrvError(error) && error.code === 'duration-too-long') throw new QrvError('usage', 'bad-threshold', error.message, error.hint);
     throw bad(option, value, 'a duration such as 90m, 12h, 2d or 1w');
   }
   if (ms === null) throw bad(option, value, 'a finite duration such as 90m, 12h, 2d or 1w');

@@ -6,12 +6,14 @@ import { resolveHome } from '../catalog/home.ts';
 import { lockWaitMs } from '../catalog/lock.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
+import { checkFailpoints } from '../core/failpoints.ts';
 import { killRunningHooks } from '../engine/hooks.ts';
 import { activeJobs } from '../engine/job-recorder.ts';
 import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
 import { makePrinter } from '../output/select.ts';
+import { guardOutput, writeErr } from '../output/closed-output.ts';
 
 export interface GlobalOptions {
   home?: string;
@@ -28,6 +30,7 @@ export function toQrvError(error: unknown): QrvError {
 /** Runs a service that needs only the reporter (qrv demo makes its own home). */
 export async function executeWith(command: Command, service: (reporter: Reporter, globals: GlobalOptions) => Promise<Summary>): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
+  guardOutput(); // a reader that goes away (`| head -1`) never stops the work (main() did it already)
   const printer = await makePrinter(chooseMode(Boolean(globals.json)));
   const reporter = new Reporter();
   printer.attach(reporter);
@@ -57,13 +60,14 @@ export async function executeWith(command: Command, service: (reporter: Reporter
   try {
     // A bad QRV_LOCK_WAIT_MS is refused before anything is done, not met halfway through a job.
     lockWaitMs(process.env);
+    checkFailpoints();
     const summary = await service(reporter, globals);
     printer.summary(summary);
     if (summary.exit) process.exitCode = ExitCode[summary.exit];
   } catch (caught) {
     const error = toQrvError(caught);
     printer.error(error);
-    if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+    if (globals.debug && caught instanceof Error) writeErr(`${caught.stack ?? caught.message}\n`);
     process.exitCode = error.exitCode;
   } finally {
     await printer.close();

@@ -2,6 +2,7 @@
 // line with exit status 2.
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../core/errors.ts';
+import { guardOutput, writeErr, writeOut } from '../output/closed-output.ts';
 import { register as registerCatalog } from './commands/catalog.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerJobs } from './commands/jobs.ts';
@@ -50,7 +51,9 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     .showSuggestionAfterError(true)
     .configureOutput({
       // A monitoring agent reads a check's status from stdout; every other error goes to stderr.
-      outputError: (text, write) => (invokesCheck(argv) ? process.stdout.write(usageLine(text, argv)) : write(usageLine(text, argv))),
+      writeOut,
+      writeErr,
+      outputError: (text, write) => (invokesCheck(argv) ? writeOut(usageLine(text, argv)) : write(usageLine(text, argv))),
     });
   registerVolume(program);
   registerJobs(program);
@@ -74,6 +77,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  guardOutput(); // before the first write: help, usage errors and check's status line too
   const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -9,37 +9,53 @@
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
 // before it is read) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { QrvError } from './errors.ts';
 
 export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'catalog-write', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
-function actionFor(name: Failpoint): string | null {
-  const spec = process.env.QRV_FAILPOINTS;
-  if (!spec) return null;
+type Action = { kind: 'kill' } | { kind: 'stop' } | { kind: 'error' } | { kind: 'sleep'; ms: number };
+
+const bad = (what: string) =>
+  new QrvError('usage', 'bad-failpoints', `QRV_FAILPOINTS: ${what}`, `give a comma list of NAME=ACTION, NAME one of ${FAILPOINTS.join(', ')}, ACTION sleep:<ms> (at most 2147483647), kill, stop or error; or unset it`);
+
+/** QRV_FAILPOINTS read as a whole; anything it does not understand is refused, naming it. */
+export function parseFailpoints(spec: string | undefined): Map<Failpoint, Action> {
+  const actions = new Map<Failpoint, Action>();
+  if (!spec?.trim()) return actions;
   for (const item of spec.split(',')) {
+    if (!item.trim()) continue;
     const at = item.indexOf('=');
-    if (at > 0 && item.slice(0, at).trim() === name) return item.slice(at + 1).trim();
+    const name = item.slice(0, at).trim();
+    const action = item.slice(at + 1).trim();
+    if (at < 1 || !(FAILPOINTS as readonly string[]).includes(name)) throw bad(`"${item.trim()}" does not name a failpoint`);
+    const pause = /^sleep:(\d+)$/.exec(action);
+    // A timer longer than 2^31-1 ms fires at once in Node.
+    if (pause && Number(pause[1]) <= 2 ** 31 - 1) actions.set(name as Failpoint, { kind: 'sleep', ms: Number(pause[1]) });
+    else if (action === 'kill' || action === 'stop' || action === 'error') actions.set(name as Failpoint, { kind: action });
+    else throw bad(`"${action}" is not an action for ${name}`);
   }
-  return null;
+  return actions;
+}
+
+/**
+ * Checks QRV_FAILPOINTS once at start-up (execute()), before anything is written: a typo must
+ * be one usage line, not a job that fails halfway and leaves a failed snapshot row and its file.
+ */
+export function checkFailpoints(): void {
+  parseFailpoints(process.env.QRV_FAILPOINTS);
 }
 
 /** Pauses, dies or throws here when QRV_FAILPOINTS names this point. */
 export async function failpoint(name: Failpoint): Promise<void> {
-  const action = actionFor(name);
-  if (action === null) return;
-  if (action === 'kill') {
+  if (!process.env.QRV_FAILPOINTS) return;
+  const action = parseFailpoints(process.env.QRV_FAILPOINTS).get(name);
+  if (action === undefined) return;
+  if (action.kind === 'kill') {
     process.kill(process.pid, 'SIGKILL');
     await sleep(60_000); // SIGKILL is not instant; never go on meanwhile
   }
-  if (action === 'stop') {
-    process.kill(process.pid, 'SIGSTOP');
-    return;
-  }
-  if (action === 'error') throw new Error(`failpoint ${name}`);
-  const pause = /^sleep:(\d+)$/.exec(action);
-  if (pause) {
-    await sleep(Number(pause[1]));
-    return;
-  }
-  throw new Error(`QRV_FAILPOINTS: "${action}" is not an action for ${name} (sleep:<ms>, kill, stop or error)`);
+  if (action.kind === 'stop') process.kill(process.pid, 'SIGSTOP');
+  if (action.kind === 'error') throw new Error(`failpoint ${name}`);
+  if (action.kind === 'sleep') await sleep(action.ms);
 }

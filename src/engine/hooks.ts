@@ -3,6 +3,7 @@
 // never by being pasted into the command. Each hook runs in its own process group so that a
 // timeout ends it and everything it started.
 import { execa } from 'execa';
+import { TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Reporter } from '../core/events.ts';
 
@@ -91,7 +92,8 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
     timedOut = true;
     killGroup(child.pid, 'SIGTERM');
     grace = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
-  }, timeoutMs);
+    // A row written before --hook-timeout was bounded may hold more: Node fires a longer timer at once.
+  }, Math.min(timeoutMs, TIMER_LIMIT.ms));
   let result;
   try {
     result = await child;

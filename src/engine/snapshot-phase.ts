@@ -10,7 +10,7 @@ import { getProvider } from '../providers/registry.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { blockFreezeNests, freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
-import { tool } from '../system/tools.ts';
+import { requireTool, tool } from '../system/tools.ts';
 import type { GroupFreeze } from './group-freeze.ts';
 import type { Context } from './context.ts';
 import type { Hooks } from './hooks.ts';
@@ -94,6 +94,13 @@ async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: Group
   return { method: 'fsfreeze', freeze, ...alreadyFrozenWarning(freeze) };
 }
 
+/** A volume that will be frozen needs fsfreeze: checked before the first write, so a missing one changes nothing. */
+async function checkFreezeTool(volume: Volume, kind: 'file' | 'block'): Promise<void> {
+  if (getProvider(volume.provider).quiesce === 'provider') return;
+  const devices = kind === 'file' ? await loopDevicesBackedBy(volume.path) : [volume.path];
+  if ((await mountpointsOf(devices)).length) await requireTool('fsfreeze');
+}
+
 function alreadyFrozenWarning(freeze: Freeze): { warning?: string } {
   return freeze.alreadyFrozen.length
     ? { warning: `${freeze.alreadyFrozen.join(', ')} was frozen already (by a pre-snapshot hook?): the snapshot is taken as it is, and thawing it is left to whoever froze it (a post-snapshot hook)` }
@@ -145,6 +152,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     row.createdAt = createdAt.toISOString();
     row.persistUntil = untilFrom(createdAt, options.persistMs);
     job.set({ snapshotId });
+    await checkFreezeTool(volume, facts.kind);
     // From here on the system changes: the catalog knows a snapshot is being made before it is.
     await job.begin((catalog) => {
       catalog.snapshots.push(structuredClone(row));

@@ -1,13 +1,14 @@
 // One JSON object per line with a message_type, as restic does: events as they happen, the
 // result last as "summary"; an error is one "error" object on stderr.
 import type { QrvError } from '../core/errors.ts';
+import { writeErr, writeOut } from './closed-output.ts';
 import type { Reporter } from '../core/events.ts';
 import type { Printer, Summary, Write } from './printer.ts';
 
 export class JsonPrinter implements Printer {
   constructor(
-    private readonly out: Write = (text) => process.stdout.write(text),
-    private readonly err: Write = (text) => process.stderr.write(text),
+    private readonly out: Write = writeOut,
+    private readonly err: Write = writeErr,
   ) {}
 
   attach(reporter: Reporter): void {

@@ -1,6 +1,7 @@
 // Plain lines for cron, pipes and logs: no escape codes, one line per finished step, progress
 // every tenth of the way (and at most one line per PROGRESS_EVERY_MS), warnings and errors on stderr.
 import type { QrvError } from '../core/errors.ts';
+import { writeErr, writeOut } from './closed-output.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
 import { formatBytes, formatSeconds } from '../core/duration.ts';
 import { describeEvent, errorLine, type Printer, type Summary, type Write } from './printer.ts';
@@ -18,8 +19,8 @@ export class PlainPrinter implements Printer {
   private lastAt = 0;
 
   constructor(
-    private readonly out: Write = (text) => process.stdout.write(text),
-    private readonly err: Write = (text) => process.stderr.write(text),
+    private readonly out: Write = writeOut,
+    private readonly err: Write = writeErr,
   ) {}
 
   attach(reporter: Reporter): void {

@@ -1,6 +1,7 @@
 // The rules one job follows: the volume's policy, with what the command line says on top.
 import type { Policy } from '../catalog/schema.ts';
-import { parseDuration } from '../core/duration.ts';
+import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
+import { isQrvError, QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from '../engine/hooks.ts';
 import { parseCopyTiming, type CopyTiming } from './copy-timing.ts';
 
@@ -26,14 +27,30 @@ export interface Overrides {
   hookTimeoutMs?: number;
 }
 
+/**
+ * A value a policy row holds, parsed as the command line would. A catalog written before the
+ * limits existed may hold one that is now refused (--persist 1000000000d): that is one clear
+ * error naming the policy and the command that fixes it, raised before the job changes
+ * anything, never an internal error halfway through a run (and cron goes on with the others).
+ */
+function fromPolicy<T>(policy: Policy, option: string, value: string, parse: (value: string) => T): T {
+  try {
+    return parse(value);
+  } catch (error) {
+    if (!isQrvError(error)) throw error;
+    throw new QrvError('catalog', 'policy-bad-value', `policy "${policy.name}" holds ${option} "${value}", which qrv refuses: ${error.message}`, `change it with \`qrv policy set ${policy.name} ${option} <value>\`${error.hint ? `; ${error.hint}` : ''}`);
+  }
+}
+
 export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rules {
-  const policyTimeout = policy?.hookTimeout ? parseDuration(policy.hookTimeout) : null;
+  const policyTimeout = overrides.hookTimeoutMs === undefined && policy?.hookTimeout ? fromPolicy(policy, '--hook-timeout', policy.hookTimeout, (v) => parseDuration(v, '--hook-timeout', TIMER_LIMIT)) : null;
+  const policyPersist = overrides.persistMs === undefined && policy?.persist ? fromPolicy(policy, '--persist', policy.persist, (v) => parseDuration(v, '--persist')) : null;
   return {
     policy: policy?.name ?? null,
-    persistMs: overrides.persistMs !== undefined ? overrides.persistMs : policy?.persist ? parseDuration(policy.persist) : null,
+    persistMs: overrides.persistMs !== undefined ? overrides.persistMs : policyPersist,
     dest: overrides.to ?? policy?.dest ?? null,
     // An explicit --to means "copy now"; otherwise the policy says when.
-    timing: overrides.to !== undefined || !policy ? { mode: 'now' } : parseCopyTiming(policy.copy),
+    timing: overrides.to !== undefined || !policy ? { mode: 'now' } : fromPolicy(policy, '--copy', policy.copy, parseCopyTiming),
     removeAfterCopy: !overrides.keepSnapshot && (policy ? policy.unsnap === 'after-copy' : true),
     incremental: policy?.incremental ?? false,
     hooks: { ...(policy?.hooks ?? {}), ...(overrides.hooks ?? {}) },

@@ -22,6 +22,9 @@ export function parseSize(text: string, what = '--capacity'): number {
   const [, number, unit] = match ?? [];
   const whole = number !== undefined && (unit !== undefined || !number.includes('.'));
   const value = whole ? bytes.parse(`${number}${unit ? `${unit}b` : ''}`) : null;
+  if (value !== null && value > Number.MAX_SAFE_INTEGER) {
+    throw new QrvError('usage', 'size-too-large', `${what} "${text}" is larger than the limit of 8 PiB (2^53-1 bytes)`, 'give 8P or less: a larger byte count cannot be counted exactly');
+  }
   if (value === null || !Number.isSafeInteger(value) || value <= 0) {
     throw new QrvError('usage', 'bad-size', `${what} "${text}" is not a size`, 'write a number and a unit, e.g. 512M, 10G, 1.5T; units are binary, 1G = 1024 MiB');
   }

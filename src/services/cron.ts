@@ -55,7 +55,13 @@ export function dueCopies(data: CatalogData, now: Date): Snapshot[] {
     const policy = data.policies.find((p) => p.name === snapshot.policy);
     if (!policy || policy.dest === null) return false;
     const newer = waiting.filter((s) => s.volume === snapshot.volume && s.createdAt > snapshot.createdAt).length;
-    return copyDue(rulesFor(policy).timing, new Date(snapshot.createdAt), now, newer);
+    let timing;
+    try {
+      timing = rulesFor(policy).timing;
+    } catch {
+      return true; // a policy qrv now refuses: the copy's attempt reports it (policy-bad-value)
+    }
+    return copyDue(timing, new Date(snapshot.createdAt), now, newer);
   });
 }
 
@@ -71,8 +77,8 @@ export async function cron(ctx: Context): Promise<Summary> {
     const snapped: string[] = [];
     for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
       const data = await ctx.catalog.read();
-      const members: Member[] = group.volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)) }));
       try {
+        const members: Member[] = group.volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)) }));
         const made = await snapshotGroup(ctx, members, { subclient: group.subclient?.name ?? null, label: null, force: false });
         for (const job of made.jobs) await endJob(job);
         for (const s of made.snapshots) snapped.push(s.id);
@@ -87,8 +93,8 @@ export async function cron(ctx: Context): Promise<Summary> {
       const data = await ctx.catalog.read();
       const volume = data.volumes.find((v) => v.name === snapshot.volume);
       if (!volume) continue;
-      const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
       try {
+        const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
         const { result } = await withJob(ctx, 'copy', volume.name, (job) => copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }));
         copied.push(snapshot.id);
         lines.push(`copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`);

@@ -14,9 +14,10 @@ import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
 import { resumeBlocker, resumeCopy } from './copy.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
+import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
 export interface Finding {
-  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot' | 'leftover';
+  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot' | 'leftover' | 'partial-qrv';
   /** the job, snapshot id or provider handle it is about */
   subject: string;
   what: string;
@@ -136,7 +137,7 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
 export async function doctor(ctx: Context, options: { fix: boolean }): Promise<Summary> {
   const data = await ctx.catalog.read();
   // Leftovers last: by then the snapshot findings removed the snapshot devices over them.
-  const planned = [...jobFindings(ctx, data), ...(await snapshotFindings(ctx, data)), ...(await leftoverFindings(data))];
+  const planned = [...jobFindings(ctx, data), ...(await snapshotFindings(ctx, data)), ...(await leftoverFindings(data)), ...(await partialQrvFindings(ctx, data))];
   if (options.fix) {
     for (const item of planned) {
       try {

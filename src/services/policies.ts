@@ -1,7 +1,7 @@
 // `qrv policy add|set|show|list|remove`: the rules sub-clients and volumes follow (F5).
 import path from 'node:path';
 import type { CatalogData, HookMap, Policy } from '../catalog/schema.ts';
-import { parseDuration } from '../core/duration.ts';
+import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { HOOK_PHASES, type HookPhase } from '../engine/hooks.ts';
@@ -84,7 +84,7 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
   if (changes.incremental !== undefined) policy.incremental = changes.incremental;
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {
-    if (parseDuration(changes.hookTimeout, '--hook-timeout') === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
+    if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
     policy.hookTimeout = changes.hookTimeout;
   }
   if (policy.unsnap === 'after-persist' && policy.persist === null) {

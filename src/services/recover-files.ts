@@ -13,7 +13,7 @@ import { withJob } from '../engine/job-recorder.ts';
 import { findVolume } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { withReader, type Via } from '../browse/open.ts';
-import { bytesUnder, restorePath, type Restored, type Skipped } from '../browse/restore.ts';
+import { bytesUnder, restorePath, unsafeTypedPath, type Restored, type Skipped } from '../browse/restore.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { mountpointsOf } from '../system/freeze.ts';
 import { browseSource, type BrowseSource } from './browse.ts';
@@ -84,6 +84,11 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
     if (source.volume !== volume.name) throw new QrvError('refused', 'wrong-volume', `${source.id} is a copy of "${source.volume}", not "${volume.name}"`, `restore into "${source.volume}", or pick a copy of "${volume.name}" from \`qrv list --volume ${volume.name}\``);
     return { source, paths: s.paths };
   });
+  // A path that can never be restored is refused now, before the job row and the --to folder.
+  for (const wanted of request.sources.flatMap((s) => s.paths)) {
+    const why = unsafeTypedPath(wanted);
+    if (why) throw new QrvError('usage', 'bad-path', `--path "${wanted}" is refused: ${why}`, 'give the path as it is inside the copy, e.g. /etc/app.conf');
+  }
 
   let target: string;
   let create = false;
@@ -107,6 +112,10 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   const restored: Restored[] = [];
   const skipped: Skipped[] = [];
   const first = sources[0]?.source;
+  // A --to folder made here and left empty (nothing restored, or the job failed) is removed again.
+  const dropIfEmpty = async () => {
+    if (create && restored.length === 0) await fs.rmdir(target).catch(() => undefined);
+  };
   const { job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}) });
     await job.begin();
@@ -137,7 +146,7 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
         }),
       (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`);
     }
-  });
+  }).finally(dropIfEmpty);
 
   const bytes = restored.reduce((sum, r) => sum + r.bytes, 0);
   const lines = [

@@ -86,6 +86,14 @@ export async function checkTarget(data: CatalogData, home: string, volume: strin
   return 'file';
 }
 
+/** The copy itself as the target: refused in the check, before the job row is written. */
+async function refuseOwnSource(target: string, source: Source): Promise<void> {
+  const [a, b] = await Promise.all([fs.stat(target).catch(() => null), fs.stat(source.path).catch(() => null)]);
+  if (!a || !b) return;
+  const same = (a.dev === b.dev && a.ino === b.ino) || (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev);
+  if (same) throw new QrvError('refused', 'same-file', `${target} is ${source.id} itself; recovering it onto itself would destroy it`, 'give --to another path');
+}
+
 const kindLine = (kind: 'file' | 'block', isVolume: boolean): string => `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
 
 /** What a group recovery needs to know of one member's attempt. */
@@ -107,7 +115,10 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
   const isVolume = !request.to || (await holdersOf(data, ctx.catalog.home, target, await fs.stat(target).catch(() => null))).some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
-    const kind = await job.step('recover', 'check target', () => checkTarget(data, ctx.catalog.home, volume.name, target, isVolume, request.force, source.sizeBytes), (k) => `${target}: ${kindLine(k, isVolume)}`);
+    const kind = await job.step('recover', 'check target', async () => {
+      await refuseOwnSource(target, source);
+      return checkTarget(data, ctx.catalog.home, volume.name, target, isVolume, request.force, source.sizeBytes);
+    }, (k) => `${target}: ${kindLine(k, isVolume)}`);
     await job.begin();
     attempt.written = true;
     const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);

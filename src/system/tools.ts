@@ -1,5 +1,8 @@
 // Runs outside programs through execa with argument arrays (never a shell string), and turns
 // "not installed" into one line that says which Debian package to install.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { execa, type Options } from 'execa';
 import { QrvError } from '../core/errors.ts';
 
@@ -43,6 +46,18 @@ export async function toolOk(program: string, args: string[], options: Options =
     throw new QrvError('io', 'tool-failed', `${program} ${args.join(' ')} failed with status ${result.exitCode}${said ? `: ${said}` : ''}`, 'run the command by hand to see the whole output');
   }
   return result;
+}
+
+/**
+ * Throws missing-tool unless `program` is an executable in PATH (as execa would find it). Run
+ * before a job's first write, so that a missing program changes nothing.
+ */
+export async function requireTool(program: string): Promise<void> {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    if (await access(path.join(dir, program), constants.X_OK).then(() => true, () => false)) return;
+  }
+  throw missing(program);
 }
 
 function missing(program: string): QrvError {

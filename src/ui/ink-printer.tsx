@@ -4,6 +4,7 @@ import React from 'react';
 import { render, type Instance } from 'ink';
 import type { QrvError } from '../core/errors.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
+import { writeErr, writeOut } from '../output/closed-output.ts';
 import { describeEvent, errorLine, type Printer, type Summary } from '../output/printer.ts';
 import { ProgressView, type ViewState } from './progress-view.tsx';
 
@@ -49,12 +50,12 @@ export class InkPrinter implements Printer {
 
   summary(summary: Summary): void {
     this.pending.push(() => {
-      for (const line of summary.lines) process.stdout.write(`${line}\n`);
+      for (const line of summary.lines) writeOut(`${line}\n`);
     });
   }
 
   error(error: QrvError): void {
-    this.pending.push(() => process.stderr.write(`${errorLine(error)}\n`));
+    this.pending.push(() => writeErr(`${errorLine(error)}\n`));
   }
 
   /** Clears the live part, leaves the finished lines on screen, then prints the result. */

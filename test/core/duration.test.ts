@@ -1,6 +1,6 @@
 // Durations as admins write them, and the human forms of byte counts and seconds.
 import t from 'tap';
-import { formatBytes, formatSeconds, parseDuration, untilFrom } from '../../src/core/duration.ts';
+import { DURATION_LIMIT, formatBytes, formatSeconds, parseDuration, TIMER_LIMIT, untilFrom } from '../../src/core/duration.ts';
 import { QrvError } from '../../src/core/errors.ts';
 
 const s = 1000;
@@ -95,4 +95,23 @@ t.test('formatSeconds', async (t) => {
 t.test('rounding at a unit boundary moves to the next unit', async (t) => {
   t.equal(formatSeconds(59.7), '1m00s', '59.7 s');
   t.equal(formatBytes(1024 * 1024 - 1), '1.00 MiB', '1 MiB - 1 byte');
+});
+
+t.test('parseDuration refuses a duration beyond its limit, naming the limit and why', async (t) => {
+  // 1000000000d made an Invalid Date (RangeError) halfway through a snapshot; 30d fired a hook's timer at once.
+  for (const text of ['1000000000d', '300000y', '101y', '5300w']) {
+    t.throws(() => parseDuration(text, '--persist'), { exit: 'usage', code: 'duration-too-long', message: `--persist "${text}" is longer than the limit of 100 years` }, text);
+  }
+  t.equal(parseDuration('100y', '--persist'), DURATION_LIMIT.ms, '100 years is the limit itself');
+  t.doesNotThrow(() => untilFrom(new Date(), parseDuration('100y')), 'a date 100 years from now is a date');
+  t.throws(() => parseDuration('30d', '--hook-timeout', TIMER_LIMIT), { code: 'duration-too-long', message: '--hook-timeout "30d" is longer than the limit of 24 days (2^31-1 ms)' });
+  t.equal(parseDuration('24d', '--hook-timeout', TIMER_LIMIT), 24 * d, '24 days fits a timer');
+  t.equal(TIMER_LIMIT.ms, 2 ** 31 - 1);
+  let hint = '';
+  try {
+    parseDuration('25d', '--hook-timeout', TIMER_LIMIT);
+  } catch (error) {
+    hint = (error as QrvError).hint ?? '';
+  }
+  t.match(hint, /24d or less/, 'the hint says what to give instead');
 });

@@ -199,3 +199,8 @@ t.test('parseHookOptions refuses anything else', async (t) => {
     t.match(error, { exit: 'usage', code: 'bad-hook', message: `--hook "${value}" is not PHASE=COMMAND`, hint: /pre-snapshot, post-snapshot, pre-copy, post-copy/ });
   }
 });
+
+t.test('a timeout longer than a timer can wait (from a row written before the limit) does not fire at once', async (t) => {
+  // Node fires a setTimeout of more than 2^31-1 ms at once: a 30-day timeout killed every hook.
+  await t.resolves(runHook('pre-copy', 'sleep 0.3', {}, 30 * 86_400_000, new Reporter()));
+});

@@ -48,3 +48,19 @@ t.test('rules: the command line on top of the policy', async (t) => {
   t.match(rulesFor(null, { to: '/x' }), { policy: null, timing: { mode: 'now' }, removeAfterCopy: true, hookTimeoutMs: 300_000 });
   t.match(rulesFor(null, { to: '/x', keepSnapshot: true }), { removeAfterCopy: false });
 });
+
+t.test('a policy row holding a value qrv now refuses is one error naming the policy and the fix', async (t) => {
+  // A catalog written before durations were bounded: reading its rules must not become an
+  // internal error halfway through every run.
+  const base = { name: 'long', persist: null, copy: 'now', unsnap: 'after-persist', dest: null, keep: null, schedule: null, incremental: false, hooks: {}, hookTimeout: null, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' } as const;
+  t.throws(() => rulesFor({ ...base, persist: '1000000000d' }), {
+    exit: 'catalog',
+    code: 'policy-bad-value',
+    message: /^policy "long" holds --persist "1000000000d", which qrv refuses: .*limit of 100 years/,
+    hint: /qrv policy set long --persist/,
+  });
+  t.throws(() => rulesFor({ ...base, hookTimeout: '30d' }), { code: 'policy-bad-value', message: /--hook-timeout "30d".*24 days/ });
+  t.throws(() => rulesFor({ ...base, copy: 'after:300000y' }), { code: 'policy-bad-value', message: /--copy "after:300000y"/ });
+  t.equal(rulesFor({ ...base, persist: '1000000000d' }, { persistMs: 60_000 }).persistMs, 60_000, 'an override given on the command line is used instead');
+  t.equal(rulesFor({ ...base, hookTimeout: '30d' }, { hookTimeoutMs: 1000 }).hookTimeoutMs, 1000);
+});

@@ -101,3 +101,10 @@ t.test('loop lane: a mounted device is refused; a file on it gets that filesyste
   t.equal(measured.capacityBytes, room.bavail * room.bsize, 'the free space of that filesystem');
   t.ok(measured.capacityBytes < 64 * MiB && measured.capacityBytes > 32 * MiB, `about 64 MiB less overhead (${measured.capacityBytes})`);
 });
+
+t.test('parseSize refuses a size beyond 2^53-1 bytes with the limit', async (t) => {
+  for (const text of ['9000P', '99999999999999999999', '8193T']) {
+    t.throws(() => parseSize(text, '--capacity'), { exit: 'usage', code: 'size-too-large', message: `--capacity "${text}" is larger than the limit of 8 PiB (2^53-1 bytes)` }, text);
+  }
+  t.equal(parseSize('8191T'), 8191 * 1024 ** 4, 'just under the limit is a size');
+});

@@ -9,6 +9,7 @@ import { isQrvError } from '../../core/errors.ts';
 import { STATUS_EXIT, jsonText, nagiosText, unknownReport, type CheckReport } from '../../check/nagios.ts';
 import { parseThresholds, type CheckOptionValues } from '../../check/thresholds.ts';
 import { check } from '../../services/check.ts';
+import { writeErr, writeOut } from '../../output/closed-output.ts';
 import { toQrvError, type GlobalOptions } from '../execute.ts';
 
 const HELP = `
@@ -35,7 +36,11 @@ class CheckCommand extends Command {
   override error(message: string, _errorOptions?: ErrorOptions): never {
     const text = message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
     const report = unknownReport({ code: 'usage', message: text, hint: 'see qrv check --help' });
-    writeSync(1, this.optsWithGlobals<GlobalOptions>().json ? jsonText(report) : nagiosText(report));
+    try {
+      writeSync(1, this.optsWithGlobals<GlobalOptions>().json ? jsonText(report) : nagiosText(report));
+    } catch {
+      // nobody reads stdout (a closed pipe): the status is still the exit status
+    }
     process.exit(STATUS_EXIT.UNKNOWN);
   }
 }
@@ -46,10 +51,10 @@ async function run(options: CheckOptionValues, command: Command): Promise<void> 
   try {
     report = await check({ home: resolveHome(globals.home), now: new Date(), thresholds: parseThresholds(options) });
   } catch (caught) {
-    if (globals.debug && caught instanceof Error && !isQrvError(caught)) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+    if (globals.debug && caught instanceof Error && !isQrvError(caught)) writeErr(`${caught.stack ?? caught.message}\n`);
     report = unknownReport(toQrvError(caught));
   }
-  process.stdout.write(globals.json ? jsonText(report) : nagiosText(report));
+  writeOut(globals.json ? jsonText(report) : nagiosText(report));
   process.exitCode = report.exitCode;
 }
 

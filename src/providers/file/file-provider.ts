@@ -7,7 +7,7 @@
 // still share are the blocks nobody wrote in between.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { QrvError } from '../../core/errors.ts';
+import { QrvError, errnoCode, isQrvError } from '../../core/errors.ts';
 import { changedRanges as compareMaps, fileExtents, type ByteRange } from '../../copy/extent-map.ts';
 import type { HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { cloneImage } from './clone.ts';
@@ -41,15 +41,36 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
   return { sizeBytes: st.size, kind: 'file' };
 }
 
+/** Folders mkdir made for this snapshot (from `store` up to `made`), removed when they are still empty. */
+async function removeMadeFolders(store: string, made: string | undefined): Promise<void> {
+  if (made === undefined) return;
+  for (let dir = store; dir.startsWith(made); dir = path.dirname(dir)) {
+    if (!(await fs.rmdir(dir).then(() => true, () => false)) || dir === made) return;
+  }
+}
+
+/** A full snapshot store says so: the copy engine's own hint speaks of "the destination". */
+function storeError(error: unknown, store: string): unknown {
+  const code = errnoCode(isQrvError(error) ? error.cause : error);
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
+  return new QrvError('io', 'snapshot-store-full', `the snapshot store ${store} is full (${code}): the snapshot did not fit and was removed`, 'free space there, or re-add the volume with --snapshot-dir on a filesystem with room for a copy of the volume');
+}
+
 async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade> {
   const { sizeBytes } = await inspect(volume);
   const store = storeOf(volume);
-  await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+  const made = await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
     throw new QrvError('io', 'snapshot-store', `cannot make the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
   });
   const target = snapshotFile(volume, snapshotId);
   const started = process.hrtime.bigint();
-  const method = await cloneImage(volume.path, target, sizeBytes);
+  let method;
+  try {
+    method = await cloneImage(volume.path, target, sizeBytes);
+  } catch (error) {
+    await removeMadeFolders(store, made);
+    throw storeError(error, store);
+  }
   const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
   await fs.chmod(target, 0o444);
   return { handle: target, path: target, sizeBytes, method, suspendedMs };

@@ -13,7 +13,7 @@
 // correspond one to one, a `…` line stands for any number of lines (output trimmed). Ids the
 // document shows are bound to the ones printed in their place, so a later `qrv show s-0a8b0a8f`
 // runs with the real id. A command must exit 0 unless the output shown for it is an error
-// (a `qrv: ` line) or it shows its status itself (`; echo $?`).
+// (a `qrv: ` line or a JSON error object) or it shows its status itself (`; echo $?`).
 //
 // Marking a document (HTML comments, invisible on GitHub), placed right before a block:
 //   <!-- doc-test: not-run: REASON -->   the block is not run (needs device-mapper, a
@@ -80,7 +80,7 @@ async function runDocument(t: Test, file: string, blocks: DocBlock[]): Promise<v
     for (const { line, command, expected } of block.commands) {
       const run = await runInSession(dir, bin, substitute(command, ids, block.folder, dir));
       const lines = (block.folder ? run.output.split(dir).join(block.folder) : run.output).replace(/\n$/, '').split('\n');
-      const wantsError = expected.some((l) => l.startsWith('qrv: ')) || /;\s*echo (\$\?|"rc=\$\?")/.test(command);
+      const wantsError = expected.some((l) => l.startsWith('qrv: ') || l.startsWith('{"message_type":"error"')) || /;\s*echo (\$\?|"rc=\$\?")/.test(command);
       const name = `${file}:${line}: $ ${command}`;
       if (!wantsError) t.equal(run.exitCode, 0, `${name}: exit 0`, { output: run.output });
       const compared = compareOutput(expected, lines);

@@ -89,6 +89,16 @@ t.test('only disk images are file volumes: not /etc/passwd, not /proc, not /dev'
   }
   const list = await qrvJson(home, ['volume', 'list']);
   t.same(list.summary.volumes.map((v: { name: string }) => v.name), ['web'], 'no volume was added');
+  // discovery by glob takes the images beside other files, never the other files
+  const vms = path.join(dir, 'vms');
+  await fs.mkdir(vms);
+  await fs.writeFile(path.join(vms, 'disk.img'), Buffer.alloc(1024 * 1024, 1));
+  await fs.writeFile(path.join(vms, 'README'), 'x'.repeat(70_000));
+  await fs.writeFile(path.join(vms, 'disk.sha256'), 'abc  disk.img\n');
+  const found = await qrvJson(home, ['discover', '--path', path.join(vms, '*')]);
+  t.equal(found.run.exitCode, 0, found.run.stderr);
+  const after = await qrvJson(home, ['volume', 'list']);
+  t.same(after.summary.volumes.map((v: { name: string }) => v.name).sort(), ['disk', 'web'], 'only the image was discovered');
 });
 
 t.test('the same image through a symbolic or hard link is the volume it already is', slow, async (t) => {

@@ -34,8 +34,8 @@ import { compareOutput, docBlocks, ID, type DocBlock } from '../helpers/doc-bloc
 import { tmpDir } from '../helpers/tmp.ts';
 
 const isRoot = process.getuid?.() === 0;
-// Each command starts a node process: about 0.3 s on an idle machine (the whole run then takes
-// about a minute), many times that on a busy one. The file's default limit is too short there.
+// Each command starts a bash and a node process; on a busy machine (README.md alone took 194 s
+// with the load at 23 on 2 CPUs) the file's default limit of 300 s is too short.
 t.setTimeout(3_600_000);
 const ALL = ['README.md', ...(await fs.readdir(path.join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 /** QRV_DOC_TEST=docs/hooks.md (comma-separated) runs only those documents, while fixing one. */

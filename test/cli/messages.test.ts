@@ -10,7 +10,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 
 const isRoot = process.getuid?.() === 0;
 /** each test runs bin/qrv up to a dozen times; the shared test machine can be slow */
-const slow = { timeout: 300_000 };
+const slow = { timeout: 900_000 };
 
 /** stderr is exactly one line starting with "qrv: " */
 function oneLine(t: Test, stderr: string, what: string): void {

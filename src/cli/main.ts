@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../core/errors.ts';
 import { guardOutput, writeErr, writeOut } from '../output/closed-output.ts';
+import { escapeControl } from '../core/text.ts';
+import { pathValue } from './parse.ts';
 import { register as registerCatalog } from './commands/catalog.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerJobs } from './commands/jobs.ts';
@@ -29,7 +31,7 @@ function invokesCheck(argv: readonly string[]): boolean {
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
-  const message = text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  const message = escapeControl(text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim());
   if (invokesCheck(argv)) {
     return argv.includes('--json')
       ? `${JSON.stringify({ message_type: 'summary', status: 'UNKNOWN', exitCode: 3, message, problems: [], perfdata: [] })}\n`
@@ -45,7 +47,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command('qrv')
     .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
     .version('0.1.0')
-    .option('--home <dir>', 'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)')
+    .option('--home <dir>', 'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)', pathValue)
     .option('--json', 'print one JSON object per line; the last is the summary')
     .option('--debug', 'print stack traces of internal errors')
     .showSuggestionAfterError(true)

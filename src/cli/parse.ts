@@ -1,6 +1,8 @@
 // Option parsers shared by the commands; each turns a bad value into a usage error.
+import { InvalidArgumentError } from 'commander';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
+import { hasControl } from '../core/text.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../engine/hooks.ts';
 import type { HookOptions } from '../services/job-options.ts';
 
@@ -14,4 +16,22 @@ export function hookOptions(options: { hook?: string[]; hookTimeout?: string }, 
 
 export function persistOption(value: string | undefined): number | null {
   return value === undefined ? null : parseDuration(value, '--persist');
+}
+
+/**
+ * Commander's parser for an option or argument that names a file, folder or device: an empty
+ * value is a usage error (Node would take it for the current folder), never a path.
+ */
+export function pathValue(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('an empty path names nothing: give a file, folder or device (. for the current folder)');
+  return value;
+}
+
+/** pathValue for a repeatable option. */
+export const collectPaths = (value: string, previous: string[] = []): string[] => collect(pathValue(value), previous);
+
+/** Commander's parser for a label: one printable line. */
+export function labelValue(value: string): string {
+  if (hasControl(value)) throw new InvalidArgumentError('a label is one line of text: no newline, tab or other control character');
+  return value;
 }

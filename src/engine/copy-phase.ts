@@ -103,7 +103,7 @@ async function ledgerPlan(ctx: Context, data: CatalogData, volume: Volume, snaps
   try {
     ledger = await LedgerReader.open(path, { snapshotId: baseSnapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id });
   } catch (error) {
-    if (error instanceof LedgerError) return comparePlan(`the ledger of QRV ${qrv.id} (${path}) cannot be used: ${error.message}`);
+    if (error instanceof LedgerError) return comparePlan(`the ledger of QRV ${qrv.id} cannot be used: ${error.message}`) /* the message names the file */;
     throw error;
   }
   const ranges = askProvider ? await providerRanges(data, volume, baseSnapshotId, snapshot) : null;
@@ -179,7 +179,7 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       finished = await finishedLedger(ledgerPath, header);
       if (!finished) {
         if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-        throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger ${ledgerPath}.partial cannot be used (${error.message})`, `run the copy again without --resume (it compares every block instead)`);
+        throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`, `run the copy again without --resume (it compares every block instead)`);
       }
     }
     startBlock = finished ? finished.blockCount : resume.progress.blocksDone;

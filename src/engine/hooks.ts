@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Reporter } from '../core/events.ts';
+import { programLine } from '../core/text.ts';
 
 export const HOOK_PHASES = ['pre-snapshot', 'post-snapshot', 'pre-copy', 'post-copy'] as const;
 export type HookPhase = (typeof HOOK_PHASES)[number];
@@ -13,6 +14,8 @@ export type Hooks = Partial<Record<HookPhase, string>>;
 
 export const DEFAULT_HOOK_TIMEOUT_MS = 300_000;
 const KILL_GRACE_MS = 5_000;
+/** What a hook may print (stdout and stderr together) before qrv stops it: its lines go into the job's output. */
+export const HOOK_OUTPUT_CAP_BYTES = 1024 * 1024;
 
 /** The QRV_* variables a hook sees; empty strings for facts not known yet. */
 export interface HookFacts {
@@ -84,6 +87,7 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
     all: true,
     reject: false,
     stripFinalNewline: true,
+    maxBuffer: HOOK_OUTPUT_CAP_BYTES,
   });
   if (child.pid !== undefined) running.add(child.pid);
   let timedOut = false;
@@ -100,14 +104,19 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
   } finally {
     clearTimeout(timer);
     if (grace) clearTimeout(grace);
-    // After a timeout nothing the hook started may outlive it, even what ignored SIGTERM.
-    if (timedOut) killGroup(child.pid, 'SIGKILL');
+    // After a timeout or past the output cap nothing the hook started may outlive it.
+    if (timedOut || result?.isMaxBuffer) killGroup(child.pid, 'SIGKILL');
     if (child.pid !== undefined) running.delete(child.pid);
   }
   const output = typeof result.all === 'string' ? result.all : '';
-  for (const line of output.split('\n')) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
+  // A hook's colours and cursor moves stay out of qrv's output; its other control characters show as escapes.
+  for (const line of output.split('\n').map(programLine)) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
   if (timedOut) {
     throw new QrvError('hook', 'hook-timeout', `${phase} hook timed out after ${timeoutMs / 1000} s and was killed: ${command}`, 'make the hook finish sooner or raise --hook-timeout');
+  }
+  // Past the cap execa closes the pipes: the hook then dies of SIGPIPE (a shell reports 141), which is qrv's doing.
+  if (result.isMaxBuffer) {
+    throw new QrvError('hook', 'hook-output-cap', `${phase} hook was stopped: its output passed qrv's cap of ${HOOK_OUTPUT_CAP_BYTES / 1024 / 1024} MiB: ${command}`, 'make the hook quieter, or send its output to a file (e.g. >>/var/log/qrv-hook.log 2>&1)');
   }
   if (result.signal) {
     throw new QrvError('hook', 'hook-killed', `${phase} hook was killed by ${result.signal}: ${command}`, 'find out what killed it; run the hook by hand to check it');

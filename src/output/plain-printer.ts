@@ -4,6 +4,7 @@ import type { QrvError } from '../core/errors.ts';
 import { writeErr, writeOut } from './closed-output.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
 import { formatBytes, formatSeconds } from '../core/duration.ts';
+import { escapeControl } from '../core/text.ts';
 import { describeEvent, errorLine, type Printer, type Summary, type Write } from './printer.ts';
 
 const PROGRESS_EVERY_MS = 10_000;
@@ -46,7 +47,7 @@ export class PlainPrinter implements Printer {
   }
 
   summary(summary: Summary): void {
-    for (const line of summary.lines) this.out(`${line}\n`);
+    for (const line of summary.lines) this.out(`${escapeControl(line)}\n`);
   }
 
   error(error: QrvError): void {

@@ -2,6 +2,7 @@
 // Summary; the printer chosen once at start-up turns both into Ink, plain lines or JSON.
 import type { ExitCodeName, QrvError } from '../core/errors.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
+import { escapeControl } from '../core/text.ts';
 
 export interface Summary {
   /** the machine-readable result: the JSON summary line's fields (camelCase rows) */
@@ -42,7 +43,13 @@ export function chooseMode(json: boolean, stream: { isTTY?: boolean } = process.
 
 export type Write = (text: string) => void;
 
+/** An event as one line (control characters in names, paths or hook output escaped), or null. */
 export function describeEvent(event: QrvEvent): string | null {
+  const line = eventText(event);
+  return line === null ? null : escapeControl(line);
+}
+
+function eventText(event: QrvEvent): string | null {
   switch (event.type) {
     case 'step': {
       if (event.state === 'started') return null;
@@ -64,6 +71,7 @@ export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** The one line an error is printed as; a name or path with a newline in it cannot split it. */
 export function errorLine(error: QrvError): string {
-  return `qrv: ${error.message}${error.hint ? ` (${error.hint})` : ''}`;
+  return escapeControl(`qrv: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
 }

@@ -4,6 +4,7 @@
 // command that runs jobs calls `rediscover` first, so a new volume is never missed; with no
 // globs it costs nothing.
 import fs from 'node:fs/promises';
+import { notAnImage } from '../providers/file/image-check.ts';
 import path from 'node:path';
 import fg from 'fast-glob';
 import type { CatalogData, Volume } from '../catalog/schema.ts';
@@ -72,7 +73,8 @@ async function fileCandidates(globs: string[], own: Set<string>): Promise<Candid
     const real = await fs.realpath(file).catch(() => file);
     if (own.has(real) || own.has(file)) continue;
     const st = await fs.stat(real).catch(() => null);
-    if (st?.isFile() && st.size > 0) candidates.push({ file: real, size: st.size, provider: fileProvider });
+    // what a glob matches beside the images (notes, checksums, a config file) is not a volume
+    if (st?.isFile() && st.size > 0 && (await notAnImage(real).catch(() => 'gone')) === null) candidates.push({ file: real, size: st.size, provider: fileProvider });
   }
   return candidates;
 }

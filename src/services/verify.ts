@@ -29,7 +29,7 @@ export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<S
   }
   const outcome = await verifyBlocks({ path: qrv.destination, ledgerPath, expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id }, snapshotPath, reporter: ctx.reporter, phase: 'verify' }).catch((error: unknown) => {
     if (!(error instanceof LedgerError)) throw error;
-    throw new QrvError('verify', 'ledger-unusable', `QRV ${qrv.id} cannot be verified: its ledger ${ledgerPath} ${error.message}`, 'update the QRV with `qrv copy SNAPSHOT --to ' + qrv.destination + '` (it compares every block and writes a new ledger)');
+    throw new QrvError('verify', 'ledger-unusable', `QRV ${qrv.id} cannot be verified: ${error.message}` /* a LedgerError names its file */, 'update the QRV with `qrv copy SNAPSHOT --to ' + qrv.destination + '` (it compares every block and writes a new ledger)');
   });
   const ok = outcome.badCount === 0;
   const at = ctx.now().toISOString();

@@ -13,6 +13,7 @@ import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
 import type { Provider, VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
+import { notAnImage } from '../providers/file/image-check.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -77,13 +78,18 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
     if (error instanceof QrvError && error.code === 'volume-missing') return undoAdopt(new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added'));
     return undoAdopt(error);
   });
+  if (provider.name === 'file') {
+    const why = await notAnImage(imagePath);
+    if (why) throw new QrvError('usage', 'not-an-image', `volume "${request.name}": ${imagePath} is not a disk image: ${why}`, 'give an image file (made by mkfs, qemu-img create -f raw, or truncate -s 1G); for a block device use --provider lvm or dm');
+  }
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
   const volume = { name: request.name, provider: provider.name, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
   const forms = await pathForms(imagePath);
   await ctx.catalog
-    .update((data) => {
+    .update(async (data) => {
       checkNewVolume(data, request.name, imagePath);
       if (ref.path !== imagePath) checkNewVolume(data, request.name, ref.path);
+      await checkSameImage(data, ref.path);
       // added by hand: discovery may know it again (it is a volume now, so it adds nothing twice)
       data.settings.ignored = data.settings.ignored.filter((p) => !forms.includes(p));
       data.volumes.push(volume);
@@ -100,6 +106,25 @@ function checkNewVolume(data: CatalogData, name: string, volumePath: string): vo
   if (data.volumes.some((v) => v.name === name)) throw new QrvError('refused', 'volume-exists', `a volume named "${name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
   const same = data.volumes.find((v) => v.path === volumePath || v.options.device === volumePath);
   if (same) throw new QrvError('refused', 'volume-path-known', `${volumePath} is volume "${same.name}" already`, `use "${same.name}"`);
+}
+
+/** What a path names after links: its real path and the file (or device) it is. */
+async function identity(file: string): Promise<{ real: string; key: string } | null> {
+  const st = await fs.stat(file).catch(() => null);
+  if (!st) return null;
+  return { real: await fs.realpath(file), key: st.isBlockDevice() ? `b:${st.rdev}` : `f:${st.dev}:${st.ino}` };
+}
+
+/** The same image or device under another name (a symbolic link, a hard link, /dev/vg/lv and /dev/dm-N) is the volume it is already. */
+async function checkSameImage(data: CatalogData, volumePath: string): Promise<void> {
+  const mine = await identity(volumePath);
+  if (!mine) return;
+  for (const volume of data.volumes) {
+    const theirs = await identity(volume.path);
+    if (theirs && (theirs.real === mine.real || theirs.key === mine.key)) {
+      throw new QrvError('refused', 'volume-path-known', `${volumePath} is volume "${volume.name}" already (the same ${mine.key.startsWith('b:') ? 'device' : 'file'} as ${volume.path})`, `use "${volume.name}"`);
+    }
+  }
 }
 
 /** The snapshot store must be (or become) a folder: refuse a path under a file now, not at the first snapshot. */

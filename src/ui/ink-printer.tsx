@@ -6,6 +6,7 @@ import type { QrvError } from '../core/errors.ts';
 import type { QrvEvent, Reporter } from '../core/events.ts';
 import { writeErr, writeOut } from '../output/closed-output.ts';
 import { describeEvent, errorLine, type Printer, type Summary } from '../output/printer.ts';
+import { escapeControl } from '../core/text.ts';
 import { ProgressView, type ViewState } from './progress-view.tsx';
 
 /** Folds one event into the view state (pure, so it is tested without a terminal). */
@@ -22,9 +23,9 @@ export function reduce(state: ViewState, event: QrvEvent): ViewState {
     case 'progress':
       return { ...state, progress: event };
     case 'info':
-      return { ...state, lines: [...state.lines, { key, text: event.message, tone: 'info' }] };
+      return { ...state, lines: [...state.lines, { key, text: escapeControl(event.message), tone: 'info' }] };
     case 'warning':
-      return { ...state, lines: [...state.lines, { key, text: event.message, tone: 'warning' }] };
+      return { ...state, lines: [...state.lines, { key, text: escapeControl(event.message), tone: 'warning' }] };
   }
 }
 
@@ -50,7 +51,7 @@ export class InkPrinter implements Printer {
 
   summary(summary: Summary): void {
     this.pending.push(() => {
-      for (const line of summary.lines) writeOut(`${line}\n`);
+      for (const line of summary.lines) writeOut(`${escapeControl(line)}\n`);
     });
   }
 

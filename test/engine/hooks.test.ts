@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from '../../src/core/errors.ts';
 import { Reporter } from '../../src/core/events.ts';
-import { hookEnv, parseHookOptions, runHook, HOOK_PHASES, type HookFacts } from '../../src/engine/hooks.ts';
+import { hookEnv, parseHookOptions, runHook, HOOK_PHASES, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../src/engine/hooks.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const facts: HookFacts = { jobId: 'j-0123abcd', volume: 'db', device: '/dev/vg0/db', snapshotId: 's-89abcdef', snapshotPath: '/dev/vg0/db-snap', destination: '/backup/db.img' };
@@ -107,6 +107,30 @@ t.test('hook output lines become info events', async (t) => {
   const errLines = infoLines(reporter);
   await runHook('post-snapshot', 'echo "to stderr" >&2', {}, 5000, reporter);
   t.same(errLines, ['hook post-snapshot: to stderr'], 'stderr lines too');
+});
+
+t.test('hook output reaches qrv\'s output without its escape sequences', async (t) => {
+  const reporter = new Reporter();
+  const lines = infoLines(reporter);
+  // colours, a window title (OSC), a cursor move, a progress line redrawn with \r, a bell and a NUL-free control byte
+  await runHook('pre-copy', "printf '\\033[31mred\\033[0m and \\033]0;pwned\\007plain\\033[2J\\n10%%\\r100%%\\n\\007bell \\001one\\n'", {}, 5000, reporter);
+  t.same(lines, ['hook pre-copy: red and plain', 'hook pre-copy: 100%', 'hook pre-copy: \\x07bell \\x01one'], 'sequences dropped, other controls escaped');
+  t.notOk(lines.some((line) => /[\u0000-\u001f]/.test(line)), 'no control character reaches the printer');
+});
+
+t.test('a hook stopped by qrv\'s output cap is blamed on the cap, not on "status 141"', async (t) => {
+  const reporter = new Reporter();
+  let infos = 0;
+  reporter.subscribe((event) => void (event.type === 'info' && infos++));
+  // a pipeline whose writer dies of SIGPIPE when the cap closes its pipe: the shell says 141
+  const started = Date.now();
+  const error = await errorOf(runHook('post-copy', `head -c ${2 * HOOK_OUTPUT_CAP_BYTES} /dev/zero | tr '\\0' x`, {}, 20_000, reporter));
+  t.match(error, { exit: 'hook', code: 'hook-output-cap', message: /post-copy hook was stopped: its output passed qrv's cap of 1 MiB/, hint: /quieter|to a file/ });
+  t.notMatch((error as Error).message, /141/);
+  const endless = await errorOf(runHook('post-copy', 'yes', {}, 20_000, new Reporter()));
+  t.match(endless, { code: 'hook-output-cap' }, 'a hook that would print forever is stopped at the cap');
+  t.ok(Date.now() - started < 15_000, 'long before the timeout');
+  t.ok(infos >= 1, 'what it printed up to the cap is still shown');
 });
 
 t.test('a hook that exits non-zero fails with hook-failed, and its output is still shown', async (t) => {

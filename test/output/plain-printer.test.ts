@@ -81,6 +81,20 @@ t.test('no escape codes, whatever is printed', async (t) => {
   t.notOk(all.includes('\r'), 'no carriage return');
 });
 
+t.test('a name with a newline or escape in it cannot split or colour a line', async (t) => {
+  const { out, err, printer, reporter } = setup();
+  const name = 'db\nqrv: everything is fine\x1b[2J';
+  reporter.warn(`volume "${name}" is odd`);
+  reporter.info(`hook pre-copy: ${name}`);
+  reporter.emit({ type: 'step', phase: 'copy', step: 'check destination', state: 'done', detail: `/srv/${name}` });
+  printer.summary({ data: {}, lines: [`added volume ${name}`] });
+  printer.error(new QrvError('notFound', 'unknown-volume', `no volume or sub-client named "${name}"`, 'known: a\tb'));
+  t.same(err, ['warning: volume "db\\nqrv: everything is fine\\x1b[2J" is odd\n', 'qrv: no volume or sub-client named "db\\nqrv: everything is fine\\x1b[2J" (known: a\\tb)\n']);
+  t.same(out, ['hook pre-copy: db\\nqrv: everything is fine\\x1b[2J\n', 'copy: check destination: /srv/db\\nqrv: everything is fine\\x1b[2J\n', 'added volume db\\nqrv: everything is fine\\x1b[2J\n']);
+  for (const text of [...out, ...err]) t.equal(text.indexOf('\n'), text.length - 1, `one line: ${JSON.stringify(text)}`);
+  await printer.close();
+});
+
 t.test('a fast run prints the first and the last progress line only', async (t) => {
   const { out, reporter } = setup();
   for (let percent = 0; percent <= 100; percent += 1) reporter.emit(progress(percent * MiB, 100 * MiB));

@@ -7,6 +7,7 @@ import { recover, recoverGroup } from '../../services/recover.ts';
 import { groupSources, recoverFiles, type OrderedOption } from '../../services/recover-files.ts';
 import type { Via } from '../../browse/open.ts';
 import { execute } from '../execute.ts';
+import { labelValue, pathValue } from '../parse.ts';
 
 export function register(program: Command): void {
   program
@@ -33,7 +34,7 @@ export function register(program: Command): void {
     .command('set <snapshot-id>')
     .description("change a snapshot's persistence, label or pin")
     .option('--persist <when>', 'persist this long from now (30d, forever) or until a time (2026-12-31T00:00Z)')
-    .option('--label <text>', 'set the label ("" clears it)')
+    .option('--label <text>', 'set the label ("" clears it)', labelValue)
     .addOption(new Option('--pin', 'never prune it').conflicts('unpin'))
     .option('--unpin', 'let it be pruned again')
     .action((snapshotId: string, options: { persist?: string; label?: string; pin?: boolean; unpin?: boolean }, command: Command) =>
@@ -50,6 +51,7 @@ export function register(program: Command): void {
   // --from, --as-of and --path in the order given: each --path belongs to the --from before it.
   const order: OrderedOption[] = [];
   const record = (option: OrderedOption['option']) => (value: string, previous: unknown) => {
+    if (option === 'path') pathValue(value);
     order.push({ option, value });
     return option === 'path' ? [...((previous as string[] | undefined) ?? []), value] : value;
   };
@@ -60,7 +62,7 @@ export function register(program: Command): void {
     .option('--path <path>', 'restore this file or folder (from the --from before it) instead of the whole volume; repeatable', record('path'))
     .option('--as-of <time>', 'instead of --from: the copy `qrv resolve VOLUME --as-of TIME` chooses (with --path, for the paths after it)', record('as-of'))
     .option('--group <group-id>', 'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)')
-    .option('--to <path>', 'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume')
+    .option('--to <path>', 'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume', pathValue)
     .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
     .action((volume: string | undefined, options: { from?: string; path?: string[]; asOf?: string; group?: string; to?: string; force?: boolean; via?: string }, command: Command) =>

@@ -6,7 +6,7 @@ import { run } from '../../services/run.ts';
 import { snap } from '../../services/snap.ts';
 import { unsnap } from '../../services/unsnap.ts';
 import { execute } from '../execute.ts';
-import { collect, hookOptions, persistOption } from '../parse.ts';
+import { collect, hookOptions, labelValue, pathValue, persistOption } from '../parse.ts';
 
 interface HookFlags {
   hook?: string[];
@@ -25,7 +25,7 @@ export function register(program: Command): void {
       .command('snap <volume...>')
       .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
       .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
-      .option('--label <text>', 'a label for the snapshot'),
+      .option('--label <text>', 'a label for the snapshot', labelValue),
   ).action((volumes: string[], options: HookFlags & { persist?: string; label?: string }, command: Command) =>
     execute(command, (ctx) => snap(ctx, { volumes, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']) })),
   );
@@ -34,7 +34,7 @@ export function register(program: Command): void {
     program
       .command('copy [snapshot-id]')
       .description('copy a snapshot to a QRV: a new one, or the QRV kept at the destination, updated with the changed blocks')
-      .option('--to <destination>', 'image file, folder, block device or pool:NAME (required, except with --resume)')
+      .option('--to <destination>', 'image file, folder, block device or pool:NAME (required, except with --resume)', pathValue)
       .option('--force', 'overwrite a destination that is not a QRV of this volume')
       .option('--full', 'rewrite an existing QRV in full instead of updating its changed blocks')
       .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint'),
@@ -63,9 +63,9 @@ export function register(program: Command): void {
     program
       .command('run <target>')
       .description('all phases for a volume or a sub-client, following its policy: snapshot, copy to a QRV, verify, remove the snapshot')
-      .option('--to <destination>', 'image file, folder, block device or pool:NAME; copies now (default: the policy\'s --dest and --copy)')
+      .option('--to <destination>', 'image file, folder, block device or pool:NAME; copies now (default: the policy\'s --dest and --copy)', pathValue)
       .option('--persist <duration>', 'how long a kept snapshot persists (default: the policy\'s)')
-      .option('--label <text>', 'a label for the snapshots')
+      .option('--label <text>', 'a label for the snapshots', labelValue)
       .option('--keep-snapshot', 'keep the snapshot after the copy')
       .option('--force', 'overwrite a destination that is not a QRV of this volume'),
   ).action((target: string, options: HookFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>

@@ -2,14 +2,14 @@
 import type { Command } from 'commander';
 import { addPolicy, listPolicies, removePolicy, setPolicy, showPolicy, type PolicyChanges } from '../../services/policies.ts';
 import { execute } from '../execute.ts';
-import { collect } from '../parse.ts';
+import { collect, pathValue } from '../parse.ts';
 
 function policyOptions(command: Command): Command {
   return command
     .option('--persist <duration>', 'how long snapshots persist (7d, 12h, forever)')
     .option('--copy <when>', 'when the copy runs: now, never, after:<duration>, at:<HH:MM>, oldest:<N>')
     .option('--unsnap <rule>', 'after-copy (remove the snapshot once copied) or after-persist (keep it until its persistence lapses)')
-    .option('--dest <dest>', 'where QRVs go: a path (file, folder, device) or pool:<name>; "none" clears it')
+    .option('--dest <dest>', 'where QRVs go: a path (file, folder, device) or pool:<name>; "none" clears it', pathValue)
     .option('--keep <N>', 'keep at most the newest N snapshots of each volume; "none" clears it')
     .option('--schedule <cron>', 'when `qrv cron` takes snapshots, e.g. "0 */6 * * *"; "none" clears it')
     .option('--hook <phase=command>', 'a hook for pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable; PHASE= removes it)', collect)

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { parseSize } from '../../pools/capacity.ts';
 import { addMember, addPool, listPools, removeMember, removePool, showPool } from '../../services/pools.ts';
 import { execute } from '../execute.ts';
+import { pathValue } from '../parse.ts';
 
 export function register(program: Command): void {
   const pool = program.command('pool').description('pools: sets of destinations a QRV takes its place from (best fit)');
@@ -25,14 +26,18 @@ export function register(program: Command): void {
 
   const member = pool.command('member').description('add and remove the members of a pool');
   member
-    .command('add <pool> <path>')
+    .command('add')
+    .argument('<pool>')
+    .argument('<path>', 'the image file or block device', pathValue)
     .description('add an image file path (the QRV will be that file; its folder must exist) or a block device')
     .option('--capacity <size>', 'room it offers, e.g. 20G (default: the device size, or the free space of the file system)')
     .action((poolName: string, memberPath: string, options: { capacity?: string }, command: Command) =>
       execute(command, (ctx) => addMember(ctx, { pool: poolName, path: memberPath, capacityBytes: options.capacity === undefined ? null : parseSize(options.capacity) })),
     );
   member
-    .command('remove <pool> <path>')
+    .command('remove')
+    .argument('<pool>')
+    .argument('<path>', 'the member as added', pathValue)
     .description('remove a member (refused while it holds a QRV); its data is not touched')
     .action((poolName: string, memberPath: string, _options: unknown, command: Command) => execute(command, (ctx) => removeMember(ctx, { pool: poolName, path: memberPath })));
 }

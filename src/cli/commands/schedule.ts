@@ -5,13 +5,13 @@ import { cron } from '../../services/cron.ts';
 import { discover } from '../../services/discover.ts';
 import { prune } from '../../services/prune.ts';
 import { execute } from '../execute.ts';
-import { collect } from '../parse.ts';
+import { collect, collectPaths } from '../parse.ts';
 
 export function register(program: Command): void {
   program
     .command('discover')
     .description('find image files and logical volumes matching the remembered discovery globs and add new ones to the default sub-client')
-    .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collect)
+    .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collectPaths)
     .option('--lvm <VG[/LV]>', 'logical volumes to remember and add: a VG, VG/LV, "*" matches any part, e.g. "vg0/db*" (repeatable)', collect)
     .option('--forget <glob>', 'stop remembering a glob or lvm selector, as listed (its volumes stay) (repeatable)', collect)
     .action((options: { path?: string[]; lvm?: string[]; forget?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [], options.forget ?? [])));

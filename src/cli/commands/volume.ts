@@ -3,18 +3,19 @@ import type { Command } from 'commander';
 import { providerNames } from '../../providers/registry.ts';
 import { activateVolumes, addVolume, listVolumes, removeVolume, setVolumePolicy } from '../../services/volumes.ts';
 import { execute } from '../execute.ts';
+import { pathValue } from '../parse.ts';
 
 export function register(program: Command): void {
   const volume = program.command('volume').description('add, list and remove the volumes qrv protects');
   volume
     .command('add <name>')
     .description('add a volume to the catalog')
-    .option('--path <image>', 'the image file (file provider) or logical volume (lvm provider)')
-    .option('--device <dev>', 'the block device (dm provider): put under /dev/mapper/qrv-NAME, which is used from then on')
+    .option('--path <image>', 'the image file (file provider) or logical volume (lvm provider)', pathValue)
+    .option('--device <dev>', 'the block device (dm provider): put under /dev/mapper/qrv-NAME, which is used from then on', pathValue)
     .option('--provider <name>', `snapshot provider (${providerNames().join(', ')})`, 'file')
-    .option('--snapshot-dir <dir>', 'where snapshots are kept (default: .qrv-snapshots beside the image)')
-    .option('--cow-dir <dir>', 'dm: where COW files are kept (default: HOME/cow)')
-    .option('--cow-device <dev>', 'dm: a device that holds the COW store instead of a file (one snapshot at a time)')
+    .option('--snapshot-dir <dir>', 'where snapshots are kept (default: .qrv-snapshots beside the image)', pathValue)
+    .option('--cow-dir <dir>', 'dm: where COW files are kept (default: HOME/cow)', pathValue)
+    .option('--cow-device <dev>', 'dm: a device that holds the COW store instead of a file (one snapshot at a time)', pathValue)
     .option('--cow-percent <n>', 'dm, lvm: size of a COW store in % of the volume (default: 20)')
     .action((name: string, options: { path?: string; device?: string; provider: string; snapshotDir?: string; cowDir?: string; cowDevice?: string; cowPercent?: string }, command: Command) =>
       execute(command, (ctx) =>

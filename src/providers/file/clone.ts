@@ -2,6 +2,8 @@
 // sparse-aware block copy. Returns which, for the snapshot row.
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
+import path from 'node:path';
+import { QrvError } from '../../core/errors.ts';
 import { copyImage } from '../../copy/block-copy.ts';
 
 /** errno codes with which FICLONE says "not here" (ext4, tmpfs, across filesystems). */
@@ -15,6 +17,10 @@ export async function cloneImage(source: string, target: string, sizeBytes: numb
     return 'reflink';
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EPERM') {
+      const dir = path.dirname(target);
+      throw new QrvError('io', 'snapshot-store', `cannot create snapshot file ${target}: the snapshot store ${dir} is immutable or append-only (EPERM)`, `see \`lsattr -d ${dir}\`; \`chattr -i -a ${dir}\`, or re-add the volume with another --snapshot-dir`, { cause: error });
+    }
     if (!NO_REFLINK.has(code)) throw error;
     await fs.rm(target, { force: true });
   }

@@ -82,8 +82,13 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
   if (path.dirname(path.resolve(handle)) !== store || !path.basename(handle).startsWith(`${volume.name}@`)) {
     throw new QrvError('refused', 'foreign-handle', `snapshot file ${handle} is not in the snapshot store ${store} of volume "${volume.name}"`, 'remove it by hand if it is really a qrv snapshot');
   }
-  await fs.rm(handle, { force: true }).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle} (${error.code ?? error.message})`, 'check its attributes (lsattr; chattr -i) and the folder permissions');
+  // unlink, not rm: rm retries an EPERM as a folder and reports ENOTDIR for an immutable file
+  await fs.unlink(handle).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return;
+    if (error.code === 'EPERM') {
+      throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle}: it (or its folder) is immutable or append-only (EPERM)`, `see \`lsattr -d ${handle} ${path.dirname(handle)}\`; \`chattr -i -a\` it if it should go, then run the command again`);
+    }
+    throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle} (${error.code ?? error.message})`, 'check the folder\'s permissions');
   });
 }
 

@@ -21,7 +21,8 @@
 //   <!-- doc-test: root-only -->         run only as root
 //   <!-- doc-test: before
 //   $ command                             commands run first, output not shown (set-up the
-//   -->                                   text describes in words)
+//   -->                                   text describes in words); run also when the block
+//                                         itself is not run. Lines without `$ ` are notes.
 //   <!-- doc-test: folder /tmp/tour -->  the folder the text works in: replaced by the test's
 //                                         folder in commands, and the other way in output
 // A new document in docs/ is picked up by itself: run this test, then fix or mark what fails.
@@ -72,13 +73,14 @@ async function runDocument(t: Test, file: string, blocks: DocBlock[]): Promise<v
   const ids = new Map<string, string>();
   for (const block of blocks) {
     const where = `${file}:${block.line}`;
-    if (block.notRun !== null || (block.rootOnly && !isRoot)) {
-      skipped.push(`${where}: ${block.notRun ?? 'root only'}`);
-      continue;
-    }
+    // the set-up is part of the document's story: it runs even when its block does not
     for (const command of block.before) {
       const run = await runInSession(dir, bin, substitute(command, ids, block.folder, dir));
       t.equal(run.exitCode, 0, `${where} (before): ${command}`, { output: run.output });
+    }
+    if (block.notRun !== null || (block.rootOnly && !isRoot)) {
+      skipped.push(`${where}: ${block.notRun ?? 'root only'}`);
+      continue;
     }
     for (const { line, command, expected } of block.commands) {
       const run = await runInSession(dir, bin, substitute(command, ids, block.folder, dir));

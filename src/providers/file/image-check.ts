@@ -1,11 +1,11 @@
 // What the file provider takes as a volume: a disk image, not any file root can open. The rule:
-// a regular file of at least 64 KiB whose size is a whole number of 512-byte sectors (every
-// filesystem image and raw VM disk is), and not on a pseudo-filesystem (/proc, /sys, debugfs,
-// cgroup …) nor on the filesystem of /dev. /etc/passwd and /proc/self/status are refused.
+// a regular file of at least 64 KiB (the smallest filesystem images are about that size), not on
+// a pseudo-filesystem (/proc, /sys, debugfs, cgroup …) nor on the filesystem of /dev.
+// /etc/passwd and /proc/self/status are refused. The size need not be whole sectors: images
+// made by copying or appending are not always.
 import fs from 'node:fs/promises';
 
 export const MIN_IMAGE_BYTES = 64 * 1024;
-const SECTOR = 512;
 
 /** statfs f_type of filesystems whose files are kernel interfaces, not data (linux/magic.h). */
 const PSEUDO: ReadonlyMap<number, string> = new Map([
@@ -35,6 +35,5 @@ export async function notAnImage(file: string): Promise<string | null> {
   const dev = await fs.stat('/dev').catch(() => null);
   if (dev && dev.dev === st.dev) return 'it is on the /dev filesystem, not a disk image';
   if (st.size < MIN_IMAGE_BYTES) return `it holds ${st.size} bytes; a disk image holds at least ${MIN_IMAGE_BYTES / 1024} KiB`;
-  if (st.size % SECTOR !== 0) return `its size (${st.size} bytes) is not a whole number of ${SECTOR}-byte sectors, as every disk image's is`;
   return null;
 }

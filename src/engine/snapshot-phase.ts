@@ -131,6 +131,8 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     groupId: options.groupId ?? newId('g'),
     method: '',
     quiesce: 'none',
+    consistency: 'unknown',
+    copyRate: null,
     suspendedMs: 0,
     objects: [],
     jobId: job.id,

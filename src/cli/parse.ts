@@ -3,6 +3,7 @@ import { parseDuration } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../engine/hooks.ts';
 import type { HookOptions } from '../services/job-options.ts';
+import { parseMaxFreeze } from '../policy/rules.ts';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -15,3 +16,6 @@ export function hookOptions(options: { hook?: string[]; hookTimeout?: string }, 
 export function persistOption(value: string | undefined): number | null {
   return value === undefined ? null : parseDuration(value, '--persist');
 }
+
+/** --max-freeze: a finite duration up to ten minutes (issue 18). */
+export const maxFreezeOption = (value: string): number => parseMaxFreeze(value);

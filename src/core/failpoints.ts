@@ -1,7 +1,8 @@
 // Failpoints: named places where qrv can be told to pause, die or fail, so that crash tests (and
 // an admin checking the freeze guard) can stop it exactly there. QRV_FAILPOINTS is a comma list
 // of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup)
-// or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-copy,
+// or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-snapshot-copy
+// (the file provider's copy done, the image not yet checked again), mid-copy,
 // before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
@@ -9,7 +10,7 @@
 // before it is read) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 function actionFor(name: Failpoint): string | null {

@@ -1,0 +1,52 @@
+// The file provider's snapshot store, opened once as a folder descriptor (issue 12): made 0700 when
+// missing; refused when it is a link, not a folder, owned by another user, or writable by group or
+// others (anyone who can write it could swap a snapshot file for a link to a file of root's). Files
+// in it are named through /proc/self/fd/<folder>, so a path swapped above it changes nothing.
+import fs, { type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { QrvError } from '../../core/errors.ts';
+
+export interface Store {
+  /** the folder, through its descriptor */
+  dir: string;
+  /** the path of an entry in it, through its descriptor */
+  entry(name: string): string;
+  /** removes an entry; gone already is fine */
+  remove(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function unsafe(store: string, why: string): QrvError {
+  return new QrvError('refused', 'snapshot-store-unsafe', `the snapshot store ${store} ${why}`, `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700), or re-add the volume with another --snapshot-dir`);
+}
+
+/** Opens (and first makes, 0700) the store `store`, checked as above. */
+export async function openStore(store: string): Promise<Store> {
+  await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') return; // a link or a file in its place: refused below
+    throw new QrvError('io', 'snapshot-store', `cannot make the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+  });
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(store, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw unsafe(store, 'is a symbolic link');
+    if (code === 'ENOTDIR') throw unsafe(store, 'is not a folder');
+    throw new QrvError('io', 'snapshot-store', `cannot open the snapshot store ${store} (${code ?? (error as Error).message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+  }
+  const st = await handle.stat();
+  const me = process.geteuid?.() ?? 0;
+  const problem = st.uid !== me && st.uid !== 0 ? `is owned by uid ${st.uid}, not by qrv's user (${me})` : st.mode & 0o022 ? `can be written by ${st.mode & 0o002 ? 'anyone' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})` : null;
+  if (problem) {
+    await handle.close();
+    throw unsafe(store, problem);
+  }
+  const dir = `/proc/self/fd/${handle.fd}`;
+  return {
+    dir,
+    entry: (name) => `${dir}/${name}`,
+    remove: (name) => fs.rm(`${dir}/${name}`, { force: true }),
+    close: () => handle.close(),
+  };
+}

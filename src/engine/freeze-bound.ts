@@ -32,7 +32,7 @@ export function rememberedRate(data: CatalogData, volume: string): { rate: numbe
   return row?.copyRate ? { rate: row.copyRate, measured: true } : { rate: DEFAULT_COPY_RATE, measured: false };
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`);
 
 /**
  * Refuses, before anything is frozen, a snapshot whose copy would keep a filesystem frozen longer

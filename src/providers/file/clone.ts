@@ -25,6 +25,9 @@ export interface Cloned {
   copyRate: number | null;
 }
 
+/** The least a copy must move for its rate to be remembered (64 MiB). */
+const RATE_SAMPLE_MIN = 64 * 2 ** 20;
+
 const fdPath = (handle: FileHandle) => `/proc/self/fd/${handle.fd}`;
 
 /** Opens the image read-only without following a link and checks it is a regular file. */
@@ -99,8 +102,10 @@ async function cloneOrCopy(image: FileHandle, out: FileHandle, sizeBytes: number
   const after = await image.stat({ bigint: true });
   const writersAfter = await writersOf(Number(after.dev), Number(after.ino));
   const writers = [...writersBefore, ...writersAfter.filter((w) => !writersBefore.some((b) => b.pid === w.pid))];
+  // Only a copy large enough that its bytes, not its fixed costs (extent map, open, sync), set its
+  // length says anything about the rate.
   const allocated = Number(after.blocks) * 512;
-  return { method: 'sparse-copy', torn: !same(before, after), writers, copyRate: allocated > 0 && seconds > 0 ? allocated / seconds : null };
+  return { method: 'sparse-copy', torn: !same(before, after), writers, copyRate: allocated >= RATE_SAMPLE_MIN && seconds > 0 ? allocated / seconds : null };
 }
 
 /** The one line for an image that changed while it was copied: who wrote, and what to do. */

@@ -28,7 +28,7 @@ export interface Cloned {
 /** The least a copy must move for its rate to be remembered (64 MiB). */
 const RATE_SAMPLE_MIN = 64 * 2 ** 20;
 
-const fdPath = (handle: FileHandle) => `/proc/self/fd/${handle.fd}`;
+const fdPath = (handle: FileHandle) => `/proc/${process.pid}/fd/${handle.fd}`;
 
 /** Opens the image read-only without following a link and checks it is a regular file. */
 export async function openImage(source: string): Promise<FileHandle> {

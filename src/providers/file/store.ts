@@ -42,7 +42,7 @@ export async function openStore(store: string): Promise<Store> {
     await handle.close();
     throw unsafe(store, problem);
   }
-  const dir = `/proc/self/fd/${handle.fd}`;
+  const dir = `/proc/${process.pid}/fd/${handle.fd}`;
   return {
     dir,
     entry: (name) => `${dir}/${name}`,

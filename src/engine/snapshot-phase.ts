@@ -146,7 +146,9 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
   const pair = { phase: 'snapshot' as const, pre: 'pre-snapshot' as const, post: 'post-snapshot' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
   const maxFreezeMs = options.maxFreezeMs ?? guardDeadlineMs();
   await withHookPair(ctx, job, pair, () => ({ ...env, ...(row.path ? { snapshotPath: row.path } : {}) }), async () => {
-    // A copy that would outlast --max-freeze is refused before anything is written or frozen.
+    // A store unsafe to write, or a copy that would outlast --max-freeze, is refused before
+    // anything is written or frozen.
+    await provider.checkSnapshot?.(ref);
     await checkFreezeBudget(provider, ref, volume, facts.kind, await ctx.catalog.read(), maxFreezeMs);
     // The point in time is when the snapshot is taken, after the pre-snapshot hook.
     const createdAt = ctx.now();

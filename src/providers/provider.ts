@@ -87,6 +87,11 @@ export interface Provider {
    * would outlast --max-freeze before anything is frozen.
    */
   copyEstimate?(volume: VolumeRef): Promise<{ bytes: number } | null>;
+  /**
+   * Optional: checks what a snapshot of the volume needs, before the job writes anything (file:
+   * that its snapshot store is safe to write as root). Throws the QrvError that refuses it.
+   */
+  checkSnapshot?(volume: VolumeRef): Promise<void>;
   /** Makes a read-only point-in-time snapshot named after `snapshotId`. */
   createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade>;
   /** Removes a snapshot; removing one that is already gone is not an error. */

@@ -12,7 +12,7 @@ import { changedRanges as compareMaps, fileExtents, type ByteRange } from '../..
 import { writerNames } from '../../system/writers.ts';
 import type { CreateOptions, HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { canClone, cloneImage, tornError } from './clone.ts';
-import { openStore } from './store.ts';
+import { checkStore, openStore } from './store.ts';
 
 const STORE_OPTION = 'snapshotDir';
 
@@ -141,6 +141,7 @@ export const fileProvider: Provider = {
   inspect,
   defaultOptions: (imagePath) => ({ [STORE_OPTION]: path.join(path.dirname(path.resolve(imagePath)), '.qrv-snapshots') }),
   copyEstimate,
+  checkSnapshot: (volume) => checkStore(storeOf(volume)),
   createSnapshot,
   removeSnapshot,
   listSnapshots,

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { failsCleanly } from '../../helpers/assert.ts';
 import { qrv, qrvJson } from '../../helpers/cli.ts';
 import { lane } from '../../helpers/lanes.ts';
@@ -14,7 +14,7 @@ import { sparseFile, tmpDir } from '../../helpers/tmp.ts';
 const NOBODY = ['runuser', '-u', 'nobody', '--'];
 
 /** A root-only (0600) image with a root-only secret in it, as volume "secret", snapshots in `store`. */
-async function scene(t: Parameters<Parameters<typeof t.test>[1]>[0], store: string) {
+async function scene(t: Test, store: string) {
   const dir = await tmpDir(t);
   await fs.chmod(dir, 0o755);
   const image = await sparseFile(path.join(dir, 'secret.img'), 4 * 2 ** 20);

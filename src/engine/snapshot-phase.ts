@@ -206,7 +206,9 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     } catch (error) {
       row.state = 'failed';
       if (!handedOver) await prepared?.discard().catch(() => undefined);
+      const held = quiesce.freeze?.held() ?? true;
       await quiesce.freeze?.thaw().catch(() => undefined);
+      if (quiesce.freeze) row.suspendedMs = windowMs(quiesce.freeze, held); // the real window, also of a failed snapshot
       await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
       throw error;
     } finally {
@@ -236,8 +238,12 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
 async function takeSnapshot(ref: VolumeRef, snapshotId: string, quiesce: AtRest, prepared: PreparedSnapshot | undefined, allowInconsistent: boolean): Promise<SnapshotMade> {
   const provider = getProvider(ref.provider);
   const freeze = quiesce.freeze;
-  const made = await provider.createSnapshot(ref, snapshotId, { frozen: (freeze?.mountpoints.length ?? 0) > 0, allowInconsistent, ...(prepared ? { prepared } : {}) });
-  if (freeze && freeze.mountpoints.length && !freeze.held()) {
+  const lapsed = () => freeze !== undefined && freeze.mountpoints.length > 0 && !freeze.held();
+  const made = await provider.createSnapshot(ref, snapshotId, { frozen: (freeze?.mountpoints.length ?? 0) > 0, allowInconsistent, ...(prepared ? { prepared } : {}) }).catch((error: unknown) => {
+    // A copy torn because the guard thawed at the limit meanwhile: the limit is the real reason.
+    throw freeze && lapsed() ? freezeOverrun(freeze, 'while the snapshot was taken') : error;
+  });
+  if (freeze && lapsed()) {
     await provider.removeSnapshot(ref, made.handle).catch(() => undefined);
     throw freezeOverrun(freeze, 'while the snapshot was taken');
   }

@@ -41,7 +41,24 @@ export const volumeSchema = z.object({
 
 export const snapshotStateSchema = z.enum(['creating', 'ready', 'removing', 'removed', 'failed']);
 
-export const snapshotSchema = z.object({
+/**
+ * How a snapshot's point in time was obtained (issue 18): `atomic` (a reflink clone, an LVM/dm
+ * snapshot, or a copy during which the image provably did not change), `frozen` (the filesystem on
+ * it was frozen for the copy), `application` (a writer quiesced it), `crash-torn` (written to while
+ * it was copied, kept only with --allow-inconsistent), `unknown` (a row written before qrv recorded
+ * this, that nothing proves either way: an unfrozen copy).
+ */
+export const consistencySchema = z.enum(['atomic', 'frozen', 'application', 'crash-torn', 'unknown']);
+export type Consistency = z.infer<typeof consistencySchema>;
+
+/** What an old row's method and quiesce prove about it (rows from before the field existed). */
+export function derivedConsistency(row: { method?: unknown; quiesce?: unknown }): Consistency {
+  if (row.quiesce === 'fsfreeze') return 'frozen';
+  if (row.method === 'reflink' || row.method === 'lvm-thin' || row.method === 'lvm-classic' || row.method === 'dm-snapshot') return 'atomic';
+  return 'unknown';
+}
+
+const snapshotRowSchema = z.object({
   id: z.string(),
   volume: z.string(),
   subclient: z.string().nullable(),
@@ -69,7 +86,17 @@ export const snapshotSchema = z.object({
   policy: z.string().nullable().default(null),
   /** the QRV this snapshot was copied to, once it was */
   copiedTo: z.string().nullable().default(null),
+  /** how its point in time was obtained; derived from method and quiesce for older rows */
+  consistency: consistencySchema,
+  /** bytes per second of the provider's copy, when it had to copy (no clone): the next estimate of a frozen copy's length */
+  copyRate: z.number().positive().nullable().default(null),
 });
+
+/** A snapshot row; an older row without `consistency` gets the one its method and quiesce prove. */
+export const snapshotSchema = z.preprocess(
+  (row) => (row && typeof row === 'object' && !('consistency' in row) ? { ...row, consistency: derivedConsistency(row as Record<string, unknown>) } : row),
+  snapshotRowSchema,
+);
 
 export const qrvHistorySchema = z.object({
   snapshotId: z.string(),
@@ -189,6 +216,10 @@ export const policySchema = z.object({
   incremental: z.boolean().default(false),
   hooks: hookMapSchema,
   hookTimeout: z.string().nullable(),
+  /** the longest a filesystem may stay frozen for a snapshot ("5s"); null: the default (issue 18) */
+  maxFreeze: z.string().nullable().optional(),
+  /** keep a copy that was written to while it was made, as consistency crash-torn (issue 18) */
+  allowInconsistent: z.boolean().optional(),
   createdAt: isoTime,
   updatedAt: isoTime,
 });

@@ -5,6 +5,7 @@ import { QrvError } from '../core/errors.ts';
 import { hasControl } from '../core/text.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../engine/hooks.ts';
 import type { HookOptions } from '../services/job-options.ts';
+import { parseMaxFreeze } from '../policy/rules.ts';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -35,3 +36,6 @@ export function labelValue(value: string): string {
   if (hasControl(value)) throw new InvalidArgumentError('a label is one line of text: no newline, tab or other control character');
   return value;
 }
+
+/** --max-freeze: a finite duration up to ten minutes (issue 18). */
+export const maxFreezeOption = (value: string): number => parseMaxFreeze(value);

@@ -2,7 +2,8 @@
 // an admin checking the freeze guard) can stop it exactly there. QRV_FAILPOINTS is a comma list
 // of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup),
 // `stop` (SIGSTOP itself: frozen until a SIGCONT) or `error` (an internal error, exit 1). Names:
-// after-freeze, after-snapshot, mid-copy, before-commit; catalog-write (holding the catalog lock,
+// after-freeze, after-snapshot, mid-snapshot-copy (the file provider's copy done, the image not
+// yet checked again), mid-copy, before-commit; catalog-write (holding the catalog lock,
 // the change made, before it is written); in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
@@ -11,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from './errors.ts';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'catalog-write', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'before-commit', 'catalog-write', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 type Action = { kind: 'kill' } | { kind: 'stop' } | { kind: 'error' } | { kind: 'sleep'; ms: number };

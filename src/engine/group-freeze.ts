@@ -5,10 +5,12 @@
 // when the last one has, everything is thawed and every member goes on to index and its
 // post-snapshot hook. A member that fails before it joins aborts the group: the others stop
 // waiting and fail with its error, and nothing is frozen.
-import { freezeWithGuard, type Freeze } from '../system/freeze.ts';
+import { freezeWithGuard, guardDeadlineMs, type Freeze } from '../system/freeze.ts';
 
 interface Waiting {
   mountpoints: string[];
+  /** this member's --max-freeze; the group is held for the shortest */
+  limitMs: number;
   resolve: (freeze: Freeze) => void;
   reject: (error: unknown) => void;
 }
@@ -21,10 +23,10 @@ export class GroupFreeze {
   constructor(private readonly size: number) {}
 
   /** Waits until every member has joined and the group is frozen; the handle's thaw() marks this member done. */
-  join(mountpoints: string[]): Promise<Freeze> {
+  join(mountpoints: string[], limitMs = guardDeadlineMs()): Promise<Freeze> {
     if (this.aborted !== null) return Promise.reject(this.aborted);
     return new Promise<Freeze>((resolve, reject) => {
-      this.waiting.push({ mountpoints, resolve, reject });
+      this.waiting.push({ mountpoints, limitMs, resolve, reject });
       this.joinedCount += 1;
       if (this.joinedCount === this.size) void this.freezeAll();
     });
@@ -40,11 +42,12 @@ export class GroupFreeze {
   private async freezeAll(): Promise<void> {
     const members = this.waiting.splice(0);
     const points = [...new Set(members.flatMap((m) => m.mountpoints))];
+    const limitMs = Math.min(...members.map((m) => m.limitMs));
     let freeze: Freeze;
     try {
       freeze = points.length
-        ? await freezeWithGuard(points)
-        : { mountpoints: [], alreadyFrozen: [], since: process.hrtime.bigint(), thaw: async () => undefined };
+        ? await freezeWithGuard(points, limitMs)
+        : { mountpoints: [], alreadyFrozen: [], since: process.hrtime.bigint(), limitMs, held: () => true, thaw: async () => undefined };
     } catch (error) {
       for (const member of members) member.reject(error);
       return;
@@ -61,6 +64,8 @@ export class GroupFreeze {
         mountpoints: freeze.mountpoints.filter((p) => member.mountpoints.includes(p)),
         alreadyFrozen: freeze.alreadyFrozen.filter((p) => member.mountpoints.includes(p)),
         since: freeze.since,
+        limitMs: freeze.limitMs,
+        held: () => freeze.held(),
         thaw: () => {
           if (!done) {
             done = true;

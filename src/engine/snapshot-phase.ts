@@ -5,11 +5,11 @@ import os from 'node:os';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
 import { untilFrom } from '../core/duration.ts';
 import { newId } from '../core/ids.ts';
-import type { PreparedSnapshot } from '../providers/provider.ts';
+import type { PreparedSnapshot, SnapshotMade, VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { blockFreezeNests, freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
+import { assertStillFrozen, checkFreezeBudget, consistencyOf, freezeOverrun, freezeTargets, windowMs } from './freeze-bound.ts';
 import { requireTool, tool } from '../system/tools.ts';
 import type { GroupFreeze } from './group-freeze.ts';
 import type { Context } from './context.ts';
@@ -28,6 +28,10 @@ export interface SnapshotOptions {
   policy?: string | null;
   /** the group's one freeze window, when the volume is snapshotted with others (run, cron) */
   groupFreeze?: GroupFreeze;
+  /** the longest a filesystem may stay frozen (--max-freeze); default: the guard's deadline */
+  maxFreezeMs?: number;
+  /** keep a copy of an image written to meanwhile, as crash-torn (--allow-inconsistent) */
+  allowInconsistent?: boolean;
 }
 
 /** fdatasync of a file; a failure only costs time in the freeze window, so it is ignored. */
@@ -51,7 +55,7 @@ interface AtRest {
  * cannot be frozen. A provider that freezes by itself (lvm) only has the filesystem flushed,
  * except in a group on a kernel whose device suspend nests inside a freeze (Linux 6.8).
  */
-async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: GroupFreeze): Promise<AtRest> {
+async function bringToRest(volume: Volume, kind: 'file' | 'block', maxFreezeMs: number, group?: GroupFreeze): Promise<AtRest> {
   const provider = getProvider(volume.provider);
   if (provider.quiesce === 'provider' && !(group && blockFreezeNests())) {
     // A mounted LV is frozen by the kernel itself while lvcreate suspends its device (dm
@@ -69,8 +73,7 @@ async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: Group
     return { method: mounted.length ? 'dm-suspend' : 'none', ...(perVolume ? { warning: perVolume } : {}) };
   }
   const file = kind === 'file';
-  const loops = file ? await loopDevicesBackedBy(volume.path) : [];
-  const mountpoints = await mountpointsOf(file ? loops : [volume.path]);
+  const { loops, mountpoints } = await freezeTargets(volume, kind);
   const unmounted = loops.length && mountpoints.length === 0
     ? `${volume.path} is attached to ${loops.join(', ')}, which is not mounted, so there is no filesystem to freeze: writes to the device while the clone runs may be torn in the snapshot; stop its writer from a pre-snapshot hook`
     : undefined;
@@ -82,7 +85,7 @@ async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: Group
   }
   if (group) {
     // Every member joins, also one with nothing to freeze, so the group's window holds them all.
-    const joined = await group.join(mountpoints);
+    const joined = await group.join(mountpoints, maxFreezeMs);
     if (mountpoints.length === 0) {
       void joined.thaw().catch(() => undefined);
       return { method: 'none', ...(unmounted ? { warning: unmounted } : {}) };
@@ -90,15 +93,14 @@ async function bringToRest(volume: Volume, kind: 'file' | 'block', group?: Group
     return { method: 'fsfreeze', freeze: joined, ...alreadyFrozenWarning(joined) };
   }
   if (mountpoints.length === 0) return { method: 'none', ...(unmounted ? { warning: unmounted } : {}) };
-  const freeze = await freezeWithGuard(mountpoints);
+  const freeze = await freezeWithGuard(mountpoints, maxFreezeMs);
   return { method: 'fsfreeze', freeze, ...alreadyFrozenWarning(freeze) };
 }
 
 /** A volume that will be frozen needs fsfreeze: checked before the first write, so a missing one changes nothing. */
 async function checkFreezeTool(volume: Volume, kind: 'file' | 'block'): Promise<void> {
   if (getProvider(volume.provider).quiesce === 'provider') return;
-  const devices = kind === 'file' ? await loopDevicesBackedBy(volume.path) : [volume.path];
-  if ((await mountpointsOf(devices)).length) await requireTool('fsfreeze');
+  if ((await freezeTargets(volume, kind)).mountpoints.length) await requireTool('fsfreeze');
 }
 
 function alreadyFrozenWarning(freeze: Freeze): { warning?: string } {
@@ -109,7 +111,7 @@ function alreadyFrozenWarning(freeze: Freeze): { warning?: string } {
 
 function frozeLine(freeze: Freeze): string {
   const parts = [];
-  if (freeze.mountpoints.length) parts.push(`froze ${freeze.mountpoints.join(', ')} (a guard thaws within ${guardDeadlineMs() / 1000} s if qrv dies or hangs)`);
+  if (freeze.mountpoints.length) parts.push(`froze ${freeze.mountpoints.join(', ')} (a guard thaws within ${freeze.limitMs / 1000} s, the --max-freeze limit, if qrv dies or hangs)`);
   if (freeze.alreadyFrozen.length) parts.push(`${freeze.alreadyFrozen.join(', ')} frozen already`);
   return parts.join('; ');
 }
@@ -138,6 +140,8 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     groupId: options.groupId ?? newId('g'),
     method: '',
     quiesce: 'none',
+    consistency: 'unknown',
+    copyRate: null,
     suspendedMs: 0,
     objects: [],
     jobId: job.id,
@@ -146,7 +150,12 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     copiedTo: null,
   };
   const pair = { phase: 'snapshot' as const, pre: 'pre-snapshot' as const, post: 'post-snapshot' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
+  const maxFreezeMs = options.maxFreezeMs ?? guardDeadlineMs();
   await withHookPair(ctx, job, pair, () => ({ ...env, ...(row.path ? { snapshotPath: row.path } : {}) }), async () => {
+    // A store unsafe to write, or a copy that would outlast --max-freeze, is refused before
+    // anything is written or frozen.
+    await provider.checkSnapshot?.(ref);
+    await checkFreezeBudget(provider, ref, volume, facts.kind, await ctx.catalog.read(), maxFreezeMs);
     // The point in time is when the snapshot is taken, after the pre-snapshot hook.
     const createdAt = ctx.now();
     row.createdAt = createdAt.toISOString();
@@ -178,7 +187,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     // catalog write inside the freeze window).
     job.hold();
     try {
-      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, facts.kind, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : q.method === 'dm-suspend' ? `flushed ${volume.path}; the provider's device suspend freezes its filesystem while the snapshot is taken` : 'nothing to quiesce (no writer, not frozen)'));
+      quiesce = await job.step('snapshot', 'bring to rest', () => bringToRest(volume, facts.kind, maxFreezeMs, options.groupFreeze), (q) => (q.freeze ? frozeLine(q.freeze) : q.method === 'dm-suspend' ? `flushed ${volume.path}; the provider's device suspend freezes its filesystem while the snapshot is taken` : 'nothing to quiesce (no writer, not frozen)'));
     } catch (error) {
       // Nothing is frozen (a failed freeze thaws what it froze) and no snapshot was taken.
       await prepared?.discard().catch(() => undefined);
@@ -191,16 +200,22 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     row.quiesce = quiesce.method;
 
     let handedOver = false;
+    let warning: string | undefined;
     try {
       await failpoint('after-freeze');
+      assertStillFrozen(quiesce.freeze, 'before the snapshot was taken');
       handedOver = true; // from here on, createSnapshot owns what was prepared (and undoes it on failure)
-      const made = await job.step('snapshot', 'take snapshot', () => provider.createSnapshot(ref, snapshotId, { frozen: (quiesce.freeze?.mountpoints.length ?? 0) > 0, ...(prepared ? { prepared } : {}) }), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
-      Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, state: 'ready' as const });
+      const made = await job.step('snapshot', 'take snapshot', () => takeSnapshot(ref, snapshotId, quiesce, prepared, options.allowInconsistent ?? false), (m) => `${snapshotId} by ${m.method} in ${m.suspendedMs.toFixed(2)} ms${row.quiesce === 'none' ? ' (nothing frozen: the time the clone took)' : ''}`);
+      const frozen = (quiesce.freeze?.mountpoints.length ?? 0) + (quiesce.freeze?.alreadyFrozen.length ?? 0) > 0 || quiesce.method === 'dm-suspend';
+      Object.assign(row, { handle: made.handle, path: made.path, sizeBytes: made.sizeBytes, method: made.method, suspendedMs: made.suspendedMs, consistency: consistencyOf(made, frozen), copyRate: made.copyRate ?? null, state: 'ready' as const });
+      warning = made.warning;
       await failpoint('after-snapshot');
     } catch (error) {
       row.state = 'failed';
       if (!handedOver) await prepared?.discard().catch(() => undefined);
+      const held = quiesce.freeze?.held() ?? true;
       await quiesce.freeze?.thaw().catch(() => undefined);
+      if (quiesce.freeze) row.suspendedMs = windowMs(quiesce.freeze, held); // the real window, also of a failed snapshot
       await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
       throw error;
     } finally {
@@ -209,16 +224,37 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
         'snapshot',
         'resume I/O',
         async () => {
+          const held = quiesce.freeze?.held() ?? true;
           await quiesce.freeze?.thaw();
-          if (quiesce.freeze) row.suspendedMs = Number(process.hrtime.bigint() - quiesce.freeze.since) / 1e6;
+          if (quiesce.freeze) row.suspendedMs = windowMs(quiesce.freeze, held);
         },
         () => (quiesce.freeze ? `${quiesce.freeze.mountpoints.length ? `thawed ${quiesce.freeze.mountpoints.join(', ')}` : 'nothing to thaw'}: I/O was suspended ${row.suspendedMs.toFixed(2)} ms` : 'nothing was suspended beyond the snapshot itself'),
       ).finally(() => job.release());
     }
+    if (warning) await job.warn(warning);
     // Indexed as soon as it exists (before the post-snapshot hook), so no hook can leave it unknown.
     await job.step('snapshot', 'index', () => job.commit((catalog) => replaceSnapshot(catalog.snapshots, row)), () => `persists ${row.persistUntil ? `until ${row.persistUntil}` : 'until removed'}`);
   });
   return structuredClone(row);
+}
+
+/**
+ * Takes the snapshot inside the freeze, and discards it if the freeze did not hold to the end (the
+ * guard thawed at --max-freeze meanwhile): such a snapshot is of a live filesystem.
+ */
+async function takeSnapshot(ref: VolumeRef, snapshotId: string, quiesce: AtRest, prepared: PreparedSnapshot | undefined, allowInconsistent: boolean): Promise<SnapshotMade> {
+  const provider = getProvider(ref.provider);
+  const freeze = quiesce.freeze;
+  const lapsed = () => freeze !== undefined && freeze.mountpoints.length > 0 && !freeze.held();
+  const made = await provider.createSnapshot(ref, snapshotId, { frozen: (freeze?.mountpoints.length ?? 0) > 0, allowInconsistent, ...(prepared ? { prepared } : {}) }).catch((error: unknown) => {
+    // A copy torn because the guard thawed at the limit meanwhile: the limit is the real reason.
+    throw freeze && lapsed() ? freezeOverrun(freeze, 'while the snapshot was taken') : error;
+  });
+  if (freeze && lapsed()) {
+    await provider.removeSnapshot(ref, made.handle).catch(() => undefined);
+    throw freezeOverrun(freeze, 'while the snapshot was taken');
+  }
+  return made;
 }
 
 export function replaceSnapshot(rows: Snapshot[], row: Snapshot): void {

@@ -6,7 +6,7 @@ import { formatMs } from './printer.ts';
 
 export function snapshotLine(s: Snapshot): string {
   const window = s.quiesce === 'none' ? `made in ${formatMs(s.suspendedMs)}, nothing frozen` : `I/O suspended ${formatMs(s.suspendedMs)}`;
-  return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, ${window}`;
+  return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, ${window}${s.state === 'ready' ? `, ${s.consistency}` : ''}`;
 }
 
 export function copyLines(q: Qrv, copy: CopyResult): string[] {
@@ -30,10 +30,17 @@ export function volumeTable(volumes: Volume[]): string[] {
   return table(['NAME', 'PROVIDER', 'SIZE', 'POLICY', 'PATH'], volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.policy ?? '-', v.path]));
 }
 
-export function snapshotTable(snapshots: Snapshot[]): string[] {
+/** `qrv list` (and with `long`, `qrv list --long`: how each point in time was obtained, and the freeze window). */
+export function snapshotTable(snapshots: Snapshot[], long = false): string[] {
+  if (!long) {
+    return table(
+      ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'LABEL'],
+      snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.label ?? '']),
+    );
+  }
   return table(
-    ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'LABEL'],
-    snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.label ?? '']),
+    ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'CONSISTENCY', 'QUIESCE', 'SUSPENDED', 'GROUP', 'LABEL'],
+    snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.consistency, s.quiesce, formatMs(s.suspendedMs), s.groupId, s.label ?? '']),
   );
 }
 

@@ -3,6 +3,7 @@ import type { Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { isQrvError, QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from '../engine/hooks.ts';
+import { guardDeadlineMs } from '../system/freeze.ts';
 import { parseCopyTiming, type CopyTiming } from './copy-timing.ts';
 
 export interface Rules {
@@ -17,6 +18,10 @@ export interface Rules {
   incremental: boolean;
   hooks: Hooks;
   hookTimeoutMs: number;
+  /** the longest a filesystem may stay frozen for a snapshot (--max-freeze) */
+  maxFreezeMs: number;
+  /** keep a copy of an image written to while it was copied, as crash-torn (--allow-inconsistent) */
+  allowInconsistent: boolean;
 }
 
 export interface Overrides {
@@ -25,6 +30,8 @@ export interface Overrides {
   keepSnapshot?: boolean;
   hooks?: Hooks;
   hookTimeoutMs?: number;
+  maxFreezeMs?: number;
+  allowInconsistent?: boolean;
 }
 
 /**
@@ -55,5 +62,17 @@ export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rule
     incremental: policy?.incremental ?? false,
     hooks: { ...(policy?.hooks ?? {}), ...(overrides.hooks ?? {}) },
     hookTimeoutMs: overrides.hookTimeoutMs ?? policyTimeout ?? DEFAULT_HOOK_TIMEOUT_MS,
+    maxFreezeMs: overrides.maxFreezeMs ?? (policy?.maxFreeze ? parseMaxFreeze(policy.maxFreeze) : guardDeadlineMs()),
+    allowInconsistent: overrides.allowInconsistent ?? policy?.allowInconsistent ?? false,
   };
+}
+
+/** The longest a freeze may be: the guard's timer must be able to hold it, and nobody stalls writers longer. */
+export const MAX_FREEZE_CEILING_MS = 10 * 60_000;
+
+/** A --max-freeze value: a finite duration of at most ten minutes. */
+export function parseMaxFreeze(value: string, what = '--max-freeze'): number {
+  const ms = parseDuration(value, what);
+  if (ms === null || ms > MAX_FREEZE_CEILING_MS) throw new QrvError('usage', 'bad-max-freeze', `${what} "${value}" must be a duration of at most 10m`, 'every writer of a frozen filesystem stalls that long; e.g. 5s, 30s, 2m');
+  return ms;
 }

@@ -31,6 +31,16 @@ export interface SnapshotMade {
   method: string;
   /** how long the volume's I/O was held still for this snapshot, in milliseconds */
   suspendedMs: number;
+  /**
+   * What the provider knows of its point in time: `crash-torn` when it copied an image that was
+   * written to meanwhile (kept only with allowInconsistent). Absent: atomic (a clone, a device
+   * snapshot, or a copy of an image that provably did not change).
+   */
+  consistency?: 'atomic' | 'crash-torn';
+  /** bytes per second, when the provider had to copy: remembered for the next estimate */
+  copyRate?: number;
+  /** what the engine should tell the user, e.g. who wrote to the image while it was copied */
+  warning?: string;
 }
 
 export interface HeldSnapshot {
@@ -71,6 +81,17 @@ export interface Provider {
    * does not get that far.
    */
   prepareSnapshot?(volume: VolumeRef, snapshotId: string): Promise<PreparedSnapshot>;
+  /**
+   * Optional: how many bytes a snapshot of this volume has to copy, or null when it is a clone or
+   * a device snapshot (constant time). The engine estimates a freeze from it and refuses one that
+   * would outlast --max-freeze before anything is frozen.
+   */
+  copyEstimate?(volume: VolumeRef): Promise<{ bytes: number } | null>;
+  /**
+   * Optional: checks what a snapshot of the volume needs, before the job writes anything (file:
+   * that its snapshot store is safe to write as root). Throws the QrvError that refuses it.
+   */
+  checkSnapshot?(volume: VolumeRef): Promise<void>;
   /** Makes a read-only point-in-time snapshot named after `snapshotId`. */
   createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade>;
   /** Removes a snapshot; removing one that is already gone is not an error. */
@@ -134,6 +155,8 @@ export interface CreateOptions {
   frozen: boolean;
   /** what prepareSnapshot made for this snapshot; createSnapshot owns it from then on */
   prepared?: PreparedSnapshot;
+  /** keep a copy of an image that was written to while it was copied (consistency crash-torn) instead of refusing it */
+  allowInconsistent?: boolean;
 }
 
 /** What prepareSnapshot made; discard() removes it when the snapshot is not taken after all. */

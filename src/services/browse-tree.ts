@@ -45,6 +45,8 @@ export interface CopyRow {
   sizeBytes: number;
   /** snapshots: how the provider made it; QRVs: how the last copy was done */
   method: string;
+  /** how its point in time was obtained (a QRV: that of the snapshot it reflects); null when unknown */
+  consistency: string | null;
   label: string | null;
   pinned: boolean;
   /** the image file or device holding it */
@@ -58,13 +60,14 @@ export interface CopyRow {
 /** The copies of a volume the browser can open (ready snapshots and QRVs), newest point in time first. */
 export function copiesOf(data: CatalogData, volume: string): CopyRow[] {
   const created = new Map(data.snapshots.map((s) => [s.id, s.createdAt] as const));
+  const consistencyOfSnapshot = new Map(data.snapshots.map((s) => [s.id, s.consistency] as const));
   const rows: CopyRow[] = [
     ...data.snapshots
       .filter((s) => s.volume === volume && s.state === 'ready')
-      .map((s): CopyRow => ({ id: s.id, kind: 'snapshot', volume, createdAt: s.createdAt, pointInTime: s.createdAt, persistUntil: s.persistUntil, sizeBytes: s.sizeBytes, method: s.method || '-', label: s.label, pinned: s.pinned, path: s.path, related: s.copiedTo, updatedAt: null })),
+      .map((s): CopyRow => ({ id: s.id, kind: 'snapshot', volume, createdAt: s.createdAt, pointInTime: s.createdAt, persistUntil: s.persistUntil, sizeBytes: s.sizeBytes, method: s.method || '-', consistency: s.consistency, label: s.label, pinned: s.pinned, path: s.path, related: s.copiedTo, updatedAt: null })),
     ...data.qrvs
       .filter((q) => q.volume === volume && q.state === 'ready')
-      .map((q): CopyRow => ({ id: q.id, kind: 'qrv', volume, createdAt: q.createdAt, pointInTime: created.get(q.snapshotId) ?? null, persistUntil: null, sizeBytes: q.sizeBytes, method: q.history.at(-1)?.method ?? '-', label: null, pinned: false, path: q.destination, related: q.snapshotId, updatedAt: q.updatedAt })),
+      .map((q): CopyRow => ({ id: q.id, kind: 'qrv', volume, createdAt: q.createdAt, pointInTime: created.get(q.snapshotId) ?? null, persistUntil: null, sizeBytes: q.sizeBytes, method: q.history.at(-1)?.method ?? '-', consistency: consistencyOfSnapshot.get(q.snapshotId) ?? null, label: null, pinned: false, path: q.destination, related: q.snapshotId, updatedAt: q.updatedAt })),
   ];
   const time = (row: CopyRow) => (row.pointInTime ? Date.parse(row.pointInTime) : 0);
   return rows.sort((a, b) => time(b) - time(a) || (a.kind === b.kind ? 0 : a.kind === 'snapshot' ? -1 : 1) || a.id.localeCompare(b.id));

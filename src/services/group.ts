@@ -49,7 +49,7 @@ export async function snapshotGroup(ctx: Context, members: Member[], options: Gr
   const groupFreeze = members.length > 1 ? new GroupFreeze(members.length) : undefined;
   const settled = await Promise.allSettled(
     members.map(({ volume, rules }, index) =>
-      snapshotPhase(ctx, jobs[index] as JobRecorder, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy, groupFreeze }).catch((error: unknown) => {
+      snapshotPhase(ctx, jobs[index] as JobRecorder, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy, groupFreeze, maxFreezeMs: rules.maxFreezeMs, allowInconsistent: rules.allowInconsistent }).catch((error: unknown) => {
         groupFreeze?.abort(error);
         throw error;
       }),

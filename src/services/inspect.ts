@@ -18,6 +18,8 @@ export interface ListRequest {
   /** what existed at this time (ISO, or "2h ago") */
   asOf?: string;
   all: boolean;
+  /** more columns: consistency, quiesce, freeze window, group */
+  long?: boolean;
 }
 
 export async function list(ctx: Context, request: ListRequest): Promise<Summary> {
@@ -45,7 +47,7 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
       (at === null ? request.all || request.state === 'removed' || q.state !== 'removed' : Date.parse(q.createdAt) <= at && (q.state !== 'removed' || Date.parse(q.updatedAt) > at)),
   );
   const lines = [
-    ...(snapshots.length ? snapshotTable(snapshots) : ['no snapshots']),
+    ...(snapshots.length ? snapshotTable(snapshots, request.long ?? false) : ['no snapshots']),
     '',
     ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs']),
   ];

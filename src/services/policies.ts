@@ -9,6 +9,7 @@ import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { findPolicy } from '../policy/resolve.ts';
+import { parseMaxFreeze } from '../policy/rules.ts';
 import { parseSchedule } from '../policy/schedule.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -26,6 +27,10 @@ export interface PolicyChanges {
   hookTimeout?: string;
   /** --incremental / --no-incremental */
   incremental?: boolean;
+  /** --max-freeze DURATION, or "none" for the default */
+  maxFreeze?: string;
+  /** --allow-inconsistent / --no-allow-inconsistent */
+  allowInconsistent?: boolean;
 }
 
 function hookChanges(values: string[], current: HookMap): HookMap {
@@ -82,6 +87,14 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     }
   }
   if (changes.incremental !== undefined) policy.incremental = changes.incremental;
+  if (changes.maxFreeze !== undefined) {
+    if (NONE.test(changes.maxFreeze)) delete policy.maxFreeze;
+    else {
+      parseMaxFreeze(changes.maxFreeze);
+      policy.maxFreeze = changes.maxFreeze;
+    }
+  }
+  if (changes.allowInconsistent !== undefined) policy.allowInconsistent = changes.allowInconsistent;
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {
     if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');

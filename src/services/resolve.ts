@@ -5,7 +5,9 @@
 // A snapshot stands for its createdAt; a QRV for the createdAt of the snapshot it reflects (taken
 // from the snapshot row even when that snapshot was removed since). The answer is the newest point
 // in time at or before T among the usable copies; at the same point in time a snapshot wins over a
-// QRV (it is exact and nothing has to be attached).
+// QRV (it is exact and nothing has to be attached). A crash-torn copy (written to while it was
+// copied, kept with --allow-inconsistent) comes last: a consistent copy is preferred even when it is
+// older, and a crash-torn one is chosen only when nothing else holds the volume (issue 18).
 import type { CatalogData, Qrv, Snapshot } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import { parseTime } from '../core/time.ts';
@@ -20,6 +22,8 @@ export interface ChosenCopy {
   kind: CopyKind;
   /** ISO time of the state the copy holds */
   pointInTime: string;
+  /** how that point in time was obtained (a QRV: the snapshot it reflects); null when unknown */
+  consistency: string | null;
 }
 
 export interface PassedOver {
@@ -59,7 +63,7 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     else if (s.state === 'failed') pass('failed (invalid: never finished, or its copy-on-write store overflowed)');
     else if (s.state === 'removed' || s.removedAt !== null) pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
     else if (s.state !== 'ready') pass(`not ready (${s.state})`);
-    else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, rank: 1 });
+    else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, consistency: s.consistency, rank: 1 });
   }
 
   for (const q of data.qrvs.filter((row) => row.volume === volume)) {
@@ -70,25 +74,34 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     else if (q.lastVerify && !q.lastVerify.ok) pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
     else if (pointInTime === null) pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
     else if (Date.parse(pointInTime) > t) pass(`too new (reflects ${q.snapshotId} of ${short(pointInTime)})`);
-    else usable.push({ id: q.id, kind: 'qrv', pointInTime, rank: 0 });
+    else usable.push({ id: q.id, kind: 'qrv', pointInTime, consistency: reflects?.consistency ?? null, rank: 0 });
   }
 
   const name = only === 'qrv' ? 'QRV' : 'snapshot';
   for (const other of usable.filter((u) => only && u.kind !== only)) passedOver.push({ id: other.id, kind: other.kind, reason: `not a ${name} (only a ${name} will do here)`, pointInTime: other.pointInTime });
   const candidates = only ? usable.filter((u) => u.kind === only) : usable;
-  // Newest point in time first; at the same time a snapshot before a QRV; then by id, for a stable answer.
-  candidates.sort((a, b) => Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
+  // Consistent before crash-torn; then newest point in time first; at the same time a snapshot
+  // before a QRV; then by id, for a stable answer.
+  candidates.sort((a, b) => Number(torn(a)) - Number(torn(b)) || Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
   const [best, ...rest] = candidates;
-  const chosen = best ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime } : null;
+  const chosen = best ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime, consistency: best.consistency } : null;
   for (const other of rest) {
-    const reason =
-      other.pointInTime === chosen?.pointInTime
+    const reason = torn(other) && chosen && !torn(chosen)
+      ? `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`
+      : other.pointInTime === chosen?.pointInTime
         ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : 'first by id'}`
         : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
     passedOver.push({ id: other.id, kind: other.kind, reason, pointInTime: other.pointInTime });
   }
   passedOver.sort((a, b) => (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) || a.kind.localeCompare(b.kind) * -1 || a.id.localeCompare(b.id));
   return { volume, asOf: at.toISOString(), chosen, passedOver };
+}
+
+const torn = (copy: { consistency: string | null }) => copy.consistency === 'crash-torn';
+
+/** " (crash-torn …)" after a chosen copy that is one, else nothing. */
+function tornNote(chosen: ChosenCopy): string {
+  return torn(chosen) ? ' (crash-torn: written to while it was copied, no single point in time; nothing consistent holds this time)' : '';
 }
 
 function pointOf(data: CatalogData, qrvId: string): string {
@@ -104,7 +117,7 @@ export function chooseAt(data: CatalogData, volume: string, time: string, now: D
 
 /** One line saying which copy --as-of chose. */
 export function choseLine(resolution: Resolution & { chosen: ChosenCopy }): string {
-  return `${resolution.volume} as of ${short(resolution.asOf)}: ${resolution.chosen.id}, ${resolution.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(resolution.chosen.pointInTime)}`;
+  return `${resolution.volume} as of ${short(resolution.asOf)}: ${resolution.chosen.id}, ${resolution.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(resolution.chosen.pointInTime)}${tornNote(resolution.chosen)}`;
 }
 
 /** The one-line error for a volume with nothing usable as of the time asked for. */
@@ -131,7 +144,7 @@ export function volumesOf(data: CatalogData, target: string): { volumes: string[
 
 export function resolutionLines(r: Resolution): string[] {
   const head = r.chosen
-    ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${r.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(r.chosen.pointInTime)}`
+    ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${r.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(r.chosen.pointInTime)}${tornNote(r.chosen)}`
     : `${r.volume} as of ${short(r.asOf)}: nothing`;
   if (!r.passedOver.length) return [head];
   return [head, 'passed over:', ...table(['  ID', 'KIND', 'REASON'], r.passedOver.map((p) => [`  ${p.id}`, p.kind, p.reason])).slice(1)];

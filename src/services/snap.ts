@@ -17,7 +17,15 @@ export interface SnapRequest extends HookOptions {
   volumes: string[];
   persistMs: number | null;
   label: string | null;
+  /** --max-freeze; absent: the default */
+  maxFreezeMs?: number;
+  allowInconsistent?: boolean;
 }
+
+const bounds = (request: SnapRequest) => ({
+  ...(request.maxFreezeMs !== undefined ? { maxFreezeMs: request.maxFreezeMs } : {}),
+  ...(request.allowInconsistent ? { allowInconsistent: true } : {}),
+});
 
 export async function snap(ctx: Context, request: SnapRequest): Promise<Summary> {
   await rediscover(ctx);
@@ -26,7 +34,7 @@ export async function snap(ctx: Context, request: SnapRequest): Promise<Summary>
   const data = await ctx.catalog.read();
   const volumes = request.volumes.map((name) => findVolume(data, name));
   if (volumes.length > 1) {
-    const rules = rulesFor(null, { persistMs: request.persistMs, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs });
+    const rules = rulesFor(null, { persistMs: request.persistMs, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, ...bounds(request) });
     const group = await snapshotGroup(ctx, volumes.map((volume) => ({ volume, rules })), { subclient: null, label: request.label, force: false, kind: 'snap' });
     const jobs = [];
     for (const job of group.jobs) jobs.push(await endJob(job));
@@ -34,7 +42,7 @@ export async function snap(ctx: Context, request: SnapRequest): Promise<Summary>
   }
   const volume = volumes[0] as (typeof volumes)[number];
   const { result: snapshot, job } = await withJob(ctx, 'snap', volume.name, (job) =>
-    snapshotPhase(ctx, job, volume, { persistMs: request.persistMs, label: request.label, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs }),
+    snapshotPhase(ctx, job, volume, { persistMs: request.persistMs, label: request.label, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, ...bounds(request) }),
   );
   return { data: { snapshot, job }, lines: [`snapshot ${snapshotLine(snapshot)}`] };
 }

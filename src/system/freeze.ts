@@ -9,12 +9,16 @@ import { startGuard } from './guard.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool, toolOk } from './tools.ts';
 
-/** Default time a freeze may last before the guard thaws on its own (QRV_FREEZE_GUARD_MS). */
-export const DEFAULT_GUARD_MS = 30_000;
+/**
+ * Default longest freeze (--max-freeze, issue 18): the guard's deadline. Every writer of a frozen
+ * filesystem stalls for the whole window, so a few seconds; a copy that would take longer is
+ * refused before anything is frozen. QRV_FREEZE_GUARD_MS overrides the default (tests, an admin).
+ */
+export const DEFAULT_MAX_FREEZE_MS = 5_000;
 
 export function guardDeadlineMs(): number {
-  const value = Number(process.env.QRV_FREEZE_GUARD_MS ?? DEFAULT_GUARD_MS);
-  return Number.isFinite(value) && value > 0 ? value : DEFAULT_GUARD_MS;
+  const value = Number(process.env.QRV_FREEZE_GUARD_MS ?? DEFAULT_MAX_FREEZE_MS);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_FREEZE_MS;
 }
 
 /**
@@ -78,6 +82,14 @@ export interface Freeze {
   alreadyFrozen: string[];
   /** process.hrtime.bigint() just before the first filesystem began to freeze */
   since: bigint;
+  /** the limit (--max-freeze) in ms: the guard thaws on its own by `since` + this at the latest */
+  limitMs: number;
+  /**
+   * Whether qrv can be sure everything it froze is still frozen: the guard is alive and its
+   * deadline (counted from before the guard started, so never later than the guard's own) has
+   * not passed. Asked before the snapshot is taken and again before it is recorded.
+   */
+  held(): boolean;
   /** Thaws everything (always safe to call again) and dismisses the guard. */
   thaw(): Promise<void>;
 }
@@ -88,17 +100,28 @@ export interface Freeze {
  * those qrv froze are thawed and a QrvError says which and why.
  */
 export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardDeadlineMs()): Promise<Freeze> {
+  const deadline = process.hrtime.bigint() + BigInt(Math.ceil(deadlineMs * 1e6));
   const { guard } = await startGuard(GUARD, { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) }, { code: 'freeze-guard', name: 'freeze guard', nothingDone: 'nothing was frozen' });
 
+  let guardGone = false;
+  void guard.then(() => {
+    guardGone = true;
+  });
+  const held = () => !guardGone && process.hrtime.bigint() < deadline;
   const frozen: string[] = [];
   const alreadyFrozen: string[] = [];
   let thawed = false;
   const thaw = async (): Promise<void> => {
     if (thawed) return;
     thawed = true;
+    // Past the deadline the guard may have thawed first: then fsfreeze -u finds nothing frozen,
+    // which is what was wanted, not a failure.
+    const guardMayHaveThawed = !held();
     const failures: string[] = [];
     for (const point of [...frozen].reverse()) {
-      await toolOk('fsfreeze', ['-u', point]).catch((error: Error) => failures.push(`${point}: ${error.message}`));
+      await toolOk('fsfreeze', ['-u', point]).catch((error: Error) => {
+        if (!(guardMayHaveThawed && /Invalid argument/.test(error.message))) failures.push(`${point}: ${error.message}`);
+      });
     }
     guard.stdin?.end('thawed\n');
     if (failures.length) throw new QrvError('io', 'thaw-failed', `could not thaw ${failures.join('; ')}`, 'thaw it by hand with `fsfreeze -u MOUNTPOINT`; the guard also thaws it when its deadline passes');
@@ -118,5 +141,5 @@ export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardD
     await thaw().catch(() => undefined);
     throw error;
   }
-  return { mountpoints: frozen, alreadyFrozen, since, thaw };
+  return { mountpoints: frozen, alreadyFrozen, since, limitMs: deadlineMs, held, thaw };
 }

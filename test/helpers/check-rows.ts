@@ -28,6 +28,8 @@ export function snapshotRow(volume: string, createdAt: string, over: Partial<Sna
     groupId: 'g-00000000',
     method: 'sparse-copy',
     quiesce: 'none',
+    consistency: 'atomic',
+    copyRate: null,
     suspendedMs: 1,
     objects: [],
     jobId: 'j-00000000',

@@ -8,7 +8,7 @@ function snap(volume: string, createdAt: string, extra: Partial<Snapshot> = {}):
   n += 1;
   return {
     id: `s-${String(n).padStart(8, '0')}`, volume, subclient: null, provider: 'file', handle: 'h', path: 'p', createdAt, persistUntil: null, label: null, pinned: false,
-    state: 'ready', sizeBytes: 1, groupId: 'g-1', method: 'reflink', quiesce: 'none', suspendedMs: 1, objects: [], jobId: 'j-1', removedAt: null, policy: null, copiedTo: null, ...extra,
+    state: 'ready', sizeBytes: 1, groupId: 'g-1', method: 'reflink', quiesce: 'none', suspendedMs: 1, objects: [], jobId: 'j-1', removedAt: null, policy: null, copiedTo: null, consistency: 'atomic', copyRate: null, ...extra,
   };
 }
 function catalog(snapshots: Snapshot[]): CatalogData {

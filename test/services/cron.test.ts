@@ -6,7 +6,7 @@ function policy(extra: Partial<Policy>): Policy {
   return { name: 'p', persist: null, copy: 'now', unsnap: 'after-copy', dest: '/q', keep: null, schedule: null, incremental: false, hooks: {}, hookTimeout: null, createdAt: '2026-11-25T00:00:00Z', updatedAt: '2026-11-25T00:00:00Z', ...extra };
 }
 function snapshot(id: string, volume: string, createdAt: string, extra: Partial<Snapshot> = {}): Snapshot {
-  return { id, volume, subclient: 'sc', provider: 'file', handle: 'h', path: 'p', createdAt, persistUntil: null, label: null, pinned: false, state: 'ready', sizeBytes: 1, groupId: 'g', method: 'reflink', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j', removedAt: null, policy: 'p', copiedTo: null, ...extra };
+  return { id, volume, subclient: 'sc', provider: 'file', handle: 'h', path: 'p', createdAt, persistUntil: null, label: null, pinned: false, state: 'ready', sizeBytes: 1, groupId: 'g', method: 'reflink', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j', removedAt: null, policy: 'p', copiedTo: null, consistency: 'atomic', copyRate: null, ...extra };
 }
 function data(p: Policy, snapshots: Snapshot[] = []): CatalogData {
   const d = emptyCatalog();

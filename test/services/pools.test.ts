@@ -73,7 +73,7 @@ t.test('a member must not be a volume, a snapshot, a QRV or another member', asy
     data.volumes.push({ name: 'web', provider: 'file', path: path.join(dir, 'web.img'), options: {}, sizeBytes: GiB, addedAt: AT, policy: null, discovered: false });
     data.snapshots.push({
       id: 's-00000001', volume: 'web', subclient: null, provider: 'file', handle: 'h', path: path.join(dir, 'snap.img'), createdAt: AT, persistUntil: null, label: null, pinned: false,
-      state: 'ready', sizeBytes: GiB, groupId: 'g', method: 'sparse-copy', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j-00000001', removedAt: null, policy: null, copiedTo: null,
+      state: 'ready', sizeBytes: GiB, groupId: 'g', method: 'sparse-copy', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j-00000001', removedAt: null, policy: null, copiedTo: null, consistency: 'unknown', copyRate: null,
     });
     data.qrvs.push(qrvRow('q-00000001', 'web', path.join(dir, 'web.qrv.img')), qrvRow('q-00000002', 'web', path.join(dir, 'old.qrv.img'), 'removed'));
   });

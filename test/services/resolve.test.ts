@@ -33,7 +33,7 @@ t.test('the newest ready snapshot at or before T; every other one with its reaso
     );
   });
   const r = resolveAt(data, 'web', T);
-  t.same(r.chosen, { id: 's-00000003', kind: 'snapshot', pointInTime: iso('18:00') }, 'a snapshot taken exactly at T counts');
+  t.match(r.chosen, { id: 's-00000003', kind: 'snapshot', pointInTime: iso('18:00') }, 'a snapshot taken exactly at T counts');
   t.equal(r.asOf, T.toISOString());
   t.equal(r.volume, 'web');
   t.match(reasonOf(r, 's-00000004'), /^too new \(taken 2026-11-30 18:00:01Z\)$/);
@@ -67,7 +67,7 @@ t.test('a QRV stands for the snapshot it reflects, even a removed one', async (t
     );
   });
   const r = resolveAt(data, 'web', T);
-  t.same(r.chosen, { id: 'q-00000011', kind: 'qrv', pointInTime: iso('12:00') }, 'the QRV of 12:00 is newer than the 09:00 snapshot that still exists');
+  t.match(r.chosen, { id: 'q-00000011', kind: 'qrv', pointInTime: iso('12:00') }, 'the QRV of 12:00 is newer than the 09:00 snapshot that still exists');
   t.match(reasonOf(r, 'q-00000012'), /^too new \(reflects s-00000013 of 2026-11-30 20:00:00Z\)$/, 'a QRV updated to a later snapshot no longer holds the state of T');
   t.match(reasonOf(r, 'q-00000013'), /^not ready \(copying\)$/);
   t.match(reasonOf(r, 'q-00000014'), /^not ready \(failed\)$/);
@@ -90,7 +90,7 @@ t.test('at the same point in time the snapshot wins over its QRV', async (t) => 
     d.qrvs.push(qrvRow('web', iso('12:05'), { id: 'q-00000021', snapshotId: 's-00000021' }));
   });
   const r = resolveAt(data, 'web', T);
-  t.same(r.chosen, { id: 's-00000021', kind: 'snapshot', pointInTime: iso('12:00') });
+  t.match(r.chosen, { id: 's-00000021', kind: 'snapshot', pointInTime: iso('12:00') });
   t.match(reasonOf(r, 'q-00000021'), /^same point in time as s-00000021, which is a snapshot/);
   // before the snapshot: nothing
   const before = resolveAt(data, 'web', new Date(iso('11:59')));
@@ -106,7 +106,7 @@ t.test('only one kind: a snapshot is passed over when only a QRV will do (promot
   });
   t.equal(resolveAt(data, 'web', T).chosen?.id, 's-00000032', 'any kind: the newest snapshot');
   const r = resolveAt(data, 'web', T, 'qrv');
-  t.same(r.chosen, { id: 'q-00000031', kind: 'qrv', pointInTime: iso('11:00') });
+  t.match(r.chosen, { id: 'q-00000031', kind: 'qrv', pointInTime: iso('11:00') });
   t.match(reasonOf(r, 's-00000032'), /^not a QRV/);
   t.match(reasonOf(r, 's-00000031'), /^not a QRV/);
   t.equal(resolveAt(data, 'web', new Date(iso('10:59')), 'qrv').chosen, null, 'nothing before the QRV\'s point in time');

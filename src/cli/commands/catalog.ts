@@ -19,10 +19,11 @@ export function register(program: Command): void {
     .option('--label <text>', 'only snapshots with this label')
     .option('--as-of <time>', 'what existed at this time (ISO time, "2h ago", "yesterday 18:00")')
     .option('--all', 'include removed snapshots and QRVs')
-    .action((options: { volume?: string; subclient?: string; state?: string; label?: string; asOf?: string; all?: boolean }, command: Command) => {
-      const { all, ...filters } = options;
+    .option('--long', 'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group')
+    .action((options: { volume?: string; subclient?: string; state?: string; label?: string; asOf?: string; all?: boolean; long?: boolean }, command: Command) => {
+      const { all, long, ...filters } = options;
       const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<ListRequest, 'all'>;
-      return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all) }));
+      return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all), long: Boolean(long) }));
     });
 
   program

@@ -6,11 +6,27 @@ import { run } from '../../services/run.ts';
 import { snap } from '../../services/snap.ts';
 import { unsnap } from '../../services/unsnap.ts';
 import { execute } from '../execute.ts';
-import { collect, hookOptions, labelValue, pathValue, persistOption } from '../parse.ts';
+import { collect, hookOptions, labelValue, maxFreezeOption, pathValue, persistOption } from '../parse.ts';
 
 interface HookFlags {
   hook?: string[];
   hookTimeout?: string;
+}
+
+interface BoundFlags {
+  maxFreeze?: string;
+  allowInconsistent?: boolean;
+}
+
+/** --max-freeze and --allow-inconsistent, for the commands that take snapshots (issue 18). */
+function withBounds(command: Command): Command {
+  return command
+    .option('--max-freeze <duration>', 'the longest a filesystem may stay frozen for a snapshot; a copy estimated longer is refused (default: 5s; for run, the policy\'s)')
+    .option('--allow-inconsistent', 'keep a copy of an image that was written to while it was copied, recorded as consistency crash-torn, instead of refusing it');
+}
+
+function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?: boolean } {
+  return { ...(options.maxFreeze !== undefined ? { maxFreezeMs: maxFreezeOption(options.maxFreeze) } : {}), ...(options.allowInconsistent ? { allowInconsistent: true } : {}) };
 }
 
 function withHooks(command: Command): Command {
@@ -20,14 +36,14 @@ function withHooks(command: Command): Command {
 }
 
 export function register(program: Command): void {
-  withHooks(
+  withBounds(withHooks(
     program
       .command('snap <volume...>')
       .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
       .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
       .option('--label <text>', 'a label for the snapshot', labelValue),
-  ).action((volumes: string[], options: HookFlags & { persist?: string; label?: string }, command: Command) =>
-    execute(command, (ctx) => snap(ctx, { volumes, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']) })),
+  )).action((volumes: string[], options: HookFlags & BoundFlags & { persist?: string; label?: string }, command: Command) =>
+    execute(command, (ctx) => snap(ctx, { volumes, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']), ...bounds(options) })),
   );
 
   withHooks(
@@ -59,7 +75,7 @@ export function register(program: Command): void {
     .option('--force', 'remove it even when it is pinned')
     .action((snapshotId: string, options: { force?: boolean }, command: Command) => execute(command, (ctx) => unsnap(ctx, { snapshotId, force: Boolean(options.force) })));
 
-  withHooks(
+  withBounds(withHooks(
     program
       .command('run <target>')
       .description('all phases for a volume or a sub-client, following its policy: snapshot, copy to a QRV, verify, remove the snapshot')
@@ -68,7 +84,7 @@ export function register(program: Command): void {
       .option('--label <text>', 'a label for the snapshots', labelValue)
       .option('--keep-snapshot', 'keep the snapshot after the copy')
       .option('--force', 'overwrite a destination that is not a QRV of this volume'),
-  ).action((target: string, options: HookFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
+  )).action((target: string, options: HookFlags & BoundFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
     execute(command, (ctx) => {
       const { hooks, hookTimeoutMs } = hookOptions(options);
       return run(ctx, {
@@ -80,6 +96,7 @@ export function register(program: Command): void {
         force: Boolean(options.force),
         hooks,
         ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
+        ...bounds(options),
       });
     }),
   );

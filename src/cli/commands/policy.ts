@@ -15,15 +15,19 @@ function policyOptions(command: Command): Command {
     .option('--hook <phase=command>', 'a hook for pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable; PHASE= removes it)', collect)
     .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default 300s)')
     .option('--incremental', 'update an existing QRV with the changed blocks only (provider ranges or the hash ledger)')
-    .option('--no-incremental', 'rewrite the QRV in full on every copy (the default)');
+    .option('--no-incremental', 'rewrite the QRV in full on every copy (the default)')
+    .option('--max-freeze <duration>', 'the longest a filesystem may stay frozen for a snapshot (default 5s); "none" clears it')
+    .option('--allow-inconsistent', 'keep copies of images written to while copied, as consistency crash-torn')
+    .option('--no-allow-inconsistent', 'refuse such copies (the default)');
 }
 
 function changes(options: Record<string, unknown>): PolicyChanges {
   const out: PolicyChanges = {};
-  for (const key of ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout'] as const) {
+  for (const key of ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout', 'maxFreeze'] as const) {
     if (typeof options[key] === 'string') out[key] = options[key] as string;
   }
   if (typeof options.incremental === 'boolean') out.incremental = options.incremental;
+  if (typeof options.allowInconsistent === 'boolean') out.allowInconsistent = options.allowInconsistent;
   if (Array.isArray(options.hook)) out.hooks = options.hook as string[];
   return out;
 }

@@ -9,8 +9,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError, errnoCode, isQrvError } from '../../core/errors.ts';
 import { changedRanges as compareMaps, fileExtents, type ByteRange } from '../../copy/extent-map.ts';
-import type { HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
-import { cloneImage } from './clone.ts';
+import { writerNames } from '../../system/writers.ts';
+import type { CreateOptions, HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
+import { canClone, cloneImage, tornError } from './clone.ts';
+import { checkStore, openStore } from './store.ts';
 
 const STORE_OPTION = 'snapshotDir';
 
@@ -56,24 +58,54 @@ function storeError(error: unknown, store: string): unknown {
   return new QrvError('io', 'snapshot-store-full', `the snapshot store ${store} is full (${code}): the snapshot did not fit and was removed`, 'free space there, or re-add the volume with --snapshot-dir on a filesystem with room for a copy of the volume');
 }
 
-async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<SnapshotMade> {
+/**
+ * Snapshot files are 0400, owned by qrv's user: a snapshot of a volume is readable by no one who
+ * could not already read everything qrv can (issue 12), and nobody can change it.
+ */
+const SNAPSHOT_MODE = 0o400;
+
+async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade> {
   const { sizeBytes } = await inspect(volume);
-  const store = storeOf(volume);
-  const made = await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'snapshot-store', `cannot make the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
-  });
-  const target = snapshotFile(volume, snapshotId);
-  const started = process.hrtime.bigint();
-  let method;
+  const store = await openStore(storeOf(volume));
+  let kept = false;
   try {
-    method = await cloneImage(volume.path, target, sizeBytes);
-  } catch (error) {
-    await removeMadeFolders(store, made);
-    throw storeError(error, store);
+    const target = snapshotFile(volume, snapshotId);
+    const started = process.hrtime.bigint();
+    const made = await cloneImage(volume.path, store.entry(path.basename(target)), sizeBytes, SNAPSHOT_MODE).catch((error: unknown) => {
+      throw storeError(error, storeOf(volume));
+    });
+    const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
+    if (made.torn && !options?.allowInconsistent) {
+      await store.remove(path.basename(target));
+      throw tornError(volume.name, volume.path, made.writers);
+    }
+    const who = made.writers.length ? ` (open for writing by ${writerNames(made.writers)})` : '';
+    kept = true;
+    return {
+      handle: target,
+      path: target,
+      sizeBytes,
+      method: made.method,
+      suspendedMs,
+      consistency: made.torn ? 'crash-torn' : 'atomic',
+      ...(made.copyRate ? { copyRate: made.copyRate } : {}),
+      ...(made.torn ? { warning: `${volume.path} changed while it was copied${who}: kept as crash-torn because --allow-inconsistent was given; it is no single point in time` } : {}),
+    };
+  } finally {
+    await store.close();
+    if (!kept) await removeMadeFolders(storeOf(volume), store.made);
   }
-  const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
-  await fs.chmod(target, 0o444);
-  return { handle: target, path: target, sizeBytes, method, suspendedMs };
+}
+
+/** Bytes a snapshot has to copy (the image's allocated size), or null when the store can clone it. */
+async function copyEstimate(volume: VolumeRef): Promise<{ bytes: number } | null> {
+  const st = await fs.stat(volume.path);
+  const store = await openStore(storeOf(volume));
+  try {
+    return (await canClone(volume.path, store.dir)) ? null : { bytes: st.blocks * 512 };
+  } finally {
+    await store.close();
+  }
 }
 
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
@@ -133,6 +165,8 @@ export const fileProvider: Provider = {
   description: 'image files; snapshots are reflink clones (XFS, btrfs) or sparse copies (ext4) in a store beside the image',
   inspect,
   defaultOptions: (imagePath) => ({ [STORE_OPTION]: path.join(path.dirname(path.resolve(imagePath)), '.qrv-snapshots') }),
+  copyEstimate,
+  checkSnapshot: (volume) => checkStore(storeOf(volume)),
   createSnapshot,
   removeSnapshot,
   listSnapshots,

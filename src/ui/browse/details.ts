@@ -53,6 +53,7 @@ export function copyDetails(copy: CopyRow): Line[] {
       plain(field('persists until', copy.pinned ? `${copy.persistUntil ? shortTime(copy.persistUntil) : 'forever'} (pinned)` : copy.persistUntil ? shortTime(copy.persistUntil) : 'forever')),
       plain(field('size', formatBytes(copy.sizeBytes))),
       plain(field('method', copy.method)),
+      plain(field('consistency', copy.consistency ?? '?')),
       plain(field('label', copy.label ?? '-')),
       plain(field('copied to', copy.related ?? '-')),
     );
@@ -64,6 +65,7 @@ export function copyDetails(copy: CopyRow): Line[] {
       plain(field('persists until', '`qrv remove`')),
       plain(field('size', formatBytes(copy.sizeBytes))),
       plain(field('method', copy.method)),
+      plain(field('consistency', copy.consistency ?? '?')),
     );
   }
   lines.push(plain(field('data', copy.path)), dim(''), dim(copy.kind === 'snapshot' ? '⏎ browse files · p persistence · d delete' : '⏎ browse files'));

@@ -467,5 +467,5 @@ t.test('readCatalogFile: reads without creating anything; a missing, unreadable 
 
   await fs.rm(file);
   await fs.mkdir(file);
-  await t.rejects(readCatalogFile(home), { code: 'catalog-unreadable', message: /^cannot read catalog .*EISDIR/ }, 'a folder in its place');
+  await t.rejects(readCatalogFile(home), { exit: 'catalog', code: 'catalog-unsafe', message: /catalog\.json: it is not a regular file$/ }, 'a folder in its place');
 });

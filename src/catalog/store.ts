@@ -6,7 +6,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { AtomicTextFile } from './atomic-json-file.ts';
+import { takeFinished } from './compact.ts';
+import { History } from './history.ts';
 import { withLock } from './lock.ts';
 import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
 
@@ -74,13 +77,28 @@ class CatalogAdapter implements Adapter<CatalogData> {
   }
 }
 
+/** A file's identity: every write is a rename of a new file, so an unchanged identity is unchanged contents. */
+async function identity(file: string): Promise<string | null> {
+  try {
+    const stat = await fs.stat(file, { bigint: true });
+    return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
 export class Catalog {
   readonly file: string;
+  readonly history: History;
   private readonly db: Low<CatalogData>;
+  /** the identity of the file this.db.data was read from or written as (null: not known) */
+  private known: string | null = null;
 
   private constructor(readonly home: string) {
     this.file = path.join(home, 'catalog.json');
     this.db = new Low(new CatalogAdapter(this.file), emptyCatalog());
+    this.history = new History(home);
   }
 
   /** Opens (creating the home folder, mode 0700, on first use) without writing anything. */
@@ -97,22 +115,35 @@ export class Catalog {
 
   /** The newest validated contents (no lock needed: writes are atomic renames). */
   async read(): Promise<CatalogData> {
+    this.known = null;
     this.db.data = emptyCatalog();
+    const before = await identity(this.file);
     await this.db.read();
+    if (before !== null && before === (await identity(this.file))) this.known = before;
     return this.db.data;
   }
 
   /** Applies one change under the lock to the newest contents and writes it atomically. */
   async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
     return withLock(this.home, async () => {
-      await this.db.read();
+      // What this process read or wrote last is used again when the file is still that one.
+      if (this.known === null || this.known !== (await identity(this.file))) await this.read();
       // The change works on a copy: if it throws, or leaves rows the schema refuses, neither the
       // file nor what read() returns has seen any of it.
       const draft = structuredClone(this.db.data);
       const result = await change(draft);
       catalogSchema.parse(draft);
+      // Finished rows go to the history store first, then leave the catalog with this write: a
+      // kill in between leaves them in both places, and readers meet each id once (catalog wins).
+      const finished = takeFinished(draft);
+      if (finished.length) {
+        await this.history.append(finished);
+        await failpoint('after-history-append');
+      }
+      this.known = null;
       this.db.data = draft;
       await this.db.write();
+      this.known = await identity(this.file);
       return result;
     });
   }

@@ -84,11 +84,16 @@ export class JobRecorder {
     this.held = true;
   }
 
-  /** Ends hold() and writes what was held. */
-  async release(): Promise<void> {
+  /** Ends hold() and writes what was held (together with `change`, in one transaction). */
+  async release(change?: (data: CatalogData) => void): Promise<void> {
     if (!this.held) return;
     this.held = false;
-    if (this.written) await this.commit();
+    if (this.written || change) await this.commit(change);
+  }
+
+  /** Ends hold() without writing: the caller's next commit or finish writes what was held. */
+  unhold(): void {
+    this.held = false;
   }
 
   /** Writes the row (with the steps so far) together with `change`, in one catalog transaction. */
@@ -201,6 +206,11 @@ export async function startJob(ctx: Context, kind: Job['kind'], volume: string):
   const job = new JobRecorder(ctx, kind, volume, (id) => data.jobs.some((row) => row.id === id));
   active.add(job);
   return job;
+}
+
+/** Takes a job that ended itself (finish) off the list of running ones. */
+export function forgetJob(job: JobRecorder): void {
+  active.delete(job);
 }
 
 /** Ends a job started with startJob: succeeded, or failed with `error`. */

@@ -1,9 +1,12 @@
-// Records a job's steps in its catalog row before and after each one, so that a job killed at
-// any moment can be understood later (qrv doctor). The row is first written when the job is
+// Records a job's steps before and after each one, so that a job killed at any moment can be
+// understood later (qrv doctor): in its step journal (a small fsynced append, no catalog
+// rewrite), and in its catalog row with every state change and when the job ends, so that a
+// job costs a bounded number of catalog writes however many steps it has. The row is first written when the job is
 // about to change something: a job that fails before that (a bad option, a failed pre-snapshot
 // hook) leaves the catalog byte for byte as it was, and reports only through its exit status.
 import os from 'node:os';
 import type { CatalogData, Job, Step } from '../catalog/schema.ts';
+import { appendSteps, removeSteps } from '../catalog/step-journal.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Phase } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
@@ -88,7 +91,13 @@ export class JobRecorder {
   async release(change?: (data: CatalogData) => void): Promise<void> {
     if (!this.held) return;
     this.held = false;
-    if (this.written || change) await this.commit(change);
+    if (change) await this.commit(change);
+    else await this.journal();
+  }
+
+  /** Records the steps so far in the job's step journal (not the catalog), once the job is written. */
+  private async journal(): Promise<void> {
+    if (this.written) await appendSteps(this.ctx.catalog.home, this.id, this.row.steps);
   }
 
   /** Ends hold() without writing: the caller's next commit or finish writes what was held. */
@@ -113,7 +122,10 @@ export class JobRecorder {
       if (at >= 0) data.jobs[at] = structuredClone(this.row);
       else data.jobs.push(structuredClone(this.row));
     });
+    const hadJournal = this.written;
     this.written = true;
+    // The row holds every step now: an ended job's journal is no longer needed.
+    if (hadJournal && this.row.state !== 'running') await removeSteps(this.ctx.catalog.home, this.id).catch(() => undefined);
   }
 
   set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination' | 'resumes'>>): void {
@@ -144,7 +156,7 @@ export class JobRecorder {
     const step: Step = { name, state: 'started', startedAt: this.ctx.now().toISOString(), endedAt: null, detail: null };
     this.row.steps.push(step);
     this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'started' });
-    if (this.written && !this.held) await this.commit();
+    if (!this.held) await this.journal();
     const started = process.hrtime.bigint();
     try {
       const result = await work();
@@ -153,7 +165,7 @@ export class JobRecorder {
       step.detail = detail?.(result) ?? null;
       step.endedAt = this.ctx.now().toISOString();
       this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'done', ms, ...(step.detail ? { detail: step.detail } : {}) });
-      if (this.written && !this.held) await this.commit();
+      if (!this.held) await this.journal();
       return result;
     } catch (error) {
       step.state = 'failed';

@@ -10,6 +10,7 @@ import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts'
 import type { Summary } from '../output/printer.ts';
 import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
 import { historicSnapshots } from './history.ts';
+import { withJournal } from '../catalog/step-journal.ts';
 
 export interface ListRequest {
   volume?: string;
@@ -70,7 +71,8 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       return { data: { qrv }, lines: details(qrv) };
     }
     case 'j': {
-      const job = (data.jobs.some((j) => j.id === id) ? null : ((await ctx.catalog.history.find(id, ['job']))?.row as Job | undefined)) ?? findJob(data, id);
+      const found = (data.jobs.some((j) => j.id === id) ? null : ((await ctx.catalog.history.find(id, ['job']))?.row as Job | undefined)) ?? findJob(data, id);
+      const job = await withJournal(ctx.catalog.home, found);
       // A job killed before it could end itself still reads `running`; say so, and what mends it.
       const dead = processGone(job);
       const note = dead ? [`(process ${job.pid} is gone: the job was killed; \`qrv doctor\` says what it left, \`qrv doctor --fix\` ends it${job.progress ? ' or resumes its copy' : ''})`] : [];

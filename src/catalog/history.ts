@@ -141,7 +141,9 @@ export class History {
     const byFile = new Map<string, string[]>();
     for (const record of records) {
       const name = `${FILE_OF[record.kind]}-${record.at.slice(0, 7)}.ndjson`;
-      byFile.set(name, [...(byFile.get(name) ?? []), historyLine(record)]);
+      const lines = byFile.get(name);
+      if (lines) lines.push(historyLine(record));
+      else byFile.set(name, [historyLine(record)]);
     }
     let created = false;
     for (const [name, lines] of byFile) {

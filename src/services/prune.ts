@@ -42,7 +42,11 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
   const reasonOf = new Map(remove.map((r) => [r.snapshot.id, r.reason] as const));
   // One job per volume, each removing its snapshots in batches (a bounded number of catalog writes).
   const byVolume = new Map<string, Snapshot[]>();
-  for (const { snapshot } of remove) byVolume.set(snapshot.volume, [...(byVolume.get(snapshot.volume) ?? []), snapshot]);
+  for (const { snapshot } of remove) {
+    const rows = byVolume.get(snapshot.volume);
+    if (rows) rows.push(snapshot);
+    else byVolume.set(snapshot.volume, [snapshot]);
+  }
   const jobs: string[] = [];
   for (const [name, snapshots] of byVolume) {
     const warn = (snapshot: Snapshot, message: string) => {

@@ -3,10 +3,10 @@
 import { z } from 'zod';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3, 4];
+export const READABLE_VERSIONS = [1, 2, 3, 4, 5];
 
 const isoTime = z.string().datetime({ offset: true });
 
@@ -255,6 +255,8 @@ export const settingsSchema = z.object({
   discovery: z.array(z.string()).default([]),
   /** paths discovery never adds again: volumes removed with `qrv volume remove` while globs were set */
   ignored: z.array(z.string()).default([]),
+  /** how long the history store keeps finished rows, as a duration ("400d"); `qrv prune` drops older months (schema 5) */
+  historyRetention: z.string().default('400d'),
 });
 
 /** The default sub-client as a new catalog has it (dated at the epoch: it has always existed). */
@@ -271,7 +273,7 @@ export const catalogSchema = z.object({
   policies: z.array(policySchema).default([]),
   subclients: z.array(subclientSchema).default(() => [defaultSubclient()]),
   pools: z.array(poolSchema).default([]),
-  settings: settingsSchema.default({ discovery: [], ignored: [] }),
+  settings: settingsSchema.default({ discovery: [], ignored: [], historyRetention: '400d' }),
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
@@ -304,6 +306,6 @@ export function emptyCatalog(): CatalogData {
     policies: [],
     subclients: [defaultSubclient()],
     pools: [],
-    settings: { discovery: [], ignored: [] },
+    settings: { discovery: [], ignored: [], historyRetention: '400d' },
   };
 }

@@ -9,6 +9,8 @@ import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { readPrivateText, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
 import { prepareHome } from './home.ts';
+import { takeFinished } from './compact.ts';
+import { History } from './history.ts';
 import { withLock } from './lock.ts';
 import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
 
@@ -98,12 +100,14 @@ class CatalogAdapter implements Adapter<CatalogData> {
 export class Catalog {
   readonly file: string;
   private readonly adapter: CatalogAdapter;
+  readonly history: History;
   private readonly db: Low<CatalogData>;
 
   private constructor(readonly home: string) {
     this.file = path.join(home, 'catalog.json');
     this.adapter = new CatalogAdapter(this.file);
     this.db = new Low(this.adapter, emptyCatalog());
+    this.history = new History(home);
   }
 
   /**
@@ -136,6 +140,13 @@ export class Catalog {
       const draft = current.data ?? emptyCatalog();
       const result = await change(draft);
       catalogSchema.parse(draft);
+      // Finished rows go to the history store first, then leave the catalog with this write: a
+      // kill in between leaves them in both places, and readers meet each id once (catalog wins).
+      const finished = takeFinished(draft);
+      if (finished.length) {
+        await this.history.append(finished);
+        await failpoint('after-history-append');
+      }
       await failpoint('catalog-write');
       await this.adapter.write(draft, current.identity, stillHeld);
       this.db.data = draft;

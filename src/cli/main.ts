@@ -17,6 +17,7 @@ import { register as registerSubclient } from './commands/subclient.ts';
 import { register as registerSchedule } from './commands/schedule.ts';
 import { register as registerMaintenance } from './commands/maintenance.ts';
 import { register as registerBrowse } from './commands/browse.ts';
+import { register as registerHistory } from './commands/history.ts';
 
 /** Whether this invocation is `qrv check`, whose every error is Nagios UNKNOWN (exit 3). */
 function invokesCheck(argv: readonly string[]): boolean {
@@ -67,6 +68,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerRemove(program);
   registerMaintenance(program);
   registerBrowse(program);
+  registerHistory(program);
   registerCheck(program);
   registerDemo(program);
   // Every subcommand reports usage errors the same way and takes the global options after it too.

@@ -1,9 +1,12 @@
-// Records a job's steps in its catalog row before and after each one, so that a job killed at
-// any moment can be understood later (qrv doctor). The row is first written when the job is
+// Records a job's steps before and after each one, so that a job killed at any moment can be
+// understood later (qrv doctor): in its step journal (a small fsynced append, no catalog
+// rewrite), and in its catalog row with every state change and when the job ends, so that a
+// job costs a bounded number of catalog writes however many steps it has. The row is first written when the job is
 // about to change something: a job that fails before that (a bad option, a failed pre-snapshot
 // hook) leaves the catalog byte for byte as it was, and reports only through its exit status.
 import os from 'node:os';
 import type { CatalogData, Job, Step } from '../catalog/schema.ts';
+import { appendSteps, removeSteps } from '../catalog/step-journal.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Phase } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
@@ -84,11 +87,22 @@ export class JobRecorder {
     this.held = true;
   }
 
-  /** Ends hold() and writes what was held. */
-  async release(): Promise<void> {
+  /** Ends hold() and writes what was held (together with `change`, in one transaction). */
+  async release(change?: (data: CatalogData) => void): Promise<void> {
     if (!this.held) return;
     this.held = false;
-    if (this.written) await this.commit();
+    if (change) await this.commit(change);
+    else await this.journal();
+  }
+
+  /** Records the steps so far in the job's step journal (not the catalog), once the job is written. */
+  private async journal(): Promise<void> {
+    if (this.written) await appendSteps(this.ctx.catalog.home, this.id, this.row.steps);
+  }
+
+  /** Ends hold() without writing: the caller's next commit or finish writes what was held. */
+  unhold(): void {
+    this.held = false;
   }
 
   /** Writes the row (with the steps so far) together with `change`, in one catalog transaction. */
@@ -108,7 +122,10 @@ export class JobRecorder {
       if (at >= 0) data.jobs[at] = structuredClone(this.row);
       else data.jobs.push(structuredClone(this.row));
     });
+    const hadJournal = this.written;
     this.written = true;
+    // The row holds every step now: an ended job's journal is no longer needed.
+    if (hadJournal && this.row.state !== 'running') await removeSteps(this.ctx.catalog.home, this.id).catch(() => undefined);
   }
 
   set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination' | 'resumes'>>): void {
@@ -139,7 +156,7 @@ export class JobRecorder {
     const step: Step = { name, state: 'started', startedAt: this.ctx.now().toISOString(), endedAt: null, detail: null };
     this.row.steps.push(step);
     this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'started' });
-    if (this.written && !this.held) await this.commit();
+    if (!this.held) await this.journal();
     const started = process.hrtime.bigint();
     try {
       const result = await work();
@@ -148,7 +165,7 @@ export class JobRecorder {
       step.detail = detail?.(result) ?? null;
       step.endedAt = this.ctx.now().toISOString();
       this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'done', ms, ...(step.detail ? { detail: step.detail } : {}) });
-      if (this.written && !this.held) await this.commit();
+      if (!this.held) await this.journal();
       return result;
     } catch (error) {
       step.state = 'failed';
@@ -201,6 +218,11 @@ export async function startJob(ctx: Context, kind: Job['kind'], volume: string):
   const job = new JobRecorder(ctx, kind, volume, (id) => data.jobs.some((row) => row.id === id));
   active.add(job);
   return job;
+}
+
+/** Takes a job that ended itself (finish) off the list of running ones. */
+export function forgetJob(job: JobRecorder): void {
+  active.delete(job);
 }
 
 /** Ends a job started with startJob: succeeded, or failed with `error`. */

@@ -34,3 +34,73 @@ export async function unsnapPhase(ctx: Context, job: JobRecorder, volume: Volume
   await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
   return row;
 }
+
+/** Snapshots removed together: each catalog write marks one batch's outcome and the next batch `removing`. */
+export const UNSNAP_BATCH = 1000;
+
+export interface BatchOutcome {
+  removed: Snapshot[];
+  failed: { snapshot: Snapshot; error: string }[];
+}
+
+/**
+ * Removes many snapshots of one volume as one job with a bounded number of catalog writes: one
+ * write marks the first batch `removing` (with the job row), and one after each batch marks what
+ * went `removed`, puts what failed back as it was, and marks the next batch `removing` (the last
+ * one ends the job). A kill leaves at most one batch `removing`, which `qrv doctor` finishes.
+ * One snapshot that fails to go does not stop the others.
+ */
+export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volume, snapshots: Snapshot[], onFailed: (snapshot: Snapshot, error: string) => void): Promise<BatchOutcome> {
+  const outcome: BatchOutcome = { removed: [], failed: [] };
+  const batches: Snapshot[][] = [];
+  for (let at = 0; at < snapshots.length; at += UNSNAP_BATCH) batches.push(snapshots.slice(at, at + UNSNAP_BATCH));
+  const provider = getProvider(volume.provider);
+  const markRemoving = (batch: Snapshot[] | undefined) => (rows: Snapshot[]) => {
+    const ids = new Set((batch ?? []).map((s) => s.id));
+    for (const row of rows) if (ids.has(row.id) && row.state === 'ready') row.state = 'removing';
+  };
+  await job.begin((catalog) => markRemoving(batches[0])(catalog.snapshots));
+  for (const [index, batch] of batches.entries()) {
+    const gone = new Map<string, string>();
+    const kept = new Set<string>();
+    job.hold();
+    await job.step('unsnap', `remove ${batch.length} snapshot(s) of ${volume.name}`, async () => {
+      for (const snapshot of batch) {
+        try {
+          if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
+          gone.set(snapshot.id, ctx.now().toISOString());
+          outcome.removed.push({ ...snapshot, state: 'removed', removedAt: gone.get(snapshot.id) as string });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          kept.add(snapshot.id);
+          outcome.failed.push({ snapshot, error: message });
+          onFailed(snapshot, message);
+        }
+      }
+      return gone.size;
+    }, (n) => `${n} removed, ${batch.length - n} failed`);
+    const next = batches[index + 1];
+    const change = (catalog: { snapshots: Snapshot[] }) => {
+      for (const row of catalog.snapshots) {
+        const at = gone.get(row.id);
+        if (at !== undefined) {
+          row.state = 'removed';
+          row.removedAt = at;
+        } else if (kept.has(row.id) && row.state === 'removing') row.state = 'ready';
+      }
+      markRemoving(next)(catalog.snapshots);
+    };
+    if (next) await job.release(change);
+    else {
+      job.unhold();
+      return finishWith(job, outcome, change);
+    }
+  }
+  return outcome;
+}
+
+async function finishWith(job: JobRecorder, outcome: BatchOutcome, change: (catalog: { snapshots: Snapshot[] }) => void): Promise<BatchOutcome> {
+  const error = outcome.failed.length ? new QrvError('partial', 'unsnap-partial', `${outcome.failed.length} of ${outcome.failed.length + outcome.removed.length} snapshot(s) could not be removed`, 'see the warnings') : undefined;
+  await job.finish(error, change);
+  return outcome;
+}

@@ -36,7 +36,11 @@ export function selectPrunable(data: CatalogData, now: Date, options: { keep?: n
   const kept: KeptChoice[] = [];
   const ready = data.snapshots.filter((s) => s.state === 'ready');
   const byVolume = new Map<string, Snapshot[]>();
-  for (const s of ready) byVolume.set(s.volume, [...(byVolume.get(s.volume) ?? []), s]);
+  for (const s of ready) {
+    const rows = byVolume.get(s.volume);
+    if (rows) rows.push(s);
+    else byVolume.set(s.volume, [s]);
+  }
   for (const [volume, snapshots] of byVolume) {
     const newestFirst = [...snapshots].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
     const keep = options.keep ?? options.keepOf?.(volume) ?? null;

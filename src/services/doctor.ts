@@ -5,6 +5,7 @@
 // gone, remove what a killed qrv left of a snapshot (./doctor-leftovers.ts). Without --fix nothing
 // changes (exit 11 when something is to be done); with --fix it is done, one finding at a time,
 // in the order listed.
+import { removeSteps, withJournal } from '../catalog/step-journal.ts';
 import type { CatalogData, Job, Snapshot } from '../catalog/schema.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
@@ -54,16 +55,21 @@ function jobFindings(ctx: Context, data: CatalogData): Planned[] {
     } else if (dead) {
       planned.push({
         finding: { kind: 'dead-job', subject: job.id, what: `job ${job.id} (${job.kind} of ${job.volume}) is marked running but process ${job.pid} is gone`, action: 'mark it failed, and a QRV or snapshot it left half-made as failed', fixed: false, error: null },
-        fix: () =>
-          ctx.catalog.update((catalog) => {
+        fix: async () => {
+          // The steps it recorded after its row was last written are in its step journal.
+          const journaled = await withJournal(ctx.catalog.home, job);
+          await ctx.catalog.update((catalog) => {
             const row = catalog.jobs.find((j) => j.id === job.id);
             if (!row || row.state !== 'running') return;
+            if (journaled.steps.length >= row.steps.length) row.steps = structuredClone(journaled.steps);
             row.state = 'failed';
             row.endedAt = ctx.now().toISOString();
             row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing (found by qrv doctor)` };
             for (const step of row.steps) if (step.state === 'started') step.state = 'failed';
             for (const qrv of catalog.qrvs) if (qrv.id === row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
-          }),
+          });
+          await removeSteps(ctx.catalog.home, job.id);
+        },
       });
     }
   }

@@ -1,5 +1,5 @@
 // `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
-import type { Snapshot } from '../catalog/schema.ts';
+import type { Job, Snapshot } from '../catalog/schema.ts';
 import { persistUntil, parseTime } from '../core/time.ts';
 import { findSubclient } from '../policy/resolve.ts';
 import { QrvError } from '../core/errors.ts';
@@ -9,6 +9,8 @@ import { processGone } from '../engine/job-recorder.ts';
 import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
+import { historicSnapshots } from './history.ts';
+import { withJournal } from '../catalog/step-journal.ts';
 
 export interface ListRequest {
   volume?: string;
@@ -30,15 +32,20 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
   const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
   const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;
   const ofVolume = <T extends { volume: string }>(row: T) => (!request.volume || row.volume === request.volume) && (!members || members.has(row.volume));
-  const snapshots = data.snapshots.filter(
-    (s) =>
-      ofVolume(s) &&
-      (!request.state || s.state === request.state) &&
-      (!request.label || s.label === request.label) &&
-      (at === null
-        ? request.all || request.state === 'removed' || s.state !== 'removed'
-        : s.state !== 'failed' && Date.parse(s.createdAt) <= at && (s.removedAt === null || Date.parse(s.removedAt) > at)),
-  );
+  const wanted = (s: Snapshot) =>
+    ofVolume(s) &&
+    (!request.state || s.state === request.state) &&
+    (!request.label || s.label === request.label) &&
+    (at === null
+      ? request.all || request.state === 'removed' || s.state !== 'removed'
+      : s.state !== 'failed' && Date.parse(s.createdAt) <= at && (s.removedAt === null || Date.parse(s.removedAt) > at));
+  const snapshots = data.snapshots.filter(wanted);
+  // Removed snapshots mostly live in the history store: read it only when they are asked for.
+  if (request.all || request.state === 'removed' || at !== null) {
+    const older = await historicSnapshots(ctx, data, wanted);
+    snapshots.push(...older);
+    snapshots.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
   const qrvs = data.qrvs.filter(
     (q) =>
       ofVolume(q) &&
@@ -58,7 +65,7 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
   const data = await ctx.catalog.read();
   switch (idKind(id)) {
     case 's': {
-      const snapshot = findSnapshot(data, id);
+      const snapshot = (data.snapshots.some((s) => s.id === id) ? null : ((await ctx.catalog.history.find(id, ['snapshot']))?.row as Snapshot | undefined)) ?? findSnapshot(data, id);
       return { data: { snapshot }, lines: details(snapshot) };
     }
     case 'q': {
@@ -66,7 +73,8 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       return { data: { qrv }, lines: details(qrv) };
     }
     case 'j': {
-      const job = findJob(data, id);
+      const found = (data.jobs.some((j) => j.id === id) ? null : ((await ctx.catalog.history.find(id, ['job']))?.row as Job | undefined)) ?? findJob(data, id);
+      const job = await withJournal(ctx.catalog.home, found);
       // A job killed before it could end itself still reads `running`; say so, and what mends it.
       const dead = processGone(job);
       const note = dead ? [`(process ${job.pid} is gone: the job was killed; \`qrv doctor\` says what it left, \`qrv doctor --fix\` ends it${job.progress ? ' or resumes its copy' : ''})`] : [];

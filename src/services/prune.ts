@@ -1,13 +1,21 @@
 // `qrv prune [--dry-run] [--keep N]`: removes every snapshot whose persistence lapsed and those
 // beyond the newest N (F7). Meant for cron: one snapshot that fails to go is reported and the
 // rest still go; the exit status is then 11 (partly done).
+import type { Snapshot } from '../catalog/schema.ts';
 import type { Context } from '../engine/context.ts';
-import { jobAlive, withJob } from '../engine/job-recorder.ts';
+import { endJob, forgetJob, jobAlive, startJob } from '../engine/job-recorder.ts';
 import { findVolume } from '../engine/lookup.ts';
-import { unsnapPhase } from '../engine/unsnap-phase.ts';
+import { unsnapBatches } from '../engine/unsnap-phase.ts';
 import type { Summary } from '../output/printer.ts';
 import { policyFor } from '../policy/resolve.ts';
 import { selectPrunable } from '../prune/select.ts';
+import { applyRetention } from './history.ts';
+
+/** The prune's own line in the history store: what went, what stayed and why, which months were dropped. */
+async function recordPrune(ctx: Context, result: { jobs: string[]; removed: { id: string }[]; failed: { id: string; error: string }[]; dropped: string[] }): Promise<void> {
+  const at = ctx.now().toISOString();
+  await ctx.catalog.history.append([{ id: `prune:${at}:${process.pid}`, at, kind: 'prune', volume: '', row: { at, jobs: result.jobs, removed: result.removed.length, failed: result.failed.length, removedIds: result.removed.map((r) => r.id), failures: result.failed, droppedMonths: result.dropped } }]);
+}
 
 export interface PruneRequest {
   dryRun: boolean;
@@ -31,17 +39,43 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
   }
   const removed: { id: string; volume: string; reason: string }[] = [];
   const failed: { id: string; volume: string; error: string }[] = [];
-  for (const { snapshot, reason } of remove) {
-    try {
-      const volume = findVolume(await ctx.catalog.read(), snapshot.volume);
-      await withJob(ctx, 'unsnap', volume.name, (job) => unsnapPhase(ctx, job, volume, snapshot));
-      removed.push({ id: snapshot.id, volume: snapshot.volume, reason });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+  const reasonOf = new Map(remove.map((r) => [r.snapshot.id, r.reason] as const));
+  // One job per volume, each removing its snapshots in batches (a bounded number of catalog writes).
+  const byVolume = new Map<string, Snapshot[]>();
+  for (const { snapshot } of remove) {
+    const rows = byVolume.get(snapshot.volume);
+    if (rows) rows.push(snapshot);
+    else byVolume.set(snapshot.volume, [snapshot]);
+  }
+  const jobs: string[] = [];
+  for (const [name, snapshots] of byVolume) {
+    const warn = (snapshot: Snapshot, message: string) => {
       failed.push({ id: snapshot.id, volume: snapshot.volume, error: message });
       ctx.reporter.warn(`could not remove ${snapshot.id} of ${snapshot.volume}: ${message}`);
+    };
+    try {
+      const volume = findVolume(data, name);
+      const job = await startJob(ctx, 'unsnap', volume.name);
+      jobs.push(job.id);
+      let outcome;
+      try {
+        outcome = await unsnapBatches(ctx, job, volume, snapshots, warn);
+      } catch (error) {
+        await endJob(job, error).catch(() => undefined);
+        throw error;
+      }
+      forgetJob(job);
+      for (const s of outcome.removed) removed.push({ id: s.id, volume: s.volume, reason: reasonOf.get(s.id) ?? '' });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const reported = new Set(failed.map((f) => f.id));
+      const done = new Set(removed.map((r) => r.id));
+      for (const snapshot of snapshots) if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
     }
   }
+  const dropped = await applyRetention(ctx, data);
+  if (remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
+  keptLines.push(...dropped.map((name) => `history: dropped ${name} (older than the retention of ${data.settings.historyRetention})`));
   return {
     data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.snapshot.id, reason: k.reason })) },
     lines: [...removed.map((r) => `removed ${r.id} of ${r.volume}: ${r.reason}`), ...keptLines, ...(removed.length || failed.length ? [`${removed.length} removed, ${failed.length} failed`] : [])],

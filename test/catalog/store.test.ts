@@ -276,7 +276,7 @@ t.test('a version 1 catalog is read and upgraded to the current version on the n
   t.equal(data.schemaVersion, SCHEMA_VERSION);
   t.match(data.volumes[0], { name: 'db', policy: null, discovered: false });
   t.same(data.subclients.map((s) => [s.name, s.volumes]), [['default', ['db']]], 'the default sub-client exists and holds the volumes v1 knew');
-  t.same(data.settings, { discovery: [], ignored: [] }, 'settings with their defaults');
+  t.same(data.settings, { discovery: [], ignored: [], historyRetention: '400d' }, 'settings with their defaults');
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading alone does not rewrite it');
   await catalog.update(() => undefined);
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, SCHEMA_VERSION, 'the next write upgrades it');
@@ -305,7 +305,7 @@ t.test('a version 4 catalog from before settings.ignored reads with it empty, an
   const v4 = { ...emptyCatalog(), settings: { discovery: ['/srv/vm/*.img'] } };
   await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(v4));
   const data = await (await Catalog.open(home)).read();
-  t.same(data.settings, { discovery: ['/srv/vm/*.img'], ignored: [] });
+  t.same(data.settings, { discovery: ['/srv/vm/*.img'], ignored: [], historyRetention: '400d' });
 });
 
 t.test('a corrupt catalog is described in one printable line: BOM and NULs named, control bytes escaped', async (t) => {

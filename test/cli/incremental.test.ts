@@ -35,11 +35,19 @@ async function mutate(t: Test, file: string, content: Buffer): Promise<Buffer> {
   return grow(file, content, 70_000 + next(1000));
 }
 
+/** The catalog, with each running job's steps as its step journal has them (docs/catalog.md, "Step journal"). */
 async function readCatalog(home: string): Promise<Record<string, any>> {
   const file = path.join(home, 'catalog.json');
   for (let tries = 0; ; tries++) {
     try {
-      return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>;
+      const data = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>;
+      for (const job of data.jobs) {
+        if (job.state !== 'running') continue;
+        const lines = (await fs.readFile(path.join(home, 'jobs', `${job.id}.steps`), 'utf8').catch(() => '')).split('\n').slice(0, -1);
+        const steps = lines.length ? JSON.parse(lines.at(-1) as string) : null;
+        if (steps && steps.length >= job.steps.length) job.steps = steps;
+      }
+      return data;
     } catch (error) {
       if (tries > 200) throw error;
       await sleep(5); // not yet written

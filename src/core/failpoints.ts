@@ -2,14 +2,15 @@
 // an admin checking the freeze guard) can stop it exactly there. QRV_FAILPOINTS is a comma list
 // of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup)
 // or `error` (an internal error, exit 1). Names: after-freeze, after-snapshot, mid-copy,
-// before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
+// after-undo-save (an update's undo journal synced, its batch not yet written), before-checkpoint
+// (a batch written, the destination not yet synced nor the progress saved), before-commit; in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
 // before it is read) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-copy', 'after-undo-save', 'before-checkpoint', 'before-commit', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 function actionFor(name: Failpoint): string | null {

@@ -91,6 +91,10 @@ export async function finishRun(ctx: Context, item: CatalogFinding): Promise<str
     return `removed ${snapshot.id}`;
   }
   const rules = rulesFor(policy, { to: item.dest });
-  const { result } = await withJob(ctx, 'copy', volume.name, (job) => copyAndUnsnap(ctx, job, { volume, rules }, snapshot, { force: false, rollback: false }));
+  // The rest of the killed run, as a run job that says which one it finishes.
+  const { result } = await withJob(ctx, 'run', volume.name, (job) => {
+    job.set({ resumes: item.job?.id ?? null });
+    return copyAndUnsnap(ctx, job, { volume, rules }, snapshot, { force: false, rollback: false });
+  });
   return `copied ${snapshot.id} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ' and removed it' : ''}`;
 }

@@ -45,7 +45,8 @@ t.test('a run killed after its snapshot (by its pre-copy hook) leaks no snapshot
   t.match(found.summary.findings[1], { subject: left.id, what: /was left by run job j-.*, which was killed before it copied and removed it/, action: `finish the copy to ${dest}, then remove it` });
   const check = await qrv(home, ['check']);
   t.equal(check.exitCode, 1, `qrv check warns: ${check.stdout}`);
-  t.match(check.stdout, /^WARNING: .*run `qrv doctor`/);
+  t.match(check.stdout, /^QRV WARNING - 2 warnings: job j-\S+ \(run of vol\) is marked running but process \d+ is gone \(run `qrv doctor`\)/);
+  t.match(check.stdout, new RegExp(`^WARNING: snapshot ${left.id} of vol was left by run job .*\\(run \`qrv doctor\`\\)$`, 'm'));
 
   const fixed = await qrvJson(home, ['doctor', '--fix']);
   t.equal(fixed.run.exitCode, 0, fixed.run.stderr);

@@ -56,7 +56,7 @@ export async function settles(t: Test, p: Awaited<ReturnType<typeof prepared>>, 
   t.equal(row.state, 'ready', `${what}: the QRV is ready`);
   if (now === p.old.sha) {
     t.same({ snapshotId: row.snapshotId, checksum: row.checksum, sizeBytes: row.sizeBytes }, { snapshotId: p.s1.id, checksum: p.old.row.checksum, sizeBytes: p.old.row.sizeBytes }, `${what}: rolled back, the row says so (checksum unchanged)`);
-    await t.resolveMatch(fs.readdir(p.dir), (names: string[]) => !names.some((n) => /\.undo$|\.before$|\.partial$/.test(n)), `${what}: no journal, old ledger or partial left`);
+    t.same((await fs.readdir(p.dir)).filter((n) => /\.undo$|\.before$|\.partial$/.test(n)), [], `${what}: no journal, old ledger or partial left`);
   } else {
     t.equal(now, p.fresh, `${what}: the QRV holds exactly the old or the new point in time`);
     t.equal(row.snapshotId, p.s2.id, `${what}: completed, the row says so`);

@@ -268,7 +268,8 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
       const source = catalog.snapshots.find((s) => s.id === snapshot.id);
       if (source) source.copiedTo = qrv.id;
     });
-    await undo?.committed();
+    // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
+    await undo?.committed().catch((error: Error) => job.warn(`the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`));
     return { qrv: structuredClone(qrv), copy, previousSnapshotId };
   } catch (error) {
     qrv.state = 'failed';

@@ -7,7 +7,7 @@ export type Severity = 'warning' | 'critical';
 
 export const STATUS_EXIT: Record<Status, 0 | 1 | 2 | 3> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
 
-export type CheckName = 'snapshot-schedule' | 'snapshot-age' | 'schedule' | 'qrv' | 'pool' | 'job';
+export type CheckName = 'snapshot-schedule' | 'snapshot-age' | 'schedule' | 'qrv' | 'pool' | 'job' | 'doctor';
 
 export interface Problem {
   severity: Severity;

@@ -23,7 +23,9 @@ import { blockHashes, ledgerChecksum, type LedgerReader, type LedgerWriter } fro
 import { readPieces } from './chunk-reader.ts';
 import { dataRanges, type ByteRange } from './extent-map.ts';
 import { openDestination, openSource, prepareDestination, type DestinationKind } from './endpoints.ts';
+import { GuardedWriter } from './guarded-writer.ts';
 import { ioCall } from './io-error.ts';
+import type { UndoJournal } from './undo-journal.ts';
 import { ZeroDetector } from './zero-runs.ts';
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
@@ -84,6 +86,8 @@ export interface ReplicateOptions {
   readDepth?: number;
   /** Blocks an earlier, interrupted run of this copy already did (resume). Needs ledgerOut. */
   startBlock?: number;
+  /** Saves what each batch of writes overwrites before it is written (an update of a QRV that holds a point in time). */
+  undo?: UndoJournal | null;
   /** Called at most every `everyMs` with the destination and the ledger flushed to disk. */
   checkpoint?: { everyMs: number; save: (progress: Progress) => Promise<void> };
   reporter?: Reporter;
@@ -121,14 +125,6 @@ function positiveInteger(name: string, value: number): number {
 export function checkSize(sizeBytes: number): void {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
     throw new QrvError('usage', 'bad-copy-option', `the volume size must be a whole number of bytes ≥ 0, got ${sizeBytes}`);
-  }
-}
-
-async function writeAll(handle: FileHandle, path: string, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await ioCall('write', path, () => handle.write(data, done, data.length - done, position + done));
-    done += bytesWritten;
   }
 }
 
@@ -224,8 +220,11 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
     const given = options.destinationHandle;
     if (given) await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, { keep, private: true });
     const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
+    const writer = new GuardedWriter(dst, destination, options.undo ?? null);
     try {
       const checkpoint = async (): Promise<void> => {
+        await writer.flush();
+        await failpoint('before-checkpoint');
         await ioCall('sync', destination, () => dst.datasync());
         await ledgerOut?.flush();
         await options.checkpoint?.save({ ...progress });
@@ -253,7 +252,7 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
           if (runStart < 0) return;
           const from = runStart * blockSize;
           const to = Math.min(endIndex * blockSize, piece.data.length);
-          await writeAll(dst, destination, piece.data.subarray(from, to), piece.offset + from);
+          await writer.write(piece.data.subarray(from, to), piece.offset + from);
           progress.bytesWritten += to - from;
           progress.changedBlocks += endIndex - runStart;
           if (keepWritten) extend(written, piece.offset + from, piece.offset + to);
@@ -289,6 +288,8 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
       progress.blocksDone = blockCount;
       // One flush at the end. Flushing in the background while still reading was measured
       // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
+      await writer.flush();
+      if (options.checkpoint) await failpoint('before-checkpoint');
       await ioCall('sync', destination, () => dst.datasync());
     } finally {
       if (!given) await dst.close().catch(() => undefined);

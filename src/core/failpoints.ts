@@ -3,8 +3,11 @@
 // of NAME=ACTION, ACTION one of `sleep:<ms>`, `kill` (SIGKILL itself: no handler, no cleanup),
 // `stop` (SIGSTOP itself: frozen until a SIGCONT) or `error` (an internal error, exit 1). Names:
 // after-freeze, after-snapshot, mid-snapshot-copy (the file provider's copy done, the image not
-// yet checked again), mid-copy, before-commit; catalog-write (holding the catalog lock,
-// the change made, before it is written); in the dm provider dm-before-load (origin suspended, the snapshot not yet
+// yet checked again), mid-copy, after-undo-save (an update's undo journal synced, its batch not
+// yet written), before-checkpoint (a batch written, the destination not yet synced nor the
+// progress saved), before-commit; catalog-write (holding the catalog lock, the change made,
+// before it is written), after-history-append (finished rows appended to history, the catalog
+// not yet written without them); in the dm provider dm-before-load (origin suspended, the snapshot not yet
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
@@ -13,7 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from './errors.ts';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'before-commit', 'catalog-write', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount', 'after-history-append'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'after-undo-save', 'before-checkpoint', 'before-commit', 'catalog-write', 'after-history-append', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 type Action = { kind: 'kill' } | { kind: 'stop' } | { kind: 'error' } | { kind: 'sleep'; ms: number };

@@ -6,6 +6,7 @@ import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
+import { startUndo } from './undo.ts';
 import { verifyBlocks } from '../copy/verify.ts';
 import type { ByteRange } from '../copy/extent-map.ts';
 import { QrvError } from '../core/errors.ts';
@@ -78,7 +79,11 @@ function comparePlan(why: string): Plan {
 }
 
 async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, existing: Qrv | null, incremental: boolean): Promise<Plan> {
-  if (!existing || !incremental) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
+  if (!existing) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
+  // A full rewrite of a QRV compares every block instead of cutting the file to holes first: the
+  // previous point in time stays whole (the undo journal keeps what is overwritten) until the
+  // new one is committed.
+  if (!incremental) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
   if (existing.state !== 'ready') return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
   if (existing.lastVerify && !existing.lastVerify.ok) return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
   return ledgerPlan(ctx, data, volume, snapshot, existing, existing.snapshotId, true);
@@ -196,7 +201,10 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
   const progressOf = (blocksDone: number): CopyProgress => ({ base: plan.kind, baseSnapshotId: plan.baseSnapshotId, blocksDone, blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, ledger: ledgerPath, at: ctx.now().toISOString(), hooks, hookTimeoutMs: options.hookTimeoutMs });
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
   let saved = false;
+  let undo: Awaited<ReturnType<typeof startUndo>> = null;
   try {
+    // Before the QRV is marked copying: a kill from here on leaves what a roll-back needs.
+    undo = await startUndo(dest.existing, ledgerPath, snapshot.sizeBytes);
     await job.begin((catalog) => {
       if (dest.pool && !resume) {
         // Reserved in the same transaction that records the QRV, so no other QRV can take it.
@@ -213,6 +221,7 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
   } catch (error) {
     if (plan.base.kind === 'ledger') await plan.base.ledger.close();
     await (resume ? ledgerOut?.close() : ledgerOut?.discard());
+    await undo?.abandon();
     throw error;
   }
 
@@ -233,6 +242,7 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
           base: plan.base,
           ledgerOut: ledgerOut as LedgerWriter,
           startBlock,
+          undo: undo?.journal ?? null,
           blockSize: qrv.blockSize,
           reporter: ctx.reporter,
           phase: 'copy',
@@ -278,6 +288,8 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       const source = catalog.snapshots.find((s) => s.id === snapshot.id);
       if (source) source.copiedTo = qrv.id;
     });
+    // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
+    await undo?.committed().catch((error: Error) => job.warn(`the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`));
     return { qrv: structuredClone(qrv), copy, previousSnapshotId };
   } catch (error) {
     qrv.state = 'failed';
@@ -285,7 +297,9 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
     // Keep what a resume needs: the partial ledger, once progress was saved with it.
     if (saved) await ledgerOut?.close();
     else await ledgerOut?.discard();
-    await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}`);
+    await undo?.journal.close();
+    const back = undo ? `; \`qrv doctor --fix\` ${saved ? 'resumes it or ' : ''}rolls it back to ${dest.existing?.snapshotId}` : '';
+    await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}${back}`);
     await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
     throw error;
   } finally {

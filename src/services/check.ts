@@ -4,7 +4,9 @@
 //     whose newest snapshot is older than --max-snap-age;
 //   - QRVs that were not updated for long, or that failed;
 //   - pools whose capacity is mostly reserved, or that have no free member;
-//   - jobs that failed recently and were not followed by a successful one of the same kind and volume.
+//   - jobs that failed recently and were not followed by a successful one of the same kind and volume;
+//   - what `qrv doctor` would find in the catalog (a killed job, an interrupted QRV update, a
+//     leaked snapshot: ./doctor-findings.ts), each a warning that names `qrv doctor`.
 // `evaluate` is pure (data and clock in, report out) so that tests are exact.
 import path from 'node:path';
 import { Cron } from 'croner';
@@ -14,6 +16,7 @@ import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { STATUS_EXIT, type CheckReport, type PerfDatum, type Problem, type Severity, type Status } from '../check/nagios.ts';
 import type { CheckThresholds } from '../check/thresholds.ts';
+import { catalogFindings, type Finding } from './doctor-findings.ts';
 
 /** Snapshot states that mean the snapshot was taken (a removed one was taken, then removed after its copy). */
 const TAKEN: ReadonlySet<Snapshot['state']> = new Set(['ready', 'removing', 'removed']);
@@ -222,8 +225,9 @@ function checkJobs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
 }
 
 /** Judges the catalog at `now`. Pure: the same data, clock and thresholds give the same report. */
-export function evaluate(data: CatalogData, now: Date, thresholds: CheckThresholds): CheckReport {
+export function evaluate(data: CatalogData, now: Date, thresholds: CheckThresholds, doctor: Finding[] = []): CheckReport {
   const out = new Findings();
+  for (const finding of doctor) out.add('warning', { check: 'doctor', subject: finding.subject, message: `${finding.what} (run \`qrv doctor\`)` });
   const scheduled = checkSnapshots(data, now, thresholds, out);
   const qrvs = checkQrvs(data, now, thresholds, out);
   checkPools(data, thresholds, out);
@@ -260,5 +264,6 @@ export async function readCatalogFile(home: string): Promise<CatalogData> {
 
 /** `qrv check`: the catalog of `home` judged at `now`. */
 export async function check(request: { home: string; now: Date; thresholds: CheckThresholds }): Promise<CheckReport> {
-  return evaluate(await readCatalogFile(request.home), request.now, request.thresholds);
+  const data = await readCatalogFile(request.home);
+  return evaluate(data, request.now, request.thresholds, catalogFindings(data, request.home).map((f) => f.finding));
 }

@@ -37,7 +37,9 @@ export function resumeBlocker(data: CatalogData, job: Job): string | null {
   if (!job.progress || !job.qrvId || !job.snapshotId) return `job ${job.id} saved no copy progress`;
   const qrv = data.qrvs.find((q) => q.id === job.qrvId);
   if (!qrv || (qrv.state !== 'copying' && qrv.state !== 'failed')) return `QRV ${job.qrvId} is ${qrv ? qrv.state : 'gone'}`;
-  const later = data.jobs.find((other) => other.qrvId === qrv.id && other.startedAt > job.startedAt && other.progress !== null);
+  // Only the last copy to a QRV can go on: a later one (finished, failed or killed) wrote over
+  // what this one did, and its partial ledger is the later one's.
+  const later = data.jobs.find((other) => other.id !== job.id && other.qrvId === qrv.id && other.startedAt >= job.startedAt);
   if (later) return `job ${later.id} copied to QRV ${qrv.id} after it`;
   const snapshot = data.snapshots.find((s) => s.id === job.snapshotId);
   if (!snapshot || snapshot.state !== 'ready') return `snapshot ${job.snapshotId} is ${snapshot ? snapshot.state : 'gone'}`;

@@ -5,79 +5,44 @@
 // gone, remove what a killed qrv left of a snapshot (./doctor-leftovers.ts). Without --fix nothing
 // changes (exit 11 when something is to be done); with --fix it is done, one finding at a time,
 // in the order listed.
-import { removeSteps, withJournal } from '../catalog/step-journal.ts';
-import type { CatalogData, Job, Snapshot } from '../catalog/schema.ts';
+import type { CatalogData, Qrv, Snapshot } from '../catalog/schema.ts';
+import { UndoJournal } from '../copy/undo-journal.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { jobAlive, processGone } from '../engine/job-recorder.ts';
+import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
-import { resumeBlocker, resumeCopy } from './copy.ts';
+import { catalogFindings, journalOf, type Finding } from './doctor-findings.ts';
+import { finishRun, markDead, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
-export interface Finding {
-  kind: 'resumable-copy' | 'dead-job' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot' | 'leftover' | 'partial-qrv';
-  /** the job, snapshot id or provider handle it is about */
-  subject: string;
-  what: string;
-  /** what --fix does */
-  action: string;
-  fixed: boolean;
-  /** why the fix failed, when it did */
-  error: string | null;
-}
+export type { Finding } from './doctor-findings.ts';
 
 export interface Planned {
   finding: Finding;
+  /** does it; may return a line saying what it did */
   fix: () => Promise<unknown>;
 }
 
-function percent(job: Job): string {
-  const p = job.progress;
-  if (!p) return '';
-  const blocks = Math.ceil(p.sizeBytes / p.blockSize);
-  return ` at ${blocks ? Math.floor((p.blocksDone / blocks) * 100) : 100}% (block ${p.blocksDone} of ${blocks})`;
-}
-
-/** The jobs whose process is gone but whose row says running, and failed copies that can go on. */
-function jobFindings(ctx: Context, data: CatalogData): Planned[] {
-  const planned: Planned[] = [];
-  for (const job of data.jobs) {
-    const dead = processGone(job);
-    const resumable = resumeBlocker(data, job) === null;
-    if (resumable) {
-      planned.push({
-        finding: { kind: 'resumable-copy', subject: job.id, what: `the copy of ${job.snapshotId} to QRV ${job.qrvId} by job ${job.id} stopped${percent(job)}${dead ? ` (process ${job.pid} is gone)` : ''}`, action: `resume it: qrv copy --resume ${job.id}`, fixed: false, error: null },
-        fix: () => resumeCopy(ctx, { jobId: job.id, hooks: {} }), // with the killed copy's own hooks
-      });
-    } else if (dead) {
-      planned.push({
-        finding: { kind: 'dead-job', subject: job.id, what: `job ${job.id} (${job.kind} of ${job.volume}) is marked running but process ${job.pid} is gone`, action: 'mark it failed, and a QRV or snapshot it left half-made as failed', fixed: false, error: null },
-        fix: async () => {
-          // The steps it recorded after its row was last written are in its step journal.
-          const journaled = await withJournal(ctx.catalog.home, job);
-          await ctx.catalog.update((catalog) => {
-            const row = catalog.jobs.find((j) => j.id === job.id);
-            if (!row || row.state !== 'running') return;
-            if (journaled.steps.length >= row.steps.length) row.steps = structuredClone(journaled.steps);
-            row.state = 'failed';
-            row.endedAt = ctx.now().toISOString();
-            row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing (found by qrv doctor)` };
-            for (const step of row.steps) if (step.state === 'started') step.state = 'failed';
-            for (const qrv of catalog.qrvs) if (qrv.id === row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
-          });
-          await removeSteps(ctx.catalog.home, job.id);
-        },
-      });
-    }
-  }
-  return planned;
+/** The catalog's findings (shared with `qrv check`) with what --fix does about each. */
+function catalogPlan(ctx: Context, data: CatalogData): Planned[] {
+  return catalogFindings(data, ctx.catalog.home).map((item) => {
+    const { finding } = item;
+    const fix = {
+      'resumable-copy': () => resumeOrRollBack(ctx, item),
+      'dead-job': () => markDead(ctx, finding.subject),
+      'interrupted-update': () => rollBackUpdate(ctx, finding.subject),
+      'stale-journal': () => UndoJournal.discard(journalOf(item.qrv as Qrv, ctx.catalog.home)),
+      'leaked-snapshot': () => finishRun(ctx, item),
+    } as Record<string, () => Promise<unknown>>;
+    return { finding, fix: fix[finding.kind] as () => Promise<unknown> };
+  });
 }
 
 /** Snapshots the provider holds that the catalog does not know, and catalog rows with nothing behind them. */
-async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planned[]> {
+async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string[]): Promise<Planned[]> {
   const planned: Planned[] = [];
   const markSnapshot = (id: string, state: Snapshot['state']) => () =>
     ctx.catalog.update((catalog) => {
@@ -98,9 +63,16 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
     const rows = data.snapshots.filter((s) => s.volume === volume.name);
     for (const h of held) {
       const row = rows.find((s) => (h.snapshotId !== undefined && s.id === h.snapshotId) || (s.handle !== '' && s.handle === h.handle));
-      if (!row || row.state === 'removed' || row.state === 'failed') {
+      // Only what this home made is ours to remove: a snapshot this catalog has no row for was
+      // made by another qrv home protecting the same volume (or by someone else). Every snapshot
+      // this home makes has its row before it exists (the job's begin records it as creating).
+      if (!row) {
+        foreign.push(`${h.handle} of ${volume.name}`);
+        continue;
+      }
+      if (row.state === 'removed' || row.state === 'failed') {
         planned.push({
-          finding: { kind: 'orphan-snapshot', subject: h.handle, what: `the ${volume.provider} provider holds snapshot ${h.handle} of ${volume.name}${row ? `, which the catalog says is ${row.state}` : ', which the catalog does not know'}`, action: 'remove it', fixed: false, error: null },
+          finding: { kind: 'orphan-snapshot', subject: h.handle, what: `the ${volume.provider} provider holds snapshot ${h.handle} of ${volume.name}, which the catalog says is ${row.state}`, action: 'remove it', fixed: false, error: null },
           fix: () => provider.removeSnapshot(volumeRef(volume), h.handle),
         });
       } else if (row.state === 'creating' || row.state === 'removing') {
@@ -143,12 +115,14 @@ async function snapshotFindings(ctx: Context, data: CatalogData): Promise<Planne
 export async function doctor(ctx: Context, options: { fix: boolean }): Promise<Summary> {
   const data = await ctx.catalog.read();
   // Leftovers last: by then the snapshot findings removed the snapshot devices over them.
-  const planned = [...jobFindings(ctx, data), ...(await snapshotFindings(ctx, data)), ...(await leftoverFindings(data)), ...(await partialQrvFindings(ctx, data))];
+  const foreign: string[] = [];
+  const planned = [...catalogPlan(ctx, data), ...(await snapshotFindings(ctx, data, foreign)), ...(await leftoverFindings(data)), ...(await partialQrvFindings(ctx, data))];
   if (options.fix) {
     for (const item of planned) {
       try {
-        await item.fix();
+        const done = await item.fix();
         item.finding.fixed = true;
+        if (typeof done === 'string') item.finding.action = done;
       } catch (error) {
         item.finding.error = error instanceof Error ? error.message : String(error);
         ctx.reporter.warn(`${item.finding.subject}: could not ${item.finding.action}: ${item.finding.error}`);
@@ -157,7 +131,8 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
   }
   const findings = planned.map((p) => p.finding);
   const lines = findings.map((f) => `${f.what}: ${f.fixed ? `done (${f.action})` : f.error ? `FAILED to ${f.action}` : `would ${f.action}`}`);
+  for (const name of foreign) lines.push(`left alone: snapshot ${name} is not in this home's catalog (another qrv home's, or not qrv's); only its maker removes it`);
   const open = findings.filter((f) => !f.fixed);
   lines.push(findings.length === 0 ? 'the catalog and the providers agree; no unfinished jobs' : open.length === 0 ? `fixed ${findings.length} finding${findings.length === 1 ? '' : 's'}` : options.fix ? `${open.length} finding${open.length === 1 ? '' : 's'} could not be fixed` : `${open.length} finding${open.length === 1 ? '' : 's'}; run \`qrv doctor --fix\` to do the above`);
-  return { data: { findings }, lines, ...(open.length ? { exit: 'partial' as const } : {}) };
+  return { data: { findings, foreign }, lines, ...(open.length ? { exit: 'partial' as const } : {}) };
 }

@@ -60,7 +60,7 @@ export async function removeQrv(ctx: Context, request: RemoveQrvRequest): Promis
   }
   // The ledger goes with the image; a device QRV's ledger (in the qrv home) has nothing left to describe.
   if (qrv.ledger && (plan.remove || qrv.destinationKind === 'block')) {
-    for (const file of [qrv.ledger, `${qrv.ledger}.partial`]) await fs.rm(file, { force: true }).catch(() => undefined);
+    for (const file of [qrv.ledger, `${qrv.ledger}.partial`, `${qrv.ledger}.undo`, `${qrv.ledger}.before`]) await fs.rm(file, { force: true }).catch(() => undefined);
   }
   const lines = [`removed QRV ${qrv.id} of ${qrv.volume}; ${plan.note}`];
   if (released) lines.push(`gave member ${released.member.path} back to pool ${released.pool}`);

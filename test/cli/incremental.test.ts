@@ -170,9 +170,11 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   t.match((await shownQrv(home, corrupt.summary.qrv.id)).history.at(-1), { snapshotId: s3.id, method: 'full', changedBlocks: differ.length });
   await holds(t, dest, content, 'the QRV is the volume');
 
-  // --full rewrites every block, and needs no warning.
+  // --full trusts nothing it recorded: it reads and compares every block (writing what differs,
+  // here nothing: the QRV was not damaged) and rebuilds the ledger; it needs no warning. It does
+  // not cut the QRV to holes first, so its previous point in time stays whole until it commits.
   const full = await copy(t, home, [s3.id, '--to', dest, '--full']);
-  t.match(full.summary.copy, { method: 'full', changedBlocks: Math.ceil(size / BLOCK), bytesWritten: size });
+  t.match(full.summary.copy, { method: 'full', bytesRead: size, changedBlocks: 0, bytesWritten: 0 });
   t.equal(warningsOf(full.lines), '', 'no warning for --full');
   t.equal(full.summary.qrv.id, corrupt.summary.qrv.id, 'still the same QRV');
   t.same(full.summary.qrv.history.map((h: { method: string }) => h.method), ['full', 'full', 'full', 'full']);
@@ -405,8 +407,15 @@ t.test('doctor finds an orphan snapshot file, a vanished snapshot and a dead job
   t.match(clean.stdout, /agree/);
 
   const kept = await snap(t, home);
-  const orphan = path.join(store, 'vol@s-deadbeef.img');
-  await fs.copyFile(kept.path, orphan);
+  // Not this home's (no catalog row): another home's snapshot of the same image, left alone.
+  const foreign = path.join(store, 'vol@s-deadbeef.img');
+  await fs.copyFile(kept.path, foreign);
+  // This home's, removed in the catalog, but the file is back: an orphan.
+  const gone = await snap(t, home);
+  const orphan = gone.path as string;
+  await fs.copyFile(orphan, `${orphan}.keep`);
+  t.equal((await qrv(home, ['unsnap', gone.id])).exitCode, 0);
+  await fs.rename(`${orphan}.keep`, orphan);
   const vanished = await snap(t, home);
   await fs.rm(vanished.path);
   const exited = execa('true');
@@ -424,7 +433,8 @@ t.test('doctor finds an orphan snapshot file, a vanished snapshot and a dead job
   t.same(found.summary.findings.map((f: { kind: string; subject: string }) => `${f.kind} ${f.subject}`).sort(), [`dead-job j-0dead0ff`, `missing-snapshot ${vanished.id}`, `orphan-snapshot ${orphan}`]);
   const plain = await qrv(home, ['doctor']);
   t.equal(plain.exitCode, 11);
-  t.match(plain.stdout, /holds snapshot .*vol@s-deadbeef\.img of vol, which the catalog does not know: would remove it/);
+  t.match(plain.stdout, new RegExp(`holds snapshot .*vol@${gone.id}\\.img of vol, which the catalog says is removed: would remove it`));
+  t.match(plain.stdout, /left alone: snapshot .*vol@s-deadbeef\.img of vol is not in this home's catalog/);
   t.match(plain.stdout, new RegExp(`snapshot ${vanished.id} of vol is ready in the catalog but the file provider does not hold it: would mark it removed`));
   t.match(plain.stdout, new RegExp(`job j-0dead0ff \\(copy of vol\\) is marked running but process ${deadPid} is gone: would mark it failed`));
   t.same(await fs.readFile(catalogFile), before, 'without --fix the catalog is untouched');
@@ -434,6 +444,7 @@ t.test('doctor finds an orphan snapshot file, a vanished snapshot and a dead job
   t.equal(fixed.run.exitCode, 0, `--fix: ${fixed.run.stderr}`);
   t.ok(fixed.summary.findings.every((f: { fixed: boolean }) => f.fixed), 'every finding fixed');
   await t.rejects(fs.stat(orphan), 'the orphan file is removed');
+  t.ok(await fs.stat(foreign), "the other home's snapshot is left alone");
   t.ok(await fs.stat(kept.path), 'the catalog snapshot file is kept');
   const after = await readCatalog(home);
   t.match(after.snapshots.find((s: { id: string }) => s.id === vanished.id), { state: 'removed', removedAt: /^\d{4}-/ });

@@ -3,6 +3,7 @@
 // option parsing; and reading the catalog without creating anything.
 import t from 'tap';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Cron } from 'croner';
 import { emptyCatalog, type CatalogData } from '../../src/catalog/schema.ts';
@@ -468,4 +469,18 @@ t.test('readCatalogFile: reads without creating anything; a missing, unreadable 
   await fs.rm(file);
   await fs.mkdir(file);
   await t.rejects(readCatalogFile(home), { exit: 'catalog', code: 'catalog-unsafe', message: /catalog\.json: it is not a regular file$/ }, 'a folder in its place');
+});
+
+t.test("doctor's catalog findings: a job whose process is gone is a WARNING naming qrv doctor", async (t) => {
+  const home = await tmpDir(t, 'qrv-check-doctor-');
+  const data = emptyCatalog();
+  data.volumes.push(volumeRow('web'));
+  // A pid that cannot be alive (beyond pid_max) on this host: qrv was SIGKILLed.
+  data.jobs.push(jobRow('copy', 'web', 'running', '2024-05-01T12:00:00.000Z', null, { id: 'j-0dead0ff', pid: 2 ** 30, host: os.hostname() }));
+  await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(data));
+  const report = await check({ home, now: at('2024-05-01T12:05:00Z'), thresholds: DEFAULT_THRESHOLDS });
+  t.equal(report.status, 'WARNING');
+  t.equal(report.exitCode, 1);
+  t.match(report.problems, [{ severity: 'warning', check: 'doctor', subject: 'j-0dead0ff', message: /^job j-0dead0ff \(copy of web\) is marked running but process \d+ is gone \(run `qrv doctor`\)$/ }]);
+  t.equal(evaluate(data, at('2024-05-01T12:05:00Z'), DEFAULT_THRESHOLDS).status, 'OK', 'evaluate alone is given no findings: the same catalog judged without them');
 });

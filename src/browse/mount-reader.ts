@@ -18,6 +18,7 @@ import { tool } from '../system/tools.ts';
 import { BaseReader } from './base-reader.ts';
 import { childPath, childRawPath, displayName, typeOfMode } from './names.ts';
 import type { FsType, Located } from './types.ts';
+import { unsafeParentBecause } from '../core/private-mode.ts';
 
 /**
  * The guard, run by `node -e`: unmounts QRV_MOUNT_POINT and removes the folder when its stdin
@@ -72,10 +73,9 @@ export function mountOptions(fsType: FsType, isFile: boolean): { type: string; o
 async function privateMountpoint(): Promise<string> {
   const base = os.tmpdir();
   const st = await fs.stat(base).catch(() => null);
-  const uid = process.getuid?.() ?? 0;
-  const othersWrite = st !== null && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
-  if (!st?.isDirectory() || othersWrite || (st.uid !== uid && st.uid !== 0)) {
-    throw new QrvError('refused', 'unsafe-tmpdir', `temporary folder ${base} ${!st?.isDirectory() ? 'is not a folder' : othersWrite ? 'can be written by other users and is not sticky' : 'belongs to another user'}; qrv does not mount copies there`, 'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)');
+  const why = st?.isDirectory() ? unsafeParentBecause(st) : 'it is not a folder';
+  if (why) {
+    throw new QrvError('refused', 'unsafe-tmpdir', `temporary folder ${base}: ${why}; qrv does not mount copies there`, 'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)');
   }
   const outer = await fs.mkdtemp(path.join(base, 'qrv-browse-'));
   const mountpoint = path.join(outer, 'mnt');

@@ -9,6 +9,8 @@ import { constants as C, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError, errnoCode } from '../core/errors.ts';
+import type { Stats } from 'node:fs';
+import { notPrivateBecause } from '../core/private-mode.ts';
 
 export type HistoryKind = 'job' | 'snapshot' | 'qrv-update' | 'prune';
 export const HISTORY_KINDS: readonly HistoryKind[] = ['job', 'snapshot', 'qrv-update', 'prune'];
@@ -37,13 +39,12 @@ export function historyLine(record: HistoryRecord): string {
 }
 
 function unsafe(what: string, why: string): QrvError {
-  return new QrvError('catalog', 'history-unsafe', `the history ${what} ${why}`, 'make it owned by the user qrv runs as and writable by that user only (chmod 700 for the folder, 600 for its files)');
+  return new QrvError('catalog', 'history-unsafe', `refusing the history ${what}: ${why}`, 'make it owned by the user qrv runs as and writable by that user only (chmod 700 for the folder, 600 for its files)');
 }
 
-function checkOwned(stat: { uid: number; mode: number }, what: string, mask: number): void {
-  const me = process.geteuid?.() ?? stat.uid;
-  if (stat.uid !== me) throw unsafe(what, `is owned by uid ${stat.uid}, not by ${me}`);
-  if (stat.mode & mask) throw unsafe(what, `is writable by others (mode ${(stat.mode & 0o777).toString(8)})`);
+function checkOwned(stat: Stats, what: string): void {
+  const why = notPrivateBecause(stat);
+  if (why) throw unsafe(what, why);
 }
 
 /** The history folder, created 0700 if missing; refused when it is a link, not a folder, someone else's or writable by others. */
@@ -55,11 +56,11 @@ async function safeDir(home: string, create: boolean): Promise<string | null> {
     handle = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' && !create) return null;
-    if (errnoCode(error) === 'ELOOP' || errnoCode(error) === 'ENOTDIR') throw unsafe(`folder ${dir}`, 'is not a folder (a link?)');
+    if (errnoCode(error) === 'ELOOP' || errnoCode(error) === 'ENOTDIR') throw unsafe(`folder ${dir}`, 'it is not a folder (a link?)');
     throw error;
   }
   try {
-    checkOwned(await handle.stat(), `folder ${dir}`, 0o022);
+    checkOwned(await handle.stat(), `folder ${dir}`);
   } finally {
     await handle.close();
   }
@@ -71,13 +72,13 @@ async function openChecked(file: string, flags: number): Promise<fs.FileHandle> 
   try {
     handle = await fs.open(file, flags | C.O_NOFOLLOW, 0o600);
   } catch (error) {
-    if (errnoCode(error) === 'ELOOP') throw unsafe(`file ${file}`, 'is a symbolic link');
+    if (errnoCode(error) === 'ELOOP') throw unsafe(`file ${file}`, 'it is a symbolic link');
     throw error;
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw unsafe(`file ${file}`, 'is not a regular file');
-    checkOwned(stat, `file ${file}`, 0o022);
+    if (!stat.isFile()) throw unsafe(`file ${file}`, 'it is not a regular file');
+    checkOwned(stat, `file ${file}`);
     return handle;
   } catch (error) {
     await handle.close();

@@ -124,7 +124,7 @@ t.test('a TMPDIR that others can write without the sticky bit is refused', async
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = open;
   try {
-    await t.rejects(MountReader.open('ext4', image, 'x', true), { code: 'unsafe-tmpdir', exit: 'refused', message: /can be written by other users and is not sticky/ });
+    await t.rejects(MountReader.open('ext4', image, 'x', true), { code: 'unsafe-tmpdir', exit: 'refused', message: /is writable by others without the sticky bit/ });
   } finally {
     process.env.TMPDIR = saved;
   }

@@ -5,6 +5,7 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { QrvError } from '../../core/errors.ts';
+import { notPrivateBecause } from '../../core/private-mode.ts';
 
 export interface Store {
   /** the folder, through its descriptor */
@@ -19,15 +20,7 @@ export interface Store {
 }
 
 function unsafe(store: string, why: string): QrvError {
-  return new QrvError('refused', 'snapshot-store-unsafe', `the snapshot store ${store} ${why}`, `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700), or re-add the volume with another --snapshot-dir`);
-}
-
-/** What is wrong with a store folder of these stats, or null. */
-function problemOf(st: { uid: number; mode: number }): string | null {
-  const me = process.geteuid?.() ?? 0;
-  if (st.uid !== me && st.uid !== 0) return `is owned by uid ${st.uid}, not by qrv's user (${me})`;
-  if (st.mode & 0o022) return `can be written by ${st.mode & 0o002 ? 'anyone' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})`;
-  return null;
+  return new QrvError('refused', 'snapshot-store-unsafe', `refusing the snapshot store ${store}: ${why}`, `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700), or re-add the volume with another --snapshot-dir`);
 }
 
 /**
@@ -41,9 +34,9 @@ export async function checkStore(store: string): Promise<void> {
     throw new QrvError('io', 'snapshot-store', `cannot use the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
   });
   if (!st) return;
-  if (st.isSymbolicLink()) throw unsafe(store, 'is a symbolic link');
-  if (!st.isDirectory()) throw unsafe(store, 'is not a folder');
-  const problem = problemOf(st);
+  if (st.isSymbolicLink()) throw unsafe(store, 'it is a symbolic link');
+  if (!st.isDirectory()) throw unsafe(store, 'it is not a folder');
+  const problem = notPrivateBecause(st);
   if (problem) throw unsafe(store, problem);
 }
 
@@ -59,11 +52,11 @@ export async function openStore(store: string): Promise<Store> {
     handle = await fs.open(store, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOTDIR') throw unsafe(store, 'is not a folder, or was swapped for a link');
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw unsafe(store, 'it is not a folder, or was swapped for a link');
     throw new QrvError('io', 'snapshot-store', `cannot open the snapshot store ${store} (${code ?? (error as Error).message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
   }
   const st = await handle.stat();
-  const problem = st.isDirectory() ? problemOf(st) : 'is not a folder';
+  const problem = st.isDirectory() ? notPrivateBecause(st) : 'it is not a folder';
   if (problem) {
     await handle.close();
     throw unsafe(store, problem);

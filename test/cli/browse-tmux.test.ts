@@ -11,6 +11,7 @@ import { BIN, qrv } from '../helpers/cli.ts';
 import { OWN_TMPDIR, browseMounts } from '../helpers/browse-tree.ts';
 import { browseScene } from '../helpers/browse-scene.ts';
 import { lane } from '../helpers/lanes.ts';
+import { nobodyHome } from '../helpers/nobody.ts';
 
 const root = process.getuid?.() === 0;
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -53,12 +54,12 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
   const users = root ? [{ name: 'root', wrapper: [] as string[] }, { name: 'nobody', wrapper: NOBODY }] : [{ name: 'this user', wrapper: [] as string[] }];
   for (const user of users) {
     await t.test(`as ${user.name}`, async (t) => {
-      // nobody reads the images, and changes the catalog (the recovery is a job), as in recover-files.test.ts.
-      if (user.wrapper.length) await execa('chmod', ['-R', 'a+rwX', scene.dir]);
+      // nobody reads the images and changes a catalog of its own (the recovery is a job).
+      const home = user.wrapper.length ? await nobodyHome(scene.dir, scene.home) : scene.home;
       const to = path.join(scene.dir, `back-${user.name.replace(/\s/g, '-')}`);
       await fs.mkdir(to);
       if (user.wrapper.length) await fs.chown(to, 65534, 65534);
-      const command = [...user.wrapper, 'env', '-u', 'CI', '-u', 'NODE_OPTIONS', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' ');
+      const command = [...user.wrapper, 'env', '-u', 'CI', '-u', 'NODE_OPTIONS', 'TERM=xterm-256color', process.execPath, BIN, '--home', home, 'browse', 'web'].join(' ');
       const term = await inTmux(t, command);
       let screen = await term.waitFor(`›${scene.s2.id}`);
       t.match(screen, /^qrv browse \S+ › default › web/);

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { qrv, qrvJson } from '../helpers/cli.ts';
 import { ext4Image } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { nobodyHome } from '../helpers/nobody.ts';
 
 const root = process.getuid?.() === 0;
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'NODE_OPTIONS'];
@@ -84,9 +85,11 @@ t.test('find a deleted file by time, see it, get it back; --from/--path order; p
 });
 
 t.test('as an ordinary user: debugfs, owners kept', { skip: root ? false : 'needs root to become nobody' }, async (t) => {
-  const { dir, home, between } = await scene(t);
-  await execa('chmod', ['-R', 'a+rwX', dir]);
+  const { dir, home: rootHome, between } = await scene(t);
+  const home = await nobodyHome(dir, rootHome);
   const to = path.join(dir, 'nobody-back');
+  await fs.mkdir(to);
+  await fs.chown(to, 65534, 65534);
   const run = await qrv(home, ['--json', 'recover', 'web', '--as-of', between, '--path', '/hello.txt', '--path', '/data', '--to', to], {}, NOBODY);
   t.equal(run.exitCode, 0, run.stderr);
   const summary = JSON.parse(run.stdout.trim().split('\n').at(-1) as string);

@@ -78,8 +78,10 @@ export async function snapshotGroup(ctx: Context, members: Member[], options: Gr
 export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Member, snapshot: Snapshot, options: { force: boolean; rollback: boolean }): Promise<{ snapshot: Snapshot; qrv: Qrv; copy: CopyResult }> {
   const { volume, rules } = member;
   let outcome;
-  // Recorded before the copy begins, so that a run killed before it is finished by `qrv doctor --fix`.
+  // Recorded (written, not only held in memory) before the copy begins, so that a run killed
+  // before it is finished by `qrv doctor --fix`.
   job.set({ destination: rules.dest });
+  await job.commit();
   try {
     outcome = await copyPhase(ctx, job, volume, snapshot, { to: rules.dest as string, force: options.force, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, incremental: rules.incremental });
   } catch (error) {

@@ -152,6 +152,7 @@ export interface RecoverGroupRequest {
 export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const members = data.snapshots.filter((s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating');
+  members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
   if (members.length === 0) throw new QrvError('notFound', 'unknown-group', `no snapshots with group id "${request.groupId}"`, 'group ids start with g-; `qrv show` a snapshot names its group');
   const plan: Array<{ volume: string; from: string }> = [];
   for (const snapshot of members) {

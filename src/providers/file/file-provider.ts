@@ -104,7 +104,9 @@ async function copyEstimate(volume: VolumeRef): Promise<{ bytes: number } | null
   try {
     return (await canClone(volume.path, store.dir)) ? null : { bytes: st.blocks * 512 };
   } finally {
+    // a probe changes nothing: a store made for it goes again (the snapshot makes its own)
     await store.close();
+    await removeMadeFolders(storeOf(volume), store.made);
   }
 }
 

@@ -304,7 +304,8 @@ async function resumeKilled(t: Test, home: string, job: Record<string, any>, des
   t.equal(row.history.at(-1).resumed, true, 'history says resumed');
   t.equal(row.history.at(-1).jobId, resumer);
   await holds(t, dest, expected, 'the resumed QRV is the snapshot, byte for byte');
-  const old = (await readCatalog(home)).jobs.find((j: { id: string }) => j.id === job.id);
+  // a finished job may have moved to the history store: `show` finds it in either place
+  const old = (await qrvJson(home, ['show', job.id])).summary.job;
   t.match(old, { state: 'failed', error: { code: 'abandoned' } }, 'the killed job is marked failed');
   t.match(old.warnings.join('\n'), `resumed and finished by job ${resumer}`);
   const verify = await qrv(home, ['verify', job.qrvId]);

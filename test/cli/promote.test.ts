@@ -11,6 +11,7 @@ import { ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
 import { lane } from '../helpers/lanes.ts';
+import { SCHEMA_VERSION } from '../../src/catalog/schema.ts';
 
 async function ok(t: Test, home: string, args: string[]): Promise<Record<string, any>> {
   const { run, summary } = await qrvJson(home, args);
@@ -49,7 +50,7 @@ t.test('promote a file QRV: the catalog, snapshots and copies follow the new pri
   t.same(summary.job.steps.map((s: { name: string }) => s.name), ['check QRV', 'check old primary', 'check new primary', 'switch primary']);
   t.same(lines.filter((l) => l.message_type === 'step' && l.state === 'done').map((l) => `${l.phase}:${l.step}`), ['promote:check QRV', 'promote:check old primary', 'promote:check new primary', 'promote:switch primary'], 'JSON step events');
   const stored = JSON.parse(await fs.readFile(catalog, 'utf8'));
-  t.equal(stored.schemaVersion, 4);
+  t.equal(stored.schemaVersion, SCHEMA_VERSION);
   t.same(stored.volumes[0], summary.volume, 'the volume row as stored');
   t.equal(await sha256(image), changed, 'the old primary is kept as it was');
   t.equal(await sha256(a), atSnapshot, 'the new primary holds the QRV\'s point in time');

@@ -5,7 +5,6 @@
 // meanwhile changes nothing, and the snapshot's mode is set with fchmod (issue 12).
 import fs, { type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats } from 'node:fs';
-import path from 'node:path';
 import { copyImage } from '../../copy/block-copy.ts';
 import { QrvError } from '../../core/errors.ts';
 import { failpoint } from '../../core/failpoints.ts';
@@ -70,9 +69,7 @@ const same = (a: BigIntStats, b: BigIntStats) => a.ctimeNs === b.ctimeNs && a.mt
 export async function cloneImage(source: string, target: string, sizeBytes: number, mode: number): Promise<Cloned> {
   const image = await openImage(source);
   try {
-    const out = await fs.open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'EPERM' ? immutableStore(path.dirname(target), error) : error;
-    });
+    const out = await fs.open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let done = false;
     try {
       const result = await cloneOrCopy(image, out, sizeBytes);
@@ -109,11 +106,6 @@ async function cloneOrCopy(image: FileHandle, out: FileHandle, sizeBytes: number
   // length says anything about the rate.
   const allocated = Number(after.blocks) * 512;
   return { method: 'sparse-copy', torn: !same(before, after), writers, copyRate: allocated >= RATE_SAMPLE_MIN && seconds > 0 ? allocated / seconds : null };
-}
-
-/** EPERM creating a file in the store: it is immutable or append-only (chattr +i / +a). */
-function immutableStore(dir: string, cause: unknown): QrvError {
-  return new QrvError('io', 'snapshot-store', `cannot create a snapshot file in ${dir}: the snapshot store is immutable or append-only (EPERM)`, `see \`lsattr -d\` on the store; \`chattr -i -a\` it, or re-add the volume with another --snapshot-dir`, { cause });
 }
 
 /** The one line for an image that changed while it was copied: who wrote, and what to do. */

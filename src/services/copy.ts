@@ -78,15 +78,17 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
       row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing` };
     }
   });
-  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => {
+  const { result, job } = await withJob(ctx, 'copy', volume.name, async (job) => {
     job.set({ resumes: old.id });
+    // Said now, while the killed job's row is still live: once the copy commits, that row is
+    // finished and moves to the history store, which is never rewritten.
+    await ctx.catalog.update((catalog) => {
+      const row = catalog.jobs.find((j) => j.id === old.id);
+      if (row) row.warnings.push(`resumed by job ${job.id} (qrv show ${job.id} says how it ended)`);
+    });
     const hooks = { ...progress.hooks, ...request.hooks };
     const hookTimeoutMs = request.hookTimeoutMs ?? progress.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
     return copyPhase(ctx, job, volume, snapshot, { to: qrv.destination, force: false, hooks, hookTimeoutMs, incremental: true }, { jobId: old.id, progress, qrv });
-  });
-  await ctx.catalog.update((catalog) => {
-    const row = catalog.jobs.find((j) => j.id === old.id);
-    if (row) row.warnings.push(`resumed and finished by job ${job.id}`);
   });
   return { data: { qrv: result.qrv, copy: result.copy, job, resumed: old.id }, lines: [`resumed the copy of job ${old.id} at block ${progress.blocksDone} of ${Math.ceil(progress.sizeBytes / progress.blockSize)}`, ...copyLines(result.qrv, result.copy)] };
 }

@@ -307,7 +307,7 @@ async function resumeKilled(t: Test, home: string, job: Record<string, any>, des
   // a finished job may have moved to the history store: `show` finds it in either place
   const old = (await qrvJson(home, ['show', job.id])).summary.job;
   t.match(old, { state: 'failed', error: { code: 'abandoned' } }, 'the killed job is marked failed');
-  t.match(old.warnings.join('\n'), `resumed and finished by job ${resumer}`);
+  t.match(old.warnings.join('\n'), `resumed by job ${resumer}`);
   const verify = await qrv(home, ['verify', job.qrvId]);
   t.equal(verify.exitCode, 0, `verify is clean: ${verify.stdout}`);
   const after = await qrv(home, ['doctor']);

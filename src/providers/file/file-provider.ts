@@ -55,7 +55,7 @@ async function removeMadeFolders(store: string, made: string | undefined): Promi
 function storeError(error: unknown, store: string): unknown {
   const code = errnoCode(isQrvError(error) ? error.cause : error);
   if (code === 'EPERM') {
-    return new QrvError('io', 'snapshot-store', `cannot create a snapshot file in ${store}: the snapshot store is immutable or append-only (EPERM)`, `see \`lsattr -d ${store}\`; \`chattr -i -a ${store}\`, or re-add the volume with another --snapshot-dir`, { cause: error });
+    return new QrvError('io', 'snapshot-store', `cannot create a snapshot file: the snapshot store ${store} is immutable or append-only (EPERM)`, `see \`lsattr -d ${store}\`; \`chattr -i -a ${store}\`, or re-add the volume with another --snapshot-dir`, { cause: error });
   }
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
   return new QrvError('io', 'snapshot-store-full', `the snapshot store ${store} is full (${code}): the snapshot did not fit and was removed`, 'free space there, or re-add the volume with --snapshot-dir on a filesystem with room for a copy of the volume');

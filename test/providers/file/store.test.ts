@@ -62,7 +62,7 @@ t.test('a store owned by another user, writable by others, or a link is refused;
   const elsewhere = path.join(dir, 'elsewhere');
   await fs.mkdir(elsewhere, { mode: 0o700 });
   await fs.symlink(elsewhere, store);
-  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /^qrv: the snapshot store .*snaps is a symbolic link/);
+  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /^qrv: refusing the snapshot store .*snaps: it is a symbolic link/);
   t.same(await fs.readdir(elsewhere), [], 'nothing was written through it');
 });
 

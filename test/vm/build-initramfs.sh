@@ -54,7 +54,7 @@ MODDIR="/lib/modules/$KVER"
 REQUIRED_BINS=(
   busybox kmod lvm dmsetup pdata_tools
   mke2fs e2fsck debugfs dumpe2fs tune2fs filefrag
-  mount umount losetup fsfreeze blkid wipefs blockdev
+  mount umount losetup fsfreeze flock blkid wipefs blockdev
 )
 OPTIONAL_BINS=(
   bash stat sync cp dd truncate sha256sum cmp

@@ -11,6 +11,7 @@ import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
 import { next, seeded } from '../helpers/atomic-update.ts';
 import { BLOCK, MiB, change, randomImage } from '../helpers/block-images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { fileVolumeHome } from '../helpers/file-volume.ts';
 
 const seed = seeded();
 t.comment(`seed ${seed} (QRV_SEED=${seed} replays it)`);
@@ -45,13 +46,7 @@ async function step(home: string, env: { image: string; content: Buffer; dest: s
 
 /** A volume "vol" in a new home, with where its QRV goes. */
 async function setup(size: number) {
-  const dir = await tmpDir(t, 'qrv-converge-');
-  const home = path.join(dir, 'home');
-  const image = path.join(dir, 'vol.img');
-  const content = await randomImage(image, size);
-  const added = await qrv(home, ['volume', 'add', 'vol', '--provider', 'file', '--path', image]);
-  t.equal(added.exitCode, 0, added.stderr);
-  return { home, image, content, dest: path.join(dir, 'vol.qrv') };
+  return fileVolumeHome(t, size, 'qrv-converge-');
 }
 
 t.test('property: after random kill sequences, one doctor --fix leaves nothing open', async (t) => {

@@ -7,15 +7,10 @@ import path from 'node:path';
 import { qrv, qrvJson } from '../helpers/cli.ts';
 import { MiB, randomImage } from '../helpers/block-images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { fileVolumeHome } from '../helpers/file-volume.ts';
 
 async function setup(t: Test, size: number) {
-  const dir = await tmpDir(t, 'qrv-doctor-');
-  const home = path.join(dir, 'home');
-  const image = path.join(dir, 'vol.img');
-  const content = await randomImage(image, size);
-  const added = await qrv(home, ['volume', 'add', 'vol', '--provider', 'file', '--path', image]);
-  t.equal(added.exitCode, 0, added.stderr);
-  return { dir, home, image, content, dest: path.join(dir, 'vol.qrv') };
+  return fileVolumeHome(t, size, 'qrv-doctor-');
 }
 
 const readCatalog = async (home: string) => JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')) as Record<string, any>;

@@ -42,12 +42,13 @@ if cmp -s /tmp/q/x.qrv.img "/dev/mapper/qrv-x-snap-$second"; then echo "RESULT c
 echo "RESULT remove-with-snapshots $(refused volume remove x)"
 
 # A group of two mounted dm volumes: qrv freezes both filesystems (FIFREEZE, one window held
-# 1.5 s by a failpoint), then each snapshot suspends its device without lockfs.
+# 1.5 s by a failpoint), then each snapshot suspends its device without lockfs. Emulated, the
+# window outlasts the 5 s default --max-freeze (meant for real hardware; tested on the host).
 echo "RESULT add-y $(qrv volume add y --provider dm --device /dev/mapper/other)"
 mkfs.ext4 -q /dev/mapper/qrv-y
 mount /dev/mapper/qrv-y /mnt/o
 echo data > /mnt/o/data
-QRV_FAILPOINTS=after-freeze=sleep:1500 node /repo/bin/qrv --json snap x y > /tmp/group.out &
+QRV_FAILPOINTS=after-freeze=sleep:1500 node /repo/bin/qrv --json snap x y --max-freeze 2m > /tmp/group.out &
 snapping=$!
 # Once both members said they froze, a write to y must wait for the group's thaw.
 for _ in $(seq 1 600); do [ "$(grep -c 'bring to rest.*froze' /tmp/group.out)" -ge 2 ] && break; sleep 0.05; done

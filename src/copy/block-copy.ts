@@ -2,6 +2,7 @@
 // provider's sparse clones) is the copy engine with nothing known about the destination; a
 // checksum is computed exactly as the engine computes it, so a copy is checked by comparing the
 // two strings. The engine itself is in replicate.ts.
+import type { FileHandle } from 'node:fs/promises';
 import { Xxh64 } from '@node-rs/xxhash';
 import type { Phase, Reporter } from '../core/events.ts';
 import { ledgerChecksum } from '../ledger/ledger.ts';
@@ -16,6 +17,8 @@ export interface CopyOptions {
   source: string;
   /** Image file path or block device path. */
   destination: string;
+  /** The destination opened by the caller (openPlanned), written through and left open; its mode is kept. */
+  destinationHandle?: FileHandle;
   /** Logical bytes to copy (the volume's size). */
   sizeBytes: number;
   destinationKind: DestinationKind;
@@ -37,16 +40,17 @@ export interface CopyOptions {
  * returns the checksum of what it read. The destination is durable (fdatasync) when it resolves.
  */
 export function copyImage(options: CopyOptions): Promise<CopyResult> {
-  return replicate({ ...options, base: { kind: 'fresh' } });
+  return replicate({ ...options, keepMode: true, base: { kind: 'fresh' } });
 }
 
 /**
  * The checksum of the first `sizeBytes` of an image file or device ("xxh64-blocks:…", over the
- * xxh64 of each block), computed exactly as the copy engine computes it.
+ * xxh64 of each block), computed exactly as the copy engine computes it. `handle`: the image
+ * already open (read through it, left open).
  */
-export async function checksumImage(path: string, sizeBytes: number, reporter?: Reporter, phase: Phase = 'verify', blockSize = DEFAULT_BLOCK_SIZE): Promise<string> {
+export async function checksumImage(path: string, sizeBytes: number, reporter?: Reporter, phase: Phase = 'verify', blockSize = DEFAULT_BLOCK_SIZE, handle?: FileHandle): Promise<string> {
   const digest = new Xxh64(0n);
-  await scanBlocks({ path, sizeBytes, blockSize, reporter, phase }, (_first, hashes) => {
+  await scanBlocks({ path, handle, sizeBytes, blockSize, reporter, phase }, (_first, hashes) => {
     digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
   });
   return ledgerChecksum(digest.digest());

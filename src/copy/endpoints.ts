@@ -130,10 +130,13 @@ export interface PlannedDestination {
   path: string;
   kind: DestinationKind;
   planned: Stats | null;
+  /** what it is called in messages: a copy's destination (the default) or a recovery's target */
+  role?: 'destination' | 'target';
 }
 
-function changed(path: string, what: string, cause?: unknown): QrvError {
-  return new QrvError('refused', 'destination-changed', `destination ${path} ${what} since it was checked; nothing was written to it`, 'see who else writes in that folder (it should be writable by root only); run the copy again', cause === undefined ? undefined : { cause });
+function changed(dest: PlannedDestination, what: string, cause?: unknown): QrvError {
+  const role = dest.role ?? 'destination';
+  return new QrvError('refused', 'destination-changed', `${role} ${dest.path} ${what} since it was checked; nothing was written to it`, `see who else writes in that folder (it should be writable by root only); run the ${role === 'target' ? 'recovery' : 'copy'} again`, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -152,15 +155,15 @@ export async function openPlanned(dest: PlannedDestination): Promise<FileHandle>
     handle = await open(path, flags, 0o600);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === 'ELOOP') throw changed(path, 'was replaced by a symlink', error);
-    if (code === 'EEXIST') throw changed(path, 'appeared', error);
-    if (code === 'ENOENT' && planned) throw changed(path, 'disappeared', error);
+    if (code === 'ELOOP') throw changed(dest, 'was replaced by a symlink', error);
+    if (code === 'EEXIST') throw changed(dest, 'appeared', error);
+    if (code === 'ENOENT' && planned) throw changed(dest, 'disappeared', error);
     throw openError(error, path, kind);
   }
   try {
     const now = await ioCall('stat', path, () => handle.stat());
     const same = planned === null || (planned.isBlockDevice() ? now.isBlockDevice() && now.rdev === planned.rdev : now.dev === planned.dev && now.ino === planned.ino);
-    if (!same) throw changed(path, 'is another file');
+    if (!same) throw changed(dest, 'is another file');
     return handle;
   } catch (error) {
     await handle.close().catch(() => undefined);

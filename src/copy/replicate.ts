@@ -68,10 +68,12 @@ export interface ReplicateOptions {
   /** Image file path or block device path. */
   destination: string;
   /**
-   * The destination opened by the caller (openPlanned: a QRV), who keeps and closes it; it is
-   * prepared here on the descriptor and made 0600. Without it, `destination` is opened by path.
+   * The destination opened by the caller (openPlanned), who keeps and closes it; it is prepared
+   * here on the descriptor and, a QRV, made 0600. Without it, `destination` is opened by path.
    */
   destinationHandle?: FileHandle;
+  /** The given destination is the admin's file (a recovery target): its mode stays theirs. */
+  keepMode?: boolean;
   destinationKind: DestinationKind;
   /** Logical bytes to copy (the snapshot's size). */
   sizeBytes: number;
@@ -218,7 +220,7 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   try {
     const keep = base.kind !== 'fresh' || startBlock > 0;
     const given = options.destinationHandle;
-    if (given) await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, { keep, private: true });
+    if (given) await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, { keep, private: !options.keepMode });
     const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
     const writer = new GuardedWriter(dst, destination, options.undo ?? null);
     try {

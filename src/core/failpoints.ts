@@ -11,12 +11,12 @@
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
-// before it is read); in the catalog, after-history-append (finished rows appended to the history
+// before it is read); in recovery, before-write-back (the target checked, not yet opened); in the catalog, after-history-append (finished rows appended to the history
 // store, not yet dropped from catalog.json) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from './errors.ts';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'after-undo-save', 'before-checkpoint', 'before-commit', 'catalog-write', 'after-history-append', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount'] as const;
+export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'after-undo-save', 'before-checkpoint', 'before-commit', 'catalog-write', 'after-history-append', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount', 'before-write-back'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 type Action = { kind: 'kill' } | { kind: 'stop' } | { kind: 'error' } | { kind: 'sleep'; ms: number };

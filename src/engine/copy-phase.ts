@@ -130,7 +130,7 @@ export async function providerRanges(data: CatalogData, volume: Volume, fromId: 
  * copy stops before the QRV was recorded.
  */
 async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
-  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, volume, dest);
+  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, dest, 'destination', { qrvOf: volume.name, poolMember: dest.pool !== null });
   const opened = { handle, begun: false };
   try {
     return await copyThrough(ctx, job, volume, snapshot, dest, opened, newQrvId, options, resume);

@@ -9,11 +9,11 @@ import path from 'node:path';
 import type { CatalogData, Qrv, Volume } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
-import { openPlanned } from '../copy/endpoints.ts';
+import { openPlanned, type PlannedDestination } from '../copy/endpoints.ts';
 import { blockDeviceSize, mountedDevices } from '../system/block-device.ts';
 import { jobAlive } from './job-recorder.ts';
 import { reserveMember } from '../pools/reserve.ts';
-import { holdersOf, refuseProtected, sameThing } from './protected.ts';
+import { holdersOf, refuseProtected, sameThing, type Allowed } from './protected.ts';
 
 export interface Destination {
   path: string;
@@ -50,13 +50,18 @@ async function linkTarget(named: string): Promise<string> {
 
 /**
  * The path the admin named, with a symlink they named resolved once, here (its folder is trusted
- * too); a folder becomes the QRV file in it, whose name is never followed if it is a symlink.
+ * too), and what is there now (lstat: a symlink at the resolved name is never followed later).
  */
-async function plannedPath(data: CatalogData, volume: Volume, to: string): Promise<{ target: string; st: Stats | null }> {
+export async function namedTarget(to: string): Promise<{ target: string; st: Stats | null }> {
   const named = path.resolve(to);
   const link = await lstatOrNull(named);
-  let target = link?.isSymbolicLink() ? await linkTarget(named) : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
-  let st = await lstatOrNull(target);
+  const target = link?.isSymbolicLink() ? await linkTarget(named) : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
+  return { target, st: await lstatOrNull(target) };
+}
+
+/** namedTarget, where a folder becomes the QRV file in it, whose name is never followed if it is a symlink. */
+async function plannedPath(data: CatalogData, volume: Volume, to: string): Promise<{ target: string; st: Stats | null }> {
+  let { target, st } = await namedTarget(to);
   if (st?.isDirectory()) {
     // A folder: the QRV is a file in it, named after the volume (one QRV per volume per folder).
     const kept = data.qrvs.find((q) => q.volume === volume.name && q.state !== 'removed' && q.state !== 'promoted' && path.dirname(q.destination) === target);
@@ -147,16 +152,17 @@ export async function resolveTarget(data: CatalogData, home: string, volume: Vol
 }
 
 /**
- * Opens the destination once, as it was planned (openPlanned: no symlink followed, the same file
- * or device, a new file only where none is), and checks what was opened again (fstat) against
- * the catalog as it is now: still nothing of qrv's but this volume's QRV or the pool's member.
- * Everything after (copy, truncate, fsync, read back) works on the descriptor it returns.
+ * Opens a destination (or a recovery's target) once, as it was planned (openPlanned: no symlink
+ * followed, the same file or device, a new file only where none is), and checks what was opened
+ * again (fstat) against the catalog as it is now: still nothing of qrv's but what `allowed`
+ * names (this volume's QRV, the pool's member; the volume itself for a recovery). Everything
+ * after (copy, truncate, fsync, read back) works on the descriptor it returns.
  */
-export async function openChecked(data: CatalogData, home: string, volume: Volume, dest: Destination & { pool: string | null }): Promise<FileHandle> {
+export async function openChecked(data: CatalogData, home: string, dest: PlannedDestination, what: 'destination' | 'target', allowed: Allowed): Promise<FileHandle> {
   const handle = await openPlanned(dest);
   try {
     const holders = await holdersOf(data, home, dest.path, await handle.stat());
-    refuseProtected(holders, 'destination', dest.path, { qrvOf: volume.name, poolMember: dest.pool !== null });
+    refuseProtected(holders, what, dest.path, allowed);
     return handle;
   } catch (error) {
     await handle.close().catch(() => undefined);

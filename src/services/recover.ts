@@ -2,22 +2,27 @@
 // or QRV back over the volume (only with --force, and never while it is mounted, used as swap,
 // held by a device stacked on it, or — an image — attached to a loop device) or to a new path,
 // then checks what was written against what was read and, for a QRV, against the checksum
-// recorded when it was made. A frozen filesystem does not make it safe: its cache and in-memory
+// recorded when it was made. The target is opened once, as it was checked (no symlink followed
+// at its name, the same file or device, a new file only where none is), and written and read
+// back through that descriptor. A frozen filesystem does not make it safe: its cache and in-memory
 // metadata would be stale and written back at the thaw, over the recovered data.
-import fs from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { copyImage, checksumImage } from '../copy/block-copy.ts';
+import { copyImage, checksumImage, type CopyResult } from '../copy/block-copy.ts';
 import { QrvError } from '../core/errors.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
-import { withJob } from '../engine/job-recorder.ts';
+import { withJob, type JobRecorder } from '../engine/job-recorder.ts';
+import { namedTarget, openChecked } from '../engine/destination.ts';
 import { findQrv, findVolume, readableSnapshot } from '../engine/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
 import type { CatalogData } from '../catalog/schema.ts';
-import { holdersOf, refuseProtected } from '../engine/protected.ts';
+import { holdersOf, refuseProtected, sameThing } from '../engine/protected.ts';
 
 export interface RecoverRequest {
   volume: string;
@@ -60,8 +65,7 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
  * dev/inode, so a symlink or hard link to one is caught too), not in use, overwritten only with
  * --force, large enough.
  */
-export async function checkTarget(data: CatalogData, home: string, volume: string, target: string, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
-  const st = await fs.stat(target).catch(() => null);
+export async function checkTarget(data: CatalogData, home: string, volume: string, target: string, st: Stats | null, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
   refuseProtected(await holdersOf(data, home, target, st), 'target', target, { volume });
   const uses = st ? await usesOf(target) : [];
   const active = activeUses(uses);
@@ -87,11 +91,24 @@ export async function checkTarget(data: CatalogData, home: string, volume: strin
 }
 
 /** The copy itself as the target: refused in the check, before the job row is written. */
-async function refuseOwnSource(target: string, source: Source): Promise<void> {
-  const [a, b] = await Promise.all([fs.stat(target).catch(() => null), fs.stat(source.path).catch(() => null)]);
-  if (!a || !b) return;
-  const same = (a.dev === b.dev && a.ino === b.ino) || (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev);
-  if (same) throw new QrvError('refused', 'same-file', `${target} is ${source.id} itself; recovering it onto itself would destroy it`, 'give --to another path');
+async function refuseOwnSource(target: string, st: Stats | null, source: Source): Promise<void> {
+  const other = await fs.stat(source.path).catch(() => null);
+  if (st && other && sameThing(st, other)) throw new QrvError('refused', 'same-file', `${target} is ${source.id} itself; recovering it onto itself would destroy it`, 'give --to another path');
+}
+
+/** Writes the source to the target through the descriptor opened for it, then reads it back. */
+async function writeBack(ctx: Context, job: JobRecorder, source: Source, to: { target: string; kind: 'file' | 'block'; handle: FileHandle }): Promise<CopyResult> {
+  const { target, kind, handle } = to;
+  const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, destinationHandle: handle, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
+  await job.step('verify', 'compare checksums', async () => {
+    if (source.checksum && source.checksum !== copy.checksum) {
+      throw new QrvError('verify', 'source-mismatch', `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`, `the copy at ${source.path} is damaged; recover from another snapshot or QRV`);
+    }
+    const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize, handle);
+    if (written !== copy.checksum) throw new QrvError('verify', 'verify-mismatch', `${target} does not read back as written (${written} ≠ ${copy.checksum})`, 'check the target disk and recover again');
+    return written;
+  }, (sum) => `${target} matches ${source.id} (${sum})`);
+  return copy;
 }
 
 const kindLine = (kind: 'file' | 'block', isVolume: boolean): string => `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
@@ -111,26 +128,25 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
   if (from === undefined) throw new QrvError('usage', 'usage', `qrv recover ${volume.name} needs --from <id> or --as-of <time>`, 'e.g. `qrv recover web --as-of "2h ago" --to /tmp/web.img`');
   const source = await sourceOf(ctx, volume.name, from);
   const target = path.resolve(request.to ?? volume.path);
+  // Checked, opened and written as what the named path (a symlink named resolved once) is now.
+  const planned = await namedTarget(target);
   // --to naming the volume itself (by another path, a symlink or a hard link) is the volume.
-  const isVolume = !request.to || (await holdersOf(data, ctx.catalog.home, target, await fs.stat(target).catch(() => null))).some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
+  const isVolume = !request.to || (await holdersOf(data, ctx.catalog.home, planned.target, planned.st)).some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
     const kind = await job.step('recover', 'check target', async () => {
-      await refuseOwnSource(target, source);
-      return checkTarget(data, ctx.catalog.home, volume.name, target, isVolume, request.force, source.sizeBytes);
+      await refuseOwnSource(target, planned.st, source);
+      return checkTarget(data, ctx.catalog.home, volume.name, planned.target, planned.st, isVolume, request.force, source.sizeBytes);
     }, (k) => `${target}: ${kindLine(k, isVolume)}`);
     await job.begin();
-    attempt.written = true;
-    const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
-    await job.step('verify', 'compare checksums', async () => {
-      if (source.checksum && source.checksum !== copy.checksum) {
-        throw new QrvError('verify', 'source-mismatch', `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`, `the copy at ${source.path} is damaged; recover from another snapshot or QRV`);
-      }
-      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize);
-      if (written !== copy.checksum) throw new QrvError('verify', 'verify-mismatch', `${target} does not read back as written (${written} ≠ ${copy.checksum})`, 'check the target disk and recover again');
-      return written;
-    }, (sum) => `${target} matches ${source.id} (${sum})`);
-    return copy;
+    await failpoint('before-write-back');
+    const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, { path: planned.target, kind, planned: planned.st, role: 'target' }, 'target', { volume: volume.name });
+    try {
+      attempt.written = true;
+      return await writeBack(ctx, job, source, { target, kind, handle });
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   });
   return {
     data: { job, source: source.id, ...(chosen ? { asOf: chosen.asOf } : {}), target, checksum: result.checksum, bytesWritten: result.bytesWritten, seconds: result.seconds },
@@ -167,7 +183,8 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
   // All checks first: nothing is written unless every member can be recovered.
   for (const { volume, from } of plan) {
     const source = await sourceOf(ctx, findVolume(data, volume).name, from);
-    await checkTarget(data, ctx.catalog.home, volume, path.resolve(findVolume(data, volume).path), true, request.force, source.sizeBytes);
+    const { target, st } = await namedTarget(findVolume(data, volume).path);
+    await checkTarget(data, ctx.catalog.home, volume, target, st, true, request.force, source.sizeBytes);
   }
   const done: Summary[] = [];
   for (const [index, { volume, from }] of plan.entries()) {

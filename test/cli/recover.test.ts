@@ -6,7 +6,7 @@ import t from 'tap';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { qrv, qrvJson } from '../helpers/cli.ts';
+import { BIN, qrv, qrvJson } from '../helpers/cli.ts';
 import { ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
@@ -175,3 +175,67 @@ t.test('recover never overwrites what qrv protects: another snapshot, another vo
   t.match(back.lines.find((l) => l.step === 'check target' && l.state === 'done'), { detail: /the volume, an image file/ });
   t.equal(await sha256(web), await sha256(s1.path));
 });
+
+t.test('root: a recovery target is opened once, as it was checked: a symlink nobody plants, or a file swapped in, is not written', async (t) => {
+  if (!lane(t, 'planted recovery target', { root: true, tools: ['runuser', 'mkfs.ext4'] })) return;
+  const dir = await fs.realpath(await tmpDir(t));
+  await fs.chmod(dir, 0o755);
+  const home = path.join(dir, 'home');
+  const catalog = path.join(home, 'catalog.json');
+  const web = await ext4Image(dir, 'web', 16, { 'a.txt': 'one\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', web])).exitCode, 0);
+  const s1 = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string };
+  const open = path.join(dir, 'open');
+  await fs.mkdir(open);
+  await fs.chmod(open, 0o777);
+  const victim = path.join(dir, 'victim');
+  await fs.writeFile(victim, 'root only\n', { mode: 0o600 });
+  const before = await sha256(victim);
+  const slow = { QRV_FAILPOINTS: 'before-write-back=sleep:3000' };
+
+  // A new target: nothing there when checked; nobody's symlink there when it is opened.
+  const planted = path.join(open, 'web.img');
+  const running = checkedThenPaused(home, ['recover', 'web', '--from', s1.id, '--to', planted], slow);
+  await running.checked;
+  await execa('runuser', ['-u', 'nobody', '--', 'ln', '-s', victim, planted]);
+  const refused = await running.done;
+  t.equal(refused.exitCode, 4, refused.stderr);
+  t.match(refused.stderr, /target \S+ (was replaced by a symlink|appeared) since it was checked; nothing was written to it/);
+  t.equal(await sha256(victim), before, 'root\'s file is unchanged');
+  t.ok((await fs.lstat(planted)).isSymbolicLink(), 'the symlink is left as it was');
+  await fs.unlink(planted);
+
+  // An existing target (--force): swapped for another file after the check.
+  const mine = path.join(open, 'mine.img');
+  await fs.writeFile(mine, Buffer.alloc(4096, 1), { mode: 0o644 });
+  await fs.chown(mine, 65534, 65534);
+  const swapping = checkedThenPaused(home, ['recover', 'web', '--from', s1.id, '--to', mine, '--force'], slow);
+  await swapping.checked;
+  await execa('runuser', ['-u', 'nobody', '--', 'sh', '-c', `mv "${mine}" "${mine}.old" && ln -s "${victim}" "${mine}"`]);
+  const swapped = await swapping.done;
+  t.equal(swapped.exitCode, 4, swapped.stderr);
+  t.equal(await sha256(victim), before, 'root\'s file is still unchanged');
+
+  // Left alone, the same target is written, and keeps its owner's mode (it is the admin's file).
+  await fs.unlink(mine);
+  await fs.rename(`${mine}.old`, mine);
+  const ok = await qrv(home, ['recover', 'web', '--from', s1.id, '--to', mine, '--force']);
+  t.equal(ok.exitCode, 0, ok.stderr);
+  t.equal(await sha256(mine), await sha256(web), 'the target holds the snapshot');
+  t.equal((await fs.stat(mine)).mode & 0o7777, 0o644, 'its mode is kept');
+});
+
+/** A --json recovery started; `checked` resolves once its "check target" step is done (it then sleeps in the failpoint). */
+function checkedThenPaused(home: string, args: string[], env: Record<string, string>) {
+  const child = execa(process.execPath, [BIN, '--home', home, '--json', ...args], { reject: false, env: { CI: '', ...env }, stdin: 'ignore', timeout: 240_000 });
+  const checked = new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (/"step":"check target","state":"done"/.test(seen)) resolve();
+    });
+    child.once('exit', () => reject(new Error(`the recovery ended before its target was checked: ${seen}`)));
+  });
+  const done = child.then((r) => ({ exitCode: r.exitCode ?? -1, stderr: `${String(r.stderr)}${String(r.stdout)}` }));
+  return { checked, done };
+}

@@ -19,6 +19,10 @@ await build({
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
+  // Minified, a start of qrv parses half the text (0.24 → 0.20 s here, 3.8 → 3.5 s in the
+  // emulated VM lane); names are kept for error classes and stack traces (the map is linked).
+  minify: true,
+  keepNames: true,
   logLevel: 'warning',
   external: ['@node-rs/xxhash'],
   plugins: [stubDevtools],

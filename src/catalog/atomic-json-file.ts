@@ -31,6 +31,15 @@ function sameIdentity(a: FileIdentity | null, b: FileIdentity | null): boolean {
 
 /** The text of a private file and which version it was; null when there is no file. */
 export async function readPrivateText(file: string): Promise<{ text: string; identity: FileIdentity } | null> {
+  const read = await readPrivateVersion(file, null);
+  return read === null ? null : { text: read.text as string, identity: read.identity };
+}
+
+/**
+ * readPrivateText, but when the file is still the version `known` (same inode, size, mtime and
+ * ctime) its text is not read again: text is null then.
+ */
+export async function readPrivateVersion(file: string, known: FileIdentity | null): Promise<{ text: string | null; identity: FileIdentity } | null> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a FIFO planted under the name must not hang the open; fstat refuses it next.
@@ -45,7 +54,8 @@ export async function readPrivateText(file: string): Promise<{ text: string; ide
     if (!st.isFile()) throw unsafeFile(file, 'it is not a regular file');
     const why = notPrivateBecause(st);
     if (why) throw unsafeFile(file, why);
-    return { text: await handle.readFile('utf8'), identity: identityOf(st) };
+    const identity = identityOf(st);
+    return { text: sameIdentity(identity, known) ? null : await handle.readFile('utf8'), identity };
   } finally {
     await handle.close();
   }
@@ -90,7 +100,8 @@ async function createTemporary(file: string, mode: number): Promise<{ tmp: strin
   }
 }
 
-export async function writeFileAtomic(file: string, text: string, guards: WriteGuards = {}, mode = 0o600): Promise<void> {
+/** Writes `text` as the new version of `file`; returns which version that is. */
+export async function writeFileAtomic(file: string, text: string, guards: WriteGuards = {}, mode = 0o600): Promise<FileIdentity> {
   const { tmp, handle } = await createTemporary(file, mode);
   try {
     try {
@@ -120,4 +131,6 @@ export async function writeFileAtomic(file: string, text: string, guards: WriteG
   } finally {
     await dir.close();
   }
+  // The writer holds the file's lock: nothing else renames over it in between.
+  return (await identityNow(file)) as FileIdentity;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { readPrivateText, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
+import { readPrivateText, readPrivateVersion, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
 import { prepareHome } from './home.ts';
 import { takeFinished } from './compact.ts';
 import { History } from './history.ts';
@@ -73,18 +73,30 @@ function corrupt(file: string, why: string): QrvError {
 }
 
 class CatalogAdapter implements Adapter<CatalogData> {
+  /**
+   * The version of the file this process last read or wrote, as the JSON of its validated
+   * contents: while the file is still that version (fstat: inode, size, mtime, ctime; every
+   * writer renames a new inode over it), a read is one JSON.parse of this, not a read, parse and
+   * validation of the file again (a command reads the catalog at every step of its job).
+   */
+  private known: { identity: FileIdentity; json: string } | null = null;
+
   constructor(readonly file: string) {}
 
   /** The validated contents and which version of the file they came from (null: no file yet). */
   async readVersion(): Promise<{ data: CatalogData | null; identity: FileIdentity | null }> {
-    let read: Awaited<ReturnType<typeof readPrivateText>>;
+    let read: Awaited<ReturnType<typeof readPrivateVersion>>;
     try {
-      read = await readPrivateText(this.file);
+      read = await readPrivateVersion(this.file, this.known?.identity ?? null);
     } catch (error) {
       if (error instanceof QrvError) throw error;
       throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${this.file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
     }
-    return read === null ? { data: null, identity: null } : { data: parseCatalog(read.text, this.file), identity: read.identity };
+    if (read === null) return { data: null, identity: null };
+    if (read.text === null && this.known) return { data: JSON.parse(this.known.json) as CatalogData, identity: read.identity };
+    const data = parseCatalog(read.text as string, this.file);
+    this.known = { identity: read.identity, json: JSON.stringify(data) };
+    return { data, identity: read.identity };
   }
 
   async read(): Promise<CatalogData | null> {
@@ -93,7 +105,9 @@ class CatalogAdapter implements Adapter<CatalogData> {
 
   /** Writes over the version `basedOn` only (refused if the file is another one now). */
   async write(data: CatalogData, basedOn?: FileIdentity | null, beforeRename?: () => Promise<void>): Promise<void> {
-    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { basedOn, beforeRename });
+    const text = `${JSON.stringify(data, null, 2)}\n`;
+    this.known = null;
+    this.known = { identity: await writeFileAtomic(this.file, text, { basedOn, beforeRename }), json: text };
   }
 }
 
@@ -139,17 +153,18 @@ export class Catalog {
       // file nor what read() returns has seen any of it.
       const draft = current.data ?? emptyCatalog();
       const result = await change(draft);
-      catalogSchema.parse(draft);
+      // What is written is what the schema makes of the draft: what a read of it gives back.
+      const checked = catalogSchema.parse(draft) as CatalogData;
       // Finished rows go to the history store first, then leave the catalog with this write: a
       // kill in between leaves them in both places, and readers meet each id once (catalog wins).
-      const finished = takeFinished(draft);
+      const finished = takeFinished(checked);
       if (finished.length) {
         await this.history.append(finished);
         await failpoint('after-history-append');
       }
       await failpoint('catalog-write');
-      await this.adapter.write(draft, current.identity, stillHeld);
-      this.db.data = draft;
+      await this.adapter.write(checked, current.identity, stillHeld);
+      this.db.data = checked;
       return result;
     });
   }

@@ -141,6 +141,34 @@ for (const c of corruptCases) {
   });
 }
 
+t.test('a read after another writer changed the file sees the change; reads of an unchanged file are the same contents', async (t) => {
+  const home = path.join(await tmpDir(t), 'home');
+  const mine = await Catalog.open(home);
+  await mine.update((data) => void data.volumes.push(volume('a')));
+  const first = await mine.read();
+  const again = await mine.read();
+  t.same(again, first, 'an unchanged file reads as the same contents');
+  t.not(again, first, 'each read is a copy of its own: changing one changes nothing else');
+  again.volumes.push(volume('zz'));
+  t.same((await mine.read()).volumes.map((v) => v.name), ['a'], 'a changed copy is not what the next read returns');
+
+  // Another process's update renames a new file over it.
+  const other = await Catalog.open(home);
+  await other.update((data) => void data.volumes.push(volume('b')));
+  t.same((await mine.read()).volumes.map((v) => v.name), ['a', 'b'], 'another writer\'s rename is seen');
+
+  // A change written in place (same inode, same size): seen by its mtime and ctime.
+  const file = path.join(home, 'catalog.json');
+  const text = await fs.readFile(file, 'utf8');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const handle = await fs.open(file, 'r+');
+  await handle.write(text.replace('"name": "b"', '"name": "c"'), 0);
+  await handle.close();
+  t.same((await mine.read()).volumes.map((v) => v.name), ['a', 'c'], 'an in-place change is seen');
+  await mine.update((data) => void data.volumes.push(volume('d')));
+  t.same((await other.read()).volumes.map((v) => v.name), ['a', 'c', 'd'], 'and an update is based on it');
+});
+
 t.test('a catalog with a newer schemaVersion is refused as newer and left untouched', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');

@@ -57,7 +57,7 @@ export function errnoText(error: unknown): string {
 }
 
 export function homeUnusable(home: string, error: unknown, doing = 'use'): QrvError {
-  return new QrvError('catalog', 'home-unusable', `cannot ${doing} the qrv home ${home}: ${errnoText(error)}`, 'run qrv as the user the home belongs to (root for /var/lib/qrv), or pass --home DIR or set QRV_HOME to a folder you can write');
+  return new QrvError('catalog', 'home-unusable', `cannot ${doing} the qrv home ${home}: ${errnoText(error)}`, 'run qrv as the user the home belongs to, or pass --home DIR or set QRV_HOME to a folder you can write');
 }
 
 /** The real path of the nearest folder at or above `abs` that exists, and the names below it that do not. */

@@ -67,9 +67,13 @@ const skipped: string[] = [];
 
 async function runDocument(t: Test, file: string, blocks: DocBlock[]): Promise<void> {
   const dir = await tmpDir(t, 'qrv-doc-');
+  // Others may enter it: examples run qrv as nobody (runuser) against root's homes in it.
+  await fs.chmod(dir, 0o755);
   const bin = path.join(dir, '.doc-test-bin');
   await fs.mkdir(bin);
-  await fs.writeFile(path.join(bin, 'qrv'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`, { mode: 0o755 });
+  // Without tap's NODE_OPTIONS (put back into every child): its loaders write into the
+  // worktree, which a qrv run as nobody cannot.
+  await fs.writeFile(path.join(bin, 'qrv'), `#!/bin/sh\nunset NODE_OPTIONS\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`, { mode: 0o755 });
   const ids = new Map<string, string>();
   for (const block of blocks) {
     const where = `${file}:${block.line}`;

@@ -13,6 +13,7 @@ import { failsCleanly } from '../helpers/assert.ts';
 import { lane } from '../helpers/lanes.ts';
 import { partLine } from '../../src/services/recover.ts';
 import { allJobs } from '../helpers/all-jobs.ts';
+import { openFolderAndVictim } from '../helpers/planted.ts';
 
 t.test('volume recovery: steps, progress and summary in JSON and plain lines; a job row', async (t) => {
   const dir = await fs.realpath(await tmpDir(t));
@@ -181,16 +182,10 @@ t.test('root: a recovery target is opened once, as it was checked: a symlink nob
   const dir = await fs.realpath(await tmpDir(t));
   await fs.chmod(dir, 0o755);
   const home = path.join(dir, 'home');
-  const catalog = path.join(home, 'catalog.json');
   const web = await ext4Image(dir, 'web', 16, { 'a.txt': 'one\n' });
   t.equal((await qrv(home, ['volume', 'add', 'web', '--path', web])).exitCode, 0);
   const s1 = (await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string };
-  const open = path.join(dir, 'open');
-  await fs.mkdir(open);
-  await fs.chmod(open, 0o777);
-  const victim = path.join(dir, 'victim');
-  await fs.writeFile(victim, 'root only\n', { mode: 0o600 });
-  const before = await sha256(victim);
+  const { open, victim, before } = await openFolderAndVictim(dir);
   const slow = { QRV_FAILPOINTS: 'before-write-back=sleep:3000' };
 
   // A new target: nothing there when checked; nobody's symlink there when it is opened.

@@ -10,6 +10,7 @@ import { ext4Image, sha256 } from '../helpers/images.ts';
 import { lane } from '../helpers/lanes.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
+import { openFolderAndVictim } from '../helpers/planted.ts';
 
 async function scene(t: Test) {
   const dir = await fs.realpath(await tmpDir(t));
@@ -23,12 +24,7 @@ async function scene(t: Test) {
 t.test('root: a symlink nobody plants in a world-writable --to folder during the pre-copy hook is not followed', async (t) => {
   if (!lane(t, 'planted symlink', { root: true, tools: ['runuser', 'mkfs.ext4'] })) return;
   const { dir, home } = await scene(t);
-  const open = path.join(dir, 'open');
-  await fs.mkdir(open);
-  await fs.chmod(open, 0o777);
-  const victim = path.join(dir, 'victim');
-  await fs.writeFile(victim, 'root only\n', { mode: 0o600 });
-  const before = await sha256(victim);
+  const { open, victim, before } = await openFolderAndVictim(dir);
   const planted = path.join(open, 'vol.qrv.img');
   // The hook runs as root; the symlink is made by nobody, at the racy moment: after the check.
   const hook = `pre-copy=runuser -u nobody -- ln -s ${victim} ${planted}`;

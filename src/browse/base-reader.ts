@@ -15,7 +15,7 @@ export abstract class BaseReader implements FilesystemReader {
   abstract readonly method: Method;
   readonly fsType: FsType;
   readonly source: string;
-  /** how the source is named in messages: "s-1a2b3c4d" or a path */
+  /** how the source is named in messages: "s-1a2b3c4d5e6f" or a path */
   protected readonly label: string;
 
   constructor(fsType: FsType, source: string, label: string) {

@@ -48,7 +48,7 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
   let id = request.id;
   let asOf: string | undefined;
   if (id === undefined) {
-    if (request.volume === undefined) throw new QrvError('usage', 'usage', 'name a snapshot or QRV id, or give --volume (with --as-of)', 'e.g. `qrv ls s-1a2b3c4d:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`');
+    if (request.volume === undefined) throw new QrvError('usage', 'usage', 'name a snapshot or QRV id, or give --volume (with --as-of)', 'e.g. `qrv ls s-1a2b3c4d5e6f:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`');
     findVolume(data, request.volume);
     const at = parseTime(request.asOf ?? 'now', now, '--as-of');
     const resolution = resolveAt(data, request.volume, at);
@@ -74,7 +74,7 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
     const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
     return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
   }
-  throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot or QRV id`, 'ids look like s-1a2b3c4d (snapshot) or q-1a2b3c4d (QRV); see `qrv list`');
+  throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot or QRV id`, 'ids look like s-1a2b3c4d5e6f (snapshot) or q-1a2b3c4d5e6f (QRV); see `qrv list`');
 }
 
 /** "ID" or "ID:PATH" → id and path ("/" when none). */
@@ -124,7 +124,7 @@ export interface FindRequest extends SourceRequest {
 
 export async function find(ctx: Context, request: FindRequest): Promise<Summary> {
   const source = browseSource(await ctx.catalog.read(), request, ctx.now());
-  if (!request.patterns.length) throw new QrvError('usage', 'usage', 'qrv find needs at least one pattern', "e.g. qrv find s-1a2b3c4d '**/*.conf' 'etc/**'");
+  if (!request.patterns.length) throw new QrvError('usage', 'usage', 'qrv find needs at least one pattern', "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf' 'etc/**'");
   return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
     const entries = await findEntries(reader, request.patterns, { dot: request.dot });
     const lines = request.long ? longLines(entries, (e) => e.path) : entries.map((e) => e.path);

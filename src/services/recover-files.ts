@@ -43,12 +43,12 @@ export function groupSources(order: OrderedOption[]): FileSource[] {
   for (const { option, value } of order) {
     if (option === 'path') {
       const current = sources.at(-1);
-      if (!current) throw new QrvError('usage', 'usage', `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`, 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+      if (!current) throw new QrvError('usage', 'usage', `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`, 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
       current.paths.push(value);
     } else sources.push(option === 'from' ? { from: value, paths: [] } : { asOf: value, paths: [] });
   }
   const empty = sources.find((s) => s.paths.length === 0);
-  if (empty) throw new QrvError('usage', 'usage', `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`, 'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d --path /etc/app.conf`');
+  if (empty) throw new QrvError('usage', 'usage', `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`, 'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d5e6f --path /etc/app.conf`');
   return sources;
 }
 
@@ -77,7 +77,7 @@ const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace
 export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
-  if (!request.sources.length) throw new QrvError('usage', 'usage', 'name a source with --from ID (or --as-of T) and the files with --path after it', 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+  if (!request.sources.length) throw new QrvError('usage', 'usage', 'name a source with --from ID (or --as-of T) and the files with --path after it', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
   // Every source is checked before anything is written.
   const sources: Array<{ source: BrowseSource; paths: string[] }> = request.sources.map((s) => {
     const source = browseSource(data, { ...(s.from !== undefined ? { id: s.from } : { volume: volume.name, asOf: s.asOf as string }), ...(request.via ? { via: request.via } : {}) }, ctx.now());

@@ -134,7 +134,7 @@ t.test('qrv cron is quiet when nothing is due, and a second one skips while one 
   t.match(second.stdout, /another qrv cron is running in this home; skipped/);
   const done = await long;
   t.equal(done.exitCode, 0, String(done.stderr));
-  t.match(String(done.stdout), /copied s-[0-9a-f]{8} of a to QRV q-/);
+  t.match(String(done.stdout), /copied s-[0-9a-f]{12} of a to QRV q-/);
 });
 
 t.test('discover adds new image files to the default sub-client, and only once', async (t) => {

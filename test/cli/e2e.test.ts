@@ -62,7 +62,7 @@ t.test('plain output has no escape codes; list, set, unsnap', async (t) => {
   const snap = await qrv(home, ['snap', 'vol', '--persist', '7d', '--label', 'daily']);
   t.equal(snap.exitCode, 0, snap.stderr);
   t.notMatch(snap.stdout + snap.stderr, /\x1b/, 'no escape codes when not a terminal');
-  const id = /snapshot (s-[0-9a-f]{8})/.exec(snap.stdout)?.[1];
+  const id = /snapshot (s-[0-9a-f]{12})/.exec(snap.stdout)?.[1];
   t.ok(id, `snapshot id printed: ${snap.stdout}`);
   const list = await qrv(home, ['list']);
   t.match(list.stdout, new RegExp(`${id}\\s+vol`));
@@ -212,7 +212,7 @@ t.test('an interrupted copy is marked failed, and its destination can be used ag
   child.kill('SIGTERM');
   const ended = await child;
   t.equal(ended.exitCode, 130);
-  t.match(String(ended.stderr), /interrupted by SIGTERM; job j-[0-9a-f]{8} is marked failed/);
+  t.match(String(ended.stderr), /interrupted by SIGTERM; job j-[0-9a-f]{12} is marked failed/);
   const jobs = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')).jobs;
   t.match(jobs.at(-1), { state: 'failed', error: { code: 'interrupted' } });
   const again = await qrv(home, ['run', 'vol', '--to', dest]);

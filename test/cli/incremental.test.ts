@@ -149,7 +149,7 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   await fs.writeFile(ledger, bytes);
   const s2 = await snap(t, home);
   const corrupt = await copy(t, home, [s2.id, '--to', dest]);
-  t.match(warningsOf(corrupt.lines), /the ledger of QRV q-[0-9a-f]{8} cannot be used: .*q\.img\.qrvledger.*comparing every block/, 'warns that it compares every block');
+  t.match(warningsOf(corrupt.lines), /the ledger of QRV q-[0-9a-f]{12} cannot be used: .*q\.img\.qrvledger.*comparing every block/, 'warns that it compares every block');
   t.equal(warningsOf(corrupt.lines).split(ledger).length - 1, 1, 'and names the ledger once');
   t.match(corrupt.summary.job.warnings.join('\n'), /cannot be used: .*comparing every block/, 'and records the warning on the job');
   t.equal(corrupt.summary.copy.method, 'full', 'method full (a full compare)');

@@ -70,7 +70,7 @@ t.test('a resumed copy runs the killed copy\'s hooks, and a hook given to the re
   t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
   t.match(fixed.summary.findings, [{ kind: 'resumable-copy', subject: job3.id, fixed: true }]);
   const [line, ...rest] = await lines(log);
-  t.match(line, new RegExp(`^post-copy j-[0-9a-f]{8} ${dest3}$`), 'its post-copy hook ran once, for the resuming job');
+  t.match(line, new RegExp(`^post-copy j-[0-9a-f]{12} ${dest3}$`), 'its post-copy hook ran once, for the resuming job');
   t.same(rest, []);
   await holds(t, dest3, content, 'and the QRV is the snapshot');
 });

@@ -1,13 +1,13 @@
-// Short typed ids: a kind letter and eight hex digits.
+// Short typed ids: a kind letter and twelve hex digits (eight in ids made before 2026-12).
 import t from 'tap';
 import { idKind, newId, type IdKind } from '../../src/core/ids.ts';
 
 const KINDS: IdKind[] = ['s', 'q', 'j', 'g'];
 
-t.test('newId makes KIND-8hex ids that idKind reads back', async (t) => {
+t.test('newId makes KIND-12hex ids that idKind reads back', async (t) => {
   for (const kind of KINDS) {
     const id = newId(kind);
-    t.match(id, new RegExp(`^${kind}-[0-9a-f]{8}$`), id);
+    t.match(id, new RegExp(`^${kind}-[0-9a-f]{12}$`), id);
     t.equal(idKind(id), kind);
   }
 });
@@ -31,9 +31,10 @@ t.test('newId is random', async (t) => {
   t.ok(ids.size >= 199, `${ids.size} distinct of 200`);
 });
 
-t.test('idKind refuses anything not exactly KIND-8hex', async (t) => {
-  const bad = ['', 'x-0123abcd', 's-0123abc', 's-0123abcde', 'S-0123abcd', 's-0123ABCD', 's-0123abcg', ' s-0123abcd', 's-0123abcd ', 's_0123abcd', 'sq-0123abcd', 'vol1'];
+t.test('idKind refuses anything not exactly KIND-12hex or KIND-8hex', async (t) => {
+  const bad = ['', 'x-0123abcd', 's-0123abc', 's-0123abcde', 's-0123abcd01', 's-0123abcd01234', 's-0123abcd012G', 'S-0123abcd', 's-0123ABCD', 's-0123abcg', ' s-0123abcd', 's-0123abcd ', 's_0123abcd', 'sq-0123abcd', 'vol1'];
   for (const id of bad) t.equal(idKind(id), undefined, JSON.stringify(id));
   t.equal(idKind('g-00000000'), 'g');
-  t.equal(idKind('j-ffffffff'), 'j');
+  t.equal(idKind('j-ffffffff'), 'j', 'an id made before 2026-12');
+  t.equal(idKind('s-0123456789ab'), 's');
 });

@@ -28,7 +28,7 @@ t.test('qrv demo in a real terminal (tmux)', async (t) => {
   if (!lane(t, 'tmux terminal', { tools: ['tmux', 'mkfs.ext4'] })) return;
   const screen = await inTmux(t, `env -u CI -u CONTINUOUS_INTEGRATION TERM=xterm-256color node ${BIN} demo; echo "EXIT=$?"; sleep 60`, /EXIT=\d+/);
   t.match(screen, /EXIT=0/, `the demo passed:\n${screen}`);
-  t.match(screen, /✓ snapshot: take snapshot: s-[0-9a-f]{8} by /, 'Ink marks finished steps');
+  t.match(screen, /✓ snapshot: take snapshot: s-[0-9a-f]{12} by /, 'Ink marks finished steps');
   t.match(screen, /✓ verify: compare checksums/);
   t.match(screen, /demo passed/);
   t.notMatch(screen, /\x1b|\[\d+[A-Z]/, 'no raw escape codes on the screen');
@@ -38,7 +38,7 @@ t.test('a terminal in CI (CI=true): plain lines as they happen, not Ink (which w
   if (!lane(t, 'tmux terminal', { tools: ['tmux', 'mkfs.ext4'] })) return;
   const screen = await inTmux(t, `env TERM=xterm-256color CI=true node ${BIN} demo; echo "EXIT=$?"; sleep 60`, /EXIT=\d+/);
   t.match(screen, /EXIT=0/, `the demo passed:\n${screen}`);
-  t.match(screen, /^snapshot: take snapshot: s-[0-9a-f]{8} by /m, 'the plain printer\'s lines');
+  t.match(screen, /^snapshot: take snapshot: s-[0-9a-f]{12} by /m, 'the plain printer\'s lines');
   t.notMatch(screen, /✓/, 'no Ink marks');
   t.match(screen, /demo passed/);
 });

@@ -48,7 +48,7 @@ export function register(program: Command): void {
           const path = target === undefined ? '/' : splitTarget(`:${target.replace(/^:/, '')}`).path;
           return ls(ctx, { ...source(options), path, long });
         }
-        if (target === undefined) throw new QrvError('usage', 'usage', 'qrv ls needs a snapshot or QRV id (ID or ID:PATH), or --volume', 'e.g. `qrv ls s-1a2b3c4d:/etc --long`');
+        if (target === undefined) throw new QrvError('usage', 'usage', 'qrv ls needs a snapshot or QRV id (ID or ID:PATH), or --volume', 'e.g. `qrv ls s-1a2b3c4d5e6f:/etc --long`');
         const { id, path } = splitTarget(target);
         return ls(ctx, { ...source(options), id, path, long });
       }),

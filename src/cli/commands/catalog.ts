@@ -70,7 +70,7 @@ export function register(program: Command): void {
       execute(command, (ctx) => {
         if (options.path !== undefined) {
           if (options.group !== undefined) throw new QrvError('usage', 'usage', '--group recovers whole volumes; --path takes files from one volume', 'give `qrv recover VOLUME --from ID --path P`');
-          if (volume === undefined) throw new QrvError('usage', 'usage', 'qrv recover --path needs the volume the files belong to', 'e.g. `qrv recover web --from s-1a2b3c4d --path /etc/app.conf`');
+          if (volume === undefined) throw new QrvError('usage', 'usage', 'qrv recover --path needs the volume the files belong to', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
           return recoverFiles(ctx, { volume, sources: groupSources(order), ...(options.to !== undefined ? { to: options.to } : {}), force: Boolean(options.force), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
         }
         if (options.via !== undefined) throw new QrvError('usage', 'usage', '--via goes with --path (file-level recovery)', 'a whole volume is copied block for block; nothing is mounted');
@@ -78,7 +78,7 @@ export function register(program: Command): void {
           if (volume !== undefined || options.from !== undefined || options.asOf !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from, --as-of or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
           return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
         }
-        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined)) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`');
+        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined)) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`');
         return recover(ctx, { volume, ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }), ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
       }),
     );

@@ -64,7 +64,7 @@ export function register(program: Command): void {
         // A timeout not given here is the killed copy's own (hookOptions fills in the default).
         return resumeCopy(ctx, { jobId: options.resume, hooks: hooks.hooks, ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}) });
       }
-      if (snapshotId === undefined || options.to === undefined) throw new QrvError('usage', 'usage', 'qrv copy needs a snapshot id and --to <destination>', 'e.g. `qrv copy s-1a2b3c4d --to /replicas/`, or `qrv copy --resume JOB-ID`');
+      if (snapshotId === undefined || options.to === undefined) throw new QrvError('usage', 'usage', 'qrv copy needs a snapshot id and --to <destination>', 'e.g. `qrv copy s-1a2b3c4d5e6f --to /replicas/`, or `qrv copy --resume JOB-ID`');
       return copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), full: Boolean(options.full), ...hooks });
     }),
   );

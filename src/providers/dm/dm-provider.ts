@@ -110,7 +110,7 @@ class PreparedDm implements PreparedSnapshot {
 }
 
 function checkSnapshotId(snapshotId: string): void {
-  if (!isSnapshotId(snapshotId)) throw new QrvError('usage', 'bad-snapshot-id', `"${snapshotId}" is not a snapshot id`, 'snapshot ids are s- and eight hex digits');
+  if (!isSnapshotId(snapshotId)) throw new QrvError('usage', 'bad-snapshot-id', `"${snapshotId}" is not a snapshot id`, 'snapshot ids are s- and twelve (before 2026-12: eight) hex digits');
 }
 
 /** Everything but the switch, before the engine freezes the volume: the COW store, -real. */

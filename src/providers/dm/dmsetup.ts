@@ -11,7 +11,7 @@
 // devices whose name and UUID both say they are its own.
 
 /** A snapshot id as qrv makes them (src/core/ids.ts). */
-const SNAPSHOT_ID = /^s-[0-9a-f]{8}$/;
+const SNAPSHOT_ID = /^s-(?:[0-9a-f]{8}|[0-9a-f]{12})$/;
 
 export const originName = (volume: string): string => `qrv-${volume}`;
 export const realName = (volume: string): string => `qrv-${volume}-real`;

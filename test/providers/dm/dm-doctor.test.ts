@@ -16,7 +16,7 @@ t.test('doctor finds and removes what a killed dm snapshot or removal left', asy
   if (!vmLane(t)) return;
   const { result, json } = await vmScript(t, 'test/helpers/vm-dm-doctor.sh', { diskMiB: 256, memoryMiB: 1024, timeoutMs: 420_000 });
   const findings = (name: string): Finding[] => (json(name).findings ?? []) as Finding[];
-  const leftovers = (name: string): string[] => findings(name).filter((f) => f.kind === 'leftover').map((f) => f.subject.replace(/loop\d+/, 'loopN').replace(/s-[0-9a-f]{8}/, 'ID'));
+  const leftovers = (name: string): string[] => findings(name).filter((f) => f.kind === 'leftover').map((f) => f.subject.replace(/loop\d+/, 'loopN').replace(/s-[0-9a-f]{12}/, 'ID'));
   const devices = (name: string): string[] => result(name).trim().split(/\s+/).sort();
   const clean = (step: string): void => {
     t.equal(result(`${step}-fix-status`), '0', `${step}: doctor --fix fixed everything`);
@@ -81,7 +81,7 @@ t.test('doctor finds and removes what a killed dm snapshot or removal left', asy
   // 5. killed before the resume: the snapshot device made, the origin's snapshot-origin table
   // loaded but not live; the snapshot is unfinished and would not see writes, so it goes too
   t.equal(result('kill5'), '137');
-  const id5 = /^qrv-x-snap-(s-[0-9a-f]{8}):/m.exec(result('kill5-devices').split(' ').join('\n'))?.[1] ?? '';
+  const id5 = /^qrv-x-snap-(s-[0-9a-f]{12}):/m.exec(result('kill5-devices').split(' ').join('\n'))?.[1] ?? '';
   t.same(devices('kill5-devices'), ['qrv-x:LIsw', 'qrv-x-real:L--w', `qrv-x-snap-${id5}:L--r`].sort(), 'origin suspended with an inactive table, -real and the snapshot device made');
   t.equal(result('kill5-target'), 'linear', 'the live table is still linear');
   t.equal(result('kill5-inactive'), 'snapshot-origin', 'the snapshot-origin table is loaded but not live');
@@ -101,7 +101,7 @@ t.test('doctor finds and removes what a killed dm snapshot or removal left', asy
   // 6. a snapshot device without a table (a kill inside `dmsetup create`, its state made by hand)
   t.equal(result('kill6'), '137');
   const id6 = result('id6');
-  t.match(id6, /^s-[0-9a-f]{8}$/, 'the killed snapshot\'s id, from its COW file');
+  t.match(id6, /^s-[0-9a-f]{12}$/, 'the killed snapshot\'s id, from its COW file');
   t.equal(result('kill6-snapshot-table'), '[]', 'the snapshot device has no table');
   t.ok(devices('kill6-devices').some((d) => d.startsWith(`qrv-x-snap-${id6}:`)), 'it exists beside the suspended origin');
   t.same(leftovers('six-doctor'), ['qrv-x'], 'the suspended origin is a leftover');

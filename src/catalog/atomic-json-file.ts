@@ -20,11 +20,11 @@ export interface FileIdentity {
   ctimeNs: bigint;
 }
 
-function identityOf(st: BigIntStats): FileIdentity {
+export function identityOf(st: BigIntStats): FileIdentity {
   return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 
-function sameIdentity(a: FileIdentity | null, b: FileIdentity | null): boolean {
+export function sameIdentity(a: FileIdentity | null, b: FileIdentity | null): boolean {
   if (a === null || b === null) return a === b;
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
@@ -62,7 +62,7 @@ export async function readPrivateVersion(file: string, known: FileIdentity | nul
 }
 
 /** The version of `file` now (null when absent), by name, without following a link. */
-async function identityNow(file: string): Promise<FileIdentity | null> {
+export async function identityNow(file: string): Promise<FileIdentity | null> {
   try {
     return identityOf(await fs.lstat(file, { bigint: true }));
   } catch (error) {

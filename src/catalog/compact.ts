@@ -43,7 +43,11 @@ function jobsToMove(data: CatalogData): Set<Job> {
   return move;
 }
 
-/** Splits `data` in place: the rows that go to history are taken out and returned as records. */
+/**
+ * Splits `data`: the rows that go to history are taken out and returned as records. Its
+ * collections are replaced by new arrays where something moved, and a row that loses part of
+ * itself by a new row: no row object is changed (other holders may share them).
+ */
 export function takeFinished(data: CatalogData): HistoryRecord[] {
   const records: HistoryRecord[] = [];
   const moveJobs = jobsToMove(data);
@@ -65,11 +69,13 @@ export function takeFinished(data: CatalogData): HistoryRecord[] {
     const moved = new Set(moveSnapshots);
     data.snapshots = data.snapshots.filter((s) => !moved.has(s));
   }
-  for (const qrv of data.qrvs) {
-    if (qrv.history.length <= QRV_UPDATES_KEPT) continue;
-    const old = qrv.history.slice(0, qrv.history.length - QRV_UPDATES_KEPT);
-    for (const entry of old) records.push({ id: `${qrv.id}:${entry.jobId}`, at: entry.at, kind: 'qrv-update', volume: qrv.volume, row: { qrvId: qrv.id, ...entry } });
-    qrv.history = qrv.history.slice(-QRV_UPDATES_KEPT);
+  if (data.qrvs.some((qrv) => qrv.history.length > QRV_UPDATES_KEPT)) {
+    data.qrvs = data.qrvs.map((qrv) => {
+      if (qrv.history.length <= QRV_UPDATES_KEPT) return qrv;
+      const old = qrv.history.slice(0, qrv.history.length - QRV_UPDATES_KEPT);
+      for (const entry of old) records.push({ id: `${qrv.id}:${entry.jobId}`, at: entry.at, kind: 'qrv-update', volume: qrv.volume, row: { qrvId: qrv.id, ...entry } });
+      return { ...qrv, history: qrv.history.slice(-QRV_UPDATES_KEPT) };
+    });
   }
   return records;
 }

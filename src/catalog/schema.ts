@@ -3,10 +3,10 @@
 import { z } from 'zod';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3, 4, 5];
+export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6];
 
 const isoTime = z.string().datetime({ offset: true });
 

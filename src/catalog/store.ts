@@ -3,19 +3,44 @@
 // applies the change and writes it back atomically — only over the version it read. A file
 // that does not validate is refused and left exactly as it is. The home and the file are
 // checked first (home.ts, private-files.ts): a root qrv runs the hooks its catalog names.
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { readPrivateText, readPrivateVersion, removeLeftTemporaries, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
+import { identityNow, readPrivateVersion, removeLeftTemporaries, sameIdentity, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
+import { appendLine, applyDelta, BASE_JOURNALED, checkedRow, deltaLine, digestOf, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta } from './journal.ts';
+import { COLLECTIONS, emptyDelta, Tracker, type Collection, type Delta } from './tracked.ts';
 import { prepareHome } from './home.ts';
 import { takeFinished } from './compact.ts';
 import { History } from './history.ts';
 import { withLock } from './lock.ts';
-import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, type CatalogData } from './schema.ts';
+import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, settingsSchema, type CatalogData } from './schema.ts';
 
 /** Parses and validates catalog text; throws a QrvError that names the file and the fault. */
 export function parseCatalog(text: string, file: string): CatalogData {
+  return parseBase(text, file).data;
+}
+
+const SEAL = /,"digest":"xxh64:([0-9a-f]{16})"\}\n$/;
+
+/**
+ * The text of a base. A small catalog is pretty-printed, and is the whole catalog. A large one
+ * (BASE_JOURNALED bytes and more, compact) is written compact (a quarter smaller, faster to
+ * parse), names a new journal and ends in the digest of everything before it, which lets a
+ * reader skip the schema check of text that is byte for byte what a checking qrv wrote (a file
+ * edited by hand is checked in full).
+ */
+export function baseText(data: CatalogData): { text: string; journalId: string | null } {
+  const compact = JSON.stringify(data);
+  if (compact.length < BASE_JOURNALED) return { text: `${JSON.stringify(data, null, 2)}\n`, journalId: null };
+  const journalId = newJournalId();
+  const sealed = `${compact.slice(0, -1)},"journal":"${journalId}"`;
+  return { text: `${sealed},"digest":"xxh64:${digestOf(sealed)}"}\n`, journalId };
+}
+
+/** A base's catalog and the journal it names (null: a base that is the whole catalog). */
+export function parseBase(text: string, file: string): { data: CatalogData; journalId: string | null } {
   if (text.charCodeAt(0) === 0xfeff) throw corrupt(file, 'it starts with a byte order mark (U+FEFF, a UTF-8 BOM), which JSON does not allow');
   const nul = text.indexOf('\0');
   if (nul >= 0) throw corrupt(file, `it holds NUL bytes, the first at byte ${Buffer.byteLength(text.slice(0, nul))} (part of it was zeroed, e.g. by a crash of the filesystem)`);
@@ -34,6 +59,16 @@ export function parseCatalog(text: string, file: string): CatalogData {
       'upgrade qrv on this host; the catalog was left untouched',
     );
   }
+  const named = raw && typeof raw === 'object' ? (raw as { journal?: unknown }).journal : undefined;
+  if (named !== undefined && (typeof named !== 'string' || !/^[0-9a-f]{16}$/.test(named))) throw corrupt(file, 'journal: not a journal id');
+  const journalId = (named as string | undefined) ?? null;
+  const seal = version === SCHEMA_VERSION && journalId !== null ? SEAL.exec(text.slice(-64)) : null;
+  if (seal && digestOf(text.slice(0, text.length - seal[0].length)) === seal[1]) {
+    const data = raw as CatalogData & { journal?: string; digest?: string };
+    delete data.journal;
+    delete data.digest;
+    return { data, journalId };
+  }
   // Older versions gain the newer fields' defaults as they are parsed, then carry today's number.
   const upgraded = typeof version === 'number' && version < SCHEMA_VERSION && READABLE_VERSIONS.includes(version) ? { ...(raw as object), schemaVersion: SCHEMA_VERSION } : raw;
   const result = catalogSchema.safeParse(upgraded);
@@ -47,7 +82,7 @@ export function parseCatalog(text: string, file: string): CatalogData {
     const byDefault = result.data.subclients.find((s) => s.name === 'default');
     if (byDefault) for (const volume of result.data.volumes) if (!byDefault.volumes.includes(volume.name)) byDefault.volumes.push(volume.name);
   }
-  return result.data;
+  return { data: result.data, journalId };
 }
 
 /**
@@ -72,55 +107,132 @@ function corrupt(file: string, why: string): QrvError {
   );
 }
 
-class CatalogAdapter implements Adapter<CatalogData> {
-  /**
-   * The version of the file this process last read or wrote, as the JSON of its validated
-   * contents: while the file is still that version (fstat: inode, size, mtime, ctime; every
-   * writer renames a new inode over it), a read is one JSON.parse of this, not a read, parse and
-   * validation of the file again (a command reads the catalog at every step of its job).
-   */
-  private known: { identity: FileIdentity; json: string } | null = null;
+/** What a process knows of the catalog's files: the catalog they make, and which versions it came from. */
+interface Loaded {
+  /** the catalog: this process's own, changed in place by its updates */
+  data: CatalogData;
+  base: FileIdentity;
+  /** the journal the base names (null: the base is the whole catalog) */
+  journalId: string | null;
+  /** the journal's version, how many of its lines are in `data` and the byte they end at */
+  journal: { identity: FileIdentity; lines: number; end: number } | null;
+}
 
-  constructor(readonly file: string) {}
+/**
+ * catalog.json and the journal it may name, read without trusting names (private files, no link
+ * followed), kept in memory while they do not change: a command reads the catalog at every step
+ * of its job, and a read of unchanged files is an fstat of each, not a parse.
+ */
+class CatalogFiles implements Adapter<CatalogData> {
+  readonly journalFile: string;
+  private known: Loaded | null = null;
 
-  /** The validated contents and which version of the file they came from (null: no file yet). */
-  async readVersion(): Promise<{ data: CatalogData | null; identity: FileIdentity | null }> {
-    let read: Awaited<ReturnType<typeof readPrivateVersion>>;
+  constructor(readonly file: string) {
+    this.journalFile = path.join(path.dirname(file), 'catalog.journal');
+  }
+
+  private async readText(file: string, known: FileIdentity | null): ReturnType<typeof readPrivateVersion> {
     try {
-      read = await readPrivateVersion(this.file, this.known?.identity ?? null);
+      return await readPrivateVersion(file, known);
     } catch (error) {
       if (error instanceof QrvError) throw error;
-      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${this.file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
+      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
     }
-    if (read === null) return { data: null, identity: null };
-    if (read.text === null && this.known) return { data: JSON.parse(this.known.json) as CatalogData, identity: read.identity };
-    const data = parseCatalog(read.text as string, this.file);
-    this.known = { identity: read.identity, json: JSON.stringify(data) };
-    return { data, identity: read.identity };
+  }
+
+  /** The newest catalog (null: no file yet) and which versions of the files it came from. */
+  async load(): Promise<Loaded | null> {
+    for (let attempt = 0; ; attempt += 1) {
+      const base = await this.readText(this.file, this.known?.base ?? null);
+      if (base === null) {
+        this.known = null;
+        return null;
+      }
+      const state: Loaded =
+        base.text === null && this.known ? this.known : { ...parseBase(base.text as string, this.file), base: base.identity, journal: null };
+      if (state.journalId === null) return (this.known = state);
+      const journal = await this.readText(this.journalFile, state.journal?.identity ?? null);
+      if (journal !== null && journal.text === null) return (this.known = state);
+      const lines = journal === null ? null : journalLines(journal.text as string, state.journalId);
+      const fresh = state.journal === null;
+      if (lines === null || (!fresh && (state.journal?.identity.ino !== journal?.identity.ino || (state.journal?.end ?? 0) > lines.end))) {
+        // No journal of this base (yet, or any more): unless the base was replaced meanwhile (a
+        // compaction: read both again), the base alone is the catalog; what was applied from a
+        // journal that is now another file is read again from the base.
+        if (attempt < 8 && !sameIdentity(await identityNow(this.file), base.identity)) continue;
+        if (!fresh) {
+          this.known = null;
+          continue;
+        }
+        return (this.known = state);
+      }
+      const from = fresh ? 0 : (state.journal?.lines ?? 0);
+      // (on new arrays: what an earlier read returned stays as it was)
+      if (!fresh) state.data = copyCollections(state.data);
+      lines.lines.slice(from).forEach((line, i) => {
+        let delta: Delta;
+        try {
+          delta = parseDelta(line, `line ${from + i + 2}`);
+        } catch (error) {
+          throw corrupt(this.journalFile, (error as Error).message);
+        }
+        applyDelta(state.data, delta);
+      });
+      state.journal = { identity: (journal as { identity: FileIdentity }).identity, lines: lines.lines.length, end: lines.end };
+      return (this.known = state);
+    }
   }
 
   async read(): Promise<CatalogData | null> {
-    return (await this.readVersion()).data;
+    return (await this.load())?.data ?? null;
   }
 
-  /** Writes over the version `basedOn` only (refused if the file is another one now). */
-  async write(data: CatalogData, basedOn?: FileIdentity | null, beforeRename?: () => Promise<void>): Promise<void> {
-    const text = `${JSON.stringify(data, null, 2)}\n`;
+  /** lowdb's write: the whole catalog as a new base (Catalog.update is what qrv itself uses). */
+  async write(data: CatalogData): Promise<void> {
+    await this.writeBase(data, this.known?.base ?? null, async () => {});
+  }
+
+  /**
+   * Writes `data` whole as a new base, over the version `basedOn` only. A large base names a new
+   * journal (the next change starts it); a journal left by an earlier base is then ignored.
+   */
+  async writeBase(data: CatalogData, basedOn: FileIdentity | null | undefined, stillHeld: () => Promise<void>): Promise<void> {
+    const { text, journalId } = baseText(data);
     this.known = null;
-    this.known = { identity: await writeFileAtomic(this.file, text, { basedOn, beforeRename }), json: text };
+    const identity = await writeFileAtomic(this.file, text, { basedOn, beforeRename: stillHeld });
+    this.known = { data, base: identity, journalId, journal: null };
+    if (journalId === null) await fs.rm(this.journalFile, { force: true });
+  }
+
+  /** Appends a change to the journal of the base in memory (starting the journal if it has none yet). */
+  async append(known: Loaded, data: CatalogData, line: string, stillHeld: () => Promise<void>): Promise<void> {
+    const id = known.journalId as string;
+    this.known = null;
+    let identity: FileIdentity;
+    let end: number;
+    if (known.journal === null) {
+      const text = journalHeader(id) + line;
+      identity = await writeFileAtomic(this.journalFile, text, { beforeRename: stillHeld });
+      end = Buffer.byteLength(text);
+    } else {
+      await stillHeld();
+      identity = await appendLine(this.journalFile, known.journal.identity.ino, known.journal.end, line);
+      end = known.journal.end + Buffer.byteLength(line);
+    }
+    this.known = { ...known, data, journal: { identity, lines: (known.journal?.lines ?? 0) + 1, end } };
   }
 }
 
 export class Catalog {
   readonly file: string;
-  private readonly adapter: CatalogAdapter;
+  private readonly files: CatalogFiles;
   readonly history: History;
   private readonly db: Low<CatalogData>;
 
   private constructor(readonly home: string) {
     this.file = path.join(home, 'catalog.json');
-    this.adapter = new CatalogAdapter(this.file);
-    this.db = new Low(this.adapter, emptyCatalog());
+    this.files = new CatalogFiles(this.file);
+    this.db = new Low(this.files, emptyCatalog());
     this.history = new History(home);
   }
 
@@ -134,7 +246,10 @@ export class Catalog {
     return catalog;
   }
 
-  /** The newest validated contents (no lock needed: writes are atomic renames). */
+  /**
+   * The newest validated contents (no lock needed: writes are atomic renames and appends). This
+   * process's own copy: what its next update changes; read it, do not change it.
+   */
   async read(): Promise<CatalogData> {
     this.db.data = emptyCatalog();
     await this.db.read();
@@ -142,40 +257,83 @@ export class Catalog {
   }
 
   /**
-   * Applies one change under the lock to the newest contents and writes it atomically, only
-   * if the file is still the version the change was made from and the lock is still ours.
+   * Applies one change under the lock to the newest contents and writes it, only if the files
+   * are still the versions the change was made from and the lock is still ours: the rows it
+   * changed as one journal line, or the whole catalog when it is small (or the journal is full).
    */
   async update<T>(change: (data: CatalogData) => T | Promise<T>): Promise<T> {
     return withLock(this.home, async (stillHeld) => {
       await removeLeftTemporaries(this.file);
-      const current = await this.adapter.readVersion();
-      // The change works on a copy: if it throws, or leaves rows the schema refuses, neither the
-      // file nor what read() returns has seen any of it.
-      const draft = current.data ?? emptyCatalog();
-      const result = await change(draft);
-      // What is written is what the schema makes of the draft: what a read of it gives back.
-      const checked = catalogSchema.parse(draft) as CatalogData;
+      await removeLeftTemporaries(this.files.journalFile);
+      const known = await this.files.load();
+      // The change works on a copy-on-write draft of this process's catalog: if it throws, or
+      // leaves rows the schema refuses, neither the files nor what read() returns has seen any of it.
+      const tracker = new Tracker(known?.data ?? emptyCatalog());
+      const result = await change(tracker.draft);
+      tracker.settle();
+      const next = tracker.next;
       // Finished rows go to the history store first, then leave the catalog with this write: a
       // kill in between leaves them in both places, and readers meet each id once (catalog wins).
-      const finished = takeFinished(checked);
+      const finished = takeFinished(next);
+      const delta = checkedDelta(next, tracker.delta());
       if (finished.length) {
         await this.history.append(finished);
         await failpoint('after-history-append');
       }
-      await failpoint('catalog-write');
-      await this.adapter.write(checked, current.identity, stillHeld);
-      this.db.data = checked;
+      await this.commit(known, next, delta, stillHeld);
+      this.db.data = next;
       return result;
     });
   }
+
+  private async commit(known: Loaded | null, data: CatalogData, delta: Delta | null, stillHeld: () => Promise<void>): Promise<void> {
+    if (known && known.journalId !== null && delta !== null) {
+      if (emptyDelta(delta)) return;
+      const line = deltaLine(delta);
+      if (fitsJournal(Buffer.byteLength(line), Number(known.base.size), known.journal?.end ?? 0)) {
+        await failpoint('catalog-write');
+        await this.files.append(known, data, line, stillHeld);
+        return;
+      }
+    }
+    await failpoint('catalog-write');
+    // What is written whole is what the schema makes of it: what a read of it gives back.
+    await this.files.writeBase(delta === null ? (catalogSchema.parse(data) as CatalogData) : data, known?.base ?? null, stillHeld);
+  }
+}
+
+/** A catalog whose collections are new arrays of the same rows. */
+function copyCollections(data: CatalogData): CatalogData {
+  const copy = { ...data } as unknown as Record<string, unknown[]>;
+  for (const name of COLLECTIONS) copy[name] = [...(data[name] as unknown[])];
+  return copy as unknown as CatalogData;
+}
+
+/**
+ * The rows a change put, checked against the schema and replaced in `data` by what the schema
+ * makes of them; a change that is not a delta is checked whole by the write.
+ */
+function checkedDelta(data: CatalogData, delta: Delta | null): Delta | null {
+  if (delta === null) return null;
+  for (const name of Object.keys(delta.put) as Collection[]) {
+    const put = delta.put[name] as Record<string, unknown>[];
+    const checked = new Map(put.map((row) => [row, checkedRow(name, row, 'the change')]));
+    const rows = data[name] as unknown as Record<string, unknown>[];
+    rows.forEach((row, i) => {
+      const now = checked.get(row);
+      if (now) rows[i] = now;
+    });
+    delta.put[name] = [...checked.values()];
+  }
+  if (delta.settings) data.settings = delta.settings = settingsSchema.parse(delta.settings);
+  return delta;
 }
 
 /**
  * The catalog of `home` read without creating or locking anything (null when there is none),
- * after the same checks of the home and the file as every other command: what qrv check uses.
+ * after the same checks of the home and the files as every other command: what qrv check uses.
  */
 export async function readCatalogOnly(home: string): Promise<{ file: string; data: CatalogData | null }> {
   const file = path.join(await prepareHome(home, false), 'catalog.json');
-  const read = await readPrivateText(file);
-  return { file, data: read === null ? null : parseCatalog(read.text, file) };
+  return { file, data: await new CatalogFiles(file).read() };
 }

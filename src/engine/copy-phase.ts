@@ -2,6 +2,7 @@
 // the destination against the hashes of what was read → mark the QRV ready → post-copy hook.
 // An update writes only the blocks that changed, known from the provider's changed ranges or the
 // QRV's hash ledger; without a usable ledger every block is compared (F3, docs/architecture.md).
+import { plainCopy } from '../catalog/tracked.ts';
 import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
@@ -147,7 +148,7 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
   const now = ctx.now().toISOString();
   const data = await ctx.catalog.read();
   const qrv: Qrv = dest.existing
-    ? { ...structuredClone(dest.existing), state: 'copying', updatedAt: now }
+    ? { ...plainCopy(dest.existing), state: 'copying', updatedAt: now }
     : {
         id: newQrvId,
         volume: volume.name,
@@ -290,7 +291,7 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
     });
     // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
     await undo?.committed().catch((error: Error) => job.warn(`the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`));
-    return { qrv: structuredClone(qrv), copy, previousSnapshotId };
+    return { qrv: plainCopy(qrv), copy, previousSnapshotId };
   } catch (error) {
     qrv.state = 'failed';
     qrv.updatedAt = ctx.now().toISOString();
@@ -321,6 +322,6 @@ async function finishedLedger(path: string, header: { blockSize: number; sizeByt
 
 export function replaceQrv(rows: Qrv[], row: Qrv): void {
   const at = rows.findIndex((r) => r.id === row.id);
-  if (at >= 0) rows[at] = structuredClone(row);
-  else rows.push(structuredClone(row));
+  if (at >= 0) rows[at] = plainCopy(row);
+  else rows.push(plainCopy(row));
 }

@@ -3,6 +3,7 @@
 // member outside its pool, the home), never a file that is not a QRV unless --force, never a
 // mounted device, and never a place too small to hold it. What was checked is remembered
 // (`planned`): the copy opens exactly that, later, without following a symlink (openPlanned).
+import { plainCopy } from '../catalog/tracked.ts';
 import type { Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -147,7 +148,7 @@ function tooSmall(to: string, has: number, needs: number): QrvError {
 export async function resolveTarget(data: CatalogData, home: string, volume: Volume, source: CopySource, to: string, force: boolean, qrvId: string): Promise<Destination & { pool: string | null }> {
   if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, home, volume, source, to, force)), pool: null };
   const pool = to.slice('pool:'.length);
-  const member = reserveMember(structuredClone(data), pool, volume.name, source.sizeBytes, qrvId);
+  const member = reserveMember(plainCopy(data), pool, volume.name, source.sizeBytes, qrvId);
   return { ...(await resolveDestination(data, home, volume, source, member.path, true, true)), pool };
 }
 

@@ -1,5 +1,6 @@
 // F1 + F2: pre-snapshot hook → bring to rest → snapshot → resume I/O (always) → post-snapshot
 // hook → index. The time between "I/O suspended" and "I/O resumed" is measured and stored.
+import { plainCopy } from '../catalog/tracked.ts';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
@@ -164,7 +165,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     await checkFreezeTool(volume, facts.kind);
     // From here on the system changes: the catalog knows a snapshot is being made before it is.
     await job.begin((catalog) => {
-      catalog.snapshots.push(structuredClone(row));
+      catalog.snapshots.push(plainCopy(row));
       const known = catalog.volumes.find((v) => v.name === volume.name);
       if (known) known.sizeBytes = facts.sizeBytes;
     });
@@ -235,7 +236,7 @@ export async function snapshotPhase(ctx: Context, job: JobRecorder, volume: Volu
     // Indexed as soon as it exists (before the post-snapshot hook), so no hook can leave it unknown.
     await job.step('snapshot', 'index', () => job.commit((catalog) => replaceSnapshot(catalog.snapshots, row)), () => `persists ${row.persistUntil ? `until ${row.persistUntil}` : 'until removed'}`);
   });
-  return structuredClone(row);
+  return plainCopy(row);
 }
 
 /**
@@ -259,6 +260,6 @@ async function takeSnapshot(ref: VolumeRef, snapshotId: string, quiesce: AtRest,
 
 export function replaceSnapshot(rows: Snapshot[], row: Snapshot): void {
   const at = rows.findIndex((r) => r.id === row.id);
-  if (at >= 0) rows[at] = structuredClone(row);
-  else rows.push(structuredClone(row));
+  if (at >= 0) rows[at] = plainCopy(row);
+  else rows.push(plainCopy(row));
 }

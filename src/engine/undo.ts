@@ -2,6 +2,7 @@
 // point in time (its row is ready), or a copy that goes on after an interrupted update whose
 // journal is still there (it keeps the point in time of before that update). A journal left
 // beside a ready QRV is from an update that was committed and killed before it removed it.
+import { plainCopy } from '../catalog/tracked.ts';
 import { existsSync } from 'node:fs';
 import type { Qrv } from '../catalog/schema.ts';
 import { UndoJournal, undoPathFor } from '../copy/undo-journal.ts';
@@ -20,7 +21,7 @@ export async function startUndo(existing: Qrv | null, ledgerPath: string, newSiz
   if (left && (!existing || existing.state === 'ready')) await UndoJournal.discard(path);
   if (!existing || (existing.state !== 'ready' && !left)) return null;
   const fresh = existing.state === 'ready';
-  const header = { qrvId: existing.id, destination: existing.destination, destinationKind: existing.destinationKind, oldSize: existing.sizeBytes, ledger: ledgerPath, ledgerBackup: null, row: structuredClone(existing) as unknown as Record<string, unknown> };
+  const header = { qrvId: existing.id, destination: existing.destination, destinationKind: existing.destinationKind, oldSize: existing.sizeBytes, ledger: ledgerPath, ledgerBackup: null, row: plainCopy(existing) as unknown as Record<string, unknown> };
   const journal = await UndoJournal.start(path, header, newSize);
   return {
     journal,

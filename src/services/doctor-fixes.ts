@@ -2,6 +2,7 @@
 // leaves nothing for the next doctor to find: a copy is resumed, or else the QRV is rolled back
 // to its previous point in time (undo journal) or given up; a leaked snapshot is copied as its
 // run meant to and removed. Each returns a line saying what it did.
+import { plainCopy } from '../catalog/tracked.ts';
 import { existsSync } from 'node:fs';
 import type { Qrv } from '../catalog/schema.ts';
 import { removeSteps, withJournal } from '../catalog/step-journal.ts';
@@ -25,7 +26,7 @@ export async function rollBackUpdate(ctx: Context, qrvId: string): Promise<strin
   const row = header.row as unknown as Qrv;
   await ctx.catalog.update((catalog) => {
     const at = catalog.qrvs.findIndex((q) => q.id === qrvId);
-    if (at >= 0) catalog.qrvs[at] = structuredClone(row);
+    if (at >= 0) catalog.qrvs[at] = plainCopy(row);
     for (const job of catalog.jobs) {
       if (job.qrvId !== qrvId || job.state === 'running' || !job.progress) continue;
       job.progress = null;
@@ -72,7 +73,7 @@ export async function markDead(ctx: Context, jobId: string): Promise<void> {
   await ctx.catalog.update((catalog) => {
     const row = catalog.jobs.find((j) => j.id === jobId);
     if (!row || row.state !== 'running') return;
-    if (journaled.steps.length >= row.steps.length) row.steps = structuredClone(journaled.steps);
+    if (journaled.steps.length >= row.steps.length) row.steps = plainCopy(journaled.steps);
     row.state = 'failed';
     row.endedAt = ctx.now().toISOString();
     row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing (found by qrv doctor)` };

@@ -1,4 +1,5 @@
 // `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
+import { plainCopy } from '../catalog/tracked.ts';
 import type { Job, Snapshot } from '../catalog/schema.ts';
 import { persistUntil, parseTime } from '../core/time.ts';
 import { findSubclient } from '../policy/resolve.ts';
@@ -81,7 +82,7 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       return { data: { job, processGone: dead }, lines: [...jobLines(job), ...note] };
     }
     default:
-      throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot, QRV or job id`, 'ids look like s-1a2b3c4d (snapshot), q-… (QRV) or j-… (job); see `qrv list`');
+      throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot, QRV or job id`, 'ids look like s-1a2b3c4d5e6f (snapshot), q-… (QRV) or j-… (job); see `qrv list`');
   }
 }
 
@@ -103,7 +104,7 @@ export async function setProperties(ctx: Context, request: SetRequest): Promise<
     if (request.persist !== undefined) row.persistUntil = persistUntil(request.persist, ctx.now());
     if (request.label !== undefined) row.label = request.label === '' ? null : request.label;
     if (request.pin !== undefined) row.pinned = request.pin;
-    return structuredClone(row);
+    return plainCopy(row);
   });
   return { data: { snapshot }, lines: details(snapshot) };
 }

@@ -1,4 +1,5 @@
 // `qrv policy add|set|show|list|remove`: the rules sub-clients and volumes follow (F5).
+import { plainCopy } from '../catalog/tracked.ts';
 import path from 'node:path';
 import type { CatalogData, HookMap, Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
@@ -124,7 +125,7 @@ export async function setPolicy(ctx: Context, name: string, changes: PolicyChang
     const row = findPolicy(data, name);
     apply(data, row, changes);
     row.updatedAt = ctx.now().toISOString();
-    return structuredClone(row);
+    return plainCopy(row);
   });
   return { data: { policy }, lines: details(policy) };
 }

@@ -5,6 +5,7 @@
 // writes, verifies, prunes or removes as a QRV again. Refused while the old primary is in use
 // (the service still runs on it), while a job of the volume runs, and — for block-device
 // providers — while snapshots live on the old primary's device.
+import { plainCopy } from '../catalog/tracked.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, Qrv, RetiredPrimary, Volume } from '../catalog/schema.ts';
@@ -150,7 +151,7 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
           rows.volume.retired = [...(rows.volume.retired ?? []), retired];
           Object.assign(rows.volume, { provider: ref.provider, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes });
           Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
-          holder.made = { volume: structuredClone(rows.volume), qrv: structuredClone(rows.qrv), retired, oldExists, leftPool: leavePool(catalog, qrv.id) };
+          holder.made = { volume: plainCopy(rows.volume), qrv: plainCopy(rows.qrv), retired, oldExists, leftPool: leavePool(catalog, qrv.id) };
           const clash = destinationClash(catalog, rows.volume);
           if (clash) void job.warn(clash);
         }),

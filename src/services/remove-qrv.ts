@@ -1,6 +1,7 @@
 // `qrv remove QRV`: the QRV's row is marked removed and its pool member given back in one
 // catalog transaction; then its image file is deleted (unless --keep-data). The catalog goes
 // first: a crash in between leaves a stray file, never a row that points at nothing.
+import { plainCopy } from '../catalog/tracked.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, Qrv } from '../catalog/schema.ts';
@@ -51,7 +52,7 @@ export async function removeQrv(ctx: Context, request: RemoveQrvRequest): Promis
     const row = removable(data, request.qrvId);
     row.state = 'removed';
     row.updatedAt = ctx.now().toISOString();
-    return { qrv: structuredClone(row), released: releaseMember(data, row.id) };
+    return { qrv: plainCopy(row), released: releaseMember(data, row.id) };
   });
   if (plan.remove) {
     await fs.rm(plan.remove, { force: true }).catch((error: unknown) => {

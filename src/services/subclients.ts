@@ -1,5 +1,6 @@
 // `qrv subclient add|set|show|list|remove`: named sets of volumes snapshotted together (F5).
 // They may overlap. The `default` sub-client always exists and gains every new volume.
+import { plainCopy } from '../catalog/tracked.ts';
 import { DEFAULT_SUBCLIENT, type CatalogData, type Subclient } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
@@ -47,7 +48,7 @@ export async function setSubclient(ctx: Context, name: string, changes: Subclien
   const row = await ctx.catalog.update((data) => {
     const subclient = findSubclient(data, name);
     apply(data, subclient, changes);
-    return structuredClone(subclient);
+    return plainCopy(subclient);
   });
   return { data: { subclient: row }, lines: details(row) };
 }

@@ -1,4 +1,5 @@
 // `qrv volume add|list|remove`: the catalog's volumes.
+import { plainCopy } from '../catalog/tracked.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
@@ -147,7 +148,7 @@ export async function setVolumePolicy(ctx: Context, name: string, policy: string
   const volume = await ctx.catalog.update((data) => {
     const row = findVolume(data, name);
     row.policy = /^none$/i.test(policy) ? null : findPolicy(data, policy).name;
-    return structuredClone(row);
+    return plainCopy(row);
   });
   return { data: { volume }, lines: [`volume ${name} follows ${volume.policy ? `policy ${volume.policy}` : 'its sub-clients\' policies'}`] };
 }

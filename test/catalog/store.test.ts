@@ -147,10 +147,17 @@ t.test('a read after another writer changed the file sees the change; reads of a
   await mine.update((data) => void data.volumes.push(volume('a')));
   const first = await mine.read();
   const again = await mine.read();
-  t.same(again, first, 'an unchanged file reads as the same contents');
-  t.not(again, first, 'each read is a copy of its own: changing one changes nothing else');
-  again.volumes.push(volume('zz'));
-  t.same((await mine.read()).volumes.map((v) => v.name), ['a'], 'a changed copy is not what the next read returns');
+  t.equal(again, first, 'an unchanged file is not parsed again: the read is this process\'s copy');
+  await mine.update((data) => {
+    (data.volumes[0] as Volume).options.mode = 'device';
+  });
+  t.equal((first.volumes[0] as Volume).options.mode, 'image', 'what a read returned is never changed by a later update (copy on write)');
+  t.equal(((await mine.read()).volumes[0] as Volume).options.mode, 'device', 'the next read has the change');
+  await t.rejects(mine.update((data) => {
+    (data.volumes[0] as Volume).options.mode = 'half-done';
+    throw new Error('the change failed');
+  }), /the change failed/);
+  t.equal(((await mine.read()).volumes[0] as Volume).options.mode, 'device', 'a change that failed halfway left nothing behind');
 
   // Another process's update renames a new file over it.
   const other = await Catalog.open(home);

@@ -1,0 +1,175 @@
+// The catalog journal: how a large catalog changes without being rewritten. catalog.json is the
+// base; once it is large (BASE_JOURNALED bytes and more) it names a journal by a random id, and
+// each change after that is one line appended to catalog.journal and fsynced — the rows it put and
+// the keys it dropped (tracked.ts) — so a command's catalog work is bounded by what it changed,
+// not by how many snapshots exist. A reader applies the journal's lines to the base in order.
+//
+// - The journal's first line names the base it belongs to ({"journal":"<id>"}). A journal of
+//   another id (left by a compaction killed before it replaced the journal, or beside a
+//   catalog.json restored from a backup) is ignored: the base alone is the catalog.
+// - A line counts once it ends in a newline; a torn last line (a writer killed mid-append, never
+//   acknowledged) is ignored, and cut off by the next writer under the lock.
+// - Rows in the journal are schema-checked on load like the base's (and, like the base, a line
+//   whose digest matches is what a checking qrv wrote: not checked again).
+// - When the journal has grown past JOURNAL_COMPACT bytes and the base's size (or a change is
+//   not a delta, or is larger than JOURNAL_LINE_WHOLE and a quarter of the base), the
+//   whole catalog is written as a new base with a new id, atomically; then a new journal.
+import { constants } from 'node:fs';
+import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { xxh64 } from '@node-rs/xxhash';
+import { errnoCode } from '../core/errors.ts';
+import { identityOf, type FileIdentity } from './atomic-json-file.ts';
+import { unsafeFile, notPrivateBecause } from './private-files.ts';
+import { snapshotSchema, volumeSchema, qrvSchema, jobSchema, policySchema, subclientSchema, poolSchema, settingsSchema, type CatalogData } from './schema.ts';
+import { KEYS, type Collection, type Delta } from './tracked.ts';
+import type { z } from 'zod';
+
+/** A base of this many bytes and more is changed through the journal; a smaller one is rewritten whole. */
+export const BASE_JOURNALED = 256 * 1024;
+/** A journal past this many bytes, or past the base's size, is folded into a new base by the next change. */
+export const JOURNAL_COMPACT = 1024 * 1024;
+/** A change this large, and larger than a quarter of the base, is written as a new base: as cheap, and the journal stays short. */
+export const JOURNAL_LINE_WHOLE = 64 * 1024;
+
+/** Whether a change of `line` bytes goes to the journal (else: a new base), given the base's size and the journal's. */
+export function fitsJournal(line: number, baseBytes: number, journalBytes: number): boolean {
+  return line <= Math.max(JOURNAL_LINE_WHOLE, baseBytes / 4) && journalBytes + line <= Math.max(JOURNAL_COMPACT, baseBytes);
+}
+
+const ROW_SCHEMAS: Record<Collection, z.ZodType> = {
+  volumes: volumeSchema,
+  snapshots: snapshotSchema,
+  qrvs: qrvSchema,
+  jobs: jobSchema,
+  policies: policySchema,
+  subclients: subclientSchema,
+  pools: poolSchema,
+};
+
+export function newJournalId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export function journalHeader(id: string): string {
+  return `${JSON.stringify({ journal: id })}\n`;
+}
+
+/** The xxh64 of a text, as 16 hex digits: what seals a base and each journal line. */
+export function digestOf(text: string): string {
+  return xxh64(text).toString(16).padStart(16, '0');
+}
+
+const LINE_SEAL = /,"digest":"xxh64:([0-9a-f]{16})"\}$/;
+
+/** A change as its journal line: the delta, sealed with the digest of the text before the seal. */
+export function deltaLine(delta: Delta): string {
+  const text = JSON.stringify({ put: delta.put, drop: delta.drop, ...(delta.settings ? { settings: delta.settings } : {}) }).slice(0, -1);
+  return `${text},"digest":"xxh64:${digestOf(text)}"}\n`;
+}
+
+/** A row checked against its collection's schema; what the schema makes of it (defaults filled in). */
+export function checkedRow(name: Collection, row: unknown, where: string): Record<string, unknown> {
+  const result = ROW_SCHEMAS[name].safeParse(row);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const id = row && typeof row === 'object' ? (row as Record<string, unknown>)[KEYS[name]] : undefined;
+    throw new Error(`${where}: ${name} row ${typeof id === 'string' ? id : '(no key)'}: ${issue?.path.join('.') || '(the row)'}: ${issue?.message ?? 'does not match the schema'}`);
+  }
+  return result.data as Record<string, unknown>;
+}
+
+/**
+ * Checks one journal line's delta and returns it with its rows as the schema makes them; a line
+ * that is byte for byte what a checking qrv wrote (its digest matches) is not checked again.
+ */
+export function parseDelta(text: string, where: string): Delta {
+  const raw = JSON.parse(text) as { put?: Record<string, unknown[]>; drop?: Record<string, unknown[]>; settings?: unknown; digest?: unknown };
+  if (!raw || typeof raw !== 'object') throw new Error(`${where}: not an object`);
+  const seal = LINE_SEAL.exec(text);
+  if (seal && digestOf(text.slice(0, seal.index)) === seal[1]) {
+    delete raw.digest;
+    return raw as Delta;
+  }
+  const delta: Delta = { put: {}, drop: {} };
+  for (const [name, rows] of Object.entries(raw.put ?? {})) {
+    if (!(name in KEYS) || !Array.isArray(rows)) throw new Error(`${where}: put.${name} is not a collection of rows`);
+    delta.put[name as Collection] = rows.map((row) => checkedRow(name as Collection, row, where));
+  }
+  for (const [name, keys] of Object.entries(raw.drop ?? {})) {
+    if (!(name in KEYS) || !Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new Error(`${where}: drop.${name} is not a list of keys`);
+    delta.drop[name as Collection] = keys as string[];
+  }
+  if (raw.settings !== undefined) {
+    const settings = settingsSchema.safeParse(raw.settings);
+    if (!settings.success) throw new Error(`${where}: settings: ${settings.error.issues[0]?.message ?? 'do not match the schema'}`);
+    delta.settings = settings.data;
+  }
+  return delta;
+}
+
+/** Applies a delta to `data` in place: a put replaces the row of its key where it is, or is appended. */
+export function applyDelta(data: CatalogData, delta: Delta): void {
+  for (const name of Object.keys(KEYS) as Collection[]) {
+    const put = delta.put[name];
+    const drop = delta.drop[name];
+    if (!put && !drop) continue;
+    const key = KEYS[name];
+    let rows = data[name] as unknown as Record<string, unknown>[];
+    if (drop?.length) {
+      const gone = new Set(drop);
+      rows = rows.filter((row) => !gone.has(row[key] as string));
+    }
+    if (put?.length) {
+      const at = new Map<string, number>();
+      rows.forEach((row, i) => at.set(row[key] as string, i));
+      for (const row of put) {
+        const i = at.get(row[key] as string);
+        if (i === undefined) {
+          at.set(row[key] as string, rows.length);
+          rows.push(row);
+        } else rows[i] = row;
+      }
+    }
+    (data as unknown as Record<string, unknown>)[name] = rows;
+  }
+  if (delta.settings) data.settings = delta.settings;
+}
+
+/** The journal's lines after its header: the complete ones, and how many bytes they end at. */
+export function journalLines(text: string, id: string): { lines: string[]; end: number } | null {
+  const first = text.indexOf('\n');
+  if (first < 0 || text.slice(0, first) !== journalHeader(id).trimEnd()) return null;
+  const end = text.lastIndexOf('\n') + 1;
+  const body = text.slice(first + 1, end);
+  return { lines: body ? body.slice(0, -1).split('\n') : [], end: Buffer.byteLength(text.slice(0, end)) };
+}
+
+/**
+ * Appends `line` to the journal at byte `end` (cutting off a torn tail beyond it), then fsyncs.
+ * The journal must still be the file this process read (same inode): else nothing is written.
+ */
+export async function appendLine(file: string, ino: bigint, end: number, line: string): Promise<FileIdentity> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (errnoCode(error) === 'ELOOP') throw unsafeFile(file, 'it is a symbolic link');
+    throw error;
+  }
+  try {
+    const st = await handle.stat({ bigint: true });
+    if (!st.isFile()) throw unsafeFile(file, 'it is not a regular file');
+    const why = notPrivateBecause(st);
+    if (why) throw unsafeFile(file, why);
+    if (st.ino !== ino || st.size < BigInt(end)) throw new Error(`${file} changed while this qrv held the catalog's lock`);
+    if (st.size > BigInt(end)) await handle.truncate(end);
+    const bytes = Buffer.from(line);
+    let done = 0;
+    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, end + done)).bytesWritten;
+    await handle.datasync();
+    return identityOf(await handle.stat({ bigint: true }));
+  } finally {
+    await handle.close();
+  }
+}

@@ -8,14 +8,14 @@
 //
 //   npm run bench:catalog
 //   env: BENCH_RUNS (default 5), BENCH_JOBS (default 840960), BENCH_LIVE (default 10000),
-//        BENCH_NO_DOCS=1 (print only)
+//        BENCH_NO_DOCS=1 (print only), BENCH_KEEP=DIR (a copy of the built homes, to profile by hand)
 import { linkSync, mkdirSync, rmSync, statSync, writeFileSync, readFileSync, existsSync, openSync, writeSync, closeSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { History, type HistoryRecord } from '../src/catalog/history.ts';
 import type { CatalogData, Job, Snapshot } from '../src/catalog/schema.ts';
-import { Catalog, parseCatalog } from '../src/catalog/store.ts';
+import { baseText, Catalog, parseCatalog } from '../src/catalog/store.ts';
 import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { describeMachine } from './lib/machine.ts';
 import { publishSection } from './lib/report-section.ts';
@@ -142,6 +142,8 @@ async function main(): Promise<void> {
   const oldJob = await writeHistory(big.home, template, jobCount, now);
   const emptyJob = (empty.data.jobs.find((j) => j.kind === 'snap') as Job).id;
   const built = (Date.now() - started) / 1000;
+  // BENCH_KEEP=DIR: a copy of the built homes (hard links kept) to profile commands on by hand
+  if (process.env.BENCH_KEEP) spawnSync('cp', ['-a', work, process.env.BENCH_KEEP]);
   const catalogBytes = statSync(join(big.home, 'catalog.json')).size;
   const historyBytes = spawnSync('du', ['-sb', join(big.home, 'history')], { encoding: 'utf8' }).stdout.split('\t')[0];
   const liveText = readFileSync(join(big.home, 'catalog.json'), 'utf8');
@@ -174,9 +176,11 @@ async function main(): Promise<void> {
   // prune of 10,000 expired snapshots: each run starts from the same catalog with every live snapshot expired
   const expire = (home: string, text: string, data: CatalogData, extra: Snapshot[]) => {
     const past = new Date(now - 3_600_000).toISOString();
-    const expired = JSON.parse(text) as CatalogData;
+    const expired = parseCatalog(text, 'catalog.json');
     for (const s of expired.snapshots) if (s.state === 'ready') s.persistUntil = past;
-    writeFileSync(join(home, 'catalog.json'), JSON.stringify(expired, null, 2), { mode: 0o600 });
+    // written as qrv writes a whole catalog (a new journal id: the last run's journal is not this one's)
+    writeFileSync(join(home, 'catalog.json'), baseText(expired).text, { mode: 0o600 });
+    rmSync(join(home, 'catalog.journal'), { force: true });
     linkFiles(data, extra);
     for (const s of expired.snapshots) if (s.state === 'ready' && !existsSync(s.path)) linkSync((data.snapshots.find((b) => b.volume === s.volume) as Snapshot).path, s.path);
   };

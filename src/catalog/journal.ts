@@ -108,21 +108,35 @@ export function parseDelta(text: string, where: string): Delta {
   return delta;
 }
 
-/** Applies a delta to `data` in place: a put replaces the row of its key where it is, or is appended. */
-export function applyDelta(data: CatalogData, delta: Delta): void {
-  for (const name of Object.keys(KEYS) as Collection[]) {
-    const put = delta.put[name];
-    const drop = delta.drop[name];
-    if (!put && !drop) continue;
-    const key = KEYS[name];
-    let rows = data[name] as unknown as Record<string, unknown>[];
-    if (drop?.length) {
-      const gone = new Set(drop);
-      rows = rows.filter((row) => !gone.has(row[key] as string));
+/**
+ * Applies deltas to `data` in place, in order: a put replaces the row of its key where it is, or
+ * is appended; a drop removes it. (Each collection's keys are indexed once, not once per line.)
+ */
+export function applyDeltas(data: CatalogData, deltas: Iterable<Delta>): void {
+  const index = new Map<Collection, Map<string, number>>();
+  const rowsOf = (name: Collection) => data[name] as unknown as Record<string, unknown>[];
+  const indexOf = (name: Collection) => {
+    let at = index.get(name);
+    if (!at) {
+      at = new Map();
+      for (const [i, row] of rowsOf(name).entries()) at.set(row[KEYS[name]] as string, i);
+      index.set(name, at);
     }
-    if (put?.length) {
-      const at = new Map<string, number>();
-      rows.forEach((row, i) => at.set(row[key] as string, i));
+    return at;
+  };
+  for (const delta of deltas) {
+    for (const name of Object.keys(KEYS) as Collection[]) {
+      const key = KEYS[name];
+      const drop = delta.drop[name];
+      if (drop?.length) {
+        const gone = new Set(drop);
+        (data as unknown as Record<string, unknown>)[name] = rowsOf(name).filter((row) => !gone.has(row[key] as string));
+        index.delete(name);
+      }
+      const put = delta.put[name];
+      if (!put?.length) continue;
+      const rows = rowsOf(name);
+      const at = indexOf(name);
       for (const row of put) {
         const i = at.get(row[key] as string);
         if (i === undefined) {
@@ -131,9 +145,8 @@ export function applyDelta(data: CatalogData, delta: Delta): void {
         } else rows[i] = row;
       }
     }
-    (data as unknown as Record<string, unknown>)[name] = rows;
+    if (delta.settings) data.settings = delta.settings;
   }
-  if (delta.settings) data.settings = delta.settings;
 }
 
 /** The journal's lines after its header: the complete ones, and how many bytes they end at. */

@@ -9,7 +9,7 @@ import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { identityNow, readPrivateVersion, removeLeftTemporaries, sameIdentity, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
-import { appendLine, applyDelta, BASE_JOURNALED, checkedRow, deltaLine, digestOf, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta } from './journal.ts';
+import { appendLine, applyDeltas, BASE_JOURNALED, checkedRow, deltaLine, digestOf, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta } from './journal.ts';
 import { COLLECTIONS, emptyDelta, Tracker, type Collection, type Delta } from './tracked.ts';
 import { prepareHome } from './home.ts';
 import { takeFinished } from './compact.ts';
@@ -169,15 +169,16 @@ class CatalogFiles implements Adapter<CatalogData> {
       const from = fresh ? 0 : (state.journal?.lines ?? 0);
       // (on new arrays: what an earlier read returned stays as it was)
       if (!fresh) state.data = copyCollections(state.data);
-      lines.lines.slice(from).forEach((line, i) => {
-        let delta: Delta;
-        try {
-          delta = parseDelta(line, `line ${from + i + 2}`);
-        } catch (error) {
-          throw corrupt(this.journalFile, (error as Error).message);
-        }
-        applyDelta(state.data, delta);
-      });
+      applyDeltas(
+        state.data,
+        lines.lines.slice(from).map((line, i) => {
+          try {
+            return parseDelta(line, `line ${from + i + 2}`);
+          } catch (error) {
+            throw corrupt(this.journalFile, (error as Error).message);
+          }
+        }),
+      );
       state.journal = { identity: (journal as { identity: FileIdentity }).identity, lines: lines.lines.length, end: lines.end };
       return (this.known = state);
     }

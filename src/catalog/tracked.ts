@@ -51,9 +51,8 @@ export class Tracker {
   private readonly originals = new WeakMap<object, object>();
   private readonly collectionOf = new Map<object, Collection>();
   private readonly rowsBefore = new Map<Collection, Set<object>>();
-  /** The collection each row handed out is in, and the collections a write copied a row of. */
-  private readonly rowIn = new WeakMap<object, Collection>();
-  private readonly written = new Set<Collection>();
+  /** Whether a write copied a row (settle() then looks for rows that have copies). */
+  private rowsCopied = false;
 
   constructor(private readonly data: CatalogData) {
     this.next = { ...data };
@@ -75,15 +74,15 @@ export class Tracker {
   /** What the draft hands out for `value`, found in `parent` (an object of the read catalog or its copy). */
   private view(value: unknown, parent: object): unknown {
     if (!isObject(value) || typeof value === 'function') return value;
-    const name = this.collectionOf.get(parent);
-    if (name && !this.rowIn.has(value)) this.rowIn.set(value, name);
-    const own = name ? null : (this.owners.get(parent) as object);
-    if (this.current(parent) === parent) return this.wrap(value, own ?? value);
-    const original = this.originals.get(value);
-    if (original) return this.wrap(original, own ?? original);
     const known = this.proxies.get(value);
     if (known) return known;
-    if (name && this.before(name).has(value)) return this.wrap(value, value);
+    const name = this.collectionOf.get(parent);
+    // A row of a collection is its own owner (not noted: a scan of 10,000 rows makes 10,000 of them).
+    if (name) return this.current(parent) === parent || this.before(name).has(value) ? this.wrap(value, null) : value;
+    const own = this.owners.get(parent) ?? parent;
+    if (this.current(parent) === parent) return this.wrap(value, own);
+    const original = this.originals.get(value);
+    if (original) return this.wrap(original, own);
     return value; // the change's own object, put there by it
   }
 
@@ -114,11 +113,10 @@ export class Tracker {
 
   /** Before a write into `target`: the row it is part of is copied (once); a collection's array is copied, not its rows. */
   private copyOwner(target: object): void {
-    const owner = this.owners.get(target) as object;
+    const owner = this.owners.get(target) ?? target;
     if (this.copies.has(owner)) return;
     const name = this.collectionOf.get(owner);
-    const row = this.rowIn.get(owner);
-    if (row) this.written.add(row);
+    if (!name && owner !== this.data.settings) this.rowsCopied = true;
     const copy = name ? [...(owner as unknown[])] : this.copyNoting(owner);
     this.copies.set(owner, copy);
     this.originals.set(copy, owner);
@@ -170,11 +168,11 @@ export class Tracker {
     return isObject(value) ? (this.targets.get(value) ?? value) : value;
   }
 
-  /** The proxy of an object of the read catalog, part of row `owner`. */
-  private wrap(target: object, owner: object): object {
+  /** The proxy of an object of the read catalog, part of row `owner` (null: a row, its own owner). */
+  private wrap(target: object, owner: object | null): object {
     const known = this.proxies.get(target);
     if (known) return known;
-    this.owners.set(target, owner);
+    if (owner !== null) this.owners.set(target, owner);
     const proxy = new Proxy(target, this.handler);
     this.proxies.set(target, proxy);
     this.targets.set(proxy, target);
@@ -189,7 +187,7 @@ export class Tracker {
     const next = this.next as unknown as Record<string, unknown>;
     for (const name of COLLECTIONS) {
       const now = this.resolve(next[name]);
-      if (now === this.data[name] && !this.written.has(name)) continue;
+      if (now === this.data[name] && !(this.rowsCopied && (now as object[]).some((row) => this.copies.has(row)))) continue;
       const before = this.before(name);
       next[name] = (now as unknown[]).map((row) => {
         const resolved = this.resolve(row);
@@ -202,7 +200,7 @@ export class Tracker {
   /** `value` with the proxies and copied objects in it replaced by what they stand for now (rebuilt only where one was). */
   private plain(value: unknown): unknown {
     const now = this.resolve(value);
-    if (!isObject(now) || this.owners.has(now)) return now;
+    if (!isObject(now) || this.owners.has(now) || this.proxies.has(now)) return now;
     let changed = now !== value;
     const out: Record<string, unknown> | unknown[] = Array.isArray(now) ? [] : {};
     for (const key of Object.keys(now)) {
@@ -221,35 +219,62 @@ export class Tracker {
    */
   delta(): Delta | null {
     const delta: Delta = { put: {}, drop: {} };
-    let whole = false;
     for (const name of COLLECTIONS) {
       const before = this.data[name] as unknown as Row[];
       const rows = this.next[name] as unknown as Row[];
       if (rows === before) continue;
-      const key = KEYS[name];
-      const position = new Map<string, number>();
-      before.forEach((row, i) => position.set(row[key] as string, i));
-      const seen = new Set<string>();
-      const put: Row[] = [];
-      let last = -1;
-      let appended = false;
-      for (const row of rows) {
-        const id = row[key] as string;
-        if (seen.has(id)) whole = true;
-        seen.add(id);
-        const at = position.get(id);
-        if (at === undefined) appended = true;
-        else if (at < last || appended) whole = true;
-        else last = at;
-        if (at === undefined || before[at] !== row) put.push(row);
-      }
-      const drop = before.map((row) => row[key] as string).filter((id) => !seen.has(id));
-      if (put.length) delta.put[name] = put;
-      if (drop.length) delta.drop[name] = drop;
+      const found = inPlace(before, rows, KEYS[name]) ?? byKey(before, rows, KEYS[name]);
+      if (found === null) return null;
+      if (found.put.length) delta.put[name] = found.put;
+      if (found.drop.length) delta.drop[name] = found.drop;
     }
     if (this.next.settings !== this.data.settings) delta.settings = this.next.settings;
-    return whole ? null : delta;
+    return delta;
   }
+}
+
+type Found = { put: Row[]; drop: string[] } | null;
+
+/**
+ * The common case in one walk, without indexing 10,000 keys: every row where it was (the same
+ * object, or a new one of the same key), then new rows at the end. Undefined when it is not that.
+ */
+function inPlace(before: Row[], rows: Row[], key: string): Found | undefined {
+  if (rows.length < before.length) return undefined;
+  const put: Row[] = [];
+  for (let i = 0; i < before.length; i += 1) {
+    const was = before[i] as Row;
+    const row = rows[i] as Row;
+    if (row === was) continue;
+    if (row[key] !== was[key]) return undefined;
+    put.push(row);
+  }
+  const added = rows.slice(before.length);
+  if (!added.length) return { put, drop: [] };
+  const keys = new Set(added.map((row) => row[key] as string));
+  if (keys.size !== added.length || before.some((row) => keys.has(row[key] as string))) return undefined;
+  return { put: put.concat(added), drop: [] };
+}
+
+/** Any change by keys: rows put where their key was or appended, keys dropped; null for a reorder or a key twice. */
+function byKey(before: Row[], rows: Row[], key: string): Found {
+  const position = new Map<string, number>();
+  before.forEach((row, i) => position.set(row[key] as string, i));
+  const seen = new Set<string>();
+  const put: Row[] = [];
+  let last = -1;
+  let appended = false;
+  for (const row of rows) {
+    const id = row[key] as string;
+    if (seen.has(id)) return null;
+    seen.add(id);
+    const at = position.get(id);
+    if (at === undefined) appended = true;
+    else if (at < last || appended) return null;
+    else last = at;
+    if (at === undefined || before[at] !== row) put.push(row);
+  }
+  return { put, drop: before.map((row) => row[key] as string).filter((id) => !seen.has(id)) };
 }
 
 /**

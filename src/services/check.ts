@@ -82,12 +82,16 @@ export function schedulesOf(data: CatalogData, volume: Volume): VolumeSchedule[]
   return found;
 }
 
-function newestTaken(data: CatalogData, volume: string): Snapshot | null {
-  let newest: Snapshot | null = null;
+/** Each volume's newest taken snapshot, in one pass over the snapshots (10,000 of them: once, not once per volume). */
+function newestTaken(data: CatalogData): Map<string, Snapshot> {
+  const newest = new Map<string, { snapshot: Snapshot; at: number }>();
   for (const s of data.snapshots) {
-    if (s.volume === volume && TAKEN.has(s.state) && (!newest || time(s.createdAt) > time(newest.createdAt))) newest = s;
+    if (!TAKEN.has(s.state)) continue;
+    const at = time(s.createdAt);
+    const best = newest.get(s.volume);
+    if (!best || at > best.at) newest.set(s.volume, { snapshot: s, at });
   }
-  return newest;
+  return new Map([...newest].map(([volume, best]) => [volume, best.snapshot]));
 }
 
 class Findings {
@@ -108,8 +112,9 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
   let scheduled = 0;
   const badSchedules = new Set<string>();
   const limit = Math.max(MAX_COUNTED_RUNS, t.snapCrit);
+  const newestOf = newestTaken(data);
   for (const volume of data.volumes) {
-    const newest = newestTaken(data, volume.name);
+    const newest = newestOf.get(volume.name) ?? null;
     const newestAt = newest ? new Date(newest.createdAt) : null;
     const age = newestAt ? now.getTime() - newestAt.getTime() : null;
     if (age !== null) out.perf(`snapshot_age_${volume.name}`, seconds(age), 's', secondsOrNull(t.maxSnapAgeWarnMs), secondsOrNull(t.maxSnapAgeCritMs));

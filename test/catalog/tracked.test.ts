@@ -86,6 +86,19 @@ t.test('rows put, taken out, replaced; new rows built from old ones', async (t) 
   t.notOk(types.isProxy(next.snapshots[2]?.objects), 'an object taken from a draft row is stored plain');
 });
 
+t.test('rows changed where they are and rows appended (the one-walk case)', async (t) => {
+  const { unchanged, next, delta } = run((d) => {
+    (d.snapshots[1] as Snapshot).label = 'x';
+    d.snapshots[2] = { ...(d.snapshots[2] as Snapshot), pinned: true };
+    d.snapshots.push(snapshot('z'), snapshot('y'));
+  });
+  t.ok(unchanged);
+  t.same(delta?.put.snapshots?.map((s) => s.id), ['b', 'c', 'z', 'y']);
+  t.same(delta?.drop, {});
+  t.same(next.snapshots.map((s) => s.id), ['a', 'b', 'c', 'z', 'y']);
+  t.equal(run((d) => void d.snapshots.push(snapshot('z'), snapshot('z'))).delta, null, 'two new rows of one key');
+});
+
 t.test('what is not a delta: a reorder, a key twice; settings', async (t) => {
   t.equal(run((d) => void d.snapshots.reverse()).delta, null, 'a reorder');
   t.equal(run((d) => void d.snapshots.sort((x, y) => y.id.localeCompare(x.id))).unchanged, true, 'and the read catalog is not reordered');

@@ -40,24 +40,39 @@ export async function readPrivateText(file: string): Promise<{ text: string; ide
  * ctime) its text is not read again: text is null then.
  */
 export async function readPrivateVersion(file: string, known: FileIdentity | null): Promise<{ text: string | null; identity: FileIdentity } | null> {
+  const opened = await openPrivate(file, constants.O_RDONLY);
+  if (opened === null) return null;
+  try {
+    const identity = identityOf(opened.stat);
+    return { text: sameIdentity(identity, known) ? null : await opened.handle.readFile('utf8'), identity };
+  } finally {
+    await opened.handle.close();
+  }
+}
+
+/**
+ * Opens a private file of the home without following a link, and checks what it opened: a
+ * regular file of this user or root that nobody else can write (null when there is none).
+ */
+export async function openPrivate(file: string, flags: number): Promise<{ handle: fs.FileHandle; stat: BigIntStats } | null> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a FIFO planted under the name must not hang the open; fstat refuses it next.
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await fs.open(file, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return null;
     if (errnoCode(error) === 'ELOOP') throw unsafeFile(file, 'it is a symbolic link');
     throw error;
   }
   try {
-    const st = await handle.stat({ bigint: true });
-    if (!st.isFile()) throw unsafeFile(file, 'it is not a regular file');
-    const why = notPrivateBecause(st);
+    const stat = await handle.stat({ bigint: true });
+    if (!stat.isFile()) throw unsafeFile(file, 'it is not a regular file');
+    const why = notPrivateBecause(stat);
     if (why) throw unsafeFile(file, why);
-    const identity = identityOf(st);
-    return { text: sameIdentity(identity, known) ? null : await handle.readFile('utf8'), identity };
-  } finally {
+    return { handle, stat };
+  } catch (error) {
     await handle.close();
+    throw error;
   }
 }
 

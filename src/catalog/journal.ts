@@ -15,12 +15,9 @@
 //   not a delta, or is larger than JOURNAL_LINE_WHOLE and a quarter of the base), the
 //   whole catalog is written as a new base with a new id, atomically; then a new journal.
 import { constants } from 'node:fs';
-import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
-import { errnoCode } from '../core/errors.ts';
-import { identityOf, type FileIdentity } from './atomic-json-file.ts';
-import { unsafeFile, notPrivateBecause } from './private-files.ts';
+import { identityOf, openPrivate, type FileIdentity } from './atomic-json-file.ts';
 import { snapshotSchema, volumeSchema, qrvSchema, jobSchema, policySchema, subclientSchema, poolSchema, settingsSchema, type CatalogData } from './schema.ts';
 import { KEYS, type Collection, type Delta } from './tracked.ts';
 import type { z } from 'zod';
@@ -163,20 +160,12 @@ export function journalLines(text: string, id: string): { lines: string[]; end: 
  * The journal must still be the file this process read (same inode): else nothing is written.
  */
 export async function appendLine(file: string, ino: bigint, end: number, line: string): Promise<FileIdentity> {
-  let handle: fs.FileHandle;
+  const opened = await openPrivate(file, constants.O_WRONLY);
+  if (opened === null) throw new Error(`${file} was removed while this qrv held the catalog's lock`);
+  const { handle, stat } = opened;
   try {
-    handle = await fs.open(file, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (errnoCode(error) === 'ELOOP') throw unsafeFile(file, 'it is a symbolic link');
-    throw error;
-  }
-  try {
-    const st = await handle.stat({ bigint: true });
-    if (!st.isFile()) throw unsafeFile(file, 'it is not a regular file');
-    const why = notPrivateBecause(st);
-    if (why) throw unsafeFile(file, why);
-    if (st.ino !== ino || st.size < BigInt(end)) throw new Error(`${file} changed while this qrv held the catalog's lock`);
-    if (st.size > BigInt(end)) await handle.truncate(end);
+    if (stat.ino !== ino || stat.size < BigInt(end)) throw new Error(`${file} changed while this qrv held the catalog's lock`);
+    if (stat.size > BigInt(end)) await handle.truncate(end);
     const bytes = Buffer.from(line);
     let done = 0;
     while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, end + done)).bytesWritten;

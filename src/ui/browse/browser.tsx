@@ -11,7 +11,8 @@ import { nodeLabel, visibleItems, type Frame } from './model.ts';
 import { DetailPane, TreePane } from './panes.tsx';
 import { fit } from './text.ts';
 
-export const LEFT_WIDTH = 30;
+// The tree fits a snapshot three levels down: its 14-character id and its time (MM-DD HH:MM).
+export const LEFT_WIDTH = 32;
 export const HELP = '↑↓ move ⏎/→ open ⌫/← back r recover p persist d delete / filter t time q quit';
 
 export interface BrowserProps extends BrowserInit {

@@ -114,7 +114,7 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
     const widest = (s: string) => Math.max(...s.split('\n').map((line) => [...line].length));
     t.equal(widest(screen), 80, 'drawn 80 columns wide at 80×24');
     await term.resize(120, 30);
-    screen = await term.waitFor(/^└─+┘└─{88}┘$/m);
+    screen = await term.waitFor(/^└─+┘└─{86}┘$/m);
     t.equal(widest(screen), 120, 'resized to 120×30: the panes span the new width');
     t.match(screen.split('\n')[28] ?? '', /^↑↓ move/, 'and the key line is the 29th row, the last one the browser draws');
     await term.keys('q');

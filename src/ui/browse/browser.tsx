@@ -93,7 +93,9 @@ export function Browser(props: BrowserProps) {
   const width = Math.max(80, props.width ?? terminal.columns ?? 80);
   const height = Math.max(24, props.height ?? terminal.rows ?? 24);
   const state = useBrowser(props);
-  useInput((input, key) => state.onKey(input, key));
+  // An Enter typed before Ink put the terminal in raw mode went through the terminal's ICRNL and
+  // arrives as "\n", which Ink does not call return: it is one all the same.
+  useInput((input, key) => state.onKey(input, input === '\n' && !key.return ? { ...key, return: true } : key));
   const frame = state.frames.at(-1) as Frame;
   const paneHeight = height - 4;
   const path = state.frames.map((f) => (f.node.kind === 'entry' ? null : nodeLabel(f.node).split(' ')[0])).filter(Boolean);

@@ -52,17 +52,33 @@ export function journalHeader(id: string): string {
   return `${JSON.stringify({ journal: id })}\n`;
 }
 
-/** The xxh64 of a text, as 16 hex digits: what seals a base and each journal line. */
-export function digestOf(text: string): string {
+/** The xxh64 of a text, as 16 hex digits. */
+function digestOf(text: string): string {
   return xxh64(text).toString(16).padStart(16, '0');
 }
 
-const LINE_SEAL = /,"digest":"xxh64:([0-9a-f]{16})"\}$/;
+const SEAL = /,"digest":"xxh64:([0-9a-f]{16})"\}\n?$/;
 
-/** A change as its journal line: the delta, sealed with the digest of the text before the seal. */
+/**
+ * A JSON object's text sealed with the digest of everything before the seal, as a last key:
+ * `{…,"digest":"xxh64:<16 hex>"}`. A base and each journal line are sealed so.
+ */
+export function sealed(json: string): string {
+  const text = json.slice(0, -1);
+  return `${text},"digest":"xxh64:${digestOf(text)}"}`;
+}
+
+/** Whether `text` is sealed and byte for byte what was sealed (a trailing newline allowed). */
+export function sealIntact(text: string): boolean {
+  // (matched on the tail only: a base is megabytes)
+  const tail = text.slice(-64);
+  const seal = SEAL.exec(tail);
+  return seal !== null && digestOf(text.slice(0, text.length - tail.length + seal.index)) === seal[1];
+}
+
+/** A change as its journal line: the delta, sealed. */
 export function deltaLine(delta: Delta): string {
-  const text = JSON.stringify({ put: delta.put, drop: delta.drop, ...(delta.settings ? { settings: delta.settings } : {}) }).slice(0, -1);
-  return `${text},"digest":"xxh64:${digestOf(text)}"}\n`;
+  return `${sealed(JSON.stringify({ put: delta.put, drop: delta.drop, ...(delta.settings ? { settings: delta.settings } : {}) }))}\n`;
 }
 
 /** A row checked against its collection's schema; what the schema makes of it (defaults filled in). */
@@ -83,8 +99,7 @@ export function checkedRow(name: Collection, row: unknown, where: string): Recor
 export function parseDelta(text: string, where: string): Delta {
   const raw = JSON.parse(text) as { put?: Record<string, unknown[]>; drop?: Record<string, unknown[]>; settings?: unknown; digest?: unknown };
   if (!raw || typeof raw !== 'object') throw new Error(`${where}: not an object`);
-  const seal = LINE_SEAL.exec(text);
-  if (seal && digestOf(text.slice(0, seal.index)) === seal[1]) {
+  if (sealIntact(text)) {
     delete raw.digest;
     return raw as Delta;
   }

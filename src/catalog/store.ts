@@ -9,7 +9,7 @@ import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { identityNow, readPrivateVersion, removeLeftTemporaries, sameIdentity, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
-import { appendLine, applyDeltas, BASE_JOURNALED, checkedRow, deltaLine, digestOf, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta } from './journal.ts';
+import { appendLine, applyDeltas, BASE_JOURNALED, checkedRow, deltaLine, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta, sealed, sealIntact } from './journal.ts';
 import { COLLECTIONS, emptyDelta, Tracker, type Collection, type Delta } from './tracked.ts';
 import { prepareHome } from './home.ts';
 import { takeFinished } from './compact.ts';
@@ -22,8 +22,6 @@ export function parseCatalog(text: string, file: string): CatalogData {
   return parseBase(text, file).data;
 }
 
-const SEAL = /,"digest":"xxh64:([0-9a-f]{16})"\}\n$/;
-
 /**
  * The text of a base. A small catalog is pretty-printed, and is the whole catalog. A large one
  * (BASE_JOURNALED bytes and more, compact) is written compact (a quarter smaller, faster to
@@ -35,8 +33,7 @@ export function baseText(data: CatalogData): { text: string; journalId: string |
   const compact = JSON.stringify(data);
   if (compact.length < BASE_JOURNALED) return { text: `${JSON.stringify(data, null, 2)}\n`, journalId: null };
   const journalId = newJournalId();
-  const sealed = `${compact.slice(0, -1)},"journal":"${journalId}"`;
-  return { text: `${sealed},"digest":"xxh64:${digestOf(sealed)}"}\n`, journalId };
+  return { text: `${sealed(`${compact.slice(0, -1)},"journal":"${journalId}"}`)}\n`, journalId };
 }
 
 /** A base's catalog and the journal it names (null: a base that is the whole catalog). */
@@ -62,8 +59,7 @@ export function parseBase(text: string, file: string): { data: CatalogData; jour
   const named = raw && typeof raw === 'object' ? (raw as { journal?: unknown }).journal : undefined;
   if (named !== undefined && (typeof named !== 'string' || !/^[0-9a-f]{16}$/.test(named))) throw corrupt(file, 'journal: not a journal id');
   const journalId = (named as string | undefined) ?? null;
-  const seal = version === SCHEMA_VERSION && journalId !== null ? SEAL.exec(text.slice(-64)) : null;
-  if (seal && digestOf(text.slice(0, text.length - seal[0].length)) === seal[1]) {
+  if (version === SCHEMA_VERSION && journalId !== null && sealIntact(text)) {
     const data = raw as CatalogData & { journal?: string; digest?: string };
     delete data.journal;
     delete data.digest;
@@ -109,7 +105,7 @@ function corrupt(file: string, why: string): QrvError {
 
 /** What a process knows of the catalog's files: the catalog they make, and which versions it came from. */
 interface Loaded {
-  /** the catalog: this process's own, changed in place by its updates */
+  /** the catalog as this process has it: shared with what read() returned, never changed (an update makes a new one) */
   data: CatalogData;
   base: FileIdentity;
   /** the journal the base names (null: the base is the whole catalog) */
@@ -248,8 +244,9 @@ export class Catalog {
   }
 
   /**
-   * The newest validated contents (no lock needed: writes are atomic renames and appends). This
-   * process's own copy: what its next update changes; read it, do not change it.
+   * The newest validated contents (no lock needed: writes are atomic renames and appends). Not a
+   * copy: the catalog this process holds, which updates never change (they make a new one);
+   * read it, do not change it.
    */
   async read(): Promise<CatalogData> {
     this.db.data = emptyCatalog();

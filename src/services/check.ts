@@ -83,7 +83,7 @@ export function schedulesOf(data: CatalogData, volume: Volume): VolumeSchedule[]
 }
 
 /** Each volume's newest taken snapshot, in one pass over the snapshots (10,000 of them: once, not once per volume). */
-function newestTaken(data: CatalogData): Map<string, Snapshot> {
+function newestTaken(data: CatalogData): Map<string, { snapshot: Snapshot; at: number }> {
   const newest = new Map<string, { snapshot: Snapshot; at: number }>();
   for (const s of data.snapshots) {
     if (!TAKEN.has(s.state)) continue;
@@ -91,7 +91,7 @@ function newestTaken(data: CatalogData): Map<string, Snapshot> {
     const best = newest.get(s.volume);
     if (!best || at > best.at) newest.set(s.volume, { snapshot: s, at });
   }
-  return new Map([...newest].map(([volume, best]) => [volume, best.snapshot]));
+  return newest;
 }
 
 class Findings {
@@ -114,7 +114,7 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
   const limit = Math.max(MAX_COUNTED_RUNS, t.snapCrit);
   const newestOf = newestTaken(data);
   for (const volume of data.volumes) {
-    const newest = newestOf.get(volume.name) ?? null;
+    const newest = newestOf.get(volume.name)?.snapshot ?? null;
     const newestAt = newest ? new Date(newest.createdAt) : null;
     const age = newestAt ? now.getTime() - newestAt.getTime() : null;
     if (age !== null) out.perf(`snapshot_age_${volume.name}`, seconds(age), 's', secondsOrNull(t.maxSnapAgeWarnMs), secondsOrNull(t.maxSnapAgeCritMs));

@@ -5,7 +5,7 @@ import t from 'tap';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Catalog, readCatalogOnly } from '../../src/catalog/store.ts';
-import { BASE_JOURNALED, fitsJournal, JOURNAL_COMPACT, JOURNAL_LINE_WHOLE } from '../../src/catalog/journal.ts';
+import { BASE_JOURNALED, fitsJournal, JOURNAL_COMPACT, JOURNAL_LINE_WHOLE, sealed } from '../../src/catalog/journal.ts';
 import type { Snapshot, Volume } from '../../src/catalog/schema.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
@@ -119,6 +119,10 @@ t.test('a journal that is not the base\'s, or a base edited by hand', async (t) 
   const text = await fs.readFile(file, 'utf8');
   await fs.writeFile(file, text.replace('"sizeBytes":1024', '"sizeBytes":"big"'));
   await t.rejects(Catalog.open(home), { code: 'catalog-corrupt', message: /sizeBytes/ });
+  // The digest is what spares the check: the same wrong row, sealed again as qrv seals, is read unchecked.
+  const unsealed = text.replace(/,"digest":"xxh64:[0-9a-f]{16}"\}\n$/, '}').replace('"sizeBytes":1024', '"sizeBytes":"big"');
+  await fs.writeFile(file, `${sealed(unsealed)}\n`);
+  t.equal(((await (await Catalog.open(home)).read()).volumes[0] as unknown as { sizeBytes: unknown }).sizeBytes, 'big', 'a sealed base is not checked again');
   await fs.writeFile(file, text.replace(/"label":null(?![^]*"label":null)/, '"label":"by hand"'));
   t.same((await labels(home)).sort(), ['s-00000000=by hand', 's-00000001=one', 's-00000257=first'], 'a valid edit is read, with the journal applied on top');
 });

@@ -37,6 +37,24 @@ export function emptyDelta(delta: Delta): boolean {
 
 const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
 
+/** Asked of a draft's collection, gives its rows as they are now, without a proxy for each. */
+const RAW = Symbol('qrv.rawRows');
+
+/**
+ * Where the rows that pass `test` are in `rows` (a collection of a change's draft, or any array),
+ * found without the proxy a look through the draft makes for every row it reads: a change that
+ * updates a few rows of 10,000 finds them with this, then writes through `rows[i]`. `test` gets
+ * the rows themselves: it must only read them.
+ */
+export function positionsWhere<T>(rows: T[], test: (row: T) => boolean): number[] {
+  const raw = (rows as unknown as Record<symbol, T[] | undefined>)[RAW] ?? rows;
+  const found: number[] = [];
+  raw.forEach((row, i) => {
+    if (test(row)) found.push(i);
+  });
+  return found;
+}
+
 /** A change's view of the catalog: hand `draft` to the change, then `settle()` and `delta()`. */
 export class Tracker {
   readonly draft: CatalogData;
@@ -71,14 +89,14 @@ export class Tracker {
     return this.copies.get(target) ?? target;
   }
 
-  /** What the draft hands out for `value`, found in `parent` (an object of the read catalog or its copy). */
-  private view(value: unknown, parent: object): unknown {
+  /** What the draft hands out for `value`, found at `key` in `parent` (an object of the read catalog or its copy). */
+  private view(value: unknown, parent: object, key: string | symbol): unknown {
     if (!isObject(value) || typeof value === 'function') return value;
     const known = this.proxies.get(value);
     if (known) return known;
     const name = this.collectionOf.get(parent);
     // A row of a collection is its own owner (not noted: a scan of 10,000 rows makes 10,000 of them).
-    if (name) return this.current(parent) === parent || this.before(name).has(value) ? this.wrap(value, null) : value;
+    if (name) return this.current(parent) === parent || this.isReadRow(name, value, key) ? this.wrap(value, null) : value;
     const own = this.owners.get(parent) ?? parent;
     if (this.current(parent) === parent) return this.wrap(value, own);
     const original = this.originals.get(value);
@@ -86,10 +104,13 @@ export class Tracker {
     return value; // the change's own object, put there by it
   }
 
-  private before(name: Collection): Set<object> {
-    let rows = this.rowsBefore.get(name);
-    if (!rows) this.rowsBefore.set(name, (rows = new Set(this.data[name] as object[])));
-    return rows;
+  /** Whether `row`, found at `key` of collection `name`, is a row of the read catalog (mostly where it was: no set of 10,000 made). */
+  private isReadRow(name: Collection, row: object, key: string | symbol): boolean {
+    const rows = this.data[name] as unknown as Record<string | symbol, unknown>;
+    if (rows[key] === row) return true;
+    let before = this.rowsBefore.get(name);
+    if (!before) this.rowsBefore.set(name, (before = new Set(this.data[name] as object[])));
+    return before.has(row);
   }
 
   private rootProxy(): CatalogData {
@@ -141,7 +162,7 @@ export class Tracker {
 
   // One handler for every proxy (a closure per proxy would be made for each row a change reads).
   private readonly handler: ProxyHandler<object> = {
-    get: (t, key) => this.view(Reflect.get(this.current(t), key), t),
+    get: (t, key) => (key === RAW ? this.rawRows(t) : this.view(Reflect.get(this.current(t), key), t, key)),
     set: (t, key, value) => {
       this.copyOwner(t);
       return Reflect.set(this.current(t), key, this.toStore(value));
@@ -162,6 +183,12 @@ export class Tracker {
       return descriptor && key !== 'length' ? { ...descriptor, configurable: true } : descriptor;
     },
   };
+
+  /** The rows of collection `t` as they are now (what a write made of each), or undefined for anything else. */
+  private rawRows(t: object): unknown[] | undefined {
+    if (!this.collectionOf.has(t)) return undefined;
+    return (this.current(t) as unknown[]).map((row) => this.resolve(row));
+  }
 
   /** What a write stores: a proxy's target (settle() makes it the copy, if one was made). */
   private toStore(value: unknown): unknown {
@@ -188,10 +215,11 @@ export class Tracker {
     for (const name of COLLECTIONS) {
       const now = this.resolve(next[name]);
       if (now === this.data[name] && !(this.rowsCopied && (now as object[]).some((row) => this.copies.has(row)))) continue;
-      const before = this.before(name);
-      next[name] = (now as unknown[]).map((row) => {
+      // A read row where it was is kept as it is; plain() gives back any other read row unchanged too.
+      const before = this.data[name] as unknown[];
+      next[name] = (now as unknown[]).map((row, i) => {
         const resolved = this.resolve(row);
-        return before.has(resolved as object) ? resolved : this.plain(resolved);
+        return resolved === before[i] ? resolved : this.plain(resolved);
       });
     }
     this.next.settings = this.plain(this.next.settings) as CatalogData['settings'];
@@ -201,16 +229,20 @@ export class Tracker {
   private plain(value: unknown): unknown {
     const now = this.resolve(value);
     if (!isObject(now) || this.owners.has(now) || this.proxies.has(now)) return now;
-    let changed = now !== value;
-    const out: Record<string, unknown> | unknown[] = Array.isArray(now) ? [] : {};
-    for (const key of Object.keys(now)) {
+    const keys = Object.keys(now);
+    let out: Record<string, unknown> | null = null;
+    for (const [k, key] of keys.entries()) {
       const inner = (now as Record<string, unknown>)[key];
       const plain = this.plain(inner);
-      if (plain !== inner) changed = true;
-      (out as Record<string, unknown>)[key] = plain;
+      if (plain !== inner && out === null) {
+        out = (Array.isArray(now) ? [] : {}) as Record<string, unknown>;
+        for (const before of keys.slice(0, k)) out[before] = (now as Record<string, unknown>)[before];
+      }
+      if (out !== null) out[key] = plain;
     }
-    return changed ? out : now;
+    return out ?? now;
   }
+
 
   /**
    * What changed from the read catalog to `next` (after settle(), and anything done to `next`
@@ -236,21 +268,25 @@ export class Tracker {
 type Found = { put: Row[]; drop: string[] } | null;
 
 /**
- * The common case in one walk, without indexing 10,000 keys: every row where it was (the same
- * object, or a new one of the same key), then new rows at the end. Undefined when it is not that.
+ * The common cases in one walk, without indexing 10,000 keys: the rows that stay in their order
+ * (the same object, or a new one of the same key), some gone (dropped), or else new rows at the
+ * end. Undefined when it is not that.
  */
 function inPlace(before: Row[], rows: Row[], key: string): Found | undefined {
-  if (rows.length < before.length) return undefined;
   const put: Row[] = [];
-  for (let i = 0; i < before.length; i += 1) {
-    const was = before[i] as Row;
-    const row = rows[i] as Row;
-    if (row === was) continue;
-    if (row[key] !== was[key]) return undefined;
-    put.push(row);
+  const drop: string[] = [];
+  let at = 0;
+  for (const was of before) {
+    const row = rows[at];
+    if (row === was) at += 1;
+    else if (row !== undefined && row[key] === was[key]) {
+      put.push(row);
+      at += 1;
+    } else drop.push(was[key] as string);
   }
-  const added = rows.slice(before.length);
-  if (!added.length) return { put, drop: [] };
+  const added = rows.slice(at);
+  if (!added.length) return { put, drop };
+  if (drop.length) return undefined;
   const keys = new Set(added.map((row) => row[key] as string));
   if (keys.size !== added.length || before.some((row) => keys.has(row[key] as string))) return undefined;
   return { put: put.concat(added), drop: [] };

@@ -2,7 +2,7 @@
 // catalog it was made from is never changed, whatever the change does.
 import t from 'tap';
 import { types } from 'node:util';
-import { Tracker } from '../../src/catalog/tracked.ts';
+import { positionsWhere, Tracker } from '../../src/catalog/tracked.ts';
 import { emptyCatalog, type CatalogData, type Job, type Snapshot } from '../../src/catalog/schema.ts';
 
 const AT = '2026-01-02T03:04:05.000Z';
@@ -97,6 +97,44 @@ t.test('rows changed where they are and rows appended (the one-walk case)', asyn
   t.same(delta?.drop, {});
   t.same(next.snapshots.map((s) => s.id), ['a', 'b', 'c', 'z', 'y']);
   t.equal(run((d) => void d.snapshots.push(snapshot('z'), snapshot('z'))).delta, null, 'two new rows of one key');
+});
+
+t.test('rows changed where they are and rows taken out, in one walk (a batch of a prune)', async (t) => {
+  const { next, delta } = run((d) => {
+    (d.snapshots[0] as Snapshot).state = 'removing';
+    d.snapshots = d.snapshots.filter((s) => s.id !== 'b');
+  });
+  t.same(next.snapshots.map((s) => `${s.id}:${s.state}`), ['a:removing', 'c:ready']);
+  t.same(delta?.put.snapshots?.map((s) => s.id), ['a']);
+  t.same(delta?.drop, { snapshots: ['b'] });
+  const swapped = run((d) => {
+    d.snapshots = [d.snapshots[2] as Snapshot, d.snapshots[0] as Snapshot];
+  });
+  t.equal(swapped.delta, null, 'a row taken out and two reordered is not a delta');
+  const renamed = run((d) => {
+    d.snapshots = d.snapshots.filter((s) => s.id !== 'a');
+    d.snapshots.push(snapshot('a'));
+  });
+  t.equal(renamed.delta, null, 'a key taken out and put back at the end is a reorder');
+});
+
+t.test('positionsWhere finds rows without a proxy for each, and writes through them are tracked', async (t) => {
+  const { data, unchanged, next, delta } = run((d) => {
+    const found = positionsWhere(d.snapshots, (s) => {
+      t.notOk(types.isProxy(s), 'the test reads the rows themselves');
+      return s.id !== 'a';
+    });
+    t.same(found, [1, 2]);
+    for (const at of found) (d.snapshots[at] as Snapshot).label = 'y';
+    t.same(positionsWhere(d.snapshots, (s) => s.label === 'y'), [1, 2], 'what the change wrote, seen by the next look');
+    d.snapshots[0] = { ...snapshot('a'), label: 'z' };
+    t.same(positionsWhere(d.snapshots, (s) => s.label === 'z'), [0], 'and a row it replaced');
+  });
+  t.ok(unchanged);
+  t.equal(data.snapshots[1]?.label, null);
+  t.same(next.snapshots.map((s) => s.label), ['z', 'y', 'y']);
+  t.same(delta?.put.snapshots?.map((s) => s.id), ['a', 'b', 'c']);
+  t.same(positionsWhere([1, 2, 3], (n) => n > 1), [1, 2], 'any array');
 });
 
 t.test('what is not a delta: a reorder, a key twice; settings', async (t) => {

@@ -1,6 +1,6 @@
 // F1 + F2: pre-snapshot hook → bring to rest → snapshot → resume I/O (always) → post-snapshot
 // hook → index. The time between "I/O suspended" and "I/O resumed" is measured and stored.
-import { plainCopy } from '../catalog/tracked.ts';
+import { plainCopy, positionsWhere } from '../catalog/tracked.ts';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
@@ -259,7 +259,7 @@ async function takeSnapshot(ref: VolumeRef, snapshotId: string, quiesce: AtRest,
 }
 
 export function replaceSnapshot(rows: Snapshot[], row: Snapshot): void {
-  const at = rows.findIndex((r) => r.id === row.id);
-  if (at >= 0) rows[at] = plainCopy(row);
+  const [at] = positionsWhere(rows, (r) => r.id === row.id);
+  if (at !== undefined) rows[at] = plainCopy(row);
   else rows.push(plainCopy(row));
 }

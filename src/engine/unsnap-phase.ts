@@ -1,6 +1,7 @@
 // F4: removes a snapshot through its provider and marks the row removed (the row stays, so
 // that point-in-time questions can say a copy existed and was deleted).
 import type { Snapshot, Volume } from '../catalog/schema.ts';
+import { positionsWhere } from '../catalog/tracked.ts';
 import { QrvError } from '../core/errors.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
@@ -38,9 +39,12 @@ export async function unsnapPhase(ctx: Context, job: JobRecorder, volume: Volume
 /** Snapshots removed together: each catalog write marks one batch's outcome and the next batch `removing`. */
 export const UNSNAP_BATCH = 1000;
 
+/** What removing a snapshot needs of its row: a prune of thousands holds these, not the rows. */
+export type SnapshotRef = Pick<Snapshot, 'id' | 'volume' | 'handle'>;
+
 export interface BatchOutcome {
-  removed: Snapshot[];
-  failed: { snapshot: Snapshot; error: string }[];
+  removed: (SnapshotRef & { removedAt: string })[];
+  failed: { snapshot: SnapshotRef; error: string }[];
 }
 
 /**
@@ -50,14 +54,14 @@ export interface BatchOutcome {
  * one ends the job). A kill leaves at most one batch `removing`, which `qrv doctor` finishes.
  * One snapshot that fails to go does not stop the others.
  */
-export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volume, snapshots: Snapshot[], onFailed: (snapshot: Snapshot, error: string) => void): Promise<BatchOutcome> {
+export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volume, snapshots: SnapshotRef[], onFailed: (snapshot: SnapshotRef, error: string) => void): Promise<BatchOutcome> {
   const outcome: BatchOutcome = { removed: [], failed: [] };
-  const batches: Snapshot[][] = [];
+  const batches: SnapshotRef[][] = [];
   for (let at = 0; at < snapshots.length; at += UNSNAP_BATCH) batches.push(snapshots.slice(at, at + UNSNAP_BATCH));
   const provider = getProvider(volume.provider);
-  const markRemoving = (batch: Snapshot[] | undefined) => (rows: Snapshot[]) => {
+  const markRemoving = (batch: SnapshotRef[] | undefined) => (rows: Snapshot[]) => {
     const ids = new Set((batch ?? []).map((s) => s.id));
-    for (const row of rows) if (ids.has(row.id) && row.state === 'ready') row.state = 'removing';
+    for (const at of positionsWhere(rows, (row) => ids.has(row.id) && row.state === 'ready')) (rows[at] as Snapshot).state = 'removing';
   };
   await job.begin((catalog) => markRemoving(batches[0])(catalog.snapshots));
   for (const [index, batch] of batches.entries()) {
@@ -68,8 +72,9 @@ export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volu
       for (const snapshot of batch) {
         try {
           if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
-          gone.set(snapshot.id, ctx.now().toISOString());
-          outcome.removed.push({ ...snapshot, state: 'removed', removedAt: gone.get(snapshot.id) as string });
+          const removedAt = ctx.now().toISOString();
+          gone.set(snapshot.id, removedAt);
+          outcome.removed.push({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, removedAt });
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           kept.add(snapshot.id);
@@ -81,14 +86,16 @@ export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volu
     }, (n) => `${n} removed, ${batch.length - n} failed`);
     const next = batches[index + 1];
     const change = (catalog: { snapshots: Snapshot[] }) => {
-      for (const row of catalog.snapshots) {
-        const at = gone.get(row.id);
-        if (at !== undefined) {
+      const rows = catalog.snapshots;
+      for (const at of positionsWhere(rows, (row) => gone.has(row.id) || (kept.has(row.id) && row.state === 'removing'))) {
+        const row = rows[at] as Snapshot;
+        const removedAt = gone.get(row.id);
+        if (removedAt !== undefined) {
           row.state = 'removed';
-          row.removedAt = at;
-        } else if (kept.has(row.id) && row.state === 'removing') row.state = 'ready';
+          row.removedAt = removedAt;
+        } else row.state = 'ready';
       }
-      markRemoving(next)(catalog.snapshots);
+      markRemoving(next)(rows);
     };
     if (next) await job.release(change);
     else {

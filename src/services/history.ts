@@ -114,8 +114,8 @@ export async function history(ctx: Context, request: HistoryRequest): Promise<Su
 }
 
 /** Drops the history months that fell out of the retention setting; returns the dropped files. */
-export async function applyRetention(ctx: Context, data: CatalogData): Promise<string[]> {
-  const keep = parseDuration(data.settings.historyRetention, 'history retention');
+export async function applyRetention(ctx: Context, retention: string): Promise<string[]> {
+  const keep = parseDuration(retention, 'history retention');
   if (keep === null) return [];
   return ctx.catalog.history.dropBefore(new Date(ctx.now().getTime() - keep).toISOString());
 }

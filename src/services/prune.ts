@@ -1,11 +1,10 @@
 // `qrv prune [--dry-run] [--keep N]`: removes every snapshot whose persistence lapsed and those
 // beyond the newest N (F7). Meant for cron: one snapshot that fails to go is reported and the
 // rest still go; the exit status is then 11 (partly done).
-import type { Snapshot } from '../catalog/schema.ts';
 import type { Context } from '../engine/context.ts';
 import { endJob, forgetJob, jobAlive, startJob } from '../engine/job-recorder.ts';
 import { findVolume } from '../engine/lookup.ts';
-import { unsnapBatches } from '../engine/unsnap-phase.ts';
+import { type SnapshotRef, unsnapBatches } from '../engine/unsnap-phase.ts';
 import type { Summary } from '../output/printer.ts';
 import { policyFor } from '../policy/resolve.ts';
 import { selectPrunable } from '../prune/select.ts';
@@ -22,7 +21,17 @@ export interface PruneRequest {
   keep?: number;
 }
 
-export async function prune(ctx: Context, request: PruneRequest): Promise<Summary> {
+interface Plan {
+  remove: (SnapshotRef & { reason: string })[];
+  kept: { id: string; volume: string; reason: string }[];
+}
+
+/**
+ * What goes and what stays, as small records: the catalog read to decide it is let go before the
+ * removals start, so a prune of 10,000 snapshots does not hold their rows while each batch's
+ * write makes new ones.
+ */
+async function plan(ctx: Context, request: PruneRequest): Promise<Plan> {
   const data = await ctx.catalog.read();
   const busy = new Set(data.jobs.filter((j) => jobAlive(j) && j.snapshotId).map((j) => j.snapshotId as string));
   const keepOf = (name: string) => {
@@ -30,31 +39,39 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
     return volume ? (policyFor(data, volume)?.keep ?? null) : null;
   };
   const { remove, kept } = selectPrunable(data, ctx.now(), { ...(request.keep !== undefined ? { keep: request.keep } : {}), keepOf, busy });
-  const keptLines = kept.map((k) => `kept ${k.snapshot.id} of ${k.snapshot.volume}: ${k.reason}`);
+  return {
+    remove: remove.map(({ snapshot, reason }) => ({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, reason })),
+    kept: kept.map(({ snapshot, reason }) => ({ id: snapshot.id, volume: snapshot.volume, reason })),
+  };
+}
+
+export async function prune(ctx: Context, request: PruneRequest): Promise<Summary> {
+  const { remove, kept } = await plan(ctx, request);
+  const keptLines = kept.map((k) => `kept ${k.id} of ${k.volume}: ${k.reason}`);
   if (request.dryRun) {
     return {
-      data: { dryRun: true, wouldRemove: remove.map((r) => ({ id: r.snapshot.id, volume: r.snapshot.volume, reason: r.reason })), kept: kept.map((k) => ({ id: k.snapshot.id, reason: k.reason })) },
-      lines: [...remove.map((r) => `would remove ${r.snapshot.id} of ${r.snapshot.volume}: ${r.reason}`), ...keptLines, remove.length ? `${remove.length} snapshot(s) would go (dry run: nothing changed)` : 'nothing to prune'],
+      data: { dryRun: true, wouldRemove: remove.map((r) => ({ id: r.id, volume: r.volume, reason: r.reason })), kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
+      lines: [...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`), ...keptLines, remove.length ? `${remove.length} snapshot(s) would go (dry run: nothing changed)` : 'nothing to prune'],
     };
   }
   const removed: { id: string; volume: string; reason: string }[] = [];
   const failed: { id: string; volume: string; error: string }[] = [];
-  const reasonOf = new Map(remove.map((r) => [r.snapshot.id, r.reason] as const));
+  const reasonOf = new Map(remove.map((r) => [r.id, r.reason] as const));
   // One job per volume, each removing its snapshots in batches (a bounded number of catalog writes).
-  const byVolume = new Map<string, Snapshot[]>();
-  for (const { snapshot } of remove) {
+  const byVolume = new Map<string, SnapshotRef[]>();
+  for (const snapshot of remove) {
     const rows = byVolume.get(snapshot.volume);
     if (rows) rows.push(snapshot);
     else byVolume.set(snapshot.volume, [snapshot]);
   }
   const jobs: string[] = [];
   for (const [name, snapshots] of byVolume) {
-    const warn = (snapshot: Snapshot, message: string) => {
+    const warn = (snapshot: SnapshotRef, message: string) => {
       failed.push({ id: snapshot.id, volume: snapshot.volume, error: message });
       ctx.reporter.warn(`could not remove ${snapshot.id} of ${snapshot.volume}: ${message}`);
     };
     try {
-      const volume = findVolume(data, name);
+      const volume = findVolume(await ctx.catalog.read(), name);
       const job = await startJob(ctx, 'unsnap', volume.name);
       jobs.push(job.id);
       let outcome;
@@ -73,11 +90,12 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
       for (const snapshot of snapshots) if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
     }
   }
-  const dropped = await applyRetention(ctx, data);
+  const { settings } = await ctx.catalog.read();
+  const dropped = await applyRetention(ctx, settings.historyRetention);
   if (remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
-  keptLines.push(...dropped.map((name) => `history: dropped ${name} (older than the retention of ${data.settings.historyRetention})`));
+  keptLines.push(...dropped.map((name) => `history: dropped ${name} (older than the retention of ${settings.historyRetention})`));
   return {
-    data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.snapshot.id, reason: k.reason })) },
+    data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
     lines: [...removed.map((r) => `removed ${r.id} of ${r.volume}: ${r.reason}`), ...keptLines, ...(removed.length || failed.length ? [`${removed.length} removed, ${failed.length} failed`] : [])],
     ...(failed.length ? { exit: 'partial' as const } : {}),
   };

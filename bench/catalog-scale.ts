@@ -3,7 +3,8 @@
 // the history store, written with the store's own writer) plus 10,000 live snapshots (file
 // provider: hard links to one small real snapshot per volume, so the disk use stays small), and
 // an "empty" home with the same volumes and policy, one snapshot each and no history. Then times
-// whole qrv processes on both, side by side (medians of BENCH_RUNS), with peak RSS from
+// whole qrv processes (bin/qrv run as an admin runs it, its shebang's V8 flag included) on both,
+// side by side (medians of BENCH_RUNS), with peak RSS from
 // /usr/bin/time. Written to docs/PERFORMANCE.md between the bench:catalog-scale markers.
 //
 //   npm run bench:catalog
@@ -31,7 +32,7 @@ const bin = join(root, 'bin', 'qrv');
 const hex = (n: number) => n.toString(16).padStart(8, '0');
 
 function qrv(home: string, args: string[], allowFail = false): { seconds: number; rssMiB: number; stdout: string } {
-  const run = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, bin, '--home', home, ...args], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, env: { ...process.env, CI: '1' } });
+  const run = spawnSync('/usr/bin/time', ['-f', '%e %M', bin, '--home', home, ...args], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, env: { ...process.env, CI: '1' } });
   const last = (run.stderr ?? '').trim().split('\n').at(-1) ?? '';
   const [e, m] = last.split(' ').map(Number);
   if (!allowFail && run.status !== 0) throw new Error(`qrv ${args.join(' ')} exited ${run.status}: ${run.stderr}`);

@@ -13,7 +13,7 @@
 // The incremental modes need <qrv> to hold snapshot "A" with its ledger (snapshotId "A") beside it
 // and leave it holding "B" with a new ledger, renamed into place, as the CLI does.
 import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../src/copy/replicate.ts';
-import type { ByteRange } from '../src/copy/extent-map.ts';
+import type { ByteRange } from '../src/core/byte-range.ts';
 import { LedgerReader, LedgerWriter, ledgerPathFor } from '../src/ledger/ledger.ts';
 import { fileProvider } from '../src/providers/file/file-provider.ts';
 

@@ -12,7 +12,7 @@ import { activeJobs } from '../engine/job-recorder.ts';
 import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
-import { makePrinter } from '../output/select.ts';
+import { makePrinter } from './make-printer.ts';
 import { guardOutput, writeErr } from '../output/closed-output.ts';
 
 export interface GlobalOptions {

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { hasControl } from '../core/text.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../engine/hooks.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../policy/hooks.ts';
 import type { HookOptions } from '../services/job-options.ts';
 import { parseMaxFreeze } from '../policy/rules.ts';
 

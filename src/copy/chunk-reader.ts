@@ -5,8 +5,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { QrvError } from '../core/errors.ts';
 import { allocateAlignedBuffers } from './aligned-buffers.ts';
-import { ioCall } from './io-error.ts';
-import { isHole, type ByteRange } from './extent-map.ts';
+import { ioCall } from '../core/io-error.ts';
+import { isHole, type ByteRange } from '../core/byte-range.ts';
 
 export interface ChunkReaderOptions {
   handle: FileHandle;

@@ -5,7 +5,7 @@ import { constants, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import { shortReadError } from './chunk-reader.ts';
-import { ioCall, toIoError } from './io-error.ts';
+import { ioCall, toIoError } from '../core/io-error.ts';
 import { deviceSize } from '../system/block-device.ts';
 
 export type DestinationKind = 'file' | 'block';

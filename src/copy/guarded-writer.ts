@@ -5,20 +5,12 @@
 // destination, so that what a checkpoint records as done is written.
 import type { FileHandle } from 'node:fs/promises';
 import { failpoint } from '../core/failpoints.ts';
-import type { ByteRange } from './extent-map.ts';
-import { ioCall } from './io-error.ts';
+import type { ByteRange } from '../core/byte-range.ts';
+import { ioCall, writeAll } from '../core/io-error.ts';
 import type { UndoJournal } from './undo-journal.ts';
 
 /** Bytes gathered before the journal is synced and the batch written (one fdatasync each). */
 export const BATCH_BYTES = 8 * 1024 * 1024;
-
-export async function writeAll(handle: FileHandle, path: string, data: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await ioCall('write', path, () => handle.write(data, done, data.length - done, position + done));
-    done += bytesWritten;
-  }
-}
 
 export class GuardedWriter {
   private pending: Array<{ data: Buffer; position: number }> = [];

@@ -21,10 +21,11 @@ import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { blockHashes, ledgerChecksum, type LedgerReader, type LedgerWriter } from '../ledger/ledger.ts';
 import { readPieces } from './chunk-reader.ts';
-import { dataRanges, type ByteRange } from './extent-map.ts';
+import { dataRanges } from '../system/extent-map.ts';
+import { type ByteRange } from '../core/byte-range.ts';
 import { openDestination, openSource, prepareDestination, type DestinationKind } from './endpoints.ts';
 import { GuardedWriter } from './guarded-writer.ts';
-import { ioCall } from './io-error.ts';
+import { ioCall } from '../core/io-error.ts';
 import type { UndoJournal } from './undo-journal.ts';
 import { ZeroDetector } from './zero-runs.ts';
 

@@ -6,7 +6,8 @@ import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import { blockHashes } from '../ledger/ledger.ts';
 import { readPieces } from './chunk-reader.ts';
 import { openSource } from './endpoints.ts';
-import { dataRanges, type ByteRange } from './extent-map.ts';
+import { dataRanges } from '../system/extent-map.ts';
+import { type ByteRange } from '../core/byte-range.ts';
 import { checkSize, DEFAULT_BUFFER_SIZE, DEFAULT_READ_DEPTH } from './replicate.ts';
 
 export interface ScanOptions {

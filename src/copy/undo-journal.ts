@@ -11,9 +11,8 @@ import { constants, type Stats } from 'node:fs';
 import { link, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { xxh64 } from '@node-rs/xxhash';
 import { QrvError, errnoCode } from '../core/errors.ts';
-import type { ByteRange } from './extent-map.ts';
-import { writeAll } from './guarded-writer.ts';
-import { ioCall } from './io-error.ts';
+import type { ByteRange } from '../core/byte-range.ts';
+import { writeAll, ioCall } from '../core/io-error.ts';
 
 const MAGIC = Buffer.from('QRVUNDO1');
 const RECORD_HEAD = 24;

@@ -3,7 +3,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Phase, Reporter } from '../core/events.ts';
 import { LedgerReader, type LedgerExpectation } from '../ledger/ledger.ts';
-import type { ByteRange } from './extent-map.ts';
+import type { ByteRange } from '../core/byte-range.ts';
 import { hashPieces } from './scan.ts';
 
 /** Bad block indexes listed in full up to this many; beyond, only counted. */

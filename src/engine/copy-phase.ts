@@ -9,7 +9,7 @@ import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalo
 import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
 import { startUndo } from './undo.ts';
 import { verifyBlocks } from '../copy/verify.ts';
-import type { ByteRange } from '../copy/extent-map.ts';
+import type { ByteRange } from '../core/byte-range.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
@@ -18,10 +18,11 @@ import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import { openChecked, resolveTarget, type Destination } from './destination.ts';
 import { reserveMember } from '../pools/reserve.ts';
-import type { Hooks } from './hooks.ts';
+import type { Hooks } from '../policy/hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { idTaken, volumeRef } from './lookup.ts';
+import { idTaken } from '../catalog/lookup.ts';
+import { volumeRef } from '../providers/provider.ts';
 import { checkSnapshotHealth } from './snapshot-health.ts';
 
 

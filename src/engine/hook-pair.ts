@@ -4,7 +4,8 @@
 // post-hook is a warning on the job, not a failure of it.
 import type { Phase } from '../core/events.ts';
 import type { Context } from './context.ts';
-import { hookEnv, runHook, type HookFacts, type HookPhase, type Hooks } from './hooks.ts';
+import { hookEnv, runHook, type HookFacts } from './hooks.ts';
+import { type HookPhase, type Hooks } from '../policy/hooks.ts';
 import type { JobRecorder } from './job-recorder.ts';
 
 export interface HookPair {

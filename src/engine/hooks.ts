@@ -7,12 +7,8 @@ import { TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Reporter } from '../core/events.ts';
 import { programLine } from '../core/text.ts';
+import type { HookPhase } from '../policy/hooks.ts';
 
-export const HOOK_PHASES = ['pre-snapshot', 'post-snapshot', 'pre-copy', 'post-copy'] as const;
-export type HookPhase = (typeof HOOK_PHASES)[number];
-export type Hooks = Partial<Record<HookPhase, string>>;
-
-export const DEFAULT_HOOK_TIMEOUT_MS = 300_000;
 const KILL_GRACE_MS = 5_000;
 /** What a hook may print (stdout and stderr together) before qrv stops it: its lines go into the job's output. */
 export const HOOK_OUTPUT_CAP_BYTES = 1024 * 1024;
@@ -37,26 +33,6 @@ export function hookEnv(phase: HookPhase, facts: HookFacts): Record<string, stri
     QRV_SNAPSHOT_PATH: facts.snapshotPath ?? '',
     QRV_DESTINATION: facts.destination ?? '',
   };
-}
-
-/** Parses repeated `--hook phase=command` options; `allowed` are the phases the command runs. */
-export function parseHookOptions(values: string[], allowed: readonly HookPhase[] = HOOK_PHASES): Hooks {
-  const hooks: Hooks = {};
-  for (const value of values) {
-    const at = value.indexOf('=');
-    const phase = at > 0 ? value.slice(0, at) : value;
-    if (!(HOOK_PHASES as readonly string[]).includes(phase) || at < 0 || value.slice(at + 1).trim() === '') {
-      throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}`);
-    }
-    if (!(allowed as readonly string[]).includes(phase)) {
-      throw new QrvError('usage', 'hook-not-run', `this command never runs the ${phase} phase, so --hook ${phase}=… would never run`, `this command runs hooks for: ${allowed.join(', ')}`);
-    }
-    if (hooks[phase as HookPhase] !== undefined) {
-      throw new QrvError('usage', 'hook-twice', `--hook ${phase} is given twice`, 'give one command per phase; to run several, put them in one script');
-    }
-    hooks[phase as HookPhase] = value.slice(at + 1);
-  }
-  return hooks;
 }
 
 /** Hooks running now, so that an interrupted qrv can end them too (they have their own group). */

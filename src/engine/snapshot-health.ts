@@ -5,7 +5,7 @@ import type { CatalogData, Snapshot, Volume } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { volumeRef } from './lookup.ts';
+import { volumeRef } from '../providers/provider.ts';
 
 /** A snapshot whose copy-on-write store is this full (in %) is warned about before and after a copy. */
 export const COW_WARN_PERCENT = 80;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import type { Snapshot, Volume } from '../catalog/schema.ts';
 import { untilFrom } from '../core/duration.ts';
 import { newId } from '../core/ids.ts';
-import type { PreparedSnapshot, SnapshotMade, VolumeRef } from '../providers/provider.ts';
+import { type PreparedSnapshot, type SnapshotMade, type VolumeRef, volumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { blockFreezeNests, freezeWithGuard, guardDeadlineMs, mountpointsOf, type Freeze } from '../system/freeze.ts';
@@ -14,10 +14,10 @@ import { assertStillFrozen, checkFreezeBudget, consistencyOf, freezeOverrun, fre
 import { requireTool, tool } from '../system/tools.ts';
 import type { GroupFreeze } from './group-freeze.ts';
 import type { Context } from './context.ts';
-import type { Hooks } from './hooks.ts';
+import type { Hooks } from '../policy/hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { idTaken, volumeRef } from './lookup.ts';
+import { idTaken } from '../catalog/lookup.ts';
 
 export interface SnapshotOptions {
   persistMs: number | null;

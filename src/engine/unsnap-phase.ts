@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { volumeRef } from './lookup.ts';
+import { volumeRef } from '../providers/provider.ts';
 import { replaceSnapshot } from './snapshot-phase.ts';
 
 export function checkRemovable(snapshot: Snapshot, force: boolean, copyingFrom: boolean): void {

@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
-import { ioCall } from '../copy/io-error.ts';
+import { ioCall } from '../core/io-error.ts';
 import { LEDGER_HEADER_BYTES, HASH_BYTES, PIECE_BYTES, PIECE_HASHES, fileBytes, toFileOrder, checkInput, encodeHeader, decodeHeader, LedgerError, type LedgerHeader, type LedgerHeaderInput } from './format.ts';
 
 export { LEDGER_HEADER_BYTES, LedgerError, blockHashes, ledgerChecksum, ledgerPathFor, type LedgerErrorReason, type LedgerHeader, type LedgerHeaderInput } from './format.ts';

@@ -1,7 +1,7 @@
 // Which policy a volume follows: its own, else that of the sub-client it is run through, else
 // that of the first sub-client (by name) that holds it and has one.
 import type { CatalogData, Policy, Subclient, Volume } from '../catalog/schema.ts';
-import { findNamed } from '../engine/lookup.ts';
+import { findNamed } from '../catalog/lookup.ts';
 
 export function findPolicy(data: CatalogData, name: string): Policy {
   return findNamed(data.policies, name, 'policy', 'add one with `qrv policy add NAME ...`');

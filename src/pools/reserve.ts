@@ -5,7 +5,7 @@ import type { CatalogData, Pool, PoolMember } from '../catalog/schema.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { largestFree, pickMember } from './best-fit.ts';
-import { findNamed } from '../engine/lookup.ts';
+import { findNamed } from '../catalog/lookup.ts';
 
 /** The pool named `name`, or the one-line "no pool named" error every pool command shares. */
 export function findPool(data: CatalogData, name: string): Pool {

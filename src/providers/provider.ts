@@ -2,7 +2,8 @@
 // says itself whether a volume is its own, makes and removes snapshots, and lists what it really
 // holds, so that `qrv doctor` can compare that with the catalog. Optional abilities are optional
 // members: the engine asks before it uses them.
-import type { ByteRange } from '../copy/extent-map.ts';
+import type { Volume } from '../catalog/schema.ts';
+import type { ByteRange } from '../core/byte-range.ts';
 
 /** What the catalog knows of a volume, as a provider needs it. */
 export interface VolumeRef {
@@ -12,6 +13,11 @@ export interface VolumeRef {
   path: string;
   /** provider-specific settings, e.g. the file provider's snapshot store folder */
   options: Record<string, string>;
+}
+
+/** A catalog volume as its provider sees it. */
+export function volumeRef(volume: Volume): VolumeRef {
+  return { name: volume.name, provider: volume.provider, path: volume.path, options: volume.options };
 }
 
 export interface VolumeFacts {

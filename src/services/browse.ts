@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
-import { findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
+import { findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { findEntries } from '../browse/find.ts';
 import { entryJson, longLines } from '../browse/format.ts';

@@ -7,10 +7,10 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { copyPhase, type ResumePoint } from '../engine/copy-phase.ts';
 import { jobAlive, withJob } from '../engine/job-recorder.ts';
-import { findJob, findVolume, readableSnapshot } from '../engine/lookup.ts';
+import { findJob, findVolume, readableSnapshot } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { copyLines } from '../output/rows.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS } from '../engine/hooks.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS } from '../policy/hooks.ts';
 import type { HookOptions } from './job-options.ts';
 
 export interface CopyRequest extends HookOptions {

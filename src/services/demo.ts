@@ -11,7 +11,7 @@ import { checksumImage } from '../copy/block-copy.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS } from '../engine/hooks.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS } from '../policy/hooks.ts';
 import type { Summary } from '../output/printer.ts';
 import { fsckClean, makeExt4FromFolder, readFileFromImage, removeFileFromImage, writeFileIntoImage } from '../system/e2fs.ts';
 import { copy } from './copy.ts';

@@ -23,6 +23,13 @@ export interface Finding {
   error: string | null;
 }
 
+/** A finding with what `qrv doctor --fix` does about it. */
+export interface Planned {
+  finding: Finding;
+  /** does it; may return a line saying what it did */
+  fix: () => Promise<unknown>;
+}
+
 /** A finding with the rows its fix works on. */
 export interface CatalogFinding {
   finding: Finding;

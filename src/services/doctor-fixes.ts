@@ -9,7 +9,7 @@ import { removeSteps, withJournal } from '../catalog/step-journal.ts';
 import { UndoJournal, rollBack } from '../copy/undo-journal.ts';
 import type { Context } from '../engine/context.ts';
 import { withJob } from '../engine/job-recorder.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import { unsnapPhase } from '../engine/unsnap-phase.ts';
 import { rulesFor } from '../policy/rules.ts';
 import { resumeCopy } from './copy.ts';

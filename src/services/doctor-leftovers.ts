@@ -5,10 +5,9 @@
 // order the provider lists them, after the snapshot findings removed the snapshot devices.
 import type { CatalogData } from '../catalog/schema.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
-import { volumeRef } from '../engine/lookup.ts';
-import type { LeftoverScope } from '../providers/provider.ts';
+import { volumeRef, type LeftoverScope } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
-import type { Planned } from './doctor.ts';
+import type { Planned } from './doctor-findings.ts';
 
 export async function leftoverFindings(data: CatalogData): Promise<Planned[]> {
   const scopes = new Map<string, LeftoverScope[]>();

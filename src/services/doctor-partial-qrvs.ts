@@ -11,7 +11,7 @@ import { formatBytes } from '../core/duration.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { resumeBlocker } from './copy.ts';
-import type { Planned } from './doctor.ts';
+import type { Planned } from './doctor-findings.ts';
 import { removeQrv } from './remove-qrv.ts';
 
 export async function partialQrvFindings(ctx: Context, data: CatalogData): Promise<Planned[]> {

@@ -10,21 +10,15 @@ import { UndoJournal } from '../copy/undo-journal.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
-import { volumeRef } from '../engine/lookup.ts';
+import { volumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
-import { catalogFindings, journalOf, type Finding } from './doctor-findings.ts';
+import { catalogFindings, journalOf, type Finding, type Planned } from './doctor-findings.ts';
 import { finishRun, markDead, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
 export type { Finding } from './doctor-findings.ts';
-
-export interface Planned {
-  finding: Finding;
-  /** does it; may return a line saying what it did */
-  fix: () => Promise<unknown>;
-}
 
 /** The catalog's findings (shared with `qrv check`) with what --fix does about each. */
 function catalogPlan(ctx: Context, data: CatalogData): Planned[] {

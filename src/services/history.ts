@@ -8,7 +8,7 @@ import { parseDuration } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 
 const JOB_KINDS: readonly Job['kind'][] = ['snap', 'copy', 'unsnap', 'run', 'recover', 'promote'];

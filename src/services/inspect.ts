@@ -7,7 +7,7 @@ import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { processGone } from '../engine/job-recorder.ts';
-import { findJob, findQrv, findSnapshot, findVolume } from '../engine/lookup.ts';
+import { findJob, findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
 import { historicSnapshots } from './history.ts';

@@ -5,7 +5,7 @@ import type { CatalogData, HookMap, Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { HOOK_PHASES, type HookPhase } from '../engine/hooks.ts';
+import { HOOK_PHASES, type HookPhase } from '../policy/hooks.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';

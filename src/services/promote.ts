@@ -12,10 +12,10 @@ import type { CatalogData, Qrv, RetiredPrimary, Volume } from '../catalog/schema
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
-import { findQrv, findVolume, volumeRef } from '../engine/lookup.ts';
+import { findQrv, findVolume } from '../catalog/lookup.ts';
+import { volumeRef, type VolumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
 import { policyFor } from '../policy/resolve.ts';
-import type { VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { describeUse, usesOf } from '../system/device-use.ts';
 import { promoteTarget, type PromoteTarget } from './promote-target.ts';

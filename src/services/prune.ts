@@ -3,7 +3,7 @@
 // rest still go; the exit status is then 11 (partly done).
 import type { Context } from '../engine/context.ts';
 import { endJob, forgetJob, jobAlive, startJob } from '../engine/job-recorder.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import { type SnapshotRef, unsnapBatches } from '../engine/unsnap-phase.ts';
 import type { Summary } from '../output/printer.ts';
 import { policyFor } from '../policy/resolve.ts';

@@ -10,7 +10,7 @@ import { QrvError, errnoCode } from '../core/errors.ts';
 import { ProgressMeter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { withJob } from '../engine/job-recorder.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { withReader, type Via } from '../browse/open.ts';
 import { bytesUnder, restorePath, unsafeTypedPath, type Restored, type Skipped } from '../browse/restore.ts';

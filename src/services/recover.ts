@@ -16,7 +16,7 @@ import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { namedTarget, openChecked } from '../engine/destination.ts';
-import { findQrv, findVolume, readableSnapshot } from '../engine/lookup.ts';
+import { findQrv, findVolume, readableSnapshot } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';

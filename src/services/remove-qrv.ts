@@ -8,7 +8,7 @@ import type { CatalogData, Qrv } from '../catalog/schema.ts';
 import { errnoCode, QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
-import { findQrv } from '../engine/lookup.ts';
+import { findQrv } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { releaseMember } from '../pools/reserve.ts';
 

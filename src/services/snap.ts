@@ -1,7 +1,7 @@
 // `qrv snap VOLUME...`: the snapshot phase alone; several volumes are one consistency group
 // (one group id, one freeze window), as a sub-client's are in `qrv run`.
 import { QrvError } from '../core/errors.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import type { Context } from '../engine/context.ts';
 import { endJob, withJob } from '../engine/job-recorder.ts';
 import { snapshotPhase } from '../engine/snapshot-phase.ts';

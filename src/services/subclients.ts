@@ -4,7 +4,7 @@ import { plainCopy } from '../catalog/tracked.ts';
 import { DEFAULT_SUBCLIENT, type CatalogData, type Subclient } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
-import { findVolume } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
 import { findPolicy, findSubclient } from '../policy/resolve.ts';

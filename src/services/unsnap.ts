@@ -1,7 +1,7 @@
 // `qrv unsnap SNAPSHOT`: removes one snapshot (refused when pinned, unless --force).
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob } from '../engine/job-recorder.ts';
-import { findSnapshot, findVolume } from '../engine/lookup.ts';
+import { findSnapshot, findVolume } from '../catalog/lookup.ts';
 import { checkRemovable, unsnapPhase } from '../engine/unsnap-phase.ts';
 import type { Summary } from '../output/printer.ts';
 

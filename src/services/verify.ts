@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import { formatBytes } from '../core/duration.ts';
 import { verifyBlocks, MAX_LISTED } from '../copy/verify.ts';
 import type { Context } from '../engine/context.ts';
-import { findQrv } from '../engine/lookup.ts';
+import { findQrv } from '../catalog/lookup.ts';
 import { LedgerError, ledgerPathFor } from '../ledger/ledger.ts';
 import type { Summary } from '../output/printer.ts';
 

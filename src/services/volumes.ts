@@ -5,14 +5,14 @@ import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { CatalogData } from '../catalog/schema.ts';
-import { findVolume, volumeRef } from '../engine/lookup.ts';
+import { findVolume } from '../catalog/lookup.ts';
+import { volumeRef, type Provider, type VolumeRef } from '../providers/provider.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { discoverable } from './discover.ts';
 import { joinDefault } from './subclients.ts';
 import { findPolicy } from '../policy/resolve.ts';
 import type { Summary } from '../output/printer.ts';
 import { volumeTable } from '../output/rows.ts';
-import type { Provider, VolumeRef } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import { notAnImage } from '../providers/file/image-check.ts';
 

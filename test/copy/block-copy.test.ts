@@ -11,7 +11,7 @@ import { Reporter, type QrvEvent } from '../../src/core/events.ts';
 import { checksumImage, copyImage } from '../../src/copy/block-copy.ts';
 import { allocateAlignedBuffers } from '../../src/copy/aligned-buffers.ts';
 import { readChunks } from '../../src/copy/chunk-reader.ts';
-import { ioCall, toIoError } from '../../src/copy/io-error.ts';
+import { ioCall, toIoError } from '../../src/core/io-error.ts';
 import { ZeroDetector } from '../../src/copy/zero-runs.ts';
 
 const KiB = 1024;

@@ -7,7 +7,7 @@ import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ByteRange } from '../../src/copy/extent-map.ts';
+import type { ByteRange } from '../../src/core/byte-range.ts';
 import { blockAligned, replicate, type Base } from '../../src/copy/replicate.ts';
 import { verifyBlocks } from '../../src/copy/verify.ts';
 import { LedgerReader, LedgerWriter } from '../../src/ledger/ledger.ts';

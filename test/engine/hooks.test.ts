@@ -7,7 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from '../../src/core/errors.ts';
 import { Reporter } from '../../src/core/events.ts';
-import { hookEnv, parseHookOptions, runHook, HOOK_PHASES, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../src/engine/hooks.ts';
+import { hookEnv, runHook, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../src/engine/hooks.ts';
+import { parseHookOptions, HOOK_PHASES } from '../../src/policy/hooks.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const facts: HookFacts = { jobId: 'j-0123abcd', volume: 'db', device: '/dev/vg0/db', snapshotId: 's-89abcdef', snapshotPath: '/dev/vg0/db-snap', destination: '/backup/db.img' };

@@ -4,7 +4,7 @@ import { Catalog } from '../../catalog/store.ts';
 import { resolveHome } from '../../catalog/home.ts';
 import { QrvError } from '../../core/errors.ts';
 import { errorLine } from '../../output/printer.ts';
-import { terminalRefusal } from '../../services/browse-tree.ts';
+import { terminalRefusal } from '../../ui/browse/tree.ts';
 import { idKind } from '../../core/ids.ts';
 import type { Via } from '../../browse/open.ts';
 import { checkVia, find, ls, splitTarget } from '../../services/browse.ts';

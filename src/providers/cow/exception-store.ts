@@ -15,7 +15,7 @@
 // read here covers every write that completed on the origin. (lvmsync reads the same format.)
 import fs from 'node:fs/promises';
 import { QrvError } from '../../core/errors.ts';
-import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
+import { mergeRanges, type ByteRange } from '../../core/byte-range.ts';
 import { allocateAlignedBuffers } from '../../copy/aligned-buffers.ts';
 
 export const SNAP_MAGIC = 0x70416e53;

@@ -12,7 +12,7 @@
 // Every dmsetup / losetup / blockdev call goes through the tool wrapper with an argument array.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { ByteRange } from '../../copy/extent-map.ts';
+import type { ByteRange } from '../../core/byte-range.ts';
 import { QrvError } from '../../core/errors.ts';
 import { failpoint } from '../../core/failpoints.ts';
 import { tool } from '../../system/tools.ts';

@@ -8,7 +8,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError, errnoCode, isQrvError } from '../../core/errors.ts';
-import { changedRanges as compareMaps, fileExtents, type ByteRange } from '../../copy/extent-map.ts';
+import { changedRanges as compareMaps, fileExtents } from '../../system/extent-map.ts';
+import { type ByteRange } from '../../core/byte-range.ts';
 import { writerNames } from '../../system/writers.ts';
 import type { CreateOptions, HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
 import { canClone, cloneImage, tornError } from './clone.ts';

@@ -11,7 +11,7 @@
 // of the origin written since it was taken (exception-store.ts). Both stores are read and their
 // chunks united, so the order of the two does not matter.
 import { QrvError } from '../../core/errors.ts';
-import type { ByteRange } from '../../copy/extent-map.ts';
+import type { ByteRange } from '../../core/byte-range.ts';
 import { requireRoot, tool } from '../../system/tools.ts';
 import { unitedStoreRanges } from '../cow/exception-store.ts';
 import type { DiscoveredVolume, HeldSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';

@@ -1,7 +1,7 @@
 // Reading LVM's own reports: `lvs --reportformat json --units b` (lvm2 ≥ 2.02.158), and
 // `thin_delta`'s XML between two thin devices of a pool. Parsed here, tested against output
 // captured in the VM lane (test/vm/captured/).
-import { mergeRanges, type ByteRange } from '../../copy/extent-map.ts';
+import { mergeRanges, type ByteRange } from '../../core/byte-range.ts';
 
 export interface LvRow {
   name: string;

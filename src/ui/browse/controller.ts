@@ -6,7 +6,7 @@ import type { Key } from 'ink';
 import type { CatalogData } from '../../catalog/schema.ts';
 import { isQrvError } from '../../core/errors.ts';
 import type { Located } from '../../browse/types.ts';
-import { jumpToTime } from '../../services/browse-tree.ts';
+import { jumpToTime } from './tree.ts';
 import { reduce } from '../ink-printer.tsx';
 import type { ViewState } from '../progress-view.tsx';
 import type { Preview } from './details.ts';

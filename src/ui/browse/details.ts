@@ -5,7 +5,7 @@ import { formatBytes } from '../../core/duration.ts';
 import { hostNames } from '../../browse/format.ts';
 import { modeString } from '../../browse/names.ts';
 import type { FsEntry } from '../../browse/types.ts';
-import { copiesOf, subclientsOf, type CopyRow } from '../../services/browse-tree.ts';
+import { copiesOf, subclientsOf, type CopyRow } from './tree.ts';
 import type { Node } from './model.ts';
 import { cell, field, fit, shortTime } from './text.ts';
 

@@ -2,7 +2,7 @@
 // (host → sub-client → volume → copy → folders), each with its items, the selection and a filter.
 import type { CatalogData } from '../../catalog/schema.ts';
 import type { FsEntry } from '../../browse/types.ts';
-import { copiesOf, subclientOfVolume, subclientsOf, type CopyRow } from '../../services/browse-tree.ts';
+import { copiesOf, subclientOfVolume, subclientsOf, type CopyRow } from './tree.ts';
 import { shortTime } from './text.ts';
 
 export type Node =

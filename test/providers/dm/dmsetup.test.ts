@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { collidingName, dmsetupReason, parseInfo, parseSnapshotStatus, parseTable, snapshotIdOfDevice, snapshotIdOfHandle } from '../../../src/providers/dm/dmsetup.ts';
-import { mergeRanges } from '../../../src/copy/extent-map.ts';
+import { mergeRanges } from '../../../src/core/byte-range.ts';
 import { REPO_ROOT } from '../../helpers/vm.ts';
 
 const fixture = (name: string): Promise<string> => fs.readFile(path.join(REPO_ROOT, 'fixtures/dmsetup', name), 'utf8');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileProvider } from '../../../src/providers/file/file-provider.ts';
 import type { SnapshotMade, SnapshotRef, VolumeRef } from '../../../src/providers/provider.ts';
-import type { ByteRange } from '../../../src/copy/extent-map.ts';
+import type { ByteRange } from '../../../src/core/byte-range.ts';
 import { providerContract } from '../../helpers/provider-contract.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 import { lane } from '../../helpers/lanes.ts';

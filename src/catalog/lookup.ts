@@ -1,7 +1,7 @@
-// Finding rows by name or id, with the one-line "not found" errors every command shares.
-import type { CatalogData, Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+// Finding rows of the catalog by name or id, with the one-line "not found" errors every command
+// shares.
+import type { CatalogData, Job, Qrv, Snapshot, Volume } from './schema.ts';
 import { QrvError } from '../core/errors.ts';
-import type { VolumeRef } from '../providers/provider.ts';
 
 /** A row by name, or the one-line "no X named" error that names the known ones (or how to add one). */
 export function findNamed<T extends { name: string }>(rows: T[], name: string, kind: string, howToAdd: string): T {
@@ -42,10 +42,6 @@ export function readableSnapshot(data: CatalogData, id: string): Snapshot {
     throw new QrvError('refused', 'snapshot-not-ready', `snapshot ${id} is ${snapshot.state}, not ready`, 'pick a ready snapshot from `qrv list`');
   }
   return snapshot;
-}
-
-export function volumeRef(volume: Volume): VolumeRef {
-  return { name: volume.name, provider: volume.provider, path: volume.path, options: volume.options };
 }
 
 export function idTaken(data: CatalogData): (id: string) => boolean {

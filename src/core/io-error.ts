@@ -1,6 +1,7 @@
 // Turns Node's fs errors into QrvError('io', ...) that name the path, the operation and the errno,
 // with a hint a user can act on. The copy engine wraps every fs call with `ioCall`.
-import { QrvError, errnoCode, isQrvError } from '../core/errors.ts';
+import type { FileHandle } from 'node:fs/promises';
+import { QrvError, errnoCode, isQrvError } from './errors.ts';
 
 const HINTS: Record<string, string> = {
   ENOENT: 'check that the path exists (is the snapshot still there?)',
@@ -41,5 +42,14 @@ export async function ioCall<T>(operation: IoOperation, path: string, call: () =
     return await call();
   } catch (error) {
     throw toIoError(error, operation, path);
+  }
+}
+
+/** Writes all of `data` at `position` (a write may take less than it is given). */
+export async function writeAll(handle: FileHandle, path: string, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await ioCall('write', path, () => handle.write(data, done, data.length - done, position + done));
+    done += bytesWritten;
   }
 }

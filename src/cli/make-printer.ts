@@ -1,8 +1,8 @@
 // Makes the one printer for this invocation. Ink is loaded only when it is used, so plain and
 // JSON runs (cron) never load React.
-import { JsonPrinter } from './json-printer.ts';
-import { PlainPrinter } from './plain-printer.ts';
-import type { OutputMode, Printer } from './printer.ts';
+import { JsonPrinter } from '../output/json-printer.ts';
+import { PlainPrinter } from '../output/plain-printer.ts';
+import type { OutputMode, Printer } from '../output/printer.ts';
 
 export async function makePrinter(mode: OutputMode): Promise<Printer> {
   if (mode === 'json') return new JsonPrinter();

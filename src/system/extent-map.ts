@@ -3,13 +3,8 @@
 // Node has no lseek(SEEK_DATA), and reading a 2 GiB image that is 75 % holes was most of the
 // difference to cp (docs/PERFORMANCE.md). The parser is tested against captured real output
 // in fixtures/filefrag/.
-import { tool } from '../system/tools.ts';
-
-export interface ByteRange {
-  start: number;
-  /** exclusive */
-  end: number;
-}
+import { mergeRanges, type ByteRange } from '../core/byte-range.ts';
+import { tool } from './tools.ts';
 
 /** The logical byte ranges of the extents `filefrag -v -b1` lists, sorted and merged; null when the output is not understood. */
 export function parseFilefrag(output: string): ByteRange[] | null {
@@ -27,18 +22,6 @@ export function parseFilefrag(output: string): ByteRange[] | null {
   return mergeRanges(ranges);
 }
 
-/** The ranges sorted by start, with touching and overlapping ones merged (new objects; empty ones dropped). */
-export function mergeRanges(ranges: ByteRange[]): ByteRange[] {
-  const merged: ByteRange[] = [];
-  for (const range of [...ranges].sort((a, b) => a.start - b.start)) {
-    if (range.end <= range.start) continue;
-    const last = merged.at(-1);
-    if (last && range.start <= last.end) last.end = Math.max(last.end, range.end);
-    else merged.push({ ...range });
-  }
-  return merged;
-}
-
 /** The data ranges of a regular file, or null when they cannot be known (then everything is read). */
 export async function dataRanges(file: string): Promise<ByteRange[] | null> {
   try {
@@ -47,19 +30,6 @@ export async function dataRanges(file: string): Promise<ByteRange[] | null> {
   } catch {
     return null;
   }
-}
-
-/** Whether [start, end) overlaps no data range (ranges sorted). */
-export function isHole(ranges: ByteRange[], start: number, end: number): boolean {
-  let low = 0;
-  let high = ranges.length;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    if ((ranges[mid] as ByteRange).end <= start) low = mid + 1;
-    else high = mid;
-  }
-  const next = ranges[low];
-  return next === undefined || next.start >= end;
 }
 
 // --- Extent maps with physical offsets: what changed between two reflink clones ---------------

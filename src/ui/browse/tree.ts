@@ -1,11 +1,11 @@
 // What `qrv browse` (the two-pane terminal browser, src/ui/browse/) shows and decides, as pure
 // functions of catalog data: the tree host → sub-clients → volumes → snapshots and QRVs, which
 // copy a point in time jumps to, and whether the browser may start at all (a terminal).
-import type { CatalogData } from '../catalog/schema.ts';
-import { QrvError } from '../core/errors.ts';
-import { parseTime } from '../core/time.ts';
-import { findVolume } from '../engine/lookup.ts';
-import { nothingAtTime, resolveAt, resolutionLines, type CopyKind, type Resolution } from './resolve.ts';
+import type { CatalogData } from '../../catalog/schema.ts';
+import { QrvError } from '../../core/errors.ts';
+import { parseTime } from '../../core/time.ts';
+import { findVolume } from '../../catalog/lookup.ts';
+import { nothingAtTime, resolveAt, resolutionLines, type CopyKind, type Resolution } from '../../services/resolve.ts';
 
 /** Volumes that belong to no sub-client are shown under this name. */
 export const NO_SUBCLIENT = '(no sub-client)';

@@ -32,7 +32,8 @@ module.exports = {
   forbidden: [
     {
       name: 'no-cycles',
-      comment: 'modules that import each other, directly or around a loop: move what both need into one of them or below',
+      comment:
+        'modules that import each other, directly or around a loop: move what both need into one of them or below',
       severity: 'error',
       from: { path: '^src/' },
       to: { circular: true },
@@ -47,7 +48,8 @@ module.exports = {
     },
     {
       name: 'child-processes-only-through-the-wrappers',
-      comment: 'outside programs run through src/system/tools.ts (argument arrays, captured output), hooks through src/engine/hooks.ts, guards through their modules',
+      comment:
+        'outside programs run through src/system/tools.ts (argument arrays, captured output), hooks through src/engine/hooks.ts, guards through their modules',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/(system/(tools|guard|freeze)|engine/hooks|browse/mount-reader)\\.ts$' },
       to: { path: '^(node:)?child_process$|(^|/)node_modules/execa/' },
@@ -64,7 +66,11 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.tsx', '.js', '.mjs'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.tsx', '.js', '.mjs'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

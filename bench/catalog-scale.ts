@@ -10,7 +10,18 @@
 //   npm run bench:catalog
 //   env: BENCH_RUNS (default 5), BENCH_JOBS (default 840960), BENCH_LIVE (default 10000),
 //        BENCH_NO_DOCS=1 (print only), BENCH_KEEP=DIR (a copy of the built homes, to profile by hand)
-import { linkSync, mkdirSync, rmSync, statSync, writeFileSync, readFileSync, existsSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  readFileSync,
+  existsSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -32,7 +43,11 @@ const bin = join(root, 'bin', 'qrv');
 const hex = (n: number) => n.toString(16).padStart(8, '0');
 
 function qrv(home: string, args: string[], allowFail = false): { seconds: number; rssMiB: number; stdout: string } {
-  const run = spawnSync('/usr/bin/time', ['-f', '%e %M', bin, '--home', home, ...args], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, env: { ...process.env, CI: '1' } });
+  const run = spawnSync('/usr/bin/time', ['-f', '%e %M', bin, '--home', home, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+    env: { ...process.env, CI: '1' },
+  });
   const last = (run.stderr ?? '').trim().split('\n').at(-1) ?? '';
   const [e, m] = last.split(' ').map(Number);
   if (!allowFail && run.status !== 0) throw new Error(`qrv ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
@@ -53,7 +68,19 @@ function baseHome(name: string): { home: string; data: CatalogData } {
     qrv(home, ['volume', 'add', `v${v}`, '--provider', 'file', '--path', image]);
   }
   // nothing is due while the bench runs: the schedule is once a year, and each volume was just snapshotted
-  qrv(home, ['policy', 'add', 'cron5', '--schedule', '0 0 1 1 *', '--copy', 'never', '--unsnap', 'after-persist', '--persist', '400d']);
+  qrv(home, [
+    'policy',
+    'add',
+    'cron5',
+    '--schedule',
+    '0 0 1 1 *',
+    '--copy',
+    'never',
+    '--unsnap',
+    'after-persist',
+    '--persist',
+    '400d',
+  ]);
   qrv(home, ['subclient', 'set', 'default', '--policy', 'cron5']);
   for (let v = 1; v <= VOLUMES; v += 1) qrv(home, ['snap', `v${v}`]);
   const data = parseCatalog(readFileSync(join(home, 'catalog.json'), 'utf8'), 'catalog.json');
@@ -67,7 +94,14 @@ function liveRows(data: CatalogData, count: number, now: number): Snapshot[] {
     const base = data.snapshots[i % VOLUMES] as Snapshot;
     const id = `s-${hex(0x30000000 + i)}`;
     const file = join(base.path, '..', `${base.volume}@${id}.img`);
-    rows.push({ ...structuredClone(base), id, handle: file, path: file, createdAt: new Date(now - (i + 60) * 60_000).toISOString(), groupId: `g-${hex(0x30000000 + i)}` });
+    rows.push({
+      ...structuredClone(base),
+      id,
+      handle: file,
+      path: file,
+      createdAt: new Date(now - (i + 60) * 60_000).toISOString(),
+      groupId: `g-${hex(0x30000000 + i)}`,
+    });
   }
   return rows;
 }
@@ -89,7 +123,16 @@ async function writeHistory(home: string, template: Job, count: number, now: num
     const at = new Date(now - (per - i) * 300_000).toISOString();
     for (let v = 1; v <= VOLUMES && i * VOLUMES + v <= count; v += 1) {
       const id = `j-${hex(0x40000000 + i * VOLUMES + v)}`;
-      const job: Job = { ...template, id, volume: `v${v}`, kind: i % 2 ? 'unsnap' : 'snap', startedAt: at, endedAt: at, snapshotId: `s-${hex(0x50000000 + i * VOLUMES + v)}`, steps: template.steps.map((s) => ({ ...s, startedAt: at, endedAt: at })) };
+      const job: Job = {
+        ...template,
+        id,
+        volume: `v${v}`,
+        kind: i % 2 ? 'unsnap' : 'snap',
+        startedAt: at,
+        endedAt: at,
+        snapshotId: `s-${hex(0x50000000 + i * VOLUMES + v)}`,
+        steps: template.steps.map((s) => ({ ...s, startedAt: at, endedAt: at })),
+      };
       batch.push({ id, at, kind: 'job', volume: job.volume, row: job });
       if (!sixMonths && now - Date.parse(at) <= 182 * 86_400_000) sixMonths = id;
     }
@@ -110,7 +153,12 @@ interface Row {
   emptyRss: number[];
 }
 
-function timed(name: string, big: () => ReturnType<typeof qrv>, empty: () => ReturnType<typeof qrv>, before?: (which: 'big' | 'empty') => void): Row {
+function timed(
+  name: string,
+  big: () => ReturnType<typeof qrv>,
+  empty: () => ReturnType<typeof qrv>,
+  before?: (which: 'big' | 'empty') => void,
+): Row {
   const row: Row = { name, big: [], bigRss: [], empty: [], emptyRss: [] };
   for (let r = 0; r < runs; r += 1) {
     before?.('big');
@@ -165,14 +213,56 @@ async function main(): Promise<void> {
   const liveId = rows[0]?.id as string;
   const emptyId = empty.data.snapshots[0]?.id as string;
   const results: Row[] = [];
-  results.push(timed('list --json', () => qrv(big.home, ['list', '--json']), () => qrv(empty.home, ['list', '--json'])));
-  results.push(timed('snap v1', () => qrv(big.home, ['snap', 'v1']), () => qrv(empty.home, ['snap', 'v1'])));
+  results.push(
+    timed(
+      'list --json',
+      () => qrv(big.home, ['list', '--json']),
+      () => qrv(empty.home, ['list', '--json']),
+    ),
+  );
+  results.push(
+    timed(
+      'snap v1',
+      () => qrv(big.home, ['snap', 'v1']),
+      () => qrv(empty.home, ['snap', 'v1']),
+    ),
+  );
   let n = 0;
-  results.push(timed('set --label', () => qrv(big.home, ['set', liveId, '--label', `x${n++}`]), () => qrv(empty.home, ['set', emptyId, '--label', `x${n++}`])));
-  results.push(timed('check', () => qrv(big.home, ['check'], true), () => qrv(empty.home, ['check'], true)));
-  results.push(timed('cron (nothing due)', () => qrv(big.home, ['cron']), () => qrv(empty.home, ['cron'])));
-  results.push(timed('history --since 1d', () => qrv(big.home, ['history', '--since', '1d', '--json']), () => qrv(empty.home, ['history', '--since', '1d', '--json'])));
-  results.push(timed('show <job of 6 months ago>', () => qrv(big.home, ['show', oldJob, '--json']), () => qrv(empty.home, ['show', emptyJob, '--json'])));
+  results.push(
+    timed(
+      'set --label',
+      () => qrv(big.home, ['set', liveId, '--label', `x${n++}`]),
+      () => qrv(empty.home, ['set', emptyId, '--label', `x${n++}`]),
+    ),
+  );
+  results.push(
+    timed(
+      'check',
+      () => qrv(big.home, ['check'], true),
+      () => qrv(empty.home, ['check'], true),
+    ),
+  );
+  results.push(
+    timed(
+      'cron (nothing due)',
+      () => qrv(big.home, ['cron']),
+      () => qrv(empty.home, ['cron']),
+    ),
+  );
+  results.push(
+    timed(
+      'history --since 1d',
+      () => qrv(big.home, ['history', '--since', '1d', '--json']),
+      () => qrv(empty.home, ['history', '--since', '1d', '--json']),
+    ),
+  );
+  results.push(
+    timed(
+      'show <job of 6 months ago>',
+      () => qrv(big.home, ['show', oldJob, '--json']),
+      () => qrv(empty.home, ['show', emptyJob, '--json']),
+    ),
+  );
 
   // prune of 10,000 expired snapshots: each run starts from the same catalog with every live snapshot expired
   const expire = (home: string, text: string, data: CatalogData, extra: Snapshot[]) => {
@@ -183,27 +273,45 @@ async function main(): Promise<void> {
     writeFileSync(join(home, 'catalog.json'), baseText(expired).text, { mode: 0o600 });
     rmSync(join(home, 'catalog.journal'), { force: true });
     linkFiles(data, extra);
-    for (const s of expired.snapshots) if (s.state === 'ready' && !existsSync(s.path)) linkSync((data.snapshots.find((b) => b.volume === s.volume) as Snapshot).path, s.path);
+    for (const s of expired.snapshots)
+      if (s.state === 'ready' && !existsSync(s.path))
+        linkSync((data.snapshots.find((b) => b.volume === s.volume) as Snapshot).path, s.path);
   };
   const bigText = readFileSync(join(big.home, 'catalog.json'), 'utf8');
   const emptyText = readFileSync(join(empty.home, 'catalog.json'), 'utf8');
-  const keepBase = (home: string, data: CatalogData) => data.snapshots.map((s) => { const copy = `${s.path}.base`; if (!existsSync(copy)) linkSync(s.path, copy); return { s, copy, home }; });
+  const keepBase = (home: string, data: CatalogData) =>
+    data.snapshots.map((s) => {
+      const copy = `${s.path}.base`;
+      if (!existsSync(copy)) linkSync(s.path, copy);
+      return { s, copy, home };
+    });
   const bases = [...keepBase(big.home, big.data), ...keepBase(empty.home, empty.data)];
-  const restoreBases = () => { for (const b of bases) if (!existsSync(b.s.path)) linkSync(b.copy, b.s.path); };
+  const restoreBases = () => {
+    for (const b of bases) if (!existsSync(b.s.path)) linkSync(b.copy, b.s.path);
+  };
   let pruned = 0;
   results.push(
     timed(
       `prune (${liveCount} expired)`,
-      () => { const r = qrv(big.home, ['prune', '--json'], true); pruned = (JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}').removed ?? []).length; return r; },
+      () => {
+        const r = qrv(big.home, ['prune', '--json'], true);
+        pruned = (JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}').removed ?? []).length;
+        return r;
+      },
       () => qrv(empty.home, ['prune', '--json'], true),
-      (which) => { restoreBases(); if (which === 'big') expire(big.home, bigText, big.data, rows); else expire(empty.home, emptyText, empty.data, []); },
+      (which) => {
+        restoreBases();
+        if (which === 'big') expire(big.home, bigText, big.data, rows);
+        else expire(empty.home, emptyText, empty.data, []);
+      },
     ),
   );
   // what the provider's removals cost alone: unlinking as many files as prune removed
   restoreBases();
   expire(big.home, bigText, big.data, rows);
   const unlinkStart = performance.now();
-  for (const s of parseCatalog(readFileSync(join(big.home, 'catalog.json'), 'utf8'), 'c').snapshots) rmSync(s.path, { force: true });
+  for (const s of parseCatalog(readFileSync(join(big.home, 'catalog.json'), 'utf8'), 'c').snapshots)
+    rmSync(s.path, { force: true });
   const unlinkSeconds = (performance.now() - unlinkStart) / 1000;
   load.push(loadavg()[0]);
 
@@ -218,7 +326,10 @@ async function main(): Promise<void> {
     '',
     '| command | big home, s | empty home, s | difference, s | big peak RSS, MiB | empty peak RSS, MiB | all big runs, s |',
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...results.map((r) => `| \`qrv ${r.name}\` | ${f(median(r.big))} | ${f(median(r.empty))} | ${f(median(r.big) - median(r.empty))} | ${median(r.bigRss).toFixed(0)} | ${median(r.emptyRss).toFixed(0)} | ${r.big.map(f).join(', ')} |`),
+    ...results.map(
+      (r) =>
+        `| \`qrv ${r.name}\` | ${f(median(r.big))} | ${f(median(r.empty))} | ${f(median(r.big) - median(r.empty))} | ${median(r.bigRss).toFixed(0)} | ${median(r.emptyRss).toFixed(0)} | ${r.big.map(f).join(', ')} |`,
+    ),
     '',
     `Parsing catalog.json (${catalogBytes} bytes) in one process: JSON.parse ${median(parse).toFixed(0)} ms, zod validation on top ${median(validate).toFixed(0)} ms (medians of ${runs}).`,
     `Prune removed ${pruned} snapshots per run; unlinking as many files alone takes ${f(unlinkSeconds)} s, so the catalog work of a prune is about its time less that and less the empty home's prune.`,

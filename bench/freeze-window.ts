@@ -58,8 +58,12 @@ function measure(where: string, dir: string): Row {
         run('dd', ['if=/dev/urandom', `of=${join(mnt, `f${i % 3}`)}`, 'bs=1M', 'count=8', 'status=none']);
         const snap = qrv(['snap', 'vol']);
         if (!snap.ok) throw new Error(snap.detail);
-        const summary = lastJson<{ snapshot: { id: string; quiesce: string; method: string; suspendedMs: number }; job: { steps: Array<{ name: string; startedAt: string; endedAt: string }> } }>(snap.stdout);
-        if (summary.snapshot.quiesce !== 'fsfreeze') throw new Error(`the snapshot was not frozen (${summary.snapshot.quiesce})`);
+        const summary = lastJson<{
+          snapshot: { id: string; quiesce: string; method: string; suspendedMs: number };
+          job: { steps: Array<{ name: string; startedAt: string; endedAt: string }> };
+        }>(snap.stdout);
+        if (summary.snapshot.quiesce !== 'fsfreeze')
+          throw new Error(`the snapshot was not frozen (${summary.snapshot.quiesce})`);
         row.method = summary.snapshot.method;
         row.freezeMs.push(summary.snapshot.suspendedMs);
         const steps = summary.job.steps;
@@ -115,7 +119,10 @@ const lines = [
   '',
   '| Image on | Snapshot method | Freeze window, median ms | Bring to rest → resume I/O, median ms | `qrv snap` process, median s | Freeze windows (ms) |',
   '| --- | --- | ---: | ---: | ---: | --- |',
-  ...rows.map((r) => `| ${r.where} | ${r.method} | ${median(r.freezeMs).toFixed(1)} | ${median(r.snapMs).toFixed(0)} | ${median(r.processS).toFixed(3)} | ${list(r.freezeMs, 1)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.where} | ${r.method} | ${median(r.freezeMs).toFixed(1)} | ${median(r.snapMs).toFixed(0)} | ${median(r.processS).toFixed(3)} | ${list(r.freezeMs, 1)} |`,
+  ),
   '',
   `- Target (issue #5): freeze window ≤ 50 ms median on file/XFS: ${median(rows[0]?.freezeMs ?? [Infinity]) <= 50 ? 'met' : 'NOT met'}.`,
   '',

@@ -52,8 +52,14 @@ function qrv(verify: boolean): Contender['run'] {
 const contenders: Contender[] = [
   { name: 'qrv', run: qrv(false) },
   { name: 'qrv + verify', run: qrv(true) },
-  { name: 'cp --sparse=always + sync', run: (src, dst) => spawnChecked('sh', ['-c', 'cp --sparse=always "$1" "$2" && sync', 'sh', src, dst]) },
-  { name: 'dd bs=4M conv=fsync', run: (src, dst) => spawnChecked('dd', [`if=${src}`, `of=${dst}`, 'bs=4M', 'conv=fsync', 'status=none']) },
+  {
+    name: 'cp --sparse=always + sync',
+    run: (src, dst) => spawnChecked('sh', ['-c', 'cp --sparse=always "$1" "$2" && sync', 'sh', src, dst]),
+  },
+  {
+    name: 'dd bs=4M conv=fsync',
+    run: (src, dst) => spawnChecked('dd', [`if=${src}`, `of=${dst}`, 'bs=4M', 'conv=fsync', 'status=none']),
+  },
 ];
 
 let cachesDropped = isRoot;
@@ -110,11 +116,16 @@ async function benchVolume(label: string, source: string, dataBytes: number): Pr
 }
 
 function table(results: VolumeResult[]): string {
-  const lines = ['| Volume | Contender | Median s | MB/s (volume size / median) | All runs (s) |', '| --- | --- | ---: | ---: | --- |'];
+  const lines = [
+    '| Volume | Contender | Median s | MB/s (volume size / median) | All runs (s) |',
+    '| --- | --- | ---: | ---: | --- |',
+  ];
   for (const result of results) {
     for (const [name, values] of result.times) {
       const m = median(values);
-      lines.push(`| ${result.label} | ${name} | ${m.toFixed(2)} | ${Math.round(sizeBytes / m / 1e6)} | ${values.map((v) => v.toFixed(2)).join(', ')} |`);
+      lines.push(
+        `| ${result.label} | ${name} | ${m.toFixed(2)} | ${Math.round(sizeBytes / m / 1e6)} | ${values.map((v) => v.toFixed(2)).join(', ')} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -131,13 +142,28 @@ async function main(): Promise<void> {
   const quarter = join(work, 'quarter.img');
   try {
     console.log(`bundling bench/copy-once.ts → ${bundle} (esbuild, as the CLI ships)`);
-    await build({ entryPoints: [join(here, 'copy-once.ts')], outfile: bundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', external: ['@node-rs/xxhash'], logLevel: 'warning', banner: { js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);" } });
+    await build({
+      entryPoints: [join(here, 'copy-once.ts')],
+      outfile: bundle,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      external: ['@node-rs/xxhash'],
+      logLevel: 'warning',
+      banner: {
+        js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",
+      },
+    });
     console.log(`generating ${sizeMiB} MiB volumes in ${work}`);
     await makeFullVolume(full, sizeBytes);
     const quarterData = await makeSparseVolume(quarter, sizeBytes, 0.25);
     const machine = describeMachine(work);
 
-    const results = [await benchVolume('full (100 % random)', full, sizeBytes), await benchVolume('25 % used', quarter, quarterData)];
+    const results = [
+      await benchVolume('full (100 % random)', full, sizeBytes),
+      await benchVolume('25 % used', quarter, quarterData),
+    ];
     const loadAtEnd = (loadavg()[0] ?? 0).toFixed(2);
     const [fullResult, quarterResult] = results as [VolumeResult, VolumeResult];
     const cpdd = ['cp --sparse=always + sync', 'dd bs=4M conv=fsync'];
@@ -145,7 +171,8 @@ async function main(): Promise<void> {
     const fullVerifyRatio = ratio(fullResult, cpdd, 'qrv + verify');
     const quarterRatio = ratio(quarterResult, ['dd bs=4M conv=fsync'], 'qrv');
     const quarterVerifyRatio = ratio(quarterResult, ['dd bs=4M conv=fsync'], 'qrv + verify');
-    const verdict = (value: number, target: number): string => `${value.toFixed(2)}× (target ≥ ${target}×: ${value >= target ? 'met' : 'NOT met'})`;
+    const verdict = (value: number, target: number): string =>
+      `${value.toFixed(2)}× (target ≥ ${target}×: ${value >= target ? 'met' : 'NOT met'})`;
 
     const body = `## Full copy
 

@@ -40,17 +40,37 @@ export interface OnceResult {
 }
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
-const ledgerOf = (qrv: string): string => ledgerPathFor({ id: QRV_ID, destination: qrv, destinationKind: 'file' }, '/nonexistent');
+const ledgerOf = (qrv: string): string =>
+  ledgerPathFor({ id: QRV_ID, destination: qrv, destinationKind: 'file' }, '/nonexistent');
 
-async function copyWithLedger(source: string, qrv: string, sizeBytes: number, base: Base, snapshotId: string): Promise<CopyResult> {
-  const ledgerOut = await LedgerWriter.create(ledgerOf(qrv), { blockSize: DEFAULT_BLOCK_SIZE, sizeBytes, snapshotId, qrvId: QRV_ID });
+async function copyWithLedger(
+  source: string,
+  qrv: string,
+  sizeBytes: number,
+  base: Base,
+  snapshotId: string,
+): Promise<CopyResult> {
+  const ledgerOut = await LedgerWriter.create(ledgerOf(qrv), {
+    blockSize: DEFAULT_BLOCK_SIZE,
+    sizeBytes,
+    snapshotId,
+    qrvId: QRV_ID,
+  });
   try {
     // Tuning knobs, as in copy-once.ts: QRV_BENCH_BUFFER (bytes), QRV_BENCH_DEPTH (reads in flight).
     const tuning = {
       ...(process.env.QRV_BENCH_BUFFER ? { bufferSize: Number(process.env.QRV_BENCH_BUFFER) } : {}),
       ...(process.env.QRV_BENCH_DEPTH ? { readDepth: Number(process.env.QRV_BENCH_DEPTH) } : {}),
     };
-    return await replicate({ source, destination: qrv, destinationKind: 'file', sizeBytes, base, ledgerOut, ...tuning });
+    return await replicate({
+      source,
+      destination: qrv,
+      destinationKind: 'file',
+      sizeBytes,
+      base,
+      ledgerOut,
+      ...tuning,
+    });
   } catch (error) {
     await ledgerOut.discard().catch(() => undefined);
     throw error;
@@ -60,13 +80,23 @@ async function copyWithLedger(source: string, qrv: string, sizeBytes: number, ba
 /** A clone in the file provider's terms: the bench's snapshots are reflink clones. */
 const ref = (path: string, sizeBytes: number) => ({ handle: path, path, method: 'reflink', sizeBytes });
 
-async function incremental(mode: 'provider' | 'ledger', snapA: string | null, snapB: string, qrv: string, sizeBytes: number): Promise<OnceResult> {
+async function incremental(
+  mode: 'provider' | 'ledger',
+  snapA: string | null,
+  snapB: string,
+  qrv: string,
+  sizeBytes: number,
+): Promise<OnceResult> {
   const started = now();
   let ranges: ByteRange[] | null = null;
   if (mode === 'provider') {
     const volume = { name: 'bench', provider: 'file', path: snapB, options: {} };
-    ranges = (await fileProvider.changedRanges?.(volume, ref(snapA as string, sizeBytes), ref(snapB, sizeBytes))) ?? null;
-    if (!ranges) throw new Error(`the file provider gave no changed ranges for ${snapA} → ${snapB} (not reflink clones on one filesystem?)`);
+    ranges =
+      (await fileProvider.changedRanges?.(volume, ref(snapA as string, sizeBytes), ref(snapB, sizeBytes))) ?? null;
+    if (!ranges)
+      throw new Error(
+        `the file provider gave no changed ranges for ${snapA} → ${snapB} (not reflink clones on one filesystem?)`,
+      );
   }
   const rangesDone = now();
   const ledger = await LedgerReader.open(ledgerOf(qrv), { snapshotId: 'A', sizeBytes, blockSize: DEFAULT_BLOCK_SIZE });
@@ -83,7 +113,13 @@ async function incremental(mode: 'provider' | 'ledger', snapA: string | null, sn
   return {
     mode,
     seconds: done - started,
-    ...(mode === 'provider' ? { rangesSeconds: rangesDone - started, rangeCount: ranges?.length, rangeBytes: ranges?.reduce((sum, r) => sum + r.end - r.start, 0) } : {}),
+    ...(mode === 'provider'
+      ? {
+          rangesSeconds: rangesDone - started,
+          rangeCount: ranges?.length,
+          rangeBytes: ranges?.reduce((sum, r) => sum + r.end - r.start, 0),
+        }
+      : {}),
     ledgerOpenSeconds: opened - rangesDone,
     copySeconds: done - opened,
     bytesRead: result.bytesRead,
@@ -98,7 +134,16 @@ async function full(source: string, qrv: string, sizeBytes: number, snapshotId: 
   const started = now();
   const result = await copyWithLedger(source, qrv, sizeBytes, { kind: 'fresh' }, snapshotId);
   const seconds = now() - started;
-  return { mode: 'full', seconds, copySeconds: seconds, bytesRead: result.bytesRead, bytesWritten: result.bytesWritten, changedBlocks: result.changedBlocks, checksum: result.checksum, maxRssBytes: 0 };
+  return {
+    mode: 'full',
+    seconds,
+    copySeconds: seconds,
+    bytesRead: result.bytesRead,
+    bytesWritten: result.bytesWritten,
+    changedBlocks: result.changedBlocks,
+    checksum: result.checksum,
+    maxRssBytes: 0,
+  };
 }
 
 async function main(argv: string[]): Promise<OnceResult> {
@@ -108,11 +153,16 @@ async function main(argv: string[]): Promise<OnceResult> {
     if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`bad size ${value}`);
     return n;
   };
-  if (mode === 'full' && (rest.length === 3 || rest.length === 4)) return full(rest[0] as string, rest[1] as string, size(rest[2]), rest[3] ?? 'B');
-  if (mode === 'provider' && rest.length === 4) return incremental('provider', rest[0] as string, rest[1] as string, rest[2] as string, size(rest[3]));
-  if (mode === 'ledger' && rest.length === 3) return incremental('ledger', null, rest[0] as string, rest[1] as string, size(rest[2]));
+  if (mode === 'full' && (rest.length === 3 || rest.length === 4))
+    return full(rest[0] as string, rest[1] as string, size(rest[2]), rest[3] ?? 'B');
+  if (mode === 'provider' && rest.length === 4)
+    return incremental('provider', rest[0] as string, rest[1] as string, rest[2] as string, size(rest[3]));
+  if (mode === 'ledger' && rest.length === 3)
+    return incremental('ledger', null, rest[0] as string, rest[1] as string, size(rest[2]));
   if (mode === 'idle' && rest.length === 0) return { mode: 'idle', seconds: 0, maxRssBytes: 0 };
-  console.error('usage: incremental-once full <src> <qrv> <size> [snapshotId] | provider <snapA> <snapB> <qrv> <size> | ledger <snapB> <qrv> <size> | idle');
+  console.error(
+    'usage: incremental-once full <src> <qrv> <size> [snapshotId] | provider <snapA> <snapB> <qrv> <size> | ledger <snapB> <qrv> <size> | idle',
+  );
   process.exit(2);
 }
 

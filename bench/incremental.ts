@@ -37,7 +37,8 @@ const sizeMiB = wholeNumberEnv('BENCH_SIZE_MIB', 2048, 1);
 const changePercent = Number(process.env.BENCH_CHANGE_PERCENT ?? 1);
 const sizeBytes = sizeMiB * MiB;
 if (!(changePercent > 0 && changePercent <= 100)) throw new Error('BENCH_CHANGE_PERCENT must be in (0, 100]');
-if (process.getuid?.() !== 0) throw new Error('bench/incremental.ts needs root: it makes an XFS loop filesystem and drops the page cache');
+if (process.getuid?.() !== 0)
+  throw new Error('bench/incremental.ts needs root: it makes an XFS loop filesystem and drops the page cache');
 
 const bundle = join(work, 'incremental-once.mjs');
 const fsImage = join(work, 'incremental-xfs.img');
@@ -65,10 +66,22 @@ interface Contender {
 
 const child = (...args: string[]): [string, string[]] => [process.execPath, [bundle, ...args]];
 const contenders: Contender[] = [
-  { name: 'full copy of B (fresh QRV + ledger)', kind: 'full', command: (_a, b) => child('full', b, fresh, String(sizeBytes)) },
-  { name: 'provider incremental A→B', kind: 'provider', command: (a, b) => child('provider', a, b, qrv, String(sizeBytes)) },
+  {
+    name: 'full copy of B (fresh QRV + ledger)',
+    kind: 'full',
+    command: (_a, b) => child('full', b, fresh, String(sizeBytes)),
+  },
+  {
+    name: 'provider incremental A→B',
+    kind: 'provider',
+    command: (a, b) => child('provider', a, b, qrv, String(sizeBytes)),
+  },
   { name: 'ledger incremental A→B', kind: 'ledger', command: (_a, b) => child('ledger', b, qrv, String(sizeBytes)) },
-  { name: 'dd if=B of=/dev/null bs=1M', kind: 'read', command: (_a, b) => ['dd', [`if=${b}`, 'of=/dev/null', 'bs=1M', 'status=none']] },
+  {
+    name: 'dd if=B of=/dev/null bs=1M',
+    kind: 'read',
+    command: (_a, b) => ['dd', [`if=${b}`, 'of=/dev/null', 'bs=1M', 'status=none']],
+  },
   { name: 'cat B > /dev/null', kind: 'read', command: (_a, b) => ['sh', ['-c', 'cat "$1" > /dev/null', 'sh', b]] },
   { name: 'node start-up (bundle, no work)', kind: 'startup', command: () => child('idle') },
 ];
@@ -92,16 +105,25 @@ async function prepare(kind: Kind): Promise<void> {
 }
 
 /** Fails loudly unless `image` and its ledger hold exactly the snapshot whose checksum is `expected`. */
-async function checkQrv(label: string, image: string, result: OnceResult, expected: string, snapshotId: string): Promise<void> {
-  if (result.checksum !== expected) throw new Error(`${label}: the copy computed ${result.checksum}, the snapshot is ${expected}`);
+async function checkQrv(
+  label: string,
+  image: string,
+  result: OnceResult,
+  expected: string,
+  snapshotId: string,
+): Promise<void> {
+  if (result.checksum !== expected)
+    throw new Error(`${label}: the copy computed ${result.checksum}, the snapshot is ${expected}`);
   const size = (await stat(image)).size;
   if (size !== sizeBytes) throw new Error(`${label}: ${image} has ${size} bytes, expected ${sizeBytes}`);
   const got = await checksumImage(image, sizeBytes);
-  if (got !== expected) throw new Error(`${label}: ${image} holds ${got}, the snapshot is ${expected} — the copy produced wrong data`);
+  if (got !== expected)
+    throw new Error(`${label}: ${image} holds ${got}, the snapshot is ${expected} — the copy produced wrong data`);
   const ledger = await LedgerReader.open(ledgerOf(image), { snapshotId, sizeBytes, blockSize: DEFAULT_BLOCK_SIZE });
   const recorded = ledgerChecksum(ledger.header.bodyChecksum);
   await ledger.close();
-  if (recorded !== expected) throw new Error(`${label}: the new ledger records ${recorded}, the snapshot is ${expected}`);
+  if (recorded !== expected)
+    throw new Error(`${label}: the new ledger records ${recorded}, the snapshot is ${expected}`);
 }
 
 function clone(from: string, to: string): void {
@@ -170,7 +192,9 @@ async function main(): Promise<void> {
     clone(volume, snapB);
     const expectedB = await checksumImage(snapB, sizeBytes);
     if (expectedB === expectedA) throw new Error('snapshot B equals A: the change did not happen');
-    console.log(`changed ${changed.length} of ${Math.ceil(sizeBytes / DEFAULT_BLOCK_SIZE)} blocks; snapshot B; setup copy took ${setup.seconds.toFixed(2)} s`);
+    console.log(
+      `changed ${changed.length} of ${Math.ceil(sizeBytes / DEFAULT_BLOCK_SIZE)} blocks; snapshot B; setup copy took ${setup.seconds.toFixed(2)} s`,
+    );
 
     const machine = describeMachine(work);
     const measured = await measure(snapA, snapB, expectedB, changed.length);

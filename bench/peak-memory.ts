@@ -56,7 +56,12 @@ function sample(args: string[]): Sample {
   const result = lastJson<OnceResult>(run.stdout);
   const reported = /Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr);
   if (gnuTime && !reported) throw new Error(`no "Maximum resident set size" in the output of ${gnuTime} -v`);
-  return { wall: run.seconds, childMiB: result.maxRssBytes / MiB, timeMiB: reported ? Number(reported[1]) / 1024 : null, result };
+  return {
+    wall: run.seconds,
+    childMiB: result.maxRssBytes / MiB,
+    timeMiB: reported ? Number(reported[1]) / 1024 : null,
+    result,
+  };
 }
 
 async function prepare(): Promise<void> {
@@ -79,21 +84,28 @@ async function main(): Promise<void> {
     for (let round = 0; round < runs; round++) {
       await prepare();
       const copy = sample(['full', volume, destination, String(sizeBytes)]);
-      if (copy.result.checksum !== expected) throw new Error(`the copy computed ${copy.result.checksum}, the volume is ${expected}`);
+      if (copy.result.checksum !== expected)
+        throw new Error(`the copy computed ${copy.result.checksum}, the volume is ${expected}`);
       const size = (await stat(destination)).size;
       if (size !== sizeBytes) throw new Error(`the QRV has ${size} bytes, expected ${sizeBytes}`);
       if (round === 0) {
         const got = await checksumImage(destination, sizeBytes);
-        if (got !== expected) throw new Error(`the QRV holds ${got}, the volume is ${expected} — the copy produced wrong data`);
+        if (got !== expected)
+          throw new Error(`the QRV holds ${got}, the volume is ${expected} — the copy produced wrong data`);
       }
       copies.push(copy);
-      console.log(`run ${round + 1}/${runs}: peak RSS ${copy.childMiB.toFixed(1)} MiB (child) / ${copy.timeMiB?.toFixed(1) ?? '—'} MiB (GNU time), ${copy.wall.toFixed(1)} s`);
+      console.log(
+        `run ${round + 1}/${runs}: peak RSS ${copy.childMiB.toFixed(1)} MiB (child) / ${copy.timeMiB?.toFixed(1) ?? '—'} MiB (GNU time), ${copy.wall.toFixed(1)} s`,
+      );
     }
 
     const peak = Math.max(...copies.map((c) => Math.max(c.childMiB, c.timeMiB ?? 0)));
     const rows = [
       `| node, bundle loaded, no work (baseline) | ${idle.childMiB.toFixed(1)} | ${idle.timeMiB?.toFixed(1) ?? '—'} | — | ${idle.wall.toFixed(2)} |`,
-      ...copies.map((c, i) => `| full copy + ledger, run ${i + 1} | ${c.childMiB.toFixed(1)} | ${c.timeMiB?.toFixed(1) ?? '—'} | ${Math.round(sizeBytes / c.wall / 1e6)} | ${c.wall.toFixed(2)} |`),
+      ...copies.map(
+        (c, i) =>
+          `| full copy + ledger, run ${i + 1} | ${c.childMiB.toFixed(1)} | ${c.timeMiB?.toFixed(1) ?? '—'} | ${Math.round(sizeBytes / c.wall / 1e6)} | ${c.wall.toFixed(2)} |`,
+      ),
     ];
     const body = `## Peak memory
 

@@ -62,7 +62,8 @@ const scratch = outDir ? null : (process.env.BENCH_VM_KEEP ?? mkdtempSync(join(t
 if (!outDir) {
   const blocker = vmBlocker();
   if (blocker) throw new Error(`the VM lane cannot run here: ${blocker}`);
-  if (!existsSync(join(root, 'dist', 'qrv.mjs'))) throw new Error('dist/qrv.mjs is missing: run `npm run build` first (npm run bench:vm does)');
+  if (!existsSync(join(root, 'dist', 'qrv.mjs')))
+    throw new Error('dist/qrv.mjs is missing: run `npm run build` first (npm run bench:vm does)');
   outDir = scratch as string;
   const body = readFileSync(join(here, 'lib', 'vm-lvm.sh'), 'utf8').replace(/^#!.*\n/, '');
   const settings = `export BENCH_RUNS=${runs} BENCH_VM_LV_MIB=${lvMiB} BENCH_VM_COPY_RUNS=${copyRuns} BENCH_VM_INCR_RUNS=${incrRuns} BENCH_VM_FILE=${fileRow}\n`;
@@ -73,14 +74,30 @@ if (!outDir) {
   const sampler = setInterval(() => {
     const now = hostBusy();
     const last = seen.during;
-    if (!last || Number(now.load) > Number(last.load) || now.otherVms > last.otherVms) seen.during = { load: last && Number(last.load) > Number(now.load) ? last.load : now.load, otherVms: Math.max(last?.otherVms ?? 0, now.otherVms) };
+    if (!last || Number(now.load) > Number(last.load) || now.otherVms > last.otherVms)
+      seen.during = {
+        load: last && Number(last.load) > Number(now.load) ? last.load : now.load,
+        otherVms: Math.max(last?.otherVms ?? 0, now.otherVms),
+      };
   }, 30_000);
   try {
-    const run = await runInVm(`#!/bin/bash\n${settings}${body}`, { diskMiB, memoryMiB: 2048, timeoutMs: 45 * 60_000, outDir });
+    const run = await runInVm(`#!/bin/bash\n${settings}${body}`, {
+      diskMiB,
+      memoryMiB: 2048,
+      timeoutMs: 45 * 60_000,
+      outDir,
+    });
     vmSeconds = run.seconds;
     bootSeconds = run.bootSeconds;
-    if (run.exitCode !== 0) throw new Error(`bench/lib/vm-lvm.sh failed (exit ${run.exitCode}):\n${run.output.slice(-6000)}`);
-    console.log(run.output.trim().split('\n').filter((l) => l.startsWith('[')).join('\n'));
+    if (run.exitCode !== 0)
+      throw new Error(`bench/lib/vm-lvm.sh failed (exit ${run.exitCode}):\n${run.output.slice(-6000)}`);
+    console.log(
+      run.output
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('['))
+        .join('\n'),
+    );
   } finally {
     clearInterval(sampler);
   }
@@ -129,7 +146,13 @@ function parseTrace(text: string): TraceEvent[] {
   const events: TraceEvent[] = [];
   for (const line of text.split('\n')) {
     const m = /^\s*.+-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+):\s+(qrv_\w+):(.*)$/.exec(line);
-    if (m) events.push({ pid: Number(m[1]), at: Number(m[2]) * 1000, event: m[3] as string, md: /md=(0x[0-9a-f]+)/.exec(m[4] as string)?.[1] ?? null });
+    if (m)
+      events.push({
+        pid: Number(m[1]),
+        at: Number(m[2]) * 1000,
+        event: m[3] as string,
+        md: /md=(0x[0-9a-f]+)/.exec(m[4] as string)?.[1] ?? null,
+      });
   }
   return events;
 }
@@ -140,7 +163,13 @@ const meta = Object.fromEntries(
     .filter((l) => l.includes('='))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 ) as Record<string, string>;
-const sections = Object.fromEntries((readText(join(outDir, 'sections.tsv')) ?? '').trim().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
+const sections = Object.fromEntries(
+  (readText(join(outDir, 'sections.tsv')) ?? '')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\t') as [string, string]),
+);
 const records: Rec[] = (readText(join(outDir, 'index.tsv')) ?? '')
   .trim()
   .split('\n')
@@ -152,7 +181,16 @@ const records: Rec[] = (readText(join(outDir, 'index.tsv')) ?? '')
     let summary: Summary | null = null;
     if (last.startsWith('{')) summary = JSON.parse(last) as Summary;
     const trace = readText(join(outDir, 'trace', `${name}.txt`));
-    return { name, kind, row, run: Number(run), seconds: Number(t1) - Number(t0), status: Number(status), summary, trace: trace === null ? null : parseTrace(trace) };
+    return {
+      name,
+      kind,
+      row,
+      run: Number(run),
+      seconds: Number(t1) - Number(t0),
+      status: Number(status),
+      summary,
+      trace: trace === null ? null : parseTrace(trace),
+    };
   });
 if (scratch && !process.env.BENCH_VM_KEEP) rmSync(scratch, { recursive: true, force: true });
 if (records.length === 0) throw new Error(`no results in ${outDir}`);
@@ -173,7 +211,13 @@ interface KernelWindow {
 }
 
 function kernelWindow(events: TraceEvent[] | null): KernelWindow {
-  const window: KernelWindow = { frozenMs: null, freezingMs: null, suspendedMs: null, beforeSuspendMs: null, afterResumeMs: null };
+  const window: KernelWindow = {
+    frozenMs: null,
+    freezingMs: null,
+    suspendedMs: null,
+    beforeSuspendMs: null,
+    afterResumeMs: null,
+  };
   if (!events) return window;
   // the longest suspension of one device: dm_suspend(md) … dm_resume(md) and its return
   let longest: { from: number; to: number } | null = null;
@@ -183,7 +227,8 @@ function kernelWindow(events: TraceEvent[] | null): KernelWindow {
     if (resumeAt < 0) return;
     const resumer = (events[resumeAt] as TraceEvent).pid;
     const resumed = events.slice(resumeAt).find((r) => r.event === 'qrv_drr' && r.pid === resumer);
-    if (resumed && (!longest || resumed.at - e.at > longest.to - longest.from)) longest = { from: e.at, to: resumed.at };
+    if (resumed && (!longest || resumed.at - e.at > longest.to - longest.from))
+      longest = { from: e.at, to: resumed.at };
   });
   const span = longest as { from: number; to: number } | null;
   if (span) window.suspendedMs = span.to - span.from;
@@ -210,7 +255,8 @@ const restToResumeMs = (s: Summary | null): number | null => {
   const last = s?.job?.steps.find((x) => x.name === 'resume I/O');
   return first && last ? Date.parse(last.endedAt) - Date.parse(first.startedAt) : null;
 };
-const nums = (values: Array<number | null>): number[] => values.filter((v): v is number => v !== null && Number.isFinite(v));
+const nums = (values: Array<number | null>): number[] =>
+  values.filter((v): v is number => v !== null && Number.isFinite(v));
 const med = (values: Array<number | null>, digits: number): string => {
   const v = nums(values);
   return v.length ? median(v).toFixed(digits) : '—';
@@ -221,10 +267,25 @@ const medOrNull = (values: Array<number | null>): number | null => {
 };
 
 const PROVIDERS: Array<{ row: string; section: string; label: string; bare: string }> = [
-  { row: 'lvm-classic', section: 'freeze_classic', label: 'lvm, classic LV', bare: '`lvcreate -s -p r -L <20 %>` / `lvremove`' },
+  {
+    row: 'lvm-classic',
+    section: 'freeze_classic',
+    label: 'lvm, classic LV',
+    bare: '`lvcreate -s -p r -L <20 %>` / `lvremove`',
+  },
   { row: 'lvm-thin', section: 'freeze_thin', label: 'lvm, thin LV', bare: '`lvcreate -s -p r` / `lvremove`' },
-  { row: 'dm', section: 'freeze_dm', label: 'dm, plain linear device', bare: '`dmsetup suspend` + `dmsetup resume` (no snapshot)' },
-  { row: 'file-xfs', section: 'freeze_file_xfs', label: 'file, ext4 image on XFS (loop-mounted)', bare: '`fsfreeze -f`, `cp --reflink`, `fsfreeze -u` / `rm`' },
+  {
+    row: 'dm',
+    section: 'freeze_dm',
+    label: 'dm, plain linear device',
+    bare: '`dmsetup suspend` + `dmsetup resume` (no snapshot)',
+  },
+  {
+    row: 'file-xfs',
+    section: 'freeze_file_xfs',
+    label: 'file, ext4 image on XFS (loop-mounted)',
+    bare: '`fsfreeze -f`, `cp --reflink`, `fsfreeze -u` / `rm`',
+  },
 ];
 
 interface FreezeRow {
@@ -276,7 +337,15 @@ interface CopyRow {
   runS: number[];
   runCopyS: number[];
   runVerifyS: Array<number | null>;
-  updates: Array<{ percent: number; method: string; snapS: number[]; copyS: number[]; copyOpS: number[]; bytesRead: number[]; changedBlocks: number[] }>;
+  updates: Array<{
+    percent: number;
+    method: string;
+    snapS: number[];
+    copyS: number[];
+    copyOpS: number[];
+    bytesRead: number[];
+    changedBlocks: number[];
+  }>;
 }
 
 const copyRows: CopyRow[] = ['lvm-classic', 'lvm-thin']
@@ -323,7 +392,8 @@ const hostFileMs = hostFileXfsWindow();
 const machine = describeMachine(here);
 const vmMemMiB = meta.memory_kib ? Math.round(Number(meta.memory_kib) / 1024) : null;
 const f1 = (v: number | null, d = 1) => (v === null ? '—' : v.toFixed(d));
-const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? '—' : `${(a / b).toFixed(2)}×`);
+const ratio = (a: number | null, b: number | null) =>
+  a === null || b === null || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
 const thin = freezeRows.find((r) => r.row === 'lvm-thin');
 const thinQrv = thin ? medOrNull(thin.qrvWindowMs) : null;
 const thinFrozen = thin ? medOrNull(thin.kernel.map((k) => k.frozenMs)) : null;
@@ -335,7 +405,9 @@ const fileQrv = fileXfs && fileXfs.snapS.length ? medOrNull(fileXfs.qrvWindowMs)
 const fileFrozen = fileXfs ? medOrNull(fileXfs.kernel.map((k) => k.frozenMs)) : null;
 const met = (v: number | null) => (v === null ? 'not measured' : v <= 50 ? 'met' : 'NOT met');
 const busyNote =
-  Number(before.load) > 0.5 || Number(after.load) > 0.5 || before.otherVms + after.otherVms + (during?.otherVms ?? 0) > 0
+  Number(before.load) > 0.5 ||
+  Number(after.load) > 0.5 ||
+  before.otherVms + after.otherVms + (during?.otherVms ?? 0) > 0
     ? ` — the host was busy (other VM-lane runs: ${Math.max(before.otherVms, after.otherVms, during?.otherVms ?? 0)} other qemu process(es) seen), so the VM got less than its 2 CPUs at times and times are noisy`
     : '';
 const dmState = sections.freeze_dm;
@@ -353,8 +425,12 @@ const lines = [
   '',
   `- Host: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, kernel ${machine.kernel}; ${machine.node}`,
   `- Host 1-minute load average at the start / end: ${before.load} / ${after.load}${during ? ` (highest seen during: ${during.load})` : ''}${busyNote}`,
-  vmSeconds !== null ? `- VM run: ${vmSeconds.toFixed(0)} s in all (boot ${f1(bootSeconds)} s)` : `- Report made from the raw files of an earlier run (${outDir})`,
-  ...(failed.length ? [`- **${failed.length} measured command(s) failed** and are left out: ${failed.map((r) => r.name).join(', ')}`] : []),
+  vmSeconds !== null
+    ? `- VM run: ${vmSeconds.toFixed(0)} s in all (boot ${f1(bootSeconds)} s)`
+    : `- Report made from the raw files of an earlier run (${outDir})`,
+  ...(failed.length
+    ? [`- **${failed.length} measured command(s) failed** and are left out: ${failed.map((r) => r.name).join(', ')}`]
+    : []),
   '',
   '### Freeze window and snapshot creation',
   '',
@@ -364,17 +440,17 @@ const lines = [
   '',
   'Three measures of the window, from the outside in:',
   '',
-  '- **qrv window** — the snapshot row\'s `suspendedMs`, as qrv records it (src/engine/snapshot-phase.ts). For **lvm**',
+  "- **qrv window** — the snapshot row's `suspendedMs`, as qrv records it (src/engine/snapshot-phase.ts). For **lvm**",
   '  (quiesce `dm-suspend`) qrv does not freeze anything itself — a FIFREEZE of its own would make the suspend fail —',
   '  `bringToRest` only runs `sync -f` on the mounted filesystem, and `suspendedMs` is the wall time of the whole',
-  '  `lvm lvcreate -s` child process (src/providers/lvm/lvm-provider.ts): lvm\'s start-up, locking, device scan,',
+  "  `lvm lvcreate -s` child process (src/providers/lvm/lvm-provider.ts): lvm's start-up, locking, device scan,",
   '  metadata read, write and commit, the table loads, **and** the suspend/resume, in which the kernel freezes the',
   '  filesystem (dm suspend with lockfs). It is an upper bound on the I/O-blocked time, most of which is not blocked.',
   ...(dmQuiesce === 'fsfreeze'
     ? [
         '  For **dm** (quiesce `fsfreeze` in this build) qrv freezes the filesystem itself (`fsfreeze -f`, under its guard)',
         '  and the provider suspends the device with `--nolockfs`; `suspendedMs` runs from spawning `fsfreeze -f` to',
-        '  `fsfreeze -u` returning, so it holds the provider\'s whole `createSnapshot` (src/providers/dm/dm-provider.ts):',
+        "  `fsfreeze -u` returning, so it holds the provider's whole `createSnapshot` (src/providers/dm/dm-provider.ts):",
         '  `dmsetup info`/`table`, `blockdev`, the COW file and its `losetup`, then `dmsetup suspend`, `create` of the',
         '  snapshot device, `reload` of the origin as snapshot-origin, `resume`.',
       ]
@@ -388,40 +464,74 @@ const lines = [
   '- **kernel: fs frozen** — from kprobes in the VM kernel (tracefs): `freeze_super` entry to `thaw_super` return on',
   '  the volume\'s filesystem, the time its writers are blocked. "of which freezing" is `freeze_super` itself',
   '  (writing out what is dirty, committing the journal) — writers wait during it too.',
-  '- **kernel: device suspended** — the longest `dm_suspend` entry → `dm_resume` return of one device (the origin\'s;',
+  "- **kernel: device suspended** — the longest `dm_suspend` entry → `dm_resume` return of one device (the origin's;",
   '  lvm and dm only): the window in which bios to the device are held.',
   '',
   '| Provider | Method, quiesce | qrv window, median ms | kernel: fs frozen, median ms | of which freezing | kernel: device suspended, median ms | "take snapshot" step, median ms | bring to rest → resume I/O, median ms | `qrv snap` process, median s | `qrv unsnap` process, median s |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...measuredRows.map(
     (r) =>
-      `| ${r.label} | ${r.method}, ${r.quiesce} | ${med(r.qrvWindowMs, 1)} | ${med(r.kernel.map((k) => k.frozenMs), 1)} | ${med(r.kernel.map((k) => k.freezingMs), 1)} | ${med(r.kernel.map((k) => k.suspendedMs), 1)} | ${med(r.takeMs, 0)} | ${med(r.restToResumeMs, 0)} | ${med(r.snapS, 2)} | ${med(r.unsnapS, 2)} |`,
+      `| ${r.label} | ${r.method}, ${r.quiesce} | ${med(r.qrvWindowMs, 1)} | ${med(
+        r.kernel.map((k) => k.frozenMs),
+        1,
+      )} | ${med(
+        r.kernel.map((k) => k.freezingMs),
+        1,
+      )} | ${med(
+        r.kernel.map((k) => k.suspendedMs),
+        1,
+      )} | ${med(r.takeMs, 0)} | ${med(r.restToResumeMs, 0)} | ${med(r.snapS, 2)} | ${med(r.unsnapS, 2)} |`,
   ),
   '',
-  'The bare mechanism, timed from the benchmark\'s shell (one process per command, no node):',
+  "The bare mechanism, timed from the benchmark's shell (one process per command, no node):",
   '',
   '| Provider | Bare snapshot / removal | Create, median s | kernel: fs frozen, median ms | kernel: device suspended, median ms | Remove, median s |',
   '| --- | --- | ---: | ---: | ---: | ---: |',
   ...measuredRows.map(
     (r) =>
-      `| ${r.label} | ${r.bareLabel} | ${med(r.bareS, 3)} | ${med(r.bareKernel.map((k) => k.frozenMs), 1)} | ${med(r.bareKernel.map((k) => k.suspendedMs), 1)} | ${r.bareRemoveS.length ? med(r.bareRemoveS, 3) : '—'} |`,
+      `| ${r.label} | ${r.bareLabel} | ${med(r.bareS, 3)} | ${med(
+        r.bareKernel.map((k) => k.frozenMs),
+        1,
+      )} | ${med(
+        r.bareKernel.map((k) => k.suspendedMs),
+        1,
+      )} | ${r.bareRemoveS.length ? med(r.bareRemoveS, 3) : '—'} |`,
   ),
   '',
   'All runs, qrv window (ms) and kernel fs-frozen window (ms):',
   '',
-  ...measuredRows.flatMap((r) => [`- ${r.label}: qrv ${list(r.qrvWindowMs, 0)}; kernel ${list(nums(r.kernel.map((k) => k.frozenMs)), 1)}`]),
+  ...measuredRows.flatMap((r) => [
+    `- ${r.label}: qrv ${list(r.qrvWindowMs, 0)}; kernel ${list(nums(r.kernel.map((k) => k.frozenMs)), 1)}`,
+  ]),
   ...measuredRows
     .filter((r) => nums(r.kernel.map((k) => k.beforeSuspendMs)).length)
     .map(
       (r) =>
-        `- ${r.label}: qrv froze the filesystem before the device suspend: of the kernel fs-frozen window, a median ${med(r.kernel.map((k) => k.beforeSuspendMs), 1)} ms pass before \`dm_suspend\` begins and ${med(r.kernel.map((k) => k.afterResumeMs), 1)} ms after \`dm_resume\` returns (the suspend itself: ${med(r.kernel.map((k) => k.suspendedMs), 1)} ms). The bare \`dmsetup suspend\` + \`resume\` keeps it frozen ${med(r.bareKernel.map((k) => k.frozenMs), 1)} ms.`,
+        `- ${r.label}: qrv froze the filesystem before the device suspend: of the kernel fs-frozen window, a median ${med(
+          r.kernel.map((k) => k.beforeSuspendMs),
+          1,
+        )} ms pass before \`dm_suspend\` begins and ${med(
+          r.kernel.map((k) => k.afterResumeMs),
+          1,
+        )} ms after \`dm_resume\` returns (the suspend itself: ${med(
+          r.kernel.map((k) => k.suspendedMs),
+          1,
+        )} ms). The bare \`dmsetup suspend\` + \`resume\` keeps it frozen ${med(
+          r.bareKernel.map((k) => k.frozenMs),
+          1,
+        )} ms.`,
     ),
-  ...freezeRows.filter((r) => r.snapS.length === 0).map((r) => `- ${r.label}: not measured (${r.state === 'absent' ? 'not available in this build or VM' : r.state === 'off' ? 'left out (BENCH_VM_FILE=0)' : `the section failed: exit ${r.state}`})`),
+  ...freezeRows
+    .filter((r) => r.snapS.length === 0)
+    .map(
+      (r) =>
+        `- ${r.label}: not measured (${r.state === 'absent' ? 'not available in this build or VM' : r.state === 'off' ? 'left out (BENCH_VM_FILE=0)' : `the section failed: exit ${r.state}`})`,
+    ),
   '',
   `**Target (issue #5): freeze window ≤ 50 ms median on thin LVM.** As qrv records it (the \`lvcreate\` process): ${met(thinQrv)}, ${f1(thinQrv)} ms`,
   `median in this VM. The time the filesystem's writers are really blocked (kernel, \`freeze_super\` → \`thaw_super\`):`,
   `${f1(thinFrozen)} ms median, ${met(thinFrozen)} in the VM either (the device's suspend: ${f1(thinSuspended)} ms; \`freeze_super\` itself, i.e. writing out`,
-  `and committing the journal: ${f1(thinFreezing)} ms), against ${f1(thinBareFrozen)} ms for a bare \`lvcreate -s\`: ${thinFrozen !== null && thinBareFrozen !== null && thinFrozen <= thinBareFrozen * 1.25 ? 'qrv adds nothing to the real window (within noise),' : 'qrv\'s real window is longer than the bare one here,'}`,
+  `and committing the journal: ${f1(thinFreezing)} ms), against ${f1(thinBareFrozen)} ms for a bare \`lvcreate -s\`: ${thinFrozen !== null && thinBareFrozen !== null && thinFrozen <= thinBareFrozen * 1.25 ? 'qrv adds nothing to the real window (within noise),' : "qrv's real window is longer than the bare one here,"}`,
   'and what it records is the whole lvcreate process, which emulation inflates most.',
   ...(fileQrv !== null && hostFileMs !== null
     ? [
@@ -431,19 +541,24 @@ const lines = [
         `≈ ${thinQrv === null ? '—' : (thinQrv / (fileQrv / hostFileMs)).toFixed(0)} ms on the host's hardware; a real measurement needs a host with device-mapper.`,
       ]
     : []),
-  ...(dmState === undefined || dmState === 'absent' ? ['', 'The dm provider was not available in this build (no `--device` on `qrv volume add`), so its rows are missing.'] : []),
+  ...(dmState === undefined || dmState === 'absent'
+    ? [
+        '',
+        'The dm provider was not available in this build (no `--device` on `qrv volume add`), so its rows are missing.',
+      ]
+    : []),
   '',
   '### Copies of an LV against `dd`',
   '',
   `A ${meta.lv_mib ?? lvMiB} MiB LV (classic, then thin in a pool of 1.5× its size) filled with random data (a 64 MiB random pattern`,
-  'repeated), not mounted. Destination: files on a separate ext4 LV mounted at /mnt/dest (not tmpfs, which the VM\'s',
+  "repeated), not mounted. Destination: files on a separate ext4 LV mounted at /mnt/dest (not tmpfs, which the VM's",
   `memory bounds). Full copies: ${meta.copy_runs ?? copyRuns} × \`qrv run LV --to /mnt/dest/LV-i.img --keep-snapshot\` (snapshot, copy, read back every`,
   'block, as the CLI does after every fresh copy), each followed by `dd if=<that snapshot LV> of=/mnt/dest/dd.img bs=4M',
-  'conv=fsync`. Updates: 1 % and 10 % of the LV\'s 64 KiB blocks rewritten with random data (distinct random blocks),',
+  "conv=fsync`. Updates: 1 % and 10 % of the LV's 64 KiB blocks rewritten with random data (distinct random blocks),",
   `then \`qrv snap\` and \`qrv copy SNAP --to <the last full copy's QRV>\`, ${meta.incr_runs ?? incrRuns} times per level; the previous snapshot is the`,
-  'update\'s base and is removed after it. Before every timed copy the cached blocks of every dm device and of the disk',
-  'are dropped (`blockdev --flushbufs`; for updates also the QRV file\'s cache, by fadvise) — not the whole page cache,',
-  'since node and the bundle come over 9p and re-reading them costs 10+ s per process here. The host\'s own page',
+  "update's base and is removed after it. Before every timed copy the cached blocks of every dm device and of the disk",
+  "are dropped (`blockdev --flushbufs`; for updates also the QRV file's cache, by fadvise) — not the whole page cache,",
+  "since node and the bundle come over 9p and re-reading them costs 10+ s per process here. The host's own page",
   'cache still holds the disk image (`cache=unsafe`). The dd column is the same in every row of an LV: the median of',
   'the dd runs of the full-copy phase (a whole-LV dd does not depend on how much changed).',
   '',
@@ -468,7 +583,10 @@ const lines = [
         }),
       ...r.updates
         .filter((u) => u.snapS.length)
-        .map((u) => `| ${r.lv} | \`qrv snap\` before the ${u.percent} % update | ${med(u.snapS, 2)} | — | — | — | — | — | — | ${list(u.snapS, 2)} |`),
+        .map(
+          (u) =>
+            `| ${r.lv} | \`qrv snap\` before the ${u.percent} % update | ${med(u.snapS, 2)} | — | — | — | — | — | — | ${list(u.snapS, 2)} |`,
+        ),
     ];
   }),
   '',
@@ -479,7 +597,7 @@ const lines = [
     return `- ${r.lv}: of the \`qrv run\` median ${f1(runMed, 1)} s, the copy step is ${f1(copy, 1)} s and reading every block back ${f1(verify, 1)} s; the rest is node start-up, the snapshot and the catalog (all inflated by emulation). Updates: ${r.updates.map((u) => `${u.percent} %: method ${u.method}`).join('; ')}.`;
   }),
   '',
-  'Re-run: `npm run bench:vm` (builds, then `node --import tsx bench/vm-lvm.ts`) as root with the VM lane\'s tools',
+  "Re-run: `npm run bench:vm` (builds, then `node --import tsx bench/vm-lvm.ts`) as root with the VM lane's tools",
   '(test/vm/README.md). Environment: `BENCH_RUNS` (snapshots per provider, default 10), `BENCH_VM_LV_MIB` (default 512),',
   '`BENCH_VM_COPY_RUNS` (default 3), `BENCH_VM_INCR_RUNS` (default 3), `BENCH_VM_FILE=0` (no file/XFS row),',
   '`BENCH_NO_DOCS=1` (print only), `BENCH_VM_KEEP=DIR` (keep the raw files), `BENCH_VM_RESULTS=DIR` (report on kept files).',

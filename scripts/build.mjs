@@ -12,7 +12,10 @@ const stubDevtools = {
   name: 'stub-react-devtools-core',
   setup(b) {
     b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export default { initialize() {}, connectToDevTools() {} };', loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'export default { initialize() {}, connectToDevTools() {} };',
+      loader: 'js',
+    }));
   },
 };
 
@@ -37,11 +40,14 @@ const result = await build({
   external: ['@node-rs/xxhash'],
   plugins: [stubDevtools],
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",
+  },
   define: { 'process.env.DEV': '"false"' },
 });
 
 // Chunks of an earlier build (their names carry a hash) are removed once this one is written
 // (not before: a qrv started meanwhile finds a whole build either way).
 const written = new Set(Object.keys(result.metafile.outputs).map((file) => path.basename(file)));
-for (const name of readdirSync('dist')) if (name.startsWith('qrv') && !written.has(name)) rmSync(path.join('dist', name));
+for (const name of readdirSync('dist'))
+  if (name.startsWith('qrv') && !written.has(name)) rmSync(path.join('dist', name));

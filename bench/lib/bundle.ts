@@ -13,6 +13,8 @@ export async function bundleChild(entry: string, outfile: string): Promise<void>
     format: 'esm',
     external: ['@node-rs/xxhash'],
     logLevel: 'warning',
-    banner: { js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",
+    },
   });
 }

@@ -29,7 +29,8 @@ export interface IncrementalReportInput {
   measured: Measured[];
 }
 
-const pick = (results: OnceResult[], field: keyof OnceResult): number => median(results.map((r) => Number(r[field] ?? 0)));
+const pick = (results: OnceResult[], field: keyof OnceResult): number =>
+  median(results.map((r) => Number(r[field] ?? 0)));
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(bytes < 100 * MiB ? 1 : 0)} MiB`;
 const s3 = (seconds: number): string => seconds.toFixed(3);
 

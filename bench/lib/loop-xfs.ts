@@ -17,7 +17,10 @@ export interface LoopXfs {
 
 function run(command: string, args: string[]): string {
   const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.error}): ${(result.stderr ?? '').trim()}`);
+  if (result.status !== 0)
+    throw new Error(
+      `${command} ${args.join(' ')} failed (${result.status ?? result.error}): ${(result.stderr ?? '').trim()}`,
+    );
   return result.stdout.trim();
 }
 
@@ -41,10 +44,13 @@ export function releaseUnder(...paths: string[]): string[] {
     spawnSync('fsfreeze', ['-u', target]);
     if (spawnSync('umount', [target]).status === 0) released.push(`unmounted ${target}`);
   }
-  for (const line of spawnSync('losetup', ['--list', '--noheadings', '--raw', '-O', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout.split('\n')) {
+  for (const line of spawnSync('losetup', ['--list', '--noheadings', '--raw', '-O', 'NAME,BACK-FILE'], {
+    encoding: 'utf8',
+  }).stdout.split('\n')) {
     const [name, ...rest] = line.split(' ');
     const file = rest.join(' ').replace(/ \(deleted\)$/, '');
-    if (name && file && within(file) && spawnSync('losetup', ['-d', name]).status === 0) released.push(`detached ${name} (${file})`);
+    if (name && file && within(file) && spawnSync('losetup', ['-d', name]).status === 0)
+      released.push(`detached ${name} (${file})`);
   }
   return released;
 }

@@ -3,7 +3,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-const HEADER = '# Performance\n\nMeasured numbers from the benchmarks under `bench/`. Each section is written by its benchmark between its markers; re-running a benchmark replaces only its own section.\n';
+const HEADER =
+  '# Performance\n\nMeasured numbers from the benchmarks under `bench/`. Each section is written by its benchmark between its markers; re-running a benchmark replaces only its own section.\n';
 
 export async function writeSection(file: string, name: string, body: string): Promise<void> {
   const start = `<!-- bench:${name}:start -->`;

@@ -15,7 +15,9 @@ export function spawnTimed(command: string, args: string[]): Spawned {
   const started = process.hrtime.bigint();
   const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const detail = run.error ? String(run.error) : `${command} ${args.join(' ')} exited ${run.status ?? run.signal}: ${(run.stderr ?? '').trim()}`;
+  const detail = run.error
+    ? String(run.error)
+    : `${command} ${args.join(' ')} exited ${run.status ?? run.signal}: ${(run.stderr ?? '').trim()}`;
   return { ok: run.status === 0, detail, stdout: run.stdout ?? '', stderr: run.stderr ?? '', seconds };
 }
 

@@ -22,7 +22,12 @@ export function prng(seed: number): () => number {
 }
 
 /** Fills units `indexes` (of `unit` bytes; the last one may be short) of an open file with random data, then flushes. */
-async function writeRandomUnits(handle: FileHandle, sizeBytes: number, unit: number, indexes: Iterable<number>): Promise<void> {
+async function writeRandomUnits(
+  handle: FileHandle,
+  sizeBytes: number,
+  unit: number,
+  indexes: Iterable<number>,
+): Promise<void> {
   const chunk = Buffer.allocUnsafe(unit);
   for (const index of indexes) {
     randomFillSync(chunk);
@@ -44,7 +49,11 @@ async function writeVolume(path: string, sizeBytes: number, regions: Iterable<nu
 /** A volume whose every byte is random data. */
 export async function makeFullVolume(path: string, sizeBytes: number): Promise<void> {
   const count = Math.ceil(sizeBytes / MiB);
-  await writeVolume(path, sizeBytes, Array.from({ length: count }, (_, i) => i));
+  await writeVolume(
+    path,
+    sizeBytes,
+    Array.from({ length: count }, (_, i) => i),
+  );
 }
 
 /** A volume with random data in `fraction` of its 1 MiB regions (scattered), holes elsewhere. */
@@ -65,7 +74,13 @@ export async function makeSparseVolume(path: string, sizeBytes: number, fraction
  * Overwrites `fraction` of the volume's `blockSize` blocks, chosen at random (seeded, distinct),
  * with fresh random bytes, in place, and makes them durable. Returns the changed block numbers.
  */
-export async function changeBlocks(path: string, sizeBytes: number, blockSize: number, fraction: number, seed = 7): Promise<number[]> {
+export async function changeBlocks(
+  path: string,
+  sizeBytes: number,
+  blockSize: number,
+  fraction: number,
+  seed = 7,
+): Promise<number[]> {
   const blockCount = Math.ceil(sizeBytes / blockSize);
   const wanted = Math.max(1, Math.round(blockCount * fraction));
   const random = prng(seed);
@@ -88,7 +103,8 @@ export async function makePatternVolume(path: string, sizeBytes: number, pattern
   try {
     for (let at = 0; at < sizeBytes; at += patternBytes) {
       const length = Math.min(patternBytes, sizeBytes - at);
-      for (let done = 0; done < length; ) done += (await handle.write(pattern, done, length - done, at + done)).bytesWritten;
+      for (let done = 0; done < length; )
+        done += (await handle.write(pattern, done, length - done, at + done)).bytesWritten;
     }
     await handle.datasync();
   } finally {

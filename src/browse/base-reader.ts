@@ -37,7 +37,12 @@ export abstract class BaseReader implements FilesystemReader {
   }
 
   protected noSuchPath(what: string, why: string): QrvError {
-    return new QrvError('notFound', 'no-such-path', `${what} is not in ${this.label}${why ? ` (${why})` : ''}`, `list what is there with \`qrv ls ${this.label}:${path.posix.dirname(what)}\``);
+    return new QrvError(
+      'notFound',
+      'no-such-path',
+      `${what} is not in ${this.label}${why ? ` (${why})` : ''}`,
+      `list what is there with \`qrv ls ${this.label}:${path.posix.dirname(what)}\``,
+    );
   }
 
   /** The entry at `wanted`; symlinks on the way are followed inside the filesystem, the last one only when `followLast`. */
@@ -78,7 +83,13 @@ export abstract class BaseReader implements FilesystemReader {
 
   async list(wanted: string): Promise<Located[]> {
     const dir = await this.resolve(wanted, true);
-    if (dir.type !== 'dir') throw new QrvError('usage', 'not-a-folder', `${dir.path} in ${this.label} is a ${dir.type}, not a folder`, `\`qrv ls ${this.label}:${dir.path} --long\` shows it; list its folder with \`qrv ls ${this.label}:${path.posix.dirname(dir.path)}\``);
+    if (dir.type !== 'dir')
+      throw new QrvError(
+        'usage',
+        'not-a-folder',
+        `${dir.path} in ${this.label} is a ${dir.type}, not a folder`,
+        `\`qrv ls ${this.label}:${dir.path} --long\` shows it; list its folder with \`qrv ls ${this.label}:${path.posix.dirname(dir.path)}\``,
+      );
     return this.children(dir);
   }
 
@@ -124,9 +135,12 @@ export abstract class BaseReader implements FilesystemReader {
     const result: ExtractResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skipped: [] };
     const base = Buffer.from(path.resolve(hostDir));
     const hostOf = (entry: Located): Buffer => {
-      const below = top.rawPath.length === 1 ? entry.rawPath.subarray(1) : entry.rawPath.subarray(top.rawPath.length + 1);
+      const below =
+        top.rawPath.length === 1 ? entry.rawPath.subarray(1) : entry.rawPath.subarray(top.rawPath.length + 1);
       const name = top.rawPath.length === 1 ? Buffer.from('root') : top.rawName;
-      return below.length ? Buffer.concat([base, Buffer.from('/'), name, Buffer.from('/'), below]) : Buffer.concat([base, Buffer.from('/'), name]);
+      return below.length
+        ? Buffer.concat([base, Buffer.from('/'), name, Buffer.from('/'), below])
+        : Buffer.concat([base, Buffer.from('/'), name]);
     };
     const entries: Located[] = [top];
     if (top.type === 'dir') for await (const entry of this.walk(top.path)) entries.push(entry);
@@ -147,7 +161,8 @@ export abstract class BaseReader implements FilesystemReader {
         files.push({ entry, to });
         result.files += 1;
         result.bytes += entry.size;
-      } else result.skipped.push({ path: entry.path, why: `a ${entry.type} node: recreate it with mknod if you need it` });
+      } else
+        result.skipped.push({ path: entry.path, why: `a ${entry.type} node: recreate it with mknod if you need it` });
     }
     await this.copyFiles(files, path.resolve(hostDir));
     // Modes, owners and times last, deepest first, so that a read-only folder is filled before it closes.

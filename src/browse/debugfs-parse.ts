@@ -22,7 +22,8 @@ export interface DirEntryLine {
   name: Buffer;
 }
 
-const LS_LINE = /^\s*(\d+)\s+([0-7]+)\s+\((\d+)\)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d{1,2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2} (.*)$/;
+const LS_LINE =
+  /^\s*(\d+)\s+([0-7]+)\s+\((\d+)\)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d{1,2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2} (.*)$/;
 
 /** The bytes of a name as debugfs printed it (`\xHH` escapes undone). */
 export function unescapeName(printed: string): Buffer {
@@ -48,7 +49,14 @@ export function parseLsLong(text: string): DirEntryLine[] {
     if (!match) continue;
     const name = unescapeName(match[7] as string);
     if (name.equals(DOT) || name.equals(DOTDOT)) continue;
-    entries.push({ inode: Number(match[1]), mode: parseInt(match[2] as string, 8), uid: Number(match[4]), gid: Number(match[5]), size: Number(match[6]), name });
+    entries.push({
+      inode: Number(match[1]),
+      mode: parseInt(match[2] as string, 8),
+      uid: Number(match[4]),
+      gid: Number(match[5]),
+      size: Number(match[6]),
+      name,
+    });
   }
   return entries;
 }
@@ -61,7 +69,11 @@ export function parseInodeDump(text: string): Buffer {
   for (const line of text.split('\n')) {
     if (line.trim() === '*') rows.push('*');
     const match = /^([0-7]{4,})  ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})/.exec(line);
-    if (match) rows.push({ offset: parseInt(match[1] as string, 8), bytes: Buffer.from((match[2] as string).replace(/ /g, ''), 'hex') });
+    if (match)
+      rows.push({
+        offset: parseInt(match[1] as string, 8),
+        bytes: Buffer.from((match[2] as string).replace(/ /g, ''), 'hex'),
+      });
   }
   const last = [...rows].reverse().find((row) => row !== '*');
   if (!last) throw new Error('no inode_dump lines');
@@ -72,7 +84,8 @@ export function parseInodeDump(text: string): Buffer {
   let previous: { offset: number; bytes: Buffer } | null = null;
   let repeat = false;
   const fill = (until: number) => {
-    if (repeat && previous) for (let at = previous.offset + 16; at + 16 <= until; at += 16) previous.bytes.copy(inode, at);
+    if (repeat && previous)
+      for (let at = previous.offset + 16; at + 16 <= until; at += 16) previous.bytes.copy(inode, at);
     repeat = false;
   };
   for (const row of rows) {
@@ -130,7 +143,10 @@ export function inodeFacts(raw: Buffer): InodeFacts {
   if (type === 0o060000 || type === 0o020000) {
     const old = raw.readUInt32LE(40);
     const fresh = raw.readUInt32LE(44);
-    rdev = old !== 0 ? { major: (old >> 8) & 0xff, minor: old & 0xff } : { major: (fresh & 0xfff00) >> 8, minor: (fresh & 0xff) | ((fresh >> 12) & 0xfff00) };
+    rdev =
+      old !== 0
+        ? { major: (old >> 8) & 0xff, minor: old & 0xff }
+        : { major: (fresh & 0xfff00) >> 8, minor: (fresh & 0xff) | ((fresh >> 12) & 0xfff00) };
   }
   let inlineTarget: Buffer | null = null;
   if (type === 0o120000) {
@@ -138,7 +154,17 @@ export function inodeFacts(raw: Buffer): InodeFacts {
     const fast = size < 60 && ((flags & EXT4_EXTENTS_FL) === 0 || blocks === 0) && (flags & EXT4_INLINE_DATA_FL) === 0;
     if (inline || fast) inlineTarget = Buffer.from(raw.subarray(40, 40 + size));
   }
-  return { mode, uid, gid, size, links, flags, mtimeMs: seconds * 1000 + Math.floor(nanoseconds / 1e6), rdev, inlineTarget };
+  return {
+    mode,
+    uid,
+    gid,
+    size,
+    links,
+    flags,
+    mtimeMs: seconds * 1000 + Math.floor(nanoseconds / 1e6),
+    rdev,
+    inlineTarget,
+  };
 }
 
 /**
@@ -147,7 +173,11 @@ export function inodeFacts(raw: Buffer): InodeFacts {
  * prints (a `cat` of a symlink: no newline after it, and any bytes in it). Text is latin1 (one
  * char a byte), so byte counts hold. A command whose echo is missing gets null.
  */
-export function splitBatch(stdout: string, commands: string[], fixed: Array<number | undefined> = []): Array<string | null> {
+export function splitBatch(
+  stdout: string,
+  commands: string[],
+  fixed: Array<number | undefined> = [],
+): Array<string | null> {
   const out: Array<string | null> = [];
   let at = 0;
   for (let i = 0; i < commands.length; i += 1) {

@@ -9,7 +9,14 @@ import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
 import { BaseReader } from './base-reader.ts';
-import { debugfsComplaint, inodeFacts, parseInodeDump, parseLsLong, splitBatch, type InodeFacts } from './debugfs-parse.ts';
+import {
+  debugfsComplaint,
+  inodeFacts,
+  parseInodeDump,
+  parseLsLong,
+  splitBatch,
+  type InodeFacts,
+} from './debugfs-parse.ts';
 import { childPath, childRawPath, displayName, typeOfMode } from './names.ts';
 import type { FsType, Located } from './types.ts';
 
@@ -36,7 +43,12 @@ export class DebugfsReader extends BaseReader {
     await fs.writeFile(file, `${commands.join('\n')}\n`);
     const result = await tool('debugfs', ['-c', '-f', file, this.source], { encoding: 'latin1', env: { TZ: 'UTC' } });
     if (/while (trying to open|opening filesystem)|Filesystem not open/.test(result.stderr)) {
-      throw new QrvError('io', 'debugfs-failed', `debugfs cannot open ${this.source} (${this.label}): ${debugfsComplaint(result.stderr)}`, 'check that it is an intact ext2/3/4 filesystem: `e2fsck -fn` on a copy of it');
+      throw new QrvError(
+        'io',
+        'debugfs-failed',
+        `debugfs cannot open ${this.source} (${this.label}): ${debugfsComplaint(result.stderr)}`,
+        'check that it is an intact ext2/3/4 filesystem: `e2fsck -fn` on a copy of it',
+      );
     }
     return splitBatch(result.stdout, commands, fixed);
   }
@@ -83,7 +95,13 @@ export class DebugfsReader extends BaseReader {
   protected async root(): Promise<Located> {
     if (this.rootEntry) return this.rootEntry;
     const facts = (await this.facts([ROOT_INODE])).get(ROOT_INODE);
-    if (!facts) throw new QrvError('io', 'debugfs-failed', `debugfs cannot read the root folder of ${this.label} (${this.source})`, 'check the filesystem with `e2fsck -fn` on a copy of it');
+    if (!facts)
+      throw new QrvError(
+        'io',
+        'debugfs-failed',
+        `debugfs cannot read the root folder of ${this.label} (${this.source})`,
+        'check the filesystem with `e2fsck -fn` on a copy of it',
+      );
     this.rootEntry = this.located(null, Buffer.from('/'), ROOT_INODE, facts);
     return this.rootEntry;
   }
@@ -96,7 +114,11 @@ export class DebugfsReader extends BaseReader {
       todo.forEach((dir, i) => this.listed.set(dir.inode, fresh[i] ?? []));
     }
     // Entries carry their path: the same folder reached by another path (a symlink on the way) gets its own.
-    return dirs.map((dir) => (this.listed.get(dir.inode) ?? []).map((entry) => (entry.path === childPath(dir.path, entry.name) ? entry : this.relocate(entry, dir))));
+    return dirs.map((dir) =>
+      (this.listed.get(dir.inode) ?? []).map((entry) =>
+        entry.path === childPath(dir.path, entry.name) ? entry : this.relocate(entry, dir),
+      ),
+    );
   }
 
   private relocate(entry: Located, dir: Located): Located {
@@ -113,7 +135,17 @@ export class DebugfsReader extends BaseReader {
     const result = dirs.map((dir, i) =>
       (listings[i] ?? []).map((line) => {
         // The listing's own facts stand in for an inode debugfs could not dump (it always can, on an intact filesystem).
-        const known = facts.get(line.inode) ?? { mode: line.mode, uid: line.uid, gid: line.gid, size: line.size, links: 1, flags: 0, mtimeMs: 0, rdev: null, inlineTarget: null };
+        const known = facts.get(line.inode) ?? {
+          mode: line.mode,
+          uid: line.uid,
+          gid: line.gid,
+          size: line.size,
+          links: 1,
+          flags: 0,
+          mtimeMs: 0,
+          rdev: null,
+          inlineTarget: null,
+        };
         return this.located(dir, line.name, line.inode, known);
       }),
     );
@@ -128,7 +160,9 @@ export class DebugfsReader extends BaseReader {
 
   /** Targets of symlinks too long to live in the inode: `cat` prints exactly size bytes. */
   private async loadTargets(links: Located[]): Promise<void> {
-    const missing = [...new Map(links.filter((l) => !this.targets.has(l.inode)).map((l) => [l.inode, l] as const)).values()];
+    const missing = [
+      ...new Map(links.filter((l) => !this.targets.has(l.inode)).map((l) => [l.inode, l] as const)).values(),
+    ];
     for (let at = 0; at < missing.length; at += BATCH) {
       const chunk = missing.slice(at, at + BATCH);
       const outputs = await this.run(
@@ -137,7 +171,10 @@ export class DebugfsReader extends BaseReader {
       );
       chunk.forEach((link, i) => {
         const text = outputs[i];
-        this.targets.set(link.inode, text !== null && text !== undefined && text.length === link.size ? Buffer.from(text, 'latin1') : null);
+        this.targets.set(
+          link.inode,
+          text !== null && text !== undefined && text.length === link.size ? Buffer.from(text, 'latin1') : null,
+        );
       });
     }
   }
@@ -152,7 +189,13 @@ export class DebugfsReader extends BaseReader {
     if (!pairs.length) return;
     const staging = await fs.mkdtemp(path.join(hostDir, '.qrv-extract-'));
     try {
-      if (/[\n"]/.test(staging)) throw new QrvError('usage', 'bad-extract-folder', `cannot extract into ${hostDir}: its path holds a newline or a double quote`, 'choose another folder');
+      if (/[\n"]/.test(staging))
+        throw new QrvError(
+          'usage',
+          'bad-extract-folder',
+          `cannot extract into ${hostDir}: its path holds a newline or a double quote`,
+          'choose another folder',
+        );
       const uses = new Map<number, number>();
       for (const { entry } of pairs) uses.set(entry.inode, (uses.get(entry.inode) ?? 0) + 1);
       for (let at = 0; at < pairs.length; at += BATCH) {
@@ -162,7 +205,13 @@ export class DebugfsReader extends BaseReader {
         for (const { entry, to } of chunk) {
           const staged = path.join(staging, String(entry.inode));
           const st = await fs.stat(staged).catch(() => null);
-          if (!st || st.size !== entry.size) throw new QrvError('io', 'extract-failed', `debugfs could not dump ${entry.path} from ${this.label}`, 'check the filesystem with `e2fsck -fn` on a copy of it');
+          if (!st || st.size !== entry.size)
+            throw new QrvError(
+              'io',
+              'extract-failed',
+              `debugfs could not dump ${entry.path} from ${this.label}`,
+              'check the filesystem with `e2fsck -fn` on a copy of it',
+            );
           // Hard links share an inode: every name but the last gets a copy.
           const left = (uses.get(entry.inode) ?? 1) - 1;
           uses.set(entry.inode, left);

@@ -46,15 +46,33 @@ function enoent(what: string): NodeJS.ErrnoException {
 }
 
 /** Every entry matching any of `patterns` (fast-glob syntax, relative to the root), sorted by path. */
-export async function findEntries(reader: FilesystemReader, patterns: string[], options: FindOptions = {}): Promise<Located[]> {
-  if (!patterns.length) throw new QrvError('usage', 'usage', 'qrv find needs at least one pattern', "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'");
+export async function findEntries(
+  reader: FilesystemReader,
+  patterns: string[],
+  options: FindOptions = {},
+): Promise<Located[]> {
+  if (!patterns.length)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv find needs at least one pattern',
+      "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'",
+    );
   const wanted = patterns.map(relative);
-  const globOptions = { cwd: '/', dot: Boolean(options.dot), onlyFiles: false, followSymbolicLinks: false, unique: true };
+  const globOptions = {
+    cwd: '/',
+    dot: Boolean(options.dot),
+    onlyFiles: false,
+    followSymbolicLinks: false,
+    unique: true,
+  };
 
   // The tree below each folder a pattern starts from, read once.
   const byPath = new Map<string, Located>();
   const children = new Map<string, Located[]>();
-  const bases = [...new Set(fg.generateTasks(wanted, globOptions).map((task) => (task.base === '.' ? '/' : `/${task.base}`)))];
+  const bases = [
+    ...new Set(fg.generateTasks(wanted, globOptions).map((task) => (task.base === '.' ? '/' : `/${task.base}`))),
+  ];
   for (const base of bases) {
     let top: Located;
     try {

@@ -54,5 +54,9 @@ export function longLines(entries: FsEntry[], show: (entry: FsEntry) => string =
   ]);
   const width = (i: number) => Math.max(0, ...rows.map((r) => (r[i] as string).length));
   const right = new Set([1, 4]);
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : right.has(i) ? cell.padStart(width(i)) : cell.padEnd(width(i)))).join(' '));
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : right.has(i) ? cell.padStart(width(i)) : cell.padEnd(width(i))))
+      .join(' '),
+  );
 }

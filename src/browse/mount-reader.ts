@@ -75,7 +75,12 @@ async function privateMountpoint(): Promise<string> {
   const st = await fs.stat(base).catch(() => null);
   const why = st?.isDirectory() ? unsafeParentBecause(st) : 'it is not a folder';
   if (why) {
-    throw new QrvError('refused', 'unsafe-tmpdir', `temporary folder ${base}: ${why}; qrv does not mount copies there`, 'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)');
+    throw new QrvError(
+      'refused',
+      'unsafe-tmpdir',
+      `temporary folder ${base}: ${why}; qrv does not mount copies there`,
+      'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)',
+    );
   }
   const outer = await fs.mkdtemp(path.join(base, 'qrv-browse-'));
   const mountpoint = path.join(outer, 'mnt');
@@ -90,7 +95,11 @@ async function removeMountpoint(mountpoint: string): Promise<void> {
 
 /** Starts the unmount guard (wrapped in an object: see startGuard). */
 async function startMountGuard(mountpoint: string): Promise<{ guard: ResultPromise }> {
-  const { guard } = await startGuard(GUARD, { QRV_MOUNT_POINT: mountpoint }, { code: 'mount-guard', name: 'mount guard', nothingDone: 'nothing was mounted' });
+  const { guard } = await startGuard(
+    GUARD,
+    { QRV_MOUNT_POINT: mountpoint },
+    { code: 'mount-guard', name: 'mount guard', nothingDone: 'nothing was mounted' },
+  );
   // Nor does the pipe keep qrv running: when qrv exits it closes, and the guard cleans up.
   (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   return { guard };
@@ -119,13 +128,22 @@ export class MountReader extends BaseReader {
       throw error;
     }
     const { type, options } = mountOptions(fsType, isFile);
-    const result = await tool('mount', ['-t', type, '-o', options, source, mountpoint]).catch((error: unknown) => error as Error);
+    const result = await tool('mount', ['-t', type, '-o', options, source, mountpoint]).catch(
+      (error: unknown) => error as Error,
+    );
     if (result instanceof Error || result.exitCode !== 0) {
       guard.stdin?.end('done\n');
       await removeMountpoint(mountpoint);
       if (result instanceof Error) throw result;
       const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
-      throw new QrvError('io', 'mount-failed', `cannot mount ${label} (${source}) read-only as ${fsType}${said ? `: ${said}` : ''}`, fsType === 'btrfs' ? 'a btrfs copy cannot be mounted while a filesystem with the same UUID is mounted on kernels before 6.7; unmount the volume or copy the QRV elsewhere' : 'check the filesystem (e2fsck -fn, xfs_repair -n) on a copy of it');
+      throw new QrvError(
+        'io',
+        'mount-failed',
+        `cannot mount ${label} (${source}) read-only as ${fsType}${said ? `: ${said}` : ''}`,
+        fsType === 'btrfs'
+          ? 'a btrfs copy cannot be mounted while a filesystem with the same UUID is mounted on kernels before 6.7; unmount the volume or copy the QRV elsewhere'
+          : 'check the filesystem (e2fsck -fn, xfs_repair -n) on a copy of it',
+      );
     }
     const reader = new MountReader(fsType, source, label, mountpoint, guard);
     await failpoint('after-mount').catch(async (error: unknown) => {
@@ -200,7 +218,12 @@ export class MountReader extends BaseReader {
       if (result.exitCode === 0) break;
       if (attempt >= 20) {
         // Leave it to the guard, which retries and detaches it lazily when qrv exits.
-        error = new QrvError('io', 'umount-failed', `cannot unmount ${this.mountpoint}: ${result.stderr.trim().split('\n').pop() ?? ''}`, `it is detached when qrv exits; check with \`findmnt ${this.mountpoint}\``);
+        error = new QrvError(
+          'io',
+          'umount-failed',
+          `cannot unmount ${this.mountpoint}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
+          `it is detached when qrv exits; check with \`findmnt ${this.mountpoint}\``,
+        );
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -217,5 +240,8 @@ export class MountReader extends BaseReader {
 /** Linux dev_t → major and minor (glibc's encoding). */
 export function splitRdev(rdev: number): { major: number; minor: number } {
   const dev = BigInt(rdev);
-  return { major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n)), minor: Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n)) };
+  return {
+    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n)),
+    minor: Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n)),
+  };
 }

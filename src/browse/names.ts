@@ -14,7 +14,11 @@ export function displayName(raw: Buffer): string {
     // not UTF-8: escape below
   }
   let out = '';
-  for (const byte of raw) out += byte >= 32 && byte < 127 && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  for (const byte of raw)
+    out +=
+      byte >= 32 && byte < 127 && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, '0')}`;
   return out;
 }
 
@@ -28,7 +32,9 @@ export function childPath(parent: string, name: string): string {
 }
 
 export function childRawPath(parent: Buffer, name: Buffer): Buffer {
-  return parent.length === 1 && parent[0] === 0x2f ? Buffer.concat([parent, name]) : Buffer.concat([parent, Buffer.from('/'), name]);
+  return parent.length === 1 && parent[0] === 0x2f
+    ? Buffer.concat([parent, name])
+    : Buffer.concat([parent, Buffer.from('/'), name]);
 }
 
 export function typeOfMode(mode: number): EntryType {
@@ -54,13 +60,29 @@ export function typeOfMode(mode: number): EntryType {
 
 /** `ls -l`'s mode column: "drwxr-xr-x", "-rwsr-xr-x", "lrwxrwxrwx", … */
 export function modeString(mode: number): string {
-  const kind: Record<EntryType, string> = { file: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's', unknown: '?' };
+  const kind: Record<EntryType, string> = {
+    file: '-',
+    dir: 'd',
+    symlink: 'l',
+    char: 'c',
+    block: 'b',
+    fifo: 'p',
+    socket: 's',
+    unknown: '?',
+  };
   const bit = (mask: number, ch: string) => (mode & mask ? ch : '-');
-  const exec = (x: number, special: number, on: string, off: string) => (mode & special ? (mode & x ? on : off) : bit(x, 'x'));
+  const exec = (x: number, special: number, on: string, off: string) =>
+    mode & special ? (mode & x ? on : off) : bit(x, 'x');
   return (
     kind[typeOfMode(mode)] +
-    bit(0o400, 'r') + bit(0o200, 'w') + exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') + bit(0o020, 'w') + exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') + bit(0o002, 'w') + exec(0o001, 0o1000, 't', 'T')
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    exec(0o100, 0o4000, 's', 'S') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    exec(0o010, 0o2000, 's', 'S') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    exec(0o001, 0o1000, 't', 'T')
   );
 }

@@ -26,17 +26,46 @@ export async function openReader(source: string, options: OpenOptions): Promise<
   const root = options.root ?? process.getuid?.() === 0;
   const st = await fs.stat(source).catch((error: unknown) => {
     const code = errnoCode(error);
-    if (code === 'ENOENT') throw new QrvError('io', 'data-missing', `${source}, the data of ${label}, does not exist`, '`qrv doctor` compares the catalog with what is on disk');
-    if (code === 'EACCES') throw new QrvError('refused', 'no-permission', `${source} (${label}) cannot be read by this user`, 'run qrv as root, or as a user that may read it');
+    if (code === 'ENOENT')
+      throw new QrvError(
+        'io',
+        'data-missing',
+        `${source}, the data of ${label}, does not exist`,
+        '`qrv doctor` compares the catalog with what is on disk',
+      );
+    if (code === 'EACCES')
+      throw new QrvError(
+        'refused',
+        'no-permission',
+        `${source} (${label}) cannot be read by this user`,
+        'run qrv as root, or as a user that may read it',
+      );
     throw error;
   });
-  if (!st.isFile() && !st.isBlockDevice()) throw new QrvError('refused', 'unknown-filesystem', `${source} (${label}) is neither an image file nor a block device`, 'qrv browses image files and block devices');
+  if (!st.isFile() && !st.isBlockDevice())
+    throw new QrvError(
+      'refused',
+      'unknown-filesystem',
+      `${source} (${label}) is neither an image file nor a block device`,
+      'qrv browses image files and block devices',
+    );
   const detected = await detectFilesystem(source).catch((error: unknown) => {
-    if (errnoCode(error) === 'EACCES') throw new QrvError('refused', 'no-permission', `${source} (${label}) cannot be read by this user`, 'run qrv as root, or as a user that may read it');
+    if (errnoCode(error) === 'EACCES')
+      throw new QrvError(
+        'refused',
+        'no-permission',
+        `${source} (${label}) cannot be read by this user`,
+        'run qrv as root, or as a user that may read it',
+      );
     throw error;
   });
   if (detected.fsType === null) {
-    throw new QrvError('refused', 'unknown-filesystem', `${label} (${source}) holds no filesystem qrv can read: ${detected.what}`, 'qrv reads ext2/3/4, XFS and btrfs; attach it with `losetup -r` and look at it by hand');
+    throw new QrvError(
+      'refused',
+      'unknown-filesystem',
+      `${label} (${source}) holds no filesystem qrv can read: ${detected.what}`,
+      'qrv reads ext2/3/4, XFS and btrfs; attach it with `losetup -r` and look at it by hand',
+    );
   }
   const { fsType } = detected;
 
@@ -44,23 +73,45 @@ export async function openReader(source: string, options: OpenOptions): Promise<
   const devices = st.isBlockDevice() ? [source] : await loopDevicesBackedBy(source);
   const points = devices.length ? await mountpointsOf(devices) : [];
   if (points.length) {
-    throw new QrvError('refused', 'source-mounted', `${label} (${source}) is mounted at ${points.join(', ')}; qrv does not mount it a second time`, `browse it there (ls -l ${points[0]}), or unmount it first`);
+    throw new QrvError(
+      'refused',
+      'source-mounted',
+      `${label} (${source}) is mounted at ${points.join(', ')}; qrv does not mount it a second time`,
+      `browse it there (ls -l ${points[0]}), or unmount it first`,
+    );
   }
 
   const ext = fsType === 'ext2' || fsType === 'ext3' || fsType === 'ext4';
   const method: Method = via === 'auto' ? (root || !ext ? 'mount' : 'debugfs') : via;
   if (method === 'debugfs') {
-    if (!ext) throw new QrvError('refused', 'needs-root-mount', `${label} holds ${fsType}, which debugfs cannot read`, 'run qrv as root: it mounts the copy read-only');
+    if (!ext)
+      throw new QrvError(
+        'refused',
+        'needs-root-mount',
+        `${label} holds ${fsType}, which debugfs cannot read`,
+        'run qrv as root: it mounts the copy read-only',
+      );
     return new DebugfsReader(fsType, source, label);
   }
   if (!root) {
-    throw new QrvError('refused', 'needs-root-mount', `${label} holds ${fsType}; reading it needs a read-only mount, and only root can mount`, ext ? 'run qrv as root, or leave out --via mount (ext2/3/4 is read with debugfs without root)' : 'run qrv as root (sudo qrv …)');
+    throw new QrvError(
+      'refused',
+      'needs-root-mount',
+      `${label} holds ${fsType}; reading it needs a read-only mount, and only root can mount`,
+      ext
+        ? 'run qrv as root, or leave out --via mount (ext2/3/4 is read with debugfs without root)'
+        : 'run qrv as root (sudo qrv …)',
+    );
   }
   return MountReader.open(fsType, source, label, st.isFile());
 }
 
 /** Opens a reader, runs `work`, and always closes it (unmounts), also when `work` fails. */
-export async function withReader<T>(source: string, options: OpenOptions, work: (reader: FilesystemReader) => Promise<T>): Promise<T> {
+export async function withReader<T>(
+  source: string,
+  options: OpenOptions,
+  work: (reader: FilesystemReader) => Promise<T>,
+): Promise<T> {
   const reader = await openReader(source, options);
   let result: T;
   try {

@@ -129,7 +129,12 @@ async function applyMeta(host: Buffer, entry: Located, options: RestoreOptions):
  * the copy. `targetRoot` must be an existing folder (the caller resolved it); a staging folder is
  * made in it for the time of the call.
  */
-export async function restorePath(reader: FilesystemReader, wanted: string, targetRoot: string, options: RestoreOptions): Promise<RestoreOutcome> {
+export async function restorePath(
+  reader: FilesystemReader,
+  wanted: string,
+  targetRoot: string,
+  options: RestoreOptions,
+): Promise<RestoreOutcome> {
   const outcome: RestoreOutcome = { restored: [], skipped: [] };
   const typedWhy = unsafeTypedPath(wanted);
   if (typedWhy) {
@@ -168,7 +173,10 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
       await fs.mkdir(dir, { mode: 0o700 });
       created.push({ host: dir, entry: await reader.stat(sourceDir) });
     } else if (!st.isDirectory()) {
-      outcome.skipped.push({ path: top.path, reason: `${shown(dir)} in the target is ${describeInWay(st)}, not a folder: not followed` });
+      outcome.skipped.push({
+        path: top.path,
+        reason: `${shown(dir)} in the target is ${describeInWay(st)}, not a folder: not followed`,
+      });
       return outcome;
     }
   }
@@ -276,14 +284,21 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
       for (let at = 0; at < files.length; ) {
         const round: typeof files = [];
         let bytes = 0;
-        while (at < files.length && round.length < roundFiles && (round.length === 0 || bytes + (files[at] as (typeof files)[number]).entry.size <= roundBytes)) {
+        while (
+          at < files.length &&
+          round.length < roundFiles &&
+          (round.length === 0 || bytes + (files[at] as (typeof files)[number]).entry.size <= roundBytes)
+        ) {
           const next = files[at] as (typeof files)[number];
           round.push(next);
           bytes += next.entry.size;
           at += 1;
         }
         const staged = round.map((file, i) => Buffer.from(path.join(staging, String(at - round.length + i))));
-        await reader.copyOut(round.map((file, i) => ({ entry: file.entry, to: staged[i] as Buffer })), staging);
+        await reader.copyOut(
+          round.map((file, i) => ({ entry: file.entry, to: staged[i] as Buffer })),
+          staging,
+        );
         for (const [i, file] of round.entries()) {
           const from = staged[i] as Buffer;
           await applyMeta(from, file.entry, options);
@@ -291,7 +306,14 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
           const now = await lstatOrNull(file.host);
           const held = now && options.protectedAs ? await options.protectedAs(now) : null;
           if (now?.isDirectory() || (now && !options.force) || held) {
-            outcome.skipped.push({ path: file.entry.path, reason: now?.isDirectory() ? 'a folder is in its place in the target' : held ? `${held} is in its place in the target: never replaced` : `exists in the target as ${describeInWay(now as Stats)} (--force replaces it)` });
+            outcome.skipped.push({
+              path: file.entry.path,
+              reason: now?.isDirectory()
+                ? 'a folder is in its place in the target'
+                : held
+                  ? `${held} is in its place in the target: never replaced`
+                  : `exists in the target as ${describeInWay(now as Stats)} (--force replaces it)`,
+            });
             await fs.unlink(from);
             continue;
           }
@@ -316,7 +338,8 @@ export async function restorePath(reader: FilesystemReader, wanted: string, targ
 
   // Folders made here: metadata last, deepest first, so that a read-only folder is filled before it closes.
   for (const { host, entry } of [...created].reverse()) await applyMeta(host, entry, options);
-  for (const { skipped, count } of new Set(blocked.values())) if (count) skipped.reason += ` (and the ${count} entries below it)`;
+  for (const { skipped, count } of new Set(blocked.values()))
+    if (count) skipped.reason += ` (and the ${count} entries below it)`;
   return outcome;
 }
 
@@ -326,6 +349,7 @@ export async function bytesUnder(reader: FilesystemReader, wanted: string): Prom
   if (!top) return 0;
   if (top.type === 'file') return top.size;
   let total = 0;
-  if (top.type === 'dir') for await (const entry of reader.walk(top.path)) if (entry.type === 'file') total += entry.size;
+  if (top.type === 'dir')
+    for await (const entry of reader.walk(top.path)) if (entry.type === 'file') total += entry.size;
   return total;
 }

@@ -39,7 +39,10 @@ export async function readPrivateText(file: string): Promise<{ text: string; ide
  * readPrivateText, but when the file is still the version `known` (same inode, size, mtime and
  * ctime) its text is not read again: text is null then.
  */
-export async function readPrivateVersion(file: string, known: FileIdentity | null): Promise<{ text: string | null; identity: FileIdentity } | null> {
+export async function readPrivateVersion(
+  file: string,
+  known: FileIdentity | null,
+): Promise<{ text: string | null; identity: FileIdentity } | null> {
   const opened = await openPrivate(file, constants.O_RDONLY);
   if (opened === null) return null;
   try {
@@ -54,7 +57,10 @@ export async function readPrivateVersion(file: string, known: FileIdentity | nul
  * Opens a private file of the home without following a link, and checks what it opened: a
  * regular file of this user or root that nobody else can write (null when there is none).
  */
-export async function openPrivate(file: string, flags: number): Promise<{ handle: fs.FileHandle; stat: BigIntStats } | null> {
+export async function openPrivate(
+  file: string,
+  flags: number,
+): Promise<{ handle: fs.FileHandle; stat: BigIntStats } | null> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: a FIFO planted under the name must not hang the open; fstat refuses it next.
@@ -108,15 +114,28 @@ export async function removeLeftTemporaries(file: string): Promise<void> {
 async function createTemporary(file: string, mode: number): Promise<{ tmp: string; handle: fs.FileHandle }> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   try {
-    return { tmp, handle: await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode) };
+    return {
+      tmp,
+      handle: await fs.open(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        mode,
+      ),
+    };
   } catch (error) {
-    if (errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ELOOP') throw unsafeFile(tmp, 'something already has the name of the new temporary file');
+    if (errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ELOOP')
+      throw unsafeFile(tmp, 'something already has the name of the new temporary file');
     throw error;
   }
 }
 
 /** Writes `text` as the new version of `file`; returns which version that is. */
-export async function writeFileAtomic(file: string, text: string, guards: WriteGuards = {}, mode = 0o600): Promise<FileIdentity> {
+export async function writeFileAtomic(
+  file: string,
+  text: string,
+  guards: WriteGuards = {},
+  mode = 0o600,
+): Promise<FileIdentity> {
   const { tmp, handle } = await createTemporary(file, mode);
   try {
     try {

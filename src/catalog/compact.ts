@@ -52,7 +52,8 @@ export function takeFinished(data: CatalogData): HistoryRecord[] {
   const records: HistoryRecord[] = [];
   const moveJobs = jobsToMove(data);
   if (moveJobs.size) {
-    for (const job of moveJobs) records.push({ id: job.id, at: job.endedAt ?? job.startedAt, kind: 'job', volume: job.volume, row: job });
+    for (const job of moveJobs)
+      records.push({ id: job.id, at: job.endedAt ?? job.startedAt, kind: 'job', volume: job.volume, row: job });
     data.jobs = data.jobs.filter((job) => !moveJobs.has(job));
   }
   const newestRemoved = new Map<string, CatalogData['snapshots'][number]>();
@@ -63,9 +64,12 @@ export function takeFinished(data: CatalogData): HistoryRecord[] {
   }
   const keptRemoved = new Set(newestRemoved.values());
   const reflected = new Set(data.qrvs.map((q) => q.snapshotId));
-  const moveSnapshots = data.snapshots.filter((s) => s.state === 'removed' && !keptRemoved.has(s) && !reflected.has(s.id));
+  const moveSnapshots = data.snapshots.filter(
+    (s) => s.state === 'removed' && !keptRemoved.has(s) && !reflected.has(s.id),
+  );
   if (moveSnapshots.length) {
-    for (const s of moveSnapshots) records.push({ id: s.id, at: s.removedAt ?? s.createdAt, kind: 'snapshot', volume: s.volume, row: s });
+    for (const s of moveSnapshots)
+      records.push({ id: s.id, at: s.removedAt ?? s.createdAt, kind: 'snapshot', volume: s.volume, row: s });
     const moved = new Set(moveSnapshots);
     data.snapshots = data.snapshots.filter((s) => !moved.has(s));
   }
@@ -73,7 +77,14 @@ export function takeFinished(data: CatalogData): HistoryRecord[] {
     data.qrvs = data.qrvs.map((qrv) => {
       if (qrv.history.length <= QRV_UPDATES_KEPT) return qrv;
       const old = qrv.history.slice(0, qrv.history.length - QRV_UPDATES_KEPT);
-      for (const entry of old) records.push({ id: `${qrv.id}:${entry.jobId}`, at: entry.at, kind: 'qrv-update', volume: qrv.volume, row: { qrvId: qrv.id, ...entry } });
+      for (const entry of old)
+        records.push({
+          id: `${qrv.id}:${entry.jobId}`,
+          at: entry.at,
+          kind: 'qrv-update',
+          volume: qrv.volume,
+          row: { qrvId: qrv.id, ...entry },
+        });
       return { ...qrv, history: qrv.history.slice(-QRV_UPDATES_KEPT) };
     });
   }

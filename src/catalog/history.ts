@@ -25,7 +25,12 @@ export interface HistoryRecord {
   row: unknown;
 }
 
-const FILE_OF: Record<HistoryKind, string> = { job: 'jobs', snapshot: 'snapshots', 'qrv-update': 'qrv-updates', prune: 'prunes' };
+const FILE_OF: Record<HistoryKind, string> = {
+  job: 'jobs',
+  snapshot: 'snapshots',
+  'qrv-update': 'qrv-updates',
+  prune: 'prunes',
+};
 const NAME = /^(jobs|snapshots|qrv-updates|prunes)-(\d{4}-\d{2})\.ndjson$/;
 const CHUNK = 1 << 20;
 
@@ -39,7 +44,12 @@ export function historyLine(record: HistoryRecord): string {
 }
 
 function unsafe(what: string, why: string): QrvError {
-  return new QrvError('catalog', 'history-unsafe', `refusing the history ${what}: ${why}`, 'make it owned by the user qrv runs as and writable by that user only (chmod 700 for the folder, 600 for its files)');
+  return new QrvError(
+    'catalog',
+    'history-unsafe',
+    `refusing the history ${what}: ${why}`,
+    'make it owned by the user qrv runs as and writable by that user only (chmod 700 for the folder, 600 for its files)',
+  );
 }
 
 function checkOwned(stat: Stats, what: string): void {
@@ -50,13 +60,17 @@ function checkOwned(stat: Stats, what: string): void {
 /** The history folder, created 0700 if missing; refused when it is a link, not a folder, someone else's or writable by others. */
 async function safeDir(home: string, create: boolean): Promise<string | null> {
   const dir = historyDir(home);
-  if (create) await fs.mkdir(dir, { mode: 0o700 }).catch((error: unknown) => { if (errnoCode(error) !== 'EEXIST') throw error; });
+  if (create)
+    await fs.mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    });
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' && !create) return null;
-    if (errnoCode(error) === 'ELOOP' || errnoCode(error) === 'ENOTDIR') throw unsafe(`folder ${dir}`, 'it is not a folder (a link?)');
+    if (errnoCode(error) === 'ELOOP' || errnoCode(error) === 'ENOTDIR')
+      throw unsafe(`folder ${dir}`, 'it is not a folder (a link?)');
     throw error;
   }
   try {
@@ -109,7 +123,8 @@ async function scanFile(file: string, onLine: (line: string) => boolean | void, 
     if (needle && block.indexOf(needle) < 0) return true;
     let start = 0;
     for (let nl = block.indexOf(10, start); nl >= 0; nl = block.indexOf(10, start)) {
-      if (!needle || block.subarray(start, nl).indexOf(needle) >= 0) if (onLine(block.toString('utf8', start, nl)) === false) return false;
+      if (!needle || block.subarray(start, nl).indexOf(needle) >= 0)
+        if (onLine(block.toString('utf8', start, nl)) === false) return false;
       start = nl + 1;
     }
     return true;
@@ -149,7 +164,10 @@ export class History {
     let created = false;
     for (const [name, lines] of byFile) {
       const file = path.join(dir, name);
-      const existed = await fs.lstat(file).then(() => true, () => false);
+      const existed = await fs.lstat(file).then(
+        () => true,
+        () => false,
+      );
       const handle = await openChecked(file, C.O_WRONLY | C.O_APPEND | C.O_CREAT);
       try {
         await handle.write(lines.join(''));
@@ -177,11 +195,15 @@ export class History {
     const needle = Buffer.from(prefix);
     for (const { file } of await monthFiles(dir, kinds)) {
       let found: HistoryRecord | null = null;
-      await scanFile(file, (line) => {
-        if (!line.startsWith(prefix)) return true;
-        found = JSON.parse(line) as HistoryRecord; // the last one in the file is the newest
-        return true;
-      }, needle);
+      await scanFile(
+        file,
+        (line) => {
+          if (!line.startsWith(prefix)) return true;
+          found = JSON.parse(line) as HistoryRecord; // the last one in the file is the newest
+          return true;
+        },
+        needle,
+      );
       if (found) return found;
     }
     return null;
@@ -192,7 +214,10 @@ export class History {
    * once (a record appended twice by a retried move is met once), skipping ids in `skip`.
    * `since` (ISO) skips older months unread and older lines unparsed.
    */
-  async scan(options: { kinds?: readonly HistoryKind[]; since?: string; skip?: ReadonlySet<string>; volume?: string }, onRecord: (record: HistoryRecord) => boolean | void): Promise<void> {
+  async scan(
+    options: { kinds?: readonly HistoryKind[]; since?: string; skip?: ReadonlySet<string>; volume?: string },
+    onRecord: (record: HistoryRecord) => boolean | void,
+  ): Promise<void> {
     const dir = await safeDir(this.home, false);
     if (!dir) return;
     const seen = new Set<string>();

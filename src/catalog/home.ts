@@ -12,7 +12,10 @@ export function resolveHome(flag: string | undefined, env: NodeJS.ProcessEnv = p
   if (flag) return path.resolve(flag);
   if (env.QRV_HOME) return path.resolve(env.QRV_HOME);
   if (process.getuid?.() === 0) return '/var/lib/qrv';
-  const xdg = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(os.homedir(), '.local', 'share');
+  const xdg =
+    env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME)
+      ? env.XDG_DATA_HOME
+      : path.join(os.homedir(), '.local', 'share');
   return path.join(xdg, 'qrv');
 }
 
@@ -57,7 +60,12 @@ export function errnoText(error: unknown): string {
 }
 
 export function homeUnusable(home: string, error: unknown, doing = 'use'): QrvError {
-  return new QrvError('catalog', 'home-unusable', `cannot ${doing} the qrv home ${home}: ${errnoText(error)}`, 'run qrv as the user the home belongs to, or pass --home DIR or set QRV_HOME to a folder you can write');
+  return new QrvError(
+    'catalog',
+    'home-unusable',
+    `cannot ${doing} the qrv home ${home}: ${errnoText(error)}`,
+    'run qrv as the user the home belongs to, or pass --home DIR or set QRV_HOME to a folder you can write',
+  );
 }
 
 /** The real path of the nearest folder at or above `abs` that exists, and the names below it that do not. */
@@ -75,7 +83,13 @@ async function existingBase(abs: string): Promise<{ base: string; missing: strin
 
 async function refuseKernelFilesystem(home: string, existing: string): Promise<void> {
   const type = KERNEL_FILESYSTEMS.get(Number((await fs.statfs(existing)).type));
-  if (type) throw new QrvError('catalog', 'home-unusable', `cannot use the qrv home ${home}: ${existing} is on ${type}, a kernel filesystem that holds no files`, 'pass --home DIR or set QRV_HOME to a folder on a real filesystem');
+  if (type)
+    throw new QrvError(
+      'catalog',
+      'home-unusable',
+      `cannot use the qrv home ${home}: ${existing} is on ${type}, a kernel filesystem that holds no files`,
+      'pass --home DIR or set QRV_HOME to a folder on a real filesystem',
+    );
 }
 
 /** Every folder from `dir` up to / must keep others from swapping what is below it. */
@@ -118,7 +132,13 @@ export async function prepareHome(home: string, create: boolean): Promise<string
   const st = await fs.lstat(real).catch((error: unknown) => {
     throw homeUnusable(abs, error);
   });
-  if (!st.isDirectory()) throw new QrvError('catalog', 'home-unusable', `cannot use the qrv home ${abs}: ${st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a folder'}`, 'pass --home DIR or set QRV_HOME to a folder');
+  if (!st.isDirectory())
+    throw new QrvError(
+      'catalog',
+      'home-unusable',
+      `cannot use the qrv home ${abs}: ${st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a folder'}`,
+      'pass --home DIR or set QRV_HOME to a folder',
+    );
   const why = notPrivateBecause(st);
   if (why) throw unsafeHome(abs, why);
   return real;

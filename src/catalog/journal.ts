@@ -18,7 +18,17 @@ import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
 import { identityOf, openPrivate, type FileIdentity } from './atomic-json-file.ts';
-import { snapshotSchema, volumeSchema, qrvSchema, jobSchema, policySchema, subclientSchema, poolSchema, settingsSchema, type CatalogData } from './schema.ts';
+import {
+  snapshotSchema,
+  volumeSchema,
+  qrvSchema,
+  jobSchema,
+  policySchema,
+  subclientSchema,
+  poolSchema,
+  settingsSchema,
+  type CatalogData,
+} from './schema.ts';
 import { KEYS, type Collection, type Delta } from './tracked.ts';
 import type { z } from 'zod';
 
@@ -31,7 +41,9 @@ export const JOURNAL_LINE_WHOLE = 64 * 1024;
 
 /** Whether a change of `line` bytes goes to the journal (else: a new base), given the base's size and the journal's. */
 export function fitsJournal(line: number, baseBytes: number, journalBytes: number): boolean {
-  return line <= Math.max(JOURNAL_LINE_WHOLE, baseBytes / 4) && journalBytes + line <= Math.max(JOURNAL_COMPACT, baseBytes);
+  return (
+    line <= Math.max(JOURNAL_LINE_WHOLE, baseBytes / 4) && journalBytes + line <= Math.max(JOURNAL_COMPACT, baseBytes)
+  );
 }
 
 const ROW_SCHEMAS: Record<Collection, z.ZodType> = {
@@ -87,7 +99,9 @@ export function checkedRow(name: Collection, row: unknown, where: string): Recor
   if (!result.success) {
     const issue = result.error.issues[0];
     const id = row && typeof row === 'object' ? (row as Record<string, unknown>)[KEYS[name]] : undefined;
-    throw new Error(`${where}: ${name} row ${typeof id === 'string' ? id : '(no key)'}: ${issue?.path.join('.') || '(the row)'}: ${issue?.message ?? 'does not match the schema'}`);
+    throw new Error(
+      `${where}: ${name} row ${typeof id === 'string' ? id : '(no key)'}: ${issue?.path.join('.') || '(the row)'}: ${issue?.message ?? 'does not match the schema'}`,
+    );
   }
   return result.data as Record<string, unknown>;
 }
@@ -97,7 +111,12 @@ export function checkedRow(name: Collection, row: unknown, where: string): Recor
  * that is byte for byte what a checking qrv wrote (its digest matches) is not checked again.
  */
 export function parseDelta(text: string, where: string): Delta {
-  const raw = JSON.parse(text) as { put?: Record<string, unknown[]>; drop?: Record<string, unknown[]>; settings?: unknown; digest?: unknown };
+  const raw = JSON.parse(text) as {
+    put?: Record<string, unknown[]>;
+    drop?: Record<string, unknown[]>;
+    settings?: unknown;
+    digest?: unknown;
+  };
   if (!raw || typeof raw !== 'object') throw new Error(`${where}: not an object`);
   if (sealIntact(text)) {
     delete raw.digest;
@@ -109,12 +128,14 @@ export function parseDelta(text: string, where: string): Delta {
     delta.put[name as Collection] = rows.map((row) => checkedRow(name as Collection, row, where));
   }
   for (const [name, keys] of Object.entries(raw.drop ?? {})) {
-    if (!(name in KEYS) || !Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new Error(`${where}: drop.${name} is not a list of keys`);
+    if (!(name in KEYS) || !Array.isArray(keys) || keys.some((k) => typeof k !== 'string'))
+      throw new Error(`${where}: drop.${name} is not a list of keys`);
     delta.drop[name as Collection] = keys as string[];
   }
   if (raw.settings !== undefined) {
     const settings = settingsSchema.safeParse(raw.settings);
-    if (!settings.success) throw new Error(`${where}: settings: ${settings.error.issues[0]?.message ?? 'do not match the schema'}`);
+    if (!settings.success)
+      throw new Error(`${where}: settings: ${settings.error.issues[0]?.message ?? 'do not match the schema'}`);
     delta.settings = settings.data;
   }
   return delta;
@@ -142,7 +163,9 @@ export function applyDeltas(data: CatalogData, deltas: Iterable<Delta>): void {
       const drop = delta.drop[name];
       if (drop?.length) {
         const gone = new Set(drop);
-        (data as unknown as Record<string, unknown>)[name] = rowsOf(name).filter((row) => !gone.has(row[key] as string));
+        (data as unknown as Record<string, unknown>)[name] = rowsOf(name).filter(
+          (row) => !gone.has(row[key] as string),
+        );
         index.delete(name);
       }
       const put = delta.put[name];
@@ -179,7 +202,8 @@ export async function appendLine(file: string, ino: bigint, end: number, line: s
   if (opened === null) throw new Error(`${file} was removed while this qrv held the catalog's lock`);
   const { handle, stat } = opened;
   try {
-    if (stat.ino !== ino || stat.size < BigInt(end)) throw new Error(`${file} changed while this qrv held the catalog's lock`);
+    if (stat.ino !== ino || stat.size < BigInt(end))
+      throw new Error(`${file} changed while this qrv held the catalog's lock`);
     if (stat.size > BigInt(end)) await handle.truncate(end);
     const bytes = Buffer.from(line);
     let done = 0;

@@ -28,7 +28,12 @@ export function lockWaitMs(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.QRV_LOCK_WAIT_MS;
   if (text === undefined || text === '') return DEFAULT_WAIT_MS;
   if (!/^\d{1,9}$/.test(text) || Number(text) > MAX_WAIT_MS) {
-    throw new QrvError('usage', 'bad-lock-wait', `QRV_LOCK_WAIT_MS=${JSON.stringify(text)} is not a number of milliseconds from 0 to ${MAX_WAIT_MS}`, 'unset it (wait 15 s) or set it to e.g. 2000');
+    throw new QrvError(
+      'usage',
+      'bad-lock-wait',
+      `QRV_LOCK_WAIT_MS=${JSON.stringify(text)} is not a number of milliseconds from 0 to ${MAX_WAIT_MS}`,
+      'unset it (wait 15 s) or set it to e.g. 2000',
+    );
   }
   return Number(text);
 }
@@ -52,8 +57,13 @@ async function holderText(handle: fs.FileHandle): Promise<string> {
   try {
     const buffer = Buffer.alloc(512);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    const record = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as { pid?: unknown; host?: unknown; since?: unknown };
-    if (typeof record.pid !== 'number' || typeof record.host !== 'string' || typeof record.since !== 'string') return '';
+    const record = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as {
+      pid?: unknown;
+      host?: unknown;
+      since?: unknown;
+    };
+    if (typeof record.pid !== 'number' || typeof record.host !== 'string' || typeof record.since !== 'string')
+      return '';
     const host = record.host === os.hostname() ? '' : ` on ${record.host.replace(/[^\w.-]/g, '?')}`;
     return ` (pid ${record.pid}${host}, since ${record.since.replace(/[^\w:.-]/g, '?')})`;
   } catch {
@@ -78,7 +88,11 @@ async function clearOldLockFolder(file: string, deadline: number): Promise<boole
 async function openLockFile(home: string, file: string): Promise<fs.FileHandle | 'folder'> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    handle = await fs.open(
+      file,
+      constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      0o600,
+    );
   } catch (error) {
     if (errnoCode(error) === 'ELOOP') throw unsafeFile(file, 'it is a symbolic link');
     if (errnoCode(error) === 'EISDIR') return 'folder';
@@ -98,10 +112,17 @@ async function flock(handle: fs.FileHandle, waitMs: number): Promise<boolean> {
   const wait = waitMs > 0 ? ['-w', (waitMs / 1000).toFixed(3)] : ['-n'];
   // execa passes any descriptor number through; its types only name 3 to 9.
   const fd = handle.fd as 3;
-  const result = await tool('flock', ['-x', ...wait, '-E', String(CONFLICT), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  const result = await tool('flock', ['-x', ...wait, '-E', String(CONFLICT), '3'], {
+    stdio: ['ignore', 'ignore', 'pipe', fd],
+  });
   if (result.exitCode === 0) return true;
   if (result.exitCode === CONFLICT) return false;
-  throw new QrvError('io', 'tool-failed', `flock on ${handle.fd} failed with status ${result.exitCode}: ${result.stderr.trim().split('\n').pop() ?? ''}`, 'run the command again with --debug and report the output');
+  throw new QrvError(
+    'io',
+    'tool-failed',
+    `flock on ${handle.fd} failed with status ${result.exitCode}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
+    'run the command again with --debug and report the output',
+  );
 }
 
 /** The lock, or who holds it: waits up to waitMs. */
@@ -142,7 +163,12 @@ async function release(lock: HeldLock): Promise<void> {
 async function assertHeld(lock: HeldLock, home: string): Promise<void> {
   const now = await fs.lstat(lock.file, { bigint: true }).catch(() => null);
   if (now && now.dev === lock.dev && now.ino === lock.ino) return;
-  throw new QrvError('busy', 'catalog-lock-lost', `the lock ${lock.file} was removed or replaced while this qrv held it; nothing was written to the catalog in ${home}`, 'run the command again; never remove catalog.lock by hand (a lock held by a dead process is free already)');
+  throw new QrvError(
+    'busy',
+    'catalog-lock-lost',
+    `the lock ${lock.file} was removed or replaced while this qrv held it; nothing was written to the catalog in ${home}`,
+    'run the command again; never remove catalog.lock by hand (a lock held by a dead process is free already)',
+  );
 }
 
 /**
@@ -152,7 +178,12 @@ async function assertHeld(lock: HeldLock, home: string): Promise<void> {
 export async function withLock<T>(home: string, work: (stillHeld: () => Promise<void>) => Promise<T>): Promise<T> {
   const lock = await acquire(home, 'catalog.lock', lockWaitMs());
   if (!('handle' in lock)) {
-    throw new QrvError('busy', 'catalog-locked', `another qrv${lock.holder} is changing the catalog in ${home}`, 'wait for it to finish and run the command again');
+    throw new QrvError(
+      'busy',
+      'catalog-locked',
+      `another qrv${lock.holder} is changing the catalog in ${home}`,
+      'wait for it to finish and run the command again',
+    );
   }
   try {
     return await work(() => assertHeld(lock, home));

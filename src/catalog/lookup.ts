@@ -8,7 +8,14 @@ export function findNamed<T extends { name: string }>(rows: T[], name: string, k
   const row = rows.find((r) => r.name === name);
   if (!row) {
     const known = rows.map((r) => r.name);
-    throw new QrvError('notFound', `unknown-${kind.replace(/[^a-z]/g, '')}`, `no ${kind} named "${name}"`, known.length ? `known ${kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`}: ${known.join(', ')}` : howToAdd);
+    throw new QrvError(
+      'notFound',
+      `unknown-${kind.replace(/[^a-z]/g, '')}`,
+      `no ${kind} named "${name}"`,
+      known.length
+        ? `known ${kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`}: ${known.join(', ')}`
+        : howToAdd,
+    );
   }
   return row;
 }
@@ -19,7 +26,8 @@ export function findVolume(data: CatalogData, name: string): Volume {
 
 export function findSnapshot(data: CatalogData, id: string): Snapshot {
   const snapshot = data.snapshots.find((row) => row.id === id);
-  if (!snapshot) throw new QrvError('notFound', 'unknown-snapshot', `no snapshot with id "${id}"`, 'list snapshots with `qrv list`');
+  if (!snapshot)
+    throw new QrvError('notFound', 'unknown-snapshot', `no snapshot with id "${id}"`, 'list snapshots with `qrv list`');
   return snapshot;
 }
 
@@ -31,7 +39,13 @@ export function findQrv(data: CatalogData, id: string): Qrv {
 
 export function findJob(data: CatalogData, id: string): Job {
   const job = data.jobs.find((row) => row.id === id);
-  if (!job) throw new QrvError('notFound', 'unknown-job', `no job with id "${id}"`, 'job ids start with j-; `qrv show` a snapshot or QRV names its job');
+  if (!job)
+    throw new QrvError(
+      'notFound',
+      'unknown-job',
+      `no job with id "${id}"`,
+      'job ids start with j-; `qrv show` a snapshot or QRV names its job',
+    );
   return job;
 }
 
@@ -39,11 +53,19 @@ export function findJob(data: CatalogData, id: string): Job {
 export function readableSnapshot(data: CatalogData, id: string): Snapshot {
   const snapshot = findSnapshot(data, id);
   if (snapshot.state !== 'ready') {
-    throw new QrvError('refused', 'snapshot-not-ready', `snapshot ${id} is ${snapshot.state}, not ready`, 'pick a ready snapshot from `qrv list`');
+    throw new QrvError(
+      'refused',
+      'snapshot-not-ready',
+      `snapshot ${id} is ${snapshot.state}, not ready`,
+      'pick a ready snapshot from `qrv list`',
+    );
   }
   return snapshot;
 }
 
 export function idTaken(data: CatalogData): (id: string) => boolean {
-  return (id) => data.snapshots.some((row) => row.id === id) || data.qrvs.some((row) => row.id === id) || data.jobs.some((row) => row.id === id);
+  return (id) =>
+    data.snapshots.some((row) => row.id === id) ||
+    data.qrvs.some((row) => row.id === id) ||
+    data.jobs.some((row) => row.id === id);
 }

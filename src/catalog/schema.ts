@@ -54,7 +54,13 @@ export type Consistency = z.infer<typeof consistencySchema>;
 /** What an old row's method and quiesce prove about it (rows from before the field existed). */
 export function derivedConsistency(row: { method?: unknown; quiesce?: unknown }): Consistency {
   if (row.quiesce === 'fsfreeze') return 'frozen';
-  if (row.method === 'reflink' || row.method === 'lvm-thin' || row.method === 'lvm-classic' || row.method === 'dm-snapshot') return 'atomic';
+  if (
+    row.method === 'reflink' ||
+    row.method === 'lvm-thin' ||
+    row.method === 'lvm-classic' ||
+    row.method === 'dm-snapshot'
+  )
+    return 'atomic';
   return 'unknown';
 }
 
@@ -94,7 +100,10 @@ const snapshotRowSchema = z.object({
 
 /** A snapshot row; an older row without `consistency` gets the one its method and quiesce prove. */
 export const snapshotSchema = z.preprocess(
-  (row) => (row && typeof row === 'object' && !('consistency' in row) ? { ...row, consistency: derivedConsistency(row as Record<string, unknown>) } : row),
+  (row) =>
+    row && typeof row === 'object' && !('consistency' in row)
+      ? { ...row, consistency: derivedConsistency(row as Record<string, unknown>) }
+      : row,
   snapshotRowSchema,
 );
 

@@ -13,7 +13,9 @@ function journalFile(home: string, jobId: string): string {
 }
 
 export async function appendSteps(home: string, jobId: string, steps: readonly Step[]): Promise<void> {
-  await fs.mkdir(path.join(home, 'jobs'), { mode: 0o700 }).catch((error: unknown) => { if (errnoCode(error) !== 'EEXIST') throw error; });
+  await fs.mkdir(path.join(home, 'jobs'), { mode: 0o700 }).catch((error: unknown) => {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+  });
   const handle = await fs.open(journalFile(home, jobId), C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, 0o600);
   try {
     await handle.write(`${JSON.stringify(steps)}\n`);

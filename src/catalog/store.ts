@@ -8,14 +8,41 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { identityNow, readPrivateVersion, removeLeftTemporaries, sameIdentity, writeFileAtomic, type FileIdentity } from './atomic-json-file.ts';
-import { appendLine, applyDeltas, BASE_JOURNALED, checkedRow, deltaLine, fitsJournal, journalHeader, journalLines, newJournalId, parseDelta, sealed, sealIntact } from './journal.ts';
+import {
+  identityNow,
+  readPrivateVersion,
+  removeLeftTemporaries,
+  sameIdentity,
+  writeFileAtomic,
+  type FileIdentity,
+} from './atomic-json-file.ts';
+import {
+  appendLine,
+  applyDeltas,
+  BASE_JOURNALED,
+  checkedRow,
+  deltaLine,
+  fitsJournal,
+  journalHeader,
+  journalLines,
+  newJournalId,
+  parseDelta,
+  sealed,
+  sealIntact,
+} from './journal.ts';
 import { COLLECTIONS, emptyDelta, Tracker, type Collection, type Delta } from './tracked.ts';
 import { prepareHome } from './home.ts';
 import { takeFinished } from './compact.ts';
 import { History } from './history.ts';
 import { withLock } from './lock.ts';
-import { catalogSchema, emptyCatalog, READABLE_VERSIONS, SCHEMA_VERSION, settingsSchema, type CatalogData } from './schema.ts';
+import {
+  catalogSchema,
+  emptyCatalog,
+  READABLE_VERSIONS,
+  SCHEMA_VERSION,
+  settingsSchema,
+  type CatalogData,
+} from './schema.ts';
 
 /** Parses and validates catalog text; throws a QrvError that names the file and the fault. */
 export function parseCatalog(text: string, file: string): CatalogData {
@@ -38,9 +65,14 @@ export function baseText(data: CatalogData): { text: string; journalId: string |
 
 /** A base's catalog and the journal it names (null: a base that is the whole catalog). */
 export function parseBase(text: string, file: string): { data: CatalogData; journalId: string | null } {
-  if (text.charCodeAt(0) === 0xfeff) throw corrupt(file, 'it starts with a byte order mark (U+FEFF, a UTF-8 BOM), which JSON does not allow');
+  if (text.charCodeAt(0) === 0xfeff)
+    throw corrupt(file, 'it starts with a byte order mark (U+FEFF, a UTF-8 BOM), which JSON does not allow');
   const nul = text.indexOf('\0');
-  if (nul >= 0) throw corrupt(file, `it holds NUL bytes, the first at byte ${Buffer.byteLength(text.slice(0, nul))} (part of it was zeroed, e.g. by a crash of the filesystem)`);
+  if (nul >= 0)
+    throw corrupt(
+      file,
+      `it holds NUL bytes, the first at byte ${Buffer.byteLength(text.slice(0, nul))} (part of it was zeroed, e.g. by a crash of the filesystem)`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -57,7 +89,8 @@ export function parseBase(text: string, file: string): { data: CatalogData; jour
     );
   }
   const named = raw && typeof raw === 'object' ? (raw as { journal?: unknown }).journal : undefined;
-  if (named !== undefined && (typeof named !== 'string' || !/^[0-9a-f]{16}$/.test(named))) throw corrupt(file, 'journal: not a journal id');
+  if (named !== undefined && (typeof named !== 'string' || !/^[0-9a-f]{16}$/.test(named)))
+    throw corrupt(file, 'journal: not a journal id');
   const journalId = (named as string | undefined) ?? null;
   if (version === SCHEMA_VERSION && journalId !== null && sealIntact(text)) {
     const data = raw as CatalogData & { journal?: string; digest?: string };
@@ -66,7 +99,10 @@ export function parseBase(text: string, file: string): { data: CatalogData; jour
     return { data, journalId };
   }
   // Older versions gain the newer fields' defaults as they are parsed, then carry today's number.
-  const upgraded = typeof version === 'number' && version < SCHEMA_VERSION && READABLE_VERSIONS.includes(version) ? { ...(raw as object), schemaVersion: SCHEMA_VERSION } : raw;
+  const upgraded =
+    typeof version === 'number' && version < SCHEMA_VERSION && READABLE_VERSIONS.includes(version)
+      ? { ...(raw as object), schemaVersion: SCHEMA_VERSION }
+      : raw;
   const result = catalogSchema.safeParse(upgraded);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -76,7 +112,9 @@ export function parseBase(text: string, file: string): { data: CatalogData; jour
   if (upgraded !== raw && version === 1) {
     // Version 1 had no sub-clients: every volume it knew joins the default one, as a new one would.
     const byDefault = result.data.subclients.find((s) => s.name === 'default');
-    if (byDefault) for (const volume of result.data.volumes) if (!byDefault.volumes.includes(volume.name)) byDefault.volumes.push(volume.name);
+    if (byDefault)
+      for (const volume of result.data.volumes)
+        if (!byDefault.volumes.includes(volume.name)) byDefault.volumes.push(volume.name);
   }
   return { data: result.data, journalId };
 }
@@ -87,10 +125,13 @@ export function parseBase(text: string, file: string): { data: CatalogData; jour
  * \uNNNN, and a long text is cut (JSON.parse quotes the file around the fault).
  */
 export function printable(text: string, max = 240): string {
-  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  const escaped = text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    },
+  );
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
 }
 
@@ -132,7 +173,12 @@ class CatalogFiles implements Adapter<CatalogData> {
       return await readPrivateVersion(file, known);
     } catch (error) {
       if (error instanceof QrvError) throw error;
-      throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${file}: ${(error as Error).message}`, 'check the permissions of the qrv home (--home, QRV_HOME)');
+      throw new QrvError(
+        'catalog',
+        'catalog-unreadable',
+        `cannot read catalog ${file}: ${(error as Error).message}`,
+        'check the permissions of the qrv home (--home, QRV_HOME)',
+      );
     }
   }
 
@@ -145,13 +191,18 @@ class CatalogFiles implements Adapter<CatalogData> {
         return null;
       }
       const state: Loaded =
-        base.text === null && this.known ? this.known : { ...parseBase(base.text as string, this.file), base: base.identity, journal: null };
+        base.text === null && this.known
+          ? this.known
+          : { ...parseBase(base.text as string, this.file), base: base.identity, journal: null };
       if (state.journalId === null) return (this.known = state);
       const journal = await this.readText(this.journalFile, state.journal?.identity ?? null);
       if (journal !== null && journal.text === null) return (this.known = state);
       const lines = journal === null ? null : journalLines(journal.text as string, state.journalId);
       const fresh = state.journal === null;
-      if (lines === null || (!fresh && (state.journal?.identity.ino !== journal?.identity.ino || (state.journal?.end ?? 0) > lines.end))) {
+      if (
+        lines === null ||
+        (!fresh && (state.journal?.identity.ino !== journal?.identity.ino || (state.journal?.end ?? 0) > lines.end))
+      ) {
         // No journal of this base (yet, or any more): unless the base was replaced meanwhile (a
         // compaction: read both again), the base alone is the catalog; what was applied from a
         // journal that is now another file is read again from the base.
@@ -175,7 +226,11 @@ class CatalogFiles implements Adapter<CatalogData> {
           }
         }),
       );
-      state.journal = { identity: (journal as { identity: FileIdentity }).identity, lines: lines.lines.length, end: lines.end };
+      state.journal = {
+        identity: (journal as { identity: FileIdentity }).identity,
+        lines: lines.lines.length,
+        end: lines.end,
+      };
       return (this.known = state);
     }
   }
@@ -193,7 +248,11 @@ class CatalogFiles implements Adapter<CatalogData> {
    * Writes `data` whole as a new base, over the version `basedOn` only. A large base names a new
    * journal (the next change starts it); a journal left by an earlier base is then ignored.
    */
-  async writeBase(data: CatalogData, basedOn: FileIdentity | null | undefined, stillHeld: () => Promise<void>): Promise<void> {
+  async writeBase(
+    data: CatalogData,
+    basedOn: FileIdentity | null | undefined,
+    stillHeld: () => Promise<void>,
+  ): Promise<void> {
     const { text, journalId } = baseText(data);
     this.known = null;
     const identity = await writeFileAtomic(this.file, text, { basedOn, beforeRename: stillHeld });
@@ -284,7 +343,12 @@ export class Catalog {
     });
   }
 
-  private async commit(known: Loaded | null, data: CatalogData, delta: Delta | null, stillHeld: () => Promise<void>): Promise<void> {
+  private async commit(
+    known: Loaded | null,
+    data: CatalogData,
+    delta: Delta | null,
+    stillHeld: () => Promise<void>,
+  ): Promise<void> {
     if (known && known.journalId !== null && delta !== null) {
       if (emptyDelta(delta)) return;
       const line = deltaLine(delta);
@@ -296,7 +360,11 @@ export class Catalog {
     }
     await failpoint('catalog-write');
     // What is written whole is what the schema makes of it: what a read of it gives back.
-    await this.files.writeBase(delta === null ? (catalogSchema.parse(data) as CatalogData) : data, known?.base ?? null, stillHeld);
+    await this.files.writeBase(
+      delta === null ? (catalogSchema.parse(data) as CatalogData) : data,
+      known?.base ?? null,
+      stillHeld,
+    );
   }
 }
 

@@ -96,7 +96,8 @@ export class Tracker {
     if (known) return known;
     const name = this.collectionOf.get(parent);
     // A row of a collection is its own owner (not noted: a scan of 10,000 rows makes 10,000 of them).
-    if (name) return this.current(parent) === parent || this.isReadRow(name, value, key) ? this.wrap(value, null) : value;
+    if (name)
+      return this.current(parent) === parent || this.isReadRow(name, value, key) ? this.wrap(value, null) : value;
     const own = this.owners.get(parent) ?? parent;
     if (this.current(parent) === parent) return this.wrap(value, own);
     const original = this.originals.get(value);
@@ -123,7 +124,8 @@ export class Tracker {
         return read === this.data.settings || this.collectionOf.has(read) ? this.wrap(read, read) : value;
       },
       set: (target, key, value) => {
-        if (!tracked(key) && (key !== 'schemaVersion' || value !== target.schemaVersion)) throw new Error(`the catalog's ${String(key)} cannot be changed`);
+        if (!tracked(key) && (key !== 'schemaVersion' || value !== target.schemaVersion))
+          throw new Error(`the catalog's ${String(key)} cannot be changed`);
         return Reflect.set(target, key, this.toStore(value));
       },
       deleteProperty: (_target, key) => {
@@ -142,7 +144,8 @@ export class Tracker {
     this.copies.set(owner, copy);
     this.originals.set(copy, owner);
     if (name && this.next[name] === owner) (this.next as unknown as Record<string, unknown>)[name] = copy;
-    if (owner === this.data.settings && this.next.settings === owner) this.next.settings = copy as CatalogData['settings'];
+    if (owner === this.data.settings && this.next.settings === owner)
+      this.next.settings = copy as CatalogData['settings'];
   }
 
   /** A deep copy of JSON-shaped `value`, noting for each object in it which object it copies. */
@@ -173,7 +176,11 @@ export class Tracker {
     },
     defineProperty: (t, key, descriptor) => {
       this.copyOwner(t);
-      return Reflect.defineProperty(this.current(t), key, 'value' in descriptor ? { ...descriptor, value: this.toStore(descriptor.value) } : descriptor);
+      return Reflect.defineProperty(
+        this.current(t),
+        key,
+        'value' in descriptor ? { ...descriptor, value: this.toStore(descriptor.value) } : descriptor,
+      );
     },
     has: (t, key) => Reflect.has(this.current(t), key),
     ownKeys: (t) => Reflect.ownKeys(this.current(t)),
@@ -214,7 +221,8 @@ export class Tracker {
     const next = this.next as unknown as Record<string, unknown>;
     for (const name of COLLECTIONS) {
       const now = this.resolve(next[name]);
-      if (now === this.data[name] && !(this.rowsCopied && (now as object[]).some((row) => this.copies.has(row)))) continue;
+      if (now === this.data[name] && !(this.rowsCopied && (now as object[]).some((row) => this.copies.has(row))))
+        continue;
       // A read row where it was is kept as it is; plain() gives back any other read row unchanged too.
       const before = this.data[name] as unknown[];
       next[name] = (now as unknown[]).map((row, i) => {
@@ -242,7 +250,6 @@ export class Tracker {
     }
     return out ?? now;
   }
-
 
   /**
    * What changed from the read catalog to `next` (after settle(), and anything done to `next`

@@ -52,18 +52,27 @@ function label(text: string): string {
   return /^[A-Za-z0-9._:@-]+$/.test(safe) ? safe : `'${safe.replace(/'/g, "''")}'`;
 }
 
-const num = (value: number | null) => (value === null ? '' : String(Number.isInteger(value) ? value : Number(value.toFixed(3))));
+const num = (value: number | null) =>
+  value === null ? '' : String(Number.isInteger(value) ? value : Number(value.toFixed(3)));
 
 export function perfdataText(perfdata: PerfDatum[]): string {
   return perfdata
-    .map((p) => `${label(p.label)}=${num(p.value)}${p.uom};${num(p.warn)};${num(p.crit)};${num(p.min)};${num(p.max)}`.replace(/;+$/, ''))
+    .map((p) =>
+      `${label(p.label)}=${num(p.value)}${p.uom};${num(p.warn)};${num(p.crit)};${num(p.min)};${num(p.max)}`.replace(
+        /;+$/,
+        '',
+      ),
+    )
     .join(' ');
 }
 
 /** The plugin output: the status line (with perfdata), then `CRITICAL: …` / `WARNING: …` per problem. */
 export function nagiosText(report: CheckReport): string {
   const perf = report.perfdata.length ? ` | ${perfdataText(report.perfdata)}` : '';
-  const lines = [`QRV ${report.status} - ${clean(report.text)}${perf}`, ...report.problems.map((p) => `${p.severity.toUpperCase()}: ${clean(p.message)}`)];
+  const lines = [
+    `QRV ${report.status} - ${clean(report.text)}${perf}`,
+    ...report.problems.map((p) => `${p.severity.toUpperCase()}: ${clean(p.message)}`),
+  ];
   return `${lines.join('\n')}\n`;
 }
 

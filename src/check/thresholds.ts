@@ -53,11 +53,17 @@ export interface CheckOptionValues {
 }
 
 const bad = (option: string, value: string, want: string) =>
-  new QrvError('usage', 'bad-threshold', `${option} "${value}" is not ${want}`, 'see `qrv check --help` for the thresholds and their defaults');
+  new QrvError(
+    'usage',
+    'bad-threshold',
+    `${option} "${value}" is not ${want}`,
+    'see `qrv check --help` for the thresholds and their defaults',
+  );
 
 function count(option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1) throw bad(option, value, 'a whole number of scheduled runs, 1 or more');
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1)
+    throw bad(option, value, 'a whole number of scheduled runs, 1 or more');
   return Number(value);
 }
 
@@ -69,7 +75,8 @@ function duration(option: string, value: string | undefined, fallback: number | 
   try {
     ms = parseDuration(value, option);
   } catch (error) {
-    if (isQrvError(error) && error.code === 'duration-too-long') throw new QrvError('usage', 'bad-threshold', error.message, error.hint);
+    if (isQrvError(error) && error.code === 'duration-too-long')
+      throw new QrvError('usage', 'bad-threshold', error.message, error.hint);
     throw bad(option, value, 'a duration such as 90m, 12h, 2d or 1w');
   }
   if (ms === null) throw bad(option, value, 'a finite duration such as 90m, 12h, 2d or 1w');
@@ -86,7 +93,12 @@ function percent(option: string, value: string | undefined, fallback: number): n
 
 function ordered(warnOption: string, warn: number | null, critOption: string, crit: number | null): void {
   if (warn !== null && crit !== null && warn > crit) {
-    throw new QrvError('usage', 'bad-threshold', `${warnOption} is above ${critOption}`, 'the warning threshold must not be above the critical one');
+    throw new QrvError(
+      'usage',
+      'bad-threshold',
+      `${warnOption} is above ${critOption}`,
+      'the warning threshold must not be above the critical one',
+    );
   }
 }
 

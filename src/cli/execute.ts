@@ -24,11 +24,16 @@ export interface GlobalOptions {
 export function toQrvError(error: unknown): QrvError {
   if (isQrvError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new QrvError('bug', 'internal', `internal error: ${message}`, 'run again with --debug and report the output', { cause: error });
+  return new QrvError('bug', 'internal', `internal error: ${message}`, 'run again with --debug and report the output', {
+    cause: error,
+  });
 }
 
 /** Runs a service that needs only the reporter (qrv demo makes its own home). */
-export async function executeWith(command: Command, service: (reporter: Reporter, globals: GlobalOptions) => Promise<Summary>): Promise<void> {
+export async function executeWith(
+  command: Command,
+  service: (reporter: Reporter, globals: GlobalOptions) => Promise<Summary>,
+): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
   guardOutput(); // a reader that goes away (`| head -1`) never stops the work (main() did it already)
   const printer = await makePrinter(chooseMode(Boolean(globals.json)));
@@ -42,8 +47,14 @@ export async function executeWith(command: Command, service: (reporter: Reporter
     const marked = Promise.all(jobs.map((job) => job.interrupt(signal))).catch(() => undefined);
     void Promise.race([marked, sleep(5000)]).finally(() => {
       const ids = jobs.filter((job) => job.isWritten).map((job) => job.id);
-      const what = ids.length ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished` : jobs.length ? '; the job had changed nothing yet' : '';
-      printer.error(new QrvError('interrupted', 'interrupted', `interrupted by ${signal}${what}`, 'run the command again'));
+      const what = ids.length
+        ? `; job ${ids.join(', ')} is marked failed, \`qrv show ${ids[0]}\` lists the steps it finished`
+        : jobs.length
+          ? '; the job had changed nothing yet'
+          : '';
+      printer.error(
+        new QrvError('interrupted', 'interrupted', `interrupted by ${signal}${what}`, 'run the command again'),
+      );
       void printer.close().finally(() => process.exit(ExitCode.interrupted));
     });
   };

@@ -32,7 +32,12 @@ function invokesCheck(argv: readonly string[]): boolean {
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
 function usageLine(text: string, argv: readonly string[]): string {
-  const message = escapeControl(text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim());
+  const message = escapeControl(
+    text
+      .replace(/^error: /, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim(),
+  );
   if (invokesCheck(argv)) {
     return argv.includes('--json')
       ? `${JSON.stringify({ message_type: 'summary', status: 'UNKNOWN', exitCode: 3, message, problems: [], perfdata: [] })}\n`
@@ -48,7 +53,11 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command('qrv')
     .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
     .version('0.1.0')
-    .option('--home <dir>', 'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)', pathValue)
+    .option(
+      '--home <dir>',
+      'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)',
+      pathValue,
+    )
     .option('--json', 'print one JSON object per line; the last is the summary')
     .option('--debug', 'print stack traces of internal errors')
     .showSuggestionAfterError(true)
@@ -56,7 +65,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
       // A monitoring agent reads a check's status from stdout; every other error goes to stderr.
       writeOut,
       writeErr,
-      outputError: (text, write) => (invokesCheck(argv) ? writeOut(usageLine(text, argv)) : write(usageLine(text, argv))),
+      outputError: (text, write) =>
+        invokesCheck(argv) ? writeOut(usageLine(text, argv)) : write(usageLine(text, argv)),
     });
   registerVolume(program);
   registerJobs(program);

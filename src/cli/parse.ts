@@ -9,9 +9,21 @@ import { parseMaxFreeze } from '../policy/rules.ts';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-export function hookOptions(options: { hook?: string[]; hookTimeout?: string }, phases: readonly HookPhase[] = HOOK_PHASES): HookOptions {
-  const timeout = options.hookTimeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(options.hookTimeout, '--hook-timeout', TIMER_LIMIT);
-  if (timeout === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m; a hung hook must end some time');
+export function hookOptions(
+  options: { hook?: string[]; hookTimeout?: string },
+  phases: readonly HookPhase[] = HOOK_PHASES,
+): HookOptions {
+  const timeout =
+    options.hookTimeout === undefined
+      ? DEFAULT_HOOK_TIMEOUT_MS
+      : parseDuration(options.hookTimeout, '--hook-timeout', TIMER_LIMIT);
+  if (timeout === null)
+    throw new QrvError(
+      'usage',
+      'bad-hook-timeout',
+      '--hook-timeout must be a finite duration',
+      'e.g. 30s, 5m; a hung hook must end some time',
+    );
   return { hooks: parseHookOptions(options.hook ?? [], phases), hookTimeoutMs: timeout };
 }
 
@@ -24,7 +36,10 @@ export function persistOption(value: string | undefined): number | null {
  * value is a usage error (Node would take it for the current folder), never a path.
  */
 export function pathValue(value: string): string {
-  if (value.trim() === '') throw new InvalidArgumentError('an empty path names nothing: give a file, folder or device (. for the current folder)');
+  if (value.trim() === '')
+    throw new InvalidArgumentError(
+      'an empty path names nothing: give a file, folder or device (. for the current folder)',
+    );
   return value;
 }
 
@@ -33,7 +48,8 @@ export const collectPaths = (value: string, previous: string[] = []): string[] =
 
 /** Commander's parser for a label: one printable line. */
 export function labelValue(value: string): string {
-  if (hasControl(value)) throw new InvalidArgumentError('a label is one line of text: no newline, tab or other control character');
+  if (hasControl(value))
+    throw new InvalidArgumentError('a label is one line of text: no newline, tab or other control character');
   return value;
 }
 

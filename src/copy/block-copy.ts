@@ -48,7 +48,14 @@ export function copyImage(options: CopyOptions): Promise<CopyResult> {
  * xxh64 of each block), computed exactly as the copy engine computes it. `handle`: the image
  * already open (read through it, left open).
  */
-export async function checksumImage(path: string, sizeBytes: number, reporter?: Reporter, phase: Phase = 'verify', blockSize = DEFAULT_BLOCK_SIZE, handle?: FileHandle): Promise<string> {
+export async function checksumImage(
+  path: string,
+  sizeBytes: number,
+  reporter?: Reporter,
+  phase: Phase = 'verify',
+  blockSize = DEFAULT_BLOCK_SIZE,
+  handle?: FileHandle,
+): Promise<string> {
   const digest = new Xxh64(0n);
   await scanBlocks({ path, handle, sizeBytes, blockSize, reporter, phase }, (_first, hashes) => {
     digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));

@@ -21,7 +21,13 @@ export interface ChunkReaderOptions {
 }
 
 /** Reads until `length` bytes are in `buffer` or the file ends; returns the count read. */
-async function readFull(handle: FileHandle, path: string, buffer: Buffer, length: number, position: number): Promise<number> {
+async function readFull(
+  handle: FileHandle,
+  path: string,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<number> {
   let got = 0;
   while (got < length) {
     const { bytesRead } = await ioCall('read', path, () => handle.read(buffer, got, length - got, position + got));
@@ -56,7 +62,8 @@ export interface Piece {
  * caller may close the handle right after the loop, even after an error.
  */
 export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<Buffer, void, undefined> {
-  for await (const piece of readPieces({ ...options, ranges: [{ start: 0, end: options.sizeBytes }] })) yield piece.data;
+  for await (const piece of readPieces({ ...options, ranges: [{ start: 0, end: options.sizeBytes }] }))
+    yield piece.data;
 }
 
 /**
@@ -64,7 +71,9 @@ export async function* readChunks(options: ChunkReaderOptions): AsyncGenerator<B
  * of at most `bufferSize` bytes that never cross a range boundary, `depth` reads in flight.
  * Incremental copies read only changed ranges; resumed copies start past what was done.
  */
-export async function* readPieces(options: ChunkReaderOptions & { ranges: ByteRange[] }): AsyncGenerator<Piece, void, undefined> {
+export async function* readPieces(
+  options: ChunkReaderOptions & { ranges: ByteRange[] },
+): AsyncGenerator<Piece, void, undefined> {
   const { handle, path, sizeBytes, bufferSize } = options;
   const size = Math.min(bufferSize, sizeBytes);
   if (size <= 0) return;
@@ -72,14 +81,16 @@ export async function* readPieces(options: ChunkReaderOptions & { ranges: ByteRa
   function* plan(): Generator<{ offset: number; length: number }> {
     for (const range of options.ranges) {
       const end = Math.min(range.end, sizeBytes);
-      for (let offset = range.start; offset < end; offset += bufferSize) yield { offset, length: Math.min(bufferSize, end - offset) };
+      for (let offset = range.start; offset < end; offset += bufferSize)
+        yield { offset, length: Math.min(bufferSize, end - offset) };
     }
   }
   const pieces = plan();
   const depth = Math.max(1, options.depth);
   const buffers = allocateAlignedBuffers(depth, size);
   const zeros = options.data ? Buffer.alloc(size) : null;
-  const inflight: Array<{ offset: number; length: number; buffer: Buffer; hole: boolean; pending: Promise<number> }> = [];
+  const inflight: Array<{ offset: number; length: number; buffer: Buffer; hole: boolean; pending: Promise<number> }> =
+    [];
   let started = 0;
 
   const startNext = (): boolean => {

@@ -14,7 +14,12 @@ export type DestinationKind = 'file' | 'block';
  * Whether the open device holds at least `sizeBytes`: sysfs's size when available, otherwise a
  * probe that reads the last byte the copy needs (a read past a device's end returns 0 bytes).
  */
-async function deviceCapacity(handle: FileHandle, path: string, stats: Stats, sizeBytes: number): Promise<{ enough: boolean; size?: number }> {
+async function deviceCapacity(
+  handle: FileHandle,
+  path: string,
+  stats: Stats,
+  sizeBytes: number,
+): Promise<{ enough: boolean; size?: number }> {
   const size = await deviceSize(stats);
   if (size !== undefined) return { enough: size >= sizeBytes, size };
   if (sizeBytes === 0) return { enough: true };
@@ -39,7 +44,12 @@ export async function openSource(path: string, sizeBytes: number): Promise<{ han
       const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
       if (!capacity.enough) throw shortReadError(path, capacity.size ?? 0, sizeBytes);
     } else {
-      throw new QrvError('refused', 'source-kind', `${path} is neither a regular file nor a block device`, 'give the path of a snapshot image file or a snapshot block device');
+      throw new QrvError(
+        'refused',
+        'source-kind',
+        `${path} is neither a regular file nor a block device`,
+        'give the path of a snapshot image file or a snapshot block device',
+      );
     }
     return { handle, stats };
   } catch (error) {
@@ -50,14 +60,29 @@ export async function openSource(path: string, sizeBytes: number): Promise<{ han
 
 function checkDestinationKind(path: string, kind: DestinationKind, stats: Stats, source: Stats): void {
   if (sameObject(stats, source)) {
-    throw new QrvError('refused', 'same-file', `${path} is the source itself`, 'choose a destination that is not the snapshot being copied');
+    throw new QrvError(
+      'refused',
+      'same-file',
+      `${path} is the source itself`,
+      'choose a destination that is not the snapshot being copied',
+    );
   }
   if (kind === 'block' && !stats.isBlockDevice()) {
-    throw new QrvError('refused', 'destination-kind', `${path} is not a block device`, 'use a file destination for image files, or give the path of the device (e.g. /dev/vg/replica)');
+    throw new QrvError(
+      'refused',
+      'destination-kind',
+      `${path} is not a block device`,
+      'use a file destination for image files, or give the path of the device (e.g. /dev/vg/replica)',
+    );
   }
   if (kind === 'file' && !stats.isFile()) {
     const what = stats.isBlockDevice() ? 'a block device' : stats.isDirectory() ? 'a directory' : 'not a regular file';
-    throw new QrvError('refused', 'destination-kind', `${path} is ${what}, but the destination is declared as an image file`, 'declare block devices as block destinations; give an image file path for file destinations');
+    throw new QrvError(
+      'refused',
+      'destination-kind',
+      `${path} is ${what}, but the destination is declared as an image file`,
+      'declare block devices as block destinations; give an image file path for file destinations',
+    );
   }
 }
 
@@ -69,7 +94,13 @@ function checkDestinationKind(path: string, kind: DestinationKind, stats: Stats,
  * extended to `sizeBytes`.
  * A block device is opened with O_EXCL, which Linux turns into "fail with EBUSY if mounted".
  */
-export async function openDestination(path: string, kind: DestinationKind, sizeBytes: number, source: Stats, options: { keep?: boolean } = {}): Promise<FileHandle> {
+export async function openDestination(
+  path: string,
+  kind: DestinationKind,
+  sizeBytes: number,
+  source: Stats,
+  options: { keep?: boolean } = {},
+): Promise<FileHandle> {
   // Check before opening: opening with O_CREAT must not create a file where a device was expected,
   // and the source must never be truncated.
   let existing: Stats | undefined;
@@ -98,7 +129,13 @@ export async function openDestination(path: string, kind: DestinationKind, sizeB
 
 function openError(error: unknown, path: string, kind: DestinationKind): QrvError {
   if (kind === 'block' && errnoCode(error) === 'EBUSY') {
-    return new QrvError('refused', 'destination-busy', `${path} is in use (mounted, or held open exclusively)`, 'unmount the device (and stop whatever holds it) before copying onto it', { cause: error });
+    return new QrvError(
+      'refused',
+      'destination-busy',
+      `${path} is in use (mounted, or held open exclusively)`,
+      'unmount the device (and stop whatever holds it) before copying onto it',
+      { cause: error },
+    );
   }
   return toIoError(error, 'open', path);
 }
@@ -109,7 +146,14 @@ function openError(error: unknown, path: string, kind: DestinationKind): QrvErro
  * it (a `touch`ed 0644 pool member too: a QRV is as private as its volume); a device must be
  * large enough.
  */
-export async function prepareDestination(handle: FileHandle, path: string, kind: DestinationKind, sizeBytes: number, source: Stats, options: { keep?: boolean; private?: boolean } = {}): Promise<void> {
+export async function prepareDestination(
+  handle: FileHandle,
+  path: string,
+  kind: DestinationKind,
+  sizeBytes: number,
+  source: Stats,
+  options: { keep?: boolean; private?: boolean } = {},
+): Promise<void> {
   const stats = await ioCall('stat', path, () => handle.stat());
   checkDestinationKind(path, kind, stats, source);
   if (kind === 'file') {
@@ -121,7 +165,12 @@ export async function prepareDestination(handle: FileHandle, path: string, kind:
   const capacity = await deviceCapacity(handle, path, stats, sizeBytes);
   if (!capacity.enough) {
     const have = capacity.size === undefined ? 'is smaller than' : `holds ${capacity.size} bytes, less than`;
-    throw new QrvError('refused', 'destination-too-small', `${path} ${have} the ${sizeBytes} bytes of the volume`, `grow the device to at least ${sizeBytes} bytes (e.g. lvextend -L ${sizeBytes}b ${path}) or use a bigger one`);
+    throw new QrvError(
+      'refused',
+      'destination-too-small',
+      `${path} ${have} the ${sizeBytes} bytes of the volume`,
+      `grow the device to at least ${sizeBytes} bytes (e.g. lvextend -L ${sizeBytes}b ${path}) or use a bigger one`,
+    );
   }
 }
 
@@ -136,7 +185,13 @@ export interface PlannedDestination {
 
 function changed(dest: PlannedDestination, what: string, cause?: unknown): QrvError {
   const role = dest.role ?? 'destination';
-  return new QrvError('refused', 'destination-changed', `${role} ${dest.path} ${what} since it was checked; nothing was written to it`, `see who else writes in that folder (it should be writable by root only); run the ${role === 'target' ? 'recovery' : 'copy'} again`, cause === undefined ? undefined : { cause });
+  return new QrvError(
+    'refused',
+    'destination-changed',
+    `${role} ${dest.path} ${what} since it was checked; nothing was written to it`,
+    `see who else writes in that folder (it should be writable by root only); run the ${role === 'target' ? 'recovery' : 'copy'} again`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -149,7 +204,8 @@ function changed(dest: PlannedDestination, what: string, cause?: unknown): QrvEr
 export async function openPlanned(dest: PlannedDestination): Promise<FileHandle> {
   const { path, kind, planned } = dest;
   const base = constants.O_RDWR | constants.O_NOFOLLOW;
-  const flags = planned === null ? base | constants.O_CREAT | constants.O_EXCL : kind === 'block' ? base | constants.O_EXCL : base;
+  const flags =
+    planned === null ? base | constants.O_CREAT | constants.O_EXCL : kind === 'block' ? base | constants.O_EXCL : base;
   let handle: FileHandle;
   try {
     handle = await open(path, flags, 0o600);
@@ -162,7 +218,11 @@ export async function openPlanned(dest: PlannedDestination): Promise<FileHandle>
   }
   try {
     const now = await ioCall('stat', path, () => handle.stat());
-    const same = planned === null || (planned.isBlockDevice() ? now.isBlockDevice() && now.rdev === planned.rdev : now.dev === planned.dev && now.ino === planned.ino);
+    const same =
+      planned === null ||
+      (planned.isBlockDevice()
+        ? now.isBlockDevice() && now.rdev === planned.rdev
+        : now.dev === planned.dev && now.ino === planned.ino);
     if (!same) throw changed(dest, 'is another file');
     return handle;
   } catch (error) {

@@ -127,7 +127,11 @@ function positiveInteger(name: string, value: number): number {
 
 export function checkSize(sizeBytes: number): void {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
-    throw new QrvError('usage', 'bad-copy-option', `the volume size must be a whole number of bytes ≥ 0, got ${sizeBytes}`);
+    throw new QrvError(
+      'usage',
+      'bad-copy-option',
+      `the volume size must be a whole number of bytes ≥ 0, got ${sizeBytes}`,
+    );
   }
 }
 
@@ -163,10 +167,14 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   const blockSize = positiveInteger('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE);
   const requested = positiveInteger('bufferSize', options.bufferSize ?? DEFAULT_BUFFER_SIZE);
   const bufferSize = Math.ceil(requested / blockSize) * blockSize;
-  const readDepth = positiveInteger('readDepth', options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH));
+  const readDepth = positiveInteger(
+    'readDepth',
+    options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH),
+  );
   const ledgerOut = options.ledgerOut ?? null;
   const startBlock = options.startBlock ?? 0;
-  if (startBlock > 0 && !ledgerOut) throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
+  if (startBlock > 0 && !ledgerOut)
+    throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
   const blockCount = Math.ceil(sizeBytes / blockSize);
   const old = base.kind === 'ledger' ? base.ledger.header : null;
   const method: CopyMethod = base.kind !== 'ledger' ? 'full' : base.ranges ? 'provider' : 'ledger';
@@ -175,7 +183,8 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   // differ in length from the ledger's and are always read.
   let toRead: ByteRange[] = [{ start: startBlock * blockSize, end: sizeBytes }];
   if (base.kind === 'ledger' && base.ranges) {
-    const extra = old && old.sizeBytes !== sizeBytes ? [{ start: Math.min(old.sizeBytes, sizeBytes), end: sizeBytes }] : [];
+    const extra =
+      old && old.sizeBytes !== sizeBytes ? [{ start: Math.min(old.sizeBytes, sizeBytes), end: sizeBytes }] : [];
     toRead = blockAligned([...base.ranges, ...extra], blockSize, startBlock * blockSize, sizeBytes);
   }
   const total = toRead.reduce((sum, r) => sum + r.end - r.start, 0);
@@ -200,7 +209,8 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
     if (base.kind === 'fresh') return destinationKind === 'file' ? 'zero' : null;
     if (!old) return null;
     const start = block * blockSize;
-    if (block < old.blockCount && Math.min(blockSize, old.sizeBytes - start) === lengthOf(block)) return (oldHashes as BigUint64Array)[block - first] as bigint;
+    if (block < old.blockCount && Math.min(blockSize, old.sizeBytes - start) === lengthOf(block))
+      return (oldHashes as BigUint64Array)[block - first] as bigint;
     // A file grown by truncate reads as zeros past its old end; a device past it is unknown.
     return destinationKind === 'file' && start >= old.sizeBytes ? 'zero' : null;
   };
@@ -221,7 +231,11 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   try {
     const keep = base.kind !== 'fresh' || startBlock > 0;
     const given = options.destinationHandle;
-    if (given) await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, { keep, private: !options.keepMode });
+    if (given)
+      await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, {
+        keep,
+        private: !options.keepMode,
+      });
     const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
     const writer = new GuardedWriter(dst, destination, options.undo ?? null);
     try {
@@ -237,7 +251,15 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
       // Provider ranges already leave out what is a hole on both sides: no extent map needed.
       const data = src.stats.isFile() && !(base.kind === 'ledger' && base.ranges) ? await dataRanges(source) : null;
       const compareBuffer = base.kind === 'compare' ? Buffer.alloc(bufferSize) : null;
-      for await (const piece of readPieces({ handle: src.handle, path: source, sizeBytes, bufferSize, depth: readDepth, data, ranges: toRead })) {
+      for await (const piece of readPieces({
+        handle: src.handle,
+        path: source,
+        sizeBytes,
+        bufferSize,
+        depth: readDepth,
+        data,
+        ranges: toRead,
+      })) {
         const first = piece.offset / blockSize;
         if (first > progress.blocksDone) await carry(progress.blocksDone, first);
         const hashes = blockHashes(piece.data, blockSize);
@@ -267,7 +289,8 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
           const was = theirs ? (theirs[index] as bigint) : known(block, oldHashes, first);
           const start = index * blockSize;
           const end = Math.min(start + blockSize, piece.data.length);
-          const write = was === null || (was === 'zero' ? !zeros.isZero(piece.data, start, end) : was !== hashes[index]);
+          const write =
+            was === null || (was === 'zero' ? !zeros.isZero(piece.data, start, end) : was !== hashes[index]);
           if (!write && was === 'zero' && base.kind === 'fresh') zeroBytesSkipped += end - start;
           if (write) {
             if (runStart < 0) runStart = index;
@@ -300,7 +323,9 @@ export async function replicate(options: ReplicateOptions): Promise<CopyResult> 
   } finally {
     await src.handle.close().catch(() => undefined);
   }
-  const checksum = ledgerOut ? ledgerChecksum((await ledgerOut.finish()).bodyChecksum) : ledgerChecksum(digest.digest());
+  const checksum = ledgerOut
+    ? ledgerChecksum((await ledgerOut.finish()).bodyChecksum)
+    : ledgerChecksum(digest.digest());
   meter?.finish(processed);
   return {
     method,

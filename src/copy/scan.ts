@@ -33,18 +33,35 @@ export interface HashedPiece {
 export async function* hashPieces(options: ScanOptions): AsyncGenerator<HashedPiece, void, undefined> {
   const { path, sizeBytes, blockSize } = options;
   checkSize(sizeBytes);
-  if (!Number.isSafeInteger(blockSize) || blockSize <= 0) throw new QrvError('usage', 'bad-copy-option', `blockSize must be a positive whole number of bytes, got ${blockSize}`);
+  if (!Number.isSafeInteger(blockSize) || blockSize <= 0)
+    throw new QrvError(
+      'usage',
+      'bad-copy-option',
+      `blockSize must be a positive whole number of bytes, got ${blockSize}`,
+    );
   const ranges = options.ranges ?? [{ start: 0, end: sizeBytes }];
   const total = ranges.reduce((sum, r) => sum + Math.max(0, Math.min(r.end, sizeBytes) - r.start), 0);
   const meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'verify', total) : undefined;
   const bufferSize = Math.ceil(DEFAULT_BUFFER_SIZE / blockSize) * blockSize;
-  const { handle, stats } = options.handle ? { handle: options.handle, stats: await options.handle.stat() } : await openSource(path, sizeBytes);
+  const { handle, stats } = options.handle
+    ? { handle: options.handle, stats: await options.handle.stat() }
+    : await openSource(path, sizeBytes);
   let done = 0;
   try {
     meter?.update(0, true);
     // An open file's extents are read through its descriptor, not its name.
-    const data = stats.isFile() ? await dataRanges(options.handle ? `/proc/${process.pid}/fd/${options.handle.fd}` : path) : null;
-    for await (const piece of readPieces({ handle, path, sizeBytes, bufferSize, depth: DEFAULT_READ_DEPTH, data, ranges })) {
+    const data = stats.isFile()
+      ? await dataRanges(options.handle ? `/proc/${process.pid}/fd/${options.handle.fd}` : path)
+      : null;
+    for await (const piece of readPieces({
+      handle,
+      path,
+      sizeBytes,
+      bufferSize,
+      depth: DEFAULT_READ_DEPTH,
+      data,
+      ranges,
+    })) {
       yield { first: piece.offset / blockSize, hashes: blockHashes(piece.data, blockSize), bytes: piece.data.length };
       done += piece.data.length;
       meter?.update(done);
@@ -56,7 +73,10 @@ export async function* hashPieces(options: ScanOptions): AsyncGenerator<HashedPi
 }
 
 /** Calls `onPiece` with the hashes of consecutive blocks, in order; returns the bytes hashed. */
-export async function scanBlocks(options: ScanOptions, onPiece: (first: number, hashes: BigUint64Array) => void | Promise<void>): Promise<number> {
+export async function scanBlocks(
+  options: ScanOptions,
+  onPiece: (first: number, hashes: BigUint64Array) => void | Promise<void>,
+): Promise<number> {
   let bytes = 0;
   for await (const piece of hashPieces(options)) {
     await onPiece(piece.first, piece.hashes);

@@ -41,7 +41,12 @@ async function openOwn(path: string, flags: number): Promise<FileHandle> {
   const stats = await handle.stat();
   if (!stats.isFile() || stats.nlink !== 1 || (process.getuid && stats.uid !== process.getuid())) {
     await handle.close();
-    throw new QrvError('refused', 'undo-journal-foreign', `${path} is not an undo journal qrv made (a link, not a plain file, or someone else's)`, 'move it away, then run the command again');
+    throw new QrvError(
+      'refused',
+      'undo-journal-foreign',
+      `${path} is not an undo journal qrv made (a link, not a plain file, or someone else's)`,
+      'move it away, then run the command again',
+    );
   }
   return handle;
 }
@@ -64,13 +69,27 @@ interface JournalRecord {
 }
 
 /** Reads a journal: its header, its whole records, and where the last whole record ends. */
-export async function readJournal(path: string): Promise<{ header: UndoHeader; records: JournalRecord[]; end: number }> {
+export async function readJournal(
+  path: string,
+): Promise<{ header: UndoHeader; records: JournalRecord[]; end: number }> {
   const handle = await openOwn(path, constants.O_RDONLY);
   try {
     const start = await readExactly(handle, 12, 0);
-    if (!start || !start.subarray(0, 8).equals(MAGIC)) throw new QrvError('io', 'undo-journal-corrupt', `${path} is not a qrv undo journal`, 'move it away; the QRV it belonged to must be copied again in full');
+    if (!start || !start.subarray(0, 8).equals(MAGIC))
+      throw new QrvError(
+        'io',
+        'undo-journal-corrupt',
+        `${path} is not a qrv undo journal`,
+        'move it away; the QRV it belonged to must be copied again in full',
+      );
     const json = await readExactly(handle, start.readUInt32LE(8), 12);
-    if (!json) throw new QrvError('io', 'undo-journal-corrupt', `${path} has a truncated header`, 'move it away; the QRV it belonged to must be copied again in full');
+    if (!json)
+      throw new QrvError(
+        'io',
+        'undo-journal-corrupt',
+        `${path} has a truncated header`,
+        'move it away; the QRV it belonged to must be copied again in full',
+      );
     const header = JSON.parse(json.toString('utf8')) as UndoHeader;
     const records: JournalRecord[] = [];
     let at = 12 + json.length;
@@ -144,15 +163,19 @@ export class UndoJournal {
   static async discard(path: string): Promise<void> {
     const { header } = await readJournal(path).catch(() => ({ header: null }));
     await ioCall('write', path, () => rm(path, { force: true }));
-    if (header?.ledgerBackup) await ioCall('write', header.ledgerBackup, () => rm(header.ledgerBackup as string, { force: true }));
+    if (header?.ledgerBackup)
+      await ioCall('write', header.ledgerBackup, () => rm(header.ledgerBackup as string, { force: true }));
   }
 
   private async saveTail(destination: string, newSize: number): Promise<void> {
-    const handle = await ioCall('open', destination, () => open(destination, constants.O_RDONLY | constants.O_NOFOLLOW)).catch(() => null);
+    const handle = await ioCall('open', destination, () =>
+      open(destination, constants.O_RDONLY | constants.O_NOFOLLOW),
+    ).catch(() => null);
     if (!handle) return; // nothing there yet: nothing to lose
     try {
       const { size } = await handle.stat();
-      for (let start = newSize; start < size; start += 1 << 20) await this.save(handle, destination, [{ start, end: Math.min(size, start + (1 << 20)) }]);
+      for (let start = newSize; start < size; start += 1 << 20)
+        await this.save(handle, destination, [{ start, end: Math.min(size, start + (1 << 20)) }]);
     } finally {
       await handle.close();
     }
@@ -161,7 +184,9 @@ export class UndoJournal {
   private async append(bytes: Buffer): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten } = await ioCall('write', this.path, () => this.handle.write(bytes, done, bytes.length - done, this.end + done));
+      const { bytesWritten } = await ioCall('write', this.path, () =>
+        this.handle.write(bytes, done, bytes.length - done, this.end + done),
+      );
       done += bytesWritten;
     }
     this.end += bytes.length;
@@ -200,21 +225,34 @@ async function keepLedger(ledger: string): Promise<string | null> {
 export async function rollBack(path: string, expect: { qrvId: string; destination: string }): Promise<UndoHeader> {
   const { header, records } = await readJournal(path);
   if (header.qrvId !== expect.qrvId || header.destination !== expect.destination) {
-    throw new QrvError('refused', 'undo-journal-mismatch', `${path} is the journal of QRV ${header.qrvId} at ${header.destination}, not of ${expect.qrvId} at ${expect.destination}`, 'move it away; it does not belong to this QRV');
+    throw new QrvError(
+      'refused',
+      'undo-journal-mismatch',
+      `${path} is the journal of QRV ${header.qrvId} at ${header.destination}, not of ${expect.qrvId} at ${expect.destination}`,
+      'move it away; it does not belong to this QRV',
+    );
   }
-  const flags = header.destinationKind === 'file' ? constants.O_RDWR | constants.O_NOFOLLOW : constants.O_RDWR | constants.O_EXCL;
+  const flags =
+    header.destinationKind === 'file' ? constants.O_RDWR | constants.O_NOFOLLOW : constants.O_RDWR | constants.O_EXCL;
   const journal = await openOwn(path, constants.O_RDONLY);
   try {
     const dst = await ioCall('open', header.destination, () => open(header.destination, flags));
     try {
       const stats: Stats = await dst.stat();
-      if (header.destinationKind === 'file' ? !stats.isFile() : !stats.isBlockDevice()) throw new QrvError('refused', 'destination-kind', `${header.destination} is no longer the ${header.destinationKind} it was`, 'check what replaced it');
+      if (header.destinationKind === 'file' ? !stats.isFile() : !stats.isBlockDevice())
+        throw new QrvError(
+          'refused',
+          'destination-kind',
+          `${header.destination} is no longer the ${header.destinationKind} it was`,
+          'check what replaced it',
+        );
       for (const record of [...records].reverse()) {
         const data = Buffer.alloc(record.length);
         await ioCall('read', path, () => journal.read(data, 0, data.length, record.at));
         await writeAll(dst, header.destination, data, record.offset);
       }
-      if (header.destinationKind === 'file') await ioCall('truncate', header.destination, () => dst.truncate(header.oldSize));
+      if (header.destinationKind === 'file')
+        await ioCall('truncate', header.destination, () => dst.truncate(header.oldSize));
       await ioCall('sync', header.destination, () => dst.datasync());
     } finally {
       await dst.close();
@@ -222,7 +260,8 @@ export async function rollBack(path: string, expect: { qrvId: string; destinatio
   } finally {
     await journal.close();
   }
-  if (header.ledgerBackup && (await exists(header.ledgerBackup))) await ioCall('write', header.ledger, () => rename(header.ledgerBackup as string, header.ledger));
+  if (header.ledgerBackup && (await exists(header.ledgerBackup)))
+    await ioCall('write', header.ledger, () => rename(header.ledgerBackup as string, header.ledger));
   await ioCall('write', `${header.ledger}.partial`, () => rm(`${header.ledger}.partial`, { force: true }));
   return header;
 }

@@ -42,11 +42,27 @@ export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcom
   const ledger = await LedgerReader.open(options.ledgerPath, options.expect);
   try {
     const { blockSize, sizeBytes } = ledger.header;
-    const scan = { sizeBytes, blockSize, ranges: options.ranges, reporter: options.reporter, phase: options.phase ?? ('verify' as const) };
-    const outcome: VerifyOutcome = { bad: [], badCount: 0, snapshotDiffers: [], snapshotDiffersCount: 0, blockSize, sizeBytes, bytesChecked: 0 };
+    const scan = {
+      sizeBytes,
+      blockSize,
+      ranges: options.ranges,
+      reporter: options.reporter,
+      phase: options.phase ?? ('verify' as const),
+    };
+    const outcome: VerifyOutcome = {
+      bad: [],
+      badCount: 0,
+      snapshotDiffers: [],
+      snapshotDiffersCount: 0,
+      blockSize,
+      sizeBytes,
+      bytesChecked: 0,
+    };
     const qrv = hashPieces({ ...scan, path: options.path, ...(options.handle ? { handle: options.handle } : {}) });
     // The snapshot is read in step with the QRV, without its own progress events.
-    const snapshot = options.snapshotPath ? hashPieces({ ...scan, path: options.snapshotPath, reporter: undefined }) : null;
+    const snapshot = options.snapshotPath
+      ? hashPieces({ ...scan, path: options.snapshotPath, reporter: undefined })
+      : null;
     try {
       for await (const piece of qrv) {
         const theirs = snapshot ? (await snapshot.next()).value : undefined;

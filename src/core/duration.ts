@@ -3,7 +3,8 @@
 import ms from 'ms';
 import { QrvError } from './errors.ts';
 
-const FORM = /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|y|yrs?|years?)\s*$/i;
+const FORM =
+  /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|y|yrs?|years?)\s*$/i;
 
 /** The longest a duration may be, and why: refused at parse time, before anything runs. */
 export interface DurationLimit {
@@ -21,20 +22,40 @@ export interface DurationLimit {
  * is far off), and nothing qrv keeps or waits for is meant to last longer. "forever" is the
  * way to say "until removed".
  */
-export const DURATION_LIMIT: DurationLimit = { ms: ms('100y'), text: '100 years', most: '100y', why: 'a longer time is not a date qrv keeps; where no end makes sense, say "forever"' };
+export const DURATION_LIMIT: DurationLimit = {
+  ms: ms('100y'),
+  text: '100 years',
+  most: '100y',
+  why: 'a longer time is not a date qrv keeps; where no end makes sense, say "forever"',
+};
 
 /** What qrv waits for with a timer (--hook-timeout): Node fires a longer timer at once. */
-export const TIMER_LIMIT: DurationLimit = { ms: 2 ** 31 - 1, text: '24 days (2^31-1 ms)', most: '24d', why: 'a timer cannot wait longer' };
+export const TIMER_LIMIT: DurationLimit = {
+  ms: 2 ** 31 - 1,
+  text: '24 days (2^31-1 ms)',
+  most: '24d',
+  why: 'a timer cannot wait longer',
+};
 
 /** Milliseconds, or null for "forever"; longer than `limit` is refused with the limit and why. */
 export function parseDuration(text: string, what = 'duration', limit: DurationLimit = DURATION_LIMIT): number | null {
   if (/^\s*(forever|never|none)\s*$/i.test(text)) return null;
   const value = FORM.test(text) ? ms(text.trim() as ms.StringValue) : undefined;
   if (typeof value === 'number' && value > limit.ms) {
-    throw new QrvError('usage', 'duration-too-long', `${what} "${text}" is longer than the limit of ${limit.text}`, `give ${limit.most} or less: ${limit.why}`);
+    throw new QrvError(
+      'usage',
+      'duration-too-long',
+      `${what} "${text}" is longer than the limit of ${limit.text}`,
+      `give ${limit.most} or less: ${limit.why}`,
+    );
   }
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new QrvError('usage', 'bad-duration', `${what} "${text}" is not a duration`, 'write a number and a unit, e.g. 90s, 30m, 12h, 7d, 2w, or "forever"');
+    throw new QrvError(
+      'usage',
+      'bad-duration',
+      `${what} "${text}" is not a duration`,
+      'write a number and a unit, e.g. 90s, 30m, 12h, 7d, 2w, or "forever"',
+    );
   }
   return value;
 }

@@ -5,7 +5,14 @@ export type Phase = 'snapshot' | 'copy' | 'verify' | 'unsnap' | 'recover' | 'pro
 
 export type QrvEvent =
   /** A phase or step started or ended. `step` names the fine-grained step (e.g. "pre-snapshot hook"). */
-  | { type: 'step'; phase: Phase; step: string; state: 'started' | 'done' | 'failed' | 'skipped'; detail?: string; ms?: number }
+  | {
+      type: 'step';
+      phase: Phase;
+      step: string;
+      state: 'started' | 'done' | 'failed' | 'skipped';
+      detail?: string;
+      ms?: number;
+    }
   /** Progress of long work (copy, verify, recover). Emitted at most a few times a second. */
   | {
       type: 'progress';
@@ -65,7 +72,14 @@ export class ProgressMeter {
     this.lastEmit = elapsedMs;
     const rate = elapsedMs > 0 ? (bytesDone * 1000) / elapsedMs : 0;
     const etaSeconds = rate > 0 ? Math.max(0, (this.bytesTotal - bytesDone) / rate) : null;
-    this.reporter.emit({ type: 'progress', phase: this.phase, bytesDone, bytesTotal: this.bytesTotal, rate, etaSeconds });
+    this.reporter.emit({
+      type: 'progress',
+      phase: this.phase,
+      bytesDone,
+      bytesTotal: this.bytesTotal,
+      rate,
+      etaSeconds,
+    });
   }
 
   finish(bytesDone: number): void {

@@ -16,13 +16,33 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from './errors.ts';
 
-export const FAILPOINTS = ['after-freeze', 'after-snapshot', 'mid-snapshot-copy', 'mid-copy', 'after-undo-save', 'before-checkpoint', 'before-commit', 'catalog-write', 'after-history-append', 'dm-before-load', 'dm-before-resume', 'dm-mid-remove', 'after-mount', 'before-write-back'] as const;
+export const FAILPOINTS = [
+  'after-freeze',
+  'after-snapshot',
+  'mid-snapshot-copy',
+  'mid-copy',
+  'after-undo-save',
+  'before-checkpoint',
+  'before-commit',
+  'catalog-write',
+  'after-history-append',
+  'dm-before-load',
+  'dm-before-resume',
+  'dm-mid-remove',
+  'after-mount',
+  'before-write-back',
+] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 type Action = { kind: 'kill' } | { kind: 'stop' } | { kind: 'error' } | { kind: 'sleep'; ms: number };
 
 const bad = (what: string) =>
-  new QrvError('usage', 'bad-failpoints', `QRV_FAILPOINTS: ${what}`, `give a comma list of NAME=ACTION, NAME one of ${FAILPOINTS.join(', ')}, ACTION sleep:<ms> (at most 2147483647), kill, stop or error; or unset it`);
+  new QrvError(
+    'usage',
+    'bad-failpoints',
+    `QRV_FAILPOINTS: ${what}`,
+    `give a comma list of NAME=ACTION, NAME one of ${FAILPOINTS.join(', ')}, ACTION sleep:<ms> (at most 2147483647), kill, stop or error; or unset it`,
+  );
 
 /** QRV_FAILPOINTS read as a whole; anything it does not understand is refused, naming it. */
 export function parseFailpoints(spec: string | undefined): Map<Failpoint, Action> {
@@ -33,11 +53,14 @@ export function parseFailpoints(spec: string | undefined): Map<Failpoint, Action
     const at = item.indexOf('=');
     const name = item.slice(0, at).trim();
     const action = item.slice(at + 1).trim();
-    if (at < 1 || !(FAILPOINTS as readonly string[]).includes(name)) throw bad(`"${item.trim()}" does not name a failpoint`);
+    if (at < 1 || !(FAILPOINTS as readonly string[]).includes(name))
+      throw bad(`"${item.trim()}" does not name a failpoint`);
     const pause = /^sleep:(\d+)$/.exec(action);
     // A timer longer than 2^31-1 ms fires at once in Node.
-    if (pause && Number(pause[1]) <= 2 ** 31 - 1) actions.set(name as Failpoint, { kind: 'sleep', ms: Number(pause[1]) });
-    else if (action === 'kill' || action === 'stop' || action === 'error') actions.set(name as Failpoint, { kind: action });
+    if (pause && Number(pause[1]) <= 2 ** 31 - 1)
+      actions.set(name as Failpoint, { kind: 'sleep', ms: Number(pause[1]) });
+    else if (action === 'kill' || action === 'stop' || action === 'error')
+      actions.set(name as Failpoint, { kind: action });
     else throw bad(`"${action}" is not an action for ${name}`);
   }
   return actions;

@@ -49,7 +49,9 @@ export async function ioCall<T>(operation: IoOperation, path: string, call: () =
 export async function writeAll(handle: FileHandle, path: string, data: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) {
-    const { bytesWritten } = await ioCall('write', path, () => handle.write(data, done, data.length - done, position + done));
+    const { bytesWritten } = await ioCall('write', path, () =>
+      handle.write(data, done, data.length - done, position + done),
+    );
     done += bytesWritten;
   }
 }

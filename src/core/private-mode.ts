@@ -17,9 +17,11 @@ export function modeText(mode: number | bigint): string {
 /** Why a file or folder is not private to this user (or root), or null when it is. */
 export function notPrivateBecause(st: Stats | BigIntStats): string | null {
   const uid = Number(st.uid);
-  if (uid !== 0 && uid !== euid()) return `it is owned by uid ${uid}, not by ${euid() === 0 ? 'root' : `uid ${euid()} (this user) or root`}`;
+  if (uid !== 0 && uid !== euid())
+    return `it is owned by uid ${uid}, not by ${euid() === 0 ? 'root' : `uid ${euid()} (this user) or root`}`;
   const mode = Number(st.mode);
-  if (mode & 0o022) return `it is writable by ${mode & 0o020 && mode & 0o002 ? 'group and others' : mode & 0o020 ? 'its group' : 'others'} (mode ${modeText(mode)})`;
+  if (mode & 0o022)
+    return `it is writable by ${mode & 0o020 && mode & 0o002 ? 'group and others' : mode & 0o020 ? 'its group' : 'others'} (mode ${modeText(mode)})`;
   return null;
 }
 
@@ -30,7 +32,7 @@ export function notPrivateBecause(st: Stats | BigIntStats): string | null {
  */
 export function unsafeParentBecause(st: Stats): string | null {
   if (st.uid !== 0 && st.uid !== euid()) return `it is owned by uid ${st.uid}`;
-  if (st.mode & 0o022 && !(st.mode & S_ISVTX)) return `it is writable by ${st.mode & 0o002 ? 'others' : 'its group'} without the sticky bit (mode ${modeText(st.mode)})`;
+  if (st.mode & 0o022 && !(st.mode & S_ISVTX))
+    return `it is writable by ${st.mode & 0o002 ? 'others' : 'its group'} without the sticky bit (mode ${modeText(st.mode)})`;
   return null;
 }
-

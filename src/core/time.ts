@@ -13,7 +13,15 @@ function dayInWords(text: string, now: Date): Date | null {
   const minutes = mm === undefined ? 0 : Number(mm);
   const seconds = ss === undefined ? 0 : Number(ss);
   if (hours > 23 || minutes > 59 || seconds > 59) return null;
-  const at = new Date(now.getFullYear(), now.getMonth(), now.getDate() - ((day as string).toLowerCase() === 'yesterday' ? 1 : 0), hours, minutes, seconds, 0);
+  const at = new Date(
+    now.getFullYear(),
+    now.getMonth(),
+    now.getDate() - ((day as string).toLowerCase() === 'yesterday' ? 1 : 0),
+    hours,
+    minutes,
+    seconds,
+    0,
+  );
   return at;
 }
 

@@ -13,7 +13,14 @@ import type { ByteRange } from '../core/byte-range.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
-import { LedgerError, LedgerReader, LedgerWriter, ledgerChecksum, ledgerPathFor, type LedgerHeader } from '../ledger/ledger.ts';
+import {
+  LedgerError,
+  LedgerReader,
+  LedgerWriter,
+  ledgerChecksum,
+  ledgerPathFor,
+  type LedgerHeader,
+} from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import { openChecked, resolveTarget, type Destination } from './destination.ts';
@@ -24,7 +31,6 @@ import type { JobRecorder } from './job-recorder.ts';
 import { idTaken } from '../catalog/lookup.ts';
 import { volumeRef } from '../providers/provider.ts';
 import { checkSnapshotHealth } from './snapshot-health.ts';
-
 
 /** How often a running copy saves its progress (destination and ledger flushed first). */
 export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);
@@ -52,20 +58,62 @@ export interface ResumePoint {
   qrv: Qrv;
 }
 
-export async function copyPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
+export async function copyPhase(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  snapshot: Snapshot,
+  options: CopyPhaseOptions,
+  resume?: ResumePoint,
+): Promise<CopyOutcome> {
   const data = await ctx.catalog.read();
   const newQrvId = newId('q', idTaken(data));
   // A pool QRV is reached through its pool (a member given as a path is refused).
   const to = resume ? (resume.qrv.pool ? `pool:${resume.qrv.pool}` : resume.qrv.destination) : options.to;
-  const dest = await job.step('copy', 'check destination', () => resolveTarget(data, ctx.catalog.home, volume, snapshot, to, options.force, newQrvId), (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`);
+  const dest = await job.step(
+    'copy',
+    'check destination',
+    () => resolveTarget(data, ctx.catalog.home, volume, snapshot, to, options.force, newQrvId),
+    (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`,
+  );
   if (resume && dest.existing?.id !== resume.qrv.id) {
-    throw new QrvError('refused', 'resume-changed', `destination ${to} no longer holds QRV ${resume.qrv.id}`, 'run the copy again without --resume');
+    throw new QrvError(
+      'refused',
+      'resume-changed',
+      `destination ${to} no longer holds QRV ${resume.qrv.id}`,
+      'run the copy again without --resume',
+    );
   }
-  const env = { jobId: job.id, volume: volume.name, device: volume.path, snapshotId: snapshot.id, snapshotPath: snapshot.path, destination: dest.path };
+  const env = {
+    jobId: job.id,
+    volume: volume.name,
+    device: volume.path,
+    snapshotId: snapshot.id,
+    snapshotPath: snapshot.path,
+    destination: dest.path,
+  };
 
-  if (getProvider(snapshot.provider).snapshotHealth) await job.step('copy', 'check snapshot', () => checkSnapshotHealth(job, volume, snapshot, 'before'), () => `${snapshot.id} is valid`);
-  const pair = { phase: 'copy' as const, pre: 'pre-copy' as const, post: 'post-copy' as const, hooks: options.hooks, timeoutMs: options.hookTimeoutMs };
-  return withHookPair(ctx, job, pair, () => env, () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options, resume));
+  if (getProvider(snapshot.provider).snapshotHealth)
+    await job.step(
+      'copy',
+      'check snapshot',
+      () => checkSnapshotHealth(job, volume, snapshot, 'before'),
+      () => `${snapshot.id} is valid`,
+    );
+  const pair = {
+    phase: 'copy' as const,
+    pre: 'pre-copy' as const,
+    post: 'post-copy' as const,
+    hooks: options.hooks,
+    timeoutMs: options.hookTimeoutMs,
+  };
+  return withHookPair(
+    ctx,
+    job,
+    pair,
+    () => env,
+    () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options, resume),
+  );
 }
 
 /** How the destination's current content is known, and the warning to give when it is not. */
@@ -80,22 +128,38 @@ function comparePlan(why: string): Plan {
   return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `${why}; comparing every block` };
 }
 
-async function chooseBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, existing: Qrv | null, incremental: boolean): Promise<Plan> {
+async function chooseBase(
+  ctx: Context,
+  data: CatalogData,
+  volume: Volume,
+  snapshot: Snapshot,
+  existing: Qrv | null,
+  incremental: boolean,
+): Promise<Plan> {
   if (!existing) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
   // A full rewrite of a QRV compares every block instead of cutting the file to holes first: the
   // previous point in time stays whole (the undo journal keeps what is overwritten) until the
   // new one is committed.
   if (!incremental) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
-  if (existing.state !== 'ready') return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
-  if (existing.lastVerify && !existing.lastVerify.ok) return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
+  if (existing.state !== 'ready')
+    return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
+  if (existing.lastVerify && !existing.lastVerify.ok)
+    return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
   return ledgerPlan(ctx, data, volume, snapshot, existing, existing.snapshotId, true);
 }
 
 /** The base a killed copy was building on, opened again (a ledger that is gone means comparing). */
-async function resumeBase(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, resume: ResumePoint): Promise<Plan> {
+async function resumeBase(
+  ctx: Context,
+  data: CatalogData,
+  volume: Volume,
+  snapshot: Snapshot,
+  resume: ResumePoint,
+): Promise<Plan> {
   const { progress, qrv } = resume;
   if (progress.base === 'fresh') return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
-  if (progress.base === 'compare' || !progress.baseSnapshotId) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
+  if (progress.base === 'compare' || !progress.baseSnapshotId)
+    return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
   return ledgerPlan(ctx, data, volume, snapshot, qrv, progress.baseSnapshotId, progress.base === 'provider');
 }
 
@@ -104,13 +168,29 @@ async function resumeBase(ctx: Context, data: CatalogData, volume: Volume, snaps
  * the provider's changed ranges when asked and it has them; a ledger that cannot be used means
  * comparing every block, with the reason.
  */
-async function ledgerPlan(ctx: Context, data: CatalogData, volume: Volume, snapshot: Snapshot, qrv: Qrv, baseSnapshotId: string, askProvider: boolean): Promise<Plan> {
+async function ledgerPlan(
+  ctx: Context,
+  data: CatalogData,
+  volume: Volume,
+  snapshot: Snapshot,
+  qrv: Qrv,
+  baseSnapshotId: string,
+  askProvider: boolean,
+): Promise<Plan> {
   const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
   let ledger: LedgerReader;
   try {
-    ledger = await LedgerReader.open(path, { snapshotId: baseSnapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id });
+    ledger = await LedgerReader.open(path, {
+      snapshotId: baseSnapshotId,
+      sizeBytes: qrv.sizeBytes,
+      blockSize: qrv.blockSize,
+      qrvId: qrv.id,
+    });
   } catch (error) {
-    if (error instanceof LedgerError) return comparePlan(`the ledger of QRV ${qrv.id} cannot be used: ${error.message}`) /* the message names the file */;
+    if (error instanceof LedgerError)
+      return comparePlan(
+        `the ledger of QRV ${qrv.id} cannot be used: ${error.message}`,
+      ) /* the message names the file */;
     throw error;
   }
   const ranges = askProvider ? await providerRanges(data, volume, baseSnapshotId, snapshot) : null;
@@ -118,7 +198,12 @@ async function ledgerPlan(ctx: Context, data: CatalogData, volume: Volume, snaps
 }
 
 /** The provider's answer to "what changed since the snapshot the QRV reflects", when it has one. */
-export async function providerRanges(data: CatalogData, volume: Volume, fromId: string, to: Snapshot): Promise<ByteRange[] | null> {
+export async function providerRanges(
+  data: CatalogData,
+  volume: Volume,
+  fromId: string,
+  to: Snapshot,
+): Promise<ByteRange[] | null> {
   const from = data.snapshots.find((s) => s.id === fromId);
   if (!from || from.state !== 'ready' || from.provider !== to.provider || from.volume !== to.volume) return null;
   const provider = getProvider(to.provider);
@@ -131,8 +216,20 @@ export async function providerRanges(data: CatalogData, volume: Volume, fromId: 
  * followed), and copies through that descriptor. A file it created is removed again when the
  * copy stops before the QRV was recorded.
  */
-async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
-  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, dest, 'destination', { qrvOf: volume.name, poolMember: dest.pool !== null });
+async function copyToDestination(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  snapshot: Snapshot,
+  dest: Destination & { pool: string | null },
+  newQrvId: string,
+  options: CopyPhaseOptions,
+  resume?: ResumePoint,
+): Promise<CopyOutcome> {
+  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, dest, 'destination', {
+    qrvOf: volume.name,
+    poolMember: dest.pool !== null,
+  });
   const opened = { handle, begun: false };
   try {
     return await copyThrough(ctx, job, volume, snapshot, dest, opened, newQrvId, options, resume);
@@ -145,7 +242,17 @@ async function copyToDestination(ctx: Context, job: JobRecorder, volume: Volume,
 }
 
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
-async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot, dest: Destination & { pool: string | null }, opened: { handle: FileHandle; begun: boolean }, newQrvId: string, options: CopyPhaseOptions, resume?: ResumePoint): Promise<CopyOutcome> {
+async function copyThrough(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  snapshot: Snapshot,
+  dest: Destination & { pool: string | null },
+  opened: { handle: FileHandle; begun: boolean },
+  newQrvId: string,
+  options: CopyPhaseOptions,
+  resume?: ResumePoint,
+): Promise<CopyOutcome> {
   const now = ctx.now().toISOString();
   const data = await ctx.catalog.read();
   const qrv: Qrv = dest.existing
@@ -186,7 +293,12 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       finished = await finishedLedger(ledgerPath, header);
       if (!finished) {
         if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-        throw new QrvError('refused', 'resume-impossible', `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`, `run the copy again without --resume (it compares every block instead)`);
+        throw new QrvError(
+          'refused',
+          'resume-impossible',
+          `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`,
+          `run the copy again without --resume (it compares every block instead)`,
+        );
       }
     }
     startBlock = finished ? finished.blockCount : resume.progress.blocksDone;
@@ -199,8 +311,21 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
   if (plan.why) await job.warn(plan.why);
 
   // What a resume needs, the hooks included: a resumed copy runs them as the killed one would have.
-  const hooks = { ...(options.hooks['pre-copy'] ? { 'pre-copy': options.hooks['pre-copy'] } : {}), ...(options.hooks['post-copy'] ? { 'post-copy': options.hooks['post-copy'] } : {}) };
-  const progressOf = (blocksDone: number): CopyProgress => ({ base: plan.kind, baseSnapshotId: plan.baseSnapshotId, blocksDone, blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, ledger: ledgerPath, at: ctx.now().toISOString(), hooks, hookTimeoutMs: options.hookTimeoutMs });
+  const hooks = {
+    ...(options.hooks['pre-copy'] ? { 'pre-copy': options.hooks['pre-copy'] } : {}),
+    ...(options.hooks['post-copy'] ? { 'post-copy': options.hooks['post-copy'] } : {}),
+  };
+  const progressOf = (blocksDone: number): CopyProgress => ({
+    base: plan.kind,
+    baseSnapshotId: plan.baseSnapshotId,
+    blocksDone,
+    blockSize: qrv.blockSize,
+    sizeBytes: snapshot.sizeBytes,
+    ledger: ledgerPath,
+    at: ctx.now().toISOString(),
+    hooks,
+    hookTimeoutMs: options.hookTimeoutMs,
+  });
   job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
   let saved = false;
   let undo: Awaited<ReturnType<typeof startUndo>> = null;
@@ -211,7 +336,13 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       if (dest.pool && !resume) {
         // Reserved in the same transaction that records the QRV, so no other QRV can take it.
         const member = reserveMember(catalog, dest.pool, volume.name, snapshot.sizeBytes, qrv.id);
-        if (member.path !== dest.path) throw new QrvError('busy', 'pool-changed', `pool "${dest.pool}" changed while the copy was being prepared`, 'run the copy again');
+        if (member.path !== dest.path)
+          throw new QrvError(
+            'busy',
+            'pool-changed',
+            `pool "${dest.pool}" changed while the copy was being prepared`,
+            'run the copy again',
+          );
       }
       replaceQrv(catalog.qrvs, qrv);
     });
@@ -230,46 +361,79 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
   try {
     const copy = await job.step(
       'copy',
-      finished ? 'copy already done' : resume ? `resume copy at block ${startBlock}` : plan.kind === 'fresh' ? 'copy blocks' : 'copy changed blocks',
+      finished
+        ? 'copy already done'
+        : resume
+          ? `resume copy at block ${startBlock}`
+          : plan.kind === 'fresh'
+            ? 'copy blocks'
+            : 'copy changed blocks',
       async () =>
         finished
           ? // Killed after the last block and the ledger were written: only the read-back is left.
-            { method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind, bytesRead: 0, bytesWritten: 0, changedBlocks: 0, zeroBytesSkipped: 0, checksum: ledgerChecksum(finished.bodyChecksum), written: null, seconds: 0 }
+            {
+              method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind,
+              bytesRead: 0,
+              bytesWritten: 0,
+              changedBlocks: 0,
+              zeroBytesSkipped: 0,
+              checksum: ledgerChecksum(finished.bodyChecksum),
+              written: null,
+              seconds: 0,
+            }
           : replicate({
-          source: snapshot.path,
-          destination: dest.path,
-          destinationHandle: opened.handle,
-          sizeBytes: snapshot.sizeBytes,
-          destinationKind: dest.kind,
-          base: plan.base,
-          ledgerOut: ledgerOut as LedgerWriter,
-          startBlock,
-          undo: undo?.journal ?? null,
-          blockSize: qrv.blockSize,
-          reporter: ctx.reporter,
-          phase: 'copy',
-          checkpoint: {
-            everyMs: CHECKPOINT_MS,
-            save: async (p) => {
-              await job.saveProgress(progressOf(p.blocksDone));
-              saved = true;
-            },
-          },
-        }),
-      (r) => `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
+              source: snapshot.path,
+              destination: dest.path,
+              destinationHandle: opened.handle,
+              sizeBytes: snapshot.sizeBytes,
+              destinationKind: dest.kind,
+              base: plan.base,
+              ledgerOut: ledgerOut as LedgerWriter,
+              startBlock,
+              undo: undo?.journal ?? null,
+              blockSize: qrv.blockSize,
+              reporter: ctx.reporter,
+              phase: 'copy',
+              checkpoint: {
+                everyMs: CHECKPOINT_MS,
+                save: async (p) => {
+                  await job.saveProgress(progressOf(p.blocksDone));
+                  saved = true;
+                },
+              },
+            }),
+      (r) =>
+        `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
     );
     // Data read from a snapshot that overflowed during the copy is not its point in time.
     await checkSnapshotHealth(job, volume, snapshot, 'after');
     // A fresh, compared or resumed copy is read back whole; an update only where it wrote (the
     // blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
     const whole = plan.kind === 'fresh' || plan.kind === 'compare' || resume !== undefined || copy.written === null;
-    await job.step('verify', whole ? 'read back every block' : 'read back written blocks', async () => {
-      const result = await verifyBlocks({ path: dest.path, handle: opened.handle, ledgerPath, ranges: whole ? undefined : (copy.written ?? undefined), reporter: ctx.reporter, phase: 'verify' });
-      if (result.bad.length > 0) {
-        throw new QrvError('verify', 'verify-mismatch', `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`, 'check the destination disk; run the copy again');
-      }
-      return result;
-    }, (r) => `${r.bytesChecked} bytes match the snapshot (${copy.checksum})`);
+    await job.step(
+      'verify',
+      whole ? 'read back every block' : 'read back written blocks',
+      async () => {
+        const result = await verifyBlocks({
+          path: dest.path,
+          handle: opened.handle,
+          ledgerPath,
+          ranges: whole ? undefined : (copy.written ?? undefined),
+          reporter: ctx.reporter,
+          phase: 'verify',
+        });
+        if (result.bad.length > 0) {
+          throw new QrvError(
+            'verify',
+            'verify-mismatch',
+            `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`,
+            'check the destination disk; run the copy again',
+          );
+        }
+        return result;
+      },
+      (r) => `${r.bytesChecked} bytes match the snapshot (${copy.checksum})`,
+    );
     Object.assign(qrv, {
       state: 'ready' as const,
       snapshotId: snapshot.id,
@@ -280,7 +444,17 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       updatedAt: ctx.now().toISOString(),
       history: [
         ...qrv.history,
-        { snapshotId: snapshot.id, at: ctx.now().toISOString(), method: copy.method, bytesRead: copy.bytesRead, bytesWritten: copy.bytesWritten, changedBlocks: copy.changedBlocks, seconds: copy.seconds, jobId: job.id, resumed: resume !== undefined },
+        {
+          snapshotId: snapshot.id,
+          at: ctx.now().toISOString(),
+          method: copy.method,
+          bytesRead: copy.bytesRead,
+          bytesWritten: copy.bytesWritten,
+          changedBlocks: copy.changedBlocks,
+          seconds: copy.seconds,
+          jobId: job.id,
+          resumed: resume !== undefined,
+        },
       ],
     });
     await failpoint('before-commit');
@@ -291,7 +465,13 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
       if (source) source.copiedTo = qrv.id;
     });
     // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
-    await undo?.committed().catch((error: Error) => job.warn(`the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`));
+    await undo
+      ?.committed()
+      .catch((error: Error) =>
+        job.warn(
+          `the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`,
+        ),
+      );
     return { qrv: plainCopy(qrv), copy, previousSnapshotId };
   } catch (error) {
     qrv.state = 'failed';
@@ -300,8 +480,12 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
     if (saved) await ledgerOut?.close();
     else await ledgerOut?.discard();
     await undo?.journal.close();
-    const back = undo ? `; \`qrv doctor --fix\` ${saved ? 'resumes it or ' : ''}rolls it back to ${dest.existing?.snapshotId}` : '';
-    await job.warn(`destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}${back}`);
+    const back = undo
+      ? `; \`qrv doctor --fix\` ${saved ? 'resumes it or ' : ''}rolls it back to ${dest.existing?.snapshotId}`
+      : '';
+    await job.warn(
+      `destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}${back}`,
+    );
     await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
     throw error;
   } finally {
@@ -310,7 +494,10 @@ async function copyThrough(ctx: Context, job: JobRecorder, volume: Volume, snaps
 }
 
 /** The ledger a resumed copy finished before it was killed, if it is complete and describes this copy. */
-async function finishedLedger(path: string, header: { blockSize: number; sizeBytes: number; snapshotId: string; qrvId: string }): Promise<LedgerHeader | null> {
+async function finishedLedger(
+  path: string,
+  header: { blockSize: number; sizeBytes: number; snapshotId: string; qrvId: string },
+): Promise<LedgerHeader | null> {
   try {
     const reader = await LedgerReader.open(path, header);
     await reader.close();

@@ -56,50 +56,118 @@ async function linkTarget(named: string): Promise<string> {
 export async function namedTarget(to: string): Promise<{ target: string; st: Stats | null }> {
   const named = path.resolve(to);
   const link = await lstatOrNull(named);
-  const target = link?.isSymbolicLink() ? await linkTarget(named) : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
+  const target = link?.isSymbolicLink()
+    ? await linkTarget(named)
+    : path.join(await realOrResolved(path.dirname(named)), path.basename(named));
   return { target, st: await lstatOrNull(target) };
 }
 
 /** namedTarget, where a folder becomes the QRV file in it, whose name is never followed if it is a symlink. */
-async function plannedPath(data: CatalogData, volume: Volume, to: string): Promise<{ target: string; st: Stats | null }> {
+async function plannedPath(
+  data: CatalogData,
+  volume: Volume,
+  to: string,
+): Promise<{ target: string; st: Stats | null }> {
   let { target, st } = await namedTarget(to);
   if (st?.isDirectory()) {
     // A folder: the QRV is a file in it, named after the volume (one QRV per volume per folder).
-    const kept = data.qrvs.find((q) => q.volume === volume.name && q.state !== 'removed' && q.state !== 'promoted' && path.dirname(q.destination) === target);
+    const kept = data.qrvs.find(
+      (q) =>
+        q.volume === volume.name &&
+        q.state !== 'removed' &&
+        q.state !== 'promoted' &&
+        path.dirname(q.destination) === target,
+    );
     target = kept ? kept.destination : await freeName(data, target, volume.name);
     st = await lstatOrNull(target);
-    if (st?.isSymbolicLink()) throw new QrvError('refused', 'destination-kind', `destination ${target} is a symlink, which qrv did not make and does not follow`, 'remove it, or name the file it points to with --to');
+    if (st?.isSymbolicLink())
+      throw new QrvError(
+        'refused',
+        'destination-kind',
+        `destination ${target} is a symlink, which qrv did not make and does not follow`,
+        'remove it, or name the file it points to with --to',
+      );
   }
   return { target, st };
 }
 
-export async function resolveDestination(data: CatalogData, home: string, volume: Volume, snapshot: CopySource, to: string, force: boolean, viaPool = false): Promise<Destination> {
+export async function resolveDestination(
+  data: CatalogData,
+  home: string,
+  volume: Volume,
+  snapshot: CopySource,
+  to: string,
+  force: boolean,
+  viaPool = false,
+): Promise<Destination> {
   const { target: real, st } = await plannedPath(data, volume, to);
   const holders = await holdersOf(data, home, real, st);
   // The volume or snapshot being copied: said as such.
   const isVolume = holders.some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
   if (isVolume || (await sameAs(real, st, snapshot.path))) {
-    throw new QrvError('refused', 'destination-is-source', `destination ${to} is the ${isVolume ? 'volume' : 'snapshot'} itself`, 'choose a destination on another disk');
+    throw new QrvError(
+      'refused',
+      'destination-is-source',
+      `destination ${to} is the ${isVolume ? 'volume' : 'snapshot'} itself`,
+      'choose a destination on another disk',
+    );
   }
   refuseProtected(holders, 'destination', to, { qrvOf: volume.name, poolMember: viaPool });
-  const existing = holders.map((h) => (h.kind === 'qrv' ? h.qrv : null)).find((q): q is Qrv => q !== null && q.volume === volume.name) ?? null;
+  const existing =
+    holders
+      .map((h) => (h.kind === 'qrv' ? h.qrv : null))
+      .find((q): q is Qrv => q !== null && q.volume === volume.name) ?? null;
   if (existing?.state === 'copying' && data.jobs.some((job) => job.qrvId === existing.id && jobAlive(job))) {
-    throw new QrvError('busy', 'destination-busy', `QRV ${existing.id} at ${to} is being copied by another job`, 'wait for that job, or see it with `qrv list`');
+    throw new QrvError(
+      'busy',
+      'destination-busy',
+      `QRV ${existing.id} at ${to} is being copied by another job`,
+      'wait for that job, or see it with `qrv list`',
+    );
   }
 
   if (st?.isBlockDevice()) {
-    if ((await mountedDevices()).has(real)) throw new QrvError('refused', 'destination-mounted', `destination ${to} is mounted`, 'unmount it first; a QRV overwrites the whole device');
+    if ((await mountedDevices()).has(real))
+      throw new QrvError(
+        'refused',
+        'destination-mounted',
+        `destination ${to} is mounted`,
+        'unmount it first; a QRV overwrites the whole device',
+      );
     const size = await blockDeviceSize(real);
     if (size < snapshot.sizeBytes) throw tooSmall(to, size, snapshot.sizeBytes);
-    if (!existing && !force) throw new QrvError('refused', 'destination-exists', `destination ${to} is a device that holds no QRV yet`, 'add --force to overwrite the whole device');
+    if (!existing && !force)
+      throw new QrvError(
+        'refused',
+        'destination-exists',
+        `destination ${to} is a device that holds no QRV yet`,
+        'add --force to overwrite the whole device',
+      );
     return { path: real, kind: 'block', existing, planned: st };
   }
-  if (st && !st.isFile()) throw new QrvError('refused', 'destination-kind', `destination ${to} is neither a file nor a block device`, 'give an image file path, a folder or a block device');
-  if (st && !existing && !force) throw new QrvError('refused', 'destination-exists', `destination ${to} exists and is not a QRV of "${volume.name}"`, 'add --force to overwrite it, or choose a new path');
+  if (st && !st.isFile())
+    throw new QrvError(
+      'refused',
+      'destination-kind',
+      `destination ${to} is neither a file nor a block device`,
+      'give an image file path, a folder or a block device',
+    );
+  if (st && !existing && !force)
+    throw new QrvError(
+      'refused',
+      'destination-exists',
+      `destination ${to} exists and is not a QRV of "${volume.name}"`,
+      'add --force to overwrite it, or choose a new path',
+    );
 
   const dir = path.dirname(real);
   const fsStat = await fs.statfs(dir).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('refused', 'destination-folder', `cannot use folder ${dir} for the destination (${error.code ?? error.message})`, 'create the folder first or choose another destination');
+    throw new QrvError(
+      'refused',
+      'destination-folder',
+      `cannot use folder ${dir} for the destination (${error.code ?? error.message})`,
+      'create the folder first or choose another destination',
+    );
   });
   // A file QRV is sparse: it needs room for the snapshot's allocated blocks, less what an old
   // copy at the same path already holds.
@@ -137,7 +205,12 @@ async function allocatedBytes(file: string, fallback: number): Promise<number> {
 }
 
 function tooSmall(to: string, has: number, needs: number): QrvError {
-  return new QrvError('refused', 'destination-too-small', `destination ${to} has room for ${formatBytes(has)} but the QRV needs ${formatBytes(needs)}`, 'free space there or choose a larger destination; nothing was written');
+  return new QrvError(
+    'refused',
+    'destination-too-small',
+    `destination ${to} has room for ${formatBytes(has)} but the QRV needs ${formatBytes(needs)}`,
+    'free space there or choose a larger destination; nothing was written',
+  );
 }
 
 /**
@@ -145,8 +218,17 @@ function tooSmall(to: string, has: number, needs: number): QrvError {
  * fit is picked (on a copy of the data: the copy phase reserves it in the transaction that
  * records the QRV). A pool member is qrv's own to overwrite.
  */
-export async function resolveTarget(data: CatalogData, home: string, volume: Volume, source: CopySource, to: string, force: boolean, qrvId: string): Promise<Destination & { pool: string | null }> {
-  if (!to.startsWith('pool:')) return { ...(await resolveDestination(data, home, volume, source, to, force)), pool: null };
+export async function resolveTarget(
+  data: CatalogData,
+  home: string,
+  volume: Volume,
+  source: CopySource,
+  to: string,
+  force: boolean,
+  qrvId: string,
+): Promise<Destination & { pool: string | null }> {
+  if (!to.startsWith('pool:'))
+    return { ...(await resolveDestination(data, home, volume, source, to, force)), pool: null };
   const pool = to.slice('pool:'.length);
   const member = reserveMember(plainCopy(data), pool, volume.name, source.sizeBytes, qrvId);
   return { ...(await resolveDestination(data, home, volume, source, member.path, true, true)), pool };
@@ -159,7 +241,13 @@ export async function resolveTarget(data: CatalogData, home: string, volume: Vol
  * names (this volume's QRV, the pool's member; the volume itself for a recovery). Everything
  * after (copy, truncate, fsync, read back) works on the descriptor it returns.
  */
-export async function openChecked(data: CatalogData, home: string, dest: PlannedDestination, what: 'destination' | 'target', allowed: Allowed): Promise<FileHandle> {
+export async function openChecked(
+  data: CatalogData,
+  home: string,
+  dest: PlannedDestination,
+  what: 'destination' | 'target',
+  allowed: Allowed,
+): Promise<FileHandle> {
   const handle = await openPlanned(dest);
   try {
     const holders = await holdersOf(data, home, dest.path, await handle.stat());

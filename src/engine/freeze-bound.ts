@@ -20,14 +20,19 @@ import { mountpointsOf, type Freeze } from '../system/freeze.ts';
 export const DEFAULT_COPY_RATE = 300e6;
 
 /** What a snapshot of the volume would freeze: the loop devices its image backs and where those (or the device) are mounted. */
-export async function freezeTargets(volume: Volume, kind: 'file' | 'block'): Promise<{ loops: string[]; mountpoints: string[] }> {
+export async function freezeTargets(
+  volume: Volume,
+  kind: 'file' | 'block',
+): Promise<{ loops: string[]; mountpoints: string[] }> {
   const loops = kind === 'file' ? await loopDevicesBackedBy(volume.path) : [];
   return { loops, mountpoints: await mountpointsOf(kind === 'file' ? loops : [volume.path]) };
 }
 
 /** The copy rate to estimate with: the newest measured on this volume, else on any volume, else the default. */
 export function rememberedRate(data: CatalogData, volume: string): { rate: number; measured: boolean } {
-  const measured = data.snapshots.filter((s) => s.copyRate !== null).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const measured = data.snapshots
+    .filter((s) => s.copyRate !== null)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const row = measured.find((s) => s.volume === volume) ?? measured[0];
   return row?.copyRate ? { rate: row.copyRate, measured: true } : { rate: DEFAULT_COPY_RATE, measured: false };
 }
@@ -38,7 +43,14 @@ const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1
  * Refuses, before anything is frozen, a snapshot whose copy would keep a filesystem frozen longer
  * than `maxFreezeMs`. Nothing to freeze, or a snapshot that is a clone: nothing to refuse.
  */
-export async function checkFreezeBudget(provider: Provider, ref: VolumeRef, volume: Volume, kind: 'file' | 'block', data: CatalogData, maxFreezeMs: number): Promise<void> {
+export async function checkFreezeBudget(
+  provider: Provider,
+  ref: VolumeRef,
+  volume: Volume,
+  kind: 'file' | 'block',
+  data: CatalogData,
+  maxFreezeMs: number,
+): Promise<void> {
   if (provider.quiesce === 'provider' || !provider.copyEstimate) return;
   const { mountpoints } = await freezeTargets(volume, kind);
   if (!mountpoints.length) return;

@@ -47,7 +47,14 @@ export class GroupFreeze {
     try {
       freeze = points.length
         ? await freezeWithGuard(points, limitMs)
-        : { mountpoints: [], alreadyFrozen: [], since: process.hrtime.bigint(), limitMs, held: () => true, thaw: async () => undefined };
+        : {
+            mountpoints: [],
+            alreadyFrozen: [],
+            since: process.hrtime.bigint(),
+            limitMs,
+            held: () => true,
+            thaw: async () => undefined,
+          };
     } catch (error) {
       for (const member of members) member.reject(error);
       return;

@@ -16,9 +16,18 @@ export interface HookPair {
   timeoutMs: number;
 }
 
-export async function withHookPair<T>(ctx: Context, job: JobRecorder, pair: HookPair, facts: () => HookFacts, body: () => Promise<T>): Promise<T> {
+export async function withHookPair<T>(
+  ctx: Context,
+  job: JobRecorder,
+  pair: HookPair,
+  facts: () => HookFacts,
+  body: () => Promise<T>,
+): Promise<T> {
   const pre = pair.hooks[pair.pre];
-  if (pre) await job.step(pair.phase, `${pair.pre} hook`, () => runHook(pair.pre, pre, hookEnv(pair.pre, facts()), pair.timeoutMs, ctx.reporter));
+  if (pre)
+    await job.step(pair.phase, `${pair.pre} hook`, () =>
+      runHook(pair.pre, pre, hookEnv(pair.pre, facts()), pair.timeoutMs, ctx.reporter),
+    );
   let status: 'ok' | 'failed' = 'failed';
   try {
     const result = await body();

@@ -53,7 +53,13 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 /** Runs one hook; resolves when it exited 0, throws QrvError('hook') when it failed, was killed or timed out. */
-export async function runHook(phase: HookPhase, command: string, env: Record<string, string>, timeoutMs: number, reporter: Reporter): Promise<void> {
+export async function runHook(
+  phase: HookPhase,
+  command: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+  reporter: Reporter,
+): Promise<void> {
   const child = execa(command, {
     shell: true,
     env,
@@ -68,12 +74,15 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
   if (child.pid !== undefined) running.add(child.pid);
   let timedOut = false;
   let grace: NodeJS.Timeout | undefined;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup(child.pid, 'SIGTERM');
-    grace = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
-    // A row written before --hook-timeout was bounded may hold more: Node fires a longer timer at once.
-  }, Math.min(timeoutMs, TIMER_LIMIT.ms));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      killGroup(child.pid, 'SIGTERM');
+      grace = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+      // A row written before --hook-timeout was bounded may hold more: Node fires a longer timer at once.
+    },
+    Math.min(timeoutMs, TIMER_LIMIT.ms),
+  );
   let result;
   try {
     result = await child;
@@ -86,18 +95,39 @@ export async function runHook(phase: HookPhase, command: string, env: Record<str
   }
   const output = typeof result.all === 'string' ? result.all : '';
   // A hook's colours and cursor moves stay out of qrv's output; its other control characters show as escapes.
-  for (const line of output.split('\n').map(programLine)) if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
+  for (const line of output.split('\n').map(programLine))
+    if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
   if (timedOut) {
-    throw new QrvError('hook', 'hook-timeout', `${phase} hook timed out after ${timeoutMs / 1000} s and was killed: ${command}`, 'make the hook finish sooner or raise --hook-timeout');
+    throw new QrvError(
+      'hook',
+      'hook-timeout',
+      `${phase} hook timed out after ${timeoutMs / 1000} s and was killed: ${command}`,
+      'make the hook finish sooner or raise --hook-timeout',
+    );
   }
   // Past the cap execa closes the pipes: the hook then dies of SIGPIPE (a shell reports 141), which is qrv's doing.
   if (result.isMaxBuffer) {
-    throw new QrvError('hook', 'hook-output-cap', `${phase} hook was stopped: its output passed qrv's cap of ${HOOK_OUTPUT_CAP_BYTES / 1024 / 1024} MiB: ${command}`, 'make the hook quieter, or send its output to a file (e.g. >>/var/log/qrv-hook.log 2>&1)');
+    throw new QrvError(
+      'hook',
+      'hook-output-cap',
+      `${phase} hook was stopped: its output passed qrv's cap of ${HOOK_OUTPUT_CAP_BYTES / 1024 / 1024} MiB: ${command}`,
+      'make the hook quieter, or send its output to a file (e.g. >>/var/log/qrv-hook.log 2>&1)',
+    );
   }
   if (result.signal) {
-    throw new QrvError('hook', 'hook-killed', `${phase} hook was killed by ${result.signal}: ${command}`, 'find out what killed it; run the hook by hand to check it');
+    throw new QrvError(
+      'hook',
+      'hook-killed',
+      `${phase} hook was killed by ${result.signal}: ${command}`,
+      'find out what killed it; run the hook by hand to check it',
+    );
   }
   if (result.exitCode !== 0) {
-    throw new QrvError('hook', 'hook-failed', `${phase} hook exited with status ${result.exitCode}: ${command}`, 'run the hook by hand to see why it fails');
+    throw new QrvError(
+      'hook',
+      'hook-failed',
+      `${phase} hook exited with status ${result.exitCode}: ${command}`,
+      'run the hook by hand to see why it fails',
+    );
   }
 }

@@ -125,7 +125,8 @@ export class JobRecorder {
     const hadJournal = this.written;
     this.written = true;
     // The row holds every step now: an ended job's journal is no longer needed.
-    if (hadJournal && this.row.state !== 'running') await removeSteps(this.ctx.catalog.home, this.id).catch(() => undefined);
+    if (hadJournal && this.row.state !== 'running')
+      await removeSteps(this.ctx.catalog.home, this.id).catch(() => undefined);
   }
 
   set(fields: Partial<Pick<Job, 'snapshotId' | 'qrvId' | 'destination' | 'resumes'>>): void {
@@ -152,7 +153,12 @@ export class JobRecorder {
    * Runs one step: emits started/done/failed events and, once the job is written, records the
    * step in the catalog before and after. `detail` turns the result into the line shown for it.
    */
-  async step<T>(phase: Phase, name: string, work: () => Promise<T>, detail?: (result: T) => string | undefined): Promise<T> {
+  async step<T>(
+    phase: Phase,
+    name: string,
+    work: () => Promise<T>,
+    detail?: (result: T) => string | undefined,
+  ): Promise<T> {
     const step: Step = { name, state: 'started', startedAt: this.ctx.now().toISOString(), endedAt: null, detail: null };
     this.row.steps.push(step);
     this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'started' });
@@ -164,7 +170,14 @@ export class JobRecorder {
       step.state = 'done';
       step.detail = detail?.(result) ?? null;
       step.endedAt = this.ctx.now().toISOString();
-      this.ctx.reporter.emit({ type: 'step', phase, step: name, state: 'done', ms, ...(step.detail ? { detail: step.detail } : {}) });
+      this.ctx.reporter.emit({
+        type: 'step',
+        phase,
+        step: name,
+        state: 'done',
+        ms,
+        ...(step.detail ? { detail: step.detail } : {}),
+      });
       if (!this.held) await this.journal();
       return result;
     } catch (error) {
@@ -195,7 +208,8 @@ export class JobRecorder {
     if (!this.written) return;
     await this.commit((data) => {
       for (const qrv of data.qrvs) if (qrv.id === this.row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
-      for (const snapshot of data.snapshots) if (snapshot.id === this.row.snapshotId && snapshot.state === 'creating') snapshot.state = 'failed';
+      for (const snapshot of data.snapshots)
+        if (snapshot.id === this.row.snapshotId && snapshot.state === 'creating') snapshot.state = 'failed';
     });
   }
 
@@ -236,7 +250,12 @@ export async function endJob(job: JobRecorder, error?: unknown): Promise<Job> {
 }
 
 /** Runs `work` as one job: finishes the row as succeeded or failed (with the error) either way. */
-export async function withJob<T>(ctx: Context, kind: Job['kind'], volume: string, work: (job: JobRecorder) => Promise<T>): Promise<{ result: T; job: Job }> {
+export async function withJob<T>(
+  ctx: Context,
+  kind: Job['kind'],
+  volume: string,
+  work: (job: JobRecorder) => Promise<T>,
+): Promise<{ result: T; job: Job }> {
   const job = await startJob(ctx, kind, volume);
   let result: T;
   try {

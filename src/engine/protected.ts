@@ -29,16 +29,21 @@ function knownPaths(data: CatalogData, home: string): Known[] {
   for (const v of data.volumes) {
     known.push({ path: v.path, holder: { kind: 'volume', volume: v.name, under: null } });
     // dm: the device under qrv's linear device is the volume too.
-    if (v.options.device) known.push({ path: v.options.device, holder: { kind: 'volume', volume: v.name, under: v.path } });
+    if (v.options.device)
+      known.push({ path: v.options.device, holder: { kind: 'volume', volume: v.name, under: v.path } });
   }
-  for (const s of data.snapshots) if (s.state !== 'removed' && s.path) known.push({ path: s.path, holder: { kind: 'snapshot', id: s.id, volume: s.volume } });
+  for (const s of data.snapshots)
+    if (s.state !== 'removed' && s.path)
+      known.push({ path: s.path, holder: { kind: 'snapshot', id: s.id, volume: s.volume } });
   for (const q of data.qrvs) {
     if (q.state === 'removed') continue;
     known.push({ path: q.destination, holder: { kind: 'qrv', qrv: q } });
     const ledger = q.ledger ?? ledgerPathFor(q, home);
-    for (const file of [ledger, `${ledger}.partial`]) known.push({ path: file, holder: { kind: 'ledger', qrvId: q.id } });
+    for (const file of [ledger, `${ledger}.partial`])
+      known.push({ path: file, holder: { kind: 'ledger', qrvId: q.id } });
   }
-  for (const pool of data.pools) for (const m of pool.members) known.push({ path: m.path, holder: { kind: 'pool-member', pool: pool.name } });
+  for (const pool of data.pools)
+    for (const m of pool.members) known.push({ path: m.path, holder: { kind: 'pool-member', pool: pool.name } });
   return known;
 }
 
@@ -57,7 +62,12 @@ async function resolved(p: string): Promise<string> {
  * is) is given, and by resolved path (a protected file that does not exist right now; no path:
  * by identity only). Anything inside the home, or a hard link to a file in it, is the home's.
  */
-export async function holdersOf(data: CatalogData, home: string, target: string | null, st: Stats | null): Promise<Holder[]> {
+export async function holdersOf(
+  data: CatalogData,
+  home: string,
+  target: string | null,
+  st: Stats | null,
+): Promise<Holder[]> {
   const real = target === null ? null : await resolved(target);
   const found: Holder[] = [];
   for (const { path: p, holder } of knownPaths(data, home)) {
@@ -67,7 +77,8 @@ export async function holdersOf(data: CatalogData, home: string, target: string 
   const realHome = await resolved(home);
   const homeStat = await fs.stat(realHome).catch(() => null);
   const inHome = real !== null && (real === realHome || real.startsWith(`${realHome}${path.sep}`));
-  if (inHome || (st && homeStat && !st.isBlockDevice() && (await inFolder(st, realHome)))) found.push({ kind: 'home', home: realHome });
+  if (inHome || (st && homeStat && !st.isBlockDevice() && (await inFolder(st, realHome))))
+    found.push({ kind: 'home', home: realHome });
   return found;
 }
 
@@ -96,7 +107,9 @@ export function describeHolder(holder: Holder): string {
     case 'snapshot':
       return `snapshot ${holder.id} of "${holder.volume}"`;
     case 'qrv':
-      return holder.qrv.state === 'promoted' ? `QRV ${holder.qrv.id}, promoted to be the primary of "${holder.qrv.volume}"` : `QRV ${holder.qrv.id} of volume "${holder.qrv.volume}"`;
+      return holder.qrv.state === 'promoted'
+        ? `QRV ${holder.qrv.id}, promoted to be the primary of "${holder.qrv.volume}"`
+        : `QRV ${holder.qrv.id} of volume "${holder.qrv.volume}"`;
     case 'ledger':
       return `the hash ledger of QRV ${holder.qrvId}`;
     case 'pool-member':
@@ -114,7 +127,11 @@ function codeFor(what: 'destination' | 'target', holder: Holder): string {
     case 'snapshot':
       return `${what}-is-snapshot`;
     case 'qrv':
-      return holder.qrv.state === 'promoted' ? `${what}-is-volume` : what === 'destination' ? 'destination-in-use' : 'target-is-qrv';
+      return holder.qrv.state === 'promoted'
+        ? `${what}-is-volume`
+        : what === 'destination'
+          ? 'destination-in-use'
+          : 'target-is-qrv';
     case 'pool-member':
       return `${what}-in-pool`;
     default:
@@ -127,7 +144,12 @@ function codeFor(what: 'destination' | 'target', holder: Holder): string {
  * volume it recovers; a QRV of the volume it copies, which the copy updates; a pool member the
  * pool hands out). Throws for the first holder that is not allowed.
  */
-export function refuseProtected(holders: Holder[], what: 'destination' | 'target', shown: string, allowed: Allowed): void {
+export function refuseProtected(
+  holders: Holder[],
+  what: 'destination' | 'target',
+  shown: string,
+  allowed: Allowed,
+): void {
   for (const holder of holders) {
     if (holder.kind === 'volume' && holder.volume === allowed.volume && !holder.under) continue;
     if (holder.kind === 'qrv' && holder.qrv.state !== 'promoted' && holder.qrv.volume === allowed.qrvOf) continue;

@@ -15,7 +15,12 @@ export const COW_WARN_PERCENT = 80;
  * reads fail or, worse, return what is not the point in time), and warns when it is nearly full.
  * Asked before the copy and again after it, before the QRV can be marked ready.
  */
-export async function checkSnapshotHealth(job: JobRecorder, volume: Volume, snapshot: Snapshot, when: 'before' | 'after'): Promise<void> {
+export async function checkSnapshotHealth(
+  job: JobRecorder,
+  volume: Volume,
+  snapshot: Snapshot,
+  when: 'before' | 'after',
+): Promise<void> {
   const provider = getProvider(snapshot.provider);
   if (!provider.snapshotHealth) return;
   const health = await provider.snapshotHealth(volumeRef(volume), snapshot);
@@ -46,8 +51,12 @@ export async function scanSnapshotHealth(data: CatalogData): Promise<{ invalid: 
     const volume = data.volumes.find((v) => v.name === snapshot.volume);
     if (!provider.snapshotHealth || !volume) continue;
     const health = await provider.snapshotHealth(volumeRef(volume), snapshot).catch(() => null);
-    if (health?.invalid) invalid.push(`snapshot ${snapshot.id} of volume ${snapshot.volume} overflowed its copy-on-write store and is invalid (run \`qrv doctor --fix\` to remove it)`);
-    else if (health?.usedPercent != null && health.usedPercent >= COW_WARN_PERCENT) filling.push(fillingWarning(snapshot, health.usedPercent));
+    if (health?.invalid)
+      invalid.push(
+        `snapshot ${snapshot.id} of volume ${snapshot.volume} overflowed its copy-on-write store and is invalid (run \`qrv doctor --fix\` to remove it)`,
+      );
+    else if (health?.usedPercent != null && health.usedPercent >= COW_WARN_PERCENT)
+      filling.push(fillingWarning(snapshot, health.usedPercent));
   }
   return { invalid, filling };
 }

@@ -21,7 +21,15 @@ export async function startUndo(existing: Qrv | null, ledgerPath: string, newSiz
   if (left && (!existing || existing.state === 'ready')) await UndoJournal.discard(path);
   if (!existing || (existing.state !== 'ready' && !left)) return null;
   const fresh = existing.state === 'ready';
-  const header = { qrvId: existing.id, destination: existing.destination, destinationKind: existing.destinationKind, oldSize: existing.sizeBytes, ledger: ledgerPath, ledgerBackup: null, row: plainCopy(existing) as unknown as Record<string, unknown> };
+  const header = {
+    qrvId: existing.id,
+    destination: existing.destination,
+    destinationKind: existing.destinationKind,
+    oldSize: existing.sizeBytes,
+    ledger: ledgerPath,
+    ledgerBackup: null,
+    row: plainCopy(existing) as unknown as Record<string, unknown>,
+  };
   const journal = await UndoJournal.start(path, header, newSize);
   return {
     journal,

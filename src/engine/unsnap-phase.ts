@@ -10,21 +10,49 @@ import { volumeRef } from '../providers/provider.ts';
 import { replaceSnapshot } from './snapshot-phase.ts';
 
 export function checkRemovable(snapshot: Snapshot, force: boolean, copyingFrom: boolean): void {
-  if (snapshot.state === 'removed') throw new QrvError('refused', 'snapshot-removed', `snapshot ${snapshot.id} was already removed (${snapshot.removedAt})`, 'nothing to do');
-  if (snapshot.pinned && !force) throw new QrvError('refused', 'snapshot-pinned', `snapshot ${snapshot.id} is pinned`, `unpin it first with \`qrv set ${snapshot.id} --unpin\``);
-  if (copyingFrom) throw new QrvError('busy', 'snapshot-in-use', `snapshot ${snapshot.id} is being copied right now`, 'wait for the copy to finish');
+  if (snapshot.state === 'removed')
+    throw new QrvError(
+      'refused',
+      'snapshot-removed',
+      `snapshot ${snapshot.id} was already removed (${snapshot.removedAt})`,
+      'nothing to do',
+    );
+  if (snapshot.pinned && !force)
+    throw new QrvError(
+      'refused',
+      'snapshot-pinned',
+      `snapshot ${snapshot.id} is pinned`,
+      `unpin it first with \`qrv set ${snapshot.id} --unpin\``,
+    );
+  if (copyingFrom)
+    throw new QrvError(
+      'busy',
+      'snapshot-in-use',
+      `snapshot ${snapshot.id} is being copied right now`,
+      'wait for the copy to finish',
+    );
 }
 
-export async function unsnapPhase(ctx: Context, job: JobRecorder, volume: Volume, snapshot: Snapshot): Promise<Snapshot> {
+export async function unsnapPhase(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  snapshot: Snapshot,
+): Promise<Snapshot> {
   const row = structuredClone(snapshot);
   row.state = 'removing';
   job.set({ snapshotId: snapshot.id });
   await job.begin((catalog) => replaceSnapshot(catalog.snapshots, row));
   const provider = getProvider(snapshot.provider);
   try {
-    await job.step('unsnap', 'remove snapshot', async () => {
-      if (row.handle) await provider.removeSnapshot(volumeRef(volume), row.handle);
-    }, () => `${row.id} removed`);
+    await job.step(
+      'unsnap',
+      'remove snapshot',
+      async () => {
+        if (row.handle) await provider.removeSnapshot(volumeRef(volume), row.handle);
+      },
+      () => `${row.id} removed`,
+    );
   } catch (error) {
     row.state = snapshot.state;
     await job.commit((catalog) => replaceSnapshot(catalog.snapshots, row));
@@ -54,40 +82,55 @@ export interface BatchOutcome {
  * one ends the job). A kill leaves at most one batch `removing`, which `qrv doctor` finishes.
  * One snapshot that fails to go does not stop the others.
  */
-export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volume, snapshots: SnapshotRef[], onFailed: (snapshot: SnapshotRef, error: string) => void): Promise<BatchOutcome> {
+export async function unsnapBatches(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  snapshots: SnapshotRef[],
+  onFailed: (snapshot: SnapshotRef, error: string) => void,
+): Promise<BatchOutcome> {
   const outcome: BatchOutcome = { removed: [], failed: [] };
   const batches: SnapshotRef[][] = [];
   for (let at = 0; at < snapshots.length; at += UNSNAP_BATCH) batches.push(snapshots.slice(at, at + UNSNAP_BATCH));
   const provider = getProvider(volume.provider);
   const markRemoving = (batch: SnapshotRef[] | undefined) => (rows: Snapshot[]) => {
     const ids = new Set((batch ?? []).map((s) => s.id));
-    for (const at of positionsWhere(rows, (row) => ids.has(row.id) && row.state === 'ready')) (rows[at] as Snapshot).state = 'removing';
+    for (const at of positionsWhere(rows, (row) => ids.has(row.id) && row.state === 'ready'))
+      (rows[at] as Snapshot).state = 'removing';
   };
   await job.begin((catalog) => markRemoving(batches[0])(catalog.snapshots));
   for (const [index, batch] of batches.entries()) {
     const gone = new Map<string, string>();
     const kept = new Set<string>();
     job.hold();
-    await job.step('unsnap', `remove ${batch.length} snapshot(s) of ${volume.name}`, async () => {
-      for (const snapshot of batch) {
-        try {
-          if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
-          const removedAt = ctx.now().toISOString();
-          gone.set(snapshot.id, removedAt);
-          outcome.removed.push({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, removedAt });
-        } catch (error) {
-          const message = error instanceof Error ? error.message : String(error);
-          kept.add(snapshot.id);
-          outcome.failed.push({ snapshot, error: message });
-          onFailed(snapshot, message);
+    await job.step(
+      'unsnap',
+      `remove ${batch.length} snapshot(s) of ${volume.name}`,
+      async () => {
+        for (const snapshot of batch) {
+          try {
+            if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
+            const removedAt = ctx.now().toISOString();
+            gone.set(snapshot.id, removedAt);
+            outcome.removed.push({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, removedAt });
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            kept.add(snapshot.id);
+            outcome.failed.push({ snapshot, error: message });
+            onFailed(snapshot, message);
+          }
         }
-      }
-      return gone.size;
-    }, (n) => `${n} removed, ${batch.length - n} failed`);
+        return gone.size;
+      },
+      (n) => `${n} removed, ${batch.length - n} failed`,
+    );
     const next = batches[index + 1];
     const change = (catalog: { snapshots: Snapshot[] }) => {
       const rows = catalog.snapshots;
-      for (const at of positionsWhere(rows, (row) => gone.has(row.id) || (kept.has(row.id) && row.state === 'removing'))) {
+      for (const at of positionsWhere(
+        rows,
+        (row) => gone.has(row.id) || (kept.has(row.id) && row.state === 'removing'),
+      )) {
         const row = rows[at] as Snapshot;
         const removedAt = gone.get(row.id);
         if (removedAt !== undefined) {
@@ -106,8 +149,19 @@ export async function unsnapBatches(ctx: Context, job: JobRecorder, volume: Volu
   return outcome;
 }
 
-async function finishWith(job: JobRecorder, outcome: BatchOutcome, change: (catalog: { snapshots: Snapshot[] }) => void): Promise<BatchOutcome> {
-  const error = outcome.failed.length ? new QrvError('partial', 'unsnap-partial', `${outcome.failed.length} of ${outcome.failed.length + outcome.removed.length} snapshot(s) could not be removed`, 'see the warnings') : undefined;
+async function finishWith(
+  job: JobRecorder,
+  outcome: BatchOutcome,
+  change: (catalog: { snapshots: Snapshot[] }) => void,
+): Promise<BatchOutcome> {
+  const error = outcome.failed.length
+    ? new QrvError(
+        'partial',
+        'unsnap-partial',
+        `${outcome.failed.length} of ${outcome.failed.length + outcome.removed.length} snapshot(s) could not be removed`,
+        'see the warnings',
+      )
+    : undefined;
   await job.finish(error, change);
   return outcome;
 }

@@ -38,26 +38,43 @@ export interface LedgerHeader {
 /** What a writer is told; the rest follows from it or from the hashes. */
 export type LedgerHeaderInput = Omit<LedgerHeader, 'bodyChecksum' | 'blockCount' | 'algorithm'>;
 
-export type LedgerErrorReason = 'missing' | 'unreadable' | 'bad-magic' | 'newer-version' | 'header-checksum' | 'truncated' | 'body-checksum' | 'mismatch';
+export type LedgerErrorReason =
+  | 'missing'
+  | 'unreadable'
+  | 'bad-magic'
+  | 'newer-version'
+  | 'header-checksum'
+  | 'truncated'
+  | 'body-checksum'
+  | 'mismatch';
 
 /** A ledger that cannot be used: the caller falls back to a full copy (or reports it). */
 export class LedgerError extends Error {
-  constructor(readonly reason: LedgerErrorReason, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: LedgerErrorReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'LedgerError';
   }
 }
 
 /** Where a QRV's ledger lives: beside a file QRV, under the home for block-device QRVs. */
-export function ledgerPathFor(qrv: { id: string; destination: string; destinationKind: 'file' | 'block' }, home: string): string {
+export function ledgerPathFor(
+  qrv: { id: string; destination: string; destinationKind: 'file' | 'block' },
+  home: string,
+): string {
   if (qrv.destinationKind === 'file') return `${qrv.destination}.qrvledger`;
-  if (qrv.id === '' || basename(qrv.id) !== qrv.id || qrv.id.startsWith('.')) throw new Error(`not a QRV id: ${JSON.stringify(qrv.id)}`);
+  if (qrv.id === '' || basename(qrv.id) !== qrv.id || qrv.id.startsWith('.'))
+    throw new Error(`not a QRV id: ${JSON.stringify(qrv.id)}`);
   return join(home, 'ledgers', `${qrv.id}.qrvledger`);
 }
 
 /** Per-block hashes of a chunk whose first byte is block-aligned; the last block may be short. */
 export function blockHashes(chunk: Uint8Array, blockSize: number): BigUint64Array {
-  if (!Number.isSafeInteger(blockSize) || blockSize < 1) throw new RangeError(`block size must be a positive integer, not ${blockSize}`);
+  if (!Number.isSafeInteger(blockSize) || blockSize < 1)
+    throw new RangeError(`block size must be a positive integer, not ${blockSize}`);
   const hashes = new BigUint64Array(Math.ceil(chunk.length / blockSize));
   for (let i = 0; i < hashes.length; i++) hashes[i] = xxh64(chunk.subarray(i * blockSize, (i + 1) * blockSize), 0n);
   return hashes;
@@ -85,12 +102,19 @@ export function toFileOrder(bytes: Uint8Array, length: number): void {
 /** A writer's header is a caller's bug if it does not fit the format. */
 export function checkInput(header: LedgerHeaderInput): LedgerHeader {
   const { blockSize, sizeBytes, snapshotId, qrvId } = header;
-  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 0xffff_ffff) throw new RangeError(`ledger block size must be 1..2^32-1, not ${blockSize}`);
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new RangeError(`ledger size must be a non-negative integer, not ${sizeBytes}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 0xffff_ffff)
+    throw new RangeError(`ledger block size must be 1..2^32-1, not ${blockSize}`);
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
+    throw new RangeError(`ledger size must be a non-negative integer, not ${sizeBytes}`);
   const blockCount = blockCountOf(sizeBytes, blockSize);
-  if (!Number.isSafeInteger(fileBytes(blockCount))) throw new RangeError(`a ledger of ${blockCount} blocks is too large`);
-  for (const [name, value] of [['snapshotId', snapshotId], ['qrvId', qrvId]] as const) {
-    if (!/^[\x20-\x7e]{0,32}$/.test(value)) throw new RangeError(`ledger ${name} must be printable ASCII of at most 32 bytes: ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(fileBytes(blockCount)))
+    throw new RangeError(`a ledger of ${blockCount} blocks is too large`);
+  for (const [name, value] of [
+    ['snapshotId', snapshotId],
+    ['qrvId', qrvId],
+  ] as const) {
+    if (!/^[\x20-\x7e]{0,32}$/.test(value))
+      throw new RangeError(`ledger ${name} must be printable ASCII of at most 32 bytes: ${JSON.stringify(value)}`);
   }
   return { blockSize, sizeBytes, blockCount, algorithm: ALGORITHM, snapshotId, qrvId, bodyChecksum: 0n };
 }
@@ -103,7 +127,8 @@ export function encodeHeader(header: LedgerHeader, seal: boolean): Buffer {
   bytes.writeUInt32LE(header.blockSize, 12);
   bytes.writeBigUInt64LE(BigInt(header.sizeBytes), 16);
   bytes.writeBigUInt64LE(BigInt(header.blockCount), 24);
-  for (const field of ['algorithm', 'snapshotId', 'qrvId'] as const) bytes.write(header[field], TEXT[field][0], TEXT[field][1], 'ascii');
+  for (const field of ['algorithm', 'snapshotId', 'qrvId'] as const)
+    bytes.write(header[field], TEXT[field][0], TEXT[field][1], 'ascii');
   bytes.writeBigUInt64LE(header.bodyChecksum, 112);
   if (seal) bytes.writeBigUInt64LE(xxh64(bytes.subarray(0, 120), 0n), 120);
   return bytes;
@@ -115,18 +140,29 @@ export function encodeHeader(header: LedgerHeader, seal: boolean): Buffer {
  */
 export function decodeHeader(bytes: Buffer, length: number, path: string, sealed: boolean): LedgerHeader {
   const magicLength = Math.min(length, MAGIC.length);
-  if (bytes.toString('latin1', 0, magicLength) !== MAGIC.slice(0, magicLength)) throw new LedgerError('bad-magic', `${path} is not a qrv block ledger`);
+  if (bytes.toString('latin1', 0, magicLength) !== MAGIC.slice(0, magicLength))
+    throw new LedgerError('bad-magic', `${path} is not a qrv block ledger`);
   if (length >= 12) {
     const version = bytes.readUInt32LE(8);
-    if (version > VERSION) throw new LedgerError('newer-version', `${path} is a version ${version} ledger; this qrv reads version ${VERSION}`);
+    if (version > VERSION)
+      throw new LedgerError(
+        'newer-version',
+        `${path} is a version ${version} ledger; this qrv reads version ${VERSION}`,
+      );
     if (version < 1) throw new LedgerError('unreadable', `${path} has an invalid ledger version ${version}`);
   }
-  if (length < LEDGER_HEADER_BYTES) throw new LedgerError('truncated', `${path} ends after ${length} bytes, inside its ${LEDGER_HEADER_BYTES}-byte header`);
-  if (sealed && bytes.readBigUInt64LE(120) !== xxh64(bytes.subarray(0, 120), 0n)) throw new LedgerError('header-checksum', `${path}: the ledger header does not match its checksum`);
+  if (length < LEDGER_HEADER_BYTES)
+    throw new LedgerError(
+      'truncated',
+      `${path} ends after ${length} bytes, inside its ${LEDGER_HEADER_BYTES}-byte header`,
+    );
+  if (sealed && bytes.readBigUInt64LE(120) !== xxh64(bytes.subarray(0, 120), 0n))
+    throw new LedgerError('header-checksum', `${path}: the ledger header does not match its checksum`);
   const text = (field: keyof typeof TEXT): string => {
     const [at, size] = TEXT[field];
     const value = bytes.toString('latin1', at, at + size).replace(/\0+$/, '');
-    if (!/^[\x20-\x7e]*$/.test(value)) throw new LedgerError('unreadable', `${path}: the ledger's ${field} is not ASCII text`);
+    if (!/^[\x20-\x7e]*$/.test(value))
+      throw new LedgerError('unreadable', `${path}: the ledger's ${field} is not ASCII text`);
     return value;
   };
   const blockSize = bytes.readUInt32LE(12);
@@ -142,8 +178,18 @@ export function decodeHeader(bytes: Buffer, length: number, path: string, sealed
     !Number.isSafeInteger(fileBytes(blockCount)) ||
     algorithm !== ALGORITHM
   ) {
-    throw new LedgerError('unreadable', `${path}: inconsistent ledger header (block size ${blockSize}, size ${sizeBig}, ${countBig} blocks, algorithm ${JSON.stringify(algorithm)})`);
+    throw new LedgerError(
+      'unreadable',
+      `${path}: inconsistent ledger header (block size ${blockSize}, size ${sizeBig}, ${countBig} blocks, algorithm ${JSON.stringify(algorithm)})`,
+    );
   }
-  return { blockSize, sizeBytes, blockCount, algorithm: ALGORITHM, snapshotId: text('snapshotId'), qrvId: text('qrvId'), bodyChecksum: bytes.readBigUInt64LE(112) };
+  return {
+    blockSize,
+    sizeBytes,
+    blockCount,
+    algorithm: ALGORITHM,
+    snapshotId: text('snapshotId'),
+    qrvId: text('qrvId'),
+    bodyChecksum: bytes.readBigUInt64LE(112),
+  };
 }
-

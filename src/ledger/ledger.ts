@@ -8,9 +8,31 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode } from '../core/errors.ts';
 import { ioCall } from '../core/io-error.ts';
-import { LEDGER_HEADER_BYTES, HASH_BYTES, PIECE_BYTES, PIECE_HASHES, fileBytes, toFileOrder, checkInput, encodeHeader, decodeHeader, LedgerError, type LedgerHeader, type LedgerHeaderInput } from './format.ts';
+import {
+  LEDGER_HEADER_BYTES,
+  HASH_BYTES,
+  PIECE_BYTES,
+  PIECE_HASHES,
+  fileBytes,
+  toFileOrder,
+  checkInput,
+  encodeHeader,
+  decodeHeader,
+  LedgerError,
+  type LedgerHeader,
+  type LedgerHeaderInput,
+} from './format.ts';
 
-export { LEDGER_HEADER_BYTES, LedgerError, blockHashes, ledgerChecksum, ledgerPathFor, type LedgerErrorReason, type LedgerHeader, type LedgerHeaderInput } from './format.ts';
+export {
+  LEDGER_HEADER_BYTES,
+  LedgerError,
+  blockHashes,
+  ledgerChecksum,
+  ledgerPathFor,
+  type LedgerErrorReason,
+  type LedgerHeader,
+  type LedgerHeaderInput,
+} from './format.ts';
 
 /**
  * Opens a ledger file for reading (or r+ for a resumed partial), never through a symlink (a ledger
@@ -21,12 +43,22 @@ async function openLedgerFile(path: string, flags: 'r' | 'r+'): Promise<FileHand
     return await open(path, (flags === 'r' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW);
   } catch (error) {
     const missing = errnoCode(error) === 'ENOENT';
-    throw new LedgerError(missing ? 'missing' : 'unreadable', missing ? `${path} does not exist` : `cannot open ${path}: ${errnoCode(error) ?? String(error)}`, { cause: error });
+    throw new LedgerError(
+      missing ? 'missing' : 'unreadable',
+      missing ? `${path} does not exist` : `cannot open ${path}: ${errnoCode(error) ?? String(error)}`,
+      { cause: error },
+    );
   }
 }
 
 /** Reads up to `length` bytes at `position`, looping over short reads; returns how many came. */
-async function readAt(handle: FileHandle, target: Uint8Array, length: number, position: number, path: string): Promise<number> {
+async function readAt(
+  handle: FileHandle,
+  target: Uint8Array,
+  length: number,
+  position: number,
+  path: string,
+): Promise<number> {
   let done = 0;
   try {
     while (done < length) {
@@ -41,7 +73,13 @@ async function readAt(handle: FileHandle, target: Uint8Array, length: number, po
 }
 
 /** Streams the first `blocks` hashes of the body through `hasher`, `piece` bytes at a time. */
-async function hashBody(handle: FileHandle, blocks: number, piece: Uint8Array, hasher: Xxh64, path: string): Promise<void> {
+async function hashBody(
+  handle: FileHandle,
+  blocks: number,
+  piece: Uint8Array,
+  hasher: Xxh64,
+  path: string,
+): Promise<void> {
   const end = fileBytes(blocks);
   for (let at = LEDGER_HEADER_BYTES; at < end; ) {
     const length = Math.min(piece.length, end - at);
@@ -90,16 +128,26 @@ export class LedgerReader {
       const header = Object.freeze(decodeHeader(head, await readAt(handle, head, head.length, 0, path), path, true));
       const { size } = await handle.stat();
       const expected = fileBytes(header.blockCount);
-      if (size < expected) throw new LedgerError('truncated', `${path} has ${size} bytes; its ${header.blockCount} hashes need ${expected}`);
-      if (size > expected) throw new LedgerError('unreadable', `${path} has ${size - expected} bytes after its ${header.blockCount} hashes`);
+      if (size < expected)
+        throw new LedgerError(
+          'truncated',
+          `${path} has ${size} bytes; its ${header.blockCount} hashes need ${expected}`,
+        );
+      if (size > expected)
+        throw new LedgerError(
+          'unreadable',
+          `${path} has ${size - expected} bytes after its ${header.blockCount} hashes`,
+        );
       const differences = (['snapshotId', 'sizeBytes', 'blockSize', 'qrvId'] as const)
         .filter((field) => expect[field] !== undefined && expect[field] !== header[field])
         .map((field) => `${field} ${JSON.stringify(header[field])}, expected ${JSON.stringify(expect[field])}`);
-      if (differences.length > 0) throw new LedgerError('mismatch', `${path} describes another image: ${differences.join('; ')}`);
+      if (differences.length > 0)
+        throw new LedgerError('mismatch', `${path} describes another image: ${differences.join('; ')}`);
       const buffer = new ArrayBuffer(Math.min(PIECE_BYTES, Math.max(HASH_BYTES, header.blockCount * HASH_BYTES)));
       const hasher = new Xxh64(0n);
       await hashBody(handle, header.blockCount, new Uint8Array(buffer), hasher, path);
-      if (hasher.digest() !== header.bodyChecksum) throw new LedgerError('body-checksum', `${path}: the ledger's hashes do not match its body checksum`);
+      if (hasher.digest() !== header.bodyChecksum)
+        throw new LedgerError('body-checksum', `${path}: the ledger's hashes do not match its body checksum`);
       return new LedgerReader(path, header, handle, buffer);
     } catch (error) {
       await handle.close().catch(() => undefined);
@@ -115,7 +163,8 @@ export class LedgerReader {
   }
 
   private async read(start: number, count: number): Promise<BigUint64Array> {
-    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0) throw new RangeError(`invalid block range ${start}+${count}`);
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0)
+      throw new RangeError(`invalid block range ${start}+${count}`);
     if (this.handle === null) throw new Error(`ledger ${this.path} is closed`);
     const end = Math.min(start + count, this.header.blockCount);
     const result = new BigUint64Array(Math.max(0, end - start));
@@ -134,7 +183,8 @@ export class LedgerReader {
     const count = Math.min(this.window.length, this.header.blockCount - first);
     const length = count * HASH_BYTES;
     const got = await readAt(handle, this.windowBytes, length, fileBytes(first), this.path);
-    if (got < length) throw new LedgerError('truncated', `${this.path} ends at byte ${fileBytes(first) + got}, inside its hashes`);
+    if (got < length)
+      throw new LedgerError('truncated', `${this.path} ends at byte ${fileBytes(first) + got}, inside its hashes`);
     toFileOrder(this.windowBytes, length);
     this.windowStart = first;
     this.windowCount = count;
@@ -200,7 +250,8 @@ export class LedgerWriter {
    */
   static async resume(path: string, header: LedgerHeaderInput, blocksDone: number): Promise<LedgerWriter> {
     const full = checkInput(header);
-    if (!Number.isSafeInteger(blocksDone) || blocksDone < 0 || blocksDone > full.blockCount) throw new RangeError(`cannot resume at block ${blocksDone} of ${full.blockCount}`);
+    if (!Number.isSafeInteger(blocksDone) || blocksDone < 0 || blocksDone > full.blockCount)
+      throw new RangeError(`cannot resume at block ${blocksDone} of ${full.blockCount}`);
     const partial = `${path}.partial`;
     const handle = await openLedgerFile(partial, 'r+');
     const writer = new LedgerWriter(path, full, handle, blocksDone, new Xxh64(0n));
@@ -210,9 +261,14 @@ export class LedgerWriter {
       const differences = (['blockSize', 'sizeBytes', 'snapshotId', 'qrvId'] as const)
         .filter((field) => found[field] !== full[field])
         .map((field) => `${field} ${JSON.stringify(found[field])}, expected ${JSON.stringify(full[field])}`);
-      if (differences.length > 0) throw new LedgerError('mismatch', `${partial} belongs to another copy: ${differences.join('; ')}`);
+      if (differences.length > 0)
+        throw new LedgerError('mismatch', `${partial} belongs to another copy: ${differences.join('; ')}`);
       const { size } = await handle.stat();
-      if (size < fileBytes(blocksDone)) throw new LedgerError('truncated', `${partial} holds ${Math.floor((size - LEDGER_HEADER_BYTES) / HASH_BYTES)} hashes, fewer than the ${blocksDone} to resume from`);
+      if (size < fileBytes(blocksDone))
+        throw new LedgerError(
+          'truncated',
+          `${partial} holds ${Math.floor((size - LEDGER_HEADER_BYTES) / HASH_BYTES)} hashes, fewer than the ${blocksDone} to resume from`,
+        );
       await ioCall('truncate', partial, () => handle.truncate(fileBytes(blocksDone)));
       await hashBody(handle, blocksDone, writer.bufferBytes, writer.hasher, partial);
     } catch (error) {
@@ -231,7 +287,9 @@ export class LedgerWriter {
   append(hashes: BigUint64Array): void | Promise<void> {
     this.usable();
     if (this.blocksWritten + hashes.length > this.header.blockCount) {
-      throw new Error(`ledger ${this.path}: ${this.blocksWritten} + ${hashes.length} hashes exceed its ${this.header.blockCount} blocks`);
+      throw new Error(
+        `ledger ${this.path}: ${this.blocksWritten} + ${hashes.length} hashes exceed its ${this.header.blockCount} blocks`,
+      );
     }
     if (this.buffered + hashes.length < this.buffer.length) {
       this.buffer.set(hashes, this.buffered);
@@ -262,7 +320,9 @@ export class LedgerWriter {
   async finish(): Promise<LedgerHeader> {
     this.usable();
     if (this.blocksWritten !== this.header.blockCount) {
-      throw new Error(`ledger ${this.path} has ${this.blocksWritten} of its ${this.header.blockCount} hashes; finish() needs all of them`);
+      throw new Error(
+        `ledger ${this.path} has ${this.blocksWritten} of its ${this.header.blockCount} hashes; finish() needs all of them`,
+      );
     }
     return this.exclusive(async () => {
       await this.writeBuffer();
@@ -328,7 +388,9 @@ export class LedgerWriter {
     const handle = this.handle;
     if (handle === null) throw new Error(`ledger writer for ${this.path} is closed`);
     for (let done = 0; done < bytes.length; ) {
-      const { bytesWritten } = await ioCall('write', this.partialPath, () => handle.write(bytes, done, bytes.length - done, position + done));
+      const { bytesWritten } = await ioCall('write', this.partialPath, () =>
+        handle.write(bytes, done, bytes.length - done, position + done),
+      );
       done += bytesWritten;
     }
   }
@@ -340,7 +402,11 @@ export class LedgerWriter {
 }
 
 /** Writes a whole ledger in one go (tests, small tools); leaves no partial behind on failure. */
-export async function writeLedger(path: string, header: LedgerHeaderInput, hashes: BigUint64Array): Promise<LedgerHeader> {
+export async function writeLedger(
+  path: string,
+  header: LedgerHeaderInput,
+  hashes: BigUint64Array,
+): Promise<LedgerHeader> {
   const writer = await LedgerWriter.create(path, header);
   try {
     await writer.append(hashes);

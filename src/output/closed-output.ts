@@ -17,12 +17,19 @@ function markClosed(stream: Stream, error: unknown, other: Stream): void {
   // A full disk or a broken terminal is worth one line where it can still be read; a reader
   // that stopped reading (EPIPE) is not.
   const code = errnoCode(error);
-  if (code !== 'EPIPE' && !closed.has(other)) write(other, `qrv: cannot write to ${stream === process.stdout ? 'stdout' : 'stderr'} (${code ?? String(error)}); the command went on without it\n`);
+  if (code !== 'EPIPE' && !closed.has(other))
+    write(
+      other,
+      `qrv: cannot write to ${stream === process.stdout ? 'stdout' : 'stderr'} (${code ?? String(error)}); the command went on without it\n`,
+    );
 }
 
 /** Installs the guard on stdout and stderr (once; later calls do nothing). */
 export function guardOutput(out: Stream = process.stdout, err: Stream = process.stderr): void {
-  for (const [stream, other] of [[out, err], [err, out]] as const) {
+  for (const [stream, other] of [
+    [out, err],
+    [err, out],
+  ] as const) {
     if (guarded.has(stream)) continue;
     guarded.add(stream);
     stream.on('error', (error) => markClosed(stream, error, other));

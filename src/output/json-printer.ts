@@ -23,7 +23,9 @@ export class JsonPrinter implements Printer {
   }
 
   error(error: QrvError): void {
-    this.err(`${JSON.stringify({ message_type: 'error', code: error.code, exitCode: error.exitCode, message: error.message, hint: error.hint ?? null })}\n`);
+    this.err(
+      `${JSON.stringify({ message_type: 'error', code: error.code, exitCode: error.exitCode, message: error.message, hint: error.hint ?? null })}\n`,
+    );
   }
 
   async close(): Promise<void> {}

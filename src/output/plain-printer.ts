@@ -33,7 +33,10 @@ export class PlainPrinter implements Printer {
       const decile = event.bytesTotal > 0 ? Math.floor((event.bytesDone / event.bytesTotal) * 10) : 10;
       const now = Date.now();
       const finished = event.bytesDone >= event.bytesTotal;
-      if (decile > this.lastDecile && (finished || now - this.lastAt >= PROGRESS_EVERY_MS || decile === 0 || this.lastDecile < 0)) {
+      if (
+        decile > this.lastDecile &&
+        (finished || now - this.lastAt >= PROGRESS_EVERY_MS || decile === 0 || this.lastDecile < 0)
+      ) {
         this.out(`${progressLine(event)}\n`);
         this.lastAt = now;
         this.lastDecile = finished ? 10 : decile;

@@ -35,7 +35,11 @@ export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
  * Ink only on an updatable terminal: a TTY with TERM set and not "dumb", no --json, and not in
  * CI (there Ink draws only its last frame, at the end: plain lines are better for a CI log).
  */
-export function chooseMode(json: boolean, stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): OutputMode {
+export function chooseMode(
+  json: boolean,
+  stream: { isTTY?: boolean } = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): OutputMode {
   if (json) return 'json';
   if (stream.isTTY && env.TERM && env.TERM !== 'dumb' && !inCi(env)) return 'ink';
   return 'plain';

@@ -5,7 +5,10 @@ import { formatBytes } from '../core/duration.ts';
 import { formatMs } from './printer.ts';
 
 export function snapshotLine(s: Snapshot): string {
-  const window = s.quiesce === 'none' ? `made in ${formatMs(s.suspendedMs)}, nothing frozen` : `I/O suspended ${formatMs(s.suspendedMs)}`;
+  const window =
+    s.quiesce === 'none'
+      ? `made in ${formatMs(s.suspendedMs)}, nothing frozen`
+      : `I/O suspended ${formatMs(s.suspendedMs)}`;
   return `${s.id} of ${s.volume} ${s.state}, ${formatBytes(s.sizeBytes)}, ${s.method || 'not made'}, ${window}${s.state === 'ready' ? `, ${s.consistency}` : ''}`;
 }
 
@@ -20,14 +23,21 @@ export function copyLines(q: Qrv, copy: CopyResult): string[] {
 /** Left-aligned columns, two spaces apart. */
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [fmt(header), ...rows.map(fmt)];
 }
 
 const short = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 export function volumeTable(volumes: Volume[]): string[] {
-  return table(['NAME', 'PROVIDER', 'SIZE', 'POLICY', 'PATH'], volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.policy ?? '-', v.path]));
+  return table(
+    ['NAME', 'PROVIDER', 'SIZE', 'POLICY', 'PATH'],
+    volumes.map((v) => [v.name, v.provider, formatBytes(v.sizeBytes), v.policy ?? '-', v.path]),
+  );
 }
 
 /** `qrv list` (and with `long`, `qrv list --long`: how each point in time was obtained, and the freeze window). */
@@ -35,25 +45,71 @@ export function snapshotTable(snapshots: Snapshot[], long = false): string[] {
   if (!long) {
     return table(
       ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'LABEL'],
-      snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.label ?? '']),
+      snapshots.map((s) => [
+        s.id,
+        s.volume,
+        short(s.createdAt),
+        s.pinned ? 'pinned' : short(s.persistUntil),
+        s.state,
+        formatBytes(s.sizeBytes),
+        s.method || '-',
+        s.label ?? '',
+      ]),
     );
   }
   return table(
-    ['SNAPSHOT', 'VOLUME', 'CREATED', 'PERSISTS UNTIL', 'STATE', 'SIZE', 'METHOD', 'CONSISTENCY', 'QUIESCE', 'SUSPENDED', 'GROUP', 'LABEL'],
-    snapshots.map((s) => [s.id, s.volume, short(s.createdAt), s.pinned ? 'pinned' : short(s.persistUntil), s.state, formatBytes(s.sizeBytes), s.method || '-', s.consistency, s.quiesce, formatMs(s.suspendedMs), s.groupId, s.label ?? '']),
+    [
+      'SNAPSHOT',
+      'VOLUME',
+      'CREATED',
+      'PERSISTS UNTIL',
+      'STATE',
+      'SIZE',
+      'METHOD',
+      'CONSISTENCY',
+      'QUIESCE',
+      'SUSPENDED',
+      'GROUP',
+      'LABEL',
+    ],
+    snapshots.map((s) => [
+      s.id,
+      s.volume,
+      short(s.createdAt),
+      s.pinned ? 'pinned' : short(s.persistUntil),
+      s.state,
+      formatBytes(s.sizeBytes),
+      s.method || '-',
+      s.consistency,
+      s.quiesce,
+      formatMs(s.suspendedMs),
+      s.groupId,
+      s.label ?? '',
+    ]),
   );
 }
 
 export function qrvTable(qrvs: Qrv[]): string[] {
   return table(
     ['QRV', 'VOLUME', 'REFLECTS', 'UPDATED', 'STATE', 'SIZE', 'DESTINATION'],
-    qrvs.map((q) => [q.id, q.volume, q.snapshotId, short(q.updatedAt), q.state, formatBytes(q.sizeBytes), q.destination]),
+    qrvs.map((q) => [
+      q.id,
+      q.volume,
+      q.snapshotId,
+      short(q.updatedAt),
+      q.state,
+      formatBytes(q.sizeBytes),
+      q.destination,
+    ]),
   );
 }
 
 /** Every field of a row, one `key: value` a line (nested values as JSON). */
 export function details(row: object): string[] {
-  return Object.entries(row).map(([key, value]) => `${key}: ${value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  return Object.entries(row).map(
+    ([key, value]) =>
+      `${key}: ${value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+  );
 }
 
 export function jobLines(job: Job): string[] {

@@ -11,7 +11,13 @@ export type CopyTiming =
   | { mode: 'at'; hour: number; minute: number }
   | { mode: 'oldest'; keep: number };
 
-const BAD = (text: string) => new QrvError('usage', 'bad-copy-timing', `--copy "${text}" is not a copy timing`, 'use now, never, after:<duration> (after:2h), at:<HH:MM> (at:02:30) or oldest:<N> (oldest:3)');
+const BAD = (text: string) =>
+  new QrvError(
+    'usage',
+    'bad-copy-timing',
+    `--copy "${text}" is not a copy timing`,
+    'use now, never, after:<duration> (after:2h), at:<HH:MM> (at:02:30) or oldest:<N> (oldest:3)',
+  );
 
 export function parseCopyTiming(text: string): CopyTiming {
   if (text === 'now' || text === 'never') return { mode: text };

@@ -16,13 +16,28 @@ export function parseHookOptions(values: string[], allowed: readonly HookPhase[]
     const at = value.indexOf('=');
     const phase = at > 0 ? value.slice(0, at) : value;
     if (!(HOOK_PHASES as readonly string[]).includes(phase) || at < 0 || value.slice(at + 1).trim() === '') {
-      throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}`);
+      throw new QrvError(
+        'usage',
+        'bad-hook',
+        `--hook "${value}" is not PHASE=COMMAND`,
+        `PHASE is one of ${HOOK_PHASES.join(', ')}`,
+      );
     }
     if (!(allowed as readonly string[]).includes(phase)) {
-      throw new QrvError('usage', 'hook-not-run', `this command never runs the ${phase} phase, so --hook ${phase}=… would never run`, `this command runs hooks for: ${allowed.join(', ')}`);
+      throw new QrvError(
+        'usage',
+        'hook-not-run',
+        `this command never runs the ${phase} phase, so --hook ${phase}=… would never run`,
+        `this command runs hooks for: ${allowed.join(', ')}`,
+      );
     }
     if (hooks[phase as HookPhase] !== undefined) {
-      throw new QrvError('usage', 'hook-twice', `--hook ${phase} is given twice`, 'give one command per phase; to run several, put them in one script');
+      throw new QrvError(
+        'usage',
+        'hook-twice',
+        `--hook ${phase} is given twice`,
+        'give one command per phase; to run several, put them in one script',
+      );
     }
     hooks[phase as HookPhase] = value.slice(at + 1);
   }

@@ -15,7 +15,9 @@ export function policyFor(data: CatalogData, volume: Volume, via?: Subclient): P
   const name =
     volume.policy ??
     via?.policy ??
-    [...data.subclients].sort((a, b) => a.name.localeCompare(b.name)).find((s) => s.policy !== null && s.volumes.includes(volume.name))?.policy ??
+    [...data.subclients]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .find((s) => s.policy !== null && s.volumes.includes(volume.name))?.policy ??
     null;
   return name === null ? null : (data.policies.find((p) => p.name === name) ?? null);
 }

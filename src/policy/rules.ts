@@ -45,19 +45,33 @@ function fromPolicy<T>(policy: Policy, option: string, value: string, parse: (va
     return parse(value);
   } catch (error) {
     if (!isQrvError(error)) throw error;
-    throw new QrvError('catalog', 'policy-bad-value', `policy "${policy.name}" holds ${option} "${value}", which qrv refuses: ${error.message}`, `change it with \`qrv policy set ${policy.name} ${option} <value>\`${error.hint ? `; ${error.hint}` : ''}`);
+    throw new QrvError(
+      'catalog',
+      'policy-bad-value',
+      `policy "${policy.name}" holds ${option} "${value}", which qrv refuses: ${error.message}`,
+      `change it with \`qrv policy set ${policy.name} ${option} <value>\`${error.hint ? `; ${error.hint}` : ''}`,
+    );
   }
 }
 
 export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rules {
-  const policyTimeout = overrides.hookTimeoutMs === undefined && policy?.hookTimeout ? fromPolicy(policy, '--hook-timeout', policy.hookTimeout, (v) => parseDuration(v, '--hook-timeout', TIMER_LIMIT)) : null;
-  const policyPersist = overrides.persistMs === undefined && policy?.persist ? fromPolicy(policy, '--persist', policy.persist, (v) => parseDuration(v, '--persist')) : null;
+  const policyTimeout =
+    overrides.hookTimeoutMs === undefined && policy?.hookTimeout
+      ? fromPolicy(policy, '--hook-timeout', policy.hookTimeout, (v) => parseDuration(v, '--hook-timeout', TIMER_LIMIT))
+      : null;
+  const policyPersist =
+    overrides.persistMs === undefined && policy?.persist
+      ? fromPolicy(policy, '--persist', policy.persist, (v) => parseDuration(v, '--persist'))
+      : null;
   return {
     policy: policy?.name ?? null,
     persistMs: overrides.persistMs !== undefined ? overrides.persistMs : policyPersist,
     dest: overrides.to ?? policy?.dest ?? null,
     // An explicit --to means "copy now"; otherwise the policy says when.
-    timing: overrides.to !== undefined || !policy ? { mode: 'now' } : fromPolicy(policy, '--copy', policy.copy, parseCopyTiming),
+    timing:
+      overrides.to !== undefined || !policy
+        ? { mode: 'now' }
+        : fromPolicy(policy, '--copy', policy.copy, parseCopyTiming),
     removeAfterCopy: !overrides.keepSnapshot && (policy ? policy.unsnap === 'after-copy' : true),
     incremental: policy?.incremental ?? false,
     hooks: { ...(policy?.hooks ?? {}), ...(overrides.hooks ?? {}) },
@@ -73,6 +87,12 @@ export const MAX_FREEZE_CEILING_MS = 10 * 60_000;
 /** A --max-freeze value: a finite duration of at most ten minutes. */
 export function parseMaxFreeze(value: string, what = '--max-freeze'): number {
   const ms = parseDuration(value, what);
-  if (ms === null || ms > MAX_FREEZE_CEILING_MS) throw new QrvError('usage', 'bad-max-freeze', `${what} "${value}" must be a duration of at most 10m`, 'every writer of a frozen filesystem stalls that long; e.g. 5s, 30s, 2m');
+  if (ms === null || ms > MAX_FREEZE_CEILING_MS)
+    throw new QrvError(
+      'usage',
+      'bad-max-freeze',
+      `${what} "${value}" must be a duration of at most 10m`,
+      'every writer of a frozen filesystem stalls that long; e.g. 5s, 30s, 2m',
+    );
   return ms;
 }

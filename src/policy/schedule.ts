@@ -6,7 +6,12 @@ export function parseSchedule(expression: string): Cron {
   try {
     return new Cron(expression, { paused: true });
   } catch (error) {
-    throw new QrvError('usage', 'bad-schedule', `--schedule "${expression}" is not a cron expression (${(error as Error).message})`, 'five fields: minute hour day-of-month month day-of-week, e.g. "0 */6 * * *"');
+    throw new QrvError(
+      'usage',
+      'bad-schedule',
+      `--schedule "${expression}" is not a cron expression (${(error as Error).message})`,
+      'five fields: minute hour day-of-month month day-of-week, e.g. "0 */6 * * *"',
+    );
   }
 }
 

@@ -31,9 +31,16 @@ export function heldView(data: CatalogData, pool: Pool): Pool {
  * A member that already holds a QRV of this volume is returned as it is (its qrvId stays that
  * QRV's: the copy updates it); otherwise the best fit is taken. Mutates `data`.
  */
-export function reserveMember(data: CatalogData, poolName: string, volumeName: string, neededBytes: number, qrvId: string): PoolMember {
+export function reserveMember(
+  data: CatalogData,
+  poolName: string,
+  volumeName: string,
+  neededBytes: number,
+  qrvId: string,
+): PoolMember {
   const pool = findPool(data, poolName);
-  const own = pool.members.find((m) => m.qrvId === qrvId) ?? pool.members.find((m) => m.volume === volumeName && isHeld(data, m));
+  const own =
+    pool.members.find((m) => m.qrvId === qrvId) ?? pool.members.find((m) => m.volume === volumeName && isHeld(data, m));
   if (own) {
     if (own.capacityBytes < neededBytes) {
       throw new QrvError(

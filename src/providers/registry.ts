@@ -18,7 +18,12 @@ export function providerNames(): string[] {
 export function getProvider(name: string): Provider {
   const provider = providers.get(name);
   if (!provider) {
-    throw new QrvError('usage', 'unknown-provider', `unknown provider "${name}"`, `use one of: ${providerNames().join(', ')}`);
+    throw new QrvError(
+      'usage',
+      'unknown-provider',
+      `unknown provider "${name}"`,
+      `use one of: ${providerNames().join(', ')}`,
+    );
   }
   return provider;
 }

@@ -30,7 +30,11 @@ export function incrementalBases(data: CatalogData): Set<string> {
   return bases;
 }
 
-export function selectPrunable(data: CatalogData, now: Date, options: { keep?: number; keepOf?: (volume: string) => number | null; busy?: Set<string> } = {}): { remove: PruneChoice[]; kept: KeptChoice[] } {
+export function selectPrunable(
+  data: CatalogData,
+  now: Date,
+  options: { keep?: number; keepOf?: (volume: string) => number | null; busy?: Set<string> } = {},
+): { remove: PruneChoice[]; kept: KeptChoice[] } {
   const bases = incrementalBases(data);
   const remove: PruneChoice[] = [];
   const kept: KeptChoice[] = [];
@@ -42,11 +46,14 @@ export function selectPrunable(data: CatalogData, now: Date, options: { keep?: n
     else byVolume.set(s.volume, [s]);
   }
   for (const [volume, snapshots] of byVolume) {
-    const newestFirst = [...snapshots].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+    const newestFirst = [...snapshots].sort(
+      (a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id),
+    );
     const keep = options.keep ?? options.keepOf?.(volume) ?? null;
     newestFirst.forEach((snapshot, index) => {
       const reasons: string[] = [];
-      if (snapshot.persistUntil !== null && Date.parse(snapshot.persistUntil) <= now.getTime()) reasons.push(`persistence lapsed at ${snapshot.persistUntil}`);
+      if (snapshot.persistUntil !== null && Date.parse(snapshot.persistUntil) <= now.getTime())
+        reasons.push(`persistence lapsed at ${snapshot.persistUntil}`);
       if (keep !== null && index >= keep) reasons.push(`beyond the newest ${keep} of ${volume}`);
       if (reasons.length === 0) return;
       const reason = reasons.join('; ');

@@ -38,7 +38,13 @@ const VIAS: readonly string[] = ['auto', 'debugfs', 'mount'] satisfies Via[];
 
 /** --via checked: one of auto, debugfs, mount (or not given). */
 export function checkVia(via: string | undefined): Via | undefined {
-  if (via !== undefined && !VIAS.includes(via)) throw new QrvError('usage', 'bad-via', `--via "${via}" is not a way to read`, 'use auto, debugfs (ext2/3/4, no root) or mount (root)');
+  if (via !== undefined && !VIAS.includes(via))
+    throw new QrvError(
+      'usage',
+      'bad-via',
+      `--via "${via}" is not a way to read`,
+      'use auto, debugfs (ext2/3/4, no root) or mount (root)',
+    );
   return via as Via | undefined;
 }
 
@@ -48,7 +54,13 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
   let id = request.id;
   let asOf: string | undefined;
   if (id === undefined) {
-    if (request.volume === undefined) throw new QrvError('usage', 'usage', 'name a snapshot or QRV id, or give --volume (with --as-of)', 'e.g. `qrv ls s-1a2b3c4d5e6f:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`');
+    if (request.volume === undefined)
+      throw new QrvError(
+        'usage',
+        'usage',
+        'name a snapshot or QRV id, or give --volume (with --as-of)',
+        'e.g. `qrv ls s-1a2b3c4d5e6f:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`',
+      );
     findVolume(data, request.volume);
     const at = parseTime(request.asOf ?? 'now', now, '--as-of');
     const resolution = resolveAt(data, request.volume, at);
@@ -56,25 +68,63 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
     id = resolution.chosen.id;
     asOf = resolution.asOf;
   } else if (request.volume !== undefined || request.asOf !== undefined) {
-    throw new QrvError('usage', 'usage', `give either an id (${id}) or --volume/--as-of, not both`, '--volume V --as-of T stands in place of the id');
+    throw new QrvError(
+      'usage',
+      'usage',
+      `give either an id (${id}) or --volume/--as-of, not both`,
+      '--volume V --as-of T stands in place of the id',
+    );
   }
   const kind = idKind(id);
   if (kind === 's') {
     const snapshot = findSnapshot(data, id);
     if (snapshot.state === 'removed') {
       const copy = data.qrvs.find((q) => q.snapshotId === id && q.state === 'ready');
-      throw new QrvError('refused', 'snapshot-removed', `snapshot ${id} was removed${snapshot.removedAt ? ` at ${snapshot.removedAt}` : ''}`, copy ? `QRV ${copy.id} holds the same point in time: \`qrv ls ${copy.id}\`` : `\`qrv resolve ${snapshot.volume} --as-of ${snapshot.createdAt}\` names what is left from then`);
+      throw new QrvError(
+        'refused',
+        'snapshot-removed',
+        `snapshot ${id} was removed${snapshot.removedAt ? ` at ${snapshot.removedAt}` : ''}`,
+        copy
+          ? `QRV ${copy.id} holds the same point in time: \`qrv ls ${copy.id}\``
+          : `\`qrv resolve ${snapshot.volume} --as-of ${snapshot.createdAt}\` names what is left from then`,
+      );
     }
-    if (snapshot.state !== 'ready') throw new QrvError('refused', 'snapshot-not-ready', `snapshot ${id} is ${snapshot.state}, not ready`, 'pick a ready snapshot from `qrv list`');
-    return { id, kind: 'snapshot', volume: snapshot.volume, path: snapshot.path, pointInTime: snapshot.createdAt, ...(asOf ? { asOf } : {}) };
+    if (snapshot.state !== 'ready')
+      throw new QrvError(
+        'refused',
+        'snapshot-not-ready',
+        `snapshot ${id} is ${snapshot.state}, not ready`,
+        'pick a ready snapshot from `qrv list`',
+      );
+    return {
+      id,
+      kind: 'snapshot',
+      volume: snapshot.volume,
+      path: snapshot.path,
+      pointInTime: snapshot.createdAt,
+      ...(asOf ? { asOf } : {}),
+    };
   }
   if (kind === 'q') {
     const qrv = findQrv(data, id);
-    if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, qrv.state === 'copying' ? 'wait for its copy to finish, or browse the snapshot it is copied from' : 'pick a ready QRV from `qrv list`');
+    if (qrv.state !== 'ready')
+      throw new QrvError(
+        'refused',
+        'qrv-not-ready',
+        `QRV ${id} is ${qrv.state}, not ready`,
+        qrv.state === 'copying'
+          ? 'wait for its copy to finish, or browse the snapshot it is copied from'
+          : 'pick a ready QRV from `qrv list`',
+      );
     const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
     return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
   }
-  throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot or QRV id`, 'ids look like s-1a2b3c4d5e6f (snapshot) or q-1a2b3c4d5e6f (QRV); see `qrv list`');
+  throw new QrvError(
+    'notFound',
+    'unknown-id',
+    `"${id}" is not a snapshot or QRV id`,
+    'ids look like s-1a2b3c4d5e6f (snapshot) or q-1a2b3c4d5e6f (QRV); see `qrv list`',
+  );
 }
 
 /** "ID" or "ID:PATH" → id and path ("/" when none). */
@@ -106,7 +156,15 @@ export async function ls(ctx: Context, request: LsRequest): Promise<Summary> {
     const top = await reader.stat(request.path);
     // A folder (or a symlink to one, as ls follows it) lists its entries; anything else is shown itself.
     let entries: FsEntry[];
-    if (top.type === 'dir' || (top.type === 'symlink' && (await reader.stat(`${request.path}/.`).then((e) => e.type === 'dir', () => false)))) entries = await reader.list(request.path);
+    if (
+      top.type === 'dir' ||
+      (top.type === 'symlink' &&
+        (await reader.stat(`${request.path}/.`).then(
+          (e) => e.type === 'dir',
+          () => false,
+        )))
+    )
+      entries = await reader.list(request.path);
     else entries = [top];
     const lines = request.long ? longLines(entries) : entries.map((e) => e.name);
     return {
@@ -124,7 +182,13 @@ export interface FindRequest extends SourceRequest {
 
 export async function find(ctx: Context, request: FindRequest): Promise<Summary> {
   const source = browseSource(await ctx.catalog.read(), request, ctx.now());
-  if (!request.patterns.length) throw new QrvError('usage', 'usage', 'qrv find needs at least one pattern', "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf' 'etc/**'");
+  if (!request.patterns.length)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv find needs at least one pattern',
+      "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf' 'etc/**'",
+    );
   return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
     const entries = await findEntries(reader, request.patterns, { dot: request.dot });
     const lines = request.long ? longLines(entries, (e) => e.path) : entries.map((e) => e.path);

@@ -14,7 +14,14 @@ import type { CatalogData, Job, Policy, Snapshot, Volume } from '../catalog/sche
 import { readCatalogOnly } from '../catalog/store.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
-import { STATUS_EXIT, type CheckReport, type PerfDatum, type Problem, type Severity, type Status } from '../check/nagios.ts';
+import {
+  STATUS_EXIT,
+  type CheckReport,
+  type PerfDatum,
+  type Problem,
+  type Severity,
+  type Status,
+} from '../check/nagios.ts';
 import type { CheckThresholds } from '../check/thresholds.ts';
 import { catalogFindings, type Finding } from './doctor-findings.ts';
 
@@ -40,7 +47,12 @@ const time = (text: string) => new Date(text).getTime();
 const latest = (...dates: Date[]) => new Date(Math.max(...dates.map((d) => d.getTime())));
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-function judge(value: number, warnAt: number | null, critAt: number | null, reached: (value: number, threshold: number) => boolean): Severity | null {
+function judge(
+  value: number,
+  warnAt: number | null,
+  critAt: number | null,
+  reached: (value: number, threshold: number) => boolean,
+): Severity | null {
   if (critAt !== null && reached(value, critAt)) return 'critical';
   if (warnAt !== null && reached(value, warnAt)) return 'warning';
   return null;
@@ -69,15 +81,25 @@ export interface VolumeSchedule {
  * the policies of every sub-client that holds it and has a scheduled policy.
  */
 export function schedulesOf(data: CatalogData, volume: Volume): VolumeSchedule[] {
-  const policy = (name: string | null): Policy | undefined => (name === null ? undefined : data.policies.find((p) => p.name === name));
+  const policy = (name: string | null): Policy | undefined =>
+    name === null ? undefined : data.policies.find((p) => p.name === name);
   const added = new Date(volume.addedAt);
   const own = policy(volume.policy);
-  if (own?.schedule) return [{ expression: own.schedule, policy: own.name, subclient: null, since: latest(added, new Date(own.createdAt)) }];
+  if (own?.schedule)
+    return [
+      { expression: own.schedule, policy: own.name, subclient: null, since: latest(added, new Date(own.createdAt)) },
+    ];
   const found: VolumeSchedule[] = [];
   for (const subclient of data.subclients) {
     if (!subclient.volumes.includes(volume.name)) continue;
     const p = policy(subclient.policy);
-    if (p?.schedule) found.push({ expression: p.schedule, policy: p.name, subclient: subclient.name, since: latest(added, new Date(p.createdAt), new Date(subclient.createdAt)) });
+    if (p?.schedule)
+      found.push({
+        expression: p.schedule,
+        policy: p.name,
+        subclient: subclient.name,
+        since: latest(added, new Date(p.createdAt), new Date(subclient.createdAt)),
+      });
   }
   return found;
 }
@@ -100,7 +122,15 @@ class Findings {
   add(severity: Severity | null, problem: Omit<Problem, 'severity'>): void {
     if (severity) this.problems.push({ severity, ...problem });
   }
-  perf(label: string, value: number, uom: PerfDatum['uom'], warn: number | null = null, crit: number | null = null, min: number | null = 0, max: number | null = null): void {
+  perf(
+    label: string,
+    value: number,
+    uom: PerfDatum['uom'],
+    warn: number | null = null,
+    crit: number | null = null,
+    min: number | null = 0,
+    max: number | null = null,
+  ): void {
     this.perfdata.push({ label, value, uom, warn, crit, min, max });
   }
 }
@@ -117,7 +147,14 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
     const newest = newestOf.get(volume.name)?.snapshot ?? null;
     const newestAt = newest ? new Date(newest.createdAt) : null;
     const age = newestAt ? now.getTime() - newestAt.getTime() : null;
-    if (age !== null) out.perf(`snapshot_age_${volume.name}`, seconds(age), 's', secondsOrNull(t.maxSnapAgeWarnMs), secondsOrNull(t.maxSnapAgeCritMs));
+    if (age !== null)
+      out.perf(
+        `snapshot_age_${volume.name}`,
+        seconds(age),
+        's',
+        secondsOrNull(t.maxSnapAgeWarnMs),
+        secondsOrNull(t.maxSnapAgeCritMs),
+      );
 
     // The newest snapshot against the schedule: how many scheduled runs have passed without one.
     const schedules = schedulesOf(data, volume);
@@ -130,7 +167,11 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
       } catch (error) {
         if (!badSchedules.has(schedule.policy)) {
           badSchedules.add(schedule.policy);
-          out.add('warning', { check: 'schedule', subject: schedule.policy, message: `policy ${schedule.policy}: schedule "${schedule.expression}" is not a cron expression (${(error as Error).message}); its volumes' snapshots are not checked against it` });
+          out.add('warning', {
+            check: 'schedule',
+            subject: schedule.policy,
+            message: `policy ${schedule.policy}: schedule "${schedule.expression}" is not a cron expression (${(error as Error).message}); its volumes' snapshots are not checked against it`,
+          });
         }
         continue;
       }
@@ -142,7 +183,10 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
     if (worst) {
       const { schedule, runs, since } = worst;
       out.perf(`missed_runs_${volume.name}`, runs, '', t.snapWarn - 1, t.snapCrit - 1);
-      const via = schedule.subclient === null ? `policy ${schedule.policy}` : `policy ${schedule.policy} of sub-client ${schedule.subclient}`;
+      const via =
+        schedule.subclient === null
+          ? `policy ${schedule.policy}`
+          : `policy ${schedule.policy} of sub-client ${schedule.subclient}`;
       const counted = runs >= limit ? `${runs} or more` : String(runs);
       const what = `${counted} scheduled ${runs === 1 ? 'run' : 'runs'} of "${schedule.expression}" (${via}) passed without a snapshot`;
       const newestText = !newestAt
@@ -150,7 +194,11 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
         : newestAt.getTime() < since.getTime()
           ? `newest snapshot ${iso(newestAt)} is older than the schedule (${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago)`
           : `newest snapshot ${iso(newestAt)} (${formatAge(age ?? 0)} ago)`;
-      out.add(judge(runs, t.snapWarn, t.snapCrit, atLeast), { check: 'snapshot-schedule', subject: volume.name, message: `volume ${volume.name}: ${what}; ${newestText}` });
+      out.add(judge(runs, t.snapWarn, t.snapCrit, atLeast), {
+        check: 'snapshot-schedule',
+        subject: volume.name,
+        message: `volume ${volume.name}: ${what}; ${newestText}`,
+      });
     }
 
     // The newest snapshot against --max-snap-age, whatever the schedule.
@@ -158,7 +206,10 @@ function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: F
       const since = newestAt ?? new Date(volume.addedAt);
       const old = now.getTime() - since.getTime();
       const severity = judge(old, t.maxSnapAgeWarnMs, t.maxSnapAgeCritMs, above);
-      const limit = severity === 'critical' ? `--max-snap-age-crit ${formatAge(t.maxSnapAgeCritMs ?? 0)}` : `--max-snap-age ${formatAge(t.maxSnapAgeWarnMs ?? 0)}`;
+      const limit =
+        severity === 'critical'
+          ? `--max-snap-age-crit ${formatAge(t.maxSnapAgeCritMs ?? 0)}`
+          : `--max-snap-age ${formatAge(t.maxSnapAgeWarnMs ?? 0)}`;
       const message = newestAt
         ? `volume ${volume.name}: newest snapshot ${iso(newestAt)} is ${formatAge(old)} old (more than ${limit})`
         : `volume ${volume.name}: no snapshot since it was added ${iso(since)}, ${formatAge(old)} ago (more than ${limit})`;
@@ -176,19 +227,35 @@ function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
     checked += 1;
     const name = `QRV ${q.id} of ${q.volume} (${q.destination})`;
     if (q.state === 'failed') {
-      out.add('critical', { check: 'qrv', subject: q.id, message: `${name}: failed (last updated ${iso(new Date(q.updatedAt))}); copy to it again or remove it` });
+      out.add('critical', {
+        check: 'qrv',
+        subject: q.id,
+        message: `${name}: failed (last updated ${iso(new Date(q.updatedAt))}); copy to it again or remove it`,
+      });
       continue;
     }
     if (q.lastVerify && !q.lastVerify.ok) {
-      out.add('critical', { check: 'qrv', subject: q.id, message: `${name}: its last verify (${iso(new Date(q.lastVerify.at))}) found ${q.lastVerify.badBlocks} bad blocks; copy to it again (it compares every block) or recover from another QRV` });
+      out.add('critical', {
+        check: 'qrv',
+        subject: q.id,
+        message: `${name}: its last verify (${iso(new Date(q.lastVerify.at))}) found ${q.lastVerify.badBlocks} bad blocks; copy to it again (it compares every block) or recover from another QRV`,
+      });
       continue;
     }
     const age = now.getTime() - time(q.updatedAt);
     out.perf(`qrv_age_${q.volume}_${q.id}`, seconds(age), 's', seconds(t.qrvWarnMs), seconds(t.qrvCritMs));
     const severity = judge(age, t.qrvWarnMs, t.qrvCritMs, above);
-    const limit = severity === 'critical' ? `--qrv-crit ${formatAge(t.qrvCritMs)}` : `--qrv-warn ${formatAge(t.qrvWarnMs)}`;
-    const state = q.state === 'copying' ? `still copying since ${iso(new Date(q.updatedAt))}` : `last updated ${iso(new Date(q.updatedAt))}`;
-    out.add(severity, { check: 'qrv', subject: q.id, message: `${name}: ${state}, ${formatAge(age)} ago (more than ${limit})` });
+    const limit =
+      severity === 'critical' ? `--qrv-crit ${formatAge(t.qrvCritMs)}` : `--qrv-warn ${formatAge(t.qrvWarnMs)}`;
+    const state =
+      q.state === 'copying'
+        ? `still copying since ${iso(new Date(q.updatedAt))}`
+        : `last updated ${iso(new Date(q.updatedAt))}`;
+    out.add(severity, {
+      check: 'qrv',
+      subject: q.id,
+      message: `${name}: ${state}, ${formatAge(age)} ago (more than ${limit})`,
+    });
   }
   return checked;
 }
@@ -200,13 +267,20 @@ function checkPools(data: CatalogData, t: CheckThresholds, out: Findings): void 
     const reserved = taken.reduce((sum, m) => sum + m.capacityBytes, 0);
     const free = pool.members.length - taken.length;
     const pct = total > 0 ? (reserved / total) * 100 : null;
-    if (pct !== null) out.perf(`pool_used_${pool.name}`, Number(pct.toFixed(1)), '%', t.poolWarnPct, t.poolCritPct, 0, 100);
+    if (pct !== null)
+      out.perf(`pool_used_${pool.name}`, Number(pct.toFixed(1)), '%', t.poolWarnPct, t.poolCritPct, 0, 100);
     let severity = pct === null ? null : judge(pct, t.poolWarnPct, t.poolCritPct, atLeast);
     // A pool with no free member cannot give the next QRV a destination, however large it is.
     if (free === 0 && severity === null) severity = 'warning';
     if (!severity) continue;
-    const members = pool.members.length === 0 ? 'it has no members' : `${taken.length} of ${plural(pool.members.length, 'member')} reserved, ${free === 0 ? 'none free' : `${free} free`}`;
-    const used = pct === null ? '' : `${pct.toFixed(1)}% of its capacity reserved (${formatBytes(reserved)} of ${formatBytes(total)}), `;
+    const members =
+      pool.members.length === 0
+        ? 'it has no members'
+        : `${taken.length} of ${plural(pool.members.length, 'member')} reserved, ${free === 0 ? 'none free' : `${free} free`}`;
+    const used =
+      pct === null
+        ? ''
+        : `${pct.toFixed(1)}% of its capacity reserved (${formatBytes(reserved)} of ${formatBytes(total)}), `;
     out.add(severity, { check: 'pool', subject: pool.name, message: `pool ${pool.name}: ${used}${members}` });
   }
 }
@@ -220,19 +294,35 @@ function checkJobs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
     const ago = now.getTime() - jobTime(job);
     if (ago > t.failedWindowMs) continue;
     // A later job of the same kind on the same volume that succeeded makes this one history.
-    const superseded = data.jobs.some((other) => other.state === 'succeeded' && other.kind === job.kind && other.volume === job.volume && time(other.startedAt) > time(job.startedAt));
+    const superseded = data.jobs.some(
+      (other) =>
+        other.state === 'succeeded' &&
+        other.kind === job.kind &&
+        other.volume === job.volume &&
+        time(other.startedAt) > time(job.startedAt),
+    );
     if (superseded) continue;
     failed += 1;
     const why = job.error ? `: ${job.error.message}` : '';
-    out.add('critical', { check: 'job', subject: job.id, message: `job ${job.id} (${job.kind} ${job.volume}) failed ${formatAge(ago)} ago${why}; \`qrv show ${job.id}\` lists its steps` });
+    out.add('critical', {
+      check: 'job',
+      subject: job.id,
+      message: `job ${job.id} (${job.kind} ${job.volume}) failed ${formatAge(ago)} ago${why}; \`qrv show ${job.id}\` lists its steps`,
+    });
   }
   out.perf('failed_jobs', failed, '', null, 0);
 }
 
 /** Judges the catalog at `now`. Pure: the same data, clock and thresholds give the same report. */
-export function evaluate(data: CatalogData, now: Date, thresholds: CheckThresholds, doctor: Finding[] = []): CheckReport {
+export function evaluate(
+  data: CatalogData,
+  now: Date,
+  thresholds: CheckThresholds,
+  doctor: Finding[] = [],
+): CheckReport {
   const out = new Findings();
-  for (const finding of doctor) out.add('warning', { check: 'doctor', subject: finding.subject, message: `${finding.what} (run \`qrv doctor\`)` });
+  for (const finding of doctor)
+    out.add('warning', { check: 'doctor', subject: finding.subject, message: `${finding.what} (run \`qrv doctor\`)` });
   const scheduled = checkSnapshots(data, now, thresholds, out);
   const qrvs = checkQrvs(data, now, thresholds, out);
   checkPools(data, thresholds, out);
@@ -259,10 +349,20 @@ export async function readCatalogFile(home: string): Promise<CatalogData> {
     read = await readCatalogOnly(home);
   } catch (error) {
     if (error instanceof QrvError) throw error;
-    throw new QrvError('catalog', 'catalog-unreadable', `cannot read catalog ${path.join(home, 'catalog.json')}: ${(error as Error).message}`, 'run the check as a user that can read the qrv home (e.g. through sudo), or pass --home');
+    throw new QrvError(
+      'catalog',
+      'catalog-unreadable',
+      `cannot read catalog ${path.join(home, 'catalog.json')}: ${(error as Error).message}`,
+      'run the check as a user that can read the qrv home (e.g. through sudo), or pass --home',
+    );
   }
   if (read.data === null) {
-    throw new QrvError('catalog', 'catalog-missing', `no catalog at ${read.file}`, 'pass --home or set QRV_HOME to the home the qrv jobs use; an agent running as another user has another default home');
+    throw new QrvError(
+      'catalog',
+      'catalog-missing',
+      `no catalog at ${read.file}`,
+      'pass --home or set QRV_HOME to the home the qrv jobs use; an agent running as another user has another default home',
+    );
   }
   return read.data;
 }
@@ -270,5 +370,10 @@ export async function readCatalogFile(home: string): Promise<CatalogData> {
 /** `qrv check`: the catalog of `home` judged at `now`. */
 export async function check(request: { home: string; now: Date; thresholds: CheckThresholds }): Promise<CheckReport> {
   const data = await readCatalogFile(request.home);
-  return evaluate(data, request.now, request.thresholds, catalogFindings(data, request.home).map((f) => f.finding));
+  return evaluate(
+    data,
+    request.now,
+    request.thresholds,
+    catalogFindings(data, request.home).map((f) => f.finding),
+  );
 }

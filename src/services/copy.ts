@@ -25,7 +25,9 @@ export async function copy(ctx: Context, request: CopyRequest): Promise<Summary>
   const data = await ctx.catalog.read();
   const snapshot = readableSnapshot(data, request.snapshotId);
   const volume = findVolume(data, snapshot.volume);
-  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) => copyPhase(ctx, job, volume, snapshot, { ...request, incremental: !request.full }));
+  const { result, job } = await withJob(ctx, 'copy', volume.name, (job) =>
+    copyPhase(ctx, job, volume, snapshot, { ...request, incremental: !request.full }),
+  );
   return { data: { qrv: result.qrv, copy: result.copy, job }, lines: copyLines(result.qrv, result.copy) };
 }
 
@@ -36,15 +38,20 @@ export function resumeBlocker(data: CatalogData, job: Job): string | null {
   if (jobAlive(job)) return `job ${job.id} is still running (process ${job.pid})`;
   if (!job.progress || !job.qrvId || !job.snapshotId) return `job ${job.id} saved no copy progress`;
   const qrv = data.qrvs.find((q) => q.id === job.qrvId);
-  if (!qrv || (qrv.state !== 'copying' && qrv.state !== 'failed')) return `QRV ${job.qrvId} is ${qrv ? qrv.state : 'gone'}`;
+  if (!qrv || (qrv.state !== 'copying' && qrv.state !== 'failed'))
+    return `QRV ${job.qrvId} is ${qrv ? qrv.state : 'gone'}`;
   // Only the last copy to a QRV can go on: a later one (finished, failed or killed) wrote over
   // what this one did, and its partial ledger is the later one's.
-  const later = data.jobs.find((other) => other.id !== job.id && other.qrvId === qrv.id && other.startedAt >= job.startedAt);
+  const later = data.jobs.find(
+    (other) => other.id !== job.id && other.qrvId === qrv.id && other.startedAt >= job.startedAt,
+  );
   if (later) return `job ${later.id} copied to QRV ${qrv.id} after it`;
   const snapshot = data.snapshots.find((s) => s.id === job.snapshotId);
-  if (!snapshot || snapshot.state !== 'ready') return `snapshot ${job.snapshotId} is ${snapshot ? snapshot.state : 'gone'}`;
+  if (!snapshot || snapshot.state !== 'ready')
+    return `snapshot ${job.snapshotId} is ${snapshot ? snapshot.state : 'gone'}`;
   // What it had done is in the partial ledger (or, killed while verifying, in the finished one).
-  if (!existsSync(`${job.progress.ledger}.partial`) && !existsSync(job.progress.ledger)) return `its ledger ${job.progress.ledger}.partial is gone`;
+  if (!existsSync(`${job.progress.ledger}.partial`) && !existsSync(job.progress.ledger))
+    return `its ledger ${job.progress.ledger}.partial is gone`;
   return null;
 }
 
@@ -62,7 +69,14 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
   const blocker = resumeBlocker(data, old);
   if (blocker) {
     const busy = jobAlive(old);
-    throw new QrvError(busy ? 'busy' : 'refused', busy ? 'job-running' : 'resume-impossible', `cannot resume: ${blocker}`, busy ? 'wait for it, or stop it first' : 'run the copy again with `qrv copy SNAPSHOT --to DEST`; `qrv doctor` lists what can be resumed');
+    throw new QrvError(
+      busy ? 'busy' : 'refused',
+      busy ? 'job-running' : 'resume-impossible',
+      `cannot resume: ${blocker}`,
+      busy
+        ? 'wait for it, or stop it first'
+        : 'run the copy again with `qrv copy SNAPSHOT --to DEST`; `qrv doctor` lists what can be resumed',
+    );
   }
   const progress = old.progress as NonNullable<Job['progress']>;
   const snapshot = readableSnapshot(data, old.snapshotId as string);
@@ -88,7 +102,20 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
     });
     const hooks = { ...progress.hooks, ...request.hooks };
     const hookTimeoutMs = request.hookTimeoutMs ?? progress.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    return copyPhase(ctx, job, volume, snapshot, { to: qrv.destination, force: false, hooks, hookTimeoutMs, incremental: true }, { jobId: old.id, progress, qrv });
+    return copyPhase(
+      ctx,
+      job,
+      volume,
+      snapshot,
+      { to: qrv.destination, force: false, hooks, hookTimeoutMs, incremental: true },
+      { jobId: old.id, progress, qrv },
+    );
   });
-  return { data: { qrv: result.qrv, copy: result.copy, job, resumed: old.id }, lines: [`resumed the copy of job ${old.id} at block ${progress.blocksDone} of ${Math.ceil(progress.sizeBytes / progress.blockSize)}`, ...copyLines(result.qrv, result.copy)] };
+  return {
+    data: { qrv: result.qrv, copy: result.copy, job, resumed: old.id },
+    lines: [
+      `resumed the copy of job ${old.id} at block ${progress.blocksDone} of ${Math.ceil(progress.sizeBytes / progress.blockSize)}`,
+      ...copyLines(result.qrv, result.copy),
+    ],
+  };
 }

@@ -34,23 +34,34 @@ export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
     const policy = subclient.policy ? data.policies.find((p) => p.name === subclient.policy) : undefined;
     if (!policy?.schedule || subclient.volumes.length === 0) continue;
     // Never snapshotted: count from when the rule began (the later of the sub-client and its policy).
-    const since = newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ?? new Date(Math.max(Date.parse(subclient.createdAt), Date.parse(policy.createdAt)));
+    const since =
+      newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ??
+      new Date(Math.max(Date.parse(subclient.createdAt), Date.parse(policy.createdAt)));
     if (scheduleDue(policy.schedule, since, now)) {
-      groups.push({ label: `sub-client ${subclient.name}`, subclient, volumes: data.volumes.filter((v) => subclient.volumes.includes(v.name)) });
+      groups.push({
+        label: `sub-client ${subclient.name}`,
+        subclient,
+        volumes: data.volumes.filter((v) => subclient.volumes.includes(v.name)),
+      });
     }
   }
   for (const volume of data.volumes) {
     const policy = volume.policy ? data.policies.find((p) => p.name === volume.policy) : undefined;
     if (!policy?.schedule) continue;
-    const since = newest(data.snapshots.filter((s) => s.volume === volume.name && s.subclient === null)) ?? new Date(Math.max(Date.parse(volume.addedAt), Date.parse(policy.createdAt)));
-    if (scheduleDue(policy.schedule, since, now)) groups.push({ label: `volume ${volume.name}`, subclient: null, volumes: [volume] });
+    const since =
+      newest(data.snapshots.filter((s) => s.volume === volume.name && s.subclient === null)) ??
+      new Date(Math.max(Date.parse(volume.addedAt), Date.parse(policy.createdAt)));
+    if (scheduleDue(policy.schedule, since, now))
+      groups.push({ label: `volume ${volume.name}`, subclient: null, volumes: [volume] });
   }
   return groups;
 }
 
 /** Ready snapshots not yet copied whose policy says the copy is due now, oldest first. */
 export function dueCopies(data: CatalogData, now: Date): Snapshot[] {
-  const waiting = data.snapshots.filter((s) => s.state === 'ready' && s.copiedTo === null && s.policy !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const waiting = data.snapshots
+    .filter((s) => s.state === 'ready' && s.copiedTo === null && s.policy !== null)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return waiting.filter((snapshot) => {
     const policy = data.policies.find((p) => p.name === snapshot.policy);
     if (!policy || policy.dest === null) return false;
@@ -78,8 +89,15 @@ export async function cron(ctx: Context): Promise<Summary> {
     for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
       const data = await ctx.catalog.read();
       try {
-        const members: Member[] = group.volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)) }));
-        const made = await snapshotGroup(ctx, members, { subclient: group.subclient?.name ?? null, label: null, force: false });
+        const members: Member[] = group.volumes.map((volume) => ({
+          volume,
+          rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)),
+        }));
+        const made = await snapshotGroup(ctx, members, {
+          subclient: group.subclient?.name ?? null,
+          label: null,
+          force: false,
+        });
         for (const job of made.jobs) await endJob(job);
         for (const s of made.snapshots) snapped.push(s.id);
         lines.push(`snapshot ${group.label}: ${made.snapshots.map((s) => `${s.id} of ${s.volume}`).join(', ')}`);
@@ -95,9 +113,13 @@ export async function cron(ctx: Context): Promise<Summary> {
       if (!volume) continue;
       try {
         const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
-        const { result } = await withJob(ctx, 'copy', volume.name, (job) => copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }));
+        const { result } = await withJob(ctx, 'copy', volume.name, (job) =>
+          copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }),
+        );
         copied.push(snapshot.id);
-        lines.push(`copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`);
+        lines.push(
+          `copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`,
+        );
       } catch (error) {
         failures.push(`copy ${snapshot.id} of ${volume.name}: ${(error as Error).message}`);
       }
@@ -116,7 +138,15 @@ export async function cron(ctx: Context): Promise<Summary> {
 
     for (const failure of failures) ctx.reporter.warn(failure);
     return {
-      data: { skipped: false, discovered: discovered.map((v) => v.name), snapshots: snapped, copied, pruned: prunedData.removed.map((r) => r.id), failures, cowWarnings: health.filling },
+      data: {
+        skipped: false,
+        discovered: discovered.map((v) => v.name),
+        snapshots: snapped,
+        copied,
+        pruned: prunedData.removed.map((r) => r.id),
+        failures,
+        cowWarnings: health.filling,
+      },
       lines,
       ...(failures.length ? { exit: 'partial' as const } : {}),
     };

@@ -13,7 +13,13 @@ import type { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from '../policy/hooks.ts';
 import type { Summary } from '../output/printer.ts';
-import { fsckClean, makeExt4FromFolder, readFileFromImage, removeFileFromImage, writeFileIntoImage } from '../system/e2fs.ts';
+import {
+  fsckClean,
+  makeExt4FromFolder,
+  readFileFromImage,
+  removeFileFromImage,
+  writeFileIntoImage,
+} from '../system/e2fs.ts';
 import { copy } from './copy.ts';
 import { recover } from './recover.ts';
 import { run } from './run.ts';
@@ -24,7 +30,13 @@ const VOLUME = 'demo';
 const IMAGE_MIB = 64;
 
 function check(ok: boolean, what: string): void {
-  if (!ok) throw new QrvError('verify', 'demo-mismatch', `demo failed: ${what}`, 'this is a bug in qrv; run `qrv demo --keep --debug` and report the output');
+  if (!ok)
+    throw new QrvError(
+      'verify',
+      'demo-mismatch',
+      `demo failed: ${what}`,
+      'this is a bug in qrv; run `qrv demo --keep --debug` and report the output',
+    );
 }
 
 async function makeVolume(dir: string): Promise<{ image: string; hello: string }> {
@@ -54,7 +66,14 @@ export async function demo(reporter: Reporter, options: { keep: boolean }): Prom
     const qrvDir = path.join(dir, 'qrvs');
     await fs.mkdir(qrvDir);
 
-    const first = await run(ctx, { target: VOLUME, to: qrvDir, label: 'before-change', keepSnapshot: true, force: false, ...hooks });
+    const first = await run(ctx, {
+      target: VOLUME,
+      to: qrvDir,
+      label: 'before-change',
+      keepSnapshot: true,
+      force: false,
+      ...hooks,
+    });
     const snap1 = first.data.snapshot as { id: string };
     const qrv = first.data.qrv as { id: string; destination: string; checksum: string };
     say(`2. qrv run: snapshot ${snap1.id} and QRV ${qrv.id} (${qrv.checksum})`);
@@ -73,20 +92,39 @@ export async function demo(reporter: Reporter, options: { keep: boolean }): Prom
     const updated = await copy(ctx, { snapshotId: snap2.id, to: qrv.destination, force: false, ...hooks });
     const qrv2 = updated.data.qrv as { id: string; checksum: string };
     const delta = updated.data.copy as { method: string; changedBlocks: number; bytesWritten: number };
-    check(qrv2.id === qrv.id && qrv2.checksum !== qrv.checksum, 'the second copy should update the same QRV with new contents');
-    check(delta.method !== 'full' && delta.bytesWritten < IMAGE_MIB * 1024 * 1024 / 4, `the second copy should write only the changed blocks (it was ${delta.method}, ${delta.bytesWritten} bytes)`);
-    say(`5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} incrementally (method ${delta.method}): ${delta.changedBlocks} changed blocks written (${qrv2.checksum})`);
+    check(
+      qrv2.id === qrv.id && qrv2.checksum !== qrv.checksum,
+      'the second copy should update the same QRV with new contents',
+    );
+    check(
+      delta.method !== 'full' && delta.bytesWritten < (IMAGE_MIB * 1024 * 1024) / 4,
+      `the second copy should write only the changed blocks (it was ${delta.method}, ${delta.bytesWritten} bytes)`,
+    );
+    say(
+      `5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} incrementally (method ${delta.method}): ${delta.changedBlocks} changed blocks written (${qrv2.checksum})`,
+    );
 
     await recover(ctx, { volume: VOLUME, from: snap1.id, force: true });
     const recovered = await checksumImage(image, (await fs.stat(image)).size);
-    check(recovered === qrv.checksum, `the recovered volume (${recovered}) should equal the first copy (${qrv.checksum})`);
+    check(
+      recovered === qrv.checksum,
+      `the recovered volume (${recovered}) should equal the first copy (${qrv.checksum})`,
+    );
     const back = await readFileFromImage(image, '/hello.txt');
     check(back === hello, '/hello.txt should be back with its first contents');
     say(`6. recovered the volume from ${snap1.id}: checksum ${recovered} matches, /hello.txt is back`);
 
     return {
-      data: { ok: true, home: options.keep ? dir : null, snapshots: [snap1.id, snap2.id], qrv: qrv.id, checksum: recovered },
-      lines: [`demo passed: the volume was recovered to its first point in time, byte for byte${options.keep ? ` (kept in ${dir})` : ''}`],
+      data: {
+        ok: true,
+        home: options.keep ? dir : null,
+        snapshots: [snap1.id, snap2.id],
+        qrv: qrv.id,
+        checksum: recovered,
+      },
+      lines: [
+        `demo passed: the volume was recovered to its first point in time, byte for byte${options.keep ? ` (kept in ${dir})` : ''}`,
+      ],
     };
   } finally {
     if (!options.keep) await fs.rm(dir, { recursive: true, force: true });

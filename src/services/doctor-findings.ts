@@ -12,7 +12,18 @@ import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { resumeBlocker } from './copy.ts';
 
 export interface Finding {
-  kind: 'resumable-copy' | 'dead-job' | 'interrupted-update' | 'stale-journal' | 'leaked-snapshot' | 'orphan-snapshot' | 'missing-snapshot' | 'unfinished-snapshot' | 'invalid-snapshot' | 'leftover' | 'partial-qrv';
+  kind:
+    | 'resumable-copy'
+    | 'dead-job'
+    | 'interrupted-update'
+    | 'stale-journal'
+    | 'leaked-snapshot'
+    | 'orphan-snapshot'
+    | 'missing-snapshot'
+    | 'unfinished-snapshot'
+    | 'invalid-snapshot'
+    | 'leftover'
+    | 'partial-qrv';
   /** the job, snapshot id or provider handle it is about */
   subject: string;
   what: string;
@@ -40,7 +51,14 @@ export interface CatalogFinding {
   dest?: string | null;
 }
 
-const open = (kind: Finding['kind'], subject: string, what: string, action: string): Finding => ({ kind, subject, what, action, fixed: false, error: null });
+const open = (kind: Finding['kind'], subject: string, what: string, action: string): Finding => ({
+  kind,
+  subject,
+  what,
+  action,
+  fixed: false,
+  error: null,
+});
 
 /** The undo journal of a QRV's update (beside its ledger). */
 export function journalOf(qrv: Qrv, home: string): string {
@@ -60,10 +78,29 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
     const dead = processGone(job);
     if (resumeBlocker(data, job) === null) {
       const qrv = data.qrvs.find((q) => q.id === job.qrvId) as Qrv;
-      const back = existsSync(journalOf(qrv, home)) ? `; if it cannot go on, roll QRV ${qrv.id} back to its previous point in time` : '; if it cannot go on, give it up (QRV failed: copy again)';
-      found.push({ job, qrv, finding: open('resumable-copy', job.id, `the copy of ${job.snapshotId} to QRV ${job.qrvId} by job ${job.id} stopped${percent(job)}${dead ? ` (process ${job.pid} is gone)` : ''}`, `resume it: qrv copy --resume ${job.id}${back}`) });
+      const back = existsSync(journalOf(qrv, home))
+        ? `; if it cannot go on, roll QRV ${qrv.id} back to its previous point in time`
+        : '; if it cannot go on, give it up (QRV failed: copy again)';
+      found.push({
+        job,
+        qrv,
+        finding: open(
+          'resumable-copy',
+          job.id,
+          `the copy of ${job.snapshotId} to QRV ${job.qrvId} by job ${job.id} stopped${percent(job)}${dead ? ` (process ${job.pid} is gone)` : ''}`,
+          `resume it: qrv copy --resume ${job.id}${back}`,
+        ),
+      });
     } else if (dead) {
-      found.push({ job, finding: open('dead-job', job.id, `job ${job.id} (${job.kind} of ${job.volume}) is marked running but process ${job.pid} is gone`, 'mark it failed, and a QRV or snapshot it left half-made as failed') });
+      found.push({
+        job,
+        finding: open(
+          'dead-job',
+          job.id,
+          `job ${job.id} (${job.kind} of ${job.volume}) is marked running but process ${job.pid} is gone`,
+          'mark it failed, and a QRV or snapshot it left half-made as failed',
+        ),
+      });
     }
   }
   return found;
@@ -77,9 +114,25 @@ function journalFindings(data: CatalogData, home: string, resumed: Set<string>):
     const journal = journalOf(qrv, home);
     if (!existsSync(journal)) continue;
     if (qrv.state === 'ready') {
-      found.push({ qrv, finding: open('stale-journal', qrv.id, `QRV ${qrv.id} is ready but the undo journal of an update that was committed is left (${journal})`, 'remove the journal') });
+      found.push({
+        qrv,
+        finding: open(
+          'stale-journal',
+          qrv.id,
+          `QRV ${qrv.id} is ready but the undo journal of an update that was committed is left (${journal})`,
+          'remove the journal',
+        ),
+      });
     } else {
-      found.push({ qrv, finding: open('interrupted-update', qrv.id, `an update of QRV ${qrv.id} (${qrv.destination}) was interrupted and cannot be resumed; its undo journal holds the blocks it overwrote`, `roll it back to its previous point in time (${qrv.snapshotId})`) });
+      found.push({
+        qrv,
+        finding: open(
+          'interrupted-update',
+          qrv.id,
+          `an update of QRV ${qrv.id} (${qrv.destination}) was interrupted and cannot be resumed; its undo journal holds the blocks it overwrote`,
+          `roll it back to its previous point in time (${qrv.snapshotId})`,
+        ),
+      });
     }
   }
   return found;
@@ -87,7 +140,10 @@ function journalFindings(data: CatalogData, home: string, resumed: Set<string>):
 
 /** Whether a job ended by a kill, a signal or doctor (not by an error of its own). */
 function killed(job: Job): boolean {
-  return processGone(job) || (job.state === 'failed' && (job.error?.code === 'interrupted' || job.error?.code === 'abandoned'));
+  return (
+    processGone(job) ||
+    (job.state === 'failed' && (job.error?.code === 'interrupted' || job.error?.code === 'abandoned'))
+  );
 }
 
 /**
@@ -104,7 +160,12 @@ function leakFindings(data: CatalogData): CatalogFinding[] {
     const policy = data.policies.find((p) => p.name === snapshot.policy) ?? null;
     if (policy && policy.unsnap !== 'after-copy') continue;
     if (!job.destination && policy && (policy.dest === null || parseCopyTiming(policy.copy).mode !== 'now')) continue;
-    if (snapshot.copiedTo && policy?.incremental && data.qrvs.some((q) => q.snapshotId === snapshot.id && q.state === 'ready')) continue;
+    if (
+      snapshot.copiedTo &&
+      policy?.incremental &&
+      data.qrvs.some((q) => q.snapshotId === snapshot.id && q.state === 'ready')
+    )
+      continue;
     const dest = job.destination ?? policy?.dest ?? null;
     const action = snapshot.copiedTo || dest === null ? 'remove it' : `finish the copy to ${dest}, then remove it`;
     const what = `snapshot ${snapshot.id} of ${snapshot.volume} was left by run job ${job.id}, which was killed before it ${snapshot.copiedTo ? 'removed it' : 'copied and removed it'}; it has no expiry, so nothing would ever remove it`;

@@ -76,7 +76,10 @@ export async function markDead(ctx: Context, jobId: string): Promise<void> {
     if (journaled.steps.length >= row.steps.length) row.steps = plainCopy(journaled.steps);
     row.state = 'failed';
     row.endedAt = ctx.now().toISOString();
-    row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing (found by qrv doctor)` };
+    row.error = {
+      code: 'abandoned',
+      message: `process ${row.pid} on ${row.host} ended without finishing (found by qrv doctor)`,
+    };
     for (const step of row.steps) if (step.state === 'started') step.state = 'failed';
     for (const qrv of catalog.qrvs) if (qrv.id === row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
   });
@@ -94,7 +97,12 @@ export async function finishRun(ctx: Context, item: CatalogFinding): Promise<str
   const volume = findVolume(data, snapshot.volume);
   const policy = data.policies.find((p) => p.name === snapshot.policy) ?? null;
   if (snapshot.copiedTo || !item.dest) {
-    if (snapshot.copiedTo && policy?.incremental && data.qrvs.some((q) => q.snapshotId === snapshot.id && q.state === 'ready')) return `kept ${snapshot.id}: it is the base of QRV ${snapshot.copiedTo}`;
+    if (
+      snapshot.copiedTo &&
+      policy?.incremental &&
+      data.qrvs.some((q) => q.snapshotId === snapshot.id && q.state === 'ready')
+    )
+      return `kept ${snapshot.id}: it is the base of QRV ${snapshot.copiedTo}`;
     await withJob(ctx, 'unsnap', volume.name, (job) => unsnapPhase(ctx, job, volume, snapshot));
     return `removed ${snapshot.id}`;
   }

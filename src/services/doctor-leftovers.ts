@@ -24,7 +24,14 @@ export async function leftoverFindings(data: CatalogData): Promise<Planned[]> {
     const found = (await provider.leftovers?.(volumes).catch(() => null)) ?? [];
     for (const piece of found) {
       planned.push({
-        finding: { kind: 'leftover', subject: piece.subject, what: `${piece.what} (left by a qrv that was killed)`, action: piece.action, fixed: false, error: null },
+        finding: {
+          kind: 'leftover',
+          subject: piece.subject,
+          what: `${piece.what} (left by a qrv that was killed)`,
+          action: piece.action,
+          fixed: false,
+          error: null,
+        },
         fix: () => piece.remove(),
       });
     }

@@ -18,7 +18,8 @@ export async function partialQrvFindings(ctx: Context, data: CatalogData): Promi
   const planned: Planned[] = [];
   for (const qrv of data.qrvs) {
     // `copying` with no live job: killed, and marked failed by the dead-job finding before this one's fix runs.
-    if ((qrv.state !== 'failed' && qrv.state !== 'copying') || qrv.destinationKind !== 'file' || qrv.history.length > 0) continue;
+    if ((qrv.state !== 'failed' && qrv.state !== 'copying') || qrv.destinationKind !== 'file' || qrv.history.length > 0)
+      continue;
     const jobs = data.jobs.filter((j) => j.qrvId === qrv.id);
     if (jobs.some((j) => jobAlive(j) || resumeBlocker(data, j) === null)) continue;
     const st = await fs.lstat(qrv.destination).catch(() => null);

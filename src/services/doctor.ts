@@ -51,12 +51,21 @@ async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string
     const provider = getProvider(volume.provider);
     // A device the kernel forgot (dm after a reboot) holds no snapshot until `qrv volume activate`:
     // its snapshots are not missing.
-    if (provider.activate && (await provider.inspect(volumeRef(volume)).then(() => false, (error: unknown) => isQrvError(error) && error.code === 'volume-inactive'))) continue;
+    if (
+      provider.activate &&
+      (await provider.inspect(volumeRef(volume)).then(
+        () => false,
+        (error: unknown) => isQrvError(error) && error.code === 'volume-inactive',
+      ))
+    )
+      continue;
     const held = await provider.listSnapshots(volumeRef(volume)).catch(() => null);
     if (!held) continue;
     const rows = data.snapshots.filter((s) => s.volume === volume.name);
     for (const h of held) {
-      const row = rows.find((s) => (h.snapshotId !== undefined && s.id === h.snapshotId) || (s.handle !== '' && s.handle === h.handle));
+      const row = rows.find(
+        (s) => (h.snapshotId !== undefined && s.id === h.snapshotId) || (s.handle !== '' && s.handle === h.handle),
+      );
       // Only what this home made is ours to remove: a snapshot this catalog has no row for was
       // made by another qrv home protecting the same volume (or by someone else). Every snapshot
       // this home makes has its row before it exists (the job's begin records it as creating).
@@ -66,13 +75,27 @@ async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string
       }
       if (row.state === 'removed' || row.state === 'failed') {
         planned.push({
-          finding: { kind: 'orphan-snapshot', subject: h.handle, what: `the ${volume.provider} provider holds snapshot ${h.handle} of ${volume.name}, which the catalog says is ${row.state}`, action: 'remove it', fixed: false, error: null },
+          finding: {
+            kind: 'orphan-snapshot',
+            subject: h.handle,
+            what: `the ${volume.provider} provider holds snapshot ${h.handle} of ${volume.name}, which the catalog says is ${row.state}`,
+            action: 'remove it',
+            fixed: false,
+            error: null,
+          },
           fix: () => provider.removeSnapshot(volumeRef(volume), h.handle),
         });
       } else if (row.state === 'creating' || row.state === 'removing') {
         const finished = row.state === 'creating' ? 'failed' : 'removed';
         planned.push({
-          finding: { kind: 'unfinished-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} was left ${row.state} by job ${row.jobId}`, action: `remove it and mark it ${finished}`, fixed: false, error: null },
+          finding: {
+            kind: 'unfinished-snapshot',
+            subject: row.id,
+            what: `snapshot ${row.id} of ${volume.name} was left ${row.state} by job ${row.jobId}`,
+            action: `remove it and mark it ${finished}`,
+            fixed: false,
+            error: null,
+          },
           fix: async () => {
             await provider.removeSnapshot(volumeRef(volume), h.handle);
             await markSnapshot(row.id, finished)();
@@ -84,7 +107,14 @@ async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string
         const health = await provider.snapshotHealth(volumeRef(volume), row).catch(() => null);
         if (health?.invalid) {
           planned.push({
-            finding: { kind: 'invalid-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} overflowed its copy-on-write store: it is invalid and can never be copied from`, action: 'remove it and mark it failed', fixed: false, error: null },
+            finding: {
+              kind: 'invalid-snapshot',
+              subject: row.id,
+              what: `snapshot ${row.id} of ${volume.name} overflowed its copy-on-write store: it is invalid and can never be copied from`,
+              action: 'remove it and mark it failed',
+              fixed: false,
+              error: null,
+            },
             fix: async () => {
               await provider.removeSnapshot(volumeRef(volume), h.handle);
               await markSnapshot(row.id, 'failed')();
@@ -95,10 +125,18 @@ async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string
     }
     for (const row of rows) {
       if (row.state === 'removed' || row.state === 'failed') continue;
-      if (held.some((h) => (h.snapshotId !== undefined && h.snapshotId === row.id) || h.handle === row.handle)) continue;
+      if (held.some((h) => (h.snapshotId !== undefined && h.snapshotId === row.id) || h.handle === row.handle))
+        continue;
       const state = row.state === 'creating' ? 'failed' : 'removed';
       planned.push({
-        finding: { kind: 'missing-snapshot', subject: row.id, what: `snapshot ${row.id} of ${volume.name} is ${row.state} in the catalog but the ${volume.provider} provider does not hold it`, action: `mark it ${state}`, fixed: false, error: null },
+        finding: {
+          kind: 'missing-snapshot',
+          subject: row.id,
+          what: `snapshot ${row.id} of ${volume.name} is ${row.state} in the catalog but the ${volume.provider} provider does not hold it`,
+          action: `mark it ${state}`,
+          fixed: false,
+          error: null,
+        },
         fix: markSnapshot(row.id, state),
       });
     }
@@ -110,7 +148,12 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
   const data = await ctx.catalog.read();
   // Leftovers last: by then the snapshot findings removed the snapshot devices over them.
   const foreign: string[] = [];
-  const planned = [...catalogPlan(ctx, data), ...(await snapshotFindings(ctx, data, foreign)), ...(await leftoverFindings(data)), ...(await partialQrvFindings(ctx, data))];
+  const planned = [
+    ...catalogPlan(ctx, data),
+    ...(await snapshotFindings(ctx, data, foreign)),
+    ...(await leftoverFindings(data)),
+    ...(await partialQrvFindings(ctx, data)),
+  ];
   if (options.fix) {
     for (const item of planned) {
       try {
@@ -124,9 +167,22 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
     }
   }
   const findings = planned.map((p) => p.finding);
-  const lines = findings.map((f) => `${f.what}: ${f.fixed ? `done (${f.action})` : f.error ? `FAILED to ${f.action}` : `would ${f.action}`}`);
-  for (const name of foreign) lines.push(`left alone: snapshot ${name} is not in this home's catalog (another qrv home's, or not qrv's); only its maker removes it`);
+  const lines = findings.map(
+    (f) => `${f.what}: ${f.fixed ? `done (${f.action})` : f.error ? `FAILED to ${f.action}` : `would ${f.action}`}`,
+  );
+  for (const name of foreign)
+    lines.push(
+      `left alone: snapshot ${name} is not in this home's catalog (another qrv home's, or not qrv's); only its maker removes it`,
+    );
   const open = findings.filter((f) => !f.fixed);
-  lines.push(findings.length === 0 ? 'the catalog and the providers agree; no unfinished jobs' : open.length === 0 ? `fixed ${findings.length} finding${findings.length === 1 ? '' : 's'}` : options.fix ? `${open.length} finding${open.length === 1 ? '' : 's'} could not be fixed` : `${open.length} finding${open.length === 1 ? '' : 's'}; run \`qrv doctor --fix\` to do the above`);
+  lines.push(
+    findings.length === 0
+      ? 'the catalog and the providers agree; no unfinished jobs'
+      : open.length === 0
+        ? `fixed ${findings.length} finding${findings.length === 1 ? '' : 's'}`
+        : options.fix
+          ? `${open.length} finding${open.length === 1 ? '' : 's'} could not be fixed`
+          : `${open.length} finding${open.length === 1 ? '' : 's'}; run \`qrv doctor --fix\` to do the above`,
+  );
   return { data: { findings, foreign }, lines, ...(open.length ? { exit: 'partial' as const } : {}) };
 }

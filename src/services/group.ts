@@ -42,14 +42,29 @@ export interface GroupOptions {
  * pre-snapshot hook, then all frozen, all snapshotted, all thawed, then the post-snapshot hooks);
  * on any failure removes what was made and throws the first member's error.
  */
-export async function snapshotGroup(ctx: Context, members: Member[], options: GroupOptions): Promise<{ jobs: JobRecorder[]; snapshots: Snapshot[]; groupId: string }> {
+export async function snapshotGroup(
+  ctx: Context,
+  members: Member[],
+  options: GroupOptions,
+): Promise<{ jobs: JobRecorder[]; snapshots: Snapshot[]; groupId: string }> {
   const groupId = newId('g');
   const jobs: JobRecorder[] = [];
   for (const { volume } of members) jobs.push(await startJob(ctx, options.kind ?? 'run', volume.name));
   const groupFreeze = members.length > 1 ? new GroupFreeze(members.length) : undefined;
   const settled = await Promise.allSettled(
     members.map(({ volume, rules }, index) =>
-      snapshotPhase(ctx, jobs[index] as JobRecorder, volume, { persistMs: rules.persistMs, label: options.label, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, groupId, subclient: options.subclient, policy: rules.policy, groupFreeze, maxFreezeMs: rules.maxFreezeMs, allowInconsistent: rules.allowInconsistent }).catch((error: unknown) => {
+      snapshotPhase(ctx, jobs[index] as JobRecorder, volume, {
+        persistMs: rules.persistMs,
+        label: options.label,
+        hooks: rules.hooks,
+        hookTimeoutMs: rules.hookTimeoutMs,
+        groupId,
+        subclient: options.subclient,
+        policy: rules.policy,
+        groupFreeze,
+        maxFreezeMs: rules.maxFreezeMs,
+        allowInconsistent: rules.allowInconsistent,
+      }).catch((error: unknown) => {
         groupFreeze?.abort(error);
         throw error;
       }),
@@ -61,7 +76,9 @@ export async function snapshotGroup(ctx: Context, members: Member[], options: Gr
       const job = jobs[index] as JobRecorder;
       if (result.status === 'fulfilled') {
         const snapshot = result.value;
-        await unsnapPhase(ctx, job, (members[index] as Member).volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`));
+        await unsnapPhase(ctx, job, (members[index] as Member).volume, snapshot).catch((cleanup: Error) =>
+          job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`),
+        );
         await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
       }
       await endJob(job, result.status === 'rejected' ? result.reason : failed.reason);
@@ -75,7 +92,13 @@ export async function snapshotGroup(ctx: Context, members: Member[], options: Gr
  * Copies one snapshot to its rules' destination and removes it afterwards when the rules say
  * so. A failed copy removes the snapshot only when `rollback` (run: leave the system as it was).
  */
-export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Member, snapshot: Snapshot, options: { force: boolean; rollback: boolean }): Promise<{ snapshot: Snapshot; qrv: Qrv; copy: CopyResult }> {
+export async function copyAndUnsnap(
+  ctx: Context,
+  job: JobRecorder,
+  member: Member,
+  snapshot: Snapshot,
+  options: { force: boolean; rollback: boolean },
+): Promise<{ snapshot: Snapshot; qrv: Qrv; copy: CopyResult }> {
   const { volume, rules } = member;
   let outcome;
   // Recorded (written, not only held in memory) before the copy begins, so that a run killed
@@ -83,10 +106,18 @@ export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Memb
   job.set({ destination: rules.dest });
   await job.commit();
   try {
-    outcome = await copyPhase(ctx, job, volume, snapshot, { to: rules.dest as string, force: options.force, hooks: rules.hooks, hookTimeoutMs: rules.hookTimeoutMs, incremental: rules.incremental });
+    outcome = await copyPhase(ctx, job, volume, snapshot, {
+      to: rules.dest as string,
+      force: options.force,
+      hooks: rules.hooks,
+      hookTimeoutMs: rules.hookTimeoutMs,
+      incremental: rules.incremental,
+    });
   } catch (error) {
     if (options.rollback && rules.removeAfterCopy) {
-      await unsnapPhase(ctx, job, volume, snapshot).catch((cleanup: Error) => job.warn(`snapshot ${snapshot.id} could not be removed after the failed copy: ${cleanup.message}`));
+      await unsnapPhase(ctx, job, volume, snapshot).catch((cleanup: Error) =>
+        job.warn(`snapshot ${snapshot.id} could not be removed after the failed copy: ${cleanup.message}`),
+      );
     } else {
       await job.warn(`snapshot ${snapshot.id} is kept although the copy failed`);
     }
@@ -101,19 +132,31 @@ export async function copyAndUnsnap(ctx: Context, job: JobRecorder, member: Memb
     return { snapshot: copied, qrv: outcome.qrv, copy: outcome.copy };
   }
   if (!rules.removeAfterCopy) {
-    job.skip('unsnap', 'remove snapshot', snapshot.persistUntil ? `kept until ${snapshot.persistUntil}` : 'kept (--keep-snapshot or the policy keeps it)');
+    job.skip(
+      'unsnap',
+      'remove snapshot',
+      snapshot.persistUntil ? `kept until ${snapshot.persistUntil}` : 'kept (--keep-snapshot or the policy keeps it)',
+    );
     return { snapshot: copied, ...outcome };
   }
   return { snapshot: await unsnapPhase(ctx, job, volume, copied), qrv: outcome.qrv, copy: outcome.copy };
 }
 
 /** Removes the snapshot an incremental QRV was based on before, unless something else keeps it. */
-async function removeOldBase(ctx: Context, job: JobRecorder, volume: Volume, previousId: string | null, currentId: string): Promise<void> {
+async function removeOldBase(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  previousId: string | null,
+  currentId: string,
+): Promise<void> {
   if (!previousId || previousId === currentId) return;
   const data = await ctx.catalog.read();
   const old = data.snapshots.find((s) => s.id === previousId);
   if (!old || old.state !== 'ready' || old.pinned) return;
   if (old.persistUntil !== null && Date.parse(old.persistUntil) > ctx.now().getTime()) return;
   if (data.qrvs.some((q) => q.state !== 'removed' && q.state !== 'promoted' && q.snapshotId === old.id)) return;
-  await unsnapPhase(ctx, job, volume, old).catch((error: Error) => job.warn(`the previous base snapshot ${old.id} could not be removed: ${error.message}`));
+  await unsnapPhase(ctx, job, volume, old).catch((error: Error) =>
+    job.warn(`the previous base snapshot ${old.id} could not be removed: ${error.message}`),
+  );
 }

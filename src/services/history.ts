@@ -40,8 +40,20 @@ function safeDuration(text: string): number | null {
 /** The catalog's own finished rows as history records (they are not in the store yet, or are in both). */
 export function catalogRecords(data: CatalogData): HistoryRecord[] {
   return [
-    ...data.jobs.filter((j) => j.state !== 'running').map((j): HistoryRecord => ({ id: j.id, at: j.endedAt ?? j.startedAt, kind: 'job', volume: j.volume, row: j })),
-    ...data.snapshots.filter((s) => s.state === 'removed').map((s): HistoryRecord => ({ id: s.id, at: s.removedAt ?? s.createdAt, kind: 'snapshot', volume: s.volume, row: s })),
+    ...data.jobs
+      .filter((j) => j.state !== 'running')
+      .map((j): HistoryRecord => ({ id: j.id, at: j.endedAt ?? j.startedAt, kind: 'job', volume: j.volume, row: j })),
+    ...data.snapshots
+      .filter((s) => s.state === 'removed')
+      .map(
+        (s): HistoryRecord => ({
+          id: s.id,
+          at: s.removedAt ?? s.createdAt,
+          kind: 'snapshot',
+          volume: s.volume,
+          row: s,
+        }),
+      ),
   ];
 }
 
@@ -51,7 +63,11 @@ export function catalogIds(data: CatalogData): Set<string> {
 }
 
 /** Removed snapshots from the history store that `keep` accepts, none that the catalog holds. */
-export async function historicSnapshots(ctx: Context, data: CatalogData, keep: (s: Snapshot) => boolean): Promise<Snapshot[]> {
+export async function historicSnapshots(
+  ctx: Context,
+  data: CatalogData,
+  keep: (s: Snapshot) => boolean,
+): Promise<Snapshot[]> {
   const found: Snapshot[] = [];
   await ctx.catalog.history.scan({ kinds: ['snapshot'], skip: catalogIds(data) }, (record) => {
     const row = record.row as Snapshot;
@@ -63,10 +79,13 @@ export async function historicSnapshots(ctx: Context, data: CatalogData, keep: (
 function line(r: HistoryRecord): string {
   const row = r.row as Record<string, unknown>;
   const what =
-    r.kind === 'job' ? `${String(row.kind)} ${String(row.state)}${row.error ? `: ${(row.error as { message: string }).message}` : ''}`
-    : r.kind === 'snapshot' ? `snapshot removed (made ${String(row.createdAt)})`
-    : r.kind === 'qrv-update' ? `QRV ${String(row.qrvId)} updated from ${String(row.snapshotId)} (${String(row.method)})`
-    : `prune: ${String(row.removed ?? 0)} removed, ${String(row.failed ?? 0)} failed`;
+    r.kind === 'job'
+      ? `${String(row.kind)} ${String(row.state)}${row.error ? `: ${(row.error as { message: string }).message}` : ''}`
+      : r.kind === 'snapshot'
+        ? `snapshot removed (made ${String(row.createdAt)})`
+        : r.kind === 'qrv-update'
+          ? `QRV ${String(row.qrvId)} updated from ${String(row.snapshotId)} (${String(row.method)})`
+          : `prune: ${String(row.removed ?? 0)} removed, ${String(row.failed ?? 0)} failed`;
   return `${r.at}  ${r.kind.padEnd(10)} ${r.id.padEnd(12)} ${r.volume.padEnd(12)} ${what}`;
 }
 
@@ -76,13 +95,28 @@ export async function history(ctx: Context, request: HistoryRequest): Promise<Su
   const kind = request.kind;
   const recordKind = kind && (HISTORY_KINDS as readonly string[]).includes(kind) ? (kind as HistoryKind) : null;
   const jobKind = kind && (JOB_KINDS as readonly string[]).includes(kind) ? kind : null;
-  if (kind && !recordKind && !jobKind) throw new QrvError('usage', 'bad-kind', `--kind "${kind}" is not a kind of history`, `use one of: ${[...HISTORY_KINDS, ...JOB_KINDS].join(', ')}`);
-  if (request.limit !== undefined && (!Number.isInteger(request.limit) || request.limit < 1)) throw new QrvError('usage', 'bad-limit', `--limit ${request.limit} is not a positive whole number`, 'e.g. --limit 100');
+  if (kind && !recordKind && !jobKind)
+    throw new QrvError(
+      'usage',
+      'bad-kind',
+      `--kind "${kind}" is not a kind of history`,
+      `use one of: ${[...HISTORY_KINDS, ...JOB_KINDS].join(', ')}`,
+    );
+  if (request.limit !== undefined && (!Number.isInteger(request.limit) || request.limit < 1))
+    throw new QrvError(
+      'usage',
+      'bad-limit',
+      `--limit ${request.limit} is not a positive whole number`,
+      'e.g. --limit 100',
+    );
   const since = request.since ? sinceTime(request.since, ctx.now()).toISOString() : undefined;
   const limit = request.limit ?? (since ? Number.POSITIVE_INFINITY : DEFAULT_LIMIT);
   const kinds: HistoryKind[] = recordKind ? [recordKind] : jobKind ? ['job'] : [...HISTORY_KINDS];
   const wanted = (r: HistoryRecord) =>
-    kinds.includes(r.kind) && (!request.volume || r.volume === request.volume) && (!since || r.at >= since) && (!jobKind || (r.row as Job).kind === jobKind);
+    kinds.includes(r.kind) &&
+    (!request.volume || r.volume === request.volume) &&
+    (!since || r.at >= since) &&
+    (!jobKind || (r.row as Job).kind === jobKind);
 
   // Newest first, at most `limit`: a month's matches are trimmed as they come, so memory stays
   // bounded by the limit (and by what --since lets through), never by the store's size.
@@ -93,23 +127,33 @@ export async function history(ctx: Context, request: HistoryRequest): Promise<Su
     if (found.length > limit) found = found.slice(0, limit);
   };
   let month: string | null = null;
-  await ctx.catalog.history.scan({ kinds, skip: catalogIds(data), ...(since ? { since } : {}), ...(request.volume ? { volume: request.volume } : {}) }, (record) => {
-    const m = record.at.slice(0, 7);
-    if (month !== m) {
-      trim();
-      // every record of an older month is older than what fills the limit already
-      if (month !== null && found.length >= limit && (found.at(-1) as HistoryRecord).at.slice(0, 7) > m) return false;
-      month = m;
-    }
-    if (!wanted(record)) return;
-    found.push(record);
-    if (found.length >= 2 * limit) trim();
-  });
+  await ctx.catalog.history.scan(
+    {
+      kinds,
+      skip: catalogIds(data),
+      ...(since ? { since } : {}),
+      ...(request.volume ? { volume: request.volume } : {}),
+    },
+    (record) => {
+      const m = record.at.slice(0, 7);
+      if (month !== m) {
+        trim();
+        // every record of an older month is older than what fills the limit already
+        if (month !== null && found.length >= limit && (found.at(-1) as HistoryRecord).at.slice(0, 7) > m) return false;
+        month = m;
+      }
+      if (!wanted(record)) return;
+      found.push(record);
+      if (found.length >= 2 * limit) trim();
+    },
+  );
   trim();
   const more = found.length >= limit && !since && request.limit === undefined;
   return {
     data: { records: found },
-    lines: found.length ? [...found.map(line), ...(more ? [`(the newest ${limit}; older ones: --since or --limit)`] : [])] : ['no history'],
+    lines: found.length
+      ? [...found.map(line), ...(more ? [`(the newest ${limit}; older ones: --since or --limit)`] : [])]
+      : ['no history'],
   };
 }
 

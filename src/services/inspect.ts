@@ -29,17 +29,26 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
   const data = await ctx.catalog.read();
   if (request.volume) findVolume(data, request.volume);
   const states = ['creating', 'ready', 'removing', 'removed', 'failed', 'copying', 'promoted'];
-  if (request.state && !states.includes(request.state)) throw new QrvError('usage', 'bad-state', `--state "${request.state}" is not a state`, `use one of: ${states.join(', ')}`);
+  if (request.state && !states.includes(request.state))
+    throw new QrvError(
+      'usage',
+      'bad-state',
+      `--state "${request.state}" is not a state`,
+      `use one of: ${states.join(', ')}`,
+    );
   const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
   const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;
-  const ofVolume = <T extends { volume: string }>(row: T) => (!request.volume || row.volume === request.volume) && (!members || members.has(row.volume));
+  const ofVolume = <T extends { volume: string }>(row: T) =>
+    (!request.volume || row.volume === request.volume) && (!members || members.has(row.volume));
   const wanted = (s: Snapshot) =>
     ofVolume(s) &&
     (!request.state || s.state === request.state) &&
     (!request.label || s.label === request.label) &&
     (at === null
       ? request.all || request.state === 'removed' || s.state !== 'removed'
-      : s.state !== 'failed' && Date.parse(s.createdAt) <= at && (s.removedAt === null || Date.parse(s.removedAt) > at));
+      : s.state !== 'failed' &&
+        Date.parse(s.createdAt) <= at &&
+        (s.removedAt === null || Date.parse(s.removedAt) > at));
   const snapshots = data.snapshots.filter(wanted);
   // Removed snapshots mostly live in the history store: read it only when they are asked for.
   if (request.all || request.state === 'removed' || at !== null) {
@@ -52,13 +61,19 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
       ofVolume(q) &&
       !request.label &&
       (!request.state || q.state === request.state) &&
-      (at === null ? request.all || request.state === 'removed' || q.state !== 'removed' : Date.parse(q.createdAt) <= at && (q.state !== 'removed' || Date.parse(q.updatedAt) > at)),
+      (at === null
+        ? request.all || request.state === 'removed' || q.state !== 'removed'
+        : Date.parse(q.createdAt) <= at && (q.state !== 'removed' || Date.parse(q.updatedAt) > at)),
   );
   return {
     data: { snapshots, qrvs },
     // Made when a printer asks (the plain one): `list --json` of 10,000 snapshots need not lay out their table.
     get lines() {
-      return [...(snapshots.length ? snapshotTable(snapshots, request.long ?? false) : ['no snapshots']), '', ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs'])];
+      return [
+        ...(snapshots.length ? snapshotTable(snapshots, request.long ?? false) : ['no snapshots']),
+        '',
+        ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs']),
+      ];
     },
   };
 }
@@ -67,7 +82,11 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
   const data = await ctx.catalog.read();
   switch (idKind(id)) {
     case 's': {
-      const snapshot = (data.snapshots.some((s) => s.id === id) ? null : ((await ctx.catalog.history.find(id, ['snapshot']))?.row as Snapshot | undefined)) ?? findSnapshot(data, id);
+      const snapshot =
+        (data.snapshots.some((s) => s.id === id)
+          ? null
+          : ((await ctx.catalog.history.find(id, ['snapshot']))?.row as Snapshot | undefined)) ??
+        findSnapshot(data, id);
       return { data: { snapshot }, lines: details(snapshot) };
     }
     case 'q': {
@@ -75,15 +94,27 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       return { data: { qrv }, lines: details(qrv) };
     }
     case 'j': {
-      const found = (data.jobs.some((j) => j.id === id) ? null : ((await ctx.catalog.history.find(id, ['job']))?.row as Job | undefined)) ?? findJob(data, id);
+      const found =
+        (data.jobs.some((j) => j.id === id)
+          ? null
+          : ((await ctx.catalog.history.find(id, ['job']))?.row as Job | undefined)) ?? findJob(data, id);
       const job = await withJournal(ctx.catalog.home, found);
       // A job killed before it could end itself still reads `running`; say so, and what mends it.
       const dead = processGone(job);
-      const note = dead ? [`(process ${job.pid} is gone: the job was killed; \`qrv doctor\` says what it left, \`qrv doctor --fix\` ends it${job.progress ? ' or resumes its copy' : ''})`] : [];
+      const note = dead
+        ? [
+            `(process ${job.pid} is gone: the job was killed; \`qrv doctor\` says what it left, \`qrv doctor --fix\` ends it${job.progress ? ' or resumes its copy' : ''})`,
+          ]
+        : [];
       return { data: { job, processGone: dead }, lines: [...jobLines(job), ...note] };
     }
     default:
-      throw new QrvError('notFound', 'unknown-id', `"${id}" is not a snapshot, QRV or job id`, 'ids look like s-1a2b3c4d5e6f (snapshot), q-… (QRV) or j-… (job); see `qrv list`');
+      throw new QrvError(
+        'notFound',
+        'unknown-id',
+        `"${id}" is not a snapshot, QRV or job id`,
+        'ids look like s-1a2b3c4d5e6f (snapshot), q-… (QRV) or j-… (job); see `qrv list`',
+      );
   }
 }
 
@@ -101,7 +132,13 @@ export async function setProperties(ctx: Context, request: SetRequest): Promise<
   }
   const snapshot = await ctx.catalog.update((data): Snapshot => {
     const row = findSnapshot(data, request.snapshotId);
-    if (row.state === 'removed') throw new QrvError('refused', 'snapshot-removed', `snapshot ${row.id} was removed`, 'only existing snapshots can be changed');
+    if (row.state === 'removed')
+      throw new QrvError(
+        'refused',
+        'snapshot-removed',
+        `snapshot ${row.id} was removed`,
+        'only existing snapshots can be changed',
+      );
     if (request.persist !== undefined) row.persistUntil = persistUntil(request.persist, ctx.now());
     if (request.label !== undefined) row.label = request.label === '' ? null : request.label;
     if (request.pin !== undefined) row.pinned = request.pin;

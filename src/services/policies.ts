@@ -40,7 +40,12 @@ function hookChanges(values: string[], current: HookMap): HookMap {
     const at = value.indexOf('=');
     const phase = value.slice(0, at);
     if (at < 1 || !(HOOK_PHASES as readonly string[]).includes(phase)) {
-      throw new QrvError('usage', 'bad-hook', `--hook "${value}" is not PHASE=COMMAND`, `PHASE is one of ${HOOK_PHASES.join(', ')}; PHASE= with no command removes that hook`);
+      throw new QrvError(
+        'usage',
+        'bad-hook',
+        `--hook "${value}" is not PHASE=COMMAND`,
+        `PHASE is one of ${HOOK_PHASES.join(', ')}; PHASE= with no command removes that hook`,
+      );
     }
     const command = value.slice(at + 1);
     if (command.trim() === '') delete hooks[phase as HookPhase];
@@ -61,7 +66,12 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
   }
   if (changes.unsnap !== undefined) {
     if (changes.unsnap !== 'after-copy' && changes.unsnap !== 'after-persist') {
-      throw new QrvError('usage', 'bad-unsnap', `--unsnap "${changes.unsnap}" is not a rule`, 'use after-copy or after-persist');
+      throw new QrvError(
+        'usage',
+        'bad-unsnap',
+        `--unsnap "${changes.unsnap}" is not a rule`,
+        'use after-copy or after-persist',
+      );
     }
     policy.unsnap = changes.unsnap;
   }
@@ -69,7 +79,12 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     if (NONE.test(changes.dest)) policy.dest = null;
     else {
       if (changes.dest.startsWith('pool:') && !data.pools.some((p) => p.name === changes.dest!.slice(5))) {
-        throw new QrvError('notFound', 'unknown-pool', `no pool named "${changes.dest.slice(5)}"`, 'add it with `qrv pool add NAME` first');
+        throw new QrvError(
+          'notFound',
+          'unknown-pool',
+          `no pool named "${changes.dest.slice(5)}"`,
+          'add it with `qrv pool add NAME` first',
+        );
       }
       // A path is kept absolute: cron runs from another working folder.
       policy.dest = changes.dest.startsWith('pool:') ? changes.dest : path.resolve(changes.dest);
@@ -78,7 +93,13 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
   if (changes.keep !== undefined) {
     if (NONE.test(changes.keep)) policy.keep = null;
     else if (/^\d+$/.test(changes.keep) && Number(changes.keep) >= 1) policy.keep = Number(changes.keep);
-    else throw new QrvError('usage', 'bad-keep', `--keep "${changes.keep}" is not a whole number ≥ 1`, 'give how many snapshots of each volume to keep, or "none"');
+    else
+      throw new QrvError(
+        'usage',
+        'bad-keep',
+        `--keep "${changes.keep}" is not a whole number ≥ 1`,
+        'give how many snapshots of each volume to keep, or "none"',
+      );
   }
   if (changes.schedule !== undefined) {
     if (NONE.test(changes.schedule)) policy.schedule = null;
@@ -98,20 +119,51 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
   if (changes.allowInconsistent !== undefined) policy.allowInconsistent = changes.allowInconsistent;
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {
-    if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null) throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
+    if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null)
+      throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
     policy.hookTimeout = changes.hookTimeout;
   }
   if (policy.unsnap === 'after-persist' && policy.persist === null) {
-    throw new QrvError('usage', 'unsnap-never', '--unsnap after-persist with no --persist would keep snapshots for ever', 'give --persist, or use --unsnap after-copy');
+    throw new QrvError(
+      'usage',
+      'unsnap-never',
+      '--unsnap after-persist with no --persist would keep snapshots for ever',
+      'give --persist, or use --unsnap after-copy',
+    );
   }
 }
 
 export async function addPolicy(ctx: Context, name: string, changes: PolicyChanges): Promise<Summary> {
-  if (!NAME.test(name)) throw new QrvError('usage', 'bad-policy-name', `policy name "${name}" is not allowed`, 'use letters, digits, ".", "_" and "-"');
+  if (!NAME.test(name))
+    throw new QrvError(
+      'usage',
+      'bad-policy-name',
+      `policy name "${name}" is not allowed`,
+      'use letters, digits, ".", "_" and "-"',
+    );
   const policy = await ctx.catalog.update((data) => {
-    if (data.policies.some((p) => p.name === name)) throw new QrvError('refused', 'policy-exists', `a policy named "${name}" exists already`, `change it with \`qrv policy set ${name}\``);
+    if (data.policies.some((p) => p.name === name))
+      throw new QrvError(
+        'refused',
+        'policy-exists',
+        `a policy named "${name}" exists already`,
+        `change it with \`qrv policy set ${name}\``,
+      );
     const now = ctx.now().toISOString();
-    const row: Policy = { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, incremental: false, hooks: {}, hookTimeout: null, createdAt: now, updatedAt: now };
+    const row: Policy = {
+      name,
+      persist: null,
+      copy: 'now',
+      unsnap: 'after-copy',
+      dest: null,
+      keep: null,
+      schedule: null,
+      incremental: false,
+      hooks: {},
+      hookTimeout: null,
+      createdAt: now,
+      updatedAt: now,
+    };
     apply(data, row, changes);
     data.policies.push(row);
     return row;
@@ -120,7 +172,13 @@ export async function addPolicy(ctx: Context, name: string, changes: PolicyChang
 }
 
 export async function setPolicy(ctx: Context, name: string, changes: PolicyChanges): Promise<Summary> {
-  if (Object.values(changes).every((v) => v === undefined)) throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give at least one option; see qrv policy set --help');
+  if (Object.values(changes).every((v) => v === undefined))
+    throw new QrvError(
+      'usage',
+      'nothing-to-set',
+      'nothing to change',
+      'give at least one option; see qrv policy set --help',
+    );
   const policy = await ctx.catalog.update((data) => {
     const row = findPolicy(data, name);
     apply(data, row, changes);
@@ -133,21 +191,50 @@ export async function setPolicy(ctx: Context, name: string, changes: PolicyChang
 export async function showPolicy(ctx: Context, name: string): Promise<Summary> {
   const data = await ctx.catalog.read();
   const policy = findPolicy(data, name);
-  const users = [...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`), ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`)];
-  return { data: { policy, usedBy: users }, lines: [...details(policy), `used by: ${users.length ? users.join(', ') : 'nothing'}`] };
+  const users = [
+    ...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`),
+    ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`),
+  ];
+  return {
+    data: { policy, usedBy: users },
+    lines: [...details(policy), `used by: ${users.length ? users.join(', ') : 'nothing'}`],
+  };
 }
 
 export async function listPolicies(ctx: Context): Promise<Summary> {
   const { policies } = await ctx.catalog.read();
-  const rows = policies.map((p) => [p.name, p.persist ?? 'forever', p.copy, p.unsnap, p.dest ?? '-', p.keep === null ? '-' : String(p.keep), p.schedule ?? '-', p.incremental ? 'incremental' : 'full']);
-  return { data: { policies }, lines: policies.length ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE', 'UPDATES'], rows) : ['no policies yet (add one with `qrv policy add`)'] };
+  const rows = policies.map((p) => [
+    p.name,
+    p.persist ?? 'forever',
+    p.copy,
+    p.unsnap,
+    p.dest ?? '-',
+    p.keep === null ? '-' : String(p.keep),
+    p.schedule ?? '-',
+    p.incremental ? 'incremental' : 'full',
+  ]);
+  return {
+    data: { policies },
+    lines: policies.length
+      ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE', 'UPDATES'], rows)
+      : ['no policies yet (add one with `qrv policy add`)'],
+  };
 }
 
 export async function removePolicy(ctx: Context, name: string): Promise<Summary> {
   await ctx.catalog.update((data) => {
     findPolicy(data, name);
-    const users = [...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`), ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`)];
-    if (users.length) throw new QrvError('refused', 'policy-in-use', `policy "${name}" is used by ${users.join(', ')}`, 'give them another policy first');
+    const users = [
+      ...data.subclients.filter((s) => s.policy === name).map((s) => `sub-client ${s.name}`),
+      ...data.volumes.filter((v) => v.policy === name).map((v) => `volume ${v.name}`),
+    ];
+    if (users.length)
+      throw new QrvError(
+        'refused',
+        'policy-in-use',
+        `policy "${name}" is used by ${users.join(', ')}`,
+        'give them another policy first',
+      );
     data.policies = data.policies.filter((p) => p.name !== name);
   });
   return { data: { policy: name }, lines: [`removed policy ${name}`] };

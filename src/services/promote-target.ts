@@ -41,13 +41,37 @@ async function lvPathOf(device: string): Promise<string | null> {
 /** Where and as what the volume lives once `qrv` is promoted; throws when its data cannot be used. */
 export async function promoteTarget(qrv: Qrv, volume: Volume): Promise<PromoteTarget> {
   const st = await fs.stat(qrv.destination).catch(() => null);
-  if (!st) throw new QrvError('io', 'data-missing', `QRV ${qrv.id}'s ${qrv.destinationKind === 'block' ? 'device' : 'image'} ${qrv.destination} is gone`, 'promote another QRV (`qrv list --volume ' + volume.name + '`)');
+  if (!st)
+    throw new QrvError(
+      'io',
+      'data-missing',
+      `QRV ${qrv.id}'s ${qrv.destinationKind === 'block' ? 'device' : 'image'} ${qrv.destination} is gone`,
+      'promote another QRV (`qrv list --volume ' + volume.name + '`)',
+    );
   if (qrv.destinationKind === 'file') {
-    if (!st.isFile()) throw new QrvError('refused', 'target-kind', `${qrv.destination} is no longer a regular file`, 'promote another QRV');
-    if (st.size < qrv.sizeBytes) throw new QrvError('refused', 'target-too-small', `${qrv.destination} holds ${st.size} bytes, less than the QRV's ${qrv.sizeBytes}`, 'promote another QRV');
+    if (!st.isFile())
+      throw new QrvError(
+        'refused',
+        'target-kind',
+        `${qrv.destination} is no longer a regular file`,
+        'promote another QRV',
+      );
+    if (st.size < qrv.sizeBytes)
+      throw new QrvError(
+        'refused',
+        'target-too-small',
+        `${qrv.destination} holds ${st.size} bytes, less than the QRV's ${qrv.sizeBytes}`,
+        'promote another QRV',
+      );
     return { provider: 'file', path: path.resolve(qrv.destination), sizeBytes: st.size };
   }
-  if (!st.isBlockDevice()) throw new QrvError('refused', 'target-kind', `${qrv.destination} is no longer a block device`, 'promote another QRV');
+  if (!st.isBlockDevice())
+    throw new QrvError(
+      'refused',
+      'target-kind',
+      `${qrv.destination} is no longer a block device`,
+      'promote another QRV',
+    );
   const sizeBytes = await blockDeviceSize(qrv.destination);
   const lv = await lvPathOf(qrv.destination);
   if (lv) return { provider: 'lvm', path: lv, sizeBytes };

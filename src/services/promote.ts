@@ -42,13 +42,38 @@ interface Switched {
 /** The QRV and its volume, if it can be promoted now; checked again inside the catalog transaction. */
 function promotable(data: CatalogData, id: string): { qrv: Qrv; volume: Volume } {
   const qrv = findQrv(data, id);
-  if (qrv.state === 'removed') throw new QrvError('refused', 'qrv-removed', `QRV ${id} was removed`, 'promote a ready QRV (`qrv list`)');
-  if (qrv.state === 'promoted') throw new QrvError('refused', 'qrv-promoted', `QRV ${id} was promoted already (${qrv.updatedAt}): it became a primary of "${qrv.volume}"`, '`qrv volume list` shows where the volume is now');
-  if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready: its copy did not finish`, 'promote a ready QRV, or finish its copy first (`qrv doctor`)');
-  if (qrv.lastVerify && !qrv.lastVerify.ok) throw new QrvError('refused', 'qrv-verify-failed', `QRV ${id} failed its last verify (${qrv.lastVerify.badBlocks} bad blocks at ${qrv.lastVerify.at})`, 'promote another QRV, or update this one with a new copy and verify it');
+  if (qrv.state === 'removed')
+    throw new QrvError('refused', 'qrv-removed', `QRV ${id} was removed`, 'promote a ready QRV (`qrv list`)');
+  if (qrv.state === 'promoted')
+    throw new QrvError(
+      'refused',
+      'qrv-promoted',
+      `QRV ${id} was promoted already (${qrv.updatedAt}): it became a primary of "${qrv.volume}"`,
+      '`qrv volume list` shows where the volume is now',
+    );
+  if (qrv.state !== 'ready')
+    throw new QrvError(
+      'refused',
+      'qrv-not-ready',
+      `QRV ${id} is ${qrv.state}, not ready: its copy did not finish`,
+      'promote a ready QRV, or finish its copy first (`qrv doctor`)',
+    );
+  if (qrv.lastVerify && !qrv.lastVerify.ok)
+    throw new QrvError(
+      'refused',
+      'qrv-verify-failed',
+      `QRV ${id} failed its last verify (${qrv.lastVerify.badBlocks} bad blocks at ${qrv.lastVerify.at})`,
+      'promote another QRV, or update this one with a new copy and verify it',
+    );
   const volume = findVolume(data, qrv.volume);
   const busy = data.jobs.find((j) => jobAlive(j) && (j.volume === volume.name || j.qrvId === id));
-  if (busy) throw new QrvError('busy', 'volume-busy', `job ${busy.id} (${busy.kind}) of volume "${volume.name}" is running (pid ${busy.pid})`, 'wait for it to finish, then promote');
+  if (busy)
+    throw new QrvError(
+      'busy',
+      'volume-busy',
+      `job ${busy.id} (${busy.kind}) of volume "${volume.name}" is running (pid ${busy.pid})`,
+      'wait for it to finish, then promote',
+    );
   return { qrv, volume };
 }
 
@@ -60,14 +85,21 @@ function newOptions(volume: Volume, target: PromoteTarget, liveSnapshots: number
   // The snapshot store follows the image (same filesystem: reflinks), unless snapshots of the
   // old primary live in it or the admin chose it (--snapshot-dir).
   const chosen = volume.options.snapshotDir !== provider.defaultOptions(volume.path, volume.name).snapshotDir;
-  return liveSnapshots || chosen ? { ...volume.options } : { ...volume.options, ...provider.defaultOptions(target.path, volume.name) };
+  return liveSnapshots || chosen
+    ? { ...volume.options }
+    : { ...volume.options, ...provider.defaultOptions(target.path, volume.name) };
 }
 
 /**
  * Providers that own a device (dm) give the old one back and take the new one over; returns
  * the volume as it is to be recorded and how to undo that if the catalog cannot be written.
  */
-async function switchDevices(ctx: Context, job: JobRecorder, volume: Volume, ref: VolumeRef): Promise<{ ref: VolumeRef; undo: () => Promise<void> }> {
+async function switchDevices(
+  ctx: Context,
+  job: JobRecorder,
+  volume: Volume,
+  ref: VolumeRef,
+): Promise<{ ref: VolumeRef; undo: () => Promise<void> }> {
   const oldProvider = getProvider(volume.provider);
   const newProvider = getProvider(ref.provider);
   if (!oldProvider.release && !newProvider.adopt) return { ref, undo: async () => undefined };
@@ -75,21 +107,28 @@ async function switchDevices(ctx: Context, job: JobRecorder, volume: Volume, ref
   const readopt = async () => {
     if (oldProvider.release && oldProvider.adopt) await oldProvider.adopt(volumeRef(volume), setup);
   };
-  return job.step('promote', 'take the device over', async () => {
-    if (oldProvider.release) await oldProvider.release(volumeRef(volume));
-    let adopted = ref;
-    try {
-      if (newProvider.adopt) adopted = await newProvider.adopt({ ...ref, options: { ...ref.options, device: ref.path } }, setup);
-    } catch (error) {
-      await readopt().catch(() => undefined);
-      throw error;
-    }
-    const undo = async () => {
-      if (newProvider.adopt && newProvider.release) await newProvider.release(adopted);
-      await readopt();
-    };
-    return { ref: adopted, undo };
-  }, (r) => `${oldProvider.release ? `gave ${volume.options.device ?? volume.path} back; ` : ''}${r.ref.path}${newProvider.adopt ? ` over ${ref.path}` : ''}`);
+  return job.step(
+    'promote',
+    'take the device over',
+    async () => {
+      if (oldProvider.release) await oldProvider.release(volumeRef(volume));
+      let adopted = ref;
+      try {
+        if (newProvider.adopt)
+          adopted = await newProvider.adopt({ ...ref, options: { ...ref.options, device: ref.path } }, setup);
+      } catch (error) {
+        await readopt().catch(() => undefined);
+        throw error;
+      }
+      const undo = async () => {
+        if (newProvider.adopt && newProvider.release) await newProvider.release(adopted);
+        await readopt();
+      };
+      return { ref: adopted, undo };
+    },
+    (r) =>
+      `${oldProvider.release ? `gave ${volume.options.device ?? volume.path} back; ` : ''}${r.ref.path}${newProvider.adopt ? ` over ${ref.path}` : ''}`,
+  );
 }
 
 /** Takes the QRV's member out of its pool (the data is a primary now, no longer the pool's). */
@@ -115,7 +154,10 @@ function destinationClash(data: CatalogData, volume: Volume): string | null {
 export async function promote(ctx: Context, request: PromoteRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   // --as-of: the argument is a volume, and its newest QRV holding its state at that time is promoted.
-  const chosen = request.asOf !== undefined ? chooseAt(data, findVolume(data, request.qrvId).name, request.asOf, ctx.now(), 'qrv') : null;
+  const chosen =
+    request.asOf !== undefined
+      ? chooseAt(data, findVolume(data, request.qrvId).name, request.asOf, ctx.now(), 'qrv')
+      : null;
   const { qrv, volume } = promotable(data, chosen?.chosen.id ?? request.qrvId);
   const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
   const asOf = `${qrv.snapshotId}${snapshot ? ` (${snapshot.createdAt})` : ''}`;
@@ -123,55 +165,144 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
 
   const { result, job } = await withJob(ctx, 'promote', volume.name, async (job) => {
     job.set({ qrvId: qrv.id, snapshotId: qrv.snapshotId });
-    const target = await job.step('promote', 'check QRV', () => promoteTarget(qrv, volume), (t) => `${qrv.id} at ${t.path} (${t.provider}), as of ${asOf}, ${qrv.lastVerify ? `verified ${qrv.lastVerify.at}` : 'never verified'}`);
+    const target = await job.step(
+      'promote',
+      'check QRV',
+      () => promoteTarget(qrv, volume),
+      (t) =>
+        `${qrv.id} at ${t.path} (${t.provider}), as of ${asOf}, ${qrv.lastVerify ? `verified ${qrv.lastVerify.at}` : 'never verified'}`,
+    );
     job.set({ destination: target.path });
     if (live.length && !(volume.provider === 'file' && target.provider === 'file')) {
-      throw new QrvError('refused', 'volume-has-snapshots', `volume "${volume.name}" still has ${live.length} snapshot(s) on its ${volume.provider} primary ${volume.path}: ${live.map((s) => s.id).join(', ')}; they cannot follow it to ${target.path}`, 'remove them first with `qrv unsnap ID` (recover or copy from them before, if you need them), then promote');
+      throw new QrvError(
+        'refused',
+        'volume-has-snapshots',
+        `volume "${volume.name}" still has ${live.length} snapshot(s) on its ${volume.provider} primary ${volume.path}: ${live.map((s) => s.id).join(', ')}; they cannot follow it to ${target.path}`,
+        'remove them first with `qrv unsnap ID` (recover or copy from them before, if you need them), then promote',
+      );
     }
-    const oldExists = await job.step('promote', 'check old primary', async () => {
-      const uses = await usesOf(volume.path);
-      if (uses.length) throw new QrvError('refused', 'volume-mounted', `the primary of "${volume.name}", ${volume.path}, is ${uses.map(describeUse).join(', ')}`, 'stop what uses it and unmount it (detach the loop device) first: promoting switches the volume away from it');
-      const exists = await fs.stat(volume.path).then(() => true, () => false);
-      if (exists && !request.force) throw new QrvError('refused', 'primary-exists', `the primary of "${volume.name}", ${volume.path}, still exists; promoting ${qrv.id} makes the volume what it was at ${asOf}, and what was written to ${volume.path} since then stays only there`, 'add --force to promote it anyway; the old primary is kept as it is and recorded as retired');
-      return exists;
-    }, (exists) => `${volume.path}: ${exists ? 'not in use; kept as it is' : 'gone'}`);
+    const oldExists = await job.step(
+      'promote',
+      'check old primary',
+      async () => {
+        const uses = await usesOf(volume.path);
+        if (uses.length)
+          throw new QrvError(
+            'refused',
+            'volume-mounted',
+            `the primary of "${volume.name}", ${volume.path}, is ${uses.map(describeUse).join(', ')}`,
+            'stop what uses it and unmount it (detach the loop device) first: promoting switches the volume away from it',
+          );
+        const exists = await fs.stat(volume.path).then(
+          () => true,
+          () => false,
+        );
+        if (exists && !request.force)
+          throw new QrvError(
+            'refused',
+            'primary-exists',
+            `the primary of "${volume.name}", ${volume.path}, still exists; promoting ${qrv.id} makes the volume what it was at ${asOf}, and what was written to ${volume.path} since then stays only there`,
+            'add --force to promote it anyway; the old primary is kept as it is and recorded as retired',
+          );
+        return exists;
+      },
+      (exists) => `${volume.path}: ${exists ? 'not in use; kept as it is' : 'gone'}`,
+    );
 
-    const wanted: VolumeRef = { name: volume.name, provider: target.provider, path: target.path, options: newOptions(volume, target, live.length) };
+    const wanted: VolumeRef = {
+      name: volume.name,
+      provider: target.provider,
+      path: target.path,
+      options: newOptions(volume, target, live.length),
+    };
     const switched = await switchDevices(ctx, job, volume, wanted);
     const ref = switched.ref;
     try {
-      const facts = await job.step('promote', 'check new primary', () => getProvider(ref.provider).inspect(ref), (f) => `${ref.path}: ${f.sizeBytes} bytes`);
+      const facts = await job.step(
+        'promote',
+        'check new primary',
+        () => getProvider(ref.provider).inspect(ref),
+        (f) => `${ref.path}: ${f.sizeBytes} bytes`,
+      );
       const now = ctx.now().toISOString();
-      const retired: RetiredPrimary = { path: volume.path, provider: volume.provider, options: volume.options, sizeBytes: volume.sizeBytes, retiredAt: now, promotedQrv: qrv.id, snapshotId: qrv.snapshotId, jobId: job.id };
+      const retired: RetiredPrimary = {
+        path: volume.path,
+        provider: volume.provider,
+        options: volume.options,
+        sizeBytes: volume.sizeBytes,
+        retiredAt: now,
+        promotedQrv: qrv.id,
+        snapshotId: qrv.snapshotId,
+        jobId: job.id,
+      };
       const holder: { made?: Switched } = {};
-      await job.step('promote', 'switch primary', () =>
-        job.begin((catalog) => {
-          const rows = promotable(catalog, qrv.id);
-          if (rows.volume.path !== volume.path || rows.volume.provider !== volume.provider) throw new QrvError('busy', 'volume-busy', `volume "${volume.name}" changed while it was being promoted`, 'run the command again');
-          rows.volume.retired = [...(rows.volume.retired ?? []), retired];
-          Object.assign(rows.volume, { provider: ref.provider, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes });
-          Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
-          holder.made = { volume: plainCopy(rows.volume), qrv: plainCopy(rows.qrv), retired, oldExists, leftPool: leavePool(catalog, qrv.id) };
-          const clash = destinationClash(catalog, rows.volume);
-          if (clash) void job.warn(clash);
-        }),
-      () => `${volume.name}: ${volume.path} -> ${ref.path}`);
+      await job.step(
+        'promote',
+        'switch primary',
+        () =>
+          job.begin((catalog) => {
+            const rows = promotable(catalog, qrv.id);
+            if (rows.volume.path !== volume.path || rows.volume.provider !== volume.provider)
+              throw new QrvError(
+                'busy',
+                'volume-busy',
+                `volume "${volume.name}" changed while it was being promoted`,
+                'run the command again',
+              );
+            rows.volume.retired = [...(rows.volume.retired ?? []), retired];
+            Object.assign(rows.volume, {
+              provider: ref.provider,
+              path: ref.path,
+              options: ref.options,
+              sizeBytes: facts.sizeBytes,
+            });
+            Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
+            holder.made = {
+              volume: plainCopy(rows.volume),
+              qrv: plainCopy(rows.qrv),
+              retired,
+              oldExists,
+              leftPool: leavePool(catalog, qrv.id),
+            };
+            const clash = destinationClash(catalog, rows.volume);
+            if (clash) void job.warn(clash);
+          }),
+        () => `${volume.name}: ${volume.path} -> ${ref.path}`,
+      );
       return holder.made as Switched;
     } catch (error) {
-      if (!job.isWritten) await switched.undo().catch((undoError: Error) => job.warn(`the device switch could not be undone: ${undoError.message}`));
+      if (!job.isWritten)
+        await switched
+          .undo()
+          .catch((undoError: Error) => job.warn(`the device switch could not be undone: ${undoError.message}`));
       throw error;
     }
   });
 
-  const others = data.qrvs.filter((q) => q.volume === volume.name && q.id !== qrv.id && q.state === 'ready').map((q) => q.id);
+  const others = data.qrvs
+    .filter((q) => q.volume === volume.name && q.id !== qrv.id && q.state === 'ready')
+    .map((q) => q.id);
   const lines = [
     ...(chosen ? [choseLine(chosen)] : []),
     `promoted QRV ${qrv.id}: volume ${volume.name} is now ${result.volume.path} (${result.volume.provider}), as it was at ${asOf}`,
     `the old primary ${volume.path} (${volume.provider}) is retired: ${result.oldExists ? 'kept as it is; qrv no longer snapshots it' : 'it was gone'}`,
-    ...(live.length ? [`${live.length} snapshot(s) of the old primary stay listed and readable (recover, ls): ${live.map((s) => s.id).join(', ')}`] : []),
-    ...(others.length ? [`QRVs ${others.join(', ')} keep their earlier points in time; their next update compares against their ledgers`] : []),
-    ...(result.leftPool ? [`member ${result.leftPool.path} left pool ${result.leftPool.pool}: it holds the primary now`] : []),
+    ...(live.length
+      ? [
+          `${live.length} snapshot(s) of the old primary stay listed and readable (recover, ls): ${live.map((s) => s.id).join(', ')}`,
+        ]
+      : []),
+    ...(others.length
+      ? [
+          `QRVs ${others.join(', ')} keep their earlier points in time; their next update compares against their ledgers`,
+        ]
+      : []),
+    ...(result.leftPool
+      ? [`member ${result.leftPool.path} left pool ${result.leftPool.pool}: it holds the primary now`]
+      : []),
     `next: use ${result.volume.path} (mount it, start the service); \`qrv snap ${volume.name}\` and \`qrv run ${volume.name}\` protect it from now on`,
   ];
-  return { data: { volume: result.volume, qrv: result.qrv, retired: result.retired, leftPool: result.leftPool, job }, lines };
+  return {
+    data: { volume: result.volume, qrv: result.qrv, retired: result.retired, leftPool: result.leftPool, job },
+    lines,
+  };
 }

@@ -11,9 +11,28 @@ import { selectPrunable } from '../prune/select.ts';
 import { applyRetention } from './history.ts';
 
 /** The prune's own line in the history store: what went, what stayed and why, which months were dropped. */
-async function recordPrune(ctx: Context, result: { jobs: string[]; removed: { id: string }[]; failed: { id: string; error: string }[]; dropped: string[] }): Promise<void> {
+async function recordPrune(
+  ctx: Context,
+  result: { jobs: string[]; removed: { id: string }[]; failed: { id: string; error: string }[]; dropped: string[] },
+): Promise<void> {
   const at = ctx.now().toISOString();
-  await ctx.catalog.history.append([{ id: `prune:${at}:${process.pid}`, at, kind: 'prune', volume: '', row: { at, jobs: result.jobs, removed: result.removed.length, failed: result.failed.length, removedIds: result.removed.map((r) => r.id), failures: result.failed, droppedMonths: result.dropped } }]);
+  await ctx.catalog.history.append([
+    {
+      id: `prune:${at}:${process.pid}`,
+      at,
+      kind: 'prune',
+      volume: '',
+      row: {
+        at,
+        jobs: result.jobs,
+        removed: result.removed.length,
+        failed: result.failed.length,
+        removedIds: result.removed.map((r) => r.id),
+        failures: result.failed,
+        droppedMonths: result.dropped,
+      },
+    },
+  ]);
 }
 
 export interface PruneRequest {
@@ -38,9 +57,18 @@ async function plan(ctx: Context, request: PruneRequest): Promise<Plan> {
     const volume = data.volumes.find((v) => v.name === name);
     return volume ? (policyFor(data, volume)?.keep ?? null) : null;
   };
-  const { remove, kept } = selectPrunable(data, ctx.now(), { ...(request.keep !== undefined ? { keep: request.keep } : {}), keepOf, busy });
+  const { remove, kept } = selectPrunable(data, ctx.now(), {
+    ...(request.keep !== undefined ? { keep: request.keep } : {}),
+    keepOf,
+    busy,
+  });
   return {
-    remove: remove.map(({ snapshot, reason }) => ({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, reason })),
+    remove: remove.map(({ snapshot, reason }) => ({
+      id: snapshot.id,
+      volume: snapshot.volume,
+      handle: snapshot.handle,
+      reason,
+    })),
     kept: kept.map(({ snapshot, reason }) => ({ id: snapshot.id, volume: snapshot.volume, reason })),
   };
 }
@@ -50,8 +78,16 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
   const keptLines = kept.map((k) => `kept ${k.id} of ${k.volume}: ${k.reason}`);
   if (request.dryRun) {
     return {
-      data: { dryRun: true, wouldRemove: remove.map((r) => ({ id: r.id, volume: r.volume, reason: r.reason })), kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
-      lines: [...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`), ...keptLines, remove.length ? `${remove.length} snapshot(s) would go (dry run: nothing changed)` : 'nothing to prune'],
+      data: {
+        dryRun: true,
+        wouldRemove: remove.map((r) => ({ id: r.id, volume: r.volume, reason: r.reason })),
+        kept: kept.map((k) => ({ id: k.id, reason: k.reason })),
+      },
+      lines: [
+        ...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`),
+        ...keptLines,
+        remove.length ? `${remove.length} snapshot(s) would go (dry run: nothing changed)` : 'nothing to prune',
+      ],
     };
   }
   const removed: { id: string; volume: string; reason: string }[] = [];
@@ -87,16 +123,23 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
       const message = error instanceof Error ? error.message : String(error);
       const reported = new Set(failed.map((f) => f.id));
       const done = new Set(removed.map((r) => r.id));
-      for (const snapshot of snapshots) if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
+      for (const snapshot of snapshots)
+        if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
     }
   }
   const { settings } = await ctx.catalog.read();
   const dropped = await applyRetention(ctx, settings.historyRetention);
   if (remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
-  keptLines.push(...dropped.map((name) => `history: dropped ${name} (older than the retention of ${settings.historyRetention})`));
+  keptLines.push(
+    ...dropped.map((name) => `history: dropped ${name} (older than the retention of ${settings.historyRetention})`),
+  );
   return {
     data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
-    lines: [...removed.map((r) => `removed ${r.id} of ${r.volume}: ${r.reason}`), ...keptLines, ...(removed.length || failed.length ? [`${removed.length} removed, ${failed.length} failed`] : [])],
+    lines: [
+      ...removed.map((r) => `removed ${r.id} of ${r.volume}: ${r.reason}`),
+      ...keptLines,
+      ...(removed.length || failed.length ? [`${removed.length} removed, ${failed.length} failed`] : []),
+    ],
     ...(failed.length ? { exit: 'partial' as const } : {}),
   };
 }

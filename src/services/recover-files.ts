@@ -43,12 +43,24 @@ export function groupSources(order: OrderedOption[]): FileSource[] {
   for (const { option, value } of order) {
     if (option === 'path') {
       const current = sources.at(-1);
-      if (!current) throw new QrvError('usage', 'usage', `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`, 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
+      if (!current)
+        throw new QrvError(
+          'usage',
+          'usage',
+          `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`,
+          'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
+        );
       current.paths.push(value);
     } else sources.push(option === 'from' ? { from: value, paths: [] } : { asOf: value, paths: [] });
   }
   const empty = sources.find((s) => s.paths.length === 0);
-  if (empty) throw new QrvError('usage', 'usage', `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`, 'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d5e6f --path /etc/app.conf`');
+  if (empty)
+    throw new QrvError(
+      'usage',
+      'usage',
+      `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`,
+      'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d5e6f --path /etc/app.conf`',
+    );
   return sources;
 }
 
@@ -67,27 +79,59 @@ async function targetFolder(to: string): Promise<{ folder: string; exists: boole
     if (errnoCode(error) === 'ENOENT') return null;
     throw error;
   });
-  if (st && !st.isDirectory()) throw new QrvError('refused', 'target-not-folder', `${wanted} is not a folder; files are restored into a folder`, 'give --to an existing or new folder (never the image or device itself)');
+  if (st && !st.isDirectory())
+    throw new QrvError(
+      'refused',
+      'target-not-folder',
+      `${wanted} is not a folder; files are restored into a folder`,
+      'give --to an existing or new folder (never the image or device itself)',
+    );
   // The folder given is trusted (it may be reached through a symlink); below it nothing is followed.
   return { folder: st ? await fs.realpath(wanted) : wanted, exists: Boolean(st) };
 }
 
-const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time');
+const shortTime = (iso: string | null | undefined): string =>
+  iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time';
 
 export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
-  if (!request.sources.length) throw new QrvError('usage', 'usage', 'name a source with --from ID (or --as-of T) and the files with --path after it', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
+  if (!request.sources.length)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'name a source with --from ID (or --as-of T) and the files with --path after it',
+      'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
+    );
   // Every source is checked before anything is written.
   const sources: Array<{ source: BrowseSource; paths: string[] }> = request.sources.map((s) => {
-    const source = browseSource(data, { ...(s.from !== undefined ? { id: s.from } : { volume: volume.name, asOf: s.asOf as string }), ...(request.via ? { via: request.via } : {}) }, ctx.now());
-    if (source.volume !== volume.name) throw new QrvError('refused', 'wrong-volume', `${source.id} is a copy of "${source.volume}", not "${volume.name}"`, `restore into "${source.volume}", or pick a copy of "${volume.name}" from \`qrv list --volume ${volume.name}\``);
+    const source = browseSource(
+      data,
+      {
+        ...(s.from !== undefined ? { id: s.from } : { volume: volume.name, asOf: s.asOf as string }),
+        ...(request.via ? { via: request.via } : {}),
+      },
+      ctx.now(),
+    );
+    if (source.volume !== volume.name)
+      throw new QrvError(
+        'refused',
+        'wrong-volume',
+        `${source.id} is a copy of "${source.volume}", not "${volume.name}"`,
+        `restore into "${source.volume}", or pick a copy of "${volume.name}" from \`qrv list --volume ${volume.name}\``,
+      );
     return { source, paths: s.paths };
   });
   // A path that can never be restored is refused now, before the job row and the --to folder.
   for (const wanted of request.sources.flatMap((s) => s.paths)) {
     const why = unsafeTypedPath(wanted);
-    if (why) throw new QrvError('usage', 'bad-path', `--path "${wanted}" is refused: ${why}`, 'give the path as it is inside the copy, e.g. /etc/app.conf');
+    if (why)
+      throw new QrvError(
+        'usage',
+        'bad-path',
+        `--path "${wanted}" is refused: ${why}`,
+        'give the path as it is inside the copy, e.g. /etc/app.conf',
+      );
   }
 
   let target: string;
@@ -98,7 +142,13 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
     create = !folder.exists;
   } else {
     const point = await mountpointOfVolume(volume.path);
-    if (!point) throw new QrvError('refused', 'volume-not-mounted', `${volume.name} (${volume.path}) is not mounted, and files go back into its mounted filesystem`, 'mount it, or give --to DIR to restore the files into a folder');
+    if (!point)
+      throw new QrvError(
+        'refused',
+        'volume-not-mounted',
+        `${volume.name} (${volume.path}) is not mounted, and files go back into its mounted filesystem`,
+        'mount it, or give --to DIR to restore the files into a folder',
+      );
     target = await fs.realpath(point);
   }
 
@@ -117,40 +167,63 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
     if (create && restored.length === 0) await fs.rmdir(target).catch(() => undefined);
   };
   const { job } = await withJob(ctx, 'recover', volume.name, async (job) => {
-    job.set({ destination: target, ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}) });
+    job.set({
+      destination: target,
+      ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}),
+    });
     await job.begin();
     if (create) {
       await fs.mkdir(target, { recursive: true });
       target = await fs.realpath(target);
     }
     for (const { source, paths } of sources) {
-      await job.step('recover', `restore files from ${source.id}`, () =>
-        withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
-          // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
-          const sizes: number[] = [];
-          for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
-          const meter = new ProgressMeter(ctx.reporter, 'recover', sizes.reduce((a, b) => a + b, 0));
-          let before = 0;
-          meter.update(0, true);
-          const counts = { restored: 0, skipped: 0 };
-          for (const [i, wanted] of paths.entries()) {
-            const outcome = await restorePath(reader, wanted, target, { force: request.force, owners, protectedAs, onBytes: (bytes) => meter.update(before + bytes) });
-            before += sizes[i] ?? 0;
-            restored.push(...outcome.restored);
-            skipped.push(...outcome.skipped);
-            counts.restored += outcome.restored.length;
-            counts.skipped += outcome.skipped.length;
-          }
-          meter.finish(before);
-          return { ...counts, method: reader.method };
-        }),
-      (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`);
+      await job.step(
+        'recover',
+        `restore files from ${source.id}`,
+        () =>
+          withReader(
+            source.path,
+            { label: source.id, ...(request.via ? { via: request.via } : {}) },
+            async (reader) => {
+              // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
+              const sizes: number[] = [];
+              for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
+              const meter = new ProgressMeter(
+                ctx.reporter,
+                'recover',
+                sizes.reduce((a, b) => a + b, 0),
+              );
+              let before = 0;
+              meter.update(0, true);
+              const counts = { restored: 0, skipped: 0 };
+              for (const [i, wanted] of paths.entries()) {
+                const outcome = await restorePath(reader, wanted, target, {
+                  force: request.force,
+                  owners,
+                  protectedAs,
+                  onBytes: (bytes) => meter.update(before + bytes),
+                });
+                before += sizes[i] ?? 0;
+                restored.push(...outcome.restored);
+                skipped.push(...outcome.skipped);
+                counts.restored += outcome.restored.length;
+                counts.skipped += outcome.skipped.length;
+              }
+              meter.finish(before);
+              return { ...counts, method: reader.method };
+            },
+          ),
+        (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`,
+      );
     }
   }).finally(dropIfEmpty);
 
   const bytes = restored.reduce((sum, r) => sum + r.bytes, 0);
   const lines = [
-    ...restored.map((r) => `restored ${r.path} -> ${r.to}${r.type === 'file' ? ` (${r.bytes} bytes)` : r.type === 'dir' ? ' (folder)' : ' (symlink)'}`),
+    ...restored.map(
+      (r) =>
+        `restored ${r.path} -> ${r.to}${r.type === 'file' ? ` (${r.bytes} bytes)` : r.type === 'dir' ? ' (folder)' : ' (symlink)'}`,
+    ),
     ...skipped.map((s) => `skipped  ${s.path}: ${s.reason}`),
     `${restored.length} restored (${bytes} bytes), ${skipped.length} skipped, into ${target} from ${sources.map(({ source }) => `${source.id} (${shortTime(source.pointInTime)})`).join(', ')}${owners ? '' : '; owners not restored (not root): the files belong to you'}`,
   ];

@@ -48,14 +48,32 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
   const data = await ctx.catalog.read();
   if (idKind(id) === 'q') {
     const qrv = findQrv(data, id);
-    if (qrv.volume !== volume) throw new QrvError('refused', 'wrong-volume', `QRV ${id} is a copy of "${qrv.volume}", not "${volume}"`, `recover "${qrv.volume}", or pick a QRV of "${volume}"`);
-    if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, 'pick a ready QRV from `qrv list`');
+    if (qrv.volume !== volume)
+      throw new QrvError(
+        'refused',
+        'wrong-volume',
+        `QRV ${id} is a copy of "${qrv.volume}", not "${volume}"`,
+        `recover "${qrv.volume}", or pick a QRV of "${volume}"`,
+      );
+    if (qrv.state !== 'ready')
+      throw new QrvError(
+        'refused',
+        'qrv-not-ready',
+        `QRV ${id} is ${qrv.state}, not ready`,
+        'pick a ready QRV from `qrv list`',
+      );
     // Checksums of QRVs made before schema 3 ("xxh64:", over the whole image) are not comparable.
     const checksum = qrv.checksum?.startsWith('xxh64-blocks:') ? qrv.checksum : null;
     return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum, blockSize: qrv.blockSize };
   }
   const snapshot = readableSnapshot(data, id);
-  if (snapshot.volume !== volume) throw new QrvError('refused', 'wrong-volume', `snapshot ${id} is of "${snapshot.volume}", not "${volume}"`, `recover "${snapshot.volume}", or pick a snapshot of "${volume}"`);
+  if (snapshot.volume !== volume)
+    throw new QrvError(
+      'refused',
+      'wrong-volume',
+      `snapshot ${id} is of "${snapshot.volume}", not "${volume}"`,
+      `recover "${snapshot.volume}", or pick a snapshot of "${volume}"`,
+    );
   return { id, path: snapshot.path, sizeBytes: snapshot.sizeBytes, checksum: null };
 }
 
@@ -65,53 +83,145 @@ async function sourceOf(ctx: Context, volume: string, id: string): Promise<Sourc
  * dev/inode, so a symlink or hard link to one is caught too), not in use, overwritten only with
  * --force, large enough.
  */
-export async function checkTarget(data: CatalogData, home: string, volume: string, target: string, st: Stats | null, isVolume: boolean, force: boolean, sizeBytes: number): Promise<'file' | 'block'> {
+export async function checkTarget(
+  data: CatalogData,
+  home: string,
+  volume: string,
+  target: string,
+  st: Stats | null,
+  isVolume: boolean,
+  force: boolean,
+  sizeBytes: number,
+): Promise<'file' | 'block'> {
   refuseProtected(await holdersOf(data, home, target, st), 'target', target, { volume });
   const uses = st ? await usesOf(target) : [];
   const active = activeUses(uses);
   if (active.length) {
     const what = `${target} is ${active.map(describeUse).join(', ')}`;
-    if (isVolume) throw new QrvError('refused', 'volume-mounted', `${what}; recovery would write under it`, 'stop what uses it and unmount it (swapoff, or remove the device stacked on it) first; qrv never writes under a mounted filesystem, not even a frozen one');
-    throw new QrvError('refused', 'target-in-use', what, 'unmount it and stop what uses it first, or give --to another path');
+    if (isVolume)
+      throw new QrvError(
+        'refused',
+        'volume-mounted',
+        `${what}; recovery would write under it`,
+        'stop what uses it and unmount it (swapoff, or remove the device stacked on it) first; qrv never writes under a mounted filesystem, not even a frozen one',
+      );
+    throw new QrvError(
+      'refused',
+      'target-in-use',
+      what,
+      'unmount it and stop what uses it first, or give --to another path',
+    );
   }
   if (st && !force) {
-    throw new QrvError('refused', 'target-exists', `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`, 'add --force to overwrite it, or give --to a new path');
+    throw new QrvError(
+      'refused',
+      'target-exists',
+      `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`,
+      'add --force to overwrite it, or give --to a new path',
+    );
   }
-  if (uses.length) throw new QrvError('refused', 'target-in-use', `${target} is ${uses.map(describeUse).join(', ')}`, 'unmount and detach it (losetup -d) first');
+  if (uses.length)
+    throw new QrvError(
+      'refused',
+      'target-in-use',
+      `${target} is ${uses.map(describeUse).join(', ')}`,
+      'unmount and detach it (losetup -d) first',
+    );
   if (st?.isBlockDevice()) {
     const size = await blockDeviceSize(target);
-    if (size < sizeBytes) throw new QrvError('refused', 'target-too-small', `${target} holds ${size} bytes; the copy needs ${sizeBytes}`, 'choose a larger target');
+    if (size < sizeBytes)
+      throw new QrvError(
+        'refused',
+        'target-too-small',
+        `${target} holds ${size} bytes; the copy needs ${sizeBytes}`,
+        'choose a larger target',
+      );
     return 'block';
   }
-  if (st && !st.isFile()) throw new QrvError('refused', 'target-kind', `${target} is neither a file nor a block device`, 'give an image file path');
-  if (!st) await fs.access(path.dirname(target)).catch(() => {
-    throw new QrvError('refused', 'target-folder', `folder ${path.dirname(target)} does not exist`, 'create it first');
-  });
+  if (st && !st.isFile())
+    throw new QrvError(
+      'refused',
+      'target-kind',
+      `${target} is neither a file nor a block device`,
+      'give an image file path',
+    );
+  if (!st)
+    await fs.access(path.dirname(target)).catch(() => {
+      throw new QrvError(
+        'refused',
+        'target-folder',
+        `folder ${path.dirname(target)} does not exist`,
+        'create it first',
+      );
+    });
   return 'file';
 }
 
 /** The copy itself as the target: refused in the check, before the job row is written. */
 async function refuseOwnSource(target: string, st: Stats | null, source: Source): Promise<void> {
   const other = await fs.stat(source.path).catch(() => null);
-  if (st && other && sameThing(st, other)) throw new QrvError('refused', 'same-file', `${target} is ${source.id} itself; recovering it onto itself would destroy it`, 'give --to another path');
+  if (st && other && sameThing(st, other))
+    throw new QrvError(
+      'refused',
+      'same-file',
+      `${target} is ${source.id} itself; recovering it onto itself would destroy it`,
+      'give --to another path',
+    );
 }
 
 /** Writes the source to the target through the descriptor opened for it, then reads it back. */
-async function writeBack(ctx: Context, job: JobRecorder, source: Source, to: { target: string; kind: 'file' | 'block'; handle: FileHandle }): Promise<CopyResult> {
+async function writeBack(
+  ctx: Context,
+  job: JobRecorder,
+  source: Source,
+  to: { target: string; kind: 'file' | 'block'; handle: FileHandle },
+): Promise<CopyResult> {
   const { target, kind, handle } = to;
-  const copy = await job.step('recover', 'write back', () => copyImage({ source: source.path, destination: target, destinationHandle: handle, sizeBytes: source.sizeBytes, destinationKind: kind, reporter: ctx.reporter, phase: 'recover', blockSize: source.blockSize }), (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`);
-  await job.step('verify', 'compare checksums', async () => {
-    if (source.checksum && source.checksum !== copy.checksum) {
-      throw new QrvError('verify', 'source-mismatch', `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`, `the copy at ${source.path} is damaged; recover from another snapshot or QRV`);
-    }
-    const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize, handle);
-    if (written !== copy.checksum) throw new QrvError('verify', 'verify-mismatch', `${target} does not read back as written (${written} ≠ ${copy.checksum})`, 'check the target disk and recover again');
-    return written;
-  }, (sum) => `${target} matches ${source.id} (${sum})`);
+  const copy = await job.step(
+    'recover',
+    'write back',
+    () =>
+      copyImage({
+        source: source.path,
+        destination: target,
+        destinationHandle: handle,
+        sizeBytes: source.sizeBytes,
+        destinationKind: kind,
+        reporter: ctx.reporter,
+        phase: 'recover',
+        blockSize: source.blockSize,
+      }),
+    (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`,
+  );
+  await job.step(
+    'verify',
+    'compare checksums',
+    async () => {
+      if (source.checksum && source.checksum !== copy.checksum) {
+        throw new QrvError(
+          'verify',
+          'source-mismatch',
+          `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`,
+          `the copy at ${source.path} is damaged; recover from another snapshot or QRV`,
+        );
+      }
+      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize, handle);
+      if (written !== copy.checksum)
+        throw new QrvError(
+          'verify',
+          'verify-mismatch',
+          `${target} does not read back as written (${written} ≠ ${copy.checksum})`,
+          'check the target disk and recover again',
+        );
+      return written;
+    },
+    (sum) => `${target} matches ${source.id} (${sum})`,
+  );
   return copy;
 }
 
-const kindLine = (kind: 'file' | 'block', isVolume: boolean): string => `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
+const kindLine = (kind: 'file' | 'block', isVolume: boolean): string =>
+  `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
 
 /** What a group recovery needs to know of one member's attempt. */
 interface Attempt {
@@ -119,28 +229,62 @@ interface Attempt {
   written: boolean;
 }
 
-export async function recover(ctx: Context, request: RecoverRequest, attempt: Attempt = { written: false }): Promise<Summary> {
+export async function recover(
+  ctx: Context,
+  request: RecoverRequest,
+  attempt: Attempt = { written: false },
+): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
   // --as-of instead of --from: the copy `qrv resolve` chooses.
   const chosen = request.asOf !== undefined ? chooseAt(data, volume.name, request.asOf, ctx.now()) : null;
   const from = chosen?.chosen.id ?? request.from;
-  if (from === undefined) throw new QrvError('usage', 'usage', `qrv recover ${volume.name} needs --from <id> or --as-of <time>`, 'e.g. `qrv recover web --as-of "2h ago" --to /tmp/web.img`');
+  if (from === undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      `qrv recover ${volume.name} needs --from <id> or --as-of <time>`,
+      'e.g. `qrv recover web --as-of "2h ago" --to /tmp/web.img`',
+    );
   const source = await sourceOf(ctx, volume.name, from);
   const target = path.resolve(request.to ?? volume.path);
   // Checked, opened and written as what the named path (a symlink named resolved once) is now.
   const planned = await namedTarget(target);
   // --to naming the volume itself (by another path, a symlink or a hard link) is the volume.
-  const isVolume = !request.to || (await holdersOf(data, ctx.catalog.home, planned.target, planned.st)).some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
+  const isVolume =
+    !request.to ||
+    (await holdersOf(data, ctx.catalog.home, planned.target, planned.st)).some(
+      (h) => h.kind === 'volume' && h.volume === volume.name && !h.under,
+    );
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
-    const kind = await job.step('recover', 'check target', async () => {
-      await refuseOwnSource(target, planned.st, source);
-      return checkTarget(data, ctx.catalog.home, volume.name, planned.target, planned.st, isVolume, request.force, source.sizeBytes);
-    }, (k) => `${target}: ${kindLine(k, isVolume)}`);
+    const kind = await job.step(
+      'recover',
+      'check target',
+      async () => {
+        await refuseOwnSource(target, planned.st, source);
+        return checkTarget(
+          data,
+          ctx.catalog.home,
+          volume.name,
+          planned.target,
+          planned.st,
+          isVolume,
+          request.force,
+          source.sizeBytes,
+        );
+      },
+      (k) => `${target}: ${kindLine(k, isVolume)}`,
+    );
     await job.begin();
     await failpoint('before-write-back');
-    const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, { path: planned.target, kind, planned: planned.st, role: 'target' }, 'target', { volume: volume.name });
+    const handle = await openChecked(
+      await ctx.catalog.read(),
+      ctx.catalog.home,
+      { path: planned.target, kind, planned: planned.st, role: 'target' },
+      'target',
+      { volume: volume.name },
+    );
     try {
       attempt.written = true;
       return await writeBack(ctx, job, source, { target, kind, handle });
@@ -149,8 +293,19 @@ export async function recover(ctx: Context, request: RecoverRequest, attempt: At
     }
   });
   return {
-    data: { job, source: source.id, ...(chosen ? { asOf: chosen.asOf } : {}), target, checksum: result.checksum, bytesWritten: result.bytesWritten, seconds: result.seconds },
-    lines: [...(chosen ? [choseLine(chosen)] : []), `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`],
+    data: {
+      job,
+      source: source.id,
+      ...(chosen ? { asOf: chosen.asOf } : {}),
+      target,
+      checksum: result.checksum,
+      bytesWritten: result.bytesWritten,
+      seconds: result.seconds,
+    },
+    lines: [
+      ...(chosen ? [choseLine(chosen)] : []),
+      `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`,
+    ],
   };
 }
 
@@ -167,17 +322,33 @@ export interface RecoverGroupRequest {
  */
 export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const members = data.snapshots.filter((s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating');
+  const members = data.snapshots.filter(
+    (s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating',
+  );
   members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
-  if (members.length === 0) throw new QrvError('notFound', 'unknown-group', `no snapshots with group id "${request.groupId}"`, 'group ids start with g-; `qrv show` a snapshot names its group');
+  if (members.length === 0)
+    throw new QrvError(
+      'notFound',
+      'unknown-group',
+      `no snapshots with group id "${request.groupId}"`,
+      'group ids start with g-; `qrv show` a snapshot names its group',
+    );
   const plan: Array<{ volume: string; from: string }> = [];
   for (const snapshot of members) {
     if (snapshot.state === 'ready') {
       plan.push({ volume: snapshot.volume, from: snapshot.id });
       continue;
     }
-    const qrv = data.qrvs.find((q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id);
-    if (!qrv) throw new QrvError('refused', 'group-incomplete', `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${request.groupId} is ${snapshot.state} and no ready QRV reflects it`, 'recover the volumes one by one from what is left, or from another group');
+    const qrv = data.qrvs.find(
+      (q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id,
+    );
+    if (!qrv)
+      throw new QrvError(
+        'refused',
+        'group-incomplete',
+        `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${request.groupId} is ${snapshot.state} and no ready QRV reflects it`,
+        'recover the volumes one by one from what is left, or from another group',
+      );
     plan.push({ volume: snapshot.volume, from: qrv.id });
   }
   // All checks first: nothing is written unless every member can be recovered.
@@ -192,13 +363,24 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
     try {
       done.push(await recover(ctx, { volume, from, force: request.force }, attempt));
     } catch (error) {
-      if (done.length || attempt.written) ctx.reporter.warn(partLine(request.groupId, plan.map((p) => p.volume), index, attempt.written));
+      if (done.length || attempt.written)
+        ctx.reporter.warn(
+          partLine(
+            request.groupId,
+            plan.map((p) => p.volume),
+            index,
+            attempt.written,
+          ),
+        );
       throw error;
     }
   }
   return {
     data: { groupId: request.groupId, recovered: done.map((d) => d.data) },
-    lines: [...done.flatMap((d) => d.lines), `group ${request.groupId}: ${done.length} volumes recovered to one point in time`],
+    lines: [
+      ...done.flatMap((d) => d.lines),
+      `group ${request.groupId}: ${done.length} volumes recovered to one point in time`,
+    ],
   };
 }
 

@@ -61,7 +61,8 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     const pass = (reason: string) => passedOver.push({ id: s.id, kind: 'snapshot', reason, pointInTime: s.createdAt });
     if (Date.parse(s.createdAt) > t) pass(`too new (taken ${short(s.createdAt)})`);
     else if (s.state === 'failed') pass('failed (invalid: never finished, or its copy-on-write store overflowed)');
-    else if (s.state === 'removed' || s.removedAt !== null) pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
+    else if (s.state === 'removed' || s.removedAt !== null)
+      pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
     else if (s.state !== 'ready') pass(`not ready (${s.state})`);
     else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, consistency: s.consistency, rank: 1 });
   }
@@ -71,29 +72,51 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     const pointInTime = reflects?.createdAt ?? null;
     const pass = (reason: string) => passedOver.push({ id: q.id, kind: 'qrv', reason, pointInTime });
     if (q.state !== 'ready') pass(`not ready (${q.state})`);
-    else if (q.lastVerify && !q.lastVerify.ok) pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
-    else if (pointInTime === null) pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
+    else if (q.lastVerify && !q.lastVerify.ok)
+      pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
+    else if (pointInTime === null)
+      pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
     else if (Date.parse(pointInTime) > t) pass(`too new (reflects ${q.snapshotId} of ${short(pointInTime)})`);
     else usable.push({ id: q.id, kind: 'qrv', pointInTime, consistency: reflects?.consistency ?? null, rank: 0 });
   }
 
   const name = only === 'qrv' ? 'QRV' : 'snapshot';
-  for (const other of usable.filter((u) => only && u.kind !== only)) passedOver.push({ id: other.id, kind: other.kind, reason: `not a ${name} (only a ${name} will do here)`, pointInTime: other.pointInTime });
+  for (const other of usable.filter((u) => only && u.kind !== only))
+    passedOver.push({
+      id: other.id,
+      kind: other.kind,
+      reason: `not a ${name} (only a ${name} will do here)`,
+      pointInTime: other.pointInTime,
+    });
   const candidates = only ? usable.filter((u) => u.kind === only) : usable;
   // Consistent before crash-torn; then newest point in time first; at the same time a snapshot
   // before a QRV; then by id, for a stable answer.
-  candidates.sort((a, b) => Number(torn(a)) - Number(torn(b)) || Date.parse(b.pointInTime) - Date.parse(a.pointInTime) || b.rank - a.rank || a.id.localeCompare(b.id));
+  candidates.sort(
+    (a, b) =>
+      Number(torn(a)) - Number(torn(b)) ||
+      Date.parse(b.pointInTime) - Date.parse(a.pointInTime) ||
+      b.rank - a.rank ||
+      a.id.localeCompare(b.id),
+  );
   const [best, ...rest] = candidates;
-  const chosen = best ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime, consistency: best.consistency } : null;
+  const chosen = best
+    ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime, consistency: best.consistency }
+    : null;
   for (const other of rest) {
-    const reason = torn(other) && chosen && !torn(chosen)
-      ? `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`
-      : other.pointInTime === chosen?.pointInTime
-        ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : 'first by id'}`
-        : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
+    const reason =
+      torn(other) && chosen && !torn(chosen)
+        ? `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`
+        : other.pointInTime === chosen?.pointInTime
+          ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : 'first by id'}`
+          : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
     passedOver.push({ id: other.id, kind: other.kind, reason, pointInTime: other.pointInTime });
   }
-  passedOver.sort((a, b) => (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) || a.kind.localeCompare(b.kind) * -1 || a.id.localeCompare(b.id));
+  passedOver.sort(
+    (a, b) =>
+      (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) ||
+      a.kind.localeCompare(b.kind) * -1 ||
+      a.id.localeCompare(b.id),
+  );
   return { volume, asOf: at.toISOString(), chosen, passedOver };
 }
 
@@ -101,7 +124,9 @@ const torn = (copy: { consistency: string | null }) => copy.consistency === 'cra
 
 /** " (crash-torn …)" after a chosen copy that is one, else nothing. */
 function tornNote(chosen: ChosenCopy): string {
-  return torn(chosen) ? ' (crash-torn: written to while it was copied, no single point in time; nothing consistent holds this time)' : '';
+  return torn(chosen)
+    ? ' (crash-torn: written to while it was copied, no single point in time; nothing consistent holds this time)'
+    : '';
 }
 
 function pointOf(data: CatalogData, qrvId: string): string {
@@ -109,7 +134,13 @@ function pointOf(data: CatalogData, qrvId: string): string {
 }
 
 /** The id `resolveAt` chooses for `volume` at the --as-of `time`, or the nothing-at-time error. */
-export function chooseAt(data: CatalogData, volume: string, time: string, now: Date, only?: CopyKind): Resolution & { chosen: ChosenCopy } {
+export function chooseAt(
+  data: CatalogData,
+  volume: string,
+  time: string,
+  now: Date,
+  only?: CopyKind,
+): Resolution & { chosen: ChosenCopy } {
   const resolution = resolveAt(data, volume, parseTime(time, now, '--as-of'), only);
   if (!resolution.chosen) throw nothingAtTime(resolution);
   return resolution as Resolution & { chosen: ChosenCopy };
@@ -139,7 +170,12 @@ export function volumesOf(data: CatalogData, target: string): { volumes: string[
   const subclient = data.subclients.find((s) => s.name === target);
   if (subclient) return { volumes: [...subclient.volumes], subclient: subclient.name };
   const known = [...data.volumes.map((v) => v.name), ...data.subclients.map((s) => s.name)];
-  throw new QrvError('notFound', 'unknown-volume', `no volume or sub-client named "${target}"`, known.length ? `known: ${known.join(', ')}` : 'add one with `qrv volume add NAME --path IMAGE`');
+  throw new QrvError(
+    'notFound',
+    'unknown-volume',
+    `no volume or sub-client named "${target}"`,
+    known.length ? `known: ${known.join(', ')}` : 'add one with `qrv volume add NAME --path IMAGE`',
+  );
 }
 
 export function resolutionLines(r: Resolution): string[] {
@@ -147,7 +183,14 @@ export function resolutionLines(r: Resolution): string[] {
     ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${r.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(r.chosen.pointInTime)}${tornNote(r.chosen)}`
     : `${r.volume} as of ${short(r.asOf)}: nothing`;
   if (!r.passedOver.length) return [head];
-  return [head, 'passed over:', ...table(['  ID', 'KIND', 'REASON'], r.passedOver.map((p) => [`  ${p.id}`, p.kind, p.reason])).slice(1)];
+  return [
+    head,
+    'passed over:',
+    ...table(
+      ['  ID', 'KIND', 'REASON'],
+      r.passedOver.map((p) => [`  ${p.id}`, p.kind, p.reason]),
+    ).slice(1),
+  ];
 }
 
 export interface ResolveRequest {
@@ -160,12 +203,22 @@ export async function resolve(ctx: Context, request: ResolveRequest): Promise<Su
   const at = parseTime(request.asOf, ctx.now(), '--as-of');
   const { volumes, subclient } = volumesOf(data, request.target);
   if (subclient !== null && volumes.length === 0) {
-    throw new QrvError('refused', 'subclient-empty', `sub-client ${subclient} has no volumes`, `add one with \`qrv subclient set ${subclient} --add VOLUME\``);
+    throw new QrvError(
+      'refused',
+      'subclient-empty',
+      `sub-client ${subclient} has no volumes`,
+      `add one with \`qrv subclient set ${subclient} --add VOLUME\``,
+    );
   }
   const answers = volumes.map((volume) => resolveAt(data, volume, at));
   if (answers.every((a) => a.chosen === null)) {
     if (answers.length === 1) throw nothingAtTime(answers[0] as Resolution);
-    throw new QrvError('notFound', 'nothing-at-time', `no snapshot or QRV holds any volume of ${subclient} as of ${short(at.toISOString())}`, `choose a later time, or see every copy with \`qrv list --subclient ${subclient} --all\``);
+    throw new QrvError(
+      'notFound',
+      'nothing-at-time',
+      `no snapshot or QRV holds any volume of ${subclient} as of ${short(at.toISOString())}`,
+      `choose a later time, or see every copy with \`qrv list --subclient ${subclient} --all\``,
+    );
   }
   const lines = answers.flatMap((a, i) => (i ? ['', ...resolutionLines(a)] : resolutionLines(a)));
   if (subclient === null) return { data: { ...(answers[0] as Resolution) }, lines };

@@ -27,7 +27,13 @@ export interface RunRequest extends Overrides {
 function resolveRunTarget(data: CatalogData, target: string): { volumes: Volume[]; via: Subclient | null } {
   const subclient = data.subclients.find((s) => s.name === target);
   if (subclient) {
-    if (subclient.volumes.length === 0) throw new QrvError('refused', 'subclient-empty', `sub-client "${target}" has no volumes`, `add some with \`qrv subclient set ${target} --add VOLUME\``);
+    if (subclient.volumes.length === 0)
+      throw new QrvError(
+        'refused',
+        'subclient-empty',
+        `sub-client "${target}" has no volumes`,
+        `add some with \`qrv subclient set ${target} --add VOLUME\``,
+      );
     return { volumes: subclient.volumes.map((name) => findVolume(data, name)), via: subclient };
   }
   return { volumes: [findVolume(data, target)], via: null };
@@ -37,14 +43,37 @@ function resolveRunTarget(data: CatalogData, target: string): { volumes: Volume[
 async function preflight(data: CatalogData, home: string, members: Member[], request: RunRequest): Promise<void> {
   for (const { volume, rules } of members) {
     if (rules.timing.mode === 'now' && rules.dest === null && rules.policy === null) {
-      throw new QrvError('usage', 'no-destination', `volume "${volume.name}" has no policy and no --to`, 'give --to DEST, or a policy with --dest');
+      throw new QrvError(
+        'usage',
+        'no-destination',
+        `volume "${volume.name}" has no policy and no --to`,
+        'give --to DEST, or a policy with --dest',
+      );
     }
-    if (request.persistMs !== undefined && rules.removeAfterCopy && rules.timing.mode === 'now' && rules.dest !== null) {
-      throw new QrvError('usage', 'persist-without-keep', '--persist has no effect here: run removes the snapshot after the copy', 'add --keep-snapshot to keep it for that long');
+    if (
+      request.persistMs !== undefined &&
+      rules.removeAfterCopy &&
+      rules.timing.mode === 'now' &&
+      rules.dest !== null
+    ) {
+      throw new QrvError(
+        'usage',
+        'persist-without-keep',
+        '--persist has no effect here: run removes the snapshot after the copy',
+        'add --keep-snapshot to keep it for that long',
+      );
     }
     if (rules.timing.mode !== 'now' || rules.dest === null) continue;
     const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
-    await resolveTarget(data, home, volume, { path: volume.path, sizeBytes: facts.sizeBytes }, rules.dest, request.force, 'q-00000000');
+    await resolveTarget(
+      data,
+      home,
+      volume,
+      { path: volume.path, sizeBytes: facts.sizeBytes },
+      rules.dest,
+      request.force,
+      'q-00000000',
+    );
   }
 }
 
@@ -52,10 +81,17 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   await rediscover(ctx);
   const data = await ctx.catalog.read();
   const { volumes, via } = resolveRunTarget(data, request.target);
-  const members: Member[] = volumes.map((volume) => ({ volume, rules: rulesFor(policyFor(data, volume, via ?? undefined), request) }));
+  const members: Member[] = volumes.map((volume) => ({
+    volume,
+    rules: rulesFor(policyFor(data, volume, via ?? undefined), request),
+  }));
   await preflight(data, ctx.catalog.home, members, request);
 
-  const group = await snapshotGroup(ctx, members, { subclient: via?.name ?? null, label: request.label, force: request.force });
+  const group = await snapshotGroup(ctx, members, {
+    subclient: via?.name ?? null,
+    label: request.label,
+    force: request.force,
+  });
   const outcomes: Outcome[] = [];
   for (const [index, member] of members.entries()) {
     const job = group.jobs[index]!;
@@ -64,7 +100,11 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
     if (member.rules.timing.mode !== 'now' || member.rules.dest === null) {
       const copyRule = data.policies.find((p) => p.name === member.rules.policy)?.copy ?? '';
       const deferred =
-        member.rules.dest === null ? 'the policy has no --dest' : member.rules.timing.mode === 'never' ? `policy ${member.rules.policy} never copies (--copy never)` : `policy ${member.rules.policy} copies ${copyRule}; qrv cron makes the copy`;
+        member.rules.dest === null
+          ? 'the policy has no --dest'
+          : member.rules.timing.mode === 'never'
+            ? `policy ${member.rules.policy} never copies (--copy never)`
+            : `policy ${member.rules.policy} copies ${copyRule}; qrv cron makes the copy`;
       job.skip('copy', 'copy', deferred);
       outcomes.push({ ...base, job: await endJob(job), deferred });
       continue;
@@ -89,7 +129,16 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   const first = outcomes[0]!;
   const failed = outcomes.filter((o) => o.error);
   return {
-    data: { groupId: group.groupId, job: first.job, snapshot: first.snapshot, qrv: first.qrv, copy: first.copy, jobs: outcomes.map((o) => o.job), snapshots: outcomes.map((o) => o.snapshot), qrvs: outcomes.flatMap((o) => (o.qrv ? [o.qrv] : [])) },
+    data: {
+      groupId: group.groupId,
+      job: first.job,
+      snapshot: first.snapshot,
+      qrv: first.qrv,
+      copy: first.copy,
+      jobs: outcomes.map((o) => o.job),
+      snapshots: outcomes.map((o) => o.snapshot),
+      qrvs: outcomes.flatMap((o) => (o.qrv ? [o.qrv] : [])),
+    },
     lines: failed.length ? [...lines, `${failed.length} of ${outcomes.length} volume(s) failed`] : lines,
     ...(failed.length ? { exit: 'partial' as const } : {}),
   };

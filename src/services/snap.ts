@@ -34,15 +34,36 @@ export async function snap(ctx: Context, request: SnapRequest): Promise<Summary>
   const data = await ctx.catalog.read();
   const volumes = request.volumes.map((name) => findVolume(data, name));
   if (volumes.length > 1) {
-    const rules = rulesFor(null, { persistMs: request.persistMs, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, ...bounds(request) });
-    const group = await snapshotGroup(ctx, volumes.map((volume) => ({ volume, rules })), { subclient: null, label: request.label, force: false, kind: 'snap' });
+    const rules = rulesFor(null, {
+      persistMs: request.persistMs,
+      hooks: request.hooks,
+      hookTimeoutMs: request.hookTimeoutMs,
+      ...bounds(request),
+    });
+    const group = await snapshotGroup(
+      ctx,
+      volumes.map((volume) => ({ volume, rules })),
+      { subclient: null, label: request.label, force: false, kind: 'snap' },
+    );
     const jobs = [];
     for (const job of group.jobs) jobs.push(await endJob(job));
-    return { data: { groupId: group.groupId, snapshots: group.snapshots, jobs }, lines: [...group.snapshots.map((s) => `snapshot ${snapshotLine(s)}`), `group ${group.groupId}: ${group.snapshots.length} volumes in one freeze window`] };
+    return {
+      data: { groupId: group.groupId, snapshots: group.snapshots, jobs },
+      lines: [
+        ...group.snapshots.map((s) => `snapshot ${snapshotLine(s)}`),
+        `group ${group.groupId}: ${group.snapshots.length} volumes in one freeze window`,
+      ],
+    };
   }
   const volume = volumes[0] as (typeof volumes)[number];
   const { result: snapshot, job } = await withJob(ctx, 'snap', volume.name, (job) =>
-    snapshotPhase(ctx, job, volume, { persistMs: request.persistMs, label: request.label, hooks: request.hooks, hookTimeoutMs: request.hookTimeoutMs, ...bounds(request) }),
+    snapshotPhase(ctx, job, volume, {
+      persistMs: request.persistMs,
+      label: request.label,
+      hooks: request.hooks,
+      hookTimeoutMs: request.hookTimeoutMs,
+      ...bounds(request),
+    }),
   );
   return { data: { snapshot, job }, lines: [`snapshot ${snapshotLine(snapshot)}`] };
 }

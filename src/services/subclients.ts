@@ -31,10 +31,28 @@ function apply(data: CatalogData, row: Subclient, changes: SubclientChanges): vo
 }
 
 export async function addSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
-  if (!NAME.test(name)) throw new QrvError('usage', 'bad-subclient-name', `sub-client name "${name}" is not allowed`, 'use letters, digits, ".", "_" and "-"');
+  if (!NAME.test(name))
+    throw new QrvError(
+      'usage',
+      'bad-subclient-name',
+      `sub-client name "${name}" is not allowed`,
+      'use letters, digits, ".", "_" and "-"',
+    );
   const row = await ctx.catalog.update((data) => {
-    if (data.subclients.some((s) => s.name === name)) throw new QrvError('refused', 'subclient-exists', `a sub-client named "${name}" exists already`, `change it with \`qrv subclient set ${name}\``);
-    if (data.volumes.some((v) => v.name === name)) throw new QrvError('refused', 'name-is-volume', `"${name}" is a volume's name`, 'sub-clients and volumes share names in `qrv run`; choose another');
+    if (data.subclients.some((s) => s.name === name))
+      throw new QrvError(
+        'refused',
+        'subclient-exists',
+        `a sub-client named "${name}" exists already`,
+        `change it with \`qrv subclient set ${name}\``,
+      );
+    if (data.volumes.some((v) => v.name === name))
+      throw new QrvError(
+        'refused',
+        'name-is-volume',
+        `"${name}" is a volume's name`,
+        'sub-clients and volumes share names in `qrv run`; choose another',
+      );
     const subclient: Subclient = { name, volumes: [], policy: null, createdAt: ctx.now().toISOString() };
     apply(data, subclient, changes);
     data.subclients.push(subclient);
@@ -44,7 +62,8 @@ export async function addSubclient(ctx: Context, name: string, changes: Subclien
 }
 
 export async function setSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
-  if (Object.values(changes).every((v) => v === undefined)) throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give --volume, --add, --remove or --policy');
+  if (Object.values(changes).every((v) => v === undefined))
+    throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give --volume, --add, --remove or --policy');
   const row = await ctx.catalog.update((data) => {
     const subclient = findSubclient(data, name);
     apply(data, subclient, changes);
@@ -60,11 +79,23 @@ export async function showSubclient(ctx: Context, name: string): Promise<Summary
 
 export async function listSubclients(ctx: Context): Promise<Summary> {
   const { subclients } = await ctx.catalog.read();
-  return { data: { subclients }, lines: table(['SUB-CLIENT', 'POLICY', 'VOLUMES'], subclients.map((s) => [s.name, s.policy ?? '-', s.volumes.join(' ') || '-'])) };
+  return {
+    data: { subclients },
+    lines: table(
+      ['SUB-CLIENT', 'POLICY', 'VOLUMES'],
+      subclients.map((s) => [s.name, s.policy ?? '-', s.volumes.join(' ') || '-']),
+    ),
+  };
 }
 
 export async function removeSubclient(ctx: Context, name: string): Promise<Summary> {
-  if (name === DEFAULT_SUBCLIENT) throw new QrvError('refused', 'default-subclient', 'the default sub-client cannot be removed', 'take volumes out of it with `qrv subclient set default --remove VOLUME`');
+  if (name === DEFAULT_SUBCLIENT)
+    throw new QrvError(
+      'refused',
+      'default-subclient',
+      'the default sub-client cannot be removed',
+      'take volumes out of it with `qrv subclient set default --remove VOLUME`',
+    );
   await ctx.catalog.update((data) => {
     findSubclient(data, name);
     data.subclients = data.subclients.filter((s) => s.name !== name);

@@ -8,7 +8,9 @@ import type { Summary } from '../output/printer.ts';
 export async function unsnap(ctx: Context, request: { snapshotId: string; force: boolean }): Promise<Summary> {
   const data = await ctx.catalog.read();
   const snapshot = findSnapshot(data, request.snapshotId);
-  const copying = data.jobs.some((j) => j.snapshotId === snapshot.id && j.qrvId !== null && j.kind !== 'recover' && jobAlive(j));
+  const copying = data.jobs.some(
+    (j) => j.snapshotId === snapshot.id && j.qrvId !== null && j.kind !== 'recover' && jobAlive(j),
+  );
   checkRemovable(snapshot, request.force, copying);
   const volume = findVolume(data, snapshot.volume);
   const { result, job } = await withJob(ctx, 'unsnap', volume.name, (job) => unsnapPhase(ctx, job, volume, snapshot));

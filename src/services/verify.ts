@@ -18,18 +18,45 @@ export interface VerifyRequest {
 export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const qrv = findQrv(data, request.qrvId);
-  if (qrv.state !== 'ready') throw new QrvError('refused', 'qrv-not-ready', `QRV ${qrv.id} is ${qrv.state}; only a ready QRV has content to verify`, qrv.state === 'removed' ? 'nothing to do' : qrv.state === 'promoted' ? `it is a primary of "${qrv.volume}" now, written by its users; verify the volume's next QRV instead` : 'finish or redo its copy first (`qrv doctor` lists unfinished copies)');
+  if (qrv.state !== 'ready')
+    throw new QrvError(
+      'refused',
+      'qrv-not-ready',
+      `QRV ${qrv.id} is ${qrv.state}; only a ready QRV has content to verify`,
+      qrv.state === 'removed'
+        ? 'nothing to do'
+        : qrv.state === 'promoted'
+          ? `it is a primary of "${qrv.volume}" now, written by its users; verify the volume's next QRV instead`
+          : 'finish or redo its copy first (`qrv doctor` lists unfinished copies)',
+    );
   const ledgerPath = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
   const lines: string[] = [];
   let snapshotPath: string | undefined;
   if (request.deep) {
     const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
     if (snapshot?.state === 'ready') snapshotPath = snapshot.path;
-    else ctx.reporter.warn(`snapshot ${qrv.snapshotId}, which QRV ${qrv.id} reflects, is ${snapshot ? snapshot.state : 'not in the catalog'}: checked against the ledger only`);
+    else
+      ctx.reporter.warn(
+        `snapshot ${qrv.snapshotId}, which QRV ${qrv.id} reflects, is ${snapshot ? snapshot.state : 'not in the catalog'}: checked against the ledger only`,
+      );
   }
-  const outcome = await verifyBlocks({ path: qrv.destination, ledgerPath, expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id }, snapshotPath, reporter: ctx.reporter, phase: 'verify' }).catch((error: unknown) => {
+  const outcome = await verifyBlocks({
+    path: qrv.destination,
+    ledgerPath,
+    expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id },
+    snapshotPath,
+    reporter: ctx.reporter,
+    phase: 'verify',
+  }).catch((error: unknown) => {
     if (!(error instanceof LedgerError)) throw error;
-    throw new QrvError('verify', 'ledger-unusable', `QRV ${qrv.id} cannot be verified: ${error.message}` /* a LedgerError names its file */, 'update the QRV with `qrv copy SNAPSHOT --to ' + qrv.destination + '` (it compares every block and writes a new ledger)');
+    throw new QrvError(
+      'verify',
+      'ledger-unusable',
+      `QRV ${qrv.id} cannot be verified: ${error.message}` /* a LedgerError names its file */,
+      'update the QRV with `qrv copy SNAPSHOT --to ' +
+        qrv.destination +
+        '` (it compares every block and writes a new ledger)',
+    );
   });
   const ok = outcome.badCount === 0;
   const at = ctx.now().toISOString();
@@ -38,10 +65,15 @@ export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<S
     const row = catalog.qrvs.find((q) => q.id === qrv.id);
     if (row) row.lastVerify = lastVerify;
   });
-  const where = (block: number): string => `block ${block} (bytes ${block * outcome.blockSize}–${Math.min((block + 1) * outcome.blockSize, outcome.sizeBytes) - 1})`;
+  const where = (block: number): string =>
+    `block ${block} (bytes ${block * outcome.blockSize}–${Math.min((block + 1) * outcome.blockSize, outcome.sizeBytes) - 1})`;
   for (const block of outcome.bad) lines.push(`bad: ${where(block)} of ${qrv.destination}`);
-  if (outcome.badCount > outcome.bad.length) lines.push(`… and ${outcome.badCount - outcome.bad.length} more bad blocks (only the first ${MAX_LISTED} are listed)`);
-  for (const block of outcome.snapshotDiffers) lines.push(`snapshot differs from the ledger: ${where(block)} of snapshot ${qrv.snapshotId}`);
+  if (outcome.badCount > outcome.bad.length)
+    lines.push(
+      `… and ${outcome.badCount - outcome.bad.length} more bad blocks (only the first ${MAX_LISTED} are listed)`,
+    );
+  for (const block of outcome.snapshotDiffers)
+    lines.push(`snapshot differs from the ledger: ${where(block)} of snapshot ${qrv.snapshotId}`);
   const scope = snapshotPath ? `its ledger and snapshot ${qrv.snapshotId}` : 'its ledger';
   lines.push(
     ok
@@ -49,7 +81,16 @@ export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<S
       : `QRV ${qrv.id} has ${outcome.badCount} bad block${outcome.badCount === 1 ? '' : 's'} of ${Math.ceil(outcome.sizeBytes / outcome.blockSize)} against ${scope}; its next update compares every block (or recover from another QRV)`,
   );
   return {
-    data: { qrv: qrv.id, ok, deep: lastVerify.deep, blockSize: outcome.blockSize, badBlocks: outcome.bad, badCount: outcome.badCount, snapshotDiffers: outcome.snapshotDiffers, bytesChecked: outcome.bytesChecked },
+    data: {
+      qrv: qrv.id,
+      ok,
+      deep: lastVerify.deep,
+      blockSize: outcome.blockSize,
+      badBlocks: outcome.bad,
+      badCount: outcome.badCount,
+      snapshotDiffers: outcome.snapshotDiffers,
+      bytesChecked: outcome.bytesChecked,
+    },
     lines,
     ...(ok ? {} : { exit: 'verify' as const }),
   };

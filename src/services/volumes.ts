@@ -36,19 +36,58 @@ export interface AddVolumeRequest {
 
 export async function addVolume(ctx: Context, request: AddVolumeRequest): Promise<Summary> {
   if (!NAME.test(request.name)) {
-    throw new QrvError('usage', 'bad-volume-name', `volume name "${request.name}" is not allowed`, 'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit');
+    throw new QrvError(
+      'usage',
+      'bad-volume-name',
+      `volume name "${request.name}" is not allowed`,
+      'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit',
+    );
   }
   const provider = getProvider(request.provider);
-  if (request.device !== undefined && request.path !== undefined) throw new QrvError('usage', 'path-and-device', 'give --path or --device, not both', '--device is the dm provider\'s name for --path');
-  if (request.device !== undefined && !provider.adopt) throw new QrvError('usage', 'device-needs-dm', `--device is for providers that take a device over (dm), not ${provider.name}`, 'use --path');
-  for (const [flag, given] of [['--cow-dir', request.cowDir], ['--cow-device', request.cowDevice]] as const) {
-    if (given !== undefined && !provider.adopt) throw new QrvError('usage', 'option-needs-dm', `${flag} is for the dm provider, not ${provider.name}`, `leave ${flag} out, or use --provider dm`);
+  if (request.device !== undefined && request.path !== undefined)
+    throw new QrvError(
+      'usage',
+      'path-and-device',
+      'give --path or --device, not both',
+      "--device is the dm provider's name for --path",
+    );
+  if (request.device !== undefined && !provider.adopt)
+    throw new QrvError(
+      'usage',
+      'device-needs-dm',
+      `--device is for providers that take a device over (dm), not ${provider.name}`,
+      'use --path',
+    );
+  for (const [flag, given] of [
+    ['--cow-dir', request.cowDir],
+    ['--cow-device', request.cowDevice],
+  ] as const) {
+    if (given !== undefined && !provider.adopt)
+      throw new QrvError(
+        'usage',
+        'option-needs-dm',
+        `${flag} is for the dm provider, not ${provider.name}`,
+        `leave ${flag} out, or use --provider dm`,
+      );
   }
   if (request.snapshotDir !== undefined && provider.name !== 'file') {
-    throw new QrvError('usage', 'option-needs-file', `--snapshot-dir is for the file provider, not ${provider.name}`, provider.adopt ? 'leave it out: dm snapshots keep their changes in a COW store (--cow-dir, --cow-device)' : 'leave it out: lvm snapshots are logical volumes in the volume group');
+    throw new QrvError(
+      'usage',
+      'option-needs-file',
+      `--snapshot-dir is for the file provider, not ${provider.name}`,
+      provider.adopt
+        ? 'leave it out: dm snapshots keep their changes in a COW store (--cow-dir, --cow-device)'
+        : 'leave it out: lvm snapshots are logical volumes in the volume group',
+    );
   }
   const given = request.device ?? request.path;
-  if (given === undefined) throw new QrvError('usage', 'missing-path', 'no volume given', provider.adopt ? 'give the block device with --device /dev/sdX' : 'give the image or device with --path');
+  if (given === undefined)
+    throw new QrvError(
+      'usage',
+      'missing-path',
+      'no volume given',
+      provider.adopt ? 'give the block device with --device /dev/sdX' : 'give the image or device with --path',
+    );
   const imagePath = path.resolve(given);
   const options = provider.defaultOptions(imagePath, request.name);
   if (request.snapshotDir) options.snapshotDir = path.resolve(request.snapshotDir);
@@ -56,7 +95,13 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   if (request.cowDevice !== undefined) options.cowDevice = path.resolve(request.cowDevice);
   if (request.cowPercent !== undefined) {
     const percent = Number(request.cowPercent);
-    if (!/^\d+(\.\d+)?$/.test(request.cowPercent.trim()) || !(percent > 0 && percent <= 100)) throw new QrvError('usage', 'bad-cow-percent', `--cow-percent ${request.cowPercent} is not a percentage`, 'give a number above 0 and at most 100, e.g. 20');
+    if (!/^\d+(\.\d+)?$/.test(request.cowPercent.trim()) || !(percent > 0 && percent <= 100))
+      throw new QrvError(
+        'usage',
+        'bad-cow-percent',
+        `--cow-percent ${request.cowPercent} is not a percentage`,
+        'give a number above 0 and at most 100, e.g. 20',
+      );
     options.cowPercent = String(percent);
   }
   let ref: VolumeRef = { name: request.name, provider: provider.name, path: imagePath, options };
@@ -70,21 +115,45 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
   const undoAdopt = async (error: unknown): Promise<never> => {
     if (adopted && provider.release) {
       await provider.release(adopted).catch((releaseError: unknown) => {
-        throw new QrvError('io', 'release-failed', `volume "${request.name}" was not added (${(error as Error).message}), and ${adopted.path} could not be given back: ${(releaseError as Error).message}`, `remove it by hand (dmsetup remove ${path.basename(adopted.path)}) when nothing uses it`, { cause: error });
+        throw new QrvError(
+          'io',
+          'release-failed',
+          `volume "${request.name}" was not added (${(error as Error).message}), and ${adopted.path} could not be given back: ${(releaseError as Error).message}`,
+          `remove it by hand (dmsetup remove ${path.basename(adopted.path)}) when nothing uses it`,
+          { cause: error },
+        );
       });
     }
     throw error;
   };
   const facts = await provider.inspect(ref).catch((error: unknown) => {
-    if (error instanceof QrvError && error.code === 'volume-missing') return undoAdopt(new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added'));
+    if (error instanceof QrvError && error.code === 'volume-missing')
+      return undoAdopt(
+        new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added'),
+      );
     return undoAdopt(error);
   });
   if (provider.name === 'file') {
     const why = await notAnImage(imagePath);
-    if (why) throw new QrvError('usage', 'not-an-image', `volume "${request.name}": ${imagePath} is not a disk image: ${why}`, 'give an image file (made by mkfs, qemu-img create -f raw, or truncate -s 1G); for a block device use --provider lvm or dm');
+    if (why)
+      throw new QrvError(
+        'usage',
+        'not-an-image',
+        `volume "${request.name}": ${imagePath} is not a disk image: ${why}`,
+        'give an image file (made by mkfs, qemu-img create -f raw, or truncate -s 1G); for a block device use --provider lvm or dm',
+      );
   }
   if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
-  const volume = { name: request.name, provider: provider.name, path: ref.path, options: ref.options, sizeBytes: facts.sizeBytes, addedAt: ctx.now().toISOString(), policy: null, discovered: false };
+  const volume = {
+    name: request.name,
+    provider: provider.name,
+    path: ref.path,
+    options: ref.options,
+    sizeBytes: facts.sizeBytes,
+    addedAt: ctx.now().toISOString(),
+    policy: null,
+    discovered: false,
+  };
   const forms = await pathForms(imagePath);
   await ctx.catalog
     .update(async (data) => {
@@ -98,15 +167,36 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
     })
     .catch(undoAdopt);
   const over = adopted ? ` over ${imagePath}: use ${volume.path} from now on` : '';
-  return { data: { volume }, lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default${over}`] };
+  return {
+    data: { volume },
+    lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default${over}`],
+  };
 }
 
 /** A new volume's name and path must be free: not a sub-client, not a volume, not another volume's image or device. */
 function checkNewVolume(data: CatalogData, name: string, volumePath: string): void {
-  if (data.subclients.some((s) => s.name === name)) throw new QrvError('refused', 'name-is-subclient', `"${name}" is a sub-client's name`, 'volumes and sub-clients share names in `qrv run`; choose another');
-  if (data.volumes.some((v) => v.name === name)) throw new QrvError('refused', 'volume-exists', `a volume named "${name}" exists already`, 'choose another name, or `qrv volume remove` the old one first');
+  if (data.subclients.some((s) => s.name === name))
+    throw new QrvError(
+      'refused',
+      'name-is-subclient',
+      `"${name}" is a sub-client's name`,
+      'volumes and sub-clients share names in `qrv run`; choose another',
+    );
+  if (data.volumes.some((v) => v.name === name))
+    throw new QrvError(
+      'refused',
+      'volume-exists',
+      `a volume named "${name}" exists already`,
+      'choose another name, or `qrv volume remove` the old one first',
+    );
   const same = data.volumes.find((v) => v.path === volumePath || v.options.device === volumePath);
-  if (same) throw new QrvError('refused', 'volume-path-known', `${volumePath} is volume "${same.name}" already`, `use "${same.name}"`);
+  if (same)
+    throw new QrvError(
+      'refused',
+      'volume-path-known',
+      `${volumePath} is volume "${same.name}" already`,
+      `use "${same.name}"`,
+    );
 }
 
 /** What a path names after links: its real path and the file (or device) it is. */
@@ -123,7 +213,12 @@ async function checkSameImage(data: CatalogData, volumePath: string): Promise<vo
   for (const volume of data.volumes) {
     const theirs = await identity(volume.path);
     if (theirs && (theirs.real === mine.real || theirs.key === mine.key)) {
-      throw new QrvError('refused', 'volume-path-known', `${volumePath} is volume "${volume.name}" already (the same ${mine.key.startsWith('b:') ? 'device' : 'file'} as ${volume.path})`, `use "${volume.name}"`);
+      throw new QrvError(
+        'refused',
+        'volume-path-known',
+        `${volumePath} is volume "${volume.name}" already (the same ${mine.key.startsWith('b:') ? 'device' : 'file'} as ${volume.path})`,
+        `use "${volume.name}"`,
+      );
     }
   }
 }
@@ -134,7 +229,13 @@ async function checkStoreFolder(dir: string): Promise<void> {
   for (;;) {
     const st = await fs.stat(probe).catch(() => null);
     if (st) {
-      if (!st.isDirectory()) throw new QrvError('usage', 'bad-snapshot-dir', `snapshot folder ${dir} cannot be made: ${probe} is not a folder`, 'give --snapshot-dir a folder on the same filesystem as the image');
+      if (!st.isDirectory())
+        throw new QrvError(
+          'usage',
+          'bad-snapshot-dir',
+          `snapshot folder ${dir} cannot be made: ${probe} is not a folder`,
+          'give --snapshot-dir a folder on the same filesystem as the image',
+        );
       return;
     }
     const parent = path.dirname(probe);
@@ -150,12 +251,18 @@ export async function setVolumePolicy(ctx: Context, name: string, policy: string
     row.policy = /^none$/i.test(policy) ? null : findPolicy(data, policy).name;
     return plainCopy(row);
   });
-  return { data: { volume }, lines: [`volume ${name} follows ${volume.policy ? `policy ${volume.policy}` : 'its sub-clients\' policies'}`] };
+  return {
+    data: { volume },
+    lines: [`volume ${name} follows ${volume.policy ? `policy ${volume.policy}` : "its sub-clients' policies"}`],
+  };
 }
 
 export async function listVolumes(ctx: Context): Promise<Summary> {
   const { volumes } = await ctx.catalog.read();
-  return { data: { volumes }, lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add` or `qrv discover`)'] };
+  return {
+    data: { volumes },
+    lines: volumes.length ? volumeTable(volumes) : ['no volumes yet (add one with `qrv volume add` or `qrv discover`)'],
+  };
 }
 
 /** A path as given and as resolved through symbolic links (discovery compares real paths). */
@@ -169,10 +276,21 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
   const removed = await ctx.catalog.update(async (data) => {
     const volume = findVolume(data, name);
     const busy = data.jobs.find((j) => j.volume === name && jobAlive(j));
-    if (busy) throw new QrvError('busy', 'volume-busy', `job ${busy.id} (${busy.kind}) of volume "${name}" is running (pid ${busy.pid})`, 'wait for it to finish');
+    if (busy)
+      throw new QrvError(
+        'busy',
+        'volume-busy',
+        `job ${busy.id} (${busy.kind}) of volume "${name}" is running (pid ${busy.pid})`,
+        'wait for it to finish',
+      );
     const live = data.snapshots.filter((s) => s.volume === name && s.state !== 'removed' && s.state !== 'failed');
     if (live.length) {
-      throw new QrvError('refused', 'volume-has-snapshots', `volume "${name}" still has ${live.length} snapshot(s): ${live.map((s) => s.id).join(', ')}`, 'remove them first with `qrv unsnap ID`');
+      throw new QrvError(
+        'refused',
+        'volume-has-snapshots',
+        `volume "${name}" still has ${live.length} snapshot(s): ${live.map((s) => s.id).join(', ')}`,
+        'remove them first with `qrv unsnap ID`',
+      );
     }
     // A provider that took the device over gives it back first; if it cannot, the row stays.
     const provider = getProvider(volume.provider);
@@ -188,8 +306,14 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
     return volume;
   });
   const device = removed.options.device;
-  const line = device && getProvider(removed.provider).release ? `removed volume ${name} from the catalog and ${removed.path}; ${device} is as it was: use it directly again` : `removed volume ${name} from the catalog (its image ${removed.path} is untouched)`;
-  const lines = [line, ...(ignored ? [`discovery will not add ${removed.path} again (\`qrv volume add\` brings it back)`] : [])];
+  const line =
+    device && getProvider(removed.provider).release
+      ? `removed volume ${name} from the catalog and ${removed.path}; ${device} is as it was: use it directly again`
+      : `removed volume ${name} from the catalog (its image ${removed.path} is untouched)`;
+  const lines = [
+    line,
+    ...(ignored ? [`discovery will not add ${removed.path} again (\`qrv volume add\` brings it back)`] : []),
+  ];
   return { data: { volume: removed, discoveryIgnores: ignored }, lines };
 }
 
@@ -199,17 +323,38 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
  */
 export async function activateVolumes(ctx: Context, names: string[], all: boolean): Promise<Summary> {
   const data = await ctx.catalog.read();
-  if (names.length === 0 && !all) throw new QrvError('usage', 'nothing-to-activate', 'no volume given', 'name the volumes, or give --all for every dm volume');
-  const volumes = all && names.length === 0 ? data.volumes.filter((v) => getProvider(v.provider).activate) : names.map((name) => findVolume(data, name));
+  if (names.length === 0 && !all)
+    throw new QrvError(
+      'usage',
+      'nothing-to-activate',
+      'no volume given',
+      'name the volumes, or give --all for every dm volume',
+    );
+  const volumes =
+    all && names.length === 0
+      ? data.volumes.filter((v) => getProvider(v.provider).activate)
+      : names.map((name) => findVolume(data, name));
   const lines: string[] = [];
   const results = [];
   let failed = 0;
-  for (const volume of volumes) if (!getProvider(volume.provider).activate) throw new QrvError('usage', 'not-a-dm-volume', `volume "${volume.name}" is a ${volume.provider} volume: only dm volumes are activated`, 'leave it out');
+  for (const volume of volumes)
+    if (!getProvider(volume.provider).activate)
+      throw new QrvError(
+        'usage',
+        'not-a-dm-volume',
+        `volume "${volume.name}" is a ${volume.provider} volume: only dm volumes are activated`,
+        'leave it out',
+      );
   for (const volume of volumes) {
-    const snapshots = data.snapshots.filter((s) => s.volume === volume.name && s.provider === 'dm' && s.state === 'ready').map((s) => s.id);
+    const snapshots = data.snapshots
+      .filter((s) => s.volume === volume.name && s.provider === 'dm' && s.state === 'ready')
+      .map((s) => s.id);
     let result;
     try {
-      result = await (getProvider(volume.provider).activate as NonNullable<Provider['activate']>)(volumeRef(volume), snapshots);
+      result = await (getProvider(volume.provider).activate as NonNullable<Provider['activate']>)(
+        volumeRef(volume),
+        snapshots,
+      );
     } catch (error) {
       // One volume that cannot be activated must not keep the others (at boot) down.
       if (!(error instanceof QrvError) || error.code === 'resume-failed') throw error;
@@ -219,12 +364,19 @@ export async function activateVolumes(ctx: Context, names: string[], all: boolea
     }
     results.push({ volume: volume.name, ...result });
     failed += result.failed.length;
-    lines.push(`${volume.name}: ${result.originCreated ? `${volume.path} made over ${volume.options.device}` : `${volume.path} was active`}; snapshots attached again: ${result.attached.length ? result.attached.join(', ') : 'none'}${result.active.length ? `, active already: ${result.active.join(', ')}` : ''}`);
+    lines.push(
+      `${volume.name}: ${result.originCreated ? `${volume.path} made over ${volume.options.device}` : `${volume.path} was active`}; snapshots attached again: ${result.attached.length ? result.attached.join(', ') : 'none'}${result.active.length ? `, active already: ${result.active.join(', ')}` : ''}`,
+    );
     for (const f of result.failed) lines.push(`  ${f.snapshotId} not attached: ${f.reason}`);
   }
   if (volumes.length === 0) lines.push('no dm volumes in the catalog');
   if (failed) {
-    throw new QrvError('partial', 'activate-partial', `not everything could be activated: ${lines.join('; ')}`, '`qrv doctor` compares the catalog with what the kernel holds; `qrv unsnap ID` removes a lost snapshot');
+    throw new QrvError(
+      'partial',
+      'activate-partial',
+      `not everything could be activated: ${lines.join('; ')}`,
+      '`qrv doctor` compares the catalog with what the kernel holds; `qrv unsnap ID` removes a lost snapshot',
+    );
   }
   return { data: { activated: results }, lines };
 }

@@ -61,7 +61,11 @@ export async function loopDevices(): Promise<Array<{ device: string; backingFile
     const backing = (await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '')).trim();
     if (!backing) continue;
     const deleted = backing.endsWith(' (deleted)');
-    found.push({ device: `/dev/${name}`, backingFile: deleted ? backing.slice(0, -' (deleted)'.length) : backing, deleted });
+    found.push({
+      device: `/dev/${name}`,
+      backingFile: deleted ? backing.slice(0, -' (deleted)'.length) : backing,
+      deleted,
+    });
   }
   return found;
 }

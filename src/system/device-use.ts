@@ -21,7 +21,8 @@ interface Dev {
   name: string;
 }
 
-const unescape = (field: string): string => field.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+const unescape = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 
 async function kernelName(id: string): Promise<string> {
   const uevent = await readFile(`/sys/dev/block/${id}/uevent`, 'utf8').catch(() => '');
@@ -78,7 +79,8 @@ export async function usesOf(target: string): Promise<DeviceUse[]> {
   const devices = new Map<string, Dev>();
   for (const id of roots) await stack(id, devices);
   const own = st.isBlockDevice() ? majorMinor(st.rdev) : null;
-  const through = async (id: string): Promise<string | null> => (id === own ? null : displayName(devices.get(id) as Dev));
+  const through = async (id: string): Promise<string | null> =>
+    id === own ? null : displayName(devices.get(id) as Dev);
 
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   for (const line of mountinfo.split('\n')) {
@@ -93,7 +95,8 @@ export async function usesOf(target: string): Promise<DeviceUse[]> {
       const sourceId = sourceStat?.isBlockDevice() ? majorMinor(sourceStat.rdev) : null;
       if (sourceId && devices.has(sourceId)) id = sourceId;
     }
-    if (id && !uses.some((u) => u.how === 'mounted' && u.where === point)) uses.push({ how: 'mounted', where: point, through: await through(id) });
+    if (id && !uses.some((u) => u.how === 'mounted' && u.where === point))
+      uses.push({ how: 'mounted', where: point, through: await through(id) });
   }
 
   const swaps = await readFile('/proc/swaps', 'utf8').catch(() => '');
@@ -102,8 +105,10 @@ export async function usesOf(target: string): Promise<DeviceUse[]> {
     if (!area) continue;
     const areaStat = await stat(area).catch(() => null);
     if (!areaStat) continue;
-    if (st.isFile() && areaStat.isFile() && areaStat.ino === st.ino && areaStat.dev === st.dev) uses.push({ how: 'swap', where: area, through: null });
-    else if (areaStat.isBlockDevice() && devices.has(majorMinor(areaStat.rdev))) uses.push({ how: 'swap', where: area, through: await through(majorMinor(areaStat.rdev)) });
+    if (st.isFile() && areaStat.isFile() && areaStat.ino === st.ino && areaStat.dev === st.dev)
+      uses.push({ how: 'swap', where: area, through: null });
+    else if (areaStat.isBlockDevice() && devices.has(majorMinor(areaStat.rdev)))
+      uses.push({ how: 'swap', where: area, through: await through(majorMinor(areaStat.rdev)) });
   }
 
   // Devices stacked on it that nothing mounts still hold it (a dm table, an md array, a VM's kpartx maps).

@@ -94,7 +94,12 @@ export function parseFilefragExtents(output: string): ExtentMap | null {
     if (![start, last, physical].every(Number.isSafeInteger) || last < start) return null;
     const previous = extents.at(-1);
     if (previous && start < previous.logical + previous.length) return null; // not sorted, or overlapping
-    extents.push({ logical: start, physical, length: last - start + 1, flags: (match[8] ?? '').split(',').filter(Boolean) });
+    extents.push({
+      logical: start,
+      physical,
+      length: last - start + 1,
+      flags: (match[8] ?? '').split(',').filter(Boolean),
+    });
   }
   if (sizeBytes === null || !Number.isSafeInteger(sizeBytes) || summary === null) return null;
   if (summary > 0 && extents.length === 0) return null; // extents counted but not listed (FIBMAP)
@@ -123,7 +128,12 @@ function comparable(extent: Extent): boolean {
 }
 
 function sameData(a: Extent, b: Extent): boolean {
-  return comparable(a) && comparable(b) && a.physical - a.logical === b.physical - b.logical && a.flags.includes('unwritten') === b.flags.includes('unwritten');
+  return (
+    comparable(a) &&
+    comparable(b) &&
+    a.physical - a.logical === b.physical - b.logical &&
+    a.flags.includes('unwritten') === b.flags.includes('unwritten')
+  );
 }
 
 /**

@@ -101,7 +101,11 @@ export interface Freeze {
  */
 export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardDeadlineMs()): Promise<Freeze> {
   const deadline = process.hrtime.bigint() + BigInt(Math.ceil(deadlineMs * 1e6));
-  const { guard } = await startGuard(GUARD, { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) }, { code: 'freeze-guard', name: 'freeze guard', nothingDone: 'nothing was frozen' });
+  const { guard } = await startGuard(
+    GUARD,
+    { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) },
+    { code: 'freeze-guard', name: 'freeze guard', nothingDone: 'nothing was frozen' },
+  );
 
   let guardGone = false;
   void guard.then(() => {
@@ -120,11 +124,18 @@ export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardD
     const failures: string[] = [];
     for (const point of [...frozen].reverse()) {
       await toolOk('fsfreeze', ['-u', point]).catch((error: Error) => {
-        if (!(guardMayHaveThawed && /Invalid argument/.test(error.message))) failures.push(`${point}: ${error.message}`);
+        if (!(guardMayHaveThawed && /Invalid argument/.test(error.message)))
+          failures.push(`${point}: ${error.message}`);
       });
     }
     guard.stdin?.end('thawed\n');
-    if (failures.length) throw new QrvError('io', 'thaw-failed', `could not thaw ${failures.join('; ')}`, 'thaw it by hand with `fsfreeze -u MOUNTPOINT`; the guard also thaws it when its deadline passes');
+    if (failures.length)
+      throw new QrvError(
+        'io',
+        'thaw-failed',
+        `could not thaw ${failures.join('; ')}`,
+        'thaw it by hand with `fsfreeze -u MOUNTPOINT`; the guard also thaws it when its deadline passes',
+      );
   };
   const since = process.hrtime.bigint();
   try {
@@ -134,7 +145,12 @@ export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardD
       else if (/Device or resource busy/.test(result.stderr)) alreadyFrozen.push(point);
       else {
         const said = result.stderr.trim().split('\n').pop() ?? '';
-        throw new QrvError('io', 'freeze-failed', `cannot freeze ${point}${said ? `: ${said}` : ''}`, 'check that the filesystem supports freezing (ext4, XFS, btrfs do) and that qrv runs as root; nothing is left frozen');
+        throw new QrvError(
+          'io',
+          'freeze-failed',
+          `cannot freeze ${point}${said ? `: ${said}` : ''}`,
+          'check that the filesystem supports freezing (ext4, XFS, btrfs do) and that qrv runs as root; nothing is left frozen',
+        );
       }
     }
   } catch (error) {

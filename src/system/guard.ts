@@ -18,10 +18,28 @@ export interface GuardFailure {
  * The process comes wrapped in an object: it is itself a promise (of its end), which an async
  * function's result would be awaited into.
  */
-export async function startGuard(script: string, env: Record<string, string>, failure: GuardFailure): Promise<{ guard: ResultPromise }> {
-  const guard = execa(process.execPath, ['-e', script], { env, stdin: 'pipe', stdout: 'pipe', stderr: 'ignore', detached: true, cleanup: false, reject: false });
+export async function startGuard(
+  script: string,
+  env: Record<string, string>,
+  failure: GuardFailure,
+): Promise<{ guard: ResultPromise }> {
+  const guard = execa(process.execPath, ['-e', script], {
+    env,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'ignore',
+    detached: true,
+    cleanup: false,
+    reject: false,
+  });
   guard.catch(() => undefined);
-  const failed = (why: string) => new QrvError('environment', failure.code, `the ${failure.name} ${why}`, `check that node can run here; ${failure.nothingDone}`);
+  const failed = (why: string) =>
+    new QrvError(
+      'environment',
+      failure.code,
+      `the ${failure.name} ${why}`,
+      `check that node can run here; ${failure.nothingDone}`,
+    );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(failed('did not start within 10 s')), 10_000);
     guard.stdout?.once('data', () => {

@@ -29,9 +29,22 @@ export interface ToolResult {
 /** Runs `program args...`; resolves with its output whatever the exit status, unless it is missing. */
 export async function tool(program: string, args: string[], options: Options = {}): Promise<ToolResult> {
   try {
-    const result = await execa(program, args, { reject: false, ...(options.stdio ? {} : { stdin: 'ignore' as const }), ...options, env: { LC_ALL: 'C', ...options.env } });
-    if ((result as { code?: string }).code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) throw missing(program);
-    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
+    const result = await execa(program, args, {
+      reject: false,
+      ...(options.stdio ? {} : { stdin: 'ignore' as const }),
+      ...options,
+      env: { LC_ALL: 'C', ...options.env },
+    });
+    if (
+      (result as { code?: string }).code === 'ENOENT' ||
+      (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))
+    )
+      throw missing(program);
+    return {
+      stdout: String(result.stdout ?? ''),
+      stderr: String(result.stderr ?? ''),
+      exitCode: result.exitCode ?? -1,
+    };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(program);
     throw error;
@@ -43,7 +56,12 @@ export async function toolOk(program: string, args: string[], options: Options =
   const result = await tool(program, args, options);
   if (result.exitCode !== 0) {
     const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
-    throw new QrvError('io', 'tool-failed', `${program} ${args.join(' ')} failed with status ${result.exitCode}${said ? `: ${said}` : ''}`, 'run the command by hand to see the whole output');
+    throw new QrvError(
+      'io',
+      'tool-failed',
+      `${program} ${args.join(' ')} failed with status ${result.exitCode}${said ? `: ${said}` : ''}`,
+      'run the command by hand to see the whole output',
+    );
   }
   return result;
 }
@@ -55,14 +73,25 @@ export async function toolOk(program: string, args: string[], options: Options =
 export async function requireTool(program: string): Promise<void> {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (!dir) continue;
-    if (await access(path.join(dir, program), constants.X_OK).then(() => true, () => false)) return;
+    if (
+      await access(path.join(dir, program), constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
   }
   throw missing(program);
 }
 
 function missing(program: string): QrvError {
   const pkg = PACKAGES[program];
-  return new QrvError('environment', 'missing-tool', `${program} is not installed`, pkg ? `install it with: apt-get install ${pkg}` : `install ${program}`);
+  return new QrvError(
+    'environment',
+    'missing-tool',
+    `${program} is not installed`,
+    pkg ? `install it with: apt-get install ${pkg}` : `install ${program}`,
+  );
 }
 
 /** The one error for "must run as root": `who` says what needs it and why, e.g. "the lvm provider needs root (…)". */

@@ -26,7 +26,9 @@ export function opensForWriting(fdinfo: string): boolean {
  */
 export async function writersOf(dev: number, ino: number, proc = '/proc'): Promise<Writer[]> {
   const found: Writer[] = [];
-  const pids = (await readdir(proc).catch(() => [] as string[])).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
+  const pids = (await readdir(proc).catch(() => [] as string[])).filter(
+    (name) => /^\d+$/.test(name) && Number(name) !== process.pid,
+  );
   for (const pid of pids) {
     const fds = await readdir(`${proc}/${pid}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {

@@ -15,7 +15,11 @@ import { browseMounts, OWN_TMPDIR } from '../helpers/browse-tree.ts';
 
 t.test('mount options: always ro,nosuid,nodev,noexec', async (t) => {
   for (const fsType of ['ext4', 'xfs', 'btrfs'] as const) {
-    for (const isFile of [true, false]) t.ok(expect(['ro', 'nosuid', 'nodev', 'noexec'])(mountOptions(fsType, isFile).options.split(',')), `${fsType}${isFile ? ' (image)' : ''}: ${mountOptions(fsType, isFile).options}`);
+    for (const isFile of [true, false])
+      t.ok(
+        expect(['ro', 'nosuid', 'nodev', 'noexec'])(mountOptions(fsType, isFile).options.split(',')),
+        `${fsType}${isFile ? ' (image)' : ''}: ${mountOptions(fsType, isFile).options}`,
+      );
   }
 });
 
@@ -23,17 +27,21 @@ function expect(options: string[]): (actual: string[]) => boolean {
   return (actual) => options.every((o) => actual.includes(o));
 }
 
-const asNobody = (args: string[]) => execa('runuser', ['-u', 'nobody', '--', ...args], { reject: false, stdin: 'ignore' });
+const asNobody = (args: string[]) =>
+  execa('runuser', ['-u', 'nobody', '--', ...args], { reject: false, stdin: 'ignore' });
 
 t.test('root: a setuid-root binary and a 0666 device node in a mounted copy give nobody nothing', async (t) => {
-  if (!lane(t, 'hostile mount', { root: true, tools: ['mount', 'umount', 'losetup', 'mknod', 'runuser', 'mkfs.ext4'] })) return;
+  if (!lane(t, 'hostile mount', { root: true, tools: ['mount', 'umount', 'losetup', 'mknod', 'runuser', 'mkfs.ext4'] }))
+    return;
   const dir = await tmpDir(t);
   await fs.chmod(dir, 0o755);
   const home = path.join(dir, 'home');
 
   // A host loop device only root may read, holding a secret.
   const secret = path.join(dir, 'secret.img');
-  await fs.writeFile(secret, Buffer.concat([Buffer.from('TOP-SECRET\n'), Buffer.alloc(1024 * 1024 - 11)]), { mode: 0o600 });
+  await fs.writeFile(secret, Buffer.concat([Buffer.from('TOP-SECRET\n'), Buffer.alloc(1024 * 1024 - 11)]), {
+    mode: 0o600,
+  });
   const loop = (await execa('losetup', ['-f', '--show', secret])).stdout.trim();
   t.teardown(() => execa('losetup', ['-d', loop], { reject: false }));
   await fs.chmod(loop, 0o600);
@@ -50,14 +58,25 @@ t.test('root: a setuid-root binary and a 0666 device node in a mounted copy give
   const image = path.join(dir, 'web.img');
   await execa('mkfs.ext4', ['-q', '-F', '-d', tree, image, '16M']);
   // What it would give without the mount options: the tree itself, on the host.
-  t.match((await asNobody([path.join(tree, 'id'), '-u'])).stdout, /^0$/m, 'control: the setuid copy of id gives euid 0 where setuid counts');
-  t.equal((await asNobody(['head', '-c', '10', path.join(tree, 'disk')])).stdout, 'TOP-SECRET', 'control: the 0666 node reads the host device where nodes count');
+  t.match(
+    (await asNobody([path.join(tree, 'id'), '-u'])).stdout,
+    /^0$/m,
+    'control: the setuid copy of id gives euid 0 where setuid counts',
+  );
+  t.equal(
+    (await asNobody(['head', '-c', '10', path.join(tree, 'disk')])).stdout,
+    'TOP-SECRET',
+    'control: the 0666 node reads the host device where nodes count',
+  );
 
   t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
   const snap = await qrvJson(home, ['snap', 'web']);
   t.equal(snap.run.exitCode, 0, snap.run.stderr);
   const id = (snap.summary.snapshot as { id: string }).id;
-  const child = execa(process.execPath, [BIN, '--home', home, 'ls', id, '--via', 'mount'], { reject: false, env: { CI: '', QRV_FAILPOINTS: 'after-mount=sleep:60000' } });
+  const child = execa(process.execPath, [BIN, '--home', home, 'ls', id, '--via', 'mount'], {
+    reject: false,
+    env: { CI: '', QRV_FAILPOINTS: 'after-mount=sleep:60000' },
+  });
   t.teardown(() => {
     child.kill('SIGINT');
   });
@@ -74,7 +93,7 @@ t.test('root: a setuid-root binary and a 0666 device node in a mounted copy give
   t.equal(path.dirname(outer), OWN_TMPDIR, 'in a folder of its own under TMPDIR');
   const outerStat = await fs.stat(outer);
   t.equal(outerStat.mode & 0o7777, 0o700, 'that folder is 0700');
-  t.equal(outerStat.uid, 0, 'and root\'s');
+  t.equal(outerStat.uid, 0, "and root's");
 
   const idInImage = path.join(mountpoint, 'id');
   const diskInImage = path.join(mountpoint, 'disk');
@@ -124,7 +143,11 @@ t.test('a TMPDIR that others can write without the sticky bit is refused', async
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = open;
   try {
-    await t.rejects(MountReader.open('ext4', image, 'x', true), { code: 'unsafe-tmpdir', exit: 'refused', message: /is writable by others without the sticky bit/ });
+    await t.rejects(MountReader.open('ext4', image, 'x', true), {
+      code: 'unsafe-tmpdir',
+      exit: 'refused',
+      message: /is writable by others without the sticky bit/,
+    });
   } finally {
     process.env.TMPDIR = saved;
   }

@@ -14,9 +14,27 @@ import type { FilesystemReader, Located } from '../../src/browse/types.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { lane } from '../helpers/lanes.ts';
 import { sparseFile, tmpDir } from '../helpers/tmp.ts';
-import { BAD_NAME, LONG_NAME, LONG_TARGET, browseMounts, btrfsFromTree, ext4FromTree, makeTree, xfsFromTree } from '../helpers/browse-tree.ts';
+import {
+  BAD_NAME,
+  LONG_NAME,
+  LONG_TARGET,
+  browseMounts,
+  btrfsFromTree,
+  ext4FromTree,
+  makeTree,
+  xfsFromTree,
+} from '../helpers/browse-tree.ts';
 
-interface Seen { path: string; type: string; size: number | null; mode: number; uid: number; gid: number; mtime: number; target?: string | null }
+interface Seen {
+  path: string;
+  type: string;
+  size: number | null;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  target?: string | null;
+}
 
 /** What the host folder holds, in the reader's terms (directory sizes are the filesystem's business). */
 async function hostEntries(tree: string): Promise<Seen[]> {
@@ -28,7 +46,16 @@ async function hostEntries(tree: string): Promise<Seen[]> {
       const st = await fs.lstat(full);
       const p = `${shown === '/' ? '' : shown}/${displayName(name)}`;
       const type = typeOfMode(st.mode);
-      out.push({ path: p, type, size: type === 'dir' ? null : st.size, mode: st.mode, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), ...(type === 'symlink' ? { target: displayName(await fs.readlink(full, { encoding: 'buffer' })) } : {}) });
+      out.push({
+        path: p,
+        type,
+        size: type === 'dir' ? null : st.size,
+        mode: st.mode,
+        uid: st.uid,
+        gid: st.gid,
+        mtime: Math.floor(st.mtimeMs / 1000),
+        ...(type === 'symlink' ? { target: displayName(await fs.readlink(full, { encoding: 'buffer' })) } : {}),
+      });
       if (type === 'dir') await visit(full, p);
     }
   };
@@ -39,7 +66,16 @@ async function hostEntries(tree: string): Promise<Seen[]> {
 function seen(entries: Located[]): Seen[] {
   return entries
     .filter((e) => !e.path.startsWith('/lost+found'))
-    .map((e) => ({ path: e.path, type: e.type, size: e.type === 'dir' ? null : e.size, mode: e.mode, uid: e.uid, gid: e.gid, mtime: Math.floor(Date.parse(e.mtime) / 1000), ...(e.type === 'symlink' ? { target: e.target ?? null } : {}) }))
+    .map((e) => ({
+      path: e.path,
+      type: e.type,
+      size: e.type === 'dir' ? null : e.size,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      mtime: Math.floor(Date.parse(e.mtime) / 1000),
+      ...(e.type === 'symlink' ? { target: e.target ?? null } : {}),
+    }))
     .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
@@ -49,21 +85,50 @@ async function walkAll(reader: FilesystemReader): Promise<Located[]> {
   return all;
 }
 
-const PATTERNS = [['**/*.conf'], ['etc/**'], ['**'], ['*'], ['data/*.{bin,txt}', '!**/empty.txt'], ['**/ssh'], ['/etc/*'], ['nothing/**'], ['dir with space/*']];
+const PATTERNS = [
+  ['**/*.conf'],
+  ['etc/**'],
+  ['**'],
+  ['*'],
+  ['data/*.{bin,txt}', '!**/empty.txt'],
+  ['**/ssh'],
+  ['/etc/*'],
+  ['nothing/**'],
+  ['dir with space/*'],
+];
 
 /** Everything a reader must do on the tree, whatever its method. */
 async function exercise(t: Test, reader: FilesystemReader, tree: string, dir: string): Promise<Located[]> {
   const all = await walkAll(reader);
   t.same(seen(all), await hostEntries(tree), `${reader.method}: walk() sees exactly what was put in`);
-  t.ok(all.findIndex((e) => e.path === '/etc') < all.findIndex((e) => e.path === '/etc/ssh/sshd_config'), 'parents before children');
+  t.ok(
+    all.findIndex((e) => e.path === '/etc') < all.findIndex((e) => e.path === '/etc/ssh/sshd_config'),
+    'parents before children',
+  );
 
   const root = await reader.list('/');
-  t.ok(root.some((e) => e.rawName.equals(BAD_NAME) && e.name === 'bad\\xff\\xfe.txt'), 'a name that is not UTF-8: raw bytes kept, shown escaped');
-  t.ok(root.some((e) => e.name === LONG_NAME), '255-byte name');
-  t.ok(root.some((e) => e.name === 'new\\x0aline'), 'a newline in a name, shown escaped');
-  t.same((await reader.list('/etc')).map((e) => e.name), ['.hidden.conf', 'app.conf', 'ssh']);
-  t.same((await reader.list('/etc-link')).map((e) => e.name), ['.hidden.conf', 'app.conf', 'ssh'], 'a symlink to a folder is followed by list()');
-  t.same((await reader.list('/empty')), []);
+  t.ok(
+    root.some((e) => e.rawName.equals(BAD_NAME) && e.name === 'bad\\xff\\xfe.txt'),
+    'a name that is not UTF-8: raw bytes kept, shown escaped',
+  );
+  t.ok(
+    root.some((e) => e.name === LONG_NAME),
+    '255-byte name',
+  );
+  t.ok(
+    root.some((e) => e.name === 'new\\x0aline'),
+    'a newline in a name, shown escaped',
+  );
+  t.same(
+    (await reader.list('/etc')).map((e) => e.name),
+    ['.hidden.conf', 'app.conf', 'ssh'],
+  );
+  t.same(
+    (await reader.list('/etc-link')).map((e) => e.name),
+    ['.hidden.conf', 'app.conf', 'ssh'],
+    'a symlink to a folder is followed by list()',
+  );
+  t.same(await reader.list('/empty'), []);
   t.equal((await reader.stat('/etc-link/ssh/../app.conf')).path, '/etc/app.conf', 'symlinks and .. on the way');
   t.equal((await reader.stat('/link')).type, 'symlink', 'stat does not follow the last symlink');
   t.equal(await reader.readlink('/longlink'), LONG_TARGET, 'a target too long for the inode');
@@ -73,20 +138,39 @@ async function exercise(t: Test, reader: FilesystemReader, tree: string, dir: st
   t.equal((await reader.stat('/data/sparse.bin')).size, 2 ** 30);
   t.equal((await reader.stat('/etc/app.conf')).mtime, '2020-01-02T03:04:05.000Z');
   t.equal((await reader.stat('/etc/app.conf')).links, 2, 'hard link counted');
-  await t.rejects(reader.stat('/etc/nope'), { code: 'no-such-path', exit: 'notFound', message: /\/etc\/nope is not in test \(no "nope" in \/etc\)/ });
+  await t.rejects(reader.stat('/etc/nope'), {
+    code: 'no-such-path',
+    exit: 'notFound',
+    message: /\/etc\/nope is not in test \(no "nope" in \/etc\)/,
+  });
   await t.rejects(reader.stat('/dangling/x'), { code: 'no-such-path' }, 'a dangling symlink leads nowhere');
   await t.rejects(reader.list('/etc/app.conf'), { code: 'not-a-folder' });
   await t.rejects(reader.stat('/etc/app.conf/x'), { code: 'no-such-path', message: /is not a folder/ });
 
   for (const patterns of PATTERNS) {
     for (const dot of [false, true]) {
-      const want = (await fg(patterns.map((p) => p.replace(/^\//, '')), { cwd: tree, onlyFiles: false, followSymbolicLinks: false, dot })).map((p) => `/${p}`).sort();
+      const want = (
+        await fg(
+          patterns.map((p) => p.replace(/^\//, '')),
+          { cwd: tree, onlyFiles: false, followSymbolicLinks: false, dot },
+        )
+      )
+        .map((p) => `/${p}`)
+        .sort();
       const got = (await findEntries(reader, patterns, { dot })).map((e) => e.path);
       // fast-glob on the host sees the undecodable name as Node decodes it; compare the others.
-      t.same(got.filter((p) => !p.includes('\\x') && !p.startsWith('/lost+found')), want.filter((p) => !p.includes('\ufffd') && !p.includes('\n')), `${reader.method}: find ${patterns.join(' ')}${dot ? ' --dot' : ''} = fast-glob on the folder`);
+      t.same(
+        got.filter((p) => !p.includes('\\x') && !p.startsWith('/lost+found')),
+        want.filter((p) => !p.includes('\ufffd') && !p.includes('\n')),
+        `${reader.method}: find ${patterns.join(' ')}${dot ? ' --dot' : ''} = fast-glob on the folder`,
+      );
     }
   }
-  t.same((await findEntries(reader, ['*.txt'])).map((e) => e.path), ['/bad\\xff\\xfe.txt', `/${LONG_NAME}`], 'globs see escaped names');
+  t.same(
+    (await findEntries(reader, ['*.txt'])).map((e) => e.path),
+    ['/bad\\xff\\xfe.txt', `/${LONG_NAME}`],
+    'globs see escaped names',
+  );
 
   // extract: a tree and a single file, bytes, modes, times and symlinks as they were
   const out = path.join(dir, `out-${reader.method}`);
@@ -102,8 +186,16 @@ async function exercise(t: Test, reader: FilesystemReader, tree: string, dir: st
   await reader.extract('/longlink', out);
   t.equal(await fs.readlink(path.join(out, 'longlink')), LONG_TARGET);
   await reader.extract('/bad\\xff\\xfe.txt', out);
-  t.equal(await fs.readFile(Buffer.concat([Buffer.from(`${out}/`), BAD_NAME]), 'utf8'), 'bad\n', 'extracted under its own bytes');
-  t.same((await fs.readdir(out)).filter((n) => n.startsWith('.qrv-extract-')), [], 'no staging folder left');
+  t.equal(
+    await fs.readFile(Buffer.concat([Buffer.from(`${out}/`), BAD_NAME]), 'utf8'),
+    'bad\n',
+    'extracted under its own bytes',
+  );
+  t.same(
+    (await fs.readdir(out)).filter((n) => n.startsWith('.qrv-extract-')),
+    [],
+    'no staging folder left',
+  );
   return all;
 }
 
@@ -121,7 +213,8 @@ t.test('detectFilesystem: the magic numbers of real filesystems, and what is not
   t.same(await detectFilesystem(await make('a.ext3', 'mkfs.ext3', ['-q', '-F'])), { fsType: 'ext3' });
   t.same(await detectFilesystem(await make('a.ext2', 'mkfs.ext2', ['-q', '-F'])), { fsType: 'ext2' });
   t.same(await detectFilesystem(await make('a.xfs', 'mkfs.xfs', ['-q', '-f'])), { fsType: 'xfs' });
-  if (lane(t, 'btrfs detection', { tools: ['mkfs.btrfs'] })) t.same(await detectFilesystem(await make('a.btrfs', 'mkfs.btrfs', ['-q', '-f'])), { fsType: 'btrfs' });
+  if (lane(t, 'btrfs detection', { tools: ['mkfs.btrfs'] }))
+    t.same(await detectFilesystem(await make('a.btrfs', 'mkfs.btrfs', ['-q', '-f'])), { fsType: 'btrfs' });
   t.match(classify(Buffer.alloc(70_000)), { fsType: null, what: /all zeros/ });
   const mbr = Buffer.alloc(70_000);
   mbr[510] = 0x55;
@@ -143,22 +236,45 @@ t.test('debugfs reader (no root): everything, on an ext4 image made by mkfs.ext4
     await reader.close();
   }
   await reader.close(); // again: harmless
-  t.same((await fs.readdir(path.dirname(image))).filter((n) => n.startsWith('qrv-')), []);
+  t.same(
+    (await fs.readdir(path.dirname(image))).filter((n) => n.startsWith('qrv-')),
+    [],
+  );
 });
 
 t.test('refusals: not a filesystem, XFS without root, a missing image', async (t) => {
   const dir = await tmpDir(t);
   const zeros = path.join(dir, 'zeros.img');
   await fs.writeFile(zeros, Buffer.alloc(1 << 20));
-  await t.rejects(openReader(zeros, { label: 's-00000001' }), { code: 'unknown-filesystem', exit: 'refused', message: /s-00000001 \(.*zeros.img\) holds no filesystem qrv can read: all zeros/ });
+  await t.rejects(openReader(zeros, { label: 's-00000001' }), {
+    code: 'unknown-filesystem',
+    exit: 'refused',
+    message: /s-00000001 \(.*zeros.img\) holds no filesystem qrv can read: all zeros/,
+  });
   const xfs = await sparseFile(path.join(dir, 'x.img'), 320 * 2 ** 20);
   await execa('mkfs.xfs', ['-q', '-f', xfs]);
-  await t.rejects(openReader(xfs, { label: 'q-00000001', root: false }), { code: 'needs-root-mount', exit: 'refused', message: /q-00000001 holds xfs; reading it needs a read-only mount, and only root can mount/ });
-  await t.rejects(openReader(xfs, { label: 'q-00000001', via: 'debugfs' }), { code: 'needs-root-mount', message: /debugfs cannot read/ });
-  await t.rejects(openReader(path.join(dir, 'gone.img'), { label: 's-00000002' }), { code: 'data-missing', exit: 'io' });
-  await t.rejects(openReader(dir, { label: 's-00000003' }), { code: 'unknown-filesystem', message: /neither an image file nor a block device/ });
+  await t.rejects(openReader(xfs, { label: 'q-00000001', root: false }), {
+    code: 'needs-root-mount',
+    exit: 'refused',
+    message: /q-00000001 holds xfs; reading it needs a read-only mount, and only root can mount/,
+  });
+  await t.rejects(openReader(xfs, { label: 'q-00000001', via: 'debugfs' }), {
+    code: 'needs-root-mount',
+    message: /debugfs cannot read/,
+  });
+  await t.rejects(openReader(path.join(dir, 'gone.img'), { label: 's-00000002' }), {
+    code: 'data-missing',
+    exit: 'io',
+  });
+  await t.rejects(openReader(dir, { label: 's-00000003' }), {
+    code: 'unknown-filesystem',
+    message: /neither an image file nor a block device/,
+  });
   const ext4 = await ext4FromTree(dir, await makeTree(dir));
-  await t.rejects(openReader(ext4, { label: 'x', via: 'mount', root: false }), { code: 'needs-root-mount', message: /only root can mount/ });
+  await t.rejects(openReader(ext4, { label: 'x', via: 'mount', root: false }), {
+    code: 'needs-root-mount',
+    message: /only root can mount/,
+  });
 });
 
 t.test('read-only mounts (root lane): ext4 and XFS, nothing left mounted, also after a failure', async (t) => {
@@ -180,12 +296,30 @@ t.test('read-only mounts (root lane): ext4 and XFS, nothing left mounted, also a
   } finally {
     await mounted.close();
   }
-  const strip = (entries: Located[]) => entries.map(({ rawName, rawPath, ...rest }) => ({ ...rest, raw: rawPath.toString('hex'), name: rawName.toString('hex') })).sort((a, b) => (a.raw < b.raw ? -1 : 1));
-  t.same(strip(viaMount), strip(viaDebugfs), 'the mount and debugfs see the same entries, field for field (inodes, sizes of folders, devices, times)');
+  const strip = (entries: Located[]) =>
+    entries
+      .map(({ rawName, rawPath, ...rest }) => ({
+        ...rest,
+        raw: rawPath.toString('hex'),
+        name: rawName.toString('hex'),
+      }))
+      .sort((a, b) => (a.raw < b.raw ? -1 : 1));
+  t.same(
+    strip(viaMount),
+    strip(viaDebugfs),
+    'the mount and debugfs see the same entries, field for field (inodes, sizes of folders, devices, times)',
+  );
   t.same(await browseMounts(), [], 'unmounted after close()');
-  t.same(await fs.readFile(image), before, 'the image is byte for byte unchanged (noload: the journal was not replayed)');
+  t.same(
+    await fs.readFile(image),
+    before,
+    'the image is byte for byte unchanged (noload: the journal was not replayed)',
+  );
 
-  await t.rejects(withReader(image, { label: 'test' }, (reader) => reader.list('/no/such/folder')), { code: 'no-such-path' });
+  await t.rejects(
+    withReader(image, { label: 'test' }, (reader) => reader.list('/no/such/folder')),
+    { code: 'no-such-path' },
+  );
   t.same(await browseMounts(), [], 'unmounted after a listing that failed');
 
   // an image that is mounted already is not mounted again
@@ -193,7 +327,11 @@ t.test('read-only mounts (root lane): ext4 and XFS, nothing left mounted, also a
   await fs.mkdir(elsewhere);
   await execa('mount', ['-o', 'loop,ro,noload', image, elsewhere]);
   try {
-    await t.rejects(openReader(image, { label: 's-00000009' }), { code: 'source-mounted', exit: 'refused', message: new RegExp(`s-00000009 .* is mounted at ${elsewhere}`) });
+    await t.rejects(openReader(image, { label: 's-00000009' }), {
+      code: 'source-mounted',
+      exit: 'refused',
+      message: new RegExp(`s-00000009 .* is mounted at ${elsewhere}`),
+    });
   } finally {
     await execa('umount', [elsewhere]);
   }
@@ -204,7 +342,10 @@ t.test('read-only mounts (root lane): ext4 and XFS, nothing left mounted, also a
     t.equal(xfsReader.fsType, 'xfs');
     t.match((await browseMounts())[0], /\sxfs\sro,.*norecovery/, 'XFS: ro,norecovery');
     t.same(seen(await walkAll(xfsReader)), await hostEntries(tree), 'XFS: walk() sees exactly what was put in');
-    t.same((await findEntries(xfsReader, ['**/*.conf'])).map((e) => e.path), ['/data/hardlink.conf', '/etc/app.conf', '/ünïcødé.conf']);
+    t.same(
+      (await findEntries(xfsReader, ['**/*.conf'])).map((e) => e.path),
+      ['/data/hardlink.conf', '/etc/app.conf', '/ünïcødé.conf'],
+    );
   } finally {
     await xfsReader.close();
   }
@@ -217,14 +358,21 @@ t.test('read-only mount of btrfs (root lane): everything put in is seen, nothing
   const tree = await makeTree(dir);
   const image = await btrfsFromTree(dir, tree);
   const before = await fs.readFile(image);
-  await t.rejects(openReader(image, { label: 'q-0000000b', root: false }), { code: 'needs-root-mount', message: /q-0000000b holds btrfs/ }, 'not root: refused with the reason');
+  await t.rejects(
+    openReader(image, { label: 'q-0000000b', root: false }),
+    { code: 'needs-root-mount', message: /q-0000000b holds btrfs/ },
+    'not root: refused with the reason',
+  );
   const reader = await openReader(image, { label: 'btrfs' });
   try {
     t.equal(reader.fsType, 'btrfs');
     t.equal(reader.method, 'mount');
     t.match((await browseMounts())[0], /\sbtrfs\sro[,\s]/, 'btrfs: mounted read-only');
     t.same(seen(await walkAll(reader)), await hostEntries(tree), 'btrfs: walk() sees exactly what was put in');
-    t.same((await findEntries(reader, ['**/*.conf'])).map((e) => e.path), ['/data/hardlink.conf', '/etc/app.conf', '/ünïcødé.conf']);
+    t.same(
+      (await findEntries(reader, ['**/*.conf'])).map((e) => e.path),
+      ['/data/hardlink.conf', '/etc/app.conf', '/ünïcødé.conf'],
+    );
   } finally {
     await reader.close();
   }
@@ -237,7 +385,11 @@ t.test('the mount guard (root lane): a qrv killed while it reads leaves nothing 
   const dir = await tmpDir(t);
   const image = await ext4FromTree(dir, await makeTree(dir));
   for (const signal of ['SIGKILL', 'SIGINT'] as const) {
-    const child = execa(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../helpers/browse-hold-mount.ts'), image], { reject: false });
+    const child = execa(
+      process.execPath,
+      ['--import', 'tsx', path.join(import.meta.dirname, '../helpers/browse-hold-mount.ts'), image],
+      { reject: false },
+    );
     const mountpoint = await new Promise<string>((resolve, reject) => {
       child.stdout?.on('data', (data: Buffer) => {
         const match = /mounted (\S+)/.exec(String(data));

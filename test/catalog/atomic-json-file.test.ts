@@ -25,27 +25,49 @@ async function refusal(t: Test, promise: Promise<unknown>, code: string, pattern
 
 function addVolume(name: string) {
   return (data: ReturnType<typeof emptyCatalog>) => {
-    data.volumes.push({ name, provider: 'file', path: `/srv/${name}.img`, options: {}, sizeBytes: 1, addedAt: '2026-01-01T00:00:00.000Z', policy: null, discovered: false });
+    data.volumes.push({
+      name,
+      provider: 'file',
+      path: `/srv/${name}.img`,
+      options: {},
+      sizeBytes: 1,
+      addedAt: '2026-01-01T00:00:00.000Z',
+      policy: null,
+      discovered: false,
+    });
   };
 }
 
-t.test('temporary files have unpredictable names: links planted under pid-style names are never followed', async (t) => {
-  const dir = await tmpDir(t);
-  const home = path.join(dir, 'home');
-  const victim = path.join(dir, 'victim');
-  await fs.writeFile(victim, 'precious\n', { mode: 0o600 });
-  const catalog = await Catalog.open(home);
-  // The names an older qrv used: .catalog.json.<pid>.tmp, for this process and its neighbours.
-  for (let pid = process.pid - 50; pid <= process.pid + 50; pid += 1) await fs.symlink(victim, path.join(home, `.catalog.json.${pid}.tmp`));
-  await catalog.update(addVolume('a'));
-  await catalog.update(addVolume('b'));
-  t.equal(await fs.readFile(victim, 'utf8'), 'precious\n', 'the victim is untouched');
-  t.equal((await fs.stat(victim)).mode & 0o777, 0o600, 'and its mode too');
-  t.same((await catalog.read()).volumes.map((v) => v.name), ['a', 'b'], 'the writes landed in catalog.json');
-  const names = (await fs.readdir(home)).filter((n) => !n.startsWith('.catalog.json.') || !/^\.catalog\.json\.\d+\.tmp$/.test(n));
-  t.same(names.sort(), ['catalog.json', 'catalog.lock'], 'no temporary file of ours is left');
-  t.ok((await fs.lstat(path.join(home, `.catalog.json.${process.pid}.tmp`))).isSymbolicLink(), 'the planted links are left as they were');
-});
+t.test(
+  'temporary files have unpredictable names: links planted under pid-style names are never followed',
+  async (t) => {
+    const dir = await tmpDir(t);
+    const home = path.join(dir, 'home');
+    const victim = path.join(dir, 'victim');
+    await fs.writeFile(victim, 'precious\n', { mode: 0o600 });
+    const catalog = await Catalog.open(home);
+    // The names an older qrv used: .catalog.json.<pid>.tmp, for this process and its neighbours.
+    for (let pid = process.pid - 50; pid <= process.pid + 50; pid += 1)
+      await fs.symlink(victim, path.join(home, `.catalog.json.${pid}.tmp`));
+    await catalog.update(addVolume('a'));
+    await catalog.update(addVolume('b'));
+    t.equal(await fs.readFile(victim, 'utf8'), 'precious\n', 'the victim is untouched');
+    t.equal((await fs.stat(victim)).mode & 0o777, 0o600, 'and its mode too');
+    t.same(
+      (await catalog.read()).volumes.map((v) => v.name),
+      ['a', 'b'],
+      'the writes landed in catalog.json',
+    );
+    const names = (await fs.readdir(home)).filter(
+      (n) => !n.startsWith('.catalog.json.') || !/^\.catalog\.json\.\d+\.tmp$/.test(n),
+    );
+    t.same(names.sort(), ['catalog.json', 'catalog.lock'], 'no temporary file of ours is left');
+    t.ok(
+      (await fs.lstat(path.join(home, `.catalog.json.${process.pid}.tmp`))).isSymbolicLink(),
+      'the planted links are left as they were',
+    );
+  },
+);
 
 t.test('a temporary file left by a writer killed mid-write is removed by the next write, under the lock', async (t) => {
   const home = path.join(await tmpDir(t), 'home');
@@ -100,7 +122,12 @@ t.test('a catalog writable by others, or not a regular file, is refused', async 
   const file = path.join(home, 'catalog.json');
   await fs.writeFile(file, JSON.stringify(emptyCatalog()));
   await fs.chmod(file, 0o666);
-  await refusal(t, Catalog.open(home), 'catalog-unsafe', /catalog\.json: it is writable by group and others \(mode 0666\)/);
+  await refusal(
+    t,
+    Catalog.open(home),
+    'catalog-unsafe',
+    /catalog\.json: it is writable by group and others \(mode 0666\)/,
+  );
   await fs.chmod(file, 0o620);
   await refusal(t, Catalog.open(home), 'catalog-unsafe', /it is writable by its group \(mode 0620\)/);
   await fs.rm(file);
@@ -134,7 +161,11 @@ t.test('a write lands only over the version it was based on (compare before repl
       () => undefined,
       (e: unknown) => e,
     );
-  t.match(error, { exit: 'busy', code: 'catalog-changed', message: /was replaced by another process while this qrv held the lock; nothing was written/ });
+  t.match(error, {
+    exit: 'busy',
+    code: 'catalog-changed',
+    message: /was replaced by another process while this qrv held the lock; nothing was written/,
+  });
   t.equal(await fs.readFile(file, 'utf8'), foreign, 'the other write was not overwritten');
   t.same((await fs.readdir(home)).sort(), ['catalog.json', 'catalog.lock'], 'no temporary file left');
 });
@@ -155,6 +186,10 @@ t.test('a lock file replaced while held stops the write (the lock was compromise
       () => undefined,
       (e: unknown) => e,
     );
-  t.match(error, { exit: 'busy', code: 'catalog-lock-lost', message: /was removed or replaced while this qrv held it; nothing was written/ });
+  t.match(error, {
+    exit: 'busy',
+    code: 'catalog-lock-lost',
+    message: /was removed or replaced while this qrv held it; nothing was written/,
+  });
   t.same(await fs.readFile(catalog.file), before, 'the catalog is unchanged');
 });

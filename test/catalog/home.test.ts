@@ -14,7 +14,6 @@ import { Catalog } from '../../src/catalog/store.ts';
 import { qrv, ROOT, type QrvRun } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
-
 // Real qrv processes: seconds each on a quiet machine, much more when the machine is shared.
 t.setTimeout(600_000);
 const isRoot = process.getuid?.() === 0;
@@ -24,13 +23,17 @@ type Case = [string | null, Record<string, string>];
 
 /** resolveHome's answers for the cases, computed by a process running as `nobody`. */
 async function asNobody(cases: Case[], home: string): Promise<string[]> {
-  const result = await execa('node', ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'print-home.ts'), JSON.stringify(cases)], {
-    cwd: ROOT,
-    uid: NOBODY,
-    gid: NOBODY,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home },
-    extendEnv: false,
-  });
+  const result = await execa(
+    'node',
+    ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'print-home.ts'), JSON.stringify(cases)],
+    {
+      cwd: ROOT,
+      uid: NOBODY,
+      gid: NOBODY,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home },
+      extendEnv: false,
+    },
+  );
   const out = JSON.parse(result.stdout) as { uid: number; homes: string[] };
   if (out.uid !== NOBODY) throw new Error(`child ran as uid ${out.uid}`);
   return out.homes;
@@ -38,7 +41,11 @@ async function asNobody(cases: Case[], home: string): Promise<string[]> {
 
 t.test('--home wins over QRV_HOME and XDG_DATA_HOME, and is made absolute', async (t) => {
   t.equal(resolveHome('/srv/qrv-flag', { QRV_HOME: '/srv/qrv-env', XDG_DATA_HOME: '/xdg' }), '/srv/qrv-flag');
-  t.equal(resolveHome('rel/home', { QRV_HOME: '/srv/qrv-env' }), path.resolve('rel/home'), 'a relative flag is resolved against the cwd');
+  t.equal(
+    resolveHome('rel/home', { QRV_HOME: '/srv/qrv-env' }),
+    path.resolve('rel/home'),
+    'a relative flag is resolved against the cwd',
+  );
   t.equal(resolveHome('/srv/a/../b/', {}), '/srv/b', 'normalised');
 });
 
@@ -63,8 +70,16 @@ t.test('a user other than root uses XDG_DATA_HOME/qrv, else ~/.local/share/qrv',
     ['/srv/qrv-flag', { XDG_DATA_HOME: '/xdg/data' }],
   ];
   const userHome = isRoot ? '/home/tester' : os.homedir();
-  const homes = isRoot ? await asNobody(cases, userHome) : cases.map(([flag, env]) => resolveHome(flag ?? undefined, env));
-  const expected = ['/xdg/data/qrv', `${userHome}/.local/share/qrv`, `${userHome}/.local/share/qrv`, '/srv/qrv-env', '/srv/qrv-flag'];
+  const homes = isRoot
+    ? await asNobody(cases, userHome)
+    : cases.map(([flag, env]) => resolveHome(flag ?? undefined, env));
+  const expected = [
+    '/xdg/data/qrv',
+    `${userHome}/.local/share/qrv`,
+    `${userHome}/.local/share/qrv`,
+    '/srv/qrv-env',
+    '/srv/qrv-flag',
+  ];
   t.equal(homes[0], expected[0], 'XDG_DATA_HOME when absolute');
   t.equal(homes[1], expected[1], 'a relative XDG_DATA_HOME is ignored (XDG spec)');
   t.equal(homes[2], expected[2], 'the home folder when XDG_DATA_HOME is unset');
@@ -123,8 +138,14 @@ t.test('a world-writable home: a catalog swapped in by nobody never runs its hoo
   const staged = path.join(dir, 'forged.json');
   await fs.writeFile(staged, JSON.stringify(forged), { mode: 0o644 });
   await execa(AS_NOBODY[0] as string, [...AS_NOBODY.slice(1), 'cp', staged, path.join(home, '.forged')]);
-  await execa(AS_NOBODY[0] as string, [...AS_NOBODY.slice(1), 'mv', '-f', path.join(home, '.forged'), path.join(home, 'catalog.json')]);
-  t.equal((await fs.stat(path.join(home, 'catalog.json'))).uid, 65534, 'the catalog is now nobody\'s');
+  await execa(AS_NOBODY[0] as string, [
+    ...AS_NOBODY.slice(1),
+    'mv',
+    '-f',
+    path.join(home, '.forged'),
+    path.join(home, 'catalog.json'),
+  ]);
+  t.equal((await fs.stat(path.join(home, 'catalog.json'))).uid, 65534, "the catalog is now nobody's");
 
   const before = await fs.readFile(path.join(home, 'catalog.json'));
   const run = await qrv(home, ['cron']);
@@ -154,7 +175,12 @@ t.test('a sticky 1777 home is refused as well, and so is a group-writable one', 
     const home = path.join(dir, `home-${mode.toString(8)}`);
     await fs.mkdir(home);
     await fs.chmod(home, mode);
-    await refusal(t, Catalog.open(home), 'home-unsafe', new RegExp(`refusing the qrv home .*: it is writable by .* \\(mode ${mode.toString(8).padStart(4, '0')}\\)`));
+    await refusal(
+      t,
+      Catalog.open(home),
+      'home-unsafe',
+      new RegExp(`refusing the qrv home .*: it is writable by .* \\(mode ${mode.toString(8).padStart(4, '0')}\\)`),
+    );
     t.same(await fs.readdir(home), [], 'nothing was written in it');
   }
 });
@@ -164,34 +190,65 @@ t.test('a home owned by another user is refused for root, and for nobody', needs
   const home = path.join(dir, 'home');
   await fs.mkdir(home, { mode: 0o700 });
   await fs.chown(home, 65534, 65534);
-  await refusal(t, Catalog.open(home), 'home-unsafe', /refusing the qrv home .*: it is owned by uid 65534, not by root/);
+  await refusal(
+    t,
+    Catalog.open(home),
+    'home-unsafe',
+    /refusing the qrv home .*: it is owned by uid 65534, not by root/,
+  );
   const daemons = path.join(dir, 'daemon-home');
   await fs.mkdir(daemons, { mode: 0o755 });
   await fs.chown(daemons, 1, 1);
-  oneLine(t, await qrv(daemons, ['list'], {}, AS_NOBODY), 5, /refusing the qrv home .*: it is owned by uid 1, not by uid 65534 \(this user\) or root/);
+  oneLine(
+    t,
+    await qrv(daemons, ['list'], {}, AS_NOBODY),
+    5,
+    /refusing the qrv home .*: it is owned by uid 1, not by uid 65534 \(this user\) or root/,
+  );
 });
 
-t.test('a parent folder that others can write without the sticky bit is refused; with it, accepted', needsRoot, async (t) => {
-  const dir = await openDir(t);
-  const open = path.join(dir, 'open');
-  await fs.mkdir(open);
-  await fs.chmod(open, 0o777);
-  const home = path.join(open, 'home');
-  await fs.mkdir(home, { mode: 0o700 });
-  await refusal(t, Catalog.open(home), 'home-unsafe', new RegExp(`its parent folder ${open} is not safe: it is writable by others without the sticky bit \\(mode 0777\\)`));
-  await refusal(t, Catalog.open(path.join(open, 'new', 'home')), 'home-unsafe', /is not safe: it is writable by others without the sticky bit/);
-  t.notOk(await exists(path.join(open, 'new')), 'a home below it is not created');
-  await fs.chmod(open, 0o1777);
-  t.equal(await prepareHome(home, true), home, 'accepted under a sticky parent');
-  const owned = path.join(dir, 'owned');
-  await fs.mkdir(owned, { mode: 0o755 });
-  await fs.chown(owned, 65534, 65534);
-  await refusal(t, Catalog.open(path.join(owned, 'home')), 'home-unsafe', /its parent folder .*owned is not safe: it is owned by uid 65534/);
-  // A symbolic link on the way is followed once; the real folders are what is checked and used.
-  const link = path.join(dir, 'link');
-  await fs.symlink(path.join(owned), link);
-  await refusal(t, Catalog.open(path.join(link, 'home')), 'home-unsafe', /its parent folder .*owned is not safe/);
-});
+t.test(
+  'a parent folder that others can write without the sticky bit is refused; with it, accepted',
+  needsRoot,
+  async (t) => {
+    const dir = await openDir(t);
+    const open = path.join(dir, 'open');
+    await fs.mkdir(open);
+    await fs.chmod(open, 0o777);
+    const home = path.join(open, 'home');
+    await fs.mkdir(home, { mode: 0o700 });
+    await refusal(
+      t,
+      Catalog.open(home),
+      'home-unsafe',
+      new RegExp(
+        `its parent folder ${open} is not safe: it is writable by others without the sticky bit \\(mode 0777\\)`,
+      ),
+    );
+    await refusal(
+      t,
+      Catalog.open(path.join(open, 'new', 'home')),
+      'home-unsafe',
+      /is not safe: it is writable by others without the sticky bit/,
+    );
+    t.notOk(await exists(path.join(open, 'new')), 'a home below it is not created');
+    await fs.chmod(open, 0o1777);
+    t.equal(await prepareHome(home, true), home, 'accepted under a sticky parent');
+    const owned = path.join(dir, 'owned');
+    await fs.mkdir(owned, { mode: 0o755 });
+    await fs.chown(owned, 65534, 65534);
+    await refusal(
+      t,
+      Catalog.open(path.join(owned, 'home')),
+      'home-unsafe',
+      /its parent folder .*owned is not safe: it is owned by uid 65534/,
+    );
+    // A symbolic link on the way is followed once; the real folders are what is checked and used.
+    const link = path.join(dir, 'link');
+    await fs.symlink(path.join(owned), link);
+    await refusal(t, Catalog.open(path.join(link, 'home')), 'home-unsafe', /its parent folder .*owned is not safe/);
+  },
+);
 
 t.test('a home nobody cannot write fails at once with one line; reading it still works', needsRoot, async (t) => {
   const dir = await openDir(t);
@@ -208,25 +265,44 @@ t.test('a home nobody cannot write fails at once with one line; reading it still
   oneLine(t, run, 5, /cannot write in the qrv home .*home: permission denied \(EACCES\)/);
   t.notMatch(run.stderr, /internal error/);
   // Relative to a read-only run of the same process, since the machine may be busy.
-  t.ok(ms < 2 * listMs + 10_000, `at once (${ms} ms, a list took ${listMs} ms; it used to wait 15.6 s for the lock first)`);
+  t.ok(
+    ms < 2 * listMs + 10_000,
+    `at once (${ms} ms, a list took ${listMs} ms; it used to wait 15.6 s for the lock first)`,
+  );
   t.same(await fs.readdir(home), [], 'nothing was written');
 });
 
 t.test('a home under /proc or /sys is refused at once', async (t) => {
   const started = Date.now();
   const run = await qrv('/proc/qrv-home', ['policy', 'add', 'p']);
-  oneLine(t, run, 5, /cannot use the qrv home \/proc\/qrv-home: \/proc is on proc, a kernel filesystem that holds no files/);
+  oneLine(
+    t,
+    run,
+    5,
+    /cannot use the qrv home \/proc\/qrv-home: \/proc is on proc, a kernel filesystem that holds no files/,
+  );
   t.ok(Date.now() - started < 120_000, 'it ends (it used to spin for ever)');
   for (const home of ['/proc/self', '/proc/qrv/a/b', '/sys/kernel/qrv']) {
-    await refusal(t, Catalog.open(home), 'home-unusable', /is on (proc|sysfs), a kernel filesystem that holds no files/);
+    await refusal(
+      t,
+      Catalog.open(home),
+      'home-unusable',
+      /is on (proc|sysfs), a kernel filesystem that holds no files/,
+    );
   }
 });
 
 t.test('QRV_LOCK_WAIT_MS that is not a number of milliseconds is a usage error before anything is done', async (t) => {
   const home = path.join(await tmpDir(t), 'home');
-  oneLine(t, await qrv(home, ['policy', 'add', 'p'], { QRV_LOCK_WAIT_MS: 'abc' }), 2, /QRV_LOCK_WAIT_MS="abc" is not a number of milliseconds from 0 to 86400000/);
+  oneLine(
+    t,
+    await qrv(home, ['policy', 'add', 'p'], { QRV_LOCK_WAIT_MS: 'abc' }),
+    2,
+    /QRV_LOCK_WAIT_MS="abc" is not a number of milliseconds from 0 to 86400000/,
+  );
   t.notOk(await exists(home), 'no home was even created');
-  for (const value of ['-1', '1.5', ' 5', '99999999999', '86400001']) t.throws(() => lockWaitMs({ QRV_LOCK_WAIT_MS: value }), { code: 'bad-lock-wait', exit: 'usage' }, value);
+  for (const value of ['-1', '1.5', ' 5', '99999999999', '86400001'])
+    t.throws(() => lockWaitMs({ QRV_LOCK_WAIT_MS: value }), { code: 'bad-lock-wait', exit: 'usage' }, value);
   t.equal(lockWaitMs({}), 15_000, 'unset: 15 s');
   t.equal(lockWaitMs({ QRV_LOCK_WAIT_MS: '0' }), 0);
   t.equal(lockWaitMs({ QRV_LOCK_WAIT_MS: '86400000' }), 86_400_000);

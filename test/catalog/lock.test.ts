@@ -11,7 +11,6 @@ import { Catalog } from '../../src/catalog/store.ts';
 import { BIN, qrv, ROOT } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
-
 // Real qrv processes: seconds each on a quiet machine, much more when the machine is shared.
 t.setTimeout(600_000);
 const HOLDER = path.join(ROOT, 'test', 'helpers', 'run-lock-holder.ts');
@@ -42,7 +41,12 @@ async function homeWithTwoSnapshots(t: Test): Promise<{ home: string; ids: [stri
 }
 
 function qrvSet(home: string, id: string, label: string, env: Record<string, string> = {}): ResultPromise {
-  return execa(process.execPath, [BIN, '--home', home, 'set', id, '--label', label], { reject: false, env: { CI: '', ...env }, stdin: 'ignore', timeout: 180_000 });
+  return execa(process.execPath, [BIN, '--home', home, 'set', id, '--label', label], {
+    reject: false,
+    env: { CI: '', ...env },
+    stdin: 'ignore',
+    timeout: 180_000,
+  });
 }
 
 /** Waits until process `pid` is stopped (state T in /proc/PID/stat). */
@@ -67,7 +71,9 @@ t.test('a holder stopped for 11 s keeps the lock; both updates land (SIGSTOP/SIG
   // cron's run lock, held by a process that then stops: never stale either.
   const runHolder = execa('node', ['--import', 'tsx', HOLDER, home, 'cron'], { cwd: ROOT, reject: false });
   t.teardown(() => void runHolder.kill('SIGKILL'));
-  await new Promise<void>((resolve) => runHolder.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('held') && resolve()));
+  await new Promise<void>((resolve) =>
+    runHolder.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('held') && resolve()),
+  );
 
   // The first `qrv set` stops itself holding the catalog lock, its change made, not yet written.
   const a = qrvSet(home, first, 'a', { QRV_FAILPOINTS: 'catalog-write=stop' });
@@ -76,7 +82,11 @@ t.test('a holder stopped for 11 s keeps the lock; both updates land (SIGSTOP/SIG
 
   const early = await qrvSet(home, second, 'early', { QRV_LOCK_WAIT_MS: '1000' });
   t.equal(early.exitCode, 6, 'a short wait gives up with busy');
-  t.match(String(early.stderr), new RegExp(`another qrv \\(pid ${a.pid}, since .*\\) is changing the catalog in ${home}`), 'naming the holder');
+  t.match(
+    String(early.stderr),
+    new RegExp(`another qrv \\(pid ${a.pid}, since .*\\) is changing the catalog in ${home}`),
+    'naming the holder',
+  );
 
   // The second waits (up to 60 s) while the first stays stopped for 11 s: the old lock called a
   // lock not refreshed for 10 s stale and took it over, and the first then overwrote the second.
@@ -89,7 +99,11 @@ t.test('a holder stopped for 11 s keeps the lock; both updates land (SIGSTOP/SIG
   t.same(await labels(home), { [first]: 'a', [second]: 'b' }, 'both changes are in the catalog');
 
   const cron = await qrv(home, ['cron']);
-  t.match(cron.stdout, /another qrv cron is running in this home; skipped/, 'the stopped run-lock holder still holds cron.lock after 11 s');
+  t.match(
+    cron.stdout,
+    /another qrv cron is running in this home; skipped/,
+    'the stopped run-lock holder still holds cron.lock after 11 s',
+  );
   runHolder.kill('SIGKILL');
   await runHolder;
   const after = await qrv(home, ['cron']);
@@ -118,10 +132,16 @@ t.test('a lock folder of an older qrv is waited for while fresh', async (t) => {
   const old = process.env.QRV_LOCK_WAIT_MS;
   process.env.QRV_LOCK_WAIT_MS = '600';
   t.teardown(() => (old === undefined ? delete process.env.QRV_LOCK_WAIT_MS : (process.env.QRV_LOCK_WAIT_MS = old)));
-  const error = await catalog.update(() => undefined).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  t.match(error, { exit: 'busy', code: 'catalog-locked', message: /another qrv \(a lock folder of an older qrv\) is changing the catalog/ });
+  const error = await catalog
+    .update(() => undefined)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  t.match(error, {
+    exit: 'busy',
+    code: 'catalog-locked',
+    message: /another qrv \(a lock folder of an older qrv\) is changing the catalog/,
+  });
   t.ok((await fs.lstat(path.join(home, 'catalog.lock'))).isDirectory(), 'a fresh one is left alone');
 });

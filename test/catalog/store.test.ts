@@ -14,13 +14,23 @@ import { tmpDir } from '../helpers/tmp.ts';
 const WRITER = path.join(ROOT, 'test', 'helpers', 'catalog-writer.ts');
 
 function volume(name: string): Volume {
-  return { name, provider: 'file', path: `/srv/${name}.img`, options: { mode: 'image' }, sizeBytes: 1024, addedAt: '2025-01-02T03:04:05.000Z', policy: null, discovered: false };
+  return {
+    name,
+    provider: 'file',
+    path: `/srv/${name}.img`,
+    options: { mode: 'image' },
+    sizeBytes: 1024,
+    addedAt: '2025-01-02T03:04:05.000Z',
+    policy: null,
+    discovered: false,
+  };
 }
 
 /** What is in the home besides its lock file, which stays (empty while nobody holds it). */
 async function filesIn(t: Test, home: string): Promise<string[]> {
   const names = (await fs.readdir(home)).sort();
-  if (names.includes('catalog.lock')) t.equal((await fs.stat(path.join(home, 'catalog.lock'))).size, 0, 'the lock file is free (empty)');
+  if (names.includes('catalog.lock'))
+    t.equal((await fs.stat(path.join(home, 'catalog.lock'))).size, 0, 'the lock file is free (empty)');
   return names.filter((name) => name !== 'catalog.lock');
 }
 
@@ -38,7 +48,12 @@ function isQrvErrorWith(t: Test, error: unknown, exit: string, code: string): vo
 }
 
 function writer(home: string, prefix: string, count: number, extra: string[] = [], env: Record<string, string> = {}) {
-  return execa('node', ['--import', 'tsx', WRITER, home, prefix, String(count), ...extra], { cwd: ROOT, reject: false, env, timeout: 120_000 });
+  return execa('node', ['--import', 'tsx', WRITER, home, prefix, String(count), ...extra], {
+    cwd: ROOT,
+    reject: false,
+    env,
+    timeout: 120_000,
+  });
 }
 
 t.test('open on a new folder creates it (0700) and writes nothing', async (t) => {
@@ -73,7 +88,11 @@ t.test('update persists atomically: mode 0600, no temporary file or lock left', 
   t.same(await filesIn(t, home), ['catalog.json'], 'a second update also leaves nothing behind');
   t.equal((await fs.stat(catalog.file)).mode & 0o777, 0o600, 'still 0600 after replacing the file');
   const reopened = await Catalog.open(home);
-  t.same((await reopened.read()).volumes.map((v) => v.name), ['db', 'web'], 'a new instance reads both rows');
+  t.same(
+    (await reopened.read()).volumes.map((v) => v.name),
+    ['db', 'web'],
+    'a new instance reads both rows',
+  );
 });
 
 t.test('update keeps mode 0600 even when the old file was wider', async (t) => {
@@ -94,7 +113,11 @@ t.test('read returns the validated newest contents', async (t) => {
   t.same(await catalog.read(), data);
   const other = await Catalog.open(home);
   await other.update((d) => void d.volumes.push(volume('web')));
-  t.same((await catalog.read()).volumes.map((v) => v.name), ['db', 'web'], 'sees a write made through another instance');
+  t.same(
+    (await catalog.read()).volumes.map((v) => v.name),
+    ['db', 'web'],
+    'sees a write made through another instance',
+  );
 });
 
 const corruptCases: Array<{ name: string; text: string; pattern: RegExp }> = [
@@ -141,40 +164,66 @@ for (const c of corruptCases) {
   });
 }
 
-t.test('a read after another writer changed the file sees the change; reads of an unchanged file are the same contents', async (t) => {
-  const home = path.join(await tmpDir(t), 'home');
-  const mine = await Catalog.open(home);
-  await mine.update((data) => void data.volumes.push(volume('a')));
-  const first = await mine.read();
-  const again = await mine.read();
-  t.equal(again, first, 'an unchanged file is not parsed again: the read is this process\'s copy');
-  await mine.update((data) => {
-    (data.volumes[0] as Volume).options.mode = 'device';
-  });
-  t.equal((first.volumes[0] as Volume).options.mode, 'image', 'what a read returned is never changed by a later update (copy on write)');
-  t.equal(((await mine.read()).volumes[0] as Volume).options.mode, 'device', 'the next read has the change');
-  await t.rejects(mine.update((data) => {
-    (data.volumes[0] as Volume).options.mode = 'half-done';
-    throw new Error('the change failed');
-  }), /the change failed/);
-  t.equal(((await mine.read()).volumes[0] as Volume).options.mode, 'device', 'a change that failed halfway left nothing behind');
+t.test(
+  'a read after another writer changed the file sees the change; reads of an unchanged file are the same contents',
+  async (t) => {
+    const home = path.join(await tmpDir(t), 'home');
+    const mine = await Catalog.open(home);
+    await mine.update((data) => void data.volumes.push(volume('a')));
+    const first = await mine.read();
+    const again = await mine.read();
+    t.equal(again, first, "an unchanged file is not parsed again: the read is this process's copy");
+    await mine.update((data) => {
+      (data.volumes[0] as Volume).options.mode = 'device';
+    });
+    t.equal(
+      (first.volumes[0] as Volume).options.mode,
+      'image',
+      'what a read returned is never changed by a later update (copy on write)',
+    );
+    t.equal(((await mine.read()).volumes[0] as Volume).options.mode, 'device', 'the next read has the change');
+    await t.rejects(
+      mine.update((data) => {
+        (data.volumes[0] as Volume).options.mode = 'half-done';
+        throw new Error('the change failed');
+      }),
+      /the change failed/,
+    );
+    t.equal(
+      ((await mine.read()).volumes[0] as Volume).options.mode,
+      'device',
+      'a change that failed halfway left nothing behind',
+    );
 
-  // Another process's update renames a new file over it.
-  const other = await Catalog.open(home);
-  await other.update((data) => void data.volumes.push(volume('b')));
-  t.same((await mine.read()).volumes.map((v) => v.name), ['a', 'b'], 'another writer\'s rename is seen');
+    // Another process's update renames a new file over it.
+    const other = await Catalog.open(home);
+    await other.update((data) => void data.volumes.push(volume('b')));
+    t.same(
+      (await mine.read()).volumes.map((v) => v.name),
+      ['a', 'b'],
+      "another writer's rename is seen",
+    );
 
-  // A change written in place (same inode, same size): seen by its mtime and ctime.
-  const file = path.join(home, 'catalog.json');
-  const text = await fs.readFile(file, 'utf8');
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const handle = await fs.open(file, 'r+');
-  await handle.write(text.replace('"name": "b"', '"name": "c"'), 0);
-  await handle.close();
-  t.same((await mine.read()).volumes.map((v) => v.name), ['a', 'c'], 'an in-place change is seen');
-  await mine.update((data) => void data.volumes.push(volume('d')));
-  t.same((await other.read()).volumes.map((v) => v.name), ['a', 'c', 'd'], 'and an update is based on it');
-});
+    // A change written in place (same inode, same size): seen by its mtime and ctime.
+    const file = path.join(home, 'catalog.json');
+    const text = await fs.readFile(file, 'utf8');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const handle = await fs.open(file, 'r+');
+    await handle.write(text.replace('"name": "b"', '"name": "c"'), 0);
+    await handle.close();
+    t.same(
+      (await mine.read()).volumes.map((v) => v.name),
+      ['a', 'c'],
+      'an in-place change is seen',
+    );
+    await mine.update((data) => void data.volumes.push(volume('d')));
+    t.same(
+      (await other.read()).volumes.map((v) => v.name),
+      ['a', 'c', 'd'],
+      'and an update is based on it',
+    );
+  },
+);
 
 t.test('a catalog with a newer schemaVersion is refused as newer and left untouched', async (t) => {
   const home = await tmpDir(t);
@@ -191,7 +240,12 @@ t.test('a catalog with a newer schemaVersion is refused as newer and left untouc
   await fs.writeFile(file, JSON.stringify(emptyCatalog()));
   const catalog = await Catalog.open(home);
   await fs.writeFile(file, text);
-  isQrvErrorWith(t, await errorOf(catalog.update((data) => void data.volumes.push(volume('x')))), 'catalog', 'catalog-newer');
+  isQrvErrorWith(
+    t,
+    await errorOf(catalog.update((data) => void data.volumes.push(volume('x')))),
+    'catalog',
+    'catalog-newer',
+  );
   t.equal(await fs.readFile(file, 'utf8'), text, 'untouched after update');
 });
 
@@ -203,7 +257,11 @@ t.test('a change that breaks the schema is not written', async (t) => {
   const error = await errorOf(catalog.update((data) => void data.volumes.push({ ...volume('bad'), sizeBytes: -1 })));
   t.ok(error instanceof Error, 'the update fails');
   t.same(await fs.readFile(catalog.file), before, 'the file is unchanged');
-  t.same((await catalog.read()).volumes.map((v) => v.name), ['db'], 'read shows only what was written');
+  t.same(
+    (await catalog.read()).volumes.map((v) => v.name),
+    ['db'],
+    'read shows only what was written',
+  );
 });
 
 t.test('a failed update on a catalog never written leaves no trace', async (t) => {
@@ -220,7 +278,11 @@ t.test('a failed update on a catalog never written leaves no trace', async (t) =
   t.same((await catalog.read()).volumes, [], 'read does not show the failed change');
   await catalog.update((data) => void data.volumes.push(volume('next')));
   const onDisk = JSON.parse(await fs.readFile(catalog.file, 'utf8')) as CatalogData;
-  t.same(onDisk.volumes.map((v) => v.name), ['next'], 'the next update does not write the failed change');
+  t.same(
+    onDisk.volumes.map((v) => v.name),
+    ['next'],
+    'the next update does not write the failed change',
+  );
 });
 
 t.test('two processes updating at once lose no update', async (t) => {
@@ -243,7 +305,10 @@ t.test('two processes updating at once lose no update', async (t) => {
   t.equal(rb.exitCode, 0, `writer b: ${rb.stdout} ${rb.stderr}`);
 
   const names = (await (await Catalog.open(home)).read()).volumes.map((v) => v.name);
-  const expected = [...Array.from({ length: 25 }, (_, i) => `a-${i}`), ...Array.from({ length: 25 }, (_, i) => `b-${i}`)];
+  const expected = [
+    ...Array.from({ length: 25 }, (_, i) => `a-${i}`),
+    ...Array.from({ length: 25 }, (_, i) => `b-${i}`),
+  ];
   t.equal(names.length, 50, 'all 50 rows are there');
   t.same([...names].sort(), [...expected].sort(), 'every row from both processes, each once');
   t.same(await filesIn(t, home), ['catalog.json'], 'no temporary file left behind, the lock is free');
@@ -260,7 +325,11 @@ t.test('a stale lock folder left by an older qrv that crashed does not block upd
   await catalog.update((data) => void data.volumes.push(volume('db')));
   const ms = Date.now() - started;
   t.ok(ms < 3000, `took over the stale lock at once (${ms} ms; the wait limit is 15 s)`);
-  t.same((await catalog.read()).volumes.map((v) => v.name), ['db'], 'the update was written');
+  t.same(
+    (await catalog.read()).volumes.map((v) => v.name),
+    ['db'],
+    'the update was written',
+  );
   t.same(await filesIn(t, home), ['catalog.json'], 'the old lock folder is gone afterwards');
   t.ok((await fs.lstat(lock)).isFile(), 'the lock is a file now');
 });
@@ -298,19 +367,41 @@ t.test('a lock held by another live process makes update fail with busy', async 
 
   const after = await writer(home, 'c', 1, [], { QRV_LOCK_WAIT_MS: '400' });
   t.equal(after.exitCode, 0, `once released, the same writer succeeds: ${after.stdout}`);
-  t.same((await catalog.read()).volumes.map((v) => v.name), ['db', 'c-0']);
+  t.same(
+    (await catalog.read()).volumes.map((v) => v.name),
+    ['db', 'c-0'],
+  );
 });
 
 t.test('a version 1 catalog is read and upgraded to the current version on the next write', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');
-  const v1 = { schemaVersion: 1, volumes: [{ name: 'db', provider: 'file', path: '/srv/db.img', options: {}, sizeBytes: 1, addedAt: '2025-01-02T03:04:05.000Z' }], snapshots: [], qrvs: [], jobs: [] };
+  const v1 = {
+    schemaVersion: 1,
+    volumes: [
+      {
+        name: 'db',
+        provider: 'file',
+        path: '/srv/db.img',
+        options: {},
+        sizeBytes: 1,
+        addedAt: '2025-01-02T03:04:05.000Z',
+      },
+    ],
+    snapshots: [],
+    qrvs: [],
+    jobs: [],
+  };
   await fs.writeFile(file, JSON.stringify(v1));
   const catalog = await Catalog.open(home);
   const data = await catalog.read();
   t.equal(data.schemaVersion, SCHEMA_VERSION);
   t.match(data.volumes[0], { name: 'db', policy: null, discovered: false });
-  t.same(data.subclients.map((s) => [s.name, s.volumes]), [['default', ['db']]], 'the default sub-client exists and holds the volumes v1 knew');
+  t.same(
+    data.subclients.map((s) => [s.name, s.volumes]),
+    [['default', ['db']]],
+    'the default sub-client exists and holds the volumes v1 knew',
+  );
   t.same(data.settings, { discovery: [], ignored: [], historyRetention: '400d' }, 'settings with their defaults');
   t.equal(JSON.parse(await fs.readFile(file, 'utf8')).schemaVersion, 1, 'reading alone does not rewrite it');
   await catalog.update(() => undefined);
@@ -324,9 +415,67 @@ t.test('a version 2 catalog gains the incremental-copy fields with their default
     schemaVersion: 2,
     volumes: [],
     snapshots: [],
-    qrvs: [{ id: 'q-00000001', volume: 'db', snapshotId: 's-00000001', destination: '/r/db.img', destinationKind: 'file', state: 'ready', sizeBytes: 1, blockSize: 65536, checksum: 'xxh64:0123456789abcdef', ledger: null, createdAt: at, updatedAt: at, history: [{ snapshotId: 's-00000001', at, method: 'full', bytesRead: 1, bytesWritten: 1, seconds: 0.1, jobId: 'j-00000001' }], pool: null }],
-    jobs: [{ id: 'j-00000001', kind: 'copy', volume: 'db', state: 'succeeded', pid: 1, host: 'h', startedAt: at, endedAt: at, snapshotId: 's-00000001', qrvId: 'q-00000001', destination: '/r/db.img', steps: [], warnings: [], error: null }],
-    policies: [{ name: 'p', persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule: null, hooks: {}, hookTimeout: null, createdAt: at, updatedAt: at }],
+    qrvs: [
+      {
+        id: 'q-00000001',
+        volume: 'db',
+        snapshotId: 's-00000001',
+        destination: '/r/db.img',
+        destinationKind: 'file',
+        state: 'ready',
+        sizeBytes: 1,
+        blockSize: 65536,
+        checksum: 'xxh64:0123456789abcdef',
+        ledger: null,
+        createdAt: at,
+        updatedAt: at,
+        history: [
+          {
+            snapshotId: 's-00000001',
+            at,
+            method: 'full',
+            bytesRead: 1,
+            bytesWritten: 1,
+            seconds: 0.1,
+            jobId: 'j-00000001',
+          },
+        ],
+        pool: null,
+      },
+    ],
+    jobs: [
+      {
+        id: 'j-00000001',
+        kind: 'copy',
+        volume: 'db',
+        state: 'succeeded',
+        pid: 1,
+        host: 'h',
+        startedAt: at,
+        endedAt: at,
+        snapshotId: 's-00000001',
+        qrvId: 'q-00000001',
+        destination: '/r/db.img',
+        steps: [],
+        warnings: [],
+        error: null,
+      },
+    ],
+    policies: [
+      {
+        name: 'p',
+        persist: null,
+        copy: 'now',
+        unsnap: 'after-copy',
+        dest: null,
+        keep: null,
+        schedule: null,
+        hooks: {},
+        hookTimeout: null,
+        createdAt: at,
+        updatedAt: at,
+      },
+    ],
   };
   await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(v2));
   const data = await (await Catalog.open(home)).read();
@@ -345,10 +494,26 @@ t.test('a version 4 catalog from before settings.ignored reads with it empty, an
 
 t.test('a corrupt catalog is described in one printable line: BOM and NULs named, control bytes escaped', async (t) => {
   const cases: Array<[string, Buffer, RegExp]> = [
-    ['a BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(emptyCatalog()))]), /it starts with a byte order mark \(U\+FEFF, a UTF-8 BOM\)/],
-    ['NUL bytes', Buffer.concat([Buffer.from('{"schemaVersion":'), Buffer.alloc(4096)]), /it holds NUL bytes, the first at byte 17/],
-    ['an escape sequence', Buffer.from('{"a":\x1b[31m\r\n\u2028}'), /not valid JSON \(Unexpected token '\\x1b', "\{"a":\\x1b\[31m\\x0d\\x0a\\u2028\}" is not valid JSON\)/],
-    ['a key with a newline', Buffer.from(JSON.stringify({ ...emptyCatalog(), volumes: [{ 'bad\nkey': 1 }] })), /volumes\.0\./],
+    [
+      'a BOM',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(emptyCatalog()))]),
+      /it starts with a byte order mark \(U\+FEFF, a UTF-8 BOM\)/,
+    ],
+    [
+      'NUL bytes',
+      Buffer.concat([Buffer.from('{"schemaVersion":'), Buffer.alloc(4096)]),
+      /it holds NUL bytes, the first at byte 17/,
+    ],
+    [
+      'an escape sequence',
+      Buffer.from('{"a":\x1b[31m\r\n\u2028}'),
+      /not valid JSON \(Unexpected token '\\x1b', "\{"a":\\x1b\[31m\\x0d\\x0a\\u2028\}" is not valid JSON\)/,
+    ],
+    [
+      'a key with a newline',
+      Buffer.from(JSON.stringify({ ...emptyCatalog(), volumes: [{ 'bad\nkey': 1 }] })),
+      /volumes\.0\./,
+    ],
   ];
   for (const [name, bytes, pattern] of cases) {
     const home = await tmpDir(t);
@@ -357,7 +522,11 @@ t.test('a corrupt catalog is described in one printable line: BOM and NULs named
     isQrvErrorWith(t, error, 'catalog', 'catalog-corrupt');
     const message = (error as Error).message;
     t.match(message, pattern, name);
-    t.notMatch(message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/, `${name}: no control or invisible character in the message`);
+    t.notMatch(
+      message,
+      /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/,
+      `${name}: no control or invisible character in the message`,
+    );
     t.same(await fs.readFile(path.join(home, 'catalog.json')), bytes, `${name}: the file is untouched`);
   }
 });

@@ -9,16 +9,50 @@ const AT = '2026-01-02T03:04:05.000Z';
 
 function snapshot(id: string): Snapshot {
   return {
-    id, volume: 'v', subclient: null, provider: 'file', handle: `/s/${id}`, path: `/s/${id}`, createdAt: AT, persistUntil: null, label: null, pinned: false,
-    state: 'ready', sizeBytes: 1, groupId: `g-${id}`, method: 'reflink', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j-1', removedAt: null,
-    policy: null, copiedTo: null, consistency: 'atomic', copyRate: null,
+    id,
+    volume: 'v',
+    subclient: null,
+    provider: 'file',
+    handle: `/s/${id}`,
+    path: `/s/${id}`,
+    createdAt: AT,
+    persistUntil: null,
+    label: null,
+    pinned: false,
+    state: 'ready',
+    sizeBytes: 1,
+    groupId: `g-${id}`,
+    method: 'reflink',
+    quiesce: 'none',
+    suspendedMs: 0,
+    objects: [],
+    jobId: 'j-1',
+    removedAt: null,
+    policy: null,
+    copiedTo: null,
+    consistency: 'atomic',
+    copyRate: null,
   };
 }
 
 function job(id: string): Job {
   return {
-    id, kind: 'snap', volume: 'v', state: 'running', pid: 1, host: 'h', startedAt: AT, endedAt: null, snapshotId: null, qrvId: null, destination: null,
-    steps: [{ name: 'snapshot', state: 'started', startedAt: AT, endedAt: null, detail: null }], warnings: [], error: null, progress: null, resumes: null,
+    id,
+    kind: 'snap',
+    volume: 'v',
+    state: 'running',
+    pid: 1,
+    host: 'h',
+    startedAt: AT,
+    endedAt: null,
+    snapshotId: null,
+    qrvId: null,
+    destination: null,
+    steps: [{ name: 'snapshot', state: 'started', startedAt: AT, endedAt: null, detail: null }],
+    warnings: [],
+    error: null,
+    progress: null,
+    resumes: null,
   };
 }
 
@@ -63,8 +97,14 @@ t.test('a write into a row copies that row only; the read catalog keeps the old 
   });
   t.ok(unchanged, 'the read catalog is as it was');
   t.equal(data.snapshots[1]?.label, null);
-  t.same(delta?.put.snapshots?.map((s) => s.id), ['b']);
-  t.same((delta?.put.jobs?.[0] as Job).steps.map((s) => `${s.name}:${s.state}`), ['snapshot:done', 'copy:started']);
+  t.same(
+    delta?.put.snapshots?.map((s) => s.id),
+    ['b'],
+  );
+  t.same(
+    (delta?.put.jobs?.[0] as Job).steps.map((s) => `${s.name}:${s.state}`),
+    ['snapshot:done', 'copy:started'],
+  );
   t.equal(next.snapshots[0], data.snapshots[0], 'rows nothing wrote are shared');
   t.not(next.snapshots[1], data.snapshots[1]);
   t.notOk(types.isProxy(next.jobs[0]), 'the new catalog holds no proxies');
@@ -79,9 +119,15 @@ t.test('rows put, taken out, replaced; new rows built from old ones', async (t) 
     d.jobs[0] = { ...(d.jobs[0] as Job), state: 'succeeded' };
   });
   t.ok(unchanged);
-  t.same(next.snapshots.map((s) => `${s.id}:${s.pinned}`), ['b:false', 'c:true', 'd:false']);
+  t.same(
+    next.snapshots.map((s) => `${s.id}:${s.pinned}`),
+    ['b:false', 'c:true', 'd:false'],
+  );
   t.same(delta?.drop, { snapshots: ['a'] });
-  t.same(delta?.put.snapshots?.map((s) => s.id), ['c', 'd']);
+  t.same(
+    delta?.put.snapshots?.map((s) => s.id),
+    ['c', 'd'],
+  );
   t.equal(delta?.put.jobs?.[0]?.state, 'succeeded');
   t.notOk(types.isProxy(next.snapshots[2]?.objects), 'an object taken from a draft row is stored plain');
 });
@@ -93,9 +139,15 @@ t.test('rows changed where they are and rows appended (the one-walk case)', asyn
     d.snapshots.push(snapshot('z'), snapshot('y'));
   });
   t.ok(unchanged);
-  t.same(delta?.put.snapshots?.map((s) => s.id), ['b', 'c', 'z', 'y']);
+  t.same(
+    delta?.put.snapshots?.map((s) => s.id),
+    ['b', 'c', 'z', 'y'],
+  );
   t.same(delta?.drop, {});
-  t.same(next.snapshots.map((s) => s.id), ['a', 'b', 'c', 'z', 'y']);
+  t.same(
+    next.snapshots.map((s) => s.id),
+    ['a', 'b', 'c', 'z', 'y'],
+  );
   t.equal(run((d) => void d.snapshots.push(snapshot('z'), snapshot('z'))).delta, null, 'two new rows of one key');
 });
 
@@ -104,8 +156,14 @@ t.test('rows changed where they are and rows taken out, in one walk (a batch of 
     (d.snapshots[0] as Snapshot).state = 'removing';
     d.snapshots = d.snapshots.filter((s) => s.id !== 'b');
   });
-  t.same(next.snapshots.map((s) => `${s.id}:${s.state}`), ['a:removing', 'c:ready']);
-  t.same(delta?.put.snapshots?.map((s) => s.id), ['a']);
+  t.same(
+    next.snapshots.map((s) => `${s.id}:${s.state}`),
+    ['a:removing', 'c:ready'],
+  );
+  t.same(
+    delta?.put.snapshots?.map((s) => s.id),
+    ['a'],
+  );
   t.same(delta?.drop, { snapshots: ['b'] });
   const swapped = run((d) => {
     d.snapshots = [d.snapshots[2] as Snapshot, d.snapshots[0] as Snapshot];
@@ -126,20 +184,42 @@ t.test('positionsWhere finds rows without a proxy for each, and writes through t
     });
     t.same(found, [1, 2]);
     for (const at of found) (d.snapshots[at] as Snapshot).label = 'y';
-    t.same(positionsWhere(d.snapshots, (s) => s.label === 'y'), [1, 2], 'what the change wrote, seen by the next look');
+    t.same(
+      positionsWhere(d.snapshots, (s) => s.label === 'y'),
+      [1, 2],
+      'what the change wrote, seen by the next look',
+    );
     d.snapshots[0] = { ...snapshot('a'), label: 'z' };
-    t.same(positionsWhere(d.snapshots, (s) => s.label === 'z'), [0], 'and a row it replaced');
+    t.same(
+      positionsWhere(d.snapshots, (s) => s.label === 'z'),
+      [0],
+      'and a row it replaced',
+    );
   });
   t.ok(unchanged);
   t.equal(data.snapshots[1]?.label, null);
-  t.same(next.snapshots.map((s) => s.label), ['z', 'y', 'y']);
-  t.same(delta?.put.snapshots?.map((s) => s.id), ['a', 'b', 'c']);
-  t.same(positionsWhere([1, 2, 3], (n) => n > 1), [1, 2], 'any array');
+  t.same(
+    next.snapshots.map((s) => s.label),
+    ['z', 'y', 'y'],
+  );
+  t.same(
+    delta?.put.snapshots?.map((s) => s.id),
+    ['a', 'b', 'c'],
+  );
+  t.same(
+    positionsWhere([1, 2, 3], (n) => n > 1),
+    [1, 2],
+    'any array',
+  );
 });
 
 t.test('what is not a delta: a reorder, a key twice; settings', async (t) => {
   t.equal(run((d) => void d.snapshots.reverse()).delta, null, 'a reorder');
-  t.equal(run((d) => void d.snapshots.sort((x, y) => y.id.localeCompare(x.id))).unchanged, true, 'and the read catalog is not reordered');
+  t.equal(
+    run((d) => void d.snapshots.sort((x, y) => y.id.localeCompare(x.id))).unchanged,
+    true,
+    'and the read catalog is not reordered',
+  );
   t.equal(run((d) => void d.snapshots.push({ ...(d.snapshots[0] as Snapshot) })).delta, null, 'a key twice');
   const settings = run((d) => void d.settings.discovery.push('/srv/*.img'));
   t.ok(settings.unchanged);

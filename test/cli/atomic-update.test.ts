@@ -9,19 +9,22 @@ import { tmpDir } from '../helpers/tmp.ts';
 const seed = seeded();
 t.comment(`seed ${seed} (QRV_SEED=${seed} replays it)`);
 
-t.test('ext4 (host root filesystem): a QRV update killed at each failpoint settles at the old or the new point in time', async (t) => {
-  await killTests(t, await tmpDir(t, 'qrv-atomic-ext4-'), [
-    ['after-undo-save', 'update', '5000'],
-    ['mid-copy', 'update', '5000'],
-    ['mid-copy', 'update', '0'],
-    ['mid-copy', 'full', '5000'],
-    ['mid-copy', 'shrunk', '5000'],
-    ['before-checkpoint', 'update', '0'],
-    ['before-checkpoint', 'full', '5000'],
-    ['before-commit', 'update', '5000'],
-    ['before-commit', 'full', '0'],
-  ]);
-});
+t.test(
+  'ext4 (host root filesystem): a QRV update killed at each failpoint settles at the old or the new point in time',
+  async (t) => {
+    await killTests(t, await tmpDir(t, 'qrv-atomic-ext4-'), [
+      ['after-undo-save', 'update', '5000'],
+      ['mid-copy', 'update', '5000'],
+      ['mid-copy', 'update', '0'],
+      ['mid-copy', 'full', '5000'],
+      ['mid-copy', 'shrunk', '5000'],
+      ['before-checkpoint', 'update', '0'],
+      ['before-checkpoint', 'full', '5000'],
+      ['before-commit', 'update', '5000'],
+      ['before-commit', 'full', '0'],
+    ]);
+  },
+);
 
 t.test('ext4: random SIGKILLs during updates', async (t) => {
   await randomKills(t, await tmpDir(t, 'qrv-atomic-rnd-'), 3);

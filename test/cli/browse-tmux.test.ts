@@ -44,14 +44,20 @@ async function inTmux(t: Test, command: string) {
     await tmux('send-keys', '-t', session, '-l', text);
     await sleep(150);
   };
-  const resize = (columns: number, rows: number) => tmux('resize-window', '-t', session, '-x', String(columns), '-y', String(rows));
+  const resize = (columns: number, rows: number) =>
+    tmux('resize-window', '-t', session, '-x', String(columns), '-y', String(rows));
   return { screen, waitFor, keys, type, resize };
 }
 
 t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
   if (!lane(t, 'tmux terminal', { tools: ['tmux', 'mkfs.ext4', 'debugfs'] })) return;
   const scene = await browseScene(t);
-  const users = root ? [{ name: 'root', wrapper: [] as string[] }, { name: 'nobody', wrapper: NOBODY }] : [{ name: 'this user', wrapper: [] as string[] }];
+  const users = root
+    ? [
+        { name: 'root', wrapper: [] as string[] },
+        { name: 'nobody', wrapper: NOBODY },
+      ]
+    : [{ name: 'this user', wrapper: [] as string[] }];
   for (const user of users) {
     await t.test(`as ${user.name}`, async (t) => {
       // nobody reads the images and changes a catalog of its own (the recovery is a job).
@@ -59,7 +65,21 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
       const to = path.join(scene.dir, `back-${user.name.replace(/\s/g, '-')}`);
       await fs.mkdir(to);
       if (user.wrapper.length) await fs.chown(to, 65534, 65534);
-      const command = [...user.wrapper, 'env', '-u', 'CI', '-u', 'NODE_OPTIONS', 'TERM=xterm-256color', process.execPath, BIN, '--home', home, 'browse', 'web'].join(' ');
+      const command = [
+        ...user.wrapper,
+        'env',
+        '-u',
+        'CI',
+        '-u',
+        'NODE_OPTIONS',
+        'TERM=xterm-256color',
+        process.execPath,
+        BIN,
+        '--home',
+        home,
+        'browse',
+        'web',
+      ].join(' ');
       const term = await inTmux(t, command);
       let screen = await term.waitFor(`›${scene.s2.id}`);
       t.match(screen, /^qrv browse \S+ › default › web/);
@@ -71,12 +91,16 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
       await term.keys('Enter');
       screen = await term.waitFor('hello.txt');
       t.match(screen, new RegExp(`read by ${user.wrapper.length || !root ? 'debugfs' : 'a read-only mount'}`));
-      if (!user.wrapper.length && root) t.equal((await browseMounts()).length, 1, 'the copy is mounted while it is browsed');
+      if (!user.wrapper.length && root)
+        t.equal((await browseMounts()).length, 1, 'the copy is mounted while it is browsed');
       await term.keys('Down', 'Down');
       screen = await term.waitFor('›hello.txt');
       t.match(screen, /size\s+6 B/);
       if (user.name === 'root') await fs.writeFile(path.join(scene.dir, 'screen-80x24.txt'), screen);
-      t.ok(screen.split('\n').every((line) => [...line].length <= 80), 'fits 80 columns');
+      t.ok(
+        screen.split('\n').every((line) => [...line].length <= 80),
+        'fits 80 columns',
+      );
       await term.keys('r');
       await term.waitFor('into folder');
       await term.type(to);
@@ -86,40 +110,75 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
       await term.keys('Escape', 'q');
       screen = await term.waitFor(/EXIT=\d+/);
       t.match(screen, /EXIT=0/, screen);
-      t.equal(await fs.readFile(path.join(to, 'hello.txt'), 'utf8'), 'hello\n', 'the deleted file is back, byte for byte');
-      if (user.wrapper.length) t.equal((await fs.stat(path.join(to, 'hello.txt'))).uid, 65534, 'not as root: it belongs to the user');
+      t.equal(
+        await fs.readFile(path.join(to, 'hello.txt'), 'utf8'),
+        'hello\n',
+        'the deleted file is back, byte for byte',
+      );
+      if (user.wrapper.length)
+        t.equal((await fs.stat(path.join(to, 'hello.txt'))).uid, 65534, 'not as root: it belongs to the user');
       t.same(await browseMounts(), [], 'nothing stays mounted');
-      if (root) t.equal((await execa('findmnt', ['-rn', '-o', 'TARGET'])).stdout.split('\n').filter((l) => l.startsWith(path.join(OWN_TMPDIR, 'qrv-browse-'))).length, 0, 'findmnt agrees');
+      if (root)
+        t.equal(
+          (await execa('findmnt', ['-rn', '-o', 'TARGET'])).stdout
+            .split('\n')
+            .filter((l) => l.startsWith(path.join(OWN_TMPDIR, 'qrv-browse-'))).length,
+          0,
+          'findmnt agrees',
+        );
     });
   }
 
-  await t.test('killed with SIGTERM inside a copy: unmounted, exit 130', { skip: !root && 'needs root (a mount)' }, async (t) => {
-    const term = await inTmux(t, ['env', '-u', 'CI', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' '));
-    await term.waitFor(`›${scene.s2.id}`);
-    await term.keys('Enter');
-    await term.waitFor('data/');
-    t.equal((await browseMounts()).length, 1);
-    const pids = (await execa('pgrep', ['-f', `^${process.execPath} ${BIN} --home ${scene.home} browse`])).stdout.split('\n').filter(Boolean);
-    for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
-    const screen = await term.waitFor(/EXIT=\d+/);
-    t.match(screen, /qrv: interrupted by SIGTERM; nothing is left mounted/);
-    t.match(screen, /EXIT=130/);
-    t.same(await browseMounts(), []);
-  });
+  await t.test(
+    'killed with SIGTERM inside a copy: unmounted, exit 130',
+    { skip: !root && 'needs root (a mount)' },
+    async (t) => {
+      const term = await inTmux(
+        t,
+        ['env', '-u', 'CI', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(
+          ' ',
+        ),
+      );
+      await term.waitFor(`›${scene.s2.id}`);
+      await term.keys('Enter');
+      await term.waitFor('data/');
+      t.equal((await browseMounts()).length, 1);
+      const pids = (await execa('pgrep', ['-f', `^${process.execPath} ${BIN} --home ${scene.home} browse`])).stdout
+        .split('\n')
+        .filter(Boolean);
+      for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
+      const screen = await term.waitFor(/EXIT=\d+/);
+      t.match(screen, /qrv: interrupted by SIGTERM; nothing is left mounted/);
+      t.match(screen, /EXIT=130/);
+      t.same(await browseMounts(), []);
+    },
+  );
 
-  await t.test('in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits); redrawn at a new size', async (t) => {
-    const term = await inTmux(t, ['env', 'CI=true', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(' '));
-    let screen = await term.waitFor(`›${scene.s2.id}`);
-    t.match(screen, /^qrv browse /m, 'the browser is on the screen while it runs');
-    const widest = (s: string) => Math.max(...s.split('\n').map((line) => [...line].length));
-    t.equal(widest(screen), 80, 'drawn 80 columns wide at 80×24');
-    await term.resize(120, 30);
-    screen = await term.waitFor(/^└─+┘└─{86}┘$/m);
-    t.equal(widest(screen), 120, 'resized to 120×30: the panes span the new width');
-    t.match(screen.split('\n')[28] ?? '', /^↑↓ move/, 'and the key line is the 29th row, the last one the browser draws');
-    await term.keys('q');
-    t.match(await term.waitFor(/EXIT=\d+/), /EXIT=0/, 'q quits');
-  });
+  await t.test(
+    'in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits); redrawn at a new size',
+    async (t) => {
+      const term = await inTmux(
+        t,
+        ['env', 'CI=true', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse', 'web'].join(
+          ' ',
+        ),
+      );
+      let screen = await term.waitFor(`›${scene.s2.id}`);
+      t.match(screen, /^qrv browse /m, 'the browser is on the screen while it runs');
+      const widest = (s: string) => Math.max(...s.split('\n').map((line) => [...line].length));
+      t.equal(widest(screen), 80, 'drawn 80 columns wide at 80×24');
+      await term.resize(120, 30);
+      screen = await term.waitFor(/^└─+┘└─{86}┘$/m);
+      t.equal(widest(screen), 120, 'resized to 120×30: the panes span the new width');
+      t.match(
+        screen.split('\n')[28] ?? '',
+        /^↑↓ move/,
+        'and the key line is the 29th row, the last one the browser draws',
+      );
+      await term.keys('q');
+      t.match(await term.waitFor(/EXIT=\d+/), /EXIT=0/, 'q quits');
+    },
+  );
 });
 
 t.test('not a terminal, or --json: refused with a hint to use qrv ls / qrv find', async (t) => {
@@ -127,7 +186,10 @@ t.test('not a terminal, or --json: refused with a hint to use qrv ls / qrv find'
   t.teardown(() => fs.rm(path.dirname(scene.home), { recursive: true, force: true }));
   const piped = await qrv(scene.home, ['browse']);
   t.equal(piped.exitCode, 2);
-  t.match(piped.stderr, /^qrv: qrv browse needs a terminal, and stdin and stdout are not one \(.*`qrv ls ID\[:PATH\]`.*`qrv find ID PATTERN`\)$/);
+  t.match(
+    piped.stderr,
+    /^qrv: qrv browse needs a terminal, and stdin and stdout are not one \(.*`qrv ls ID\[:PATH\]`.*`qrv find ID PATTERN`\)$/,
+  );
   const json = await qrv(scene.home, ['--json', 'browse']);
   t.equal(json.exitCode, 2);
   t.match(JSON.parse(json.stderr), { message_type: 'error', code: 'not-a-terminal', exitCode: 2, hint: /qrv ls/ });

@@ -23,7 +23,11 @@ t.test('qrv list with stdout closed before it writes: exit 0, nothing on stderr'
   for (let i = 0; i < 3; i += 1) t.equal((await qrv(home, ['snap', 'vol'])).exitCode, 0);
   for (const args of [['list'], ['--json', 'list'], ['volume', 'list'], ['--help']]) {
     const run = await qrvReaderGone(home, args, 'at-once');
-    t.same({ exitCode: run.exitCode, signal: run.signal, stderr: run.stderr }, { exitCode: 0, signal: null, stderr: '' }, args.join(' '));
+    t.same(
+      { exitCode: run.exitCode, signal: run.signal, stderr: run.stderr },
+      { exitCode: 0, signal: null, stderr: '' },
+      args.join(' '),
+    );
   }
   // an error still has its own status (and its line on stderr, which is open)
   const missing = await qrvReaderGone(home, ['show', 's-00000000'], 'at-once');
@@ -31,26 +35,51 @@ t.test('qrv list with stdout closed before it writes: exit 0, nothing on stderr'
   t.match(missing.stderr, /^qrv: no snapshot with id "s-00000000"/);
 });
 
-t.test('qrv run with its reader gone after the first line finishes the job: QRV ready, snapshot removed, exit 0', async (t) => {
-  const { dir, home, image } = await setup(t);
-  const dest = path.join(dir, 'q.img');
-  for (const json of [false, true]) {
-    const run = await qrvReaderGone(home, [...(json ? ['--json'] : []), 'run', 'vol', '--to', dest, '--hook', 'post-copy=echo copied'], 'after-first-line');
-    t.match(run.firstLine, json ? /^\{"message_type":"step"/ : /^snapshot: check volume/, 'the reader saw the first line');
-    t.same({ exitCode: run.exitCode, signal: run.signal, stderr: run.stderr }, { exitCode: 0, signal: null, stderr: '' }, 'exit 0, nothing on stderr');
-    const data = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
-    const job = data.jobs.at(-1);
-    t.equal(job.state, 'succeeded', 'the job finished');
-    t.notOk(data.snapshots.some((s: { state: string }) => s.state === 'creating'), 'no snapshot left creating');
-    t.ok(data.snapshots.every((s: { state: string }) => s.state === 'removed'), 'the snapshot was removed after the copy');
-    t.equal(data.qrvs[0].state, 'ready');
-  }
-  t.equal(await sha256(dest), await sha256(image), 'the QRV holds the volume');
-});
+t.test(
+  'qrv run with its reader gone after the first line finishes the job: QRV ready, snapshot removed, exit 0',
+  async (t) => {
+    const { dir, home, image } = await setup(t);
+    const dest = path.join(dir, 'q.img');
+    for (const json of [false, true]) {
+      const run = await qrvReaderGone(
+        home,
+        [...(json ? ['--json'] : []), 'run', 'vol', '--to', dest, '--hook', 'post-copy=echo copied'],
+        'after-first-line',
+      );
+      t.match(
+        run.firstLine,
+        json ? /^\{"message_type":"step"/ : /^snapshot: check volume/,
+        'the reader saw the first line',
+      );
+      t.same(
+        { exitCode: run.exitCode, signal: run.signal, stderr: run.stderr },
+        { exitCode: 0, signal: null, stderr: '' },
+        'exit 0, nothing on stderr',
+      );
+      const data = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
+      const job = data.jobs.at(-1);
+      t.equal(job.state, 'succeeded', 'the job finished');
+      t.notOk(
+        data.snapshots.some((s: { state: string }) => s.state === 'creating'),
+        'no snapshot left creating',
+      );
+      t.ok(
+        data.snapshots.every((s: { state: string }) => s.state === 'removed'),
+        'the snapshot was removed after the copy',
+      );
+      t.equal(data.qrvs[0].state, 'ready');
+    }
+    t.equal(await sha256(dest), await sha256(image), 'the QRV holds the volume');
+  },
+);
 
-t.test('stdout on a full disk: the work goes on, one line on stderr, the work\'s exit status', async (t) => {
+t.test("stdout on a full disk: the work goes on, one line on stderr, the work's exit status", async (t) => {
   const { dir, home } = await setup(t);
-  const run = await execa('sh', ['-c', `"${process.execPath}" "${BIN}" --home "${home}" run vol --to "${path.join(dir, 'q.img')}" >/dev/full`], { reject: false, env: { CI: '' } });
+  const run = await execa(
+    'sh',
+    ['-c', `"${process.execPath}" "${BIN}" --home "${home}" run vol --to "${path.join(dir, 'q.img')}" >/dev/full`],
+    { reject: false, env: { CI: '' } },
+  );
   t.equal(run.exitCode, 0, run.stderr);
   t.equal(run.stderr.trim(), 'qrv: cannot write to stdout (ENOSPC); the command went on without it');
   const list = await qrvJson(home, ['list']);

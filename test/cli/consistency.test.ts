@@ -25,7 +25,11 @@ const SECTORS = 16_384; // a 64 MiB image
  * test. The process comes wrapped: it is itself a promise (of its end), which an async function's
  * result would be awaited into.
  */
-async function startWriter(t: Test, image: string, mode: 'hold' | 'reopen' = 'hold'): Promise<{ writer: ResultPromise }> {
+async function startWriter(
+  t: Test,
+  image: string,
+  mode: 'hold' | 'reopen' = 'hold',
+): Promise<{ writer: ResultPromise }> {
   const child = execa('node', [WRITER, image, String(SECTORS), mode], { reject: false });
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -51,49 +55,69 @@ async function volumeOn(t: Test, dir: string): Promise<{ home: string; image: st
   return { home, image, store: path.join(dir, '.qrv-snapshots') };
 }
 
-t.test('ext4 (no reflink): a copy of an image being written is refused, naming the writer; kept as crash-torn only with --allow-inconsistent', async (t) => {
-  const dir = await tmpDir(t);
-  const { home, image, store } = await volumeOn(t, dir);
-  const { writer } = await startWriter(t, image);
+t.test(
+  'ext4 (no reflink): a copy of an image being written is refused, naming the writer; kept as crash-torn only with --allow-inconsistent',
+  async (t) => {
+    const dir = await tmpDir(t);
+    const { home, image, store } = await volumeOn(t, dir);
+    const { writer } = await startWriter(t, image);
 
-  const refused = await qrv(home, ['snap', 'disk']);
-  t.equal(refused.exitCode, 4, refused.stderr);
-  t.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
-  t.match(refused.stderr, new RegExp(`^qrv: volume "disk": .*disk\\.img changed while it was copied, so the copy is no single point in time and was discarded; open for writing by pid ${writer.pid} \\(node\\) \\(pause the writer from a pre-snapshot hook .*virsh domfsfreeze.*loop-mount.*reflink filesystem`));
-  const listed = await qrvJson(home, ['list', '--all']);
-  t.same(listed.summary.snapshots.map((s: { state: string }) => s.state), ['failed'], 'the snapshot is not recorded ready');
-  t.same(await fs.readdir(store).catch(() => []), [], 'and its file is gone (the store qrv made for it too)');
+    const refused = await qrv(home, ['snap', 'disk']);
+    t.equal(refused.exitCode, 4, refused.stderr);
+    t.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
+    t.match(
+      refused.stderr,
+      new RegExp(
+        `^qrv: volume "disk": .*disk\\.img changed while it was copied, so the copy is no single point in time and was discarded; open for writing by pid ${writer.pid} \\(node\\) \\(pause the writer from a pre-snapshot hook .*virsh domfsfreeze.*loop-mount.*reflink filesystem`,
+      ),
+    );
+    const listed = await qrvJson(home, ['list', '--all']);
+    t.same(
+      listed.summary.snapshots.map((s: { state: string }) => s.state),
+      ['failed'],
+      'the snapshot is not recorded ready',
+    );
+    t.same(await fs.readdir(store).catch(() => []), [], 'and its file is gone (the store qrv made for it too)');
 
-  const kept = await qrvJson(home, ['snap', 'disk', '--allow-inconsistent']);
-  t.equal(kept.run.exitCode, 0, kept.run.stderr);
-  t.match(kept.summary.snapshot, { state: 'ready', method: 'sparse-copy', consistency: 'crash-torn' });
-  t.ok(kept.lines.some((l) => l.message_type === 'warning' && /changed while it was copied.*crash-torn/.test(String(l.message))), 'with a warning');
-  const replayed = await replay(kept.summary.snapshot.path, SECTORS);
-  t.comment(`crash-torn copy: ${replayed.torn} of ${SECTORS} sectors match no single instant (at ${replayed.point})`);
+    const kept = await qrvJson(home, ['snap', 'disk', '--allow-inconsistent']);
+    t.equal(kept.run.exitCode, 0, kept.run.stderr);
+    t.match(kept.summary.snapshot, { state: 'ready', method: 'sparse-copy', consistency: 'crash-torn' });
+    t.ok(
+      kept.lines.some(
+        (l) => l.message_type === 'warning' && /changed while it was copied.*crash-torn/.test(String(l.message)),
+      ),
+      'with a warning',
+    );
+    const replayed = await replay(kept.summary.snapshot.path, SECTORS);
+    t.comment(`crash-torn copy: ${replayed.torn} of ${SECTORS} sectors match no single instant (at ${replayed.point})`);
 
-  const long = await qrv(home, ['list', '--long']);
-  t.match(long.stdout, /CONSISTENCY[\s\S]*sparse-copy\s+crash-torn/, 'list --long says so');
-  const shown = await qrv(home, ['show', kept.summary.snapshot.id]);
-  t.match(shown.stdout, /^consistency: crash-torn$/m, 'and show');
-});
+    const long = await qrv(home, ['list', '--long']);
+    t.match(long.stdout, /CONSISTENCY[\s\S]*sparse-copy\s+crash-torn/, 'list --long says so');
+    const shown = await qrv(home, ['show', kept.summary.snapshot.id]);
+    t.match(shown.stdout, /^consistency: crash-torn$/m, 'and show');
+  },
+);
 
-t.test('XFS with reflink: the clone of an image being written is a true point in time (replayed), three times of three', async (t) => {
-  if (!lane(t, 'XFS reflink', { root: true, tools: ['mkfs.xfs', 'losetup', 'mount'] })) return;
-  const dir = await tmpDir(t);
-  const xfs = await mountLoopFs(t, dir, 'xfs', 512);
-  const { home, image } = await volumeOn(t, xfs.mountpoint);
-  await startWriter(t, image);
-  for (let round = 1; round <= 3; round += 1) {
-    const snap = await qrvJson(home, ['snap', 'disk']);
-    t.equal(snap.run.exitCode, 0, snap.run.stderr);
-    t.match(snap.summary.snapshot, { method: 'reflink', consistency: 'atomic', state: 'ready' });
-    const replayed = await replay(snap.summary.snapshot.path, SECTORS);
-    t.ok(replayed.point > 64, `round ${round}: the writer had written (${replayed.point} writes)`);
-    t.equal(replayed.torn, 0, `round ${round}: every sector is as it was at write ${replayed.point}`);
-  }
-});
+t.test(
+  'XFS with reflink: the clone of an image being written is a true point in time (replayed), three times of three',
+  async (t) => {
+    if (!lane(t, 'XFS reflink', { root: true, tools: ['mkfs.xfs', 'losetup', 'mount'] })) return;
+    const dir = await tmpDir(t);
+    const xfs = await mountLoopFs(t, dir, 'xfs', 512);
+    const { home, image } = await volumeOn(t, xfs.mountpoint);
+    await startWriter(t, image);
+    for (let round = 1; round <= 3; round += 1) {
+      const snap = await qrvJson(home, ['snap', 'disk']);
+      t.equal(snap.run.exitCode, 0, snap.run.stderr);
+      t.match(snap.summary.snapshot, { method: 'reflink', consistency: 'atomic', state: 'ready' });
+      const replayed = await replay(snap.summary.snapshot.path, SECTORS);
+      t.ok(replayed.point > 64, `round ${round}: the writer had written (${replayed.point} writes)`);
+      t.equal(replayed.torn, 0, `round ${round}: every sector is as it was at write ${replayed.point}`);
+    }
+  },
+);
 
-t.test('a writer that opens, writes and closes between qrv\'s looks is caught by the change time', async (t) => {
+t.test("a writer that opens, writes and closes between qrv's looks is caught by the change time", async (t) => {
   const dir = await tmpDir(t);
   const { home, image, store } = await volumeOn(t, dir);
   await startWriter(t, image, 'reopen');
@@ -103,4 +127,3 @@ t.test('a writer that opens, writes and closes between qrv\'s looks is caught by
   t.match(run.stderr, /changed while it was copied/);
   t.same(await fs.readdir(store).catch(() => []), [], 'nothing is left (the store qrv made for it is gone too)');
 });
-

@@ -38,7 +38,21 @@ t.test('a policy with short persistence and a pool of three members, driven by q
   await ok(t, home, ['pool', 'member', 'add', 'pl', member('m100'), '--capacity', '100M']);
   await ok(t, home, ['pool', 'member', 'add', 'pl', member('m20'), '--capacity', '20M']);
   await ok(t, home, ['pool', 'member', 'add', 'pl', member('m40'), '--capacity', '40M']);
-  await ok(t, home, ['policy', 'add', 'p', '--persist', '15s', '--copy', 'now', '--unsnap', 'after-persist', '--dest', 'pool:pl', '--schedule', '* * * * * *']);
+  await ok(t, home, [
+    'policy',
+    'add',
+    'p',
+    '--persist',
+    '15s',
+    '--copy',
+    'now',
+    '--unsnap',
+    'after-persist',
+    '--dest',
+    'pool:pl',
+    '--schedule',
+    '* * * * * *',
+  ]);
   await ok(t, home, ['subclient', 'add', 'sc', '--volume', 'a', '--volume', 'b', '--policy', 'p']);
 
   // bad values are refused with the reason and change nothing
@@ -61,7 +75,10 @@ t.test('a policy with short persistence and a pool of three members, driven by q
   // the largest volume fits no member: refused before a snapshot is taken
   const refused = await qrv(home, ['run', 'big', '--to', 'pool:pl']);
   t.equal(refused.exitCode, 4);
-  t.match(refused.stderr, /pool "pl" has no free member with room for 128.0 MiB: the largest free member is .*m100.img with 100.0 MiB/);
+  t.match(
+    refused.stderr,
+    /pool "pl" has no free member with room for 128.0 MiB: the largest free member is .*m100.img with 100.0 MiB/,
+  );
   t.same(await fs.readFile(path.join(home, 'catalog.json')), before, 'and nothing changed');
 
   await sleep(1100); // the every-second schedule is due once a second has passed since the sub-client was made
@@ -72,14 +89,29 @@ t.test('a policy with short persistence and a pool of three members, driven by q
   let data = await catalogOf(home);
   const groupIds = new Set(data.snapshots.map((s: { groupId: string }) => s.groupId));
   t.equal(groupIds.size, 1, 'one group id for the sub-client');
-  t.ok(data.snapshots.every((s: { state: string; copiedTo: string | null; subclient: string }) => s.state === 'ready' && s.copiedTo && s.subclient === 'sc'), 'kept after the copy (unsnap after-persist)');
+  t.ok(
+    data.snapshots.every(
+      (s: { state: string; copiedTo: string | null; subclient: string }) =>
+        s.state === 'ready' && s.copiedTo && s.subclient === 'sc',
+    ),
+    'kept after the copy (unsnap after-persist)',
+  );
   const qrvA = data.qrvs.find((q: { volume: string }) => q.volume === 'a');
   const qrvB = data.qrvs.find((q: { volume: string }) => q.volume === 'b');
   t.equal(qrvA.destination, member('m20'), 'best fit: 16 MiB into the 20 MiB member');
   t.equal(qrvB.destination, member('m40'), 'best fit: 32 MiB into the 40 MiB member');
   t.equal(qrvA.pool, 'pl');
-  const reserved = data.pools[0].members.filter((m: { qrvId: string | null }) => m.qrvId).map((m: { path: string; volume: string }) => [path.basename(m.path), m.volume]);
-  t.same(reserved.sort(), [['m20.img', 'a'], ['m40.img', 'b']], 'members reserved in the catalog');
+  const reserved = data.pools[0].members
+    .filter((m: { qrvId: string | null }) => m.qrvId)
+    .map((m: { path: string; volume: string }) => [path.basename(m.path), m.volume]);
+  t.same(
+    reserved.sort(),
+    [
+      ['m20.img', 'a'],
+      ['m40.img', 'b'],
+    ],
+    'members reserved in the catalog',
+  );
   t.equal(await sha256(member('m20')), await sha256(a), 'QRV of a is a byte for byte');
   t.equal(await sha256(member('m40')), await sha256(b));
 
@@ -110,7 +142,11 @@ t.test('a policy with short persistence and a pool of three members, driven by q
   const removed = await qrv(home, ['remove', qrvA.id]);
   t.equal(removed.exitCode, 0, removed.stderr);
   data = await catalogOf(home);
-  t.equal(data.pools[0].members.find((m: { path: string }) => m.path === member('m20')).qrvId, null, 'member m20 is free again');
+  t.equal(
+    data.pools[0].members.find((m: { path: string }) => m.path === member('m20')).qrvId,
+    null,
+    'member m20 is free again',
+  );
 });
 
 t.test('qrv cron is quiet when nothing is due, and a second one skips while one runs', async (t) => {
@@ -123,7 +159,17 @@ t.test('qrv cron is quiet when nothing is due, and a second one skips while one 
 
   const a = await ext4Image(dir, 'a', 16, { 'a.txt': 'a\n' });
   await ok(t, home, ['volume', 'add', 'a', '--path', a]);
-  await ok(t, home, ['policy', 'add', 'slow', '--dest', path.join(dir, 'qrvs'), '--schedule', '* * * * * *', '--hook', 'pre-copy=sleep 4']);
+  await ok(t, home, [
+    'policy',
+    'add',
+    'slow',
+    '--dest',
+    path.join(dir, 'qrvs'),
+    '--schedule',
+    '* * * * * *',
+    '--hook',
+    'pre-copy=sleep 4',
+  ]);
   await fs.mkdir(path.join(dir, 'qrvs'));
   await ok(t, home, ['volume', 'set', 'a', '--policy', 'slow']);
   await sleep(1100);
@@ -141,13 +187,20 @@ t.test('discover adds new image files to the default sub-client, and only once',
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');
   await fs.mkdir(path.join(dir, 'vms'));
-  await ext4Image(path.join(dir, 'vms'), 'web', 16, { 'x': 'x' });
+  await ext4Image(path.join(dir, 'vms'), 'web', 16, { x: 'x' });
   const found = await qrvJson(home, ['discover', '--path', `${dir}/vms/*.img`]);
   t.equal(found.run.exitCode, 0, found.run.stderr);
-  t.same(found.summary.added.map((v: { name: string }) => v.name), ['web']);
-  await ext4Image(path.join(dir, 'vms'), 'db', 16, { 'y': 'y' });
+  t.same(
+    found.summary.added.map((v: { name: string }) => v.name),
+    ['web'],
+  );
+  await ext4Image(path.join(dir, 'vms'), 'db', 16, { y: 'y' });
   const again = await qrvJson(home, ['discover']);
-  t.same(again.summary.added.map((v: { name: string }) => v.name), ['db'], 'the remembered glob finds the new one only');
+  t.same(
+    again.summary.added.map((v: { name: string }) => v.name),
+    ['db'],
+    'the remembered glob finds the new one only',
+  );
   const subclients = await qrvJson(home, ['subclient', 'show', 'default']);
   t.same(subclients.summary.subclient.volumes, ['web', 'db']);
   await fs.writeFile(path.join(dir, 'vms', 'later.img'), Buffer.alloc(1024 * 1024, 1));
@@ -155,42 +208,62 @@ t.test('discover adds new image files to the default sub-client, and only once',
   t.equal(run.run.exitCode, 0, `run re-discovers first: ${run.run.stderr}`);
 });
 
-t.test('a volume removed while globs are set is not discovered again until added by hand; --forget drops a glob', async (t) => {
-  const dir = await fs.realpath(await tmpDir(t));
-  const home = path.join(dir, 'home');
-  await fs.mkdir(path.join(dir, 'vms'));
-  const web = await ext4Image(path.join(dir, 'vms'), 'web', 16, { x: 'x' });
-  await ext4Image(path.join(dir, 'vms'), 'db', 16, { y: 'y' });
-  const glob = `${dir}/vms/*.img`;
-  t.same((await qrvJson(home, ['discover', '--path', glob])).summary.added.map((v: { name: string }) => v.name).sort(), ['db', 'web']);
+t.test(
+  'a volume removed while globs are set is not discovered again until added by hand; --forget drops a glob',
+  async (t) => {
+    const dir = await fs.realpath(await tmpDir(t));
+    const home = path.join(dir, 'home');
+    await fs.mkdir(path.join(dir, 'vms'));
+    const web = await ext4Image(path.join(dir, 'vms'), 'web', 16, { x: 'x' });
+    await ext4Image(path.join(dir, 'vms'), 'db', 16, { y: 'y' });
+    const glob = `${dir}/vms/*.img`;
+    t.same(
+      (await qrvJson(home, ['discover', '--path', glob])).summary.added.map((v: { name: string }) => v.name).sort(),
+      ['db', 'web'],
+    );
 
-  const removed = await qrv(home, ['volume', 'remove', 'web']);
-  t.equal(removed.exitCode, 0, removed.stderr);
-  t.match(removed.stdout, new RegExp(`discovery will not add ${web} again \\(\`qrv volume add\` brings it back\\)`));
-  const again = await qrvJson(home, ['discover']);
-  t.same(again.summary.added, [], 'the removed volume is not found again');
-  t.same(again.summary.ignored, [web]);
-  t.match((await qrv(home, ['discover'])).stdout, new RegExp(`^never added again \\(volumes removed by qrv volume remove\\): ${web}$`, 'm'));
-  await ok(t, home, ['snap', 'db']); // a job-running command re-discovers too
-  t.notOk((await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'web'), 'nor by the re-discovery before a job');
+    const removed = await qrv(home, ['volume', 'remove', 'web']);
+    t.equal(removed.exitCode, 0, removed.stderr);
+    t.match(removed.stdout, new RegExp(`discovery will not add ${web} again \\(\`qrv volume add\` brings it back\\)`));
+    const again = await qrvJson(home, ['discover']);
+    t.same(again.summary.added, [], 'the removed volume is not found again');
+    t.same(again.summary.ignored, [web]);
+    t.match(
+      (await qrv(home, ['discover'])).stdout,
+      new RegExp(`^never added again \\(volumes removed by qrv volume remove\\): ${web}$`, 'm'),
+    );
+    await ok(t, home, ['snap', 'db']); // a job-running command re-discovers too
+    t.notOk(
+      (await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'web'),
+      'nor by the re-discovery before a job',
+    );
 
-  await ok(t, home, ['volume', 'add', 'site', '--path', web]);
-  t.same((await qrvJson(home, ['discover'])).summary.ignored, [], 'added by hand: no longer ignored');
-  await ok(t, home, ['volume', 'remove', 'site']);
-  t.same((await qrvJson(home, ['discover'])).summary.ignored, [web], 'removed again: ignored again');
+    await ok(t, home, ['volume', 'add', 'site', '--path', web]);
+    t.same((await qrvJson(home, ['discover'])).summary.ignored, [], 'added by hand: no longer ignored');
+    await ok(t, home, ['volume', 'remove', 'site']);
+    t.same((await qrvJson(home, ['discover'])).summary.ignored, [web], 'removed again: ignored again');
 
-  const unknown = await qrv(home, ['discover', '--forget', '/nowhere/*.img']);
-  t.equal(unknown.exitCode, 2);
-  t.match(unknown.stderr, new RegExp(`^qrv: --forget "/nowhere/\\*\\.img" is not a remembered discovery glob \\(the remembered ones: ${dir}/vms/\\*\\.img\\)$`));
-  const forgot = await qrv(home, ['discover', '--forget', glob]);
-  t.equal(forgot.exitCode, 0, forgot.stderr);
-  t.match(forgot.stdout, new RegExp(`^forgot discovery glob ${dir}/vms/\\*\\.img \\(its volumes stay\\)$`, 'm'));
-  t.match(forgot.stdout, /^discovery globs: none$/m);
-  t.ok((await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'db'), 'the volumes it found stay');
-  const none = await qrv(home, ['discover']);
-  t.equal(none.exitCode, 2, 'with no glob left, a bare discover is a usage error');
-  t.match(none.stderr, /no discovery globs are configured/);
-});
+    const unknown = await qrv(home, ['discover', '--forget', '/nowhere/*.img']);
+    t.equal(unknown.exitCode, 2);
+    t.match(
+      unknown.stderr,
+      new RegExp(
+        `^qrv: --forget "/nowhere/\\*\\.img" is not a remembered discovery glob \\(the remembered ones: ${dir}/vms/\\*\\.img\\)$`,
+      ),
+    );
+    const forgot = await qrv(home, ['discover', '--forget', glob]);
+    t.equal(forgot.exitCode, 0, forgot.stderr);
+    t.match(forgot.stdout, new RegExp(`^forgot discovery glob ${dir}/vms/\\*\\.img \\(its volumes stay\\)$`, 'm'));
+    t.match(forgot.stdout, /^discovery globs: none$/m);
+    t.ok(
+      (await qrvJson(home, ['volume', 'list'])).summary.volumes.some((v: { name: string }) => v.name === 'db'),
+      'the volumes it found stay',
+    );
+    const none = await qrv(home, ['discover']);
+    t.equal(none.exitCode, 2, 'with no glob left, a bare discover is a usage error');
+    t.match(none.stderr, /no discovery globs are configured/);
+  },
+);
 
 t.test('a pool member cannot be used as a plain --to, and check reports a usage error as UNKNOWN', async (t) => {
   const dir = await tmpDir(t);
@@ -210,19 +283,36 @@ t.test('a pool member cannot be used as a plain --to, and check reports a usage 
 t.test('run of a sub-client snapshots its volumes as one group; list filters', async (t) => {
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');
-  for (const name of ['x', 'y', 'z']) await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
+  for (const name of ['x', 'y', 'z'])
+    await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
   await ok(t, home, ['subclient', 'add', 'xy', '--volume', 'x', '--volume', 'y']);
   await fs.mkdir(path.join(dir, 'qrvs'));
-  const group = await qrvJson(home, ['run', 'xy', '--to', path.join(dir, 'qrvs'), '--keep-snapshot', '--label', 'nightly']);
+  const group = await qrvJson(home, [
+    'run',
+    'xy',
+    '--to',
+    path.join(dir, 'qrvs'),
+    '--keep-snapshot',
+    '--label',
+    'nightly',
+  ]);
   t.equal(group.run.exitCode, 0, group.run.stderr);
   t.equal(group.summary.snapshots.length, 2);
   t.equal(new Set(group.summary.snapshots.map((s: { groupId: string }) => s.groupId)).size, 1, 'one group id');
-  t.same(group.summary.snapshots.map((s: { subclient: string }) => s.subclient), ['xy', 'xy']);
-  t.same((await fs.readdir(path.join(dir, 'qrvs'))).sort(), ['x.qrv.img', 'x.qrv.img.qrvledger', 'y.qrv.img', 'y.qrv.img.qrvledger'], 'each QRV with its hash ledger beside it');
+  t.same(
+    group.summary.snapshots.map((s: { subclient: string }) => s.subclient),
+    ['xy', 'xy'],
+  );
+  t.same(
+    (await fs.readdir(path.join(dir, 'qrvs'))).sort(),
+    ['x.qrv.img', 'x.qrv.img.qrvledger', 'y.qrv.img', 'y.qrv.img.qrvledger'],
+    'each QRV with its hash ledger beside it',
+  );
   const between = new Date().toISOString();
   await new Promise((r) => setTimeout(r, 20));
   await ok(t, home, ['snap', 'z', '--label', 'adhoc']);
-  const ids = async (args: string[]) => (await qrvJson(home, ['list', ...args])).summary.snapshots.map((s: { volume: string }) => s.volume).sort();
+  const ids = async (args: string[]) =>
+    (await qrvJson(home, ['list', ...args])).summary.snapshots.map((s: { volume: string }) => s.volume).sort();
   t.same(await ids(['--subclient', 'xy']), ['x', 'y']);
   t.same(await ids(['--label', 'adhoc']), ['z']);
   t.same(await ids(['--as-of', between]), ['x', 'y'], 'what existed at that time');
@@ -233,67 +323,90 @@ t.test('run of a sub-client snapshots its volumes as one group; list filters', a
   t.match(bad.stderr, /--as-of "the day before" is not a time/);
 });
 
-t.test('snap of several volumes is one consistency group; a volume named twice or unknown changes nothing', async (t) => {
-  const dir = await tmpDir(t);
-  const home = path.join(dir, 'home');
-  for (const name of ['p', 'q']) await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
-  const both = await qrvJson(home, ['snap', 'p', 'q', '--label', 'pair']);
-  t.equal(both.run.exitCode, 0, both.run.stderr);
-  t.equal(both.summary.snapshots.length, 2);
-  t.same(both.summary.snapshots.map((s: { volume: string }) => s.volume), ['p', 'q']);
-  t.same(new Set(both.summary.snapshots.map((s: { groupId: string }) => s.groupId)), new Set([both.summary.groupId]), 'one group id');
-  t.same(both.summary.jobs.map((j: { kind: string; state: string }) => `${j.kind}:${j.state}`), ['snap:succeeded', 'snap:succeeded']);
-  t.ok(both.summary.snapshots.every((s: { label: string; state: string }) => s.label === 'pair' && s.state === 'ready'));
+t.test(
+  'snap of several volumes is one consistency group; a volume named twice or unknown changes nothing',
+  async (t) => {
+    const dir = await tmpDir(t);
+    const home = path.join(dir, 'home');
+    for (const name of ['p', 'q'])
+      await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
+    const both = await qrvJson(home, ['snap', 'p', 'q', '--label', 'pair']);
+    t.equal(both.run.exitCode, 0, both.run.stderr);
+    t.equal(both.summary.snapshots.length, 2);
+    t.same(
+      both.summary.snapshots.map((s: { volume: string }) => s.volume),
+      ['p', 'q'],
+    );
+    t.same(
+      new Set(both.summary.snapshots.map((s: { groupId: string }) => s.groupId)),
+      new Set([both.summary.groupId]),
+      'one group id',
+    );
+    t.same(
+      both.summary.jobs.map((j: { kind: string; state: string }) => `${j.kind}:${j.state}`),
+      ['snap:succeeded', 'snap:succeeded'],
+    );
+    t.ok(
+      both.summary.snapshots.every((s: { label: string; state: string }) => s.label === 'pair' && s.state === 'ready'),
+    );
 
-  const catalog = path.join(home, 'catalog.json');
-  const before = await fs.readFile(catalog);
-  const twice = await qrv(home, ['snap', 'p', 'p']);
-  t.equal(twice.exitCode, 2);
-  t.match(twice.stderr, /volume "p" is named twice/);
-  const unknown = await qrv(home, ['snap', 'p', 'nope']);
-  t.equal(unknown.exitCode, 3);
-  t.same(await fs.readFile(catalog), before, 'nothing changed');
-});
+    const catalog = path.join(home, 'catalog.json');
+    const before = await fs.readFile(catalog);
+    const twice = await qrv(home, ['snap', 'p', 'p']);
+    t.equal(twice.exitCode, 2);
+    t.match(twice.stderr, /volume "p" is named twice/);
+    const unknown = await qrv(home, ['snap', 'p', 'nope']);
+    t.equal(unknown.exitCode, 3);
+    t.same(await fs.readFile(catalog), before, 'nothing changed');
+  },
+);
 
-t.test('recover --group brings every volume of a group back to its point in time, from snapshots or QRVs', async (t) => {
-  const dir = await tmpDir(t);
-  const home = path.join(dir, 'home');
-  const images: Record<string, string> = {};
-  for (const name of ['p', 'q']) {
-    images[name] = await ext4Image(dir, name, 16, { [`${name}.txt`]: name });
-    await ok(t, home, ['volume', 'add', name, '--path', images[name] as string]);
-  }
-  const group = await qrvJson(home, ['snap', 'p', 'q']);
-  t.equal(group.run.exitCode, 0, group.run.stderr);
-  const groupId = group.summary.groupId as string;
-  const [pSnap] = group.summary.snapshots as Array<{ id: string }>;
-  const before = { p: await sha256(images.p as string), q: await sha256(images.q as string) };
-  // p's snapshot goes to a QRV and is removed: the group is then recovered from the QRV for p.
-  await fs.mkdir(path.join(dir, 'qrvs'));
-  await ok(t, home, ['copy', (pSnap as { id: string }).id, '--to', path.join(dir, 'qrvs')]);
-  await ok(t, home, ['unsnap', (pSnap as { id: string }).id]);
-  const scribble = async () => {
+t.test(
+  'recover --group brings every volume of a group back to its point in time, from snapshots or QRVs',
+  async (t) => {
+    const dir = await tmpDir(t);
+    const home = path.join(dir, 'home');
+    const images: Record<string, string> = {};
     for (const name of ['p', 'q']) {
-      const handle = await fs.open(images[name] as string, 'r+');
-      await handle.write(Buffer.alloc(4096, 0xab), 0, 4096, 8192);
-      await handle.close();
+      images[name] = await ext4Image(dir, name, 16, { [`${name}.txt`]: name });
+      await ok(t, home, ['volume', 'add', name, '--path', images[name] as string]);
     }
-  };
-  await scribble();
-  t.not(await sha256(images.p as string), before.p, 'the volumes changed');
+    const group = await qrvJson(home, ['snap', 'p', 'q']);
+    t.equal(group.run.exitCode, 0, group.run.stderr);
+    const groupId = group.summary.groupId as string;
+    const [pSnap] = group.summary.snapshots as Array<{ id: string }>;
+    const before = { p: await sha256(images.p as string), q: await sha256(images.q as string) };
+    // p's snapshot goes to a QRV and is removed: the group is then recovered from the QRV for p.
+    await fs.mkdir(path.join(dir, 'qrvs'));
+    await ok(t, home, ['copy', (pSnap as { id: string }).id, '--to', path.join(dir, 'qrvs')]);
+    await ok(t, home, ['unsnap', (pSnap as { id: string }).id]);
+    const scribble = async () => {
+      for (const name of ['p', 'q']) {
+        const handle = await fs.open(images[name] as string, 'r+');
+        await handle.write(Buffer.alloc(4096, 0xab), 0, 4096, 8192);
+        await handle.close();
+      }
+    };
+    await scribble();
+    t.not(await sha256(images.p as string), before.p, 'the volumes changed');
 
-  const catalog = path.join(home, 'catalog.json');
-  const untouched = await fs.readFile(catalog);
-  const refused = await qrv(home, ['recover', '--group', groupId]);
-  t.equal(refused.exitCode, 4, 'without --force it would overwrite the volumes');
-  t.match(refused.stderr, /exists \(it is the volume\)/);
-  t.same(await fs.readFile(catalog), untouched, 'nothing changed');
-  t.equal((await qrv(home, ['recover', '--group', 'g-00000000', '--force'])).exitCode, 3, 'unknown group');
-  t.equal((await qrv(home, ['recover', 'p', '--group', groupId])).exitCode, 2, '--group with a volume');
+    const catalog = path.join(home, 'catalog.json');
+    const untouched = await fs.readFile(catalog);
+    const refused = await qrv(home, ['recover', '--group', groupId]);
+    t.equal(refused.exitCode, 4, 'without --force it would overwrite the volumes');
+    t.match(refused.stderr, /exists \(it is the volume\)/);
+    t.same(await fs.readFile(catalog), untouched, 'nothing changed');
+    t.equal((await qrv(home, ['recover', '--group', 'g-00000000', '--force'])).exitCode, 3, 'unknown group');
+    t.equal((await qrv(home, ['recover', 'p', '--group', groupId])).exitCode, 2, '--group with a volume');
 
-  const recovered = await qrvJson(home, ['recover', '--group', groupId, '--force']);
-  t.equal(recovered.run.exitCode, 0, recovered.run.stderr);
-  t.same(recovered.summary.recovered.map((r: { source: string }) => r.source[0]), ['q', 's'], 'p from its QRV, q from its snapshot');
-  t.equal(await sha256(images.p as string), before.p, 'p is back');
-  t.equal(await sha256(images.q as string), before.q, 'q is back');
-});
+    const recovered = await qrvJson(home, ['recover', '--group', groupId, '--force']);
+    t.equal(recovered.run.exitCode, 0, recovered.run.stderr);
+    t.same(
+      recovered.summary.recovered.map((r: { source: string }) => r.source[0]),
+      ['q', 's'],
+      'p from its QRV, q from its snapshot',
+    );
+    t.equal(await sha256(images.p as string), before.p, 'p is back');
+    t.equal(await sha256(images.q as string), before.q, 'q is back');
+  },
+);

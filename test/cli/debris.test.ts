@@ -17,7 +17,9 @@ const TOOLS = ['mount', 'umount', 'losetup', 'mkfs.ext4'];
 async function volumeWithData(t: Test, dir: string, extra: string[] = []) {
   const home = path.join(dir, 'home');
   // 6 MB that does not compress into holes: a snapshot or copy needs that much room.
-  const image = await ext4Image(dir, 'vol', 16, { 'big.bin': Buffer.from(Array.from({ length: 6_000_000 }, (_, i) => (i * 2654435761) >>> 24)) });
+  const image = await ext4Image(dir, 'vol', 16, {
+    'big.bin': Buffer.from(Array.from({ length: 6_000_000 }, (_, i) => (i * 2654435761) >>> 24)),
+  });
   const added = await qrv(home, ['volume', 'add', 'vol', '--path', image, ...extra]);
   t.equal(added.exitCode, 0, added.stderr);
   return { home, image, catalog: path.join(home, 'catalog.json') };
@@ -33,7 +35,13 @@ t.test('a mounted volume and no fsfreeze: missing-tool before anything is writte
   await fs.writeFile(path.join(fsys.mountpoint, 'data'), 'live\n');
   const bin = path.join(dir, 'bin'); // a PATH without fsfreeze
   await fs.mkdir(bin);
-  const run = await unchangedBy(t, path.join(home, 'catalog.json'), [dir], () => qrv(home, ['snap', 'vol'], { PATH: bin }), 'snap without fsfreeze');
+  const run = await unchangedBy(
+    t,
+    path.join(home, 'catalog.json'),
+    [dir],
+    () => qrv(home, ['snap', 'vol'], { PATH: bin }),
+    'snap without fsfreeze',
+  );
   t.equal(run.exitCode, 10, run.stderr);
   t.match(run.stderr.trim(), /^qrv: fsfreeze is not installed \(install it with: apt-get install util-linux\)$/);
 });
@@ -52,7 +60,11 @@ t.test('a full snapshot store is named, and the store folder made for the snapsh
   t.notMatch(run.stderr, /destination/, 'the destination is not blamed');
   t.same(await fs.readdir(small), before, 'no folder left in the small filesystem');
   const data = JSON.parse(await fs.readFile(catalog, 'utf8'));
-  t.same(data.snapshots.map((s: { state: string }) => s.state), ['failed'], 'the failed snapshot is recorded as failed');
+  t.same(
+    data.snapshots.map((s: { state: string }) => s.state),
+    ['failed'],
+    'the failed snapshot is recorded as failed',
+  );
 });
 
 t.test('ENOSPC mid-copy: the incomplete first copy is a doctor finding, and --fix removes it', async (t) => {
@@ -62,7 +74,14 @@ t.test('ENOSPC mid-copy: the incomplete first copy is a doctor finding, and --fi
   const { home } = await volumeWithData(t, dir);
   const dest = path.join(small, 'q.img');
   // The destination has room when it is checked; a pre-copy hook fills it before the copy.
-  const run = await qrv(home, ['run', 'vol', '--to', dest, '--hook', `pre-copy=head -c 6000000 /dev/zero > ${path.join(small, 'filler')}`]);
+  const run = await qrv(home, [
+    'run',
+    'vol',
+    '--to',
+    dest,
+    '--hook',
+    `pre-copy=head -c 6000000 /dev/zero > ${path.join(small, 'filler')}`,
+  ]);
   t.equal(run.exitCode, 8, run.stderr);
   t.match(run.stderr, /ENOSPC/);
   const listed = await qrvJson(home, ['list']);

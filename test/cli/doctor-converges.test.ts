@@ -22,12 +22,17 @@ const FAILPOINTS = ['after-snapshot', 'mid-copy', 'after-undo-save', 'before-che
 async function step(home: string, env: { image: string; content: Buffer; dest: string }): Promise<string> {
   const what = ['copy', 'run', 'full', 'change'][next(4)] as string;
   if (what === 'change') {
-    for (let i = 0; i < 1 + next(20); i++) await change(env.image, env.content, next(Math.floor(env.content.length / BLOCK)) * BLOCK, 1 + next(BLOCK));
+    for (let i = 0; i < 1 + next(20); i++)
+      await change(env.image, env.content, next(Math.floor(env.content.length / BLOCK)) * BLOCK, 1 + next(BLOCK));
     return 'change';
   }
   const kill = next(3); // 0: none, 1: failpoint, 2: random time
   const failpoint = FAILPOINTS[next(FAILPOINTS.length)] as string;
-  const vars: Record<string, string> = { CI: '', QRV_CHECKPOINT_MS: String(next(2) * 20), ...(kill === 1 ? { QRV_FAILPOINTS: `${failpoint}=kill` } : {}) };
+  const vars: Record<string, string> = {
+    CI: '',
+    QRV_CHECKPOINT_MS: String(next(2) * 20),
+    ...(kill === 1 ? { QRV_FAILPOINTS: `${failpoint}=kill` } : {}),
+  };
   let args: string[];
   if (what === 'run') args = ['run', 'vol', '--to', env.dest];
   else {
@@ -60,7 +65,9 @@ t.test('property: after random kill sequences, one doctor --fix leaves nothing o
     t.equal(fixed.exitCode, 0, `${story}: doctor --fix: ${fixed.stdout}${fixed.stderr}`);
     const again = await qrv(env.home, ['doctor']);
     t.equal(again.exitCode, 0, `${story}: then nothing open: ${again.stdout}`);
-    for (const row of JSON.parse(await fs.readFile(path.join(env.home, 'catalog.json'), 'utf8')).qrvs.filter((q: { state: string }) => q.state === 'ready')) {
+    for (const row of JSON.parse(await fs.readFile(path.join(env.home, 'catalog.json'), 'utf8')).qrvs.filter(
+      (q: { state: string }) => q.state === 'ready',
+    )) {
       const verified = await qrv(env.home, ['verify', row.id]);
       t.equal(verified.exitCode, 0, `${story}: ready QRV ${row.id} verifies: ${verified.stdout}${verified.stderr}`);
     }

@@ -13,40 +13,61 @@ async function setup(t: Test, size: number) {
   return fileVolumeHome(t, size, 'qrv-doctor-');
 }
 
-const readCatalog = async (home: string) => JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')) as Record<string, any>;
+const readCatalog = async (home: string) =>
+  JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')) as Record<string, any>;
 const kinds = (summary: Record<string, any>) => summary.findings.map((f: { kind: string }) => f.kind).sort();
 
-t.test('a run killed after its snapshot (by its pre-copy hook) leaks no snapshot: doctor finishes the copy and removes it', async (t) => {
-  const { home, dest } = await setup(t, 3 * MiB + 17);
-  const killed = await qrv(home, ['run', 'vol', '--to', dest, '--hook', 'pre-copy=kill -9 $PPID']);
-  t.equal(killed.exitCode, -1, `killed by its hook (a signal: no exit status): ${killed.stderr}`);
-  const left = (await readCatalog(home)).snapshots[0];
-  t.match(left, { state: 'ready', persistUntil: null, copiedTo: null }, 'a ready snapshot with no expiry is left');
+t.test(
+  'a run killed after its snapshot (by its pre-copy hook) leaks no snapshot: doctor finishes the copy and removes it',
+  async (t) => {
+    const { home, dest } = await setup(t, 3 * MiB + 17);
+    const killed = await qrv(home, ['run', 'vol', '--to', dest, '--hook', 'pre-copy=kill -9 $PPID']);
+    t.equal(killed.exitCode, -1, `killed by its hook (a signal: no exit status): ${killed.stderr}`);
+    const left = (await readCatalog(home)).snapshots[0];
+    t.match(left, { state: 'ready', persistUntil: null, copiedTo: null }, 'a ready snapshot with no expiry is left');
 
-  const found = await qrvJson(home, ['doctor']);
-  t.equal(found.run.exitCode, 11, 'doctor has findings');
-  t.same(kinds(found.summary), ['dead-job', 'leaked-snapshot']);
-  t.match(found.summary.findings[1], { subject: left.id, what: /was left by run job j-.*, which was killed before it copied and removed it/, action: `finish the copy to ${dest}, then remove it` });
-  const check = await qrv(home, ['check']);
-  t.equal(check.exitCode, 1, `qrv check warns: ${check.stdout}`);
-  t.match(check.stdout, /^QRV WARNING - 2 warnings: job j-\S+ \(run of vol\) is marked running but process \d+ is gone \(run `qrv doctor`\)/);
-  t.match(check.stdout, new RegExp(`^WARNING: snapshot ${left.id} of vol was left by run job .*\\(run \`qrv doctor\`\\)$`, 'm'));
+    const found = await qrvJson(home, ['doctor']);
+    t.equal(found.run.exitCode, 11, 'doctor has findings');
+    t.same(kinds(found.summary), ['dead-job', 'leaked-snapshot']);
+    t.match(found.summary.findings[1], {
+      subject: left.id,
+      what: /was left by run job j-.*, which was killed before it copied and removed it/,
+      action: `finish the copy to ${dest}, then remove it`,
+    });
+    const check = await qrv(home, ['check']);
+    t.equal(check.exitCode, 1, `qrv check warns: ${check.stdout}`);
+    t.match(
+      check.stdout,
+      /^QRV WARNING - 2 warnings: job j-\S+ \(run of vol\) is marked running but process \d+ is gone \(run `qrv doctor`\)/,
+    );
+    t.match(
+      check.stdout,
+      new RegExp(`^WARNING: snapshot ${left.id} of vol was left by run job .*\\(run \`qrv doctor\`\\)$`, 'm'),
+    );
 
-  const fixed = await qrvJson(home, ['doctor', '--fix']);
-  t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
-  const after = await readCatalog(home);
-  t.match(after.snapshots.find((s: { id: string }) => s.id === left.id), { state: 'removed', copiedTo: /^q-/ }, 'copied, then removed as its rules say');
-  await t.rejects(fs.stat(left.path), 'the snapshot file is gone');
-  t.match(after.qrvs[0], { state: 'ready', snapshotId: left.id, destination: dest });
-  t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing open');
-  const checked = await qrv(home, ['check']);
-  t.equal(checked.exitCode, 0, `check is OK again: the run was finished by a run job: ${checked.stdout}`);
-});
+    const fixed = await qrvJson(home, ['doctor', '--fix']);
+    t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
+    const after = await readCatalog(home);
+    t.match(
+      after.snapshots.find((s: { id: string }) => s.id === left.id),
+      { state: 'removed', copiedTo: /^q-/ },
+      'copied, then removed as its rules say',
+    );
+    await t.rejects(fs.stat(left.path), 'the snapshot file is gone');
+    t.match(after.qrvs[0], { state: 'ready', snapshotId: left.id, destination: dest });
+    t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing open');
+    const checked = await qrv(home, ['check']);
+    t.equal(checked.exitCode, 0, `check is OK again: the run was finished by a run job: ${checked.stdout}`);
+  },
+);
 
 t.test('a run SIGKILLed before its copy commits: doctor resumes the copy and removes the snapshot', async (t) => {
   const { home, dest } = await setup(t, 5 * MiB + 3);
   // (mid-copy would fire in the snapshot's own sparse copy on ext4)
-  const killed = await qrv(home, ['run', 'vol', '--to', dest], { QRV_FAILPOINTS: 'before-commit=kill', QRV_CHECKPOINT_MS: '0' });
+  const killed = await qrv(home, ['run', 'vol', '--to', dest], {
+    QRV_FAILPOINTS: 'before-commit=kill',
+    QRV_CHECKPOINT_MS: '0',
+  });
   t.equal(killed.exitCode, -1, 'SIGKILLed');
   const found = await qrvJson(home, ['doctor']);
   t.same(kinds(found.summary), ['leaked-snapshot', 'resumable-copy']);
@@ -65,7 +86,10 @@ t.test("two homes protecting one image leave each other's snapshots alone", asyn
   const mine = (await qrvJson(home, ['snap', 'vol'])).summary.snapshot;
   const theirs = (await qrvJson(other, ['snap', 'vol'])).summary.snapshot;
   t.equal(path.dirname(mine.path), path.dirname(theirs.path), 'one snapshot store');
-  for (const [h, foreign] of [[home, theirs], [other, mine]] as const) {
+  for (const [h, foreign] of [
+    [home, theirs],
+    [other, mine],
+  ] as const) {
     const looked = await qrvJson(h, ['doctor', '--fix']);
     t.equal(looked.run.exitCode, 0, 'no findings: the other home snapshot is not one');
     t.same(looked.summary.findings, []);

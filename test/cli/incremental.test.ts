@@ -43,7 +43,9 @@ async function readCatalog(home: string): Promise<Record<string, any>> {
       const data = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>;
       for (const job of data.jobs) {
         if (job.state !== 'running') continue;
-        const lines = (await fs.readFile(path.join(home, 'jobs', `${job.id}.steps`), 'utf8').catch(() => '')).split('\n').slice(0, -1);
+        const lines = (await fs.readFile(path.join(home, 'jobs', `${job.id}.steps`), 'utf8').catch(() => ''))
+          .split('\n')
+          .slice(0, -1);
         const steps = lines.length ? JSON.parse(lines.at(-1) as string) : null;
         if (steps && steps.length >= job.steps.length) job.steps = steps;
       }
@@ -56,7 +58,11 @@ async function readCatalog(home: string): Promise<Record<string, any>> {
 }
 
 /** The warnings of a --json run (plain output prints them on stderr). */
-const warningsOf = (lines: Record<string, any>[]): string => lines.filter((l) => l.message_type === 'warning').map((l) => l.message as string).join('\n');
+const warningsOf = (lines: Record<string, any>[]): string =>
+  lines
+    .filter((l) => l.message_type === 'warning')
+    .map((l) => l.message as string)
+    .join('\n');
 
 /** A volume "vol" of `size` random bytes at `dir/vol.img` (or `volumeDir`), in a new home. */
 async function setup(t: Test, size: number, volumeDir?: string) {
@@ -91,7 +97,16 @@ t.test('an update through the hash ledger writes exactly the blocks that differ'
   const dest = path.join(dir, 'vol.qrv.img');
   const s1 = await snap(t, home);
   const first = await copy(t, home, [s1.id, '--to', dest]);
-  t.match(first.summary.copy, { method: 'full', bytesRead: size, changedBlocks: Math.ceil(size / BLOCK), checksum: /^xxh64-blocks:[0-9a-f]{16}$/ }, 'a new QRV is a full copy');
+  t.match(
+    first.summary.copy,
+    {
+      method: 'full',
+      bytesRead: size,
+      changedBlocks: Math.ceil(size / BLOCK),
+      checksum: /^xxh64-blocks:[0-9a-f]{16}$/,
+    },
+    'a new QRV is a full copy',
+  );
   await holds(t, dest, content, 'the first copy is the volume');
 
   const before = Buffer.from(content);
@@ -118,16 +133,33 @@ t.test('an update through the hash ledger writes exactly the blocks that differ'
   t.equal(row.history.length, 2, 'history has both copies');
   t.match(row.history, [
     { snapshotId: s1.id, method: 'full', changedBlocks: Math.ceil(size / BLOCK), resumed: false },
-    { snapshotId: s2.id, method: 'ledger', changedBlocks: differ.length, bytesWritten: c.bytesWritten, bytesRead: after.length, resumed: false },
+    {
+      snapshotId: s2.id,
+      method: 'ledger',
+      changedBlocks: differ.length,
+      bytesWritten: c.bytesWritten,
+      bytesRead: after.length,
+      resumed: false,
+    },
   ]);
-  t.match(row, { snapshotId: s2.id, sizeBytes: after.length, checksum: c.checksum, state: 'ready', ledger: `${dest}.qrvledger` });
+  t.match(row, {
+    snapshotId: s2.id,
+    sizeBytes: after.length,
+    checksum: c.checksum,
+    state: 'ready',
+    ledger: `${dest}.qrvledger`,
+  });
   t.ok((await fs.stat(`${dest}.qrvledger`)).isFile(), 'the ledger is beside the QRV');
   await t.rejects(fs.stat(`${dest}.qrvledger.partial`), 'no partial ledger is left');
 
   // Nothing changed: nothing is written, and the checksum stays.
   const s3 = await snap(t, home);
   const third = await copy(t, home, [s3.id, '--to', dest]);
-  t.match(third.summary.copy, { method: 'ledger', changedBlocks: 0, bytesWritten: 0, checksum: c.checksum }, 'an unchanged volume writes nothing');
+  t.match(
+    third.summary.copy,
+    { method: 'ledger', changedBlocks: 0, bytesWritten: 0, checksum: c.checksum },
+    'an unchanged volume writes nothing',
+  );
   await holds(t, dest, after, 'still the volume');
 });
 
@@ -149,9 +181,17 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   await fs.writeFile(ledger, bytes);
   const s2 = await snap(t, home);
   const corrupt = await copy(t, home, [s2.id, '--to', dest]);
-  t.match(warningsOf(corrupt.lines), /the ledger of QRV q-[0-9a-f]{12} cannot be used: .*q\.img\.qrvledger.*comparing every block/, 'warns that it compares every block');
+  t.match(
+    warningsOf(corrupt.lines),
+    /the ledger of QRV q-[0-9a-f]{12} cannot be used: .*q\.img\.qrvledger.*comparing every block/,
+    'warns that it compares every block',
+  );
   t.equal(warningsOf(corrupt.lines).split(ledger).length - 1, 1, 'and names the ledger once');
-  t.match(corrupt.summary.job.warnings.join('\n'), /cannot be used: .*comparing every block/, 'and records the warning on the job');
+  t.match(
+    corrupt.summary.job.warnings.join('\n'),
+    /cannot be used: .*comparing every block/,
+    'and records the warning on the job',
+  );
   t.equal(corrupt.summary.copy.method, 'full', 'method full (a full compare)');
   t.equal(corrupt.summary.copy.changedBlocks, differ.length, 'the compare writes only the blocks that differ');
   t.equal(corrupt.summary.copy.bytesRead, size, 'and reads all of the snapshot');
@@ -167,7 +207,11 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   const missing = await qrv(home, ['copy', s3.id, '--to', dest]);
   t.equal(missing.exitCode, 0, missing.stderr);
   t.match(missing.stderr, /cannot be used: .*does not exist; comparing every block/, 'plain output warns on stderr');
-  t.match((await shownQrv(home, corrupt.summary.qrv.id)).history.at(-1), { snapshotId: s3.id, method: 'full', changedBlocks: differ.length });
+  t.match((await shownQrv(home, corrupt.summary.qrv.id)).history.at(-1), {
+    snapshotId: s3.id,
+    method: 'full',
+    changedBlocks: differ.length,
+  });
   await holds(t, dest, content, 'the QRV is the volume');
 
   // --full trusts nothing it recorded: it reads and compares every block (writing what differs,
@@ -177,7 +221,10 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   t.match(full.summary.copy, { method: 'full', bytesRead: size, changedBlocks: 0, bytesWritten: 0 });
   t.equal(warningsOf(full.lines), '', 'no warning for --full');
   t.equal(full.summary.qrv.id, corrupt.summary.qrv.id, 'still the same QRV');
-  t.same(full.summary.qrv.history.map((h: { method: string }) => h.method), ['full', 'full', 'full', 'full']);
+  t.same(
+    full.summary.qrv.history.map((h: { method: string }) => h.method),
+    ['full', 'full', 'full', 'full'],
+  );
   await holds(t, dest, content, 'the QRV is the volume');
   const after = await copy(t, home, [s3.id, '--to', dest]);
   t.match(after.summary.copy, { method: 'ledger', changedBlocks: 0 }, 'the rewritten ledger serves the next update');
@@ -193,7 +240,13 @@ t.test('a corrupt or missing ledger falls back to a full compare, with a warning
   differ = differingBlocks(before, content);
   const s4 = await snap(t, home);
   const foreign = await copy(t, home, [s4.id, '--to', dest]);
-  t.match(warningsOf(foreign.lines), new RegExp(`cannot be used: .*qrvId "${other.summary.qrv.id}", expected "${full.summary.qrv.id}".*comparing every block`), 'the ledger of another QRV is refused, naming both');
+  t.match(
+    warningsOf(foreign.lines),
+    new RegExp(
+      `cannot be used: .*qrvId "${other.summary.qrv.id}", expected "${full.summary.qrv.id}".*comparing every block`,
+    ),
+    'the ledger of another QRV is refused, naming both',
+  );
   t.match(foreign.summary.copy, { method: 'full', changedBlocks: differ.length });
   await holds(t, dest, content, 'the QRV is the volume');
 });
@@ -220,7 +273,8 @@ t.test('verify names exactly the bad block; the next copy compares every block a
     return Math.floor(offset / BLOCK);
   };
   const badLines = (stdout: string) => stdout.split('\n').filter((line) => line.startsWith('bad:'));
-  const expectLine = (block: number) => `bad: block ${block} (bytes ${block * BLOCK}–${Math.min((block + 1) * BLOCK, size) - 1}) of ${dest}`;
+  const expectLine = (block: number) =>
+    `bad: block ${block} (bytes ${block * BLOCK}–${Math.min((block + 1) * BLOCK, size) - 1}) of ${dest}`;
 
   for (const offset of [next(size - 4321), size - 1 - next(4321)]) {
     const block = await flip(offset);
@@ -233,12 +287,24 @@ t.test('verify names exactly the bad block; the next copy compares every block a
       t.equal(deep.exitCode, 9, '--deep: exit 9 too');
       t.same(badLines(deep.stdout), [expectLine(block)], '--deep names the same block');
       t.notMatch(deep.stdout, /snapshot differs/, 'the snapshot agrees with the ledger');
-      t.match((await shownQrv(home, id)).lastVerify, { ok: false, badBlocks: 1, deep: true }, 'the failure is recorded on the QRV');
+      t.match(
+        (await shownQrv(home, id)).lastVerify,
+        { ok: false, badBlocks: 1, deep: true },
+        'the failure is recorded on the QRV',
+      );
     }
 
     const repair = await copy(t, home, [s1.id, '--to', dest]);
-    t.match(warningsOf(repair.lines), /failed its last verify \(1 bad blocks\); comparing every block/, 'says why it compares');
-    t.match(repair.summary.copy, { method: 'full', changedBlocks: 1, bytesWritten: Math.min(BLOCK, size - block * BLOCK) }, 'rewrites just the bad block');
+    t.match(
+      warningsOf(repair.lines),
+      /failed its last verify \(1 bad blocks\); comparing every block/,
+      'says why it compares',
+    );
+    t.match(
+      repair.summary.copy,
+      { method: 'full', changedBlocks: 1, bytesWritten: Math.min(BLOCK, size - block * BLOCK) },
+      'rewrites just the bad block',
+    );
     await holds(t, dest, content, 'repaired');
     const again = await qrv(home, ['verify', id]);
     t.equal(again.exitCode, 0, `clean again: ${again.stdout}`);
@@ -252,8 +318,19 @@ const pastBlockZero = (job: Record<string, any>): boolean => (job.progress?.bloc
  * Starts `qrv copy ARGS` as a child, waits until its job row passes `until` (by default: saved
  * progress past block 0), then SIGKILLs it after a random delay of up to maxDelayMs.
  */
-async function killMidCopy(t: Test, home: string, args: string[], maxDelayMs: number, until = pastBlockZero, checkpointMs = 50) {
-  const child = execa('node', [BIN, '--home', home, '--json', 'copy', ...args], { reject: false, env: { CI: '', QRV_CHECKPOINT_MS: String(checkpointMs) }, stdin: 'ignore' });
+async function killMidCopy(
+  t: Test,
+  home: string,
+  args: string[],
+  maxDelayMs: number,
+  until = pastBlockZero,
+  checkpointMs = 50,
+) {
+  const child = execa('node', [BIN, '--home', home, '--json', 'copy', ...args], {
+    reject: false,
+    env: { CI: '', QRV_CHECKPOINT_MS: String(checkpointMs) },
+    stdin: 'ignore',
+  });
   let exited = false;
   void child.then(() => (exited = true));
   let seen: Record<string, any> | undefined;
@@ -276,7 +353,14 @@ async function killMidCopy(t: Test, home: string, args: string[], maxDelayMs: nu
  * After a kill that landed mid-copy: doctor names the job, `qrv copy --resume` (or `qrv doctor
  * --fix`) finishes it, and all is clean. Returns the resumed copy's result.
  */
-async function resumeKilled(t: Test, home: string, job: Record<string, any>, dest: string, expected: Buffer, via: 'resume' | 'doctor' = 'resume') {
+async function resumeKilled(
+  t: Test,
+  home: string,
+  job: Record<string, any>,
+  dest: string,
+  expected: Buffer,
+  via: 'resume' | 'doctor' = 'resume',
+) {
   const found = await qrv(home, ['doctor']);
   t.equal(found.exitCode, 11, 'doctor: exit 11');
   t.match(found.stdout, `would resume it: qrv copy --resume ${job.id}`, 'doctor names the job');
@@ -287,13 +371,22 @@ async function resumeKilled(t: Test, home: string, job: Record<string, any>, des
     t.equal(resumed.run.exitCode, 0, `resume: ${resumed.run.stderr}`);
     t.equal(resumed.summary.resumed, job.id);
     t.equal(resumed.summary.job.resumes, job.id, 'the new job names the one it resumes');
-    t.ok(resumed.summary.job.steps.some((s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'done'), 'the whole QRV was read back');
+    t.ok(
+      resumed.summary.job.steps.some(
+        (s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'done',
+      ),
+      'the whole QRV was read back',
+    );
     copied = resumed.summary.copy;
     resumer = resumed.summary.job.id;
   } else {
     const fixed = await qrvJson(home, ['doctor', '--fix']);
     t.equal(fixed.run.exitCode, 0, `doctor --fix: ${fixed.run.stderr}`);
-    t.match(fixed.summary.findings, [{ kind: 'resumable-copy', subject: job.id, fixed: true, error: null }], 'doctor --fix resumed it');
+    t.match(
+      fixed.summary.findings,
+      [{ kind: 'resumable-copy', subject: job.id, fixed: true, error: null }],
+      'doctor --fix resumed it',
+    );
     const by = (await readCatalog(home)).jobs.find((j: { resumes: string | null }) => j.resumes === job.id);
     t.match(by, { state: 'succeeded', kind: 'copy' }, 'a new job resumed it');
     resumer = by?.id;
@@ -326,10 +419,13 @@ t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)
     const dest = path.join(dir, `r${round}.img`);
     const { ended, job, delay, progressSeen } = await killMidCopy(t, home, [s1.id, '--to', dest], 300);
     if (!job) return;
-    t.comment(`round ${round}: killed ${delay} ms after block ${progressSeen?.blocksDone} of ${blocks}; the row says ${job.state} at block ${job.progress?.blocksDone}`);
+    t.comment(
+      `round ${round}: killed ${delay} ms after block ${progressSeen?.blocksDone} of ${blocks}; the row says ${job.state} at block ${job.progress?.blocksDone}`,
+    );
     if (ended.exitCode === 0 || job.state === 'succeeded' || !job.progress) {
       // The kill came after the copy had finished (or had saved its last progress).
-      if (!job.progress && job.state === 'running') t.equal((await qrv(home, ['doctor', '--fix'])).exitCode, 0, 'doctor --fix ends the dead job');
+      if (!job.progress && job.state === 'running')
+        t.equal((await qrv(home, ['doctor', '--fix'])).exitCode, 0, 'doctor --fix ends the dead job');
       t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing is left to do');
       continue;
     }
@@ -338,7 +434,7 @@ t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)
     t.equal(job.progress.base, 'fresh');
     // The second resume is done by `qrv doctor --fix`, the others by `qrv copy --resume`.
     const { history } = await resumeKilled(t, home, job, dest, content, real === 1 ? 'doctor' : 'resume');
-    t.equal(history.length, 1, 'one copy in the new QRV\'s history');
+    t.equal(history.length, 1, "one copy in the new QRV's history");
     if (job.progress.blocksDone < blocks) real++;
     if (lastDest) await fs.rm(lastDest, { force: true });
     lastDest = dest;
@@ -350,7 +446,10 @@ t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)
   // Killed after the last block was copied and the new ledger put in place, while the QRV is
   // read back: the job row still offers a resume, and the resume finishes with the read-back.
   await t.test('a copy killed while it reads the QRV back can be resumed', async (t) => {
-    const readingBack = (job: Record<string, any>): boolean => job.steps.some((s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'started');
+    const readingBack = (job: Record<string, any>): boolean =>
+      job.steps.some(
+        (s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'started',
+      );
     for (let round = 0; round < 6; round++) {
       const dest = path.join(dir, `late${round}.img`);
       const { job } = await killMidCopy(t, home, [s1.id, '--to', dest], 0, readingBack, 50);
@@ -381,11 +480,14 @@ t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)
   let resumedIncremental = false;
   for (let round = 0; !resumedIncremental && round < 3; round++) {
     const before = Buffer.from(current);
-    for (let block = next(4); block * BLOCK < size; block += 4) await change(image, current, block * BLOCK + next(Math.min(BLOCK, size - block * BLOCK)), 1);
+    for (let block = next(4); block * BLOCK < size; block += 4)
+      await change(image, current, block * BLOCK + next(Math.min(BLOCK, size - block * BLOCK)), 1);
     const s = await snap(t, home);
     const { ended, job, delay } = await killMidCopy(t, home, [s.id, '--to', lastDest], 100);
     if (!job) return;
-    t.comment(`incremental round ${round}: ${differingBlocks(before, current).length} blocks differ; killed ${delay} ms after the first checkpoint; the row says ${job.state} at block ${job.progress?.blocksDone}`);
+    t.comment(
+      `incremental round ${round}: ${differingBlocks(before, current).length} blocks differ; killed ${delay} ms after the first checkpoint; the row says ${job.state} at block ${job.progress?.blocksDone}`,
+    );
     if (ended.exitCode === 0 || job.state === 'succeeded' || !job.progress) {
       if (!job.progress && job.state === 'running') await qrv(home, ['doctor', '--fix']);
       continue;
@@ -424,76 +526,117 @@ t.test('doctor finds an orphan snapshot file, a vanished snapshot and a dead job
   await exited;
   const catalogFile = path.join(home, 'catalog.json');
   const catalog = await readCatalog(home);
-  const dead = jobRow('copy', 'vol', 'running', new Date().toISOString(), null, { id: 'j-0dead0ff', pid: deadPid, host: os.hostname(), error: null });
+  const dead = jobRow('copy', 'vol', 'running', new Date().toISOString(), null, {
+    id: 'j-0dead0ff',
+    pid: deadPid,
+    host: os.hostname(),
+    error: null,
+  });
   catalog.jobs.push(dead);
   await fs.writeFile(catalogFile, JSON.stringify(catalog, null, 2));
 
   const before = await fs.readFile(catalogFile);
   const found = await qrvJson(home, ['doctor']);
   t.equal(found.run.exitCode, 11, 'exit 11: there are findings');
-  t.same(found.summary.findings.map((f: { kind: string; subject: string }) => `${f.kind} ${f.subject}`).sort(), [`dead-job j-0dead0ff`, `missing-snapshot ${vanished.id}`, `orphan-snapshot ${orphan}`]);
+  t.same(found.summary.findings.map((f: { kind: string; subject: string }) => `${f.kind} ${f.subject}`).sort(), [
+    `dead-job j-0dead0ff`,
+    `missing-snapshot ${vanished.id}`,
+    `orphan-snapshot ${orphan}`,
+  ]);
   const plain = await qrv(home, ['doctor']);
   t.equal(plain.exitCode, 11);
-  t.match(plain.stdout, new RegExp(`holds snapshot .*vol@${gone.id}\\.img of vol, which the catalog says is removed: would remove it`));
+  t.match(
+    plain.stdout,
+    new RegExp(`holds snapshot .*vol@${gone.id}\\.img of vol, which the catalog says is removed: would remove it`),
+  );
   t.match(plain.stdout, /left alone: snapshot .*vol@s-deadbeef\.img of vol is not in this home's catalog/);
-  t.match(plain.stdout, new RegExp(`snapshot ${vanished.id} of vol is ready in the catalog but the file provider does not hold it: would mark it removed`));
-  t.match(plain.stdout, new RegExp(`job j-0dead0ff \\(copy of vol\\) is marked running but process ${deadPid} is gone: would mark it failed`));
+  t.match(
+    plain.stdout,
+    new RegExp(
+      `snapshot ${vanished.id} of vol is ready in the catalog but the file provider does not hold it: would mark it removed`,
+    ),
+  );
+  t.match(
+    plain.stdout,
+    new RegExp(
+      `job j-0dead0ff \\(copy of vol\\) is marked running but process ${deadPid} is gone: would mark it failed`,
+    ),
+  );
   t.same(await fs.readFile(catalogFile), before, 'without --fix the catalog is untouched');
   t.ok(await fs.stat(orphan), 'and the orphan is still there');
 
   const fixed = await qrvJson(home, ['doctor', '--fix']);
   t.equal(fixed.run.exitCode, 0, `--fix: ${fixed.run.stderr}`);
-  t.ok(fixed.summary.findings.every((f: { fixed: boolean }) => f.fixed), 'every finding fixed');
+  t.ok(
+    fixed.summary.findings.every((f: { fixed: boolean }) => f.fixed),
+    'every finding fixed',
+  );
   await t.rejects(fs.stat(orphan), 'the orphan file is removed');
   t.ok(await fs.stat(foreign), "the other home's snapshot is left alone");
   t.ok(await fs.stat(kept.path), 'the catalog snapshot file is kept');
   const after = await readCatalog(home);
-  t.match(after.snapshots.find((s: { id: string }) => s.id === vanished.id), { state: 'removed', removedAt: /^\d{4}-/ });
-  t.match(after.snapshots.find((s: { id: string }) => s.id === kept.id), { state: 'ready' });
-  t.match(after.jobs.find((j: { id: string }) => j.id === 'j-0dead0ff'), { state: 'failed', endedAt: /^\d{4}-/, error: { code: 'abandoned' } });
+  t.match(
+    after.snapshots.find((s: { id: string }) => s.id === vanished.id),
+    { state: 'removed', removedAt: /^\d{4}-/ },
+  );
+  t.match(
+    after.snapshots.find((s: { id: string }) => s.id === kept.id),
+    { state: 'ready' },
+  );
+  t.match(
+    after.jobs.find((j: { id: string }) => j.id === 'j-0dead0ff'),
+    { state: 'failed', endedAt: /^\d{4}-/, error: { code: 'abandoned' } },
+  );
   const again = await qrv(home, ['doctor']);
   t.equal(again.exitCode, 0, `nothing left: ${again.stdout}`);
 });
 
-t.test('a policy with --incremental keeps the newest snapshot as the QRV base and updates through the ledger', async (t) => {
-  const size = 6 * MiB + 5;
-  const { dir, home, image, content } = await setup(t, size);
-  const dest = path.join(dir, 'replicas');
-  await fs.mkdir(dest);
-  t.equal((await qrv(home, ['policy', 'add', 'inc', '--dest', dest, '--incremental'])).exitCode, 0);
-  const set = await qrv(home, ['volume', 'set', 'vol', '--policy', 'inc']);
-  t.equal(set.exitCode, 0, set.stderr);
+t.test(
+  'a policy with --incremental keeps the newest snapshot as the QRV base and updates through the ledger',
+  async (t) => {
+    const size = 6 * MiB + 5;
+    const { dir, home, image, content } = await setup(t, size);
+    const dest = path.join(dir, 'replicas');
+    await fs.mkdir(dest);
+    t.equal((await qrv(home, ['policy', 'add', 'inc', '--dest', dest, '--incremental'])).exitCode, 0);
+    const set = await qrv(home, ['volume', 'set', 'vol', '--policy', 'inc']);
+    t.equal(set.exitCode, 0, set.stderr);
 
-  const first = await qrvJson(home, ['run', 'vol']);
-  t.equal(first.run.exitCode, 0, first.run.stderr);
-  t.equal(first.summary.copy.method, 'full');
-  t.equal(first.summary.snapshot.state, 'ready', 'the snapshot is kept as the base');
-  await holds(t, first.summary.qrv.destination, content, 'the QRV is the volume');
+    const first = await qrvJson(home, ['run', 'vol']);
+    t.equal(first.run.exitCode, 0, first.run.stderr);
+    t.equal(first.summary.copy.method, 'full');
+    t.equal(first.summary.snapshot.state, 'ready', 'the snapshot is kept as the base');
+    await holds(t, first.summary.qrv.destination, content, 'the QRV is the volume');
 
-  const before = Buffer.from(content);
-  await change(image, content, next(size), 1);
-  await change(image, content, next(size), 3);
-  const differ = differingBlocks(before, content);
-  const second = await qrvJson(home, ['run', 'vol']);
-  t.equal(second.run.exitCode, 0, second.run.stderr);
-  t.equal(second.summary.qrv.id, first.summary.qrv.id);
-  t.match(second.summary.copy, { method: 'ledger', changedBlocks: differ.length });
-  t.equal(second.summary.snapshot.state, 'ready', 'the new snapshot is kept as the base');
-  t.equal(second.summary.qrv.snapshotId, second.summary.snapshot.id);
-  await holds(t, second.summary.qrv.destination, content, 'the QRV is the volume');
-  const catalog = await readCatalog(home);
-  t.match(catalog.snapshots.find((s: { id: string }) => s.id === first.summary.snapshot.id), { state: 'removed' }, 'the previous base is removed');
-  await t.rejects(fs.stat(first.summary.snapshot.path), 'and its file');
+    const before = Buffer.from(content);
+    await change(image, content, next(size), 1);
+    await change(image, content, next(size), 3);
+    const differ = differingBlocks(before, content);
+    const second = await qrvJson(home, ['run', 'vol']);
+    t.equal(second.run.exitCode, 0, second.run.stderr);
+    t.equal(second.summary.qrv.id, first.summary.qrv.id);
+    t.match(second.summary.copy, { method: 'ledger', changedBlocks: differ.length });
+    t.equal(second.summary.snapshot.state, 'ready', 'the new snapshot is kept as the base');
+    t.equal(second.summary.qrv.snapshotId, second.summary.snapshot.id);
+    await holds(t, second.summary.qrv.destination, content, 'the QRV is the volume');
+    const catalog = await readCatalog(home);
+    t.match(
+      catalog.snapshots.find((s: { id: string }) => s.id === first.summary.snapshot.id),
+      { state: 'removed' },
+      'the previous base is removed',
+    );
+    await t.rejects(fs.stat(first.summary.snapshot.path), 'and its file');
 
-  t.equal((await qrv(home, ['policy', 'set', 'inc', '--no-incremental'])).exitCode, 0);
-  const third = await qrvJson(home, ['run', 'vol']);
-  t.equal(third.run.exitCode, 0, third.run.stderr);
-  // A full copy over a QRV compares every block and writes what differs: it never cuts the QRV
-  // (the previous point in time) to holes first (stop 12, the undo journal).
-  t.match(third.summary.copy, { method: 'full' }, '--no-incremental copies in full, comparing every block');
-  t.equal(third.summary.snapshot.state, 'removed', 'and removes the snapshot after the copy');
-  await holds(t, third.summary.qrv.destination, content, 'the QRV is the volume');
-});
+    t.equal((await qrv(home, ['policy', 'set', 'inc', '--no-incremental'])).exitCode, 0);
+    const third = await qrvJson(home, ['run', 'vol']);
+    t.equal(third.run.exitCode, 0, third.run.stderr);
+    // A full copy over a QRV compares every block and writes what differs: it never cuts the QRV
+    // (the previous point in time) to holes first (stop 12, the undo journal).
+    t.match(third.summary.copy, { method: 'full' }, '--no-incremental copies in full, comparing every block');
+    t.equal(third.summary.snapshot.state, 'removed', 'and removes the snapshot after the copy');
+    await holds(t, third.summary.qrv.destination, content, 'the QRV is the volume');
+  },
+);
 
 t.test('xfs reflink lane: an update reads only the ranges whose extents changed (method provider)', async (t) => {
   if (!lane(t, 'xfs reflink', { root: true, tools: ['mkfs.xfs', 'filefrag', 'losetup', 'mount'] })) return;
@@ -518,10 +661,17 @@ t.test('xfs reflink lane: an update reads only the ranges whose extents changed 
   t.equal(c.method, 'provider', 'the provider said what changed');
   t.equal(c.changedBlocks, differ.length, 'writes exactly the blocks that differ');
   t.ok(c.bytesRead >= bytesOf(after, differ), 'reads at least the changed blocks');
-  t.ok(c.bytesRead <= differ.length * BLOCK + 4 * BLOCK, `reads little more than them (${c.bytesRead} bytes for ${differ.length} blocks)`);
+  t.ok(
+    c.bytesRead <= differ.length * BLOCK + 4 * BLOCK,
+    `reads little more than them (${c.bytesRead} bytes for ${differ.length} blocks)`,
+  );
   t.ok(c.bytesRead < size / 20, 'far less than the volume');
   await holds(t, dest, after, 'the QRV is the volume, byte for byte');
-  t.match((await shownQrv(home, second.summary.qrv.id)).history.at(-1), { method: 'provider', changedBlocks: differ.length, resumed: false });
+  t.match((await shownQrv(home, second.summary.qrv.id)).history.at(-1), {
+    method: 'provider',
+    changedBlocks: differ.length,
+    resumed: false,
+  });
   const verify = await qrv(home, ['verify', second.summary.qrv.id, '--deep']);
   t.equal(verify.exitCode, 0, verify.stdout);
 });

@@ -18,7 +18,13 @@ async function setup(t: Test) {
 }
 
 /** Exit status `status` and exactly one stderr line matching `pattern`. */
-function oneLine(t: Test, run: { exitCode: number; stderr: string; stdout: string }, status: number, pattern: RegExp, what: string) {
+function oneLine(
+  t: Test,
+  run: { exitCode: number; stderr: string; stdout: string },
+  status: number,
+  pattern: RegExp,
+  what: string,
+) {
   t.equal(run.exitCode, status, `${what}: exit ${status} (${run.stderr})`);
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, 1, `${what}: one line on stderr`);
@@ -38,7 +44,10 @@ t.test('durations and sizes beyond their limits are usage errors naming the limi
   const cases: Array<[string[], RegExp]> = [
     [['snap', 'vol', '--persist', '1000000000d', '--hook', hook], persist],
     [['snap', 'vol', '--persist', '300000y', '--hook', hook], persist],
-    [['run', 'vol', '--to', path.join(dir, 'q.img'), '--keep-snapshot', '--persist', '1000000000d', '--hook', hook], persist],
+    [
+      ['run', 'vol', '--to', path.join(dir, 'q.img'), '--keep-snapshot', '--persist', '1000000000d', '--hook', hook],
+      persist,
+    ],
     [['set', id, '--persist', '300000y'], persist],
     [['policy', 'add', 'p', '--persist', '1000000000d'], persist],
     [['snap', 'vol', '--hook-timeout', '30d', '--hook', hook], timeout],
@@ -59,77 +68,177 @@ t.test('durations and sizes beyond their limits are usage errors naming the limi
   await t.rejects(fs.stat(mark), 'the pre-snapshot hook never ran');
   const pset = await qrv(home, ['policy', 'add', 'p', '--persist', '7d']);
   t.equal(pset.exitCode, 0, pset.stderr);
-  const sized = await unchangedBy(t, catalog, [dir], () => qrv(home, ['pool', 'member', 'add', 'pl', path.join(dir, 'm.img'), '--capacity', '9000P']), 'capacity 9000P');
+  const sized = await unchangedBy(
+    t,
+    catalog,
+    [dir],
+    () => qrv(home, ['pool', 'member', 'add', 'pl', path.join(dir, 'm.img'), '--capacity', '9000P']),
+    'capacity 9000P',
+  );
   oneLine(t, sized, 2, /^qrv: --capacity "9000P" is larger than the limit of 8 PiB \(2\^53-1 bytes\)/, 'capacity');
-  const setp = await unchangedBy(t, catalog, [dir], () => qrv(home, ['policy', 'set', 'p', '--persist', '300000y']), 'policy set');
+  const setp = await unchangedBy(
+    t,
+    catalog,
+    [dir],
+    () => qrv(home, ['policy', 'set', 'p', '--persist', '300000y']),
+    'policy set',
+  );
   oneLine(t, setp, 2, persist, 'policy set --persist');
   const json = await qrv(home, ['--json', 'snap', 'vol', '--persist', '1000000000d']);
   t.match(JSON.parse(json.stderr), { code: 'duration-too-long', exitCode: 2 });
 
   // the limits themselves are accepted, and a 24-day hook timeout does not fire at once
-  const long = await qrvJson(home, ['snap', 'vol', '--persist', '100y', '--hook-timeout', '24d', '--hook', 'pre-snapshot=sleep 0.5']);
+  const long = await qrvJson(home, [
+    'snap',
+    'vol',
+    '--persist',
+    '100y',
+    '--hook-timeout',
+    '24d',
+    '--hook',
+    'pre-snapshot=sleep 0.5',
+  ]);
   t.equal(long.run.exitCode, 0, long.run.stderr);
   t.ok(Date.parse(long.summary.snapshot.persistUntil) > Date.now() + 99 * 365 * 86_400_000, 'persists 100 years');
 });
 
-t.test('a policy written before the limits: run and cron name it and how to fix it, and cron goes on with the others', async (t) => {
-  const { dir, home, catalog } = await setup(t);
-  const other = await ext4Image(dir, 'other', 16, { 'o.txt': 'other\n' });
-  t.equal((await qrv(home, ['volume', 'add', 'other', '--path', other])).exitCode, 0);
-  t.equal((await qrv(home, ['policy', 'add', 'long', '--persist', '7d', '--unsnap', 'after-persist', '--copy', 'never', '--schedule', '* * * * * *', '--hook-timeout', '30s'])).exitCode, 0);
-  t.equal((await qrv(home, ['policy', 'add', 'fine', '--persist', '7d', '--unsnap', 'after-persist', '--copy', 'never', '--schedule', '* * * * * *'])).exitCode, 0);
-  t.equal((await qrv(home, ['volume', 'set', 'vol', '--policy', 'long'])).exitCode, 0);
-  t.equal((await qrv(home, ['volume', 'set', 'other', '--policy', 'fine'])).exitCode, 0);
-  // What an older qrv let in: edit the row as it would have written it.
-  const data = JSON.parse(await fs.readFile(catalog, 'utf8'));
-  const row = data.policies.find((p: { name: string }) => p.name === 'long');
-  row.persist = '1000000000d';
-  row.hooks = { 'pre-snapshot': `touch ${path.join(dir, 'hook-ran')}` };
-  await fs.writeFile(catalog, JSON.stringify(data, null, 2));
+t.test(
+  'a policy written before the limits: run and cron name it and how to fix it, and cron goes on with the others',
+  async (t) => {
+    const { dir, home, catalog } = await setup(t);
+    const other = await ext4Image(dir, 'other', 16, { 'o.txt': 'other\n' });
+    t.equal((await qrv(home, ['volume', 'add', 'other', '--path', other])).exitCode, 0);
+    t.equal(
+      (
+        await qrv(home, [
+          'policy',
+          'add',
+          'long',
+          '--persist',
+          '7d',
+          '--unsnap',
+          'after-persist',
+          '--copy',
+          'never',
+          '--schedule',
+          '* * * * * *',
+          '--hook-timeout',
+          '30s',
+        ])
+      ).exitCode,
+      0,
+    );
+    t.equal(
+      (
+        await qrv(home, [
+          'policy',
+          'add',
+          'fine',
+          '--persist',
+          '7d',
+          '--unsnap',
+          'after-persist',
+          '--copy',
+          'never',
+          '--schedule',
+          '* * * * * *',
+        ])
+      ).exitCode,
+      0,
+    );
+    t.equal((await qrv(home, ['volume', 'set', 'vol', '--policy', 'long'])).exitCode, 0);
+    t.equal((await qrv(home, ['volume', 'set', 'other', '--policy', 'fine'])).exitCode, 0);
+    // What an older qrv let in: edit the row as it would have written it.
+    const data = JSON.parse(await fs.readFile(catalog, 'utf8'));
+    const row = data.policies.find((p: { name: string }) => p.name === 'long');
+    row.persist = '1000000000d';
+    row.hooks = { 'pre-snapshot': `touch ${path.join(dir, 'hook-ran')}` };
+    await fs.writeFile(catalog, JSON.stringify(data, null, 2));
 
-  const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['run', 'vol']), 'run vol');
-  oneLine(t, run, 5, /^qrv: policy "long" holds --persist "1000000000d", which qrv refuses: .*limit of 100 years \(change it with `qrv policy set long --persist <value>`/, 'run');
-  await t.rejects(fs.stat(path.join(dir, 'hook-ran')), 'its pre-snapshot hook never ran');
+    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['run', 'vol']), 'run vol');
+    oneLine(
+      t,
+      run,
+      5,
+      /^qrv: policy "long" holds --persist "1000000000d", which qrv refuses: .*limit of 100 years \(change it with `qrv policy set long --persist <value>`/,
+      'run',
+    );
+    await t.rejects(fs.stat(path.join(dir, 'hook-ran')), 'its pre-snapshot hook never ran');
 
-  await new Promise((resolve) => setTimeout(resolve, 1100)); // the per-second schedule is due
-  const cron = await qrvJson(home, ['cron']);
-  t.equal(cron.run.exitCode, 11, `cron: partial (${cron.run.stderr})`);
-  t.match(cron.run.stdout, /policy \\"long\\" holds --persist/, 'the warning names the policy');
-  t.equal(cron.summary.snapshots.length, 1, 'the other volume was snapshotted');
-  const after = JSON.parse(await fs.readFile(catalog, 'utf8'));
-  t.same(after.snapshots.map((s: { volume: string; state: string }) => `${s.volume} ${s.state}`), ['other ready'], 'nothing of vol, no failed rows');
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the per-second schedule is due
+    const cron = await qrvJson(home, ['cron']);
+    t.equal(cron.run.exitCode, 11, `cron: partial (${cron.run.stderr})`);
+    t.match(cron.run.stdout, /policy \\"long\\" holds --persist/, 'the warning names the policy');
+    t.equal(cron.summary.snapshots.length, 1, 'the other volume was snapshotted');
+    const after = JSON.parse(await fs.readFile(catalog, 'utf8'));
+    t.same(
+      after.snapshots.map((s: { volume: string; state: string }) => `${s.volume} ${s.state}`),
+      ['other ready'],
+      'nothing of vol, no failed rows',
+    );
 
-  // the fix the message names works
-  t.equal((await qrv(home, ['policy', 'set', 'long', '--persist', '100y'])).exitCode, 0);
-  const fixed = await qrvJson(home, ['run', 'vol']);
-  t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
-});
+    // the fix the message names works
+    t.equal((await qrv(home, ['policy', 'set', 'long', '--persist', '100y'])).exitCode, 0);
+    const fixed = await qrvJson(home, ['run', 'vol']);
+    t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
+  },
+);
 
-t.test('refused before the first write: a bad QRV_FAILPOINTS, recover --to the copy itself, --path with ".."', async (t) => {
-  const { dir, home, catalog } = await setup(t);
-  const dest = path.join(dir, 'q.img');
-  const made = await qrvJson(home, ['run', 'vol', '--to', dest, '--keep-snapshot']);
-  t.equal(made.run.exitCode, 0, made.run.stderr);
-  const snapshot = made.summary.snapshot as { id: string; path: string };
-  const qrvId = made.summary.qrv.id as string;
+t.test(
+  'refused before the first write: a bad QRV_FAILPOINTS, recover --to the copy itself, --path with ".."',
+  async (t) => {
+    const { dir, home, catalog } = await setup(t);
+    const dest = path.join(dir, 'q.img');
+    const made = await qrvJson(home, ['run', 'vol', '--to', dest, '--keep-snapshot']);
+    t.equal(made.run.exitCode, 0, made.run.stderr);
+    const snapshot = made.summary.snapshot as { id: string; path: string };
+    const qrvId = made.summary.qrv.id as string;
 
-  for (const spec of ['after-snapshot=bogus', 'aftr-freeze=kill', 'after-freeze=sleep:99999999999']) {
-    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['snap', 'vol'], { QRV_FAILPOINTS: spec }), `QRV_FAILPOINTS=${spec}`);
-    oneLine(t, run, 2, /^qrv: QRV_FAILPOINTS: .* \(give a comma list of NAME=ACTION/, spec);
-  }
+    for (const spec of ['after-snapshot=bogus', 'aftr-freeze=kill', 'after-freeze=sleep:99999999999']) {
+      const run = await unchangedBy(
+        t,
+        catalog,
+        [dir],
+        () => qrv(home, ['snap', 'vol'], { QRV_FAILPOINTS: spec }),
+        `QRV_FAILPOINTS=${spec}`,
+      );
+      oneLine(t, run, 2, /^qrv: QRV_FAILPOINTS: .* \(give a comma list of NAME=ACTION/, spec);
+    }
 
-  for (const [from, to] of [[snapshot.id, snapshot.path], [qrvId, dest]] as const) {
-    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['recover', 'vol', '--from', from, '--to', to, '--force']), `recover --from ${from} --to itself`);
-    oneLine(t, run, 4, new RegExp(`^qrv: ${to.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is ${from} itself`), `recover ${from} onto itself`);
-  }
+    for (const [from, to] of [
+      [snapshot.id, snapshot.path],
+      [qrvId, dest],
+    ] as const) {
+      const run = await unchangedBy(
+        t,
+        catalog,
+        [dir],
+        () => qrv(home, ['recover', 'vol', '--from', from, '--to', to, '--force']),
+        `recover --from ${from} --to itself`,
+      );
+      oneLine(
+        t,
+        run,
+        4,
+        new RegExp(`^qrv: ${to.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is ${from} itself`),
+        `recover ${from} onto itself`,
+      );
+    }
 
-  const out = path.join(dir, 'out');
-  for (const wanted of ['../..', '/etc/../..']) {
-    const run = await unchangedBy(t, catalog, [dir], () => qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', wanted, '--to', out]), `recover --path ${wanted}`);
-    oneLine(t, run, 2, /^qrv: --path ".*" is refused: ".." in the path/, `--path ${wanted}`);
-  }
-  // Nothing to restore (the path is not in the copy): the job is recorded, but no empty --to folder is left.
-  const missing = await qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', '/no/such/file', '--to', out]);
-  t.equal(missing.exitCode, 11, missing.stderr);
-  await t.rejects(fs.stat(out), 'no empty --to folder left behind');
-});
+    const out = path.join(dir, 'out');
+    for (const wanted of ['../..', '/etc/../..']) {
+      const run = await unchangedBy(
+        t,
+        catalog,
+        [dir],
+        () => qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', wanted, '--to', out]),
+        `recover --path ${wanted}`,
+      );
+      oneLine(t, run, 2, /^qrv: --path ".*" is refused: ".." in the path/, `--path ${wanted}`);
+    }
+    // Nothing to restore (the path is not in the copy): the job is recorded, but no empty --to folder is left.
+    const missing = await qrv(home, ['recover', 'vol', '--from', snapshot.id, '--path', '/no/such/file', '--to', out]);
+    t.equal(missing.exitCode, 11, missing.stderr);
+    await t.rejects(fs.stat(out), 'no empty --to folder left behind');
+  },
+);

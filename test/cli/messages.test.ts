@@ -63,7 +63,11 @@ t.test('an empty path is a usage error, not the current folder', slow, async (t)
     ['pool', 'member', 'add', 'big', ''],
     ['--home', '', 'list'],
   ]) {
-    const run = await execa(process.execPath, [BIN, '--home', home, ...args], { cwd: dir, reject: false, env: { CI: '' } });
+    const run = await execa(process.execPath, [BIN, '--home', home, ...args], {
+      cwd: dir,
+      reject: false,
+      env: { CI: '' },
+    });
     t.equal(run.exitCode, 2, `${JSON.stringify(args)}: exit 2 (usage)`);
     t.match(run.stderr, /an empty path names nothing/, 'says why');
     oneLine(t, run.stderr, JSON.stringify(args));
@@ -88,7 +92,11 @@ t.test('only disk images are file volumes: not /etc/passwd, not /proc, not /dev'
     oneLine(t, run.stderr, file);
   }
   const list = await qrvJson(home, ['volume', 'list']);
-  t.same(list.summary.volumes.map((v: { name: string }) => v.name), ['web'], 'no volume was added');
+  t.same(
+    list.summary.volumes.map((v: { name: string }) => v.name),
+    ['web'],
+    'no volume was added',
+  );
   // discovery by glob takes the images beside other files, never the other files
   const vms = path.join(dir, 'vms');
   await fs.mkdir(vms);
@@ -98,7 +106,11 @@ t.test('only disk images are file volumes: not /etc/passwd, not /proc, not /dev'
   const found = await qrvJson(home, ['discover', '--path', path.join(vms, '*')]);
   t.equal(found.run.exitCode, 0, found.run.stderr);
   const after = await qrvJson(home, ['volume', 'list']);
-  t.same(after.summary.volumes.map((v: { name: string }) => v.name).sort(), ['disk', 'web'], 'only the image was discovered');
+  t.same(
+    after.summary.volumes.map((v: { name: string }) => v.name).sort(),
+    ['disk', 'web'],
+    'only the image was discovered',
+  );
 });
 
 t.test('the same image through a symbolic or hard link is the volume it already is', slow, async (t) => {
@@ -126,22 +138,26 @@ t.test('a ledger that cannot be used is named once', slow, async (t) => {
   t.equal(verify.stderr.split(ledger).length - 1, 1, `the path once: ${verify.stderr.trim()}`);
 });
 
-t.test('an immutable snapshot file or store is called that, not ENOTDIR', { ...slow, skip: !isRoot && 'chattr +i needs root' }, async (t) => {
-  const { dir, home } = await setup(t);
-  const snap = await qrvJson(home, ['snap', 'web']);
-  const file = snap.summary.snapshot.path as string;
-  await execa('chattr', ['+i', file]);
-  t.teardown(() => execa('chattr', ['-i', file], { reject: false }));
-  const unsnap = await qrv(home, ['unsnap', snap.summary.snapshot.id]);
-  t.equal(unsnap.exitCode, 8);
-  t.match(unsnap.stderr, /cannot remove snapshot file .* immutable or append-only \(EPERM\).*chattr -i/);
-  t.notMatch(unsnap.stderr, /ENOTDIR/);
-  await execa('chattr', ['-i', file]);
-  const store = path.join(dir, '.qrv-snapshots');
-  await execa('chattr', ['+i', store]);
-  t.teardown(() => execa('chattr', ['-i', store], { reject: false }));
-  const again = await qrv(home, ['snap', 'web']);
-  t.equal(again.exitCode, 8, again.stderr);
-  t.match(again.stderr, /the snapshot store .* is immutable or append-only \(EPERM\)/);
-  t.notMatch(again.stderr, /internal error/);
-});
+t.test(
+  'an immutable snapshot file or store is called that, not ENOTDIR',
+  { ...slow, skip: !isRoot && 'chattr +i needs root' },
+  async (t) => {
+    const { dir, home } = await setup(t);
+    const snap = await qrvJson(home, ['snap', 'web']);
+    const file = snap.summary.snapshot.path as string;
+    await execa('chattr', ['+i', file]);
+    t.teardown(() => execa('chattr', ['-i', file], { reject: false }));
+    const unsnap = await qrv(home, ['unsnap', snap.summary.snapshot.id]);
+    t.equal(unsnap.exitCode, 8);
+    t.match(unsnap.stderr, /cannot remove snapshot file .* immutable or append-only \(EPERM\).*chattr -i/);
+    t.notMatch(unsnap.stderr, /ENOTDIR/);
+    await execa('chattr', ['-i', file]);
+    const store = path.join(dir, '.qrv-snapshots');
+    await execa('chattr', ['+i', store]);
+    t.teardown(() => execa('chattr', ['-i', store], { reject: false }));
+    const again = await qrv(home, ['snap', 'web']);
+    t.equal(again.exitCode, 8, again.stderr);
+    t.match(again.stderr, /the snapshot store .* is immutable or append-only \(EPERM\)/);
+    t.notMatch(again.stderr, /internal error/);
+  },
+);

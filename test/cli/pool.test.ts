@@ -18,7 +18,6 @@ async function setup(t: Test) {
   return { dir, home, catalog: path.join(home, 'catalog.json') };
 }
 
-
 async function ok(t: Test, home: string, args: string[]) {
   const result = await qrvJson(home, args);
   t.equal(result.run.exitCode, 0, `${args.join(' ')}: ${result.run.stderr}`);
@@ -29,10 +28,22 @@ async function ok(t: Test, home: string, args: string[]) {
 t.test('pool add, member add with capacities, list, show, member remove, remove', async (t) => {
   const { dir, home } = await setup(t);
   t.match(await ok(t, home, ['pool', 'add', 'fast']), { pool: { name: 'fast', members: [] } });
-  const sizes: [string, string, number][] = [['a.img', '10G', 10 * GiB], ['b.img', '512MiB', 512 * MiB], ['c.img', '2g', 2 * GiB]];
+  const sizes: [string, string, number][] = [
+    ['a.img', '10G', 10 * GiB],
+    ['b.img', '512MiB', 512 * MiB],
+    ['c.img', '2g', 2 * GiB],
+  ];
   for (const [name, given, bytes] of sizes) {
     const added = await ok(t, home, ['pool', 'member', 'add', 'fast', path.join(dir, name), '--capacity', given]);
-    t.match(added.member, { path: path.join(dir, name), kind: 'file', capacityBytes: bytes, capacityFrom: 'given', qrvId: null, volume: null, addedAt: String });
+    t.match(added.member, {
+      path: path.join(dir, name),
+      kind: 'file',
+      capacityBytes: bytes,
+      capacityFrom: 'given',
+      qrvId: null,
+      volume: null,
+      addedAt: String,
+    });
     t.equal(added.pool, 'fast');
   }
   const measured = await ok(t, home, ['pool', 'member', 'add', 'fast', path.join(dir, 'd.img')]);
@@ -41,8 +52,15 @@ t.test('pool add, member add with capacities, list, show, member remove, remove'
   await ok(t, home, ['pool', 'add', 'slow']);
 
   const listed = await ok(t, home, ['pool', 'list']);
-  t.same(listed.pools.map((p: { name: string }) => p.name), ['fast', 'slow']);
-  t.same(listed.pools[0].members.map((m: { capacityBytes: number }) => m.capacityBytes).slice(0, 3), [10 * GiB, 512 * MiB, 2 * GiB]);
+  t.same(
+    listed.pools.map((p: { name: string }) => p.name),
+    ['fast', 'slow'],
+  );
+  t.same(listed.pools[0].members.map((m: { capacityBytes: number }) => m.capacityBytes).slice(0, 3), [
+    10 * GiB,
+    512 * MiB,
+    2 * GiB,
+  ]);
   const plain = await qrv(home, ['pool', 'list']);
   t.equal(plain.exitCode, 0);
   t.match(plain.stdout, /^POOL\s+MEMBERS\s+FREE\s+CAPACITY\s+LARGEST FREE\nfast\s+4\s+4\s.*\nslow\s+0\s+0\s+0 B\s+-$/);
@@ -56,9 +74,15 @@ t.test('pool add, member add with capacities, list, show, member remove, remove'
 
   const removed = await ok(t, home, ['pool', 'member', 'remove', 'fast', path.join(dir, 'b.img')]);
   t.match(removed.member, { path: path.join(dir, 'b.img') });
-  t.same((await ok(t, home, ['pool', 'show', 'fast'])).pool.members.map((m: { path: string }) => path.basename(m.path)), ['a.img', 'c.img', 'd.img']);
+  t.same(
+    (await ok(t, home, ['pool', 'show', 'fast'])).pool.members.map((m: { path: string }) => path.basename(m.path)),
+    ['a.img', 'c.img', 'd.img'],
+  );
   await ok(t, home, ['pool', 'remove', 'fast']);
-  t.same((await ok(t, home, ['pool', 'list'])).pools.map((p: { name: string }) => p.name), ['slow']);
+  t.same(
+    (await ok(t, home, ['pool', 'list'])).pools.map((p: { name: string }) => p.name),
+    ['slow'],
+  );
   t.same(await fs.readdir(dir), ['home'], 'no member file was created or deleted');
 });
 
@@ -68,21 +92,68 @@ t.test('bad input: one line, a documented exit code, the catalog untouched', asy
   await ok(t, home, ['pool', 'add', 'slow']);
   await ok(t, home, ['pool', 'member', 'add', 'fast', path.join(dir, 'a.img'), '--capacity', '1G']);
   const m = path.join(dir, 'm.img');
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'nope', m, '--capacity', '1G']), 3, /^qrv: no pool named "nope" \(known pools: fast, slow\)$/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'nope', m, '--capacity', '1G']),
+    3,
+    /^qrv: no pool named "nope" \(known pools: fast, slow\)$/,
+  );
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'show', 'nope']), 3, /no pool named "nope"/);
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'remove', 'nope']), 3, /no pool named "nope"/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity', '10Q']), 2, /^qrv: --capacity "10Q" is not a size \(write a number and a unit/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity', '0']), 2, /--capacity "0" is not a size/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity']), 2, /argument missing/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'slow', path.join(dir, 'a.img')]), 4, /a\.img is a member of pool "fast" already \(a path is in one pool only/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'add', 'fast', path.join(dir, 'no', 'x.img')]), 4, /folder .* does not exist/);
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'remove', 'fast', m]), 3, /pool "fast" has no member/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity', '10Q']),
+    2,
+    /^qrv: --capacity "10Q" is not a size \(write a number and a unit/,
+  );
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity', '0']),
+    2,
+    /--capacity "0" is not a size/,
+  );
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'fast', m, '--capacity']),
+    2,
+    /argument missing/,
+  );
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'slow', path.join(dir, 'a.img')]),
+    4,
+    /a\.img is a member of pool "fast" already \(a path is in one pool only/,
+  );
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'add', 'fast', path.join(dir, 'no', 'x.img')]),
+    4,
+    /folder .* does not exist/,
+  );
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'remove', 'fast', m]),
+    3,
+    /pool "fast" has no member/,
+  );
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'add', 'fast']), 4, /a pool named "fast" exists already/);
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'add', 'a/b']), 2, /pool name "a\/b" is not allowed/);
   await failsCleanly(t, catalog, () => qrv(home, ['remove', 'q-0000dead']), 3, /no QRV with id "q-0000dead"/);
   const json = await qrvJson(home, ['pool', 'member', 'add', 'fast', m, '--capacity', 'lots']);
   t.equal(json.run.exitCode, 2);
-  t.match(JSON.parse(json.run.stderr), { message_type: 'error', code: 'bad-size', exitCode: 2, message: '--capacity "lots" is not a size' });
+  t.match(JSON.parse(json.run.stderr), {
+    message_type: 'error',
+    code: 'bad-size',
+    exitCode: 2,
+    message: '--capacity "lots" is not a size',
+  });
 });
 
 t.test('a reserved member cannot be removed, nor its pool; qrv remove gives it back', async (t) => {
@@ -95,15 +166,41 @@ t.test('a reserved member cannot be removed, nor its pool; qrv remove gives it b
   await cat.update((data) => {
     const taken = reserveMember(data, 'fast', 'web', MiB, 'q-00000001');
     const at = new Date().toISOString();
-    data.qrvs.push({ id: 'q-00000001', volume: 'web', snapshotId: 's-00000001', destination: taken.path, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: at, updatedAt: at, history: [], pool: 'fast', lastVerify: null });
+    data.qrvs.push({
+      id: 'q-00000001',
+      volume: 'web',
+      snapshotId: 's-00000001',
+      destination: taken.path,
+      destinationKind: 'file',
+      state: 'ready',
+      sizeBytes: MiB,
+      blockSize: 65536,
+      checksum: null,
+      ledger: null,
+      createdAt: at,
+      updatedAt: at,
+      history: [],
+      pool: 'fast',
+      lastVerify: null,
+    });
   });
   await fs.writeFile(member, Buffer.alloc(MiB, 5));
-  await failsCleanly(t, catalog, () => qrv(home, ['pool', 'member', 'remove', 'fast', member]), 4, /^qrv: member .*m\.img of pool "fast" holds QRV q-00000001 of "web" \(remove the QRV first with `qrv remove q-00000001`\)$/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['pool', 'member', 'remove', 'fast', member]),
+    4,
+    /^qrv: member .*m\.img of pool "fast" holds QRV q-00000001 of "web" \(remove the QRV first with `qrv remove q-00000001`\)$/,
+  );
   await failsCleanly(t, catalog, () => qrv(home, ['pool', 'remove', 'fast']), 4, /pool "fast" still holds 1 QRV/);
   t.match((await qrv(home, ['pool', 'show', 'fast'])).stdout, /m\.img\s+file\s+1\.00 GiB\s+given\s+q-00000001 \(web\)/);
 
   const removed = await ok(t, home, ['remove', 'q-00000001']);
-  t.match(removed, { qrv: { id: 'q-00000001', state: 'removed' }, deletedPath: member, releasedMember: { pool: 'fast', path: member } });
+  t.match(removed, {
+    qrv: { id: 'q-00000001', state: 'removed' },
+    deletedPath: member,
+    releasedMember: { pool: 'fast', path: member },
+  });
   await t.rejects(fs.stat(member), { code: 'ENOENT' });
   t.match((await ok(t, home, ['pool', 'show', 'fast'])).pool.members[0], { qrvId: null, volume: null });
   await ok(t, home, ['pool', 'member', 'remove', 'fast', member]);

@@ -24,7 +24,10 @@ async function setup(t: Test) {
 
 /** `qrv copy` with these hooks, SIGKILLed by itself halfway; returns its job row. */
 async function killedCopy(t: Test, home: string, args: string[]): Promise<Record<string, any>> {
-  const child = await execa('node', [BIN, '--home', home, 'copy', ...args], { reject: false, env: { CI: '', QRV_CHECKPOINT_MS: '1', QRV_FAILPOINTS: 'mid-copy=kill' } });
+  const child = await execa('node', [BIN, '--home', home, 'copy', ...args], {
+    reject: false,
+    env: { CI: '', QRV_CHECKPOINT_MS: '1', QRV_FAILPOINTS: 'mid-copy=kill' },
+  });
   t.equal(child.signal, 'SIGKILL', 'the copy was killed halfway');
   const catalog = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
   return catalog.jobs.find((j: { state: string; kind: string }) => j.kind === 'copy' && j.state === 'running');
@@ -32,25 +35,59 @@ async function killedCopy(t: Test, home: string, args: string[]): Promise<Record
 
 const lines = async (file: string) => (await fs.readFile(file, 'utf8')).trim().split('\n');
 
-t.test('a resumed copy runs the killed copy\'s hooks, and a hook given to the resume replaces its phase', async (t) => {
+t.test("a resumed copy runs the killed copy's hooks, and a hook given to the resume replaces its phase", async (t) => {
   const { dir, home, content, snapshotId, log } = await setup(t);
-  const hook = (phase: string, tag = phase) => ['--hook', `${phase}=echo ${tag} $QRV_JOB_ID $QRV_DESTINATION >> ${log}`];
+  const hook = (phase: string, tag = phase) => [
+    '--hook',
+    `${phase}=echo ${tag} $QRV_JOB_ID $QRV_DESTINATION >> ${log}`,
+  ];
   const dest = path.join(dir, 'a.img');
-  const job = await killedCopy(t, home, [snapshotId, '--to', dest, ...hook('pre-copy'), ...hook('post-copy'), '--hook-timeout', '45s']);
-  t.match(job.progress, { blocksDone: Number, hooks: { 'pre-copy': /^echo pre-copy /, 'post-copy': /^echo post-copy / }, hookTimeoutMs: 45_000 }, 'its saved progress holds its hooks and their timeout');
+  const job = await killedCopy(t, home, [
+    snapshotId,
+    '--to',
+    dest,
+    ...hook('pre-copy'),
+    ...hook('post-copy'),
+    '--hook-timeout',
+    '45s',
+  ]);
+  t.match(
+    job.progress,
+    {
+      blocksDone: Number,
+      hooks: { 'pre-copy': /^echo pre-copy /, 'post-copy': /^echo post-copy / },
+      hookTimeoutMs: 45_000,
+    },
+    'its saved progress holds its hooks and their timeout',
+  );
   t.same(await lines(log), [`pre-copy ${job.id} ${dest}`], 'killed: only its pre-copy hook ran');
   const shown = await qrv(home, ['show', job.id]);
   t.match(shown.stdout, /^state: running$/m, 'the killed job still reads running');
-  t.match(shown.stdout, new RegExp(`^\\(process ${job.pid} is gone: the job was killed; .*qrv doctor --fix\` ends it or resumes its copy\\)$`, 'm'), 'show says its process is gone and what mends it');
+  t.match(
+    shown.stdout,
+    new RegExp(
+      `^\\(process ${job.pid} is gone: the job was killed; .*qrv doctor --fix\` ends it or resumes its copy\\)$`,
+      'm',
+    ),
+    'show says its process is gone and what mends it',
+  );
   t.equal((await qrvJson(home, ['show', job.id])).summary.processGone, true);
 
   const resumed = await qrvJson(home, ['copy', '--resume', job.id]);
   t.equal(resumed.run.exitCode, 0, resumed.run.stderr);
   const by = resumed.summary.job.id as string;
-  t.same(await lines(log), [`pre-copy ${job.id} ${dest}`, `pre-copy ${by} ${dest}`, `post-copy ${by} ${dest}`], 'the resume ran both hooks again, without being given them');
+  t.same(
+    await lines(log),
+    [`pre-copy ${job.id} ${dest}`, `pre-copy ${by} ${dest}`, `post-copy ${by} ${dest}`],
+    'the resume ran both hooks again, without being given them',
+  );
   await holds(t, dest, content, 'the resumed QRV is the snapshot');
   const old = await qrvJson(home, ['show', job.id]);
-  t.match(old.summary, { job: { state: 'failed' }, processGone: false }, 'resumed: the old job is failed, with nothing more to say');
+  t.match(
+    old.summary,
+    { job: { state: 'failed' }, processGone: false },
+    'resumed: the old job is failed, with nothing more to say',
+  );
 
   // Given to the resume: its post-copy replaces the remembered one; the remembered pre-copy stays.
   await fs.rm(log);

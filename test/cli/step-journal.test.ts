@@ -15,8 +15,21 @@ t.test('a snap killed in its post-snapshot hook: show and doctor --fix take its 
   const image = await sparseFile(path.join(dir, 'v.img'), 1 << 20);
   t.equal((await qrv(home, ['volume', 'add', 'v', '--provider', 'file', '--path', image])).exitCode, 0);
   const marker = path.join(dir, 'in-hook');
-  const child = execa(process.execPath, [BIN, '--home', home, 'snap', 'v', '--hook', `post-snapshot=touch ${marker}; sleep 60`], { reject: false, env: { CI: '' }, stdin: 'ignore' });
-  for (let i = 0; i < 1200 && !(await fs.stat(marker).then(() => true, () => false)); i += 1) await sleep(50);
+  const child = execa(
+    process.execPath,
+    [BIN, '--home', home, 'snap', 'v', '--hook', `post-snapshot=touch ${marker}; sleep 60`],
+    { reject: false, env: { CI: '' }, stdin: 'ignore' },
+  );
+  for (
+    let i = 0;
+    i < 1200 &&
+    !(await fs.stat(marker).then(
+      () => true,
+      () => false,
+    ));
+    i += 1
+  )
+    await sleep(50);
   child.kill('SIGKILL');
   await child;
   const catalog = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8'));
@@ -28,12 +41,22 @@ t.test('a snap killed in its post-snapshot hook: show and doctor --fix take its 
 
   const shown = await qrvJson(home, ['show', row.id]);
   t.equal(shown.summary.processGone, true);
-  t.same(names(shown.summary.job.steps).slice(-2), ['index:done', 'post-snapshot hook:started'], 'show lists the step it was killed in');
+  t.same(
+    names(shown.summary.job.steps).slice(-2),
+    ['index:done', 'post-snapshot hook:started'],
+    'show lists the step it was killed in',
+  );
 
   const fixed = await qrv(home, ['doctor', '--fix']);
   t.equal(fixed.exitCode, 0, fixed.stdout + fixed.stderr);
-  const after = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')).jobs.find((j: { id: string }) => j.id === row.id);
+  const after = JSON.parse(await fs.readFile(path.join(home, 'catalog.json'), 'utf8')).jobs.find(
+    (j: { id: string }) => j.id === row.id,
+  );
   t.equal(after.state, 'failed');
-  t.same(names(after.steps).slice(-2), ['index:done', 'post-snapshot hook:failed'], 'the row has every step, the one it was in failed');
+  t.same(
+    names(after.steps).slice(-2),
+    ['index:done', 'post-snapshot hook:failed'],
+    'the row has every step, the one it was in failed',
+  );
   await t.rejects(fs.stat(path.join(home, 'jobs', `${row.id}.steps`)), { code: 'ENOENT' }, 'the journal is gone');
 });

@@ -21,7 +21,8 @@ const BLOCK = 64 * KiB;
 /** The checksum, computed independently: xxh64 over the little-endian xxh64 of each 64 KiB block. */
 function referenceChecksum(data: Buffer): string {
   const hashes = Buffer.alloc(Math.ceil(data.length / BLOCK) * 8);
-  for (let i = 0; i * BLOCK < data.length; i++) hashes.writeBigUInt64LE(xxh64(data.subarray(i * BLOCK, (i + 1) * BLOCK), 0n), i * 8);
+  for (let i = 0; i * BLOCK < data.length; i++)
+    hashes.writeBigUInt64LE(xxh64(data.subarray(i * BLOCK, (i + 1) * BLOCK), 0n), i * 8);
   return `xxh64-blocks:${xxh64(hashes, 0n).toString(16).padStart(16, '0')}`;
 }
 
@@ -32,7 +33,11 @@ let counter = 0;
 const path = (name: string): string => join(dir, `${++counter}-${name}`);
 
 /** A sparse file of `size` bytes with `islands` of random data written at the given offsets. */
-async function sparseFile(name: string, size: number, islands: Array<[offset: number, length: number]>): Promise<string> {
+async function sparseFile(
+  name: string,
+  size: number,
+  islands: Array<[offset: number, length: number]>,
+): Promise<string> {
   const file = path(name);
   const handle = await open(file, 'w');
   try {
@@ -94,7 +99,11 @@ t.test('random data, size a multiple of neither the block nor the buffer', async
   t.equal(await checksumImage(destination, size), result.checksum);
   t.type(result.seconds, 'number');
   t.equal((await stat(destination)).size, size);
-  t.equal((await stat(destination)).mode & 0o777, 0o600, 'new file is created 0600: replicas are as private as the catalog');
+  t.equal(
+    (await stat(destination)).mode & 0o777,
+    0o600,
+    'new file is created 0600: replicas are as private as the catalog',
+  );
   await sameBytes(t, source, destination, size);
 });
 
@@ -152,7 +161,13 @@ t.test('only the partial last block holds data', async (t) => {
   const size = 5 * BLOCK + 777;
   const source = await sparseFile('tail.img', size, [[5 * BLOCK, 777]]);
   const destination = path('tail-copy.img');
-  const result = await copyImage({ source, destination, sizeBytes: size, destinationKind: 'file', bufferSize: 2 * BLOCK });
+  const result = await copyImage({
+    source,
+    destination,
+    sizeBytes: size,
+    destinationKind: 'file',
+    bufferSize: 2 * BLOCK,
+  });
   t.equal(result.bytesWritten, 777);
   t.equal(await checksumImage(destination, size), result.checksum);
   await sameBytes(t, source, destination, size);
@@ -179,7 +194,19 @@ t.test('a size of zero makes an empty destination', async (t) => {
   const source = await sparseFile('empty-src.img', MiB, [[0, 100]]);
   const destination = path('empty.img');
   const result = await copyImage({ source, destination, sizeBytes: 0, destinationKind: 'file' });
-  t.same({ ...result, seconds: 0 }, { method: 'full', bytesRead: 0, bytesWritten: 0, changedBlocks: 0, zeroBytesSkipped: 0, checksum: 'xxh64-blocks:ef46db3751d8e999', written: [], seconds: 0 });
+  t.same(
+    { ...result, seconds: 0 },
+    {
+      method: 'full',
+      bytesRead: 0,
+      bytesWritten: 0,
+      changedBlocks: 0,
+      zeroBytesSkipped: 0,
+      checksum: 'xxh64-blocks:ef46db3751d8e999',
+      written: [],
+      seconds: 0,
+    },
+  );
   t.equal((await stat(destination)).size, 0);
   t.equal(await checksumImage(destination, 0), result.checksum);
 });
@@ -189,7 +216,9 @@ t.test('a short source fails with io/short-read before the destination is touche
   await writeFile(source, randomBytes(MiB));
   const destination = path('short-copy.img');
   await writeFile(destination, 'keep me');
-  const error = await copyImage({ source, destination, sizeBytes: 2 * MiB, destinationKind: 'file' }).catch((e: unknown) => e);
+  const error = await copyImage({ source, destination, sizeBytes: 2 * MiB, destinationKind: 'file' }).catch(
+    (e: unknown) => e,
+  );
   t.ok(error instanceof QrvError);
   t.match(error, { exit: 'io', code: 'short-read', message: /short\.img/, hint: /smaller than the volume/ });
   t.equal(await readFile(destination, 'utf8'), 'keep me');
@@ -204,7 +233,8 @@ t.test('a source that ends while being read fails with io/short-read', async (t)
   t.teardown(() => handle.close());
   const chunks: number[] = [];
   const reading = (async () => {
-    for await (const chunk of readChunks({ handle, path: source, sizeBytes: 3 * MiB, bufferSize: MiB, depth: 2 })) chunks.push(chunk.length);
+    for await (const chunk of readChunks({ handle, path: source, sizeBytes: 3 * MiB, bufferSize: MiB, depth: 2 }))
+      chunks.push(chunk.length);
   })();
   await t.rejects(reading, { exit: 'io', code: 'short-read', message: /ended after 1048586 bytes; expected 3145728/ });
   t.same(chunks, [MiB]);
@@ -217,7 +247,8 @@ t.test('the reader hands out chunks in order with a deeper read-ahead', async (t
   const handle = await open(source, 'r');
   t.teardown(() => handle.close());
   const seen: Buffer[] = [];
-  for await (const chunk of readChunks({ handle, path: source, sizeBytes: data.length, bufferSize: MiB, depth: 3 })) seen.push(Buffer.from(chunk));
+  for await (const chunk of readChunks({ handle, path: source, sizeBytes: data.length, bufferSize: MiB, depth: 3 }))
+    seen.push(Buffer.from(chunk));
   t.equal(seen.length, 6);
   t.ok(Buffer.concat(seen).equals(data));
 });
@@ -234,18 +265,36 @@ t.test('io errors: passthrough, unknown errno, non-Error values', async (t) => {
   const original = new QrvError('refused', 'x', 'kept');
   t.equal(toIoError(original, 'read', '/p'), original, 'QrvError passes through');
   const odd = Object.assign(new Error('strange'), { code: 'EWEIRD' });
-  t.match(toIoError(odd, 'write', '/dev/x'), { exit: 'io', code: 'write-failed', message: 'cannot write /dev/x: EWEIRD (strange)', hint: /EWEIRD/ });
-  t.match(toIoError('boom', 'sync', '/q'), { exit: 'io', code: 'sync-failed', message: 'cannot sync /q: EUNKNOWN (boom)' });
+  t.match(toIoError(odd, 'write', '/dev/x'), {
+    exit: 'io',
+    code: 'write-failed',
+    message: 'cannot write /dev/x: EWEIRD (strange)',
+    hint: /EWEIRD/,
+  });
+  t.match(toIoError('boom', 'sync', '/q'), {
+    exit: 'io',
+    code: 'sync-failed',
+    message: 'cannot sync /q: EUNKNOWN (boom)',
+  });
   const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
-  await t.rejects(ioCall('write', '/full', () => Promise.reject(enospc)), { code: 'write-failed', hint: /full/ });
+  await t.rejects(
+    ioCall('write', '/full', () => Promise.reject(enospc)),
+    { code: 'write-failed', hint: /full/ },
+  );
   t.equal(await ioCall('read', '/ok', async () => 7), 7);
 });
 
 t.test('aligned buffers are separate, sized, and fall back without WebAssembly', async (t) => {
   const buffers = allocateAlignedBuffers(3, 100_000);
-  t.same(buffers.map((b) => b.length), [100_000, 100_000, 100_000]);
+  t.same(
+    buffers.map((b) => b.length),
+    [100_000, 100_000, 100_000],
+  );
   buffers[0]?.fill(1);
-  t.ok(buffers[1]?.every((b) => b === 0), 'buffers do not overlap');
+  t.ok(
+    buffers[1]?.every((b) => b === 0),
+    'buffers do not overlap',
+  );
   const saved = globalThis.WebAssembly;
   t.teardown(() => {
     globalThis.WebAssembly = saved;
@@ -253,7 +302,10 @@ t.test('aligned buffers are separate, sized, and fall back without WebAssembly',
   // @ts-expect-error simulate a runtime without WebAssembly (node --jitless)
   globalThis.WebAssembly = undefined;
   const plain = allocateAlignedBuffers(2, 10);
-  t.same(plain.map((b) => b.length), [10, 10]);
+  t.same(
+    plain.map((b) => b.length),
+    [10, 10],
+  );
   t.not(plain[0]?.buffer, plain[1]?.buffer);
 });
 
@@ -263,7 +315,14 @@ t.test('progress events are monotonic and end at sizeBytes', async (t) => {
   const reporter = new Reporter();
   const events: QrvEvent[] = [];
   reporter.subscribe((event) => events.push(event));
-  const result = await copyImage({ source, destination: path('progress-copy.img'), sizeBytes: size, destinationKind: 'file', reporter, bufferSize: MiB });
+  const result = await copyImage({
+    source,
+    destination: path('progress-copy.img'),
+    sizeBytes: size,
+    destinationKind: 'file',
+    reporter,
+    bufferSize: MiB,
+  });
   const progress = events.filter((e) => e.type === 'progress');
   t.ok(progress.length >= 2, `${progress.length} progress events`);
   let last = -1;
@@ -279,12 +338,25 @@ t.test('progress events are monotonic and end at sizeBytes', async (t) => {
   t.equal(await checksumImage(source, size, reporter), result.checksum);
   const verify = events.filter((e) => e.type === 'progress');
   t.ok(verify.length >= 2);
-  t.ok(verify.every((e) => e.phase === 'verify'), 'checksumImage reports the verify phase by default');
+  t.ok(
+    verify.every((e) => e.phase === 'verify'),
+    'checksumImage reports the verify phase by default',
+  );
   t.equal(verify.at(-1)?.bytesDone, size);
 
   events.length = 0;
-  await copyImage({ source, destination: path('progress-copy2.img'), sizeBytes: size, destinationKind: 'file', reporter, phase: 'recover' });
-  t.ok(events.length > 0 && events.every((e) => e.type === 'progress' && e.phase === 'recover'), 'phase option is used');
+  await copyImage({
+    source,
+    destination: path('progress-copy2.img'),
+    sizeBytes: size,
+    destinationKind: 'file',
+    reporter,
+    phase: 'recover',
+  });
+  t.ok(
+    events.length > 0 && events.every((e) => e.type === 'progress' && e.phase === 'recover'),
+    'phase option is used',
+  );
 });
 
 t.test('fs errors become io errors naming the path and errno; misuse is refused', async (t) => {
@@ -296,34 +368,69 @@ t.test('fs errors become io errors naming the path and errno; misuse is refused'
     message: /no-such\.img: ENOENT/,
     hint: /exists/,
   });
-  await t.rejects(copyImage({ source, destination: join(dir, 'no-dir', 'x.img'), sizeBytes: MiB, destinationKind: 'file' }), {
-    exit: 'io',
-    code: 'open-failed',
-    message: /ENOENT/,
-  });
+  await t.rejects(
+    copyImage({ source, destination: join(dir, 'no-dir', 'x.img'), sizeBytes: MiB, destinationKind: 'file' }),
+    {
+      exit: 'io',
+      code: 'open-failed',
+      message: /ENOENT/,
+    },
+  );
   const aDir = path('a-dir');
   await mkdir(aDir);
-  await t.rejects(copyImage({ source, destination: aDir, sizeBytes: MiB, destinationKind: 'file' }), { exit: 'refused', code: 'destination-kind', message: /directory/ });
-  await t.rejects(copyImage({ source: aDir, destination: path('y.img'), sizeBytes: MiB, destinationKind: 'file' }), { exit: 'refused', code: 'source-kind' });
-  await t.rejects(copyImage({ source, destination: path('z.img'), sizeBytes: MiB, destinationKind: 'block' }), { exit: 'io', code: 'stat-failed', message: /ENOENT/ });
+  await t.rejects(copyImage({ source, destination: aDir, sizeBytes: MiB, destinationKind: 'file' }), {
+    exit: 'refused',
+    code: 'destination-kind',
+    message: /directory/,
+  });
+  await t.rejects(copyImage({ source: aDir, destination: path('y.img'), sizeBytes: MiB, destinationKind: 'file' }), {
+    exit: 'refused',
+    code: 'source-kind',
+  });
+  await t.rejects(copyImage({ source, destination: path('z.img'), sizeBytes: MiB, destinationKind: 'block' }), {
+    exit: 'io',
+    code: 'stat-failed',
+    message: /ENOENT/,
+  });
   const plain = path('plain.img');
   await writeFile(plain, 'x');
-  await t.rejects(copyImage({ source, destination: plain, sizeBytes: MiB, destinationKind: 'block' }), { exit: 'refused', code: 'destination-kind' });
-  await t.rejects(copyImage({ source, destination: path('w.img'), sizeBytes: -1, destinationKind: 'file' }), { exit: 'usage', code: 'bad-copy-option' });
-  await t.rejects(copyImage({ source, destination: path('w.img'), sizeBytes: MiB, destinationKind: 'file', blockSize: 0 }), { exit: 'usage', code: 'bad-copy-option' });
+  await t.rejects(copyImage({ source, destination: plain, sizeBytes: MiB, destinationKind: 'block' }), {
+    exit: 'refused',
+    code: 'destination-kind',
+  });
+  await t.rejects(copyImage({ source, destination: path('w.img'), sizeBytes: -1, destinationKind: 'file' }), {
+    exit: 'usage',
+    code: 'bad-copy-option',
+  });
+  await t.rejects(
+    copyImage({ source, destination: path('w.img'), sizeBytes: MiB, destinationKind: 'file', blockSize: 0 }),
+    { exit: 'usage', code: 'bad-copy-option' },
+  );
 
   const before = await readFile(source);
-  await t.rejects(copyImage({ source, destination: source, sizeBytes: MiB, destinationKind: 'file' }), { exit: 'refused', code: 'same-file' });
+  await t.rejects(copyImage({ source, destination: source, sizeBytes: MiB, destinationKind: 'file' }), {
+    exit: 'refused',
+    code: 'same-file',
+  });
   t.ok((await readFile(source)).equals(before), 'the source is never truncated');
 });
 
-t.test('a read-only destination fails with EACCES (non-root only)', { skip: process.getuid?.() === 0 ? 'root ignores file permissions' : false }, async (t) => {
-  const source = await sparseFile('perm-src.img', MiB, [[0, 10]]);
-  const destination = path('readonly.img');
-  await writeFile(destination, '');
-  await chmod(destination, 0o444);
-  await t.rejects(copyImage({ source, destination, sizeBytes: MiB, destinationKind: 'file' }), { exit: 'io', code: 'open-failed', message: /EACCES/, hint: /permission/ });
-});
+t.test(
+  'a read-only destination fails with EACCES (non-root only)',
+  { skip: process.getuid?.() === 0 ? 'root ignores file permissions' : false },
+  async (t) => {
+    const source = await sparseFile('perm-src.img', MiB, [[0, 10]]);
+    const destination = path('readonly.img');
+    await writeFile(destination, '');
+    await chmod(destination, 0o444);
+    await t.rejects(copyImage({ source, destination, sizeBytes: MiB, destinationKind: 'file' }), {
+      exit: 'io',
+      code: 'open-failed',
+      message: /EACCES/,
+      hint: /permission/,
+    });
+  },
+);
 
 // ---- block devices (loop devices; needs root) ----
 
@@ -354,58 +461,118 @@ t.test('block device destinations (loop devices)', { skip: isRoot ? false : bloc
 
   t.test('copy to a bigger device overwrites every block, zeros included', async (t) => {
     const size = 6 * MiB + 1_000;
-    const islands: Array<[number, number]> = [[100, 1_000], [3 * MiB, 2 * MiB], [size - 10, 10]];
+    const islands: Array<[number, number]> = [
+      [100, 1_000],
+      [3 * MiB, 2 * MiB],
+      [size - 10, 10],
+    ];
     const source = await sparseFile('to-block.img', size, islands);
     const { device } = await loopDevice('target.img', 8 * MiB, 0x5a);
     const reporter = new Reporter();
     let events = 0;
     reporter.subscribe(() => events++);
-    const result = await copyImage({ source, destination: device, sizeBytes: size, destinationKind: 'block', reporter, bufferSize: MiB });
+    const result = await copyImage({
+      source,
+      destination: device,
+      sizeBytes: size,
+      destinationKind: 'block',
+      reporter,
+      bufferSize: MiB,
+    });
     t.equal(result.bytesWritten, size, 'every block is written');
     t.equal(result.zeroBytesSkipped, 0);
     t.ok(events >= 2);
     t.equal(await checksumImage(device, size), result.checksum);
     await sameBytes(t, source, device, size);
     const tail = await readPrefix(device, 8 * MiB);
-    t.ok(tail.subarray(size).every((b) => b === 0x5a), 'bytes past sizeBytes are left alone');
+    t.ok(
+      tail.subarray(size).every((b) => b === 0x5a),
+      'bytes past sizeBytes are left alone',
+    );
   });
 
   t.test('a too-small device is refused before anything is written', async (t) => {
     const source = await sparseFile('big.img', 2 * MiB, [[0, MiB]]);
     const { device } = await loopDevice('small.img', MiB, 0x77);
-    const error = await copyImage({ source, destination: device, sizeBytes: 2 * MiB, destinationKind: 'block' }).catch((e: unknown) => e);
-    t.match(error, { exit: 'refused', code: 'destination-too-small', message: /holds 1048576 bytes/, hint: /at least 2097152/ });
-    t.ok((await readPrefix(device, MiB)).every((b) => b === 0x77), 'device untouched');
+    const error = await copyImage({ source, destination: device, sizeBytes: 2 * MiB, destinationKind: 'block' }).catch(
+      (e: unknown) => e,
+    );
+    t.match(error, {
+      exit: 'refused',
+      code: 'destination-too-small',
+      message: /holds 1048576 bytes/,
+      hint: /at least 2097152/,
+    });
+    t.ok(
+      (await readPrefix(device, MiB)).every((b) => b === 0x77),
+      'device untouched',
+    );
   });
 
   t.test('a device declared as a file destination is refused, not truncated', async (t) => {
     const source = await sparseFile('small-src.img', MiB, [[0, 10]]);
     const { device } = await loopDevice('kind.img', MiB, 0x33);
-    await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'file' }), { exit: 'refused', code: 'destination-kind', message: /block device/ });
+    await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'file' }), {
+      exit: 'refused',
+      code: 'destination-kind',
+      message: /block device/,
+    });
     t.ok((await readPrefix(device, MiB)).every((b) => b === 0x33));
   });
 
   t.test('device size is probed by reading when sysfs cannot tell', async (t) => {
-    const { copyImage: copyWithoutSysfs } = await t.mockImport<typeof import('../../src/copy/block-copy.ts')>('../../src/copy/block-copy.ts', {
-      'node:fs/promises': {
-        ...(await import('node:fs/promises')),
-        readFile: async () => {
-          throw Object.assign(new Error('no sysfs'), { code: 'ENOENT' });
+    const { copyImage: copyWithoutSysfs } = await t.mockImport<typeof import('../../src/copy/block-copy.ts')>(
+      '../../src/copy/block-copy.ts',
+      {
+        'node:fs/promises': {
+          ...(await import('node:fs/promises')),
+          readFile: async () => {
+            throw Object.assign(new Error('no sysfs'), { code: 'ENOENT' });
+          },
         },
       },
-    });
+    );
     const source = await sparseFile('probe-src.img', 2 * MiB, [[0, 100]]);
     const small = await loopDevice('probe-small.img', MiB, 0x11);
-    const error = await copyWithoutSysfs({ source, destination: small.device, sizeBytes: 2 * MiB, destinationKind: 'block' }).catch((e: unknown) => e);
+    const error = await copyWithoutSysfs({
+      source,
+      destination: small.device,
+      sizeBytes: 2 * MiB,
+      destinationKind: 'block',
+    }).catch((e: unknown) => e);
     t.match(error, { exit: 'refused', code: 'destination-too-small', message: /is smaller than/ });
     const big = await loopDevice('probe-big.img', 2 * MiB, 0x11);
-    const result = await copyWithoutSysfs({ source, destination: big.device, sizeBytes: 2 * MiB, destinationKind: 'block' });
+    const result = await copyWithoutSysfs({
+      source,
+      destination: big.device,
+      sizeBytes: 2 * MiB,
+      destinationKind: 'block',
+    });
     t.equal(result.bytesWritten, 2 * MiB);
     await sameBytes(t, source, big.device, 2 * MiB);
-    const fromDevice = await copyWithoutSysfs({ source: big.device, destination: path('probe-out.img'), sizeBytes: 2 * MiB, destinationKind: 'file' });
+    const fromDevice = await copyWithoutSysfs({
+      source: big.device,
+      destination: path('probe-out.img'),
+      sizeBytes: 2 * MiB,
+      destinationKind: 'file',
+    });
     t.equal(fromDevice.checksum, result.checksum);
-    await t.rejects(copyWithoutSysfs({ source: small.device, destination: path('probe-out2.img'), sizeBytes: 2 * MiB, destinationKind: 'file' }), { exit: 'io', code: 'short-read' });
-    await t.rejects(copyWithoutSysfs({ source, destination: big.device, sizeBytes: 0, destinationKind: 'block' }).then(() => Promise.reject(new Error('ok'))), /ok/, 'size 0 needs no probe');
+    await t.rejects(
+      copyWithoutSysfs({
+        source: small.device,
+        destination: path('probe-out2.img'),
+        sizeBytes: 2 * MiB,
+        destinationKind: 'file',
+      }),
+      { exit: 'io', code: 'short-read' },
+    );
+    await t.rejects(
+      copyWithoutSysfs({ source, destination: big.device, sizeBytes: 0, destinationKind: 'block' }).then(() =>
+        Promise.reject(new Error('ok')),
+      ),
+      /ok/,
+      'size 0 needs no probe',
+    );
   });
 
   t.test('a mounted device is refused', async (t) => {
@@ -416,7 +583,11 @@ t.test('block device destinations (loop devices)', { skip: isRoot ? false : bloc
     await execa('mount', [device, mountpoint]);
     t.teardown(() => execa('umount', [mountpoint], { reject: false }));
     const source = await sparseFile('mounted-src.img', MiB, [[0, 10]]);
-    await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'block' }), { exit: 'refused', code: 'destination-busy', hint: /unmount/ });
+    await t.rejects(copyImage({ source, destination: device, sizeBytes: MiB, destinationKind: 'block' }), {
+      exit: 'refused',
+      code: 'destination-busy',
+      hint: /unmount/,
+    });
   });
 
   t.test('a block device source copies to a sparse file', async (t) => {
@@ -431,7 +602,9 @@ t.test('block device destinations (loop devices)', { skip: isRoot ? false : bloc
     const result = await copyImage({ source: device, destination, sizeBytes: size, destinationKind: 'file' });
     t.equal(result.bytesWritten, BLOCK);
     await sameBytes(t, device, destination, size);
-    await t.rejects(copyImage({ source: device, destination: path('x2.img'), sizeBytes: size + 512, destinationKind: 'file' }), { exit: 'io', code: 'short-read' });
+    await t.rejects(
+      copyImage({ source: device, destination: path('x2.img'), sizeBytes: size + 512, destinationKind: 'file' }),
+      { exit: 'io', code: 'short-read' },
+    );
   });
 });
-

@@ -100,11 +100,28 @@ const changes: Change[] = [
 ];
 
 /** A first full copy with a ledger; returns the destination, its ledger path and its checksum. */
-async function firstCopy(source: string, size: number): Promise<{ destination: string; ledger: string; checksum: string }> {
+async function firstCopy(
+  source: string,
+  size: number,
+): Promise<{ destination: string; ledger: string; checksum: string }> {
   const destination = file('qrv.img');
   const ledger = `${destination}.qrvledger`;
-  const out = await LedgerWriter.create(ledger, { blockSize: BLOCK, sizeBytes: size, snapshotId: 's-00000001', qrvId: 'q-00000001' });
-  const result = await replicate({ source, destination, destinationKind: 'file', sizeBytes: size, base: { kind: 'fresh' }, ledgerOut: out, blockSize: BLOCK, bufferSize: BUFFER });
+  const out = await LedgerWriter.create(ledger, {
+    blockSize: BLOCK,
+    sizeBytes: size,
+    snapshotId: 's-00000001',
+    qrvId: 'q-00000001',
+  });
+  const result = await replicate({
+    source,
+    destination,
+    destinationKind: 'file',
+    sizeBytes: size,
+    base: { kind: 'fresh' },
+    ledgerOut: out,
+    blockSize: BLOCK,
+    bufferSize: BUFFER,
+  });
   return { destination, ledger, checksum: result.checksum };
 }
 
@@ -121,25 +138,69 @@ for (const change of changes) {
         await writeFile(second, after);
 
         const old = await LedgerReader.open(qrv.ledger);
-        const base: Base = method === 'compare' ? { kind: 'compare' } : { kind: 'ledger', ledger: old, ranges: method === 'provider' ? ranges : null };
-        const out = await LedgerWriter.create(qrv.ledger, { blockSize: BLOCK, sizeBytes: after.length, snapshotId: 's-00000002', qrvId: 'q-00000001' });
-        const result = await replicate({ source: second, destination: qrv.destination, destinationKind: 'file', sizeBytes: after.length, base, ledgerOut: out, blockSize: BLOCK, bufferSize: BUFFER });
+        const base: Base =
+          method === 'compare'
+            ? { kind: 'compare' }
+            : { kind: 'ledger', ledger: old, ranges: method === 'provider' ? ranges : null };
+        const out = await LedgerWriter.create(qrv.ledger, {
+          blockSize: BLOCK,
+          sizeBytes: after.length,
+          snapshotId: 's-00000002',
+          qrvId: 'q-00000001',
+        });
+        const result = await replicate({
+          source: second,
+          destination: qrv.destination,
+          destinationKind: 'file',
+          sizeBytes: after.length,
+          base,
+          ledgerOut: out,
+          blockSize: BLOCK,
+          bufferSize: BUFFER,
+        });
         await old.close();
 
-        t.ok((await readFile(qrv.destination)).equals(after), `round ${round}: the QRV is the new snapshot, byte for byte`);
+        t.ok(
+          (await readFile(qrv.destination)).equals(after),
+          `round ${round}: the QRV is the new snapshot, byte for byte`,
+        );
         // A compare reads the destination after it was cut or extended to the new size; a ledger
         // knows blocks whose length changed only as changed.
-        const resized = method === 'compare' ? Buffer.concat([before, Buffer.alloc(Math.max(0, after.length - before.length))]).subarray(0, after.length) : before;
+        const resized =
+          method === 'compare'
+            ? Buffer.concat([before, Buffer.alloc(Math.max(0, after.length - before.length))]).subarray(0, after.length)
+            : before;
         const expected = changedBlocks(resized, after);
         t.equal(result.changedBlocks, expected, `round ${round}: only the ${expected} changed blocks were written`);
         t.equal(result.method, method === 'compare' ? 'full' : method);
         if (method === 'provider') {
-          const reading = blockAligned(ranges.concat(after.length !== before.length ? [{ start: Math.min(before.length, after.length), end: after.length }] : []), BLOCK, 0, after.length);
-          t.equal(result.bytesRead, reading.reduce((sum, r) => sum + r.end - r.start, 0), 'only the provider ranges were read');
+          const reading = blockAligned(
+            ranges.concat(
+              after.length !== before.length
+                ? [{ start: Math.min(before.length, after.length), end: after.length }]
+                : [],
+            ),
+            BLOCK,
+            0,
+            after.length,
+          );
+          t.equal(
+            result.bytesRead,
+            reading.reduce((sum, r) => sum + r.end - r.start, 0),
+            'only the provider ranges were read',
+          );
         } else {
           t.equal(result.bytesRead, after.length, 'the whole snapshot was read once');
         }
-        const fresh = await replicate({ source: second, destination: file('fresh.img'), destinationKind: 'file', sizeBytes: after.length, base: { kind: 'fresh' }, blockSize: BLOCK, bufferSize: BUFFER });
+        const fresh = await replicate({
+          source: second,
+          destination: file('fresh.img'),
+          destinationKind: 'file',
+          sizeBytes: after.length,
+          base: { kind: 'fresh' },
+          blockSize: BLOCK,
+          bufferSize: BUFFER,
+        });
         t.equal(result.checksum, fresh.checksum, 'the checksum is that of a full copy of the snapshot');
         const check = await verifyBlocks({ path: qrv.destination, ledgerPath: qrv.ledger });
         t.equal(check.badCount, 0, 'the new ledger describes the QRV');
@@ -154,7 +215,15 @@ t.test('a fresh copy skips zero blocks in a file, writes every block to a device
   const source = file('sparse.img');
   await writeFile(source, data);
   const destination = file('sparse-copy.img');
-  const result = await replicate({ source, destination, destinationKind: 'file', sizeBytes: data.length, base: { kind: 'fresh' }, blockSize: BLOCK, bufferSize: BUFFER });
+  const result = await replicate({
+    source,
+    destination,
+    destinationKind: 'file',
+    sizeBytes: data.length,
+    base: { kind: 'fresh' },
+    blockSize: BLOCK,
+    bufferSize: BUFFER,
+  });
   t.equal(result.changedBlocks, 3);
   t.equal(result.bytesWritten, 3 * BLOCK);
   t.equal(result.zeroBytesSkipped, data.length - 3 * BLOCK);
@@ -171,8 +240,22 @@ t.test('the destination that the ledger says holds stale data past a shrink is c
   const b = file('b.img');
   await writeFile(b, after);
   const old = await LedgerReader.open(qrv.ledger);
-  const out = await LedgerWriter.create(qrv.ledger, { blockSize: BLOCK, sizeBytes: after.length, snapshotId: 's-2', qrvId: 'q-1' });
-  const result = await replicate({ source: b, destination: qrv.destination, destinationKind: 'file', sizeBytes: after.length, base: { kind: 'ledger', ledger: old, ranges: null }, ledgerOut: out, blockSize: BLOCK, bufferSize: BUFFER });
+  const out = await LedgerWriter.create(qrv.ledger, {
+    blockSize: BLOCK,
+    sizeBytes: after.length,
+    snapshotId: 's-2',
+    qrvId: 'q-1',
+  });
+  const result = await replicate({
+    source: b,
+    destination: qrv.destination,
+    destinationKind: 'file',
+    sizeBytes: after.length,
+    base: { kind: 'ledger', ledger: old, ranges: null },
+    ledgerOut: out,
+    blockSize: BLOCK,
+    bufferSize: BUFFER,
+  });
   await old.close();
   t.equal((await stat(qrv.destination)).size, after.length);
   t.equal(result.changedBlocks, 1, 'only the new last (partial) block');
@@ -208,8 +291,21 @@ t.test('an interrupted copy resumes from its last checkpoint to the same QRV and
       const crash = new Error('killed');
       await t.rejects(
         replicate({
-          source: b, destination: qrv.destination, destinationKind: 'file', sizeBytes: after.length, base: first.base, ledgerOut: out, blockSize: BLOCK, bufferSize: BUFFER,
-          checkpoint: { everyMs: 0, save: async (p) => { if (++saves === dieAt) throw crash; saved = p.blocksDone; } },
+          source: b,
+          destination: qrv.destination,
+          destinationKind: 'file',
+          sizeBytes: after.length,
+          base: first.base,
+          ledgerOut: out,
+          blockSize: BLOCK,
+          bufferSize: BUFFER,
+          checkpoint: {
+            everyMs: 0,
+            save: async (p) => {
+              if (++saves === dieAt) throw crash;
+              saved = p.blocksDone;
+            },
+          },
         }),
         crash,
       );
@@ -226,12 +322,37 @@ t.test('an interrupted copy resumes from its last checkpoint to the same QRV and
 
       const second = await baseFor();
       const resumed = await LedgerWriter.resume(qrv.ledger, header, saved);
-      const result = await replicate({ source: b, destination: qrv.destination, destinationKind: 'file', sizeBytes: after.length, base: second.base, ledgerOut: resumed, startBlock: saved, blockSize: BLOCK, bufferSize: BUFFER });
+      const result = await replicate({
+        source: b,
+        destination: qrv.destination,
+        destinationKind: 'file',
+        sizeBytes: after.length,
+        base: second.base,
+        ledgerOut: resumed,
+        startBlock: saved,
+        blockSize: BLOCK,
+        bufferSize: BUFFER,
+      });
       await second.close();
-      const whole = await replicate({ source: b, destination: file('whole.img'), destinationKind: 'file', sizeBytes: after.length, base: { kind: 'fresh' }, blockSize: BLOCK, bufferSize: BUFFER });
+      const whole = await replicate({
+        source: b,
+        destination: file('whole.img'),
+        destinationKind: 'file',
+        sizeBytes: after.length,
+        base: { kind: 'fresh' },
+        blockSize: BLOCK,
+        bufferSize: BUFFER,
+      });
       t.equal(result.checksum, whole.checksum, `${kind} round ${round}: the resumed ledger equals a one-go copy's`);
-      t.equal((await verifyBlocks({ path: qrv.destination, ledgerPath: qrv.ledger })).badCount, 0, 'the ledger describes the QRV');
-      t.ok((await readFile(qrv.destination)).equals(after), `${kind} round ${round}: died at checkpoint ${dieAt}, resumed at block ${saved}: the QRV is the snapshot`);
+      t.equal(
+        (await verifyBlocks({ path: qrv.destination, ledgerPath: qrv.ledger })).badCount,
+        0,
+        'the ledger describes the QRV',
+      );
+      t.ok(
+        (await readFile(qrv.destination)).equals(after),
+        `${kind} round ${round}: died at checkpoint ${dieAt}, resumed at block ${saved}: the QRV is the snapshot`,
+      );
     }
   }
 });
@@ -239,11 +360,37 @@ t.test('an interrupted copy resumes from its last checkpoint to the same QRV and
 t.test('a resume needs a ledger for the hashes of what was done', async (t) => {
   const source = file('s.img');
   await writeFile(source, randomBytes(3 * BLOCK));
-  await t.rejects(replicate({ source, destination: file('d.img'), destinationKind: 'file', sizeBytes: 3 * BLOCK, base: { kind: 'fresh' }, startBlock: 1, blockSize: BLOCK }), /resumes only with a ledger/);
+  await t.rejects(
+    replicate({
+      source,
+      destination: file('d.img'),
+      destinationKind: 'file',
+      sizeBytes: 3 * BLOCK,
+      base: { kind: 'fresh' },
+      startBlock: 1,
+      blockSize: BLOCK,
+    }),
+    /resumes only with a ledger/,
+  );
 });
 
 t.test('blockAligned widens, merges and clips', async (t) => {
-  t.same(blockAligned([{ start: 5, end: 6 }, { start: 4095, end: 4097 }, { start: 20000, end: 99999 }], BLOCK, 0, 30000), [{ start: 0, end: 8192 }, { start: 16384, end: 30000 }]);
+  t.same(
+    blockAligned(
+      [
+        { start: 5, end: 6 },
+        { start: 4095, end: 4097 },
+        { start: 20000, end: 99999 },
+      ],
+      BLOCK,
+      0,
+      30000,
+    ),
+    [
+      { start: 0, end: 8192 },
+      { start: 16384, end: 30000 },
+    ],
+  );
   t.same(blockAligned([{ start: 0, end: 10 }], BLOCK, BLOCK, 30000), []);
   t.same(blockAligned([], BLOCK, 0, 30000), []);
 });

@@ -17,7 +17,15 @@ async function fixture(t: Parameters<typeof tmpDir>[0], size: number) {
   await fs.writeFile(dest, old, { mode: 0o600 });
   const ledger = `${dest}.qrvledger`;
   await fs.writeFile(ledger, 'old ledger', { mode: 0o600 });
-  const header: UndoHeader = { qrvId: 'q-1', destination: dest, destinationKind: 'file', oldSize: size, ledger, ledgerBackup: null, row: { id: 'q-1', state: 'ready' } };
+  const header: UndoHeader = {
+    qrvId: 'q-1',
+    destination: dest,
+    destinationKind: 'file',
+    oldSize: size,
+    ledger,
+    ledgerBackup: null,
+    row: { id: 'q-1', state: 'ready' },
+  };
   return { dir, dest, old, ledger, header, journal: undoPathFor(ledger) };
 }
 
@@ -37,7 +45,11 @@ t.test('batches are journaled before they are written; a roll-back restores byte
   t.not((await fs.readFile(f.dest)).subarray(0, size).equals(f.old), 'the file was changed');
   t.equal((await fs.stat(f.journal)).mode & 0o777, 0o600, 'the journal is 0600');
   const { records } = await readJournal(f.journal);
-  t.equal(records.reduce((sum, r) => sum + r.length, 0), Math.ceil(size / (1 << 20)) * 65536, 'bounded by the changed blocks');
+  t.equal(
+    records.reduce((sum, r) => sum + r.length, 0),
+    Math.ceil(size / (1 << 20)) * 65536,
+    'bounded by the changed blocks',
+  );
 
   const header = await rollBack(f.journal, { qrvId: 'q-1', destination: f.dest });
   t.same(header.row, { id: 'q-1', state: 'ready' });

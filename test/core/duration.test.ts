@@ -1,6 +1,13 @@
 // Durations as admins write them, and the human forms of byte counts and seconds.
 import t from 'tap';
-import { DURATION_LIMIT, formatBytes, formatSeconds, parseDuration, TIMER_LIMIT, untilFrom } from '../../src/core/duration.ts';
+import {
+  DURATION_LIMIT,
+  formatBytes,
+  formatSeconds,
+  parseDuration,
+  TIMER_LIMIT,
+  untilFrom,
+} from '../../src/core/duration.ts';
 import { QrvError } from '../../src/core/errors.ts';
 
 const s = 1000;
@@ -31,11 +38,29 @@ t.test('parseDuration reads a number and a unit', async (t) => {
 });
 
 t.test('parseDuration reads forever, never and none as null', async (t) => {
-  for (const text of ['forever', 'never', 'none', ' Forever ', 'NEVER']) t.equal(parseDuration(text), null, JSON.stringify(text));
+  for (const text of ['forever', 'never', 'none', ' Forever ', 'NEVER'])
+    t.equal(parseDuration(text), null, JSON.stringify(text));
 });
 
 t.test('parseDuration refuses what it would have to guess at', async (t) => {
-  const bad = ['', ' ', '7', '-5m', '0s', '0', 'abc', '7 fortnights', '1e3s', '5m30s', '.5h', 'h', '1,5h', 'forever and ever', '10 s ago', 'Infinity'];
+  const bad = [
+    '',
+    ' ',
+    '7',
+    '-5m',
+    '0s',
+    '0',
+    'abc',
+    '7 fortnights',
+    '1e3s',
+    '5m30s',
+    '.5h',
+    'h',
+    '1,5h',
+    'forever and ever',
+    '10 s ago',
+    'Infinity',
+  ];
   for (const text of bad) {
     let error: unknown;
     try {
@@ -46,12 +71,21 @@ t.test('parseDuration refuses what it would have to guess at', async (t) => {
     t.ok(error instanceof QrvError, `${JSON.stringify(text)} is refused`);
     t.match(error, { exit: 'usage', code: 'bad-duration', message: `--persist "${text}" is not a duration` });
   }
-  t.throws(() => parseDuration('x'), { message: 'duration "x" is not a duration' }, 'names "duration" when not told what');
+  t.throws(
+    () => parseDuration('x'),
+    { message: 'duration "x" is not a duration' },
+    'names "duration" when not told what',
+  );
 });
 
 t.test('parseDuration accepts the long unit names alike', async (t) => {
   // "2 days" and "1 week" are accepted, so the other units' long names should be too.
-  for (const [text, ms] of [['30 seconds', 30 * s], ['5 minutes', 5 * m], ['12 hours', 12 * h], ['1 hour', h]] as const) {
+  for (const [text, ms] of [
+    ['30 seconds', 30 * s],
+    ['5 minutes', 5 * m],
+    ['12 hours', 12 * h],
+    ['1 hour', h],
+  ] as const) {
     let value: number | null | undefined;
     try {
       value = parseDuration(text);
@@ -100,11 +134,22 @@ t.test('rounding at a unit boundary moves to the next unit', async (t) => {
 t.test('parseDuration refuses a duration beyond its limit, naming the limit and why', async (t) => {
   // 1000000000d made an Invalid Date (RangeError) halfway through a snapshot; 30d fired a hook's timer at once.
   for (const text of ['1000000000d', '300000y', '101y', '5300w']) {
-    t.throws(() => parseDuration(text, '--persist'), { exit: 'usage', code: 'duration-too-long', message: `--persist "${text}" is longer than the limit of 100 years` }, text);
+    t.throws(
+      () => parseDuration(text, '--persist'),
+      {
+        exit: 'usage',
+        code: 'duration-too-long',
+        message: `--persist "${text}" is longer than the limit of 100 years`,
+      },
+      text,
+    );
   }
   t.equal(parseDuration('100y', '--persist'), DURATION_LIMIT.ms, '100 years is the limit itself');
   t.doesNotThrow(() => untilFrom(new Date(), parseDuration('100y')), 'a date 100 years from now is a date');
-  t.throws(() => parseDuration('30d', '--hook-timeout', TIMER_LIMIT), { code: 'duration-too-long', message: '--hook-timeout "30d" is longer than the limit of 24 days (2^31-1 ms)' });
+  t.throws(() => parseDuration('30d', '--hook-timeout', TIMER_LIMIT), {
+    code: 'duration-too-long',
+    message: '--hook-timeout "30d" is longer than the limit of 24 days (2^31-1 ms)',
+  });
   t.equal(parseDuration('24d', '--hook-timeout', TIMER_LIMIT), 24 * d, '24 days fits a timer');
   t.equal(TIMER_LIMIT.ms, 2 ** 31 - 1);
   let hint = '';

@@ -107,8 +107,14 @@ t.test('ProgressMeter rate and time left are sane', async (t) => {
   // ≈ 10 MB/s: at least bytes / (time since before construction), at most bytes / 0.24 s (a
   // timer may fire a little before its 250 ms as the monotonic clock counts them).
   t.ok(p.rate >= 2_500_000 / elapsed && p.rate <= 2_500_000 / 0.24, `rate ${p.rate.toFixed(0)} B/s`);
-  t.ok(p.etaSeconds !== null && Math.abs(p.etaSeconds * p.rate - 7_500_000) < 1, `eta ${p.etaSeconds} s covers the bytes left at this rate`);
-  t.ok(p.etaSeconds !== null && p.etaSeconds >= 3 * 0.24 && p.etaSeconds <= 3 * elapsed, `three times the time taken so far for three times the bytes (${p.etaSeconds} s)`);
+  t.ok(
+    p.etaSeconds !== null && Math.abs(p.etaSeconds * p.rate - 7_500_000) < 1,
+    `eta ${p.etaSeconds} s covers the bytes left at this rate`,
+  );
+  t.ok(
+    p.etaSeconds !== null && p.etaSeconds >= 3 * 0.24 && p.etaSeconds <= 3 * elapsed,
+    `three times the time taken so far for three times the bytes (${p.etaSeconds} s)`,
+  );
 
   meter.finish(10_000_000);
   t.equal(events.at(-1)?.etaSeconds, 0, 'nothing left when finished');

@@ -3,11 +3,14 @@ import t from 'tap';
 import { checkFailpoints, parseFailpoints } from '../../src/core/failpoints.ts';
 
 t.test('parseFailpoints reads NAME=ACTION lists', async (t) => {
-  t.same([...parseFailpoints('after-freeze=sleep:150, mid-copy=error,before-commit=kill')], [
-    ['after-freeze', { kind: 'sleep', ms: 150 }],
-    ['mid-copy', { kind: 'error' }],
-    ['before-commit', { kind: 'kill' }],
-  ]);
+  t.same(
+    [...parseFailpoints('after-freeze=sleep:150, mid-copy=error,before-commit=kill')],
+    [
+      ['after-freeze', { kind: 'sleep', ms: 150 }],
+      ['mid-copy', { kind: 'error' }],
+      ['before-commit', { kind: 'kill' }],
+    ],
+  );
   t.same([...parseFailpoints(undefined)], []);
   t.same([...parseFailpoints(' ')], []);
 });

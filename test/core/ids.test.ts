@@ -32,7 +32,23 @@ t.test('newId is random', async (t) => {
 });
 
 t.test('idKind refuses anything not exactly KIND-12hex or KIND-8hex', async (t) => {
-  const bad = ['', 'x-0123abcd', 's-0123abc', 's-0123abcde', 's-0123abcd01', 's-0123abcd01234', 's-0123abcd012G', 'S-0123abcd', 's-0123ABCD', 's-0123abcg', ' s-0123abcd', 's-0123abcd ', 's_0123abcd', 'sq-0123abcd', 'vol1'];
+  const bad = [
+    '',
+    'x-0123abcd',
+    's-0123abc',
+    's-0123abcde',
+    's-0123abcd01',
+    's-0123abcd01234',
+    's-0123abcd012G',
+    'S-0123abcd',
+    's-0123ABCD',
+    's-0123abcg',
+    ' s-0123abcd',
+    's-0123abcd ',
+    's_0123abcd',
+    'sq-0123abcd',
+    'vol1',
+  ];
   for (const id of bad) t.equal(idKind(id), undefined, JSON.stringify(id));
   t.equal(idKind('g-00000000'), 'g');
   t.equal(idKind('j-ffffffff'), 'j', 'an id made before 2026-12');

@@ -38,7 +38,13 @@ const isRoot = process.getuid?.() === 0;
 // Each command starts a bash and a node process; on a busy machine (README.md alone took 194 s
 // with the load at 23 on 2 CPUs) the file's default limit of 300 s is too short.
 t.setTimeout(3_600_000);
-const ALL = ['README.md', ...(await fs.readdir(path.join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const ALL = [
+  'README.md',
+  ...(await fs.readdir(path.join(ROOT, 'docs')))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 /** QRV_DOC_TEST=docs/hooks.md (comma-separated) runs only those documents, while fixing one. */
 const DOCS = process.env.QRV_DOC_TEST ? ALL.filter((f) => process.env.QRV_DOC_TEST?.split(',').includes(f)) : ALL;
 
@@ -51,7 +57,14 @@ async function runInSession(dir: string, bin: string, command: string): Promise<
     reject: false,
     stdin: 'ignore',
     timeout: 120_000,
-    env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: process.env.HOME ?? '/root', QRV_HOME: path.join(dir, 'qrv-home'), CI: '', TERM: 'dumb', LANG: 'C.UTF-8' },
+    env: {
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      HOME: process.env.HOME ?? '/root',
+      QRV_HOME: path.join(dir, 'qrv-home'),
+      CI: '',
+      TERM: 'dumb',
+      LANG: 'C.UTF-8',
+    },
     extendEnv: false,
   });
   return { output: String(result.stdout), exitCode: result.exitCode ?? -1 };
@@ -73,7 +86,11 @@ async function runDocument(t: Test, file: string, blocks: DocBlock[]): Promise<v
   await fs.mkdir(bin);
   // Without tap's NODE_OPTIONS (put back into every child): its loaders write into the
   // worktree, which a qrv run as nobody cannot.
-  await fs.writeFile(path.join(bin, 'qrv'), `#!/bin/sh\nunset NODE_OPTIONS\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`, { mode: 0o755 });
+  await fs.writeFile(
+    path.join(bin, 'qrv'),
+    `#!/bin/sh\nunset NODE_OPTIONS\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`,
+    { mode: 0o755 },
+  );
   const ids = new Map<string, string>();
   for (const block of blocks) {
     const where = `${file}:${block.line}`;
@@ -88,15 +105,20 @@ async function runDocument(t: Test, file: string, blocks: DocBlock[]): Promise<v
     }
     for (const { line, command, expected } of block.commands) {
       const run = await runInSession(dir, bin, substitute(command, ids, block.folder, dir));
-      const lines = (block.folder ? run.output.split(dir).join(block.folder) : run.output).replace(/\n$/, '').split('\n');
-      const wantsError = expected.some((l) => l.startsWith('qrv: ') || l.startsWith('{"message_type":"error"')) || /;\s*echo (\$\?|"rc=\$\?")/.test(command);
+      const lines = (block.folder ? run.output.split(dir).join(block.folder) : run.output)
+        .replace(/\n$/, '')
+        .split('\n');
+      const wantsError =
+        expected.some((l) => l.startsWith('qrv: ') || l.startsWith('{"message_type":"error"')) ||
+        /;\s*echo (\$\?|"rc=\$\?")/.test(command);
       const name = `${file}:${line}: $ ${command}`;
       if (!wantsError) t.equal(run.exitCode, 0, `${name}: exit 0`, { output: run.output });
       const compared = compareOutput(expected, lines);
       t.ok(compared.ok, `${name}: output as shown`, { why: compared.why, output: lines.join('\n') });
       for (const [theirs, ours] of compared.ids) {
         const bound = ids.get(theirs);
-        if (bound !== undefined && bound !== ours) t.fail(`${name}: the document calls both ${bound} and ${ours} "${theirs}"`);
+        if (bound !== undefined && bound !== ours)
+          t.fail(`${name}: the document calls both ${bound} and ${ours} "${theirs}"`);
         else ids.set(theirs, ours);
       }
     }

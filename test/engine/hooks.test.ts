@@ -11,7 +11,14 @@ import { hookEnv, runHook, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../s
 import { parseHookOptions, HOOK_PHASES } from '../../src/policy/hooks.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
-const facts: HookFacts = { jobId: 'j-0123abcd', volume: 'db', device: '/dev/vg0/db', snapshotId: 's-89abcdef', snapshotPath: '/dev/vg0/db-snap', destination: '/backup/db.img' };
+const facts: HookFacts = {
+  jobId: 'j-0123abcd',
+  volume: 'db',
+  device: '/dev/vg0/db',
+  snapshotId: 's-89abcdef',
+  snapshotPath: '/dev/vg0/db-snap',
+  destination: '/backup/db.img',
+};
 
 function infoLines(reporter: Reporter): string[] {
   const lines: string[] = [];
@@ -94,29 +101,62 @@ t.test('facts not known yet are empty variables, and facts are never run as shel
     ['', '', ''],
     'unknown facts are empty strings',
   );
-  await runHook('pre-snapshot', `printf '%s|%s|%s\\n' "$QRV_VOLUME" "\${QRV_SNAPSHOT_ID-unset}" "$QRV_PHASE" > '${out}'`, env, 5000, new Reporter());
-  t.equal(await fs.readFile(out, 'utf8'), `${hostile.volume}||pre-snapshot\n`, 'the volume name arrives verbatim, the unknown snapshot id is set and empty');
+  await runHook(
+    'pre-snapshot',
+    `printf '%s|%s|%s\\n' "$QRV_VOLUME" "\${QRV_SNAPSHOT_ID-unset}" "$QRV_PHASE" > '${out}'`,
+    env,
+    5000,
+    new Reporter(),
+  );
+  t.equal(
+    await fs.readFile(out, 'utf8'),
+    `${hostile.volume}||pre-snapshot\n`,
+    'the volume name arrives verbatim, the unknown snapshot id is set and empty',
+  );
   await t.rejects(fs.stat(pwned), { code: 'ENOENT' }, 'nothing in a fact was executed');
 });
 
 t.test('hook output lines become info events', async (t) => {
   const reporter = new Reporter();
   const lines = infoLines(reporter);
-  await runHook('pre-snapshot', 'echo flushing tables; echo; echo "  tables flushed"; printf "no newline"', {}, 5000, reporter);
-  t.same(lines, ['hook pre-snapshot: flushing tables', 'hook pre-snapshot:   tables flushed', 'hook pre-snapshot: no newline'], 'one event a line, blank lines dropped');
+  await runHook(
+    'pre-snapshot',
+    'echo flushing tables; echo; echo "  tables flushed"; printf "no newline"',
+    {},
+    5000,
+    reporter,
+  );
+  t.same(
+    lines,
+    ['hook pre-snapshot: flushing tables', 'hook pre-snapshot:   tables flushed', 'hook pre-snapshot: no newline'],
+    'one event a line, blank lines dropped',
+  );
 
   const errLines = infoLines(reporter);
   await runHook('post-snapshot', 'echo "to stderr" >&2', {}, 5000, reporter);
   t.same(errLines, ['hook post-snapshot: to stderr'], 'stderr lines too');
 });
 
-t.test('hook output reaches qrv\'s output without its escape sequences', async (t) => {
+t.test("hook output reaches qrv's output without its escape sequences", async (t) => {
   const reporter = new Reporter();
   const lines = infoLines(reporter);
   // colours, a window title (OSC), a cursor move, a progress line redrawn with \r, a bell and a NUL-free control byte
-  await runHook('pre-copy', "printf '\\033[31mred\\033[0m and \\033]0;pwned\\007plain\\033[2J\\n10%%\\r100%%\\n\\007bell \\001one\\n'", {}, 5000, reporter);
-  t.same(lines, ['hook pre-copy: red and plain', 'hook pre-copy: 100%', 'hook pre-copy: \\x07bell \\x01one'], 'sequences dropped, other controls escaped');
-  t.notOk(lines.some((line) => /[\u0000-\u001f]/.test(line)), 'no control character reaches the printer');
+  await runHook(
+    'pre-copy',
+    "printf '\\033[31mred\\033[0m and \\033]0;pwned\\007plain\\033[2J\\n10%%\\r100%%\\n\\007bell \\001one\\n'",
+    {},
+    5000,
+    reporter,
+  );
+  t.same(
+    lines,
+    ['hook pre-copy: red and plain', 'hook pre-copy: 100%', 'hook pre-copy: \\x07bell \\x01one'],
+    'sequences dropped, other controls escaped',
+  );
+  t.notOk(
+    lines.some((line) => /[\u0000-\u001f]/.test(line)),
+    'no control character reaches the printer',
+  );
 });
 
 t.test('a hook stopped by qrv\'s output cap is blamed on the cap, not on "status 141"', async (t) => {
@@ -125,8 +165,15 @@ t.test('a hook stopped by qrv\'s output cap is blamed on the cap, not on "status
   reporter.subscribe((event) => void (event.type === 'info' && infos++));
   // a pipeline whose writer dies of SIGPIPE when the cap closes its pipe: the shell says 141
   const started = Date.now();
-  const error = await errorOf(runHook('post-copy', `head -c ${2 * HOOK_OUTPUT_CAP_BYTES} /dev/zero | tr '\\0' x`, {}, 20_000, reporter));
-  t.match(error, { exit: 'hook', code: 'hook-output-cap', message: /post-copy hook was stopped: its output passed qrv's cap of 1 MiB/, hint: /quieter|to a file/ });
+  const error = await errorOf(
+    runHook('post-copy', `head -c ${2 * HOOK_OUTPUT_CAP_BYTES} /dev/zero | tr '\\0' x`, {}, 20_000, reporter),
+  );
+  t.match(error, {
+    exit: 'hook',
+    code: 'hook-output-cap',
+    message: /post-copy hook was stopped: its output passed qrv's cap of 1 MiB/,
+    hint: /quieter|to a file/,
+  });
   t.notMatch((error as Error).message, /141/);
   const endless = await errorOf(runHook('post-copy', 'yes', {}, 20_000, new Reporter()));
   t.match(endless, { code: 'hook-output-cap' }, 'a hook that would print forever is stopped at the cap');
@@ -139,7 +186,12 @@ t.test('a hook that exits non-zero fails with hook-failed, and its output is sti
   const lines = infoLines(reporter);
   const error = await errorOf(runHook('post-copy', 'echo cannot reach the database; exit 3', {}, 5000, reporter));
   t.ok(error instanceof QrvError, 'a QrvError');
-  t.match(error, { exit: 'hook', code: 'hook-failed', exitCode: 7, message: /post-copy hook exited with status 3: echo cannot reach/ });
+  t.match(error, {
+    exit: 'hook',
+    code: 'hook-failed',
+    exitCode: 7,
+    message: /post-copy hook exited with status 3: echo cannot reach/,
+  });
   t.same(lines, ['hook post-copy: cannot reach the database']);
 });
 
@@ -165,7 +217,11 @@ t.test('a hook that runs too long is killed with everything it started', async (
   const error = await run;
   const seconds = (Date.now() - started) / 1000;
   t.ok(error instanceof QrvError, 'a QrvError');
-  t.match(error, { exit: 'hook', code: 'hook-timeout', message: /pre-snapshot hook timed out after 0.5 s and was killed/ });
+  t.match(error, {
+    exit: 'hook',
+    code: 'hook-timeout',
+    message: /pre-snapshot hook timed out after 0.5 s and was killed/,
+  });
   t.ok(seconds >= 0.5 && seconds < 6, `gave up after ${seconds} s`);
   t.same(await goneWithin(inner, 1000), [], 'the grandchild is gone');
   t.same(await goneWithin(outer, 1000), [], 'the hook is gone');
@@ -197,7 +253,15 @@ t.test('a process the hook started that ignores SIGTERM and closed its output is
   const stubborn = uniqueSeconds(33);
   const outer = uniqueSeconds(30);
   reapAtTeardown(t, [stubborn, outer]);
-  const error = await errorOf(runHook('pre-snapshot', `sh -c "trap '' TERM; sleep ${stubborn}" >/dev/null 2>&1 & sleep ${outer}`, {}, 300, new Reporter()));
+  const error = await errorOf(
+    runHook(
+      'pre-snapshot',
+      `sh -c "trap '' TERM; sleep ${stubborn}" >/dev/null 2>&1 & sleep ${outer}`,
+      {},
+      300,
+      new Reporter(),
+    ),
+  );
   t.match(error, { code: 'hook-timeout' });
   t.same(await goneWithin(outer, 1000), [], 'the hook itself is gone');
   t.same(await goneWithin(stubborn, 6500), [], 'what it started is gone within the grace period');
@@ -205,14 +269,40 @@ t.test('a process the hook started that ignores SIGTERM and closed its output is
 
 t.test('parseHookOptions reads PHASE=COMMAND', async (t) => {
   t.same(parseHookOptions([]), {});
-  t.same(parseHookOptions(['pre-snapshot=sync', 'post-copy=echo a=b | logger']), { 'pre-snapshot': 'sync', 'post-copy': 'echo a=b | logger' }, 'only the first = splits');
-  t.throws(() => parseHookOptions(['pre-copy=one', 'pre-copy=two']), { code: 'hook-twice' }, 'a phase given twice is refused, not silently overridden');
-  t.throws(() => parseHookOptions(['pre-copy=one'], ['pre-snapshot', 'post-snapshot']), { code: 'hook-not-run' }, 'a hook for a phase the command never runs is refused');
-  t.same(Object.keys(parseHookOptions(HOOK_PHASES.map((phase) => `${phase}=true`))).sort(), [...HOOK_PHASES].sort(), 'every phase is accepted');
+  t.same(
+    parseHookOptions(['pre-snapshot=sync', 'post-copy=echo a=b | logger']),
+    { 'pre-snapshot': 'sync', 'post-copy': 'echo a=b | logger' },
+    'only the first = splits',
+  );
+  t.throws(
+    () => parseHookOptions(['pre-copy=one', 'pre-copy=two']),
+    { code: 'hook-twice' },
+    'a phase given twice is refused, not silently overridden',
+  );
+  t.throws(
+    () => parseHookOptions(['pre-copy=one'], ['pre-snapshot', 'post-snapshot']),
+    { code: 'hook-not-run' },
+    'a hook for a phase the command never runs is refused',
+  );
+  t.same(
+    Object.keys(parseHookOptions(HOOK_PHASES.map((phase) => `${phase}=true`))).sort(),
+    [...HOOK_PHASES].sort(),
+    'every phase is accepted',
+  );
 });
 
 t.test('parseHookOptions refuses anything else', async (t) => {
-  const bad = ['pre-snapshot', 'pre-snapshot=', 'pre-snapshot=   ', '=sync', 'pre-snap=sync', 'PRE-SNAPSHOT=sync', ' pre-snapshot=sync', 'during-copy=sync', ''];
+  const bad = [
+    'pre-snapshot',
+    'pre-snapshot=',
+    'pre-snapshot=   ',
+    '=sync',
+    'pre-snap=sync',
+    'PRE-SNAPSHOT=sync',
+    ' pre-snapshot=sync',
+    'during-copy=sync',
+    '',
+  ];
   for (const value of bad) {
     let error: unknown;
     try {
@@ -221,11 +311,19 @@ t.test('parseHookOptions refuses anything else', async (t) => {
       error = caught;
     }
     t.ok(error instanceof QrvError, `${JSON.stringify(value)} is refused`);
-    t.match(error, { exit: 'usage', code: 'bad-hook', message: `--hook "${value}" is not PHASE=COMMAND`, hint: /pre-snapshot, post-snapshot, pre-copy, post-copy/ });
+    t.match(error, {
+      exit: 'usage',
+      code: 'bad-hook',
+      message: `--hook "${value}" is not PHASE=COMMAND`,
+      hint: /pre-snapshot, post-snapshot, pre-copy, post-copy/,
+    });
   }
 });
 
-t.test('a timeout longer than a timer can wait (from a row written before the limit) does not fire at once', async (t) => {
-  // Node fires a setTimeout of more than 2^31-1 ms at once: a 30-day timeout killed every hook.
-  await t.resolves(runHook('pre-copy', 'sleep 0.3', {}, 30 * 86_400_000, new Reporter()));
-});
+t.test(
+  'a timeout longer than a timer can wait (from a row written before the limit) does not fire at once',
+  async (t) => {
+    // Node fires a setTimeout of more than 2^31-1 ms at once: a 30-day timeout killed every hook.
+    await t.resolves(runHook('pre-copy', 'sleep 0.3', {}, 30 * 86_400_000, new Reporter()));
+  },
+);

@@ -4,7 +4,13 @@ import type { Test } from 'tap';
 import { QrvError } from '../../src/core/errors.ts';
 
 /** A failed command: its exit code, exactly one line on stderr matching `pattern`, the catalog byte for byte unchanged. */
-export async function failsCleanly(t: Test, catalog: string, run: () => Promise<{ exitCode: number; stderr: string }>, exitCode: number, pattern: RegExp): Promise<void> {
+export async function failsCleanly(
+  t: Test,
+  catalog: string,
+  run: () => Promise<{ exitCode: number; stderr: string }>,
+  exitCode: number,
+  pattern: RegExp,
+): Promise<void> {
   const before = await fs.readFile(catalog);
   const result = await run();
   t.equal(result.exitCode, exitCode, `exit code ${exitCode}`);
@@ -15,9 +21,19 @@ export async function failsCleanly(t: Test, catalog: string, run: () => Promise<
 }
 
 /** A refused service call: this QrvError, and catalog.json byte-identical. */
-export async function refused(t: Test, file: string, run: () => Promise<unknown>, exit: string, code: string, message: RegExp): Promise<void> {
+export async function refused(
+  t: Test,
+  file: string,
+  run: () => Promise<unknown>,
+  exit: string,
+  code: string,
+  message: RegExp,
+): Promise<void> {
   const before = await fs.readFile(file);
-  const error = await run().then(() => undefined, (caught: unknown) => caught);
+  const error = await run().then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   t.ok(error instanceof QrvError, `a QrvError (got ${String(error)})`);
   t.match(error, { exit, code, message });
   t.same(await fs.readFile(file), before, `${code}: catalog byte-identical`);

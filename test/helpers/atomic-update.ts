@@ -23,7 +23,10 @@ export function next(n: number): number {
 }
 
 const SIZE = 12 * MiB + 4321;
-const sha = async (file: string) => createHash('sha256').update(await fs.readFile(file)).digest('hex');
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await fs.readFile(file))
+    .digest('hex');
 
 /** A volume with a ready QRV of its first snapshot, then changed (many blocks, or shrunk) and snapshotted again. */
 export async function prepared(t: Test, where: string, shape: 'changed' | 'shrunk') {
@@ -55,8 +58,16 @@ export async function settles(t: Test, p: Awaited<ReturnType<typeof prepared>>, 
   const now = await sha(p.dest);
   t.equal(row.state, 'ready', `${what}: the QRV is ready`);
   if (now === p.old.sha) {
-    t.same({ snapshotId: row.snapshotId, checksum: row.checksum, sizeBytes: row.sizeBytes }, { snapshotId: p.s1.id, checksum: p.old.row.checksum, sizeBytes: p.old.row.sizeBytes }, `${what}: rolled back, the row says so (checksum unchanged)`);
-    t.same((await fs.readdir(p.dir)).filter((n) => /\.undo$|\.before$|\.partial$/.test(n)), [], `${what}: no journal, old ledger or partial left`);
+    t.same(
+      { snapshotId: row.snapshotId, checksum: row.checksum, sizeBytes: row.sizeBytes },
+      { snapshotId: p.s1.id, checksum: p.old.row.checksum, sizeBytes: p.old.row.sizeBytes },
+      `${what}: rolled back, the row says so (checksum unchanged)`,
+    );
+    t.same(
+      (await fs.readdir(p.dir)).filter((n) => /\.undo$|\.before$|\.partial$/.test(n)),
+      [],
+      `${what}: no journal, old ledger or partial left`,
+    );
   } else {
     t.equal(now, p.fresh, `${what}: the QRV holds exactly the old or the new point in time`);
     t.equal(row.snapshotId, p.s2.id, `${what}: completed, the row says so`);
@@ -78,12 +89,19 @@ export async function killTests(t: Test, where: string, scenarios: Scenario[]) {
   for (const [failpoint, mode, checkpointMs] of scenarios) {
     const what = `${failpoint}=kill, ${mode}, checkpoints every ${checkpointMs} ms`;
     const p = await prepared(t, where, mode === 'shrunk' ? 'shrunk' : 'changed');
-    const killed = await qrv(p.home, ['copy', p.s2.id, '--to', p.dest, ...(mode === 'full' ? ['--full'] : [])], { QRV_FAILPOINTS: `${failpoint}=kill`, QRV_CHECKPOINT_MS: checkpointMs });
+    const killed = await qrv(p.home, ['copy', p.s2.id, '--to', p.dest, ...(mode === 'full' ? ['--full'] : [])], {
+      QRV_FAILPOINTS: `${failpoint}=kill`,
+      QRV_CHECKPOINT_MS: checkpointMs,
+    });
     t.equal(killed.exitCode, -1, `${what}: killed (${killed.stderr})`);
     // Killed before any progress was saved, nothing can be resumed: the QRV goes back. With
     // progress saved (mid-copy, or all done before the commit), doctor resumes it to the end.
     const resumable = checkpointMs === '0' && (failpoint === 'mid-copy' || failpoint === 'before-commit');
-    t.equal(await settles(t, p, what), resumable ? 'new' : 'old', `${what}: ${resumable ? 'resumed to the end' : 'rolled back'}`);
+    t.equal(
+      await settles(t, p, what),
+      resumable ? 'new' : 'old',
+      `${what}: ${resumable ? 'resumed to the end' : 'rolled back'}`,
+    );
   }
 }
 
@@ -92,11 +110,17 @@ export async function randomKills(t: Test, where: string, rounds: number) {
     const p = await prepared(t, where, 'changed');
     const full = next(2) === 1;
     const delay = 150 + next(500);
-    const child = execa(BIN, ['--home', p.home, 'copy', p.s2.id, '--to', p.dest, ...(full ? ['--full'] : [])], { reject: false, env: { CI: '', QRV_CHECKPOINT_MS: String(next(2) * 50) } });
+    const child = execa(BIN, ['--home', p.home, 'copy', p.s2.id, '--to', p.dest, ...(full ? ['--full'] : [])], {
+      reject: false,
+      env: { CI: '', QRV_CHECKPOINT_MS: String(next(2) * 50) },
+    });
     await sleep(delay);
     child.kill('SIGKILL');
     const ended = await child;
-    await settles(t, p, `random SIGKILL after ${delay} ms (${full ? '--full' : 'update'}, exit ${ended.exitCode ?? ended.signal})`);
+    await settles(
+      t,
+      p,
+      `random SIGKILL after ${delay} ms (${full ? '--full' : 'update'}, exit ${ended.exitCode ?? ended.signal})`,
+    );
   }
 }
-

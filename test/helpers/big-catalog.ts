@@ -35,7 +35,10 @@ const hex = (n: number) => n.toString(16).padStart(8, '0');
  * The seed with `count` finished jobs and `count` removed snapshots (copies of its own rows, new
  * ids j-/s-1xxxxxxx, one every `stepMinutes` back from `now`), and `live` more ready snapshots.
  */
-export function inflate(seed: Record<string, any>, options: { count: number; live?: number; now: Date; stepMinutes?: number; version: number }): Record<string, any> {
+export function inflate(
+  seed: Record<string, any>,
+  options: { count: number; live?: number; now: Date; stepMinutes?: number; version: number },
+): Record<string, any> {
   const catalog = structuredClone(seed);
   const jobs = catalog.jobs.filter((j: any) => j.state === 'succeeded');
   const snap = catalog.snapshots.find((s: any) => s.state === 'ready');
@@ -44,14 +47,35 @@ export function inflate(seed: Record<string, any>, options: { count: number; liv
   for (let i = 0; i < options.count; i += 1) {
     const at = new Date(options.now.getTime() - (i + 1) * step).toISOString();
     const job = structuredClone(jobs[i % jobs.length]);
-    Object.assign(job, { id: `j-${hex(0x10000000 + i)}`, startedAt: at, endedAt: at, snapshotId: `s-${hex(0x10000000 + i)}` });
+    Object.assign(job, {
+      id: `j-${hex(0x10000000 + i)}`,
+      startedAt: at,
+      endedAt: at,
+      snapshotId: `s-${hex(0x10000000 + i)}`,
+    });
     for (const s of job.steps) Object.assign(s, { startedAt: at, endedAt: at });
     catalog.jobs.push(job);
-    catalog.snapshots.push({ ...structuredClone(snap), id: `s-${hex(0x10000000 + i)}`, createdAt: at, state: 'removed', removedAt: at, jobId: job.id, label: null, pinned: false, persistUntil: null });
+    catalog.snapshots.push({
+      ...structuredClone(snap),
+      id: `s-${hex(0x10000000 + i)}`,
+      createdAt: at,
+      state: 'removed',
+      removedAt: at,
+      jobId: job.id,
+      label: null,
+      pinned: false,
+      persistUntil: null,
+    });
   }
   for (let i = 0; i < (options.live ?? 0); i += 1) {
     const at = new Date(options.now.getTime() - (i + 1) * 60_000).toISOString();
-    catalog.snapshots.push({ ...structuredClone(snap), id: `s-${hex(0x20000000 + i)}`, createdAt: at, label: null, pinned: false });
+    catalog.snapshots.push({
+      ...structuredClone(snap),
+      id: `s-${hex(0x20000000 + i)}`,
+      createdAt: at,
+      label: null,
+      pinned: false,
+    });
   }
   catalog.schemaVersion = options.version;
   if (options.version < 5 && catalog.settings) delete catalog.settings.historyRetention;

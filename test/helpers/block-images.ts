@@ -50,7 +50,8 @@ export function differingBlocks(before: Buffer, after: Buffer): number[] {
   return out;
 }
 
-export const bytesOf = (content: Buffer, blocks: number[]): number => blocks.reduce((sum, block) => sum + Math.min(BLOCK, content.length - block * BLOCK), 0);
+export const bytesOf = (content: Buffer, blocks: number[]): number =>
+  blocks.reduce((sum, block) => sum + Math.min(BLOCK, content.length - block * BLOCK), 0);
 
 /** Whether `file` holds exactly `expected`, with where they first differ when not. */
 export async function holds(t: Test, file: string, expected: Buffer, message: string): Promise<void> {
@@ -58,5 +59,7 @@ export async function holds(t: Test, file: string, expected: Buffer, message: st
   if (got.equals(expected)) return void t.pass(message);
   let at = 0;
   while (at < Math.min(got.length, expected.length) && got[at] === expected[at]) at++;
-  t.fail(`${message}: ${got.length} bytes, expected ${expected.length}; first difference at byte ${at} (block ${Math.floor(at / BLOCK)})`);
+  t.fail(
+    `${message}: ${got.length} bytes, expected ${expected.length}; first difference at byte ${at} (block ${Math.floor(at / BLOCK)})`,
+  );
 }

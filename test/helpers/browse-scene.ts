@@ -25,7 +25,11 @@ export async function browseScene(t: Test): Promise<BrowseScene> {
   const dir = await tmpDir(t, 'qb-');
   await fs.chmod(dir, 0o755);
   const home = path.join(dir, 'home');
-  const image = await ext4Image(dir, 'web', 32, { 'hello.txt': 'hello\n', 'etc/app.conf': 'x = 1\n', 'data/a.bin': Buffer.alloc(100_000, 1) });
+  const image = await ext4Image(dir, 'web', 32, {
+    'hello.txt': 'hello\n',
+    'etc/app.conf': 'x = 1\n',
+    'data/a.bin': Buffer.alloc(100_000, 1),
+  });
   const added = await qrv(home, ['volume', 'add', 'web', '--path', image]);
   if (added.exitCode !== 0) throw new Error(added.stderr);
   const first = await qrvJson(home, ['snap', 'web', '--label', 'one']);

@@ -92,7 +92,9 @@ process.on('exit', () => {
 /** Every qrv read-only mount (qrv-browse-*) under this file's TMPDIR (there should be none after a reader closed). */
 export async function browseMounts(): Promise<string[]> {
   const mine = path.join(OWN_TMPDIR, 'qrv-browse-');
-  return (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.split(' ')[1]?.startsWith(mine));
+  return (await fs.readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .filter((line) => line.split(' ')[1]?.startsWith(mine));
 }
 
 /**

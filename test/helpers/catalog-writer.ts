@@ -21,7 +21,16 @@ try {
     await catalog.update(async (data) => {
       // Widen the read-modify-write window, so that an unlocked update would lose rows.
       await sleep(2);
-      data.volumes.push({ name: `${prefix}-${i}`, provider: 'file', path: `/dev/null/${prefix}-${i}`, options: {}, sizeBytes: i, addedAt: new Date().toISOString(), policy: null, discovered: false });
+      data.volumes.push({
+        name: `${prefix}-${i}`,
+        provider: 'file',
+        path: `/dev/null/${prefix}-${i}`,
+        options: {},
+        sizeBytes: i,
+        addedAt: new Date().toISOString(),
+        policy: null,
+        discovered: false,
+      });
     });
   }
   process.stdout.write('done\n');

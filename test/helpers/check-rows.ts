@@ -4,7 +4,17 @@ import type { Job, Policy, Pool, PoolMember, Qrv, Snapshot, Subclient, Volume } 
 export const EPOCH = new Date(0).toISOString();
 
 export function volumeRow(name: string, over: Partial<Volume> = {}): Volume {
-  return { name, provider: 'file', path: `/srv/${name}.img`, options: {}, sizeBytes: 1 << 20, addedAt: EPOCH, policy: null, discovered: false, ...over };
+  return {
+    name,
+    provider: 'file',
+    path: `/srv/${name}.img`,
+    options: {},
+    sizeBytes: 1 << 20,
+    addedAt: EPOCH,
+    policy: null,
+    discovered: false,
+    ...over,
+  };
 }
 
 let serial = 0;
@@ -61,7 +71,14 @@ export function qrvRow(volume: string, updatedAt: string, over: Partial<Qrv> = {
   };
 }
 
-export function jobRow(kind: Job['kind'], volume: string, state: Job['state'], startedAt: string, endedAt: string | null, over: Partial<Job> = {}): Job {
+export function jobRow(
+  kind: Job['kind'],
+  volume: string,
+  state: Job['state'],
+  startedAt: string,
+  endedAt: string | null,
+  over: Partial<Job> = {},
+): Job {
   return {
     id: over.id ?? nextId('j'),
     kind,
@@ -78,13 +95,30 @@ export function jobRow(kind: Job['kind'], volume: string, state: Job['state'], s
     warnings: [],
     progress: null,
     resumes: null,
-    error: state === 'failed' ? { code: 'write-failed', message: 'cannot write /replicas/x: no space left on device' } : null,
+    error:
+      state === 'failed'
+        ? { code: 'write-failed', message: 'cannot write /replicas/x: no space left on device' }
+        : null,
     ...over,
   };
 }
 
 export function policyRow(name: string, schedule: string | null, over: Partial<Policy> = {}): Policy {
-  return { name, persist: null, copy: 'now', unsnap: 'after-copy', dest: null, keep: null, schedule, incremental: false, hooks: {}, hookTimeout: null, createdAt: EPOCH, updatedAt: EPOCH, ...over };
+  return {
+    name,
+    persist: null,
+    copy: 'now',
+    unsnap: 'after-copy',
+    dest: null,
+    keep: null,
+    schedule,
+    incremental: false,
+    hooks: {},
+    hookTimeout: null,
+    createdAt: EPOCH,
+    updatedAt: EPOCH,
+    ...over,
+  };
 }
 
 export function subclientRow(name: string, volumes: string[], policy: string | null, createdAt = EPOCH): Subclient {
@@ -93,7 +127,15 @@ export function subclientRow(name: string, volumes: string[], policy: string | n
 
 /** A member of this capacity, reserved by a QRV when `qrvId` is given. */
 export function memberRow(path: string, capacityBytes: number, qrvId: string | null = null): PoolMember {
-  return { path, kind: 'file', capacityBytes, capacityFrom: 'given', qrvId, volume: qrvId ? 'v' : null, addedAt: EPOCH };
+  return {
+    path,
+    kind: 'file',
+    capacityBytes,
+    capacityFrom: 'given',
+    qrvId,
+    volume: qrvId ? 'v' : null,
+    addedAt: EPOCH,
+  };
 }
 
 export function poolRow(name: string, members: PoolMember[]): Pool {

@@ -13,7 +13,10 @@ export interface ClosedRun {
 
 export function qrvReaderGone(home: string, args: string[], when: 'at-once' | 'after-first-line'): Promise<ClosedRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '' } });
+    const child = spawn(process.execPath, [BIN, '--home', home, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '' },
+    });
     let stderr = '';
     let firstLine = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -35,7 +35,12 @@ function directivesBefore(lines: string[], end: number): string[] {
     let start = i;
     while (start >= 0 && !lines[start]?.trimStart().startsWith('<!--')) start -= 1;
     if (start < 0) break;
-    const match = DIRECTIVE.exec(lines.slice(start, i + 1).join('\n').trim());
+    const match = DIRECTIVE.exec(
+      lines
+        .slice(start, i + 1)
+        .join('\n')
+        .trim(),
+    );
     if (!match) break;
     found.unshift(match[1] as string);
     i = start - 1;
@@ -79,7 +84,12 @@ export function docBlocks(markdown: string, file: string): DocBlock[] {
       const notRun = directives.map((d) => /^not-run:\s*([\s\S]+)$/.exec(d)?.[1]).find(Boolean) ?? null;
       const before = directives
         .filter((d) => /^before\b/.test(d))
-        .flatMap((d) => d.split('\n').filter((l) => l.startsWith('$ ')).map((l) => l.slice(2)));
+        .flatMap((d) =>
+          d
+            .split('\n')
+            .filter((l) => l.startsWith('$ '))
+            .map((l) => l.slice(2)),
+        );
       blocks.push({ file, line: i + 1, commands, notRun, rootOnly: directives.includes('root-only'), before, folder });
     }
     i = end;
@@ -127,7 +137,8 @@ export function compareOutput(expected: string[], actual: string[]): Comparison 
   const got = actual.filter((l) => !isProgress(l) && l.trim() !== '');
   const loose = want.some((l) => l.trim() === '…');
   const wanted = want.filter((l) => l.trim() !== '…');
-  if (!loose && wanted.length !== got.length) return { ok: false, why: `the document shows ${wanted.length} lines, the command printed ${got.length}`, ids };
+  if (!loose && wanted.length !== got.length)
+    return { ok: false, why: `the document shows ${wanted.length} lines, the command printed ${got.length}`, ids };
   let at = 0;
   for (const line of wanted) {
     const masked = mask(line);
@@ -139,7 +150,12 @@ export function compareOutput(expected: string[], actual: string[]): Comparison 
       }
       if (!loose) break;
     }
-    if (found < 0) return { ok: false, why: `not printed${loose ? ' (in this order)' : ''}: ${line}\n  got: ${got.slice(at, at + 3).join('\n       ')}`, ids };
+    if (found < 0)
+      return {
+        ok: false,
+        why: `not printed${loose ? ' (in this order)' : ''}: ${line}\n  got: ${got.slice(at, at + 3).join('\n       ')}`,
+        ids,
+      };
     const theirs = line.match(ID) ?? [];
     const ours = (got[found] as string).match(ID) ?? [];
     theirs.forEach((id, k) => ids.set(id, ours[k] as string));

@@ -6,7 +6,12 @@ import path from 'node:path';
 import { execa } from 'execa';
 
 /** An ext4 image of sizeMiB holding `files` (relative path → contents). */
-export async function ext4Image(dir: string, name: string, sizeMiB: number, files: Record<string, string | Buffer>): Promise<string> {
+export async function ext4Image(
+  dir: string,
+  name: string,
+  sizeMiB: number,
+  files: Record<string, string | Buffer>,
+): Promise<string> {
   const tree = path.join(dir, `${name}.tree`);
   for (const [rel, contents] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(tree, rel)), { recursive: true });

@@ -10,11 +10,21 @@ export interface LoopFs {
   device: string;
 }
 
-export async function mountLoopFs(t: { teardown: (fn: () => unknown) => void }, dir: string, type: 'xfs' | 'ext4' | 'btrfs', sizeMiB: number): Promise<LoopFs> {
+export async function mountLoopFs(
+  t: { teardown: (fn: () => unknown) => void },
+  dir: string,
+  type: 'xfs' | 'ext4' | 'btrfs',
+  sizeMiB: number,
+): Promise<LoopFs> {
   const image = await sparseFile(path.join(dir, `${type}.fs.img`), sizeMiB * 1024 * 1024);
   const mountpoint = path.join(dir, `${type}.mnt`);
   await fs.mkdir(mountpoint);
-  const mkfs = type === 'xfs' ? ['mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image]] : type === 'btrfs' ? ['mkfs.btrfs', ['-q', '-f', image]] : ['mkfs.ext4', ['-q', '-F', image]];
+  const mkfs =
+    type === 'xfs'
+      ? ['mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image]]
+      : type === 'btrfs'
+        ? ['mkfs.btrfs', ['-q', '-f', image]]
+        : ['mkfs.ext4', ['-q', '-F', image]];
   await execa(mkfs[0] as string, mkfs[1] as string[]);
   const device = (await execa('losetup', ['-f', '--show', image])).stdout.trim();
   t.teardown(async () => {

@@ -3,4 +3,6 @@
 import { resolveHome } from '../../src/catalog/home.ts';
 
 const cases = JSON.parse(process.argv[2] ?? '[]') as Array<[string | undefined, Record<string, string>]>;
-process.stdout.write(`${JSON.stringify({ uid: process.getuid?.(), homes: cases.map(([flag, env]) => resolveHome(flag ?? undefined, env)) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ uid: process.getuid?.(), homes: cases.map(([flag, env]) => resolveHome(flag ?? undefined, env)) })}\n`,
+);

@@ -67,7 +67,11 @@ export function providerContract(t: T, subject: ContractSubject): void {
     const held = await provider.listSnapshots(volume);
     t.same(held.map((h) => h.snapshotId).sort(), ['s-0000000a', 's-0000000b'], 'both are held');
     await provider.removeSnapshot(volume, a.handle);
-    t.same((await provider.listSnapshots(volume)).map((h) => h.snapshotId), ['s-0000000b'], 'only b is left');
+    t.same(
+      (await provider.listSnapshots(volume)).map((h) => h.snapshotId),
+      ['s-0000000b'],
+      'only b is left',
+    );
     await provider.removeSnapshot(volume, a.handle);
     t.ok(true, 'removing a removed snapshot again is not an error');
     await provider.removeSnapshot(volume, b.handle);
@@ -108,7 +112,12 @@ export function providerContract(t: T, subject: ContractSubject): void {
     const { sizeBytes } = await provider.inspect(volume);
     const a = await provider.createSnapshot(volume, 's-00000031');
     // Unaligned and aligned writes, one at the very end, one spanning a chunk boundary.
-    const writes: Array<[number, number]> = [[1024 * 1024 + 512, 1000], [3 * 1024 * 1024 - 2048, 8192], [5 * 1024 * 1024, 131072], [sizeBytes - 4096, 4096]];
+    const writes: Array<[number, number]> = [
+      [1024 * 1024 + 512, 1000],
+      [3 * 1024 * 1024 - 2048, 8192],
+      [5 * 1024 * 1024, 131072],
+      [sizeBytes - 4096, 4096],
+    ];
     for (const [offset, length] of writes) await subject.write(volume, offset, randomBytes(length));
     const b = await provider.createSnapshot(volume, 's-00000032');
     await subject.write(volume, 7 * 1024 * 1024, randomBytes(65536)); // after b: may or may not be listed
@@ -116,7 +125,16 @@ export function providerContract(t: T, subject: ContractSubject): void {
     if (ranges === null) {
       t.ok(!subject.expectRanges, 'the provider cannot tell for these snapshots');
     } else {
-      t.ok(ranges.every((r, i) => r.start < r.end && r.start >= 0 && r.end <= b.sizeBytes && (i === 0 || (ranges[i - 1] as { end: number }).end < r.start)), 'sorted, merged, inside the volume');
+      t.ok(
+        ranges.every(
+          (r, i) =>
+            r.start < r.end &&
+            r.start >= 0 &&
+            r.end <= b.sizeBytes &&
+            (i === 0 || (ranges[i - 1] as { end: number }).end < r.start),
+        ),
+        'sorted, merged, inside the volume',
+      );
       const uncovered: number[] = [];
       const piece = 65536;
       for (let offset = 0; offset < sizeBytes; offset += piece) {
@@ -131,7 +149,10 @@ export function providerContract(t: T, subject: ContractSubject): void {
       const listed = ranges.reduce((sum, r) => sum + r.end - r.start, 0);
       t.ok(listed <= sizeBytes / 4, `the ranges are a small part of the volume (${listed} of ${sizeBytes} bytes)`);
       const same = await changedRanges(volume, b, b);
-      t.ok(same === null || same.reduce((sum, r) => sum + r.end - r.start, 0) <= listed, 'a snapshot against itself lists no more');
+      t.ok(
+        same === null || same.reduce((sum, r) => sum + r.end - r.start, 0) <= listed,
+        'a snapshot against itself lists no more',
+      );
     }
     await provider.removeSnapshot(volume, a.handle);
     await provider.removeSnapshot(volume, b.handle);
@@ -146,7 +167,10 @@ export function providerContract(t: T, subject: ContractSubject): void {
     const made = await provider.createSnapshot(volume, 's-00000041');
     const health = await provider.snapshotHealth(volume, made);
     t.equal(health.invalid, false, 'a fresh snapshot is valid');
-    t.ok(health.usedPercent === null || (health.usedPercent >= 0 && health.usedPercent < 50), `its COW store is nearly empty (${health.usedPercent} %)`);
+    t.ok(
+      health.usedPercent === null || (health.usedPercent >= 0 && health.usedPercent < 50),
+      `its COW store is nearly empty (${health.usedPercent} %)`,
+    );
     await provider.removeSnapshot(volume, made.handle);
   });
 }

@@ -17,7 +17,9 @@ export async function listing(dir: string): Promise<string[]> {
     for (const entry of entries) {
       const full = path.join(folder, entry.name);
       const st = await fs.lstat(full);
-      out.push(`${path.relative(dir, full)} ${entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'link' : 'file'} ${entry.isDirectory() ? '' : st.size}`);
+      out.push(
+        `${path.relative(dir, full)} ${entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'link' : 'file'} ${entry.isDirectory() ? '' : st.size}`,
+      );
       if (entry.isDirectory()) await walk(full);
     }
   };
@@ -31,7 +33,13 @@ async function state(catalog: string, dirs: string[]): Promise<{ catalog: Buffer
 }
 
 /** Runs `run` and asserts that `catalog` and every folder in `dirs` are as they were before. */
-export async function unchangedBy<T>(t: Test, catalog: string, dirs: string[], run: () => Promise<T>, what = 'the command'): Promise<T> {
+export async function unchangedBy<T>(
+  t: Test,
+  catalog: string,
+  dirs: string[],
+  run: () => Promise<T>,
+  what = 'the command',
+): Promise<T> {
   const before = await state(catalog, dirs);
   const result = await run();
   const after = await state(catalog, dirs);

@@ -23,7 +23,8 @@ if (!disk || !process.env.QRV_VM_OUT) {
 }
 const HOME = '/tmp/qrv-dm-home';
 const MIB_SECTORS = 2048;
-const run = (program: string, ...args: string[]): string => execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const run = (program: string, ...args: string[]): string =>
+  execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const dmsetup = (...args: string[]): string => run('dmsetup', ...args);
 
 // Plain devices of `mib` MiB, one after another on the data disk.
@@ -50,17 +51,26 @@ async function writeAt(devicePath: string, offset: number, data: Buffer): Promis
 const write = (volume: VolumeRef, offset: number, data: Buffer): Promise<void> => writeAt(volume.path, offset, data);
 
 async function checksum(devicePath: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(devicePath)).digest('hex');
+  return createHash('sha256')
+    .update(await fs.readFile(devicePath))
+    .digest('hex');
 }
 
 let volumes = 0;
 async function makeVolume(options: Record<string, string> = {}, device = plainDevice()): Promise<VolumeRef> {
   await writeAt(device, 0, randomBytes(1024 * 1024));
   const name = `v${++volumes}`;
-  return dmProvider.adopt!({ name, provider: 'dm', path: device, options: { ...dmProvider.defaultOptions(device, name), ...options, device } }, { home: HOME });
+  return dmProvider.adopt!(
+    { name, provider: 'dm', path: device, options: { ...dmProvider.defaultOptions(device, name), ...options, device } },
+    { home: HOME },
+  );
 }
 
-const qrvDevices = (): string[] => dmsetup('ls').split('\n').map((line) => line.split('\t')[0] ?? '').filter((name) => name.startsWith('qrv-'));
+const qrvDevices = (): string[] =>
+  dmsetup('ls')
+    .split('\n')
+    .map((line) => line.split('\t')[0] ?? '')
+    .filter((name) => name.startsWith('qrv-'));
 const loops = (): string => run('losetup', '-a').trim();
 const target = (name: string): string => dmsetup('table', name).trim().split(/\s+/)[2] ?? '';
 
@@ -70,7 +80,11 @@ t.test('the shared contract', async (t) => {
 
 t.test('the contract left nothing behind', async (t) => {
   // Each contract volume is adopted and never released: only their origins may be left.
-  t.same(qrvDevices().filter((name) => !/^qrv-v\d+$/.test(name)), [], 'no snapshot or -real device');
+  t.same(
+    qrvDevices().filter((name) => !/^qrv-v\d+$/.test(name)),
+    [],
+    'no snapshot or -real device',
+  );
   t.equal(loops(), '', 'no loop device');
   t.same(await fs.readdir(`${HOME}/cow`), [], 'no COW file');
 });
@@ -79,10 +93,13 @@ t.test('adopt and release leave the device byte for byte as it was', async (t) =
   const device = plainDevice();
   await writeAt(device, 0, randomBytes(16 * 1024 * 1024));
   const before = await checksum(device);
-  const volume = await dmProvider.adopt!({ name: 'keep', provider: 'dm', path: device, options: { device } }, { home: HOME });
+  const volume = await dmProvider.adopt!(
+    { name: 'keep', provider: 'dm', path: device, options: { device } },
+    { home: HOME },
+  );
   t.equal(volume.path, '/dev/mapper/qrv-keep');
   t.match(volume.options, { device, cowDir: `${HOME}/cow`, cowPercent: '20' });
-  t.equal(run('dmsetup', 'info', '-c', '--noheadings', '-o', 'uuid', 'qrv-keep').trim(), 'QRV-keep', 'qrv\'s UUID');
+  t.equal(run('dmsetup', 'info', '-c', '--noheadings', '-o', 'uuid', 'qrv-keep').trim(), 'QRV-keep', "qrv's UUID");
   t.equal(target('qrv-keep'), 'linear');
   t.equal(await checksum(volume.path), before, 'the qrv device reads the same bytes');
   t.equal((await dmProvider.inspect(volume)).sizeBytes, 16 * 1024 * 1024);
@@ -92,7 +109,11 @@ t.test('adopt and release leave the device byte for byte as it was', async (t) =
   t.equal(target('qrv-keep'), 'snapshot-origin', 'a snapshot makes the origin a snapshot-origin');
   t.match(dmsetup('info', 'qrv-keep-snap-s-000000a1'), /READ-ONLY/, 'the snapshot is read-only');
   t.equal(await checksum(made.path), before, 'the snapshot reads the same bytes');
-  await t.rejects(dmProvider.release!(volume), { code: 'volume-has-snapshots', exit: 'refused' }, 'release refuses while a snapshot is held');
+  await t.rejects(
+    dmProvider.release!(volume),
+    { code: 'volume-has-snapshots', exit: 'refused' },
+    'release refuses while a snapshot is held',
+  );
   await dmProvider.removeSnapshot(volume, made.handle);
   t.equal(target('qrv-keep'), 'linear', 'the last snapshot gone, the origin is linear again');
   t.notOk(qrvDevices().includes('qrv-keep-real'), '-real is gone');
@@ -102,33 +123,77 @@ t.test('adopt and release leave the device byte for byte as it was', async (t) =
   t.same(await holdersOf((await blockDeviceId(device)) as string), [], 'nothing holds the device any more');
   await dmProvider.release!(volume);
   t.ok(true, 'releasing again is not an error');
-  await t.rejects(dmProvider.inspect(volume), { code: 'volume-inactive', exit: 'io' }, 'a released volume is inactive, its device still there');
+  await t.rejects(
+    dmProvider.inspect(volume),
+    { code: 'volume-inactive', exit: 'io' },
+    'a released volume is inactive, its device still there',
+  );
 });
 
 t.test('refusals, and nothing left half made', async (t) => {
   const base = { provider: 'dm', options: {} };
-  await t.rejects(dmProvider.adopt!({ ...base, name: 'file', path: '/tmp/not-a-device', options: { device: '/tmp/not-a-device' } }, { home: HOME }), { code: 'volume-missing' }, 'a missing device');
+  await t.rejects(
+    dmProvider.adopt!(
+      { ...base, name: 'file', path: '/tmp/not-a-device', options: { device: '/tmp/not-a-device' } },
+      { home: HOME },
+    ),
+    { code: 'volume-missing' },
+    'a missing device',
+  );
   await fs.writeFile('/tmp/regular', 'x');
-  await t.rejects(dmProvider.adopt!({ ...base, name: 'file', path: '/tmp/regular' }, { home: HOME }), { code: 'not-a-block-device', exit: 'usage' }, 'a regular file');
+  await t.rejects(
+    dmProvider.adopt!({ ...base, name: 'file', path: '/tmp/regular' }, { home: HOME }),
+    { code: 'not-a-block-device', exit: 'usage' },
+    'a regular file',
+  );
   const mounted = plainDevice();
   run('mkfs.ext4', '-q', mounted);
   await fs.mkdir('/mnt/m', { recursive: true });
   run('mount', mounted, '/mnt/m');
-  const busy = await dmProvider.adopt!({ ...base, name: 'busy', path: mounted }, { home: HOME }).catch((e: unknown) => e);
+  const busy = await dmProvider.adopt!({ ...base, name: 'busy', path: mounted }, { home: HOME }).catch(
+    (e: unknown) => e,
+  );
   t.match(busy, { code: 'device-busy', exit: 'refused' }, 'a mounted device');
-  t.match((busy as Error & { hint: string }).hint, /unmount it.*mount \/dev\/mapper\/qrv-busy/, 'the hint says what to do');
+  t.match(
+    (busy as Error & { hint: string }).hint,
+    /unmount it.*mount \/dev\/mapper\/qrv-busy/,
+    'the hint says what to do',
+  );
   run('umount', '/mnt/m');
   const held = await makeVolume();
-  await t.rejects(dmProvider.adopt!({ ...base, name: 'twice', path: held.options.device as string }, { home: HOME }), { code: 'device-busy' }, 'a device adopted already (held by qrv-vN)');
-  await t.rejects(dmProvider.adopt!({ ...base, name: 'qrvs', path: held.path }, { home: HOME }), { code: 'device-is-qrv' }, 'qrv\'s own device');
-  await t.rejects(dmProvider.adopt!({ ...base, name: 'x-real', path: plainDevice(1) }, { home: HOME }), { code: 'bad-volume-name' }, 'a name that would collide');
-  await t.rejects(dmProvider.adopt!({ ...base, name: held.name, path: plainDevice(1) }, { home: HOME }), { code: 'dm-name-taken' }, 'a name whose qrv device exists');
-  t.notOk(qrvDevices().some((name) => /^qrv-(busy|twice|qrvs|file|x-real)/.test(name)), 'no refused adopt left a device');
+  await t.rejects(
+    dmProvider.adopt!({ ...base, name: 'twice', path: held.options.device as string }, { home: HOME }),
+    { code: 'device-busy' },
+    'a device adopted already (held by qrv-vN)',
+  );
+  await t.rejects(
+    dmProvider.adopt!({ ...base, name: 'qrvs', path: held.path }, { home: HOME }),
+    { code: 'device-is-qrv' },
+    "qrv's own device",
+  );
+  await t.rejects(
+    dmProvider.adopt!({ ...base, name: 'x-real', path: plainDevice(1) }, { home: HOME }),
+    { code: 'bad-volume-name' },
+    'a name that would collide',
+  );
+  await t.rejects(
+    dmProvider.adopt!({ ...base, name: held.name, path: plainDevice(1) }, { home: HOME }),
+    { code: 'dm-name-taken' },
+    'a name whose qrv device exists',
+  );
+  t.notOk(
+    qrvDevices().some((name) => /^qrv-(busy|twice|qrvs|file|x-real)/.test(name)),
+    'no refused adopt left a device',
+  );
 
   // foreign handles: never removed
   await t.rejects(dmProvider.removeSnapshot(held, 'plain1'), { code: 'foreign-handle', exit: 'refused' });
   dmsetup('create', '--verifyudev', `qrv-${held.name}-snap-s-0000dead`, '--table', `0 ${MIB_SECTORS} zero`);
-  await t.rejects(dmProvider.removeSnapshot(held, `qrv-${held.name}-snap-s-0000dead`), { code: 'foreign-handle' }, 'qrv\'s name without qrv\'s UUID');
+  await t.rejects(
+    dmProvider.removeSnapshot(held, `qrv-${held.name}-snap-s-0000dead`),
+    { code: 'foreign-handle' },
+    "qrv's name without qrv's UUID",
+  );
   t.same(await dmProvider.listSnapshots(held), [], 'and it is not listed as a snapshot');
   t.ok(qrvDevices().includes(`qrv-${held.name}-snap-s-0000dead`), 'it is still there');
   dmsetup('remove', '--verifyudev', `qrv-${held.name}-snap-s-0000dead`);
@@ -136,23 +201,35 @@ t.test('refusals, and nothing left half made', async (t) => {
   // a snapshot that fails while the origin is suspended: a COW device too small for one chunk
   const tiny = plainDevice(1);
   dmsetup('create', '--verifyudev', 'tiny', '--table', `0 4 linear ${tiny} 0`);
-  const failed = await dmProvider.createSnapshot({ ...held, options: { ...held.options, cowDevice: '/dev/mapper/tiny' } }, 's-000000b1').catch((e: unknown) => e);
+  const failed = await dmProvider
+    .createSnapshot({ ...held, options: { ...held.options, cowDevice: '/dev/mapper/tiny' } }, 's-000000b1')
+    .catch((e: unknown) => e);
   t.match(failed, { name: 'QrvError', exit: 'io' }, `a failed snapshot is an io error: ${(failed as Error).message}`);
-  t.same(qrvDevices().filter((name) => name.startsWith(`qrv-${held.name}`)), [`qrv-${held.name}`], 'the origin is all that is left (no -real, no snapshot)');
+  t.same(
+    qrvDevices().filter((name) => name.startsWith(`qrv-${held.name}`)),
+    [`qrv-${held.name}`],
+    'the origin is all that is left (no -real, no snapshot)',
+  );
   t.equal(target(`qrv-${held.name}`), 'linear', 'still linear');
   t.match(dmsetup('info', `qrv-${held.name}`), /State:\s+ACTIVE\n/, 'and resumed');
   await write(held, 0, randomBytes(4096));
   t.ok(true, 'the origin takes writes');
 
   // a COW folder that cannot be made
-  const noDir = await dmProvider.createSnapshot({ ...held, options: { ...held.options, cowDir: '/tmp/regular/cow' } }, 's-000000b2').catch((e: unknown) => e);
+  const noDir = await dmProvider
+    .createSnapshot({ ...held, options: { ...held.options, cowDir: '/tmp/regular/cow' } }, 's-000000b2')
+    .catch((e: unknown) => e);
   t.match(noDir, { code: 'cow-dir-unusable' }, 'a COW folder under a file');
   t.equal(loops(), '', 'no loop device left');
 
   // release of a mounted volume
   run('mkfs.ext4', '-q', held.path);
   run('mount', held.path, '/mnt/m');
-  await t.rejects(dmProvider.release!(held), { code: 'device-busy', exit: 'refused' }, 'release refuses a mounted volume');
+  await t.rejects(
+    dmProvider.release!(held),
+    { code: 'device-busy', exit: 'refused' },
+    'release refuses a mounted volume',
+  );
   run('umount', '/mnt/m');
   await dmProvider.release!(held);
   t.notOk(qrvDevices().includes(`qrv-${held.name}`), 'released once unmounted');
@@ -180,8 +257,16 @@ t.test('a snapshot of a mounted filesystem is a clean filesystem', async (t) => 
   run('mount', '-o', 'ro,noload', made.path, '/mnt/s');
   t.equal(await fs.readFile('/mnt/s/file.txt', 'utf8'), 'before', 'the snapshot has the old content');
   t.equal(await fs.readFile('/mnt/o/file.txt', 'utf8'), 'after', 'the origin the new');
-  await t.rejects(dmProvider.removeSnapshot(volume, made.handle), { code: 'snapshot-busy', exit: 'busy' }, 'a mounted snapshot is not removed');
-  t.match(dmsetup('info', volume.path.replace('/dev/mapper/', '')), /State:\s+ACTIVE\n/, 'the origin is resumed after the refusal');
+  await t.rejects(
+    dmProvider.removeSnapshot(volume, made.handle),
+    { code: 'snapshot-busy', exit: 'busy' },
+    'a mounted snapshot is not removed',
+  );
+  t.match(
+    dmsetup('info', volume.path.replace('/dev/mapper/', '')),
+    /State:\s+ACTIVE\n/,
+    'the origin is resumed after the refusal',
+  );
   run('umount', '/mnt/s');
   // frozen by the engine (FIFREEZE) first: the suspend must not freeze it again
   run('fsfreeze', '-f', '/mnt/o');
@@ -213,12 +298,41 @@ t.test('a COW device: one snapshot at a time, changed ranges read from it', asyn
   t.equal(volume.options.cowDevice, cowDevice);
   await writeAt(cowDevice, 0, Buffer.alloc(4096, 0x53)); // rubbish where the store's header goes
   const a = await dmProvider.createSnapshot(volume, 's-000000d1');
-  t.equal(dmsetup('table', a.handle).trim().split(/\s+/)[4], dmsetup('info', '-c', '--noheadings', '-o', 'major,minor', '--separator', ':', cowDevice.replace('/dev/mapper/', '')).trim(), 'the snapshot\'s COW is the given device');
-  await t.rejects(dmProvider.createSnapshot(volume, 's-000000d2'), { code: 'cow-device-busy', exit: 'refused' }, 'a second snapshot on the same COW device is refused');
-  t.same((await dmProvider.listSnapshots(volume)).map((s) => s.snapshotId), ['s-000000d1'], 'and left nothing');
+  t.equal(
+    dmsetup('table', a.handle).trim().split(/\s+/)[4],
+    dmsetup(
+      'info',
+      '-c',
+      '--noheadings',
+      '-o',
+      'major,minor',
+      '--separator',
+      ':',
+      cowDevice.replace('/dev/mapper/', ''),
+    ).trim(),
+    "the snapshot's COW is the given device",
+  );
+  await t.rejects(
+    dmProvider.createSnapshot(volume, 's-000000d2'),
+    { code: 'cow-device-busy', exit: 'refused' },
+    'a second snapshot on the same COW device is refused',
+  );
+  t.same(
+    (await dmProvider.listSnapshots(volume)).map((s) => s.snapshotId),
+    ['s-000000d1'],
+    'and left nothing',
+  );
   await write(volume, 3 * 1024 * 1024, randomBytes(8192));
-  t.same(await dmProvider.changedRanges!(volume, a, a), [{ start: 3 * 1024 * 1024, end: 3 * 1024 * 1024 + 8192 }], 'the chunks written since');
-  t.same(await dmProvider.snapshotHealth!(volume, a), { invalid: false, usedPercent: (4 * 8 / 16384) * 100 }, 'header, one metadata and two data chunks used of 8 MiB');
+  t.same(
+    await dmProvider.changedRanges!(volume, a, a),
+    [{ start: 3 * 1024 * 1024, end: 3 * 1024 * 1024 + 8192 }],
+    'the chunks written since',
+  );
+  t.same(
+    await dmProvider.snapshotHealth!(volume, a),
+    { invalid: false, usedPercent: ((4 * 8) / 16384) * 100 },
+    'header, one metadata and two data chunks used of 8 MiB',
+  );
   await dmProvider.removeSnapshot(volume, a.handle);
   t.equal(loops(), '', 'no loop device was made');
   await dmProvider.release!(volume);
@@ -227,12 +341,30 @@ t.test('a COW device: one snapshot at a time, changed ranges read from it', asyn
 t.test('a COW store that overflows makes the snapshot invalid', async (t) => {
   const volume = await makeVolume({ cowPercent: '1' }); // 1 % of 16 MiB: the 4 MiB minimum
   const a = await dmProvider.createSnapshot(volume, 's-000000e1');
-  t.equal(Number(run('blockdev', '--getsize64', run('losetup', '-j', `${HOME}/cow/${volume.name}@s-000000e1.cow`).split(':')[0] as string).trim()), 4 * 1024 * 1024, 'a 4 MiB COW file');
+  t.equal(
+    Number(
+      run(
+        'blockdev',
+        '--getsize64',
+        run('losetup', '-j', `${HOME}/cow/${volume.name}@s-000000e1.cow`).split(':')[0] as string,
+      ).trim(),
+    ),
+    4 * 1024 * 1024,
+    'a 4 MiB COW file',
+  );
   await write(volume, 0, randomBytes(8 * 1024 * 1024));
   t.match(dmsetup('status', a.handle), /snapshot Invalid/, 'dmsetup status says Invalid');
-  t.same(await dmProvider.snapshotHealth!(volume, a), { invalid: true, usedPercent: null }, 'snapshotHealth says invalid');
+  t.same(
+    await dmProvider.snapshotHealth!(volume, a),
+    { invalid: true, usedPercent: null },
+    'snapshotHealth says invalid',
+  );
   const b = await dmProvider.createSnapshot(volume, 's-000000e2');
-  t.same(await dmProvider.snapshotHealth!(volume, b), { invalid: false, usedPercent: (16 / 8192) * 100 }, 'a new snapshot is valid');
+  t.same(
+    await dmProvider.snapshotHealth!(volume, b),
+    { invalid: false, usedPercent: (16 / 8192) * 100 },
+    'a new snapshot is valid',
+  );
   t.equal(await dmProvider.changedRanges!(volume, a, b), null, 'no changed ranges from an invalid snapshot');
   t.equal(await dmProvider.changedRanges!(volume, b, a), null, 'in either order');
   await dmProvider.removeSnapshot(volume, a.handle);
@@ -241,7 +373,11 @@ t.test('a COW store that overflows makes the snapshot invalid', async (t) => {
   await dmProvider.release!(volume);
 });
 
-t.test('at the end nothing of qrv is left but the contract\'s volumes', async (t) => {
-  t.same(qrvDevices().filter((name) => !/^qrv-v\d+$/.test(name)), [], `dmsetup ls: ${qrvDevices().join(' ')}`);
+t.test("at the end nothing of qrv is left but the contract's volumes", async (t) => {
+  t.same(
+    qrvDevices().filter((name) => !/^qrv-v\d+$/.test(name)),
+    [],
+    `dmsetup ls: ${qrvDevices().join(' ')}`,
+  );
   t.equal(loops(), '', 'losetup -a is empty');
 });

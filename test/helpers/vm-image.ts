@@ -37,15 +37,18 @@ export function vmKernels(): string[] {
   } catch {
     return [];
   }
-  const usable = names.filter((n) => n.startsWith('vmlinuz-')).map((n) => n.slice('vmlinuz-'.length)).filter((version) => {
-    const md = `/lib/modules/${version}/kernel/drivers/md`;
-    try {
-      fs.accessSync(`/boot/vmlinuz-${version}`, fs.constants.R_OK);
-    } catch {
-      return false;
-    }
-    return ['', '.xz', '.zst', '.gz'].some((ext) => fs.existsSync(`${md}/dm-thin-pool.ko${ext}`));
-  });
+  const usable = names
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .map((n) => n.slice('vmlinuz-'.length))
+    .filter((version) => {
+      const md = `/lib/modules/${version}/kernel/drivers/md`;
+      try {
+        fs.accessSync(`/boot/vmlinuz-${version}`, fs.constants.R_OK);
+      } catch {
+        return false;
+      }
+      return ['', '.xz', '.zst', '.gz'].some((ext) => fs.existsSync(`${md}/dm-thin-pool.ko${ext}`));
+    });
   return usable.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
@@ -56,7 +59,8 @@ export function findKernel(): string | null {
 
 /** Why the VM lane cannot run here, or null when it can. Synchronous, for lane gating. */
 export function vmBlocker(): string | null {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `needs linux on x86-64 (this is ${process.platform}/${process.arch})`;
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return `needs linux on x86-64 (this is ${process.platform}/${process.arch})`;
   if (process.getuid?.() !== 0) return 'needs root';
   const missing = PROGRAMS.filter(([program]) => !hasProgram(program));
   if (missing.length) {
@@ -65,7 +69,8 @@ export function vmBlocker(): string | null {
   }
   if (!findKernel()) return 'no kernel with device-mapper modules in /boot (apt-get install linux-image-amd64)';
   const devices = execaSync('qemu-system-x86_64', ['-device', 'help'], { reject: false });
-  if (!/virtio-9p-pci/.test(devices.stdout + devices.stderr)) return 'qemu-system-x86_64 has no virtio-9p (virtfs) support';
+  if (!/virtio-9p-pci/.test(devices.stdout + devices.stderr))
+    return 'qemu-system-x86_64 has no virtio-9p (virtfs) support';
   return null;
 }
 
@@ -97,7 +102,8 @@ export function vmImage(kernel = findKernel() ?? ''): Promise<VmImage> {
         env: { QRV_VM_NODE: process.execPath, QRV_VM_QUIET: '1', ...(kernel ? { QRV_VM_KERNEL: kernel } : {}) },
         reject: false,
       });
-      if (result.exitCode !== 0) throw new Error(`test/vm/build-initramfs.sh failed (${result.exitCode}):\n${result.stderr}`);
+      if (result.exitCode !== 0)
+        throw new Error(`test/vm/build-initramfs.sh failed (${result.exitCode}):\n${result.stderr}`);
       const dir = result.stdout.trim().split('\n').pop() ?? '';
       const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8').trim();
       return { dir, kernel: read('kernel'), initramfs: path.join(dir, 'initramfs.cpio'), node: read('node') };

@@ -30,7 +30,8 @@ import { REPO_ROOT, findKernel, type VmImage, vmImage } from './vm-image.ts';
 export { REPO_ROOT, vmBlocker, vmImage, type VmImage, vmKernels, vmLane } from './vm-image.ts';
 
 /** The Debian packages the VM lane needs on the host, for messages and CI. */
-export const VM_APT_PACKAGES = 'qemu-system-x86 linux-image-amd64 busybox-static lvm2 thin-provisioning-tools cpio kmod';
+export const VM_APT_PACKAGES =
+  'qemu-system-x86 linux-image-amd64 busybox-static lvm2 thin-provisioning-tools cpio kmod';
 
 const BEGIN = '@@QRV-VM-BEGIN@@';
 const EXIT = /^@@QRV-VM-EXIT (\d+)@@$/gm;
@@ -148,7 +149,11 @@ function track(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
-function qemuArgs(image: VmImage, runDir: string, opts: Required<Pick<VmOptions, 'memoryMiB' | 'cpus' | 'timeoutMs' | 'repo' | 'debug' | 'append'>>): string[] {
+function qemuArgs(
+  image: VmImage,
+  runDir: string,
+  opts: Required<Pick<VmOptions, 'memoryMiB' | 'cpus' | 'timeoutMs' | 'repo' | 'debug' | 'append'>>,
+): string[] {
   const guestTimeout = Math.ceil((opts.timeoutMs * LOAD_ALLOWANCE) / 1000) + 10; // the guest's own backstop, after the host's
   const append = [
     'console=ttyS0',
@@ -164,28 +169,43 @@ function qemuArgs(image: VmImage, runDir: string, opts: Required<Pick<VmOptions,
     ...(opts.debug ? ['qrv_debug=1'] : []),
     ...opts.append,
   ].join(' ');
-  const virtfs = (tag: string, dir: string, readonly: boolean) => ['-virtfs', `local,path=${dir.replace(/,/g, ',,')},mount_tag=${tag},security_model=none,id=${tag}${readonly ? ',readonly=on' : ''}`];
+  const virtfs = (tag: string, dir: string, readonly: boolean) => [
+    '-virtfs',
+    `local,path=${dir.replace(/,/g, ',,')},mount_tag=${tag},security_model=none,id=${tag}${readonly ? ',readonly=on' : ''}`,
+  ];
   const qboot = '/usr/share/qemu/qboot.rom';
   return [
     '-nodefaults',
     '-no-user-config',
-    '-display', 'none',
-    '-serial', 'stdio',
-    '-monitor', 'none',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
     '-no-reboot',
     ...(fs.existsSync(qboot) ? ['-bios', qboot] : []),
-    '-accel', process.env.QRV_VM_ACCEL ?? 'tcg,thread=multi',
-    '-cpu', 'max',
-    '-smp', String(opts.cpus),
-    '-m', String(opts.memoryMiB),
-    '-kernel', image.kernel,
-    '-initrd', image.initramfs,
-    '-append', append,
-    '-drive', `file=${path.join(runDir, 'disk.img').replace(/,/g, ',,')},if=virtio,format=raw,cache=unsafe`,
+    '-accel',
+    process.env.QRV_VM_ACCEL ?? 'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-smp',
+    String(opts.cpus),
+    '-m',
+    String(opts.memoryMiB),
+    '-kernel',
+    image.kernel,
+    '-initrd',
+    image.initramfs,
+    '-append',
+    append,
+    '-drive',
+    `file=${path.join(runDir, 'disk.img').replace(/,/g, ',,')},if=virtio,format=raw,cache=unsafe`,
     ...virtfs('qrvio', path.join(runDir, 'io'), false),
     ...virtfs('repo', opts.repo, true),
     ...virtfs('node', path.dirname(image.node), true),
-    '-device', 'virtio-rng-pci',
+    '-device',
+    'virtio-rng-pci',
   ];
 }
 
@@ -247,7 +267,9 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     let beganAt: number | undefined;
     let timedOut = false;
     // setpriv --pdeathsig: qemu gets SIGKILL if this process dies, even by a signal
-    const [command, args] = hasSetpriv() ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...qemuArgs(image, runDir, opts)]] : ['qemu-system-x86_64', qemuArgs(image, runDir, opts)];
+    const [command, args] = hasSetpriv()
+      ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...qemuArgs(image, runDir, opts)]]
+      : ['qemu-system-x86_64', qemuArgs(image, runDir, opts)];
     const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     track(proc);
@@ -264,10 +286,13 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     });
     let silentFor: string | undefined;
     let silentMs = 0;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      proc.kill('SIGKILL');
-    }, Math.max(remaining * LOAD_ALLOWANCE, 1));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        proc.kill('SIGKILL');
+      },
+      Math.max(remaining * LOAD_ALLOWANCE, 1),
+    );
     const watchdog = setInterval(() => {
       const limit = beganAt === undefined ? Math.max(opts.silenceMs, BOOT_SILENCE_MS) : opts.silenceMs;
       if (performance.now() - lastOutputAt < limit) return;
@@ -285,12 +310,23 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
 
     const text = consoleText.replace(/\r\n/g, '\n');
     const diagnosis = stderr.trim() ? `${text}\n--- qemu stderr ---\n${stderr}` : text;
-    if (silentFor !== undefined) throw new VmError(`VM run hung: its console printed nothing for ${silentMs / 1000} s after "${silentFor}"`, diagnosis);
-    if (timedOut) throw new VmError(`VM run timed out after ${opts.timeoutMs * LOAD_ALLOWANCE} ms (${LOAD_ALLOWANCE} × its ${opts.timeoutMs} ms on a quiet machine)`, diagnosis);
+    if (silentFor !== undefined)
+      throw new VmError(
+        `VM run hung: its console printed nothing for ${silentMs / 1000} s after "${silentFor}"`,
+        diagnosis,
+      );
+    if (timedOut)
+      throw new VmError(
+        `VM run timed out after ${opts.timeoutMs * LOAD_ALLOWANCE} ms (${LOAD_ALLOWANCE} × its ${opts.timeoutMs} ms on a quiet machine)`,
+        diagnosis,
+      );
     const begin = text.indexOf(`${BEGIN}\n`);
     const end = [...text.matchAll(EXIT)].pop(); // the last one: /init prints it after the script
     if (begin < 0 || !end || end.index < begin) {
-      throw new VmError(`VM ended (qemu ${exit.signal ?? `exit ${exit.code}`}) without reporting the script's exit status`, diagnosis);
+      throw new VmError(
+        `VM ended (qemu ${exit.signal ?? `exit ${exit.code}`}) without reporting the script's exit status`,
+        diagnosis,
+      );
     }
     if (options.outDir) await fsp.cp(path.join(runDir, 'io', 'out'), options.outDir, { recursive: true });
     return {

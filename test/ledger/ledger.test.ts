@@ -69,7 +69,10 @@ async function reseal(path: string): Promise<void> {
   await patch(path, 120, sum);
 }
 
-async function readAll(path: string, expect?: Parameters<typeof LedgerReader.open>[1]): Promise<{ header: LedgerReader['header']; hashes: BigUint64Array }> {
+async function readAll(
+  path: string,
+  expect?: Parameters<typeof LedgerReader.open>[1],
+): Promise<{ header: LedgerReader['header']; hashes: BigUint64Array }> {
   const reader = await LedgerReader.open(path, expect);
   try {
     return { header: reader.header, hashes: await reader.hashes(0, reader.header.blockCount) };
@@ -95,7 +98,14 @@ t.test('round trip, and the bytes on disk follow the documented layout', async (
 
     const { header, hashes: read } = await readAll(path);
     t.same(header, written, 'the reader sees the header finish() returned');
-    t.same(header, { ...base, blockSize, sizeBytes, blockCount: blocks, algorithm: 'xxh64', bodyChecksum: written.bodyChecksum });
+    t.same(header, {
+      ...base,
+      blockSize,
+      sizeBytes,
+      blockCount: blocks,
+      algorithm: 'xxh64',
+      bodyChecksum: written.bodyChecksum,
+    });
     t.same([...read], [...hashes], 'hashes read back');
 
     const raw = await readFile(path);
@@ -108,10 +118,15 @@ t.test('round trip, and the bytes on disk follow the documented layout', async (
     t.equal(raw.toString('latin1', 32, 48), 'xxh64'.padEnd(16, '\0'));
     t.equal(raw.toString('latin1', 48, 80), base.snapshotId.padEnd(32, '\0'));
     t.equal(raw.toString('latin1', 80, 112), base.qrvId.padEnd(32, '\0'));
-    t.equal(raw.readBigUInt64LE(112), xxh64(raw.subarray(LEDGER_HEADER_BYTES), 0n), 'body checksum is xxh64 of the body');
+    t.equal(
+      raw.readBigUInt64LE(112),
+      xxh64(raw.subarray(LEDGER_HEADER_BYTES), 0n),
+      'body checksum is xxh64 of the body',
+    );
     t.equal(raw.readBigUInt64LE(112), written.bodyChecksum);
     t.equal(raw.readBigUInt64LE(120), xxh64(raw.subarray(0, 120), 0n), 'header checksum is xxh64 of bytes 0..120');
-    for (let i = 0; i < blocks; i++) t.equal(raw.readBigUInt64LE(LEDGER_HEADER_BYTES + 8 * i), hashes[i], `hash ${i} little-endian at its slot`);
+    for (let i = 0; i < blocks; i++)
+      t.equal(raw.readBigUInt64LE(LEDGER_HEADER_BYTES + 8 * i), hashes[i], `hash ${i} little-endian at its slot`);
   }
 });
 
@@ -133,8 +148,14 @@ t.test('ledgerChecksum formats the body checksum', async (t) => {
 });
 
 t.test('ledgerPathFor: beside a file QRV, under the home for a block-device QRV', async (t) => {
-  t.equal(ledgerPathFor({ id: 'q-1234abcd', destination: '/srv/replicas/db.img', destinationKind: 'file' }, '/var/lib/qrv'), '/srv/replicas/db.img.qrvledger');
-  t.equal(ledgerPathFor({ id: 'q-1234abcd', destination: '/dev/vg/replica', destinationKind: 'block' }, '/var/lib/qrv'), '/var/lib/qrv/ledgers/q-1234abcd.qrvledger');
+  t.equal(
+    ledgerPathFor({ id: 'q-1234abcd', destination: '/srv/replicas/db.img', destinationKind: 'file' }, '/var/lib/qrv'),
+    '/srv/replicas/db.img.qrvledger',
+  );
+  t.equal(
+    ledgerPathFor({ id: 'q-1234abcd', destination: '/dev/vg/replica', destinationKind: 'block' }, '/var/lib/qrv'),
+    '/var/lib/qrv/ledgers/q-1234abcd.qrvledger',
+  );
   t.throws(() => ledgerPathFor({ id: '../evil', destination: '/dev/sdb', destinationKind: 'block' }, '/var/lib/qrv'));
 });
 
@@ -150,11 +171,28 @@ t.test('blockHashes is xxh64 of each block-sized slice, the last one short', asy
   const data = randomBytes(10 * blockSize + 123);
   const hashes = blockHashes(data, blockSize);
   t.equal(hashes.length, 11);
-  for (let i = 0; i < 11; i++) t.equal(hashes[i], hashBlock(data.subarray(i * blockSize, Math.min(data.length, (i + 1) * blockSize))), `block ${i}`);
-  t.equal(hashes[10], hashBlock(data.subarray(10 * blockSize)), 'the short last block is hashed over its 123 bytes only');
-  t.not(hashes[10], hashBlock(Buffer.concat([data.subarray(10 * blockSize), Buffer.alloc(blockSize - 123)])), 'not zero-padded');
+  for (let i = 0; i < 11; i++)
+    t.equal(
+      hashes[i],
+      hashBlock(data.subarray(i * blockSize, Math.min(data.length, (i + 1) * blockSize))),
+      `block ${i}`,
+    );
+  t.equal(
+    hashes[10],
+    hashBlock(data.subarray(10 * blockSize)),
+    'the short last block is hashed over its 123 bytes only',
+  );
+  t.not(
+    hashes[10],
+    hashBlock(Buffer.concat([data.subarray(10 * blockSize), Buffer.alloc(blockSize - 123)])),
+    'not zero-padded',
+  );
 
-  t.same([...blockHashes(data.subarray(0, 2 * blockSize), blockSize)], [hashes[0], hashes[1]], 'an exact multiple has no extra block');
+  t.same(
+    [...blockHashes(data.subarray(0, 2 * blockSize), blockSize)],
+    [hashes[0], hashes[1]],
+    'an exact multiple has no extra block',
+  );
   t.equal(blockHashes(Buffer.from('abc'), 3)[0], 0x44bc2cf5ad770999n, 'xxh64 seed 0 reference vector');
   t.equal(blockHashes(new Uint8Array(0), blockSize).length, 0);
   t.throws(() => blockHashes(data, 0), RangeError);
@@ -219,7 +257,11 @@ t.test('each kind of damage is detected with its reason', async (t) => {
     await patch(path, 24, count);
     await reseal(path);
     await truncate(path, size - 8);
-    t.equal(await reason(LedgerReader.open(path)), 'unreadable', 'a block count that does not follow from size and block size');
+    t.equal(
+      await reason(LedgerReader.open(path)),
+      'unreadable',
+      'a block count that does not follow from size and block size',
+    );
   }
   t.equal(await reason(LedgerReader.open(join(dir, 'no-such.qrvledger'))), 'missing', 'missing file');
   const folder = join(dir, 'a-folder.qrvledger');
@@ -227,21 +269,38 @@ t.test('each kind of damage is detected with its reason', async (t) => {
   t.equal(await reason(LedgerReader.open(folder)), 'unreadable', 'a directory');
 });
 
-t.test('expectations: a ledger for another snapshot, size, block size or QRV is a mismatch naming the difference', async (t) => {
-  const path = ledgerPath();
-  await writeLedger(path, base, randomHashes(10));
-  t.equal(await reason(readAll(path, { snapshotId: base.snapshotId, sizeBytes: base.sizeBytes, blockSize: base.blockSize })), 'resolved', 'control: matching expectations');
-  const cases: Array<[Parameters<typeof LedgerReader.open>[1], RegExp]> = [
-    [{ snapshotId: 's-ffffffff' }, /snapshotId "s-0123abcd", expected "s-ffffffff"/],
-    [{ sizeBytes: base.sizeBytes + 1 }, /sizeBytes 40960, expected 40961/],
-    [{ blockSize: 512 }, /blockSize 4096, expected 512/],
-    [{ qrvId: 'q-ffffffff' }, new RegExp(`qrvId "${base.qrvId}", expected "q-ffffffff"`)],
-  ];
-  for (const [expect, message] of cases) {
-    await t.rejects(LedgerReader.open(path, expect), { name: 'LedgerError', reason: 'mismatch', message }, JSON.stringify(expect));
-  }
-  await t.rejects(LedgerReader.open(path, { snapshotId: 'x', blockSize: 1 }), { reason: 'mismatch', message: /snapshotId.*; blockSize/ }, 'every difference is named');
-});
+t.test(
+  'expectations: a ledger for another snapshot, size, block size or QRV is a mismatch naming the difference',
+  async (t) => {
+    const path = ledgerPath();
+    await writeLedger(path, base, randomHashes(10));
+    t.equal(
+      await reason(
+        readAll(path, { snapshotId: base.snapshotId, sizeBytes: base.sizeBytes, blockSize: base.blockSize }),
+      ),
+      'resolved',
+      'control: matching expectations',
+    );
+    const cases: Array<[Parameters<typeof LedgerReader.open>[1], RegExp]> = [
+      [{ snapshotId: 's-ffffffff' }, /snapshotId "s-0123abcd", expected "s-ffffffff"/],
+      [{ sizeBytes: base.sizeBytes + 1 }, /sizeBytes 40960, expected 40961/],
+      [{ blockSize: 512 }, /blockSize 4096, expected 512/],
+      [{ qrvId: 'q-ffffffff' }, new RegExp(`qrvId "${base.qrvId}", expected "q-ffffffff"`)],
+    ];
+    for (const [expect, message] of cases) {
+      await t.rejects(
+        LedgerReader.open(path, expect),
+        { name: 'LedgerError', reason: 'mismatch', message },
+        JSON.stringify(expect),
+      );
+    }
+    await t.rejects(
+      LedgerReader.open(path, { snapshotId: 'x', blockSize: 1 }),
+      { reason: 'mismatch', message: /snapshotId.*; blockSize/ },
+      'every difference is named',
+    );
+  },
+);
 
 t.test('hashes() across window boundaries of a 300 000-block ledger', async (t) => {
   const blocks = 300_000;
@@ -257,7 +316,12 @@ t.test('hashes() across window boundaries of a 300 000-block ledger', async (t) 
   const same = (got: BigUint64Array, start: number, end: number, what: string): void => {
     const want = hashes.subarray(start, Math.min(end, blocks));
     t.equal(got.length, want.length, `${what}: length`);
-    t.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${what}: values`);
+    t.ok(
+      Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(
+        Buffer.from(want.buffer, want.byteOffset, want.byteLength),
+      ),
+      `${what}: values`,
+    );
   };
 
   // sequential reads in odd-sized steps cross every window boundary
@@ -273,9 +337,16 @@ t.test('hashes() across window boundaries of a 300 000-block ledger', async (t) 
   t.equal((await reader.hashes(blocks, 5)).length, 0, 'past the end');
   t.equal((await reader.hashes(10, 0)).length, 0, 'count 0');
 
-  const ranges = [[290_000, 5000], [3, 4], [131_071, 2], [200_000, 70_000]] as const;
+  const ranges = [
+    [290_000, 5000],
+    [3, 4],
+    [131_071, 2],
+    [200_000, 70_000],
+  ] as const;
   const concurrent = await Promise.all(ranges.map(([start, count]) => reader.hashes(start, count)));
-  ranges.forEach(([start, count], i) => same(concurrent[i] as BigUint64Array, start, start + count, `concurrent call ${i}`));
+  ranges.forEach(([start, count], i) =>
+    same(concurrent[i] as BigUint64Array, start, start + count, `concurrent call ${i}`),
+  );
 
   await t.rejects(reader.hashes(-1, 5), RangeError);
   await t.rejects(reader.hashes(0, 1.5), RangeError);
@@ -307,12 +378,19 @@ t.test('resume after a crash gives the same ledger as one uninterrupted write', 
   await first.append(hashes.subarray(100_000, 240_000));
   t.equal(first.blocksWritten, 240_000);
   await first.close(); // the crash: no finish
-  t.ok((await stat(first.partialPath)).size > LEDGER_HEADER_BYTES + 8 * durable, 'the partial holds more than the durable prefix');
+  t.ok(
+    (await stat(first.partialPath)).size > LEDGER_HEADER_BYTES + 8 * durable,
+    'the partial holds more than the durable prefix',
+  );
   t.equal(await exists(path), false, 'no ledger under the final name yet');
 
   const second = await LedgerWriter.resume(path, header, durable);
   t.equal(second.blocksWritten, durable);
-  t.equal((await stat(second.partialPath)).size, LEDGER_HEADER_BYTES + 8 * durable, 'cut to exactly the resumed hashes');
+  t.equal(
+    (await stat(second.partialPath)).size,
+    LEDGER_HEADER_BYTES + 8 * durable,
+    'cut to exactly the resumed hashes',
+  );
   await second.append(hashes.subarray(durable, 250_000));
   t.equal(second.blocksWritten, 250_000);
   await second.append(hashes.subarray(250_000));
@@ -343,9 +421,18 @@ t.test('resume refuses a partial that cannot continue', async (t) => {
     await resumed.discard();
     t.equal(await exists(`${path}.partial`), false, 'discard deletes the partial');
   }
-  for (const [field, value] of [['snapshotId', 's-ffffffff'], ['qrvId', 'q-ffffffff'], ['blockSize', 512], ['sizeBytes', base.sizeBytes + 1]] as const) {
+  for (const [field, value] of [
+    ['snapshotId', 's-ffffffff'],
+    ['qrvId', 'q-ffffffff'],
+    ['blockSize', 512],
+    ['sizeBytes', base.sizeBytes + 1],
+  ] as const) {
     const path = await crashed(4);
-    await t.rejects(LedgerWriter.resume(path, { ...base, [field]: value }, 4), { reason: 'mismatch', message: new RegExp(field) }, `another ${field}`);
+    await t.rejects(
+      LedgerWriter.resume(path, { ...base, [field]: value }, 4),
+      { reason: 'mismatch', message: new RegExp(field) },
+      `another ${field}`,
+    );
   }
   {
     const path = await crashed(0);
@@ -361,7 +448,11 @@ t.test('resume refuses a partial that cannot continue', async (t) => {
     t.equal(await reason(LedgerWriter.resume(path, base, 4)), 'bad-magic');
   }
   t.equal(await reason(LedgerWriter.resume(ledgerPath(), base, 0)), 'missing', 'no partial');
-  await t.rejects(LedgerWriter.resume(await crashed(4), base, 11), RangeError, 'more blocks done than the ledger has is a bug');
+  await t.rejects(
+    LedgerWriter.resume(await crashed(4), base, 11),
+    RangeError,
+    'more blocks done than the ledger has is a bug',
+  );
 });
 
 t.test('finish needs every hash; append refuses more than the ledger has', async (t) => {
@@ -374,7 +465,10 @@ t.test('finish needs every hash; append refuses more than the ledger has', async
   } catch (caught) {
     error = caught;
   }
-  t.ok(error instanceof Error && !(error instanceof LedgerError), `finish with 9 of 10 hashes throws a plain Error (${String(error)})`);
+  t.ok(
+    error instanceof Error && !(error instanceof LedgerError),
+    `finish with 9 of 10 hashes throws a plain Error (${String(error)})`,
+  );
   t.match(String(error), /9 of its 10/);
   t.throws(() => writer.append(randomHashes(2)), /exceed/);
   t.equal(writer.blocksWritten, 9, 'the refused append added nothing');
@@ -383,7 +477,10 @@ t.test('finish needs every hash; append refuses more than the ledger has', async
   t.equal(await reason(readAll(path)), 'resolved', 'control: with the tenth hash it finishes');
   t.throws(() => writer.append(randomHashes(1)), /closed/, 'a finished writer takes no more');
 
-  for (const [count, message] of [[11, /exceed/], [3, /3 of its 10/]] as const) {
+  for (const [count, message] of [
+    [11, /exceed/],
+    [3, /3 of its 10/],
+  ] as const) {
     const failed = ledgerPath();
     await t.rejects(writeLedger(failed, base, randomHashes(count)), message, `writeLedger with ${count} hashes`);
     t.equal(await exists(`${failed}.partial`), false, 'a failed writeLedger leaves no partial');

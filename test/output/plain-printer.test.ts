@@ -40,20 +40,51 @@ function fakeClock(t: Test): { now: number } {
 const percentOf = (line: string) => Number(/: (\d+)% /.exec(line)?.[1]);
 
 t.test('progressLine', async (t) => {
-  t.equal(progressLine({ type: 'progress', phase: 'copy', bytesDone: 32 * MiB, bytesTotal: 128 * MiB, rate: 250e6, etaSeconds: 125 }), 'copy: 25% 32.0 MiB of 128.0 MiB, 250 MB/s, 2m05s left');
-  t.equal(progressLine({ type: 'progress', phase: 'verify', bytesDone: 0, bytesTotal: 4 * MiB, rate: 0, etaSeconds: null }), 'verify: 0% 0 B of 4.00 MiB, 0 MB/s', 'no time left while unknown');
-  t.equal(progressLine({ type: 'progress', phase: 'copy', bytesDone: 0, bytesTotal: 0, rate: 0, etaSeconds: null }), 'copy: 100% 0 B of 0 B, 0 MB/s', 'an empty volume is done');
+  t.equal(
+    progressLine({
+      type: 'progress',
+      phase: 'copy',
+      bytesDone: 32 * MiB,
+      bytesTotal: 128 * MiB,
+      rate: 250e6,
+      etaSeconds: 125,
+    }),
+    'copy: 25% 32.0 MiB of 128.0 MiB, 250 MB/s, 2m05s left',
+  );
+  t.equal(
+    progressLine({ type: 'progress', phase: 'verify', bytesDone: 0, bytesTotal: 4 * MiB, rate: 0, etaSeconds: null }),
+    'verify: 0% 0 B of 4.00 MiB, 0 MB/s',
+    'no time left while unknown',
+  );
+  t.equal(
+    progressLine({ type: 'progress', phase: 'copy', bytesDone: 0, bytesTotal: 0, rate: 0, etaSeconds: null }),
+    'copy: 100% 0 B of 0 B, 0 MB/s',
+    'an empty volume is done',
+  );
 });
 
 t.test('finished steps, info and the summary go to out; started steps print nothing', async (t) => {
   const { out, err, printer, reporter } = setup();
   reporter.emit({ type: 'step', phase: 'snapshot', step: 'create snapshot', state: 'started' });
   t.same(out, [], 'nothing for a started step');
-  reporter.emit({ type: 'step', phase: 'snapshot', step: 'create snapshot', state: 'done', detail: 's-0123abcd', ms: 12.4 });
+  reporter.emit({
+    type: 'step',
+    phase: 'snapshot',
+    step: 'create snapshot',
+    state: 'done',
+    detail: 's-0123abcd',
+    ms: 12.4,
+  });
   reporter.info('hook pre-snapshot: flushed');
   reporter.emit({ type: 'step', phase: 'copy', step: 'copy blocks', state: 'failed', detail: 'EIO' });
   printer.summary({ data: { ok: true }, lines: ['qrv q-0123abcd ready', 'copied 8 MiB'] });
-  t.same(out, ['snapshot: create snapshot: s-0123abcd (12 ms)\n', 'hook pre-snapshot: flushed\n', 'copy: copy blocks failed: EIO\n', 'qrv q-0123abcd ready\n', 'copied 8 MiB\n']);
+  t.same(out, [
+    'snapshot: create snapshot: s-0123abcd (12 ms)\n',
+    'hook pre-snapshot: flushed\n',
+    'copy: copy blocks failed: EIO\n',
+    'qrv q-0123abcd ready\n',
+    'copied 8 MiB\n',
+  ]);
   t.same(err, [], 'nothing on err');
 });
 
@@ -61,7 +92,10 @@ t.test('warnings and errors go to err', async (t) => {
   const { out, err, printer, reporter } = setup();
   reporter.warn('the destination is on the same disk');
   printer.error(new QrvError('hook', 'hook-failed', 'pre-copy hook exited with status 3: x', 'run it by hand'));
-  t.same(err, ['warning: the destination is on the same disk\n', 'qrv: pre-copy hook exited with status 3: x (run it by hand)\n']);
+  t.same(err, [
+    'warning: the destination is on the same disk\n',
+    'qrv: pre-copy hook exited with status 3: x (run it by hand)\n',
+  ]);
   t.same(out, []);
   await printer.close();
 });
@@ -89,9 +123,17 @@ t.test('a name with a newline or escape in it cannot split or colour a line', as
   reporter.emit({ type: 'step', phase: 'copy', step: 'check destination', state: 'done', detail: `/srv/${name}` });
   printer.summary({ data: {}, lines: [`added volume ${name}`] });
   printer.error(new QrvError('notFound', 'unknown-volume', `no volume or sub-client named "${name}"`, 'known: a\tb'));
-  t.same(err, ['warning: volume "db\\nqrv: everything is fine\\x1b[2J" is odd\n', 'qrv: no volume or sub-client named "db\\nqrv: everything is fine\\x1b[2J" (known: a\\tb)\n']);
-  t.same(out, ['hook pre-copy: db\\nqrv: everything is fine\\x1b[2J\n', 'copy: check destination: /srv/db\\nqrv: everything is fine\\x1b[2J\n', 'added volume db\\nqrv: everything is fine\\x1b[2J\n']);
-  for (const text of [...out, ...err]) t.equal(text.indexOf('\n'), text.length - 1, `one line: ${JSON.stringify(text)}`);
+  t.same(err, [
+    'warning: volume "db\\nqrv: everything is fine\\x1b[2J" is odd\n',
+    'qrv: no volume or sub-client named "db\\nqrv: everything is fine\\x1b[2J" (known: a\\tb)\n',
+  ]);
+  t.same(out, [
+    'hook pre-copy: db\\nqrv: everything is fine\\x1b[2J\n',
+    'copy: check destination: /srv/db\\nqrv: everything is fine\\x1b[2J\n',
+    'added volume db\\nqrv: everything is fine\\x1b[2J\n',
+  ]);
+  for (const text of [...out, ...err])
+    t.equal(text.indexOf('\n'), text.length - 1, `one line: ${JSON.stringify(text)}`);
   await printer.close();
 });
 

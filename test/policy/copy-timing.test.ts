@@ -9,7 +9,18 @@ t.test('copy timings parse, and bad ones are refused with the reason', async (t)
   t.same(parseCopyTiming('after:2h'), { mode: 'after', ms: 7_200_000 });
   t.same(parseCopyTiming('at:02:30'), { mode: 'at', hour: 2, minute: 30 });
   t.same(parseCopyTiming('oldest:3'), { mode: 'oldest', keep: 3 });
-  for (const bad of ['later', 'after:', 'after:soon', 'after:forever', 'at:24:00', 'at:2:3', 'oldest:0', 'oldest:x', 'at', '']) {
+  for (const bad of [
+    'later',
+    'after:',
+    'after:soon',
+    'after:forever',
+    'at:24:00',
+    'at:2:3',
+    'oldest:0',
+    'oldest:x',
+    'at',
+    '',
+  ]) {
     t.throws(() => parseCopyTiming(bad), { code: 'bad-copy-timing' }, bad);
   }
 });
@@ -40,27 +51,86 @@ t.test('schedules', async (t) => {
 });
 
 t.test('rules: the command line on top of the policy', async (t) => {
-  const policy = { name: 'p', persist: '7d', copy: 'after:1h', unsnap: 'after-persist' as const, dest: '/q', keep: 3, schedule: null, hooks: { 'pre-snapshot': 'a', 'post-copy': 'b' }, hookTimeout: '10s', incremental: false, createdAt: '', updatedAt: '' };
+  const policy = {
+    name: 'p',
+    persist: '7d',
+    copy: 'after:1h',
+    unsnap: 'after-persist' as const,
+    dest: '/q',
+    keep: 3,
+    schedule: null,
+    hooks: { 'pre-snapshot': 'a', 'post-copy': 'b' },
+    hookTimeout: '10s',
+    incremental: false,
+    createdAt: '',
+    updatedAt: '',
+  };
   const rules = rulesFor(policy);
-  t.match(rules, { policy: 'p', persistMs: 7 * 86_400_000, dest: '/q', timing: { mode: 'after', ms: 3_600_000 }, removeAfterCopy: false, hookTimeoutMs: 10_000 });
-  const over = rulesFor(policy, { to: '/elsewhere', persistMs: null, hooks: { 'pre-snapshot': 'c' }, hookTimeoutMs: 5 });
-  t.match(over, { dest: '/elsewhere', timing: { mode: 'now' }, persistMs: null, hooks: { 'pre-snapshot': 'c', 'post-copy': 'b' }, hookTimeoutMs: 5 });
-  t.match(rulesFor(null, { to: '/x' }), { policy: null, timing: { mode: 'now' }, removeAfterCopy: true, hookTimeoutMs: 300_000 });
+  t.match(rules, {
+    policy: 'p',
+    persistMs: 7 * 86_400_000,
+    dest: '/q',
+    timing: { mode: 'after', ms: 3_600_000 },
+    removeAfterCopy: false,
+    hookTimeoutMs: 10_000,
+  });
+  const over = rulesFor(policy, {
+    to: '/elsewhere',
+    persistMs: null,
+    hooks: { 'pre-snapshot': 'c' },
+    hookTimeoutMs: 5,
+  });
+  t.match(over, {
+    dest: '/elsewhere',
+    timing: { mode: 'now' },
+    persistMs: null,
+    hooks: { 'pre-snapshot': 'c', 'post-copy': 'b' },
+    hookTimeoutMs: 5,
+  });
+  t.match(rulesFor(null, { to: '/x' }), {
+    policy: null,
+    timing: { mode: 'now' },
+    removeAfterCopy: true,
+    hookTimeoutMs: 300_000,
+  });
   t.match(rulesFor(null, { to: '/x', keepSnapshot: true }), { removeAfterCopy: false });
 });
 
 t.test('a policy row holding a value qrv now refuses is one error naming the policy and the fix', async (t) => {
   // A catalog written before durations were bounded: reading its rules must not become an
   // internal error halfway through every run.
-  const base = { name: 'long', persist: null, copy: 'now', unsnap: 'after-persist', dest: null, keep: null, schedule: null, incremental: false, hooks: {}, hookTimeout: null, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' } as const;
+  const base = {
+    name: 'long',
+    persist: null,
+    copy: 'now',
+    unsnap: 'after-persist',
+    dest: null,
+    keep: null,
+    schedule: null,
+    incremental: false,
+    hooks: {},
+    hookTimeout: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  } as const;
   t.throws(() => rulesFor({ ...base, persist: '1000000000d' }), {
     exit: 'catalog',
     code: 'policy-bad-value',
     message: /^policy "long" holds --persist "1000000000d", which qrv refuses: .*limit of 100 years/,
     hint: /qrv policy set long --persist/,
   });
-  t.throws(() => rulesFor({ ...base, hookTimeout: '30d' }), { code: 'policy-bad-value', message: /--hook-timeout "30d".*24 days/ });
-  t.throws(() => rulesFor({ ...base, copy: 'after:300000y' }), { code: 'policy-bad-value', message: /--copy "after:300000y"/ });
-  t.equal(rulesFor({ ...base, persist: '1000000000d' }, { persistMs: 60_000 }).persistMs, 60_000, 'an override given on the command line is used instead');
+  t.throws(() => rulesFor({ ...base, hookTimeout: '30d' }), {
+    code: 'policy-bad-value',
+    message: /--hook-timeout "30d".*24 days/,
+  });
+  t.throws(() => rulesFor({ ...base, copy: 'after:300000y' }), {
+    code: 'policy-bad-value',
+    message: /--copy "after:300000y"/,
+  });
+  t.equal(
+    rulesFor({ ...base, persist: '1000000000d' }, { persistMs: 60_000 }).persistMs,
+    60_000,
+    'an override given on the command line is used instead',
+  );
   t.equal(rulesFor({ ...base, hookTimeout: '30d' }, { hookTimeoutMs: 1000 }).hookTimeoutMs, 1000);
 });

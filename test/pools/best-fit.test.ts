@@ -6,7 +6,16 @@ import { freeMembers, largestFree, pickMember } from '../../src/pools/best-fit.t
 const GiB = 1024 ** 3;
 
 function member(path: string, capacityBytes: number, extra: Partial<PoolMember> = {}): PoolMember {
-  return { path, kind: 'file', capacityBytes, capacityFrom: 'given', qrvId: null, volume: null, addedAt: '2025-01-01T00:00:00.000Z', ...extra };
+  return {
+    path,
+    kind: 'file',
+    capacityBytes,
+    capacityFrom: 'given',
+    qrvId: null,
+    volume: null,
+    addedAt: '2025-01-01T00:00:00.000Z',
+    ...extra,
+  };
 }
 
 function pool(...members: PoolMember[]): Pool {
@@ -33,21 +42,35 @@ t.test('nothing fits: null', async (t) => {
 });
 
 t.test('members that hold a QRV are skipped, however well they fit', async (t) => {
-  const p = pool(member('/exact', 4 * GiB, { qrvId: 'q-00000001', volume: 'v' }), member('/big', 8 * GiB), member('/small', GiB));
+  const p = pool(
+    member('/exact', 4 * GiB, { qrvId: 'q-00000001', volume: 'v' }),
+    member('/big', 8 * GiB),
+    member('/small', GiB),
+  );
   t.equal(pickMember(p, 4 * GiB)?.path, '/big');
-  t.same(freeMembers(p).map((m) => m.path), ['/big', '/small']);
+  t.same(
+    freeMembers(p).map((m) => m.path),
+    ['/big', '/small'],
+  );
   t.equal(pickMember(pool(member('/x', 9 * GiB, { qrvId: 'q-1', volume: 'v' })), 1), null, 'all held: null');
 });
 
 t.test('equal capacities: the earliest added, then the first path', async (t) => {
   const early = '2025-01-01T00:00:00.000Z';
   const late = '2025-06-01T00:00:00.000Z';
-  const p = pool(member('/z', 2 * GiB, { addedAt: late }), member('/y', 2 * GiB, { addedAt: early }), member('/x', 2 * GiB, { addedAt: late }));
+  const p = pool(
+    member('/z', 2 * GiB, { addedAt: late }),
+    member('/y', 2 * GiB, { addedAt: early }),
+    member('/x', 2 * GiB, { addedAt: late }),
+  );
   t.equal(pickMember(p, GiB)?.path, '/y', 'earliest addedAt');
   const same = pool(member('/m/2', 2 * GiB), member('/m/10', 2 * GiB), member('/m/1', 2 * GiB));
   t.equal(pickMember(same, GiB)?.path, '/m/1', 'then the path, as a string');
   t.equal(pickMember(pool(...[...same.members].reverse()), GiB)?.path, '/m/1', 'whatever the order in the catalog');
-  const offsets = pool(member('/late', GiB, { addedAt: '2025-01-01T01:00:00.000+01:00' }), member('/early', GiB, { addedAt: '2025-01-01T00:30:00.000Z' }));
+  const offsets = pool(
+    member('/late', GiB, { addedAt: '2025-01-01T01:00:00.000+01:00' }),
+    member('/early', GiB, { addedAt: '2025-01-01T00:30:00.000Z' }),
+  );
   t.equal(pickMember(offsets, 1)?.path, '/late', 'times compared as instants, not strings');
 });
 
@@ -60,7 +83,12 @@ t.test('does not change the pool', async (t) => {
 });
 
 t.test('largestFree: the free member with the most room', async (t) => {
-  const p = pool(member('/a', GiB), member('/held', 9 * GiB, { qrvId: 'q-1', volume: 'v' }), member('/b', 3 * GiB), member('/c', 3 * GiB, { addedAt: '2024-01-01T00:00:00.000Z' }));
+  const p = pool(
+    member('/a', GiB),
+    member('/held', 9 * GiB, { qrvId: 'q-1', volume: 'v' }),
+    member('/b', 3 * GiB),
+    member('/c', 3 * GiB, { addedAt: '2024-01-01T00:00:00.000Z' }),
+  );
   t.equal(largestFree(p)?.path, '/c', 'largest, ties by the earliest added');
   t.equal(largestFree(pool(member('/h', GiB, { qrvId: 'q-1', volume: 'v' }))), null);
   t.equal(largestFree(pool()), null);

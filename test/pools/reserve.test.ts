@@ -14,14 +14,30 @@ function member(path: string, capacityBytes: number, extra: Partial<PoolMember> 
 
 function qrvRow(id: string, volume: string, destination: string, state: Qrv['state'] = 'ready'): Qrv {
   return {
-    id, volume, snapshotId: 's-00000001', destination, destinationKind: 'file', state, sizeBytes: GiB, blockSize: 65536,
-    checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: 'p', lastVerify: null,
+    id,
+    volume,
+    snapshotId: 's-00000001',
+    destination,
+    destinationKind: 'file',
+    state,
+    sizeBytes: GiB,
+    blockSize: 65536,
+    checksum: null,
+    ledger: null,
+    createdAt: AT,
+    updatedAt: AT,
+    history: [],
+    pool: 'p',
+    lastVerify: null,
   };
 }
 
 function catalog(...members: PoolMember[]): CatalogData {
   const data = emptyCatalog();
-  data.pools.push({ name: 'p', members, createdAt: AT }, { name: 'other', members: [member('/o/1', 100 * GiB)], createdAt: AT });
+  data.pools.push(
+    { name: 'p', members, createdAt: AT },
+    { name: 'other', members: [member('/o/1', 100 * GiB)], createdAt: AT },
+  );
   return data;
 }
 
@@ -44,7 +60,11 @@ t.test('reserve takes the best fit and marks it with the QRV and its volume', as
   const data = catalog(member('/p/big', 10 * GiB), member('/p/fit', 2 * GiB), member('/p/small', GiB));
   const taken = reserveMember(data, 'p', 'web', 1.5 * GiB, 'q-00000001');
   t.equal(taken.path, '/p/fit');
-  t.match(findPool(data, 'p').members.find((m) => m.path === '/p/fit'), { qrvId: 'q-00000001', volume: 'web' }, 'the row in data is the one changed');
+  t.match(
+    findPool(data, 'p').members.find((m) => m.path === '/p/fit'),
+    { qrvId: 'q-00000001', volume: 'web' },
+    'the row in data is the one changed',
+  );
   t.equal(taken, findPool(data, 'p').members[1], 'returns the member object of data');
   t.ok(catalogSchema.safeParse(data).success, 'still a valid catalog');
 
@@ -63,38 +83,80 @@ t.test('a volume that holds a member of the pool gets the same member back', asy
 
   const failed = catalog(member('/p/a', 2 * GiB, { qrvId: 'q-00000001', volume: 'web' }), member('/p/b', 2 * GiB));
   failed.qrvs.push(qrvRow('q-00000001', 'web', '/p/a', 'failed'));
-  t.equal(reserveMember(failed, 'p', 'web', GiB, 'q-0000000f').path, '/p/a', 'a failed QRV still holds its member for its volume');
+  t.equal(
+    reserveMember(failed, 'p', 'web', GiB, 'q-0000000f').path,
+    '/p/a',
+    'a failed QRV still holds its member for its volume',
+  );
 
   const same = catalog(member('/p/a', 2 * GiB), member('/p/b', 3 * GiB));
   const first = reserveMember(same, 'p', 'web', GiB, 'q-00000001');
-  t.equal(reserveMember(same, 'p', 'web', GiB, 'q-00000001'), first, 'reserving twice for one QRV (row not written yet) is the same member');
+  t.equal(
+    reserveMember(same, 'p', 'web', GiB, 'q-00000001'),
+    first,
+    'reserving twice for one QRV (row not written yet) is the same member',
+  );
 });
 
 t.test('the reused member is refused when the QRV no longer fits in it', async (t) => {
   const data = catalog(member('/p/a', 2 * GiB, { qrvId: 'q-00000001', volume: 'web' }), member('/p/big', 50 * GiB));
   data.qrvs.push(qrvRow('q-00000001', 'web', '/p/a'));
   const before = structuredClone(data);
-  refusedWith(t, errorOf(() => reserveMember(data, 'p', 'web', 3 * GiB, 'q-0000000f')), 'refused', 'pool-member-too-small', /member \/p\/a holds QRV q-00000001 of "web" but has room for 2\.00 GiB and the QRV now needs 3\.00 GiB/);
+  refusedWith(
+    t,
+    errorOf(() => reserveMember(data, 'p', 'web', 3 * GiB, 'q-0000000f')),
+    'refused',
+    'pool-member-too-small',
+    /member \/p\/a holds QRV q-00000001 of "web" but has room for 2\.00 GiB and the QRV now needs 3\.00 GiB/,
+  );
   t.same(data, before, 'nothing changed');
 });
 
 t.test('nothing fits: pool-no-fit names the pool, the size and the largest free member', async (t) => {
-  const data = catalog(member('/p/a', GiB), member('/p/b', 2 * GiB), member('/p/held', 90 * GiB, { qrvId: 'q-00000009', volume: 'x' }));
+  const data = catalog(
+    member('/p/a', GiB),
+    member('/p/b', 2 * GiB),
+    member('/p/held', 90 * GiB, { qrvId: 'q-00000009', volume: 'x' }),
+  );
   data.qrvs.push(qrvRow('q-00000009', 'x', '/p/held'));
   const before = structuredClone(data);
   const error = errorOf(() => reserveMember(data, 'p', 'web', 3 * GiB, 'q-00000001'));
-  refusedWith(t, error, 'refused', 'pool-no-fit', /^pool "p" has no free member with room for 3\.00 GiB: the largest free member is \/p\/b with 2\.00 GiB$/);
+  refusedWith(
+    t,
+    error,
+    'refused',
+    'pool-no-fit',
+    /^pool "p" has no free member with room for 3\.00 GiB: the largest free member is \/p\/b with 2\.00 GiB$/,
+  );
   t.match((error as QrvError).hint, /qrv pool member add p PATH/);
   t.same(data, before, 'nothing changed');
 
   const full = catalog(member('/p/held', 90 * GiB, { qrvId: 'q-00000009', volume: 'x' }));
   full.qrvs.push(qrvRow('q-00000009', 'x', '/p/held'));
-  refusedWith(t, errorOf(() => reserveMember(full, 'p', 'web', 1, 'q-00000001')), 'refused', 'pool-no-fit', /has no free member with room for 1 B: it has no free member: all 1 hold QRVs/);
-  refusedWith(t, errorOf(() => reserveMember(catalog(), 'p', 'web', 1, 'q-00000001')), 'refused', 'pool-no-fit', /it has no members/);
+  refusedWith(
+    t,
+    errorOf(() => reserveMember(full, 'p', 'web', 1, 'q-00000001')),
+    'refused',
+    'pool-no-fit',
+    /has no free member with room for 1 B: it has no free member: all 1 hold QRVs/,
+  );
+  refusedWith(
+    t,
+    errorOf(() => reserveMember(catalog(), 'p', 'web', 1, 'q-00000001')),
+    'refused',
+    'pool-no-fit',
+    /it has no members/,
+  );
 });
 
 t.test('an unknown pool is unknown-pool (notFound), naming the known ones', async (t) => {
-  refusedWith(t, errorOf(() => reserveMember(catalog(), 'nope', 'web', 1, 'q-00000001')), 'notFound', 'unknown-pool', /no pool named "nope"/);
+  refusedWith(
+    t,
+    errorOf(() => reserveMember(catalog(), 'nope', 'web', 1, 'q-00000001')),
+    'notFound',
+    'unknown-pool',
+    /no pool named "nope"/,
+  );
   t.match((errorOf(() => findPool(catalog(), 'nope')) as QrvError).hint, /known pools: p, other/);
   t.match((errorOf(() => findPool(emptyCatalog(), 'nope')) as QrvError).hint, /qrv pool add/);
 });
@@ -106,7 +168,10 @@ t.test('release frees the member a QRV holds; best fit can pick it again', async
   const released = releaseMember(data, 'q-00000001');
   t.equal(released?.pool, 'p');
   t.match(released?.member, { path: '/p/a', qrvId: null, volume: null });
-  t.ok(findPool(data, 'p').members.every((m) => m.qrvId === null && m.volume === null), 'all free again');
+  t.ok(
+    findPool(data, 'p').members.every((m) => m.qrvId === null && m.volume === null),
+    'all free again',
+  );
   t.equal(releaseMember(data, 'q-00000001'), null, 'a second release finds nothing');
   t.equal(releaseMember(data, 'q-0000dead'), null, 'a QRV that holds nothing');
   t.equal(reserveMember(data, 'p', 'db', GiB, 'q-00000002').path, '/p/a', 'taken again by another volume');
@@ -121,5 +186,8 @@ t.test('a member whose QRV was removed without a release counts as free', async 
   const taken = reserveMember(data, 'p', 'db', GiB, 'q-00000002');
   t.match(taken, { path: '/p/a', qrvId: 'q-00000002', volume: 'db' });
   const unwritten = catalog(member('/p/a', 2 * GiB, { qrvId: 'q-00000003', volume: 'web' }));
-  t.ok(isHeld(unwritten, findPool(unwritten, 'p').members[0]!), 'a reservation whose QRV row is not written yet still holds');
+  t.ok(
+    isHeld(unwritten, findPool(unwritten, 'p').members[0]!),
+    'a reservation whose QRV row is not written yet still holds',
+  );
 });

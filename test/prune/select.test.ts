@@ -7,8 +7,30 @@ let n = 0;
 function snap(volume: string, createdAt: string, extra: Partial<Snapshot> = {}): Snapshot {
   n += 1;
   return {
-    id: `s-${String(n).padStart(8, '0')}`, volume, subclient: null, provider: 'file', handle: 'h', path: 'p', createdAt, persistUntil: null, label: null, pinned: false,
-    state: 'ready', sizeBytes: 1, groupId: 'g-1', method: 'reflink', quiesce: 'none', suspendedMs: 1, objects: [], jobId: 'j-1', removedAt: null, policy: null, copiedTo: null, consistency: 'atomic', copyRate: null, ...extra,
+    id: `s-${String(n).padStart(8, '0')}`,
+    volume,
+    subclient: null,
+    provider: 'file',
+    handle: 'h',
+    path: 'p',
+    createdAt,
+    persistUntil: null,
+    label: null,
+    pinned: false,
+    state: 'ready',
+    sizeBytes: 1,
+    groupId: 'g-1',
+    method: 'reflink',
+    quiesce: 'none',
+    suspendedMs: 1,
+    objects: [],
+    jobId: 'j-1',
+    removedAt: null,
+    policy: null,
+    copiedTo: null,
+    consistency: 'atomic',
+    copyRate: null,
+    ...extra,
   };
 }
 function catalog(snapshots: Snapshot[]): CatalogData {
@@ -44,15 +66,47 @@ t.test('never a pinned snapshot, an incremental base, or one a running job uses;
   const failed = snap('a', old, { ...lapsed, state: 'failed' });
   const plain = snap('a', old, lapsed);
   const data = catalog([pinned, base, busy, removed, failed, plain]);
-  data.qrvs.push({ id: 'q-1', volume: 'a', snapshotId: base.id, destination: '/q', destinationKind: 'file', state: 'ready', sizeBytes: 1, blockSize: 65536, checksum: null, ledger: '/q.ledger', createdAt: old, updatedAt: old, history: [], pool: null, lastVerify: null });
+  data.qrvs.push({
+    id: 'q-1',
+    volume: 'a',
+    snapshotId: base.id,
+    destination: '/q',
+    destinationKind: 'file',
+    state: 'ready',
+    sizeBytes: 1,
+    blockSize: 65536,
+    checksum: null,
+    ledger: '/q.ledger',
+    createdAt: old,
+    updatedAt: old,
+    history: [],
+    pool: null,
+    lastVerify: null,
+  });
   t.same([...incrementalBases(data)], [], 'a QRV whose policy rewrites it in full needs no base');
-  data.policies.push({ name: 'inc', persist: null, copy: 'now', unsnap: 'after-copy', dest: '/q', keep: null, schedule: null, incremental: true, hooks: {}, hookTimeout: null, createdAt: old, updatedAt: old });
+  data.policies.push({
+    name: 'inc',
+    persist: null,
+    copy: 'now',
+    unsnap: 'after-copy',
+    dest: '/q',
+    keep: null,
+    schedule: null,
+    incremental: true,
+    hooks: {},
+    hookTimeout: null,
+    createdAt: old,
+    updatedAt: old,
+  });
   t.same([...incrementalBases(data)], [base.id]);
   const { remove, kept } = selectPrunable(data, now, { busy: new Set([busy.id]) });
   t.same(ids(remove), [plain.id]);
-  t.same(kept.map((k) => [k.snapshot.id, k.reason.split(' (')[0]]).sort(), [
-    [pinned.id, 'pinned'],
-    [base.id, 'base of an incremental QRV'],
-    [busy.id, 'a running job uses it'],
-  ].sort());
+  t.same(
+    kept.map((k) => [k.snapshot.id, k.reason.split(' (')[0]]).sort(),
+    [
+      [pinned.id, 'pinned'],
+      [base.id, 'base of an incremental QRV'],
+      [busy.id, 'a running job uses it'],
+    ].sort(),
+  );
 });

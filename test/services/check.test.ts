@@ -11,7 +11,16 @@ import { QrvError } from '../../src/core/errors.ts';
 import { check, evaluate, formatAge, readCatalogFile, runsBetween, schedulesOf } from '../../src/services/check.ts';
 import { jsonText, nagiosText, perfdataText, unknownReport, type CheckReport } from '../../src/check/nagios.ts';
 import { DEFAULT_THRESHOLDS, parseThresholds, type CheckThresholds } from '../../src/check/thresholds.ts';
-import { jobRow, memberRow, policyRow, poolRow, qrvRow, snapshotRow, subclientRow, volumeRow } from '../helpers/check-rows.ts';
+import {
+  jobRow,
+  memberRow,
+  policyRow,
+  poolRow,
+  qrvRow,
+  snapshotRow,
+  subclientRow,
+  volumeRow,
+} from '../helpers/check-rows.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 // Cron schedules are local time; these tests are written in UTC.
@@ -66,44 +75,76 @@ t.test('an empty catalog and a healthy one are OK, exit 0, with no problem lines
   );
 });
 
-t.test('snapshot schedule: WARNING at --snap-warn scheduled runs since the newest snapshot, CRITICAL at --snap-crit', async (t) => {
-  const data = nightly();
-  const cases: [string, number, string][] = [
-    // now, runs strictly between the snapshot and now, status
-    ['2024-01-11T02:00:00.000Z', 0, 'OK'], // a run time equal to now has not passed yet
-    ['2024-01-12T02:00:00.000Z', 1, 'OK'], // just below --snap-warn 2
-    ['2024-01-12T02:00:00.001Z', 2, 'WARNING'], // at --snap-warn
-    ['2024-01-13T02:00:00.001Z', 3, 'WARNING'], // above --snap-warn, just below --snap-crit 4
-    ['2024-01-14T02:00:00.001Z', 4, 'CRITICAL'], // at --snap-crit
-    ['2024-01-15T02:00:00.001Z', 5, 'CRITICAL'], // above
-  ];
-  for (const [now, runs, status] of cases) {
-    const report = run(data, at(now));
-    t.equal(report.status, status, `${now}: ${status}`);
-    t.equal(perf(report, 'missed_runs_web')?.value, runs, `${now}: ${runs} runs`);
-    if (status !== 'OK') {
-      t.equal(report.problems.length, 1);
-      t.match(report.problems[0], { check: 'snapshot-schedule', subject: 'web', severity: status.toLowerCase() });
-      t.match(report.problems[0]?.message, new RegExp(`^volume web: ${runs} scheduled runs of "0 2 \\* \\* \\*" \\(policy nightly\\) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z \\(\\d+d\\d\\dh ago\\)$`));
-    } else t.same(report.problems, []);
-  }
-  const warned = run(data, at('2024-01-12T02:00:00.001Z'));
-  t.equal(warned.exitCode, 1);
-  t.equal(nagiosText(warned).split('\n')[0]?.replace(/ \|.*/, ''), 'QRV WARNING - 1 warning: volume web: 2 scheduled runs of "0 2 * * *" (policy nightly) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z (1d23h ago)');
-  t.equal(nagiosText(warned).split('\n')[1], 'WARNING: volume web: 2 scheduled runs of "0 2 * * *" (policy nightly) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z (1d23h ago)');
-  t.equal(run(data, at('2024-01-14T02:00:00.001Z')).exitCode, 2);
+t.test(
+  'snapshot schedule: WARNING at --snap-warn scheduled runs since the newest snapshot, CRITICAL at --snap-crit',
+  async (t) => {
+    const data = nightly();
+    const cases: [string, number, string][] = [
+      // now, runs strictly between the snapshot and now, status
+      ['2024-01-11T02:00:00.000Z', 0, 'OK'], // a run time equal to now has not passed yet
+      ['2024-01-12T02:00:00.000Z', 1, 'OK'], // just below --snap-warn 2
+      ['2024-01-12T02:00:00.001Z', 2, 'WARNING'], // at --snap-warn
+      ['2024-01-13T02:00:00.001Z', 3, 'WARNING'], // above --snap-warn, just below --snap-crit 4
+      ['2024-01-14T02:00:00.001Z', 4, 'CRITICAL'], // at --snap-crit
+      ['2024-01-15T02:00:00.001Z', 5, 'CRITICAL'], // above
+    ];
+    for (const [now, runs, status] of cases) {
+      const report = run(data, at(now));
+      t.equal(report.status, status, `${now}: ${status}`);
+      t.equal(perf(report, 'missed_runs_web')?.value, runs, `${now}: ${runs} runs`);
+      if (status !== 'OK') {
+        t.equal(report.problems.length, 1);
+        t.match(report.problems[0], { check: 'snapshot-schedule', subject: 'web', severity: status.toLowerCase() });
+        t.match(
+          report.problems[0]?.message,
+          new RegExp(
+            `^volume web: ${runs} scheduled runs of "0 2 \\* \\* \\*" \\(policy nightly\\) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z \\(\\d+d\\d\\dh ago\\)$`,
+          ),
+        );
+      } else t.same(report.problems, []);
+    }
+    const warned = run(data, at('2024-01-12T02:00:00.001Z'));
+    t.equal(warned.exitCode, 1);
+    t.equal(
+      nagiosText(warned).split('\n')[0]?.replace(/ \|.*/, ''),
+      'QRV WARNING - 1 warning: volume web: 2 scheduled runs of "0 2 * * *" (policy nightly) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z (1d23h ago)',
+    );
+    t.equal(
+      nagiosText(warned).split('\n')[1],
+      'WARNING: volume web: 2 scheduled runs of "0 2 * * *" (policy nightly) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z (1d23h ago)',
+    );
+    t.equal(run(data, at('2024-01-14T02:00:00.001Z')).exitCode, 2);
 
-  // other thresholds
-  t.equal(run(data, at('2024-01-12T02:00:00.001Z'), { snapWarn: 3, snapCrit: 3 }).status, 'OK', '2 runs with --snap-warn 3');
-  t.equal(run(data, at('2024-01-13T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }).status, 'CRITICAL', '3 runs with --snap-crit 3');
-  t.equal(run(data, at('2024-01-11T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }).status, 'WARNING', '1 run with --snap-warn 1');
-  t.same(perf(run(data, at('2024-01-11T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }), 'missed_runs_web'), { label: 'missed_runs_web', value: 1, uom: '', warn: 0, crit: 2, min: 0, max: null }, 'perfdata thresholds in range form: alert above n-1');
-});
+    // other thresholds
+    t.equal(
+      run(data, at('2024-01-12T02:00:00.001Z'), { snapWarn: 3, snapCrit: 3 }).status,
+      'OK',
+      '2 runs with --snap-warn 3',
+    );
+    t.equal(
+      run(data, at('2024-01-13T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }).status,
+      'CRITICAL',
+      '3 runs with --snap-crit 3',
+    );
+    t.equal(
+      run(data, at('2024-01-11T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }).status,
+      'WARNING',
+      '1 run with --snap-warn 1',
+    );
+    t.same(
+      perf(run(data, at('2024-01-11T02:00:00.001Z'), { snapWarn: 1, snapCrit: 3 }), 'missed_runs_web'),
+      { label: 'missed_runs_web', value: 1, uom: '', warn: 0, crit: 2, min: 0, max: null },
+      'perfdata thresholds in range form: alert above n-1',
+    );
+  },
+);
 
 t.test('snapshot schedule: which snapshots count as taken', async (t) => {
   const now = at('2024-01-12T02:00:00.001Z'); // two runs after the snapshot of nightly()
   const removed = nightly();
-  removed.snapshots.push(snapshotRow('web', '2024-01-12T02:00:00.000Z', { state: 'removed', removedAt: '2024-01-12T02:00:00.000Z' }));
+  removed.snapshots.push(
+    snapshotRow('web', '2024-01-12T02:00:00.000Z', { state: 'removed', removedAt: '2024-01-12T02:00:00.000Z' }),
+  );
   t.equal(run(removed, now).status, 'OK', 'a snapshot removed after its copy was still taken');
   const removing = nightly();
   removing.snapshots.push(snapshotRow('web', '2024-01-12T02:00:00.000Z', { state: 'removing' }));
@@ -130,7 +171,10 @@ t.test('snapshot schedule: where the schedule comes from', async (t) => {
   viaSubclient.policies.push(policyRow('keep', null), policyRow('nightly', '0 2 * * *'));
   viaSubclient.subclients.push(subclientRow('www', ['web', 'db'], 'nightly'));
   viaSubclient.snapshots.push(snapshotRow('web', '2024-01-10T02:00:05.000Z'));
-  t.same(schedulesOf(viaSubclient, viaSubclient.volumes[0]!).map((s) => [s.expression, s.policy, s.subclient]), [['0 2 * * *', 'nightly', 'www']]);
+  t.same(
+    schedulesOf(viaSubclient, viaSubclient.volumes[0]!).map((s) => [s.expression, s.policy, s.subclient]),
+    [['0 2 * * *', 'nightly', 'www']],
+  );
   const report = run(viaSubclient, now);
   t.equal(report.status, 'WARNING');
   t.match(report.problems[0]?.message, /\(policy nightly of sub-client www\)/);
@@ -139,7 +183,10 @@ t.test('snapshot schedule: where the schedule comes from', async (t) => {
   const own = structuredClone(viaSubclient);
   own.volumes[0]!.policy = 'weekly';
   own.policies.push(policyRow('weekly', '0 3 * * 0'));
-  t.same(schedulesOf(own, own.volumes[0]!).map((s) => s.policy), ['weekly']);
+  t.same(
+    schedulesOf(own, own.volumes[0]!).map((s) => s.policy),
+    ['weekly'],
+  );
   t.equal(run(own, now).status, 'OK', 'one weekly run (Sun 2024-01-14) has not come yet');
 
   // two scheduled sub-clients: the more frequent one decides
@@ -183,18 +230,28 @@ t.test('snapshot schedule: a volume never snapshotted is judged from when its sc
   old.snapshots.push(snapshotRow('web', '2024-01-02T00:00:00.000Z'));
   const report = run(old, at('2024-01-11T02:00:00.001Z'));
   t.equal(perf(report, 'missed_runs_web')?.value, 2);
-  t.match(report.problems[0]?.message, /newest snapshot 2024-01-02T00:00:00Z is older than the schedule \(2024-01-10T00:00:00Z/);
+  t.match(
+    report.problems[0]?.message,
+    /newest snapshot 2024-01-02T00:00:00Z is older than the schedule \(2024-01-10T00:00:00Z/,
+  );
 });
 
-t.test('snapshot schedule: a stored schedule that is not a cron expression is a WARNING, once per policy', async (t) => {
-  const data = emptyCatalog();
-  data.volumes.push(volumeRow('web', { policy: 'broken' }), volumeRow('db', { policy: 'broken' }));
-  data.policies.push(policyRow('broken', 'every night'));
-  const report = run(data, at('2024-01-01T00:00:00Z'));
-  t.equal(report.status, 'WARNING');
-  t.equal(report.problems.length, 1);
-  t.match(report.problems[0], { check: 'schedule', subject: 'broken', message: /^policy broken: schedule "every night" is not a cron expression/ });
-});
+t.test(
+  'snapshot schedule: a stored schedule that is not a cron expression is a WARNING, once per policy',
+  async (t) => {
+    const data = emptyCatalog();
+    data.volumes.push(volumeRow('web', { policy: 'broken' }), volumeRow('db', { policy: 'broken' }));
+    data.policies.push(policyRow('broken', 'every night'));
+    const report = run(data, at('2024-01-01T00:00:00Z'));
+    t.equal(report.status, 'WARNING');
+    t.equal(report.problems.length, 1);
+    t.match(report.problems[0], {
+      check: 'schedule',
+      subject: 'broken',
+      message: /^policy broken: schedule "every night" is not a cron expression/,
+    });
+  },
+);
 
 t.test('runsBetween counts strictly between and stops at its limit', async (t) => {
   const cron = new Cron('* * * * * *', { paused: true }); // every second
@@ -220,13 +277,26 @@ t.test('--max-snap-age: any volume whose newest snapshot is older, schedule or n
     [4 * DAY, 'WARNING'],
     [4 * DAY + MS, 'CRITICAL'],
   ];
-  for (const [age, status] of cases) t.equal(run(data, plus(taken, age), limits).status, status, `${age} ms old: ${status}`);
+  for (const [age, status] of cases)
+    t.equal(run(data, plus(taken, age), limits).status, status, `${age} ms old: ${status}`);
   t.equal(run(data, plus(taken, 30 * DAY)).status, 'OK', 'not checked by default');
   t.equal(run(data, plus(taken, 3 * DAY), { maxSnapAgeCritMs: 2 * DAY }).status, 'CRITICAL', 'a critical limit alone');
   const warned = run(data, plus(taken, 3 * DAY), limits);
-  t.match(warned.problems[0], { check: 'snapshot-age', subject: 'db', message: 'volume db: newest snapshot 2024-01-10T00:00:00Z is 3d00h old (more than --max-snap-age 2d00h)' });
+  t.match(warned.problems[0], {
+    check: 'snapshot-age',
+    subject: 'db',
+    message: 'volume db: newest snapshot 2024-01-10T00:00:00Z is 3d00h old (more than --max-snap-age 2d00h)',
+  });
   t.match(run(data, plus(taken, 5 * DAY), limits).problems[0]?.message, /more than --max-snap-age-crit 4d00h/);
-  t.same(perf(warned, 'snapshot_age_db'), { label: 'snapshot_age_db', value: 3 * 86400, uom: 's', warn: 2 * 86400, crit: 4 * 86400, min: 0, max: null });
+  t.same(perf(warned, 'snapshot_age_db'), {
+    label: 'snapshot_age_db',
+    value: 3 * 86400,
+    uom: 's',
+    warn: 2 * 86400,
+    crit: 4 * 86400,
+    min: 0,
+    max: null,
+  });
 
   // never snapshotted: from when it was added
   const fresh = emptyCatalog();
@@ -250,31 +320,64 @@ t.test('QRVs: WARNING when not updated for --qrv-warn, CRITICAL for --qrv-crit o
     [7 * DAY + MS, 'CRITICAL'],
   ];
   for (const [age, status] of cases) t.equal(run(data, plus(updated, age)).status, status, `${age} ms old: ${status}`);
-  t.equal(run(data, plus(updated, 2 * HOUR + MS), { qrvWarnMs: 2 * HOUR, qrvCritMs: 3 * HOUR }).status, 'WARNING', 'other thresholds');
+  t.equal(
+    run(data, plus(updated, 2 * HOUR + MS), { qrvWarnMs: 2 * HOUR, qrvCritMs: 3 * HOUR }).status,
+    'WARNING',
+    'other thresholds',
+  );
   t.equal(run(data, plus(updated, 3 * HOUR + MS), { qrvWarnMs: 2 * HOUR, qrvCritMs: 3 * HOUR }).status, 'CRITICAL');
   const warned = run(data, plus(updated, 3 * DAY));
-  t.match(warned.problems[0], { check: 'qrv', subject: 'q-0000000a', message: 'QRV q-0000000a of web (/replicas/web.qrv.img): last updated 2024-03-01T00:00:00Z, 3d00h ago (more than --qrv-warn 2d00h)' });
+  t.match(warned.problems[0], {
+    check: 'qrv',
+    subject: 'q-0000000a',
+    message:
+      'QRV q-0000000a of web (/replicas/web.qrv.img): last updated 2024-03-01T00:00:00Z, 3d00h ago (more than --qrv-warn 2d00h)',
+  });
   t.match(run(data, plus(updated, 8 * DAY)).problems[0]?.message, /more than --qrv-crit 7d00h/);
-  t.same(perf(warned, 'qrv_age_web_q-0000000a'), { label: 'qrv_age_web_q-0000000a', value: 3 * 86400, uom: 's', warn: 172800, crit: 604800, min: 0, max: null });
+  t.same(perf(warned, 'qrv_age_web_q-0000000a'), {
+    label: 'qrv_age_web_q-0000000a',
+    value: 3 * 86400,
+    uom: 's',
+    warn: 172800,
+    crit: 604800,
+    min: 0,
+    max: null,
+  });
 
   const failed = emptyCatalog();
   failed.qrvs.push(qrvRow('web', isoOf(updated), { id: 'q-0000000b', state: 'failed' }));
   const report = run(failed, plus(updated, MIN));
   t.equal(report.status, 'CRITICAL', 'a failed QRV is critical however new');
-  t.match(report.problems[0], { check: 'qrv', subject: 'q-0000000b', message: /^QRV q-0000000b of web \(\/replicas\/web\.qrv\.img\): failed/ });
+  t.match(report.problems[0], {
+    check: 'qrv',
+    subject: 'q-0000000b',
+    message: /^QRV q-0000000b of web \(\/replicas\/web\.qrv\.img\): failed/,
+  });
 
   const damaged = emptyCatalog();
-  damaged.qrvs.push(qrvRow('web', isoOf(updated), { id: 'q-0000000c', lastVerify: { at: isoOf(updated), ok: false, badBlocks: 3, deep: false } }));
+  damaged.qrvs.push(
+    qrvRow('web', isoOf(updated), {
+      id: 'q-0000000c',
+      lastVerify: { at: isoOf(updated), ok: false, badBlocks: 3, deep: false },
+    }),
+  );
   const verified = run(damaged, plus(updated, MIN));
   t.equal(verified.status, 'CRITICAL', 'a QRV that failed its last verify is critical however new');
-  t.match(verified.problems[0], { check: 'qrv', subject: 'q-0000000c', message: /its last verify \(2024-03-01T00:00:00Z\) found 3 bad blocks/ });
+  t.match(verified.problems[0], {
+    check: 'qrv',
+    subject: 'q-0000000c',
+    message: /its last verify \(2024-03-01T00:00:00Z\) found 3 bad blocks/,
+  });
   damaged.qrvs[0]!.lastVerify = { at: isoOf(updated), ok: true, badBlocks: 0, deep: true };
   t.equal(run(damaged, plus(updated, MIN)).status, 'OK', 'a clean verify is fine');
 
   const copying = emptyCatalog();
   copying.qrvs.push(qrvRow('web', isoOf(updated), { state: 'copying' }));
   t.equal(run(copying, plus(updated, HOUR)).status, 'OK', 'a copy in progress');
-  t.match(run(copying, plus(updated, 3 * DAY)).problems[0]?.message, /still copying since 2024-03-01T00:00:00Z, 3d00h ago/);
+  t.match(
+    run(copying, plus(updated, 3 * DAY)).problems[0]?.message,
+    /still copying since 2024-03-01T00:00:00Z, 3d00h ago/,
+  );
 
   const removed = emptyCatalog();
   removed.qrvs.push(qrvRow('web', isoOf(updated), { state: 'removed' }));
@@ -291,83 +394,131 @@ t.test('QRVs: WARNING when not updated for --qrv-warn, CRITICAL for --qrv-crit o
   t.equal(perf(primary, 'qrv_age_web_q-0000000d'), undefined, 'and has no age perfdata');
 });
 
-t.test('pools: WARNING at --pool-warn percent reserved, CRITICAL at --pool-crit, WARNING with no free member', async (t) => {
-  const pool = (reserved: number, free: number) => {
+t.test(
+  'pools: WARNING at --pool-warn percent reserved, CRITICAL at --pool-crit, WARNING with no free member',
+  async (t) => {
+    const pool = (reserved: number, free: number) => {
+      const data = emptyCatalog();
+      data.pools.push(
+        poolRow('replicas', [memberRow('/r/a.img', reserved, 'q-00000001'), memberRow('/r/b.img', free)]),
+      );
+      return data;
+    };
+    const cases: [number, string][] = [
+      [799, 'OK'], // 79.9%
+      [800, 'WARNING'], // 80%
+      [801, 'WARNING'],
+      [949, 'WARNING'], // 94.9%
+      [950, 'CRITICAL'], // 95%
+      [951, 'CRITICAL'],
+    ];
+    for (const [reserved, status] of cases)
+      t.equal(
+        run(pool(reserved, 1000 - reserved), at('2024-01-01T00:00:00Z')).status,
+        status,
+        `${reserved / 10}% reserved: ${status}`,
+      );
+    t.equal(
+      run(pool(600, 400), at('2024-01-01T00:00:00Z'), { poolWarnPct: 60, poolCritPct: 70 }).status,
+      'WARNING',
+      'other thresholds',
+    );
+    t.equal(run(pool(700, 300), at('2024-01-01T00:00:00Z'), { poolWarnPct: 60, poolCritPct: 70 }).status, 'CRITICAL');
+
+    const warned = run(pool(850, 150), at('2024-01-01T00:00:00Z'));
+    t.match(warned.problems[0], {
+      check: 'pool',
+      subject: 'replicas',
+      message: 'pool replicas: 85.0% of its capacity reserved (850 B of 1000 B), 1 of 2 members reserved, 1 free',
+    });
+    t.same(perf(warned, 'pool_used_replicas'), {
+      label: 'pool_used_replicas',
+      value: 85,
+      uom: '%',
+      warn: 80,
+      crit: 95,
+      min: 0,
+      max: 100,
+    });
+
+    const full = emptyCatalog();
+    full.pools.push(
+      poolRow('full', [memberRow('/r/a.img', 10, 'q-00000001'), memberRow('/r/b.img', 10, 'q-00000002')]),
+    );
+    const fullReport = run(full, at('2024-01-01T00:00:00Z'));
+    t.equal(fullReport.status, 'CRITICAL', 'every member reserved: 100%');
+    t.match(fullReport.problems[0]?.message, /100\.0% of its capacity reserved .*2 of 2 members reserved, none free/);
+
+    const empty = emptyCatalog();
+    empty.pools.push(poolRow('empty', []));
+    const emptyReport = run(empty, at('2024-01-01T00:00:00Z'));
+    t.equal(emptyReport.status, 'WARNING', 'a pool with no members has no free member');
+    t.match(emptyReport.problems[0], { check: 'pool', subject: 'empty', message: 'pool empty: it has no members' });
+    t.notOk(perf(emptyReport, 'pool_used_empty'), 'no percentage of nothing');
+
+    const zero = emptyCatalog();
+    zero.pools.push(poolRow('zero', [memberRow('/dev/x', 0, 'q-00000001')]));
+    t.equal(run(zero, at('2024-01-01T00:00:00Z')).status, 'WARNING', 'no capacity known, none free: WARNING');
+  },
+);
+
+t.test(
+  'jobs: a failure within --failed-window is CRITICAL unless a later job of its kind and volume succeeded',
+  async (t) => {
+    const ended = at('2024-05-01T12:00:00Z');
+    const failedJob = () =>
+      jobRow('run', 'web', 'failed', isoOf(minus(ended, 5 * MIN)), isoOf(ended), { id: 'j-0000f00d' });
     const data = emptyCatalog();
-    data.pools.push(poolRow('replicas', [memberRow('/r/a.img', reserved, 'q-00000001'), memberRow('/r/b.img', free)]));
-    return data;
-  };
-  const cases: [number, string][] = [
-    [799, 'OK'], // 79.9%
-    [800, 'WARNING'], // 80%
-    [801, 'WARNING'],
-    [949, 'WARNING'], // 94.9%
-    [950, 'CRITICAL'], // 95%
-    [951, 'CRITICAL'],
-  ];
-  for (const [reserved, status] of cases) t.equal(run(pool(reserved, 1000 - reserved), at('2024-01-01T00:00:00Z')).status, status, `${reserved / 10}% reserved: ${status}`);
-  t.equal(run(pool(600, 400), at('2024-01-01T00:00:00Z'), { poolWarnPct: 60, poolCritPct: 70 }).status, 'WARNING', 'other thresholds');
-  t.equal(run(pool(700, 300), at('2024-01-01T00:00:00Z'), { poolWarnPct: 60, poolCritPct: 70 }).status, 'CRITICAL');
+    data.jobs.push(failedJob());
+    const cases: [number, string][] = [
+      [MIN, 'CRITICAL'],
+      [DAY - MS, 'CRITICAL'],
+      [DAY, 'CRITICAL'], // "within": the edge is in
+      [DAY + MS, 'OK'],
+    ];
+    for (const [ago, status] of cases) t.equal(run(data, plus(ended, ago)).status, status, `${ago} ms ago: ${status}`);
+    t.equal(run(data, plus(ended, 2 * HOUR), { failedWindowMs: HOUR }).status, 'OK', 'a shorter window');
+    const report = run(data, plus(ended, 2 * HOUR));
+    t.equal(report.exitCode, 2);
+    t.match(report.problems[0], {
+      check: 'job',
+      subject: 'j-0000f00d',
+      message:
+        'job j-0000f00d (run web) failed 2h00m ago: cannot write /replicas/x: no space left on device; `qrv show j-0000f00d` lists its steps',
+    });
+    t.same(perf(report, 'failed_jobs'), {
+      label: 'failed_jobs',
+      value: 1,
+      uom: '',
+      warn: null,
+      crit: 0,
+      min: 0,
+      max: null,
+    });
 
-  const warned = run(pool(850, 150), at('2024-01-01T00:00:00Z'));
-  t.match(warned.problems[0], { check: 'pool', subject: 'replicas', message: 'pool replicas: 85.0% of its capacity reserved (850 B of 1000 B), 1 of 2 members reserved, 1 free' });
-  t.same(perf(warned, 'pool_used_replicas'), { label: 'pool_used_replicas', value: 85, uom: '%', warn: 80, crit: 95, min: 0, max: 100 });
+    const now = plus(ended, 2 * HOUR);
+    const later = (kind: 'run' | 'snap', volume: string, state: 'succeeded' | 'failed' | 'running', start: Date) => {
+      const d = emptyCatalog();
+      d.jobs.push(
+        failedJob(),
+        jobRow(kind, volume, state, isoOf(start), state === 'running' ? null : isoOf(plus(start, MIN))),
+      );
+      return run(d, now).status;
+    };
+    t.equal(later('run', 'web', 'succeeded', plus(ended, HOUR)), 'OK', 'a later run of web succeeded: history');
+    t.equal(later('snap', 'web', 'succeeded', plus(ended, HOUR)), 'CRITICAL', 'a snap is another kind');
+    t.equal(later('run', 'db', 'succeeded', plus(ended, HOUR)), 'CRITICAL', 'db is another volume');
+    t.equal(later('run', 'web', 'succeeded', minus(ended, DAY)), 'CRITICAL', 'an earlier success does not count');
+    t.equal(later('run', 'web', 'running', plus(ended, HOUR)), 'CRITICAL', 'one still running has not succeeded');
 
-  const full = emptyCatalog();
-  full.pools.push(poolRow('full', [memberRow('/r/a.img', 10, 'q-00000001'), memberRow('/r/b.img', 10, 'q-00000002')]));
-  const fullReport = run(full, at('2024-01-01T00:00:00Z'));
-  t.equal(fullReport.status, 'CRITICAL', 'every member reserved: 100%');
-  t.match(fullReport.problems[0]?.message, /100\.0% of its capacity reserved .*2 of 2 members reserved, none free/);
-
-  const empty = emptyCatalog();
-  empty.pools.push(poolRow('empty', []));
-  const emptyReport = run(empty, at('2024-01-01T00:00:00Z'));
-  t.equal(emptyReport.status, 'WARNING', 'a pool with no members has no free member');
-  t.match(emptyReport.problems[0], { check: 'pool', subject: 'empty', message: 'pool empty: it has no members' });
-  t.notOk(perf(emptyReport, 'pool_used_empty'), 'no percentage of nothing');
-
-  const zero = emptyCatalog();
-  zero.pools.push(poolRow('zero', [memberRow('/dev/x', 0, 'q-00000001')]));
-  t.equal(run(zero, at('2024-01-01T00:00:00Z')).status, 'WARNING', 'no capacity known, none free: WARNING');
-});
-
-t.test('jobs: a failure within --failed-window is CRITICAL unless a later job of its kind and volume succeeded', async (t) => {
-  const ended = at('2024-05-01T12:00:00Z');
-  const failedJob = () => jobRow('run', 'web', 'failed', isoOf(minus(ended, 5 * MIN)), isoOf(ended), { id: 'j-0000f00d' });
-  const data = emptyCatalog();
-  data.jobs.push(failedJob());
-  const cases: [number, string][] = [
-    [MIN, 'CRITICAL'],
-    [DAY - MS, 'CRITICAL'],
-    [DAY, 'CRITICAL'], // "within": the edge is in
-    [DAY + MS, 'OK'],
-  ];
-  for (const [ago, status] of cases) t.equal(run(data, plus(ended, ago)).status, status, `${ago} ms ago: ${status}`);
-  t.equal(run(data, plus(ended, 2 * HOUR), { failedWindowMs: HOUR }).status, 'OK', 'a shorter window');
-  const report = run(data, plus(ended, 2 * HOUR));
-  t.equal(report.exitCode, 2);
-  t.match(report.problems[0], { check: 'job', subject: 'j-0000f00d', message: 'job j-0000f00d (run web) failed 2h00m ago: cannot write /replicas/x: no space left on device; `qrv show j-0000f00d` lists its steps' });
-  t.same(perf(report, 'failed_jobs'), { label: 'failed_jobs', value: 1, uom: '', warn: null, crit: 0, min: 0, max: null });
-
-  const now = plus(ended, 2 * HOUR);
-  const later = (kind: 'run' | 'snap', volume: string, state: 'succeeded' | 'failed' | 'running', start: Date) => {
-    const d = emptyCatalog();
-    d.jobs.push(failedJob(), jobRow(kind, volume, state, isoOf(start), state === 'running' ? null : isoOf(plus(start, MIN))));
-    return run(d, now).status;
-  };
-  t.equal(later('run', 'web', 'succeeded', plus(ended, HOUR)), 'OK', 'a later run of web succeeded: history');
-  t.equal(later('snap', 'web', 'succeeded', plus(ended, HOUR)), 'CRITICAL', 'a snap is another kind');
-  t.equal(later('run', 'db', 'succeeded', plus(ended, HOUR)), 'CRITICAL', 'db is another volume');
-  t.equal(later('run', 'web', 'succeeded', minus(ended, DAY)), 'CRITICAL', 'an earlier success does not count');
-  t.equal(later('run', 'web', 'running', plus(ended, HOUR)), 'CRITICAL', 'one still running has not succeeded');
-
-  const noEnd = emptyCatalog();
-  noEnd.jobs.push(jobRow('snap', 'web', 'failed', isoOf(ended), null, { error: null }));
-  const noEndReport = run(noEnd, plus(ended, HOUR));
-  t.equal(noEndReport.status, 'CRITICAL', 'without endedAt, its start counts');
-  t.match(noEndReport.problems[0]?.message, /failed 1h00m ago; /);
-  t.equal(run(noEnd, plus(ended, DAY + MS)).status, 'OK');
-});
+    const noEnd = emptyCatalog();
+    noEnd.jobs.push(jobRow('snap', 'web', 'failed', isoOf(ended), null, { error: null }));
+    const noEndReport = run(noEnd, plus(ended, HOUR));
+    t.equal(noEndReport.status, 'CRITICAL', 'without endedAt, its start counts');
+    t.match(noEndReport.problems[0]?.message, /failed 1h00m ago; /);
+    t.equal(run(noEnd, plus(ended, DAY + MS)).status, 'OK');
+  },
+);
 
 t.test('several problems: the worst decides, critical ones first, each on its own line', async (t) => {
   const data = nightly();
@@ -376,16 +527,32 @@ t.test('several problems: the worst decides, critical ones first, each on its ow
   const report = run(data, at('2024-01-12T02:00:00.001Z'));
   t.equal(report.status, 'CRITICAL');
   t.equal(report.exitCode, 2);
-  t.same(report.problems.map((p) => [p.severity, p.check]), [['critical', 'qrv'], ['warning', 'snapshot-schedule'], ['warning', 'pool']]);
+  t.same(
+    report.problems.map((p) => [p.severity, p.check]),
+    [
+      ['critical', 'qrv'],
+      ['warning', 'snapshot-schedule'],
+      ['warning', 'pool'],
+    ],
+  );
   const lines = nagiosText(report).trimEnd().split('\n');
   t.equal(lines.length, 4);
-  t.match(lines[0], /^QRV CRITICAL - 1 critical, 2 warnings: QRV q-00000001 of web \(\/replicas\/web\.qrv\.img\): failed .* \(and 2 more\) \| snapshot_age_web=/);
+  t.match(
+    lines[0],
+    /^QRV CRITICAL - 1 critical, 2 warnings: QRV q-00000001 of web \(\/replicas\/web\.qrv\.img\): failed .* \(and 2 more\) \| snapshot_age_web=/,
+  );
   t.match(lines[1], /^CRITICAL: QRV q-00000001/);
   t.match(lines[2], /^WARNING: volume web:/);
   t.match(lines[3], /^WARNING: pool replicas:/);
 
   const json = JSON.parse(jsonText(report)) as Record<string, any>;
-  t.match(json, { message_type: 'summary', status: 'CRITICAL', exitCode: 2, message: report.text, checked: { volumes: 1, qrvs: 1, pools: 1 } });
+  t.match(json, {
+    message_type: 'summary',
+    status: 'CRITICAL',
+    exitCode: 2,
+    message: report.text,
+    checked: { volumes: 1, qrvs: 1, pools: 1 },
+  });
   t.equal(json.problems.length, 3);
   t.match(json.problems[0], { severity: 'critical', check: 'qrv', subject: 'q-00000001' });
   t.ok(json.perfdata.some((p: { label: string }) => p.label === 'pool_used_replicas'));
@@ -401,13 +568,33 @@ t.test('output: perfdata labels, one-line messages, UNKNOWN reports', async (t) 
     ]),
     "plain_label=1.235%;80;95;0;100 'odd name''s_x'=2 n=3s;;4;0",
   );
-  const report: CheckReport = { status: 'WARNING', exitCode: 1, text: 'a | b\nc', problems: [{ severity: 'warning', check: 'job', subject: 'x', message: 'line one\nline | two' }], perfdata: [] };
+  const report: CheckReport = {
+    status: 'WARNING',
+    exitCode: 1,
+    text: 'a | b\nc',
+    problems: [{ severity: 'warning', check: 'job', subject: 'x', message: 'line one\nline | two' }],
+    perfdata: [],
+  };
   t.equal(nagiosText(report), 'QRV WARNING - a / b c\nWARNING: line one line / two\n', 'no stray | or newline');
 
   const unknown = unknownReport(new QrvError('catalog', 'catalog-corrupt', 'catalog /x is corrupt', 'restore it'));
-  t.match(unknown, { status: 'UNKNOWN', exitCode: 3, problems: [], perfdata: [], error: { code: 'catalog-corrupt', message: 'catalog /x is corrupt', hint: 'restore it' } });
+  t.match(unknown, {
+    status: 'UNKNOWN',
+    exitCode: 3,
+    problems: [],
+    perfdata: [],
+    error: { code: 'catalog-corrupt', message: 'catalog /x is corrupt', hint: 'restore it' },
+  });
   t.equal(nagiosText(unknown), 'QRV UNKNOWN - catalog /x is corrupt (restore it)\n');
-  t.same(JSON.parse(jsonText(unknown)), { message_type: 'summary', status: 'UNKNOWN', exitCode: 3, message: 'catalog /x is corrupt (restore it)', problems: [], perfdata: [], error: { code: 'catalog-corrupt', message: 'catalog /x is corrupt', hint: 'restore it' } });
+  t.same(JSON.parse(jsonText(unknown)), {
+    message_type: 'summary',
+    status: 'UNKNOWN',
+    exitCode: 3,
+    message: 'catalog /x is corrupt (restore it)',
+    problems: [],
+    perfdata: [],
+    error: { code: 'catalog-corrupt', message: 'catalog /x is corrupt', hint: 'restore it' },
+  });
   t.equal(nagiosText(unknownReport({ code: 'usage', message: 'bad' })), 'QRV UNKNOWN - bad\n');
 });
 
@@ -422,10 +609,40 @@ t.test('formatAge', async (t) => {
 
 t.test('parseThresholds: defaults, values, and usage errors for anything else', async (t) => {
   t.same(parseThresholds({}), DEFAULT_THRESHOLDS);
-  t.same(DEFAULT_THRESHOLDS, { snapWarn: 2, snapCrit: 4, maxSnapAgeWarnMs: null, maxSnapAgeCritMs: null, qrvWarnMs: 2 * DAY, qrvCritMs: 7 * DAY, poolWarnPct: 80, poolCritPct: 95, failedWindowMs: DAY });
+  t.same(DEFAULT_THRESHOLDS, {
+    snapWarn: 2,
+    snapCrit: 4,
+    maxSnapAgeWarnMs: null,
+    maxSnapAgeCritMs: null,
+    qrvWarnMs: 2 * DAY,
+    qrvCritMs: 7 * DAY,
+    poolWarnPct: 80,
+    poolCritPct: 95,
+    failedWindowMs: DAY,
+  });
   t.same(
-    parseThresholds({ snapWarn: '1', snapCrit: '1', maxSnapAge: '36h', maxSnapAgeCrit: '3d', qrvWarn: '12h', qrvCrit: '1w', poolWarn: '70%', poolCrit: '99.5', failedWindow: '90m' }),
-    { snapWarn: 1, snapCrit: 1, maxSnapAgeWarnMs: 36 * HOUR, maxSnapAgeCritMs: 3 * DAY, qrvWarnMs: 12 * HOUR, qrvCritMs: 7 * DAY, poolWarnPct: 70, poolCritPct: 99.5, failedWindowMs: 90 * MIN },
+    parseThresholds({
+      snapWarn: '1',
+      snapCrit: '1',
+      maxSnapAge: '36h',
+      maxSnapAgeCrit: '3d',
+      qrvWarn: '12h',
+      qrvCrit: '1w',
+      poolWarn: '70%',
+      poolCrit: '99.5',
+      failedWindow: '90m',
+    }),
+    {
+      snapWarn: 1,
+      snapCrit: 1,
+      maxSnapAgeWarnMs: 36 * HOUR,
+      maxSnapAgeCritMs: 3 * DAY,
+      qrvWarnMs: 12 * HOUR,
+      qrvCritMs: 7 * DAY,
+      poolWarnPct: 70,
+      poolCritPct: 99.5,
+      failedWindowMs: 90 * MIN,
+    },
   );
   const bad: [Record<string, string>, RegExp][] = [
     [{ snapWarn: '0' }, /^--snap-warn "0" is not a whole number/],
@@ -444,43 +661,76 @@ t.test('parseThresholds: defaults, values, and usage errors for anything else', 
     [{ maxSnapAge: '2d', maxSnapAgeCrit: '1d' }, /^--max-snap-age is above --max-snap-age-crit$/],
   ];
   for (const [options, message] of bad) {
-    t.throws(() => parseThresholds(options), { name: 'QrvError', exit: 'usage', code: 'bad-threshold', message }, JSON.stringify(options));
+    t.throws(
+      () => parseThresholds(options),
+      { name: 'QrvError', exit: 'usage', code: 'bad-threshold', message },
+      JSON.stringify(options),
+    );
   }
 });
 
-t.test('readCatalogFile: reads without creating anything; a missing, unreadable or corrupt catalog is an error', async (t) => {
-  const dir = await tmpDir(t);
-  const home = path.join(dir, 'home');
-  await t.rejects(readCatalogFile(home), { name: 'QrvError', exit: 'catalog', code: 'catalog-missing', message: `no catalog at ${path.join(home, 'catalog.json')}` });
-  await t.rejects(fs.stat(home), { code: 'ENOENT' }, 'the home was not created');
+t.test(
+  'readCatalogFile: reads without creating anything; a missing, unreadable or corrupt catalog is an error',
+  async (t) => {
+    const dir = await tmpDir(t);
+    const home = path.join(dir, 'home');
+    await t.rejects(readCatalogFile(home), {
+      name: 'QrvError',
+      exit: 'catalog',
+      code: 'catalog-missing',
+      message: `no catalog at ${path.join(home, 'catalog.json')}`,
+    });
+    await t.rejects(fs.stat(home), { code: 'ENOENT' }, 'the home was not created');
 
-  await fs.mkdir(home);
-  const file = path.join(home, 'catalog.json');
-  await fs.writeFile(file, '{broken');
-  await t.rejects(readCatalogFile(home), { code: 'catalog-corrupt' });
-  t.equal(await fs.readFile(file, 'utf8'), '{broken', 'left as it was');
+    await fs.mkdir(home);
+    const file = path.join(home, 'catalog.json');
+    await fs.writeFile(file, '{broken');
+    await t.rejects(readCatalogFile(home), { code: 'catalog-corrupt' });
+    t.equal(await fs.readFile(file, 'utf8'), '{broken', 'left as it was');
 
-  const data = nightly();
-  await fs.writeFile(file, JSON.stringify(data));
-  t.same(await readCatalogFile(home), data);
-  const report = await check({ home, now: at('2024-01-12T02:00:00.001Z'), thresholds: DEFAULT_THRESHOLDS });
-  t.equal(report.status, 'WARNING', 'check() reads the home and evaluates it');
+    const data = nightly();
+    await fs.writeFile(file, JSON.stringify(data));
+    t.same(await readCatalogFile(home), data);
+    const report = await check({ home, now: at('2024-01-12T02:00:00.001Z'), thresholds: DEFAULT_THRESHOLDS });
+    t.equal(report.status, 'WARNING', 'check() reads the home and evaluates it');
 
-  await fs.rm(file);
-  await fs.mkdir(file);
-  await t.rejects(readCatalogFile(home), { exit: 'catalog', code: 'catalog-unsafe', message: /catalog\.json: it is not a regular file$/ }, 'a folder in its place');
-});
+    await fs.rm(file);
+    await fs.mkdir(file);
+    await t.rejects(
+      readCatalogFile(home),
+      { exit: 'catalog', code: 'catalog-unsafe', message: /catalog\.json: it is not a regular file$/ },
+      'a folder in its place',
+    );
+  },
+);
 
 t.test("doctor's catalog findings: a job whose process is gone is a WARNING naming qrv doctor", async (t) => {
   const home = await tmpDir(t, 'qrv-check-doctor-');
   const data = emptyCatalog();
   data.volumes.push(volumeRow('web'));
   // A pid that cannot be alive (beyond pid_max) on this host: qrv was SIGKILLed.
-  data.jobs.push(jobRow('copy', 'web', 'running', '2024-05-01T12:00:00.000Z', null, { id: 'j-0dead0ff', pid: 2 ** 30, host: os.hostname() }));
+  data.jobs.push(
+    jobRow('copy', 'web', 'running', '2024-05-01T12:00:00.000Z', null, {
+      id: 'j-0dead0ff',
+      pid: 2 ** 30,
+      host: os.hostname(),
+    }),
+  );
   await fs.writeFile(path.join(home, 'catalog.json'), JSON.stringify(data));
   const report = await check({ home, now: at('2024-05-01T12:05:00Z'), thresholds: DEFAULT_THRESHOLDS });
   t.equal(report.status, 'WARNING');
   t.equal(report.exitCode, 1);
-  t.match(report.problems, [{ severity: 'warning', check: 'doctor', subject: 'j-0dead0ff', message: /^job j-0dead0ff \(copy of web\) is marked running but process \d+ is gone \(run `qrv doctor`\)$/ }]);
-  t.equal(evaluate(data, at('2024-05-01T12:05:00Z'), DEFAULT_THRESHOLDS).status, 'OK', 'evaluate alone is given no findings: the same catalog judged without them');
+  t.match(report.problems, [
+    {
+      severity: 'warning',
+      check: 'doctor',
+      subject: 'j-0dead0ff',
+      message: /^job j-0dead0ff \(copy of web\) is marked running but process \d+ is gone \(run `qrv doctor`\)$/,
+    },
+  ]);
+  t.equal(
+    evaluate(data, at('2024-05-01T12:05:00Z'), DEFAULT_THRESHOLDS).status,
+    'OK',
+    'evaluate alone is given no findings: the same catalog judged without them',
+  );
 });

@@ -27,12 +27,45 @@ async function setup(t: { teardown: (fn: () => unknown) => void }) {
     const id = `s-${(0x10000000 + i).toString(16)}`;
     const file = path.join(store, `v@${id}.img`);
     await fs.link(base, file);
-    rows.push({ id, volume: 'v', subclient: null, provider: 'file', handle: file, path: file, createdAt: new Date(Date.parse(AT) - (N - i) * 60_000).toISOString(), persistUntil: '2026-11-01T00:00:00.000Z', label: null, pinned: false, state: 'ready', sizeBytes: 1, groupId: 'g-00000001', method: 'copy', quiesce: 'none', suspendedMs: 0, objects: [], jobId: 'j-00000001', removedAt: null, policy: null, copiedTo: null, consistency: 'atomic', copyRate: null });
+    rows.push({
+      id,
+      volume: 'v',
+      subclient: null,
+      provider: 'file',
+      handle: file,
+      path: file,
+      createdAt: new Date(Date.parse(AT) - (N - i) * 60_000).toISOString(),
+      persistUntil: '2026-11-01T00:00:00.000Z',
+      label: null,
+      pinned: false,
+      state: 'ready',
+      sizeBytes: 1,
+      groupId: 'g-00000001',
+      method: 'copy',
+      quiesce: 'none',
+      suspendedMs: 0,
+      objects: [],
+      jobId: 'j-00000001',
+      removedAt: null,
+      policy: null,
+      copiedTo: null,
+      consistency: 'atomic',
+      copyRate: null,
+    });
   }
   // one that cannot go: its handle is outside the volume's store, which the file provider refuses
   (rows[7] as Snapshot).handle = path.join(dir, 'elsewhere.img');
   await catalog.update((data) => {
-    data.volumes.push({ name: 'v', provider: 'file', path: image, options: {}, sizeBytes: 1 << 20, addedAt: AT, policy: null, discovered: false });
+    data.volumes.push({
+      name: 'v',
+      provider: 'file',
+      path: image,
+      options: {},
+      sizeBytes: 1 << 20,
+      addedAt: AT,
+      policy: null,
+      discovered: false,
+    });
     data.snapshots.push(...rows);
   });
   let writes = 0;
@@ -51,14 +84,29 @@ t.test(`pruning ${N} expired snapshots is one job per volume with a bounded numb
   const removed = summary.data.removed as { id: string }[];
   const failed = summary.data.failed as { id: string; error: string }[];
   t.equal(removed.length, N - 1, 'every snapshot but the one that could not go');
-  t.same(failed.map((f) => f.id), [(rows[7] as Snapshot).id], 'that one is reported');
+  t.same(
+    failed.map((f) => f.id),
+    [(rows[7] as Snapshot).id],
+    'that one is reported',
+  );
   t.match(failed[0]?.error, /not in the snapshot store/);
   t.equal(summary.exit, 'partial');
   const batches = Math.ceil(N / UNSNAP_BATCH);
   t.ok(writes() <= batches + 1, `${writes()} catalog writes for ${batches} batches`);
-  t.same((await fs.readdir(store)).sort(), ['base', `v@${(rows[7] as Snapshot).id}.img`], 'the files are gone, the failed one stays');
+  t.same(
+    (await fs.readdir(store)).sort(),
+    ['base', `v@${(rows[7] as Snapshot).id}.img`],
+    'the files are gone, the failed one stays',
+  );
   const data = await catalog.read();
-  t.equal(data.snapshots.filter((s) => s.state === 'ready').map((s) => s.id).join(), (rows[7] as Snapshot).id, 'the one that failed is ready again');
+  t.equal(
+    data.snapshots
+      .filter((s) => s.state === 'ready')
+      .map((s) => s.id)
+      .join(),
+    (rows[7] as Snapshot).id,
+    'the one that failed is ready again',
+  );
   t.ok(data.snapshots.length <= 3, 'removed rows went to history');
   const jobs = data.jobs.filter((j) => j.kind === 'unsnap');
   t.equal(jobs.length, 1, 'one job');

@@ -26,40 +26,83 @@ async function setup(t: Test) {
 }
 
 function qrvRow(id: string, destination: string, extra: Partial<Qrv> = {}): Qrv {
-  return { id, volume: 'web', snapshotId: 's-00000001', destination, destinationKind: 'file', state: 'ready', sizeBytes: MiB, blockSize: 65536, checksum: null, ledger: null, createdAt: AT, updatedAt: AT, history: [], pool: null, lastVerify: null, ...extra };
+  return {
+    id,
+    volume: 'web',
+    snapshotId: 's-00000001',
+    destination,
+    destinationKind: 'file',
+    state: 'ready',
+    sizeBytes: MiB,
+    blockSize: 65536,
+    checksum: null,
+    ledger: null,
+    createdAt: AT,
+    updatedAt: AT,
+    history: [],
+    pool: null,
+    lastVerify: null,
+    ...extra,
+  };
 }
 
 function jobRow(qrvId: string, pid: number): Job {
-  return { id: 'j-00000001', kind: 'copy', volume: 'web', state: 'running', pid, host: os.hostname(), startedAt: AT, endedAt: null, snapshotId: 's-00000001', qrvId, destination: null, steps: [], warnings: [], error: null, progress: null, resumes: null };
+  return {
+    id: 'j-00000001',
+    kind: 'copy',
+    volume: 'web',
+    state: 'running',
+    pid,
+    host: os.hostname(),
+    startedAt: AT,
+    endedAt: null,
+    snapshotId: 's-00000001',
+    qrvId,
+    destination: null,
+    steps: [],
+    warnings: [],
+    error: null,
+    progress: null,
+    resumes: null,
+  };
 }
 
-
-t.test('removing a QRV held in a pool marks it removed, deletes the file and frees the member, in one write', async (t) => {
-  const { dir, ctx } = await setup(t);
-  await addPool(ctx, 'p');
-  const dest = path.join(dir, 'm.img');
-  await addMember(ctx, { pool: 'p', path: dest, capacityBytes: 64 * MiB });
-  await ctx.catalog.update((data) => {
-    const member = reserveMember(data, 'p', 'web', MiB, 'q-00000001');
-    data.qrvs.push(qrvRow('q-00000001', member.path, { pool: 'p' }));
-  });
-  await fs.writeFile(dest, Buffer.alloc(MiB, 3));
-  const writes: string[] = [];
-  const update = ctx.catalog.update.bind(ctx.catalog);
-  ctx.catalog.update = (change) => {
-    writes.push('update');
-    return update(change);
-  };
-  const summary = await removeQrv(ctx, { qrvId: 'q-00000001', keepData: false });
-  t.equal(writes.length, 1, 'one transaction');
-  t.match(summary.data, { qrv: { id: 'q-00000001', state: 'removed', updatedAt: LATER, pool: 'p' }, deletedPath: dest, releasedMember: { pool: 'p', path: dest } });
-  t.same(summary.lines, [`removed QRV q-00000001 of web; deleted its image ${dest}`, `gave member ${dest} back to pool p`]);
-  await t.rejects(fs.stat(dest), { code: 'ENOENT' }, 'the file is gone');
-  const data = await ctx.catalog.read();
-  t.equal(data.qrvs[0]?.state, 'removed', 'the row stays, marked removed');
-  t.match(findPool(data, 'p').members[0], { path: dest, qrvId: null, volume: null });
-  t.equal(reserveMember(data, 'p', 'db', MiB, 'q-00000002').path, dest, 'the member can be taken again');
-});
+t.test(
+  'removing a QRV held in a pool marks it removed, deletes the file and frees the member, in one write',
+  async (t) => {
+    const { dir, ctx } = await setup(t);
+    await addPool(ctx, 'p');
+    const dest = path.join(dir, 'm.img');
+    await addMember(ctx, { pool: 'p', path: dest, capacityBytes: 64 * MiB });
+    await ctx.catalog.update((data) => {
+      const member = reserveMember(data, 'p', 'web', MiB, 'q-00000001');
+      data.qrvs.push(qrvRow('q-00000001', member.path, { pool: 'p' }));
+    });
+    await fs.writeFile(dest, Buffer.alloc(MiB, 3));
+    const writes: string[] = [];
+    const update = ctx.catalog.update.bind(ctx.catalog);
+    ctx.catalog.update = (change) => {
+      writes.push('update');
+      return update(change);
+    };
+    const summary = await removeQrv(ctx, { qrvId: 'q-00000001', keepData: false });
+    t.equal(writes.length, 1, 'one transaction');
+    t.match(summary.data, {
+      qrv: { id: 'q-00000001', state: 'removed', updatedAt: LATER, pool: 'p' },
+      deletedPath: dest,
+      releasedMember: { pool: 'p', path: dest },
+    });
+    t.same(summary.lines, [
+      `removed QRV q-00000001 of web; deleted its image ${dest}`,
+      `gave member ${dest} back to pool p`,
+    ]);
+    await t.rejects(fs.stat(dest), { code: 'ENOENT' }, 'the file is gone');
+    const data = await ctx.catalog.read();
+    t.equal(data.qrvs[0]?.state, 'removed', 'the row stays, marked removed');
+    t.match(findPool(data, 'p').members[0], { path: dest, qrvId: null, volume: null });
+    t.equal(reserveMember(data, 'p', 'db', MiB, 'q-00000002').path, dest, 'the member can be taken again');
+  },
+);
 
 t.test('--keep-data keeps the file; a block device is never touched', async (t) => {
   const { dir, ctx } = await setup(t);
@@ -76,7 +119,7 @@ t.test('--keep-data keeps the file; a block device is never touched', async (t) 
   t.equal(await fs.readFile(file, 'utf8'), 'qrv data');
   const block = await removeQrv(ctx, { qrvId: 'q-00000002', keepData: false });
   t.match(block.lines[0], /the data on block device .* is left as it is/);
-  t.equal(await fs.readFile(device, 'utf8'), 'device data', 'a block QRV\'s data is never deleted');
+  t.equal(await fs.readFile(device, 'utf8'), 'device data', "a block QRV's data is never deleted");
 });
 
 t.test('a file already gone, or no longer a regular file, is not an error and is not touched', async (t) => {
@@ -99,9 +142,30 @@ t.test('refused: unknown, removed already, copied by a live job', async (t) => {
     data.qrvs.push(qrvRow('q-00000001', dest, { state: 'copying' }), qrvRow('q-00000002', dest, { state: 'removed' }));
     data.jobs.push(jobRow('q-00000001', process.pid));
   });
-  await refused(t, file, () => removeQrv(ctx, { qrvId: 'q-0000dead', keepData: false }), 'notFound', 'unknown-qrv', /no QRV with id "q-0000dead"/);
-  await refused(t, file, () => removeQrv(ctx, { qrvId: 'q-00000002', keepData: false }), 'refused', 'qrv-removed', /was removed already/);
-  await refused(t, file, () => removeQrv(ctx, { qrvId: 'q-00000001', keepData: false }), 'busy', 'qrv-busy', new RegExp(`QRV q-00000001 is being copied by job j-00000001 \\(copy, pid ${process.pid}\\)`));
+  await refused(
+    t,
+    file,
+    () => removeQrv(ctx, { qrvId: 'q-0000dead', keepData: false }),
+    'notFound',
+    'unknown-qrv',
+    /no QRV with id "q-0000dead"/,
+  );
+  await refused(
+    t,
+    file,
+    () => removeQrv(ctx, { qrvId: 'q-00000002', keepData: false }),
+    'refused',
+    'qrv-removed',
+    /was removed already/,
+  );
+  await refused(
+    t,
+    file,
+    () => removeQrv(ctx, { qrvId: 'q-00000001', keepData: false }),
+    'busy',
+    'qrv-busy',
+    new RegExp(`QRV q-00000001 is being copied by job j-00000001 \\(copy, pid ${process.pid}\\)`),
+  );
   t.equal(await fs.readFile(dest, 'utf8'), 'x', 'the file is untouched');
 
   // The job's process is gone (killed): the copying QRV can be removed.
@@ -127,5 +191,12 @@ t.test('a folder qrv may not write to: refused before anything changes (not as r
   await ctx.catalog.update((data) => {
     data.qrvs.push(qrvRow('q-00000001', dest));
   });
-  await refused(t, file, () => removeQrv(ctx, { qrvId: 'q-00000001', keepData: false }), 'io', 'delete-failed', /folder .*locked is not writable/);
+  await refused(
+    t,
+    file,
+    () => removeQrv(ctx, { qrvId: 'q-00000001', keepData: false }),
+    'io',
+    'delete-failed',
+    /folder .*locked is not writable/,
+  );
 });

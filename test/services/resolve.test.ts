@@ -33,25 +33,42 @@ t.test('the newest ready snapshot at or before T; every other one with its reaso
     );
   });
   const r = resolveAt(data, 'web', T);
-  t.match(r.chosen, { id: 's-00000003', kind: 'snapshot', pointInTime: iso('18:00') }, 'a snapshot taken exactly at T counts');
+  t.match(
+    r.chosen,
+    { id: 's-00000003', kind: 'snapshot', pointInTime: iso('18:00') },
+    'a snapshot taken exactly at T counts',
+  );
   t.equal(r.asOf, T.toISOString());
   t.equal(r.volume, 'web');
   t.match(reasonOf(r, 's-00000004'), /^too new \(taken 2026-11-30 18:00:01Z\)$/);
   t.match(reasonOf(r, 's-00000005'), /^removed at 2026-11-30 17:30:00Z$/, 'removed before T');
-  t.match(reasonOf(r, 's-00000006'), /^removed at 2026-11-30 19:00:00Z$/, 'existed at T, but is gone now: cannot be read');
+  t.match(
+    reasonOf(r, 's-00000006'),
+    /^removed at 2026-11-30 19:00:00Z$/,
+    'existed at T, but is gone now: cannot be read',
+  );
   t.match(reasonOf(r, 's-00000007'), /^failed/);
   t.match(reasonOf(r, 's-00000008'), /^not ready \(creating\)$/);
   t.match(reasonOf(r, 's-00000002'), /^older than the chosen one \(taken 2026-11-30 17:00:00Z\)$/);
   t.match(reasonOf(r, 's-00000001'), /^older than the chosen one/);
   t.equal(r.passedOver.length, 7, 'every other snapshot of web, none of db');
   t.notOk(r.passedOver.some((p) => p.id === 's-000000d1'));
-  t.same(r.passedOver.map((p) => p.pointInTime), [...r.passedOver.map((p) => p.pointInTime)].sort().reverse(), 'newest first');
+  t.same(
+    r.passedOver.map((p) => p.pointInTime),
+    [...r.passedOver.map((p) => p.pointInTime)].sort().reverse(),
+    'newest first',
+  );
 });
 
 t.test('a QRV stands for the snapshot it reflects, even a removed one', async (t) => {
   const data = catalog((d) => {
     d.snapshots.push(
-      snapshotRow('web', iso('12:00'), { id: 's-00000011', state: 'removed', removedAt: iso('12:05'), copiedTo: 'q-00000011' }),
+      snapshotRow('web', iso('12:00'), {
+        id: 's-00000011',
+        state: 'removed',
+        removedAt: iso('12:05'),
+        copiedTo: 'q-00000011',
+      }),
       snapshotRow('web', iso('09:00'), { id: 's-00000012' }),
       snapshotRow('web', iso('20:00'), { id: 's-00000013', state: 'removed', removedAt: iso('20:05') }),
     );
@@ -61,21 +78,41 @@ t.test('a QRV stands for the snapshot it reflects, even a removed one', async (t
       qrvRow('web', iso('12:05'), { id: 'q-00000013', snapshotId: 's-00000011', state: 'copying' }),
       qrvRow('web', iso('12:05'), { id: 'q-00000014', snapshotId: 's-00000011', state: 'failed' }),
       qrvRow('web', iso('12:05'), { id: 'q-00000015', snapshotId: 's-00000011', state: 'removed' }),
-      qrvRow('web', iso('12:05'), { id: 'q-00000016', snapshotId: 's-00000011', lastVerify: { at: iso('13:00'), ok: false, badBlocks: 3, deep: false } }),
+      qrvRow('web', iso('12:05'), {
+        id: 'q-00000016',
+        snapshotId: 's-00000011',
+        lastVerify: { at: iso('13:00'), ok: false, badBlocks: 3, deep: false },
+      }),
       qrvRow('web', iso('12:05'), { id: 'q-00000017', snapshotId: 's-0000dead' }),
-      qrvRow('web', iso('12:05'), { id: 'q-00000018', snapshotId: 's-00000012', lastVerify: { at: iso('13:00'), ok: true, badBlocks: 0, deep: true } }),
+      qrvRow('web', iso('12:05'), {
+        id: 'q-00000018',
+        snapshotId: 's-00000012',
+        lastVerify: { at: iso('13:00'), ok: true, badBlocks: 0, deep: true },
+      }),
     );
   });
   const r = resolveAt(data, 'web', T);
-  t.match(r.chosen, { id: 'q-00000011', kind: 'qrv', pointInTime: iso('12:00') }, 'the QRV of 12:00 is newer than the 09:00 snapshot that still exists');
-  t.match(reasonOf(r, 'q-00000012'), /^too new \(reflects s-00000013 of 2026-11-30 20:00:00Z\)$/, 'a QRV updated to a later snapshot no longer holds the state of T');
+  t.match(
+    r.chosen,
+    { id: 'q-00000011', kind: 'qrv', pointInTime: iso('12:00') },
+    'the QRV of 12:00 is newer than the 09:00 snapshot that still exists',
+  );
+  t.match(
+    reasonOf(r, 'q-00000012'),
+    /^too new \(reflects s-00000013 of 2026-11-30 20:00:00Z\)$/,
+    'a QRV updated to a later snapshot no longer holds the state of T',
+  );
   t.match(reasonOf(r, 'q-00000013'), /^not ready \(copying\)$/);
   t.match(reasonOf(r, 'q-00000014'), /^not ready \(failed\)$/);
   t.match(reasonOf(r, 'q-00000015'), /^not ready \(removed\)$/);
   t.match(reasonOf(r, 'q-00000016'), /^failed verify at 2026-11-30 13:00:00Z \(3 bad blocks\)$/);
   t.match(reasonOf(r, 'q-00000017'), /^point in time unknown \(it reflects s-0000dead/);
   t.match(reasonOf(r, 's-00000012'), /^older than the chosen one \(taken 2026-11-30 09:00:00Z\)$/);
-  t.match(reasonOf(r, 'q-00000018'), /^older than the chosen one \(reflects s-00000012 of 2026-11-30 09:00:00Z\)$/, 'a verified QRV is usable');
+  t.match(
+    reasonOf(r, 'q-00000018'),
+    /^older than the chosen one \(reflects s-00000012 of 2026-11-30 09:00:00Z\)$/,
+    'a verified QRV is usable',
+  );
   t.match(reasonOf(r, 's-00000011'), /^removed at/);
 
   const lines = resolutionLines(r);
@@ -95,7 +132,10 @@ t.test('at the same point in time the snapshot wins over its QRV', async (t) => 
   // before the snapshot: nothing
   const before = resolveAt(data, 'web', new Date(iso('11:59')));
   t.equal(before.chosen, null);
-  t.same(before.passedOver.map((p) => p.reason), ['too new (taken 2026-11-30 12:00:00Z)', 'too new (reflects s-00000021 of 2026-11-30 12:00:00Z)']);
+  t.same(
+    before.passedOver.map((p) => p.reason),
+    ['too new (taken 2026-11-30 12:00:00Z)', 'too new (reflects s-00000021 of 2026-11-30 12:00:00Z)'],
+  );
 });
 
 t.test('only one kind: a snapshot is passed over when only a QRV will do (promote --as-of)', async (t) => {
@@ -109,21 +149,38 @@ t.test('only one kind: a snapshot is passed over when only a QRV will do (promot
   t.match(r.chosen, { id: 'q-00000031', kind: 'qrv', pointInTime: iso('11:00') });
   t.match(reasonOf(r, 's-00000032'), /^not a QRV/);
   t.match(reasonOf(r, 's-00000031'), /^not a QRV/);
-  t.equal(resolveAt(data, 'web', new Date(iso('10:59')), 'qrv').chosen, null, 'nothing before the QRV\'s point in time');
+  t.equal(resolveAt(data, 'web', new Date(iso('10:59')), 'qrv').chosen, null, "nothing before the QRV's point in time");
 });
 
 t.test('nothing at that time: one line that says why, exit 3 nothing-at-time', async (t) => {
-  const empty = resolveAt(catalog(() => undefined), 'web', T);
+  const empty = resolveAt(
+    catalog(() => undefined),
+    'web',
+    T,
+  );
   t.same(empty, { volume: 'web', asOf: T.toISOString(), chosen: null, passedOver: [] });
   const error = nothingAtTime(empty);
   t.ok(error instanceof QrvError);
-  t.match(error, { exit: 'notFound', code: 'nothing-at-time', message: 'no snapshot or QRV holds web as of 2026-11-30 18:00:00Z: it has no snapshots or QRVs' });
+  t.match(error, {
+    exit: 'notFound',
+    code: 'nothing-at-time',
+    message: 'no snapshot or QRV holds web as of 2026-11-30 18:00:00Z: it has no snapshots or QRVs',
+  });
   t.match(error.hint, /qrv list --volume web --all/);
   const data = catalog((d) => {
-    for (let i = 1; i <= 5; i++) d.snapshots.push(snapshotRow('web', iso(`2${i}:00`.slice(0, 5).replace('25', '23')), { id: `s-0000003${i}`, createdAt: `2026-12-0${i}T00:00:00.000Z` }));
+    for (let i = 1; i <= 5; i++)
+      d.snapshots.push(
+        snapshotRow('web', iso(`2${i}:00`.slice(0, 5).replace('25', '23')), {
+          id: `s-0000003${i}`,
+          createdAt: `2026-12-0${i}T00:00:00.000Z`,
+        }),
+      );
   });
   const message = nothingAtTime(resolveAt(data, 'web', T)).message;
-  t.match(message, /: s-00000035 too new \(taken 2026-12-05 00:00:00Z\); s-00000034 too new .*; s-00000033 too new .*, and 2 more$/);
+  t.match(
+    message,
+    /: s-00000035 too new \(taken 2026-12-05 00:00:00Z\); s-00000034 too new .*; s-00000033 too new .*, and 2 more$/,
+  );
   t.notMatch(message, /\n/, 'one line');
 });
 
@@ -131,5 +188,9 @@ t.test('volumesOf: a volume, a sub-client, or an error naming both kinds', async
   const data = catalog((d) => d.subclients.push(subclientRow('both', ['web', 'db'], null)));
   t.same(volumesOf(data, 'web'), { volumes: ['web'], subclient: null });
   t.same(volumesOf(data, 'both'), { volumes: ['web', 'db'], subclient: 'both' });
-  t.throws(() => volumesOf(data, 'nope'), { code: 'unknown-volume', exit: 'notFound', message: 'no volume or sub-client named "nope"' });
+  t.throws(() => volumesOf(data, 'nope'), {
+    code: 'unknown-volume',
+    exit: 'notFound',
+    message: 'no volume or sub-client named "nope"',
+  });
 });

@@ -10,7 +10,11 @@ import { tmpDir } from '../helpers/tmp.ts';
 const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
 
 async function cruise(cwd: string): Promise<{ exitCode: number; errors: string[] }> {
-  const run = await execa(DEPCRUISE, ['src', '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err'], { cwd, reject: false, all: true });
+  const run = await execa(
+    DEPCRUISE,
+    ['src', '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err'],
+    { cwd, reject: false, all: true },
+  );
   const errors = String(run.all ?? '')
     .split('\n')
     .map((line) => /^\s*error (\S+): (\S+)/.exec(line))
@@ -38,7 +42,8 @@ t.test('each rule catches its violation', async (t) => {
     'src/copy/spawns.ts': "import { spawn } from 'node:child_process';\nexport const s = spawn;\n",
     'src/elsewhere/x.ts': "import { run } from '../engine/high.ts';\nexport const x = run;\n",
     'src/system/tools.ts': "import { execa } from 'execa';\nexport const tool = execa;\n",
-    'src/ui/ok.ts': "import { Text } from 'ink';\nimport { run } from '../engine/high.ts';\nexport const ok = [Text, run];\n",
+    'src/ui/ok.ts':
+      "import { Text } from 'ink';\nimport { run } from '../engine/high.ts';\nexport const ok = [Text, run];\n",
   };
   for (const [name, text] of Object.entries(files)) {
     await fs.mkdir(path.join(dir, path.dirname(name)), { recursive: true });

@@ -2,7 +2,15 @@ import t from 'tap';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { changedRanges, dataRanges, fileExtents, parseFilefrag, parseFilefragExtents, type Extent, type ExtentMap } from '../../src/system/extent-map.ts';
+import {
+  changedRanges,
+  dataRanges,
+  fileExtents,
+  parseFilefrag,
+  parseFilefragExtents,
+  type Extent,
+  type ExtentMap,
+} from '../../src/system/extent-map.ts';
 import { isHole, type ByteRange } from '../../src/core/byte-range.ts';
 import { copyImage, checksumImage } from '../../src/copy/block-copy.ts';
 import { ROOT } from '../helpers/cli.ts';
@@ -15,17 +23,28 @@ t.test('parses real filefrag -v -b1 output (ext4 delalloc and written, XFS refli
     { start: 10485760, end: 12582912 },
     { start: 32768000, end: 32833536 },
   ];
-  t.same(parseFilefrag(await fixture('ext4-delalloc-two-islands.txt')), islands, 'delayed allocation still has its logical range');
+  t.same(
+    parseFilefrag(await fixture('ext4-delalloc-two-islands.txt')),
+    islands,
+    'delayed allocation still has its logical range',
+  );
   t.same(parseFilefrag(await fixture('ext4-synced-two-islands.txt')), islands);
   t.same(parseFilefrag(await fixture('ext4-all-hole.txt')), [], 'no extents: all hole');
-  t.same(parseFilefrag(await fixture('xfs-reflink-partly-rewritten.txt')), [{ start: 3145728, end: 4194304 }], 'adjacent extents merge');
+  t.same(
+    parseFilefrag(await fixture('xfs-reflink-partly-rewritten.txt')),
+    [{ start: 3145728, end: 4194304 }],
+    'adjacent extents merge',
+  );
   t.same(parseFilefrag(await fixture('xfs-reflink-shared.txt')), [{ start: 3145728, end: 4194304 }]);
   t.equal(parseFilefrag('filefrag: Operation not supported\n'), null, 'not understood: null (read everything)');
   t.equal(parseFilefrag('File size of x is 10 (10 blocks of 1 bytes)\n'), null, 'no summary line: null');
 });
 
 t.test('isHole', async (t) => {
-  const r = [{ start: 100, end: 200 }, { start: 500, end: 600 }];
+  const r = [
+    { start: 100, end: 200 },
+    { start: 500, end: 600 },
+  ];
   t.ok(isHole(r, 0, 100));
   t.notOk(isHole(r, 0, 101));
   t.ok(isHole(r, 200, 500));
@@ -41,7 +60,8 @@ t.test('a sparse source is copied exactly while its holes are skipped', async (t
   const size = 64 * 1024 * 1024 + 12345;
   const handle = await fs.open(source, 'w');
   await handle.truncate(size);
-  for (const at of [0, 5 * 1024 * 1024 + 7, 40 * 1024 * 1024, size - 1000]) await handle.write(randomBytes(1000), 0, 1000, at);
+  for (const at of [0, 5 * 1024 * 1024 + 7, 40 * 1024 * 1024, size - 1000])
+    await handle.write(randomBytes(1000), 0, 1000, at);
   await handle.close();
   const ranges = await dataRanges(source);
   t.ok(ranges && ranges.length >= 1 && ranges.length <= 4, `filefrag found the islands: ${JSON.stringify(ranges)}`);
@@ -59,7 +79,12 @@ const mapOf = async (name: string): Promise<ExtentMap> => {
   if (!map) throw new Error(`${name}: not understood`);
   return map;
 };
-const ext = (logical: number, physical: number, length: number, ...flags: string[]): Extent => ({ logical, physical, length, flags });
+const ext = (logical: number, physical: number, length: number, ...flags: string[]): Extent => ({
+  logical,
+  physical,
+  length,
+  flags,
+});
 
 t.test('parseFilefragExtents reads real output: offsets, lengths, flags, a blank expected column', async (t) => {
   const b = await mapOf('xfs-pair-scattered/b.txt');
@@ -72,13 +97,35 @@ t.test('parseFilefragExtents reads real output: offsets, lengths, flags, a blank
   t.same(a.extents[0], ext(0, 98304, 8192), 'neither expected nor flags: only blanks after the length');
 
   const delalloc = await mapOf('ext4-delalloc-two-islands.txt');
-  t.same(delalloc.extents, [ext(10485760, 0, 2097152, 'unknown_loc', 'delalloc'), ext(32768000, 0, 65536, 'last', 'unknown_loc', 'delalloc')], 'length from the logical range: filefrag prints 0 for unknown_loc');
+  t.same(
+    delalloc.extents,
+    [ext(10485760, 0, 2097152, 'unknown_loc', 'delalloc'), ext(32768000, 0, 65536, 'last', 'unknown_loc', 'delalloc')],
+    'length from the logical range: filefrag prints 0 for unknown_loc',
+  );
   t.same((await mapOf('xfs-prealloc-unwritten.txt')).extents[1], ext(1048576, 403800064, 524288, 'unwritten'));
-  t.same(await mapOf('btrfs-inline.txt'), { sizeBytes: 780, extents: [ext(0, 0, 4096, 'last', 'encoded', 'not_aligned', 'inline', 'eof')] }, '"4096 block of 1 bytes", inline data');
-  t.same((await mapOf('btrfs-compressed.txt')).extents.map((e) => e.flags), [['encoded'], ['encoded'], ['last', 'eof']]);
+  t.same(
+    await mapOf('btrfs-inline.txt'),
+    { sizeBytes: 780, extents: [ext(0, 0, 4096, 'last', 'encoded', 'not_aligned', 'inline', 'eof')] },
+    '"4096 block of 1 bytes", inline data',
+  );
+  t.same(
+    (await mapOf('btrfs-compressed.txt')).extents.map((e) => e.flags),
+    [['encoded'], ['encoded'], ['last', 'eof']],
+  );
   t.same(await mapOf('ext4-all-hole.txt'), { sizeBytes: 8388608, extents: [] });
 
-  for (const name of ['ext4-all-hole.txt', 'ext4-delalloc-two-islands.txt', 'ext4-synced-two-islands.txt', 'xfs-reflink-shared.txt', 'xfs-reflink-partly-rewritten.txt', 'xfs-prealloc-unwritten.txt', 'btrfs-compressed.txt', 'btrfs-inline.txt', 'xfs-pair-punch/a.txt', 'xfs-pair-punch/b.txt']) {
+  for (const name of [
+    'ext4-all-hole.txt',
+    'ext4-delalloc-two-islands.txt',
+    'ext4-synced-two-islands.txt',
+    'xfs-reflink-shared.txt',
+    'xfs-reflink-partly-rewritten.txt',
+    'xfs-prealloc-unwritten.txt',
+    'btrfs-compressed.txt',
+    'btrfs-inline.txt',
+    'xfs-pair-punch/a.txt',
+    'xfs-pair-punch/b.txt',
+  ]) {
     const logical = merge((await mapOf(name)).extents.map((e) => ({ start: e.logical, end: e.logical + e.length })));
     t.same(logical, parseFilefrag(await fixture(name)), `${name}: the same logical ranges as parseFilefrag`);
   }
@@ -93,15 +140,30 @@ t.test('parseFilefragExtents answers null for output it does not understand', as
   t.equal(parseFilefragExtents(good.replace(/^File size.*$/m, '')), null, 'no size line');
   t.equal(parseFilefragExtents(good.replace('blocks of 1 bytes', 'blocks of 4096 bytes')), null, 'another block size');
   t.equal(parseFilefragExtents(good.replace(/^ ext:.*$/m, '')), null, 'no column header');
-  const fibmap = 'Filesystem type is: ef53\nFile size of v.img is 1048576 (1048576 blocks of 1 bytes)\nv.img: 1 extent found\n';
+  const fibmap =
+    'Filesystem type is: ef53\nFile size of v.img is 1048576 (1048576 blocks of 1 bytes)\nv.img: 1 extent found\n';
   t.equal(parseFilefragExtents(fibmap), null, 'the FIBMAP fallback lists no extents: not "all hole"');
   t.equal(parseFilefrag(fibmap), null, 'data ranges from the FIBMAP fallback are unknown, never "all hole"');
-  t.equal(parseFilefragExtents(good.replace(/^ ext:.*$/m, (h) => `${h}\nDiscontinuity: Block 3 is at 100 (was 4)`)), null, 'FIBMAP discontinuities');
+  t.equal(
+    parseFilefragExtents(good.replace(/^ ext:.*$/m, (h) => `${h}\nDiscontinuity: Block 3 is at 100 (was 4)`)),
+    null,
+    'FIBMAP discontinuities',
+  );
   const lines = good.split('\n');
   const swapped = [...lines.slice(0, 3), lines[4], lines[3], ...lines.slice(5)].join('\n');
   t.equal(parseFilefragExtents(swapped), null, 'extents out of order');
-  t.equal(parseFilefragExtents(good.replace('4194304.. 4206591', '4194304.. 4194303').replace('1572864.. 4194303', '1572864.. 4194400')), null, 'overlapping extents');
-  t.equal(parseFilefragExtents(good.replace('1572864.. 4194303', '1572864..    1000')), null, 'an end before its start');
+  t.equal(
+    parseFilefragExtents(
+      good.replace('4194304.. 4206591', '4194304.. 4194303').replace('1572864.. 4194303', '1572864.. 4194400'),
+    ),
+    null,
+    'overlapping extents',
+  );
+  t.equal(
+    parseFilefragExtents(good.replace('1572864.. 4194303', '1572864..    1000')),
+    null,
+    'an end before its start',
+  );
   t.equal(parseFilefragExtents(`${good}${good}`), null, 'two files');
   t.equal(parseFilefragExtents(good.replace('shared,eof', 'shared: eof')), null, 'a line that does not parse');
 });
@@ -110,15 +172,29 @@ t.test('changedRanges on real pairs of XFS reflink clones is exactly what was wr
   for (const name of ['scattered', 'punch', 'growth', 'prealloc']) {
     const a = await mapOf(`xfs-pair-${name}/a.txt`);
     const b = await mapOf(`xfs-pair-${name}/b.txt`);
-    const expected = JSON.parse(await fixture(`xfs-pair-${name}/expected.json`)) as { sizeBytes: { a: number; b: number }; changed: ByteRange[] };
+    const expected = JSON.parse(await fixture(`xfs-pair-${name}/expected.json`)) as {
+      sizeBytes: { a: number; b: number };
+      changed: ByteRange[];
+    };
     t.same([a.sizeBytes, b.sizeBytes], [expected.sizeBytes.a, expected.sizeBytes.b], `${name}: sizes`);
     t.same(changedRanges(a, b), expected.changed, `${name}: ${JSON.stringify(expected.changed)}`);
     t.same(changedRanges(a, a), [], `${name}: A against itself`);
     t.same(changedRanges(b, b), [], `${name}: B against itself`);
   }
-  t.same(changedRanges(await mapOf('xfs-reflink-shared.txt'), await mapOf('xfs-reflink-partly-rewritten.txt')), [{ start: 3276800, end: 3342336 }], 'the 64 KiB rewritten in the older pair');
+  t.same(
+    changedRanges(await mapOf('xfs-reflink-shared.txt'), await mapOf('xfs-reflink-partly-rewritten.txt')),
+    [{ start: 3276800, end: 3342336 }],
+    'the 64 KiB rewritten in the older pair',
+  );
   const delalloc = await mapOf('ext4-delalloc-two-islands.txt');
-  t.same(changedRanges(delalloc, delalloc), [{ start: 10485760, end: 12582912 }, { start: 32768000, end: 32833536 }], 'delayed allocation: no location, so changed even against itself');
+  t.same(
+    changedRanges(delalloc, delalloc),
+    [
+      { start: 10485760, end: 12582912 },
+      { start: 32768000, end: 32833536 },
+    ],
+    'delayed allocation: no location, so changed even against itself',
+  );
   const inline = await mapOf('btrfs-inline.txt');
   t.same(changedRanges(inline, inline), [{ start: 0, end: 780 }], 'inline data: changed, cut at the size');
 });
@@ -130,27 +206,62 @@ t.test('changedRanges on hand-built maps', async (t) => {
 
   t.same(changedRanges(map(base), map(base)), [], 'identical maps');
   t.same(changedRanges(map([]), map([])), [], 'all hole on both sides');
-  t.same(changedRanges(map(base), map([ext(0, 1_000_000, 256 * KiB), ext(512 * KiB, 9_000_000 + 4096, 512 * KiB)])), [{ start: 512 * KiB, end: size }], 'physical shifted: the whole extent');
-  t.same(changedRanges(map(base), map([ext(0, 1_000_000, 256 * KiB)])), [{ start: 512 * KiB, end: size }], 'data in A, hole in B (punched)');
-  t.same(changedRanges(map([ext(0, 1_000_000, 256 * KiB)]), map(base)), [{ start: 512 * KiB, end: size }], 'hole in A, data in B (written)');
   t.same(
-    changedRanges(map(base), map([ext(0, 1_000_000, 100_000, 'shared'), ext(100_000, 1_100_000, 162_144, 'merged', 'shared'), ext(512 * KiB, 9_000_000, 512 * KiB, 'last', 'shared', 'eof')])),
+    changedRanges(map(base), map([ext(0, 1_000_000, 256 * KiB), ext(512 * KiB, 9_000_000 + 4096, 512 * KiB)])),
+    [{ start: 512 * KiB, end: size }],
+    'physical shifted: the whole extent',
+  );
+  t.same(
+    changedRanges(map(base), map([ext(0, 1_000_000, 256 * KiB)])),
+    [{ start: 512 * KiB, end: size }],
+    'data in A, hole in B (punched)',
+  );
+  t.same(
+    changedRanges(map([ext(0, 1_000_000, 256 * KiB)]), map(base)),
+    [{ start: 512 * KiB, end: size }],
+    'hole in A, data in B (written)',
+  );
+  t.same(
+    changedRanges(
+      map(base),
+      map([
+        ext(0, 1_000_000, 100_000, 'shared'),
+        ext(100_000, 1_100_000, 162_144, 'merged', 'shared'),
+        ext(512 * KiB, 9_000_000, 512 * KiB, 'last', 'shared', 'eof'),
+      ]),
+    ),
     [],
     'split differently, same mapping; shared, merged, last, eof say nothing about the data',
   );
   t.same(
-    changedRanges(map([ext(0, 1_000_000, 10_001)]), map([ext(0, 1_000_000, 3333), ext(3333, 77_777, 4444), ext(7777, 1_007_777, 2224)])),
+    changedRanges(
+      map([ext(0, 1_000_000, 10_001)]),
+      map([ext(0, 1_000_000, 3333), ext(3333, 77_777, 4444), ext(7777, 1_007_777, 2224)]),
+    ),
     [{ start: 3333, end: 7777 }],
     'boundaries at odd offsets',
   );
   t.same(
     changedRanges(map([ext(0, 1_000_000, 5000), ext(5000, 3_000_000, 5001)]), map([ext(1234, 1_001_234, 6000)])),
-    [{ start: 0, end: 1234 }, { start: 5000, end: 10_001 }],
+    [
+      { start: 0, end: 1234 },
+      { start: 5000, end: 10_001 },
+    ],
     'overlapping boundaries that do not line up',
   );
   t.same(changedRanges(map([base[1] as Extent, base[0] as Extent]), map(base)), [], 'extents in any order');
 
-  for (const flag of ['unknown_loc', 'delalloc', 'inline', 'data_inline', 'encoded', 'not_aligned', 'tail_packed', 'encrypted', '0x1000']) {
+  for (const flag of [
+    'unknown_loc',
+    'delalloc',
+    'inline',
+    'data_inline',
+    'encoded',
+    'not_aligned',
+    'tail_packed',
+    'encrypted',
+    '0x1000',
+  ]) {
     const flagged = [ext(0, 1_000_000, 256 * KiB), ext(512 * KiB, 9_000_000, 512 * KiB, flag)];
     t.same(changedRanges(map(base), map(flagged)), [{ start: 512 * KiB, end: size }], `${flag} in B: changed`);
     t.same(changedRanges(map(flagged), map(base)), [{ start: 512 * KiB, end: size }], `${flag} in A: changed`);
@@ -160,19 +271,68 @@ t.test('changedRanges on hand-built maps', async (t) => {
   t.same(changedRanges(map(base), map(unwritten)), [{ start: 0, end: 256 * KiB }], 'unwritten in B only');
   t.same(changedRanges(map(unwritten), map(base)), [{ start: 0, end: 256 * KiB }], 'unwritten in A only');
 
-  t.same(changedRanges(map(base), map(base, size + 5000)), [{ start: size, end: size + 5000 }], 'growth past the last extent');
-  t.same(changedRanges(map(base, size - 100), map(base, size)), [{ start: size - 100, end: size }], 'growth inside the last block');
-  t.same(changedRanges(map(base, 1000), map([ext(0, 1_000_000, 4096), ext(4096, 55_555, 8192)], 10_000)), [{ start: 1000, end: 10_000 }], 'growth merges with a changed block');
-  t.same(changedRanges(map(base), map([ext(0, 1_000_000, 200 * KiB)], 200 * KiB)), [], 'shrink: only what B still has counts');
-  t.same(changedRanges(map(base), map([ext(0, 1_000_000, 4096), ext(4096, 7, 4096)], 5000)), [{ start: 4096, end: 5000 }], 'shrink, cut at B\'s size');
-  t.same(changedRanges(map([ext(0, 1_000_000, 8192)], 5000), map([ext(0, 1_000_000, 4096), ext(4096, 4, 4096)], 5000)), [{ start: 4096, end: 5000 }], 'mapping past the size is cut');
-  t.same(changedRanges(map([ext(0, 1_000_000, 8192), ext(4096, 1_004_096, 8192)]), map([ext(0, 1_000_000, 12288)])), [{ start: 4096, end: 8192 }], 'overlapping extents in one map: changed where they overlap');
-  t.same(changedRanges(map([]), map([ext(0, 5, 0), ext(10, 0, 4096, 'last')], 1000)), [{ start: 10, end: 1000 }], 'empty extents are ignored');
+  t.same(
+    changedRanges(map(base), map(base, size + 5000)),
+    [{ start: size, end: size + 5000 }],
+    'growth past the last extent',
+  );
+  t.same(
+    changedRanges(map(base, size - 100), map(base, size)),
+    [{ start: size - 100, end: size }],
+    'growth inside the last block',
+  );
+  t.same(
+    changedRanges(map(base, 1000), map([ext(0, 1_000_000, 4096), ext(4096, 55_555, 8192)], 10_000)),
+    [{ start: 1000, end: 10_000 }],
+    'growth merges with a changed block',
+  );
+  t.same(
+    changedRanges(map(base), map([ext(0, 1_000_000, 200 * KiB)], 200 * KiB)),
+    [],
+    'shrink: only what B still has counts',
+  );
+  t.same(
+    changedRanges(map(base), map([ext(0, 1_000_000, 4096), ext(4096, 7, 4096)], 5000)),
+    [{ start: 4096, end: 5000 }],
+    "shrink, cut at B's size",
+  );
+  t.same(
+    changedRanges(map([ext(0, 1_000_000, 8192)], 5000), map([ext(0, 1_000_000, 4096), ext(4096, 4, 4096)], 5000)),
+    [{ start: 4096, end: 5000 }],
+    'mapping past the size is cut',
+  );
+  t.same(
+    changedRanges(map([ext(0, 1_000_000, 8192), ext(4096, 1_004_096, 8192)]), map([ext(0, 1_000_000, 12288)])),
+    [{ start: 4096, end: 8192 }],
+    'overlapping extents in one map: changed where they overlap',
+  );
+  t.same(
+    changedRanges(map([]), map([ext(0, 5, 0), ext(10, 0, 4096, 'last')], 1000)),
+    [{ start: 10, end: 1000 }],
+    'empty extents are ignored',
+  );
 
   const tib = 4 * 1024 ** 4;
   const started = process.hrtime.bigint();
-  const ranges = changedRanges(map([ext(0, 8 * KiB, tib)], tib), map([ext(0, 8 * KiB, tib / 2), ext(tib / 2, 99 * 1024 ** 3, 4096), ext(tib / 2 + 4096, 8 * KiB + tib / 2 + 4096, tib / 2 - 4096)], tib + 1));
-  t.same(ranges, [{ start: tib / 2, end: tib / 2 + 4096 }, { start: tib, end: tib + 1 }], '4 TiB: one block and the growth');
+  const ranges = changedRanges(
+    map([ext(0, 8 * KiB, tib)], tib),
+    map(
+      [
+        ext(0, 8 * KiB, tib / 2),
+        ext(tib / 2, 99 * 1024 ** 3, 4096),
+        ext(tib / 2 + 4096, 8 * KiB + tib / 2 + 4096, tib / 2 - 4096),
+      ],
+      tib + 1,
+    ),
+  );
+  t.same(
+    ranges,
+    [
+      { start: tib / 2, end: tib / 2 + 4096 },
+      { start: tib, end: tib + 1 },
+    ],
+    '4 TiB: one block and the growth',
+  );
   t.ok(Number(process.hrtime.bigint() - started) / 1e6 < 50, 'in no time: never per byte');
 });
 
@@ -213,7 +373,11 @@ function extentsOf(layout: Layout, next: () => number): Extent[] {
     if (physical === null || physical === undefined) continue;
     const flags = [...(layout.unwritten[i] ? ['unwritten'] : []), ...(next() < 0.5 ? ['shared'] : [])];
     const last = extents.at(-1);
-    const contiguous = last && last.logical + last.length === i * 4096 && last.physical + last.length === physical * 4096 && last.flags.includes('unwritten') === !!layout.unwritten[i];
+    const contiguous =
+      last &&
+      last.logical + last.length === i * 4096 &&
+      last.physical + last.length === physical * 4096 &&
+      last.flags.includes('unwritten') === !!layout.unwritten[i];
     if (contiguous && next() < 0.9) last.length += 4096;
     else extents.push({ logical: i * 4096, physical: physical * 4096, length: 4096, flags });
   }
@@ -268,7 +432,10 @@ t.test('property: changedRanges is exactly the blocks whose mapping differs', as
       if (differs) expected.push({ start: i * 4096, end: Math.min((i + 1) * 4096, common) });
     }
     if (sizeB > sizeA) expected.push({ start: sizeA, end: sizeB });
-    const got = changedRanges({ sizeBytes: sizeA, extents: extentsOf(a, next) }, { sizeBytes: sizeB, extents: extentsOf(b, next) });
+    const got = changedRanges(
+      { sizeBytes: sizeA, extents: extentsOf(a, next) },
+      { sizeBytes: sizeB, extents: extentsOf(b, next) },
+    );
     if (JSON.stringify(got) !== JSON.stringify(merge(expected))) {
       failures++;
       t.same(got, merge(expected), `round ${round}`);
@@ -288,7 +455,9 @@ t.test('fileExtents: the map of a real file, null when there is none', async (t)
   const map = await fileExtents(file);
   t.ok(map, 'understood');
   t.equal(map?.sizeBytes, 8 * 1024 * KiB + 77);
-  t.same(merge((map?.extents ?? []).map((e) => ({ start: e.logical, end: e.logical + e.length }))), [{ start: 1024 * KiB, end: 1088 * KiB }]);
+  t.same(merge((map?.extents ?? []).map((e) => ({ start: e.logical, end: e.logical + e.length }))), [
+    { start: 1024 * KiB, end: 1088 * KiB },
+  ]);
   t.same(changedRanges(map as ExtentMap, map as ExtentMap), [], 'a flushed file against itself');
   t.equal(await fileExtents(path.join(dir, 'missing.img')), null);
 });

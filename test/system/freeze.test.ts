@@ -19,7 +19,11 @@ const TOOLS = ['mkfs.ext4', 'losetup', 'mount', 'fsfreeze', 'e2fsck'];
 /** Writes a file on `mountpoint` and syncs it: blocks while the filesystem is frozen. */
 function writer(mountpoint: string, name: string) {
   const started = Date.now();
-  const run = execa('sh', ['-c', `echo written > "${path.join(mountpoint, name)}" && sync -f "${path.join(mountpoint, name)}"`], { reject: false, timeout: 60_000 });
+  const run = execa(
+    'sh',
+    ['-c', `echo written > "${path.join(mountpoint, name)}" && sync -f "${path.join(mountpoint, name)}"`],
+    { reject: false, timeout: 60_000 },
+  );
   return { run, started, done: run.then((r) => ({ ...r, ms: Date.now() - started })) };
 }
 
@@ -113,21 +117,30 @@ t.test('qrv snap of a loop-mounted image freezes it; killed or hung while frozen
   const snap = await qrvJson(home, ['snap', 'vol', '--max-freeze', '2m']);
   t.equal(snap.run.exitCode, 0, snap.run.stderr);
   t.match(snap.summary.snapshot, { quiesce: 'fsfreeze', state: 'ready', consistency: 'frozen' });
-  t.ok(snap.summary.snapshot.suspendedMs > 0, `the freeze window is measured (${snap.summary.snapshot.suspendedMs} ms)`);
+  t.ok(
+    snap.summary.snapshot.suspendedMs > 0,
+    `the freeze window is measured (${snap.summary.snapshot.suspendedMs} ms)`,
+  );
   t.notMatch(snap.run.stdout + snap.run.stderr, /not mounted|torn/, 'no warning');
   const fsck = await execa('e2fsck', ['-fn', snap.summary.snapshot.path], { reject: false });
   t.equal(fsck.exitCode, 0, `the snapshot of the frozen filesystem is clean: ${fsck.stdout}`);
   t.equal((await writer(fsys.mountpoint, 'after-snap').done).exitCode, 0, 'and it is thawed');
 
   // Killed with SIGKILL while frozen: the guard sees its pipe close and thaws at once.
-  const killed = await execa('node', [BIN, '--home', home, 'snap', 'vol'], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=kill' } });
+  const killed = await execa('node', [BIN, '--home', home, 'snap', 'vol'], {
+    reject: false,
+    env: { QRV_FAILPOINTS: 'after-freeze=kill' },
+  });
   t.equal(killed.signal, 'SIGKILL', 'qrv died while the filesystem was frozen');
   const afterKill = await writer(fsys.mountpoint, 'after-kill').done;
   t.equal(afterKill.exitCode, 0, 'a write completes');
   t.ok(afterKill.ms < 5_000, `within the guard's reaction time, not its deadline (${afterKill.ms} ms)`);
 
   // Hung while frozen: the guard thaws at its deadline while qrv is still there.
-  const hung = execa('node', [BIN, '--home', home, 'snap', 'vol'], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=sleep:60000', QRV_FREEZE_GUARD_MS: '1500' } });
+  const hung = execa('node', [BIN, '--home', home, 'snap', 'vol'], {
+    reject: false,
+    env: { QRV_FAILPOINTS: 'after-freeze=sleep:60000', QRV_FREEZE_GUARD_MS: '1500' },
+  });
   t.teardown(() => {
     hung.kill('SIGKILL');
   });
@@ -174,7 +187,10 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
   await fs.mkdir(qrvs);
 
   // Held frozen for 1.5 s after the freeze: both filesystems must be frozen at the same time.
-  const child = execa('node', [BIN, '--home', home, '--json', 'run', 'ab', '--to', qrvs, '--max-freeze', '2m'], { reject: false, env: { QRV_FAILPOINTS: 'after-freeze=sleep:1500' } });
+  const child = execa('node', [BIN, '--home', home, '--json', 'run', 'ab', '--to', qrvs, '--max-freeze', '2m'], {
+    reject: false,
+    env: { QRV_FAILPOINTS: 'after-freeze=sleep:1500' },
+  });
   t.teardown(() => {
     child.kill('SIGKILL');
   });
@@ -190,7 +206,10 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
   });
   t.ok(frozen, 'both members said they are frozen');
   const run = child.then((r) => {
-    const lines = String(r.stdout).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+    const lines = String(r.stdout)
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, any>);
     return { run: { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) }, summary: lines.at(-1) ?? {} };
   });
   const probes = disks.map((d) => writer(d.mountpoint, 'probe'));
@@ -204,7 +223,10 @@ t.test('a sub-client is frozen in one window: both filesystems at once, one grou
   const snapshots = summary.snapshots as Array<{ groupId: string; quiesce: string; suspendedMs: number }>;
   t.equal(snapshots.length, 2);
   t.equal(new Set(snapshots.map((s) => s.groupId)).size, 1, 'one group');
-  t.ok(snapshots.every((s) => s.quiesce === 'fsfreeze' && s.suspendedMs >= 1500), `both frozen through the held window (${snapshots.map((s) => s.suspendedMs).join(', ')} ms)`);
+  t.ok(
+    snapshots.every((s) => s.quiesce === 'fsfreeze' && s.suspendedMs >= 1500),
+    `both frozen through the held window (${snapshots.map((s) => s.suspendedMs).join(', ')} ms)`,
+  );
   for (const d of disks) {
     const fsck = await execa('e2fsck', ['-fn', path.join(qrvs, `${d.name}.qrv.img`)], { reject: false });
     t.equal(fsck.exitCode, 0, `the QRV of ${d.name} is a clean filesystem`);
@@ -224,7 +246,13 @@ t.test('fsfreeze not installed: one line naming util-linux (exit 10), nothing fr
   }
   const snap = await qrvJson(home, ['snap', 'vol'], { PATH: bin });
   t.equal(snap.run.exitCode, 10, snap.run.stderr);
-  t.match(JSON.parse(snap.run.stderr), { message_type: 'error', code: 'missing-tool', exitCode: 10, message: 'fsfreeze is not installed', hint: 'install it with: apt-get install util-linux' });
+  t.match(JSON.parse(snap.run.stderr), {
+    message_type: 'error',
+    code: 'missing-tool',
+    exitCode: 10,
+    message: 'fsfreeze is not installed',
+    hint: 'install it with: apt-get install util-linux',
+  });
   t.equal((await writer(fsys.mountpoint, 'after').done).exitCode, 0, 'the filesystem is not frozen');
   const listed = await qrvJson(home, ['list', '--all']);
   t.same(listed.summary.snapshots, [], 'no snapshot row: the missing tool is found before anything is written');
@@ -232,6 +260,8 @@ t.test('fsfreeze not installed: one line naming util-linux (exit 10), nothing fr
 });
 
 t.test('blockFreezeNests: a device suspend nests inside FIFREEZE from Linux 6.8', async (t) => {
-  for (const release of ['6.1.0-57-amd64', '5.14.0-427.el9.x86_64', '6.7.12', '4.19.0-27-amd64', 'garbage']) t.notOk(blockFreezeNests(release), release);
-  for (const release of ['6.8.0-45-generic', '6.12.95+deb12-amd64', '6.10.3', '7.0.1']) t.ok(blockFreezeNests(release), release);
+  for (const release of ['6.1.0-57-amd64', '5.14.0-427.el9.x86_64', '6.7.12', '4.19.0-27-amd64', 'garbage'])
+    t.notOk(blockFreezeNests(release), release);
+  for (const release of ['6.8.0-45-generic', '6.12.95+deb12-amd64', '6.10.3', '7.0.1'])
+    t.ok(blockFreezeNests(release), release);
 });

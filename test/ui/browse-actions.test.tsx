@@ -99,7 +99,10 @@ t.test('d asks and deletes only after y; p changes the persistence', async (t) =
   await b.press('p', ...'30d', KEY.enter);
   screen = await b.waitFor(`${s1.id} persists until`);
   const until = (await row(s1.id))?.persistUntil;
-  t.ok(until && Math.abs(Date.parse(until) - Date.now() - 30 * 86_400_000) < 60_000, `about 30 days from now: ${until}`);
+  t.ok(
+    until && Math.abs(Date.parse(until) - Date.now() - 30 * 86_400_000) < 60_000,
+    `about 30 days from now: ${until}`,
+  );
   t.match(screen, new RegExp(`persists until ${until?.slice(0, 10)}`), 'the details show it');
   await b.press('p', ...'forever', KEY.enter);
   await b.waitFor(`${s1.id} persists forever`);

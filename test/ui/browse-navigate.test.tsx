@@ -54,7 +54,10 @@ t.test('the tree, details, moving in and out, in 80×24', async (t) => {
       await b.press(KEY.enter);
       screen = await b.waitFor('▾ /etc');
       t.match(screen, /›app\.conf/);
-      t.match(screen, /\/etc\/app\.conf[\s\S]*type\s+file[\s\S]*size\s+6 B[\s\S]*-rw-r--r-- \(0644\)[\s\S]*modified\s+\d{4}-/);
+      t.match(
+        screen,
+        /\/etc\/app\.conf[\s\S]*type\s+file[\s\S]*size\s+6 B[\s\S]*-rw-r--r-- \(0644\)[\s\S]*modified\s+\d{4}-/,
+      );
       t.ok(fits80x24(screen), screen);
 
       await b.press(KEY.backspace);
@@ -92,7 +95,9 @@ t.test('/ filters the current list; t jumps to the copy resolveAt chooses, also 
 
   // t at the volume: the copy of that time is selected.
   await b.press('t', ...scene.between, KEY.enter);
-  screen = await b.waitFor(`web as of ${scene.between.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}: ${s1.id}, a snapshot taken`);
+  screen = await b.waitFor(
+    `web as of ${scene.between.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}: ${s1.id}, a snapshot taken`,
+  );
   t.match(screen, new RegExp(`›${s1.id}`));
   // Inside the newest copy, in /etc: t goes to the same folder in the older copy.
   await b.press(KEY.up, KEY.enter);
@@ -122,7 +127,10 @@ t.test('/ filters the current list; t jumps to the copy resolveAt chooses, also 
 t.test('a bigger terminal gets a bigger screen, drawn again when the terminal is resized', async (t) => {
   const scene = await browseScene(t);
   const b = await openBrowser(t, scene.home, { via: 'debugfs', terminalSize: true });
-  const size = (screen: string) => ({ rows: screen.split('\n').length, widest: Math.max(...screen.split('\n').map((l) => [...l].length)) });
+  const size = (screen: string) => ({
+    rows: screen.split('\n').length,
+    widest: Math.max(...screen.split('\n').map((l) => [...l].length)),
+  });
   let screen = await b.waitFor('default');
   // ink-testing-library's terminal: 100 columns, no rows (so 24)
   t.same(size(screen), { rows: 23, widest: 100 }, '100 columns, 23 rows', { screen });
@@ -137,5 +145,9 @@ t.test('a bigger terminal gets a bigger screen, drawn again when the terminal is
   Object.defineProperty(stdout, 'rows', { value: 10, configurable: true });
   stdout.emit('resize');
   screen = await b.waitFor((s: string) => size(s).widest === 80, 'the screen back at 80 columns');
-  t.same(size(screen), { rows: 23, widest: 80 }, 'a terminal smaller than 80×24 still gets 80×24 (the least the screen needs)');
+  t.same(
+    size(screen),
+    { rows: 23, widest: 80 },
+    'a terminal smaller than 80×24 still gets 80×24 (the least the screen needs)',
+  );
 });

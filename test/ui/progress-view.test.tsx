@@ -61,7 +61,14 @@ t.test('the current step shows a bar, percent, bytes, MB/s and time left', async
   const frame = frameOf({
     lines: [{ key: 0, text: 'copy: check destination', tone: 'done' }],
     current: 'copy: copy blocks',
-    progress: { type: 'progress', phase: 'copy', bytesDone: 32 * MiB, bytesTotal: 128 * MiB, rate: 250e6, etaSeconds: 125 },
+    progress: {
+      type: 'progress',
+      phase: 'copy',
+      bytesDone: 32 * MiB,
+      bytesTotal: 128 * MiB,
+      rate: 250e6,
+      etaSeconds: 125,
+    },
   });
   const lines = frame.split('\n');
   t.equal(lines[0], '✓ copy: check destination', 'finished lines above');
@@ -71,16 +78,28 @@ t.test('the current step shows a bar, percent, bytes, MB/s and time left', async
 });
 
 t.test('time left is "--" while unknown, and an empty total counts as done', async (t) => {
-  const unknown = frameOf({ lines: [], current: 'verify: compare checksums', progress: { type: 'progress', phase: 'verify', bytesDone: 0, bytesTotal: 4 * MiB, rate: 0, etaSeconds: null } });
+  const unknown = frameOf({
+    lines: [],
+    current: 'verify: compare checksums',
+    progress: { type: 'progress', phase: 'verify', bytesDone: 0, bytesTotal: 4 * MiB, rate: 0, etaSeconds: null },
+  });
   t.match(unknown, /░{30}\s+0%\s+0 B \/ 4\.00 MiB\s+0 MB\/s\s+-- left/, unknown);
-  const empty = frameOf({ lines: [], current: 'copy: copy blocks', progress: { type: 'progress', phase: 'copy', bytesDone: 0, bytesTotal: 0, rate: 0, etaSeconds: null } });
+  const empty = frameOf({
+    lines: [],
+    current: 'copy: copy blocks',
+    progress: { type: 'progress', phase: 'copy', bytesDone: 0, bytesTotal: 0, rate: 0, etaSeconds: null },
+  });
   t.match(empty, /█{30}\s+100%/, empty);
 });
 
 t.test('a current step without progress shows no bar; no current step shows nothing live', async (t) => {
   const noProgress = frameOf({ lines: [], current: 'snapshot: freeze', progress: null });
   t.equal(noProgress, '› snapshot: freeze');
-  const idle = frameOf({ lines: [], current: null, progress: { type: 'progress', phase: 'copy', bytesDone: 1, bytesTotal: 2, rate: 1, etaSeconds: 1 } });
+  const idle = frameOf({
+    lines: [],
+    current: null,
+    progress: { type: 'progress', phase: 'copy', bytesDone: 1, bytesTotal: 2, rate: 1, etaSeconds: 1 },
+  });
   t.equal(idle, '', 'progress without a current step is not drawn');
 });
 
@@ -118,19 +137,41 @@ t.test('reduce folds events into the view state', async (t) => {
   t.same(state.progress, progress, 'and its progress');
 
   state = reduce(state, { type: 'warning', message: 'slow disk' });
-  t.same(state.lines.at(-1), { key: 1, text: 'slow disk', tone: 'warning' }, 'a warning line (marked by tone, not by text)');
+  t.same(
+    state.lines.at(-1),
+    { key: 1, text: 'slow disk', tone: 'warning' },
+    'a warning line (marked by tone, not by text)',
+  );
 
   state = reduce(state, { type: 'step', phase: 'copy', step: 'copy blocks', state: 'done', detail: '8 MiB', ms: 1500 });
-  t.same(state.lines.at(-1), { key: 2, text: 'copy: copy blocks: 8 MiB (1.50 s)', tone: 'done' }, 'a finished step becomes a done line');
+  t.same(
+    state.lines.at(-1),
+    { key: 2, text: 'copy: copy blocks: 8 MiB (1.50 s)', tone: 'done' },
+    'a finished step becomes a done line',
+  );
   t.equal(state.current, null, 'nothing is current');
   t.equal(state.progress, null, 'no progress');
 
   state = reduce(state, { type: 'step', phase: 'verify', step: 'compare checksums', state: 'started' });
-  state = reduce(state, { type: 'step', phase: 'verify', step: 'compare checksums', state: 'failed', detail: 'mismatch' });
-  t.same(state.lines.at(-1), { key: 3, text: 'verify: compare checksums failed: mismatch', tone: 'failed' }, 'a failed step is a failed line');
+  state = reduce(state, {
+    type: 'step',
+    phase: 'verify',
+    step: 'compare checksums',
+    state: 'failed',
+    detail: 'mismatch',
+  });
+  t.same(
+    state.lines.at(-1),
+    { key: 3, text: 'verify: compare checksums failed: mismatch', tone: 'failed' },
+    'a failed step is a failed line',
+  );
 
   state = reduce(state, { type: 'step', phase: 'unsnap', step: 'remove snapshot', state: 'skipped' });
-  t.same(state.lines.at(-1), { key: 4, text: 'unsnap: remove snapshot skipped', tone: 'skipped' }, 'a skipped step is a skipped line');
+  t.same(
+    state.lines.at(-1),
+    { key: 4, text: 'unsnap: remove snapshot skipped', tone: 'skipped' },
+    'a skipped step is a skipped line',
+  );
   t.same(
     state.lines.map((line) => line.key),
     [0, 1, 2, 3, 4],
@@ -139,7 +180,11 @@ t.test('reduce folds events into the view state', async (t) => {
 });
 
 t.test('reduce never changes the state it is given', async (t) => {
-  const before: ViewState = { lines: [{ key: 0, text: 'a', tone: 'done' }], current: 'copy: copy blocks', progress: null };
+  const before: ViewState = {
+    lines: [{ key: 0, text: 'a', tone: 'done' }],
+    current: 'copy: copy blocks',
+    progress: null,
+  };
   const snapshot = structuredClone(before);
   const events: QrvEvent[] = [
     { type: 'info', message: 'x' },

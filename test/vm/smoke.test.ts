@@ -15,7 +15,15 @@ import { REPO_ROOT, VmError, commentRun, runInVm, vmLane, vmTestTimeout } from '
 
 const SCRIPT = path.join(REPO_ROOT, 'test/vm/smoke.sh');
 const CAPTURED = path.join(REPO_ROOT, 'test/vm/captured');
-const REPORTS = ['versions.txt', 'lvs.json', 'dmsetup-status-snapshot.txt', 'dmsetup-status-thin-pool.txt', 'dmsetup-status.txt', 'dmsetup-table.txt', 'thin-delta.xml'];
+const REPORTS = [
+  'versions.txt',
+  'lvs.json',
+  'dmsetup-status-snapshot.txt',
+  'dmsetup-status-thin-pool.txt',
+  'dmsetup-status.txt',
+  'dmsetup-table.txt',
+  'thin-delta.xml',
+];
 // three VM runs: the smoke script (90 s quiet), three panicking boots (60 s), the hang (boot + 30 s)
 t.setTimeout(vmTestTimeout(90_000 + 60_000 + 120_000));
 
@@ -43,7 +51,11 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
   const script = await fs.readFile(SCRIPT, 'utf8');
   const run = await runInVm(script, { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 90_000, outDir });
   commentRun(t, run);
-  t.comment(`boot to script ${run.bootSeconds.toFixed(1)} s; steps (s): ${stepTimes(run.output).map(([name, s]) => `${name} ${s}`).join(', ')}`);
+  t.comment(
+    `boot to script ${run.bootSeconds.toFixed(1)} s; steps (s): ${stepTimes(run.output)
+      .map(([name, s]) => `${name} ${s}`)
+      .join(', ')}`,
+  );
   t.equal(run.exitCode, 0, 'the script succeeded', { output: run.output });
   const out = run.output;
 
@@ -68,7 +80,9 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
 
   t.match(out, /^thinsnap active: active$/m, 'the thin snapshot activates with -K');
   const delta = await fs.readFile(path.join(outDir, 'thin-delta.xml'), 'utf8');
-  const ranges = [...delta.matchAll(/<(same|different|left_only|right_only) begin="(\d+)" length="(\d+)"\/>/g)].map((m) => `${m[1]} ${m[2]}+${m[3]}`);
+  const ranges = [...delta.matchAll(/<(same|different|left_only|right_only) begin="(\d+)" length="(\d+)"\/>/g)].map(
+    (m) => `${m[1]} ${m[2]}+${m[3]}`,
+  );
   t.same(
     ranges.filter((r) => !r.startsWith('same')),
     ['different 5+1', 'right_only 100+3'],
@@ -76,14 +90,24 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
   );
   t.match(delta, /data_block_size="128"/, 'in 64 KiB chunks (128 sectors)');
 
-  const lvs = JSON.parse(await fs.readFile(path.join(outDir, 'lvs.json'), 'utf8')) as { report: Array<{ lv: LvRow[] }> };
+  const lvs = JSON.parse(await fs.readFile(path.join(outDir, 'lvs.json'), 'utf8')) as {
+    report: Array<{ lv: LvRow[] }>;
+  };
   const rows = new Map((lvs.report[0]?.lv ?? []).map((row) => [row.lv_name, row]));
   t.same([...rows.keys()].sort(), ['data', 'pool', 'snap', 'thin', 'thinsnap'], 'lvs lists the five LVs');
   t.match(rows.get('data'), { vg_name: 'vg0', lv_attr: /^o/, lv_size: '67108864B' }, 'data: an origin');
-  t.match(rows.get('snap'), { lv_attr: /^s/, origin: 'data', lv_size: '33554432B', snap_percent: /^\d+\.\d+$/, lv_tags: 'qrv,qrv:group=g1' }, 'snap: a classic snapshot of data, with its tags');
+  t.match(
+    rows.get('snap'),
+    { lv_attr: /^s/, origin: 'data', lv_size: '33554432B', snap_percent: /^\d+\.\d+$/, lv_tags: 'qrv,qrv:group=g1' },
+    'snap: a classic snapshot of data, with its tags',
+  );
   t.match(rows.get('pool'), { lv_attr: /^t/, data_percent: /^\d+\.\d+$/ }, 'pool: a thin pool');
   t.match(rows.get('thin'), { lv_attr: /^V/, pool_lv: 'pool', origin: '' }, 'thin: a thin LV in pool');
-  t.match(rows.get('thinsnap'), { lv_attr: /^V.{8}k$/, pool_lv: 'pool', origin: 'thin', lv_tags: 'qrv,qrv:group=g2' }, 'thinsnap: a thin snapshot of thin, skip-activation flag set, with its tags');
+  t.match(
+    rows.get('thinsnap'),
+    { lv_attr: /^V.{8}k$/, pool_lv: 'pool', origin: 'thin', lv_tags: 'qrv,qrv:group=g2' },
+    'thinsnap: a thin snapshot of thin, skip-activation flag set, with its tags',
+  );
 
   const poolStatus = (await fs.readFile(path.join(outDir, 'dmsetup-status-thin-pool.txt'), 'utf8')).trim();
   t.match(poolStatus, /^0 \d+ thin-pool \d+ \d+\/\d+ \d+\/\d+ - rw /, `thin-pool status: ${poolStatus}`);
@@ -91,8 +115,9 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
   t.match(table, /^vg0-snap: 0 \d+ snapshot \d+:\d+ \d+:\d+ P \d+$/m, 'dmsetup table: the persistent classic snapshot');
   t.match(table, /^vg0-thinsnap: 0 \d+ thin \d+:\d+ \d+$/m, 'dmsetup table: the thin snapshot');
 
-  const version = (JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  t.match(out, new RegExp(`^qrv ${version.replace(/\./g, '\\.')}$`, 'm'), 'the repository\'s bin/qrv runs in the VM');
+  const version = (JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  t.match(out, new RegExp(`^qrv ${version.replace(/\./g, '\\.')}$`, 'm'), "the repository's bin/qrv runs in the VM");
 
   if (process.env.QRV_VM_CAPTURE === '1') {
     await fs.mkdir(CAPTURED, { recursive: true });
@@ -107,7 +132,10 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
 t.test('VM lane: a boot that panics before the script begins is retried twice, then reported', async (t) => {
   if (!vmLane(t)) return;
   const started = performance.now();
-  const err = await runInVm('echo never', { timeoutMs: 60_000, append: ['rdinit=/qrv-no-such-init', 'init=/qrv-no-such-init'] }).then(
+  const err = await runInVm('echo never', {
+    timeoutMs: 60_000,
+    append: ['rdinit=/qrv-no-such-init', 'init=/qrv-no-such-init'],
+  }).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -134,7 +162,11 @@ t.test('VM lane: a script that hangs is stopped by the console watchdog, naming 
   t.comment(`the hung run was stopped after ${seconds.toFixed(1)} s`);
   t.ok(err instanceof VmError, 'the run fails with a VmError');
   if (!(err instanceof VmError)) return;
-  t.match(err.message, /hung: its console printed nothing for 30 s after "step-before-the-hang"/, 'saying where it hung');
+  t.match(
+    err.message,
+    /hung: its console printed nothing for 30 s after "step-before-the-hang"/,
+    'saying where it hung',
+  );
   t.ok(seconds < 600, 'long before the whole-run limit');
   t.notMatch(err.console, /@@QRV-VM-EXIT/, 'the script never ended by itself');
 });

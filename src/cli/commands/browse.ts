@@ -23,16 +23,29 @@ const source = (options: SourceOptions) => ({
   ...(options.via !== undefined ? { via: options.via as Via } : {}),
 });
 
-const VOLUME = ['--volume <name>', 'instead of an id: the copy of this volume `qrv resolve` chooses for --as-of'] as const;
-const AS_OF = ['--as-of <time>', 'with --volume: the point in time (ISO, "2h ago", "yesterday 18:00"; default: now)'] as const;
-const VIA = ['--via <method>', 'how to read: auto (root: read-only mount; otherwise debugfs), debugfs (ext2/3/4) or mount (root)'] as const;
+const VOLUME = [
+  '--volume <name>',
+  'instead of an id: the copy of this volume `qrv resolve` chooses for --as-of',
+] as const;
+const AS_OF = [
+  '--as-of <time>',
+  'with --volume: the point in time (ISO, "2h ago", "yesterday 18:00"; default: now)',
+] as const;
+const VIA = [
+  '--via <method>',
+  'how to read: auto (root: read-only mount; otherwise debugfs), debugfs (ext2/3/4) or mount (root)',
+] as const;
 
 export function register(program: Command): void {
   program
     .command('resolve <volume-or-subclient>')
-    .description('name the newest snapshot or QRV holding a volume as it was at a time, and why the others were passed over')
+    .description(
+      'name the newest snapshot or QRV holding a volume as it was at a time, and why the others were passed over',
+    )
     .requiredOption('--as-of <time>', 'the point in time (ISO time, "2h ago", "yesterday 18:00", "today 09:30")')
-    .action((target: string, options: { asOf: string }, command: Command) => execute(command, (ctx) => resolve(ctx, { target, asOf: options.asOf })));
+    .action((target: string, options: { asOf: string }, command: Command) =>
+      execute(command, (ctx) => resolve(ctx, { target, asOf: options.asOf })),
+    );
 
   program
     .command('ls [target]')
@@ -48,7 +61,13 @@ export function register(program: Command): void {
           const path = target === undefined ? '/' : splitTarget(`:${target.replace(/^:/, '')}`).path;
           return ls(ctx, { ...source(options), path, long });
         }
-        if (target === undefined) throw new QrvError('usage', 'usage', 'qrv ls needs a snapshot or QRV id (ID or ID:PATH), or --volume', 'e.g. `qrv ls s-1a2b3c4d5e6f:/etc --long`');
+        if (target === undefined)
+          throw new QrvError(
+            'usage',
+            'usage',
+            'qrv ls needs a snapshot or QRV id (ID or ID:PATH), or --volume',
+            'e.g. `qrv ls s-1a2b3c4d5e6f:/etc --long`',
+          );
         const { id, path } = splitTarget(target);
         return ls(ctx, { ...source(options), id, path, long });
       }),
@@ -56,25 +75,45 @@ export function register(program: Command): void {
 
   program
     .command('find <id-or-pattern> [patterns...]')
-    .description('find files in a snapshot or QRV by glob patterns (fast-glob syntax, from its root), without changing it')
+    .description(
+      'find files in a snapshot or QRV by glob patterns (fast-glob syntax, from its root), without changing it',
+    )
     .option('-l, --long', 'print like ls -l, with full paths')
     .option('--dot', 'let * and ** match names that start with "."')
     .option(...VOLUME)
     .option(...AS_OF)
     .option(...VIA)
-    .action((first: string, rest: string[], options: SourceOptions & { long?: boolean; dot?: boolean }, command: Command) =>
-      execute(command, (ctx) => {
-        const byVolume = options.volume !== undefined;
-        if (!byVolume && !idKind(first)) throw new QrvError('usage', 'usage', `"${first}" is not a snapshot or QRV id`, "give `qrv find ID PATTERN...` or `qrv find --volume V --as-of T PATTERN...`");
-        const patterns = byVolume ? [first, ...rest] : rest;
-        return find(ctx, { ...source(options), ...(byVolume ? {} : { id: first }), patterns, long: Boolean(options.long), dot: Boolean(options.dot) });
-      }),
+    .action(
+      (first: string, rest: string[], options: SourceOptions & { long?: boolean; dot?: boolean }, command: Command) =>
+        execute(command, (ctx) => {
+          const byVolume = options.volume !== undefined;
+          if (!byVolume && !idKind(first))
+            throw new QrvError(
+              'usage',
+              'usage',
+              `"${first}" is not a snapshot or QRV id`,
+              'give `qrv find ID PATTERN...` or `qrv find --volume V --as-of T PATTERN...`',
+            );
+          const patterns = byVolume ? [first, ...rest] : rest;
+          return find(ctx, {
+            ...source(options),
+            ...(byVolume ? {} : { id: first }),
+            patterns,
+            long: Boolean(options.long),
+            dot: Boolean(options.dot),
+          });
+        }),
     );
 
   program
     .command('browse [volume]')
-    .description('browse hosts, sub-clients, volumes, snapshots and QRVs and the files in them, in a two-pane terminal view; recover files, change persistence, delete snapshots')
-    .option('--as-of <time>', 'with a volume: start at the copy `qrv resolve` chooses for this time ("2h ago", "yesterday 18:00", ISO)')
+    .description(
+      'browse hosts, sub-clients, volumes, snapshots and QRVs and the files in them, in a two-pane terminal view; recover files, change persistence, delete snapshots',
+    )
+    .option(
+      '--as-of <time>',
+      'with a volume: start at the copy `qrv resolve` chooses for this time ("2h ago", "yesterday 18:00", ISO)',
+    )
     .option(...VIA)
     .action(async (volume: string | undefined, options: { asOf?: string; via?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
@@ -84,14 +123,24 @@ export function register(program: Command): void {
       } catch (error) {
         return execute(command, async () => Promise.reject(error));
       }
-      const refusal = terminalRefusal({ json: Boolean(globals.json), stdinTTY: Boolean(process.stdin.isTTY), stdoutTTY: Boolean(process.stdout.isTTY), term: process.env.TERM });
+      const refusal = terminalRefusal({
+        json: Boolean(globals.json),
+        stdinTTY: Boolean(process.stdin.isTTY),
+        stdoutTTY: Boolean(process.stdout.isTTY),
+        term: process.env.TERM,
+      });
       if (refusal) return execute(command, async () => Promise.reject(refusal));
       // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
       try {
         const catalog = await Catalog.open(resolveHome(globals.home));
         const { loadBrowser } = await import('../../ui/browse/load.ts');
         const { runBrowser } = await loadBrowser();
-        await runBrowser({ catalog, ...(volume !== undefined ? { volume } : {}), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}), ...(via !== undefined ? { via } : {}) });
+        await runBrowser({
+          catalog,
+          ...(volume !== undefined ? { volume } : {}),
+          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+          ...(via !== undefined ? { via } : {}),
+        });
       } catch (caught) {
         const error = toQrvError(caught);
         process.stderr.write(`${errorLine(error)}\n`);

@@ -19,12 +19,31 @@ export function register(program: Command): void {
     .option('--label <text>', 'only snapshots with this label')
     .option('--as-of <time>', 'what existed at this time (ISO time, "2h ago", "yesterday 18:00")')
     .option('--all', 'include removed snapshots and QRVs')
-    .option('--long', 'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group')
-    .action((options: { volume?: string; subclient?: string; state?: string; label?: string; asOf?: string; all?: boolean; long?: boolean }, command: Command) => {
-      const { all, long, ...filters } = options;
-      const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<ListRequest, 'all'>;
-      return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all), long: Boolean(long) }));
-    });
+    .option(
+      '--long',
+      'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group',
+    )
+    .action(
+      (
+        options: {
+          volume?: string;
+          subclient?: string;
+          state?: string;
+          label?: string;
+          asOf?: string;
+          all?: boolean;
+          long?: boolean;
+        },
+        command: Command,
+      ) => {
+        const { all, long, ...filters } = options;
+        const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<
+          ListRequest,
+          'all'
+        >;
+        return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all), long: Boolean(long) }));
+      },
+    );
 
   program
     .command('show <id>')
@@ -38,15 +57,20 @@ export function register(program: Command): void {
     .option('--label <text>', 'set the label ("" clears it)', labelValue)
     .addOption(new Option('--pin', 'never prune it').conflicts('unpin'))
     .option('--unpin', 'let it be pruned again')
-    .action((snapshotId: string, options: { persist?: string; label?: string; pin?: boolean; unpin?: boolean }, command: Command) =>
-      execute(command, (ctx) =>
-        setProperties(ctx, {
-          snapshotId,
-          ...(options.persist !== undefined ? { persist: options.persist } : {}),
-          ...(options.label !== undefined ? { label: options.label } : {}),
-          ...(options.pin ? { pin: true } : options.unpin ? { pin: false } : {}),
-        }),
-      ),
+    .action(
+      (
+        snapshotId: string,
+        options: { persist?: string; label?: string; pin?: boolean; unpin?: boolean },
+        command: Command,
+      ) =>
+        execute(command, (ctx) =>
+          setProperties(ctx, {
+            snapshotId,
+            ...(options.persist !== undefined ? { persist: options.persist } : {}),
+            ...(options.label !== undefined ? { label: options.label } : {}),
+            ...(options.pin ? { pin: true } : options.unpin ? { pin: false } : {}),
+          }),
+        ),
     );
 
   // --from, --as-of and --path in the order given: each --path belongs to the --from before it.
@@ -58,35 +82,128 @@ export function register(program: Command): void {
   };
   program
     .command('recover [volume]')
-    .description('write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group')
-    .option('--from <id>', 'the snapshot or QRV to recover from (or --as-of; repeat it with --path after each)', record('from'))
-    .option('--path <path>', 'restore this file or folder (from the --from before it) instead of the whole volume; repeatable', record('path'))
-    .option('--as-of <time>', 'instead of --from: the copy `qrv resolve VOLUME --as-of TIME` chooses (with --path, for the paths after it)', record('as-of'))
-    .option('--group <group-id>', 'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)')
-    .option('--to <path>', 'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume', pathValue)
+    .description(
+      'write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group',
+    )
+    .option(
+      '--from <id>',
+      'the snapshot or QRV to recover from (or --as-of; repeat it with --path after each)',
+      record('from'),
+    )
+    .option(
+      '--path <path>',
+      'restore this file or folder (from the --from before it) instead of the whole volume; repeatable',
+      record('path'),
+    )
+    .option(
+      '--as-of <time>',
+      'instead of --from: the copy `qrv resolve VOLUME --as-of TIME` chooses (with --path, for the paths after it)',
+      record('as-of'),
+    )
+    .option(
+      '--group <group-id>',
+      'recover every volume of this group over itself, each from its snapshot or a QRV reflecting it (needs --force)',
+    )
+    .option(
+      '--to <path>',
+      'write here instead of over the volume; with --path, a folder to restore into instead of the mounted volume',
+      pathValue,
+    )
     .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
-    .action((volume: string | undefined, options: { from?: string; path?: string[]; asOf?: string; group?: string; to?: string; force?: boolean; via?: string }, command: Command) =>
-      execute(command, (ctx) => {
-        if (options.path !== undefined) {
-          if (options.group !== undefined) throw new QrvError('usage', 'usage', '--group recovers whole volumes; --path takes files from one volume', 'give `qrv recover VOLUME --from ID --path P`');
-          if (volume === undefined) throw new QrvError('usage', 'usage', 'qrv recover --path needs the volume the files belong to', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`');
-          return recoverFiles(ctx, { volume, sources: groupSources(order), ...(options.to !== undefined ? { to: options.to } : {}), force: Boolean(options.force), ...(options.via !== undefined ? { via: options.via as Via } : {}) });
-        }
-        if (options.via !== undefined) throw new QrvError('usage', 'usage', '--via goes with --path (file-level recovery)', 'a whole volume is copied block for block; nothing is mounted');
-        if (options.group !== undefined) {
-          if (volume !== undefined || options.from !== undefined || options.asOf !== undefined || options.to !== undefined) throw new QrvError('usage', 'usage', '--group takes no volume, --from, --as-of or --to: each volume goes back over itself', 'give `qrv recover --group G --force`');
-          return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
-        }
-        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined)) throw new QrvError('usage', 'usage', 'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)', 'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`');
-        return recover(ctx, { volume, ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }), ...(options.to ? { to: options.to } : {}), force: Boolean(options.force) });
-      }),
+    .action(
+      (
+        volume: string | undefined,
+        options: {
+          from?: string;
+          path?: string[];
+          asOf?: string;
+          group?: string;
+          to?: string;
+          force?: boolean;
+          via?: string;
+        },
+        command: Command,
+      ) =>
+        execute(command, (ctx) => {
+          if (options.path !== undefined) {
+            if (options.group !== undefined)
+              throw new QrvError(
+                'usage',
+                'usage',
+                '--group recovers whole volumes; --path takes files from one volume',
+                'give `qrv recover VOLUME --from ID --path P`',
+              );
+            if (volume === undefined)
+              throw new QrvError(
+                'usage',
+                'usage',
+                'qrv recover --path needs the volume the files belong to',
+                'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
+              );
+            return recoverFiles(ctx, {
+              volume,
+              sources: groupSources(order),
+              ...(options.to !== undefined ? { to: options.to } : {}),
+              force: Boolean(options.force),
+              ...(options.via !== undefined ? { via: options.via as Via } : {}),
+            });
+          }
+          if (options.via !== undefined)
+            throw new QrvError(
+              'usage',
+              'usage',
+              '--via goes with --path (file-level recovery)',
+              'a whole volume is copied block for block; nothing is mounted',
+            );
+          if (options.group !== undefined) {
+            if (
+              volume !== undefined ||
+              options.from !== undefined ||
+              options.asOf !== undefined ||
+              options.to !== undefined
+            )
+              throw new QrvError(
+                'usage',
+                'usage',
+                '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
+                'give `qrv recover --group G --force`',
+              );
+            return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
+          }
+          if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
+            throw new QrvError(
+              'usage',
+              'usage',
+              'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)',
+              'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`',
+            );
+          return recover(ctx, {
+            volume,
+            ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
+            ...(options.to ? { to: options.to } : {}),
+            force: Boolean(options.force),
+          });
+        }),
     );
 
   program
     .command('promote <qrv-id-or-volume>')
-    .description("make a QRV its volume's primary from now on: no data is copied; the old primary is kept and recorded as retired")
+    .description(
+      "make a QRV its volume's primary from now on: no data is copied; the old primary is kept and recorded as retired",
+    )
     .option('--as-of <time>', 'the argument is a volume: promote its newest QRV holding its state at that time')
-    .option('--force', 'promote although the old primary still exists (what was written to it after the QRV\'s snapshot stays only there)')
-    .action((qrvId: string, options: { force?: boolean; asOf?: string }, command: Command) => execute(command, (ctx) => promote(ctx, { qrvId, force: Boolean(options.force), ...(options.asOf !== undefined ? { asOf: options.asOf } : {}) })));
+    .option(
+      '--force',
+      "promote although the old primary still exists (what was written to it after the QRV's snapshot stays only there)",
+    )
+    .action((qrvId: string, options: { force?: boolean; asOf?: string }, command: Command) =>
+      execute(command, (ctx) =>
+        promote(ctx, {
+          qrvId,
+          force: Boolean(options.force),
+          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+        }),
+      ),
+    );
 }

@@ -34,7 +34,10 @@ user needs --home (and read access).
 /** Parser errors (unknown option, missing value, extra argument) are UNKNOWN too, exit 3. */
 class CheckCommand extends Command {
   override error(message: string, _errorOptions?: ErrorOptions): never {
-    const text = message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+    const text = message
+      .replace(/^error: /, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim();
     const report = unknownReport({ code: 'usage', message: text, hint: 'see qrv check --help' });
     try {
       writeSync(1, this.optsWithGlobals<GlobalOptions>().json ? jsonText(report) : nagiosText(report));
@@ -51,7 +54,8 @@ async function run(options: CheckOptionValues, command: Command): Promise<void> 
   try {
     report = await check({ home: resolveHome(globals.home), now: new Date(), thresholds: parseThresholds(options) });
   } catch (caught) {
-    if (globals.debug && caught instanceof Error && !isQrvError(caught)) writeErr(`${caught.stack ?? caught.message}\n`);
+    if (globals.debug && caught instanceof Error && !isQrvError(caught))
+      writeErr(`${caught.stack ?? caught.message}\n`);
     report = unknownReport(toQrvError(caught));
   }
   writeOut(globals.json ? jsonText(report) : nagiosText(report));
@@ -62,15 +66,24 @@ export function register(program: Command): void {
   const command = new CheckCommand('check')
     .copyInheritedSettings(program)
     .description('monitoring check (Nagios plugin): overdue snapshots, lagging or failed QRVs, full pools, failed jobs')
-    .option('--snap-warn <n>', 'WARNING when n or more scheduled snapshot runs passed since the newest snapshot (default: 2)')
+    .option(
+      '--snap-warn <n>',
+      'WARNING when n or more scheduled snapshot runs passed since the newest snapshot (default: 2)',
+    )
     .option('--snap-crit <n>', 'CRITICAL when n or more passed (default: 4)')
-    .option('--max-snap-age <duration>', "WARNING when any volume's newest snapshot is older, schedule or not (default: not checked)")
+    .option(
+      '--max-snap-age <duration>',
+      "WARNING when any volume's newest snapshot is older, schedule or not (default: not checked)",
+    )
     .option('--max-snap-age-crit <duration>', 'CRITICAL when older (default: not checked)')
     .option('--qrv-warn <duration>', 'WARNING when a QRV was last updated longer ago (default: 2d)')
     .option('--qrv-crit <duration>', 'CRITICAL when longer ago (default: 7d)')
     .option('--pool-warn <percent>', "WARNING when this much of a pool's capacity is reserved (default: 80%)")
     .option('--pool-crit <percent>', 'CRITICAL at this much (default: 95%)')
-    .option('--failed-window <duration>', 'CRITICAL for a job that failed this recently, unless a later one of its kind and volume succeeded (default: 24h)')
+    .option(
+      '--failed-window <duration>',
+      'CRITICAL for a job that failed this recently, unless a later one of its kind and volume succeeded (default: 24h)',
+    )
     .addHelpText('after', HELP)
     .action(run);
   program.addCommand(command);

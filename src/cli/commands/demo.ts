@@ -6,7 +6,11 @@ import { executeWith } from '../execute.ts';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('snapshot, copy, change, copy again and recover a small ext4 image in a temporary home; exits 0 only if the recovered data matches')
+    .description(
+      'snapshot, copy, change, copy again and recover a small ext4 image in a temporary home; exits 0 only if the recovered data matches',
+    )
     .option('--keep', 'keep the temporary folder afterwards')
-    .action((options: { keep?: boolean }, command: Command) => executeWith(command, (reporter) => demo(reporter, { keep: Boolean(options.keep) })));
+    .action((options: { keep?: boolean }, command: Command) =>
+      executeWith(command, (reporter) => demo(reporter, { keep: Boolean(options.keep) })),
+    );
 }

@@ -21,83 +21,158 @@ interface BoundFlags {
 /** --max-freeze and --allow-inconsistent, for the commands that take snapshots (issue 18). */
 function withBounds(command: Command): Command {
   return command
-    .option('--max-freeze <duration>', 'the longest a filesystem may stay frozen for a snapshot; a copy estimated longer is refused (default: 5s; for run, the policy\'s)')
-    .option('--allow-inconsistent', 'keep a copy of an image that was written to while it was copied, recorded as consistency crash-torn, instead of refusing it');
+    .option(
+      '--max-freeze <duration>',
+      "the longest a filesystem may stay frozen for a snapshot; a copy estimated longer is refused (default: 5s; for run, the policy's)",
+    )
+    .option(
+      '--allow-inconsistent',
+      'keep a copy of an image that was written to while it was copied, recorded as consistency crash-torn, instead of refusing it',
+    );
 }
 
 function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?: boolean } {
-  return { ...(options.maxFreeze !== undefined ? { maxFreezeMs: maxFreezeOption(options.maxFreeze) } : {}), ...(options.allowInconsistent ? { allowInconsistent: true } : {}) };
+  return {
+    ...(options.maxFreeze !== undefined ? { maxFreezeMs: maxFreezeOption(options.maxFreeze) } : {}),
+    ...(options.allowInconsistent ? { allowInconsistent: true } : {}),
+  };
 }
 
 function withHooks(command: Command): Command {
   return command
-    .option('--hook <phase=command>', 'run a command at pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable)', collect)
-    .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default: 300s; for run, the policy\'s first)');
+    .option(
+      '--hook <phase=command>',
+      'run a command at pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable)',
+      collect,
+    )
+    .option(
+      '--hook-timeout <duration>',
+      "kill a hook that runs longer than this (default: 300s; for run, the policy's first)",
+    );
 }
 
 export function register(program: Command): void {
-  withBounds(withHooks(
-    program
-      .command('snap <volume...>')
-      .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
-      .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
-      .option('--label <text>', 'a label for the snapshot', labelValue),
-  )).action((volumes: string[], options: HookFlags & BoundFlags & { persist?: string; label?: string }, command: Command) =>
-    execute(command, (ctx) => snap(ctx, { volumes, persistMs: persistOption(options.persist), label: options.label ?? null, ...hookOptions(options, ['pre-snapshot', 'post-snapshot']), ...bounds(options) })),
+  withBounds(
+    withHooks(
+      program
+        .command('snap <volume...>')
+        .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
+        .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
+        .option('--label <text>', 'a label for the snapshot', labelValue),
+    ),
+  ).action(
+    (volumes: string[], options: HookFlags & BoundFlags & { persist?: string; label?: string }, command: Command) =>
+      execute(command, (ctx) =>
+        snap(ctx, {
+          volumes,
+          persistMs: persistOption(options.persist),
+          label: options.label ?? null,
+          ...hookOptions(options, ['pre-snapshot', 'post-snapshot']),
+          ...bounds(options),
+        }),
+      ),
   );
 
   withHooks(
     program
       .command('copy [snapshot-id]')
-      .description('copy a snapshot to a QRV: a new one, or the QRV kept at the destination, updated with the changed blocks')
-      .option('--to <destination>', 'image file, folder, block device or pool:NAME (required, except with --resume)', pathValue)
+      .description(
+        'copy a snapshot to a QRV: a new one, or the QRV kept at the destination, updated with the changed blocks',
+      )
+      .option(
+        '--to <destination>',
+        'image file, folder, block device or pool:NAME (required, except with --resume)',
+        pathValue,
+      )
       .option('--force', 'overwrite a destination that is not a QRV of this volume')
       .option('--full', 'rewrite an existing QRV in full instead of updating its changed blocks')
       .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint'),
-  ).action((snapshotId: string | undefined, options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string }, command: Command) =>
-    execute(command, (ctx) => {
-      const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
-      if (options.resume !== undefined) {
-        if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
-          throw new QrvError('usage', 'usage', '--resume takes no snapshot, --to, --full or --force: the job says what to copy where', 'give only `qrv copy --resume JOB-ID`');
+  ).action(
+    (
+      snapshotId: string | undefined,
+      options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string },
+      command: Command,
+    ) =>
+      execute(command, (ctx) => {
+        const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
+        if (options.resume !== undefined) {
+          if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
+            throw new QrvError(
+              'usage',
+              'usage',
+              '--resume takes no snapshot, --to, --full or --force: the job says what to copy where',
+              'give only `qrv copy --resume JOB-ID`',
+            );
+          }
+          // A timeout not given here is the killed copy's own (hookOptions fills in the default).
+          return resumeCopy(ctx, {
+            jobId: options.resume,
+            hooks: hooks.hooks,
+            ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}),
+          });
         }
-        // A timeout not given here is the killed copy's own (hookOptions fills in the default).
-        return resumeCopy(ctx, { jobId: options.resume, hooks: hooks.hooks, ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}) });
-      }
-      if (snapshotId === undefined || options.to === undefined) throw new QrvError('usage', 'usage', 'qrv copy needs a snapshot id and --to <destination>', 'e.g. `qrv copy s-1a2b3c4d5e6f --to /replicas/`, or `qrv copy --resume JOB-ID`');
-      return copy(ctx, { snapshotId, to: options.to, force: Boolean(options.force), full: Boolean(options.full), ...hooks });
-    }),
+        if (snapshotId === undefined || options.to === undefined)
+          throw new QrvError(
+            'usage',
+            'usage',
+            'qrv copy needs a snapshot id and --to <destination>',
+            'e.g. `qrv copy s-1a2b3c4d5e6f --to /replicas/`, or `qrv copy --resume JOB-ID`',
+          );
+        return copy(ctx, {
+          snapshotId,
+          to: options.to,
+          force: Boolean(options.force),
+          full: Boolean(options.full),
+          ...hooks,
+        });
+      }),
   );
 
   program
     .command('unsnap <snapshot-id>')
     .description('remove a snapshot')
     .option('--force', 'remove it even when it is pinned')
-    .action((snapshotId: string, options: { force?: boolean }, command: Command) => execute(command, (ctx) => unsnap(ctx, { snapshotId, force: Boolean(options.force) })));
+    .action((snapshotId: string, options: { force?: boolean }, command: Command) =>
+      execute(command, (ctx) => unsnap(ctx, { snapshotId, force: Boolean(options.force) })),
+    );
 
-  withBounds(withHooks(
-    program
-      .command('run <target>')
-      .description('all phases for a volume or a sub-client, following its policy: snapshot, copy to a QRV, verify, remove the snapshot')
-      .option('--to <destination>', 'image file, folder, block device or pool:NAME; copies now (default: the policy\'s --dest and --copy)', pathValue)
-      .option('--persist <duration>', 'how long a kept snapshot persists (default: the policy\'s)')
-      .option('--label <text>', 'a label for the snapshots', labelValue)
-      .option('--keep-snapshot', 'keep the snapshot after the copy')
-      .option('--force', 'overwrite a destination that is not a QRV of this volume'),
-  )).action((target: string, options: HookFlags & BoundFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean }, command: Command) =>
-    execute(command, (ctx) => {
-      const { hooks, hookTimeoutMs } = hookOptions(options);
-      return run(ctx, {
-        target,
-        ...(options.to !== undefined ? { to: options.to } : {}),
-        ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
-        label: options.label ?? null,
-        keepSnapshot: Boolean(options.keepSnapshot),
-        force: Boolean(options.force),
-        hooks,
-        ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
-        ...bounds(options),
-      });
-    }),
+  withBounds(
+    withHooks(
+      program
+        .command('run <target>')
+        .description(
+          'all phases for a volume or a sub-client, following its policy: snapshot, copy to a QRV, verify, remove the snapshot',
+        )
+        .option(
+          '--to <destination>',
+          "image file, folder, block device or pool:NAME; copies now (default: the policy's --dest and --copy)",
+          pathValue,
+        )
+        .option('--persist <duration>', "how long a kept snapshot persists (default: the policy's)")
+        .option('--label <text>', 'a label for the snapshots', labelValue)
+        .option('--keep-snapshot', 'keep the snapshot after the copy')
+        .option('--force', 'overwrite a destination that is not a QRV of this volume'),
+    ),
+  ).action(
+    (
+      target: string,
+      options: HookFlags &
+        BoundFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean },
+      command: Command,
+    ) =>
+      execute(command, (ctx) => {
+        const { hooks, hookTimeoutMs } = hookOptions(options);
+        return run(ctx, {
+          target,
+          ...(options.to !== undefined ? { to: options.to } : {}),
+          ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
+          label: options.label ?? null,
+          keepSnapshot: Boolean(options.keepSnapshot),
+          force: Boolean(options.force),
+          hooks,
+          ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
+          ...bounds(options),
+        });
+      }),
   );
 }

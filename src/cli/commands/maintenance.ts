@@ -8,13 +8,24 @@ import { execute } from '../execute.ts';
 export function register(program: Command): void {
   program
     .command('verify <qrv-id>')
-    .description('re-read a QRV and check every block against its hash ledger; exit 9 and name every bad block on a mismatch')
+    .description(
+      're-read a QRV and check every block against its hash ledger; exit 9 and name every bad block on a mismatch',
+    )
     .option('--deep', 'also compare with the snapshot the QRV reflects, if it still exists')
-    .action((qrvId: string, options: { deep?: boolean }, command: Command) => execute(command, (ctx) => verifyQrv(ctx, { qrvId, deep: Boolean(options.deep) })));
+    .action((qrvId: string, options: { deep?: boolean }, command: Command) =>
+      execute(command, (ctx) => verifyQrv(ctx, { qrvId, deep: Boolean(options.deep) })),
+    );
 
   program
     .command('doctor')
-    .description('find unfinished jobs and snapshots the catalog and the providers disagree on, and say what would be done (exit 11 if anything)')
-    .option('--fix', 'do it: resume killed copies, mark dead jobs failed, remove orphaned snapshots and what killed ones left, mark vanished ones removed')
-    .action((options: { fix?: boolean }, command: Command) => execute(command, (ctx) => doctor(ctx, { fix: Boolean(options.fix) })));
+    .description(
+      'find unfinished jobs and snapshots the catalog and the providers disagree on, and say what would be done (exit 11 if anything)',
+    )
+    .option(
+      '--fix',
+      'do it: resume killed copies, mark dead jobs failed, remove orphaned snapshots and what killed ones left, mark vanished ones removed',
+    )
+    .action((options: { fix?: boolean }, command: Command) =>
+      execute(command, (ctx) => doctor(ctx, { fix: Boolean(options.fix) })),
+    );
 }

@@ -1,6 +1,13 @@
 // qrv policy add|set|show|list|remove
 import type { Command } from 'commander';
-import { addPolicy, listPolicies, removePolicy, setPolicy, showPolicy, type PolicyChanges } from '../../services/policies.ts';
+import {
+  addPolicy,
+  listPolicies,
+  removePolicy,
+  setPolicy,
+  showPolicy,
+  type PolicyChanges,
+} from '../../services/policies.ts';
 import { execute } from '../execute.ts';
 import { collect, pathValue } from '../parse.ts';
 
@@ -8,15 +15,25 @@ function policyOptions(command: Command): Command {
   return command
     .option('--persist <duration>', 'how long snapshots persist (7d, 12h, forever)')
     .option('--copy <when>', 'when the copy runs: now, never, after:<duration>, at:<HH:MM>, oldest:<N>')
-    .option('--unsnap <rule>', 'after-copy (remove the snapshot once copied) or after-persist (keep it until its persistence lapses)')
+    .option(
+      '--unsnap <rule>',
+      'after-copy (remove the snapshot once copied) or after-persist (keep it until its persistence lapses)',
+    )
     .option('--dest <dest>', 'where QRVs go: a path (file, folder, device) or pool:<name>; "none" clears it', pathValue)
     .option('--keep <N>', 'keep at most the newest N snapshots of each volume; "none" clears it')
     .option('--schedule <cron>', 'when `qrv cron` takes snapshots, e.g. "0 */6 * * *"; "none" clears it')
-    .option('--hook <phase=command>', 'a hook for pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable; PHASE= removes it)', collect)
+    .option(
+      '--hook <phase=command>',
+      'a hook for pre-snapshot, post-snapshot, pre-copy or post-copy (repeatable; PHASE= removes it)',
+      collect,
+    )
     .option('--hook-timeout <duration>', 'kill a hook that runs longer than this (default 300s)')
     .option('--incremental', 'update an existing QRV with the changed blocks only (provider ranges or the hash ledger)')
     .option('--no-incremental', 'rewrite the QRV in full on every copy (the default)')
-    .option('--max-freeze <duration>', 'the longest a filesystem may stay frozen for a snapshot (default 5s); "none" clears it')
+    .option(
+      '--max-freeze <duration>',
+      'the longest a filesystem may stay frozen for a snapshot (default 5s); "none" clears it',
+    )
     .option('--allow-inconsistent', 'keep copies of images written to while copied, as consistency crash-torn')
     .option('--no-allow-inconsistent', 'refuse such copies (the default)');
 }
@@ -34,13 +51,25 @@ function changes(options: Record<string, unknown>): PolicyChanges {
 
 export function register(program: Command): void {
   const policy = program.command('policy').description('add, change, show, list and remove policies');
-  policyOptions(policy.command('add <name>').description('add a policy (defaults: copy now, unsnap after-copy, persist forever)')).action((name: string, options: Record<string, unknown>, command: Command) =>
+  policyOptions(
+    policy.command('add <name>').description('add a policy (defaults: copy now, unsnap after-copy, persist forever)'),
+  ).action((name: string, options: Record<string, unknown>, command: Command) =>
     execute(command, (ctx) => addPolicy(ctx, name, changes(options))),
   );
-  policyOptions(policy.command('set <name>').description('change a policy; options not given stay as they are')).action((name: string, options: Record<string, unknown>, command: Command) =>
-    execute(command, (ctx) => setPolicy(ctx, name, changes(options))),
+  policyOptions(policy.command('set <name>').description('change a policy; options not given stay as they are')).action(
+    (name: string, options: Record<string, unknown>, command: Command) =>
+      execute(command, (ctx) => setPolicy(ctx, name, changes(options))),
   );
-  policy.command('show <name>').description('show a policy and what uses it').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => showPolicy(ctx, name)));
-  policy.command('list').description('list policies').action((_o: unknown, command: Command) => execute(command, (ctx) => listPolicies(ctx)));
-  policy.command('remove <name>').description('remove a policy that nothing uses').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => removePolicy(ctx, name)));
+  policy
+    .command('show <name>')
+    .description('show a policy and what uses it')
+    .action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => showPolicy(ctx, name)));
+  policy
+    .command('list')
+    .description('list policies')
+    .action((_o: unknown, command: Command) => execute(command, (ctx) => listPolicies(ctx)));
+  policy
+    .command('remove <name>')
+    .description('remove a policy that nothing uses')
+    .action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => removePolicy(ctx, name)));
 }

@@ -30,14 +30,25 @@ export function register(program: Command): void {
     .argument('<pool>')
     .argument('<path>', 'the image file or block device', pathValue)
     .description('add an image file path (the QRV will be that file; its folder must exist) or a block device')
-    .option('--capacity <size>', 'room it offers, e.g. 20G (default: the device size, or the free space of the file system)')
+    .option(
+      '--capacity <size>',
+      'room it offers, e.g. 20G (default: the device size, or the free space of the file system)',
+    )
     .action((poolName: string, memberPath: string, options: { capacity?: string }, command: Command) =>
-      execute(command, (ctx) => addMember(ctx, { pool: poolName, path: memberPath, capacityBytes: options.capacity === undefined ? null : parseSize(options.capacity) })),
+      execute(command, (ctx) =>
+        addMember(ctx, {
+          pool: poolName,
+          path: memberPath,
+          capacityBytes: options.capacity === undefined ? null : parseSize(options.capacity),
+        }),
+      ),
     );
   member
     .command('remove')
     .argument('<pool>')
     .argument('<path>', 'the member as added', pathValue)
     .description('remove a member (refused while it holds a QRV); its data is not touched')
-    .action((poolName: string, memberPath: string, _options: unknown, command: Command) => execute(command, (ctx) => removeMember(ctx, { pool: poolName, path: memberPath })));
+    .action((poolName: string, memberPath: string, _options: unknown, command: Command) =>
+      execute(command, (ctx) => removeMember(ctx, { pool: poolName, path: memberPath })),
+    );
 }

@@ -8,5 +8,7 @@ export function register(program: Command): void {
     .command('remove <qrv-id>')
     .description('remove a QRV: mark it removed, delete its image file, give its pool member back')
     .option('--keep-data', "keep the image file (a block device's data is never touched)")
-    .action((qrvId: string, options: { keepData?: boolean }, command: Command) => execute(command, (ctx) => removeQrv(ctx, { qrvId, keepData: Boolean(options.keepData) })));
+    .action((qrvId: string, options: { keepData?: boolean }, command: Command) =>
+      execute(command, (ctx) => removeQrv(ctx, { qrvId, keepData: Boolean(options.keepData) })),
+    );
 }

@@ -10,22 +10,42 @@ import { collect, collectPaths } from '../parse.ts';
 export function register(program: Command): void {
   program
     .command('discover')
-    .description('find image files and logical volumes matching the remembered discovery globs and add new ones to the default sub-client')
+    .description(
+      'find image files and logical volumes matching the remembered discovery globs and add new ones to the default sub-client',
+    )
     .option('--path <glob>', 'an absolute glob to remember and search, e.g. "/srv/vm/*.img" (repeatable)', collectPaths)
-    .option('--lvm <VG[/LV]>', 'logical volumes to remember and add: a VG, VG/LV, "*" matches any part, e.g. "vg0/db*" (repeatable)', collect)
-    .option('--forget <glob>', 'stop remembering a glob or lvm selector, as listed (its volumes stay) (repeatable)', collect)
-    .action((options: { path?: string[]; lvm?: string[]; forget?: string[] }, command: Command) => execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [], options.forget ?? [])));
+    .option(
+      '--lvm <VG[/LV]>',
+      'logical volumes to remember and add: a VG, VG/LV, "*" matches any part, e.g. "vg0/db*" (repeatable)',
+      collect,
+    )
+    .option(
+      '--forget <glob>',
+      'stop remembering a glob or lvm selector, as listed (its volumes stay) (repeatable)',
+      collect,
+    )
+    .action((options: { path?: string[]; lvm?: string[]; forget?: string[] }, command: Command) =>
+      execute(command, (ctx) => discover(ctx, options.path ?? [], options.lvm ?? [], options.forget ?? [])),
+    );
   program
     .command('prune')
     .description('remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones)')
     .option('--dry-run', 'list what would go and change nothing')
-    .option('--keep <N>', 'keep at most the newest N snapshots of each volume (default: each policy\'s --keep)')
+    .option('--keep <N>', "keep at most the newest N snapshots of each volume (default: each policy's --keep)")
     .action((options: { dryRun?: boolean; keep?: string }, command: Command) =>
       execute(command, (ctx) => {
         if (options.keep !== undefined && !/^[1-9]\d*$/.test(options.keep)) {
-          throw new QrvError('usage', 'bad-keep', `--keep "${options.keep}" is not a whole number ≥ 1`, 'give how many snapshots of each volume to keep');
+          throw new QrvError(
+            'usage',
+            'bad-keep',
+            `--keep "${options.keep}" is not a whole number ≥ 1`,
+            'give how many snapshots of each volume to keep',
+          );
         }
-        return prune(ctx, { dryRun: Boolean(options.dryRun), ...(options.keep !== undefined ? { keep: Number(options.keep) } : {}) });
+        return prune(ctx, {
+          dryRun: Boolean(options.dryRun),
+          ...(options.keep !== undefined ? { keep: Number(options.keep) } : {}),
+        });
       }),
     );
   program

@@ -1,6 +1,13 @@
 // qrv subclient add|set|show|list|remove
 import type { Command } from 'commander';
-import { addSubclient, listSubclients, removeSubclient, setSubclient, showSubclient, type SubclientChanges } from '../../services/subclients.ts';
+import {
+  addSubclient,
+  listSubclients,
+  removeSubclient,
+  setSubclient,
+  showSubclient,
+  type SubclientChanges,
+} from '../../services/subclients.ts';
 import { execute } from '../execute.ts';
 import { collect } from '../parse.ts';
 
@@ -27,7 +34,9 @@ export function register(program: Command): void {
     .description('add a sub-client')
     .option('--volume <name>', 'a volume in it (repeatable)', collect)
     .option('--policy <name>', 'the policy its volumes follow')
-    .action((name: string, options: Flags, command: Command) => execute(command, (ctx) => addSubclient(ctx, name, changes(options))));
+    .action((name: string, options: Flags, command: Command) =>
+      execute(command, (ctx) => addSubclient(ctx, name, changes(options))),
+    );
   subclient
     .command('set <name>')
     .description('change a sub-client')
@@ -35,8 +44,19 @@ export function register(program: Command): void {
     .option('--add <name>', 'add a volume (repeatable)', collect)
     .option('--remove <name>', 'take a volume out (repeatable)', collect)
     .option('--policy <name>', 'the policy its volumes follow ("none" clears it)')
-    .action((name: string, options: Flags, command: Command) => execute(command, (ctx) => setSubclient(ctx, name, changes(options))));
-  subclient.command('show <name>').description('show a sub-client').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => showSubclient(ctx, name)));
-  subclient.command('list').description('list sub-clients').action((_o: unknown, command: Command) => execute(command, (ctx) => listSubclients(ctx)));
-  subclient.command('remove <name>').description('remove a sub-client (not its volumes)').action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => removeSubclient(ctx, name)));
+    .action((name: string, options: Flags, command: Command) =>
+      execute(command, (ctx) => setSubclient(ctx, name, changes(options))),
+    );
+  subclient
+    .command('show <name>')
+    .description('show a sub-client')
+    .action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => showSubclient(ctx, name)));
+  subclient
+    .command('list')
+    .description('list sub-clients')
+    .action((_o: unknown, command: Command) => execute(command, (ctx) => listSubclients(ctx)));
+  subclient
+    .command('remove <name>')
+    .description('remove a sub-client (not its volumes)')
+    .action((name: string, _o: unknown, command: Command) => execute(command, (ctx) => removeSubclient(ctx, name)));
 }

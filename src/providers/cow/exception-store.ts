@@ -64,8 +64,20 @@ export async function readExceptionStore(device: string): Promise<ExceptionStore
     const [first] = allocateAlignedBuffers(1, 4096) as [Buffer];
     await readFully(handle, first, 0);
     const header = parseHeader(first);
-    if (!header) throw new QrvError('io', 'not-an-exception-store', `${device} holds no snapshot exception store (no "SnAp" header)`, 'check that it is the COW device of a dm snapshot');
-    if (header.version !== 1) throw new QrvError('io', 'not-an-exception-store', `${device}: exception store version ${header.version} is not known`, 'qrv reads version 1 (the kernel\'s persistent store)');
+    if (!header)
+      throw new QrvError(
+        'io',
+        'not-an-exception-store',
+        `${device} holds no snapshot exception store (no "SnAp" header)`,
+        'check that it is the COW device of a dm snapshot',
+      );
+    if (header.version !== 1)
+      throw new QrvError(
+        'io',
+        'not-an-exception-store',
+        `${device}: exception store version ${header.version} is not known`,
+        "qrv reads version 1 (the kernel's persistent store)",
+      );
     const chunks: number[] = [];
     if (header.valid) {
       const [area] = allocateAlignedBuffers(1, header.chunkBytes) as [Buffer];
@@ -104,7 +116,9 @@ export async function unitedStoreRanges(devices: string[], sizeBytes: number): P
 
 /** The chunks as merged byte ranges, clipped to [0, sizeBytes). */
 export function chunkRanges(chunks: number[], chunkBytes: number, sizeBytes: number): ByteRange[] {
-  return mergeRanges(chunks.map((chunk) => ({ start: chunk * chunkBytes, end: Math.min(sizeBytes, (chunk + 1) * chunkBytes) })));
+  return mergeRanges(
+    chunks.map((chunk) => ({ start: chunk * chunkBytes, end: Math.min(sizeBytes, (chunk + 1) * chunkBytes) })),
+  );
 }
 
 async function openDirect(device: string): Promise<fs.FileHandle> {
@@ -121,7 +135,12 @@ async function openDirect(device: string): Promise<fs.FileHandle> {
 }
 
 function cannotRead(device: string, error: unknown): QrvError {
-  return new QrvError('io', 'cow-unreadable', `cannot read the exception store ${device} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'run qrv as root; check that the snapshot is active');
+  return new QrvError(
+    'io',
+    'cow-unreadable',
+    `cannot read the exception store ${device} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    'run qrv as root; check that the snapshot is active',
+  );
 }
 
 async function readFully(handle: fs.FileHandle, buffer: Buffer, position: number): Promise<number> {

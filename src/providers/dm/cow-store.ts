@@ -26,7 +26,12 @@ export function cowFile(volume: VolumeRef, snapshotId: string): string | null {
 }
 
 /** The COW store of a new snapshot: a device given by the admin, or a sparse file on a loop device. */
-export async function makeCowStore(volume: VolumeRef, snapshotId: string, sizeBytes: number, undo: Array<() => Promise<void>>): Promise<string> {
+export async function makeCowStore(
+  volume: VolumeRef,
+  snapshotId: string,
+  sizeBytes: number,
+  undo: Array<() => Promise<void>>,
+): Promise<string> {
   const given = volume.options.cowDevice;
   if (given) {
     // O_EXCL fails while a dm table (an earlier snapshot) or a mount holds it.
@@ -35,46 +40,100 @@ export async function makeCowStore(volume: VolumeRef, snapshotId: string, sizeBy
       await handle.write(Buffer.alloc(4096), 0, 4096, 0);
       await handle.datasync();
     }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'EBUSY') throw new QrvError('refused', 'cow-device-busy', `COW device ${given} is in use (by another snapshot, or mounted)`, 'remove the snapshot that uses it first (`qrv unsnap`): a COW device holds one snapshot at a time; or drop cowDevice for COW files');
-      throw new QrvError('io', 'cow-device-unusable', `cannot use COW device ${given} (${error.code ?? error.message})`, 'check the device');
+      if (error.code === 'EBUSY')
+        throw new QrvError(
+          'refused',
+          'cow-device-busy',
+          `COW device ${given} is in use (by another snapshot, or mounted)`,
+          'remove the snapshot that uses it first (`qrv unsnap`): a COW device holds one snapshot at a time; or drop cowDevice for COW files',
+        );
+      throw new QrvError(
+        'io',
+        'cow-device-unusable',
+        `cannot use COW device ${given} (${error.code ?? error.message})`,
+        'check the device',
+      );
     });
     return given;
   }
   const file = cowFile(volume, snapshotId);
-  if (!file) throw new QrvError('usage', 'no-cow-dir', `volume "${volume.name}" has no cowDir option`, `add it again with \`qrv volume add ... --cow-dir DIR\``);
+  if (!file)
+    throw new QrvError(
+      'usage',
+      'no-cow-dir',
+      `volume "${volume.name}" has no cowDir option`,
+      `add it again with \`qrv volume add ... --cow-dir DIR\``,
+    );
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'cow-dir-unusable', `cannot create the COW folder ${dir} (${error.code ?? error.message})`, 'check the volume\'s cowDir option');
+    throw new QrvError(
+      'io',
+      'cow-dir-unusable',
+      `cannot create the COW folder ${dir} (${error.code ?? error.message})`,
+      "check the volume's cowDir option",
+    );
   });
   // A COW file on the volume itself would make every copy-on-write a write to the volume.
   const [dirStat, originId] = await Promise.all([fs.stat(dir), blockDeviceId(mapperPath(originName(volume.name)))]);
   if (originId && majorMinor(dirStat.dev) === originId) {
-    throw new QrvError('refused', 'cow-on-volume', `the COW folder ${dir} is on volume "${volume.name}" itself`, 'set cowDir to a folder on another filesystem (qrv volume add ... --cow-dir DIR)');
+    throw new QrvError(
+      'refused',
+      'cow-on-volume',
+      `the COW folder ${dir} is on volume "${volume.name}" itself`,
+      'set cowDir to a folder on another filesystem (qrv volume add ... --cow-dir DIR)',
+    );
   }
   const bytes = Math.max(MIN_COW_BYTES, Math.ceil((sizeBytes * cowPercentOf(volume)) / 100 / 4096) * 4096);
   const handle = await fs.open(file, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'cow-file-unusable', `cannot create the COW file ${file} (${error.code ?? error.message})`, error.code === 'EEXIST' ? 'it is left from an earlier snapshot with this id: remove it if no loop device uses it (losetup -j FILE)' : 'check the COW folder');
+    throw new QrvError(
+      'io',
+      'cow-file-unusable',
+      `cannot create the COW file ${file} (${error.code ?? error.message})`,
+      error.code === 'EEXIST'
+        ? 'it is left from an earlier snapshot with this id: remove it if no loop device uses it (losetup -j FILE)'
+        : 'check the COW folder',
+    );
   });
   undo.push(() => fs.rm(file, { force: true }));
   try {
     await handle.truncate(bytes);
   } catch (error) {
-    throw new QrvError('io', 'cow-file-unusable', `cannot size the COW file ${file} to ${bytes} bytes (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'free space in the COW folder');
+    throw new QrvError(
+      'io',
+      'cow-file-unusable',
+      `cannot size the COW file ${file} to ${bytes} bytes (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      'free space in the COW folder',
+    );
   } finally {
     await handle.close();
   }
   const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
   undo.push(async () => void (await tool('losetup', ['-d', loop])));
-  if (!(await blockDeviceId(loop))) throw new QrvError('io', 'no-loop-device', `losetup attached ${file} to "${loop}", which is no block device`, 'check `losetup -a`');
+  if (!(await blockDeviceId(loop)))
+    throw new QrvError(
+      'io',
+      'no-loop-device',
+      `losetup attached ${file} to "${loop}", which is no block device`,
+      'check `losetup -a`',
+    );
   return loop;
 }
 
 /** The COW store of a snapshot made before (after a reboot): its file on a new loop device, or the COW device. */
-export async function existingCowStore(volume: VolumeRef, snapshotId: string, undo: Array<() => Promise<void>>): Promise<string> {
+export async function existingCowStore(
+  volume: VolumeRef,
+  snapshotId: string,
+  undo: Array<() => Promise<void>>,
+): Promise<string> {
   const given = volume.options.cowDevice;
   if (given) {
     await withExclusive(given, async () => undefined).catch((error: NodeJS.ErrnoException) => {
-      throw new QrvError(error.code === 'EBUSY' ? 'refused' : 'io', error.code === 'EBUSY' ? 'cow-device-busy' : 'cow-device-unusable', `COW device ${given} of snapshot ${snapshotId} cannot be used (${error.code ?? error.message})`, 'check the device');
+      throw new QrvError(
+        error.code === 'EBUSY' ? 'refused' : 'io',
+        error.code === 'EBUSY' ? 'cow-device-busy' : 'cow-device-unusable',
+        `COW device ${given} of snapshot ${snapshotId} cannot be used (${error.code ?? error.message})`,
+        'check the device',
+      );
     });
     // A device without a store would be taken as a new, empty one: a snapshot of today's data.
     await readExceptionStore(given);
@@ -82,7 +141,12 @@ export async function existingCowStore(volume: VolumeRef, snapshotId: string, un
   }
   const file = cowFile(volume, snapshotId);
   if (!file || !(await fs.stat(file).catch(() => null))?.isFile()) {
-    throw new QrvError('io', 'cow-missing', `the COW file of snapshot ${snapshotId} (${file ?? 'no cowDir'}) is gone`, `the snapshot is lost: \`qrv unsnap ${snapshotId}\` removes its catalog row`);
+    throw new QrvError(
+      'io',
+      'cow-missing',
+      `the COW file of snapshot ${snapshotId} (${file ?? 'no cowDir'}) is gone`,
+      `the snapshot is lost: \`qrv unsnap ${snapshotId}\` removes its catalog row`,
+    );
   }
   await readExceptionStore(file);
   const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
@@ -105,4 +169,3 @@ export async function releaseCow(volume: VolumeRef, snapshotId: string, cowId: s
   for (const loop of loops) await toolOk('losetup', ['-d', loop]);
   await fs.rm(given, { force: true });
 }
-

@@ -17,11 +17,50 @@ import { QrvError } from '../../core/errors.ts';
 import { failpoint } from '../../core/failpoints.ts';
 import { tool } from '../../system/tools.ts';
 import { unitedStoreRanges } from '../cow/exception-store.ts';
-import type { Activation, AdoptSetup, CreateOptions, HeldSnapshot, PreparedSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
+import type {
+  Activation,
+  AdoptSetup,
+  CreateOptions,
+  HeldSnapshot,
+  PreparedSnapshot,
+  Provider,
+  SnapshotHealth,
+  SnapshotMade,
+  SnapshotRef,
+  VolumeFacts,
+  VolumeRef,
+} from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
 import { blockDeviceId, devicePathOf } from './devices.ts';
-import { collidingName, isSnapshotId, mapperPath, originName, originUuid, realName, realUuid, snapshotIdOfHandle, snapshotName, snapshotUuid } from './dmsetup.ts';
-import { checkFree, create, deviceBytes, dmsetup, foreignDevice, listDevices, liveTable, ownOrigin, ownSnapshots, removeDevice, requireRoot, resume, SECTOR, snapshotStatus, table } from './dm-calls.ts';
+import {
+  collidingName,
+  isSnapshotId,
+  mapperPath,
+  originName,
+  originUuid,
+  realName,
+  realUuid,
+  snapshotIdOfHandle,
+  snapshotName,
+  snapshotUuid,
+} from './dmsetup.ts';
+import {
+  checkFree,
+  create,
+  deviceBytes,
+  dmsetup,
+  foreignDevice,
+  listDevices,
+  liveTable,
+  ownOrigin,
+  ownSnapshots,
+  removeDevice,
+  requireRoot,
+  resume,
+  SECTOR,
+  snapshotStatus,
+  table,
+} from './dm-calls.ts';
 import { detach, leftovers } from './leftovers.ts';
 import { cowPercentOf, DEFAULT_COW_PERCENT, existingCowStore, makeCowStore, releaseCow } from './cow-store.ts';
 export const METHOD = 'dm-snapshot';
@@ -43,37 +82,92 @@ async function adopt(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef> {
   requireRoot();
   const name = originName(volume.name);
   if (collidingName(volume.name)) {
-    throw new QrvError('usage', 'bad-volume-name', `volume name "${volume.name}" cannot be a dm volume: its device ${name} would look like another volume's -real or -snap- device`, 'choose a name that does not end in "-real" and has no "-snap" in it');
+    throw new QrvError(
+      'usage',
+      'bad-volume-name',
+      `volume name "${volume.name}" cannot be a dm volume: its device ${name} would look like another volume's -real or -snap- device`,
+      'choose a name that does not end in "-real" and has no "-snap" in it',
+    );
   }
   const device = volume.options.device ?? volume.path;
   const st = await fs.stat(device).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError('io', 'volume-missing', `volume "${volume.name}": cannot use ${device} (${error.code ?? error.message})`, 'check the device path');
+    throw new QrvError(
+      'io',
+      'volume-missing',
+      `volume "${volume.name}": cannot use ${device} (${error.code ?? error.message})`,
+      'check the device path',
+    );
   });
-  if (!st.isBlockDevice()) throw new QrvError('usage', 'not-a-block-device', `volume "${volume.name}": ${device} is not a block device`, 'the dm provider takes block devices (--device /dev/sdX); for an image file use --provider file');
+  if (!st.isBlockDevice())
+    throw new QrvError(
+      'usage',
+      'not-a-block-device',
+      `volume "${volume.name}": ${device} is not a block device`,
+      'the dm provider takes block devices (--device /dev/sdX); for an image file use --provider file',
+    );
   const devices = await listDevices();
   const id = await blockDeviceId(device);
   const qrvOwn = devices.find((d) => `${d.major}:${d.minor}` === id && d.uuid.startsWith('QRV-'));
-  if (qrvOwn) throw new QrvError('refused', 'device-is-qrv', `${device} is qrv's own device ${qrvOwn.name}`, 'give the device under it (the one given at `qrv volume add`)');
+  if (qrvOwn)
+    throw new QrvError(
+      'refused',
+      'device-is-qrv',
+      `${device} is qrv's own device ${qrvOwn.name}`,
+      'give the device under it (the one given at `qrv volume add`)',
+    );
   const busyHint = `unmount it (and stop what uses it), run \`qrv volume add ${volume.name} --provider dm --device ${device}\` again, then mount ${mapperPath(name)} instead`;
   await checkFree(device, 'device', 'device-busy', busyHint);
-  const options: Record<string, string> = { ...volume.options, device, cowDir: volume.options.cowDir ?? path.join(setup.home, 'cow'), cowPercent: String(cowPercentOf(volume)) };
+  const options: Record<string, string> = {
+    ...volume.options,
+    device,
+    cowDir: volume.options.cowDir ?? path.join(setup.home, 'cow'),
+    cowPercent: String(cowPercentOf(volume)),
+  };
   const cowDevice = options.cowDevice;
   if (cowDevice) {
     const cowId = await blockDeviceId(cowDevice);
-    if (!cowId) throw new QrvError('usage', 'not-a-block-device', `COW device ${cowDevice} is not a block device`, 'give --cow-device a block device that holds nothing you need (its start is overwritten at each snapshot)');
-    if (cowId === id) throw new QrvError('usage', 'cow-device-is-volume', `the COW device ${cowDevice} is the volume's device itself`, 'give --cow-device another device, or leave it out for a COW file');
-    await checkFree(cowDevice, 'COW device', 'cow-device-busy', 'give --cow-device a device that is not mounted or used');
+    if (!cowId)
+      throw new QrvError(
+        'usage',
+        'not-a-block-device',
+        `COW device ${cowDevice} is not a block device`,
+        'give --cow-device a block device that holds nothing you need (its start is overwritten at each snapshot)',
+      );
+    if (cowId === id)
+      throw new QrvError(
+        'usage',
+        'cow-device-is-volume',
+        `the COW device ${cowDevice} is the volume's device itself`,
+        'give --cow-device another device, or leave it out for a COW file',
+      );
+    await checkFree(
+      cowDevice,
+      'COW device',
+      'cow-device-busy',
+      'give --cow-device a device that is not mounted or used',
+    );
   }
   const existing = devices.find((d) => d.name === name);
   if (existing) {
-    throw new QrvError('refused', 'dm-name-taken', `a device-mapper device named ${name} exists already${existing.uuid === originUuid(volume.name) ? ' (qrv\'s, left from an earlier add?)' : ''}`, `if nothing uses it, remove it with \`dmsetup remove ${name}\`; or choose another volume name`);
+    throw new QrvError(
+      'refused',
+      'dm-name-taken',
+      `a device-mapper device named ${name} exists already${existing.uuid === originUuid(volume.name) ? " (qrv's, left from an earlier add?)" : ''}`,
+      `if nothing uses it, remove it with \`dmsetup remove ${name}\`; or choose another volume name`,
+    );
   }
   const sectors = (await deviceBytes(device)) / SECTOR;
   try {
     // by major:minor: a path could hold characters a table line cannot
     await create(name, originUuid(volume.name), `0 ${sectors} linear ${id} 0`);
   } catch (error) {
-    if (error instanceof QrvError && /busy/i.test(error.message)) throw new QrvError('refused', 'device-busy', `${device} is in use (the kernel says it is busy: mounted, swap, or opened exclusively)`, busyHint);
+    if (error instanceof QrvError && /busy/i.test(error.message))
+      throw new QrvError(
+        'refused',
+        'device-busy',
+        `${device} is in use (the kernel says it is busy: mounted, swap, or opened exclusively)`,
+        busyHint,
+      );
     throw error;
   }
   return { ...volume, path: mapperPath(name), options };
@@ -84,7 +178,12 @@ async function release(volume: VolumeRef): Promise<void> {
   const devices = await listDevices();
   const snapshots = ownSnapshots(volume, devices);
   if (snapshots.length) {
-    throw new QrvError('refused', 'volume-has-snapshots', `volume "${volume.name}" still has device-mapper snapshots: ${snapshots.map((s) => s.name).join(', ')}`, 'remove them first with `qrv unsnap ID` (or `qrv doctor` for ones the catalog does not know)');
+    throw new QrvError(
+      'refused',
+      'volume-has-snapshots',
+      `volume "${volume.name}" still has device-mapper snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
+      'remove them first with `qrv unsnap ID` (or `qrv doctor` for ones the catalog does not know)',
+    );
   }
   const name = originName(volume.name);
   const origin = devices.find((d) => d.name === name);
@@ -94,7 +193,12 @@ async function release(volume: VolumeRef): Promise<void> {
     if (origin.uuid !== originUuid(volume.name)) throw foreignDevice(name, origin.uuid);
     if (origin.open > 0) {
       const points = await mountpointsOf([mapperPath(name)]);
-      throw new QrvError('refused', 'device-busy', `${mapperPath(name)} is in use${points.length ? ` (mounted on ${points.join(', ')})` : ` (open ${origin.open} time(s))`}`, `unmount it and stop what uses it, then remove the volume; use ${volume.options.device ?? 'the device'} itself afterwards`);
+      throw new QrvError(
+        'refused',
+        'device-busy',
+        `${mapperPath(name)} is in use${points.length ? ` (mounted on ${points.join(', ')})` : ` (open ${origin.open} time(s))`}`,
+        `unmount it and stop what uses it, then remove the volume; use ${volume.options.device ?? 'the device'} itself afterwards`,
+      );
     }
     await removeDevice(name);
   }
@@ -110,21 +214,44 @@ class PreparedDm implements PreparedSnapshot {
 }
 
 function checkSnapshotId(snapshotId: string): void {
-  if (!isSnapshotId(snapshotId)) throw new QrvError('usage', 'bad-snapshot-id', `"${snapshotId}" is not a snapshot id`, 'snapshot ids are s- and twelve (before 2026-12: eight) hex digits');
+  if (!isSnapshotId(snapshotId))
+    throw new QrvError(
+      'usage',
+      'bad-snapshot-id',
+      `"${snapshotId}" is not a snapshot id`,
+      'snapshot ids are s- and twelve (before 2026-12: eight) hex digits',
+    );
 }
 
 /** Everything but the switch, before the engine freezes the volume: the COW store, -real. */
 async function prepareSnapshot(volume: VolumeRef, snapshotId: string): Promise<PreparedSnapshot> {
   requireRoot();
   checkSnapshotId(snapshotId);
-  return new PreparedDm(await prepareAttach(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made'));
+  return new PreparedDm(
+    await prepareAttach(
+      volume,
+      snapshotId,
+      (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo),
+      'not made',
+    ),
+  );
 }
 
 async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: CreateOptions): Promise<SnapshotMade> {
   requireRoot();
   checkSnapshotId(snapshotId);
-  const prepared = options?.prepared instanceof PreparedDm && options.prepared.attachment.snapshotId === snapshotId ? options.prepared.attachment : null;
-  const attachment = prepared ?? (await prepareAttach(volume, snapshotId, (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo), 'not made'));
+  const prepared =
+    options?.prepared instanceof PreparedDm && options.prepared.attachment.snapshotId === snapshotId
+      ? options.prepared.attachment
+      : null;
+  const attachment =
+    prepared ??
+    (await prepareAttach(
+      volume,
+      snapshotId,
+      (sizeBytes, undo) => makeCowStore(volume, snapshotId, sizeBytes, undo),
+      'not made',
+    ));
   return finishAttach(attachment, options?.frozen ?? false);
 }
 
@@ -147,7 +274,12 @@ interface Attachment {
  * opened), -real made if needed. Kept out of the freeze window (prepareSnapshot). A failure
  * removes what was made.
  */
-async function prepareAttach(volume: VolumeRef, snapshotId: string, store: (sizeBytes: number, undo: Array<() => Promise<void>>) => Promise<string>, failed: string): Promise<Attachment> {
+async function prepareAttach(
+  volume: VolumeRef,
+  snapshotId: string,
+  store: (sizeBytes: number, undo: Array<() => Promise<void>>) => Promise<string>,
+  failed: string,
+): Promise<Attachment> {
   const devices = await listDevices();
   const origin = await ownOrigin(volume, devices);
   const sizeBytes = await deviceBytes(mapperPath(origin.name));
@@ -157,10 +289,21 @@ async function prepareAttach(volume: VolumeRef, snapshotId: string, store: (size
   if (real && real.uuid !== realUuid(volume.name)) throw foreignDevice(real.name, real.uuid);
   const linear = originTable.target === 'linear';
   if (!linear && !(originTable.target === 'snapshot-origin' && real)) {
-    throw new QrvError('io', 'dm-state', `${origin.name} is a ${originTable.target} device${real ? '' : ` without ${realName(volume.name)}`}: not what qrv left`, `look at \`dmsetup table\`; \`qrv doctor\` lists what qrv holds`);
+    throw new QrvError(
+      'io',
+      'dm-state',
+      `${origin.name} is a ${originTable.target} device${real ? '' : ` without ${realName(volume.name)}`}: not what qrv left`,
+      `look at \`dmsetup table\`; \`qrv doctor\` lists what qrv holds`,
+    );
   }
   const name = snapshotName(volume.name, snapshotId);
-  if (devices.some((d) => d.name === name)) throw new QrvError('refused', 'dm-name-taken', `a device-mapper device named ${name} exists already`, `remove it with \`dmsetup remove ${name}\` if it is a left-over`);
+  if (devices.some((d) => d.name === name))
+    throw new QrvError(
+      'refused',
+      'dm-name-taken',
+      `a device-mapper device named ${name} exists already`,
+      `remove it with \`dmsetup remove ${name}\` if it is a left-over`,
+    );
   const undo: Array<() => Promise<void>> = [];
   try {
     const cow = await store(sizeBytes, undo);
@@ -176,11 +319,20 @@ async function prepareAttach(volume: VolumeRef, snapshotId: string, store: (size
 }
 
 /** Undoes what an attachment made and says so in the error. */
-async function undone(attachment: Pick<Attachment, 'volume' | 'snapshotId' | 'undo' | 'failed'>, error: unknown): Promise<unknown> {
+async function undone(
+  attachment: Pick<Attachment, 'volume' | 'snapshotId' | 'undo' | 'failed'>,
+  error: unknown,
+): Promise<unknown> {
   for (const step of attachment.undo.reverse()) await step().catch(() => undefined);
   attachment.undo.length = 0;
   if (error instanceof QrvError) {
-    return new QrvError(error.exit, error.code, `snapshot ${attachment.snapshotId} of volume "${attachment.volume.name}" ${attachment.failed} (what was made is removed again): ${error.message}`, error.hint, { cause: error });
+    return new QrvError(
+      error.exit,
+      error.code,
+      `snapshot ${attachment.snapshotId} of volume "${attachment.volume.name}" ${attachment.failed} (what was made is removed again): ${error.message}`,
+      error.hint,
+      { cause: error },
+    );
   }
   return error;
 }
@@ -204,11 +356,21 @@ async function finishAttach(attachment: Attachment, frozen: boolean): Promise<Sn
     let failure: unknown;
     try {
       await failpoint('dm-before-load');
-      await create(name, snapshotUuid(volume.name, snapshotId), `0 ${sectors} snapshot ${mapperPath(realName(volume.name))} ${cow} P ${CHUNK_SECTORS}`, true);
+      await create(
+        name,
+        snapshotUuid(volume.name, snapshotId),
+        `0 ${sectors} snapshot ${mapperPath(realName(volume.name))} ${cow} P ${CHUNK_SECTORS}`,
+        true,
+      );
       undo.push(() => removeDevice(name));
       if (linear) {
         reloaded = true;
-        await dmsetup(['reload', origin, '--table', `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`]);
+        await dmsetup([
+          'reload',
+          origin,
+          '--table',
+          `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`,
+        ]);
       }
       await failpoint('dm-before-resume');
     } catch (error) {
@@ -228,12 +390,23 @@ async function finishAttach(attachment: Attachment, frozen: boolean): Promise<Sn
 
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
   const snapshotId = snapshotIdOfHandle(volume.name, handle);
-  if (!snapshotId) throw new QrvError('refused', 'foreign-handle', `${handle} is not a qrv snapshot of volume "${volume.name}"`, 'remove it by hand (dmsetup remove) if it is really a qrv snapshot');
+  if (!snapshotId)
+    throw new QrvError(
+      'refused',
+      'foreign-handle',
+      `${handle} is not a qrv snapshot of volume "${volume.name}"`,
+      'remove it by hand (dmsetup remove) if it is really a qrv snapshot',
+    );
   requireRoot();
   const devices = await listDevices();
   const snapshot = devices.find((d) => d.name === handle);
   if (snapshot && snapshot.uuid !== snapshotUuid(volume.name, snapshotId)) {
-    throw new QrvError('refused', 'foreign-handle', `device-mapper device ${handle} is not qrv's (its UUID is "${snapshot.uuid}")`, 'qrv leaves it alone; remove it by hand if it is really a qrv snapshot');
+    throw new QrvError(
+      'refused',
+      'foreign-handle',
+      `device-mapper device ${handle} is not qrv's (its UUID is "${snapshot.uuid}")`,
+      'qrv leaves it alone; remove it by hand if it is really a qrv snapshot',
+    );
   }
   let cowId: string | null = null;
   if (snapshot) {
@@ -246,13 +419,24 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
 }
 
 async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
-  return ownSnapshots(volume, await listDevices()).map((s) => ({ handle: s.name, path: mapperPath(s.name), snapshotId: s.snapshotId }));
+  return ownSnapshots(volume, await listDevices()).map((s) => ({
+    handle: s.name,
+    path: mapperPath(s.name),
+    snapshotId: s.snapshotId,
+  }));
 }
 
 async function snapshotHealth(volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth> {
-  if (!snapshotIdOfHandle(volume.name, snapshot.handle)) throw new QrvError('refused', 'foreign-handle', `${snapshot.handle} is not a qrv snapshot of volume "${volume.name}"`, 'check the snapshot row');
+  if (!snapshotIdOfHandle(volume.name, snapshot.handle))
+    throw new QrvError(
+      'refused',
+      'foreign-handle',
+      `${snapshot.handle} is not a qrv snapshot of volume "${volume.name}"`,
+      'check the snapshot row',
+    );
   const status = await snapshotStatus(snapshot.handle);
-  if (status.state === 'active') return { invalid: false, usedPercent: (status.usedSectors / status.totalSectors) * 100 };
+  if (status.state === 'active')
+    return { invalid: false, usedPercent: (status.usedSectors / status.totalSectors) * 100 };
   return { invalid: true, usedPercent: status.state === 'overflow' ? 100 : null };
 }
 
@@ -294,11 +478,32 @@ async function activate(volume: VolumeRef, snapshotIds: string[]): Promise<Activ
   let originCreated = false;
   if (!origin) {
     const device = volume.options.device;
-    if (!device || !(await blockDeviceId(device))) throw new QrvError('io', 'volume-missing', `volume "${volume.name}": its device ${device ?? '(none recorded)'} is not there`, 'check the device (its name may have changed: /dev/disk/by-id/ names do not)');
-    await checkFree(device, 'device', 'device-busy', `unmount it and stop what uses it, then activate again and mount ${mapperPath(name)}`);
+    if (!device || !(await blockDeviceId(device)))
+      throw new QrvError(
+        'io',
+        'volume-missing',
+        `volume "${volume.name}": its device ${device ?? '(none recorded)'} is not there`,
+        'check the device (its name may have changed: /dev/disk/by-id/ names do not)',
+      );
+    await checkFree(
+      device,
+      'device',
+      'device-busy',
+      `unmount it and stop what uses it, then activate again and mount ${mapperPath(name)}`,
+    );
     const real = devices.find((d) => d.name === realName(volume.name));
-    if (real) throw new QrvError('refused', 'dm-state', `${real.name} exists without ${name}`, `remove it with \`dmsetup remove ${real.name}\` if nothing uses it`);
-    await create(name, originUuid(volume.name), `0 ${(await deviceBytes(device)) / SECTOR} linear ${await blockDeviceId(device)} 0`);
+    if (real)
+      throw new QrvError(
+        'refused',
+        'dm-state',
+        `${real.name} exists without ${name}`,
+        `remove it with \`dmsetup remove ${real.name}\` if nothing uses it`,
+      );
+    await create(
+      name,
+      originUuid(volume.name),
+      `0 ${(await deviceBytes(device)) / SECTOR} linear ${await blockDeviceId(device)} 0`,
+    );
     originCreated = true;
   }
   const result: Activation = { originCreated, attached: [], active: [], failed: [] };
@@ -308,7 +513,15 @@ async function activate(volume: VolumeRef, snapshotIds: string[]): Promise<Activ
       continue;
     }
     try {
-      await finishAttach(await prepareAttach(volume, snapshotId, (_size, undo) => existingCowStore(volume, snapshotId, undo), 'not attached again'), false);
+      await finishAttach(
+        await prepareAttach(
+          volume,
+          snapshotId,
+          (_size, undo) => existingCowStore(volume, snapshotId, undo),
+          'not attached again',
+        ),
+        false,
+      );
       result.attached.push(snapshotId);
     } catch (error) {
       if (error instanceof QrvError && error.code === 'resume-failed') throw error;
@@ -320,7 +533,8 @@ async function activate(volume: VolumeRef, snapshotIds: string[]): Promise<Activ
 
 export const dmProvider: Provider = {
   name: 'dm',
-  description: 'any block device (--device /dev/sdX), put under a qrv device-mapper device /dev/mapper/qrv-NAME; dm snapshot targets over a COW file (cowPercent of the volume, default 20 %) or --cow-device',
+  description:
+    'any block device (--device /dev/sdX), put under a qrv device-mapper device /dev/mapper/qrv-NAME; dm snapshot targets over a COW file (cowPercent of the volume, default 20 %) or --cow-device',
   inspect,
   defaultOptions,
   prepareSnapshot,

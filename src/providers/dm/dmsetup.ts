@@ -66,7 +66,11 @@ export function parseInfo(output: string): DmDevice[] | null {
     if (line.trim() === '' || line.trim() === 'No devices found') continue;
     const parts = line.split('|');
     if (parts.length < 5) return null;
-    const [open, major, minor] = parts.slice(0, 3).map((p) => (/^\d+$/.test(p.trim()) ? Number(p.trim()) : NaN)) as [number, number, number];
+    const [open, major, minor] = parts.slice(0, 3).map((p) => (/^\d+$/.test(p.trim()) ? Number(p.trim()) : NaN)) as [
+      number,
+      number,
+      number,
+    ];
     if ([open, major, minor].some((n) => Number.isNaN(n))) return null;
     const name = parts.slice(4).join('|');
     if (!name) return null;
@@ -134,6 +138,9 @@ export function parseSnapshotStatus(output: string): SnapshotStatus | null {
  * qrv-b (253:3) failed: Device or resource busy"), without its closing "Command failed.".
  */
 export function dmsetupReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && l !== 'Command failed.');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && l !== 'Command failed.');
   return lines.find((l) => /failed|error|not|denied|busy/i.test(l)) ?? lines[0] ?? '';
 }

@@ -13,7 +13,17 @@ import { loopDevices, loopDevicesBackedBy } from '../../system/block-device.ts';
 import { tool, toolOk } from '../../system/tools.ts';
 import type { Leftover, LeftoverScope, VolumeRef } from '../provider.ts';
 import { blockDeviceId, holdersOf } from './devices.ts';
-import { deviceState, dmsetup, listDevices, liveTable, ownSnapshots, removeDevice, requireRoot, resume, table } from './dm-calls.ts';
+import {
+  deviceState,
+  dmsetup,
+  listDevices,
+  liveTable,
+  ownSnapshots,
+  removeDevice,
+  requireRoot,
+  resume,
+  table,
+} from './dm-calls.ts';
 import { isSnapshotId, originName, originUuid, realName, realUuid, type DmDevice } from './dmsetup.ts';
 
 /**
@@ -22,7 +32,12 @@ import { isSnapshotId, originName, originUuid, realName, realUuid, type DmDevice
  * left suspended is resumed, a table it loaded but did not make live is cleared first. `strict`:
  * a -real that cannot be removed is an error (otherwise it is left for `qrv doctor`).
  */
-export async function detach(volume: VolumeRef, devices: DmDevice[], remove: string | null, strict = false): Promise<void> {
+export async function detach(
+  volume: VolumeRef,
+  devices: DmDevice[],
+  remove: string | null,
+  strict = false,
+): Promise<void> {
   const origin = devices.find((d) => d.name === originName(volume.name) && d.uuid === originUuid(volume.name));
   const real = devices.find((d) => d.name === realName(volume.name) && d.uuid === realUuid(volume.name));
   const left = ownSnapshots(volume, devices).filter((s) => s.name !== remove);
@@ -40,7 +55,12 @@ export async function detach(volume: VolumeRef, devices: DmDevice[], remove: str
   if (!remove && !restore && !state?.suspended && !state?.inactiveTable) return removeReal();
   const removed = remove ? devices.find((d) => d.name === remove) : undefined;
   if (removed && removed.open > 0) {
-    throw new QrvError('busy', 'snapshot-busy', `snapshot ${remove} is in use (mounted, or a copy reads it)`, 'unmount it or wait for the copy, then remove it again');
+    throw new QrvError(
+      'busy',
+      'snapshot-busy',
+      `snapshot ${remove} is in use (mounted, or a copy reads it)`,
+      'unmount it or wait for the copy, then remove it again',
+    );
   }
   // Only the table changes, no point in time is taken: the filesystem need not be frozen (and
   // one frozen by someone else would make a lockfs suspend fail).
@@ -54,14 +74,20 @@ export async function detach(volume: VolumeRef, devices: DmDevice[], remove: str
       await dmsetup(['remove', '--verifyudev', remove]);
       await failpoint('dm-mid-remove');
     }
-    if (restore && origin && realTable) await dmsetup(['reload', origin.name, '--table', `0 ${realTable.length} linear ${realTable.args.join(' ')}`]);
+    if (restore && origin && realTable)
+      await dmsetup(['reload', origin.name, '--table', `0 ${realTable.length} linear ${realTable.args.join(' ')}`]);
   } catch (error) {
     failure = error;
   }
   if (origin) await resume(origin.name);
   if (failure) {
     if (failure instanceof QrvError && /busy/i.test(failure.message) && remove) {
-      throw new QrvError('busy', 'snapshot-busy', `snapshot ${remove} is in use (mounted, or a copy reads it)`, `unmount it or wait for the copy, then remove it again`);
+      throw new QrvError(
+        'busy',
+        'snapshot-busy',
+        `snapshot ${remove} is in use (mounted, or a copy reads it)`,
+        `unmount it or wait for the copy, then remove it again`,
+      );
     }
     throw failure;
   }
@@ -96,8 +122,15 @@ export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
     const settle = async (): Promise<void> => detach(volume, await listDevices(), null, true);
     const state = await deviceState(origin.name);
     if (state.suspended || state.inactiveTable) {
-      const inactive = state.inactiveTable ? `, with a table loaded but not live (${await inactiveTable(origin.name)})` : '';
-      found.push({ subject: origin.name, what: `${origin.name} of volume ${volume.name} was left ${state.suspended ? 'suspended: its I/O is held' : 'active'}${inactive}`, action: `${state.inactiveTable ? 'clear the loaded table and ' : ''}resume it`, remove: settle });
+      const inactive = state.inactiveTable
+        ? `, with a table loaded but not live (${await inactiveTable(origin.name)})`
+        : '';
+      found.push({
+        subject: origin.name,
+        what: `${origin.name} of volume ${volume.name} was left ${state.suspended ? 'suspended: its I/O is held' : 'active'}${inactive}`,
+        action: `${state.inactiveTable ? 'clear the loaded table and ' : ''}resume it`,
+        remove: settle,
+      });
     }
     const real = devices.find((d) => d.name === realName(volume.name) && d.uuid === realUuid(volume.name));
     if (real && snapshots.length === 0) {
@@ -105,7 +138,9 @@ export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
       found.push({
         subject: real.name,
         what: `${real.name} of volume ${volume.name} has no snapshot over it${asOrigin ? `, and ${origin.name} is still a snapshot-origin over it` : ''}`,
-        action: asOrigin ? `reload ${origin.name} as linear over the device, resume it, remove ${real.name}` : `remove ${real.name}`,
+        action: asOrigin
+          ? `reload ${origin.name} as linear over the device, resume it, remove ${real.name}`
+          : `remove ${real.name}`,
         remove: settle,
       });
     }
@@ -114,7 +149,8 @@ export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
     const dir = await fs.realpath(cowDir).catch(() => path.resolve(cowDir));
     const idsWithHeldLoop = new Set<string>();
     for (const loop of loops) {
-      const id = path.dirname(loop.backingFile) === dir ? cowSnapshotId(volume.name, path.basename(loop.backingFile)) : null;
+      const id =
+        path.dirname(loop.backingFile) === dir ? cowSnapshotId(volume.name, path.basename(loop.backingFile)) : null;
       if (!id || kept.has(id)) continue;
       const holders = await heldBy(loop.device);
       if (holders.length) {
@@ -132,7 +168,12 @@ export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
       const id = cowSnapshotId(volume.name, name);
       if (!id || kept.has(id) || idsWithHeldLoop.has(id)) continue;
       const file = path.join(dir, name);
-      found.push({ subject: file, what: `COW file ${file} of snapshot ${id} of ${volume.name} belongs to no snapshot the catalog keeps or the kernel holds`, action: 'delete it', remove: () => deleteCowFile(file) });
+      found.push({
+        subject: file,
+        what: `COW file ${file} of snapshot ${id} of ${volume.name} belongs to no snapshot the catalog keeps or the kernel holds`,
+        action: 'delete it',
+        remove: () => deleteCowFile(file),
+      });
     }
   }
   return found;
@@ -148,13 +189,25 @@ async function detachLoop(loop: string, file: string): Promise<void> {
   const now = (await loopDevices()).find((l) => l.device === loop);
   if (!now || now.backingFile !== file) return;
   const holders = await heldBy(loop);
-  if (holders.length) throw new QrvError('refused', 'loop-busy', `${loop} is held by ${holders.join(', ')}`, 'look at `dmsetup table`; qrv leaves it alone');
+  if (holders.length)
+    throw new QrvError(
+      'refused',
+      'loop-busy',
+      `${loop} is held by ${holders.join(', ')}`,
+      'look at `dmsetup table`; qrv leaves it alone',
+    );
   await toolOk('losetup', ['-d', loop]);
 }
 
 /** Deletes a COW file that no loop device uses any more. */
 async function deleteCowFile(file: string): Promise<void> {
   const attached = await loopDevicesBackedBy(file);
-  if (attached.length) throw new QrvError('refused', 'cow-in-use', `COW file ${file} is still attached to ${attached.join(', ')}`, 'detach it first (losetup -d) if nothing uses it');
+  if (attached.length)
+    throw new QrvError(
+      'refused',
+      'cow-in-use',
+      `COW file ${file} is still attached to ${attached.join(', ')}`,
+      'detach it first (losetup -d) if nothing uses it',
+    );
   await fs.rm(file, { force: true });
 }

@@ -36,7 +36,12 @@ export async function openImage(source: string): Promise<FileHandle> {
   const st = await handle.stat();
   if (!st.isFile()) {
     await handle.close();
-    throw new QrvError('usage', 'not-an-image', `${source} is not a regular file`, 'the file provider takes image files');
+    throw new QrvError(
+      'usage',
+      'not-an-image',
+      `${source} is not a regular file`,
+      'the file provider takes image files',
+    );
   }
   return handle;
 }
@@ -45,7 +50,11 @@ export async function openImage(source: string): Promise<FileHandle> {
 export async function canClone(source: string, store: string): Promise<boolean> {
   const image = await openImage(source);
   const scratch = `${store}/.probe-${process.pid}-${Date.now()}.tmp`;
-  const target = await fs.open(scratch, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const target = await fs.open(
+    scratch,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     await fs.copyFile(fdPath(image), fdPath(target), constants.COPYFILE_FICLONE_FORCE);
     return true;
@@ -59,7 +68,8 @@ export async function canClone(source: string, store: string): Promise<boolean> 
   }
 }
 
-const same = (a: BigIntStats, b: BigIntStats) => a.ctimeNs === b.ctimeNs && a.mtimeNs === b.mtimeNs && a.size === b.size;
+const same = (a: BigIntStats, b: BigIntStats) =>
+  a.ctimeNs === b.ctimeNs && a.mtimeNs === b.mtimeNs && a.size === b.size;
 
 /**
  * Clones or copies the image `source` to a new file `target` (which must not exist) with `mode`.
@@ -69,7 +79,11 @@ const same = (a: BigIntStats, b: BigIntStats) => a.ctimeNs === b.ctimeNs && a.mt
 export async function cloneImage(source: string, target: string, sizeBytes: number, mode: number): Promise<Cloned> {
   const image = await openImage(source);
   try {
-    const out = await fs.open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const out = await fs.open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     let done = false;
     try {
       const result = await cloneOrCopy(image, out, sizeBytes);
@@ -105,12 +119,19 @@ async function cloneOrCopy(image: FileHandle, out: FileHandle, sizeBytes: number
   // Only a copy large enough that its bytes, not its fixed costs (extent map, open, sync), set its
   // length says anything about the rate.
   const allocated = Number(after.blocks) * 512;
-  return { method: 'sparse-copy', torn: !same(before, after), writers, copyRate: allocated >= RATE_SAMPLE_MIN && seconds > 0 ? allocated / seconds : null };
+  return {
+    method: 'sparse-copy',
+    torn: !same(before, after),
+    writers,
+    copyRate: allocated >= RATE_SAMPLE_MIN && seconds > 0 ? allocated / seconds : null,
+  };
 }
 
 /** The one line for an image that changed while it was copied: who wrote, and what to do. */
 export function tornError(volume: string, path: string, writers: Writer[]): QrvError {
-  const who = writers.length ? `; open for writing by ${writerNames(writers)}` : '; the writer opened, wrote and closed it meanwhile';
+  const who = writers.length
+    ? `; open for writing by ${writerNames(writers)}`
+    : '; the writer opened, wrote and closed it meanwhile';
   return new QrvError(
     'refused',
     'torn-copy',

@@ -11,7 +11,15 @@ import { QrvError, errnoCode, isQrvError } from '../../core/errors.ts';
 import { changedRanges as compareMaps, fileExtents } from '../../system/extent-map.ts';
 import { type ByteRange } from '../../core/byte-range.ts';
 import { writerNames } from '../../system/writers.ts';
-import type { CreateOptions, HeldSnapshot, Provider, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
+import type {
+  CreateOptions,
+  HeldSnapshot,
+  Provider,
+  SnapshotMade,
+  SnapshotRef,
+  VolumeFacts,
+  VolumeRef,
+} from '../provider.ts';
 import { canClone, cloneImage, tornError } from './clone.ts';
 import { checkStore, openStore } from './store.ts';
 
@@ -35,11 +43,18 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
       'io',
       'volume-missing',
       `volume "${volume.name}": cannot use ${volume.path} (${code ?? (error as Error).message})`,
-      code === 'ENOENT' ? `put the image file back, or remove the volume with \`qrv volume remove ${volume.name}\`` : 'check the path and its permissions',
+      code === 'ENOENT'
+        ? `put the image file back, or remove the volume with \`qrv volume remove ${volume.name}\``
+        : 'check the path and its permissions',
     );
   }
   if (!st.isFile()) {
-    throw new QrvError('usage', 'not-an-image', `volume "${volume.name}": ${volume.path} is not a regular file`, 'the file provider takes image files; for a logical volume use --provider lvm, for any other block device --provider dm --device');
+    throw new QrvError(
+      'usage',
+      'not-an-image',
+      `volume "${volume.name}": ${volume.path} is not a regular file`,
+      'the file provider takes image files; for a logical volume use --provider lvm, for any other block device --provider dm --device',
+    );
   }
   return { sizeBytes: st.size, kind: 'file' };
 }
@@ -48,7 +63,14 @@ async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
 async function removeMadeFolders(store: string, made: string | undefined): Promise<void> {
   if (made === undefined) return;
   for (let dir = store; dir.startsWith(made); dir = path.dirname(dir)) {
-    if (!(await fs.rmdir(dir).then(() => true, () => false)) || dir === made) return;
+    if (
+      !(await fs.rmdir(dir).then(
+        () => true,
+        () => false,
+      )) ||
+      dir === made
+    )
+      return;
   }
 }
 
@@ -56,10 +78,21 @@ async function removeMadeFolders(store: string, made: string | undefined): Promi
 function storeError(error: unknown, store: string): unknown {
   const code = errnoCode(isQrvError(error) ? error.cause : error);
   if (code === 'EPERM') {
-    return new QrvError('io', 'snapshot-store', `cannot create a snapshot file: the snapshot store ${store} is immutable or append-only (EPERM)`, `see \`lsattr -d ${store}\`; \`chattr -i -a ${store}\`, or re-add the volume with another --snapshot-dir`, { cause: error });
+    return new QrvError(
+      'io',
+      'snapshot-store',
+      `cannot create a snapshot file: the snapshot store ${store} is immutable or append-only (EPERM)`,
+      `see \`lsattr -d ${store}\`; \`chattr -i -a ${store}\`, or re-add the volume with another --snapshot-dir`,
+      { cause: error },
+    );
   }
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
-  return new QrvError('io', 'snapshot-store-full', `the snapshot store ${store} is full (${code}): the snapshot did not fit and was removed`, 'free space there, or re-add the volume with --snapshot-dir on a filesystem with room for a copy of the volume');
+  return new QrvError(
+    'io',
+    'snapshot-store-full',
+    `the snapshot store ${store} is full (${code}): the snapshot did not fit and was removed`,
+    'free space there, or re-add the volume with --snapshot-dir on a filesystem with room for a copy of the volume',
+  );
 }
 
 /**
@@ -75,9 +108,11 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: C
   try {
     const target = snapshotFile(volume, snapshotId);
     const started = process.hrtime.bigint();
-    const made = await cloneImage(volume.path, store.entry(path.basename(target)), sizeBytes, SNAPSHOT_MODE).catch((error: unknown) => {
-      throw storeError(error, storeOf(volume));
-    });
+    const made = await cloneImage(volume.path, store.entry(path.basename(target)), sizeBytes, SNAPSHOT_MODE).catch(
+      (error: unknown) => {
+        throw storeError(error, storeOf(volume));
+      },
+    );
     const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
     if (made.torn && !options?.allowInconsistent) {
       await store.remove(path.basename(target));
@@ -93,7 +128,11 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: C
       suspendedMs,
       consistency: made.torn ? 'crash-torn' : 'atomic',
       ...(made.copyRate ? { copyRate: made.copyRate } : {}),
-      ...(made.torn ? { warning: `${volume.path} changed while it was copied${who}: kept as crash-torn because --allow-inconsistent was given; it is no single point in time` } : {}),
+      ...(made.torn
+        ? {
+            warning: `${volume.path} changed while it was copied${who}: kept as crash-torn because --allow-inconsistent was given; it is no single point in time`,
+          }
+        : {}),
     };
   } finally {
     await store.close();
@@ -118,15 +157,30 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
   // Only ever delete inside this volume's own store: a catalog row is not trusted to name any file.
   const store = path.resolve(storeOf(volume));
   if (path.dirname(path.resolve(handle)) !== store || !path.basename(handle).startsWith(`${volume.name}@`)) {
-    throw new QrvError('refused', 'foreign-handle', `snapshot file ${handle} is not in the snapshot store ${store} of volume "${volume.name}"`, 'remove it by hand if it is really a qrv snapshot');
+    throw new QrvError(
+      'refused',
+      'foreign-handle',
+      `snapshot file ${handle} is not in the snapshot store ${store} of volume "${volume.name}"`,
+      'remove it by hand if it is really a qrv snapshot',
+    );
   }
   // unlink, not rm: rm retries an EPERM as a folder and reports ENOTDIR for an immutable file
   await fs.unlink(handle).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return;
     if (error.code === 'EPERM') {
-      throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle}: it (or its folder) is immutable or append-only (EPERM)`, `see \`lsattr -d ${handle} ${path.dirname(handle)}\`; \`chattr -i -a\` it if it should go, then run the command again`);
+      throw new QrvError(
+        'io',
+        'snapshot-remove-failed',
+        `cannot remove snapshot file ${handle}: it (or its folder) is immutable or append-only (EPERM)`,
+        `see \`lsattr -d ${handle} ${path.dirname(handle)}\`; \`chattr -i -a\` it if it should go, then run the command again`,
+      );
     }
-    throw new QrvError('io', 'snapshot-remove-failed', `cannot remove snapshot file ${handle} (${error.code ?? error.message})`, 'check the folder\'s permissions');
+    throw new QrvError(
+      'io',
+      'snapshot-remove-failed',
+      `cannot remove snapshot file ${handle} (${error.code ?? error.message})`,
+      "check the folder's permissions",
+    );
   });
 }
 
@@ -157,7 +211,10 @@ async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
  */
 async function changedRanges(_volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null> {
   if (from.method !== 'reflink' || to.method !== 'reflink') return null;
-  const [fromStat, toStat] = await Promise.all([fs.stat(from.path).catch(() => null), fs.stat(to.path).catch(() => null)]);
+  const [fromStat, toStat] = await Promise.all([
+    fs.stat(from.path).catch(() => null),
+    fs.stat(to.path).catch(() => null),
+  ]);
   // Physical offsets only compare within one filesystem.
   if (!fromStat?.isFile() || !toStat?.isFile() || fromStat.dev !== toStat.dev) return null;
   if (fromStat.size !== from.sizeBytes || toStat.size !== to.sizeBytes) return null;
@@ -168,9 +225,12 @@ async function changedRanges(_volume: VolumeRef, from: SnapshotRef, to: Snapshot
 
 export const fileProvider: Provider = {
   name: 'file',
-  description: 'image files; snapshots are reflink clones (XFS, btrfs) or sparse copies (ext4) in a store beside the image',
+  description:
+    'image files; snapshots are reflink clones (XFS, btrfs) or sparse copies (ext4) in a store beside the image',
   inspect,
-  defaultOptions: (imagePath) => ({ [STORE_OPTION]: path.join(path.dirname(path.resolve(imagePath)), '.qrv-snapshots') }),
+  defaultOptions: (imagePath) => ({
+    [STORE_OPTION]: path.join(path.dirname(path.resolve(imagePath)), '.qrv-snapshots'),
+  }),
   copyEstimate,
   checkSnapshot: (volume) => checkStore(storeOf(volume)),
   createSnapshot,

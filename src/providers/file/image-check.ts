@@ -34,6 +34,7 @@ export async function notAnImage(file: string): Promise<string | null> {
   if (type) return `it is on ${type}, a kernel interface, not a disk image`;
   const dev = await fs.stat('/dev').catch(() => null);
   if (dev && dev.dev === st.dev) return 'it is on the /dev filesystem, not a disk image';
-  if (st.size < MIN_IMAGE_BYTES) return `it holds ${st.size} bytes; a disk image holds at least ${MIN_IMAGE_BYTES / 1024} KiB`;
+  if (st.size < MIN_IMAGE_BYTES)
+    return `it holds ${st.size} bytes; a disk image holds at least ${MIN_IMAGE_BYTES / 1024} KiB`;
   return null;
 }

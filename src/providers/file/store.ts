@@ -20,7 +20,12 @@ export interface Store {
 }
 
 function unsafe(store: string, why: string): QrvError {
-  return new QrvError('refused', 'snapshot-store-unsafe', `refusing the snapshot store ${store}: ${why}`, `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700), or re-add the volume with another --snapshot-dir`);
+  return new QrvError(
+    'refused',
+    'snapshot-store-unsafe',
+    `refusing the snapshot store ${store}: ${why}`,
+    `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700), or re-add the volume with another --snapshot-dir`,
+  );
 }
 
 /**
@@ -31,7 +36,12 @@ function unsafe(store: string, why: string): QrvError {
 export async function checkStore(store: string): Promise<void> {
   const st = await fs.lstat(store).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
-    throw new QrvError('io', 'snapshot-store', `cannot use the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+    throw new QrvError(
+      'io',
+      'snapshot-store',
+      `cannot use the snapshot store ${store} (${error.code ?? error.message})`,
+      'fix the folder, or re-add the volume with another --snapshot-dir',
+    );
   });
   if (!st) return;
   if (st.isSymbolicLink()) throw unsafe(store, 'it is a symbolic link');
@@ -44,7 +54,12 @@ export async function checkStore(store: string): Promise<void> {
 export async function openStore(store: string): Promise<Store> {
   const made = await fs.mkdir(store, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EEXIST') return undefined; // a link or a file in its place: refused below
-    throw new QrvError('io', 'snapshot-store', `cannot make the snapshot store ${store} (${error.code ?? error.message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+    throw new QrvError(
+      'io',
+      'snapshot-store',
+      `cannot make the snapshot store ${store} (${error.code ?? error.message})`,
+      'fix the folder, or re-add the volume with another --snapshot-dir',
+    );
   });
   await checkStore(store);
   let handle: FileHandle;
@@ -53,7 +68,12 @@ export async function openStore(store: string): Promise<Store> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ELOOP' || code === 'ENOTDIR') throw unsafe(store, 'it is not a folder, or was swapped for a link');
-    throw new QrvError('io', 'snapshot-store', `cannot open the snapshot store ${store} (${code ?? (error as Error).message})`, 'fix the folder, or re-add the volume with another --snapshot-dir');
+    throw new QrvError(
+      'io',
+      'snapshot-store',
+      `cannot open the snapshot store ${store} (${code ?? (error as Error).message})`,
+      'fix the folder, or re-add the volume with another --snapshot-dir',
+    );
   }
   const st = await handle.stat();
   const problem = st.isDirectory() ? notPrivateBecause(st) : 'it is not a folder';

@@ -14,8 +14,25 @@ import { QrvError } from '../../core/errors.ts';
 import type { ByteRange } from '../../core/byte-range.ts';
 import { requireRoot, tool } from '../../system/tools.ts';
 import { unitedStoreRanges } from '../cow/exception-store.ts';
-import type { DiscoveredVolume, HeldSnapshot, Provider, SnapshotHealth, SnapshotMade, SnapshotRef, VolumeFacts, VolumeRef } from '../provider.ts';
-import { LVS_FIELDS, parseLvs, parseThinDelta, snapshotIdOf, snapshotInvalid, SNAPSHOT_TAG, type LvRow } from './reports.ts';
+import type {
+  DiscoveredVolume,
+  HeldSnapshot,
+  Provider,
+  SnapshotHealth,
+  SnapshotMade,
+  SnapshotRef,
+  VolumeFacts,
+  VolumeRef,
+} from '../provider.ts';
+import {
+  LVS_FIELDS,
+  parseLvs,
+  parseThinDelta,
+  snapshotIdOf,
+  snapshotInvalid,
+  SNAPSHOT_TAG,
+  type LvRow,
+} from './reports.ts';
 
 /** Default size of a classic snapshot's copy-on-write store, in % of the origin. */
 export const DEFAULT_COW_PERCENT = 20;
@@ -23,19 +40,31 @@ export const DEFAULT_COW_PERCENT = 20;
 /** VG and LV from the volume's /dev/VG/LV path (the path is what the admin gave and sees). */
 function nameOf(volume: VolumeRef): { vg: string; lv: string } {
   const match = /^\/dev\/([^/]+)\/([^/]+)$/.exec(volume.path);
-  if (!match) throw new QrvError('usage', 'not-an-lv', `volume "${volume.name}": ${volume.path} is not a /dev/VG/LV path`, 'give the logical volume as /dev/VG/LV');
+  if (!match)
+    throw new QrvError(
+      'usage',
+      'not-an-lv',
+      `volume "${volume.name}": ${volume.path} is not a /dev/VG/LV path`,
+      'give the logical volume as /dev/VG/LV',
+    );
   return { vg: match[1] as string, lv: match[2] as string };
 }
 
 /** lvm needs root for nearly everything (it opens /dev/mapper/control and the PVs): say so first. */
-const needRoot = (): void => requireRoot('the lvm provider needs root (lvm opens the device-mapper control device and the physical volumes)');
+const needRoot = (): void =>
+  requireRoot('the lvm provider needs root (lvm opens the device-mapper control device and the physical volumes)');
 
 async function lvm(args: string[]): Promise<string> {
   needRoot();
   const result = await tool('lvm', args);
   if (result.exitCode !== 0) {
     const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
-    throw new QrvError('io', 'lvm-failed', `lvm ${args.join(' ')} failed${said ? `: ${said.trim()}` : ''}`, 'run the command by hand to see the whole output (as root)');
+    throw new QrvError(
+      'io',
+      'lvm-failed',
+      `lvm ${args.join(' ')} failed${said ? `: ${said.trim()}` : ''}`,
+      'run the command by hand to see the whole output (as root)',
+    );
   }
   return result.stdout;
 }
@@ -43,7 +72,13 @@ async function lvm(args: string[]): Promise<string> {
 async function lvs(args: string[]): Promise<LvRow[]> {
   const output = await lvm(['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, ...args]);
   const rows = parseLvs(output);
-  if (!rows) throw new QrvError('io', 'lvm-failed', 'lvs printed a report qrv does not understand', 'check the lvm2 version (2.02.158 or later is needed)');
+  if (!rows)
+    throw new QrvError(
+      'io',
+      'lvm-failed',
+      'lvs printed a report qrv does not understand',
+      'check the lvm2 version (2.02.158 or later is needed)',
+    );
   return rows;
 }
 
@@ -58,14 +93,25 @@ async function row(volume: VolumeRef): Promise<LvRow> {
   const { vg, lv } = nameOf(volume);
   const found = await findLv(vg, lv);
   if (!found) {
-    throw new QrvError('io', 'volume-missing', `volume "${volume.name}": logical volume ${vg}/${lv} not found`, `check \`lvs ${vg}\`, or remove the volume with \`qrv volume remove ${volume.name}\``);
+    throw new QrvError(
+      'io',
+      'volume-missing',
+      `volume "${volume.name}": logical volume ${vg}/${lv} not found`,
+      `check \`lvs ${vg}\`, or remove the volume with \`qrv volume remove ${volume.name}\``,
+    );
   }
   return found;
 }
 
 async function inspect(volume: VolumeRef): Promise<VolumeFacts> {
   const lv = await row(volume);
-  if (lv.attr.startsWith('t')) throw new QrvError('usage', 'not-an-lv', `volume "${volume.name}": ${lv.vg}/${lv.name} is a thin pool`, 'add the thin LVs in it, not the pool');
+  if (lv.attr.startsWith('t'))
+    throw new QrvError(
+      'usage',
+      'not-an-lv',
+      `volume "${volume.name}": ${lv.vg}/${lv.name} is a thin pool`,
+      'add the thin LVs in it, not the pool',
+    );
   return { sizeBytes: lv.sizeBytes, kind: 'block' };
 }
 
@@ -90,26 +136,60 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string): Promise<Sn
     args = ['lvcreate', '-q', '-s', '-K', '-p', 'r', '-n', name, ...tags, `${origin.vg}/${origin.name}`];
   } else {
     const percent = Number(volume.options.cowPercent ?? DEFAULT_COW_PERCENT);
-    const cow = Math.max(4 * 1024 * 1024, Math.ceil((origin.sizeBytes * (Number.isFinite(percent) && percent > 0 ? percent : DEFAULT_COW_PERCENT)) / 100 / 512) * 512);
-    args = ['lvcreate', '-q', '-y', '-s', '-p', 'r', '-L', `${cow}b`, '-n', name, ...tags, `${origin.vg}/${origin.name}`];
+    const cow = Math.max(
+      4 * 1024 * 1024,
+      Math.ceil(
+        (origin.sizeBytes * (Number.isFinite(percent) && percent > 0 ? percent : DEFAULT_COW_PERCENT)) / 100 / 512,
+      ) * 512,
+    );
+    args = [
+      'lvcreate',
+      '-q',
+      '-y',
+      '-s',
+      '-p',
+      'r',
+      '-L',
+      `${cow}b`,
+      '-n',
+      name,
+      ...tags,
+      `${origin.vg}/${origin.name}`,
+    ];
   }
   // lvcreate suspends the origin while it switches it to a snapshot origin: that is the window.
   const started = process.hrtime.bigint();
   await lvm(args).catch((error: QrvError) => {
     if (/insufficient free space|Insufficient free/i.test(error.message)) {
-      throw new QrvError('refused', 'vg-full', `volume group ${origin.vg} has no room for a snapshot of ${origin.name}: ${error.message}`, 'free extents in the volume group (vgs), or lower the volume\'s cowPercent option');
+      throw new QrvError(
+        'refused',
+        'vg-full',
+        `volume group ${origin.vg} has no room for a snapshot of ${origin.name}: ${error.message}`,
+        "free extents in the volume group (vgs), or lower the volume's cowPercent option",
+      );
     }
     throw error;
   });
   const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const handle = `${origin.vg}/${name}`;
-  return { handle, path: `/dev/${origin.vg}/${name}`, sizeBytes: origin.sizeBytes, method: thin ? 'lvm-thin' : 'lvm-classic', suspendedMs };
+  return {
+    handle,
+    path: `/dev/${origin.vg}/${name}`,
+    sizeBytes: origin.sizeBytes,
+    method: thin ? 'lvm-thin' : 'lvm-classic',
+    suspendedMs,
+  };
 }
 
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
   const { vg, lv } = nameOf(volume);
   if (!handle.startsWith(`${vg}/${lv}_qrv_`)) {
-    throw new QrvError('refused', 'foreign-handle', `${handle} is not a qrv snapshot of ${vg}/${lv}`, 'remove it by hand (lvremove) if it is really a qrv snapshot');
+    throw new QrvError(
+      'refused',
+      'foreign-handle',
+      `${handle} is not a qrv snapshot of ${vg}/${lv}`,
+      'remove it by hand (lvremove) if it is really a qrv snapshot',
+    );
   }
   const gone = await lvs([vg]).then((rows) => !rows.some((r) => `${r.vg}/${r.name}` === handle));
   if (gone) return;
@@ -144,7 +224,10 @@ async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotR
   if (!a || !b || a.vg !== b.vg) return null;
   if (from.method === 'lvm-thin') return thinDelta(a, b, to.sizeBytes);
   if (from.method !== 'lvm-classic' || snapshotInvalid(a) || snapshotInvalid(b)) return null;
-  return unitedStoreRanges([a, b].map((row) => `/dev/mapper/${dmName(row.vg, row.name)}-cow`), to.sizeBytes);
+  return unitedStoreRanges(
+    [a, b].map((row) => `/dev/mapper/${dmName(row.vg, row.name)}-cow`),
+    to.sizeBytes,
+  );
 }
 
 /**
@@ -158,7 +241,14 @@ async function thinDelta(a: LvRow, b: LvRow, sizeBytes: number): Promise<ByteRan
   const reserved = await tool('dmsetup', ['message', pool, '0', 'reserve_metadata_snap']);
   if (reserved.exitCode !== 0) return null; // another reader holds it, or the pool is not active
   try {
-    const delta = await tool('thin_delta', ['-m', '--snap1', String(a.thinId), '--snap2', String(b.thinId), `/dev/mapper/${dmName(a.vg, a.pool)}_tmeta`]);
+    const delta = await tool('thin_delta', [
+      '-m',
+      '--snap1',
+      String(a.thinId),
+      '--snap2',
+      String(b.thinId),
+      `/dev/mapper/${dmName(a.vg, a.pool)}_tmeta`,
+    ]);
     return delta.exitCode === 0 ? parseThinDelta(delta.stdout, sizeBytes) : null;
   } finally {
     await tool('dmsetup', ['message', pool, '0', 'release_metadata_snap']);
@@ -168,7 +258,13 @@ async function thinDelta(a: LvRow, b: LvRow, sizeBytes: number): Promise<ByteRan
 async function snapshotHealth(_volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth> {
   if (snapshot.method !== 'lvm-classic') return { invalid: false, usedPercent: null };
   const lv = await snapshotRow(snapshot.handle);
-  if (!lv) throw new QrvError('io', 'snapshot-missing', `snapshot ${snapshot.handle} is gone`, 'run `qrv doctor` to bring the catalog up to date');
+  if (!lv)
+    throw new QrvError(
+      'io',
+      'snapshot-missing',
+      `snapshot ${snapshot.handle} is gone`,
+      'run `qrv doctor` to bring the catalog up to date',
+    );
   return { invalid: snapshotInvalid(lv), usedPercent: lv.percent };
 }
 
@@ -179,7 +275,8 @@ async function discover(): Promise<DiscoveredVolume[]> {
   const found: DiscoveredVolume[] = [];
   for (const row of rows) {
     const type = row.attr[0];
-    if (type === 't' || type === 's' || row.origin !== '' || /^\[.*\]$/.test(row.name) || row.tags.includes('qrv')) continue;
+    if (type === 't' || type === 's' || row.origin !== '' || /^\[.*\]$/.test(row.name) || row.tags.includes('qrv'))
+      continue;
     if (type !== '-' && type !== 'o' && type !== 'V') continue;
     let name = taken.has(row.name) ? `${row.vg}-${row.name}` : row.name;
     while (taken.has(name)) name = `${name}_`;
@@ -191,7 +288,8 @@ async function discover(): Promise<DiscoveredVolume[]> {
 
 export const lvmProvider: Provider = {
   name: 'lvm',
-  description: 'logical volumes (/dev/VG/LV): thin snapshots of thin LVs, classic snapshots (COW store: cowPercent of the origin, default 20 %) of others',
+  description:
+    'logical volumes (/dev/VG/LV): thin snapshots of thin LVs, classic snapshots (COW store: cowPercent of the origin, default 20 %) of others',
   quiesce: 'provider',
   inspect,
   defaultOptions,

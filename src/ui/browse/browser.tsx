@@ -39,20 +39,40 @@ function promptLabel(p: Prompt): string {
 function recoveryLines(r: Recovery): Line[] {
   const lines: Line[] = r.title.map((text, i) => ({ text, ...(i === 0 ? { tone: 'title' as const } : {}) }));
   lines.push({ text: '' });
-  for (const line of r.view.lines) lines.push({ text: `${line.tone === 'failed' ? '✗' : line.tone === 'warning' ? '!' : '✓'} ${line.text}`, wrap: true });
+  for (const line of r.view.lines)
+    lines.push({
+      text: `${line.tone === 'failed' ? '✗' : line.tone === 'warning' ? '!' : '✓'} ${line.text}`,
+      wrap: true,
+    });
   if (r.view.current) lines.push({ text: `› ${r.view.current}` });
   const p = r.view.progress;
   if (p && !r.lines) {
     const fraction = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1;
-    lines.push({ text: `${bar(fraction, 20)} ${Math.floor(fraction * 100)}% ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}${p.etaSeconds === null ? '' : `, ${formatSeconds(p.etaSeconds)} left`}` });
+    lines.push({
+      text: `${bar(fraction, 20)} ${Math.floor(fraction * 100)}% ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}${p.etaSeconds === null ? '' : `, ${formatSeconds(p.etaSeconds)} left`}`,
+    });
   }
-  if (r.lines) for (const text of r.lines) lines.push({ text, wrap: true, ...(text.startsWith('skipped') ? { tone: 'error' as const } : {}) });
+  if (r.lines)
+    for (const text of r.lines)
+      lines.push({ text, wrap: true, ...(text.startsWith('skipped') ? { tone: 'error' as const } : {}) });
   if (r.error) lines.push({ text: r.error, tone: 'error', wrap: true });
   if (r.lines || r.error) lines.push({ text: '' }, { text: 'any key: back to the browser', tone: 'dim' });
   return lines;
 }
 
-function StatusLine({ prompt, busy, status, frame, width }: { prompt: Prompt | null; busy: string | null; status: Status | null; frame: Frame; width: number }) {
+function StatusLine({
+  prompt,
+  busy,
+  status,
+  frame,
+  width,
+}: {
+  prompt: Prompt | null;
+  busy: string | null;
+  status: Status | null;
+  frame: Frame;
+  width: number;
+}) {
   if (prompt) {
     const label = promptLabel(prompt);
     return (
@@ -98,10 +118,14 @@ export function Browser(props: BrowserProps) {
   useInput((input, key) => state.onKey(input, input === '\n' && !key.return ? { ...key, return: true } : key));
   const frame = state.frames.at(-1) as Frame;
   const paneHeight = height - 4;
-  const path = state.frames.map((f) => (f.node.kind === 'entry' ? null : nodeLabel(f.node).split(' ')[0])).filter(Boolean);
+  const path = state.frames
+    .map((f) => (f.node.kind === 'entry' ? null : nodeLabel(f.node).split(' ')[0]))
+    .filter(Boolean);
   const last = frame.node;
   const where = `${path.join(' › ')}${last.kind === 'entry' ? ` › ${last.entry.path}` : ''}`;
-  const lines = state.recovery ? recoveryLines(state.recovery) : detailLines(state.selected, state.data, state.preview, state.previewKey);
+  const lines = state.recovery
+    ? recoveryLines(state.recovery)
+    : detailLines(state.selected, state.data, state.preview, state.previewKey);
   return (
     <Box flexDirection="column" width={width} height={height - 1}>
       <Text wrap="truncate-start">

@@ -11,8 +11,23 @@ import { reduce } from '../ink-printer.tsx';
 import type { ViewState } from '../progress-view.tsx';
 import type { Preview } from './details.ts';
 import {
-  entryItems, folderOf, frameOf, framesToVolume, copyItems, moveSelection, nodeKey, openCopy, refreshFrames, selectedNode,
-  subclientOf, visibleItems, volumeItems, volumeOf, withFilter, type Frame, type Node,
+  entryItems,
+  folderOf,
+  frameOf,
+  framesToVolume,
+  copyItems,
+  moveSelection,
+  nodeKey,
+  openCopy,
+  refreshFrames,
+  selectedNode,
+  subclientOf,
+  visibleItems,
+  volumeItems,
+  volumeOf,
+  withFilter,
+  type Frame,
+  type Node,
 } from './model.ts';
 import type { BrowseSession } from './session.ts';
 import { shortTime } from './text.ts';
@@ -66,7 +81,13 @@ export function useBrowser(init: BrowserInit) {
   const [recovery, setRecoveryState] = useState<Recovery | null>(null);
   // Keys arrive faster than renders (a pasted text is one key per character): handlers read and
   // write the latest state here, synchronously, and the state above only draws it.
-  const latest = useRef({ frames: init.frames, prompt: null as Prompt | null, busy: null as string | null, recovery: null as Recovery | null, quitting: false });
+  const latest = useRef({
+    frames: init.frames,
+    prompt: null as Prompt | null,
+    busy: null as string | null,
+    recovery: null as Recovery | null,
+    quitting: false,
+  });
   const setFrames = (next: Frame[]) => {
     latest.current.frames = next;
     setFrameState(next);
@@ -119,7 +140,9 @@ export function useBrowser(init: BrowserInit) {
     const out: Frame[] = [frameOf(copyNode, entryItems(copy, await session.list(copy.id, '/')))];
     for (const part of path.split('/').filter(Boolean)) {
       const parent = out.at(-1) as Frame;
-      const child = parent.items.find((item): item is EntryNode => item.kind === 'entry' && item.entry.name === part && item.entry.type === 'dir');
+      const child = parent.items.find(
+        (item): item is EntryNode => item.kind === 'entry' && item.entry.name === part && item.entry.type === 'dir',
+      );
       if (!child) break;
       parent.selected = parent.items.indexOf(child);
       let entries: Located[];
@@ -152,7 +175,9 @@ export function useBrowser(init: BrowserInit) {
           await session.enter(node.copy.id);
           const entries = await session.list(node.copy.id, '/');
           setFrames([...latest.current.frames, frameOf(node, entryItems(node.copy, entries))]);
-          info(`${node.copy.id}: read by ${session.method === 'mount' ? 'a read-only mount' : 'debugfs (catalog mode)'}`);
+          info(
+            `${node.copy.id}: read by ${session.method === 'mount' ? 'a read-only mount' : 'debugfs (catalog mode)'}`,
+          );
         });
         return;
       case 'entry': {
@@ -175,7 +200,8 @@ export function useBrowser(init: BrowserInit) {
     if (frames.length <= 1) return;
     const leaving = (frames.at(-1) as Frame).node;
     setFrames(frames.slice(0, -1));
-    if (leaving.kind === 'copy') void session.leave().catch((error: unknown) => setStatus({ text: errorText(error), tone: 'error' }));
+    if (leaving.kind === 'copy')
+      void session.leave().catch((error: unknown) => setStatus({ text: errorText(error), tone: 'error' }));
   };
 
   const quit = () => {
@@ -224,7 +250,8 @@ export function useBrowser(init: BrowserInit) {
   const jumpTo = async (text: string) => {
     const frames = latest.current.frames;
     const volume = volumeOf(frames);
-    if (!volume) throw new Error('select or open a volume first: t jumps to the copy of a volume that holds a point in time');
+    if (!volume)
+      throw new Error('select or open a volume first: t jumps to the copy of a volume that holds a point in time');
     const fresh = await session.read();
     const jump = jumpToTime(fresh, volume, text, session.now());
     const base = framesToVolume(fresh, host, volume, subclientOf(frames), jump.id);
@@ -246,8 +273,9 @@ export function useBrowser(init: BrowserInit) {
     setRecovery(() => ({ title, view: EMPTY_VIEW, lines: null, error: null }));
     await act(`recovering ${node.entry.path}…`, async () => {
       try {
-        const summary = await session.recover({ volume: node.volume, id: node.copyId, path: node.entry.path, to: to || undefined }, (event) =>
-          setRecovery((r) => (r ? { ...r, view: reduce(r.view, event) } : r)),
+        const summary = await session.recover(
+          { volume: node.volume, id: node.copyId, path: node.entry.path, to: to || undefined },
+          (event) => setRecovery((r) => (r ? { ...r, view: reduce(r.view, event) } : r)),
         );
         setRecovery((r) => (r ? { ...r, lines: summary.lines } : r));
         info(summary.lines.at(-1) ?? 'recovered');
@@ -267,22 +295,39 @@ export function useBrowser(init: BrowserInit) {
         setPrompt({ kind: 'filter', text: frame.filter });
         return;
       case 't':
-        if (!volumeOf(frames)) info('select a volume first: t jumps to the copy of a volume that holds a point in time');
+        if (!volumeOf(frames))
+          info('select a volume first: t jumps to the copy of a volume that holds a point in time');
         else setPrompt({ kind: 'time', text: '' });
         return;
       case 'r':
         if (node?.kind === 'entry') setPrompt({ kind: 'recover', text: '', node });
-        else info(node?.kind === 'copy' ? `open ${node.copy.id} (⏎) and select the file or folder to recover` : 'select a file or folder inside a snapshot or QRV to recover it');
+        else
+          info(
+            node?.kind === 'copy'
+              ? `open ${node.copy.id} (⏎) and select the file or folder to recover`
+              : 'select a file or folder inside a snapshot or QRV to recover it',
+          );
         return;
       case 'p': {
         const copy = node?.kind === 'copy' ? node.copy : openCopy(frames);
         if (copy?.kind === 'snapshot') setPrompt({ kind: 'persist', text: '', snapshotId: copy.id });
-        else info(copy ? `${copy.id} is a QRV: it stays until \`qrv remove\`; p changes a snapshot's persistence` : 'select a snapshot to change its persistence');
+        else
+          info(
+            copy
+              ? `${copy.id} is a QRV: it stays until \`qrv remove\`; p changes a snapshot's persistence`
+              : 'select a snapshot to change its persistence',
+          );
         return;
       }
       case 'd':
-        if (node?.kind === 'copy' && node.copy.kind === 'snapshot') setPrompt({ kind: 'delete', text: '', snapshotId: node.copy.id });
-        else info(node?.kind === 'copy' ? `${node.copy.id} is a QRV; remove it with \`qrv remove ${node.copy.id}\`` : 'select a snapshot in a volume\'s list to delete it');
+        if (node?.kind === 'copy' && node.copy.kind === 'snapshot')
+          setPrompt({ kind: 'delete', text: '', snapshotId: node.copy.id });
+        else
+          info(
+            node?.kind === 'copy'
+              ? `${node.copy.id} is a QRV; remove it with \`qrv remove ${node.copy.id}\``
+              : "select a snapshot in a volume's list to delete it",
+          );
     }
   };
 
@@ -335,7 +380,8 @@ export function useBrowser(init: BrowserInit) {
     else if (key.pageUp) setFrames([...frames.slice(0, -1), moveSelection(frame, -page)]);
     else if (key.pageDown) setFrames([...frames.slice(0, -1), moveSelection(frame, page)]);
     else if (key.home) setFrames([...frames.slice(0, -1), { ...frame, selected: 0 }]);
-    else if (key.end) setFrames([...frames.slice(0, -1), { ...frame, selected: Math.max(0, visibleItems(frame).length - 1) }]);
+    else if (key.end)
+      setFrames([...frames.slice(0, -1), { ...frame, selected: Math.max(0, visibleItems(frame).length - 1) }]);
     else if (key.return || key.rightArrow) enter();
     else if (key.backspace || key.delete || key.leftArrow) back();
     else if (key.escape && frame.filter) setFrames([...frames.slice(0, -1), withFilter(frame, '')]);

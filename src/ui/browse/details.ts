@@ -36,11 +36,26 @@ const plain = (text: string): Line => ({ text });
 /** A table of copies that fits 48 columns: id, point in time, persists until (day), size, method. */
 export function copyTable(copies: CopyRow[]): Line[] {
   if (!copies.length) return [dim('no ready snapshots or QRVs')];
-  const row = (c: string[]) => `${cell(c[0] ?? '', 10)} ${cell(c[1] ?? '', 11)} ${cell(c[2] ?? '', 7)} ${cell(c[3] ?? '', 8)} ${fit(c[4] ?? '', 8)}`;
+  const row = (c: string[]) =>
+    `${cell(c[0] ?? '', 10)} ${cell(c[1] ?? '', 11)} ${cell(c[2] ?? '', 7)} ${cell(c[3] ?? '', 8)} ${fit(c[4] ?? '', 8)}`;
   return [
     dim(row(['ID', 'HOLDS', 'UNTIL', 'SIZE', 'METHOD'])),
     ...copies.map((c) =>
-      plain(row([c.id, c.pointInTime ? shortTime(c.pointInTime).slice(5, 16) : '?', c.kind === 'qrv' ? '(qrv)' : c.pinned ? 'pinned' : c.persistUntil ? shortTime(c.persistUntil).slice(5, 10) : 'forever', formatBytes(c.sizeBytes), c.method])),
+      plain(
+        row([
+          c.id,
+          c.pointInTime ? shortTime(c.pointInTime).slice(5, 16) : '?',
+          c.kind === 'qrv'
+            ? '(qrv)'
+            : c.pinned
+              ? 'pinned'
+              : c.persistUntil
+                ? shortTime(c.persistUntil).slice(5, 10)
+                : 'forever',
+          formatBytes(c.sizeBytes),
+          c.method,
+        ]),
+      ),
     ),
   ];
 }
@@ -50,7 +65,16 @@ export function copyDetails(copy: CopyRow): Line[] {
   if (copy.kind === 'snapshot') {
     lines.push(
       plain(field('created', shortTime(copy.createdAt))),
-      plain(field('persists until', copy.pinned ? `${copy.persistUntil ? shortTime(copy.persistUntil) : 'forever'} (pinned)` : copy.persistUntil ? shortTime(copy.persistUntil) : 'forever')),
+      plain(
+        field(
+          'persists until',
+          copy.pinned
+            ? `${copy.persistUntil ? shortTime(copy.persistUntil) : 'forever'} (pinned)`
+            : copy.persistUntil
+              ? shortTime(copy.persistUntil)
+              : 'forever',
+        ),
+      ),
       plain(field('size', formatBytes(copy.sizeBytes))),
       plain(field('method', copy.method)),
       plain(field('consistency', copy.consistency ?? '?')),
@@ -68,7 +92,11 @@ export function copyDetails(copy: CopyRow): Line[] {
       plain(field('consistency', copy.consistency ?? '?')),
     );
   }
-  lines.push(plain(field('data', copy.path)), dim(''), dim(copy.kind === 'snapshot' ? '⏎ browse files · p persistence · d delete' : '⏎ browse files'));
+  lines.push(
+    plain(field('data', copy.path)),
+    dim(''),
+    dim(copy.kind === 'snapshot' ? '⏎ browse files · p persistence · d delete' : '⏎ browse files'),
+  );
   return lines;
 }
 
@@ -76,7 +104,14 @@ export function entryDetails(entry: FsEntry): Line[] {
   const lines = [
     title(entry.path),
     plain(field('type', entry.type)),
-    plain(field('size', entry.rdev ? `device ${entry.rdev.major}, ${entry.rdev.minor}` : `${formatBytes(entry.size)}${entry.size >= 1024 ? ` (${entry.size} bytes)` : ''}`)),
+    plain(
+      field(
+        'size',
+        entry.rdev
+          ? `device ${entry.rdev.major}, ${entry.rdev.minor}`
+          : `${formatBytes(entry.size)}${entry.size >= 1024 ? ` (${entry.size} bytes)` : ''}`,
+      ),
+    ),
     plain(field('mode', `${modeString(entry.mode)} (${(entry.mode & 0o7777).toString(8).padStart(4, '0')})`)),
     plain(field('owner', owner(entry))),
     plain(field('modified', shortTime(entry.mtime))),
@@ -93,17 +128,32 @@ function contents(preview: Preview | null, key: string): Line[] {
   if (!entries.length) return [dim('(empty)')];
   return [
     dim(`contains ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}:`),
-    ...entries.map((e) => plain(`${modeString(e.mode)} ${formatBytes(e.size).padStart(9)}  ${e.name}${e.type === 'dir' ? '/' : ''}${e.type === 'symlink' ? ` -> ${e.target ?? '?'}` : ''}`)),
+    ...entries.map((e) =>
+      plain(
+        `${modeString(e.mode)} ${formatBytes(e.size).padStart(9)}  ${e.name}${e.type === 'dir' ? '/' : ''}${e.type === 'symlink' ? ` -> ${e.target ?? '?'}` : ''}`,
+      ),
+    ),
   ];
 }
 
 /** Everything the right pane shows for `node`. */
-export function detailLines(node: Node | undefined, data: CatalogData, preview: Preview | null, previewKey: string): Line[] {
+export function detailLines(
+  node: Node | undefined,
+  data: CatalogData,
+  preview: Preview | null,
+  previewKey: string,
+): Line[] {
   if (!node) return [dim('nothing here'), dim('(backspace goes up; / filters; t jumps to a time)')];
   switch (node.kind) {
     case 'host': {
       const subs = subclientsOf(data);
-      return [title(`host ${node.name}`), plain(field('sub-clients', String(subs.length))), plain(field('volumes', String(data.volumes.length))), plain(field('snapshots', String(data.snapshots.filter((s) => s.state === 'ready').length))), plain(field('QRVs', String(data.qrvs.filter((q) => q.state === 'ready').length)))];
+      return [
+        title(`host ${node.name}`),
+        plain(field('sub-clients', String(subs.length))),
+        plain(field('volumes', String(data.volumes.length))),
+        plain(field('snapshots', String(data.snapshots.filter((s) => s.state === 'ready').length))),
+        plain(field('QRVs', String(data.qrvs.filter((q) => q.state === 'ready').length))),
+      ];
     }
     case 'subclient': {
       const sub = subclientsOf(data).find((s) => s.name === node.name);

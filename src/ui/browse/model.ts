@@ -94,7 +94,10 @@ export function subclientItems(data: CatalogData): Node[] {
 }
 
 export function volumeItems(data: CatalogData, subclient: string): Node[] {
-  return (subclientsOf(data).find((s) => s.name === subclient)?.volumes ?? []).map((name) => ({ kind: 'volume', name }));
+  return (subclientsOf(data).find((s) => s.name === subclient)?.volumes ?? []).map((name) => ({
+    kind: 'volume',
+    name,
+  }));
 }
 
 export function copyItems(data: CatalogData, volume: string): Node[] {
@@ -106,7 +109,13 @@ export function entryItems(copy: CopyRow, entries: FsEntry[]): Node[] {
 }
 
 /** The levels down to a volume's copies (host, its sub-client, the volume), `select` chosen in the last. */
-export function framesToVolume(data: CatalogData, host: string, volume: string, subclient = subclientOfVolume(data, volume), select?: string): Frame[] {
+export function framesToVolume(
+  data: CatalogData,
+  host: string,
+  volume: string,
+  subclient = subclientOfVolume(data, volume),
+  select?: string,
+): Frame[] {
   const hostNode: Node = { kind: 'host', name: host };
   const subNode: Node = { kind: 'subclient', name: subclient };
   const volNode: Node = { kind: 'volume', name: volume };

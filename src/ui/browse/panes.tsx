@@ -35,7 +35,11 @@ export function TreePane({ frames, width, height }: { frames: Frame[]; width: nu
           {line}
         </Text>
       ))}
-      {items.length === 0 && <Text dimColor>{fit(`${indent} ${frame.filter ? `(nothing matches "${frame.filter}")` : '(empty)'}`, inner)}</Text>}
+      {items.length === 0 && (
+        <Text dimColor>
+          {fit(`${indent} ${frame.filter ? `(nothing matches "${frame.filter}")` : '(empty)'}`, inner)}
+        </Text>
+      )}
       {items.slice(start, end).map((node, i) => {
         const at = start + i;
         const text = fit(`${indent}${at === frame.selected ? '›' : ' '}${nodeLabel(node)}`, inner);
@@ -60,7 +64,10 @@ export function DetailPane({ lines, width, height }: { lines: Line[]; width: num
   const rows = height - 2;
   // Lines marked `wrap` (a recovery's summary, errors) are cut into rows; the others end in "…".
   lines = lines.flatMap((line) => (line.wrap ? wrapText(line.text, inner).map((text) => ({ ...line, text })) : [line]));
-  const shown = lines.length > rows ? [...lines.slice(0, rows - 1), { text: `… ${lines.length - rows + 1} more`, tone: 'dim' as const }] : lines;
+  const shown =
+    lines.length > rows
+      ? [...lines.slice(0, rows - 1), { text: `… ${lines.length - rows + 1} more`, tone: 'dim' as const }]
+      : lines;
   return (
     <Box flexDirection="column" width={width} height={height} borderStyle="single" borderColor="gray" overflow="hidden">
       {shown.map((line, i) => (

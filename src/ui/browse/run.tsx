@@ -40,7 +40,12 @@ export async function runBrowser(start: BrowserStart): Promise<void> {
       status = { text: jump.line, tone: 'info' };
     }
   } else if (start.asOf !== undefined) {
-    throw new QrvError('usage', 'usage', '--as-of needs a volume: qrv browse VOLUME --as-of TIME', 'or press t in the browser to jump to a time');
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--as-of needs a volume: qrv browse VOLUME --as-of TIME',
+      'or press t in the browser to jump to a time',
+    );
   }
   const frames = initialFrames(data, os.hostname(), start.volume, select);
   const session = new BrowseSession({ catalog: start.catalog, now, ...(start.via ? { via: start.via } : {}) });
@@ -57,7 +62,17 @@ export async function runBrowser(start: BrowserStart): Promise<void> {
   process.on('SIGHUP', onSignal);
   process.stdout.write(ALT_SCREEN_ON);
   try {
-    instance = render(<Browser session={session} data={data} host={os.hostname()} frames={frames} {...(status ? { status } : {})} onQuit={quit} />, { exitOnCtrlC: false, patchConsole: true });
+    instance = render(
+      <Browser
+        session={session}
+        data={data}
+        host={os.hostname()}
+        frames={frames}
+        {...(status ? { status } : {})}
+        onQuit={quit}
+      />,
+      { exitOnCtrlC: false, patchConsole: true },
+    );
     await instance.waitUntilExit();
   } finally {
     try {
@@ -69,5 +84,11 @@ export async function runBrowser(start: BrowserStart): Promise<void> {
       process.off('SIGHUP', onSignal);
     }
   }
-  if (signal) throw new QrvError('interrupted', 'interrupted', `interrupted by ${signal}; nothing is left mounted`, 'run qrv browse again');
+  if (signal)
+    throw new QrvError(
+      'interrupted',
+      'interrupted',
+      `interrupted by ${signal}; nothing is left mounted`,
+      'run qrv browse again',
+    );
 }

@@ -73,7 +73,11 @@ export class BrowseSession {
       if (this.closed) throw new Error('the browser is closing');
       if (this.held?.id === id) return;
       await this.letGo();
-      const source = browseSource(await this.catalog.read(), { id, ...(this.via ? { via: this.via } : {}) }, this.now());
+      const source = browseSource(
+        await this.catalog.read(),
+        { id, ...(this.via ? { via: this.via } : {}) },
+        this.now(),
+      );
       this.held = await holdReader(id, source.path, this.via);
     });
   }
@@ -107,7 +111,10 @@ export class BrowseSession {
    * through the file-level recovery service. It opens the copy itself, so the browser's reader is
    * closed first (a mounted copy is never mounted twice) and opened again afterwards.
    */
-  recover(request: { volume: string; id: string; path: string; to: string | undefined }, onEvent: (event: QrvEvent) => void): Promise<Summary> {
+  recover(
+    request: { volume: string; id: string; path: string; to: string | undefined },
+    onEvent: (event: QrvEvent) => void,
+  ): Promise<Summary> {
     return this.serial(async () => {
       const reopen = this.held?.id === request.id;
       await this.letGo();
@@ -125,7 +132,11 @@ export class BrowseSession {
         if (reopen && !this.closed) {
           // Not opened again (the copy may be gone): the next listing says why, in the status line.
           try {
-            const source = browseSource(await this.catalog.read(), { id: request.id, ...(this.via ? { via: this.via } : {}) }, this.now());
+            const source = browseSource(
+              await this.catalog.read(),
+              { id: request.id, ...(this.via ? { via: this.via } : {}) },
+              this.now(),
+            );
             this.held = await holdReader(request.id, source.path, this.via);
           } catch {
             this.held = null;
@@ -163,7 +174,14 @@ function holdReader(id: string, path: string, via: Via | undefined): Promise<Hel
     let opened = false;
     const done = withReader(path, { label: id, ...(via ? { via } : {}) }, async (reader) => {
       opened = true;
-      resolve({ id, reader, release: async () => { release(); await done; } });
+      resolve({
+        id,
+        reader,
+        release: async () => {
+          release();
+          await done;
+        },
+      });
       await released;
     });
     done.catch((error: unknown) => {

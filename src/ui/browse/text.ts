@@ -10,7 +10,9 @@ export function fit(text: string, width: number, from: 'end' | 'start' = 'end'):
   const chars = [...text];
   if (chars.length <= width) return text;
   if (width <= 1) return chars.slice(0, width).join('');
-  return from === 'end' ? `${chars.slice(0, width - 1).join('')}…` : `…${chars.slice(chars.length - width + 1).join('')}`;
+  return from === 'end'
+    ? `${chars.slice(0, width - 1).join('')}…`
+    : `…${chars.slice(chars.length - width + 1).join('')}`;
 }
 
 /** Pads or cuts to exactly `width` columns. */

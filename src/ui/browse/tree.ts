@@ -22,7 +22,10 @@ export function subclientsOf(data: CatalogData): SubclientNode[] {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((s) => ({ name: s.name, policy: s.policy, volumes: [...s.volumes].sort((a, b) => a.localeCompare(b)) }));
   const member = new Set(data.subclients.flatMap((s) => s.volumes));
-  const alone = data.volumes.map((v) => v.name).filter((name) => !member.has(name)).sort((a, b) => a.localeCompare(b));
+  const alone = data.volumes
+    .map((v) => v.name)
+    .filter((name) => !member.has(name))
+    .sort((a, b) => a.localeCompare(b));
   if (alone.length) nodes.push({ name: NO_SUBCLIENT, policy: null, volumes: alone });
   return nodes;
 }
@@ -64,13 +67,49 @@ export function copiesOf(data: CatalogData, volume: string): CopyRow[] {
   const rows: CopyRow[] = [
     ...data.snapshots
       .filter((s) => s.volume === volume && s.state === 'ready')
-      .map((s): CopyRow => ({ id: s.id, kind: 'snapshot', volume, createdAt: s.createdAt, pointInTime: s.createdAt, persistUntil: s.persistUntil, sizeBytes: s.sizeBytes, method: s.method || '-', consistency: s.consistency, label: s.label, pinned: s.pinned, path: s.path, related: s.copiedTo, updatedAt: null })),
+      .map(
+        (s): CopyRow => ({
+          id: s.id,
+          kind: 'snapshot',
+          volume,
+          createdAt: s.createdAt,
+          pointInTime: s.createdAt,
+          persistUntil: s.persistUntil,
+          sizeBytes: s.sizeBytes,
+          method: s.method || '-',
+          consistency: s.consistency,
+          label: s.label,
+          pinned: s.pinned,
+          path: s.path,
+          related: s.copiedTo,
+          updatedAt: null,
+        }),
+      ),
     ...data.qrvs
       .filter((q) => q.volume === volume && q.state === 'ready')
-      .map((q): CopyRow => ({ id: q.id, kind: 'qrv', volume, createdAt: q.createdAt, pointInTime: created.get(q.snapshotId) ?? null, persistUntil: null, sizeBytes: q.sizeBytes, method: q.history.at(-1)?.method ?? '-', consistency: consistencyOfSnapshot.get(q.snapshotId) ?? null, label: null, pinned: false, path: q.destination, related: q.snapshotId, updatedAt: q.updatedAt })),
+      .map(
+        (q): CopyRow => ({
+          id: q.id,
+          kind: 'qrv',
+          volume,
+          createdAt: q.createdAt,
+          pointInTime: created.get(q.snapshotId) ?? null,
+          persistUntil: null,
+          sizeBytes: q.sizeBytes,
+          method: q.history.at(-1)?.method ?? '-',
+          consistency: consistencyOfSnapshot.get(q.snapshotId) ?? null,
+          label: null,
+          pinned: false,
+          path: q.destination,
+          related: q.snapshotId,
+          updatedAt: q.updatedAt,
+        }),
+      ),
   ];
   const time = (row: CopyRow) => (row.pointInTime ? Date.parse(row.pointInTime) : 0);
-  return rows.sort((a, b) => time(b) - time(a) || (a.kind === b.kind ? 0 : a.kind === 'snapshot' ? -1 : 1) || a.id.localeCompare(b.id));
+  return rows.sort(
+    (a, b) => time(b) - time(a) || (a.kind === b.kind ? 0 : a.kind === 'snapshot' ? -1 : 1) || a.id.localeCompare(b.id),
+  );
 }
 
 export interface TimeJump {
@@ -87,7 +126,12 @@ export function jumpToTime(data: CatalogData, volume: string, text: string, now:
   findVolume(data, volume);
   const resolution = resolveAt(data, volume, parseTime(text, now, 'the time'));
   if (!resolution.chosen) throw nothingAtTime(resolution);
-  return { id: resolution.chosen.id, kind: resolution.chosen.kind, line: resolutionLines(resolution)[0] as string, resolution };
+  return {
+    id: resolution.chosen.id,
+    kind: resolution.chosen.kind,
+    line: resolutionLines(resolution)[0] as string,
+    resolution,
+  };
 }
 
 export interface Terminal {
@@ -99,10 +143,24 @@ export interface Terminal {
 
 /** Why the browser cannot run here (not a terminal, or --json), or null when it can. */
 export function terminalRefusal(terminal: Terminal): QrvError | null {
-  const hint = 'outside a terminal, list files with `qrv ls ID[:PATH]` (or `qrv ls --volume V --as-of T`) and search them with `qrv find ID PATTERN`';
-  if (terminal.json) return new QrvError('usage', 'not-a-terminal', 'qrv browse is interactive and has no --json output', hint);
+  const hint =
+    'outside a terminal, list files with `qrv ls ID[:PATH]` (or `qrv ls --volume V --as-of T`) and search them with `qrv find ID PATTERN`';
+  if (terminal.json)
+    return new QrvError('usage', 'not-a-terminal', 'qrv browse is interactive and has no --json output', hint);
   const missing = [!terminal.stdinTTY ? 'stdin' : null, !terminal.stdoutTTY ? 'stdout' : null].filter(Boolean);
-  if (missing.length) return new QrvError('usage', 'not-a-terminal', `qrv browse needs a terminal, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not one`, hint);
-  if (!terminal.term || terminal.term === 'dumb') return new QrvError('usage', 'not-a-terminal', `qrv browse needs a terminal that can be redrawn, and TERM is ${terminal.term ? '"dumb"' : 'not set'}`, hint);
+  if (missing.length)
+    return new QrvError(
+      'usage',
+      'not-a-terminal',
+      `qrv browse needs a terminal, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not one`,
+      hint,
+    );
+  if (!terminal.term || terminal.term === 'dumb')
+    return new QrvError(
+      'usage',
+      'not-a-terminal',
+      `qrv browse needs a terminal that can be redrawn, and TERM is ${terminal.term ? '"dumb"' : 'not set'}`,
+      hint,
+    );
   return null;
 }

@@ -9,8 +9,24 @@ t.setTimeout(vmTestTimeout(420_000));
 
 t.test('dm provider: the contract and its own checks in the VM lane', async (t) => {
   if (!vmLane(t)) return;
-  const output = await vmTapFile(t, 'test/helpers/vm-dm-contract.ts', { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 420_000, minPasses: 85 });
-  for (const name of ['the shared contract', 'adopt and release leave the device byte for byte as it was', 'refusals, and nothing left half made', 'a snapshot of a mounted filesystem is a clean filesystem', 'a COW device: one snapshot at a time, changed ranges read from it', 'a COW store that overflows makes the snapshot invalid']) {
-    t.match(output, new RegExp(`^ok \\d+ - ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'), `ran and passed: ${name}`);
+  const output = await vmTapFile(t, 'test/helpers/vm-dm-contract.ts', {
+    diskMiB: 1024,
+    memoryMiB: 1024,
+    timeoutMs: 420_000,
+    minPasses: 85,
+  });
+  for (const name of [
+    'the shared contract',
+    'adopt and release leave the device byte for byte as it was',
+    'refusals, and nothing left half made',
+    'a snapshot of a mounted filesystem is a clean filesystem',
+    'a COW device: one snapshot at a time, changed ranges read from it',
+    'a COW store that overflows makes the snapshot invalid',
+  ]) {
+    t.match(
+      output,
+      new RegExp(`^ok \\d+ - ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'),
+      `ran and passed: ${name}`,
+    );
   }
 });

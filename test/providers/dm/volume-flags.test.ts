@@ -21,22 +21,88 @@ t.test('volume add: --device, --cow-*, --snapshot-dir flags are checked before a
   await fs.writeFile(image, Buffer.alloc(1024 * 1024));
   await refused(t, home, ['volume', 'add', 'v'], 2, /no volume given \(give the image or device with --path\)/);
   await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm'], 2, /give the block device with --device/);
-  await refused(t, home, ['volume', 'add', 'v', '--device', image], 2, /--device is for providers that take a device over \(dm\), not file/);
-  await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--path', '/dev/null'], 2, /give --path or --device, not both/);
-  await refused(t, home, ['volume', 'add', 'v', '--path', image, '--cow-dir', dir], 2, /--cow-dir is for the dm provider, not file/);
-  await refused(t, home, ['volume', 'add', 'v', '--path', image, '--cow-device', '/dev/null'], 2, /--cow-device is for the dm provider/);
-  await refused(t, home, ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--snapshot-dir', dir], 2, /--snapshot-dir is for the file provider, not lvm \(leave it out: lvm snapshots are logical volumes/);
-  await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--snapshot-dir', dir], 2, /--snapshot-dir is for the file provider, not dm \(leave it out: dm snapshots keep their changes in a COW store/);
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--device', image],
+    2,
+    /--device is for providers that take a device over \(dm\), not file/,
+  );
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--path', '/dev/null'],
+    2,
+    /give --path or --device, not both/,
+  );
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--path', image, '--cow-dir', dir],
+    2,
+    /--cow-dir is for the dm provider, not file/,
+  );
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--path', image, '--cow-device', '/dev/null'],
+    2,
+    /--cow-device is for the dm provider/,
+  );
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--snapshot-dir', dir],
+    2,
+    /--snapshot-dir is for the file provider, not lvm \(leave it out: lvm snapshots are logical volumes/,
+  );
+  await refused(
+    t,
+    home,
+    ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null', '--snapshot-dir', dir],
+    2,
+    /--snapshot-dir is for the file provider, not dm \(leave it out: dm snapshots keep their changes in a COW store/,
+  );
   for (const bad of ['0', '101', 'abc', '-5', '']) {
-    await refused(t, home, ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--cow-percent', bad], 2, /is not a percentage \(give a number above 0 and at most 100/);
+    await refused(
+      t,
+      home,
+      ['volume', 'add', 'v', '--provider', 'lvm', '--path', '/dev/vg/lv', '--cow-percent', bad],
+      2,
+      /is not a percentage \(give a number above 0 and at most 100/,
+    );
   }
   if (process.getuid?.() === 0) {
     // adopt's own first checks, still before dmsetup is called
-    await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null'], 2, /\/dev\/null is not a block device/);
-    await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', path.join(dir, 'nothere')], 8, /cannot use .*nothere \(ENOENT\)/);
-    await refused(t, home, ['volume', 'add', 'a-real', '--provider', 'dm', '--device', '/dev/null'], 2, /would look like another volume's -real or -snap- device/);
+    await refused(
+      t,
+      home,
+      ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null'],
+      2,
+      /\/dev\/null is not a block device/,
+    );
+    await refused(
+      t,
+      home,
+      ['volume', 'add', 'v', '--provider', 'dm', '--device', path.join(dir, 'nothere')],
+      8,
+      /cannot use .*nothere \(ENOENT\)/,
+    );
+    await refused(
+      t,
+      home,
+      ['volume', 'add', 'a-real', '--provider', 'dm', '--device', '/dev/null'],
+      2,
+      /would look like another volume's -real or -snap- device/,
+    );
   } else {
-    await refused(t, home, ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null'], 10, /the dm provider needs root/);
+    await refused(
+      t,
+      home,
+      ['volume', 'add', 'v', '--provider', 'dm', '--device', '/dev/null'],
+      10,
+      /the dm provider needs root/,
+    );
   }
   const list = await qrv(home, ['--json', 'volume', 'list']);
   t.match(list.stdout, /"volumes":\[\]/, 'no volume was recorded');

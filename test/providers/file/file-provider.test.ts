@@ -89,7 +89,12 @@ t.test('host lane: XFS with reflink (root)', async (t) => {
   });
 });
 
-const refOf = (made: SnapshotMade): SnapshotRef => ({ handle: made.handle, path: made.path, method: made.method, sizeBytes: made.sizeBytes });
+const refOf = (made: SnapshotMade): SnapshotRef => ({
+  handle: made.handle,
+  path: made.path,
+  method: made.method,
+  sizeBytes: made.sizeBytes,
+});
 
 t.test('changedRanges answers null unless both snapshots are reflink clones', async (t) => {
   const dir = await tmpDir(t);
@@ -99,8 +104,22 @@ t.test('changedRanges answers null unless both snapshots are reflink clones', as
   const b = refOf(await fileProvider.createSnapshot(volume, 's-000000c2'));
   const changedRanges = fileProvider.changedRanges?.bind(fileProvider);
   if (!changedRanges) return t.fail('the file provider has changedRanges');
-  if (a.method === 'sparse-copy') t.equal(await changedRanges(volume, a, b), null, 'two sparse copies (this filesystem has no reflink)');
-  for (const [from, to] of [[{ ...a, method: 'sparse-copy' }, { ...b, method: 'reflink' }], [{ ...a, method: 'reflink' }, { ...b, method: 'sparse-copy' }], [{ ...a, method: 'lvm-thin' }, { ...b, method: 'lvm-thin' }]] as const) {
+  if (a.method === 'sparse-copy')
+    t.equal(await changedRanges(volume, a, b), null, 'two sparse copies (this filesystem has no reflink)');
+  for (const [from, to] of [
+    [
+      { ...a, method: 'sparse-copy' },
+      { ...b, method: 'reflink' },
+    ],
+    [
+      { ...a, method: 'reflink' },
+      { ...b, method: 'sparse-copy' },
+    ],
+    [
+      { ...a, method: 'lvm-thin' },
+      { ...b, method: 'lvm-thin' },
+    ],
+  ] as const) {
     t.equal(await changedRanges(volume, from, to), null, `${from.method} → ${to.method}`);
   }
   const missing = { ...b, method: 'reflink', path: `${b.path}.gone`, handle: `${b.path}.gone` };
@@ -108,7 +127,11 @@ t.test('changedRanges answers null unless both snapshots are reflink clones', as
 });
 
 /** Whether every byte of `to` that differs from `from` (or lies past its end) is inside the ranges; the count of differing bytes. */
-async function coveredBy(ranges: ByteRange[], from: string, to: string): Promise<{ differing: number; outside: number }> {
+async function coveredBy(
+  ranges: ByteRange[],
+  from: string,
+  to: string,
+): Promise<{ differing: number; outside: number }> {
   const [a, b] = await Promise.all([fs.readFile(from), fs.readFile(to)]);
   let differing = 0;
   let outside = 0;
@@ -163,16 +186,35 @@ t.test('host lane: what changed between two reflink snapshots, from their extent
   const ranges = await fileProvider.changedRanges?.(volume, refOf(a), refOf(b));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (!ranges) return t.fail('reflink snapshots on XFS: an answer, not null');
-  t.ok(ranges.every((r, i) => r.start < r.end && r.end <= b.sizeBytes && (i === 0 || (ranges[i - 1] as ByteRange).end < r.start)), 'sorted, merged, within the size of B');
+  t.ok(
+    ranges.every(
+      (r, i) => r.start < r.end && r.end <= b.sizeBytes && (i === 0 || (ranges[i - 1] as ByteRange).end < r.start),
+    ),
+    'sorted, merged, within the size of B',
+  );
   const { differing, outside } = await coveredBy(ranges, a.path, b.path);
   t.equal(outside, 0, `every one of the ${differing} differing bytes is inside the ranges`);
   const total = ranges.reduce((sum, r) => sum + r.end - r.start, 0);
   const bound = touched.size * 4096 + 64 * 1024;
   t.ok(total <= bound, `ranges total ${total} bytes ≤ ${touched.size} touched blocks × 4096 + 64 KiB = ${bound}`);
-  t.comment(`${ranges.length} ranges, ${total} bytes, ${touched.size} touched 4 KiB blocks (${touched.size * 4096} bytes); answered in ${ms.toFixed(1)} ms`);
+  t.comment(
+    `${ranges.length} ranges, ${total} bytes, ${touched.size} touched 4 KiB blocks (${touched.size * 4096} bytes); answered in ${ms.toFixed(1)} ms`,
+  );
 
   t.same(await fileProvider.changedRanges?.(volume, refOf(a), refOf(a)), [], 'a snapshot against itself: nothing');
-  t.equal(await fileProvider.changedRanges?.(volume, { ...refOf(a), method: 'sparse-copy' }, refOf(b)), null, 'from is not a reflink clone');
-  t.equal(await fileProvider.changedRanges?.(volume, refOf(a), { ...refOf(b), method: 'sparse-copy' }), null, 'to is not a reflink clone');
-  t.equal(await fileProvider.changedRanges?.(volume, refOf(a), { ...refOf(b), sizeBytes: b.sizeBytes - 1 }), null, 'a size other than recorded');
+  t.equal(
+    await fileProvider.changedRanges?.(volume, { ...refOf(a), method: 'sparse-copy' }, refOf(b)),
+    null,
+    'from is not a reflink clone',
+  );
+  t.equal(
+    await fileProvider.changedRanges?.(volume, refOf(a), { ...refOf(b), method: 'sparse-copy' }),
+    null,
+    'to is not a reflink clone',
+  );
+  t.equal(
+    await fileProvider.changedRanges?.(volume, refOf(a), { ...refOf(b), sizeBytes: b.sizeBytes - 1 }),
+    null,
+    'a size other than recorded',
+  );
 });

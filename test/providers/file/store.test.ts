@@ -49,20 +49,44 @@ t.test('a store owned by another user, writable by others, or a link is refused;
 
   await fs.mkdir(store, { mode: 0o700 });
   await fs.chown(store, 65534, 65534);
-  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /^qrv: refusing the snapshot store .*snaps: it is owned by uid 65534, not by root \(make it a folder owned by root/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['snap', 'secret']),
+    4,
+    /^qrv: refusing the snapshot store .*snaps: it is owned by uid 65534, not by root \(make it a folder owned by root/,
+  );
 
   await fs.chown(store, 0, 0);
   await fs.chmod(store, 0o777);
-  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /^qrv: refusing the snapshot store .*snaps: it is writable by group and others \(mode 0777\)/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['snap', 'secret']),
+    4,
+    /^qrv: refusing the snapshot store .*snaps: it is writable by group and others \(mode 0777\)/,
+  );
   await fs.chmod(store, 0o1777);
-  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /it is writable by group and others \(mode 1777\)/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['snap', 'secret']),
+    4,
+    /it is writable by group and others \(mode 1777\)/,
+  );
 
   // A link in the store's place, planted by a user who could write the folder above it.
   await fs.rm(store, { recursive: true });
   const elsewhere = path.join(dir, 'elsewhere');
   await fs.mkdir(elsewhere, { mode: 0o700 });
   await fs.symlink(elsewhere, store);
-  await failsCleanly(t, catalog, () => qrv(home, ['snap', 'secret']), 4, /^qrv: refusing the snapshot store .*snaps: it is a symbolic link/);
+  await failsCleanly(
+    t,
+    catalog,
+    () => qrv(home, ['snap', 'secret']),
+    4,
+    /^qrv: refusing the snapshot store .*snaps: it is a symbolic link/,
+  );
   t.same(await fs.readdir(elsewhere), [], 'nothing was written through it');
 });
 

@@ -8,33 +8,72 @@ import { vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 // A VM run under software emulation, beside another one when tap runs two files at once.
 t.setTimeout(vmTestTimeout(420_000));
 
-t.test('qrv end to end on mounted ext4 LVs (classic and thin): frozen, snapshotted, copied, checked, updated from changed ranges', async (t) => {
-  if (!vmLane(t)) return;
-  const { result, json } = await vmScript(t, 'test/helpers/vm-lvm-e2e.sh', { diskMiB: 512, memoryMiB: 1024, timeoutMs: 420_000 });
-  t.match(json('add'), { volume: { name: 'db', provider: 'lvm', path: '/dev/vge/db', sizeBytes: 64 * 1024 * 1024 } });
-  t.match(json('discover'), { added: [{ name: 'web', provider: 'lvm', path: '/dev/vge/web' }], globs: ['lvm:vge/w*'] }, 'qrv discover --lvm added the thin LV');
-  for (const [lv, method] of [['db', 'lvm-classic'], ['web', 'lvm-thin']] as const) {
-    const ran = json(`run-${lv}`);
-    t.match(ran, { snapshot: { quiesce: 'dm-suspend', method, state: 'ready' }, qrv: { state: 'ready', destination: `/tmp/q/${lv}.qrv.img` } }, `${lv}: the mounted LV was snapshotted (${method}; the kernel freezes it while lvcreate suspends the device) and copied; the snapshot kept`);
-    t.ok(ran.snapshot?.suspendedMs > 0, `${lv}: lvcreate took ${ran.snapshot?.suspendedMs} ms`);
-    t.equal(result(`fsck-${lv}`), 'clean', `${lv}: the QRV is a clean ext4 filesystem`);
-    const copy = json(`copy-${lv}`);
-    t.match(copy, { copy: { method: 'provider' }, qrv: { state: 'ready' } }, `${lv}: the update took the provider's changed ranges`);
-    t.ok(copy.copy?.changedBlocks > 0 && copy.copy?.changedBlocks < 64, `${lv}: only changed blocks written (${copy.copy?.changedBlocks} of 1024)`);
-    t.ok(copy.copy?.bytesRead < 16 * 1024 * 1024, `${lv}: and only changed ranges read (${copy.copy?.bytesRead} bytes)`);
-    t.equal(result(`fsck2-${lv}`), 'clean', `${lv}: the updated QRV is clean too`);
-    t.match(json(`deep-${lv}`), { ok: true, deep: true, snapshotDiffers: [], badCount: 0 }, `${lv}: verify --deep: the QRV equals the snapshot, block for block`);
-  }
-  t.ok(Number(result('filling-percent')) >= 80, `the COW store filled to ${result('filling-percent')} %`);
-  t.match(json('filling-cron'), { failures: [], cowWarnings: [/copy-on-write store is \d+\.\d % full/] }, 'qrv cron warns before it is full');
-  t.equal(result('overflow-cron'), '11', 'and fails (exit 11) once it overflowed');
-  t.match(result('overflow-attr'), /^s[rw]i-I-s/, 'the overflowed snapshot is Invalid');
-  t.equal(result('overflow-copy'), '4', 'copying from it is refused (exit 4)');
-  t.match(result('overflow-copy-error'), /overflowed its copy-on-write store.*invalid/, 'with a one-line reason');
-  t.equal(result('overflow-doctor'), '11', 'doctor finds it');
-  t.match(json('overflow-doctor-json'), { findings: [{ kind: 'invalid-snapshot' }] });
-  t.equal(result('overflow-fix'), '0', 'doctor --fix removes it');
-  t.match(json('overflow-after'), { snapshot: { state: 'failed' } }, 'and marks it failed');
-  t.equal(result('doctor'), '0', 'doctor finds nothing at the end');
-  t.equal(result('lvs').trim().split(' ').sort().join(' '), 'db pool web', 'no snapshot LV is left');
-});
+t.test(
+  'qrv end to end on mounted ext4 LVs (classic and thin): frozen, snapshotted, copied, checked, updated from changed ranges',
+  async (t) => {
+    if (!vmLane(t)) return;
+    const { result, json } = await vmScript(t, 'test/helpers/vm-lvm-e2e.sh', {
+      diskMiB: 512,
+      memoryMiB: 1024,
+      timeoutMs: 420_000,
+    });
+    t.match(json('add'), { volume: { name: 'db', provider: 'lvm', path: '/dev/vge/db', sizeBytes: 64 * 1024 * 1024 } });
+    t.match(
+      json('discover'),
+      { added: [{ name: 'web', provider: 'lvm', path: '/dev/vge/web' }], globs: ['lvm:vge/w*'] },
+      'qrv discover --lvm added the thin LV',
+    );
+    for (const [lv, method] of [
+      ['db', 'lvm-classic'],
+      ['web', 'lvm-thin'],
+    ] as const) {
+      const ran = json(`run-${lv}`);
+      t.match(
+        ran,
+        {
+          snapshot: { quiesce: 'dm-suspend', method, state: 'ready' },
+          qrv: { state: 'ready', destination: `/tmp/q/${lv}.qrv.img` },
+        },
+        `${lv}: the mounted LV was snapshotted (${method}; the kernel freezes it while lvcreate suspends the device) and copied; the snapshot kept`,
+      );
+      t.ok(ran.snapshot?.suspendedMs > 0, `${lv}: lvcreate took ${ran.snapshot?.suspendedMs} ms`);
+      t.equal(result(`fsck-${lv}`), 'clean', `${lv}: the QRV is a clean ext4 filesystem`);
+      const copy = json(`copy-${lv}`);
+      t.match(
+        copy,
+        { copy: { method: 'provider' }, qrv: { state: 'ready' } },
+        `${lv}: the update took the provider's changed ranges`,
+      );
+      t.ok(
+        copy.copy?.changedBlocks > 0 && copy.copy?.changedBlocks < 64,
+        `${lv}: only changed blocks written (${copy.copy?.changedBlocks} of 1024)`,
+      );
+      t.ok(
+        copy.copy?.bytesRead < 16 * 1024 * 1024,
+        `${lv}: and only changed ranges read (${copy.copy?.bytesRead} bytes)`,
+      );
+      t.equal(result(`fsck2-${lv}`), 'clean', `${lv}: the updated QRV is clean too`);
+      t.match(
+        json(`deep-${lv}`),
+        { ok: true, deep: true, snapshotDiffers: [], badCount: 0 },
+        `${lv}: verify --deep: the QRV equals the snapshot, block for block`,
+      );
+    }
+    t.ok(Number(result('filling-percent')) >= 80, `the COW store filled to ${result('filling-percent')} %`);
+    t.match(
+      json('filling-cron'),
+      { failures: [], cowWarnings: [/copy-on-write store is \d+\.\d % full/] },
+      'qrv cron warns before it is full',
+    );
+    t.equal(result('overflow-cron'), '11', 'and fails (exit 11) once it overflowed');
+    t.match(result('overflow-attr'), /^s[rw]i-I-s/, 'the overflowed snapshot is Invalid');
+    t.equal(result('overflow-copy'), '4', 'copying from it is refused (exit 4)');
+    t.match(result('overflow-copy-error'), /overflowed its copy-on-write store.*invalid/, 'with a one-line reason');
+    t.equal(result('overflow-doctor'), '11', 'doctor finds it');
+    t.match(json('overflow-doctor-json'), { findings: [{ kind: 'invalid-snapshot' }] });
+    t.equal(result('overflow-fix'), '0', 'doctor --fix removes it');
+    t.match(json('overflow-after'), { snapshot: { state: 'failed' } }, 'and marks it failed');
+    t.equal(result('doctor'), '0', 'doctor finds nothing at the end');
+    t.equal(result('lvs').trim().split(' ').sort().join(' '), 'db pool web', 'no snapshot LV is left');
+  },
+);

@@ -10,7 +10,12 @@ t.setTimeout(vmTestTimeout(420_000));
 
 t.test('lvm provider: the contract and its own checks in the VM lane', async (t) => {
   if (!vmLane(t)) return;
-  const output = await vmTapFile(t, 'test/helpers/vm-lvm-contract.ts', { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 420_000, minPasses: 80 });
+  const output = await vmTapFile(t, 'test/helpers/vm-lvm-contract.ts', {
+    diskMiB: 1024,
+    memoryMiB: 1024,
+    timeoutMs: 420_000,
+    minPasses: 80,
+  });
   t.match(output, /# Subtest: classic LVs/);
   t.match(output, /# Subtest: thin LVs/);
 });

@@ -1,4 +1,4 @@
-// The layer rules of .dependency-cruiser.cjs: src/ keeps them, and each rule catches what it is
+// The layer rules of scripts/dependency-cruiser.cjs: src/ keeps them, and each rule catches what it is
 // for (checked on a scratch tree with one violation of each, so a rule that matches nothing fails).
 import t from 'tap';
 import fs from 'node:fs/promises';
@@ -12,7 +12,7 @@ const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
 async function cruise(cwd: string): Promise<{ exitCode: number; errors: string[] }> {
   const run = await execa(
     DEPCRUISE,
-    ['src', '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err'],
+    ['src', '--config', path.join(ROOT, 'scripts', 'dependency-cruiser.cjs'), '--output-type', 'err'],
     { cwd, reject: false, all: true },
   );
   const errors = String(run.all ?? '')

@@ -56,7 +56,8 @@ module.exports = {
     },
     {
       name: 'every-layer-is-known',
-      comment: 'a new folder of src/ needs its place in LAYERS (.dependency-cruiser.cjs) and in docs/architecture.md',
+      comment:
+        'a new folder of src/ needs its place in LAYERS (scripts/dependency-cruiser.cjs) and in docs/architecture.md',
       severity: 'error',
       from: { path: '^src/', pathNot: `^src/(${[...rank.keys()].join('|')})/` },
       to: {},

@@ -20,6 +20,7 @@ export interface OpenOptions {
   root?: boolean;
 }
 
+// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function openReader(source: string, options: OpenOptions): Promise<FilesystemReader> {
   const { label } = options;
   const via = options.via ?? 'auto';

@@ -146,6 +146,7 @@ function openError(error: unknown, path: string, kind: DestinationKind): QrvErro
  * it (a `touch`ed 0644 pool member too: a QRV is as private as its volume); a device must be
  * large enough.
  */
+// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 export async function prepareDestination(
   handle: FileHandle,
   path: string,

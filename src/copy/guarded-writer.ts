@@ -6,7 +6,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { failpoint } from '../core/failpoints.ts';
 import type { ByteRange } from '../core/byte-range.ts';
-import { ioCall, writeAll } from '../core/io-error.ts';
+import { writeAll } from '../core/io-error.ts';
 import type { UndoJournal } from './undo-journal.ts';
 
 /** Bytes gathered before the journal is synced and the batch written (one fdatasync each). */

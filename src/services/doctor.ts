@@ -13,7 +13,7 @@ import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
-import { catalogFindings, journalOf, type Finding, type Planned } from './doctor-findings.ts';
+import { catalogFindings, journalOf, type Planned } from './doctor-findings.ts';
 import { finishRun, markDead, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
@@ -36,6 +36,7 @@ function catalogPlan(ctx: Context, data: CatalogData): Planned[] {
 }
 
 /** Snapshots the provider holds that the catalog does not know, and catalog rows with nothing behind them. */
+// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 async function snapshotFindings(ctx: Context, data: CatalogData, foreign: string[]): Promise<Planned[]> {
   const planned: Planned[] = [];
   const markSnapshot = (id: string, state: Snapshot['state']) => () =>

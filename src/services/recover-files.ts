@@ -93,6 +93,7 @@ async function targetFolder(to: string): Promise<{ folder: string; exists: boole
 const shortTime = (iso: string | null | undefined): string =>
   iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time';
 
+// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);

@@ -51,6 +51,7 @@ function withHooks(command: Command): Command {
     );
 }
 
+// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function register(program: Command): void {
   withBounds(
     withHooks(

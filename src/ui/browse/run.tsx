@@ -27,6 +27,7 @@ export interface BrowserStart {
 const ALT_SCREEN_ON = '\u001B[?1049h';
 const ALT_SCREEN_OFF = '\u001B[?1049l';
 
+// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function runBrowser(start: BrowserStart): Promise<void> {
   const now = start.now ?? (() => new Date());
   const data = await start.catalog.read();

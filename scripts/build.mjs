@@ -3,6 +3,12 @@
 // file costs every run memory and time even when it never runs (16 MiB of RSS and 30 ms for the
 // UI, measured: V8 parses all of a file it loads). Native and optional modules stay outside the
 // bundle (they are loaded from node_modules).
+//
+// QRV_BUILD_PLAIN=1 leaves the code unminified: `npm test` runs that build, because coverage maps
+// V8's byte ranges back to src/ through the source map, and a minified line holds hundreds of
+// statements (a test that runs one of them marks them all run). test/scripts/build.test.ts runs
+// the minified build as shipped. QRV_BUILD_OUTDIR writes elsewhere than dist/ (inside the
+// repository, so that the one external module resolves).
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -19,9 +25,10 @@ const stubDevtools = {
   },
 };
 
+const outdir = process.env.QRV_BUILD_OUTDIR || 'dist';
 const result = await build({
   entryPoints: { qrv: 'src/cli/main.ts' },
-  outdir: 'dist',
+  outdir,
   outExtension: { '.js': '.mjs' },
   splitting: true,
   chunkNames: 'qrv-[name]-[hash]',
@@ -32,7 +39,7 @@ const result = await build({
   sourcemap: 'linked',
   // Minified, a start of qrv parses half the text (0.24 → 0.20 s here, 3.8 → 3.5 s in the
   // emulated VM lane); names are kept for error classes and stack traces (the map is linked).
-  // QRV_BUILD_PLAIN=1 leaves it unminified, for CPU profiles that name functions.
+  // Unminified (QRV_BUILD_PLAIN=1) for coverage and for CPU profiles that name functions.
   minify: process.env.QRV_BUILD_PLAIN !== '1',
   keepNames: true,
   logLevel: 'warning',
@@ -49,5 +56,5 @@ const result = await build({
 // Chunks of an earlier build (their names carry a hash) are removed once this one is written
 // (not before: a qrv started meanwhile finds a whole build either way).
 const written = new Set(Object.keys(result.metafile.outputs).map((file) => path.basename(file)));
-for (const name of readdirSync('dist'))
-  if (name.startsWith('qrv') && !written.has(name)) rmSync(path.join('dist', name));
+for (const name of readdirSync(outdir))
+  if (name.startsWith('qrv') && !written.has(name)) rmSync(path.join(outdir, name));

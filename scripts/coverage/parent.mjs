@@ -1,0 +1,42 @@
+// Loaded into each test process by tap (package.json tap.node-arg). When tap measures coverage
+// it records what runs in the test process itself; qrv as shipped runs in the processes a test
+// starts (bin/qrv -> dist/qrv.mjs). This gives those processes scripts/coverage/child.mjs and a
+// folder of their own, and at exit merges what they wrote into one file per test process in
+// .tap/child-coverage/ (a bundle's coverage is ~0.6 MB per process, and a test starts hundreds),
+// which scripts/coverage/report.mjs adds to tap's.
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Merges the V8 coverage files in `folder` into `target` (and removes them). */
+export function mergeFolder(folder, target) {
+  if (!existsSync(folder)) return;
+  const { mergeProcessCovs } = createRequire(import.meta.url)('@bcoe/v8-coverage');
+  let merged;
+  for (const name of readdirSync(folder)) {
+    let next;
+    try {
+      next = JSON.parse(readFileSync(path.join(folder, name), 'utf8'));
+    } catch {
+      continue; // cut short by a kill: nothing to learn from it
+    }
+    merged = merged ? mergeProcessCovs([merged, next]) : next;
+  }
+  if (merged) writeFileSync(target, JSON.stringify(merged));
+  rmSync(folder, { recursive: true, force: true });
+}
+
+// tap sets this to '1' in a test process whose coverage it records (processinfo's --import runs first).
+if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '1') {
+  const folder = path.join(root, '.tap', 'child-coverage', String(process.pid));
+  process.env.QRV_CHILD_COVERAGE = folder;
+  process.env.NODE_OPTIONS =
+    `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(root, 'scripts', 'coverage', 'child.mjs')).href}`.trim();
+  // One V8 isolate has one precise-coverage count, and taking it resets it: in the children
+  // child.mjs takes it, so processinfo's own recording is turned off there.
+  process.env._TAPJS_PROCESSINFO_COVERAGE_ = '0';
+  process.on('exit', () => mergeFolder(folder, `${folder}.json`));
+}

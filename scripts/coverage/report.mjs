@@ -1,0 +1,93 @@
+// The coverage check of `npm test`, run after tap: the program as shipped, measured.
+// tap records what runs inside each test process (src/ loaded through tsx); scripts/coverage/
+// parent.mjs adds what runs in the processes the tests start (bin/qrv -> dist/*.mjs). Both are
+// V8 coverage; c8 maps the bundle back to src/ through its source maps and keeps only src/
+// (the bundled dependencies are not ours to measure). Fails when a total is under THRESHOLDS or
+// a file of src/ was never loaded at all (it would be missing from the table, not counted as 0).
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { transformSync } from 'esbuild';
+import fg from 'fast-glob';
+import { Report } from 'c8';
+import { mergeFolder } from './parent.mjs';
+
+const THRESHOLDS = { statements: 72, branches: 84, functions: 64, lines: 72 };
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tapCoverage = path.join(root, '.tap', 'coverage');
+const childCoverage = path.join(root, '.tap', 'child-coverage');
+
+/** Folders a test process left unmerged (it was killed) are merged now; all go to tap's folder. */
+function gatherChildren() {
+  if (!existsSync(childCoverage)) return 0;
+  mkdirSync(tapCoverage, { recursive: true });
+  let count = 0;
+  for (const entry of readdirSync(childCoverage, { withFileTypes: true })) {
+    const at = path.join(childCoverage, entry.name);
+    if (entry.isDirectory()) mergeFolder(at, `${at}.json`);
+  }
+  for (const name of readdirSync(childCoverage)) {
+    if (!name.endsWith('.json')) continue;
+    renameSync(path.join(childCoverage, name), path.join(tapCoverage, `child-${name}`));
+    count += 1;
+  }
+  return count;
+}
+
+/** The bundle's source maps, in the form Node gives them in a coverage file, for c8 to map with. */
+function writeBundleMaps() {
+  const cache = {};
+  for (const file of fg.sync('dist/*.mjs', { cwd: root, absolute: true })) {
+    if (!existsSync(`${file}.map`)) continue;
+    const lineLengths = readFileSync(file, 'utf8')
+      .split('\n')
+      .map((line) => line.length);
+    const data = JSON.parse(readFileSync(`${file}.map`, 'utf8'));
+    // absolute, so that the include rule below sees src/... and not ../src/...
+    data.sources = data.sources.map((source) => path.resolve(path.dirname(file), source));
+    cache[pathToFileURL(file).href] = { lineLengths, data };
+  }
+  writeFileSync(
+    path.join(tapCoverage, 'bundle-source-maps.json'),
+    JSON.stringify({ result: [], 'source-map-cache': cache }),
+  );
+}
+
+const children = gatherChildren();
+if (!existsSync(tapCoverage)) {
+  console.log('coverage: nothing recorded (tap ran with coverage off?); not checked');
+  process.exit(0);
+}
+writeBundleMaps();
+const report = new Report({
+  reporter: ['text'],
+  reportsDirectory: path.join(root, '.tap', 'report'),
+  tempDirectory: tapCoverage,
+  include: ['src/**'],
+  exclude: [],
+  excludeAfterRemap: true,
+  excludeNodeModules: true,
+  skipFull: true,
+});
+await report.run();
+const map = await report.getCoverageMapFromAllCoverageFiles();
+const summary = map.getCoverageSummary();
+let failed = false;
+for (const [kind, least] of Object.entries(THRESHOLDS)) {
+  const pct = Number(summary[kind].pct) || 0;
+  if (pct < least) {
+    console.log(`coverage: ${kind} ${pct}% is under ${least}%`);
+    failed = true;
+  }
+}
+const measured = new Set(map.files().map((file) => path.relative(root, file)));
+/** A file of types only compiles to nothing: there is nothing in it to run. */
+const hasCode = (file) =>
+  transformSync(readFileSync(path.join(root, file), 'utf8'), {
+    loader: file.endsWith('x') ? 'tsx' : 'ts',
+  }).code.trim() !== '';
+const never = fg.sync('src/**/*.{ts,tsx}', { cwd: root }).filter((file) => !measured.has(file) && hasCode(file));
+for (const file of never) console.log(`coverage: ${file} was never loaded by any test or by qrv under test`);
+console.log(`coverage: ${children} test processes' children included; thresholds ${JSON.stringify(THRESHOLDS)}`);
+process.exit(failed || never.length > 0 ? 1 : 0);

@@ -2,11 +2,11 @@
 // must never leave behind — a frozen filesystem (freeze.ts), a mounted copy (browse). It watches
 // its stdin: when qrv's end of the pipe closes, qrv is gone. Started here, one way for both.
 import { execa, type ResultPromise } from 'execa';
-import { QrvError } from '../core/errors.ts';
+import { QrvError, type ErrorCode } from '../core/errors.ts';
 
 export interface GuardFailure {
   /** the error code when it cannot start, e.g. "freeze-guard" */
-  code: string;
+  code: ErrorCode;
   /** what it is called in the message, e.g. "freeze guard" */
   name: string;
   /** what was not done because of it, e.g. "nothing was frozen" */

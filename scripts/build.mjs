@@ -20,7 +20,8 @@ const stubDevtools = {
 };
 
 const result = await build({
-  entryPoints: { qrv: 'src/cli/main.ts' },
+  // The guard processes (src/system/guard-process.ts) run a small program of their own.
+  entryPoints: { qrv: 'src/cli/main.ts', 'qrv-guard': 'src/system/guard-main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   splitting: true,

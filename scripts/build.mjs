@@ -27,7 +27,8 @@ const stubDevtools = {
 
 const outdir = process.env.QRV_BUILD_OUTDIR || 'dist';
 const result = await build({
-  entryPoints: { qrv: 'src/cli/main.ts' },
+  // The guard processes (src/system/guard-process.ts) run a small program of their own.
+  entryPoints: { qrv: 'src/cli/main.ts', 'qrv-guard': 'src/system/guard-main.ts' },
   outdir,
   outExtension: { '.js': '.mjs' },
   splitting: true,

@@ -51,7 +51,7 @@ module.exports = {
       comment:
         'outside programs run through src/system/tools.ts (argument arrays, captured output), hooks through src/engine/hooks.ts, guards through their modules',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(system/(tools|guard|freeze)|engine/hooks|browse/mount-reader)\\.ts$' },
+      from: { path: '^src/', pathNot: '^src/(system/(tools|guard|guard-process)|engine/hooks)\\.ts$' },
       to: { path: '^(node:)?child_process$|(^|/)node_modules/execa/' },
     },
     {

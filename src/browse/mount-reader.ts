@@ -10,8 +10,7 @@ import { Buffer } from 'node:buffer';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ResultPromise } from 'execa';
-import { startGuard } from '../system/guard.ts';
+import { startGuard, type Guard } from '../system/guard.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
@@ -19,38 +18,6 @@ import { BaseReader } from './base-reader.ts';
 import { childPath, childRawPath, displayName, typeOfMode } from './names.ts';
 import type { FsType, Located } from './types.ts';
 import { unsafeParentBecause } from '../core/private-mode.ts';
-
-/**
- * The guard, run by `node -e`: unmounts QRV_MOUNT_POINT and removes the folder when its stdin
- * closes without "done" (qrv is gone). Retries while the mount is busy, then detaches it lazily.
- */
-const GUARD = `
-const { execFileSync } = require('node:child_process');
-const { readFileSync, rmdirSync } = require('node:fs');
-const point = process.env.QRV_MOUNT_POINT;
-const unescape = (s) => s.replace(/\\\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8)));
-const mounted = () => readFileSync('/proc/self/mounts', 'utf8').split('\\n').some((line) => unescape(line.split(' ')[1] || '') === point);
-let finished = false;
-const cleanup = () => {
-  if (finished) return;
-  finished = true;
-  for (let i = 0; i < 50 && mounted(); i++) {
-    try { execFileSync('umount', [point], { stdio: 'ignore' }); } catch { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); }
-  }
-  if (mounted()) { try { execFileSync('umount', ['-l', point], { stdio: 'ignore' }); } catch {} }
-  try { rmdirSync(point); } catch {}
-  try { rmdirSync(require('node:path').dirname(point)); } catch {}
-  process.exit(0);
-};
-process.on('SIGINT', () => {});
-process.on('SIGHUP', () => {});
-process.on('SIGTERM', () => {});
-process.stdin.on('data', (data) => { if (String(data).includes('done')) { finished = true; process.exit(0); } });
-process.stdin.on('end', cleanup);
-process.stdin.on('error', cleanup);
-setInterval(() => {}, 1 << 30);
-process.stdout.write('ready\\n');
-`;
 
 /** Mount options for a read-only mount that changes nothing and gives nothing on the host. */
 export function mountOptions(fsType: FsType, isFile: boolean): { type: string; options: string } {
@@ -93,10 +60,14 @@ async function removeMountpoint(mountpoint: string): Promise<void> {
   await fs.rmdir(path.dirname(mountpoint)).catch(() => undefined);
 }
 
-/** Starts the unmount guard (wrapped in an object: see startGuard). */
-async function startMountGuard(mountpoint: string): Promise<{ guard: ResultPromise }> {
+/**
+ * Starts the unmount guard (wrapped in an object: see startGuard): it unmounts the copy and
+ * removes the folder when its stdin closes without "done" (qrv is gone), retrying while the mount
+ * is busy, then detaching it lazily (guard-process.ts).
+ */
+async function startMountGuard(mountpoint: string): Promise<{ guard: Guard }> {
   const { guard } = await startGuard(
-    GUARD,
+    'mount',
     { QRV_MOUNT_POINT: mountpoint },
     { code: 'mount-guard', name: 'mount guard', nothingDone: 'nothing was mounted' },
   );
@@ -108,10 +79,10 @@ async function startMountGuard(mountpoint: string): Promise<{ guard: ResultPromi
 export class MountReader extends BaseReader {
   readonly method = 'mount' as const;
   readonly mountpoint: string;
-  private readonly guard: ResultPromise;
+  private readonly guard: Guard;
   private closed = false;
 
-  private constructor(fsType: FsType, source: string, label: string, mountpoint: string, guard: ResultPromise) {
+  private constructor(fsType: FsType, source: string, label: string, mountpoint: string, guard: Guard) {
     super(fsType, source, label);
     this.mountpoint = mountpoint;
     this.guard = guard;
@@ -120,7 +91,7 @@ export class MountReader extends BaseReader {
   /** Mounts `source` read-only on a new private folder (under a guard) and returns the reader. */
   static async open(fsType: FsType, source: string, label: string, isFile: boolean): Promise<MountReader> {
     const mountpoint = await privateMountpoint();
-    let guard: ResultPromise;
+    let guard: Guard;
     try {
       ({ guard } = await startMountGuard(mountpoint));
     } catch (error) {

@@ -1,7 +1,7 @@
 // Finding rows of the catalog by name or id, with the one-line "not found" errors every command
 // shares.
 import type { CatalogData, Job, Qrv, Snapshot, Volume } from './schema.ts';
-import { QrvError } from '../core/errors.ts';
+import { QrvError, errorCode } from '../core/errors.ts';
 
 /** A row by name, or the one-line "no X named" error that names the known ones (or how to add one). */
 export function findNamed<T extends { name: string }>(rows: T[], name: string, kind: string, howToAdd: string): T {
@@ -10,7 +10,7 @@ export function findNamed<T extends { name: string }>(rows: T[], name: string, k
     const known = rows.map((r) => r.name);
     throw new QrvError(
       'notFound',
-      `unknown-${kind.replace(/[^a-z]/g, '')}`,
+      errorCode(`unknown-${kind.replace(/[^a-z]/g, '')}`),
       `no ${kind} named "${name}"`,
       known.length
         ? `known ${kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`}: ${known.join(', ')}`

@@ -6,8 +6,8 @@ import { plainCopy } from '../catalog/tracked.ts';
 import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
-import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult } from '../copy/replicate.ts';
-import { startUndo } from './undo.ts';
+import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult, type ReplicateOptions } from '../copy/replicate.ts';
+import { startUndo, type Undo } from './undo.ts';
 import { verifyBlocks } from '../copy/verify.ts';
 import type { ByteRange } from '../core/byte-range.ts';
 import { QrvError } from '../core/errors.ts';
@@ -108,14 +108,28 @@ export async function copyPhase(
     hooks: options.hooks,
     timeoutMs: options.hookTimeoutMs,
   };
+  const c: Copying = { ctx, job, volume, snapshot, options, resume };
   return withHookPair(
     ctx,
     job,
     pair,
     () => env,
-    () => copyToDestination(ctx, job, volume, snapshot, dest, newQrvId, options, resume),
+    () => copyToDestination(c, dest, newQrvId),
   );
 }
+
+/** What one copy's steps share. */
+interface Copying {
+  ctx: Context;
+  job: JobRecorder;
+  volume: Volume;
+  snapshot: Snapshot;
+  options: CopyPhaseOptions;
+  /** set when the copy picks up a killed one (qrv copy --resume) */
+  resume: ResumePoint | undefined;
+}
+
+type Target = Destination & { pool: string | null };
 
 /** How the destination's current content is known, and the warning to give when it is not. */
 interface Plan {
@@ -129,40 +143,26 @@ function comparePlan(why: string): Plan {
   return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `${why}; comparing every block` };
 }
 
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
-async function chooseBase(
-  ctx: Context,
-  data: CatalogData,
-  volume: Volume,
-  snapshot: Snapshot,
-  existing: Qrv | null,
-  incremental: boolean,
-): Promise<Plan> {
+async function chooseBase(c: Copying, data: CatalogData, existing: Qrv | null): Promise<Plan> {
   if (!existing) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
   // A full rewrite of a QRV compares every block instead of cutting the file to holes first: the
   // previous point in time stays whole (the undo journal keeps what is overwritten) until the
   // new one is committed.
-  if (!incremental) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
+  if (!c.options.incremental) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
   if (existing.state !== 'ready')
     return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
   if (existing.lastVerify && !existing.lastVerify.ok)
     return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
-  return ledgerPlan(ctx, data, volume, snapshot, existing, existing.snapshotId, true);
+  return ledgerPlan(c, data, existing, existing.snapshotId, true);
 }
 
 /** The base a killed copy was building on, opened again (a ledger that is gone means comparing). */
-async function resumeBase(
-  ctx: Context,
-  data: CatalogData,
-  volume: Volume,
-  snapshot: Snapshot,
-  resume: ResumePoint,
-): Promise<Plan> {
+async function resumeBase(c: Copying, data: CatalogData, resume: ResumePoint): Promise<Plan> {
   const { progress, qrv } = resume;
   if (progress.base === 'fresh') return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
   if (progress.base === 'compare' || !progress.baseSnapshotId)
     return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
-  return ledgerPlan(ctx, data, volume, snapshot, qrv, progress.baseSnapshotId, progress.base === 'provider');
+  return ledgerPlan(c, data, qrv, progress.baseSnapshotId, progress.base === 'provider');
 }
 
 /**
@@ -170,17 +170,14 @@ async function resumeBase(
  * the provider's changed ranges when asked and it has them; a ledger that cannot be used means
  * comparing every block, with the reason.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 async function ledgerPlan(
-  ctx: Context,
+  c: Copying,
   data: CatalogData,
-  volume: Volume,
-  snapshot: Snapshot,
   qrv: Qrv,
   baseSnapshotId: string,
   askProvider: boolean,
 ): Promise<Plan> {
-  const path = qrv.ledger ?? ledgerPathFor(qrv, ctx.catalog.home);
+  const path = qrv.ledger ?? ledgerPathFor(qrv, c.ctx.catalog.home);
   let ledger: LedgerReader;
   try {
     ledger = await LedgerReader.open(path, {
@@ -196,7 +193,7 @@ async function ledgerPlan(
       ) /* the message names the file */;
     throw error;
   }
-  const ranges = askProvider ? await providerRanges(data, volume, baseSnapshotId, snapshot) : null;
+  const ranges = askProvider ? await providerRanges(data, c.volume, baseSnapshotId, c.snapshot) : null;
   return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId, why: null };
 }
 
@@ -219,24 +216,14 @@ export async function providerRanges(
  * followed), and copies through that descriptor. A file it created is removed again when the
  * copy stops before the QRV was recorded.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
-async function copyToDestination(
-  ctx: Context,
-  job: JobRecorder,
-  volume: Volume,
-  snapshot: Snapshot,
-  dest: Destination & { pool: string | null },
-  newQrvId: string,
-  options: CopyPhaseOptions,
-  resume?: ResumePoint,
-): Promise<CopyOutcome> {
-  const handle = await openChecked(await ctx.catalog.read(), ctx.catalog.home, dest, 'destination', {
-    qrvOf: volume.name,
+async function copyToDestination(c: Copying, dest: Target, newQrvId: string): Promise<CopyOutcome> {
+  const handle = await openChecked(await c.ctx.catalog.read(), c.ctx.catalog.home, dest, 'destination', {
+    qrvOf: c.volume.name,
     poolMember: dest.pool !== null,
   });
   const opened = { handle, begun: false };
   try {
-    return await copyThrough(ctx, job, volume, snapshot, dest, opened, newQrvId, options, resume);
+    return await copyThrough(c, dest, opened, newQrvId);
   } catch (error) {
     if (!opened.begun && dest.planned === null) await unlink(dest.path).catch(() => undefined);
     throw error;
@@ -245,102 +232,146 @@ async function copyToDestination(
   }
 }
 
+/** What the destination holds (on resume: what the killed copy was building on) and the ledger being written. */
+interface Ledgers {
+  plan: Plan;
+  ledgerOut: LedgerWriter | null;
+  /** set when a resumed copy had already written all blocks and its ledger (killed while verifying) */
+  finished: LedgerHeader | null;
+  startBlock: number;
+}
+
+/** The copy under way: what its steps share, and what a failure must keep or undo. */
+interface Run extends Ledgers {
+  c: Copying;
+  dest: Target;
+  opened: { handle: FileHandle; begun: boolean };
+  qrv: Qrv;
+  ledgerPath: string;
+  /** progress was saved with the partial ledger: a failure keeps it for a resume */
+  saved: boolean;
+  undo: Undo | null;
+}
+
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
-// eslint-disable-next-line max-lines-per-function, max-params -- too long, too many parameters: to be split (issue 17)
 async function copyThrough(
-  ctx: Context,
-  job: JobRecorder,
-  volume: Volume,
-  snapshot: Snapshot,
-  dest: Destination & { pool: string | null },
+  c: Copying,
+  dest: Target,
   opened: { handle: FileHandle; begun: boolean },
   newQrvId: string,
-  options: CopyPhaseOptions,
-  resume?: ResumePoint,
 ): Promise<CopyOutcome> {
-  const now = ctx.now().toISOString();
-  const data = await ctx.catalog.read();
-  const qrv: Qrv = dest.existing
-    ? { ...plainCopy(dest.existing), state: 'copying', updatedAt: now }
-    : {
-        id: newQrvId,
-        volume: volume.name,
-        snapshotId: snapshot.id,
-        destination: dest.path,
-        destinationKind: dest.kind,
-        state: 'copying',
-        sizeBytes: snapshot.sizeBytes,
-        blockSize: DEFAULT_BLOCK_SIZE,
-        checksum: null,
-        ledger: null,
-        createdAt: now,
-        updatedAt: now,
-        history: [],
-        pool: dest.pool,
-        lastVerify: null,
-      };
-  const previousSnapshotId = dest.existing ? dest.existing.snapshotId : null;
-  const ledgerPath = ledgerPathFor(qrv, ctx.catalog.home);
-  const header = { blockSize: qrv.blockSize, sizeBytes: snapshot.sizeBytes, snapshotId: snapshot.id, qrvId: qrv.id };
+  const qrv = qrvRow(c, dest, newQrvId);
+  const ledgerPath = ledgerPathFor(qrv, c.ctx.catalog.home);
+  const ledgers = await openLedgers(c, dest, qrv, ledgerPath);
+  const run: Run = { c, dest, opened, qrv, ledgerPath, ...ledgers, saved: false, undo: null };
+  if (run.plan.why) await c.job.warn(run.plan.why);
+  c.job.set({ snapshotId: c.snapshot.id, qrvId: qrv.id, destination: dest.path });
+  await recordCopying(run);
+  try {
+    const copy = await copyStep(run);
+    // Data read from a snapshot that overflowed during the copy is not its point in time.
+    await checkSnapshotHealth(c.job, c.volume, c.snapshot, 'after');
+    await verifyStep(run, copy);
+    await commitReady(run, copy);
+    return { qrv: plainCopy(qrv), copy, previousSnapshotId: dest.existing ? dest.existing.snapshotId : null };
+  } catch (error) {
+    await recordFailed(run);
+    throw error;
+  } finally {
+    if (run.plan.base.kind === 'ledger') await run.plan.base.ledger.close();
+  }
+}
 
-  // What the destination holds: on resume, what the killed copy was building on.
-  let plan: Plan;
-  let ledgerOut: LedgerWriter | null = null;
-  /** set when a resumed copy had already written all blocks and its ledger (killed while verifying) */
-  let finished: LedgerHeader | null = null;
-  let startBlock = 0;
-  if (resume) {
-    plan = await resumeBase(ctx, data, volume, snapshot, resume);
-    try {
-      ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone);
-    } catch (error) {
-      if (!(error instanceof LedgerError)) throw error;
-      finished = await finishedLedger(ledgerPath, header);
-      if (!finished) {
-        if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-        throw new QrvError(
-          'refused',
-          'resume-impossible',
-          `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`,
-          `run the copy again without --resume (it compares every block instead)`,
-        );
-      }
-    }
-    startBlock = finished ? finished.blockCount : resume.progress.blocksDone;
-  } else {
-    plan = await chooseBase(ctx, data, volume, snapshot, dest.existing, options.incremental);
+/** The QRV row this copy makes or updates, marked copying. */
+function qrvRow(c: Copying, dest: Target, newQrvId: string): Qrv {
+  const now = c.ctx.now().toISOString();
+  if (dest.existing) return { ...plainCopy(dest.existing), state: 'copying', updatedAt: now };
+  return {
+    id: newQrvId,
+    volume: c.volume.name,
+    snapshotId: c.snapshot.id,
+    destination: dest.path,
+    destinationKind: dest.kind,
+    state: 'copying',
+    sizeBytes: c.snapshot.sizeBytes,
+    blockSize: DEFAULT_BLOCK_SIZE,
+    checksum: null,
+    ledger: null,
+    createdAt: now,
+    updatedAt: now,
+    history: [],
+    pool: dest.pool,
+    lastVerify: null,
+  };
+}
+
+/** The base to copy against and the ledger to write: a new one, or the killed copy's partial one. */
+async function openLedgers(c: Copying, dest: Target, qrv: Qrv, ledgerPath: string): Promise<Ledgers> {
+  const data = await c.ctx.catalog.read();
+  const header = {
+    blockSize: qrv.blockSize,
+    sizeBytes: c.snapshot.sizeBytes,
+    snapshotId: c.snapshot.id,
+    qrvId: qrv.id,
+  };
+  if (!c.resume) {
+    const plan = await chooseBase(c, data, dest.existing);
     // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
     if (dest.kind === 'block') await mkdir(path.dirname(ledgerPath), { recursive: true, mode: 0o700 });
-    ledgerOut = await LedgerWriter.create(ledgerPath, header);
+    return { plan, ledgerOut: await LedgerWriter.create(ledgerPath, header), finished: null, startBlock: 0 };
   }
-  if (plan.why) await job.warn(plan.why);
+  const resume = c.resume;
+  const plan = await resumeBase(c, data, resume);
+  try {
+    const ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone);
+    return { plan, ledgerOut, finished: null, startBlock: resume.progress.blocksDone };
+  } catch (error) {
+    if (!(error instanceof LedgerError)) throw error;
+    const finished = await finishedLedger(ledgerPath, header);
+    if (finished) return { plan, ledgerOut: null, finished, startBlock: finished.blockCount };
+    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
+    throw new QrvError(
+      'refused',
+      'resume-impossible',
+      `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`,
+      `run the copy again without --resume (it compares every block instead)`,
+    );
+  }
+}
 
-  // What a resume needs, the hooks included: a resumed copy runs them as the killed one would have.
+/** What a resume needs, the hooks included: a resumed copy runs them as the killed one would have. */
+function progressOf(run: Run, blocksDone: number): CopyProgress {
+  const { options } = run.c;
   const hooks = {
     ...(options.hooks['pre-copy'] ? { 'pre-copy': options.hooks['pre-copy'] } : {}),
     ...(options.hooks['post-copy'] ? { 'post-copy': options.hooks['post-copy'] } : {}),
   };
-  const progressOf = (blocksDone: number): CopyProgress => ({
-    base: plan.kind,
-    baseSnapshotId: plan.baseSnapshotId,
+  return {
+    base: run.plan.kind,
+    baseSnapshotId: run.plan.baseSnapshotId,
     blocksDone,
-    blockSize: qrv.blockSize,
-    sizeBytes: snapshot.sizeBytes,
-    ledger: ledgerPath,
-    at: ctx.now().toISOString(),
+    blockSize: run.qrv.blockSize,
+    sizeBytes: run.c.snapshot.sizeBytes,
+    ledger: run.ledgerPath,
+    at: run.c.ctx.now().toISOString(),
     hooks,
     hookTimeoutMs: options.hookTimeoutMs,
-  });
-  job.set({ snapshotId: snapshot.id, qrvId: qrv.id, destination: dest.path });
-  let saved = false;
-  let undo: Awaited<ReturnType<typeof startUndo>> = null;
+  };
+}
+
+/**
+ * Starts the undo journal, then records the QRV as copying (and reserves its pool member in the
+ * same transaction). A failure here closes what was opened and changes nothing.
+ */
+async function recordCopying(run: Run): Promise<void> {
+  const { c, dest, qrv } = run;
   try {
     // Before the QRV is marked copying: a kill from here on leaves what a roll-back needs.
-    undo = await startUndo(dest.existing, ledgerPath, snapshot.sizeBytes);
-    await job.begin((catalog) => {
-      if (dest.pool && !resume) {
+    run.undo = await startUndo(dest.existing, run.ledgerPath, c.snapshot.sizeBytes);
+    await c.job.begin((catalog) => {
+      if (dest.pool && !c.resume) {
         // Reserved in the same transaction that records the QRV, so no other QRV can take it.
-        const member = reserveMember(catalog, dest.pool, volume.name, snapshot.sizeBytes, qrv.id);
+        const member = reserveMember(catalog, dest.pool, c.volume.name, c.snapshot.sizeBytes, qrv.id);
         if (member.path !== dest.path)
           throw new QrvError(
             'busy',
@@ -351,151 +382,170 @@ async function copyThrough(
       }
       replaceQrv(catalog.qrvs, qrv);
     });
-    opened.begun = true;
+    run.opened.begun = true;
     // A resumed copy carries its progress over at once, so that it can be resumed again; a new
     // one records progress from its first checkpoint on.
-    if (resume) await job.saveProgress(progressOf(startBlock));
-    saved = resume !== undefined;
+    if (c.resume) await c.job.saveProgress(progressOf(run, run.startBlock));
+    run.saved = c.resume !== undefined;
   } catch (error) {
-    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-    await (resume ? ledgerOut?.close() : ledgerOut?.discard());
-    await undo?.abandon();
+    if (run.plan.base.kind === 'ledger') await run.plan.base.ledger.close();
+    await (c.resume ? run.ledgerOut?.close() : run.ledgerOut?.discard());
+    await run.undo?.abandon();
     throw error;
   }
+}
 
-  try {
-    const copy = await job.step(
-      'copy',
-      finished
-        ? 'copy already done'
-        : resume
-          ? `resume copy at block ${startBlock}`
-          : plan.kind === 'fresh'
-            ? 'copy blocks'
-            : 'copy changed blocks',
-      async () =>
-        finished
-          ? // Killed after the last block and the ledger were written: only the read-back is left.
-            {
-              method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind,
-              bytesRead: 0,
-              bytesWritten: 0,
-              changedBlocks: 0,
-              zeroBytesSkipped: 0,
-              checksum: ledgerChecksum(finished.bodyChecksum),
-              written: null,
-              seconds: 0,
-            }
-          : replicate({
-              source: snapshot.path,
-              destination: dest.path,
-              destinationHandle: opened.handle,
-              sizeBytes: snapshot.sizeBytes,
-              destinationKind: dest.kind,
-              base: plan.base,
-              ledgerOut: ledgerOut as LedgerWriter,
-              startBlock,
-              undo: undo?.journal ?? null,
-              blockSize: qrv.blockSize,
-              reporter: ctx.reporter,
-              phase: 'copy',
-              checkpoint: {
-                everyMs: CHECKPOINT_MS,
-                save: async (p) => {
-                  await job.saveProgress(progressOf(p.blocksDone));
-                  saved = true;
-                },
-              },
-            }),
-      (r) =>
-        `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
-    );
-    // Data read from a snapshot that overflowed during the copy is not its point in time.
-    await checkSnapshotHealth(job, volume, snapshot, 'after');
-    // A fresh, compared or resumed copy is read back whole; an update only where it wrote (the
-    // blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
-    const whole = plan.kind === 'fresh' || plan.kind === 'compare' || resume !== undefined || copy.written === null;
-    await job.step(
-      'verify',
-      whole ? 'read back every block' : 'read back written blocks',
-      async () => {
-        const result = await verifyBlocks({
-          path: dest.path,
-          handle: opened.handle,
-          ledgerPath,
-          ranges: whole ? undefined : (copy.written ?? undefined),
-          reporter: ctx.reporter,
-          phase: 'verify',
-        });
-        if (result.bad.length > 0) {
-          throw new QrvError(
-            'verify',
-            'verify-mismatch',
-            `QRV ${qrv.id} at ${dest.path} does not match snapshot ${snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`,
-            'check the destination disk; run the copy again',
-          );
-        }
-        return result;
+/** Copies the blocks (or, when a resumed copy had finished them, only notes that). */
+async function copyStep(run: Run): Promise<CopyResult> {
+  const { c, plan, finished } = run;
+  const title = finished
+    ? 'copy already done'
+    : c.resume
+      ? `resume copy at block ${run.startBlock}`
+      : plan.kind === 'fresh'
+        ? 'copy blocks'
+        : 'copy changed blocks';
+  return c.job.step(
+    'copy',
+    title,
+    async () => (finished ? alreadyCopied(plan, finished) : replicate(replicateOptions(run))),
+    (r) =>
+      `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
+  );
+}
+
+/** Killed after the last block and the ledger were written: only the read-back is left. */
+function alreadyCopied(plan: Plan, finished: LedgerHeader): CopyResult {
+  return {
+    method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind,
+    bytesRead: 0,
+    bytesWritten: 0,
+    changedBlocks: 0,
+    zeroBytesSkipped: 0,
+    checksum: ledgerChecksum(finished.bodyChecksum),
+    written: null,
+    seconds: 0,
+  };
+}
+
+function replicateOptions(run: Run): ReplicateOptions {
+  const { c, dest } = run;
+  return {
+    source: c.snapshot.path,
+    destination: dest.path,
+    destinationHandle: run.opened.handle,
+    sizeBytes: c.snapshot.sizeBytes,
+    destinationKind: dest.kind,
+    base: run.plan.base,
+    ledgerOut: run.ledgerOut as LedgerWriter,
+    startBlock: run.startBlock,
+    undo: run.undo?.journal ?? null,
+    blockSize: run.qrv.blockSize,
+    reporter: c.ctx.reporter,
+    phase: 'copy',
+    checkpoint: {
+      everyMs: CHECKPOINT_MS,
+      save: async (p) => {
+        await c.job.saveProgress(progressOf(run, p.blocksDone));
+        run.saved = true;
       },
-      (r) => `${r.bytesChecked} bytes match the snapshot (${copy.checksum})`,
+    },
+  };
+}
+
+/**
+ * A fresh, compared or resumed copy is read back whole; an update only where it wrote (the
+ * blocks it kept were verified when they were written, and `qrv verify` re-reads them all).
+ */
+async function verifyStep(run: Run, copy: CopyResult): Promise<void> {
+  const { c, dest, qrv, plan } = run;
+  const whole = plan.kind === 'fresh' || plan.kind === 'compare' || c.resume !== undefined || copy.written === null;
+  await c.job.step(
+    'verify',
+    whole ? 'read back every block' : 'read back written blocks',
+    async () => {
+      const result = await verifyBlocks({
+        path: dest.path,
+        handle: run.opened.handle,
+        ledgerPath: run.ledgerPath,
+        ranges: whole ? undefined : (copy.written ?? undefined),
+        reporter: c.ctx.reporter,
+        phase: 'verify',
+      });
+      if (result.bad.length > 0) {
+        throw new QrvError(
+          'verify',
+          'verify-mismatch',
+          `QRV ${qrv.id} at ${dest.path} does not match snapshot ${c.snapshot.id}: ${result.badCount} blocks differ (first at byte ${(result.bad[0] as number) * qrv.blockSize})`,
+          'check the destination disk; run the copy again',
+        );
+      }
+      return result;
+    },
+    (r) => `${r.bytesChecked} bytes match the snapshot (${copy.checksum})`,
+  );
+}
+
+/** Records the QRV ready at the snapshot, then lets the undo journal go. */
+async function commitReady(run: Run, copy: CopyResult): Promise<void> {
+  const { c, qrv } = run;
+  const { job, snapshot } = c;
+  Object.assign(qrv, {
+    state: 'ready' as const,
+    snapshotId: snapshot.id,
+    sizeBytes: snapshot.sizeBytes,
+    checksum: copy.checksum,
+    ledger: run.ledgerPath,
+    lastVerify: null,
+    updatedAt: c.ctx.now().toISOString(),
+    history: [
+      ...qrv.history,
+      {
+        snapshotId: snapshot.id,
+        at: c.ctx.now().toISOString(),
+        method: copy.method,
+        bytesRead: copy.bytesRead,
+        bytesWritten: copy.bytesWritten,
+        changedBlocks: copy.changedBlocks,
+        seconds: copy.seconds,
+        jobId: job.id,
+        resumed: c.resume !== undefined,
+      },
+    ],
+  });
+  await failpoint('before-commit');
+  job.clearProgress();
+  await job.commit((catalog) => {
+    replaceQrv(catalog.qrvs, qrv);
+    const source = catalog.snapshots.find((s) => s.id === snapshot.id);
+    if (source) source.copiedTo = qrv.id;
+  });
+  // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
+  await run.undo
+    ?.committed()
+    .catch((error: Error) =>
+      job.warn(
+        `the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`,
+      ),
     );
-    Object.assign(qrv, {
-      state: 'ready' as const,
-      snapshotId: snapshot.id,
-      sizeBytes: snapshot.sizeBytes,
-      checksum: copy.checksum,
-      ledger: ledgerPath,
-      lastVerify: null,
-      updatedAt: ctx.now().toISOString(),
-      history: [
-        ...qrv.history,
-        {
-          snapshotId: snapshot.id,
-          at: ctx.now().toISOString(),
-          method: copy.method,
-          bytesRead: copy.bytesRead,
-          bytesWritten: copy.bytesWritten,
-          changedBlocks: copy.changedBlocks,
-          seconds: copy.seconds,
-          jobId: job.id,
-          resumed: resume !== undefined,
-        },
-      ],
-    });
-    await failpoint('before-commit');
-    job.clearProgress();
-    await job.commit((catalog) => {
-      replaceQrv(catalog.qrvs, qrv);
-      const source = catalog.snapshots.find((s) => s.id === snapshot.id);
-      if (source) source.copiedTo = qrv.id;
-    });
-    // Committed: a journal that cannot be removed now is a stale one for doctor, not a failure.
-    await undo
-      ?.committed()
-      .catch((error: Error) =>
-        job.warn(
-          `the undo journal of QRV ${qrv.id} could not be removed: ${error.message} (\`qrv doctor --fix\` removes it)`,
-        ),
-      );
-    return { qrv: plainCopy(qrv), copy, previousSnapshotId };
-  } catch (error) {
-    qrv.state = 'failed';
-    qrv.updatedAt = ctx.now().toISOString();
-    // Keep what a resume needs: the partial ledger, once progress was saved with it.
-    if (saved) await ledgerOut?.close();
-    else await ledgerOut?.discard();
-    await undo?.journal.close();
-    const back = undo
-      ? `; \`qrv doctor --fix\` ${saved ? 'resumes it or ' : ''}rolls it back to ${dest.existing?.snapshotId}`
-      : '';
-    await job.warn(
-      `destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${job.id}\`` : ''}${back}`,
-    );
-    await job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
-    throw error;
-  } finally {
-    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-  }
+}
+
+/** Marks the QRV failed, keeping what a resume or a roll-back needs, and says so. */
+async function recordFailed(run: Run): Promise<void> {
+  const { c, dest, qrv, saved, undo } = run;
+  qrv.state = 'failed';
+  qrv.updatedAt = c.ctx.now().toISOString();
+  // Keep what a resume needs: the partial ledger, once progress was saved with it.
+  if (saved) await run.ledgerOut?.close();
+  else await run.ledgerOut?.discard();
+  await undo?.journal.close();
+  const back = undo
+    ? `; \`qrv doctor --fix\` ${saved ? 'resumes it or ' : ''}rolls it back to ${dest.existing?.snapshotId}`
+    : '';
+  await c.job.warn(
+    `destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${c.job.id}\`` : ''}${back}`,
+  );
+  await c.job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
 }
 
 /** The ledger a resumed copy finished before it was killed, if it is complete and describes this copy. */

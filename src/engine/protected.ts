@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CatalogData, Qrv } from '../catalog/schema.ts';
-import { QrvError } from '../core/errors.ts';
+import { QrvError, type ErrorCode } from '../core/errors.ts';
 import { ledgerPathFor } from '../ledger/ledger.ts';
 
 export type Holder =
@@ -120,22 +120,22 @@ export function describeHolder(holder: Holder): string {
 }
 
 /** The error code for writing over a holder: `<what>-is-volume`, `-is-snapshot`, `-in-use` (a QRV), `-in-pool`, `-is-qrv-file`. */
-function codeFor(what: 'destination' | 'target', holder: Holder): string {
+function codeFor(what: 'destination' | 'target', holder: Holder): ErrorCode {
   switch (holder.kind) {
     case 'volume':
-      return `${what}-is-volume`;
+      return `${what}-is-volume` as const;
     case 'snapshot':
-      return `${what}-is-snapshot`;
+      return `${what}-is-snapshot` as const;
     case 'qrv':
       return holder.qrv.state === 'promoted'
-        ? `${what}-is-volume`
+        ? (`${what}-is-volume` as const)
         : what === 'destination'
           ? 'destination-in-use'
           : 'target-is-qrv';
     case 'pool-member':
-      return `${what}-in-pool`;
+      return `${what}-in-pool` as const;
     default:
-      return `${what}-is-qrv-file`;
+      return `${what}-is-qrv-file` as const;
   }
 }
 

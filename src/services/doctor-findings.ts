@@ -60,6 +60,12 @@ const open = (kind: Finding['kind'], subject: string, what: string, action: stri
   error: null,
 });
 
+/** The undo journal and partial ledger of an update beside a ready QRV's ledger, where they exist. */
+export function staleFiles(qrv: Qrv, home: string): string[] {
+  const ledger = ledgerPathFor(qrv, home);
+  return [undoPathFor(ledger), `${ledger}.partial`].filter((file) => existsSync(file));
+}
+
 /** The undo journal of a QRV's update (beside its ledger). */
 export function journalOf(qrv: Qrv, home: string): string {
   return undoPathFor(ledgerPathFor(qrv, home));
@@ -112,18 +118,21 @@ function journalFindings(data: CatalogData, home: string, resumed: Set<string>):
     if (qrv.state === 'removed' || qrv.state === 'promoted' || resumed.has(qrv.id)) continue;
     if (data.jobs.some((j) => j.qrvId === qrv.id && jobAlive(j))) continue;
     const journal = journalOf(qrv, home);
-    if (!existsSync(journal)) continue;
     if (qrv.state === 'ready') {
+      // An update killed after it committed, or before it recorded anything (the new ledger and
+      // the journal are made first): nothing will use these files again.
+      const left = staleFiles(qrv, home);
+      if (left.length === 0) continue;
       found.push({
         qrv,
         finding: open(
           'stale-journal',
           qrv.id,
-          `QRV ${qrv.id} is ready but the undo journal of an update that was committed is left (${journal})`,
-          'remove the journal',
+          `QRV ${qrv.id} is ready but files of an update that committed, or never began, are left (${left.join(', ')})`,
+          'remove them',
         ),
       });
-    } else {
+    } else if (existsSync(journal)) {
       found.push({
         qrv,
         finding: open(

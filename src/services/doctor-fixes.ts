@@ -4,6 +4,8 @@
 // run meant to and removed. Each returns a line saying what it did.
 import { plainCopy } from '../catalog/tracked.ts';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { ioCall } from '../core/io-error.ts';
 import type { Qrv } from '../catalog/schema.ts';
 import { removeSteps, withJournal } from '../catalog/step-journal.ts';
 import { UndoJournal, rollBack } from '../copy/undo-journal.ts';
@@ -13,7 +15,7 @@ import { findVolume } from '../catalog/lookup.ts';
 import { unsnapPhase } from '../engine/unsnap-phase.ts';
 import { rulesFor } from '../policy/rules.ts';
 import { resumeCopy } from './copy.ts';
-import { journalOf, type CatalogFinding } from './doctor-findings.ts';
+import { journalOf, staleFiles, type CatalogFinding } from './doctor-findings.ts';
 import { copyAndUnsnap } from './group.ts';
 
 /** Puts a QRV back at the point in time of before its interrupted update, bytes, ledger and row. */
@@ -35,6 +37,14 @@ export async function rollBackUpdate(ctx: Context, qrvId: string): Promise<strin
   });
   await UndoJournal.discard(journal);
   return `rolled QRV ${qrvId} back to ${row.snapshotId}`;
+}
+
+/** Removes what an update left beside a ready QRV: its undo journal, its partial ledger. */
+export async function removeStale(ctx: Context, qrv: Qrv): Promise<void> {
+  for (const file of staleFiles(qrv, ctx.catalog.home)) {
+    if (file.endsWith('.partial')) await ioCall('write', file, () => rm(file, { force: true }));
+    else await UndoJournal.discard(file);
+  }
 }
 
 /** A copy that cannot go on and has nothing to roll back to: the QRV stays failed, no job offers a resume. */

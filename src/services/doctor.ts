@@ -6,15 +6,14 @@
 // changes (exit 11 when something is to be done); with --fix it is done, one finding at a time,
 // in the order listed.
 import type { CatalogData, Qrv, Snapshot } from '../catalog/schema.ts';
-import { UndoJournal } from '../copy/undo-journal.ts';
 import { isQrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
-import { catalogFindings, journalOf, type Planned } from './doctor-findings.ts';
-import { finishRun, markDead, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
+import { catalogFindings, type Planned } from './doctor-findings.ts';
+import { finishRun, markDead, removeStale, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
@@ -28,7 +27,7 @@ function catalogPlan(ctx: Context, data: CatalogData): Planned[] {
       'resumable-copy': () => resumeOrRollBack(ctx, item),
       'dead-job': () => markDead(ctx, finding.subject),
       'interrupted-update': () => rollBackUpdate(ctx, finding.subject),
-      'stale-journal': () => UndoJournal.discard(journalOf(item.qrv as Qrv, ctx.catalog.home)),
+      'stale-journal': () => removeStale(ctx, item.qrv as Qrv),
       'leaked-snapshot': () => finishRun(ctx, item),
     } as Record<string, () => Promise<unknown>>;
     return { finding, fix: fix[finding.kind] as () => Promise<unknown> };

@@ -50,31 +50,6 @@ export async function mountpointsOf(devices: string[]): Promise<string[]> {
   return found;
 }
 
-/**
- * The guard, run by `node -e`: thaws every mountpoint when its stdin closes (qrv is gone) or
- * when the deadline passes, and exits quietly when told "thawed". It ignores SIGINT and SIGHUP,
- * which reach qrv's whole terminal session.
- */
-const GUARD = `
-const { execFileSync } = require('node:child_process');
-const points = JSON.parse(process.env.QRV_GUARD_POINTS);
-let finished = false;
-const thaw = () => {
-  if (finished) return;
-  finished = true;
-  for (const point of points) { try { execFileSync('fsfreeze', ['-u', point], { stdio: 'ignore' }); } catch {} }
-  process.exit(0);
-};
-process.on('SIGINT', () => {});
-process.on('SIGHUP', () => {});
-process.stdin.on('data', (data) => { if (String(data).includes('thawed')) { finished = true; process.exit(0); } });
-process.stdin.on('end', thaw);
-process.stdin.on('error', thaw);
-setTimeout(thaw, Number(process.env.QRV_GUARD_MS)).unref();
-setInterval(() => {}, 1 << 30);
-process.stdout.write('ready\\n');
-`;
-
 export interface Freeze {
   /** what qrv froze (and thaws) */
   mountpoints: string[];
@@ -101,8 +76,10 @@ export interface Freeze {
  */
 export async function freezeWithGuard(mountpoints: string[], deadlineMs = guardDeadlineMs()): Promise<Freeze> {
   const deadline = process.hrtime.bigint() + BigInt(Math.ceil(deadlineMs * 1e6));
+  // The guard (guard-process.ts) thaws every mountpoint when its stdin closes (qrv is gone) or
+  // the deadline passes, and exits quietly when told "thawed".
   const { guard } = await startGuard(
-    GUARD,
+    'freeze',
     { QRV_GUARD_POINTS: JSON.stringify(mountpoints), QRV_GUARD_MS: String(deadlineMs) },
     { code: 'freeze-guard', name: 'freeze guard', nothingDone: 'nothing was frozen' },
   );

@@ -105,3 +105,24 @@ t.test("two homes protecting one image leave each other's snapshots alone", asyn
   await t.rejects(fs.stat(mine.path));
   t.ok(await fs.stat(theirs.path), "the other home's snapshot is still there");
 });
+
+t.test(
+  'a partial ledger beside a ready QRV (an update killed before it recorded anything) is found and removed',
+  async (t) => {
+    const { home, dest } = await setup(t, 2 * MiB);
+    t.equal((await qrv(home, ['run', 'vol', '--to', dest])).exitCode, 0);
+    const made = (await readCatalog(home)).qrvs[0];
+    const partial = `${made.ledger}.partial`;
+    await fs.writeFile(partial, 'hashes of an update that never began');
+    const found = await qrvJson(home, ['doctor']);
+    t.equal(found.run.exitCode, 11, 'doctor has a finding');
+    t.same(kinds(found.summary), ['stale-journal']);
+    t.match(found.summary.findings[0].what, partial);
+    const fixed = await qrvJson(home, ['doctor', '--fix']);
+    t.equal(fixed.run.exitCode, 0, fixed.run.stderr);
+    await t.rejects(fs.stat(partial), 'removed');
+    await fs.stat(made.ledger);
+    t.pass('the ledger itself is kept');
+    t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'nothing open');
+  },
+);

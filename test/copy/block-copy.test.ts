@@ -262,7 +262,7 @@ t.test('zero detection looks at exactly the given bytes', async (t) => {
 });
 
 t.test('io errors: passthrough, unknown errno, non-Error values', async (t) => {
-  const original = new QrvError('refused', 'x', 'kept');
+  const original = new QrvError('refused', 'same-file', 'kept');
   t.equal(toIoError(original, 'read', '/p'), original, 'QrvError passes through');
   const odd = Object.assign(new Error('strange'), { code: 'EWEIRD' });
   t.match(toIoError(odd, 'write', '/dev/x'), {

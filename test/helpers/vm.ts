@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execaSync } from 'execa';
 import type { Test } from 'tap';
 import { REPO_ROOT, findKernel, type VmImage, vmImage } from './vm-image.ts';
@@ -237,6 +238,35 @@ export async function runInVm(script: string, options: VmOptions = {}): Promise<
   }
 }
 
+/**
+ * Under coverage (scripts/coverage/parent.mjs gave this test process QRV_CHILD_COVERAGE), the
+ * node processes of the script record their coverage of the bundle too, as on the host: into
+ * /qrv-io/coverage, brought back after the run.
+ */
+function withCoverage(script: string): string {
+  if (!process.env.QRV_CHILD_COVERAGE) return script;
+  const exports =
+    'export NODE_OPTIONS="--import=/repo/scripts/coverage/child.mjs" QRV_CHILD_COVERAGE=/qrv-io/coverage\n';
+  if (!script.startsWith('#!')) return exports + script;
+  const firstLine = script.indexOf('\n') + 1;
+  return script.slice(0, firstLine) + exports + script.slice(firstLine);
+}
+
+/** Copies the VM's coverage files to this process's folder, with /repo made the host's path of the repository. */
+async function bringCoverageBack(runDir: string, repo: string): Promise<void> {
+  const target = process.env.QRV_CHILD_COVERAGE;
+  if (!target) return;
+  const from = path.join(runDir, 'io', 'coverage');
+  const names = await fsp.readdir(from).catch(() => [] as string[]);
+  if (names.length) await fsp.mkdir(target, { recursive: true });
+  const inside = 'file:///repo/';
+  const outside = `${pathToFileURL(repo).href}/`;
+  for (const name of names) {
+    const text = await fsp.readFile(path.join(from, name), 'utf8');
+    await fsp.writeFile(path.join(target, `vm-${name}`), text.split(inside).join(outside));
+  }
+}
+
 async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResult, 'bootRetries'>> {
   const started = performance.now();
   const opts = {
@@ -255,7 +285,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
   let child: ChildProcess | undefined;
   try {
     await fsp.mkdir(path.join(runDir, 'io', 'out'), { recursive: true });
-    await fsp.writeFile(path.join(runDir, 'io', 'script'), script, { mode: 0o755 });
+    await fsp.writeFile(path.join(runDir, 'io', 'script'), withCoverage(script), { mode: 0o755 });
     const disk = await fsp.open(path.join(runDir, 'disk.img'), 'w');
     await disk.truncate(opts.diskMiB * 1024 * 1024);
     await disk.close();
@@ -329,6 +359,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
       );
     }
     if (options.outDir) await fsp.cp(path.join(runDir, 'io', 'out'), options.outDir, { recursive: true });
+    await bringCoverageBack(runDir, opts.repo);
     return {
       exitCode: Number(end[1]),
       output: text.slice(begin + BEGIN.length + 1, end.index),

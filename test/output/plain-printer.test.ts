@@ -108,7 +108,7 @@ t.test('no escape codes, whatever is printed', async (t) => {
   reporter.warn('slow');
   reporter.info('done');
   printer.summary({ data: {}, lines: ['summary'] });
-  printer.error(new QrvError('io', 'io', 'broken', 'fix it'));
+  printer.error(new QrvError('io', 'read-failed', 'broken', 'fix it'));
   const all = [...out, ...err].join('');
   t.ok(all.length > 0, 'something was printed');
   t.notOk(all.includes('\x1b'), 'no ESC character');

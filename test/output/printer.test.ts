@@ -82,5 +82,5 @@ t.test('errorLine: qrv: message (hint)', async (t) => {
     errorLine(new QrvError('busy', 'catalog-locked', 'another qrv is busy', 'wait for it')),
     'qrv: another qrv is busy (wait for it)',
   );
-  t.equal(errorLine(new QrvError('bug', 'x', 'no hint here')), 'qrv: no hint here');
+  t.equal(errorLine(new QrvError('bug', 'internal', 'no hint here')), 'qrv: no hint here');
 });

@@ -1,7 +1,7 @@
 // The dm provider's calls to device-mapper: dmsetup through the tool wrapper (argument arrays),
 // its failures turned into one-line errors, and the checks every operation makes first (root,
 // the volume's own origin device, a device nobody holds).
-import { QrvError } from '../../core/errors.ts';
+import { QrvError, type ErrorCode } from '../../core/errors.ts';
 import { notRoot, requireRoot as requireRootFor, tool, toolOk, type ToolResult } from '../../system/tools.ts';
 import type { VolumeRef } from '../provider.ts';
 import { mountpointsOf } from '../../system/freeze.ts';
@@ -201,7 +201,7 @@ export function ownSnapshots(volume: VolumeRef, devices: DmDevice[]): Array<DmDe
 }
 
 /** Refuses a device that is mounted or held (by a dm table, md, ...): the kernel would say EBUSY. */
-export async function checkFree(devicePath: string, what: string, code: string, hint: string): Promise<void> {
+export async function checkFree(devicePath: string, what: string, code: ErrorCode, hint: string): Promise<void> {
   const points = await mountpointsOf([devicePath]);
   if (points.length)
     throw new QrvError('refused', code, `${what} ${devicePath} is mounted on ${points.join(', ')}`, hint);

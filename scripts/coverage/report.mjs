@@ -12,7 +12,9 @@ import fg from 'fast-glob';
 import { Report } from 'c8';
 import { mergeFolder } from './parent.mjs';
 
-const THRESHOLDS = { statements: 72, branches: 84, functions: 64, lines: 72 };
+// Measured on the whole run (host and VM lane) in docs/PERFORMANCE.md's machine; a little under
+// what the run reaches, so that a timing-dependent path taken or not does not fail it.
+const THRESHOLDS = { statements: 88, branches: 88, functions: 87, lines: 88 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tapCoverage = path.join(root, '.tap', 'coverage');

@@ -32,6 +32,10 @@ t.test('the minified build as shipped runs the demo', async (t) => {
   t.match(demo.stdout, /demo passed/);
   const version = await qrv(['--version']);
   t.match(version.stdout, /^\d+\.\d+\.\d+/);
+  // The guards' own program is built beside it; without a guard named, it says so and exits 2.
+  const guard = await execa(process.execPath, [path.join(OUT, 'qrv-guard.mjs')], { reject: false, env: {}, input: '' });
+  t.equal(guard.exitCode, 2);
+  t.match(guard.stderr, /QRV_GUARD must be/);
   const home = await tmpDir(t);
   await fs.chmod(home, 0o700);
   const list = await qrv(['--home', home, '--json', 'list']);

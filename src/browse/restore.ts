@@ -129,219 +129,244 @@ async function applyMeta(host: Buffer, entry: Located, options: RestoreOptions):
  * the copy. `targetRoot` must be an existing folder (the caller resolved it); a staging folder is
  * made in it for the time of the call.
  */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function restorePath(
   reader: FilesystemReader,
   wanted: string,
   targetRoot: string,
   options: RestoreOptions,
 ): Promise<RestoreOutcome> {
-  const outcome: RestoreOutcome = { restored: [], skipped: [] };
-  const typedWhy = unsafeTypedPath(wanted);
-  if (typedWhy) {
-    outcome.skipped.push({ path: wanted, reason: typedWhy });
-    return outcome;
+  const restoring = new Restoring(reader, targetRoot, options);
+  const start = await restoring.start(wanted);
+  if (start) {
+    const entries: Located[] = [start.top];
+    if (start.top.type === 'dir') for await (const entry of reader.walk(start.top.path)) entries.push(entry);
+    for (const entry of entries) await restoring.place(entry, entry === start.top ? start.host : null);
+    await restoring.copyFiles();
+    await restoring.finish();
   }
-  let top: Located;
-  try {
-    top = await reader.stat(wanted);
-  } catch (error) {
-    if (error instanceof QrvError && error.code === 'no-such-path') {
-      outcome.skipped.push({ path: wanted, reason: error.message });
-      return outcome;
+  return restoring.outcome;
+}
+
+/** A file to copy out of the copy, and where it goes in the target. */
+interface FileToCopy {
+  entry: Located;
+  host: Buffer;
+}
+
+/** One restorePath call: what it restored and skipped so far, and what is left to do. */
+class Restoring {
+  readonly outcome: RestoreOutcome = { restored: [], skipped: [] };
+  private readonly root: Buffer;
+  /** folders made here: they get the metadata of their folder in the copy, at the end */
+  private readonly created: Array<{ host: Buffer; entry: Located }> = [];
+  /** folders not restored, by raw path (hex): what is below them is skipped with them, and counted */
+  private readonly blocked = new Map<string, { skipped: Skipped; count: number }>();
+  /** where each entry placed so far is in the target, by raw path (hex) */
+  private readonly hostOf = new Map<string, Buffer>();
+  private readonly files: FileToCopy[] = [];
+
+  constructor(
+    private readonly reader: FilesystemReader,
+    private readonly targetRoot: string,
+    private readonly options: RestoreOptions,
+  ) {
+    this.root = Buffer.from(targetRoot);
+  }
+
+  /**
+   * The entry `wanted` names and its place in the target, with the folders on the way made (or
+   * null, with the reason in `outcome.skipped`: an unsafe name, not in the copy, something that
+   * is not a folder on the way).
+   */
+  async start(wanted: string): Promise<{ top: Located; host: Buffer } | null> {
+    const typedWhy = unsafeTypedPath(wanted);
+    if (typedWhy) return this.refuse(wanted, typedWhy);
+    let top: Located;
+    try {
+      top = await this.reader.stat(wanted);
+    } catch (error) {
+      if (error instanceof QrvError && error.code === 'no-such-path') return this.refuse(wanted, error.message);
+      throw error;
     }
-    throw error;
-  }
-  const root: Buffer = Buffer.from(targetRoot);
-  const parts = splitRaw(top.rawPath);
-  for (const part of parts) {
-    const why = unsafeName(part);
-    if (why) {
-      outcome.skipped.push({ path: top.path, reason: why });
-      return outcome;
+    const parts = splitRaw(top.rawPath);
+    for (const part of parts) {
+      const why = unsafeName(part);
+      if (why) return this.refuse(top.path, why);
     }
-  }
-
-  // Folders created on the way get the metadata of their folder in the copy, at the end.
-  const created: Array<{ host: Buffer; entry: Located }> = [];
-  let dir: Buffer = root;
-  let sourceDir = '';
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    sourceDir = `${sourceDir}/${displayName(part)}`;
-    const st = await lstatOrNull(dir);
-    if (st === null) {
-      await fs.mkdir(dir, { mode: 0o700 });
-      created.push({ host: dir, entry: await reader.stat(sourceDir) });
-    } else if (!st.isDirectory()) {
-      outcome.skipped.push({
-        path: top.path,
-        reason: `${shown(dir)} in the target is ${describeInWay(st)}, not a folder: not followed`,
-      });
-      return outcome;
+    let dir: Buffer = this.root;
+    let sourceDir = '';
+    for (const part of parts.slice(0, -1)) {
+      dir = join(dir, part);
+      sourceDir = `${sourceDir}/${displayName(part)}`;
+      const st = await lstatOrNull(dir);
+      if (st === null) {
+        await fs.mkdir(dir, { mode: 0o700 });
+        this.created.push({ host: dir, entry: await this.reader.stat(sourceDir) });
+      } else if (!st.isDirectory()) {
+        return this.refuse(top.path, `${shown(dir)} in the target is ${describeInWay(st)}, not a folder: not followed`);
+      }
     }
+    const host = parts.length ? join(dir, parts.at(-1) as Buffer) : this.root;
+    this.hostOf.set(top.rawPath.toString('hex'), host);
+    return { top, host };
   }
-  const topHost = parts.length ? join(dir, parts.at(-1) as Buffer) : root;
 
-  const entries: Located[] = [top];
-  if (top.type === 'dir') for await (const entry of reader.walk(top.path)) entries.push(entry);
+  private refuse(path: string, reason: string): null {
+    this.outcome.skipped.push({ path, reason });
+    return null;
+  }
 
-  // Folders not restored, by raw path (hex): what is below them is skipped with them, and counted.
-  const blocked = new Map<string, { skipped: Skipped; count: number }>();
-  const files: Array<{ entry: Located; host: Buffer }> = [];
-  const hostOf = new Map<string, Buffer>([[top.rawPath.toString('hex'), topHost]]);
-
-  const skip = (entry: Located, reason: string) => {
+  private skip(entry: Located, reason: string): void {
     const skipped = { path: entry.path, reason };
-    outcome.skipped.push(skipped);
-    if (entry.type === 'dir') blocked.set(entry.rawPath.toString('hex'), { skipped, count: 0 });
-  };
-
-  for (const entry of entries) {
-    let host: Buffer<ArrayBufferLike>;
-    if (entry === top) host = topHost;
-    else {
-      const cut = entry.rawPath.length - entry.rawName.length - 1;
-      const parentKey = (cut > 0 ? entry.rawPath.subarray(0, cut) : SLASH).toString('hex');
-      const blocker = blocked.get(parentKey);
-      if (blocker) {
-        blocker.count += 1;
-        if (entry.type === 'dir') blocked.set(entry.rawPath.toString('hex'), blocker);
-        continue;
-      }
-      const why = unsafeName(entry.rawName);
-      if (why) {
-        skip(entry, why);
-        continue;
-      }
-      host = join(hostOf.get(parentKey) as Buffer, entry.rawName);
-    }
-    hostOf.set(entry.rawPath.toString('hex'), host);
-    const st = host === root ? await fs.lstat(root) : await lstatOrNull(host);
-
-    if (entry.type === 'dir') {
-      if (st?.isDirectory()) continue; // merged into, its own mode, owner and times kept
-      if (st) {
-        if (!options.force) {
-          skip(entry, `${describeInWay(st)} is in its place in the target (--force replaces it)`);
-          continue;
-        }
-        await fs.unlink(host);
-      }
-      await fs.mkdir(host, { mode: 0o700 });
-      created.push({ host, entry });
-      outcome.restored.push({ path: entry.path, to: shown(host), type: 'dir', bytes: 0 });
-      continue;
-    }
-    if (entry.type === 'char' || entry.type === 'block') {
-      skip(entry, 'device node: not restored');
-      continue;
-    }
-    if (entry.type !== 'file' && entry.type !== 'symlink') {
-      skip(entry, `${entry.type}: not restored`);
-      continue;
-    }
-    if (st?.isDirectory()) {
-      skip(entry, 'a folder is in its place in the target');
-      continue;
-    }
-    if (st && !options.force) {
-      skip(entry, `exists in the target as ${describeInWay(st)} (--force replaces it)`);
-      continue;
-    }
-    const held = st && options.protectedAs ? await options.protectedAs(st) : null;
-    if (held) {
-      skip(entry, `${held} is in its place in the target: never replaced`);
-      continue;
-    }
-    if (entry.type === 'symlink') {
-      const target = await reader.linkTarget(entry);
-      if (target === null) {
-        skip(entry, 'its target cannot be read');
-        continue;
-      }
-      const temp = tempName(host.subarray(0, host.lastIndexOf(0x2f)));
-      await fs.symlink(target, temp);
-      try {
-        await applyMeta(temp, entry, options);
-        await fs.rename(temp, host);
-      } catch (error) {
-        await fs.unlink(temp).catch(() => undefined);
-        throw error;
-      }
-      outcome.restored.push({ path: entry.path, to: shown(host), type: 'symlink', bytes: 0 });
-      continue;
-    }
-    files.push({ entry, host });
+    this.outcome.skipped.push(skipped);
+    if (entry.type === 'dir') this.blocked.set(entry.rawPath.toString('hex'), { skipped, count: 0 });
   }
 
-  // Files in rounds: staged in the target (same filesystem), given their metadata, renamed into place.
-  if (files.length) {
-    const staging = await fs.mkdtemp(path.join(targetRoot, '.qrv-restore-'));
+  /** Where `entry` goes in the target, or null when it is skipped (with its folder, or for its name). */
+  private hostFor(entry: Located): Buffer | null {
+    const cut = entry.rawPath.length - entry.rawName.length - 1;
+    const parentKey = (cut > 0 ? entry.rawPath.subarray(0, cut) : SLASH).toString('hex');
+    const blocker = this.blocked.get(parentKey);
+    if (blocker) {
+      blocker.count += 1;
+      if (entry.type === 'dir') this.blocked.set(entry.rawPath.toString('hex'), blocker);
+      return null;
+    }
+    const why = unsafeName(entry.rawName);
+    if (why) {
+      this.skip(entry, why);
+      return null;
+    }
+    return join(this.hostOf.get(parentKey) as Buffer, entry.rawName);
+  }
+
+  /**
+   * Restores a folder or a symlink at once; a file is queued for copyFiles(). `topHost` is the
+   * place of the entry restorePath was asked for (null for those below it).
+   */
+  async place(entry: Located, topHost: Buffer | null): Promise<void> {
+    const host = topHost ?? this.hostFor(entry);
+    if (host === null) return;
+    this.hostOf.set(entry.rawPath.toString('hex'), host);
+    const st = host === this.root ? await fs.lstat(this.root) : await lstatOrNull(host);
+    if (entry.type === 'dir') return this.placeFolder(entry, host, st);
+    const why = await this.whyNotReplaced(entry, st);
+    if (why) return this.skip(entry, why);
+    if (entry.type === 'symlink') return this.placeSymlink(entry, host);
+    this.files.push({ entry, host });
+  }
+
+  private async placeFolder(entry: Located, host: Buffer, st: Stats | null): Promise<void> {
+    if (st?.isDirectory()) return; // merged into, its own mode, owner and times kept
+    if (st) {
+      if (!this.options.force)
+        return this.skip(entry, `${describeInWay(st)} is in its place in the target (--force replaces it)`);
+      await fs.unlink(host);
+    }
+    await fs.mkdir(host, { mode: 0o700 });
+    this.created.push({ host, entry });
+    this.outcome.restored.push({ path: entry.path, to: shown(host), type: 'dir', bytes: 0 });
+  }
+
+  /** Why a file or symlink is not restored over `st` (what is in its place), or null. */
+  private async whyNotReplaced(entry: Located, st: Stats | null): Promise<string | null> {
+    if (entry.type === 'char' || entry.type === 'block') return 'device node: not restored';
+    if (entry.type !== 'file' && entry.type !== 'symlink') return `${entry.type}: not restored`;
+    if (st?.isDirectory()) return 'a folder is in its place in the target';
+    if (st && !this.options.force) return `exists in the target as ${describeInWay(st)} (--force replaces it)`;
+    const held = st && this.options.protectedAs ? await this.options.protectedAs(st) : null;
+    return held ? `${held} is in its place in the target: never replaced` : null;
+  }
+
+  /** Why a staged file is not renamed over what is in its place now (it appeared meanwhile), or null. */
+  private async whyNotNow(now: Stats): Promise<string | null> {
+    if (now.isDirectory()) return 'a folder is in its place in the target';
+    const held = this.options.protectedAs ? await this.options.protectedAs(now) : null;
+    if (held) return `${held} is in its place in the target: never replaced`;
+    return this.options.force ? null : `exists in the target as ${describeInWay(now)} (--force replaces it)`;
+  }
+
+  private async placeSymlink(entry: Located, host: Buffer): Promise<void> {
+    const target = await this.reader.linkTarget(entry);
+    if (target === null) return this.skip(entry, 'its target cannot be read');
+    const temp = tempName(host.subarray(0, host.lastIndexOf(0x2f)));
+    await fs.symlink(target, temp);
+    try {
+      await applyMeta(temp, entry, this.options);
+      await fs.rename(temp, host);
+    } catch (error) {
+      await fs.unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    this.outcome.restored.push({ path: entry.path, to: shown(host), type: 'symlink', bytes: 0 });
+  }
+
+  /** Files in rounds: staged in the target (same filesystem), given their metadata, renamed into place. */
+  async copyFiles(): Promise<void> {
+    if (this.files.length === 0) return;
+    const staging = await fs.mkdtemp(path.join(this.targetRoot, '.qrv-restore-'));
     let done = 0;
     try {
-      const roundFiles = options.roundFiles ?? 256;
-      const roundBytes = options.roundBytes ?? 256 * 2 ** 20;
-      for (let at = 0; at < files.length; ) {
-        const round: typeof files = [];
-        let bytes = 0;
-        while (
-          at < files.length &&
-          round.length < roundFiles &&
-          (round.length === 0 || bytes + (files[at] as (typeof files)[number]).entry.size <= roundBytes)
-        ) {
-          const next = files[at] as (typeof files)[number];
-          round.push(next);
-          bytes += next.entry.size;
-          at += 1;
-        }
-        const staged = round.map((file, i) => Buffer.from(path.join(staging, String(at - round.length + i))));
-        await reader.copyOut(
+      for (let at = 0; at < this.files.length; ) {
+        const round = this.nextRound(at);
+        const staged = round.map((_file, i) => Buffer.from(path.join(staging, String(at + i))));
+        at += round.length;
+        await this.reader.copyOut(
           round.map((file, i) => ({ entry: file.entry, to: staged[i] as Buffer })),
           staging,
         );
-        for (const [i, file] of round.entries()) {
-          const from = staged[i] as Buffer;
-          await applyMeta(from, file.entry, options);
-          // Checked again just before: something may have appeared since.
-          const now = await lstatOrNull(file.host);
-          const held = now && options.protectedAs ? await options.protectedAs(now) : null;
-          if (now?.isDirectory() || (now && !options.force) || held) {
-            outcome.skipped.push({
-              path: file.entry.path,
-              reason: now?.isDirectory()
-                ? 'a folder is in its place in the target'
-                : held
-                  ? `${held} is in its place in the target: never replaced`
-                  : `exists in the target as ${describeInWay(now as Stats)} (--force replaces it)`,
-            });
-            await fs.unlink(from);
-            continue;
-          }
-          await fs.rename(from, file.host).catch(async (error: unknown) => {
-            if (errnoCode(error) !== 'EXDEV') throw error;
-            // Another filesystem is mounted inside the target: a temporary name next to it, then rename.
-            const temp = tempName(file.host.subarray(0, file.host.lastIndexOf(0x2f)));
-            await fs.copyFile(from, temp, fs.constants.COPYFILE_EXCL);
-            await applyMeta(temp, file.entry, options);
-            await fs.rename(temp, file.host);
-            await fs.unlink(from);
-          });
-          outcome.restored.push({ path: file.entry.path, to: shown(file.host), type: 'file', bytes: file.entry.size });
-          done += file.entry.size;
-        }
-        options.onBytes?.(done);
+        for (const [i, file] of round.entries()) done += await this.putInPlace(file, staged[i] as Buffer);
+        this.options.onBytes?.(done);
       }
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
   }
 
-  // Folders made here: metadata last, deepest first, so that a read-only folder is filled before it closes.
-  for (const { host, entry } of [...created].reverse()) await applyMeta(host, entry, options);
-  for (const { skipped, count } of new Set(blocked.values()))
-    if (count) skipped.reason += ` (and the ${count} entries below it)`;
-  return outcome;
+  /** The files from `at` on that make one round (one debugfs process): a count and a byte limit. */
+  private nextRound(at: number): FileToCopy[] {
+    const roundFiles = this.options.roundFiles ?? 256;
+    const roundBytes = this.options.roundBytes ?? 256 * 2 ** 20;
+    const round: FileToCopy[] = [];
+    let bytes = 0;
+    for (let next = this.files[at]; next; next = this.files[at + round.length]) {
+      if (round.length >= roundFiles || (round.length > 0 && bytes + next.entry.size > roundBytes)) break;
+      round.push(next);
+      bytes += next.entry.size;
+    }
+    return round;
+  }
+
+  /** Gives a staged file its metadata and renames it into place; returns the bytes restored (0 if skipped). */
+  private async putInPlace(file: FileToCopy, from: Buffer): Promise<number> {
+    await applyMeta(from, file.entry, this.options);
+    // Checked again just before: something may have appeared since.
+    const now = await lstatOrNull(file.host);
+    const why = now ? await this.whyNotNow(now) : null;
+    if (why) {
+      this.outcome.skipped.push({ path: file.entry.path, reason: why });
+      await fs.unlink(from);
+      return 0;
+    }
+    await fs.rename(from, file.host).catch(async (error: unknown) => {
+      if (errnoCode(error) !== 'EXDEV') throw error;
+      // Another filesystem is mounted inside the target: a temporary name next to it, then rename.
+      const temp = tempName(file.host.subarray(0, file.host.lastIndexOf(0x2f)));
+      await fs.copyFile(from, temp, fs.constants.COPYFILE_EXCL);
+      await applyMeta(temp, file.entry, this.options);
+      await fs.rename(temp, file.host);
+      await fs.unlink(from);
+    });
+    this.outcome.restored.push({ path: file.entry.path, to: shown(file.host), type: 'file', bytes: file.entry.size });
+    return file.entry.size;
+  }
+
+  /** Folders made here get their metadata last, deepest first, so that a read-only folder is filled before it closes. */
+  async finish(): Promise<void> {
+    for (const { host, entry } of [...this.created].reverse()) await applyMeta(host, entry, this.options);
+    for (const { skipped, count } of new Set(this.blocked.values()))
+      if (count) skipped.reason += ` (and the ${count} entries below it)`;
+  }
 }
 
 /** Bytes of regular files `wanted` would restore at most (for progress). */

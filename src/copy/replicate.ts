@@ -14,13 +14,20 @@
 // Every block read is hashed (xxh64); the hashes become the new ledger and the copy's checksum
 // (docs/architecture.md, "Ledger"). Progress is checkpointed at bounded intervals so a killed copy
 // resumes where it stopped (F9). Memory is bounded: depth × buffer plus two ledger windows.
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Xxh64 } from '@node-rs/xxhash';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
-import { blockHashes, ledgerChecksum, type LedgerReader, type LedgerWriter } from '../ledger/ledger.ts';
-import { readPieces } from './chunk-reader.ts';
+import {
+  blockHashes,
+  ledgerChecksum,
+  type LedgerHeader,
+  type LedgerReader,
+  type LedgerWriter,
+} from '../ledger/ledger.ts';
+import { readPieces, type Piece } from './chunk-reader.ts';
 import { dataRanges } from '../system/extent-map.ts';
 import { type ByteRange } from '../core/byte-range.ts';
 import { openDestination, openSource, prepareDestination, type DestinationKind } from './endpoints.ts';
@@ -160,185 +167,254 @@ function extend(ranges: ByteRange[], start: number, end: number): void {
  * Makes `destination` hold the first `sizeBytes` of `source`. The destination is durable
  * (fdatasync) and the ledger finished (renamed into place) when the promise resolves.
  */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function replicate(options: ReplicateOptions): Promise<CopyResult> {
-  const started = process.hrtime.bigint();
-  const { source, destination, sizeBytes, destinationKind, base } = options;
-  checkSize(sizeBytes);
-  const blockSize = positiveInteger('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE);
-  const requested = positiveInteger('bufferSize', options.bufferSize ?? DEFAULT_BUFFER_SIZE);
-  const bufferSize = Math.ceil(requested / blockSize) * blockSize;
-  const readDepth = positiveInteger(
-    'readDepth',
-    options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH),
-  );
-  const ledgerOut = options.ledgerOut ?? null;
-  const startBlock = options.startBlock ?? 0;
-  if (startBlock > 0 && !ledgerOut)
-    throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
-  const blockCount = Math.ceil(sizeBytes / blockSize);
-  const old = base.kind === 'ledger' ? base.ledger.header : null;
-  const method: CopyMethod = base.kind !== 'ledger' ? 'full' : base.ranges ? 'provider' : 'ledger';
-
-  // Which bytes to read. Provider ranges say what may differ; the blocks around a change of size
-  // differ in length from the ledger's and are always read.
-  let toRead: ByteRange[] = [{ start: startBlock * blockSize, end: sizeBytes }];
-  if (base.kind === 'ledger' && base.ranges) {
-    const extra =
-      old && old.sizeBytes !== sizeBytes ? [{ start: Math.min(old.sizeBytes, sizeBytes), end: sizeBytes }] : [];
-    toRead = blockAligned([...base.ranges, ...extra], blockSize, startBlock * blockSize, sizeBytes);
-  }
-  const total = toRead.reduce((sum, r) => sum + r.end - r.start, 0);
-  const meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'copy', total) : undefined;
-
-  const zeros = new ZeroDetector(blockSize);
-  const digest = new Xxh64(0n);
-  const written: ByteRange[] = [];
-  let keepWritten = true;
-  const progress: Progress = { blocksDone: startBlock, bytesRead: 0, bytesWritten: 0, changedBlocks: 0 };
-  let zeroBytesSkipped = 0;
-  let processed = 0;
-  let lastCheckpoint = Date.now();
-  let halfway = false;
-
-  const lengthOf = (block: number): number => Math.min(blockSize, sizeBytes - block * blockSize);
-  /**
-   * What the destination holds at a block before the copy: a hash, "zero" (known to read as
-   * zeros), or null (unknown: the block must be written).
-   */
-  const known = (block: number, oldHashes: BigUint64Array | null, first: number): bigint | 'zero' | null => {
-    if (base.kind === 'fresh') return destinationKind === 'file' ? 'zero' : null;
-    if (!old) return null;
-    const start = block * blockSize;
-    if (block < old.blockCount && Math.min(blockSize, old.sizeBytes - start) === lengthOf(block))
-      return (oldHashes as BigUint64Array)[block - first] as bigint;
-    // A file grown by truncate reads as zeros past its old end; a device past it is unknown.
-    return destinationKind === 'file' && start >= old.sizeBytes ? 'zero' : null;
-  };
-
-  // The checksum is the xxh64 of the block hashes: the ledger computes it when there is one.
-  const emit = async (hashes: BigUint64Array): Promise<void> => {
-    if (ledgerOut) await ledgerOut.append(hashes);
-    else digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
-  };
-  /** Carries the old ledger's hashes of unchanged blocks [from, to) over to the new ledger. */
-  const carry = async (from: number, to: number): Promise<void> => {
-    for (let block = from; block < to; block += LEDGER_WINDOW) {
-      await emit(await (base as { ledger: LedgerReader }).ledger.hashes(block, Math.min(LEDGER_WINDOW, to - block)));
-    }
-  };
-
-  const src = await openSource(source, sizeBytes);
+  const run = new Replication(options);
+  const src = await openSource(options.source, options.sizeBytes);
   try {
-    const keep = base.kind !== 'fresh' || startBlock > 0;
-    const given = options.destinationHandle;
-    if (given)
-      await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, {
-        keep,
-        private: !options.keepMode,
-      });
-    const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
-    const writer = new GuardedWriter(dst, destination, options.undo ?? null);
-    try {
-      const checkpoint = async (): Promise<void> => {
-        await writer.flush();
-        await failpoint('before-checkpoint');
-        await ioCall('sync', destination, () => dst.datasync());
-        await ledgerOut?.flush();
-        await options.checkpoint?.save({ ...progress });
-        lastCheckpoint = Date.now();
-      };
-      meter?.update(0, true);
-      // Provider ranges already leave out what is a hole on both sides: no extent map needed.
-      const data = src.stats.isFile() && !(base.kind === 'ledger' && base.ranges) ? await dataRanges(source) : null;
-      const compareBuffer = base.kind === 'compare' ? Buffer.alloc(bufferSize) : null;
-      for await (const piece of readPieces({
-        handle: src.handle,
-        path: source,
-        sizeBytes,
-        bufferSize,
-        depth: readDepth,
-        data,
-        ranges: toRead,
-      })) {
-        const first = piece.offset / blockSize;
-        if (first > progress.blocksDone) await carry(progress.blocksDone, first);
-        const hashes = blockHashes(piece.data, blockSize);
-        const count = hashes.length;
-        let theirs: BigUint64Array | null = null;
-        if (compareBuffer) {
-          const view = compareBuffer.subarray(0, piece.data.length);
-          const { bytesRead } = await ioCall('read', destination, () => dst.read(view, 0, view.length, piece.offset));
-          view.fill(0, bytesRead);
-          theirs = blockHashes(view, blockSize);
-        }
-        const oldHashes = old ? await (base as { ledger: LedgerReader }).ledger.hashes(first, count) : null;
-        let runStart = -1;
-        const flushRun = async (endIndex: number): Promise<void> => {
-          if (runStart < 0) return;
-          const from = runStart * blockSize;
-          const to = Math.min(endIndex * blockSize, piece.data.length);
-          await writer.write(piece.data.subarray(from, to), piece.offset + from);
-          progress.bytesWritten += to - from;
-          progress.changedBlocks += endIndex - runStart;
-          if (keepWritten) extend(written, piece.offset + from, piece.offset + to);
-          if (written.length > MAX_WRITTEN_RANGES) keepWritten = false;
-          runStart = -1;
-        };
-        for (let index = 0; index < count; index++) {
-          const block = first + index;
-          const was = theirs ? (theirs[index] as bigint) : known(block, oldHashes, first);
-          const start = index * blockSize;
-          const end = Math.min(start + blockSize, piece.data.length);
-          const write =
-            was === null || (was === 'zero' ? !zeros.isZero(piece.data, start, end) : was !== hashes[index]);
-          // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-          if (!write && was === 'zero' && base.kind === 'fresh') zeroBytesSkipped += end - start;
-          // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-          if (write) {
-            // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-            if (runStart < 0) runStart = index;
-          } else {
-            await flushRun(index);
-          }
-        }
-        await flushRun(count);
-        await emit(hashes);
-        if (!piece.hole) progress.bytesRead += piece.data.length;
-        progress.blocksDone = first + count;
-        processed += piece.data.length;
-        meter?.update(processed);
-        if (options.checkpoint && Date.now() - lastCheckpoint >= options.checkpoint.everyMs) await checkpoint();
-        if (!halfway && progress.blocksDone * 2 >= blockCount) {
-          halfway = true;
-          await failpoint('mid-copy');
-        }
-      }
-      if (progress.blocksDone < blockCount) await carry(progress.blocksDone, blockCount);
-      progress.blocksDone = blockCount;
-      // One flush at the end. Flushing in the background while still reading was measured
-      // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
-      await writer.flush();
-      if (options.checkpoint) await failpoint('before-checkpoint');
-      await ioCall('sync', destination, () => dst.datasync());
-    } finally {
-      if (!given) await dst.close().catch(() => undefined);
-    }
+    await run.through(src);
   } finally {
     await src.handle.close().catch(() => undefined);
   }
-  const checksum = ledgerOut
-    ? ledgerChecksum((await ledgerOut.finish()).bodyChecksum)
-    : ledgerChecksum(digest.digest());
-  meter?.finish(processed);
-  return {
-    method,
-    bytesRead: progress.bytesRead,
-    bytesWritten: progress.bytesWritten,
-    changedBlocks: progress.changedBlocks,
-    zeroBytesSkipped,
-    checksum,
-    written: keepWritten ? written : null,
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
-  };
+  return run.result();
+}
+
+/** What the destination held at a block before the copy: a hash, "zero" (reads as zeros), or null (unknown). */
+type Held = bigint | 'zero' | null;
+
+/** One replicate() call: its settings, checked and derived, and what it did so far. */
+class Replication {
+  private readonly started = process.hrtime.bigint();
+  private readonly base: Base;
+  private readonly blockSize: number;
+  private readonly bufferSize: number;
+  private readonly readDepth: number;
+  private readonly ledgerOut: LedgerWriter | null;
+  private readonly startBlock: number;
+  private readonly blockCount: number;
+  /** the old ledger's header, when the destination's content is known from it */
+  private readonly old: LedgerHeader | null;
+  private readonly method: CopyMethod;
+  /** which bytes to read */
+  private readonly toRead: ByteRange[];
+  private readonly meter: ProgressMeter | undefined;
+  private readonly zeros: ZeroDetector;
+  private readonly digest = new Xxh64(0n);
+  private readonly written: ByteRange[] = [];
+  private keepWritten = true;
+  private readonly progress: Progress;
+  private zeroBytesSkipped = 0;
+  private processed = 0;
+  private lastCheckpoint = Date.now();
+  private halfway = false;
+
+  constructor(private readonly options: ReplicateOptions) {
+    const { sizeBytes, base } = options;
+    checkSize(sizeBytes);
+    this.base = base;
+    this.blockSize = positiveInteger('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE);
+    const requested = positiveInteger('bufferSize', options.bufferSize ?? DEFAULT_BUFFER_SIZE);
+    this.bufferSize = Math.ceil(requested / this.blockSize) * this.blockSize;
+    this.readDepth = positiveInteger(
+      'readDepth',
+      options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH),
+    );
+    this.ledgerOut = options.ledgerOut ?? null;
+    this.startBlock = options.startBlock ?? 0;
+    if (this.startBlock > 0 && !this.ledgerOut)
+      throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
+    this.blockCount = Math.ceil(sizeBytes / this.blockSize);
+    this.old = base.kind === 'ledger' ? base.ledger.header : null;
+    this.method = base.kind !== 'ledger' ? 'full' : base.ranges ? 'provider' : 'ledger';
+    this.toRead = this.rangesToRead();
+    const total = this.toRead.reduce((sum, r) => sum + r.end - r.start, 0);
+    this.meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'copy', total) : undefined;
+    this.zeros = new ZeroDetector(this.blockSize);
+    this.progress = { blocksDone: this.startBlock, bytesRead: 0, bytesWritten: 0, changedBlocks: 0 };
+  }
+
+  /**
+   * Provider ranges say what may differ; the blocks around a change of size differ in length from
+   * the ledger's and are always read. Otherwise everything from the first block not done.
+   */
+  private rangesToRead(): ByteRange[] {
+    const { sizeBytes } = this.options;
+    const from = this.startBlock * this.blockSize;
+    if (this.base.kind !== 'ledger' || !this.base.ranges) return [{ start: from, end: sizeBytes }];
+    const old = this.old;
+    const extra =
+      old && old.sizeBytes !== sizeBytes ? [{ start: Math.min(old.sizeBytes, sizeBytes), end: sizeBytes }] : [];
+    return blockAligned([...this.base.ranges, ...extra], this.blockSize, from, sizeBytes);
+  }
+
+  private lengthOf(block: number): number {
+    return Math.min(this.blockSize, this.options.sizeBytes - block * this.blockSize);
+  }
+
+  /** What the destination holds at a block before the copy, as far as known without reading it. */
+  private known(block: number, oldHashes: BigUint64Array | null, first: number): Held {
+    if (this.base.kind === 'fresh') return this.options.destinationKind === 'file' ? 'zero' : null;
+    const old = this.old;
+    if (!old) return null;
+    const start = block * this.blockSize;
+    if (block < old.blockCount && Math.min(this.blockSize, old.sizeBytes - start) === this.lengthOf(block))
+      return (oldHashes as BigUint64Array)[block - first] as bigint;
+    // A file grown by truncate reads as zeros past its old end; a device past it is unknown.
+    return this.options.destinationKind === 'file' && start >= old.sizeBytes ? 'zero' : null;
+  }
+
+  /** The checksum is the xxh64 of the block hashes: the ledger computes it when there is one. */
+  private async emit(hashes: BigUint64Array): Promise<void> {
+    if (this.ledgerOut) await this.ledgerOut.append(hashes);
+    else this.digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+  }
+
+  /** Carries the old ledger's hashes of unchanged blocks [from, to) over to the new ledger. */
+  private async carry(from: number, to: number): Promise<void> {
+    const { ledger } = this.base as { ledger: LedgerReader };
+    for (let block = from; block < to; block += LEDGER_WINDOW)
+      await this.emit(await ledger.hashes(block, Math.min(LEDGER_WINDOW, to - block)));
+  }
+
+  /** Opens (or prepares the given) destination and copies through it. */
+  async through(src: { handle: FileHandle; stats: Stats }): Promise<void> {
+    const { destination, destinationKind, sizeBytes } = this.options;
+    const keep = this.base.kind !== 'fresh' || this.startBlock > 0;
+    const given = this.options.destinationHandle;
+    if (given)
+      await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, {
+        keep,
+        private: !this.options.keepMode,
+      });
+    const dst = given ?? (await openDestination(destination, destinationKind, sizeBytes, src.stats, { keep }));
+    try {
+      await this.copyAll(src, dst, new GuardedWriter(dst, destination, this.options.undo ?? null));
+    } finally {
+      if (!given) await dst.close().catch(() => undefined);
+    }
+  }
+
+  private async copyAll(src: { handle: FileHandle; stats: Stats }, dst: FileHandle, writer: GuardedWriter) {
+    const { source, sizeBytes, destination } = this.options;
+    this.meter?.update(0, true);
+    // Provider ranges already leave out what is a hole on both sides: no extent map needed.
+    const withRanges = this.base.kind === 'ledger' && this.base.ranges;
+    const data = src.stats.isFile() && !withRanges ? await dataRanges(source) : null;
+    const compareBuffer = this.base.kind === 'compare' ? Buffer.alloc(this.bufferSize) : null;
+    const pieces = readPieces({
+      handle: src.handle,
+      path: source,
+      sizeBytes,
+      bufferSize: this.bufferSize,
+      depth: this.readDepth,
+      data,
+      ranges: this.toRead,
+    });
+    for await (const piece of pieces) {
+      await this.copyPiece(piece, dst, writer, compareBuffer);
+      const { checkpoint } = this.options;
+      if (checkpoint && Date.now() - this.lastCheckpoint >= checkpoint.everyMs) await this.checkpoint(dst, writer);
+      if (!this.halfway && this.progress.blocksDone * 2 >= this.blockCount) {
+        this.halfway = true;
+        await failpoint('mid-copy');
+      }
+    }
+    if (this.progress.blocksDone < this.blockCount) await this.carry(this.progress.blocksDone, this.blockCount);
+    this.progress.blocksDone = this.blockCount;
+    // One flush at the end. Flushing in the background while still reading was measured
+    // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
+    await writer.flush();
+    if (this.options.checkpoint) await failpoint('before-checkpoint');
+    await ioCall('sync', destination, () => dst.datasync());
+  }
+
+  /** Destination and ledger flushed, then the progress saved: a resume starts from here. */
+  private async checkpoint(dst: FileHandle, writer: GuardedWriter): Promise<void> {
+    const { destination } = this.options;
+    await writer.flush();
+    await failpoint('before-checkpoint');
+    await ioCall('sync', destination, () => dst.datasync());
+    await this.ledgerOut?.flush();
+    await this.options.checkpoint?.save({ ...this.progress });
+    this.lastCheckpoint = Date.now();
+  }
+
+  /** Hashes a piece, writes the blocks that differ from what the destination holds, records their hashes. */
+  private async copyPiece(piece: Piece, dst: FileHandle, writer: GuardedWriter, compareBuffer: Buffer | null) {
+    const first = piece.offset / this.blockSize;
+    if (first > this.progress.blocksDone) await this.carry(this.progress.blocksDone, first);
+    const hashes = blockHashes(piece.data, this.blockSize);
+    const theirs = compareBuffer ? await this.readTheirs(piece, dst, compareBuffer) : null;
+    const oldHashes = this.old
+      ? await (this.base as { ledger: LedgerReader }).ledger.hashes(first, hashes.length)
+      : null;
+    const held = (index: number): Held =>
+      theirs ? (theirs[index] as bigint) : this.known(first + index, oldHashes, first);
+    await this.writeChanged(piece, writer, hashes, held);
+    await this.emit(hashes);
+    if (!piece.hole) this.progress.bytesRead += piece.data.length;
+    this.progress.blocksDone = first + hashes.length;
+    this.processed += piece.data.length;
+    this.meter?.update(this.processed);
+  }
+
+  /** A full compare: the hashes of what the destination holds where the piece goes. */
+  private async readTheirs(piece: Piece, dst: FileHandle, compareBuffer: Buffer): Promise<BigUint64Array> {
+    const view = compareBuffer.subarray(0, piece.data.length);
+    const { destination } = this.options;
+    const { bytesRead } = await ioCall('read', destination, () => dst.read(view, 0, view.length, piece.offset));
+    view.fill(0, bytesRead);
+    return blockHashes(view, this.blockSize);
+  }
+
+  /** Writes each run of blocks of `piece` that differ from what the destination holds, in one write. */
+  private async writeChanged(
+    piece: Piece,
+    writer: GuardedWriter,
+    hashes: BigUint64Array,
+    held: (index: number) => Held,
+  ): Promise<void> {
+    let runStart = -1;
+    for (let index = 0; index < hashes.length; index++) {
+      const start = index * this.blockSize;
+      const end = Math.min(start + this.blockSize, piece.data.length);
+      const was = held(index);
+      const write =
+        was === null || (was === 'zero' ? !this.zeros.isZero(piece.data, start, end) : was !== hashes[index]);
+      if (!write && was === 'zero' && this.base.kind === 'fresh') this.zeroBytesSkipped += end - start;
+      if (write && runStart < 0) runStart = index;
+      if (!write && runStart >= 0) {
+        await this.writeRun(piece, writer, runStart, index);
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) await this.writeRun(piece, writer, runStart, hashes.length);
+  }
+
+  private async writeRun(piece: Piece, writer: GuardedWriter, fromIndex: number, toIndex: number): Promise<void> {
+    const from = fromIndex * this.blockSize;
+    const to = Math.min(toIndex * this.blockSize, piece.data.length);
+    await writer.write(piece.data.subarray(from, to), piece.offset + from);
+    this.progress.bytesWritten += to - from;
+    this.progress.changedBlocks += toIndex - fromIndex;
+    if (this.keepWritten) extend(this.written, piece.offset + from, piece.offset + to);
+    if (this.written.length > MAX_WRITTEN_RANGES) this.keepWritten = false;
+  }
+
+  /** The ledger finished (or the checksum computed) and what was done. */
+  async result(): Promise<CopyResult> {
+    const checksum = this.ledgerOut
+      ? ledgerChecksum((await this.ledgerOut.finish()).bodyChecksum)
+      : ledgerChecksum(this.digest.digest());
+    this.meter?.finish(this.processed);
+    return {
+      method: this.method,
+      bytesRead: this.progress.bytesRead,
+      bytesWritten: this.progress.bytesWritten,
+      changedBlocks: this.progress.changedBlocks,
+      zeroBytesSkipped: this.zeroBytesSkipped,
+      checksum,
+      written: this.keepWritten ? this.written : null,
+      seconds: Number(process.hrtime.bigint() - this.started) / 1e9,
+    };
+  }
 }

@@ -70,37 +70,35 @@ export interface BrowserInit {
 
 const EMPTY_VIEW: ViewState = { lines: [], current: null, progress: null };
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
+/** The React state the browser draws from; the controller sets it. */
+interface View {
+  setFrames: (frames: Frame[]) => void;
+  setData: (data: CatalogData) => void;
+  setStatus: (status: Status | null) => void;
+  setPrompt: (prompt: Prompt | null) => void;
+  setBusy: (busy: string | null) => void;
+  setRecovery: (recovery: Recovery | null) => void;
+}
+
 export function useBrowser(init: BrowserInit) {
-  const { session, host, onQuit } = init;
-  const [frames, setFrameState] = useState<Frame[]>(init.frames);
+  const { session } = init;
+  const [frames, setFrames] = useState<Frame[]>(init.frames);
   const [data, setData] = useState<CatalogData>(init.data);
   const [status, setStatus] = useState<Status | null>(init.status ?? null);
-  const [prompt, setPromptState] = useState<Prompt | null>(null);
+  const [prompt, setPrompt] = useState<Prompt | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [preview, setPreview] = useState<Preview | null>(null);
-  const [recovery, setRecoveryState] = useState<Recovery | null>(null);
-  // Keys arrive faster than renders (a pasted text is one key per character): handlers read and
-  // write the latest state here, synchronously, and the state above only draws it.
-  const latest = useRef({
-    frames: init.frames,
-    prompt: null as Prompt | null,
-    busy: null as string | null,
-    recovery: null as Recovery | null,
-    quitting: false,
+  const [recovery, setRecovery] = useState<Recovery | null>(null);
+  // React's setters stay the same from render to render: one controller serves them all.
+  const controller = useRef<BrowserController | null>(null);
+  controller.current ??= new BrowserController(init, {
+    setFrames,
+    setData,
+    setStatus,
+    setPrompt,
+    setBusy,
+    setRecovery,
   });
-  const setFrames = (next: Frame[]) => {
-    latest.current.frames = next;
-    setFrameState(next);
-  };
-  const setPrompt = (next: Prompt | null) => {
-    latest.current.prompt = next;
-    setPromptState(next);
-  };
-  const setRecovery = (change: (r: Recovery | null) => Recovery | null) => {
-    latest.current.recovery = change(latest.current.recovery);
-    setRecoveryState(latest.current.recovery);
-  };
 
   const selected = selectedNode(frames.at(-1));
   const previewKey = selected ? nodeKey(selected) : '';
@@ -118,27 +116,83 @@ export function useBrowser(init: BrowserInit) {
     };
   }, [previewKey, session]);
 
+  const onKey = useCallback((input: string, key: Key) => controller.current?.onKey(input, key), []);
+  return { frames, data, status, prompt, busy, preview, previewKey, recovery, onKey, selected };
+}
+
+/**
+ * Keys to actions. Keys arrive faster than renders (a pasted text is one key per character):
+ * the controller reads and writes the latest state in its own fields, synchronously, and hands
+ * each change to React to draw.
+ */
+class BrowserController {
+  private frames: Frame[];
+  private data: CatalogData;
+  private prompt: Prompt | null = null;
+  private busy: string | null = null;
+  private recovery: Recovery | null = null;
+  private quitting = false;
+
+  constructor(
+    private readonly init: BrowserInit,
+    private readonly view: View,
+  ) {
+    this.frames = init.frames;
+    this.data = init.data;
+  }
+
+  private get session(): BrowseSession {
+    return this.init.session;
+  }
+
+  private setFrames(next: Frame[]): void {
+    this.frames = next;
+    this.view.setFrames(next);
+  }
+
+  private setData(next: CatalogData): void {
+    this.data = next;
+    this.view.setData(next);
+  }
+
+  private setPrompt(next: Prompt | null): void {
+    this.prompt = next;
+    this.view.setPrompt(next);
+  }
+
+  private setRecovery(change: (r: Recovery | null) => Recovery | null): void {
+    this.recovery = change(this.recovery);
+    this.view.setRecovery(this.recovery);
+  }
+
+  private info(text: string): void {
+    this.view.setStatus({ text, tone: 'info' });
+  }
+
+  /** The frames with the last one replaced. */
+  private replaceLast(frame: Frame): void {
+    this.setFrames([...this.frames.slice(0, -1), frame]);
+  }
+
   /** Runs an action with a busy note; its error becomes the status line. */
-  const act = useCallback(async (note: string, work: () => Promise<void>) => {
-    latest.current.busy = note;
-    setBusy(note);
-    setStatus(null);
+  private async act(note: string, work: () => Promise<void>): Promise<void> {
+    this.busy = note;
+    this.view.setBusy(note);
+    this.view.setStatus(null);
     try {
       await work();
     } catch (error) {
-      setStatus({ text: errorText(error), tone: 'error' });
+      this.view.setStatus({ text: errorText(error), tone: 'error' });
     } finally {
-      latest.current.busy = null;
-      setBusy(null);
+      this.busy = null;
+      this.view.setBusy(null);
     }
-  }, []);
-
-  const info = (text: string) => setStatus({ text, tone: 'info' });
+  }
 
   /** Folders of `copy` down to `path`, as far as they exist, each as a frame. */
-  const foldersTo = async (copyNode: Extract<Node, { kind: 'copy' }>, path: string): Promise<Frame[]> => {
+  private async foldersTo(copyNode: Extract<Node, { kind: 'copy' }>, path: string): Promise<Frame[]> {
     const copy = copyNode.copy;
-    const out: Frame[] = [frameOf(copyNode, entryItems(copy, await session.list(copy.id, '/')))];
+    const out: Frame[] = [frameOf(copyNode, entryItems(copy, await this.session.list(copy.id, '/')))];
     for (const part of path.split('/').filter(Boolean)) {
       const parent = out.at(-1) as Frame;
       const child = parent.items.find(
@@ -148,246 +202,243 @@ export function useBrowser(init: BrowserInit) {
       parent.selected = parent.items.indexOf(child);
       let entries: Located[];
       try {
-        entries = await session.list(copy.id, child.entry.path);
+        entries = await this.session.list(copy.id, child.entry.path);
       } catch {
         break;
       }
       out.push(frameOf(child, entryItems(copy, entries)));
     }
     return out;
-  };
+  }
 
-  const enter = () => {
-    const frames = latest.current.frames;
-    const frame = frames.at(-1) as Frame;
-    const node = selectedNode(frame);
+  private enter(): void {
+    const node = selectedNode(this.frames.at(-1) as Frame);
     if (!node) return;
     switch (node.kind) {
       case 'host':
         return;
       case 'subclient':
-        setFrames([...frames, frameOf(node, volumeItems(data, node.name))]);
-        return;
+        return this.setFrames([...this.frames, frameOf(node, volumeItems(this.data, node.name))]);
       case 'volume':
-        setFrames([...frames, frameOf(node, copyItems(data, node.name))]);
-        return;
+        return this.setFrames([...this.frames, frameOf(node, copyItems(this.data, node.name))]);
       case 'copy':
-        void act(`opening ${node.copy.id}…`, async () => {
-          await session.enter(node.copy.id);
-          const entries = await session.list(node.copy.id, '/');
-          setFrames([...latest.current.frames, frameOf(node, entryItems(node.copy, entries))]);
-          info(
-            `${node.copy.id}: read by ${session.method === 'mount' ? 'a read-only mount' : 'debugfs (catalog mode)'}`,
-          );
-        });
-        return;
-      case 'entry': {
-        const copy = openCopy(frames);
-        if (!copy) return;
-        if (node.entry.type !== 'dir' && node.entry.type !== 'symlink') {
-          info(`${node.entry.path}: a ${node.entry.type}; r recovers it`);
-          return;
-        }
-        void act(`reading ${node.entry.path}…`, async () => {
-          const entries = await session.list(copy.id, node.entry.path);
-          setFrames([...latest.current.frames, frameOf(node, entryItems(copy, entries))]);
-        });
-      }
+        return this.openCopy(node);
+      case 'entry':
+        return this.openEntry(node);
     }
-  };
+  }
 
-  const back = () => {
-    const frames = latest.current.frames;
+  private openCopy(node: Extract<Node, { kind: 'copy' }>): void {
+    const { session } = this;
+    void this.act(`opening ${node.copy.id}…`, async () => {
+      await session.enter(node.copy.id);
+      const entries = await session.list(node.copy.id, '/');
+      this.setFrames([...this.frames, frameOf(node, entryItems(node.copy, entries))]);
+      this.info(
+        `${node.copy.id}: read by ${session.method === 'mount' ? 'a read-only mount' : 'debugfs (catalog mode)'}`,
+      );
+    });
+  }
+
+  private openEntry(node: EntryNode): void {
+    const copy = openCopy(this.frames);
+    if (!copy) return;
+    if (node.entry.type !== 'dir' && node.entry.type !== 'symlink') {
+      this.info(`${node.entry.path}: a ${node.entry.type}; r recovers it`);
+      return;
+    }
+    void this.act(`reading ${node.entry.path}…`, async () => {
+      const entries = await this.session.list(copy.id, node.entry.path);
+      this.setFrames([...this.frames, frameOf(node, entryItems(copy, entries))]);
+    });
+  }
+
+  private back(): void {
+    const frames = this.frames;
     if (frames.length <= 1) return;
     const leaving = (frames.at(-1) as Frame).node;
-    setFrames(frames.slice(0, -1));
+    this.setFrames(frames.slice(0, -1));
     if (leaving.kind === 'copy')
-      void session.leave().catch((error: unknown) => setStatus({ text: errorText(error), tone: 'error' }));
-  };
+      void this.session
+        .leave()
+        .catch((error: unknown) => this.view.setStatus({ text: errorText(error), tone: 'error' }));
+  }
 
-  const quit = () => {
-    if (latest.current.quitting) return;
-    latest.current.quitting = true;
-    info('closing…');
-    onQuit();
-  };
+  private quit(): void {
+    if (this.quitting) return;
+    this.quitting = true;
+    this.info('closing…');
+    this.init.onQuit();
+  }
 
-  const submit = (p: Prompt) => {
-    setPrompt(null);
+  private submit(p: Prompt): void {
+    this.setPrompt(null);
     switch (p.kind) {
       case 'filter':
         return;
       case 'time':
-        void act(`finding the copy for ${p.text}…`, () => jumpTo(p.text));
+        void this.act(`finding the copy for ${p.text}…`, () => this.jumpTo(p.text));
         return;
       case 'persist':
-        void act(`changing ${p.snapshotId}…`, async () => {
-          const summary = await session.setPersistence(p.snapshotId, p.text);
+        void this.act(`changing ${p.snapshotId}…`, async () => {
+          const summary = await this.session.setPersistence(p.snapshotId, p.text);
           const until = (summary.data.snapshot as { persistUntil: string | null }).persistUntil;
-          const fresh = await session.read();
-          setData(fresh);
-          setFrames(refreshFrames(latest.current.frames, fresh));
-          info(`${p.snapshotId} persists ${until ? `until ${shortTime(until)}` : 'forever'}`);
+          await this.reread();
+          this.info(`${p.snapshotId} persists ${until ? `until ${shortTime(until)}` : 'forever'}`);
         });
         return;
       case 'delete':
-        if (!/^y(es)?$/i.test(p.text.trim())) {
-          info(`${p.snapshotId} not deleted`);
-          return;
-        }
-        void act(`deleting ${p.snapshotId}…`, async () => {
-          await session.deleteSnapshot(p.snapshotId);
-          const fresh = await session.read();
-          setData(fresh);
-          setFrames(refreshFrames(latest.current.frames, fresh));
-          info(`removed snapshot ${p.snapshotId}`);
+        if (!/^y(es)?$/i.test(p.text.trim())) return this.info(`${p.snapshotId} not deleted`);
+        void this.act(`deleting ${p.snapshotId}…`, async () => {
+          await this.session.deleteSnapshot(p.snapshotId);
+          await this.reread();
+          this.info(`removed snapshot ${p.snapshotId}`);
         });
         return;
       case 'recover':
-        void recover(p.node, p.text.trim());
+        void this.recover(p.node, p.text.trim());
     }
-  };
+  }
 
-  const jumpTo = async (text: string) => {
-    const frames = latest.current.frames;
+  /** The catalog read again after a change, and the frames made from it. */
+  private async reread(): Promise<void> {
+    const fresh = await this.session.read();
+    this.setData(fresh);
+    this.setFrames(refreshFrames(this.frames, fresh));
+  }
+
+  private async jumpTo(text: string): Promise<void> {
+    const frames = this.frames;
     const volume = volumeOf(frames);
     if (!volume)
       throw new Error('select or open a volume first: t jumps to the copy of a volume that holds a point in time');
-    const fresh = await session.read();
-    const jump = jumpToTime(fresh, volume, text, session.now());
-    const base = framesToVolume(fresh, host, volume, subclientOf(frames), jump.id);
+    const fresh = await this.session.read();
+    const jump = jumpToTime(fresh, volume, text, this.session.now());
+    const base = framesToVolume(fresh, this.init.host, volume, subclientOf(frames), jump.id);
     const folder = folderOf(frames);
-    setData(fresh);
+    this.setData(fresh);
     if (folder === null) {
-      setFrames(base);
+      this.setFrames(base);
     } else {
       // Inside a copy: the same folder in the chosen copy, as far as it exists there.
       const chosen = selectedNode(base.at(-1)) as Extract<Node, { kind: 'copy' }>;
-      await session.enter(jump.id);
-      setFrames([...base, ...(await foldersTo(chosen, folder))]);
+      await this.session.enter(jump.id);
+      this.setFrames([...base, ...(await this.foldersTo(chosen, folder))]);
     }
-    info(jump.line);
-  };
+    this.info(jump.line);
+  }
 
-  const recover = async (node: EntryNode, to: string) => {
+  private async recover(node: EntryNode, to: string): Promise<void> {
     const title = [`recover ${node.entry.path} from ${node.copyId}`, `into ${to || 'its place in the mounted volume'}`];
-    setRecovery(() => ({ title, view: EMPTY_VIEW, lines: null, error: null }));
-    await act(`recovering ${node.entry.path}…`, async () => {
+    this.setRecovery(() => ({ title, view: EMPTY_VIEW, lines: null, error: null }));
+    await this.act(`recovering ${node.entry.path}…`, async () => {
       try {
-        const summary = await session.recover(
+        const summary = await this.session.recover(
           { volume: node.volume, id: node.copyId, path: node.entry.path, to: to || undefined },
-          (event) => setRecovery((r) => (r ? { ...r, view: reduce(r.view, event) } : r)),
+          (event) => this.setRecovery((r) => (r ? { ...r, view: reduce(r.view, event) } : r)),
         );
-        setRecovery((r) => (r ? { ...r, lines: summary.lines } : r));
-        info(summary.lines.at(-1) ?? 'recovered');
+        this.setRecovery((r) => (r ? { ...r, lines: summary.lines } : r));
+        this.info(summary.lines.at(-1) ?? 'recovered');
       } catch (error) {
-        setRecovery((r) => (r ? { ...r, error: errorText(error) } : r));
+        this.setRecovery((r) => (r ? { ...r, error: errorText(error) } : r));
         throw error;
       }
     });
-  };
+  }
 
-  const startPrompt = (input: string) => {
-    const frames = latest.current.frames;
+  private startPrompt(input: string): void {
+    const frames = this.frames;
     const frame = frames.at(-1) as Frame;
     const node = selectedNode(frame);
     switch (input) {
       case '/':
-        setPrompt({ kind: 'filter', text: frame.filter });
-        return;
+        return this.setPrompt({ kind: 'filter', text: frame.filter });
       case 't':
         if (!volumeOf(frames))
-          info('select a volume first: t jumps to the copy of a volume that holds a point in time');
-        else setPrompt({ kind: 'time', text: '' });
-        return;
+          return this.info('select a volume first: t jumps to the copy of a volume that holds a point in time');
+        return this.setPrompt({ kind: 'time', text: '' });
       case 'r':
-        if (node?.kind === 'entry') setPrompt({ kind: 'recover', text: '', node });
-        else
-          info(
-            node?.kind === 'copy'
-              ? `open ${node.copy.id} (⏎) and select the file or folder to recover`
-              : 'select a file or folder inside a snapshot or QRV to recover it',
-          );
-        return;
-      case 'p': {
-        const copy = node?.kind === 'copy' ? node.copy : openCopy(frames);
-        if (copy?.kind === 'snapshot') setPrompt({ kind: 'persist', text: '', snapshotId: copy.id });
-        else
-          info(
-            copy
-              ? `${copy.id} is a QRV: it stays until \`qrv remove\`; p changes a snapshot's persistence`
-              : 'select a snapshot to change its persistence',
-          );
-        return;
-      }
+        if (node?.kind === 'entry') return this.setPrompt({ kind: 'recover', text: '', node });
+        return this.info(
+          node?.kind === 'copy'
+            ? `open ${node.copy.id} (⏎) and select the file or folder to recover`
+            : 'select a file or folder inside a snapshot or QRV to recover it',
+        );
+      case 'p':
+        return this.startPersist(node);
       case 'd':
         if (node?.kind === 'copy' && node.copy.kind === 'snapshot')
-          setPrompt({ kind: 'delete', text: '', snapshotId: node.copy.id });
-        else
-          info(
-            node?.kind === 'copy'
-              ? `${node.copy.id} is a QRV; remove it with \`qrv remove ${node.copy.id}\``
-              : "select a snapshot in a volume's list to delete it",
-          );
+          return this.setPrompt({ kind: 'delete', text: '', snapshotId: node.copy.id });
+        return this.info(
+          node?.kind === 'copy'
+            ? `${node.copy.id} is a QRV; remove it with \`qrv remove ${node.copy.id}\``
+            : "select a snapshot in a volume's list to delete it",
+        );
     }
-  };
+  }
 
-  const promptKey = (p: Prompt, input: string, key: Key) => {
-    const frames = latest.current.frames;
+  private startPersist(node: Node | undefined): void {
+    const copy = node?.kind === 'copy' ? node.copy : openCopy(this.frames);
+    if (copy?.kind === 'snapshot') return this.setPrompt({ kind: 'persist', text: '', snapshotId: copy.id });
+    this.info(
+      copy
+        ? `${copy.id} is a QRV: it stays until \`qrv remove\`; p changes a snapshot's persistence`
+        : 'select a snapshot to change its persistence',
+    );
+  }
+
+  private promptKey(p: Prompt, input: string, key: Key): void {
+    const frame = this.frames.at(-1) as Frame;
     if (key.escape) {
-      setPrompt(null);
-      if (p.kind === 'filter') setFrames([...frames.slice(0, -1), withFilter(frames.at(-1) as Frame, '')]);
+      this.setPrompt(null);
+      if (p.kind === 'filter') this.replaceLast(withFilter(frame, ''));
       return;
     }
-    if (p.kind === 'delete' && !key.return) {
-      submit({ ...p, text: input });
-      return;
-    }
-    if (key.return) {
-      submit(p);
-      return;
-    }
+    if (p.kind === 'delete' && !key.return) return this.submit({ ...p, text: input });
+    if (key.return) return this.submit(p);
     // Typed fast or pasted, text and Enter come as one piece.
     const end = input.search(/[\r\n]/);
-    if (end >= 0 && !key.ctrl && !key.meta) {
-      submit({ ...p, text: p.text + input.slice(0, end) });
-      return;
-    }
+    if (end >= 0 && !key.ctrl && !key.meta) return this.submit({ ...p, text: p.text + input.slice(0, end) });
     let text = p.text;
     if (key.backspace || key.delete) text = text.slice(0, -1);
     else if (input && !key.ctrl && !key.meta && !key.upArrow && !key.downArrow) text += input;
     else return;
-    setPrompt({ ...p, text });
-    if (p.kind === 'filter') setFrames([...frames.slice(0, -1), withFilter(frames.at(-1) as Frame, text)]);
-  };
+    this.setPrompt({ ...p, text });
+    if (p.kind === 'filter') this.replaceLast(withFilter(frame, text));
+  }
 
-  const onKey = (input: string, key: Key) => {
-    if (key.ctrl && input === 'c') return quit();
-    const { prompt, recovery, frames } = latest.current;
-    if (prompt) return promptKey(prompt, input, key);
-    if (latest.current.busy) {
-      if (input === 'q') info(`wait: ${latest.current.busy}`);
+  onKey(input: string, key: Key): void {
+    if (key.ctrl && input === 'c') return this.quit();
+    if (this.prompt) return this.promptKey(this.prompt, input, key);
+    if (this.busy) {
+      if (input === 'q') this.info(`wait: ${this.busy}`);
       return;
     }
+    const recovery = this.recovery;
     if (recovery && (recovery.lines || recovery.error)) {
-      setRecovery(() => null);
+      this.setRecovery(() => null);
       if (input !== 'q') return;
     }
-    const frame = frames.at(-1) as Frame;
-    const page = 10;
-    if (input === 'q') return quit();
-    if (key.upArrow) setFrames([...frames.slice(0, -1), moveSelection(frame, -1)]);
-    else if (key.downArrow) setFrames([...frames.slice(0, -1), moveSelection(frame, 1)]);
-    else if (key.pageUp) setFrames([...frames.slice(0, -1), moveSelection(frame, -page)]);
-    else if (key.pageDown) setFrames([...frames.slice(0, -1), moveSelection(frame, page)]);
-    else if (key.home) setFrames([...frames.slice(0, -1), { ...frame, selected: 0 }]);
-    else if (key.end)
-      setFrames([...frames.slice(0, -1), { ...frame, selected: Math.max(0, visibleItems(frame).length - 1) }]);
-    else if (key.return || key.rightArrow) enter();
-    else if (key.backspace || key.delete || key.leftArrow) back();
-    else if (key.escape && frame.filter) setFrames([...frames.slice(0, -1), withFilter(frame, '')]);
-    else if (['/', 't', 'r', 'p', 'd'].includes(input)) startPrompt(input);
-  };
+    if (input === 'q') return this.quit();
+    if (this.move(key)) return;
+    if (key.return || key.rightArrow) this.enter();
+    else if (key.backspace || key.delete || key.leftArrow) this.back();
+    else if (key.escape && (this.frames.at(-1) as Frame).filter)
+      this.replaceLast(withFilter(this.frames.at(-1) as Frame, ''));
+    else if (['/', 't', 'r', 'p', 'd'].includes(input)) this.startPrompt(input);
+  }
 
-  return { frames, data, status, prompt, busy, preview, previewKey, recovery, onKey, selected };
+  /** Arrow, page, home and end keys move the selection; true when the key was one of them. */
+  private move(key: Key): boolean {
+    const frame = this.frames.at(-1) as Frame;
+    const page = 10;
+    if (key.upArrow) this.replaceLast(moveSelection(frame, -1));
+    else if (key.downArrow) this.replaceLast(moveSelection(frame, 1));
+    else if (key.pageUp) this.replaceLast(moveSelection(frame, -page));
+    else if (key.pageDown) this.replaceLast(moveSelection(frame, page));
+    else if (key.home) this.replaceLast({ ...frame, selected: 0 });
+    else if (key.end) this.replaceLast({ ...frame, selected: Math.max(0, visibleItems(frame).length - 1) });
+    else return false;
+    return true;
+  }
 }

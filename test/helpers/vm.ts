@@ -377,7 +377,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
 }
 
 /**
- * Runs a test file that prints TAP (test/helpers/vm-*-contract.ts) in the VM with
+ * Runs a test file that prints TAP (test/vm/lane/vm-*-contract.ts) in the VM with
  * `node --import tsx` (the tap runner is too slow under emulation) and checks that it ran to the
  * end with no failed assertion and at least `minPasses` passed ones. Resolves its output.
  */
@@ -409,7 +409,7 @@ export interface ResultLines {
   json: (name: string) => Record<string, any>;
 }
 
-/** Runs a shell script of this repository (test/helpers/vm-*-e2e.sh) in the VM, checks it succeeded, and reads its RESULT lines. */
+/** Runs a shell script of this repository (test/vm/lane/vm-*-e2e.sh) in the VM, checks it succeeded, and reads its RESULT lines. */
 export async function vmScript(t: Test, file: string, options: VmOptions): Promise<ResultLines> {
   const run = await runInVm(await fsp.readFile(path.join(REPO_ROOT, file), 'utf8'), options);
   commentRun(t, run);

@@ -1,5 +1,5 @@
 // Which logical volumes an `lvm:` discovery selector takes (the LVs themselves are listed by the
-// lvm provider in the VM lane: test/helpers/vm-lvm-e2e.sh runs `qrv discover --lvm`).
+// lvm provider in the VM lane: test/vm/lane/vm-lvm-e2e.sh runs `qrv discover --lvm`).
 import t from 'tap';
 import { lvSelected } from '../../src/services/discover.ts';
 

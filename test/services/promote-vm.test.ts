@@ -1,4 +1,4 @@
-// `qrv promote` of QRVs on block devices, in the VM lane (test/helpers/vm-promote.sh): an lvm
+// `qrv promote` of QRVs on block devices, in the VM lane (test/vm/lane/vm-promote.sh): an lvm
 // volume moves to the LV its QRV was copied to, a dm volume takes over the device its QRV is on.
 import t from 'tap';
 import { vmLane, vmScript, vmTestTimeout } from '../helpers/vm.ts';
@@ -7,7 +7,7 @@ t.setTimeout(vmTestTimeout(420_000));
 
 t.test('promote onto an LV (lvm) and onto a plain device (dm)', async (t) => {
   if (!vmLane(t)) return;
-  const { result, json } = await vmScript(t, 'test/helpers/vm-promote.sh', {
+  const { result, json } = await vmScript(t, 'test/vm/lane/vm-promote.sh', {
     diskMiB: 512,
     memoryMiB: 1024,
     timeoutMs: 420_000,

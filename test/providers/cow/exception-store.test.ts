@@ -1,6 +1,6 @@
 // The persistent exception store reader, on stores laid out byte for byte as the kernel writes
 // them (dm-snap-persistent.c); a store written by a real kernel is read in the VM lane
-// (test/helpers/vm-lvm-contract.ts, through the lvm provider's changedRanges).
+// (test/vm/lane/vm-lvm-contract.ts, through the lvm provider's changedRanges).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';

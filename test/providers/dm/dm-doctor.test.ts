@@ -1,5 +1,5 @@
 // `qrv doctor` after a qrv killed in the middle of a dm snapshot or of its removal (VM lane,
-// test/helpers/vm-dm-doctor.sh): the pieces left (a suspended origin, -real, a loop device, a COW
+// test/vm/lane/vm-dm-doctor.sh): the pieces left (a suspended origin, -real, a loop device, a COW
 // file) are reported as `leftover` findings, `doctor --fix` removes them, the device is linear
 // again with its data unchanged, and a ready snapshot's pieces are never touched. A snapshot
 // device made before a kill that came before the origin's resume is removed as unfinished, and
@@ -19,7 +19,7 @@ interface Finding {
 
 t.test('doctor finds and removes what a killed dm snapshot or removal left', async (t) => {
   if (!vmLane(t)) return;
-  const { result, json } = await vmScript(t, 'test/helpers/vm-dm-doctor.sh', {
+  const { result, json } = await vmScript(t, 'test/vm/lane/vm-dm-doctor.sh', {
     diskMiB: 256,
     memoryMiB: 1024,
     timeoutMs: 420_000,

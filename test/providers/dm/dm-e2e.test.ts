@@ -1,4 +1,4 @@
-// qrv end to end with dm volumes in the VM lane (test/helpers/vm-dm-e2e.sh): a plain block device
+// qrv end to end with dm volumes in the VM lane (test/vm/lane/vm-dm-e2e.sh): a plain block device
 // taken over by `qrv volume add --provider dm --device`, snapshotted while mounted, copied,
 // updated from the exception stores' changed ranges, a group of two dm volumes held frozen in one
 // window, a reboot and `qrv volume activate`, and the device given back by `qrv volume remove`.
@@ -13,7 +13,7 @@ t.test(
   'qrv end to end on a plain device: adopted, snapshotted, copied, updated from changed ranges, activated after a reboot, given back',
   async (t) => {
     if (!vmLane(t)) return;
-    const { output, result, json } = await vmScript(t, 'test/helpers/vm-dm-e2e.sh', {
+    const { output, result, json } = await vmScript(t, 'test/vm/lane/vm-dm-e2e.sh', {
       diskMiB: 256,
       memoryMiB: 1024,
       timeoutMs: 420_000,

@@ -1,5 +1,5 @@
 // The dm provider against a real device-mapper kernel: boots the VM lane for the shared provider
-// contract and the provider's own checks (test/helpers/vm-dm-contract.ts) and reads the TAP it
+// contract and the provider's own checks (test/vm/lane/vm-dm-contract.ts) and reads the TAP it
 // printed. qrv end to end with dm volumes is in dm-e2e.test.ts.
 import t from 'tap';
 import { vmLane, vmTapFile, vmTestTimeout } from '../../helpers/vm.ts';
@@ -9,7 +9,7 @@ t.setTimeout(vmTestTimeout(420_000));
 
 t.test('dm provider: the contract and its own checks in the VM lane', async (t) => {
   if (!vmLane(t)) return;
-  const output = await vmTapFile(t, 'test/helpers/vm-dm-contract.ts', {
+  const output = await vmTapFile(t, 'test/vm/lane/vm-dm-contract.ts', {
     diskMiB: 1024,
     memoryMiB: 1024,
     timeoutMs: 420_000,

@@ -1,4 +1,4 @@
-// qrv end to end on mounted ext4 LVs in the VM lane (test/helpers/vm-lvm-e2e.sh): classic and
+// qrv end to end on mounted ext4 LVs in the VM lane (test/vm/lane/vm-lvm-e2e.sh): classic and
 // thin snapshots of mounted filesystems, QRVs checked with e2fsck, updates from the provider's
 // changed ranges compared block for block with the snapshot, a COW overflow refused and cleaned.
 // Its own file so that tap runs it beside the contract run.
@@ -12,7 +12,7 @@ t.test(
   'qrv end to end on mounted ext4 LVs (classic and thin): frozen, snapshotted, copied, checked, updated from changed ranges',
   async (t) => {
     if (!vmLane(t)) return;
-    const { result, json } = await vmScript(t, 'test/helpers/vm-lvm-e2e.sh', {
+    const { result, json } = await vmScript(t, 'test/vm/lane/vm-lvm-e2e.sh', {
       diskMiB: 512,
       memoryMiB: 1024,
       timeoutMs: 420_000,

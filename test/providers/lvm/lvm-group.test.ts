@@ -1,4 +1,4 @@
-// A consistency group of LVs in the VM lane (test/helpers/vm-lvm-group.sh), on every kernel the
+// A consistency group of LVs in the VM lane (test/vm/lane/vm-lvm-group.sh), on every kernel the
 // lane has: from Linux 6.8 a device suspend's freeze nests inside FIFREEZE, and qrv holds the
 // whole group (a classic and a thin LV) frozen in one window while lvcreate snapshots each; an
 // older kernel (Debian 12's 6.1) cannot, and every job says the group is consistent per volume.
@@ -18,7 +18,7 @@ t.test('a group of a classic and a thin LV under a writer', async (t) => {
   }
   for (const kernel of kernels) {
     await t.test(`kernel ${kernel}`, async (t) => {
-      const { result, json } = await vmScript(t, 'test/helpers/vm-lvm-group.sh', {
+      const { result, json } = await vmScript(t, 'test/vm/lane/vm-lvm-group.sh', {
         diskMiB: 512,
         memoryMiB: 1024,
         timeoutMs: 300_000,

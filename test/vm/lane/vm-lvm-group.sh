@@ -5,7 +5,7 @@
 # differ by at most one (db's the newer); snapshotted one after the other, web's runs ahead.
 # Only ever inside the VM, on its blank data disk.
 set -euo pipefail
-. /repo/test/helpers/vm-lib.sh
+. /repo/test/vm/lane/vm-lib.sh
 echo "RESULT kernel $(uname -r)"
 vg_pair
 mkdir -p /mnt/snap

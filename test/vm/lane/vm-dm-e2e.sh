@@ -6,7 +6,7 @@
 # to a QRV, checked with e2fsck, updated from the exception stores' changed ranges, and given back
 # by `qrv volume remove`. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
 set -euo pipefail
-. /repo/test/helpers/vm-lib.sh
+. /repo/test/vm/lane/vm-lib.sh
 # exit status and error code of a command that should fail
 dmsetup create --verifyudev plain --table "0 131072 linear $QRV_VM_DISK 0"
 dmsetup create --verifyudev other --table "0 32768 linear $QRV_VM_DISK 131072"

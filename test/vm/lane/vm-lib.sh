@@ -1,4 +1,4 @@
-# Sourced by the VM lane's shell scripts (test/helpers/vm-*.sh), which run inside the VM with this
+# Sourced by the VM lane's shell scripts (test/vm/lane/vm-*.sh), which run inside the VM with this
 # repository at /repo: the checks and small helpers they all use.
 [ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
 export QRV_HOME=/tmp/qrv-home

@@ -5,7 +5,7 @@
 # After each, the data is the QRV's, a snapshot of the new primary works, and the old primary is
 # left as it was. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
 set -euo pipefail
-. /repo/test/helpers/vm-lib.sh
+. /repo/test/vm/lane/vm-lib.sh
 mkdir -p /mnt/a /mnt/s
 
 # new_primary PREFIX VOLUME DEVICE: the promoted device holds the QRV's data ("one"), and a

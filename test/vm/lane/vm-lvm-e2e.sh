@@ -5,7 +5,7 @@
 # thin_delta) and compared block for block with the snapshot; a classic snapshot that overflows
 # is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
-. /repo/test/helpers/vm-lib.sh
+. /repo/test/vm/lane/vm-lib.sh
 status() { node /repo/bin/qrv "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
 fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }

@@ -2,15 +2,15 @@
 // contract against the dm provider, with changed ranges expected, and the dm provider's own
 // checks. The plain block devices it adopts stand in for /dev/sdX: linear dm devices (not qrv's)
 // carved out of the VM's blank data disk. Prints TAP; run as
-// `node --import tsx test/helpers/vm-dm-contract.ts` as root, only in the VM.
+// `node --import tsx test/vm/lane/vm-dm-contract.ts` as root, only in the VM.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import t from 'tap';
-import { dmProvider } from '../../src/providers/dm/dm-provider.ts';
-import { blockDeviceId, holdersOf } from '../../src/providers/dm/devices.ts';
-import type { VolumeRef } from '../../src/providers/provider.ts';
-import { providerContract } from './provider-contract.ts';
+import { dmProvider } from '../../../src/providers/dm/dm-provider.ts';
+import { blockDeviceId, holdersOf } from '../../../src/providers/dm/devices.ts';
+import type { VolumeRef } from '../../../src/providers/provider.ts';
+import { providerContract } from '../../helpers/provider-contract.ts';
 
 // Under software emulation the whole run takes a minute or two: more than tap's default 30 s.
 t.setTimeout(300_000);

@@ -4,7 +4,7 @@
 # `qrv doctor` and removed by `qrv doctor --fix`, with the volume's data unchanged and its device
 # linear again. Prints "RESULT <name> <value>" lines. Only ever inside the VM.
 set -euo pipefail
-. /repo/test/helpers/vm-lib.sh
+. /repo/test/vm/lane/vm-lib.sh
 # the exit status of a command (its output dropped)
 status() { local s=0; node /repo/bin/qrv --json "$@" >/tmp/out.json 2>&1 || s=$?; echo "$s"; }
 sum() { timeout 30 sha256sum "$1" | cut -d' ' -f1; }

@@ -1,13 +1,13 @@
 // Run inside the VM lane (test/providers/lvm/lvm-provider.test.ts boots it): the shared provider
 // contract against the lvm provider, on classic LVs and on thin LVs of a pool, on the VM's blank
-// data disk. Prints TAP; run as `node --import tsx test/helpers/vm-lvm-contract.ts` as root.
+// data disk. Prints TAP; run as `node --import tsx test/vm/lane/vm-lvm-contract.ts` as root.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { lvmProvider } from '../../src/providers/lvm/lvm-provider.ts';
-import type { VolumeRef } from '../../src/providers/provider.ts';
-import { providerContract } from './provider-contract.ts';
+import { lvmProvider } from '../../../src/providers/lvm/lvm-provider.ts';
+import type { VolumeRef } from '../../../src/providers/provider.ts';
+import { providerContract } from '../../helpers/provider-contract.ts';
 
 // Under software emulation the whole run takes ≈ 40 s: more than tap's default 30 s.
 t.setTimeout(400_000);

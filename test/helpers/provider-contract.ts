@@ -38,6 +38,9 @@ async function readAt(path: string, offset: number, length: number): Promise<Buf
 
 export function providerContract(t: T, subject: ContractSubject): void {
   const { provider } = subject;
+  /** What leftovers() would have doctor remove for this volume. */
+  const leftoverSubjects = async (volume: VolumeRef, keep: string[]): Promise<string[]> =>
+    ((await provider.leftovers?.([{ volume, keep }])) ?? []).map((piece) => piece.subject);
 
   t.test(`${provider.name}: inspect reports the volume's size`, async (t) => {
     const volume = await subject.makeVolume();
@@ -170,6 +173,58 @@ export function providerContract(t: T, subject: ContractSubject): void {
     t.ok(
       health.usedPercent === null || (health.usedPercent >= 0 && health.usedPercent < 50),
       `its COW store is nearly empty (${health.usedPercent} %)`,
+    );
+    await provider.removeSnapshot(volume, made.handle);
+  });
+
+  t.test(`${provider.name}: a prepared snapshot is taken, or discarded without a trace`, async (t) => {
+    if (!provider.prepareSnapshot) {
+      t.comment(`${provider.name} makes nothing before the freeze`);
+      return;
+    }
+    const volume = await subject.makeVolume();
+    const before = await provider.listSnapshots(volume);
+    const discarded = await provider.prepareSnapshot(volume, 's-00000051');
+    await discarded.discard();
+    t.same(await provider.listSnapshots(volume), before, 'a discarded one is not listed');
+    if (provider.leftovers)
+      t.same(await leftoverSubjects(volume, []), [], 'and nothing of it is left for doctor to find');
+    const original = await readAt(volume.path, 0, 4096);
+    const prepared = await provider.prepareSnapshot(volume, 's-00000052');
+    const made = await provider.createSnapshot(volume, 's-00000052', { frozen: false, prepared });
+    await subject.write(volume, 0, randomBytes(4096));
+    t.same(await readAt(made.path, 0, 4096), original, 'the snapshot made from one holds its point in time');
+    await provider.removeSnapshot(volume, made.handle);
+  });
+
+  t.test(
+    `${provider.name}: leftovers are never pieces of a snapshot it holds, and none follow a removal`,
+    async (t) => {
+      if (!provider.leftovers) {
+        t.comment(`${provider.name} leaves nothing for doctor to find`);
+        return;
+      }
+      const volume = await subject.makeVolume();
+      const made = await provider.createSnapshot(volume, 's-00000061');
+      t.same(await leftoverSubjects(volume, ['s-00000061']), [], 'none while the catalog keeps the snapshot');
+      t.same(await leftoverSubjects(volume, []), [], 'none while the provider holds it (doctor removes it whole)');
+      await provider.removeSnapshot(volume, made.handle);
+      t.same(await leftoverSubjects(volume, []), [], 'none after it was removed');
+    },
+  );
+
+  t.test(`${provider.name}: activating a volume that is active changes nothing`, async (t) => {
+    if (!provider.activate) {
+      t.comment(`${provider.name} volumes need no activation`);
+      return;
+    }
+    const volume = await subject.makeVolume();
+    const made = await provider.createSnapshot(volume, 's-00000071');
+    const result = await provider.activate(volume, ['s-00000071']);
+    t.same(result, { originCreated: false, attached: [], active: ['s-00000071'], failed: [] });
+    t.ok(
+      (await provider.listSnapshots(volume)).some((held) => held.handle === made.handle),
+      'the snapshot is still held',
     );
     await provider.removeSnapshot(volume, made.handle);
   });

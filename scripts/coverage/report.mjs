@@ -12,9 +12,10 @@ import fg from 'fast-glob';
 import { Report } from 'c8';
 import { mergeFolder } from './parent.mjs';
 
-// Measured on the whole run (host and VM lane) in docs/PERFORMANCE.md's machine; a little under
-// what the run reaches, so that a timing-dependent path taken or not does not fail it.
-const THRESHOLDS = { statements: 88, branches: 88, functions: 87, lines: 88 };
+// Issue 17 asks for at least 90/85/90/90 on the shipped program; a whole run (host and VM lane)
+// measured 93.0/90.4/93.4/93.0 when these were set, a little above them so that a path a random
+// kill takes or not does not fail the run.
+const THRESHOLDS = { statements: 91, branches: 88, functions: 91, lines: 91 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tapCoverage = path.join(root, '.tap', 'coverage');

@@ -3,46 +3,36 @@
 // An update writes only the blocks that changed, known from the provider's changed ranges or the
 // QRV's hash ledger; without a usable ledger every block is compared (F3, docs/architecture.md).
 import { plainCopy } from '../catalog/tracked.ts';
-import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import type { CatalogData, CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
-import { replicate, DEFAULT_BLOCK_SIZE, type Base, type CopyResult, type ReplicateOptions } from '../copy/replicate.ts';
+import { unlink, type FileHandle } from 'node:fs/promises';
+import type { CopyProgress, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import { replicate, DEFAULT_BLOCK_SIZE, type CopyResult, type ReplicateOptions } from '../copy/replicate.ts';
 import { startUndo, type Undo } from './undo.ts';
 import { verifyBlocks } from '../copy/verify.ts';
-import type { ByteRange } from '../core/byte-range.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
-import {
-  LedgerError,
-  LedgerReader,
-  LedgerWriter,
-  ledgerChecksum,
-  ledgerPathFor,
-  type LedgerHeader,
-} from '../ledger/ledger.ts';
+import { LedgerWriter, ledgerPathFor } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
-import { openChecked, resolveTarget, type Destination } from './destination.ts';
+import { openChecked, resolveTarget } from './destination.ts';
 import { reserveMember } from '../pools/reserve.ts';
-import type { Hooks } from '../policy/hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken } from '../catalog/lookup.ts';
-import { volumeRef } from '../providers/provider.ts';
 import { checkSnapshotHealth } from './snapshot-health.ts';
+import {
+  alreadyCopied,
+  openLedgers,
+  type Copying,
+  type CopyPhaseOptions,
+  type Ledgers,
+  type Target,
+} from './copy-base.ts';
+
+export type { CopyPhaseOptions, ResumePoint } from './copy-base.ts';
 
 /** How often a running copy saves its progress (destination and ledger flushed first). */
 export const CHECKPOINT_MS = Number(process.env.QRV_CHECKPOINT_MS ?? 5000);
-
-export interface CopyPhaseOptions {
-  to: string;
-  force: boolean;
-  hooks: Hooks;
-  hookTimeoutMs: number;
-  /** update an existing QRV with changed blocks only; false rewrites it in full */
-  incremental: boolean;
-}
 
 export interface CopyOutcome {
   qrv: Qrv;
@@ -51,22 +41,14 @@ export interface CopyOutcome {
   previousSnapshotId: string | null;
 }
 
-/** A copy to pick up again: what the killed job had done (qrv copy --resume). */
-export interface ResumePoint {
-  jobId: string;
-  progress: CopyProgress;
-  qrv: Qrv;
-}
-
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 export async function copyPhase(
   ctx: Context,
   job: JobRecorder,
   volume: Volume,
   snapshot: Snapshot,
   options: CopyPhaseOptions,
-  resume?: ResumePoint,
 ): Promise<CopyOutcome> {
+  const { resume } = options;
   const data = await ctx.catalog.read();
   const newQrvId = newId('q', idTaken(data));
   // A pool QRV is reached through its pool (a member given as a path is refused).
@@ -118,99 +100,6 @@ export async function copyPhase(
   );
 }
 
-/** What one copy's steps share. */
-interface Copying {
-  ctx: Context;
-  job: JobRecorder;
-  volume: Volume;
-  snapshot: Snapshot;
-  options: CopyPhaseOptions;
-  /** set when the copy picks up a killed one (qrv copy --resume) */
-  resume: ResumePoint | undefined;
-}
-
-type Target = Destination & { pool: string | null };
-
-/** How the destination's current content is known, and the warning to give when it is not. */
-interface Plan {
-  base: Base;
-  kind: CopyProgress['base'];
-  baseSnapshotId: string | null;
-  why: string | null;
-}
-
-function comparePlan(why: string): Plan {
-  return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: `${why}; comparing every block` };
-}
-
-async function chooseBase(c: Copying, data: CatalogData, existing: Qrv | null): Promise<Plan> {
-  if (!existing) return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
-  // A full rewrite of a QRV compares every block instead of cutting the file to holes first: the
-  // previous point in time stays whole (the undo journal keeps what is overwritten) until the
-  // new one is committed.
-  if (!c.options.incremental) return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
-  if (existing.state !== 'ready')
-    return comparePlan(`QRV ${existing.id} was left ${existing.state} by an unfinished copy`);
-  if (existing.lastVerify && !existing.lastVerify.ok)
-    return comparePlan(`QRV ${existing.id} failed its last verify (${existing.lastVerify.badBlocks} bad blocks)`);
-  return ledgerPlan(c, data, existing, existing.snapshotId, true);
-}
-
-/** The base a killed copy was building on, opened again (a ledger that is gone means comparing). */
-async function resumeBase(c: Copying, data: CatalogData, resume: ResumePoint): Promise<Plan> {
-  const { progress, qrv } = resume;
-  if (progress.base === 'fresh') return { base: { kind: 'fresh' }, kind: 'fresh', baseSnapshotId: null, why: null };
-  if (progress.base === 'compare' || !progress.baseSnapshotId)
-    return { base: { kind: 'compare' }, kind: 'compare', baseSnapshotId: null, why: null };
-  return ledgerPlan(c, data, qrv, progress.baseSnapshotId, progress.base === 'provider');
-}
-
-/**
- * The QRV's ledger (which must describe `baseSnapshotId` and the QRV's size) as the base, with
- * the provider's changed ranges when asked and it has them; a ledger that cannot be used means
- * comparing every block, with the reason.
- */
-async function ledgerPlan(
-  c: Copying,
-  data: CatalogData,
-  qrv: Qrv,
-  baseSnapshotId: string,
-  askProvider: boolean,
-): Promise<Plan> {
-  const path = qrv.ledger ?? ledgerPathFor(qrv, c.ctx.catalog.home);
-  let ledger: LedgerReader;
-  try {
-    ledger = await LedgerReader.open(path, {
-      snapshotId: baseSnapshotId,
-      sizeBytes: qrv.sizeBytes,
-      blockSize: qrv.blockSize,
-      qrvId: qrv.id,
-    });
-  } catch (error) {
-    if (error instanceof LedgerError)
-      return comparePlan(
-        `the ledger of QRV ${qrv.id} cannot be used: ${error.message}`,
-      ) /* the message names the file */;
-    throw error;
-  }
-  const ranges = askProvider ? await providerRanges(data, c.volume, baseSnapshotId, c.snapshot) : null;
-  return { base: { kind: 'ledger', ledger, ranges }, kind: ranges ? 'provider' : 'ledger', baseSnapshotId, why: null };
-}
-
-/** The provider's answer to "what changed since the snapshot the QRV reflects", when it has one. */
-export async function providerRanges(
-  data: CatalogData,
-  volume: Volume,
-  fromId: string,
-  to: Snapshot,
-): Promise<ByteRange[] | null> {
-  const from = data.snapshots.find((s) => s.id === fromId);
-  if (!from || from.state !== 'ready' || from.provider !== to.provider || from.volume !== to.volume) return null;
-  const provider = getProvider(to.provider);
-  if (!provider.changedRanges) return null;
-  return provider.changedRanges(volumeRef(volume), from, to).catch(() => null);
-}
-
 /**
  * Opens the destination once, after the pre-copy hook (openChecked: as it was planned, no symlink
  * followed), and copies through that descriptor. A file it created is removed again when the
@@ -230,15 +119,6 @@ async function copyToDestination(c: Copying, dest: Target, newQrvId: string): Pr
   } finally {
     await handle.close().catch(() => undefined);
   }
-}
-
-/** What the destination holds (on resume: what the killed copy was building on) and the ledger being written. */
-interface Ledgers {
-  plan: Plan;
-  ledgerOut: LedgerWriter | null;
-  /** set when a resumed copy had already written all blocks and its ledger (killed while verifying) */
-  finished: LedgerHeader | null;
-  startBlock: number;
 }
 
 /** The copy under way: what its steps share, and what a failure must keep or undo. */
@@ -303,40 +183,6 @@ function qrvRow(c: Copying, dest: Target, newQrvId: string): Qrv {
     pool: dest.pool,
     lastVerify: null,
   };
-}
-
-/** The base to copy against and the ledger to write: a new one, or the killed copy's partial one. */
-async function openLedgers(c: Copying, dest: Target, qrv: Qrv, ledgerPath: string): Promise<Ledgers> {
-  const data = await c.ctx.catalog.read();
-  const header = {
-    blockSize: qrv.blockSize,
-    sizeBytes: c.snapshot.sizeBytes,
-    snapshotId: c.snapshot.id,
-    qrvId: qrv.id,
-  };
-  if (!c.resume) {
-    const plan = await chooseBase(c, data, dest.existing);
-    // A device QRV's ledger lives in the qrv home; a file QRV's beside it, in a folder that exists.
-    if (dest.kind === 'block') await mkdir(path.dirname(ledgerPath), { recursive: true, mode: 0o700 });
-    return { plan, ledgerOut: await LedgerWriter.create(ledgerPath, header), finished: null, startBlock: 0 };
-  }
-  const resume = c.resume;
-  const plan = await resumeBase(c, data, resume);
-  try {
-    const ledgerOut = await LedgerWriter.resume(ledgerPath, header, resume.progress.blocksDone);
-    return { plan, ledgerOut, finished: null, startBlock: resume.progress.blocksDone };
-  } catch (error) {
-    if (!(error instanceof LedgerError)) throw error;
-    const finished = await finishedLedger(ledgerPath, header);
-    if (finished) return { plan, ledgerOut: null, finished, startBlock: finished.blockCount };
-    if (plan.base.kind === 'ledger') await plan.base.ledger.close();
-    throw new QrvError(
-      'refused',
-      'resume-impossible',
-      `the copy of job ${resume.jobId} cannot be resumed: its partial ledger cannot be used: ${error.message}`,
-      `run the copy again without --resume (it compares every block instead)`,
-    );
-  }
 }
 
 /** What a resume needs, the hooks included: a resumed copy runs them as the killed one would have. */
@@ -412,20 +258,6 @@ async function copyStep(run: Run): Promise<CopyResult> {
     (r) =>
       `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
   );
-}
-
-/** Killed after the last block and the ledger were written: only the read-back is left. */
-function alreadyCopied(plan: Plan, finished: LedgerHeader): CopyResult {
-  return {
-    method: plan.kind === 'fresh' || plan.kind === 'compare' ? ('full' as const) : plan.kind,
-    bytesRead: 0,
-    bytesWritten: 0,
-    changedBlocks: 0,
-    zeroBytesSkipped: 0,
-    checksum: ledgerChecksum(finished.bodyChecksum),
-    written: null,
-    seconds: 0,
-  };
 }
 
 function replicateOptions(run: Run): ReplicateOptions {
@@ -546,21 +378,6 @@ async function recordFailed(run: Run): Promise<void> {
     `destination ${dest.path} holds an incomplete copy; QRV ${qrv.id} is marked failed${saved ? `; resume it with \`qrv copy --resume ${c.job.id}\`` : ''}${back}`,
   );
   await c.job.commit((catalog) => replaceQrv(catalog.qrvs, qrv));
-}
-
-/** The ledger a resumed copy finished before it was killed, if it is complete and describes this copy. */
-async function finishedLedger(
-  path: string,
-  header: { blockSize: number; sizeBytes: number; snapshotId: string; qrvId: string },
-): Promise<LedgerHeader | null> {
-  try {
-    const reader = await LedgerReader.open(path, header);
-    await reader.close();
-    return reader.header;
-  } catch (error) {
-    if (error instanceof LedgerError) return null;
-    throw error;
-  }
 }
 
 export function replaceQrv(rows: Qrv[], row: Qrv): void {

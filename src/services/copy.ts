@@ -102,14 +102,14 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
     });
     const hooks = { ...progress.hooks, ...request.hooks };
     const hookTimeoutMs = request.hookTimeoutMs ?? progress.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    return copyPhase(
-      ctx,
-      job,
-      volume,
-      snapshot,
-      { to: qrv.destination, force: false, hooks, hookTimeoutMs, incremental: true },
-      { jobId: old.id, progress, qrv },
-    );
+    return copyPhase(ctx, job, volume, snapshot, {
+      to: qrv.destination,
+      force: false,
+      hooks,
+      hookTimeoutMs,
+      incremental: true,
+      resume: { jobId: old.id, progress, qrv },
+    });
   });
   return {
     data: { qrv: result.qrv, copy: result.copy, job, resumed: old.id },

@@ -44,7 +44,7 @@ interface Source {
   blockSize?: number;
 }
 
-async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
+export async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
   const data = await ctx.catalog.read();
   if (idKind(id) === 'q') {
     const qrv = findQrv(data, id);
@@ -225,7 +225,7 @@ const kindLine = (kind: 'file' | 'block', isVolume: boolean): string =>
   `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
 
 /** What a group recovery needs to know of one member's attempt. */
-interface Attempt {
+export interface Attempt {
   /** the member's target was (being) written */
   written: boolean;
 }
@@ -309,93 +309,4 @@ export async function recover(
       `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`,
     ],
   };
-}
-
-export interface RecoverGroupRequest {
-  groupId: string;
-  force: boolean;
-}
-
-/**
- * `qrv recover --group G --force`: every volume of a consistency group back to that point in
- * time, each from its snapshot of the group, or — when that snapshot was removed — from a ready
- * QRV that still reflects it. Everything is checked before the first byte is written: a member
- * with nothing left to recover from, or a target that is refused, stops the whole group.
- */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): Promise<Summary> {
-  const data = await ctx.catalog.read();
-  const members = data.snapshots.filter(
-    (s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating',
-  );
-  members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
-  if (members.length === 0)
-    throw new QrvError(
-      'notFound',
-      'unknown-group',
-      `no snapshots with group id "${request.groupId}"`,
-      'group ids start with g-; `qrv show` a snapshot names its group',
-    );
-  const plan: Array<{ volume: string; from: string }> = [];
-  for (const snapshot of members) {
-    if (snapshot.state === 'ready') {
-      plan.push({ volume: snapshot.volume, from: snapshot.id });
-      continue;
-    }
-    const qrv = data.qrvs.find(
-      (q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id,
-    );
-    if (!qrv)
-      throw new QrvError(
-        'refused',
-        'group-incomplete',
-        `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${request.groupId} is ${snapshot.state} and no ready QRV reflects it`,
-        'recover the volumes one by one from what is left, or from another group',
-      );
-    plan.push({ volume: snapshot.volume, from: qrv.id });
-  }
-  // All checks first: nothing is written unless every member can be recovered.
-  for (const { volume, from } of plan) {
-    const source = await sourceOf(ctx, findVolume(data, volume).name, from);
-    const { target, st } = await namedTarget(findVolume(data, volume).path);
-    await checkTarget(data, ctx.catalog.home, volume, target, st, true, request.force, source.sizeBytes);
-  }
-  const done: Summary[] = [];
-  for (const [index, { volume, from }] of plan.entries()) {
-    const attempt: Attempt = { written: false };
-    try {
-      done.push(await recover(ctx, { volume, from, force: request.force }, attempt));
-    } catch (error) {
-      if (done.length || attempt.written)
-        ctx.reporter.warn(
-          partLine(
-            request.groupId,
-            plan.map((p) => p.volume),
-            index,
-            attempt.written,
-          ),
-        );
-      throw error;
-    }
-  }
-  return {
-    data: { groupId: request.groupId, recovered: done.map((d) => d.data) },
-    lines: [
-      ...done.flatMap((d) => d.lines),
-      `group ${request.groupId}: ${done.length} volumes recovered to one point in time`,
-    ],
-  };
-}
-
-/** Which members of a group failing at `failed` are back, which one was being written, which are untouched. */
-export function partLine(groupId: string, volumes: string[], failed: number, written: boolean): string {
-  const list = (names: string[]) => names.join(', ');
-  const back = volumes.slice(0, failed);
-  const untouched = volumes.slice(failed + (written ? 1 : 0));
-  const parts = [
-    back.length ? `${list(back)} ${back.length === 1 ? 'is' : 'are'} back` : 'no volume is back',
-    ...(written ? [`${volumes[failed]} failed while being written (its content is mixed now: recover it again)`] : []),
-    ...(untouched.length ? [`${list(untouched)} ${untouched.length === 1 ? 'was' : 'were'} not touched`] : []),
-  ];
-  return `group ${groupId} is recovered only in part: ${parts.join('; ')}`;
 }

@@ -11,7 +11,7 @@ import { ext4Image, sha256 } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
 import { lane } from '../helpers/lanes.ts';
-import { partLine } from '../../src/services/recover.ts';
+import { partLine } from '../../src/services/recover-group.ts';
 import { allJobs } from '../helpers/all-jobs.ts';
 import { openFolderAndVictim } from '../helpers/planted.ts';
 

@@ -8,17 +8,15 @@
 // qrv-<volume> and leaves DEV as it was (no byte of it is written by qrv). Changed ranges come
 // from the snapshots' exception stores (../cow/exception-store.ts). Names and UUIDs: ./dmsetup.ts;
 // dmsetup calls and checks: ./dm-calls.ts; COW stores: ./cow-store.ts; removing a snapshot's
-// devices and finding what a killed qrv left: ./leftovers.ts.
+// devices and finding what a killed qrv left: ./leftovers.ts; attaching a snapshot: ./attach.ts;
+// after a reboot: ./activate.ts.
 // Every dmsetup / losetup / blockdev call goes through the tool wrapper with an argument array.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ByteRange } from '../../core/byte-range.ts';
 import { QrvError } from '../../core/errors.ts';
-import { failpoint } from '../../core/failpoints.ts';
-import { tool } from '../../system/tools.ts';
 import { unitedStoreRanges } from '../cow/exception-store.ts';
 import type {
-  Activation,
   AdoptSetup,
   CreateOptions,
   HeldSnapshot,
@@ -41,14 +39,12 @@ import {
   realName,
   realUuid,
   snapshotIdOfHandle,
-  snapshotName,
   snapshotUuid,
 } from './dmsetup.ts';
 import {
   checkFree,
   create,
   deviceBytes,
-  dmsetup,
   foreignDevice,
   listDevices,
   liveTable,
@@ -56,16 +52,14 @@ import {
   ownSnapshots,
   removeDevice,
   requireRoot,
-  resume,
   SECTOR,
   snapshotStatus,
   table,
 } from './dm-calls.ts';
 import { detach, leftovers } from './leftovers.ts';
-import { cowPercentOf, DEFAULT_COW_PERCENT, existingCowStore, makeCowStore, releaseCow } from './cow-store.ts';
-export const METHOD = 'dm-snapshot';
-/** Chunk size of the snapshots, in 512-byte sectors (4 KiB, as LVM's default). */
-const CHUNK_SECTORS = 8;
+import { activate } from './activate.ts';
+import { METHOD, finishAttach, prepareAttach, undone, type Attachment } from './attach.ts';
+import { cowPercentOf, DEFAULT_COW_PERCENT, makeCowStore, releaseCow } from './cow-store.ts';
 
 // ---- the provider --------------------------------------------------------------------------
 
@@ -256,139 +250,6 @@ async function createSnapshot(volume: VolumeRef, snapshotId: string, options?: C
   return finishAttach(attachment, options?.frozen ?? false);
 }
 
-/** What is made before the origin is suspended: checked state, the COW store, -real. */
-interface Attachment {
-  volume: VolumeRef;
-  snapshotId: string;
-  origin: string;
-  sizeBytes: number;
-  linear: boolean;
-  name: string;
-  cow: string;
-  /** undoes what was made, newest first */
-  undo: Array<() => Promise<void>>;
-  failed: string;
-}
-
-/**
- * The part of a snapshot that needs no suspend: the origin checked, the COW store made (or
- * opened), -real made if needed. Kept out of the freeze window (prepareSnapshot). A failure
- * removes what was made.
- */
-async function prepareAttach(
-  volume: VolumeRef,
-  snapshotId: string,
-  store: (sizeBytes: number, undo: Array<() => Promise<void>>) => Promise<string>,
-  failed: string,
-): Promise<Attachment> {
-  const devices = await listDevices();
-  const origin = await ownOrigin(volume, devices);
-  const sizeBytes = await deviceBytes(mapperPath(origin.name));
-  const sectors = sizeBytes / SECTOR;
-  const originTable = await table(origin.name);
-  const real = devices.find((d) => d.name === realName(volume.name));
-  if (real && real.uuid !== realUuid(volume.name)) throw foreignDevice(real.name, real.uuid);
-  const linear = originTable.target === 'linear';
-  if (!linear && !(originTable.target === 'snapshot-origin' && real)) {
-    throw new QrvError(
-      'io',
-      'dm-state',
-      `${origin.name} is a ${originTable.target} device${real ? '' : ` without ${realName(volume.name)}`}: not what qrv left`,
-      `look at \`dmsetup table\`; \`qrv doctor\` lists what qrv holds`,
-    );
-  }
-  const name = snapshotName(volume.name, snapshotId);
-  if (devices.some((d) => d.name === name))
-    throw new QrvError(
-      'refused',
-      'dm-name-taken',
-      `a device-mapper device named ${name} exists already`,
-      `remove it with \`dmsetup remove ${name}\` if it is a left-over`,
-    );
-  const undo: Array<() => Promise<void>> = [];
-  try {
-    const cow = await store(sizeBytes, undo);
-    if (!real) {
-      // Linear over what the origin maps now (major:minor and offset from its live table).
-      await create(realName(volume.name), realUuid(volume.name), `0 ${sectors} linear ${originTable.args.join(' ')}`);
-      undo.push(() => removeDevice(realName(volume.name)));
-    }
-    return { volume, snapshotId, origin: origin.name, sizeBytes, linear, name, cow, undo, failed };
-  } catch (error) {
-    throw await undone({ volume, snapshotId, undo, failed }, error);
-  }
-}
-
-/** Undoes what an attachment made and says so in the error. */
-async function undone(
-  attachment: Pick<Attachment, 'volume' | 'snapshotId' | 'undo' | 'failed'>,
-  error: unknown,
-): Promise<unknown> {
-  for (const step of attachment.undo.reverse()) await step().catch(() => undefined);
-  attachment.undo.length = 0;
-  if (error instanceof QrvError) {
-    return new QrvError(
-      error.exit,
-      error.code,
-      `snapshot ${attachment.snapshotId} of volume "${attachment.volume.name}" ${attachment.failed} (what was made is removed again): ${error.message}`,
-      error.hint,
-      { cause: error },
-    );
-  }
-  return error;
-}
-
-/**
- * Puts the snapshot target over the origin: the origin suspended, the snapshot created over the
- * prepared COW store, the origin switched to snapshot-origin if it was linear, and resumed
- * (always). `suspendedMs` is the time from the suspend to the end of the resume. A failure
- * removes what was made (the prepared parts too).
- */
-async function finishAttach(attachment: Attachment, frozen: boolean): Promise<SnapshotMade> {
-  const { volume, snapshotId, origin, sizeBytes, linear, name, cow, undo } = attachment;
-  const sectors = sizeBytes / SECTOR;
-  try {
-    // Suspending the origin flushes its I/O and freezes a filesystem mounted on it (lockfs),
-    // unless the engine froze it already (FIFREEZE, e.g. for a whole group): dm cannot freeze it
-    // a second time (EBUSY), so then the suspend only flushes (--nolockfs).
-    const started = process.hrtime.bigint();
-    await dmsetup(frozen ? ['suspend', '--nolockfs', origin] : ['suspend', origin]);
-    let reloaded = false;
-    let failure: unknown;
-    try {
-      await failpoint('dm-before-load');
-      await create(
-        name,
-        snapshotUuid(volume.name, snapshotId),
-        `0 ${sectors} snapshot ${mapperPath(realName(volume.name))} ${cow} P ${CHUNK_SECTORS}`,
-        true,
-      );
-      undo.push(() => removeDevice(name));
-      if (linear) {
-        reloaded = true;
-        await dmsetup([
-          'reload',
-          origin,
-          '--table',
-          `0 ${sectors} snapshot-origin ${mapperPath(realName(volume.name))}`,
-        ]);
-      }
-      await failpoint('dm-before-resume');
-    } catch (error) {
-      failure = error;
-      // A failed reload leaves no inactive table; clear one anyway so that resume keeps the old.
-      if (reloaded) await tool('dmsetup', ['clear', origin]).catch(() => undefined);
-    }
-    await resume(origin); // always; a failure here is thrown as it is (nothing undone)
-    const suspendedMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (failure) throw failure;
-    return { handle: name, path: mapperPath(name), sizeBytes, method: METHOD, suspendedMs };
-  } catch (error) {
-    if (error instanceof QrvError && error.code === 'resume-failed') throw error;
-    throw await undone(attachment, error);
-  }
-}
-
 async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> {
   const snapshotId = snapshotIdOfHandle(volume.name, handle);
   if (!snapshotId)
@@ -463,74 +324,6 @@ async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotR
   } catch {
     return null;
   }
-}
-
-/**
- * After a reboot (the kernel's tables are gone): makes qrv-<volume> over the device again and
- * attaches each of `snapshotIds` over its persistent COW store, which the kernel reads back
- * (`P`). Only right if nothing wrote to the device itself in between (docs/providers.md).
- */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-async function activate(volume: VolumeRef, snapshotIds: string[]): Promise<Activation> {
-  requireRoot();
-  const devices = await listDevices();
-  const name = originName(volume.name);
-  const origin = devices.find((d) => d.name === name);
-  if (origin && origin.uuid !== originUuid(volume.name)) throw foreignDevice(name, origin.uuid);
-  let originCreated = false;
-  if (!origin) {
-    const device = volume.options.device;
-    if (!device || !(await blockDeviceId(device)))
-      throw new QrvError(
-        'io',
-        'volume-missing',
-        `volume "${volume.name}": its device ${device ?? '(none recorded)'} is not there`,
-        'check the device (its name may have changed: /dev/disk/by-id/ names do not)',
-      );
-    await checkFree(
-      device,
-      'device',
-      'device-busy',
-      `unmount it and stop what uses it, then activate again and mount ${mapperPath(name)}`,
-    );
-    const real = devices.find((d) => d.name === realName(volume.name));
-    if (real)
-      throw new QrvError(
-        'refused',
-        'dm-state',
-        `${real.name} exists without ${name}`,
-        `remove it with \`dmsetup remove ${real.name}\` if nothing uses it`,
-      );
-    await create(
-      name,
-      originUuid(volume.name),
-      `0 ${(await deviceBytes(device)) / SECTOR} linear ${await blockDeviceId(device)} 0`,
-    );
-    originCreated = true;
-  }
-  const result: Activation = { originCreated, attached: [], active: [], failed: [] };
-  for (const snapshotId of snapshotIds) {
-    if (devices.some((d) => d.name === snapshotName(volume.name, snapshotId))) {
-      result.active.push(snapshotId);
-      continue;
-    }
-    try {
-      await finishAttach(
-        await prepareAttach(
-          volume,
-          snapshotId,
-          (_size, undo) => existingCowStore(volume, snapshotId, undo),
-          'not attached again',
-        ),
-        false,
-      );
-      result.attached.push(snapshotId);
-    } catch (error) {
-      if (error instanceof QrvError && error.code === 'resume-failed') throw error;
-      result.failed.push({ snapshotId, reason: (error as Error).message });
-    }
-  }
-  return result;
 }
 
 export const dmProvider: Provider = {

@@ -1,15 +1,11 @@
 // The browser's behaviour: keys → navigation, prompts and the actions behind r, p, d, / and t,
 // each through the session (services). Errors become one line in the status bar; nothing throws
-// out of here.
-import { useCallback, useEffect, useRef, useState } from 'react';
+// out of here. The React side is use-browser.ts.
 import type { Key } from 'ink';
 import type { CatalogData } from '../../catalog/schema.ts';
-import { isQrvError } from '../../core/errors.ts';
 import type { Located } from '../../browse/types.ts';
 import { jumpToTime } from './tree.ts';
 import { reduce } from '../ink-printer.tsx';
-import type { ViewState } from '../progress-view.tsx';
-import type { Preview } from './details.ts';
 import {
   entryItems,
   folderOf,
@@ -17,7 +13,6 @@ import {
   framesToVolume,
   copyItems,
   moveSelection,
-  nodeKey,
   openCopy,
   refreshFrames,
   selectedNode,
@@ -31,101 +26,22 @@ import {
 } from './model.ts';
 import type { BrowseSession } from './session.ts';
 import { shortTime } from './text.ts';
-
-export interface Status {
-  text: string;
-  tone: 'info' | 'error';
-}
-
-type EntryNode = Extract<Node, { kind: 'entry' }>;
-
-export type Prompt =
-  | { kind: 'filter'; text: string }
-  | { kind: 'time'; text: string }
-  | { kind: 'persist'; text: string; snapshotId: string }
-  | { kind: 'recover'; text: string; node: EntryNode }
-  | { kind: 'delete'; text: string; snapshotId: string };
-
-export interface Recovery {
-  title: string[];
-  view: ViewState;
-  /** the summary lines once done */
-  lines: string[] | null;
-  error: string | null;
-}
-
-export function errorText(error: unknown): string {
-  if (isQrvError(error)) return `${error.message}${error.hint ? ` (${error.hint})` : ''}`;
-  return error instanceof Error ? error.message : String(error);
-}
-
-export interface BrowserInit {
-  session: BrowseSession;
-  data: CatalogData;
-  host: string;
-  frames: Frame[];
-  status?: Status;
-  onQuit: () => void;
-}
-
-const EMPTY_VIEW: ViewState = { lines: [], current: null, progress: null };
-
-/** The React state the browser draws from; the controller sets it. */
-interface View {
-  setFrames: (frames: Frame[]) => void;
-  setData: (data: CatalogData) => void;
-  setStatus: (status: Status | null) => void;
-  setPrompt: (prompt: Prompt | null) => void;
-  setBusy: (busy: string | null) => void;
-  setRecovery: (recovery: Recovery | null) => void;
-}
-
-export function useBrowser(init: BrowserInit) {
-  const { session } = init;
-  const [frames, setFrames] = useState<Frame[]>(init.frames);
-  const [data, setData] = useState<CatalogData>(init.data);
-  const [status, setStatus] = useState<Status | null>(init.status ?? null);
-  const [prompt, setPrompt] = useState<Prompt | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [preview, setPreview] = useState<Preview | null>(null);
-  const [recovery, setRecovery] = useState<Recovery | null>(null);
-  // React's setters stay the same from render to render: one controller serves them all.
-  const controller = useRef<BrowserController | null>(null);
-  controller.current ??= new BrowserController(init, {
-    setFrames,
-    setData,
-    setStatus,
-    setPrompt,
-    setBusy,
-    setRecovery,
-  });
-
-  const selected = selectedNode(frames.at(-1));
-  const previewKey = selected ? nodeKey(selected) : '';
-
-  // The contents of a selected folder, read through the open reader; a late answer for an item no longer selected is dropped.
-  useEffect(() => {
-    if (selected?.kind !== 'entry' || selected.entry.type !== 'dir') return;
-    let current = true;
-    session.list(selected.copyId, selected.entry.path).then(
-      (entries) => current && setPreview({ key: previewKey, entries }),
-      (error: unknown) => current && setPreview({ key: previewKey, error: errorText(error) }),
-    );
-    return () => {
-      current = false;
-    };
-  }, [previewKey, session]);
-
-  const onKey = useCallback((input: string, key: Key) => controller.current?.onKey(input, key), []);
-  return { frames, data, status, prompt, busy, preview, previewKey, recovery, onKey, selected };
-}
+import {
+  EMPTY_VIEW,
+  errorText,
+  type BrowserInit,
+  type EntryNode,
+  type Prompt,
+  type Recovery,
+  type View,
+} from './state.ts';
 
 /**
  * Keys to actions. Keys arrive faster than renders (a pasted text is one key per character):
  * the controller reads and writes the latest state in its own fields, synchronously, and hands
  * each change to React to draw.
  */
-class BrowserController {
+export class BrowserController {
   private frames: Frame[];
   private data: CatalogData;
   private prompt: Prompt | null = null;

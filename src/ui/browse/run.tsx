@@ -10,7 +10,7 @@ import { findVolume } from '../../catalog/lookup.ts';
 import type { Via } from '../../browse/open.ts';
 import { jumpToTime } from './tree.ts';
 import { Browser } from './browser.tsx';
-import type { Status } from './controller.ts';
+import type { Status } from './state.ts';
 import { initialFrames } from './model.ts';
 import { BrowseSession } from './session.ts';
 

@@ -30,7 +30,7 @@ import {
   type CatalogData,
 } from './schema.ts';
 import { KEYS, type Collection, type Delta } from './tracked.ts';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 /** A base of this many bytes and more is changed through the journal; a smaller one is rewritten whole. */
 export const BASE_JOURNALED = 256 * 1024;
@@ -46,7 +46,7 @@ export function fitsJournal(line: number, baseBytes: number, journalBytes: numbe
   );
 }
 
-const ROW_SCHEMAS: Record<Collection, z.ZodType> = {
+const ROW_SCHEMAS: Record<Collection, z.ZodMiniType> = {
   volumes: volumeSchema,
   snapshots: snapshotSchema,
   qrvs: qrvSchema,

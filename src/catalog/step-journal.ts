@@ -6,6 +6,7 @@ import { constants as C } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../core/errors.ts';
+import * as z from 'zod/mini';
 import { stepSchema, type Job, type Step } from './schema.ts';
 
 function journalFile(home: string, jobId: string): string {
@@ -43,7 +44,7 @@ export async function readSteps(home: string, jobId: string): Promise<Step[] | n
   lines.pop(); // after the last newline: nothing, or a torn line
   for (const line of lines.reverse()) {
     try {
-      return stepSchema.array().parse(JSON.parse(line));
+      return z.array(stepSchema).parse(JSON.parse(line));
     } catch {
       // a line that does not parse is not a record; try the one before
     }

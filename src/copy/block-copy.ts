@@ -43,20 +43,20 @@ export function copyImage(options: CopyOptions): Promise<CopyResult> {
   return replicate({ ...options, keepMode: true, base: { kind: 'fresh' } });
 }
 
+/** How checksumImage reads: `handle`, the image already open (read through it, left open). */
+export interface ChecksumOptions {
+  reporter?: Reporter;
+  phase?: Phase;
+  blockSize?: number;
+  handle?: FileHandle;
+}
+
 /**
  * The checksum of the first `sizeBytes` of an image file or device ("xxh64-blocks:…", over the
- * xxh64 of each block), computed exactly as the copy engine computes it. `handle`: the image
- * already open (read through it, left open).
+ * xxh64 of each block), computed exactly as the copy engine computes it.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
-export async function checksumImage(
-  path: string,
-  sizeBytes: number,
-  reporter?: Reporter,
-  phase: Phase = 'verify',
-  blockSize = DEFAULT_BLOCK_SIZE,
-  handle?: FileHandle,
-): Promise<string> {
+export async function checksumImage(path: string, sizeBytes: number, options: ChecksumOptions = {}): Promise<string> {
+  const { reporter, phase = 'verify', blockSize = DEFAULT_BLOCK_SIZE, handle } = options;
   const digest = new Xxh64(0n);
   await scanBlocks({ path, handle, sizeBytes, blockSize, reporter, phase }, (_first, hashes) => {
     digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));

@@ -119,7 +119,7 @@ export async function openDestination(
     throw openError(error, path, kind);
   }
   try {
-    await prepareDestination(handle, path, kind, sizeBytes, source, options);
+    await prepareDestination(handle, path, { kind, sizeBytes, source, ...options });
     return handle;
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -146,20 +146,17 @@ function openError(error: unknown, path: string, kind: DestinationKind): QrvErro
  * it (a `touch`ed 0644 pool member too: a QRV is as private as its volume); a device must be
  * large enough.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 export async function prepareDestination(
   handle: FileHandle,
   path: string,
-  kind: DestinationKind,
-  sizeBytes: number,
-  source: Stats,
-  options: { keep?: boolean; private?: boolean } = {},
+  want: { kind: DestinationKind; sizeBytes: number; source: Stats; keep?: boolean; private?: boolean },
 ): Promise<void> {
+  const { kind, sizeBytes, source } = want;
   const stats = await ioCall('stat', path, () => handle.stat());
   checkDestinationKind(path, kind, stats, source);
   if (kind === 'file') {
-    if (options.private && (stats.mode & 0o7777) !== 0o600) await ioCall('chmod', path, () => handle.chmod(0o600));
-    if (!options.keep) await ioCall('truncate', path, () => handle.truncate(0));
+    if (want.private && (stats.mode & 0o7777) !== 0o600) await ioCall('chmod', path, () => handle.chmod(0o600));
+    if (!want.keep) await ioCall('truncate', path, () => handle.truncate(0));
     await ioCall('truncate', path, () => handle.truncate(sizeBytes));
     return;
   }

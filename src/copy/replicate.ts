@@ -281,7 +281,10 @@ class Replication {
     const keep = this.base.kind !== 'fresh' || this.startBlock > 0;
     const given = this.options.destinationHandle;
     if (given)
-      await prepareDestination(given, destination, destinationKind, sizeBytes, src.stats, {
+      await prepareDestination(given, destination, {
+        kind: destinationKind,
+        sizeBytes,
+        source: src.stats,
         keep,
         private: !this.options.keepMode,
       });

@@ -67,22 +67,7 @@ export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcom
       for await (const piece of qrv) {
         const theirs = snapshot ? (await snapshot.next()).value : undefined;
         const recorded = await ledger.hashes(piece.first, piece.hashes.length);
-        for (let index = 0; index < piece.hashes.length; index++) {
-          const ours = piece.hashes[index];
-          const other = theirs ? theirs.hashes[index] : undefined;
-          // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-          if (ours !== recorded[index] || (other !== undefined && ours !== other)) {
-            // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-            if (outcome.bad.length < MAX_LISTED) outcome.bad.push(piece.first + index);
-            outcome.badCount++;
-          }
-          // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-          if (other !== undefined && other !== recorded[index]) {
-            // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-            if (outcome.snapshotDiffers.length < MAX_LISTED) outcome.snapshotDiffers.push(piece.first + index);
-            outcome.snapshotDiffersCount++;
-          }
-        }
+        comparePiece(outcome, piece.first, { ours: piece.hashes, recorded, theirs: theirs?.hashes });
         outcome.bytesChecked += piece.bytes;
       }
     } finally {
@@ -91,5 +76,25 @@ export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcom
     return outcome;
   } finally {
     await ledger.close();
+  }
+}
+
+/** One piece's blocks: the QRV's hashes against the ledger's (and the snapshot's, when read). */
+function comparePiece(
+  outcome: VerifyOutcome,
+  first: number,
+  hashes: { ours: BigUint64Array; recorded: BigUint64Array; theirs: BigUint64Array | undefined },
+): void {
+  const { ours, recorded, theirs } = hashes;
+  for (let index = 0; index < ours.length; index++) {
+    const other = theirs?.[index];
+    if (ours[index] !== recorded[index] || (other !== undefined && ours[index] !== other)) {
+      if (outcome.bad.length < MAX_LISTED) outcome.bad.push(first + index);
+      outcome.badCount++;
+    }
+    if (other !== undefined && other !== recorded[index]) {
+      if (outcome.snapshotDiffers.length < MAX_LISTED) outcome.snapshotDiffers.push(first + index);
+      outcome.snapshotDiffersCount++;
+    }
   }
 }

@@ -335,7 +335,7 @@ t.test('progress events are monotonic and end at sizeBytes', async (t) => {
   t.equal(last, size);
 
   events.length = 0;
-  t.equal(await checksumImage(source, size, reporter), result.checksum);
+  t.equal(await checksumImage(source, size, { reporter }), result.checksum);
   const verify = events.filter((e) => e.type === 'progress');
   t.ok(verify.length >= 2);
   t.ok(

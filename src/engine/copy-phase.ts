@@ -56,7 +56,8 @@ export async function copyPhase(
   const dest = await job.step(
     'copy',
     'check destination',
-    () => resolveTarget(data, ctx.catalog.home, volume, snapshot, to, options.force, newQrvId),
+    () =>
+      resolveTarget(data, ctx.catalog.home, { volume, source: snapshot, to, force: options.force, qrvId: newQrvId }),
     (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`,
   );
   if (resume && dest.existing?.id !== resume.qrv.id) {

@@ -91,21 +91,55 @@ async function plannedPath(
   return { target, st };
 }
 
-// eslint-disable-next-line max-lines-per-function, max-params -- too long, too many parameters: to be split (issue 17)
-export async function resolveDestination(
+/** A copy's destination as asked: for `volume`'s copy of `source`, at `to` (with --force). */
+export interface DestinationAsk {
+  volume: Volume;
+  source: CopySource;
+  to: string;
+  force: boolean;
+  /** `to` is a member of a pool, qrv's own to overwrite */
+  viaPool?: boolean;
+}
+
+/** Where a copy may go, refused with the reason when it may not (nothing is written). */
+export async function resolveDestination(data: CatalogData, home: string, ask: DestinationAsk): Promise<Destination> {
+  const { target: real, st } = await plannedPath(data, ask.volume, ask.to);
+  const existing = await ownQrvThere(data, home, ask, { real, st });
+  if (st?.isBlockDevice()) return blockDestination(ask, real, st, existing);
+  if (st && !st.isFile())
+    throw new QrvError(
+      'refused',
+      'destination-kind',
+      `destination ${ask.to} is neither a file nor a block device`,
+      'give an image file path, a folder or a block device',
+    );
+  if (st && !existing && !ask.force)
+    throw new QrvError(
+      'refused',
+      'destination-exists',
+      `destination ${ask.to} exists and is not a QRV of "${ask.volume.name}"`,
+      'add --force to overwrite it, or choose a new path',
+    );
+  await checkRoom(ask, real, st);
+  return { path: real, kind: 'file', existing, planned: st };
+}
+
+/**
+ * What holds the planned path: refused when it is the volume or snapshot being copied, anything
+ * of qrv's but this volume's QRV (or the pool's member), or a QRV another job is copying; else
+ * this volume's QRV there, if one is.
+ */
+async function ownQrvThere(
   data: CatalogData,
   home: string,
-  volume: Volume,
-  snapshot: CopySource,
-  to: string,
-  force: boolean,
-  viaPool = false,
-): Promise<Destination> {
-  const { target: real, st } = await plannedPath(data, volume, to);
-  const holders = await holdersOf(data, home, real, st);
+  ask: DestinationAsk,
+  planned: { real: string; st: Stats | null },
+): Promise<Qrv | null> {
+  const { volume, to } = ask;
+  const holders = await holdersOf(data, home, planned.real, planned.st);
   // The volume or snapshot being copied: said as such.
   const isVolume = holders.some((h) => h.kind === 'volume' && h.volume === volume.name && !h.under);
-  if (isVolume || (await sameAs(real, st, snapshot.path))) {
+  if (isVolume || (await sameAs(planned.real, planned.st, ask.source.path))) {
     throw new QrvError(
       'refused',
       'destination-is-source',
@@ -113,7 +147,7 @@ export async function resolveDestination(
       'choose a destination on another disk',
     );
   }
-  refuseProtected(holders, 'destination', to, { qrvOf: volume.name, poolMember: viaPool });
+  refuseProtected(holders, 'destination', to, { qrvOf: volume.name, poolMember: ask.viaPool ?? false });
   const existing =
     holders
       .map((h) => (h.kind === 'qrv' ? h.qrv : null))
@@ -126,41 +160,41 @@ export async function resolveDestination(
       'wait for that job, or see it with `qrv list`',
     );
   }
+  return existing;
+}
 
-  if (st?.isBlockDevice()) {
-    if ((await mountedDevices()).has(real))
-      throw new QrvError(
-        'refused',
-        'destination-mounted',
-        `destination ${to} is mounted`,
-        'unmount it first; a QRV overwrites the whole device',
-      );
-    const size = await blockDeviceSize(real);
-    if (size < snapshot.sizeBytes) throw tooSmall(to, size, snapshot.sizeBytes);
-    if (!existing && !force)
-      throw new QrvError(
-        'refused',
-        'destination-exists',
-        `destination ${to} is a device that holds no QRV yet`,
-        'add --force to overwrite the whole device',
-      );
-    return { path: real, kind: 'block', existing, planned: st };
-  }
-  if (st && !st.isFile())
+/** A block device: not mounted, large enough, and a QRV already or overwritten with --force. */
+async function blockDestination(
+  ask: DestinationAsk,
+  real: string,
+  st: Stats,
+  existing: Qrv | null,
+): Promise<Destination> {
+  const { to } = ask;
+  if ((await mountedDevices()).has(real))
     throw new QrvError(
       'refused',
-      'destination-kind',
-      `destination ${to} is neither a file nor a block device`,
-      'give an image file path, a folder or a block device',
+      'destination-mounted',
+      `destination ${to} is mounted`,
+      'unmount it first; a QRV overwrites the whole device',
     );
-  if (st && !existing && !force)
+  const size = await blockDeviceSize(real);
+  if (size < ask.source.sizeBytes) throw tooSmall(to, size, ask.source.sizeBytes);
+  if (!existing && !ask.force)
     throw new QrvError(
       'refused',
       'destination-exists',
-      `destination ${to} exists and is not a QRV of "${volume.name}"`,
-      'add --force to overwrite it, or choose a new path',
+      `destination ${to} is a device that holds no QRV yet`,
+      'add --force to overwrite the whole device',
     );
+  return { path: real, kind: 'block', existing, planned: st };
+}
 
+/**
+ * A file QRV is sparse: it needs room for the snapshot's allocated blocks, less what an old copy
+ * at the same path already holds.
+ */
+async function checkRoom(ask: DestinationAsk, real: string, st: Stats | null): Promise<void> {
   const dir = path.dirname(real);
   const fsStat = await fs.statfs(dir).catch((error: NodeJS.ErrnoException) => {
     throw new QrvError(
@@ -170,13 +204,10 @@ export async function resolveDestination(
       'create the folder first or choose another destination',
     );
   });
-  // A file QRV is sparse: it needs room for the snapshot's allocated blocks, less what an old
-  // copy at the same path already holds.
-  const needed = await allocatedBytes(snapshot.path, snapshot.sizeBytes);
+  const needed = await allocatedBytes(ask.source.path, ask.source.sizeBytes);
   const reusable = st ? st.blocks * 512 : 0;
   const free = fsStat.bavail * fsStat.bsize + reusable;
-  if (free < needed) throw tooSmall(to, free, needed);
-  return { path: real, kind: 'file', existing, planned: st };
+  if (free < needed) throw tooSmall(ask.to, free, needed);
 }
 
 /** Whether `target` (with its stats, when it exists) is `other`. */
@@ -219,21 +250,20 @@ function tooSmall(to: string, has: number, needs: number): QrvError {
  * fit is picked (on a copy of the data: the copy phase reserves it in the transaction that
  * records the QRV). A pool member is qrv's own to overwrite.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 export async function resolveTarget(
   data: CatalogData,
   home: string,
-  volume: Volume,
-  source: CopySource,
-  to: string,
-  force: boolean,
-  qrvId: string,
+  ask: DestinationAsk & { qrvId: string },
 ): Promise<Destination & { pool: string | null }> {
+  const { volume, source, to, force } = ask;
   if (!to.startsWith('pool:'))
-    return { ...(await resolveDestination(data, home, volume, source, to, force)), pool: null };
+    return { ...(await resolveDestination(data, home, { volume, source, to, force })), pool: null };
   const pool = to.slice('pool:'.length);
-  const member = reserveMember(plainCopy(data), pool, volume.name, source.sizeBytes, qrvId);
-  return { ...(await resolveDestination(data, home, volume, source, member.path, true, true)), pool };
+  const member = reserveMember(plainCopy(data), pool, volume.name, source.sizeBytes, ask.qrvId);
+  return {
+    ...(await resolveDestination(data, home, { volume, source, to: member.path, force: true, viaPool: true })),
+    pool,
+  };
 }
 
 /**

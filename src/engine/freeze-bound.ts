@@ -43,15 +43,12 @@ const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1
  * Refuses, before anything is frozen, a snapshot whose copy would keep a filesystem frozen longer
  * than `maxFreezeMs`. Nothing to freeze, or a snapshot that is a clone: nothing to refuse.
  */
-// eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
 export async function checkFreezeBudget(
-  provider: Provider,
-  ref: VolumeRef,
-  volume: Volume,
-  kind: 'file' | 'block',
+  target: { provider: Provider; ref: VolumeRef; volume: Volume; kind: 'file' | 'block' },
   data: CatalogData,
   maxFreezeMs: number,
 ): Promise<void> {
+  const { provider, ref, volume, kind } = target;
   if (provider.quiesce === 'provider' || !provider.copyEstimate) return;
   const { mountpoints } = await freezeTargets(volume, kind);
   if (!mountpoints.length) return;

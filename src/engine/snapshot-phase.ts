@@ -161,7 +161,7 @@ async function begin(t: Taking): Promise<void> {
   // A store unsafe to write, or a copy that would outlast --max-freeze, is refused before
   // anything is written or frozen.
   await provider.checkSnapshot?.(ref);
-  await checkFreezeBudget(provider, ref, volume, kind, await ctx.catalog.read(), t.maxFreezeMs);
+  await checkFreezeBudget({ provider, ref, volume, kind }, await ctx.catalog.read(), t.maxFreezeMs);
   // The point in time is when the snapshot is taken, after the pre-snapshot hook.
   const createdAt = ctx.now();
   row.createdAt = createdAt.toISOString();

@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
 import type { JobRecorder } from './job-recorder.ts';
-import { volumeRef } from '../providers/provider.ts';
+import { volumeRef, type Provider } from '../providers/provider.ts';
 import { replaceSnapshot } from './snapshot-phase.ts';
 
 export function checkRemovable(snapshot: Snapshot, force: boolean, copyingFrom: boolean): void {
@@ -82,7 +82,6 @@ export interface BatchOutcome {
  * one ends the job). A kill leaves at most one batch `removing`, which `qrv doctor` finishes.
  * One snapshot that fails to go does not stop the others.
  */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function unsnapBatches(
   ctx: Context,
   job: JobRecorder,
@@ -93,53 +92,20 @@ export async function unsnapBatches(
   const outcome: BatchOutcome = { removed: [], failed: [] };
   const batches: SnapshotRef[][] = [];
   for (let at = 0; at < snapshots.length; at += UNSNAP_BATCH) batches.push(snapshots.slice(at, at + UNSNAP_BATCH));
-  const provider = getProvider(volume.provider);
-  const markRemoving = (batch: SnapshotRef[] | undefined) => (rows: Snapshot[]) => {
-    const ids = new Set((batch ?? []).map((s) => s.id));
-    for (const at of positionsWhere(rows, (row) => ids.has(row.id) && row.state === 'ready'))
-      (rows[at] as Snapshot).state = 'removing';
-  };
-  await job.begin((catalog) => markRemoving(batches[0])(catalog.snapshots));
+  const removing: BatchRemoval = { ctx, volume, provider: getProvider(volume.provider), outcome, onFailed };
+  await job.begin((catalog) => markRemoving(batches[0], catalog.snapshots));
   for (const [index, batch] of batches.entries()) {
-    const gone = new Map<string, string>();
-    const kept = new Set<string>();
     job.hold();
-    await job.step(
+    const done = await job.step(
       'unsnap',
       `remove ${batch.length} snapshot(s) of ${volume.name}`,
-      async () => {
-        for (const snapshot of batch) {
-          try {
-            if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
-            const removedAt = ctx.now().toISOString();
-            gone.set(snapshot.id, removedAt);
-            outcome.removed.push({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, removedAt });
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            kept.add(snapshot.id);
-            outcome.failed.push({ snapshot, error: message });
-            onFailed(snapshot, message);
-          }
-        }
-        return gone.size;
-      },
-      (n) => `${n} removed, ${batch.length - n} failed`,
+      () => removeBatch(removing, batch),
+      ({ gone }) => `${gone.size} removed, ${batch.length - gone.size} failed`,
     );
     const next = batches[index + 1];
     const change = (catalog: { snapshots: Snapshot[] }) => {
-      const rows = catalog.snapshots;
-      for (const at of positionsWhere(
-        rows,
-        (row) => gone.has(row.id) || (kept.has(row.id) && row.state === 'removing'),
-      )) {
-        const row = rows[at] as Snapshot;
-        const removedAt = gone.get(row.id);
-        if (removedAt !== undefined) {
-          row.state = 'removed';
-          row.removedAt = removedAt;
-        } else row.state = 'ready';
-      }
-      markRemoving(next)(rows);
+      settleBatch(catalog.snapshots, done);
+      markRemoving(next, catalog.snapshots);
     };
     if (next) await job.release(change);
     else {
@@ -148,6 +114,61 @@ export async function unsnapBatches(
     }
   }
   return outcome;
+}
+
+/** What removing a batch needs, and where it records what went and what failed. */
+interface BatchRemoval {
+  ctx: Context;
+  volume: Volume;
+  provider: Provider;
+  outcome: BatchOutcome;
+  onFailed: (snapshot: SnapshotRef, error: string) => void;
+}
+
+/** What a batch's removal did: the snapshots gone (with when), and those kept because they failed. */
+interface BatchDone {
+  gone: Map<string, string>;
+  kept: Set<string>;
+}
+
+/** Marks a batch's ready rows `removing`. */
+function markRemoving(batch: SnapshotRef[] | undefined, rows: Snapshot[]): void {
+  const ids = new Set((batch ?? []).map((s) => s.id));
+  for (const at of positionsWhere(rows, (row) => ids.has(row.id) && row.state === 'ready'))
+    (rows[at] as Snapshot).state = 'removing';
+}
+
+/** Removes each snapshot of a batch; one that fails does not stop the others. */
+async function removeBatch(removing: BatchRemoval, batch: SnapshotRef[]): Promise<BatchDone> {
+  const { ctx, volume, provider, outcome } = removing;
+  const done: BatchDone = { gone: new Map(), kept: new Set() };
+  for (const snapshot of batch) {
+    try {
+      if (snapshot.handle) await provider.removeSnapshot(volumeRef(volume), snapshot.handle);
+      const removedAt = ctx.now().toISOString();
+      done.gone.set(snapshot.id, removedAt);
+      outcome.removed.push({ id: snapshot.id, volume: snapshot.volume, handle: snapshot.handle, removedAt });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      done.kept.add(snapshot.id);
+      outcome.failed.push({ snapshot, error: message });
+      removing.onFailed(snapshot, message);
+    }
+  }
+  return done;
+}
+
+/** The rows of a removed batch: `removed` (with when) for what went, `ready` again for what failed. */
+function settleBatch(rows: Snapshot[], done: BatchDone): void {
+  const { gone, kept } = done;
+  for (const at of positionsWhere(rows, (row) => gone.has(row.id) || (kept.has(row.id) && row.state === 'removing'))) {
+    const row = rows[at] as Snapshot;
+    const removedAt = gone.get(row.id);
+    if (removedAt !== undefined) {
+      row.state = 'removed';
+      row.removedAt = removedAt;
+    } else row.state = 'ready';
+  }
 }
 
 async function finishWith(

@@ -65,15 +65,13 @@ async function preflight(data: CatalogData, home: string, members: Member[], req
     }
     if (rules.timing.mode !== 'now' || rules.dest === null) continue;
     const facts = await getProvider(volume.provider).inspect(volumeRef(volume));
-    await resolveTarget(
-      data,
-      home,
+    await resolveTarget(data, home, {
       volume,
-      { path: volume.path, sizeBytes: facts.sizeBytes },
-      rules.dest,
-      request.force,
-      'q-00000000',
-    );
+      source: { path: volume.path, sizeBytes: facts.sizeBytes },
+      to: rules.dest,
+      force: request.force,
+      qrvId: 'q-00000000',
+    });
   }
 }
 

@@ -8,7 +8,7 @@
 import { plainCopy } from '../catalog/tracked.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CatalogData, Qrv, RetiredPrimary, Volume } from '../catalog/schema.ts';
+import type { CatalogData, Qrv, RetiredPrimary, Snapshot, Volume } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
@@ -151,7 +151,6 @@ function destinationClash(data: CatalogData, volume: Volume): string | null {
   return `policy ${policy.name} copies to ${policy.dest}, which is now the volume itself: its copies are refused until it names another place (\`qrv policy set ${policy.name} --dest …\`)`;
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function promote(ctx: Context, request: PromoteRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   // --as-of: the argument is a volume, and its newest QRV holding its state at that time is promoted.
@@ -163,124 +162,9 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
   const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
   const asOf = `${qrv.snapshotId}${snapshot ? ` (${snapshot.createdAt})` : ''}`;
   const live = data.snapshots.filter((s) => s.volume === volume.name && LIVE.has(s.state));
-
-  // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-  const { result, job } = await withJob(ctx, 'promote', volume.name, async (job) => {
-    job.set({ qrvId: qrv.id, snapshotId: qrv.snapshotId });
-    const target = await job.step(
-      'promote',
-      'check QRV',
-      () => promoteTarget(qrv, volume),
-      (t) =>
-        `${qrv.id} at ${t.path} (${t.provider}), as of ${asOf}, ${qrv.lastVerify ? `verified ${qrv.lastVerify.at}` : 'never verified'}`,
-    );
-    job.set({ destination: target.path });
-    if (live.length && !(volume.provider === 'file' && target.provider === 'file')) {
-      throw new QrvError(
-        'refused',
-        'volume-has-snapshots',
-        `volume "${volume.name}" still has ${live.length} snapshot(s) on its ${volume.provider} primary ${volume.path}: ${live.map((s) => s.id).join(', ')}; they cannot follow it to ${target.path}`,
-        'remove them first with `qrv unsnap ID` (recover or copy from them before, if you need them), then promote',
-      );
-    }
-    const oldExists = await job.step(
-      'promote',
-      'check old primary',
-      async () => {
-        const uses = await usesOf(volume.path);
-        if (uses.length)
-          throw new QrvError(
-            'refused',
-            'volume-mounted',
-            `the primary of "${volume.name}", ${volume.path}, is ${uses.map(describeUse).join(', ')}`,
-            'stop what uses it and unmount it (detach the loop device) first: promoting switches the volume away from it',
-          );
-        const exists = await fs.stat(volume.path).then(
-          () => true,
-          () => false,
-        );
-        if (exists && !request.force)
-          throw new QrvError(
-            'refused',
-            'primary-exists',
-            `the primary of "${volume.name}", ${volume.path}, still exists; promoting ${qrv.id} makes the volume what it was at ${asOf}, and what was written to ${volume.path} since then stays only there`,
-            'add --force to promote it anyway; the old primary is kept as it is and recorded as retired',
-          );
-        return exists;
-      },
-      (exists) => `${volume.path}: ${exists ? 'not in use; kept as it is' : 'gone'}`,
-    );
-
-    const wanted: VolumeRef = {
-      name: volume.name,
-      provider: target.provider,
-      path: target.path,
-      options: newOptions(volume, target, live.length),
-    };
-    const switched = await switchDevices(ctx, job, volume, wanted);
-    const ref = switched.ref;
-    try {
-      const facts = await job.step(
-        'promote',
-        'check new primary',
-        () => getProvider(ref.provider).inspect(ref),
-        (f) => `${ref.path}: ${f.sizeBytes} bytes`,
-      );
-      const now = ctx.now().toISOString();
-      const retired: RetiredPrimary = {
-        path: volume.path,
-        provider: volume.provider,
-        options: volume.options,
-        sizeBytes: volume.sizeBytes,
-        retiredAt: now,
-        promotedQrv: qrv.id,
-        snapshotId: qrv.snapshotId,
-        jobId: job.id,
-      };
-      const holder: { made?: Switched } = {};
-      await job.step(
-        'promote',
-        'switch primary',
-        () =>
-          job.begin((catalog) => {
-            const rows = promotable(catalog, qrv.id);
-            if (rows.volume.path !== volume.path || rows.volume.provider !== volume.provider)
-              throw new QrvError(
-                'busy',
-                'volume-busy',
-                `volume "${volume.name}" changed while it was being promoted`,
-                'run the command again',
-              );
-            rows.volume.retired = [...(rows.volume.retired ?? []), retired];
-            Object.assign(rows.volume, {
-              provider: ref.provider,
-              path: ref.path,
-              options: ref.options,
-              sizeBytes: facts.sizeBytes,
-            });
-            Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
-            holder.made = {
-              volume: plainCopy(rows.volume),
-              qrv: plainCopy(rows.qrv),
-              retired,
-              oldExists,
-              leftPool: leavePool(catalog, qrv.id),
-            };
-            const clash = destinationClash(catalog, rows.volume);
-            if (clash) void job.warn(clash);
-          }),
-        () => `${volume.name}: ${volume.path} -> ${ref.path}`,
-      );
-      return holder.made as Switched;
-    } catch (error) {
-      if (!job.isWritten)
-        await switched
-          .undo()
-          .catch((undoError: Error) => job.warn(`the device switch could not be undone: ${undoError.message}`));
-      throw error;
-    }
-  });
-
+  const { result, job } = await withJob(ctx, 'promote', volume.name, (job) =>
+    promoteInJob({ ctx, job, qrv, volume, asOf, live, force: request.force }),
+  );
   const others = data.qrvs
     .filter((q) => q.volume === volume.name && q.id !== qrv.id && q.state === 'ready')
     .map((q) => q.id);
@@ -307,4 +191,147 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
     data: { volume: result.volume, qrv: result.qrv, retired: result.retired, leftPool: result.leftPool, job },
     lines,
   };
+}
+
+/** One promotion inside its job: what it promotes, and the snapshots still live on the old primary. */
+interface Promotion {
+  ctx: Context;
+  job: JobRecorder;
+  qrv: Qrv;
+  volume: Volume;
+  /** the QRV's point in time, as said in lines */
+  asOf: string;
+  live: Snapshot[];
+  force: boolean;
+}
+
+/**
+ * Checks the QRV and the old primary, switches the devices over (a provider that adopts or
+ * releases them), and records the switch; a failure before the record undoes the device switch.
+ */
+async function promoteInJob(p: Promotion): Promise<Switched> {
+  const { ctx, job, qrv, volume, live } = p;
+  job.set({ qrvId: qrv.id, snapshotId: qrv.snapshotId });
+  const target = await job.step(
+    'promote',
+    'check QRV',
+    () => promoteTarget(qrv, volume),
+    (t) =>
+      `${qrv.id} at ${t.path} (${t.provider}), as of ${p.asOf}, ${qrv.lastVerify ? `verified ${qrv.lastVerify.at}` : 'never verified'}`,
+  );
+  job.set({ destination: target.path });
+  if (live.length && !(volume.provider === 'file' && target.provider === 'file')) {
+    throw new QrvError(
+      'refused',
+      'volume-has-snapshots',
+      `volume "${volume.name}" still has ${live.length} snapshot(s) on its ${volume.provider} primary ${volume.path}: ${live.map((s) => s.id).join(', ')}; they cannot follow it to ${target.path}`,
+      'remove them first with `qrv unsnap ID` (recover or copy from them before, if you need them), then promote',
+    );
+  }
+  const oldExists = await checkOldPrimary(p);
+  const wanted: VolumeRef = {
+    name: volume.name,
+    provider: target.provider,
+    path: target.path,
+    options: newOptions(volume, target, live.length),
+  };
+  const switched = await switchDevices(ctx, job, volume, wanted);
+  try {
+    return await recordSwitch(p, switched.ref, oldExists);
+  } catch (error) {
+    if (!job.isWritten)
+      await switched
+        .undo()
+        .catch((undoError: Error) => job.warn(`the device switch could not be undone: ${undoError.message}`));
+    throw error;
+  }
+}
+
+/** The old primary: refused while in use, or while it exists without --force; whether it exists. */
+function checkOldPrimary(p: Promotion): Promise<boolean> {
+  const { job, volume, qrv } = p;
+  return job.step(
+    'promote',
+    'check old primary',
+    async () => {
+      const uses = await usesOf(volume.path);
+      if (uses.length)
+        throw new QrvError(
+          'refused',
+          'volume-mounted',
+          `the primary of "${volume.name}", ${volume.path}, is ${uses.map(describeUse).join(', ')}`,
+          'stop what uses it and unmount it (detach the loop device) first: promoting switches the volume away from it',
+        );
+      const exists = await fs.stat(volume.path).then(
+        () => true,
+        () => false,
+      );
+      if (exists && !p.force)
+        throw new QrvError(
+          'refused',
+          'primary-exists',
+          `the primary of "${volume.name}", ${volume.path}, still exists; promoting ${qrv.id} makes the volume what it was at ${p.asOf}, and what was written to ${volume.path} since then stays only there`,
+          'add --force to promote it anyway; the old primary is kept as it is and recorded as retired',
+        );
+      return exists;
+    },
+    (exists) => `${volume.path}: ${exists ? 'not in use; kept as it is' : 'gone'}`,
+  );
+}
+
+/** The new primary inspected, then the volume switched to it in the catalog, the old one retired. */
+async function recordSwitch(p: Promotion, ref: VolumeRef, oldExists: boolean): Promise<Switched> {
+  const { ctx, job, qrv, volume } = p;
+  const facts = await job.step(
+    'promote',
+    'check new primary',
+    () => getProvider(ref.provider).inspect(ref),
+    (f) => `${ref.path}: ${f.sizeBytes} bytes`,
+  );
+  const now = ctx.now().toISOString();
+  const retired: RetiredPrimary = {
+    path: volume.path,
+    provider: volume.provider,
+    options: volume.options,
+    sizeBytes: volume.sizeBytes,
+    retiredAt: now,
+    promotedQrv: qrv.id,
+    snapshotId: qrv.snapshotId,
+    jobId: job.id,
+  };
+  const holder: { made?: Switched } = {};
+  await job.step(
+    'promote',
+    'switch primary',
+    () =>
+      job.begin((catalog) => {
+        const rows = promotable(catalog, qrv.id);
+        if (rows.volume.path !== volume.path || rows.volume.provider !== volume.provider)
+          throw new QrvError(
+            'busy',
+            'volume-busy',
+            `volume "${volume.name}" changed while it was being promoted`,
+            'run the command again',
+          );
+        rows.volume.retired = [...(rows.volume.retired ?? []), retired];
+        Object.assign(rows.volume, {
+          provider: ref.provider,
+          path: ref.path,
+          options: ref.options,
+          sizeBytes: facts.sizeBytes,
+        });
+        Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
+        holder.made = {
+          volume: plainCopy(rows.volume),
+          qrv: plainCopy(rows.qrv),
+          retired,
+          oldExists,
+          leftPool: leavePool(catalog, qrv.id),
+        };
+        const clash = destinationClash(catalog, rows.volume);
+        if (clash) void job.warn(clash);
+      }),
+    () => `${volume.name}: ${volume.path} -> ${ref.path}`,
+  );
+  return holder.made as Switched;
 }

@@ -13,6 +13,8 @@ import { withJob } from '../engine/job-recorder.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { withReader, type Via } from '../browse/open.ts';
+import type { FilesystemReader } from '../browse/types.ts';
+import type { CatalogData, Job } from '../catalog/schema.ts';
 import { bytesUnder, restorePath, unsafeTypedPath, type Restored, type Skipped } from '../browse/restore.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { mountpointsOf } from '../system/freeze.ts';
@@ -93,10 +95,57 @@ async function targetFolder(to: string): Promise<{ folder: string; exists: boole
 const shortTime = (iso: string | null | undefined): string =>
   iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'unknown time';
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
+  const sources = checkedSources(ctx, data, volume.name, request);
+  const place = await restoreTarget(volume.path, volume.name, request.to);
+  const owners = process.getuid?.() === 0;
+  // The same rule as a volume-level target: nothing of qrv's is replaced (hard links included).
+  const protectedAs = async (st: Stats): Promise<string | null> => {
+    if (st.isDirectory() || st.isSymbolicLink()) return null;
+    const holder = (await holdersOf(data, ctx.catalog.home, null, st))[0];
+    return holder ? describeHolder(holder) : null;
+  };
+  const done: { restored: Restored[]; skipped: Skipped[] } = { restored: [], skipped: [] };
+  const first = sources[0]?.source;
+  // A --to folder made here and left empty (nothing restored, or the job failed) is removed again.
+  const dropIfEmpty = async () => {
+    if (place.create && done.restored.length === 0) await fs.rmdir(place.target).catch(() => undefined);
+  };
+  const { job } = await withJob(ctx, 'recover', volume.name, async (job) => {
+    job.set({
+      destination: place.target,
+      ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}),
+    });
+    await job.begin();
+    if (place.create) {
+      await fs.mkdir(place.target, { recursive: true });
+      place.target = await fs.realpath(place.target);
+    }
+    const how: RestoreHow = { ctx, target: place.target, force: request.force, owners, protectedAs, done };
+    for (const { source, paths } of sources) {
+      await job.step(
+        'recover',
+        `restore files from ${source.id}`,
+        () =>
+          withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, (reader) =>
+            restoreFrom(reader, paths, how),
+          ),
+        (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`,
+      );
+    }
+  }).finally(dropIfEmpty);
+  return filesSummary({ job, volume: volume.name, target: place.target, sources, owners, ...done });
+}
+
+/** Every source of the request, checked before anything is written, with the paths to take from it. */
+function checkedSources(
+  ctx: Context,
+  data: CatalogData,
+  volume: string,
+  request: RecoverFilesRequest,
+): Array<{ source: BrowseSource; paths: string[] }> {
   if (!request.sources.length)
     throw new QrvError(
       'usage',
@@ -104,22 +153,21 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
       'name a source with --from ID (or --as-of T) and the files with --path after it',
       'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
     );
-  // Every source is checked before anything is written.
-  const sources: Array<{ source: BrowseSource; paths: string[] }> = request.sources.map((s) => {
+  const sources = request.sources.map((s) => {
     const source = browseSource(
       data,
       {
-        ...(s.from !== undefined ? { id: s.from } : { volume: volume.name, asOf: s.asOf as string }),
+        ...(s.from !== undefined ? { id: s.from } : { volume, asOf: s.asOf as string }),
         ...(request.via ? { via: request.via } : {}),
       },
       ctx.now(),
     );
-    if (source.volume !== volume.name)
+    if (source.volume !== volume)
       throw new QrvError(
         'refused',
         'wrong-volume',
-        `${source.id} is a copy of "${source.volume}", not "${volume.name}"`,
-        `restore into "${source.volume}", or pick a copy of "${volume.name}" from \`qrv list --volume ${volume.name}\``,
+        `${source.id} is a copy of "${source.volume}", not "${volume}"`,
+        `restore into "${source.volume}", or pick a copy of "${volume}" from \`qrv list --volume ${volume}\``,
       );
     return { source, paths: s.paths };
   });
@@ -134,91 +182,83 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
         'give the path as it is inside the copy, e.g. /etc/app.conf',
       );
   }
+  return sources;
+}
 
-  let target: string;
-  let create = false;
-  if (request.to !== undefined) {
-    const folder = await targetFolder(request.to);
-    target = folder.folder;
-    create = !folder.exists;
-  } else {
-    const point = await mountpointOfVolume(volume.path);
-    if (!point)
-      throw new QrvError(
-        'refused',
-        'volume-not-mounted',
-        `${volume.name} (${volume.path}) is not mounted, and files go back into its mounted filesystem`,
-        'mount it, or give --to DIR to restore the files into a folder',
-      );
-    target = await fs.realpath(point);
+/** Where the files go: the --to folder (made by the job when it does not exist), or the volume's mounted filesystem. */
+async function restoreTarget(
+  volumePath: string,
+  volumeName: string,
+  to: string | undefined,
+): Promise<{ target: string; create: boolean }> {
+  if (to !== undefined) {
+    const folder = await targetFolder(to);
+    return { target: folder.folder, create: !folder.exists };
   }
+  const point = await mountpointOfVolume(volumePath);
+  if (!point)
+    throw new QrvError(
+      'refused',
+      'volume-not-mounted',
+      `${volumeName} (${volumePath}) is not mounted, and files go back into its mounted filesystem`,
+      'mount it, or give --to DIR to restore the files into a folder',
+    );
+  return { target: await fs.realpath(point), create: false };
+}
 
-  const owners = process.getuid?.() === 0;
-  // The same rule as a volume-level target: nothing of qrv's is replaced (hard links included).
-  const protectedAs = async (st: Stats): Promise<string | null> => {
-    if (st.isDirectory() || st.isSymbolicLink()) return null;
-    const holder = (await holdersOf(data, ctx.catalog.home, null, st))[0];
-    return holder ? describeHolder(holder) : null;
-  };
-  const restored: Restored[] = [];
-  const skipped: Skipped[] = [];
-  const first = sources[0]?.source;
-  // A --to folder made here and left empty (nothing restored, or the job failed) is removed again.
-  const dropIfEmpty = async () => {
-    if (create && restored.length === 0) await fs.rmdir(target).catch(() => undefined);
-  };
-  const { job } = await withJob(ctx, 'recover', volume.name, async (job) => {
-    job.set({
-      destination: target,
-      ...(first ? (first.kind === 'qrv' ? { qrvId: first.id } : { snapshotId: first.id }) : {}),
+/** How files are restored, and the lists every source adds what it restored and skipped to. */
+interface RestoreHow {
+  ctx: Context;
+  target: string;
+  force: boolean;
+  owners: boolean;
+  protectedAs: (st: Stats) => Promise<string | null>;
+  done: { restored: Restored[]; skipped: Skipped[] };
+}
+
+/** The paths of one source restored through its reader; progress counts bytes handled (restored or skipped). */
+async function restoreFrom(
+  reader: FilesystemReader,
+  paths: string[],
+  how: RestoreHow,
+): Promise<{ restored: number; skipped: number; method: string }> {
+  const sizes: number[] = [];
+  for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
+  const meter = new ProgressMeter(
+    how.ctx.reporter,
+    'recover',
+    sizes.reduce((a, b) => a + b, 0),
+  );
+  let before = 0;
+  meter.update(0, true);
+  const counts = { restored: 0, skipped: 0 };
+  for (const [i, wanted] of paths.entries()) {
+    const outcome = await restorePath(reader, wanted, how.target, {
+      force: how.force,
+      owners: how.owners,
+      protectedAs: how.protectedAs,
+      onBytes: (bytes) => meter.update(before + bytes),
     });
-    await job.begin();
-    if (create) {
-      await fs.mkdir(target, { recursive: true });
-      target = await fs.realpath(target);
-    }
-    for (const { source, paths } of sources) {
-      await job.step(
-        'recover',
-        `restore files from ${source.id}`,
-        () =>
-          withReader(
-            source.path,
-            { label: source.id, ...(request.via ? { via: request.via } : {}) },
-            async (reader) => {
-              // Progress counts bytes handled: restored, or skipped (so that it ends at 100%).
-              const sizes: number[] = [];
-              for (const wanted of paths) sizes.push(await bytesUnder(reader, wanted));
-              const meter = new ProgressMeter(
-                ctx.reporter,
-                'recover',
-                sizes.reduce((a, b) => a + b, 0),
-              );
-              let before = 0;
-              meter.update(0, true);
-              const counts = { restored: 0, skipped: 0 };
-              for (const [i, wanted] of paths.entries()) {
-                const outcome = await restorePath(reader, wanted, target, {
-                  force: request.force,
-                  owners,
-                  protectedAs,
-                  onBytes: (bytes) => meter.update(before + bytes),
-                });
-                before += sizes[i] ?? 0;
-                restored.push(...outcome.restored);
-                skipped.push(...outcome.skipped);
-                counts.restored += outcome.restored.length;
-                counts.skipped += outcome.skipped.length;
-              }
-              meter.finish(before);
-              return { ...counts, method: reader.method };
-            },
-          ),
-        (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`,
-      );
-    }
-  }).finally(dropIfEmpty);
+    before += sizes[i] ?? 0;
+    how.done.restored.push(...outcome.restored);
+    how.done.skipped.push(...outcome.skipped);
+    counts.restored += outcome.restored.length;
+    counts.skipped += outcome.skipped.length;
+  }
+  meter.finish(before);
+  return { ...counts, method: reader.method };
+}
 
+function filesSummary(result: {
+  job: Job;
+  volume: string;
+  target: string;
+  sources: Array<{ source: BrowseSource }>;
+  owners: boolean;
+  restored: Restored[];
+  skipped: Skipped[];
+}): Summary {
+  const { restored, skipped, target, sources, owners } = result;
   const bytes = restored.reduce((sum, r) => sum + r.bytes, 0);
   const lines = [
     ...restored.map(
@@ -230,8 +270,8 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
   ];
   return {
     data: {
-      job,
-      volume: volume.name,
+      job: result.job,
+      volume: result.volume,
       target,
       restored,
       skipped,

@@ -5,6 +5,7 @@ import type { Context } from '../engine/context.ts';
 import { namedTarget } from '../engine/destination.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
+import type { CatalogData } from '../catalog/schema.ts';
 import { checkTarget, recover, sourceOf, type Attempt } from './recover.ts';
 
 export interface RecoverGroupRequest {
@@ -18,43 +19,21 @@ export interface RecoverGroupRequest {
  * QRV that still reflects it. Everything is checked before the first byte is written: a member
  * with nothing left to recover from, or a target that is refused, stops the whole group.
  */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const members = data.snapshots.filter(
-    (s) => s.groupId === request.groupId && s.state !== 'failed' && s.state !== 'creating',
-  );
-  members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
-  if (members.length === 0)
-    throw new QrvError(
-      'notFound',
-      'unknown-group',
-      `no snapshots with group id "${request.groupId}"`,
-      'group ids start with g-; `qrv show` a snapshot names its group',
-    );
-  const plan: Array<{ volume: string; from: string }> = [];
-  for (const snapshot of members) {
-    if (snapshot.state === 'ready') {
-      plan.push({ volume: snapshot.volume, from: snapshot.id });
-      continue;
-    }
-    const qrv = data.qrvs.find(
-      (q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id,
-    );
-    if (!qrv)
-      throw new QrvError(
-        'refused',
-        'group-incomplete',
-        `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${request.groupId} is ${snapshot.state} and no ready QRV reflects it`,
-        'recover the volumes one by one from what is left, or from another group',
-      );
-    plan.push({ volume: snapshot.volume, from: qrv.id });
-  }
+  const plan = groupPlan(data, request.groupId);
   // All checks first: nothing is written unless every member can be recovered.
   for (const { volume, from } of plan) {
     const source = await sourceOf(ctx, findVolume(data, volume).name, from);
     const { target, st } = await namedTarget(findVolume(data, volume).path);
-    await checkTarget(data, ctx.catalog.home, volume, target, st, true, request.force, source.sizeBytes);
+    await checkTarget(data, ctx.catalog.home, {
+      volume,
+      target,
+      st,
+      isVolume: true,
+      force: request.force,
+      sizeBytes: source.sizeBytes,
+    });
   }
   const done: Summary[] = [];
   for (const [index, { volume, from }] of plan.entries()) {
@@ -81,6 +60,33 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
       `group ${request.groupId}: ${done.length} volumes recovered to one point in time`,
     ],
   };
+}
+
+/** Each member of the group and what it is recovered from: its snapshot, or a ready QRV that reflects it. */
+function groupPlan(data: CatalogData, groupId: string): Array<{ volume: string; from: string }> {
+  const members = data.snapshots.filter((s) => s.groupId === groupId && s.state !== 'failed' && s.state !== 'creating');
+  members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
+  if (members.length === 0)
+    throw new QrvError(
+      'notFound',
+      'unknown-group',
+      `no snapshots with group id "${groupId}"`,
+      'group ids start with g-; `qrv show` a snapshot names its group',
+    );
+  return members.map((snapshot) => {
+    if (snapshot.state === 'ready') return { volume: snapshot.volume, from: snapshot.id };
+    const qrv = data.qrvs.find(
+      (q) => q.state === 'ready' && q.volume === snapshot.volume && q.snapshotId === snapshot.id,
+    );
+    if (!qrv)
+      throw new QrvError(
+        'refused',
+        'group-incomplete',
+        `snapshot ${snapshot.id} of "${snapshot.volume}" in group ${groupId} is ${snapshot.state} and no ready QRV reflects it`,
+        'recover the volumes one by one from what is left, or from another group',
+      );
+    return { volume: snapshot.volume, from: qrv.id };
+  });
 }
 
 /** Which members of a group failing at `failed` are back, which one was being written, which are untouched. */

@@ -83,58 +83,28 @@ export async function sourceOf(ctx: Context, volume: string, id: string): Promis
  * dev/inode, so a symlink or hard link to one is caught too), not in use, overwritten only with
  * --force, large enough.
  */
-// eslint-disable-next-line max-lines-per-function, max-params -- too long, too many parameters: to be split (issue 17)
-export async function checkTarget(
-  data: CatalogData,
-  home: string,
-  volume: string,
-  target: string,
-  st: Stats | null,
-  isVolume: boolean,
-  force: boolean,
-  sizeBytes: number,
-): Promise<'file' | 'block'> {
-  refuseProtected(await holdersOf(data, home, target, st), 'target', target, { volume });
-  const uses = st ? await usesOf(target) : [];
-  const active = activeUses(uses);
-  if (active.length) {
-    const what = `${target} is ${active.map(describeUse).join(', ')}`;
-    if (isVolume)
-      throw new QrvError(
-        'refused',
-        'volume-mounted',
-        `${what}; recovery would write under it`,
-        'stop what uses it and unmount it (swapoff, or remove the device stacked on it) first; qrv never writes under a mounted filesystem, not even a frozen one',
-      );
-    throw new QrvError(
-      'refused',
-      'target-in-use',
-      what,
-      'unmount it and stop what uses it first, or give --to another path',
-    );
-  }
-  if (st && !force) {
-    throw new QrvError(
-      'refused',
-      'target-exists',
-      `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`,
-      'add --force to overwrite it, or give --to a new path',
-    );
-  }
-  if (uses.length)
-    throw new QrvError(
-      'refused',
-      'target-in-use',
-      `${target} is ${uses.map(describeUse).join(', ')}`,
-      'unmount and detach it (losetup -d) first',
-    );
+/** A recovery's target as asked: `target` (its stats, null when absent) for `volume`'s copy of `sizeBytes`. */
+export interface TargetAsk {
+  volume: string;
+  target: string;
+  st: Stats | null;
+  /** the target is the volume itself */
+  isVolume: boolean;
+  force: boolean;
+  sizeBytes: number;
+}
+
+export async function checkTarget(data: CatalogData, home: string, ask: TargetAsk): Promise<'file' | 'block'> {
+  const { target, st } = ask;
+  refuseProtected(await holdersOf(data, home, target, st), 'target', target, { volume: ask.volume });
+  await refuseInUse(ask);
   if (st?.isBlockDevice()) {
     const size = await blockDeviceSize(target);
-    if (size < sizeBytes)
+    if (size < ask.sizeBytes)
       throw new QrvError(
         'refused',
         'target-too-small',
-        `${target} holds ${size} bytes; the copy needs ${sizeBytes}`,
+        `${target} holds ${size} bytes; the copy needs ${ask.sizeBytes}`,
         'choose a larger target',
       );
     return 'block';
@@ -156,6 +126,47 @@ export async function checkTarget(
       );
     });
   return 'file';
+}
+
+/**
+ * Refuses a target in use: mounted, swapped on or under another device (the volume: said so),
+ * an existing one without --force, or one still attached (a loop device) even with --force.
+ */
+async function refuseInUse(ask: TargetAsk): Promise<void> {
+  const { target, st, isVolume } = ask;
+  const uses = st ? await usesOf(target) : [];
+  const active = activeUses(uses);
+  if (active.length) {
+    const what = `${target} is ${active.map(describeUse).join(', ')}`;
+    if (isVolume)
+      throw new QrvError(
+        'refused',
+        'volume-mounted',
+        `${what}; recovery would write under it`,
+        'stop what uses it and unmount it (swapoff, or remove the device stacked on it) first; qrv never writes under a mounted filesystem, not even a frozen one',
+      );
+    throw new QrvError(
+      'refused',
+      'target-in-use',
+      what,
+      'unmount it and stop what uses it first, or give --to another path',
+    );
+  }
+  if (st && !ask.force) {
+    throw new QrvError(
+      'refused',
+      'target-exists',
+      `${target} exists${isVolume ? ' (it is the volume)' : ''}; recovery would overwrite it`,
+      'add --force to overwrite it, or give --to a new path',
+    );
+  }
+  if (uses.length)
+    throw new QrvError(
+      'refused',
+      'target-in-use',
+      `${target} is ${uses.map(describeUse).join(', ')}`,
+      'unmount and detach it (losetup -d) first',
+    );
 }
 
 /** The copy itself as the target: refused in the check, before the job row is written. */
@@ -206,7 +217,11 @@ async function writeBack(
           `the copy at ${source.path} is damaged; recover from another snapshot or QRV`,
         );
       }
-      const written = await checksumImage(target, source.sizeBytes, ctx.reporter, 'verify', source.blockSize, handle);
+      const written = await checksumImage(target, source.sizeBytes, {
+        reporter: ctx.reporter,
+        blockSize: source.blockSize,
+        handle,
+      });
       if (written !== copy.checksum)
         throw new QrvError(
           'verify',
@@ -230,7 +245,6 @@ export interface Attempt {
   written: boolean;
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function recover(
   ctx: Context,
   request: RecoverRequest,
@@ -258,42 +272,17 @@ export async function recover(
     (await holdersOf(data, ctx.catalog.home, planned.target, planned.st)).some(
       (h) => h.kind === 'volume' && h.volume === volume.name && !h.under,
     );
-  const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
-    job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
-    const kind = await job.step(
-      'recover',
-      'check target',
-      async () => {
-        await refuseOwnSource(target, planned.st, source);
-        return checkTarget(
-          data,
-          ctx.catalog.home,
-          volume.name,
-          planned.target,
-          planned.st,
-          isVolume,
-          request.force,
-          source.sizeBytes,
-        );
-      },
-      (k) => `${target}: ${kindLine(k, isVolume)}`,
-    );
-    await job.begin();
-    await failpoint('before-write-back');
-    const handle = await openChecked(
-      await ctx.catalog.read(),
-      ctx.catalog.home,
-      { path: planned.target, kind, planned: planned.st, role: 'target' },
-      'target',
-      { volume: volume.name },
-    );
-    try {
-      attempt.written = true;
-      return await writeBack(ctx, job, source, { target, kind, handle });
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-  });
+  const ask: TargetAsk = {
+    volume: volume.name,
+    target: planned.target,
+    st: planned.st,
+    isVolume,
+    force: request.force,
+    sizeBytes: source.sizeBytes,
+  };
+  const { result, job } = await withJob(ctx, 'recover', volume.name, (job) =>
+    recoverInJob({ ctx, job, data, source, attempt }, target, ask),
+  );
   return {
     data: {
       job,
@@ -309,4 +298,38 @@ export async function recover(
       `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`,
     ],
   };
+}
+
+/** A recovery's job: the target checked, the job begun, the target opened once and written back. */
+async function recoverInJob(
+  run: { ctx: Context; job: JobRecorder; data: CatalogData; source: Source; attempt: Attempt },
+  target: string,
+  ask: TargetAsk,
+): Promise<CopyResult> {
+  const { ctx, job, data, source } = run;
+  job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
+  const kind = await job.step(
+    'recover',
+    'check target',
+    async () => {
+      await refuseOwnSource(target, ask.st, source);
+      return checkTarget(data, ctx.catalog.home, ask);
+    },
+    (k) => `${target}: ${kindLine(k, ask.isVolume)}`,
+  );
+  await job.begin();
+  await failpoint('before-write-back');
+  const handle = await openChecked(
+    await ctx.catalog.read(),
+    ctx.catalog.home,
+    { path: ask.target, kind, planned: ask.st, role: 'target' },
+    'target',
+    { volume: ask.volume },
+  );
+  try {
+    run.attempt.written = true;
+    return await writeBack(ctx, job, source, { target, kind, handle });
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }

@@ -26,7 +26,6 @@ export function cowFile(volume: VolumeRef, snapshotId: string): string | null {
 }
 
 /** The COW store of a new snapshot: a device given by the admin, or a sparse file on a loop device. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function makeCowStore(
   volume: VolumeRef,
   snapshotId: string,
@@ -34,29 +33,7 @@ export async function makeCowStore(
   undo: Array<() => Promise<void>>,
 ): Promise<string> {
   const given = volume.options.cowDevice;
-  if (given) {
-    // O_EXCL fails while a dm table (an earlier snapshot) or a mount holds it.
-    await withExclusive(given, async (handle) => {
-      // A store left from an earlier snapshot would be taken up again by `P`: start from zero.
-      await handle.write(Buffer.alloc(4096), 0, 4096, 0);
-      await handle.datasync();
-    }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'EBUSY')
-        throw new QrvError(
-          'refused',
-          'cow-device-busy',
-          `COW device ${given} is in use (by another snapshot, or mounted)`,
-          'remove the snapshot that uses it first (`qrv unsnap`): a COW device holds one snapshot at a time; or drop cowDevice for COW files',
-        );
-      throw new QrvError(
-        'io',
-        'cow-device-unusable',
-        `cannot use COW device ${given} (${error.code ?? error.message})`,
-        'check the device',
-      );
-    });
-    return given;
-  }
+  if (given) return clearCowDevice(given);
   const file = cowFile(volume, snapshotId);
   if (!file)
     throw new QrvError(
@@ -65,7 +42,47 @@ export async function makeCowStore(
       `volume "${volume.name}" has no cowDir option`,
       `add it again with \`qrv volume add ... --cow-dir DIR\``,
     );
-  const dir = path.dirname(file);
+  await cowFolder(volume, path.dirname(file));
+  const bytes = Math.max(MIN_COW_BYTES, Math.ceil((sizeBytes * cowPercentOf(volume)) / 100 / 4096) * 4096);
+  await newCowFile(file, bytes, undo);
+  const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
+  undo.push(async () => void (await tool('losetup', ['-d', loop])));
+  if (!(await blockDeviceId(loop)))
+    throw new QrvError(
+      'io',
+      'no-loop-device',
+      `losetup attached ${file} to "${loop}", which is no block device`,
+      'check `losetup -a`',
+    );
+  return loop;
+}
+
+/** The admin's COW device, cleared (a store left from an earlier snapshot would be taken up again by `P`). */
+async function clearCowDevice(given: string): Promise<string> {
+  // O_EXCL fails while a dm table (an earlier snapshot) or a mount holds it.
+  await withExclusive(given, async (handle) => {
+    await handle.write(Buffer.alloc(4096), 0, 4096, 0);
+    await handle.datasync();
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EBUSY')
+      throw new QrvError(
+        'refused',
+        'cow-device-busy',
+        `COW device ${given} is in use (by another snapshot, or mounted)`,
+        'remove the snapshot that uses it first (`qrv unsnap`): a COW device holds one snapshot at a time; or drop cowDevice for COW files',
+      );
+    throw new QrvError(
+      'io',
+      'cow-device-unusable',
+      `cannot use COW device ${given} (${error.code ?? error.message})`,
+      'check the device',
+    );
+  });
+  return given;
+}
+
+/** The COW folder, made (0700) if needed, and not on the volume itself (every copy-on-write would write to the volume). */
+async function cowFolder(volume: VolumeRef, dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
     throw new QrvError(
       'io',
@@ -74,7 +91,6 @@ export async function makeCowStore(
       "check the volume's cowDir option",
     );
   });
-  // A COW file on the volume itself would make every copy-on-write a write to the volume.
   const [dirStat, originId] = await Promise.all([fs.stat(dir), blockDeviceId(mapperPath(originName(volume.name)))]);
   if (originId && majorMinor(dirStat.dev) === originId) {
     throw new QrvError(
@@ -84,7 +100,10 @@ export async function makeCowStore(
       'set cowDir to a folder on another filesystem (qrv volume add ... --cow-dir DIR)',
     );
   }
-  const bytes = Math.max(MIN_COW_BYTES, Math.ceil((sizeBytes * cowPercentOf(volume)) / 100 / 4096) * 4096);
+}
+
+/** A new sparse COW file of `bytes` (0600, never one that exists), removed by `undo`. */
+async function newCowFile(file: string, bytes: number, undo: Array<() => Promise<void>>): Promise<void> {
   const handle = await fs.open(file, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
     throw new QrvError(
       'io',
@@ -108,16 +127,6 @@ export async function makeCowStore(
   } finally {
     await handle.close();
   }
-  const loop = (await toolOk('losetup', ['-f', '--show', file])).stdout.trim();
-  undo.push(async () => void (await tool('losetup', ['-d', loop])));
-  if (!(await blockDeviceId(loop)))
-    throw new QrvError(
-      'io',
-      'no-loop-device',
-      `losetup attached ${file} to "${loop}", which is no block device`,
-      'check `losetup -a`',
-    );
-  return loop;
 }
 
 /** The COW store of a snapshot made before (after a reboot): its file on a new loop device, or the COW device. */

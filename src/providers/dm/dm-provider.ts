@@ -40,6 +40,7 @@ import {
   realUuid,
   snapshotIdOfHandle,
   snapshotUuid,
+  type DmDevice,
 } from './dmsetup.ts';
 import {
   checkFree,
@@ -72,7 +73,6 @@ function defaultOptions(): Record<string, string> {
   return { cowPercent: String(DEFAULT_COW_PERCENT) };
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 async function adopt(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef> {
   requireRoot();
   const name = originName(volume.name);
@@ -85,31 +85,7 @@ async function adopt(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef> {
     );
   }
   const device = volume.options.device ?? volume.path;
-  const st = await fs.stat(device).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError(
-      'io',
-      'volume-missing',
-      `volume "${volume.name}": cannot use ${device} (${error.code ?? error.message})`,
-      'check the device path',
-    );
-  });
-  if (!st.isBlockDevice())
-    throw new QrvError(
-      'usage',
-      'not-a-block-device',
-      `volume "${volume.name}": ${device} is not a block device`,
-      'the dm provider takes block devices (--device /dev/sdX); for an image file use --provider file',
-    );
-  const devices = await listDevices();
-  const id = await blockDeviceId(device);
-  const qrvOwn = devices.find((d) => `${d.major}:${d.minor}` === id && d.uuid.startsWith('QRV-'));
-  if (qrvOwn)
-    throw new QrvError(
-      'refused',
-      'device-is-qrv',
-      `${device} is qrv's own device ${qrvOwn.name}`,
-      'give the device under it (the one given at `qrv volume add`)',
-    );
+  const { id, devices } = await adoptableDevice(volume.name, device);
   const busyHint = `unmount it (and stop what uses it), run \`qrv volume add ${volume.name} --provider dm --device ${device}\` again, then mount ${mapperPath(name)} instead`;
   await checkFree(device, 'device', 'device-busy', busyHint);
   const options: Record<string, string> = {
@@ -118,30 +94,7 @@ async function adopt(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef> {
     cowDir: volume.options.cowDir ?? path.join(setup.home, 'cow'),
     cowPercent: String(cowPercentOf(volume)),
   };
-  const cowDevice = options.cowDevice;
-  if (cowDevice) {
-    const cowId = await blockDeviceId(cowDevice);
-    if (!cowId)
-      throw new QrvError(
-        'usage',
-        'not-a-block-device',
-        `COW device ${cowDevice} is not a block device`,
-        'give --cow-device a block device that holds nothing you need (its start is overwritten at each snapshot)',
-      );
-    if (cowId === id)
-      throw new QrvError(
-        'usage',
-        'cow-device-is-volume',
-        `the COW device ${cowDevice} is the volume's device itself`,
-        'give --cow-device another device, or leave it out for a COW file',
-      );
-    await checkFree(
-      cowDevice,
-      'COW device',
-      'cow-device-busy',
-      'give --cow-device a device that is not mounted or used',
-    );
-  }
+  if (options.cowDevice) await checkCowDevice(options.cowDevice, id);
   const existing = devices.find((d) => d.name === name);
   if (existing) {
     throw new QrvError(
@@ -166,6 +119,59 @@ async function adopt(volume: VolumeRef, setup: AdoptSetup): Promise<VolumeRef> {
     throw error;
   }
   return { ...volume, path: mapperPath(name), options };
+}
+
+/**
+ * The device a volume is to be put over: a block device, not one of qrv's own; its major:minor,
+ * and the device-mapper devices there are.
+ */
+async function adoptableDevice(volume: string, device: string): Promise<{ id: string | null; devices: DmDevice[] }> {
+  const st = await fs.stat(device).catch((error: NodeJS.ErrnoException) => {
+    throw new QrvError(
+      'io',
+      'volume-missing',
+      `volume "${volume}": cannot use ${device} (${error.code ?? error.message})`,
+      'check the device path',
+    );
+  });
+  if (!st.isBlockDevice())
+    throw new QrvError(
+      'usage',
+      'not-a-block-device',
+      `volume "${volume}": ${device} is not a block device`,
+      'the dm provider takes block devices (--device /dev/sdX); for an image file use --provider file',
+    );
+  const devices = await listDevices();
+  const id = await blockDeviceId(device);
+  const qrvOwn = devices.find((d) => `${d.major}:${d.minor}` === id && d.uuid.startsWith('QRV-'));
+  if (qrvOwn)
+    throw new QrvError(
+      'refused',
+      'device-is-qrv',
+      `${device} is qrv's own device ${qrvOwn.name}`,
+      'give the device under it (the one given at `qrv volume add`)',
+    );
+  return { id, devices };
+}
+
+/** A --cow-device: a block device, not the volume's (`volumeId`), not in use. */
+async function checkCowDevice(cowDevice: string, volumeId: string | null): Promise<void> {
+  const cowId = await blockDeviceId(cowDevice);
+  if (!cowId)
+    throw new QrvError(
+      'usage',
+      'not-a-block-device',
+      `COW device ${cowDevice} is not a block device`,
+      'give --cow-device a block device that holds nothing you need (its start is overwritten at each snapshot)',
+    );
+  if (cowId === volumeId)
+    throw new QrvError(
+      'usage',
+      'cow-device-is-volume',
+      `the COW device ${cowDevice} is the volume's device itself`,
+      'give --cow-device another device, or leave it out for a COW file',
+    );
+  await checkFree(cowDevice, 'COW device', 'cow-device-busy', 'give --cow-device a device that is not mounted or used');
 }
 
 async function release(volume: VolumeRef): Promise<void> {

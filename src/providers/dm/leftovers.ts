@@ -107,8 +107,9 @@ async function heldBy(loop: string): Promise<string[]> {
   return id ? holdersOf(id) : [];
 }
 
+type Loops = Awaited<ReturnType<typeof loopDevices>>;
+
 /** What a killed qrv left of this provider's snapshots (Provider.leftovers). */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
   requireRoot();
   const devices = await listDevices();
@@ -119,63 +120,84 @@ export async function leftovers(scopes: LeftoverScope[]): Promise<Leftover[]> {
     if (!origin) continue;
     const snapshots = ownSnapshots(volume, devices);
     const kept = new Set([...keep, ...snapshots.map((s) => s.snapshotId)]);
-    // Checked again at the fix: by then doctor may have removed a snapshot device.
-    const settle = async (): Promise<void> => detach(volume, await listDevices(), null, true);
-    const state = await deviceState(origin.name);
-    if (state.suspended || state.inactiveTable) {
-      const inactive = state.inactiveTable
-        ? `, with a table loaded but not live (${await inactiveTable(origin.name)})`
-        : '';
-      found.push({
-        subject: origin.name,
-        what: `${origin.name} of volume ${volume.name} was left ${state.suspended ? 'suspended: its I/O is held' : 'active'}${inactive}`,
-        action: `${state.inactiveTable ? 'clear the loaded table and ' : ''}resume it`,
-        remove: settle,
-      });
+    found.push(...(await deviceLeftovers(volume, devices, origin, snapshots.length)));
+    found.push(...(await cowLeftovers(volume, loops, kept)));
+  }
+  return found;
+}
+
+/** The origin left suspended or with a loaded table; a -real device with no snapshot over it. */
+async function deviceLeftovers(
+  volume: VolumeRef,
+  devices: DmDevice[],
+  origin: DmDevice,
+  snapshots: number,
+): Promise<Leftover[]> {
+  const found: Leftover[] = [];
+  // Checked again at the fix: by then doctor may have removed a snapshot device.
+  const settle = async (): Promise<void> => detach(volume, await listDevices(), null, true);
+  const state = await deviceState(origin.name);
+  if (state.suspended || state.inactiveTable) {
+    const inactive = state.inactiveTable
+      ? `, with a table loaded but not live (${await inactiveTable(origin.name)})`
+      : '';
+    found.push({
+      subject: origin.name,
+      what: `${origin.name} of volume ${volume.name} was left ${state.suspended ? 'suspended: its I/O is held' : 'active'}${inactive}`,
+      action: `${state.inactiveTable ? 'clear the loaded table and ' : ''}resume it`,
+      remove: settle,
+    });
+  }
+  const real = devices.find((d) => d.name === realName(volume.name) && d.uuid === realUuid(volume.name));
+  if (real && snapshots === 0) {
+    const asOrigin = (await liveTable(origin.name))?.target === 'snapshot-origin';
+    found.push({
+      subject: real.name,
+      what: `${real.name} of volume ${volume.name} has no snapshot over it${asOrigin ? `, and ${origin.name} is still a snapshot-origin over it` : ''}`,
+      action: asOrigin
+        ? `reload ${origin.name} as linear over the device, resume it, remove ${real.name}`
+        : `remove ${real.name}`,
+      remove: settle,
+    });
+  }
+  return found;
+}
+
+/**
+ * In the volume's COW folder: loop devices attached to COW files of snapshots nothing keeps (and
+ * nothing holds), then such COW files. A loop that another table holds is left alone, with its file.
+ */
+async function cowLeftovers(volume: VolumeRef, loops: Loops, kept: Set<string>): Promise<Leftover[]> {
+  const cowDir = volume.options.cowDir;
+  if (!cowDir) return [];
+  const found: Leftover[] = [];
+  const dir = await fs.realpath(cowDir).catch(() => path.resolve(cowDir));
+  const idsWithHeldLoop = new Set<string>();
+  for (const loop of loops) {
+    const id =
+      path.dirname(loop.backingFile) === dir ? cowSnapshotId(volume.name, path.basename(loop.backingFile)) : null;
+    if (!id || kept.has(id)) continue;
+    if ((await heldBy(loop.device)).length) {
+      idsWithHeldLoop.add(id); // a device-mapper table over it that is not qrv's snapshot: left alone
+      continue;
     }
-    const real = devices.find((d) => d.name === realName(volume.name) && d.uuid === realUuid(volume.name));
-    if (real && snapshots.length === 0) {
-      const asOrigin = (await liveTable(origin.name))?.target === 'snapshot-origin';
-      found.push({
-        subject: real.name,
-        what: `${real.name} of volume ${volume.name} has no snapshot over it${asOrigin ? `, and ${origin.name} is still a snapshot-origin over it` : ''}`,
-        action: asOrigin
-          ? `reload ${origin.name} as linear over the device, resume it, remove ${real.name}`
-          : `remove ${real.name}`,
-        remove: settle,
-      });
-    }
-    const cowDir = volume.options.cowDir;
-    if (!cowDir) continue;
-    const dir = await fs.realpath(cowDir).catch(() => path.resolve(cowDir));
-    const idsWithHeldLoop = new Set<string>();
-    for (const loop of loops) {
-      const id =
-        path.dirname(loop.backingFile) === dir ? cowSnapshotId(volume.name, path.basename(loop.backingFile)) : null;
-      if (!id || kept.has(id)) continue;
-      const holders = await heldBy(loop.device);
-      if (holders.length) {
-        idsWithHeldLoop.add(id); // a device-mapper table over it that is not qrv's snapshot: left alone
-        continue;
-      }
-      found.push({
-        subject: loop.device,
-        what: `loop device ${loop.device} is attached to ${loop.backingFile}${loop.deleted ? ' (deleted)' : ''}, the COW file of snapshot ${id} of ${volume.name}, which no snapshot uses`,
-        action: 'detach it (losetup -d)',
-        remove: () => detachLoop(loop.device, loop.backingFile),
-      });
-    }
-    for (const name of (await fs.readdir(dir).catch(() => [] as string[])).sort()) {
-      const id = cowSnapshotId(volume.name, name);
-      if (!id || kept.has(id) || idsWithHeldLoop.has(id)) continue;
-      const file = path.join(dir, name);
-      found.push({
-        subject: file,
-        what: `COW file ${file} of snapshot ${id} of ${volume.name} belongs to no snapshot the catalog keeps or the kernel holds`,
-        action: 'delete it',
-        remove: () => deleteCowFile(file),
-      });
-    }
+    found.push({
+      subject: loop.device,
+      what: `loop device ${loop.device} is attached to ${loop.backingFile}${loop.deleted ? ' (deleted)' : ''}, the COW file of snapshot ${id} of ${volume.name}, which no snapshot uses`,
+      action: 'detach it (losetup -d)',
+      remove: () => detachLoop(loop.device, loop.backingFile),
+    });
+  }
+  for (const name of (await fs.readdir(dir).catch(() => [] as string[])).sort()) {
+    const id = cowSnapshotId(volume.name, name);
+    if (!id || kept.has(id) || idsWithHeldLoop.has(id)) continue;
+    const file = path.join(dir, name);
+    found.push({
+      subject: file,
+      what: `COW file ${file} of snapshot ${id} of ${volume.name} belongs to no snapshot the catalog keeps or the kernel holds`,
+      action: 'delete it',
+      remove: () => deleteCowFile(file),
+    });
   }
   return found;
 }

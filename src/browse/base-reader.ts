@@ -118,13 +118,10 @@ export abstract class BaseReader implements FilesystemReader {
     while (level.length) {
       const next: Located[] = [];
       for (let at = 0; at < level.length; at += 500) {
-        const lists = await this.childrenOf(level.slice(at, at + 500));
-        for (const entries of lists) {
-          for (const entry of entries) {
-            yield entry;
-            // eslint-disable-next-line max-depth -- nested too deep: to be split (issue 17)
-            if (entry.type === 'dir') next.push(entry);
-          }
+        const entries = (await this.childrenOf(level.slice(at, at + 500))).flat();
+        for (const entry of entries) {
+          yield entry;
+          if (entry.type === 'dir') next.push(entry);
         }
       }
       level = next;

@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/cli.ts';
 const ESLINT = path.join(ROOT, 'node_modules', '.bin', 'eslint');
 const CONFIG = path.join(ROOT, 'scripts', 'eslint.config.mjs');
 /** Excuses from the structural limits when they were written down (stop 21); lower it as functions are split. */
-const EXCUSED_AT_MOST = 44;
+const EXCUSED_AT_MOST = 22;
 
 t.test('src passes the linter', async (t) => {
   const run = await execa(ESLINT, ['--config', CONFIG, 'src'], { cwd: ROOT, reject: false, all: true });

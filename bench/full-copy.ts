@@ -13,6 +13,8 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { build } from 'esbuild';
+// @ts-expect-error -- a plain .mjs of the build scripts, without types
+import { embedXxhashWasm } from '../scripts/esbuild-plugins.mjs';
 import { checksumImage } from '../src/copy/block-copy.ts';
 import { benchPaths, wholeNumberEnv } from './lib/env.ts';
 import { describeMachine } from './lib/machine.ts';
@@ -149,7 +151,7 @@ async function main(): Promise<void> {
       platform: 'node',
       target: 'node20',
       format: 'esm',
-      external: ['@node-rs/xxhash'],
+      plugins: [embedXxhashWasm],
       logLevel: 'warning',
       banner: {
         js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",

@@ -1,29 +1,17 @@
 // Bundles src/cli/main.ts into dist/qrv.mjs, that bin/qrv runs, and what only the terminal UI
 // needs (Ink, React, yoga) into chunks beside it that qrv imports when it draws: code in the main
 // file costs every run memory and time even when it never runs (16 MiB of RSS and 30 ms for the
-// UI, measured: V8 parses all of a file it loads). Native and optional modules stay outside the
-// bundle (they are loaded from node_modules).
+// UI, measured: V8 parses all of a file it loads). Everything is inside: dist/ needs no
+// node_modules (xxhash's WebAssembly is embedded, scripts/esbuild-plugins.mjs).
 //
 // QRV_BUILD_PLAIN=1 leaves the code unminified: `npm test` runs that build, because coverage maps
 // V8's byte ranges back to src/ through the source map, and a minified line holds hundreds of
 // statements (a test that runs one of them marks them all run). test/scripts/build.test.ts runs
-// the minified build as shipped. QRV_BUILD_OUTDIR writes elsewhere than dist/ (inside the
-// repository, so that the one external module resolves).
+// the minified build as shipped. QRV_BUILD_OUTDIR writes elsewhere than dist/.
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
-
-// Ink imports react-devtools-core only when DEV=true; a stub keeps the bundle self-contained.
-const stubDevtools = {
-  name: 'stub-react-devtools-core',
-  setup(b) {
-    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default { initialize() {}, connectToDevTools() {} };',
-      loader: 'js',
-    }));
-  },
-};
+import { buildDefines, embedXxhashWasm, stubDevtools } from './esbuild-plugins.mjs';
 
 const outdir = process.env.QRV_BUILD_OUTDIR || 'dist';
 const result = await build({
@@ -45,17 +33,16 @@ const result = await build({
   keepNames: true,
   logLevel: 'warning',
   metafile: true,
-  external: ['@node-rs/xxhash'],
-  plugins: [stubDevtools],
+  plugins: [stubDevtools, embedXxhashWasm],
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",
   },
-  define: { 'process.env.DEV': '"false"' },
+  define: buildDefines(),
 });
 
 // Chunks of an earlier build (their names carry a hash) are removed once this one is written
 // (not before: a qrv started meanwhile finds a whole build either way).
 const written = new Set(Object.keys(result.metafile.outputs).map((file) => path.basename(file)));
 for (const name of readdirSync(outdir))
-  if (name.startsWith('qrv') && !written.has(name)) rmSync(path.join(outdir, name));
+  if (/^qrv.*\.mjs(\.map)?$/.test(name) && !written.has(name)) rmSync(path.join(outdir, name));

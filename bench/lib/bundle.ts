@@ -1,7 +1,9 @@
 // Bundles a bench child script with esbuild exactly as scripts/build.mjs bundles the CLI (ESM,
-// node20, @node-rs/xxhash external, a require() for bundled CommonJS), so measured runs load
+// node20, the xxhash WebAssembly embedded, a require() for bundled CommonJS), so measured runs load
 // what users run rather than tsx-transpiled sources.
 import { build } from 'esbuild';
+// @ts-expect-error -- a plain .mjs of the build scripts, without types
+import { embedXxhashWasm } from '../../scripts/esbuild-plugins.mjs';
 
 export async function bundleChild(entry: string, outfile: string): Promise<void> {
   await build({
@@ -11,7 +13,7 @@ export async function bundleChild(entry: string, outfile: string): Promise<void>
     platform: 'node',
     target: 'node20',
     format: 'esm',
-    external: ['@node-rs/xxhash'],
+    plugins: [embedXxhashWasm],
     logLevel: 'warning',
     banner: {
       js: "import { createRequire as __qrvRequire } from 'node:module'; const require = __qrvRequire(import.meta.url);",

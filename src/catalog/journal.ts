@@ -16,7 +16,7 @@
 //   whole catalog is written as a new base with a new id, atomically; then a new journal.
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { xxh64 } from '@node-rs/xxhash';
+import { xxh64 } from '../core/xxh64.ts';
 import { identityOf, openPrivate, type FileIdentity } from './atomic-json-file.ts';
 import {
   snapshotSchema,

@@ -3,7 +3,7 @@
 // checksum is computed exactly as the engine computes it, so a copy is checked by comparing the
 // two strings. The engine itself is in replicate.ts.
 import type { FileHandle } from 'node:fs/promises';
-import { Xxh64 } from '@node-rs/xxhash';
+import { Xxh64 } from '../core/xxh64.ts';
 import type { Phase, Reporter } from '../core/events.ts';
 import { ledgerChecksum } from '../ledger/ledger.ts';
 import { DEFAULT_BLOCK_SIZE, replicate, type CopyResult } from './replicate.ts';

@@ -16,7 +16,7 @@
 // resumes where it stopped (F9). Memory is bounded: depth × buffer plus two ledger windows.
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { Xxh64 } from '@node-rs/xxhash';
+import { Xxh64 } from '../core/xxh64.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';

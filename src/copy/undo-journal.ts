@@ -9,7 +9,7 @@
 // last record (killed while appending) is ignored: its batch was not written yet.
 import { constants, type Stats } from 'node:fs';
 import { link, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { xxh64 } from '@node-rs/xxhash';
+import { xxh64 } from '../core/xxh64.ts';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import type { ByteRange } from '../core/byte-range.ts';
 import { writeAll, ioCall } from '../core/io-error.ts';

@@ -8,7 +8,7 @@
 //     u64 blockCount · algorithm[16] · snapshotId[32] · qrvId[32] (ASCII, NUL-padded) ·
 //     u64 bodyChecksum (xxh64 of the body) · u64 headerChecksum (xxh64 of bytes 0..120)
 //   body: blockCount × u64, the hash of each block (the last block may be short).
-import { xxh64 } from '@node-rs/xxhash';
+import { xxh64 } from '../core/xxh64.ts';
 import { endianness } from 'node:os';
 import { basename, join } from 'node:path';
 

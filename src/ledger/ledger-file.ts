@@ -1,6 +1,6 @@
 // Reading a ledger file (ledger.ts): opened without following a link and checked, read at an
 // offset over short reads, its body hashed as a stream.
-import { Xxh64 } from '@node-rs/xxhash';
+import { Xxh64 } from '../core/xxh64.ts';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.ts';

@@ -2,7 +2,7 @@
 // binary, is in format.ts). A ledger is written as `<path>.partial` and renamed into place once
 // complete, so a ledger under its final name is always whole; a crashed writer's partial can be
 // resumed from the hashes it had flushed.
-import { Xxh64 } from '@node-rs/xxhash';
+import { Xxh64 } from '../core/xxh64.ts';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ioCall } from '../core/io-error.ts';

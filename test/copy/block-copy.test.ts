@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import { xxh64 } from '@node-rs/xxhash';
+import { xxh64 } from '../../src/core/xxh64.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { Reporter, type QrvEvent } from '../../src/core/events.ts';
 import { checksumImage, copyImage } from '../../src/copy/block-copy.ts';

@@ -2,7 +2,7 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { xxh64 } from '@node-rs/xxhash';
+import { xxh64 } from '../../src/core/xxh64.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import {
   LEDGER_HEADER_BYTES,

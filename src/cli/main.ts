@@ -1,6 +1,11 @@
 // qrv's command line: global options, one register() per command file, and usage errors as one
 // line with exit status 2.
+import { isSea } from 'node:sea';
+import { startupSnapshot } from 'node:v8';
 import { Command, CommanderError } from 'commander';
+import { BUILD } from '../core/version.ts';
+import { GUARD_ARGUMENT } from '../system/guard.ts';
+import { guardMain } from '../system/guard-process.ts';
 import { ExitCode } from '../core/errors.ts';
 import { guardOutput, writeErr, writeOut } from '../output/closed-output.ts';
 import { escapeControl } from '../core/text.ts';
@@ -52,7 +57,11 @@ function usageLine(text: string, argv: readonly string[]): string {
 export function buildProgram(argv: readonly string[] = process.argv): Command {
   const program = new Command('qrv')
     .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
-    .version('0.1.0')
+    .version(
+      `${BUILD.version} (${BUILD.commit})`,
+      '-V, --version',
+      'print the version and the commit it was built from',
+    )
     .option(
       '--home <dir>',
       'the qrv home holding the catalog (default: $QRV_HOME, /var/lib/qrv as root, ~/.local/share/qrv)',
@@ -104,4 +113,16 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);
+/**
+ * The single executable is also its own guard program (system/guard.ts); the bundle has the
+ * guard's own file beside it. No top-level await: the single executable is a CommonJS bundle.
+ */
+function start(): void {
+  if (isSea() && process.argv[2] === GUARD_ARGUMENT && process.env.QRV_GUARD) guardMain(process.env);
+  else void main(process.argv);
+}
+
+// Built into a V8 start-up snapshot (the single executable), the modules are evaluated once at
+// build time and qrv starts from their heap; otherwise it starts now.
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
+else start();

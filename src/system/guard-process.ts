@@ -95,3 +95,13 @@ export function guardPlan(env: NodeJS.ProcessEnv): GuardPlan | undefined {
       return undefined;
   }
 }
+
+/** A guard process's program: the plan from QRV_GUARD and the environment, or exit 2. */
+export function guardMain(env: NodeJS.ProcessEnv): void {
+  const plan = guardPlan(env);
+  if (plan) runGuard(plan);
+  else {
+    process.stderr.write('qrv guard: QRV_GUARD must be "freeze" or "mount"\n');
+    process.exitCode = 2;
+  }
+}

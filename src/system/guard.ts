@@ -3,6 +3,7 @@
 // its stdin: when qrv's end of the pipe closes, qrv is gone. Its program is guard-process.ts;
 // it is started here, one way for both.
 import path from 'node:path';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { QrvError, type ErrorCode } from '../core/errors.ts';
@@ -21,12 +22,17 @@ export type GuardKind = 'freeze' | 'mount';
 /** A running guard: its process, a promise of its end. */
 export type Guard = ResultPromise;
 
+/** The first argument that makes the single executable its own guard (with QRV_GUARD set). */
+export const GUARD_ARGUMENT = '--qrv-guard';
+
 /**
- * How to run the guard program: built, it is dist/qrv-guard.mjs beside the bundle this module is
+ * How to run the guard program: in the single executable (`npm run package`), the executable
+ * itself with GUARD_ARGUMENT; built, it is dist/qrv-guard.mjs beside the bundle this module is
  * part of; from the sources (the tests that load src/ in-process), src/system/guard-main.ts
  * through tsx, from the repository (where tsx resolves).
  */
 function guardCommand(): { args: string[]; cwd?: string } {
+  if (isSea()) return { args: [GUARD_ARGUMENT] };
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return { args: [fileURLToPath(new URL('./qrv-guard.mjs', here))] };
   const main = fileURLToPath(new URL('./guard-main.ts', here));

@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError, errnoCode } from '../core/errors.ts';
-import { tool } from '../system/tools.ts';
 import { homeUnusable } from './home.ts';
 import { notPrivateBecause, unsafeFile } from './private-files.ts';
 
@@ -112,6 +111,8 @@ async function flock(handle: fs.FileHandle, waitMs: number): Promise<boolean> {
   const wait = waitMs > 0 ? ['-w', (waitMs / 1000).toFixed(3)] : ['-n'];
   // execa passes any descriptor number through; its types only name 3 to 9.
   const fd = handle.fd as 3;
+  // Loaded here, not with the catalog: a command that only reads (qrv list) needs no tool.
+  const { tool } = await import('../system/tools.ts');
   const result = await tool('flock', ['-x', ...wait, '-E', String(CONFLICT), '3'], {
     stdio: ['ignore', 'ignore', 'pipe', fd],
   });

@@ -7,8 +7,6 @@ import { lockWaitMs } from '../catalog/lock.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, QrvError, isQrvError } from '../core/errors.ts';
 import { checkFailpoints } from '../core/failpoints.ts';
-import { killRunningHooks } from '../engine/hooks.ts';
-import { activeJobs } from '../engine/job-recorder.ts';
 import { Reporter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
 import { chooseMode, type Summary } from '../output/printer.ts';
@@ -41,7 +39,13 @@ export async function executeWith(
   printer.attach(reporter);
   // Ctrl-C or a TERM from cron/systemd: say so in one line and stop at once. A job in progress
   // keeps the steps its row recorded, so `qrv show JOB` tells what was done and what remains.
-  const onSignal = (signal: NodeJS.Signals) => {
+  // The engine's modules are loaded by the services that use them (cli/lazy.ts): here they are
+  // already loaded when there is a hook to kill or a job to mark, and the import only finds them.
+  const onSignal = async (signal: NodeJS.Signals) => {
+    const [{ killRunningHooks }, { activeJobs }] = await Promise.all([
+      import('../engine/hooks.ts'),
+      import('../engine/job-recorder.ts'),
+    ]);
     killRunningHooks();
     const jobs = activeJobs();
     const marked = Promise.all(jobs.map((job) => job.interrupt(signal))).catch(() => undefined);
@@ -64,7 +68,7 @@ export async function executeWith(
   const handler = (signal: NodeJS.Signals) => {
     if (handling) return;
     handling = true;
-    onSignal(signal);
+    void onSignal(signal);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

@@ -1,11 +1,9 @@
 // qrv's command line: global options, one register() per command file, and usage errors as one
 // line with exit status 2.
 import { isSea } from 'node:sea';
-import { startupSnapshot } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { BUILD } from '../core/version.ts';
-import { GUARD_ARGUMENT } from '../system/guard.ts';
-import { guardMain } from '../system/guard-process.ts';
+import { GUARD_ARGUMENT, guardMain } from '../system/guard-process.ts';
 import { ExitCode } from '../core/errors.ts';
 import { guardOutput, writeErr, writeOut } from '../output/closed-output.ts';
 import { escapeControl } from '../core/text.ts';
@@ -122,7 +120,4 @@ function start(): void {
   else void main(process.argv);
 }
 
-// Built into a V8 start-up snapshot (the single executable), the modules are evaluated once at
-// build time and qrv starts from their heap; otherwise it starts now.
-if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
-else start();
+start();

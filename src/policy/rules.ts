@@ -3,7 +3,7 @@ import type { Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { isQrvError, QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from './hooks.ts';
-import { guardDeadlineMs } from '../system/freeze.ts';
+import { guardDeadlineMs } from '../system/freeze-deadline.ts';
 import { parseCopyTiming, type CopyTiming } from './copy-timing.ts';
 
 export interface Rules {

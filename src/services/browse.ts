@@ -1,6 +1,7 @@
 // `qrv ls ID[:PATH]` and `qrv find ID GLOB...` (F11): the files inside a snapshot or QRV, read
 // without changing anything (src/browse/). Instead of an id, `--volume V --as-of T` names the copy
 // `qrv resolve` would choose.
+import { checkVia, splitTarget } from './arguments.ts';
 import type { CatalogData } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
@@ -32,20 +33,6 @@ export interface BrowseSource {
   pointInTime: string | null;
   /** with --as-of: the time asked for */
   asOf?: string;
-}
-
-const VIAS: readonly string[] = ['auto', 'debugfs', 'mount'] satisfies Via[];
-
-/** --via checked: one of auto, debugfs, mount (or not given). */
-export function checkVia(via: string | undefined): Via | undefined {
-  if (via !== undefined && !VIAS.includes(via))
-    throw new QrvError(
-      'usage',
-      'bad-via',
-      `--via "${via}" is not a way to read`,
-      'use auto, debugfs (ext2/3/4, no root) or mount (root)',
-    );
-  return via as Via | undefined;
 }
 
 /** The snapshot or QRV a browse command reads, checked to be readable; pure but for the clock. */
@@ -128,14 +115,6 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
   );
 }
 
-/** "ID" or "ID:PATH" → id and path ("/" when none). */
-export function splitTarget(target: string): { id: string; path: string } {
-  const colon = target.indexOf(':');
-  if (colon < 0) return { id: target, path: '/' };
-  const path = target.slice(colon + 1);
-  return { id: target.slice(0, colon), path: path === '' ? '/' : path.startsWith('/') ? path : `/${path}` };
-}
-
 function sourceData(source: BrowseSource, reader: FilesystemReader): Record<string, unknown> {
   return { ...source, fsType: reader.fsType, method: reader.method };
 }
@@ -145,6 +124,8 @@ function header(source: BrowseSource, reader: FilesystemReader): string {
   const asked = source.asOf ? `, chosen for ${source.asOf.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}` : '';
   return `${source.id}${when} of ${source.volume}${asked}: ${reader.fsType}, read by ${reader.method === 'debugfs' ? 'debugfs (catalog mode)' : 'a read-only mount'}`;
 }
+
+export { checkVia, splitTarget };
 
 export interface LsRequest extends SourceRequest {
   path: string;

@@ -3,6 +3,7 @@
 // src/browse/, without root for ext2/3/4) back into the mounted volume at their original place,
 // or under --to DIR. The safety rules are in src/browse/restore.ts. One `recover` job row records
 // it (written when the first file is about to be restored: a refusal changes nothing).
+import { groupSources, type FileSource, type OrderedOption } from './arguments.ts';
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -21,13 +22,7 @@ import { mountpointsOf } from '../system/freeze.ts';
 import { browseSource, type BrowseSource } from './browse.ts';
 import { describeHolder, holdersOf } from '../engine/protected.ts';
 
-export interface FileSource {
-  /** a snapshot or QRV id, or… */
-  from?: string;
-  /** …the copy `qrv resolve VOLUME --as-of T` chooses */
-  asOf?: string;
-  paths: string[];
-}
+export { groupSources, type FileSource, type OrderedOption };
 
 export interface RecoverFilesRequest {
   volume: string;
@@ -35,35 +30,6 @@ export interface RecoverFilesRequest {
   to?: string;
   force: boolean;
   via?: Via;
-}
-
-export type OrderedOption = { option: 'from' | 'as-of' | 'path'; value: string };
-
-/** `--from A --path 1 --path 2 --as-of T --path 3` → each --path with the --from/--as-of before it. */
-export function groupSources(order: OrderedOption[]): FileSource[] {
-  const sources: FileSource[] = [];
-  for (const { option, value } of order) {
-    if (option === 'path') {
-      const current = sources.at(-1);
-      if (!current)
-        throw new QrvError(
-          'usage',
-          'usage',
-          `--path ${value} comes before any --from: each --path belongs to the --from (or --as-of) before it`,
-          'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
-        );
-      current.paths.push(value);
-    } else sources.push(option === 'from' ? { from: value, paths: [] } : { asOf: value, paths: [] });
-  }
-  const empty = sources.find((s) => s.paths.length === 0);
-  if (empty)
-    throw new QrvError(
-      'usage',
-      'usage',
-      `${empty.from !== undefined ? `--from ${empty.from}` : `--as-of ${empty.asOf}`} has no --path after it`,
-      'give the files to restore from it with --path after it, e.g. `--from s-1a2b3c4d5e6f --path /etc/app.conf`',
-    );
-  return sources;
 }
 
 /** Where the volume's filesystem is mounted on this host (a device, or an image through a loop device). */

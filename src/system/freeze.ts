@@ -9,17 +9,9 @@ import { startGuard } from './guard.ts';
 import { QrvError } from '../core/errors.ts';
 import { tool, toolOk } from './tools.ts';
 
-/**
- * Default longest freeze (--max-freeze, issue 18): the guard's deadline. Every writer of a frozen
- * filesystem stalls for the whole window, so a few seconds; a copy that would take longer is
- * refused before anything is frozen. QRV_FREEZE_GUARD_MS overrides the default (tests, an admin).
- */
-export const DEFAULT_MAX_FREEZE_MS = 5_000;
+import { guardDeadlineMs } from './freeze-deadline.ts';
 
-export function guardDeadlineMs(): number {
-  const value = Number(process.env.QRV_FREEZE_GUARD_MS ?? DEFAULT_MAX_FREEZE_MS);
-  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_FREEZE_MS;
-}
+export { DEFAULT_MAX_FREEZE_MS, guardDeadlineMs } from './freeze-deadline.ts';
 
 /**
  * Whether a device suspend with lockfs (dm's, inside lvcreate) nests inside a FIFREEZE of the

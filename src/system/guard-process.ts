@@ -7,6 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 
+/** The first argument that makes the single executable its own guard (with QRV_GUARD set). */
+export const GUARD_ARGUMENT = '--qrv-guard';
+
 export interface GuardPlan {
   /** the word qrv sends when all is well: the guard then exits without cleaning up */
   done: string;

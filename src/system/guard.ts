@@ -7,6 +7,7 @@ import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { QrvError, type ErrorCode } from '../core/errors.ts';
+import { GUARD_ARGUMENT } from './guard-process.ts';
 
 export interface GuardFailure {
   /** the error code when it cannot start, e.g. "freeze-guard" */
@@ -21,9 +22,6 @@ export type GuardKind = 'freeze' | 'mount';
 
 /** A running guard: its process, a promise of its end. */
 export type Guard = ResultPromise;
-
-/** The first argument that makes the single executable its own guard (with QRV_GUARD set). */
-export const GUARD_ARGUMENT = '--qrv-guard';
 
 /**
  * How to run the guard program: in the single executable (`npm run package`), the executable

@@ -7,9 +7,13 @@ import { errorLine } from '../../output/printer.ts';
 import { terminalRefusal } from '../../ui/browse/tree.ts';
 import { idKind } from '../../core/ids.ts';
 import type { Via } from '../../browse/open.ts';
-import { checkVia, find, ls, splitTarget } from '../../services/browse.ts';
-import { resolve } from '../../services/resolve.ts';
+import { checkVia, splitTarget } from '../../services/arguments.ts';
+import { lazy } from '../lazy.ts';
 import { execute, toQrvError, type GlobalOptions } from '../execute.ts';
+
+const find = lazy(async () => (await import('../../services/browse.ts')).find);
+const ls = lazy(async () => (await import('../../services/browse.ts')).ls);
+const resolve = lazy(async () => (await import('../../services/resolve.ts')).resolve);
 
 interface SourceOptions {
   volume?: string;

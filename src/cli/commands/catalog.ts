@@ -1,14 +1,20 @@
 // qrv list | show | set | recover | promote
 import { Option, type Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
-import { list, setProperties, show, type ListRequest } from '../../services/inspect.ts';
-import { promote } from '../../services/promote.ts';
-import { recover } from '../../services/recover.ts';
-import { recoverGroup } from '../../services/recover-group.ts';
-import { groupSources, recoverFiles, type OrderedOption } from '../../services/recover-files.ts';
+import type { ListRequest } from '../../services/inspect.ts';
+import { groupSources, type OrderedOption } from '../../services/arguments.ts';
 import type { Via } from '../../browse/open.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { labelValue, pathValue } from '../parse.ts';
+
+const list = lazy(async () => (await import('../../services/inspect.ts')).list);
+const setProperties = lazy(async () => (await import('../../services/inspect.ts')).setProperties);
+const show = lazy(async () => (await import('../../services/inspect.ts')).show);
+const promote = lazy(async () => (await import('../../services/promote.ts')).promote);
+const recover = lazy(async () => (await import('../../services/recover.ts')).recover);
+const recoverGroup = lazy(async () => (await import('../../services/recover-group.ts')).recoverGroup);
+const recoverFiles = lazy(async () => (await import('../../services/recover-files.ts')).recoverFiles);
 
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function register(program: Command): void {

@@ -8,9 +8,11 @@ import { resolveHome } from '../../catalog/home.ts';
 import { isQrvError } from '../../core/errors.ts';
 import { STATUS_EXIT, jsonText, nagiosText, unknownReport, type CheckReport } from '../../check/nagios.ts';
 import { parseThresholds, type CheckOptionValues } from '../../check/thresholds.ts';
-import { check } from '../../services/check.ts';
 import { writeErr, writeOut } from '../../output/closed-output.ts';
+import { lazy } from '../lazy.ts';
 import { toQrvError, type GlobalOptions } from '../execute.ts';
+
+const check = lazy(async () => (await import('../../services/check.ts')).check);
 
 const HELP = `
 Prints one status line, "QRV OK|WARNING|CRITICAL|UNKNOWN - <text> | <perfdata>", then a line per

@@ -1,7 +1,9 @@
 // qrv demo: the whole cycle on a small file-backed ext4 volume in a temporary home.
 import type { Command } from 'commander';
-import { demo } from '../../services/demo.ts';
+import { lazy } from '../lazy.ts';
 import { executeWith } from '../execute.ts';
+
+const demo = lazy(async () => (await import('../../services/demo.ts')).demo);
 
 export function register(program: Command): void {
   program

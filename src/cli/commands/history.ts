@@ -1,7 +1,10 @@
 // qrv history [--volume V] [--since T] [--kind K] [--limit N]: what is finished, newest first.
 import type { Command } from 'commander';
-import { history, type HistoryRequest } from '../../services/history.ts';
+import type { HistoryRequest } from '../../services/history.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
+
+const history = lazy(async () => (await import('../../services/history.ts')).history);
 
 export function register(program: Command): void {
   program

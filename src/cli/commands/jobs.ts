@@ -1,12 +1,15 @@
 // qrv snap | copy | unsnap | run: the phases, alone or together.
 import type { Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
-import { copy, resumeCopy } from '../../services/copy.ts';
-import { run } from '../../services/run.ts';
-import { snap } from '../../services/snap.ts';
-import { unsnap } from '../../services/unsnap.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { collect, hookOptions, labelValue, maxFreezeOption, pathValue, persistOption } from '../parse.ts';
+
+const copy = lazy(async () => (await import('../../services/copy.ts')).copy);
+const resumeCopy = lazy(async () => (await import('../../services/copy.ts')).resumeCopy);
+const run = lazy(async () => (await import('../../services/run.ts')).run);
+const snap = lazy(async () => (await import('../../services/snap.ts')).snap);
+const unsnap = lazy(async () => (await import('../../services/unsnap.ts')).unsnap);
 
 interface HookFlags {
   hook?: string[];

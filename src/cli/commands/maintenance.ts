@@ -1,9 +1,11 @@
 // qrv verify QRV [--deep] | qrv doctor [--fix]: checking what qrv keeps, and repairing what a
 // killed job left behind.
 import type { Command } from 'commander';
-import { doctor } from '../../services/doctor.ts';
-import { verifyQrv } from '../../services/verify.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
+
+const doctor = lazy(async () => (await import('../../services/doctor.ts')).doctor);
+const verifyQrv = lazy(async () => (await import('../../services/verify.ts')).verifyQrv);
 
 export function register(program: Command): void {
   program

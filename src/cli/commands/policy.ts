@@ -1,15 +1,15 @@
 // qrv policy add|set|show|list|remove
 import type { Command } from 'commander';
-import {
-  addPolicy,
-  listPolicies,
-  removePolicy,
-  setPolicy,
-  showPolicy,
-  type PolicyChanges,
-} from '../../services/policies.ts';
+import type { PolicyChanges } from '../../services/policies.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { collect, pathValue } from '../parse.ts';
+
+const addPolicy = lazy(async () => (await import('../../services/policies.ts')).addPolicy);
+const listPolicies = lazy(async () => (await import('../../services/policies.ts')).listPolicies);
+const removePolicy = lazy(async () => (await import('../../services/policies.ts')).removePolicy);
+const setPolicy = lazy(async () => (await import('../../services/policies.ts')).setPolicy);
+const showPolicy = lazy(async () => (await import('../../services/policies.ts')).showPolicy);
 
 function policyOptions(command: Command): Command {
   return command

@@ -1,9 +1,16 @@
 // qrv pool add|remove|list|show, qrv pool member add|remove
 import type { Command } from 'commander';
 import { parseSize } from '../../pools/capacity.ts';
-import { addMember, addPool, listPools, removeMember, removePool, showPool } from '../../services/pools.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { pathValue } from '../parse.ts';
+
+const addMember = lazy(async () => (await import('../../services/pools.ts')).addMember);
+const addPool = lazy(async () => (await import('../../services/pools.ts')).addPool);
+const listPools = lazy(async () => (await import('../../services/pools.ts')).listPools);
+const removeMember = lazy(async () => (await import('../../services/pools.ts')).removeMember);
+const removePool = lazy(async () => (await import('../../services/pools.ts')).removePool);
+const showPool = lazy(async () => (await import('../../services/pools.ts')).showPool);
 
 export function register(program: Command): void {
   const pool = program.command('pool').description('pools: sets of destinations a QRV takes its place from (best fit)');

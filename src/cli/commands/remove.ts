@@ -1,7 +1,9 @@
 // qrv remove QRV
 import type { Command } from 'commander';
-import { removeQrv } from '../../services/remove-qrv.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
+
+const removeQrv = lazy(async () => (await import('../../services/remove-qrv.ts')).removeQrv);
 
 export function register(program: Command): void {
   program

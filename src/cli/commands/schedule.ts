@@ -1,11 +1,13 @@
 // qrv discover | prune | cron: what keeps qrv going from cron.
 import type { Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
-import { cron } from '../../services/cron.ts';
-import { discover } from '../../services/discover.ts';
-import { prune } from '../../services/prune.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { collect, collectPaths } from '../parse.ts';
+
+const cron = lazy(async () => (await import('../../services/cron.ts')).cron);
+const discover = lazy(async () => (await import('../../services/discover.ts')).discover);
+const prune = lazy(async () => (await import('../../services/prune.ts')).prune);
 
 export function register(program: Command): void {
   program

@@ -1,15 +1,15 @@
 // qrv subclient add|set|show|list|remove
 import type { Command } from 'commander';
-import {
-  addSubclient,
-  listSubclients,
-  removeSubclient,
-  setSubclient,
-  showSubclient,
-  type SubclientChanges,
-} from '../../services/subclients.ts';
+import type { SubclientChanges } from '../../services/subclients.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { collect } from '../parse.ts';
+
+const addSubclient = lazy(async () => (await import('../../services/subclients.ts')).addSubclient);
+const listSubclients = lazy(async () => (await import('../../services/subclients.ts')).listSubclients);
+const removeSubclient = lazy(async () => (await import('../../services/subclients.ts')).removeSubclient);
+const setSubclient = lazy(async () => (await import('../../services/subclients.ts')).setSubclient);
+const showSubclient = lazy(async () => (await import('../../services/subclients.ts')).showSubclient);
 
 interface Flags {
   volume?: string[];

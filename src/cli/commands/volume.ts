@@ -1,9 +1,15 @@
 // qrv volume add|set|list|activate|remove
 import type { Command } from 'commander';
-import { providerNames } from '../../providers/registry.ts';
-import { activateVolumes, addVolume, listVolumes, removeVolume, setVolumePolicy } from '../../services/volumes.ts';
+import { PROVIDER_NAMES } from '../../providers/names.ts';
+import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { pathValue } from '../parse.ts';
+
+const activateVolumes = lazy(async () => (await import('../../services/volumes.ts')).activateVolumes);
+const addVolume = lazy(async () => (await import('../../services/volumes.ts')).addVolume);
+const listVolumes = lazy(async () => (await import('../../services/volumes.ts')).listVolumes);
+const removeVolume = lazy(async () => (await import('../../services/volumes.ts')).removeVolume);
+const setVolumePolicy = lazy(async () => (await import('../../services/volumes.ts')).setVolumePolicy);
 
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function register(program: Command): void {
@@ -17,7 +23,7 @@ export function register(program: Command): void {
       'the block device (dm provider): put under /dev/mapper/qrv-NAME, which is used from then on',
       pathValue,
     )
-    .option('--provider <name>', `snapshot provider (${providerNames().join(', ')})`, 'file')
+    .option('--provider <name>', `snapshot provider (${PROVIDER_NAMES.join(', ')})`, 'file')
     .option('--snapshot-dir <dir>', 'where snapshots are kept (default: .qrv-snapshots beside the image)', pathValue)
     .option('--cow-dir <dir>', 'dm: where COW files are kept (default: HOME/cow)', pathValue)
     .option(

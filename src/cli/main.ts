@@ -88,6 +88,11 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerHistory(program);
   registerCheck(program);
   registerDemo(program);
+  // The command list shows names only: with each command's arguments in it (the longest is 44
+  // characters) no description had room to wrap at 80 columns. `qrv help COMMAND` shows them.
+  program
+    .configureHelp({ subcommandTerm: (command) => command.name() })
+    .addHelpText('after', '\nqrv help COMMAND (or qrv COMMAND --help) shows its arguments and options.');
   // Every subcommand reports usage errors the same way and takes the global options after it too.
   const configure = (command: Command) => {
     command.exitOverride();

@@ -15,22 +15,27 @@ import { toQrvError, type GlobalOptions } from '../execute.ts';
 const check = lazy(async () => (await import('../../services/check.ts')).check);
 
 const HELP = `
-Prints one status line, "QRV OK|WARNING|CRITICAL|UNKNOWN - <text> | <perfdata>", then a line per
-problem; with --json one summary object instead. Reads the catalog only (no lock, no change).
+Prints one status line, "QRV OK|WARNING|CRITICAL|UNKNOWN - <text> | <perfdata>",
+then a line per problem; with --json one summary object instead. Reads the
+catalog only (no lock, no change).
 
 Problems:
-  snapshots   a volume with a schedule (its own policy's, else its sub-clients' policies') whose
-              newest snapshot (ready or since removed) has --snap-warn/--snap-crit scheduled run
-              times after it; with --max-snap-age, any volume whose newest snapshot (or, without
-              one, its addition) is older than that
-  QRVs        last updated longer ago than --qrv-warn/--qrv-crit; in state failed: CRITICAL
-  pools       --pool-warn/--pool-crit percent of the capacity reserved; no free member: WARNING
-  jobs        failed within --failed-window and not followed by a successful job of the same
-              kind and volume: CRITICAL
+  snapshots  a volume with a schedule (its own policy's, else its sub-clients'
+             policies') whose newest snapshot (ready or since removed) has
+             --snap-warn/--snap-crit scheduled run times after it; with
+             --max-snap-age, any volume whose newest snapshot (or, without
+             one, its addition) is older than that
+  QRVs       last updated longer ago than --qrv-warn/--qrv-crit; in state
+             failed: CRITICAL
+  pools      --pool-warn/--pool-crit percent of the capacity reserved; no free
+             member: WARNING
+  jobs       failed within --failed-window and not followed by a successful
+             job of the same kind and volume: CRITICAL
 
-Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad option, catalog missing, unreadable or
-corrupt). The catalog is $QRV_HOME/catalog.json or --home; a monitoring agent that runs as another
-user needs --home (and read access).
+Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad option, catalog
+missing, unreadable or corrupt). The catalog is $QRV_HOME/catalog.json or
+--home; a monitoring agent that runs as another user needs --home (and read
+access).
 `;
 
 /** Parser errors (unknown option, missing value, extra argument) are UNKNOWN too, exit 3. */

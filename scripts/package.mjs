@@ -4,7 +4,8 @@
 // bundle (Node 20 runs only CommonJS there, and `import()` of anything but a builtin fails, so
 // everything the ESM build loads lazily — the Ink UI, the browser — is inside, evaluated only
 // when used) and V8's code cache of it (compiled once here instead of at every start).
-// The same executable is its own guard program (qrv --qrv-guard, src/system/guard.ts).
+// The same executable is its own guard program (qrv --qrv-guard, src/system/guard.ts). Then
+// the Debian package of it, dist/qrv_<version>_amd64.deb (scripts/deb.mjs).
 //
 // QRV_PACKAGE_OUTDIR writes elsewhere than dist/.
 import { execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync }
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { buildDeb } from './deb.mjs';
 import { buildDefines, embedXxhashWasm, inkWithoutDevtools, stubDevtools, syncYoga } from './esbuild-plugins.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -52,6 +54,9 @@ const target = path.join(outdir, 'qrv');
 const partial = `${target}.partial`;
 copyFileSync(process.execPath, partial);
 chmodSync(partial, 0o755);
+// Node's binary carries its symbols (13 MB here); stripped before the injection (after it, the
+// blob's note is lost and the executable crashes).
+execFileSync('strip', ['--strip-unneeded', partial]);
 const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
 execFileSync(
   process.execPath,
@@ -62,3 +67,5 @@ execFileSync(
 renameSync(partial, target);
 rmSync(work, { recursive: true, force: true });
 console.log(`${path.relative(process.cwd(), target)}: the single executable (node ${process.versions.node})`);
+const deb = buildDeb(target, outdir);
+console.log(`${path.relative(process.cwd(), deb)}: the Debian package`);

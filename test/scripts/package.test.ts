@@ -4,6 +4,7 @@
 // is the volume byte for byte, and `qrv browse` drawn in tmux — as root through a read-only
 // mount, whose guard is the executable itself: killed with SIGKILL, the guard unmounts.
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,18 @@ import { randomImage } from '../helpers/block-images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const OUT = path.join(ROOT, '.tap', 'package-test');
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const DEB = path.join(OUT, `qrv_${VERSION}_amd64.deb`);
+
+let built: Promise<unknown> | undefined;
+/** npm run package into OUT, once for the whole file. */
+function packaged(): Promise<unknown> {
+  built ??= fs
+    .rm(OUT, { recursive: true, force: true })
+    .then(() => execa(process.execPath, ['scripts/package.mjs'], { cwd: ROOT, env: { QRV_PACKAGE_OUTDIR: OUT } }));
+  return built;
+}
+t.teardown(() => fs.rm(OUT, { recursive: true, force: true }));
 
 /** A folder of links to every program on this PATH except node: a machine without Node. */
 async function pathWithoutNode(dir: string): Promise<string> {
@@ -33,10 +46,8 @@ async function pathWithoutNode(dir: string): Promise<string> {
 }
 
 t.test('the single executable, alone on a machine without node', async (t) => {
-  await fs.rm(OUT, { recursive: true, force: true });
-  t.teardown(() => fs.rm(OUT, { recursive: true, force: true }));
-  await execa(process.execPath, ['scripts/package.mjs'], { cwd: ROOT, env: { QRV_PACKAGE_OUTDIR: OUT } });
-  t.same(await fs.readdir(OUT), ['qrv'], 'one file is built, nothing beside it');
+  await packaged();
+  t.same((await fs.readdir(OUT)).sort(), ['qrv', path.basename(DEB)], 'the executable and the package, nothing else');
 
   const dir = await tmpDir(t, 'qrv-alone-');
   await fs.chmod(dir, 0o755);
@@ -82,9 +93,7 @@ t.test('the single executable, alone on a machine without node', async (t) => {
 t.test('qrv browse from the single executable in tmux; its guard unmounts when it is killed', async (t) => {
   if (!lane(t, 'single-executable browse', { root: true, tools: ['tmux', 'mkfs.ext4', 'debugfs'] })) return;
   const exe = path.join(OUT, 'qrv');
-  if (!(await fs.stat(exe).catch(() => null)))
-    await execa(process.execPath, ['scripts/package.mjs'], { cwd: ROOT, env: { QRV_PACKAGE_OUTDIR: OUT } });
-  t.teardown(() => fs.rm(OUT, { recursive: true, force: true }));
+  await packaged();
   const scene = await browseScene(t);
   const PATH = await pathWithoutNode(scene.dir);
   const command = ['env', '-i', `PATH=${PATH}`, `TMPDIR=${OWN_TMPDIR}`, 'TERM=xterm-256color', exe];
@@ -101,4 +110,67 @@ t.test('qrv browse from the single executable in tmux; its guard unmounts when i
   await term.waitFor(/EXIT=\d+/);
   for (let waited = 0; (await browseMounts()).length && waited < 20_000; waited += 100) await sleep(100);
   t.same(await browseMounts(), [], 'the guard (the executable itself) unmounted the copy');
+});
+
+t.test('the Debian package: lintian, dpkg -i, man, completion, units, purge', async (t) => {
+  if (!lane(t, 'Debian package', { root: true, tools: ['dpkg', 'lintian', 'man', 'systemd-analyze'] })) return;
+  const before = await execa('dpkg-query', ['-W', '-f', '${Status}', 'qrv'], { reject: false });
+  if (before.stdout.includes('installed')) {
+    t.fail('the package qrv is installed on this machine: this test installs and purges it; remove it first');
+    return;
+  }
+  if (await fs.stat('/var/lib/qrv').catch(() => null)) {
+    // root's default home: this test installs a package that owns it, and puts a catalog in it
+    const why = 'Debian package lane: /var/lib/qrv exists here (a qrv home?); this test needs it absent';
+    if (process.env.CI === 'true') t.fail(why);
+    else t.skip(why, () => undefined);
+    return;
+  }
+  await packaged();
+  const lintian = await execa('lintian', ['--allow-root', DEB], { reject: false });
+  t.same(
+    lintian.stdout.split('\n').filter((line) => /^E: /.test(line)),
+    [],
+    `lintian finds no errors:\n${lintian.stdout}`,
+  );
+  t.teardown(() => execa('dpkg', ['--purge', 'qrv'], { reject: false }));
+
+  const install = await execa('dpkg', ['-i', DEB], { reject: false });
+  t.equal(install.exitCode, 0, install.stderr);
+  t.equal((await execa('/usr/bin/qrv', ['--version'])).stdout.split(' ')[0], VERSION, '/usr/bin/qrv runs');
+  const home = await fs.stat('/var/lib/qrv');
+  t.equal(home.mode & 0o777, 0o700, 'the home /var/lib/qrv is 0700');
+  const man = await execa('man', ['qrv'], { env: { MANWIDTH: '80', MAN_KEEP_FORMATTING: '' }, reject: false });
+  t.equal(man.exitCode, 0, man.stderr);
+  for (const part of ['NAME', 'SYNOPSIS', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT', 'FILES'])
+    t.match(man.stdout, new RegExp(`^${part}$`, 'm'), `man qrv has ${part}`);
+  t.match(man.stdout, /qrv snap \[options\] <volume\.\.\.>/, 'and every command, e.g. snap');
+  t.match(man.stdout, /--max-freeze <duration>/, 'with its options');
+  const completion = await execa('bash', [
+    '-c',
+    'source /usr/share/bash-completion/completions/qrv && COMP_WORDS=(qrv volume a) && COMP_CWORD=2 && _qrv && echo "${COMPREPLY[*]}"',
+  ]);
+  t.equal(completion.stdout, 'add activate', 'the bash completion loads and completes');
+  for (const file of ['/usr/share/zsh/vendor-completions/_qrv', '/usr/share/fish/vendor_completions.d/qrv.fish'])
+    t.ok((await fs.stat(file)).size > 1000, `${file} is installed`);
+  const units = ['/lib/systemd/system/qrv-cron.service', '/lib/systemd/system/qrv-cron.timer'];
+  const verify = await execa('systemd-analyze', ['verify', ...units], { reject: false });
+  t.equal(verify.exitCode, 0, `systemd-analyze verify accepts the units: ${verify.stderr}`);
+  t.match(await fs.readFile(units[0] as string, 'utf8'), /^ExecStart=\/usr\/bin\/qrv cron$/m);
+
+  // A catalog in the home: purging keeps it and says so.
+  const image = path.join(await tmpDir(t, 'qrv-deb-'), 'v.img');
+  await fs.writeFile(image, Buffer.alloc(1024 * 1024));
+  t.equal((await execa('/usr/bin/qrv', ['volume', 'add', 'v', '--path', image], { reject: false })).exitCode, 0);
+  const purge = await execa('dpkg', ['--purge', 'qrv'], { reject: false });
+  t.equal(purge.exitCode, 0, purge.stderr);
+  t.match(purge.stderr, /\/var\/lib\/qrv holds the catalog and is kept/);
+  t.ok(await fs.stat('/var/lib/qrv/catalog.json'), 'the catalog is still there');
+  t.equal(await fs.stat('/usr/bin/qrv').catch(() => null), null, '/usr/bin/qrv is gone');
+  await fs.rm('/var/lib/qrv', { recursive: true, force: true });
+
+  // An empty home goes with the package.
+  t.equal((await execa('dpkg', ['-i', DEB], { reject: false })).exitCode, 0);
+  t.equal((await execa('dpkg', ['--purge', 'qrv'], { reject: false })).exitCode, 0);
+  t.equal(await fs.stat('/var/lib/qrv').catch(() => null), null, 'purged: the empty home is removed');
 });

@@ -117,7 +117,11 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
 
   const version = (JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
     .version;
-  t.match(out, new RegExp(`^qrv ${version.replace(/\./g, '\\.')}$`, 'm'), "the repository's bin/qrv runs in the VM");
+  t.match(
+    out,
+    new RegExp(`^qrv ${version.replace(/\./g, '\\.')} \\([0-9a-f]{12}(-modified)?\\)$`, 'm'),
+    "the repository's bin/qrv runs in the VM (its version and commit)",
+  );
 
   if (process.env.QRV_VM_CAPTURE === '1') {
     await fs.mkdir(CAPTURED, { recursive: true });

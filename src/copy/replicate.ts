@@ -17,7 +17,6 @@
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Xxh64 } from '../core/xxh64.ts';
-import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import {
@@ -35,6 +34,8 @@ import { GuardedWriter } from './guarded-writer.ts';
 import { ioCall } from '../core/io-error.ts';
 import type { UndoJournal } from './undo-journal.ts';
 import { ZeroDetector } from './zero-runs.ts';
+import { blockAligned, extend } from './block-ranges.ts';
+import { checkSize, positiveInteger } from './copy-checks.ts';
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 /**
@@ -124,44 +125,6 @@ export interface CopyResult {
 
 /** Written ranges kept for the verify step before "verify everything" is cheaper to hold. */
 const MAX_WRITTEN_RANGES = 65_536;
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new QrvError('usage', 'bad-copy-option', `${name} must be a positive whole number of bytes, got ${value}`);
-  }
-  return value;
-}
-
-export function checkSize(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
-    throw new QrvError(
-      'usage',
-      'bad-copy-option',
-      `the volume size must be a whole number of bytes ≥ 0, got ${sizeBytes}`,
-    );
-  }
-}
-
-/** Byte ranges widened to whole blocks, merged, clipped to [from, sizeBytes). */
-export function blockAligned(ranges: ByteRange[], blockSize: number, from: number, sizeBytes: number): ByteRange[] {
-  const out: ByteRange[] = [];
-  for (const range of [...ranges].sort((a, b) => a.start - b.start)) {
-    const start = Math.max(from, Math.floor(range.start / blockSize) * blockSize);
-    const end = Math.min(sizeBytes, Math.ceil(range.end / blockSize) * blockSize);
-    if (start >= end) continue;
-    const last = out.at(-1);
-    if (last && start <= last.end) last.end = Math.max(last.end, end);
-    else out.push({ start, end });
-  }
-  return out;
-}
-
-/** Merges [start, end) onto the end of a sorted list. */
-function extend(ranges: ByteRange[], start: number, end: number): void {
-  const last = ranges.at(-1);
-  if (last && last.end === start) last.end = end;
-  else ranges.push({ start, end });
-}
 
 /**
  * Makes `destination` hold the first `sizeBytes` of `source`. The destination is durable

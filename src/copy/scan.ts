@@ -8,7 +8,8 @@ import { readPieces } from './chunk-reader.ts';
 import { openSource } from './endpoints.ts';
 import { dataRanges } from '../system/extent-map.ts';
 import { type ByteRange } from '../core/byte-range.ts';
-import { checkSize, DEFAULT_BUFFER_SIZE, DEFAULT_READ_DEPTH } from './replicate.ts';
+import { checkSize } from './copy-checks.ts';
+import { DEFAULT_BUFFER_SIZE, DEFAULT_READ_DEPTH } from './replicate.ts';
 
 export interface ScanOptions {
   path: string;

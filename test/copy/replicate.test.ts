@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { ByteRange } from '../../src/core/byte-range.ts';
-import { blockAligned, replicate, type Base } from '../../src/copy/replicate.ts';
+import { replicate, type Base } from '../../src/copy/replicate.ts';
+import { blockAligned } from '../../src/copy/block-ranges.ts';
 import { verifyBlocks } from '../../src/copy/verify.ts';
 import { LedgerReader, LedgerWriter } from '../../src/ledger/ledger.ts';
 

@@ -5,12 +5,12 @@
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { Catalog } from '../../src/catalog/store.ts';
-import type { Volume } from '../../src/catalog/schema.ts';
 import { Reporter } from '../../src/core/events.ts';
 import type { Context } from '../../src/engine/context.ts';
 import { withJob } from '../../src/engine/job-recorder.ts';
 import type { Provider } from '../../src/providers/provider.ts';
 import type * as Phase from '../../src/engine/snapshot-phase.ts';
+import { volumeRow } from '../helpers/check-rows.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const AT = '2026-12-03T12:00:00.000Z';
@@ -43,16 +43,7 @@ async function setup(t: Test, failAt: FailAt) {
     '../../src/providers/registry.ts': { getProvider: () => fakeProvider(failAt, calls) },
   });
   const catalog = await Catalog.open(path.join(await tmpDir(t), 'home'));
-  const volume: Volume = {
-    name: 'v',
-    provider: 'fake',
-    path: '/nonexistent/fake-device',
-    options: {},
-    sizeBytes: 1 << 20,
-    addedAt: AT,
-    policy: null,
-    discovered: false,
-  };
+  const volume = volumeRow('v', { provider: 'fake', path: '/nonexistent/fake-device', addedAt: AT });
   await catalog.update((data) => void data.volumes.push(volume));
   const ctx: Context = { catalog, reporter: new Reporter(), now: () => new Date(AT) };
   const snap = () =>

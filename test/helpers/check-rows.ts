@@ -1,4 +1,4 @@
-// Catalog rows for the `qrv check` tests, with every field filled and the interesting ones given.
+// Catalog rows with every field filled and the interesting ones given (the `qrv check` tests, the engine phases).
 import type { Job, Policy, Pool, PoolMember, Qrv, Snapshot, Subclient, Volume } from '../../src/catalog/schema.ts';
 
 export const EPOCH = new Date(0).toISOString();

@@ -75,14 +75,17 @@ class CatalogFiles implements Adapter<CatalogData> {
   /** The newest catalog (null: no file yet) and which versions of the files it came from. */
   async load(): Promise<Loaded | null> {
     for (let attempt = 0; ; attempt += 1) {
-      const base = await this.readText(this.file, this.known?.base ?? null);
+      // What was known when the read began: a write beside this read (writeBase, append) clears
+      // this.known meanwhile, while the file read can still be the version known.
+      const known = this.known;
+      const base = await this.readText(this.file, known?.base ?? null);
       if (base === null) {
         this.known = null;
         return null;
       }
       const state: Loaded =
-        base.text === null && this.known
-          ? this.known
+        base.text === null && known
+          ? known
           : { ...parseBase(base.text as string, this.file), base: base.identity, journal: null };
       if (state.journalId === null) return (this.known = state);
       const journal = await this.readText(this.journalFile, state.journal?.identity ?? null);

@@ -95,6 +95,27 @@ t.test('update persists atomically: mode 0600, no temporary file or lock left', 
   );
 });
 
+t.test('reads beside updates in the same process: each sees a whole version, none fails', async (t) => {
+  // An update clears what the process knows of the files while it writes; a read that began
+  // before that and found the file unchanged must use the version it knew (stop 23's CI: an
+  // internal error "reading 'charCodeAt' of null" in a snap of a group under emulation).
+  const home = await tmpDir(t);
+  const catalog = await Catalog.open(home);
+  await catalog.update((data) => void data.volumes.push(volume('v0')));
+  let writing = true;
+  const seen = new Set<number>();
+  const readLoop = async (): Promise<void> => {
+    while (writing) seen.add((await catalog.read()).volumes.length);
+  };
+  const readers = [readLoop(), readLoop(), readLoop()];
+  for (let i = 1; i <= 20; i += 1) await catalog.update((data) => void data.volumes.push(volume(`v${i}`)));
+  writing = false;
+  await Promise.all(readers);
+  t.ok(seen.size > 1, `the reads saw the catalog grow (${seen.size} versions)`);
+  t.ok([...seen].every((n) => n >= 1 && n <= 21), 'every read was a whole version');
+  t.equal((await catalog.read()).volumes.length, 21, 'every update landed');
+});
+
 t.test('update keeps mode 0600 even when the old file was wider', async (t) => {
   const home = await tmpDir(t);
   const file = path.join(home, 'catalog.json');

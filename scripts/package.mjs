@@ -7,7 +7,9 @@
 // The same executable is its own guard program (qrv --qrv-guard, src/system/guard.ts). Then
 // the Debian package of it, dist/qrv_<version>_amd64.deb (scripts/deb.mjs).
 //
-// QRV_PACKAGE_OUTDIR writes elsewhere than dist/.
+// QRV_PACKAGE_OUTDIR writes elsewhere than dist/. QRV_BUILD_PLAIN=1 (npm test) makes the
+// executable alone, from an unminified bundle kept beside it as qrv.cjs with its source map: V8
+// names the bundle by the path it was built at, and coverage maps it back to src/ through them.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +24,8 @@ const work = path.join(outdir, 'package-work');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-const bundle = path.join(work, 'qrv.cjs');
+const plain = process.env.QRV_BUILD_PLAIN === '1';
+const bundle = path.join(plain ? outdir : work, 'qrv.cjs');
 await build({
   entryPoints: [path.join(root, 'src/cli/main.ts')],
   outfile: bundle,
@@ -30,7 +33,8 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  minify: true,
+  minify: !plain,
+  sourcemap: plain ? 'linked' : false,
   keepNames: true,
   logLevel: 'warning',
   // import.meta is empty in CommonJS; the two modules that read it take another way in the
@@ -67,5 +71,6 @@ execFileSync(
 renameSync(partial, target);
 rmSync(work, { recursive: true, force: true });
 console.log(`${path.relative(process.cwd(), target)}: the single executable (node ${process.versions.node})`);
+if (plain) process.exit(0);
 const deb = buildDeb(target, outdir);
 console.log(`${path.relative(process.cwd(), deb)}: the Debian package`);

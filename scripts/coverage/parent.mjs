@@ -1,13 +1,13 @@
 // Loaded into each test process by tap (package.json tap.node-arg). When tap measures coverage
 // it records what runs in the test process itself; qrv as shipped runs in the processes a test
-// starts (bin/qrv -> dist/qrv.mjs). This gives those processes scripts/coverage/child.mjs and a
+// starts (bin/qrv -> dist/qrv.mjs). This gives those processes scripts/coverage/child.cjs and a
 // folder of their own, and at exit merges what they wrote into one file per test process in
 // .tap/child-coverage/ (a bundle's coverage is ~0.6 MB per process, and a test starts hundreds),
 // which scripts/coverage/report.mjs adds to tap's.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -34,9 +34,9 @@ if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '1') {
   const folder = path.join(root, '.tap', 'child-coverage', String(process.pid));
   process.env.QRV_CHILD_COVERAGE = folder;
   process.env.NODE_OPTIONS =
-    `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(root, 'scripts', 'coverage', 'child.mjs')).href}`.trim();
+    `${process.env.NODE_OPTIONS ?? ''} --require=${path.join(root, 'scripts', 'coverage', 'child.cjs')}`.trim();
   // One V8 isolate has one precise-coverage count, and taking it resets it: in the children
-  // child.mjs takes it, so processinfo's own recording is turned off there.
+  // child.cjs takes it, so processinfo's own recording is turned off there.
   process.env._TAPJS_PROCESSINFO_COVERAGE_ = '0';
   process.on('exit', () => mergeFolder(folder, `${folder}.json`));
 }
@@ -45,7 +45,7 @@ if (process.env._TAPJS_PROCESSINFO_COVERAGE_ === '1') {
 // process-on-spawn). On Node 20 it registers its module hooks off-thread, which starts a loader
 // thread in each child: `qrv --version` took 0.87 s started from a test, 0.26 s without it, and
 // the tests start qrv thousands of times (and qrv its guard). What it records there (which files a
-// child loaded, for `tap --changed`) is not used here, and the children's coverage is child.mjs's
+// child loaded, for `tap --changed`) is not used here, and the children's coverage is child.cjs's
 // (above), so it is taken out again. Listeners run in the order they were added: this one after
 // processinfo's.
 {

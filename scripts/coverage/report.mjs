@@ -1,6 +1,7 @@
 // The coverage check of `npm test`, run after tap: the program as shipped, measured.
 // tap records what runs inside each test process (src/ loaded through tsx); scripts/coverage/
-// parent.mjs adds what runs in the processes the tests start (bin/qrv -> dist/*.mjs). Both are
+// parent.mjs adds what runs in the processes the tests start (bin/qrv -> dist/*.mjs; in the VM
+// lane the single executable dist/qrv, whose bundle is dist/qrv.cjs). Both are
 // V8 coverage; c8 maps the bundle back to src/ through its source maps and keeps only src/
 // (the bundled dependencies are not ours to measure). Fails when a total is under THRESHOLDS or
 // a file of src/ was never loaded at all (it would be missing from the table, not counted as 0).
@@ -41,7 +42,7 @@ function gatherChildren() {
 /** The bundle's source maps, in the form Node gives them in a coverage file, for c8 to map with. */
 function writeBundleMaps() {
   const cache = {};
-  for (const file of fg.sync('dist/*.mjs', { cwd: root, absolute: true })) {
+  for (const file of fg.sync(['dist/*.mjs', 'dist/qrv.cjs'], { cwd: root, absolute: true })) {
     if (!existsSync(`${file}.map`)) continue;
     const lineLengths = readFileSync(file, 'utf8')
       .split('\n')

@@ -246,7 +246,7 @@ export async function runInVm(script: string, options: VmOptions = {}): Promise<
 function withCoverage(script: string): string {
   if (!process.env.QRV_CHILD_COVERAGE) return script;
   const exports =
-    'export NODE_OPTIONS="--import=/repo/scripts/coverage/child.mjs" QRV_CHILD_COVERAGE=/qrv-io/coverage\n';
+    'export NODE_OPTIONS="--require=/repo/scripts/coverage/child.cjs" QRV_CHILD_COVERAGE=/qrv-io/coverage\n';
   if (!script.startsWith('#!')) return exports + script;
   const firstLine = script.indexOf('\n') + 1;
   return script.slice(0, firstLine) + exports + script.slice(firstLine);
@@ -411,9 +411,27 @@ export interface ResultLines {
 
 /** Runs a shell script of this repository (test/vm/lane/vm-*-e2e.sh) in the VM, checks it succeeded, and reads its RESULT lines. */
 export async function vmScript(t: Test, file: string, options: VmOptions): Promise<ResultLines> {
+  await checkExecutable();
   const run = await runInVm(await fsp.readFile(path.join(REPO_ROOT, file), 'utf8'), options);
   commentRun(t, run);
   t.equal(run.exitCode, 0, `${file} succeeded`, { output: run.output.slice(-4000) });
   const result = (name: string): string => new RegExp(`^RESULT ${name} (.*)$`, 'm').exec(run.output)?.[1] ?? '';
   return { output: run.output, result, json: (name) => JSON.parse(result(name) || '{}') as Record<string, any> };
+}
+
+/**
+ * The lane's scripts run qrv as shipped, the single executable dist/qrv (test/vm/lane/vm-lib.sh):
+ * refused when it is missing or older than the build beside it, which would test old code.
+ */
+export async function checkExecutable(): Promise<void> {
+  const mtime = (name: string) =>
+    fsp.stat(path.join(REPO_ROOT, 'dist', name)).then(
+      (st) => st.mtimeMs,
+      () => null,
+    );
+  const [executable, bundle] = await Promise.all([mtime('qrv'), mtime('qrv.mjs')]);
+  if (executable === null || (bundle !== null && executable < bundle))
+    throw new Error(
+      `dist/qrv is ${executable === null ? 'missing' : 'older than dist/qrv.mjs'}: the VM lane runs the single executable; build it with \`QRV_BUILD_PLAIN=1 node scripts/package.mjs\` (npm test does)`,
+    );
 }

@@ -78,5 +78,6 @@ echo "reports saved"
 
 step qrv
 echo "qrv $(node /repo/bin/qrv --version)"
+echo "qrv-executable $(/repo/dist/qrv --version)"
 
 step done

@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { tmpDir } from '../helpers/tmp.ts';
-import { REPO_ROOT, VmError, commentRun, runInVm, vmLane, vmTestTimeout } from '../helpers/vm.ts';
+import { REPO_ROOT, VmError, checkExecutable, commentRun, runInVm, vmLane, vmTestTimeout } from '../helpers/vm.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'test/vm/smoke.sh');
 const CAPTURED = path.join(REPO_ROOT, 'test/vm/captured');
@@ -47,6 +47,7 @@ function stepTimes(output: string): Array<[string, number]> {
 
 t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', async (t) => {
   if (!vmLane(t)) return;
+  await checkExecutable();
   const outDir = await tmpDir(t, 'qrv-vm-smoke-');
   const script = await fs.readFile(SCRIPT, 'utf8');
   const run = await runInVm(script, { diskMiB: 1024, memoryMiB: 1024, timeoutMs: 90_000, outDir });
@@ -121,6 +122,11 @@ t.test('VM lane: LVM, dm snapshots, thin pool + thin_delta, fsfreeze, node', asy
     out,
     new RegExp(`^qrv ${version.replace(/\./g, '\\.')} \\([0-9a-f]{12}(-modified)?\\)$`, 'm'),
     "the repository's bin/qrv runs in the VM (its version and commit)",
+  );
+  t.match(
+    out,
+    new RegExp(`^qrv-executable ${version.replace(/\./g, '\\.')} \\([0-9a-f]{12}(-modified)?\\)$`, 'm'),
+    'so does the single executable dist/qrv, which the lane scripts run',
   );
 
   if (process.env.QRV_VM_CAPTURE === '1') {

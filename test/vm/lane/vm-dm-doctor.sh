@@ -6,7 +6,7 @@
 set -euo pipefail
 . /repo/test/vm/lane/vm-lib.sh
 # the exit status of a command (its output dropped)
-status() { local s=0; node /repo/bin/qrv --json "$@" >/tmp/out.json 2>&1 || s=$?; echo "$s"; }
+status() { local s=0; "$QRV" --json "$@" >/tmp/out.json 2>&1 || s=$?; echo "$s"; }
 sum() { timeout 30 sha256sum "$1" | cut -d' ' -f1; }
 # what qrv's pieces look like now: dm devices (name:attr), the origin's table target, loop devices, COW files
 state() {

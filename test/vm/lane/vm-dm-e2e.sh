@@ -48,7 +48,7 @@ echo "RESULT add-y $(qrv volume add y --provider dm --device /dev/mapper/other)"
 mkfs.ext4 -q /dev/mapper/qrv-y
 mount /dev/mapper/qrv-y /mnt/o
 echo data > /mnt/o/data
-QRV_FAILPOINTS=after-freeze=sleep:1500 node /repo/bin/qrv --json snap x y --max-freeze 2m > /tmp/group.out &
+QRV_FAILPOINTS=after-freeze=sleep:1500 "$QRV" --json snap x y --max-freeze 2m > /tmp/group.out &
 snapping=$!
 # Once both members said they froze, a write to y must wait for the group's thaw.
 for _ in $(seq 1 600); do [ "$(grep -c 'bring to rest.*froze' /tmp/group.out)" -ge 2 ] && break; sleep 0.05; done
@@ -88,7 +88,7 @@ echo "RESULT unsnap3 $(qrv unsnap "$third")"
 echo "RESULT unsnap1 $(qrv unsnap "$first")"
 echo "RESULT unsnap2 $(qrv unsnap "$second")"
 echo "RESULT table-unsnapped $(dmsetup table qrv-x)"
-node /repo/bin/qrv doctor >/dev/null 2>&1 && echo "RESULT doctor 0" || echo "RESULT doctor $?"
+"$QRV" doctor >/dev/null 2>&1 && echo "RESULT doctor 0" || echo "RESULT doctor $?"
 echo "RESULT remove-mounted $(refused volume remove x)"
 echo "RESULT list-after-refusal $(qrv volume list | grep -c '"name":"x"' || true)"
 umount /mnt/x

@@ -2,10 +2,12 @@
 # repository at /repo: the checks and small helpers they all use.
 [ -n "${QRV_VM_DISK:-}" ] && [ -n "${QRV_VM_OUT:-}" ] || { echo "runs only inside the VM lane"; exit 2; }
 export QRV_HOME=/tmp/qrv-home
+# qrv as shipped: the single executable `npm test` builds (scripts/package.mjs), its own guard
+QRV=/repo/dist/qrv
 # qrv's summary line (--json)
-qrv() { node /repo/bin/qrv --json "$@" | tail -1; }
+qrv() { "$QRV" --json "$@" | tail -1; }
 # "STATUS CODE" of a command that should fail
-refused() { local out status=0; out=$(node /repo/bin/qrv --json "$@" 2>&1) || status=$?; echo "$status $(echo "$out" | sed -n 's/.*"code":"\([a-z-]*\)".*/\1/p' | head -1)"; }
+refused() { local out status=0; out=$("$QRV" --json "$@" 2>&1) || status=$?; echo "$status $(echo "$out" | sed -n 's/.*"code":"\([a-z-]*\)".*/\1/p' | head -1)"; }
 # field JSON a.b.c: one value of a JSON text
 field() { node -e 'const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1])); console.log(v ?? "")' "$1" "$2"; }
 # echo JSON | pick 'EXPRESSION OF j'

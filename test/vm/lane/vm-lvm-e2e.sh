@@ -6,7 +6,7 @@
 # is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
 . /repo/test/vm/lane/vm-lib.sh
-status() { node /repo/bin/qrv "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
+status() { "$QRV" "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
 fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
 vg_pair
@@ -44,7 +44,7 @@ sync
 echo "RESULT overflow-cron $(status cron)"
 echo "RESULT overflow-attr $(lvm lvs --noheadings -o lv_attr "vge/db_qrv_$id" | tr -d ' ')"
 echo "RESULT overflow-copy $(status copy "$id" --to /tmp/q/overflow.img)"
-echo "RESULT overflow-copy-error $(node /repo/bin/qrv copy "$id" --to /tmp/q/overflow.img 2>&1 >/dev/null | head -1)"
+echo "RESULT overflow-copy-error $("$QRV" copy "$id" --to /tmp/q/overflow.img 2>&1 >/dev/null | head -1)"
 echo "RESULT overflow-doctor $(status doctor)"
 echo "RESULT overflow-doctor-json $(qrv doctor)"
 echo "RESULT overflow-fix $(status doctor --fix)"

@@ -112,7 +112,10 @@ t.test('reads beside updates in the same process: each sees a whole version, non
   writing = false;
   await Promise.all(readers);
   t.ok(seen.size > 1, `the reads saw the catalog grow (${seen.size} versions)`);
-  t.ok([...seen].every((n) => n >= 1 && n <= 21), 'every read was a whole version');
+  t.ok(
+    [...seen].every((n) => n >= 1 && n <= 21),
+    'every read was a whole version',
+  );
   t.equal((await catalog.read()).volumes.length, 21, 'every update landed');
 });
 

@@ -11,10 +11,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** @bcoe/v8-coverage's merge of V8 process coverages (c8's own dependency). */
+export function mergeProcessCovs(processCovs) {
+  return createRequire(import.meta.url)('@bcoe/v8-coverage').mergeProcessCovs(processCovs);
+}
+
 /** Merges the V8 coverage files in `folder` into `target` (and removes them). */
 export function mergeFolder(folder, target) {
   if (!existsSync(folder)) return;
-  const { mergeProcessCovs } = createRequire(import.meta.url)('@bcoe/v8-coverage');
   let merged;
   for (const name of readdirSync(folder)) {
     let next;

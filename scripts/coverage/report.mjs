@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { transformSync } from 'esbuild';
 import fg from 'fast-glob';
 import { Report } from 'c8';
-import { mergeFolder } from './parent.mjs';
+import { mergeFolder, mergeProcessCovs } from './parent.mjs';
 
 // Issue 17 asks for at least 90/85/90/90 on the shipped program; a whole run (host and VM lane)
 // measured 93.0/90.4/93.4/93.0 when these were set, a little above them so that a path a random
@@ -58,12 +58,74 @@ function writeBundleMaps() {
   );
 }
 
+/**
+ * The single executable's CommonJS bundle (dist/qrv.cjs, run in the VM lane) holds two kinds of
+ * functions that esbuild writes around each module qrv imports lazily, and that map back to src/
+ * as something they are not:
+ * - the module's init (`"src/x.ts"() {...}`): it runs the module's top-level statements (classes
+ *   included); its functions are hoisted out of it, between the `// src/x.ts` line that opens the
+ *   module and the init. Mapped back, the init spans the whole file, and it is applied after the
+ *   functions (it follows them). Run, it would mark every line run; never run, V8 reports it (and
+ *   run, V8 leaves it out when its count is its parent's, so its merged count says nothing). So:
+ *   when anything of the module ran in any process, it is left out, and the functions and the
+ *   bundle's own range give each line its count; when nothing did, it marks the whole file not
+ *   run (nothing in it was created), as a range, not as a function of the file.
+ * - the getters of its exports object (`name: () => name`), which map to line 1 as functions
+ *   named like the real ones: left out.
+ * Only every process's coverage of the bundle merged says what ran, so that is done first, into
+ * one file. What remains counts as the ESM build's does.
+ */
+function mergeBundleCoverage() {
+  const bundle = path.join(root, 'dist', 'qrv.cjs');
+  if (!existsSync(bundle)) return;
+  const url = pathToFileURL(bundle).href;
+  const scripts = [];
+  for (const name of readdirSync(tapCoverage)) {
+    if (!name.endsWith('.json')) continue;
+    const file = path.join(tapCoverage, name);
+    const coverage = JSON.parse(readFileSync(file, 'utf8'));
+    const script = coverage.result?.find((entry) => entry.url === url);
+    if (!script) continue;
+    scripts.push({ result: [script] });
+    coverage.result = coverage.result.filter((entry) => entry !== script);
+    writeFileSync(file, JSON.stringify(coverage));
+  }
+  if (scripts.length === 0) return;
+  const [merged] = mergeProcessCovs(scripts).result;
+  writeFileSync(
+    path.join(tapCoverage, 'single-executable.json'),
+    JSON.stringify({ result: [trimmed(merged, readFileSync(bundle, 'utf8'))] }),
+  );
+}
+
+/** The bundle's coverage without the getters and the inits of its lazily imported modules. */
+function trimmed(script, text) {
+  const starts = [...text.matchAll(/^\/\/ (src\/\S+\.tsx?)$/gm)].map((m) => ({ file: m[1], at: m.index }));
+  const opened = (file, before) => starts.findLast((start) => start.file === file && start.at < before)?.at ?? before;
+  const ran = (from, to) =>
+    script.functions.some(
+      ({ ranges: [root] }) =>
+        root.count > 0 && root.startOffset >= from && root.endOffset <= to && root.startOffset > 0,
+    );
+  script.functions = script.functions.flatMap((fn) => {
+    const [whole] = fn.ranges;
+    const head = text.slice(whole.startOffset, whole.startOffset + 200);
+    if (text.slice(whole.startOffset, whole.endOffset) === `() => ${fn.functionName}`) return [];
+    const init = /^"(src\/[^"]+\.tsx?)"\(\) \{/.exec(head);
+    if (!init) return [fn];
+    if (whole.count > 0 || ran(opened(init[1], whole.startOffset), whole.endOffset)) return [];
+    return [{ functionName: '', isBlockCoverage: false, ranges: [whole] }];
+  });
+  return script;
+}
+
 const children = gatherChildren();
 if (!existsSync(tapCoverage)) {
   console.log('coverage: nothing recorded (tap ran with coverage off?); not checked');
   process.exit(0);
 }
 writeBundleMaps();
+mergeBundleCoverage();
 const report = new Report({
   reporter: ['text'],
   reportsDirectory: path.join(root, '.tap', 'report'),

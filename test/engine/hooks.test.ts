@@ -210,19 +210,24 @@ t.test('a hook that runs too long is killed with everything it started', async (
   const inner = uniqueSeconds(31);
   reapAtTeardown(t, [outer, inner]);
   const started = Date.now();
-  const run = errorOf(runHook('pre-snapshot', `sh -c 'sleep ${inner} & sleep ${outer}'`, {}, 500, new Reporter()));
-  await sleep(250);
-  t.equal((await sleepers(inner)).length, 1, 'the grandchild sleep is running');
-  t.equal((await sleepers(outer)).length, 1, 'the hook is running');
+  // 3 s: long enough to see both running on a loaded machine, where one scan of /proc can take
+  // a good part of a second (with 0.5 s and a fixed look at 0.25 s it failed under load).
+  const run = errorOf(runHook('pre-snapshot', `sh -c 'sleep ${inner} & sleep ${outer}'`, {}, 3000, new Reporter()));
+  let both = false;
+  while (!both && Date.now() - started < 2500) {
+    both = (await sleepers(inner)).length === 1 && (await sleepers(outer)).length === 1;
+    if (!both) await sleep(50);
+  }
+  t.ok(both, 'the hook and the grandchild sleep it started were both running');
   const error = await run;
   const seconds = (Date.now() - started) / 1000;
   t.ok(error instanceof QrvError, 'a QrvError');
   t.match(error, {
     exit: 'hook',
     code: 'hook-timeout',
-    message: /pre-snapshot hook timed out after 0.5 s and was killed/,
+    message: /pre-snapshot hook timed out after 3 s and was killed/,
   });
-  t.ok(seconds >= 0.5 && seconds < 6, `gave up after ${seconds} s`);
+  t.ok(seconds >= 3 && seconds < 10, `gave up after ${seconds} s`);
   t.same(await goneWithin(inner, 1000), [], 'the grandchild is gone');
   t.same(await goneWithin(outer, 1000), [], 'the hook is gone');
 });

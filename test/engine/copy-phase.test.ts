@@ -3,7 +3,7 @@
 // (through its ledger), a full rewrite when incremental is off, and a pre-copy hook that fails
 // (the job aborted before anything is written: no QRV, no destination). The CLI tests run the
 // same phase through bin/qrv; the VM lane with lvm and dm.
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { Catalog } from '../../src/catalog/store.ts';
@@ -16,6 +16,7 @@ import { snapshotPhase } from '../../src/engine/snapshot-phase.ts';
 import { addVolume } from '../../src/services/volumes.ts';
 import { randomImage } from '../helpers/block-images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { writeAt } from '../helpers/images.ts';
 
 const SIZE = 4 * 1024 * 1024;
 
@@ -45,15 +46,6 @@ async function setup(t: Test) {
       }),
     );
   return { dir, catalog, image, dest, snap, copy };
-}
-
-async function writeAt(file: string, offset: number, data: Buffer): Promise<void> {
-  const handle = await open(file, 'r+');
-  try {
-    await handle.write(data, 0, data.length, offset);
-  } finally {
-    await handle.close();
-  }
 }
 
 t.test('a new QRV, then an update with the changed blocks only, then a full rewrite', async (t) => {

@@ -33,3 +33,13 @@ export async function e2fsckClean(image: string): Promise<{ clean: boolean; outp
   const result = await execa('e2fsck', ['-f', '-n', image], { reject: false });
   return { clean: result.exitCode === 0, output: `${result.stdout}${result.stderr}` };
 }
+
+/** Writes `bytes` over a file's contents at `offset` (the file keeps its size unless they run past it). */
+export async function writeAt(file: string, offset: number, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.open(file, 'r+');
+  try {
+    await handle.write(bytes, 0, bytes.length, offset);
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,5 +1,5 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { xxh64 } from '../../src/core/xxh64.ts';
@@ -15,6 +15,7 @@ import {
   writeLedger,
   type LedgerErrorReason,
 } from '../../src/ledger/ledger.ts';
+import { writeAt } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const dir = await tmpDir(t, 'qrv-ledger-');
@@ -47,18 +48,9 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function patch(path: string, offset: number, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.write(bytes, 0, bytes.length, offset);
-  } finally {
-    await handle.close();
-  }
-}
-
 async function flipByte(path: string, offset: number): Promise<void> {
   const data = await readFile(path);
-  await patch(path, offset, Uint8Array.of((data[offset] ?? 0) ^ 0x40));
+  await writeAt(path, offset, Uint8Array.of((data[offset] ?? 0) ^ 0x40));
 }
 
 /** Recomputes the header checksum after a deliberate header change. */
@@ -66,7 +58,7 @@ async function reseal(path: string): Promise<void> {
   const head = (await readFile(path)).subarray(0, LEDGER_HEADER_BYTES);
   const sum = Buffer.alloc(8);
   sum.writeBigUInt64LE(xxh64(head.subarray(0, 120), 0n));
-  await patch(path, 120, sum);
+  await writeAt(path, 120, sum);
 }
 
 async function readAll(
@@ -232,7 +224,7 @@ t.test('each kind of damage is detected with its reason', async (t) => {
   }
   {
     const path = await fresh();
-    await patch(path, 0, Buffer.from('QRVLEDG2'));
+    await writeAt(path, 0, Buffer.from('QRVLEDG2'));
     t.equal(await reason(LedgerReader.open(path)), 'bad-magic', 'wrong magic');
     const other = ledgerPath();
     await writeFile(other, '{"not":"a ledger"}');
@@ -245,7 +237,7 @@ t.test('each kind of damage is detected with its reason', async (t) => {
     const path = await fresh();
     const two = Buffer.alloc(4);
     two.writeUInt32LE(2);
-    await patch(path, 8, two);
+    await writeAt(path, 8, two);
     t.equal(await reason(LedgerReader.open(path)), 'newer-version', 'version 2, header checksum not updated');
     await reseal(path);
     t.equal(await reason(LedgerReader.open(path)), 'newer-version', 'version 2 with a valid header checksum');
@@ -254,7 +246,7 @@ t.test('each kind of damage is detected with its reason', async (t) => {
     const path = await fresh();
     const count = Buffer.alloc(8);
     count.writeBigUInt64LE(9n);
-    await patch(path, 24, count);
+    await writeAt(path, 24, count);
     await reseal(path);
     await truncate(path, size - 8);
     t.equal(
@@ -444,7 +436,7 @@ t.test('resume refuses a partial that cannot continue', async (t) => {
   }
   {
     const path = await crashed(4);
-    await patch(`${path}.partial`, 0, Buffer.from('NOTLEDGR'));
+    await writeAt(`${path}.partial`, 0, Buffer.from('NOTLEDGR'));
     t.equal(await reason(LedgerWriter.resume(path, base, 4)), 'bad-magic');
   }
   t.equal(await reason(LedgerWriter.resume(ledgerPath(), base, 0)), 'missing', 'no partial');

@@ -48,7 +48,12 @@ export interface VmOptions {
    * a loaded CI machine must not fail a run that is merely slow, and a hang is still found fast.
    */
   timeoutMs?: number;
-  /** Guest CPUs (default 2). */
+  /**
+   * Guest CPUs (default 1). Emulated, one CPU costs less host CPU for the same work and finishes
+   * sooner even alone: the dm contract took 150 host CPU-seconds (141 s wall) with 2, 119 (129 s)
+   * with 1; the dm-doctor script 161 (158 s) against 134 (139 s), and 130 (132 s) with 1 CPU and
+   * single-threaded TCG, which multi-threaded TCG's cross-CPU work (barriers, code patching) costs.
+   */
   cpus?: number;
   /** Host folder that receives the files the script wrote into $QRV_VM_OUT. */
   outDir?: string;
@@ -187,7 +192,7 @@ function qemuArgs(
     '-no-reboot',
     ...(fs.existsSync(qboot) ? ['-bios', qboot] : []),
     '-accel',
-    process.env.QRV_VM_ACCEL ?? 'tcg,thread=multi',
+    process.env.QRV_VM_ACCEL ?? (opts.cpus > 1 ? 'tcg,thread=multi' : 'tcg,thread=single'),
     '-cpu',
     'max',
     '-smp',
@@ -273,7 +278,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     diskMiB: options.diskMiB ?? 1024,
     memoryMiB: options.memoryMiB ?? 1024,
     timeoutMs: options.timeoutMs ?? 120_000,
-    cpus: options.cpus ?? 2,
+    cpus: options.cpus ?? 1,
     repo: options.repo ?? REPO_ROOT,
     debug: options.debug ?? false,
     append: options.append ?? [],

@@ -1,5 +1,5 @@
 // The coverage check of `npm test`, run after tap: the program as shipped, measured.
-// tap records what runs inside each test process (src/ loaded through tsx); scripts/coverage/
+// tap records what runs inside each test process (src/ loaded through scripts/tap/esbuild-import.mjs); scripts/coverage/
 // parent.mjs adds what runs in the processes the tests start (bin/qrv -> dist/*.mjs; in the VM
 // lane the single executable dist/qrv, whose bundle is dist/qrv.cjs). Both are
 // V8 coverage; c8 maps the bundle back to src/ through its source maps and keeps only src/

@@ -15,8 +15,13 @@ import { mergeFolder, mergeProcessCovs } from './parent.mjs';
 
 // Issue 17 asks for at least 90/85/90/90 on the shipped program; a whole run (host and VM lane)
 // measured 93.0/90.4/93.4/93.0 when these were set, a little above them so that a path a random
-// kill takes or not does not fail the run.
-const THRESHOLDS = { statements: 91, branches: 88, functions: 91, lines: 91 };
+// kill takes or not does not fail the run. Branches: since the tests load src/ through esbuild
+// (scripts/tap/esbuild-import.mjs) rather than ts-node, a whole run measures 88.8 % where it
+// measured 91.3 % (functions 96.1 against 93.6, lines 93.4 against 93.5). The same tests give the
+// same numbers in-process either way (catalog/journal.ts 40 of 55 branches, 207 of 216 lines);
+// what changed is how a file's in-process branches and its branches in the bundle, each mapped
+// back through a different source map, are told apart when the two are added up.
+const THRESHOLDS = { statements: 91, branches: 86, functions: 91, lines: 91 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tapCoverage = path.join(root, '.tap', 'coverage');

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { vmLane, vmTapFile, vmTestTimeout } from '../../helpers/vm.ts';
 
-// A VM run under software emulation, beside another one when tap runs two files at once.
+// A VM run under software emulation, beside others when tap runs three files at once.
 t.setTimeout(vmTestTimeout(420_000));
 
 t.test('lvm provider: the contract and its own checks in the VM lane', async (t) => {

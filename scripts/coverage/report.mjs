@@ -1,10 +1,11 @@
 // The coverage check of `npm test`, run after tap: the program as shipped, measured.
-// tap records what runs inside each test process (src/ loaded through scripts/tap/esbuild-import.mjs); scripts/coverage/
-// parent.mjs adds what runs in the processes the tests start (bin/qrv -> dist/*.mjs; in the VM
-// lane the single executable dist/qrv, whose bundle is dist/qrv.cjs). Both are
-// V8 coverage; c8 maps the bundle back to src/ through its source maps and keeps only src/
-// (the bundled dependencies are not ours to measure). Fails when a total is under THRESHOLDS or
-// a file of src/ was never loaded at all (it would be missing from the table, not counted as 0).
+// tap records what runs inside each test process (src/ loaded through scripts/tap/
+// esbuild-import.mjs); scripts/coverage/parent.mjs adds what runs in the processes the tests
+// start (bin/qrv -> dist/*.mjs; in the VM lane the single executable dist/qrv, whose bundle is
+// dist/qrv.cjs). Both are V8 coverage; c8 maps the bundle back to src/ through its source maps and
+// keeps only src/ (the bundled dependencies are not ours to measure). Fails when a total is under
+// THRESHOLDS or a file of src/ was never loaded at all (it would be missing from the table, not
+// counted as 0).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -1,13 +1,15 @@
 // The module hooks of esbuild-import.mjs (they run on Node's loader thread).
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
-const TYPESCRIPT = /^file:\/\/[^?#]*\.(m|c)?tsx?(?=[?#]|$)/;
+const TYPESCRIPT = /^file:\/\/[^?#]*\.tsx?(?=[?#]|$)/;
+// The project's own settings (jsx: react-jsx, verbatimModuleSyntax), as tsc checks them.
+const { compilerOptions } = JSON.parse(readFileSync(new URL('../../tsconfig.json', import.meta.url), 'utf8'));
 
 /**
  * A .ts/.tsx file is read by the hooks after this one (tap's mock and processinfo see it) and
- * transformed here: types gone, JSX compiled as tsconfig.json says (react-jsx), an inline source
- * map so that coverage maps back to the file's own lines.
+ * transformed here, with an inline source map so that coverage maps back to the file's own lines.
  */
 export async function load(url, context, nextLoad) {
   const match = TYPESCRIPT.exec(url);
@@ -18,10 +20,9 @@ export async function load(url, context, nextLoad) {
     loader: file.endsWith('x') ? 'tsx' : 'ts',
     format: 'esm',
     target: 'node20',
-    jsx: 'automatic',
     sourcemap: 'inline',
     sourcefile: file,
-    tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } },
+    tsconfigRaw: { compilerOptions },
   });
   return { format: 'module', source: code, shortCircuit: true };
 }

@@ -49,10 +49,8 @@ export interface VmOptions {
    */
   timeoutMs?: number;
   /**
-   * Guest CPUs (default 1). Emulated, one CPU costs less host CPU for the same work and finishes
-   * sooner even alone: the dm contract took 150 host CPU-seconds (141 s wall) with 2, 119 (129 s)
-   * with 1; the dm-doctor script 161 (158 s) against 134 (139 s), and 130 (132 s) with 1 CPU and
-   * single-threaded TCG, which multi-threaded TCG's cross-CPU work (barriers, code patching) costs.
+   * Guest CPUs (default 1, with single-threaded TCG): emulated, one CPU does the same work for
+   * less host CPU and sooner, even alone (measurements in test/vm/README.md).
    */
   cpus?: number;
   /** Host folder that receives the files the script wrote into $QRV_VM_OUT. */

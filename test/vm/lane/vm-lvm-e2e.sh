@@ -6,7 +6,7 @@
 # is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
 . /repo/test/vm/lane/vm-lib.sh
-# Snapshots of mounted filesystems allow --max-freeze 2m: emulated, on a busy machine, a freeze
+# Snapshots of mounted filesystems allow: emulated, on a busy machine, a freeze
 # window can outlast the 5 s default (meant for real hardware; the limit is tested on the host).
 status() { "$QRV" "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
@@ -21,11 +21,11 @@ echo "RESULT discover $(qrv discover --lvm 'vge/w*')"
 
 for lv in db web; do
   # The first copy keeps its snapshot: it is the base the next copy's changed ranges start from.
-  echo "RESULT run-$lv $(qrv run "$lv" --to /tmp/q/ --keep-snapshot --max-freeze 2m)"
+  echo "RESULT run-$lv $(qrv run "$lv" --to /tmp/q/ --keep-snapshot)"
   echo "RESULT fsck-$lv $(fsck "/tmp/q/$lv.qrv.img")"
   dd if=/dev/urandom bs=1048576 count=1 status=none of="/mnt/$lv/file2" conv=notrunc
   sync
-  snap=$(qrv snap "$lv" --max-freeze 2m)
+  snap=$(qrv snap "$lv")
   id=$(echo "$snap" | snapid)
   echo "RESULT snap-$lv $snap"
   echo "RESULT copy-$lv $(qrv copy "$id" --to /tmp/q/)"
@@ -34,7 +34,7 @@ for lv in db web; do
 done
 
 # Filling, then overflow: 32 MiB more is too much for the COW store.
-snap=$(qrv snap db --max-freeze 2m)
+snap=$(qrv snap db)
 id=$(echo "$snap" | snapid)
 # 20 % of 64 MiB, rounded up to whole 4 MiB extents: a 16 MiB store; 14 MiB written fill it to ≈ 88 %.
 dd if=/dev/urandom bs=512K count=28 status=none of=/mnt/db/fill oflag=direct

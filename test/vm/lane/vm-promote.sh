@@ -7,9 +7,6 @@
 set -euo pipefail
 . /repo/test/vm/lane/vm-lib.sh
 mkdir -p /mnt/a /mnt/s
-# Each snapshot here is of a mounted filesystem. Emulated, the CPU is ~25x slower than the host's,
-# and on a busy machine a freeze window outlasted the 5 s default --max-freeze (meant for real
-# hardware; the limit itself is tested on the host), so they allow 2 minutes.
 
 # new_primary PREFIX VOLUME DEVICE: the promoted device holds the QRV's data ("one"), and a
 # snapshot of the volume now is of that device (it holds "three", written after the promote).
@@ -17,7 +14,7 @@ new_primary() {
   mount "$3" /mnt/a
   echo "RESULT $1-data $(cat /mnt/a/version)"
   echo three >/mnt/a/version
-  local snap; snap=$(qrv snap "$2" --max-freeze 2m)
+  local snap; snap=$(qrv snap "$2")
   echo "RESULT $1-snap $snap"
   mount -o ro,noload "$(field "$snap" snapshot.path)" /mnt/s
   echo "RESULT $1-snap-data $(cat /mnt/s/version)"
@@ -35,7 +32,7 @@ mkfs.ext4 -q /dev/vge/db
 mount /dev/vge/db /mnt/a
 echo one >/mnt/a/version
 qrv volume add db --provider lvm --path /dev/vge/db >/dev/null
-run=$(qrv run db --to /dev/vge/dbq --force --max-freeze 2m)
+run=$(qrv run db --to /dev/vge/dbq --force)
 echo "RESULT lvm-run $run"
 q=$(field "$run" qrv.id)
 echo two >/mnt/a/version
@@ -56,7 +53,7 @@ qrv volume add web --provider dm --device "$raw" --cow-dir /tmp >/dev/null
 mkfs.ext4 -q /dev/mapper/qrv-web
 mount /dev/mapper/qrv-web /mnt/a
 echo one >/mnt/a/version
-run=$(qrv run web --to "$qdev" --force --max-freeze 2m)
+run=$(qrv run web --to "$qdev" --force)
 echo "RESULT dm-run $run"
 q=$(field "$run" qrv.id)
 echo two >/mnt/a/version

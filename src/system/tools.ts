@@ -18,6 +18,7 @@ const PACKAGES: Record<string, string> = {
   dmsetup: 'dmsetup',
   blockdev: 'util-linux',
   flock: 'util-linux',
+  ssh: 'openssh-client',
 };
 
 export interface ToolResult {
@@ -102,4 +103,45 @@ export function notRoot(who: string): QrvError {
 /** Throws notRoot(who) unless this process runs as root. */
 export function requireRoot(who: string): void {
   if (process.getuid?.() !== 0) throw notRoot(who);
+}
+
+/** A program that runs beside qrv and talks over its standard input and output (ssh -s sftp). */
+export interface Conversation {
+  stdin: NodeJS.WritableStream;
+  stdout: NodeJS.ReadableStream;
+  /** the last 64 KiB the program wrote to standard error */
+  stderr(): string;
+  /** its exit status once it ended (null: killed by a signal); rejects only when it is missing */
+  exited: Promise<number | null>;
+  kill(): void;
+}
+
+/** Starts `program args...` with piped standard streams (an argument array, never a shell). */
+export function converse(program: string, args: string[], options: Options = {}): Conversation {
+  const child = execa(program, args, {
+    ...options,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    env: { LC_ALL: 'C', ...options.env },
+  });
+  let said = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    said = (said + text).slice(-65536);
+  });
+  const exited = child.then((result) => {
+    if ((result as { code?: string }).code === 'ENOENT') throw missing(program);
+    return result.exitCode ?? null;
+  });
+  exited.catch(() => undefined);
+  return {
+    stdin: child.stdin!,
+    stdout: child.stdout!,
+    stderr: () => said,
+    exited,
+    kill: () => void child.kill('SIGTERM'),
+  };
 }

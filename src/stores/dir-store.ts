@@ -1,0 +1,187 @@
+// An archive store in a folder (a second disk, an NFS or CIFS mount): opened once as a folder
+// descriptor and refused unless it is a folder that only its owner (this user or root) can write,
+// as the home is. Objects are written to a temporary name (O_EXCL, O_NOFOLLOW, 0600), fsync'ed
+// and renamed into place; folders are made 0700; flush() fsyncs the folders that gained entries.
+import fs, { type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { QrvError, errnoCode } from '../core/errors.ts';
+import { notPrivateBecause } from '../core/private-mode.ts';
+import {
+  checkFolder,
+  checkKey,
+  objectMissing,
+  storeFailed,
+  storeFull,
+  type ArchiveStore,
+  type StoreObject,
+} from './store.ts';
+
+function unsafe(root: string, why: string): QrvError {
+  return new QrvError(
+    'refused',
+    'store-unsafe',
+    `refusing the archive store ${root}: ${why}`,
+    `make it a folder owned by ${process.geteuid?.() === 0 ? 'root' : 'you'} that only its owner can write (chown, chmod 700)`,
+  );
+}
+
+function failure(root: string, doing: string, error: unknown): QrvError {
+  const code = errnoCode(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return storeFull(root, code);
+  return storeFailed(root, doing, code ?? String(error));
+}
+
+/** Opens the folder `root` (made 0700 first when `create`), checked on its descriptor. */
+export async function openDirStore(root: string, create = false): Promise<ArchiveStore> {
+  if (!path.isAbsolute(root)) throw new QrvError('usage', 'bad-store', `--dir needs an absolute path, not ${root}`);
+  if (create) await fs.mkdir(root, { recursive: true, mode: 0o700 }).catch(() => undefined);
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw unsafe(root, 'it is not a folder, or is a symbolic link');
+    if (code === 'ENOENT')
+      throw new QrvError('io', 'store-failed', `the archive store ${root} does not exist`, 'mount or make it');
+    throw failure(root, 'open the folder', error);
+  }
+  const problem = notPrivateBecause(await handle.stat());
+  if (problem) {
+    await handle.close();
+    throw unsafe(root, problem);
+  }
+  return new DirStore(root, handle);
+}
+
+class DirStore implements ArchiveStore {
+  readonly kind = 'dir' as const;
+  private readonly base: string;
+  /** folders that gained or lost an entry since the last flush() */
+  private readonly touched = new Set<string>();
+
+  constructor(
+    readonly where: string,
+    private readonly handle: FileHandle,
+  ) {
+    this.base = `/proc/${process.pid}/fd/${handle.fd}`;
+  }
+
+  private at(key: string): string {
+    return key === '' ? this.base : `${this.base}/${key}`;
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    checkKey(key);
+    const folder = path.posix.dirname(key);
+    if (folder !== '.') await this.makeFolder(folder);
+    const temp = `${key}.tmp-${randomBytes(6).toString('hex')}`;
+    let file: FileHandle | undefined;
+    try {
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+      file = await fs.open(this.at(temp), flags, 0o600);
+      await file.writeFile(data);
+      await file.sync();
+      await file.close();
+      file = undefined;
+      await fs.rename(this.at(temp), this.at(key));
+      this.touched.add(folder === '.' ? '' : folder);
+    } catch (error) {
+      await file?.close().catch(() => undefined);
+      await fs.rm(this.at(temp), { force: true }).catch(() => undefined);
+      throw failure(this.where, `write ${key}`, error);
+    }
+  }
+
+  private async makeFolder(folder: string): Promise<void> {
+    let at = '';
+    for (const part of folder.split('/')) {
+      const parent = at;
+      at = at ? `${at}/${part}` : part;
+      try {
+        await fs.mkdir(this.at(at), { mode: 0o700 });
+        this.touched.add(parent);
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw failure(this.where, `make the folder ${at}`, error);
+      }
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    checkKey(key);
+    try {
+      const file = await fs.open(this.at(key), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        return await file.readFile();
+      } finally {
+        await file.close();
+      }
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') throw objectMissing(this.where, key);
+      throw failure(this.where, `read ${key}`, error);
+    }
+  }
+
+  async size(key: string): Promise<number | null> {
+    checkKey(key);
+    try {
+      const st = await fs.lstat(this.at(key));
+      return st.isFile() ? st.size : null;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return null;
+      throw failure(this.where, `look up ${key}`, error);
+    }
+  }
+
+  async list(folder: string): Promise<StoreObject[]> {
+    const prefix = checkFolder(folder);
+    const found: StoreObject[] = [];
+    const walk = async (at: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(this.at(at.replace(/\/$/, '')), { withFileTypes: true });
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return;
+        throw failure(this.where, `list ${at || 'the store'}`, error);
+      }
+      for (const entry of entries) {
+        const key = `${at}${entry.name}`;
+        if (entry.isDirectory()) await walk(`${key}/`);
+        else if (entry.isFile() && !entry.name.includes('.tmp-'))
+          found.push({ key, size: (await fs.lstat(this.at(key))).size });
+      }
+    };
+    await walk(prefix);
+    return found;
+  }
+
+  async remove(key: string): Promise<void> {
+    checkKey(key);
+    try {
+      await fs.unlink(this.at(key));
+      const folder = path.posix.dirname(key);
+      this.touched.add(folder === '.' ? '' : folder);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw failure(this.where, `remove ${key}`, error);
+    }
+  }
+
+  async flush(): Promise<void> {
+    for (const folder of [...this.touched].sort((a, b) => b.length - a.length)) {
+      const dir = await fs.open(this.at(folder), constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        await dir.sync();
+      } catch (error) {
+        throw failure(this.where, `sync the folder ${folder || '.'}`, error);
+      } finally {
+        await dir.close();
+      }
+    }
+    this.touched.clear();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}

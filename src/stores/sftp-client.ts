@@ -1,0 +1,383 @@
+// A small SFTP (version 3) client over the standard streams of `ssh -s HOST sftp`, the way
+// restic's sftp backend works: the admin's own OpenSSH client makes the connection (their
+// ~/.ssh/config, keys, agent and known_hosts), and qrv speaks the file protocol itself, so no
+// shell command is ever built on the far side and an sftp-only account (internal-sftp, chroot)
+// is enough. Requests are pipelined: every request carries an id and replies come in any order.
+// The protocol: draft-ietf-secsh-filexfer-02, with OpenSSH's extensions posix-rename, fsync,
+// statvfs and limits (OpenSSH's PROTOCOL file).
+import type { Conversation } from '../system/tools.ts';
+
+const T = {
+  INIT: 1,
+  VERSION: 2,
+  OPEN: 3,
+  CLOSE: 4,
+  READ: 5,
+  WRITE: 6,
+  LSTAT: 7,
+  FSTAT: 8,
+  OPENDIR: 11,
+  READDIR: 12,
+  REMOVE: 13,
+  MKDIR: 14,
+  STAT: 17,
+  RENAME: 18,
+  STATUS: 101,
+  HANDLE: 102,
+  DATA: 103,
+  NAME: 104,
+  ATTRS: 105,
+  EXTENDED: 200,
+  EXTENDED_REPLY: 201,
+} as const;
+
+export const FX = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, OP_UNSUPPORTED: 8 } as const;
+const FXF = { READ: 1, WRITE: 2, CREAT: 8, TRUNC: 0x10, EXCL: 0x20 } as const;
+const ATTR = { SIZE: 1, UIDGID: 2, PERMISSIONS: 4, ACMODTIME: 8, EXTENDED: 0x80000000 } as const;
+const S_IFMT = 0o170000;
+
+export interface Attrs {
+  size?: number;
+  uid?: number;
+  gid?: number;
+  permissions?: number;
+}
+
+export interface DirEntry {
+  name: string;
+  attrs: Attrs;
+}
+
+/** A reply with a status other than OK (or an EOF where data was expected). */
+export class SftpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The connection ended (ssh exited, or the far side closed the channel). */
+export class SftpClosedError extends Error {}
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  u8(v: number): this {
+    this.parts.push(Buffer.of(v));
+    return this;
+  }
+  u32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v >>> 0);
+    this.parts.push(b);
+    return this;
+  }
+  u64(v: number): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(v));
+    this.parts.push(b);
+    return this;
+  }
+  str(v: string | Uint8Array): this {
+    const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+    this.u32(b.length);
+    this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    return this;
+  }
+  raw(b: Uint8Array): this {
+    this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    return this;
+  }
+  attrs(a: Attrs): this {
+    if (a.permissions === undefined) return this.u32(0);
+    return this.u32(ATTR.PERMISSIONS).u32(a.permissions);
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+  packet(type: number): Buffer {
+    const body = this.bytes();
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(body.length + 1);
+    head.writeUInt8(type, 4);
+    return Buffer.concat([head, body]);
+  }
+}
+
+class Reader {
+  private at = 0;
+  constructor(private readonly b: Buffer) {}
+  u32(): number {
+    const v = this.b.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+  u64(): number {
+    const v = this.b.readBigUInt64BE(this.at);
+    this.at += 8;
+    return Number(v);
+  }
+  bytes(): Buffer {
+    const n = this.u32();
+    const v = this.b.subarray(this.at, this.at + n);
+    if (v.length !== n) throw new SftpClosedError('a truncated reply');
+    this.at += n;
+    return v;
+  }
+  str(): string {
+    return this.bytes().toString('utf8');
+  }
+  attrs(): Attrs {
+    const flags = this.u32();
+    const a: Attrs = {};
+    if (flags & ATTR.SIZE) a.size = this.u64();
+    if (flags & ATTR.UIDGID) {
+      a.uid = this.u32();
+      a.gid = this.u32();
+    }
+    if (flags & ATTR.PERMISSIONS) a.permissions = this.u32();
+    if (flags & ATTR.ACMODTIME) this.at += 8;
+    if (flags & ATTR.EXTENDED) for (let n = this.u32(); n > 0; n--) this.bytes() && this.bytes();
+    return a;
+  }
+}
+
+interface Reply {
+  type: number;
+  body: Reader;
+}
+
+export function isDirectory(attrs: Attrs): boolean {
+  return attrs.permissions !== undefined && (attrs.permissions & S_IFMT) === 0o040000;
+}
+
+export class SftpClient {
+  private pending = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private received: Buffer = Buffer.alloc(0);
+  private ended: Error | null = null;
+  private onVersion: ((reply: Reply) => void) | null = null;
+  readonly extensions = new Map<string, string>();
+  /** the largest WRITE and READ the server takes (limits@openssh.com), 32 KiB where it does not say */
+  writeLength = 32768;
+  readLength = 32768;
+
+  private constructor(private readonly conversation: Conversation) {}
+
+  /** Starts the protocol on a running `ssh -s … sftp`; rejects with SftpClosedError when it ends first. */
+  static async start(conversation: Conversation): Promise<SftpClient> {
+    const client = new SftpClient(conversation);
+    conversation.stdout.on('data', (data: Buffer) => client.receive(data));
+    conversation.stdout.on('end', () => client.end(new SftpClosedError('the connection closed')));
+    conversation.stdin.on('error', () => client.end(new SftpClosedError('the connection closed')));
+    const version = new Promise<Reply>((resolve, reject) => {
+      client.onVersion = resolve;
+      client.pending.set(0, { resolve, reject });
+    });
+    conversation.stdin.write(new Writer().u32(3).packet(T.INIT));
+    const reply = await version;
+    client.pending.delete(0);
+    if (reply.type !== T.VERSION) throw new SftpClosedError(`the server answered ${reply.type} to INIT`);
+    reply.body.u32();
+    try {
+      for (;;) client.extensions.set(reply.body.str(), reply.body.str());
+    } catch {
+      // the list of extensions ended
+    }
+    if (client.extensions.has('limits@openssh.com')) await client.readLimits();
+    return client;
+  }
+
+  private async readLimits(): Promise<void> {
+    const reply = await this.extended('limits@openssh.com', new Writer());
+    reply.u64(); // max packet length
+    const read = reply.u64();
+    const write = reply.u64();
+    if (read > 0) this.readLength = Math.min(read, 255 * 1024);
+    if (write > 0) this.writeLength = Math.min(write, 255 * 1024);
+  }
+
+  private receive(data: Buffer): void {
+    this.received = this.received.length ? Buffer.concat([this.received, data]) : data;
+    while (this.received.length >= 4) {
+      const length = this.received.readUInt32BE(0);
+      if (this.received.length < 4 + length) return;
+      const packet = this.received.subarray(4, 4 + length);
+      this.received = this.received.subarray(4 + length);
+      const type = packet.readUInt8(0);
+      if (type === T.VERSION) {
+        this.onVersion?.({ type, body: new Reader(packet.subarray(1)) });
+        continue;
+      }
+      const id = packet.readUInt32BE(1);
+      const waiter = this.pending.get(id);
+      this.pending.delete(id);
+      waiter?.resolve({ type, body: new Reader(packet.subarray(5)) });
+    }
+  }
+
+  /** Fails every request in flight and every later one with `error`. */
+  end(error: Error): void {
+    if (this.ended) return;
+    this.ended = error;
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  get closedBecause(): Error | null {
+    return this.ended;
+  }
+
+  private request(type: number, body: Writer): Promise<Reply> {
+    if (this.ended) return Promise.reject(this.ended);
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0 || 1;
+    const whole = new Writer().u32(id).raw(body.bytes()).packet(type);
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.conversation.stdin.write(whole);
+    });
+  }
+
+  /** A request answered by STATUS OK, or rejected with its status. */
+  private async status(type: number, body: Writer, what: string): Promise<void> {
+    const reply = await this.request(type, body);
+    expect(reply, T.STATUS, what);
+  }
+
+  private async extended(name: string, body: Writer): Promise<Reader> {
+    const reply = await this.request(T.EXTENDED, new Writer().str(name).raw(body.bytes()));
+    if (reply.type === T.STATUS) expect(reply, T.EXTENDED_REPLY, name);
+    return reply.body;
+  }
+
+  async open(file: string, mode: 'read' | 'create', permissions = 0o600): Promise<Buffer> {
+    const flags = mode === 'read' ? FXF.READ : FXF.WRITE | FXF.CREAT | FXF.EXCL;
+    const reply = await this.request(T.OPEN, new Writer().str(file).u32(flags).attrs({ permissions }));
+    return expect(reply, T.HANDLE, `open ${file}`).bytes();
+  }
+
+  close(handle: Buffer): Promise<void> {
+    return this.status(T.CLOSE, new Writer().str(handle), 'close');
+  }
+
+  /** Writes `data` at 0, in pieces the server takes, all sent before the first reply is awaited. */
+  async writeAll(handle: Buffer, data: Uint8Array): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (let at = 0; at < data.length; at += this.writeLength) {
+      const piece = data.subarray(at, at + this.writeLength);
+      writes.push(this.status(T.WRITE, new Writer().str(handle).u64(at).str(piece), 'write'));
+    }
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Reads `size` bytes from 0, pipelined; a short reply is completed by more reads. */
+  async readAll(handle: Buffer, size: number): Promise<Buffer> {
+    const out = Buffer.alloc(size);
+    const readAt = async (at: number, length: number): Promise<void> => {
+      while (length > 0) {
+        const reply = await this.request(T.READ, new Writer().str(handle).u64(at).u32(length));
+        if (reply.type === T.STATUS) expect(reply, T.DATA, 'read');
+        const data = reply.body.bytes();
+        if (data.length === 0) throw new SftpStatusError(FX.EOF, 'the file ended early');
+        data.copy(out, at);
+        at += data.length;
+        length -= data.length;
+      }
+    };
+    const reads: Promise<void>[] = [];
+    for (let at = 0; at < size; at += this.readLength) reads.push(readAt(at, Math.min(this.readLength, size - at)));
+    const results = await Promise.allSettled(reads);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return out;
+  }
+
+  async fstat(handle: Buffer): Promise<Attrs> {
+    return expect(await this.request(T.FSTAT, new Writer().str(handle)), T.ATTRS, 'fstat').attrs();
+  }
+
+  async stat(file: string): Promise<Attrs> {
+    return expect(await this.request(T.STAT, new Writer().str(file)), T.ATTRS, `stat ${file}`).attrs();
+  }
+
+  async lstat(file: string): Promise<Attrs> {
+    return expect(await this.request(T.LSTAT, new Writer().str(file)), T.ATTRS, `lstat ${file}`).attrs();
+  }
+
+  /** Makes the file durable on the server (fsync@openssh.com); a server without it is not asked. */
+  async fsync(handle: Buffer): Promise<void> {
+    if (!this.extensions.has('fsync@openssh.com')) return;
+    const reply = await this.request(T.EXTENDED, new Writer().str('fsync@openssh.com').str(handle));
+    expect(reply, T.STATUS, 'fsync');
+  }
+
+  /** Renames over an existing file atomically (posix-rename@openssh.com), else remove + rename. */
+  async rename(from: string, to: string): Promise<void> {
+    if (this.extensions.has('posix-rename@openssh.com')) {
+      const body = new Writer().str('posix-rename@openssh.com').str(from).str(to);
+      expect(await this.request(T.EXTENDED, body), T.STATUS, `rename ${from}`);
+      return;
+    }
+    await this.remove(to).catch(() => undefined);
+    return this.status(T.RENAME, new Writer().str(from).str(to), `rename ${from}`);
+  }
+
+  remove(file: string): Promise<void> {
+    return this.status(T.REMOVE, new Writer().str(file), `remove ${file}`);
+  }
+
+  mkdir(folder: string, permissions = 0o700): Promise<void> {
+    return this.status(T.MKDIR, new Writer().str(folder).attrs({ permissions }), `mkdir ${folder}`);
+  }
+
+  /** Bytes free for an unprivileged user on the filesystem of `file` (statvfs@openssh.com), or null. */
+  async available(file: string): Promise<number | null> {
+    if (!this.extensions.has('statvfs@openssh.com')) return null;
+    const reply = await this.extended('statvfs@openssh.com', new Writer().str(file));
+    reply.u64(); // f_bsize
+    const frsize = reply.u64();
+    reply.u64(); // f_blocks
+    reply.u64(); // f_bfree
+    return reply.u64() * frsize;
+  }
+
+  async readdir(folder: string): Promise<DirEntry[]> {
+    const handle = expect(await this.request(T.OPENDIR, new Writer().str(folder)), T.HANDLE, `list ${folder}`).bytes();
+    const entries: DirEntry[] = [];
+    try {
+      for (;;) {
+        const reply = await this.request(T.READDIR, new Writer().str(handle));
+        if (reply.type === T.STATUS) {
+          const code = reply.body.u32();
+          if (code === FX.EOF) break;
+          throw new SftpStatusError(code, `list ${folder}: ${reply.body.str() || `status ${code}`}`);
+        }
+        const body = expect(reply, T.NAME, `list ${folder}`);
+        for (let n = body.u32(); n > 0; n--) {
+          const name = body.str();
+          body.str(); // the long name, ls -l style
+          entries.push({ name, attrs: body.attrs() });
+        }
+      }
+    } finally {
+      await this.close(handle).catch(() => undefined);
+    }
+    return entries.filter((entry) => entry.name !== '.' && entry.name !== '..');
+  }
+}
+
+/** The reply's body when it is of type `want`; a STATUS is OK (for want STATUS) or an error. */
+function expect(reply: Reply, want: number, what: string): Reader {
+  if (reply.type === want && want !== T.STATUS) return reply.body;
+  if (reply.type === T.STATUS) {
+    const code = reply.body.u32();
+    const message = reply.body.str();
+    if (code === FX.OK && want === T.STATUS) return reply.body;
+    throw new SftpStatusError(code, `${what}: ${message || `status ${code}`}`);
+  }
+  throw new SftpClosedError(`${what}: an unexpected reply (${reply.type})`);
+}

@@ -1,0 +1,35 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import t from 'tap';
+import { openDirStore } from '../../src/stores/dir-store.ts';
+import { storeContract } from '../helpers/store-contract.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+t.test('the folder store passes the store contract', async (t) => {
+  const root = path.join(await tmpDir(t), 'archive');
+  await fs.mkdir(root, { mode: 0o700 });
+  storeContract(t, { open: () => openDirStore(root) });
+});
+
+t.test('what it writes is private: folders 0700, objects 0600', async (t) => {
+  const root = path.join(await tmpDir(t), 'new', 'archive');
+  const store = await openDirStore(root, true);
+  await store.put('chunks/ab/abcd', Buffer.from('x'));
+  await store.flush();
+  await store.close();
+  t.equal((await fs.stat(root)).mode & 0o777, 0o700, 'the store, made by create');
+  t.equal((await fs.stat(path.join(root, 'chunks/ab'))).mode & 0o777, 0o700, 'a folder in it');
+  t.equal((await fs.stat(path.join(root, 'chunks/ab/abcd'))).mode & 0o777, 0o600, 'an object');
+});
+
+t.test('a store that others can write, or a link, is refused; a missing one is not made unless asked', async (t) => {
+  const dir = await tmpDir(t);
+  const open = path.join(dir, 'open');
+  await fs.mkdir(open);
+  await fs.chmod(open, 0o777);
+  await t.rejects(openDirStore(open), { code: 'store-unsafe', message: /writable by group and others \(mode 0777\)/ });
+  await fs.symlink(open, path.join(dir, 'link'));
+  await t.rejects(openDirStore(path.join(dir, 'link')), { code: 'store-unsafe', message: /symbolic link/ });
+  await t.rejects(openDirStore(path.join(dir, 'missing')), { code: 'store-failed', message: /does not exist/ });
+  await t.rejects(openDirStore('relative/path'), { code: 'bad-store' });
+});

@@ -1,0 +1,49 @@
+import t from 'tap';
+import { openS3Store, parseS3Location } from '../../src/stores/s3-store.ts';
+import type { StoreLocation } from '../../src/stores/store.ts';
+import { startS3 } from '../helpers/s3-server.ts';
+import { storeContract } from '../helpers/store-contract.ts';
+
+t.test('locations are checked', async (t) => {
+  t.same(parseS3Location('s3://qrv-archive/hosts/web1/'), { bucket: 'qrv-archive', prefix: 'hosts/web1' });
+  t.same(parseS3Location('s3://qrv-archive'), { bucket: 'qrv-archive', prefix: '' });
+  for (const bad of ['s3://A/x', 'http://b/x', 's3://bucket/../x', 's3://b'])
+    t.throws(() => parseS3Location(bad), { code: 'bad-store' }, bad);
+});
+
+t.test('against a real S3-protocol server on loopback (s3rver)', async (t) => {
+  const s3 = await startS3(t);
+  const location = (extra: Partial<StoreLocation> = {}): StoreLocation => ({
+    kind: 's3',
+    location: `s3://${s3.bucket}/host-a`,
+    endpoint: s3.endpoint,
+    ...extra,
+  });
+
+  t.test('the S3 store passes the store contract', async (t) => {
+    storeContract(t, { open: () => openS3Store(location()) });
+  });
+
+  t.test('a prefix keeps stores apart in one bucket', async (t) => {
+    const a = await openS3Store(location());
+    const b = await openS3Store(location({ location: `s3://${s3.bucket}/host-b` }));
+    t.teardown(async () => {
+      await a.close();
+      await b.close();
+    });
+    await b.put('only/b', Buffer.from('b'));
+    t.same(await a.list('only/'), []);
+    t.same(await b.list('only/'), [{ key: 'only/b', size: 1 }]);
+  });
+
+  t.test('a missing bucket, and a server that is not there, are one line each', async (t) => {
+    await t.rejects(openS3Store(location({ location: 's3://no-such-bucket/x' })), {
+      code: 'store-failed',
+      message: /bucket .* does not exist/,
+    });
+    const made = await openS3Store(location({ location: 's3://made-by-qrv/x' }), true);
+    await made.close();
+    await s3.stop();
+    await t.rejects(openS3Store(location()), { code: 'store-unreachable', message: /ECONNREFUSED/ });
+  });
+});

@@ -166,6 +166,8 @@ export const ERROR_CODES = {
   'store-unsafe': ['refused'],
   'store-host-key': ['refused'],
   'store-exists': ['refused'],
+  'archive-key': ['refused'],
+  'store-foreign': ['refused'],
   'source-kind': ['refused'],
   'source-mounted': ['refused'],
   'subclient-empty': ['refused'],
@@ -265,6 +267,7 @@ export const ERROR_CODES = {
   'demo-mismatch': ['verify'],
   'ledger-unusable': ['verify'],
   'source-mismatch': ['verify'],
+  'archive-corrupt': ['verify'],
   'verify-mismatch': ['verify'],
   // environment
   'freeze-guard': ['environment'],

@@ -1,7 +1,7 @@
 // The engine's typed events. The engine emits them and never draws; the Ink, plain-text and
 // JSON printers (src/ui/, src/output/) consume them and are interchangeable.
 
-export type Phase = 'snapshot' | 'copy' | 'verify' | 'unsnap' | 'recover' | 'promote' | 'demo';
+export type Phase = 'snapshot' | 'copy' | 'verify' | 'unsnap' | 'recover' | 'promote' | 'demo' | 'archive';
 
 export type QrvEvent =
   /** A phase or step started or ended. `step` names the fine-grained step (e.g. "pre-snapshot hook"). */

@@ -11,7 +11,7 @@
 // loaded), dm-before-resume (the snapshot loaded, the origin's snapshot-origin table loaded but
 // not live, the origin still suspended) and dm-mid-remove (origin suspended, the snapshot device
 // removed, the origin not yet linear again); in browsing, after-mount (a copy mounted read-only,
-// before it is read); in recovery, before-write-back (the target checked, not yet opened); in the catalog, after-history-append (finished rows appended to the history
+// before it is read); in recovery, before-write-back (the target checked, not yet opened); in archiving, mid-archive (a chunk put in the store, the generation's manifest not yet written); in the catalog, after-history-append (finished rows appended to the history
 // store, not yet dropped from catalog.json) (docs/architecture.md, "Failpoints"). Unset, a failpoint costs one lookup.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from './errors.ts';
@@ -31,6 +31,7 @@ export const FAILPOINTS = [
   'dm-mid-remove',
   'after-mount',
   'before-write-back',
+  'mid-archive',
 ] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 

@@ -1,0 +1,125 @@
+// How a chunk or a manifest is kept in a store. Every object starts with a 16-byte header:
+//
+//   "QRVa" | kind (1 chunk, 2 manifest) | codec (0 stored, 1 brotli) | sealed (0, 1 AES-256-GCM)
+//   | 0 | key id (8 bytes; zeros when not sealed)
+//
+// then the body: the content, compressed when that saves at least 3 % (brotli at quality 1, in
+// Node's own zlib: ≈ 300 MB/s here, where deflate at level 1 managed 30); when sealed, a 12-byte
+// random nonce, the ciphertext and the 16-byte tag, with the header and the object's name as
+// additional data, so that an object moved under another name does not open.
+//
+// A chunk is named by the SHA-256 of its content (HMAC-SHA256 under the name key when sealed)
+// and is checked against that name whenever it is read: a damaged chunk is never restored.
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { QrvError } from '../core/errors.ts';
+import type { ArchiveKey } from './key.ts';
+
+const MAGIC = Buffer.from('QRVa');
+const HEADER = 16;
+const NONCE = 12;
+const TAG = 16;
+export const OBJECT_KIND = { chunk: 1, manifest: 2 } as const;
+export type ObjectKind = keyof typeof OBJECT_KIND;
+
+const compress = promisify(zlib.brotliCompress);
+const decompress = promisify(zlib.brotliDecompress);
+const BROTLI = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } };
+
+/** The name of a chunk of `data`: hex SHA-256, or HMAC-SHA256 under the key's name key. */
+export function chunkName(data: Uint8Array, key: ArchiveKey | null): string {
+  return (key ? createHmac('sha256', key.name) : createHash('sha256')).update(data).digest('hex');
+}
+
+export async function encodeObject(
+  kind: ObjectKind,
+  name: string,
+  data: Uint8Array,
+  key: ArchiveKey | null,
+): Promise<Buffer> {
+  const packed = data.length ? await compress(data, BROTLI) : Buffer.alloc(0);
+  const useBrotli = packed.length < data.length * 0.97;
+  const body = useBrotli ? packed : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const header = Buffer.alloc(HEADER);
+  MAGIC.copy(header, 0);
+  header[4] = OBJECT_KIND[kind];
+  header[5] = useBrotli ? 1 : 0;
+  header[6] = key ? 1 : 0;
+  if (!key) return Buffer.concat([header, body]);
+  key.id.copy(header, 8);
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', key.encrypt, nonce);
+  cipher.setAAD(Buffer.concat([header, Buffer.from(name)]));
+  return Buffer.concat([header, nonce, cipher.update(body), cipher.final(), cipher.getAuthTag()]);
+}
+
+export function corrupt(what: string, why: string): QrvError {
+  return new QrvError(
+    'verify',
+    'archive-corrupt',
+    `${what} in the archive store is damaged: ${why}`,
+    'nothing was restored from it; recover from another generation, and run `qrv verify --deep` on the others',
+  );
+}
+
+/** The key id an object was sealed with, or null when it is not sealed (or not an object of ours). */
+export function sealedWith(object: Buffer): Buffer | null {
+  return object.length >= HEADER && object.subarray(0, 4).equals(MAGIC) && object[6] === 1
+    ? object.subarray(8, 16)
+    : null;
+}
+
+/** The content of an object, opened with `key` when sealed; a damaged or foreign object throws. */
+export async function decodeObject(
+  kind: ObjectKind,
+  name: string,
+  object: Buffer,
+  key: ArchiveKey | null,
+  what: string,
+): Promise<Buffer> {
+  if (object.length < HEADER || !object.subarray(0, 4).equals(MAGIC)) throw corrupt(what, 'not an object qrv wrote');
+  if (object[4] !== OBJECT_KIND[kind]) throw corrupt(what, `it is not a ${kind}`);
+  const header = object.subarray(0, HEADER);
+  let body = object.subarray(HEADER);
+  if (object[6] === 1) {
+    if (!key)
+      throw new QrvError(
+        'refused',
+        'archive-key',
+        `${what} is encrypted (key id ${header.subarray(8).toString('hex')})`,
+        'pass --key with the key file it was archived with',
+      );
+    if (!header.subarray(8).equals(key.id))
+      throw new QrvError(
+        'refused',
+        'archive-key',
+        `${what} was encrypted with another key (id ${header.subarray(8).toString('hex')}, not ${key.id.toString('hex')})`,
+        'pass --key with the key file it was archived with',
+      );
+    if (body.length < NONCE + TAG) throw corrupt(what, 'it is cut short');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.encrypt, body.subarray(0, NONCE));
+      decipher.setAAD(Buffer.concat([header, Buffer.from(name)]));
+      decipher.setAuthTag(body.subarray(body.length - TAG));
+      body = Buffer.concat([decipher.update(body.subarray(NONCE, body.length - TAG)), decipher.final()]);
+    } catch {
+      throw corrupt(what, 'it does not authenticate (AES-GCM)');
+    }
+  } else if (object[6] !== 0) throw corrupt(what, 'an unknown seal');
+  if (object[5] === 0) return body;
+  if (object[5] !== 1) throw corrupt(what, 'an unknown compression');
+  try {
+    return await decompress(body);
+  } catch {
+    throw corrupt(what, 'it does not decompress');
+  }
+}
+
+/** A chunk's content, checked against its name. */
+export async function openChunk(name: string, object: Buffer, key: ArchiveKey | null): Promise<Buffer> {
+  const what = `chunk ${name.slice(0, 16)}…`;
+  const data = await decodeObject('chunk', name, object, key, what);
+  if (chunkName(data, key) !== name) throw corrupt(what, 'its content does not match its hash');
+  return data;
+}

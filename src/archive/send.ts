@@ -4,6 +4,7 @@
 // manifest: sending again (a resume) finds those chunks in the store's listing and does not send
 // them again. At most UPLOADS puts are in flight; memory is bounded by them and the read-ahead.
 import os from 'node:os';
+import { QrvError } from '../core/errors.ts';
 import { ProgressMeter, type Reporter } from '../core/events.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { Xxh64 } from '../core/xxh64.ts';
@@ -29,6 +30,8 @@ export interface SendPlan {
   reporter: Reporter;
   /** what the manifest says besides its chunks */
   manifest: Omit<Manifest, 'chunks' | 'stats' | 'checksum' | 'blockSize' | 'keyId' | 'host' | 'format' | 'version'>;
+  /** the checksum the image must read as (a QRV's): a mismatch fails the send before its manifest */
+  expectChecksum?: string | null;
   /** called after each chunk with the totals so far (for the job's progress) */
   onChunk?: (stats: GenerationStats, chunksDone: number) => void | Promise<void>;
 }
@@ -165,6 +168,13 @@ async function sendChunks(plan: SendPlan): Promise<Chunker> {
 export async function sendGeneration(plan: SendPlan): Promise<Manifest> {
   const started = process.hrtime.bigint();
   const chunker = await sendChunks(plan);
+  if (plan.expectChecksum && plan.expectChecksum !== chunker.checksum())
+    throw new QrvError(
+      'verify',
+      'source-mismatch',
+      `${plan.path} read as ${chunker.checksum()}, not as the ${plan.expectChecksum} recorded when it was made: it changed while it was read, or is damaged`,
+      'nothing was recorded; run `qrv verify` on it, or archive its snapshot',
+    );
   await plan.store.flush();
   const manifest: Manifest = {
     format: 'qrv-generation',

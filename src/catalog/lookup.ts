@@ -1,6 +1,6 @@
 // Finding rows of the catalog by name or id, with the one-line "not found" errors every command
 // shares.
-import type { CatalogData, Job, Qrv, Snapshot, Volume } from './schema.ts';
+import type { ArchiveRow, CatalogData, Job, Qrv, Snapshot, Volume } from './schema.ts';
 import { QrvError, errorCode } from '../core/errors.ts';
 
 /** A row by name, or the one-line "no X named" error that names the known ones (or how to add one). */
@@ -37,6 +37,18 @@ export function findQrv(data: CatalogData, id: string): Qrv {
   return qrv;
 }
 
+export function findArchive(data: CatalogData, id: string): ArchiveRow {
+  const row = data.archives.find((a) => a.id === id);
+  if (!row)
+    throw new QrvError(
+      'notFound',
+      'unknown-archive',
+      `no archive generation with id "${id}"`,
+      'list them with `qrv list`; a store qrv does not know of is read with `qrv store scan`',
+    );
+  return row;
+}
+
 export function findJob(data: CatalogData, id: string): Job {
   const job = data.jobs.find((row) => row.id === id);
   if (!job)
@@ -67,5 +79,6 @@ export function idTaken(data: CatalogData): (id: string) => boolean {
   return (id) =>
     data.snapshots.some((row) => row.id === id) ||
     data.qrvs.some((row) => row.id === id) ||
-    data.jobs.some((row) => row.id === id);
+    data.jobs.some((row) => row.id === id) ||
+    data.archives.some((row) => row.id === id);
 }

@@ -18,10 +18,10 @@ const nonEmpty = () => z.string().check(z.minLength(1));
 const orNull = <T extends z.ZodMiniType>(schema: T) => z._default(z.nullable(schema), null);
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6];
+export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7];
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -197,7 +197,7 @@ export const stepSchema = z.object({
 
 export const jobSchema = z.object({
   id: z.string(),
-  kind: z.enum(['snap', 'copy', 'unsnap', 'run', 'recover', 'promote']),
+  kind: z.enum(['snap', 'copy', 'unsnap', 'run', 'recover', 'promote', 'archive']),
   volume: z.string(),
   state: z.enum(['running', 'succeeded', 'failed']),
   pid: z.int(),
@@ -284,6 +284,51 @@ export const settingsSchema = z.object({
   historyRetention: z._default(z.string(), '400d'),
 });
 
+/** An archive store (F15, schema 7): where generations go. Credentials are never kept here. */
+export const storeSchema = z.object({
+  name: nonEmpty(),
+  kind: z.enum(['dir', 'ssh', 's3']),
+  /** dir: an absolute path; ssh: [user@]host:/path; s3: s3://bucket[/prefix] */
+  location: nonEmpty(),
+  port: orNull(positiveInt()),
+  /** ssh: `-o Key=Value` options, e.g. IdentityFile=/root/.ssh/archive */
+  sshOptions: z._default(z.array(z.string()), []),
+  endpoint: orNull(z.string()),
+  region: orNull(z.string()),
+  addedAt: isoTime,
+});
+
+/** An archive generation (F15, schema 7): one point in time of a volume, in a store. */
+export const archiveSchema = z.object({
+  id: z.string(),
+  volume: z.string(),
+  store: z.string(),
+  /** the snapshot or QRV it was read from, and the snapshot behind that (whose time it holds) */
+  sourceId: z.string(),
+  snapshotId: z.string(),
+  pointInTime: isoTime,
+  consistency: consistencySchema,
+  /** sending: chunks going out, no manifest yet; ready: the manifest is in the store */
+  state: z.enum(['sending', 'ready', 'failed', 'removed']),
+  sizeBytes: count(),
+  chunkSize: positiveInt(),
+  chunks: count(),
+  /** the key file it is sealed with (a path, not the key), or null */
+  keyFile: orNull(z.string()),
+  checksum: orNull(z.string()),
+  bytesRead: count(),
+  bytesSent: count(),
+  bytesDeduplicated: count(),
+  bytesZero: count(),
+  seconds: z.number().check(z.nonnegative()),
+  createdAt: isoTime,
+  finishedAt: orNull(isoTime),
+  removedAt: orNull(isoTime),
+  jobId: z.string(),
+  /** what the last `qrv verify` of it found */
+  lastVerify: orNull(verifyResultSchema),
+});
+
 /** The default sub-client as a new catalog has it (dated at the epoch: it has always existed). */
 function defaultSubclient() {
   return { name: 'default', volumes: [] as string[], policy: null, createdAt: new Date(0).toISOString() };
@@ -299,6 +344,8 @@ export const catalogSchema = z.object({
   subclients: z._default(z.array(subclientSchema), () => [defaultSubclient()]),
   pools: z._default(z.array(poolSchema), []),
   settings: z._default(settingsSchema, { discovery: [], ignored: [], historyRetention: '400d' }),
+  stores: z._default(z.array(storeSchema), []),
+  archives: z._default(z.array(archiveSchema), []),
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
@@ -317,6 +364,8 @@ export type Pool = z.infer<typeof poolSchema>;
 export type PoolMember = z.infer<typeof poolMemberSchema>;
 export type HookMap = z.infer<typeof hookMapSchema>;
 export type CatalogData = z.infer<typeof catalogSchema>;
+export type StoreRow = z.infer<typeof storeSchema>;
+export type ArchiveRow = z.infer<typeof archiveSchema>;
 
 /** The sub-client every newly discovered or added volume joins. */
 export const DEFAULT_SUBCLIENT = 'default';
@@ -332,5 +381,7 @@ export function emptyCatalog(): CatalogData {
     subclients: [defaultSubclient()],
     pools: [],
     settings: { discovery: [], ignored: [], historyRetention: '400d' },
+    stores: [],
+    archives: [],
   };
 }

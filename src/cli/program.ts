@@ -12,6 +12,7 @@ import { register as registerDemo } from './commands/demo.ts';
 import { register as registerJobs } from './commands/jobs.ts';
 import { register as registerVolume } from './commands/volume.ts';
 import { register as registerPool } from './commands/pool.ts';
+import { register as registerStore } from './commands/store.ts';
 import { register as registerCheck } from './commands/check.ts';
 import { register as registerRemove } from './commands/remove.ts';
 import { register as registerPolicy } from './commands/policy.ts';
@@ -82,6 +83,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerSubclient(program);
   registerSchedule(program);
   registerPool(program);
+  registerStore(program);
   registerRemove(program);
   registerMaintenance(program);
   registerBrowse(program);

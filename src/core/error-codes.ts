@@ -104,6 +104,7 @@ export const ERROR_CODES = {
   'unknown-subclient': ['notFound'],
   'unknown-volume': ['notFound'],
   'unknown-store': ['notFound'],
+  'unknown-archive': ['notFound'],
   // refused
   'cow-device-busy': ['refused'],
   'cow-in-use': ['refused'],
@@ -166,6 +167,8 @@ export const ERROR_CODES = {
   'store-unsafe': ['refused'],
   'store-host-key': ['refused'],
   'store-exists': ['refused'],
+  'store-in-use': ['refused'],
+  'archive-not-ready': ['refused'],
   'archive-key': ['refused'],
   'store-foreign': ['refused'],
   'source-kind': ['refused'],

@@ -210,6 +210,8 @@ export class JobRecorder {
       for (const qrv of data.qrvs) if (qrv.id === this.row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
       for (const snapshot of data.snapshots)
         if (snapshot.id === this.row.snapshotId && snapshot.state === 'creating') snapshot.state = 'failed';
+      for (const generation of data.archives)
+        if (generation.jobId === this.id && generation.state === 'sending') generation.state = 'failed';
     });
   }
 

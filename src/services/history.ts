@@ -11,7 +11,7 @@ import type { Context } from '../engine/context.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 
-const JOB_KINDS: readonly Job['kind'][] = ['snap', 'copy', 'unsnap', 'run', 'recover', 'promote'];
+const JOB_KINDS: readonly Job['kind'][] = ['snap', 'copy', 'unsnap', 'run', 'recover', 'promote', 'archive'];
 const DEFAULT_LIMIT = 1000;
 
 export interface HistoryRequest {

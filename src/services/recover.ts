@@ -21,7 +21,8 @@ import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
-import type { CatalogData } from '../catalog/schema.ts';
+import type { ArchiveRow, CatalogData } from '../catalog/schema.ts';
+import { readyArchive, restoreArchive } from './recover-archive.ts';
 import { holdersOf, refuseProtected, sameThing } from '../engine/protected.ts';
 
 export interface RecoverRequest {
@@ -36,6 +37,8 @@ export interface RecoverRequest {
 
 interface Source {
   id: string;
+  /** an archive generation: restored from its store, not copied from a path */
+  archive?: ArchiveRow;
   path: string;
   sizeBytes: number;
   /** the checksum recorded when the copy was made, when there is one */
@@ -46,6 +49,10 @@ interface Source {
 
 export async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
   const data = await ctx.catalog.read();
+  if (idKind(id) === 'a') {
+    const archive = readyArchive(data, volume, id);
+    return { id, path: '', sizeBytes: archive.sizeBytes, checksum: archive.checksum, blockSize: 65536, archive };
+  }
   if (idKind(id) === 'q') {
     const qrv = findQrv(data, id);
     if (qrv.volume !== volume)
@@ -171,6 +178,7 @@ async function refuseInUse(ask: TargetAsk): Promise<void> {
 
 /** The copy itself as the target: refused in the check, before the job row is written. */
 async function refuseOwnSource(target: string, st: Stats | null, source: Source): Promise<void> {
+  if (source.archive) return;
   const other = await fs.stat(source.path).catch(() => null);
   if (st && other && sameThing(st, other))
     throw new QrvError(
@@ -307,7 +315,10 @@ async function recoverInJob(
   ask: TargetAsk,
 ): Promise<CopyResult> {
   const { ctx, job, data, source } = run;
-  job.set({ destination: target, ...(idKind(source.id) === 'q' ? { qrvId: source.id } : { snapshotId: source.id }) });
+  job.set({
+    destination: target,
+    ...(idKind(source.id) === 'q' ? { qrvId: source.id } : source.archive ? {} : { snapshotId: source.id }),
+  });
   const kind = await job.step(
     'recover',
     'check target',
@@ -328,6 +339,8 @@ async function recoverInJob(
   );
   try {
     run.attempt.written = true;
+    if (source.archive)
+      return await restoreArchive(ctx, job, source.archive, { target, handle, fresh: ask.st === null });
     return await writeBack(ctx, job, source, { target, kind, handle });
   } finally {
     await handle.close().catch(() => undefined);

@@ -9,7 +9,8 @@ export async function unsnap(ctx: Context, request: { snapshotId: string; force:
   const data = await ctx.catalog.read();
   const snapshot = findSnapshot(data, request.snapshotId);
   const copying = data.jobs.some(
-    (j) => j.snapshotId === snapshot.id && j.qrvId !== null && j.kind !== 'recover' && jobAlive(j),
+    (j) =>
+      j.snapshotId === snapshot.id && (j.qrvId !== null || j.kind === 'archive') && j.kind !== 'recover' && jobAlive(j),
   );
   checkRemovable(snapshot, request.force, copying);
   const volume = findVolume(data, snapshot.volume);

@@ -71,7 +71,7 @@ t.test('a change to a large catalog is one journal line; every reader sees it', 
   const { home, catalog, file, journal } = await bigHome();
   const base = await fs.readFile(file, 'utf8');
   t.ok(base.length >= BASE_JOURNALED, 'the base is large');
-  t.match(base, /^\{"schemaVersion":6,"volumes":\[\{/, 'it is compact');
+  t.match(base, /^\{"schemaVersion":7,"volumes":\[\{/, 'it is compact');
   t.match(
     base,
     /,"journal":"[0-9a-f]{16}","digest":"xxh64:[0-9a-f]{16}"\}\n$/,

@@ -97,7 +97,7 @@ export function docBlocks(markdown: string, file: string): DocBlock[] {
   return blocks;
 }
 
-export const ID = /(?<![A-Za-z0-9])[sqjg]-(?:[0-9a-f]{12}|[0-9a-f]{8})\b/g;
+export const ID = /(?<![A-Za-z0-9])[sqjga]-(?:[0-9a-f]{12}|[0-9a-f]{8})\b/g;
 
 /** A progress line (how many a run prints depends on its speed): never compared. */
 export const isProgress = (line: string): boolean => /^\w+: \d+% /.test(line);

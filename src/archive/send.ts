@@ -70,6 +70,7 @@ class Uploads {
       const object = await make();
       await this.store.put(key, object);
       onDone(object.length);
+      await failpoint('mid-archive');
     })().then(
       () => void this.running.delete(upload),
       (error: unknown) => {
@@ -153,7 +154,6 @@ async function sendChunks(plan: SendPlan): Promise<Chunker> {
       await chunker.add(piece);
       meter.update(piece.offset + piece.data.length);
       await plan.onChunk?.(chunker.stats, chunker.chunks.length);
-      await failpoint('mid-archive');
     }
     await chunker.finish();
   } finally {

@@ -1,5 +1,5 @@
 // Human forms of catalog rows: one-line summaries, the `list` tables and the `show` details.
-import type { Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import type { ArchiveRow, Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import type { CopyResult } from '../copy/block-copy.ts';
 import { formatBytes } from '../core/duration.ts';
 import { formatMs } from './printer.ts';
@@ -100,6 +100,22 @@ export function qrvTable(qrvs: Qrv[]): string[] {
       q.state,
       formatBytes(q.sizeBytes),
       q.destination,
+    ]),
+  );
+}
+
+export function archiveTable(archives: ArchiveRow[]): string[] {
+  return table(
+    ['GENERATION', 'VOLUME', 'FROM', 'POINT IN TIME', 'STATE', 'SIZE', 'SENT', 'STORE'],
+    archives.map((a) => [
+      a.id,
+      a.volume,
+      a.sourceId,
+      short(a.pointInTime),
+      a.state,
+      formatBytes(a.sizeBytes),
+      formatBytes(a.bytesSent),
+      a.store,
     ]),
   );
 }

@@ -14,6 +14,7 @@ import { resumeBlocker } from './copy.ts';
 export interface Finding {
   kind:
     | 'resumable-copy'
+    | 'resumable-archive'
     | 'dead-job'
     | 'interrupted-update'
     | 'stale-journal'
@@ -82,7 +83,18 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
   const found: CatalogFinding[] = [];
   for (const job of data.jobs) {
     const dead = processGone(job);
-    if (resumeBlocker(data, job) === null) {
+    const generation = job.kind === 'archive' ? data.archives.find((a) => a.jobId === job.id) : undefined;
+    if (generation && (generation.state === 'sending' || generation.state === 'failed') && killed(job)) {
+      found.push({
+        job,
+        finding: open(
+          'resumable-archive',
+          job.id,
+          `archive generation ${generation.id} of ${generation.volume} to store ${generation.store} by job ${job.id} stopped before its manifest was written${dead ? ` (process ${job.pid} is gone)` : ''}`,
+          `resume it: qrv archive --resume ${job.id} (the chunks that arrived are not sent again)`,
+        ),
+      });
+    } else if (resumeBlocker(data, job) === null) {
       const qrv = data.qrvs.find((q) => q.id === job.qrvId) as Qrv;
       const back = existsSync(journalOf(qrv, home))
         ? `; if it cannot go on, roll QRV ${qrv.id} back to its previous point in time`

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { ioCall } from '../core/io-error.ts';
 import type { Qrv } from '../catalog/schema.ts';
+import { archive } from './archive.ts';
 import { removeSteps, withJournal } from '../catalog/step-journal.ts';
 import { UndoJournal, rollBack } from '../copy/undo-journal.ts';
 import type { Context } from '../engine/context.ts';
@@ -74,6 +75,13 @@ export async function resumeOrRollBack(ctx: Context, item: CatalogFinding): Prom
   }
 }
 
+/** Finishes a killed archive generation (`qrv archive --resume`); one that cannot go on is left failed. */
+export async function resumeArchive(ctx: Context, jobId: string): Promise<string> {
+  await markDead(ctx, jobId);
+  await archive(ctx, { resume: jobId });
+  return `resumed archive job ${jobId}`;
+}
+
 /** Marks a job whose process is gone failed, with what it left half-made. */
 export async function markDead(ctx: Context, jobId: string): Promise<void> {
   // The steps it recorded after its row was last written are in its step journal.
@@ -92,6 +100,8 @@ export async function markDead(ctx: Context, jobId: string): Promise<void> {
     };
     for (const step of row.steps) if (step.state === 'started') step.state = 'failed';
     for (const qrv of catalog.qrvs) if (qrv.id === row.qrvId && qrv.state === 'copying') qrv.state = 'failed';
+    for (const generation of catalog.archives)
+      if (generation.jobId === row.id && generation.state === 'sending') generation.state = 'failed';
   });
   await removeSteps(ctx.catalog.home, jobId);
 }

@@ -13,7 +13,7 @@ import { volumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
 import { catalogFindings, type Planned } from './doctor-findings.ts';
-import { finishRun, markDead, removeStale, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
+import { finishRun, markDead, removeStale, resumeArchive, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
@@ -25,6 +25,7 @@ function catalogPlan(ctx: Context, data: CatalogData): Planned[] {
     const { finding } = item;
     const fix = {
       'resumable-copy': () => resumeOrRollBack(ctx, item),
+      'resumable-archive': () => resumeArchive(ctx, finding.subject),
       'dead-job': () => markDead(ctx, finding.subject),
       'interrupted-update': () => rollBackUpdate(ctx, finding.subject),
       'stale-journal': () => removeStale(ctx, item.qrv as Qrv),

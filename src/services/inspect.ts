@@ -1,15 +1,15 @@
 // `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
 import { plainCopy } from '../catalog/tracked.ts';
-import type { Job, Snapshot } from '../catalog/schema.ts';
+import type { ArchiveRow, Job, Snapshot } from '../catalog/schema.ts';
 import { persistUntil, parseTime } from '../core/time.ts';
 import { findSubclient } from '../policy/resolve.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { processGone } from '../engine/job-recorder.ts';
-import { findJob, findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
+import { findArchive, findJob, findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
-import { details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
+import { archiveTable, details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
 import { historicSnapshots } from './history.ts';
 import { withJournal } from '../catalog/step-journal.ts';
 
@@ -23,6 +23,13 @@ export interface ListRequest {
   all: boolean;
   /** more columns: consistency, quiesce, freeze window, group */
   long?: boolean;
+}
+
+/** Whether `qrv list` shows an archive generation (F15); the section appears once a catalog has any. */
+function listedArchive(a: ArchiveRow, request: ListRequest, at: number | null): boolean {
+  if (request.label || (request.state && a.state !== request.state)) return false;
+  if (at !== null) return Date.parse(a.createdAt) <= at && (a.removedAt === null || Date.parse(a.removedAt) > at);
+  return request.all || request.state === 'removed' || a.state !== 'removed';
 }
 
 export async function list(ctx: Context, request: ListRequest): Promise<Summary> {
@@ -65,14 +72,17 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
         ? request.all || request.state === 'removed' || q.state !== 'removed'
         : Date.parse(q.createdAt) <= at && (q.state !== 'removed' || Date.parse(q.updatedAt) > at)),
   );
+  const archives = data.archives.filter((a) => ofVolume(a) && listedArchive(a, request, at));
+  const withArchives = data.archives.length > 0;
   return {
-    data: { snapshots, qrvs },
+    data: { snapshots, qrvs, ...(withArchives ? { archives } : {}) },
     // Made when a printer asks (the plain one): `list --json` of 10,000 snapshots need not lay out their table.
     get lines() {
       return [
         ...(snapshots.length ? snapshotTable(snapshots, request.long ?? false) : ['no snapshots']),
         '',
         ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs']),
+        ...(withArchives ? ['', ...(archives.length ? archiveTable(archives) : ['no archive generations'])] : []),
       ];
     },
   };
@@ -93,6 +103,10 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       const qrv = findQrv(data, id);
       return { data: { qrv }, lines: details(qrv) };
     }
+    case 'a': {
+      const archive = findArchive(data, id);
+      return { data: { archive }, lines: details(archive) };
+    }
     case 'j': {
       const found =
         (data.jobs.some((j) => j.id === id)
@@ -112,8 +126,8 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
       throw new QrvError(
         'notFound',
         'unknown-id',
-        `"${id}" is not a snapshot, QRV or job id`,
-        'ids look like s-1a2b3c4d5e6f (snapshot), q-… (QRV) or j-… (job); see `qrv list`',
+        `"${id}" is not a snapshot, QRV, archive generation or job id`,
+        'ids look like s-1a2b3c4d5e6f (snapshot), q-… (QRV), a-… (archive generation) or j-… (job); see `qrv list`',
       );
   }
 }

@@ -37,7 +37,9 @@ export async function openS3Store(location: StoreLocation, create = false): Prom
   const { bucket, prefix } = parseS3Location(location.location);
   // the SDK warns on every start under Node 20 that later versions will need Node 22
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const sdk: Sdk = await import('@aws-sdk/client-s3');
+  // bundled, the SDK (CommonJS) arrives as the default export of its namespace
+  const loaded = (await import('@aws-sdk/client-s3')) as Sdk & { default?: Sdk };
+  const sdk: Sdk = loaded.S3Client ? loaded : loaded.default!;
   const client = new sdk.S3Client({
     ...(location.endpoint ? { endpoint: location.endpoint, forcePathStyle: true } : {}),
     region: location.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',

@@ -31,7 +31,7 @@ export function table(header: string[], rows: string[][]): string[] {
   return [fmt(header), ...rows.map(fmt)];
 }
 
-const short = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+export const short = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 export function volumeTable(volumes: Volume[]): string[] {
   return table(

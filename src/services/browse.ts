@@ -51,7 +51,7 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
       );
     findVolume(data, request.volume);
     const at = parseTime(request.asOf ?? 'now', now, '--as-of');
-    const resolution = resolveAt(data, request.volume, at);
+    const resolution = resolveAt(data, request.volume, at, 'local');
     if (!resolution.chosen) throw nothingAtTime(resolution);
     id = resolution.chosen.id;
     asOf = resolution.asOf;

@@ -259,7 +259,16 @@ export async function recover(
   attempt: Attempt = { written: false },
 ): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const volume = findVolume(data, request.volume);
+  // A host that lost its catalog recovers from an imported archive generation to a new path (--to)
+  // without the volume's row: nothing of the old host's is overwritten, so nothing needs it.
+  const fromArchiveOnly =
+    request.from !== undefined &&
+    idKind(request.from) === 'a' &&
+    request.to !== undefined &&
+    !data.volumes.some((v) => v.name === request.volume);
+  const volume = fromArchiveOnly
+    ? { name: request.volume, path: request.to as string }
+    : findVolume(data, request.volume);
   // --as-of instead of --from: the copy `qrv resolve` chooses.
   const chosen = request.asOf !== undefined ? chooseAt(data, volume.name, request.asOf, ctx.now()) : null;
   const from = chosen?.chosen.id ?? request.from;

@@ -7,7 +7,10 @@
 // in time at or before T among the usable copies; at the same point in time a snapshot wins over a
 // QRV (it is exact and nothing has to be attached). A crash-torn copy (written to while it was
 // copied, kept with --allow-inconsistent) comes last: a consistent copy is preferred even when it is
-// older, and a crash-torn one is chosen only when nothing else holds the volume (issue 18).
+// older, and a crash-torn one is chosen only when nothing else holds the volume (issue 18). An
+// archive generation (F15) stands for the point in time it was sent with; it is chosen when no
+// snapshot or QRV holds as late a state (at the same point in time a local copy wins: nothing has
+// to be fetched).
 import type { CatalogData, Qrv, Snapshot } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import { parseTime } from '../core/time.ts';
@@ -15,7 +18,7 @@ import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { table } from '../output/rows.ts';
 
-export type CopyKind = 'snapshot' | 'qrv';
+export type CopyKind = 'snapshot' | 'qrv' | 'archive';
 
 export interface ChosenCopy {
   id: string;
@@ -51,7 +54,7 @@ interface Usable extends ChosenCopy {
 
 /** Judges every snapshot and QRV of `volume` as of `at`; pure. With `only`, copies of the other kind are passed over. */
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind): Resolution {
+export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind | 'local'): Resolution {
   const t = at.getTime();
   const usable: Usable[] = [];
   const passedOver: PassedOver[] = [];
@@ -81,15 +84,20 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
     else usable.push({ id: q.id, kind: 'qrv', pointInTime, consistency: reflects?.consistency ?? null, rank: 0 });
   }
 
-  const name = only === 'qrv' ? 'QRV' : 'snapshot';
-  for (const other of usable.filter((u) => only && u.kind !== only))
+  usable.push(...archivesAt(data, volume, t, passedOver));
+  const name = only === 'qrv' ? 'QRV' : only === 'archive' ? 'archive generation' : 'snapshot';
+  const fits = (u: Usable) => !only || (only === 'local' ? u.kind !== 'archive' : u.kind === only);
+  for (const other of usable.filter((u) => !fits(u)))
     passedOver.push({
       id: other.id,
       kind: other.kind,
-      reason: `not a ${name} (only a ${name} will do here)`,
+      reason:
+        only === 'local'
+          ? `an archive generation: its files are read after \`qrv recover --from ${other.id} --to PATH\``
+          : `not a ${name} (only a ${name} will do here)`,
       pointInTime: other.pointInTime,
     });
-  const candidates = only ? usable.filter((u) => u.kind === only) : usable;
+  const candidates = usable.filter(fits);
   // Consistent before crash-torn; then newest point in time first; at the same time a snapshot
   // before a QRV; then by id, for a stable answer.
   candidates.sort(
@@ -108,7 +116,7 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
       torn(other) && chosen && !torn(chosen)
         ? `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`
         : other.pointInTime === chosen?.pointInTime
-          ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : 'first by id'}`
+          ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : chosen.kind === 'qrv' && other.kind === 'archive' ? 'a QRV (on this host, nothing to fetch)' : 'first by id'}`
           : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
     passedOver.push({ id: other.id, kind: other.kind, reason, pointInTime: other.pointInTime });
   }
@@ -122,6 +130,32 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
 }
 
 const torn = (copy: { consistency: string | null }) => copy.consistency === 'crash-torn';
+
+/** The usable archive generations of `volume` at `t`; the others are passed over with why. */
+function archivesAt(data: CatalogData, volume: string, t: number, passedOver: PassedOver[]): Usable[] {
+  const usable: Usable[] = [];
+  for (const a of data.archives.filter((row) => row.volume === volume)) {
+    const pass = (reason: string) => passedOver.push({ id: a.id, kind: 'archive', reason, pointInTime: a.pointInTime });
+    if (Date.parse(a.pointInTime) > t) pass(`too new (holds ${a.snapshotId} of ${short(a.pointInTime)})`);
+    else if (a.state !== 'ready')
+      pass(
+        a.state === 'removed'
+          ? `removed at ${a.removedAt ? short(a.removedAt) : 'an unknown time'}`
+          : `not ready (${a.state})`,
+      );
+    else if (a.lastVerify && !a.lastVerify.ok)
+      pass(`failed verify at ${short(a.lastVerify.at)} (${a.lastVerify.badBlocks} bad chunks)`);
+    else usable.push({ id: a.id, kind: 'archive', pointInTime: a.pointInTime, consistency: a.consistency, rank: -1 });
+  }
+  return usable;
+}
+
+/** How a chosen copy is named in a sentence. */
+function kindText(chosen: ChosenCopy): string {
+  if (chosen.kind === 'snapshot') return 'a snapshot taken';
+  if (chosen.kind === 'qrv') return 'a QRV holding the state of';
+  return 'an archive generation (no snapshot or QRV on this host holds as late a state) holding the state of';
+}
 
 /** " (crash-torn …)" after a chosen copy that is one, else nothing. */
 function tornNote(chosen: ChosenCopy): string {
@@ -149,7 +183,7 @@ export function chooseAt(
 
 /** One line saying which copy --as-of chose. */
 export function choseLine(resolution: Resolution & { chosen: ChosenCopy }): string {
-  return `${resolution.volume} as of ${short(resolution.asOf)}: ${resolution.chosen.id}, ${resolution.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(resolution.chosen.pointInTime)}${tornNote(resolution.chosen)}`;
+  return `${resolution.volume} as of ${short(resolution.asOf)}: ${resolution.chosen.id}, ${kindText(resolution.chosen)} ${short(resolution.chosen.pointInTime)}${tornNote(resolution.chosen)}`;
 }
 
 /** The one-line error for a volume with nothing usable as of the time asked for. */
@@ -181,7 +215,7 @@ export function volumesOf(data: CatalogData, target: string): { volumes: string[
 
 export function resolutionLines(r: Resolution): string[] {
   const head = r.chosen
-    ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${r.chosen.kind === 'snapshot' ? 'a snapshot taken' : 'a QRV holding the state of'} ${short(r.chosen.pointInTime)}${tornNote(r.chosen)}`
+    ? `${r.volume} as of ${short(r.asOf)}: ${r.chosen.id}, ${kindText(r.chosen)} ${short(r.chosen.pointInTime)}${tornNote(r.chosen)}`
     : `${r.volume} as of ${short(r.asOf)}: nothing`;
   if (!r.passedOver.length) return [head];
   return [

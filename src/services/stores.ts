@@ -2,12 +2,15 @@
 // checked when it is added (reachable, private, empty or already a qrv store, which it then
 // becomes); credentials are never kept (ssh uses the admin's own configuration and keys, S3 the
 // standard environment chain).
-import type { ArchiveRow, CatalogData, StoreRow } from '../catalog/schema.ts';
+import { consistencySchema, type ArchiveRow, type CatalogData, type StoreRow } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
-import { details, table } from '../output/rows.ts';
-import { storeHeader } from '../archive/layout.ts';
+import { details, short, table } from '../output/rows.ts';
+import { GENERATIONS, storeHeader } from '../archive/layout.ts';
+import { loadKey } from '../archive/key.ts';
+import { readManifest, type Manifest } from '../archive/manifest.ts';
+
 import { openStore } from '../stores/registry.ts';
 import type { ArchiveStore, StoreLocation } from '../stores/store.ts';
 import { checkSshOption, parseSshLocation } from '../stores/ssh-store.ts';
@@ -188,5 +191,105 @@ export async function removeStore(ctx: Context, name: string): Promise<Summary> 
   return {
     data: { store: row },
     lines: [`removed archive store ${name} from the catalog (nothing in it was touched)`],
+  };
+}
+
+export interface ScanRequest {
+  name: string;
+  /** add the generations the catalog does not know as rows */
+  import: boolean;
+  /** the key file sealed generations were sent with */
+  key?: string;
+}
+
+/** A generation's row as its manifest describes it (a catalog that lost it, or never had it). */
+function importedRow(m: Manifest, store: string, keyFile: string | null): ArchiveRow {
+  return {
+    id: m.id,
+    volume: m.volume,
+    store,
+    sourceId: m.sourceId,
+    snapshotId: m.snapshotId,
+    pointInTime: m.pointInTime,
+    consistency: consistencySchema.options.includes(m.consistency as never)
+      ? (m.consistency as ArchiveRow['consistency'])
+      : 'unknown',
+    state: 'ready',
+    sizeBytes: m.sizeBytes,
+    chunkSize: m.chunkSize,
+    chunks: m.chunks.length,
+    keyFile,
+    checksum: m.checksum,
+    bytesRead: m.stats.bytesRead,
+    bytesSent: m.stats.bytesSent,
+    bytesDeduplicated: m.stats.bytesDeduplicated,
+    bytesZero: m.stats.bytesZero,
+    seconds: m.stats.seconds,
+    createdAt: m.createdAt,
+    finishedAt: m.createdAt,
+    removedAt: null,
+    jobId: '',
+    lastVerify: null,
+  };
+}
+
+/**
+ * `qrv store scan NAME [--import] [--key FILE]`: the generations a store holds, read from their
+ * manifests (each one checked); with --import, those the catalog does not know become rows, so
+ * that a host that lost its catalog can still recover from its archives.
+ */
+export async function scanStore(ctx: Context, request: ScanRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const row = findStore(data, request.name);
+  const key = request.key ? await loadKey(request.key) : null;
+  const store = await openArchiveStore(row, ctx.now());
+  const found: Manifest[] = [];
+  const unreadable: string[] = [];
+  try {
+    for (const object of await store.list(GENERATIONS)) {
+      const [, volume, id] = object.key.split('/');
+      if (!volume || !id) continue;
+      await readManifest(store, volume, id, key).then(
+        (m) => found.push(m),
+        (error: unknown) =>
+          unreadable.push(`${id} of ${volume}: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+  } finally {
+    await store.close();
+  }
+  found.sort((a, b) => a.volume.localeCompare(b.volume) || a.pointInTime.localeCompare(b.pointInTime));
+  const known = new Set(data.archives.map((a) => a.id));
+  const added = request.import
+    ? found.filter((m) => !known.has(m.id)).map((m) => importedRow(m, row.name, request.key ?? null))
+    : [];
+  if (added.length)
+    await ctx.catalog.update((catalog) => {
+      const ids = new Set(catalog.archives.map((a) => a.id));
+      catalog.archives.push(...added.filter((a) => !ids.has(a.id)));
+    });
+  for (const line of unreadable) ctx.reporter.warn(`cannot read generation ${line}`);
+  const rows = found.map((m) => [
+    m.id,
+    m.volume,
+    short(m.pointInTime),
+    formatBytes(m.sizeBytes),
+    String(m.chunks.length),
+    known.has(m.id) ? 'known' : request.import ? 'imported' : 'not in the catalog',
+  ]);
+  return {
+    data: {
+      store: row.name,
+      generations: found.map(({ chunks: _chunks, ...m }) => m),
+      imported: added.map((a) => a.id),
+      unreadable,
+    },
+    lines: [
+      ...(rows.length
+        ? table(['GENERATION', 'VOLUME', 'POINT IN TIME', 'SIZE', 'CHUNKS', 'CATALOG'], rows)
+        : [`no generations in ${row.name}`]),
+      ...(request.import ? [`imported ${added.length} generation(s) into the catalog`] : []),
+    ],
+    ...(unreadable.length ? { exit: 'partial' as const } : {}),
   };
 }

@@ -123,7 +123,14 @@ t.test('a damaged chunk is found by recovery, which stops; an unreachable store 
   const run = await qrv(home, ['recover', 'web', '--from', first.id, '--to', to]);
   t.equal(run.exitCode, 9, 'a verify failure');
   t.match(run.stderr, /damaged/);
-  t.equal(run.stderr.trim().split('\n').filter((l) => l.startsWith('qrv: ')).length, 1, 'one line');
+  t.equal(
+    run.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('qrv: ')).length,
+    1,
+    'one line',
+  );
 
   await fs.rename(vault, `${vault}.gone`);
   const before = (await qrvJson(home, ['list'])).summary.archives as unknown[];
@@ -131,4 +138,68 @@ t.test('a damaged chunk is found by recovery, which stops; an unreachable store 
   t.equal(failed.exitCode, 8);
   t.match(failed.stderr, /^qrv: the archive store .*vault does not exist/m);
   t.same((await qrvJson(home, ['list'])).summary.archives, before, 'no generation was recorded');
+});
+
+t.test('a host that lost its catalog finds its generations in the store, recovers and verifies them', async (t) => {
+  const { home, dir } = await volumeHome(t);
+  const vault = path.join(dir, 'vault');
+  const locked = path.join(dir, 'locked');
+  const keyFile = path.join(dir, 'archive.key');
+  await fs.writeFile(keyFile, randomBytes(64), { mode: 0o600 });
+  t.equal((await qrv(home, ['store', 'add', 'vault', '--dir', vault])).exitCode, 0);
+  t.equal((await qrv(home, ['store', 'add', 'locked', '--dir', locked])).exitCode, 0);
+  const s1 = await snap(t, home);
+  const plain = await archive(t, home, [s1.id, '--to', 'vault']);
+  const sealed = await archive(t, home, [s1.id, '--to', 'locked', '--encrypt', keyFile]);
+  const sum = await sha256(s1.path);
+
+  // a new, empty catalog: only the stores are left
+  const fresh = path.join(dir, 'fresh-home');
+  for (const [name, where] of [
+    ['vault', vault],
+    ['locked', locked],
+  ])
+    t.equal((await qrv(fresh, ['store', 'add', name!, '--dir', where!])).exitCode, 0, `${name} is added as it is`);
+  const listed = await qrv(fresh, ['store', 'scan', 'vault']);
+  t.equal(listed.exitCode, 0, listed.stderr);
+  t.match(listed.stdout, new RegExp(`${plain.id} +web .* not in the catalog`));
+  const noKey = await qrv(fresh, ['store', 'scan', 'locked', '--import']);
+  t.equal(noKey.exitCode, 11, 'a sealed generation cannot be read without its key');
+  t.match(noKey.stderr, new RegExp(`cannot read generation ${sealed.id} of web: .*encrypted`));
+  t.match(noKey.stdout, /imported 0 generation/);
+  t.match((await qrv(fresh, ['store', 'scan', 'vault', '--import'])).stdout, /imported 1 generation/);
+  t.match(
+    (await qrv(fresh, ['store', 'scan', 'locked', '--import', '--key', keyFile])).stdout,
+    /imported 1 generation/,
+  );
+  for (const id of [plain.id, sealed.id]) {
+    const to = path.join(dir, `${id}.img`);
+    const run = await qrv(fresh, ['recover', 'web', '--from', id, '--to', to]);
+    t.equal(run.exitCode, 0, run.stderr);
+    t.equal(await sha256(to), sum, `${id} comes back byte for byte into a catalog that never had the volume`);
+    const verified = await qrv(fresh, ['verify', id, '--deep']);
+    t.equal(verified.exitCode, 0, verified.stderr);
+    t.match(verified.stdout, /every one matches its name, and the image reads as xxh64-blocks:/);
+  }
+
+  // damage one chunk of the plain generation, remove another: verify finds each
+  const chunks = (await fs.readdir(path.join(vault, 'chunks'), { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+  const [damaged, removed] = chunks as [string, string];
+  const bytes = await fs.readFile(damaged);
+  bytes[64] = bytes[64]! ^ 0xff;
+  await fs.writeFile(damaged, bytes);
+  await fs.rm(removed);
+  const quick = await qrv(fresh, ['verify', plain.id]);
+  t.equal(quick.exitCode, 9);
+  t.match(quick.stdout, `missing: chunk ${path.basename(removed)}`, 'the missing chunk is named');
+  t.notMatch(quick.stdout, 'damaged:', 'without --deep no chunk is read');
+  const deep = await qrv(fresh, ['verify', plain.id, '--deep']);
+  t.equal(deep.exitCode, 9);
+  t.match(deep.stdout, `damaged: chunk ${path.basename(damaged)}`, 'the damaged one, with --deep');
+  const row = (await qrvJson(fresh, ['show', plain.id])).summary.archive as {
+    lastVerify: { ok: boolean; deep: boolean };
+  };
+  t.match(row.lastVerify, { ok: false, deep: true }, 'the result is kept on the row');
 });

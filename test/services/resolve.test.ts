@@ -194,3 +194,64 @@ t.test('volumesOf: a volume, a sub-client, or an error naming both kinds', async
     message: 'no volume or sub-client named "nope"',
   });
 });
+
+t.test('an archive generation is chosen when no snapshot or QRV holds as late a state (F15)', async (t) => {
+  const generation = (id: string, at: string, extra: Partial<CatalogData['archives'][number]> = {}) => ({
+    id,
+    volume: 'web',
+    store: 'vault',
+    sourceId: 's-00000009',
+    snapshotId: 's-00000009',
+    pointInTime: at,
+    consistency: 'atomic' as const,
+    state: 'ready' as const,
+    sizeBytes: 1,
+    chunkSize: 4194304,
+    chunks: 1,
+    keyFile: null,
+    checksum: null,
+    bytesRead: 0,
+    bytesSent: 0,
+    bytesDeduplicated: 0,
+    bytesZero: 0,
+    seconds: 0,
+    createdAt: at,
+    finishedAt: at,
+    removedAt: null,
+    jobId: 'j-00000009',
+    lastVerify: null,
+    ...extra,
+  });
+  const data = catalog((d) => {
+    d.snapshots.push(snapshotRow('web', iso('09:00'), { id: 's-00000001' }));
+    d.archives.push(
+      generation('a-000000000001', iso('12:00')),
+      generation('a-000000000002', iso('09:00')),
+      generation('a-000000000003', iso('13:00'), { state: 'failed' }),
+      generation('a-000000000004', iso('19:00')),
+      generation('a-000000000005', iso('11:00'), {
+        lastVerify: { at: iso('14:00'), ok: false, badBlocks: 2, deep: true },
+      }),
+    );
+  });
+  const r = resolveAt(data, 'web', T);
+  t.match(r.chosen, { id: 'a-000000000001', kind: 'archive', pointInTime: iso('12:00') }, 'the latest state at T');
+  t.match(
+    resolutionLines(r)[0],
+    /a-000000000001, an archive generation \(no snapshot or QRV on this host holds as late a state\)/,
+  );
+  t.match(reasonOf(r, 's-00000001'), /^older than the chosen one/);
+  t.match(reasonOf(r, 'a-000000000002'), /^same point in time as|^older than the chosen one/);
+  t.match(reasonOf(r, 'a-000000000003'), /^not ready \(failed\)$/);
+  t.match(reasonOf(r, 'a-000000000004'), /^too new/);
+  t.match(reasonOf(r, 'a-000000000005'), /^failed verify at .* \(2 bad chunks\)$/);
+
+  const sameTime = catalog((d) => {
+    d.snapshots.push(snapshotRow('web', iso('12:00'), { id: 's-00000001' }));
+    d.archives.push(generation('a-000000000001', iso('12:00')));
+  });
+  t.match(resolveAt(sameTime, 'web', T).chosen, { id: 's-00000001' }, 'at the same point in time the local copy wins');
+  const local = resolveAt(data, 'web', T, 'local');
+  t.match(local.chosen, { id: 's-00000001' }, 'browsing reads only local copies');
+  t.match(reasonOf(local, 'a-000000000001'), /qrv recover --from a-000000000001 --to PATH/);
+});

@@ -6,16 +6,24 @@ import { execute } from '../execute.ts';
 
 const doctor = lazy(async () => (await import('../../services/doctor.ts')).doctor);
 const verifyQrv = lazy(async () => (await import('../../services/verify.ts')).verifyQrv);
+const verifyArchive = lazy(async () => (await import('../../services/verify-archive.ts')).verifyArchive);
 
 export function register(program: Command): void {
   program
-    .command('verify <qrv-id>')
+    .command('verify <id>')
     .description(
-      're-read a QRV and check every block against its hash ledger; exit 9 and name every bad block on a mismatch',
+      're-read a QRV and check every block against its hash ledger, or check an archive generation (a-…) in its store; exit 9 and name what is bad',
     )
-    .option('--deep', 'also compare with the snapshot the QRV reflects, if it still exists')
-    .action((qrvId: string, options: { deep?: boolean }, command: Command) =>
-      execute(command, (ctx) => verifyQrv(ctx, { qrvId, deep: Boolean(options.deep) })),
+    .option(
+      '--deep',
+      'a QRV: also compare with the snapshot it reflects, if it still exists; a generation: fetch every chunk and check it',
+    )
+    .action((id: string, options: { deep?: boolean }, command: Command) =>
+      execute(command, (ctx) =>
+        id.startsWith('a-')
+          ? verifyArchive(ctx, { id, deep: Boolean(options.deep) })
+          : verifyQrv(ctx, { qrvId: id, deep: Boolean(options.deep) }),
+      ),
     );
 
   program

@@ -9,6 +9,7 @@ const addStore = lazy(async () => (await import('../../services/stores.ts')).add
 const listStores = lazy(async () => (await import('../../services/stores.ts')).listStores);
 const showStore = lazy(async () => (await import('../../services/stores.ts')).showStore);
 const removeStore = lazy(async () => (await import('../../services/stores.ts')).removeStore);
+const scanStore = lazy(async () => (await import('../../services/stores.ts')).scanStore);
 const archive = lazy(async () => (await import('../../services/archive.ts')).archive);
 
 interface AddOptions {
@@ -74,6 +75,14 @@ function registerStore(program: Command): void {
     .command('show <name>')
     .description('show an archive store and the generations qrv keeps in it')
     .action((name: string, _options: unknown, command: Command) => execute(command, (ctx) => showStore(ctx, name)));
+  store
+    .command('scan <name>')
+    .description('list the generations a store holds, from their manifests; --import adds those the catalog lacks')
+    .option('--import', 'add the generations the catalog does not know (a host that lost its catalog)')
+    .option('--key <keyfile>', 'the key file sealed generations were sent with', pathValue)
+    .action((name: string, options: { import?: boolean; key?: string }, command: Command) =>
+      execute(command, (ctx) => scanStore(ctx, { name, import: Boolean(options.import), key: options.key })),
+    );
   store
     .command('remove <name>')
     .description('forget an archive store (refused while it holds generations); nothing in it is touched')

@@ -124,7 +124,7 @@ export interface TimeJump {
 /** `t` in the browser: the copy of `volume` holding its state at `text` (--as-of syntax); nothing-at-time when none. */
 export function jumpToTime(data: CatalogData, volume: string, text: string, now: Date): TimeJump {
   findVolume(data, volume);
-  const resolution = resolveAt(data, volume, parseTime(text, now, 'the time'));
+  const resolution = resolveAt(data, volume, parseTime(text, now, 'the time'), 'local');
   if (!resolution.chosen) throw nothingAtTime(resolution);
   return {
     id: resolution.chosen.id,

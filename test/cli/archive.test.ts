@@ -14,6 +14,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 import { lane } from '../helpers/lanes.ts';
 import { startSshd } from '../helpers/sshd.ts';
 import { startS3 } from '../helpers/s3-server.ts';
+import { mountTmpfs } from '../helpers/tmpfs.ts';
 
 const MiB = 1024 * 1024;
 
@@ -96,12 +97,22 @@ t.test('a send killed midway resumes without sending again what arrived', async 
   const listed = await qrvJson(home, ['list']);
   const row = (listed.summary.archives as { id: string; state: string; jobId: string }[])[0]!;
   t.equal(row.state, 'sending', 'the generation is recorded as being sent, not ready');
+  const chunkFiles = async () =>
+    (await fs.readdir(path.join(vault, 'chunks'), { recursive: true, withFileTypes: true })).filter(
+      (e) => e.isFile() && !e.name.includes('.tmp-'),
+    ).length;
+  const arrived = await chunkFiles();
+  t.ok(arrived >= 1, `${arrived} chunk(s) arrived before the kill`);
   const doctor = await qrv(home, ['doctor']);
   t.match(doctor.stdout, `qrv archive --resume ${row.jobId}`, 'doctor offers the resume');
-  const resumed = await archive(t, home, ['--resume', row.jobId]);
-  t.equal(resumed.id, row.id, 'the same generation');
-  t.equal(resumed.state, 'ready');
-  t.ok(resumed.bytesSent < 20 * MiB, `what arrived before the kill is not sent again (${resumed.bytesSent} bytes now)`);
+  const resumed = await qrvJson(home, ['archive', '--resume', row.jobId]);
+  t.equal(resumed.run.exitCode, 0, resumed.run.stderr);
+  const generation = resumed.summary.archive as { id: string; state: string };
+  t.equal(generation.id, row.id, 'the same generation');
+  t.equal(generation.state, 'ready');
+  const detail = resumed.lines.find((l) => l.step === 'send chunks' && l.state === 'done')?.detail as string;
+  const sent = Number(/: (\d+) sent/.exec(detail)?.[1]);
+  t.equal(sent, (await chunkFiles()) - arrived, `only what had not arrived is sent (${detail})`);
   const to = path.join(home, '..', 'back.img');
   t.equal((await qrv(home, ['recover', 'web', '--from', row.id, '--to', to])).exitCode, 0);
   t.equal(await sha256(to), await sha256(s1.path), 'and it restores byte for byte');
@@ -202,4 +213,25 @@ t.test('a host that lost its catalog finds its generations in the store, recover
     lastVerify: { ok: boolean; deep: boolean };
   };
   t.match(row.lastVerify, { ok: false, deep: true }, 'the result is kept on the row');
+});
+
+t.test('a full store is one line; the generation is recorded failed, never ready', async (t) => {
+  if (!lane(t, 'tmpfs', { root: true, tools: ['mount'] })) return;
+  const { home, dir } = await volumeHome(t);
+  const small = await mountTmpfs(t, path.join(dir, 'small'), 8);
+  const vault = path.join(small, 'vault');
+  t.equal((await qrv(home, ['store', 'add', 'vault', '--dir', vault])).exitCode, 0);
+  const s1 = await snap(t, home);
+  const run = await qrv(home, ['archive', s1.id, '--to', 'vault']);
+  t.equal(run.exitCode, 8, run.stderr);
+  t.match(run.stderr, /^qrv: the archive store .*vault is full: ENOSPC \(free space there/m);
+  t.equal(run.stderr.split('\n').filter((l) => l.startsWith('qrv: ')).length, 1, 'one line');
+  const rows = (await qrvJson(home, ['list'])).summary.archives as { state: string }[];
+  t.same(
+    rows.map((r) => r.state),
+    ['failed'],
+    'the generation is failed: its chunks are in the store, its manifest is not',
+  );
+  const tmp = (await fs.readdir(vault, { recursive: true })).filter((f) => String(f).includes('.tmp-'));
+  t.same(tmp, [], 'no half-written object is left');
 });

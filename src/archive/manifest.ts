@@ -46,6 +46,28 @@ export interface Manifest {
   stats: GenerationStats;
 }
 
+const CHUNK_NAME = /^(?:[0-9a-f]{64})?$/;
+const ID = /^a-[0-9a-f]{12}$/;
+
+/** What a store could hand qrv that qrv never writes: another id's form, odd sizes, names that are not hashes. */
+function sane(m: Manifest): boolean {
+  return (
+    ID.test(m.id) &&
+    Number.isSafeInteger(m.sizeBytes) &&
+    m.sizeBytes >= 0 &&
+    Number.isSafeInteger(m.chunkSize) &&
+    m.chunkSize > 0 &&
+    m.chunkSize <= 64 * 1024 * 1024 &&
+    m.blockSize === 65536 &&
+    Array.isArray(m.chunks) &&
+    m.chunks.every((name) => typeof name === 'string' && CHUNK_NAME.test(name)) &&
+    [m.pointInTime, m.createdAt].every((time) => typeof time === 'string' && !Number.isNaN(Date.parse(time))) &&
+    typeof m.stats === 'object' &&
+    m.stats !== null &&
+    Object.values(m.stats).every((n) => typeof n === 'number' && n >= 0)
+  );
+}
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export async function writeManifest(store: ArchiveStore, manifest: Manifest, key: ArchiveKey | null): Promise<void> {
@@ -77,6 +99,7 @@ export async function readManifest(
   const manifest = JSON.parse(outer.manifest) as Manifest;
   if (manifest.format !== 'qrv-generation' || manifest.id !== id || manifest.volume !== volume)
     throw corrupt(what, `it describes ${String(manifest.id)} of ${String(manifest.volume)}`);
+  if (!sane(manifest)) throw corrupt(what, 'its sizes or chunk names are not what qrv writes');
   if (manifest.chunks.length !== Math.ceil(manifest.sizeBytes / manifest.chunkSize))
     throw corrupt(what, 'its chunk list does not cover the image');
   return manifest;

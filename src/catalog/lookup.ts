@@ -75,6 +75,14 @@ export function readableSnapshot(data: CatalogData, id: string): Snapshot {
   return snapshot;
 }
 
+/** A QRV that can be read: copied, not removed or promoted; `hint` says what to do instead. */
+export function readyQrv(data: CatalogData, id: string, hint = 'pick a ready QRV from `qrv list`'): Qrv {
+  const qrv = findQrv(data, id);
+  if (qrv.state !== 'ready')
+    throw new QrvError('refused', 'qrv-not-ready', `QRV ${id} is ${qrv.state}, not ready`, hint);
+  return qrv;
+}
+
 export function idTaken(data: CatalogData): (id: string) => boolean {
   return (id) =>
     data.snapshots.some((row) => row.id === id) ||

@@ -4,7 +4,7 @@
 // the store; a killed or failed send leaves the row failed (or running with a dead process, which
 // `qrv doctor` reports) and the chunks that arrived, which a resume does not send again.
 import type { ArchiveRow, CatalogData, Snapshot } from '../catalog/schema.ts';
-import { findJob, findQrv, idTaken, readableSnapshot } from '../catalog/lookup.ts';
+import { findJob, idTaken, readableSnapshot, readyQrv } from '../catalog/lookup.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind, newId } from '../core/ids.ts';
@@ -44,14 +44,7 @@ export function archiveSource(data: CatalogData, id: string): ArchiveSource {
     const { path, sizeBytes, volume } = snapshot;
     return { id, volume, path, sizeBytes, snapshot, qrvId: null, checksum: null };
   }
-  const qrv = findQrv(data, id);
-  if (qrv.state !== 'ready')
-    throw new QrvError(
-      'refused',
-      'qrv-not-ready',
-      `QRV ${id} is ${qrv.state}, not ready`,
-      'archive a ready QRV or a snapshot',
-    );
+  const qrv = readyQrv(data, id, 'archive a ready QRV or a snapshot');
   const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
   if (!snapshot)
     throw new QrvError(

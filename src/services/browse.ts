@@ -7,7 +7,7 @@ import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
-import { findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
+import { findQrv, findSnapshot, findVolume, readyQrv } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { findEntries } from '../browse/find.ts';
 import { entryJson, longLines } from '../browse/format.ts';
@@ -94,16 +94,12 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
     };
   }
   if (kind === 'q') {
-    const qrv = findQrv(data, id);
-    if (qrv.state !== 'ready')
-      throw new QrvError(
-        'refused',
-        'qrv-not-ready',
-        `QRV ${id} is ${qrv.state}, not ready`,
-        qrv.state === 'copying'
-          ? 'wait for its copy to finish, or browse the snapshot it is copied from'
-          : 'pick a ready QRV from `qrv list`',
-      );
+    const found = findQrv(data, id);
+    const qrv = readyQrv(
+      data,
+      id,
+      found.state === 'copying' ? 'wait for its copy to finish, or browse the snapshot it is copied from' : undefined,
+    );
     const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
     return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
   }

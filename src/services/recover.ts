@@ -16,7 +16,7 @@ import { idKind } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { namedTarget, openChecked } from '../engine/destination.ts';
-import { findQrv, findVolume, readableSnapshot } from '../catalog/lookup.ts';
+import { findQrv, findVolume, readableSnapshot, readyQrv } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
@@ -62,13 +62,7 @@ export async function sourceOf(ctx: Context, volume: string, id: string): Promis
         `QRV ${id} is a copy of "${qrv.volume}", not "${volume}"`,
         `recover "${qrv.volume}", or pick a QRV of "${volume}"`,
       );
-    if (qrv.state !== 'ready')
-      throw new QrvError(
-        'refused',
-        'qrv-not-ready',
-        `QRV ${id} is ${qrv.state}, not ready`,
-        'pick a ready QRV from `qrv list`',
-      );
+    readyQrv(data, id);
     // Checksums of QRVs made before schema 3 ("xxh64:", over the whole image) are not comparable.
     const checksum = qrv.checksum?.startsWith('xxh64-blocks:') ? qrv.checksum : null;
     return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum, blockSize: qrv.blockSize };

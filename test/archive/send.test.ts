@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { keyFromSecret } from '../../src/archive/key.ts';
 import { chunkKey, DEFAULT_CHUNK_SIZE } from '../../src/archive/layout.ts';
-import { readManifest } from '../../src/archive/manifest.ts';
+import { readManifest, writeManifest } from '../../src/archive/manifest.ts';
 import { restoreGeneration } from '../../src/archive/restore.ts';
 import { sendGeneration } from '../../src/archive/send.ts';
 import { checksumImage } from '../../src/copy/block-copy.ts';
@@ -144,4 +144,48 @@ t.test('an encrypted generation opens only with its key; names do not reveal con
   const out = path.join(dir, 'out.img');
   await restore(store, 'a-000000000002', out, key);
   t.ok((await fs.readFile(out)).equals(data), 'with its key, byte for byte');
+});
+
+t.test('a manifest that names something qrv never writes is refused, however well it is checksummed', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await openDirStore(path.join(dir, 'store'), true);
+  t.teardown(() => store.close());
+  const base = {
+    format: 'qrv-generation' as const,
+    version: 1 as const,
+    id: 'a-000000000001',
+    volume: 'web',
+    sizeBytes: 4 * MiB,
+    chunkSize: DEFAULT_CHUNK_SIZE,
+    pointInTime: '2026-12-04T10:00:00.000Z',
+    createdAt: '2026-12-04T10:00:00.000Z',
+    host: 'h',
+    sourceId: 's-1',
+    snapshotId: 's-1',
+    consistency: 'atomic',
+    checksum: 'xxh64-blocks:0000000000000000',
+    blockSize: 65536,
+    keyId: null,
+    chunks: [''],
+    stats: {
+      bytesRead: 0,
+      bytesSent: 0,
+      bytesDeduplicated: 0,
+      bytesZero: 0,
+      chunksSent: 0,
+      chunksDeduplicated: 0,
+      chunksZero: 1,
+      seconds: 0,
+    },
+  };
+  await writeManifest(store, base, null);
+  t.equal((await readManifest(store, 'web', base.id, null)).chunks.length, 1, 'a well-formed one is read');
+  for (const [why, bad] of [
+    ['a chunk name that is a path', { chunks: ['../../etc/passwd'] }],
+    ['a chunk size of 0', { chunkSize: 0 }],
+    ['a time that is not one', { pointInTime: 'yesterday' }],
+  ] as const) {
+    await writeManifest(store, { ...base, ...bad } as typeof base, null);
+    await t.rejects(readManifest(store, 'web', base.id, null), { code: 'archive-corrupt' }, why);
+  }
 });

@@ -21,7 +21,8 @@ const MiB = 1024 * 1024;
 async function volumeHome(t: Test) {
   const dir = await fs.realpath(await tmpDir(t));
   const home = path.join(dir, 'home');
-  const image = await ext4Image(dir, 'web', 48, { 'data.bin': randomBytes(20 * MiB), 'etc/app.conf': 'v=1\n' });
+  // 10 MiB of random data in a 24 MiB ext4: three or four chunks of 4 MiB that do not compress
+  const image = await ext4Image(dir, 'web', 24, { 'data.bin': randomBytes(10 * MiB), 'etc/app.conf': 'v=1\n' });
   t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
   return { dir, home, image };
 }
@@ -46,14 +47,14 @@ async function story(t: Test, storeArgs: string[]): Promise<void> {
   const s1 = await snap(t, home);
   const first = await archive(t, home, [s1.id, '--to', 'vault']);
   t.equal(first.state, 'ready');
-  t.ok(first.bytesSent >= 20 * MiB, `the random data went out (${first.bytesSent} bytes)`);
+  t.ok(first.bytesSent >= 10 * MiB, `the random data went out (${first.bytesSent} bytes)`);
   const firstSum = await sha256(s1.path);
 
-  await writeAt(image, 30 * MiB, randomBytes(512 * 1024));
+  await writeAt(image, 20 * MiB, randomBytes(512 * 1024));
   const s2 = await snap(t, home);
   const second = await archive(t, home, [s2.id, '--to', 'vault']);
   t.ok(second.bytesSent <= 4 * MiB + 4096, `the second sends only the changed chunk (${second.bytesSent} bytes)`);
-  t.ok(second.bytesDeduplicated >= 20 * MiB, 'the rest was there already');
+  t.ok(second.bytesDeduplicated >= 8 * MiB, `the rest was there already (${second.bytesDeduplicated} bytes)`);
   const secondSum = await sha256(s2.path);
 
   for (const s of [s1, s2]) t.equal((await qrv(home, ['unsnap', s.id])).exitCode, 0);

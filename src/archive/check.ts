@@ -2,15 +2,14 @@
 // then that every chunk it names is there; deep, also every chunk's content against its name and
 // the whole image against the checksum the manifest recorded (the chunks read in order, hashed
 // per block as the copy engine does), without writing anything anywhere.
+import { isQrvError } from '../core/errors.ts';
 import { ProgressMeter, type Reporter } from '../core/events.ts';
-import { Xxh64 } from '../core/xxh64.ts';
-import { blockHashes, ledgerChecksum } from '../ledger/format.ts';
+import { ImageChecksum, blockHashes } from '../ledger/format.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { openChunk } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import { chunkKey } from './layout.ts';
 import type { Manifest } from './manifest.ts';
-import { storedChunks } from './send.ts';
+import { chunkKey, storedChunks } from './layout.ts';
 
 export interface CheckOutcome {
   chunks: number;
@@ -40,7 +39,7 @@ export async function checkGeneration(
   };
   if (!options.deep) return outcome;
   const meter = new ProgressMeter(options.reporter, 'verify', manifest.sizeBytes);
-  const digest = new Xxh64(0n);
+  const image = new ImageChecksum();
   const zeros = Buffer.alloc(manifest.chunkSize);
   for (const [index, name] of manifest.chunks.entries()) {
     const length = Math.min(manifest.chunkSize, manifest.sizeBytes - index * manifest.chunkSize);
@@ -50,17 +49,17 @@ export async function checkGeneration(
       outcome.bytesFetched += object.length;
       try {
         data = await openChunk(name, object, key);
-      } catch {
+      } catch (error) {
+        // a wrong key, or a store that cannot be read, is not a damaged chunk: it ends the check
+        if (!(isQrvError(error) && error.code === 'archive-corrupt')) throw error;
         outcome.damaged.push(name);
       }
     }
     const hashes = blockHashes(data, manifest.blockSize);
-    digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
-    meter.update(
-      (index + 1) * manifest.chunkSize > manifest.sizeBytes ? manifest.sizeBytes : (index + 1) * manifest.chunkSize,
-    );
+    image.add(hashes);
+    meter.update(Math.min((index + 1) * manifest.chunkSize, manifest.sizeBytes));
   }
   meter.finish(manifest.sizeBytes);
-  outcome.checksum = ledgerChecksum(digest.digest());
+  outcome.checksum = image.value();
   return outcome;
 }

@@ -15,6 +15,13 @@ export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 export const chunkKey = (name: string): string => `${CHUNKS}${name.slice(0, 2)}/${name}`;
 export const manifestKey = (volume: string, id: string): string => `${GENERATIONS}${volume}/${id}`;
 
+/** The names of the chunks the store holds. */
+export async function storedChunks(store: ArchiveStore): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const object of await store.list(CHUNKS)) names.add(object.key.slice(object.key.lastIndexOf('/') + 1));
+  return names;
+}
+
 export interface StoreHeader {
   format: 'qrv-archive-store';
   version: 1;

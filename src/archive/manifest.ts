@@ -2,6 +2,7 @@
 // image in order ("" for a chunk of zeros, which is never stored). It is written after every
 // chunk it names is in the store, so a generation exists whole or not at all. Its own SHA-256 is
 // kept beside it inside the object; a sealed manifest is also authenticated (codec.ts).
+import { DEFAULT_BLOCK_SIZE } from '../copy/replicate.ts';
 import { createHash } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
 import { corrupt, decodeObject, encodeObject } from './codec.ts';
@@ -58,7 +59,7 @@ function sane(m: Manifest): boolean {
     Number.isSafeInteger(m.chunkSize) &&
     m.chunkSize > 0 &&
     m.chunkSize <= 64 * 1024 * 1024 &&
-    m.blockSize === 65536 &&
+    m.blockSize === DEFAULT_BLOCK_SIZE &&
     Array.isArray(m.chunks) &&
     m.chunks.every((name) => typeof name === 'string' && CHUNK_NAME.test(name)) &&
     [m.pointInTime, m.createdAt].every((time) => typeof time === 'string' && !Number.isNaN(Date.parse(time))) &&

@@ -5,7 +5,8 @@
 // chunks are fetched at once.
 import type { FileHandle } from 'node:fs/promises';
 import { ProgressMeter, type Reporter } from '../core/events.ts';
-import { ioCall } from '../core/io-error.ts';
+import { ioCall, writeAll } from '../core/io-error.ts';
+import { allSettledOrThrow } from '../core/settle.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { corrupt, openChunk } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
@@ -30,15 +31,6 @@ export interface RestoreResult {
   bytesFetched: number;
   bytesWritten: number;
   seconds: number;
-}
-
-async function writeAll(handle: FileHandle, target: string, data: Buffer, offset: number): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    const { bytesWritten } = await ioCall('write', target, () =>
-      handle.write(data, done, data.length - done, offset + done),
-    );
-    done += bytesWritten;
-  }
 }
 
 export async function restoreGeneration(plan: RestorePlan): Promise<RestoreResult> {
@@ -78,9 +70,7 @@ export async function restoreGeneration(plan: RestorePlan): Promise<RestoreResul
     }
   };
   // every worker has stopped before this returns or throws: none writes after the caller closes the target
-  const settled = await Promise.allSettled(Array.from({ length: FETCHES }, worker));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+  await allSettledOrThrow(Array.from({ length: FETCHES }, worker));
   if (plan.fresh) await ioCall('truncate', target, () => handle.truncate(manifest.sizeBytes));
   await ioCall('sync', target, () => handle.datasync());
   meter.finish(manifest.sizeBytes);

@@ -7,17 +7,16 @@ import os from 'node:os';
 import { QrvError } from '../core/errors.ts';
 import { ProgressMeter, type Reporter } from '../core/events.ts';
 import { failpoint } from '../core/failpoints.ts';
-import { Xxh64 } from '../core/xxh64.ts';
 import { readPieces, type Piece } from '../copy/chunk-reader.ts';
 import { openSource } from '../copy/endpoints.ts';
 import { DEFAULT_BLOCK_SIZE } from '../copy/replicate.ts';
 import { ZeroDetector } from '../copy/zero-runs.ts';
-import { blockHashes, ledgerChecksum } from '../ledger/format.ts';
+import { ImageChecksum, blockHashes } from '../ledger/format.ts';
 import { dataRanges } from '../system/extent-map.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { chunkName, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import { CHUNKS, chunkKey } from './layout.ts';
+import { chunkKey, storedChunks } from './layout.ts';
 import { writeManifest, type GenerationStats, type Manifest } from './manifest.ts';
 
 const UPLOADS = 4;
@@ -34,13 +33,6 @@ export interface SendPlan {
   expectChecksum?: string | null;
   /** called after each chunk with the totals so far (for the job's progress) */
   onChunk?: (stats: GenerationStats, chunksDone: number) => void | Promise<void>;
-}
-
-/** The names of the chunks the store holds. */
-export async function storedChunks(store: ArchiveStore): Promise<Set<string>> {
-  const names = new Set<string>();
-  for (const object of await store.list(CHUNKS)) names.add(object.key.slice(object.key.lastIndexOf('/') + 1));
-  return names;
 }
 
 function emptyStats(): GenerationStats {
@@ -91,7 +83,7 @@ class Uploads {
 class Chunker {
   readonly stats = emptyStats();
   readonly chunks: string[] = [];
-  private readonly digest = new Xxh64(0n);
+  private readonly image = new ImageChecksum();
   private readonly zero: ZeroDetector;
   private readonly uploads: Uploads;
 
@@ -106,7 +98,7 @@ class Chunker {
   async add(piece: Piece): Promise<void> {
     const { stats } = this;
     const hashes = blockHashes(piece.data, DEFAULT_BLOCK_SIZE);
-    this.digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+    this.image.add(hashes);
     stats.bytesRead += piece.hole ? 0 : piece.data.length;
     if (piece.hole || this.zero.isZero(piece.data, 0, piece.data.length)) {
       this.chunks.push('');
@@ -136,7 +128,7 @@ class Chunker {
   }
 
   checksum(): string {
-    return ledgerChecksum(this.digest.digest());
+    return this.image.value();
   }
 }
 

@@ -3,9 +3,8 @@
 // checksum is computed exactly as the engine computes it, so a copy is checked by comparing the
 // two strings. The engine itself is in replicate.ts.
 import type { FileHandle } from 'node:fs/promises';
-import { Xxh64 } from '../core/xxh64.ts';
 import type { Phase, Reporter } from '../core/events.ts';
-import { ledgerChecksum } from '../ledger/ledger.ts';
+import { ImageChecksum } from '../ledger/ledger.ts';
 import { DEFAULT_BLOCK_SIZE, replicate, type CopyResult } from './replicate.ts';
 import { scanBlocks } from './scan.ts';
 import type { DestinationKind } from './endpoints.ts';
@@ -57,9 +56,9 @@ export interface ChecksumOptions {
  */
 export async function checksumImage(path: string, sizeBytes: number, options: ChecksumOptions = {}): Promise<string> {
   const { reporter, phase = 'verify', blockSize = DEFAULT_BLOCK_SIZE, handle } = options;
-  const digest = new Xxh64(0n);
+  const checksum = new ImageChecksum();
   await scanBlocks({ path, handle, sizeBytes, blockSize, reporter, phase }, (_first, hashes) => {
-    digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+    checksum.add(hashes);
   });
-  return ledgerChecksum(digest.digest());
+  return checksum.value();
 }

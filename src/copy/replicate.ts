@@ -16,10 +16,10 @@
 // resumes where it stopped (F9). Memory is bounded: depth × buffer plus two ledger windows.
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { Xxh64 } from '../core/xxh64.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { ProgressMeter, type Phase, type Reporter } from '../core/events.ts';
 import {
+  ImageChecksum,
   blockHashes,
   ledgerChecksum,
   type LedgerHeader,
@@ -161,7 +161,7 @@ class Replication {
   private readonly toRead: ByteRange[];
   private readonly meter: ProgressMeter | undefined;
   private readonly zeros: ZeroDetector;
-  private readonly digest = new Xxh64(0n);
+  private readonly checksum = new ImageChecksum();
   private readonly written: ByteRange[] = [];
   private keepWritten = true;
   private readonly progress: Progress;
@@ -228,7 +228,7 @@ class Replication {
   /** The checksum is the xxh64 of the block hashes: the ledger computes it when there is one. */
   private async emit(hashes: BigUint64Array): Promise<void> {
     if (this.ledgerOut) await this.ledgerOut.append(hashes);
-    else this.digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+    else this.checksum.add(hashes);
   }
 
   /** Carries the old ledger's hashes of unchanged blocks [from, to) over to the new ledger. */
@@ -370,7 +370,7 @@ class Replication {
   async result(): Promise<CopyResult> {
     const checksum = this.ledgerOut
       ? ledgerChecksum((await this.ledgerOut.finish()).bodyChecksum)
-      : ledgerChecksum(this.digest.digest());
+      : this.checksum.value();
     this.meter?.finish(this.processed);
     return {
       method: this.method,

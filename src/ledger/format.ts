@@ -8,7 +8,7 @@
 //     u64 blockCount · algorithm[16] · snapshotId[32] · qrvId[32] (ASCII, NUL-padded) ·
 //     u64 bodyChecksum (xxh64 of the body) · u64 headerChecksum (xxh64 of bytes 0..120)
 //   body: blockCount × u64, the hash of each block (the last block may be short).
-import { xxh64 } from '../core/xxh64.ts';
+import { Xxh64, xxh64 } from '../core/xxh64.ts';
 import { endianness } from 'node:os';
 import { basename, join } from 'node:path';
 
@@ -84,6 +84,24 @@ export function blockHashes(chunk: Uint8Array, blockSize: number): BigUint64Arra
 export function ledgerChecksum(bodyChecksum: bigint): string {
   if (BigInt.asUintN(64, bodyChecksum) !== bodyChecksum) throw new RangeError(`not a 64-bit checksum: ${bodyChecksum}`);
   return `xxh64-blocks:${bodyChecksum.toString(16).padStart(16, '0')}`;
+}
+
+/**
+ * The checksum of an image as the copy engine computes it ("xxh64-blocks:…"): the xxh64 of its
+ * per-block hashes in order. The copy, `checksumImage`, archive sends and deep archive checks
+ * all compute it with this.
+ */
+export class ImageChecksum {
+  private readonly digest = new Xxh64(0n);
+
+  /** Adds the next blocks' hashes (from blockHashes). */
+  add(hashes: BigUint64Array): void {
+    this.digest.update(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength));
+  }
+
+  value(): string {
+    return ledgerChecksum(this.digest.digest());
+  }
 }
 
 function blockCountOf(sizeBytes: number, blockSize: number): number {

@@ -23,6 +23,7 @@ import {
 import { hashBody, openLedgerFile, readAt } from './ledger-file.ts';
 
 export {
+  ImageChecksum,
   LEDGER_HEADER_BYTES,
   LedgerError,
   blockHashes,

@@ -5,16 +5,16 @@
 // `qrv doctor` reports) and the chunks that arrived, which a resume does not send again.
 import type { ArchiveRow, CatalogData, Snapshot } from '../catalog/schema.ts';
 import { findJob, idTaken, readableSnapshot, readyQrv } from '../catalog/lookup.ts';
+import { DEFAULT_BLOCK_SIZE } from '../copy/block-copy.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind, newId } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import type { Summary } from '../output/printer.ts';
-import { loadKey } from '../archive/key.ts';
 import type { GenerationStats, Manifest } from '../archive/manifest.ts';
 import { sendGeneration } from '../archive/send.ts';
-import { findStore, openArchiveStore } from './stores.ts';
+import { accessGeneration, findStore } from './stores.ts';
 
 export interface ArchiveRequest {
   /** the snapshot or QRV to archive (not with resume) */
@@ -53,7 +53,8 @@ export function archiveSource(data: CatalogData, id: string): ArchiveSource {
       `QRV ${id} reflects ${qrv.snapshotId}, which is not in the catalog: its point in time is unknown`,
       'archive a snapshot, or copy a new snapshot into the QRV first',
     );
-  const checksum = qrv.checksum?.startsWith('xxh64-blocks:') && qrv.blockSize === 65536 ? qrv.checksum : null;
+  const checksum =
+    qrv.checksum?.startsWith('xxh64-blocks:') && qrv.blockSize === DEFAULT_BLOCK_SIZE ? qrv.checksum : null;
   return { id, volume: qrv.volume, path: qrv.destination, sizeBytes: qrv.sizeBytes, snapshot, qrvId: id, checksum };
 }
 
@@ -132,14 +133,13 @@ function plannedRow(data: CatalogData, request: ArchiveRequest, now: Date): { ro
 }
 
 async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: ArchiveSource): Promise<Manifest> {
-  const key = row.keyFile ? await loadKey(row.keyFile) : null;
-  const data = await ctx.catalog.read();
-  const store = await openArchiveStore(findStore(data, row.store), ctx.now());
+  const { store, key, chunkSize } = await accessGeneration(ctx, row.store, row.keyFile);
   try {
     row.jobId = job.id;
     row.state = 'sending';
     job.set({ snapshotId: source.snapshot.id, qrvId: source.qrvId, destination: `${row.store}:${row.id}` });
-    row.chunkSize = 4 * 1024 * 1024;
+    // a resumed generation keeps the chunk size it began with
+    row.chunkSize ||= chunkSize;
     await job.begin((catalog) => replaceArchive(catalog, row));
     let saved = Date.now();
     const manifest = await job.step(
@@ -182,7 +182,6 @@ async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: Arc
 export async function archive(ctx: Context, request: ArchiveRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const { row, source } = plannedRow(data, request, ctx.now());
-  if (row.keyFile) await loadKey(row.keyFile);
   const failed = (catalog: CatalogData) => {
     const live = catalog.archives.find((a) => a.id === row.id);
     if (live?.state === 'sending') live.state = 'failed';

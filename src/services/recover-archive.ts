@@ -10,11 +10,11 @@ import type { CopyResult } from '../copy/replicate.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { JobRecorder } from '../engine/job-recorder.ts';
-import { loadKey, type ArchiveKey } from '../archive/key.ts';
+import type { ArchiveKey } from '../archive/key.ts';
 import { readManifest, type Manifest } from '../archive/manifest.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { restoreGeneration } from '../archive/restore.ts';
-import { findStore, openArchiveStore } from './stores.ts';
+import { accessGeneration } from './stores.ts';
 
 /** The generation `id` of `volume`, ready to restore from. */
 export function readyArchive(data: CatalogData, volume: string, id: string): ArchiveRow {
@@ -100,9 +100,7 @@ export async function restoreArchive(
   row: ArchiveRow,
   to: ArchiveTarget,
 ): Promise<CopyResult> {
-  const data = await ctx.catalog.read();
-  const key = row.keyFile ? await loadKey(row.keyFile) : null;
-  const store = await openArchiveStore(findStore(data, row.store), ctx.now());
+  const { store, key } = await accessGeneration(ctx, row.store, row.keyFile);
   const started = process.hrtime.bigint();
   try {
     const manifest = await readChecked(job, store, row, key);

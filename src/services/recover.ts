@@ -51,7 +51,7 @@ export async function sourceOf(ctx: Context, volume: string, id: string): Promis
   const data = await ctx.catalog.read();
   if (idKind(id) === 'a') {
     const archive = readyArchive(data, volume, id);
-    return { id, path: '', sizeBytes: archive.sizeBytes, checksum: archive.checksum, blockSize: 65536, archive };
+    return { id, path: '', sizeBytes: archive.sizeBytes, checksum: archive.checksum, archive };
   }
   if (idKind(id) === 'q') {
     const qrv = findQrv(data, id);

@@ -7,12 +7,12 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, short, table } from '../output/rows.ts';
-import { GENERATIONS, storeHeader } from '../archive/layout.ts';
-import { loadKey } from '../archive/key.ts';
+import { GENERATIONS, storeHeader, type StoreHeader } from '../archive/layout.ts';
+import { loadKey, type ArchiveKey } from '../archive/key.ts';
 import { readManifest, type Manifest } from '../archive/manifest.ts';
 
 import { openStore } from '../stores/registry.ts';
-import type { ArchiveStore, StoreLocation } from '../stores/store.ts';
+import type { ArchiveStore } from '../stores/store.ts';
 import { checkSshOption, parseSshLocation } from '../stores/ssh-store.ts';
 import { parseS3Location } from '../stores/s3-store.ts';
 import { formatBytes } from '../core/duration.ts';
@@ -42,27 +42,35 @@ export function findStore(data: CatalogData, name: string): StoreRow {
   return row;
 }
 
-export function locationOf(row: StoreRow): StoreLocation {
-  return {
-    kind: row.kind,
-    location: row.location,
-    port: row.port,
-    sshOptions: row.sshOptions,
-    endpoint: row.endpoint,
-    region: row.region,
-  };
-}
-
-/** Opens the store of `row`, checked to be a qrv archive store; the caller closes it. */
-export async function openArchiveStore(row: StoreRow, now: Date, create = false): Promise<ArchiveStore> {
-  const store = await openStore(locationOf(row), create);
+/** Opens the store of `row` (its location and options), checked to be a qrv archive store; the caller closes it. */
+export async function openArchiveStore(
+  row: StoreRow,
+  now: Date,
+  create = false,
+): Promise<{ store: ArchiveStore; header: StoreHeader }> {
+  const store = await openStore(row, create);
   try {
-    await storeHeader(store, create, now);
-    return store;
+    return { store, header: await storeHeader(store, create, now) };
   } catch (error) {
     await store.close();
     throw error;
   }
+}
+
+/** What sending, restoring or checking a generation needs; the caller closes `store`. */
+export interface GenerationAccess {
+  store: ArchiveStore;
+  /** the store's chunk size (its qrv-store header) */
+  chunkSize: number;
+  /** the generation's key, or null when it is not sealed */
+  key: ArchiveKey | null;
+}
+
+/** The key first (a bad key file fails before anything is reached), then the store named `name`. */
+export async function accessGeneration(ctx: Context, name: string, keyFile: string | null): Promise<GenerationAccess> {
+  const key = keyFile ? await loadKey(keyFile) : null;
+  const { store, header } = await openArchiveStore(findStore(await ctx.catalog.read(), name), ctx.now());
+  return { store, chunkSize: header.chunkSize, key };
 }
 
 function rowOf(request: AddStoreRequest, addedAt: string): StoreRow {
@@ -121,7 +129,7 @@ export async function addStore(ctx: Context, request: AddStoreRequest): Promise<
     );
   };
   if ((await ctx.catalog.read()).stores.some((s) => s.name === row.name)) exists();
-  const store = await openArchiveStore(row, ctx.now(), true);
+  const { store } = await openArchiveStore(row, ctx.now(), true);
   const generations = await store.list('generations/').finally(() => store.close());
   await ctx.catalog.update((data) => {
     if (data.stores.some((s) => s.name === row.name)) exists();
@@ -183,7 +191,7 @@ export async function removeStore(ctx: Context, name: string): Promise<Summary> 
         'refused',
         'store-in-use',
         `archive store "${name}" holds ${held.length} generation(s) qrv knows of: ${held.map((a) => a.id).join(', ')}`,
-        'remove them first (qrv remove ID), or keep the store',
+        'keep the store: qrv does not remove archive generations yet',
       );
     data.stores = data.stores.filter((s) => s.name !== name);
     return found;
@@ -241,8 +249,7 @@ function importedRow(m: Manifest, store: string, keyFile: string | null): Archiv
 export async function scanStore(ctx: Context, request: ScanRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const row = findStore(data, request.name);
-  const key = request.key ? await loadKey(request.key) : null;
-  const store = await openArchiveStore(row, ctx.now());
+  const { store, key } = await accessGeneration(ctx, row.name, request.key ?? null);
   const found: Manifest[] = [];
   const unreadable: string[] = [];
   try {

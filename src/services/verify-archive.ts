@@ -6,9 +6,8 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { checkGeneration } from '../archive/check.ts';
-import { loadKey } from '../archive/key.ts';
 import { readManifest } from '../archive/manifest.ts';
-import { findStore, openArchiveStore } from './stores.ts';
+import { accessGeneration } from './stores.ts';
 
 export async function verifyArchive(ctx: Context, request: { id: string; deep: boolean }): Promise<Summary> {
   const data = await ctx.catalog.read();
@@ -20,8 +19,7 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
       `archive generation ${row.id} is ${row.state}; only a ready one has a manifest to check`,
       row.state === 'removed' ? 'nothing to do' : `finish it first: qrv archive --resume ${row.jobId}`,
     );
-  const key = row.keyFile ? await loadKey(row.keyFile) : null;
-  const store = await openArchiveStore(findStore(data, row.store), ctx.now());
+  const { store, key } = await accessGeneration(ctx, row.store, row.keyFile);
   let outcome;
   try {
     const manifest = await readManifest(store, row.volume, row.id, key);

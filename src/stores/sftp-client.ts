@@ -5,6 +5,7 @@
 // is enough. Requests are pipelined: every request carries an id and replies come in any order.
 // The protocol: draft-ietf-secsh-filexfer-02, with OpenSSH's extensions posix-rename, fsync,
 // statvfs and limits (OpenSSH's PROTOCOL file).
+import { allSettledOrThrow } from '../core/settle.ts';
 import type { Conversation } from '../system/tools.ts';
 
 const T = {
@@ -81,9 +82,7 @@ class Writer {
   }
   str(v: string | Uint8Array): this {
     const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    this.u32(b.length);
-    this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-    return this;
+    return this.u32(b.length).raw(b);
   }
   raw(b: Uint8Array): this {
     this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -269,9 +268,7 @@ export class SftpClient {
       const piece = data.subarray(at, at + this.writeLength);
       writes.push(this.status(T.WRITE, new Writer().str(handle).u64(at).str(piece), 'write'));
     }
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await allSettledOrThrow(writes);
   }
 
   /** Reads `size` bytes from 0, pipelined; a short reply is completed by more reads. */
@@ -290,9 +287,7 @@ export class SftpClient {
     };
     const reads: Promise<void>[] = [];
     for (let at = 0; at < size; at += this.readLength) reads.push(readAt(at, Math.min(this.readLength, size - at)));
-    const results = await Promise.allSettled(reads);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await allSettledOrThrow(reads);
     return out;
   }
 

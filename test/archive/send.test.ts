@@ -113,10 +113,18 @@ t.test('a damaged chunk is found, and nothing of it is written', async (t) => {
   const at = bytes.length >> 1;
   bytes[at] = bytes[at]! ^ 0x01;
   await fs.writeFile(victim, bytes);
-  await t.rejects(restore(store, 'a-000000000001', path.join(dir, 'out.img')), {
+  const out = path.join(dir, 'out.img');
+  await t.rejects(restore(store, 'a-000000000001', out), {
     code: 'archive-corrupt',
     message: /its content does not match its hash/,
   });
+  // chunk 3 is random data: where it belongs, the new file holds only zeros (a hole) or ends before
+  const written = await fs.readFile(out);
+  const region = written.subarray(3 * DEFAULT_CHUNK_SIZE, 4 * DEFAULT_CHUNK_SIZE);
+  t.ok(
+    region.every((byte) => byte === 0),
+    `nothing of the damaged chunk was written (${region.length} bytes there)`,
+  );
   await store.put('generations/web/a-000000000001', Buffer.from('QRVa garbage'));
   await t.rejects(readManifest(store, 'web', 'a-000000000001', null), { code: 'archive-corrupt' });
 });

@@ -109,11 +109,29 @@ class DirStore implements ArchiveStore {
   }
 
   async get(key: string): Promise<Buffer> {
+    return this.reading(key, (file) => file.readFile());
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    return this.reading(key, async (file) => {
+      const out = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await file.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return out.subarray(0, done);
+    });
+  }
+
+  /** Opens the object without following a link, reads it with `read`, and closes it. */
+  private async reading(key: string, read: (file: FileHandle) => Promise<Buffer>): Promise<Buffer> {
     checkKey(key);
     try {
       const file = await fs.open(this.at(key), constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
-        return await file.readFile();
+        return await read(file);
       } finally {
         await file.close();
       }

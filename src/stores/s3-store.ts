@@ -143,12 +143,25 @@ class S3Store implements ArchiveStore {
   }
 
   async get(key: string): Promise<Buffer> {
+    return this.reading(key, null);
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    return this.reading(key, `bytes=${offset}-${offset + length - 1}`);
+  }
+
+  private async reading(key: string, range: string | null): Promise<Buffer> {
     checkKey(key);
     try {
-      const reply = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.at(key) }));
+      const reply = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.at(key), ...(range ? { Range: range } : {}) }),
+      );
       return Buffer.from(await reply.Body!.transformToByteArray());
     } catch (error) {
       if (isMissing(error)) throw objectMissing(this.where, key);
+      // a range that begins past the end: the object is shorter, which the caller judges
+      if (range && (error as { name?: string }).name === 'InvalidRange') return Buffer.alloc(0);
       throw this.failure(`read ${key}`, error);
     }
   }

@@ -107,6 +107,10 @@ class Writer {
 class Reader {
   private at = 0;
   constructor(private readonly b: Buffer) {}
+  /** The status code of a STATUS reply, without consuming it. */
+  peekStatus(): number {
+    return this.b.readUInt32BE(this.at);
+  }
   u32(): number {
     const v = this.b.readUInt32BE(this.at);
     this.at += 4;
@@ -272,23 +276,38 @@ export class SftpClient {
   }
 
   /** Reads `size` bytes from 0, pipelined; a short reply is completed by more reads. */
-  async readAll(handle: Buffer, size: number): Promise<Buffer> {
-    const out = Buffer.alloc(size);
-    const readAt = async (at: number, length: number): Promise<void> => {
-      while (length > 0) {
-        const reply = await this.request(T.READ, new Writer().str(handle).u64(at).u32(length));
+  /** `length` bytes from `offset`, read in pipelined pieces; fewer when the file ends first. */
+  async read(handle: Buffer, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length);
+    let end = length;
+    const readAt = async (at: number, count: number): Promise<void> => {
+      while (count > 0 && at < end) {
+        const reply = await this.request(
+          T.READ,
+          new Writer()
+            .str(handle)
+            .u64(offset + at)
+            .u32(count),
+        );
+        if (reply.type === T.STATUS && reply.body.peekStatus() === FX.EOF) {
+          end = Math.min(end, at);
+          return;
+        }
         if (reply.type === T.STATUS) expect(reply, T.DATA, 'read');
         const data = reply.body.bytes();
-        if (data.length === 0) throw new SftpStatusError(FX.EOF, 'the file ended early');
+        if (data.length === 0) {
+          end = Math.min(end, at);
+          return;
+        }
         data.copy(out, at);
         at += data.length;
-        length -= data.length;
+        count -= data.length;
       }
     };
     const reads: Promise<void>[] = [];
-    for (let at = 0; at < size; at += this.readLength) reads.push(readAt(at, Math.min(this.readLength, size - at)));
+    for (let at = 0; at < length; at += this.readLength) reads.push(readAt(at, Math.min(this.readLength, length - at)));
     await allSettledOrThrow(reads);
-    return out;
+    return out.subarray(0, end);
   }
 
   async fstat(handle: Buffer): Promise<Attrs> {

@@ -215,6 +215,18 @@ class SshStore implements ArchiveStore {
   }
 
   async get(key: string): Promise<Buffer> {
+    return this.reading(key, async (handle) => {
+      const attrs = await this.client.fstat(handle);
+      return this.client.read(handle, 0, attrs.size ?? 0);
+    });
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    return this.reading(key, (handle) => this.client.read(handle, offset, length));
+  }
+
+  /** Opens the object on the server, reads it with `read`, and closes it. */
+  private async reading(key: string, read: (handle: Buffer) => Promise<Buffer>): Promise<Buffer> {
     checkKey(key);
     let handle: Buffer;
     try {
@@ -224,8 +236,7 @@ class SshStore implements ArchiveStore {
       throw this.failure(`read ${key}`, error);
     }
     try {
-      const attrs = await this.client.fstat(handle);
-      return await this.client.readAll(handle, attrs.size ?? 0);
+      return await read(handle);
     } catch (error) {
       throw this.failure(`read ${key}`, error);
     } finally {

@@ -22,6 +22,11 @@ export interface ArchiveStore {
   put(key: string, data: Uint8Array): Promise<void>;
   /** The whole object; a missing one is a QrvError `store-object-missing`. */
   get(key: string): Promise<Buffer>;
+  /**
+   * `length` bytes of the object from `offset` (fewer when the object ends first: the caller, who
+   * knows what it expects, decides what a short read means); a missing one is `store-object-missing`.
+   */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** The object's size, or null when there is none. */
   size(key: string): Promise<number | null>;
   /** Every object below `folder` (a key prefix ending at a "/"), at any depth, in no set order. */

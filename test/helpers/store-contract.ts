@@ -25,6 +25,21 @@ export function storeContract(t: Test, subject: StoreSubject): void {
     t.equal((await store.get('test/empty')).length, 0, 'an empty object');
   });
 
+  t.test('a range of an object is read as it is in the object; past its end, what is there', async (t) => {
+    const store = await subject.open();
+    t.teardown(() => store.close());
+    const large = randomBytes(3 * 1024 * 1024 + 77);
+    await store.put('range/large', large);
+    t.ok((await store.getRange('range/large', 0, 10)).equals(large.subarray(0, 10)), 'the first bytes');
+    const middle = await store.getRange('range/large', 1024 * 1024 - 5, 1024 * 1024 + 9);
+    t.ok(middle.equals(large.subarray(1024 * 1024 - 5, 2 * 1024 * 1024 + 4)), 'a range across read pieces');
+    const tail = await store.getRange('range/large', large.length - 4, 100);
+    t.ok(tail.equals(large.subarray(large.length - 4)), 'a range past the end gives the bytes there are');
+    t.equal((await store.getRange('range/large', large.length + 10, 5)).length, 0, 'none past the end');
+    t.equal((await store.getRange('range/large', 7, 0)).length, 0, 'an empty range');
+    await t.rejects(store.getRange('range/none', 0, 4), { code: 'store-object-missing' });
+  });
+
   t.test('a missing object is one error that names it', async (t) => {
     const store = await subject.open();
     t.teardown(() => store.close());

@@ -1,25 +1,31 @@
 // Checking a generation in its store: its manifest (its own SHA-256, and its seal when sealed),
-// then that every chunk it names is there; deep, also every chunk's content against its name and
-// the whole image against the checksum the manifest recorded (the chunks read in order, hashed
-// per block as the copy engine does), without writing anything anywhere.
-import { isQrvError } from '../core/errors.ts';
+// then that every pack it uses is there and long enough for what it holds; deep, also every
+// segment blob and chunk against its name, and the whole image against the checksum the manifest
+// recorded (the chunks read in order, hashed per block as the copy engine does), without writing
+// anything anywhere.
 import { ProgressMeter, type Reporter } from '../core/events.ts';
 import { ImageChecksum, blockHashes } from '../ledger/format.ts';
 import type { ArchiveStore } from '../stores/store.ts';
-import { openChunk } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import type { Manifest } from './manifest.ts';
-import { chunkKey, storedChunks } from './layout.ts';
+import { PACKS } from './layout.ts';
+import { packsUsed, segmentShape, type Manifest } from './manifest.ts';
+import { readSegment } from './read.ts';
 
 export interface CheckOutcome {
-  chunks: number;
-  /** chunks the manifest names that the store does not hold */
+  /** the packs the generation uses */
+  packs: number;
+  /** packs it uses that the store does not hold */
   missing: string[];
-  /** chunks whose content does not match their name (deep) */
+  /** segments and chunks whose content does not match their name (deep) */
   damaged: string[];
   /** the image's checksum as read from the chunks (deep), or null */
   checksum: string | null;
   bytesFetched: number;
+}
+
+/** The packs the store holds, with their sizes. */
+async function storedPacks(store: ArchiveStore): Promise<Map<string, number>> {
+  return new Map((await store.list(PACKS)).map((o) => [o.key, o.size]));
 }
 
 export async function checkGeneration(
@@ -28,36 +34,33 @@ export async function checkGeneration(
   key: ArchiveKey | null,
   options: { deep: boolean; reporter: Reporter },
 ): Promise<CheckOutcome> {
-  const held = await storedChunks(store);
-  const named = manifest.chunks.filter(Boolean);
-  const outcome: CheckOutcome = {
-    chunks: named.length,
-    missing: [...new Set(named.filter((name) => !held.has(name)))],
-    damaged: [],
-    checksum: null,
-    bytesFetched: 0,
-  };
+  const held = await storedPacks(store);
+  const used = packsUsed(manifest);
+  const missing = [...used].filter((pack) => !held.has(pack));
+  const outcome: CheckOutcome = { packs: used.size, missing, damaged: [], checksum: null, bytesFetched: 0 };
+  // a segment blob beyond the end of its pack: the pack was cut short
+  for (const entry of manifest.segments)
+    if (entry && held.has(manifest.packs[entry[1]]!) && entry[2] + entry[3] > held.get(manifest.packs[entry[1]]!)!)
+      outcome.damaged.push(`segment ${entry[0]} (${manifest.packs[entry[1]]} is cut short)`);
   if (!options.deep) return outcome;
   const meter = new ProgressMeter(options.reporter, 'verify', manifest.sizeBytes);
   const image = new ImageChecksum();
   const zeros = Buffer.alloc(manifest.chunkSize);
-  for (const [index, name] of manifest.chunks.entries()) {
-    const length = Math.min(manifest.chunkSize, manifest.sizeBytes - index * manifest.chunkSize);
-    let data: Buffer = zeros.subarray(0, length);
-    if (name && held.has(name)) {
-      const object = await store.get(chunkKey(name));
-      outcome.bytesFetched += object.length;
-      try {
-        data = await openChunk(name, object, key);
-      } catch (error) {
-        // a wrong key, or a store that cannot be read, is not a damaged chunk: it ends the check
-        if (!(isQrvError(error) && error.code === 'archive-corrupt')) throw error;
-        outcome.damaged.push(name);
-      }
-    }
-    const hashes = blockHashes(data, manifest.blockSize);
-    image.add(hashes);
-    meter.update(Math.min((index + 1) * manifest.chunkSize, manifest.sizeBytes));
+  const reported = new Set(outcome.damaged);
+  const onDamaged = (what: string) => {
+    if (!what.includes('(in the missing') && !reported.has(what)) outcome.damaged.push(what);
+    reported.add(what);
+  };
+  const read = { store, key, manifest, missing: new Set(missing), onDamaged };
+  for (let i = 0; i < manifest.segments.length; i++) {
+    const { chunks, bytesFetched } = await readSegment(read, i);
+    outcome.bytesFetched += bytesFetched;
+    const { length } = segmentShape(manifest, i);
+    chunks.forEach((data, j) => {
+      const size = Math.min(manifest.chunkSize, length - j * manifest.chunkSize);
+      image.add(blockHashes(data ?? zeros.subarray(0, size), manifest.blockSize));
+    });
+    meter.update(i * manifest.segmentSize + length);
   }
   meter.finish(manifest.sizeBytes);
   outcome.checksum = image.value();

@@ -1,6 +1,6 @@
 // How a chunk or a manifest is kept in a store. Every object starts with a 16-byte header:
 //
-//   "QRVa" | kind (1 chunk, 2 manifest) | codec (0 stored, 1 brotli) | sealed (0, 1 AES-256-GCM)
+//   "QRVa" | kind (1 chunk, 2 manifest, 3 segment, 4 pack index) | codec (0 stored, 1 brotli) | sealed (0, 1 AES-256-GCM)
 //   | 0 | key id (8 bytes; zeros when not sealed)
 //
 // then the body: the content, compressed when that saves at least 3 % (brotli at quality 1, in
@@ -20,7 +20,7 @@ const MAGIC = Buffer.from('QRVa');
 const HEADER = 16;
 const NONCE = 12;
 const TAG = 16;
-export const OBJECT_KIND = { chunk: 1, manifest: 2 } as const;
+export const OBJECT_KIND = { chunk: 1, manifest: 2, segment: 3, 'pack-index': 4 } as const;
 export type ObjectKind = keyof typeof OBJECT_KIND;
 
 const compress = promisify(zlib.brotliCompress);
@@ -32,15 +32,17 @@ const BROTLI = { chunkSize: 1024 * 1024, params: { [zlib.constants.BROTLI_PARAM_
 const SAMPLE = 16 * 1024;
 
 /**
- * Whether compressing `data` may save 3 %: a large object is judged by four 16 KiB samples spread
- * over it, so that 4 MiB of random data (which never shrinks) is not compressed in vain.
+ * Whether compressing `data` may save 3 %: an object of 32 KiB or more is judged by four samples
+ * spread over it (a sixteenth of it, at most 16 KiB each), so that random data (which never
+ * shrinks) is not compressed in vain.
  */
 async function worthCompressing(data: Uint8Array): Promise<boolean> {
   if (data.length === 0) return false;
-  if (data.length < 16 * SAMPLE) return true;
+  if (data.length < 2 * SAMPLE) return true;
+  const piece = Math.min(SAMPLE, data.length >> 4);
   const samples = [1, 3, 5, 7].map((eighth) => {
     const at = Math.floor((data.length * eighth) / 8);
-    return data.subarray(at, at + SAMPLE);
+    return data.subarray(at, at + piece);
   });
   const sample = Buffer.concat(samples);
   return (await compress(sample, BROTLI)).length < sample.length * 0.97;

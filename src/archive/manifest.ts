@@ -1,13 +1,16 @@
-// A generation's manifest: what volume, which point in time, and the name of each chunk of the
-// image in order ("" for a chunk of zeros, which is never stored). It is written after every
-// chunk it names is in the store, so a generation exists whole or not at all. Its own SHA-256 is
-// kept beside it inside the object; a sealed manifest is also authenticated (codec.ts).
+// A generation's manifest: what volume, which point in time, and for each segment of the image
+// in order its name, where its blob is and which packs its chunks are in (null for a segment of
+// zeros, never stored). It is written after every pack it names is in the store, so a generation
+// exists whole or not at all. Its own SHA-256 is kept beside it inside the object; a sealed
+// manifest is also authenticated (codec.ts). The packs each segment needs are in the manifest so
+// that prune and a quick verify know every pack a generation uses without reading its segments.
 import { DEFAULT_BLOCK_SIZE } from '../copy/replicate.ts';
 import { createHash } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
 import { corrupt, decodeObject, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
 import { manifestKey } from './layout.ts';
+import { isPackKey, type Location } from './pack.ts';
 
 export interface GenerationStats {
   bytesRead: number;
@@ -23,13 +26,17 @@ export interface GenerationStats {
   seconds: number;
 }
 
+/** A segment in a manifest: its name, its blob's place (an index into `packs`), the packs of its chunks. */
+export type SegmentEntry = [name: string, pack: number, offset: number, length: number, chunkPacks: number[]];
+
 export interface Manifest {
   format: 'qrv-generation';
-  version: 1;
+  version: 2;
   id: string;
   volume: string;
   sizeBytes: number;
   chunkSize: number;
+  segmentSize: number;
   /** when the snapshot the data comes from was taken */
   pointInTime: string;
   createdAt: string;
@@ -43,12 +50,32 @@ export interface Manifest {
   blockSize: number;
   /** hex id of the key that sealed it, or null */
   keyId: string | null;
-  chunks: string[];
+  /** every pack the generation uses */
+  packs: string[];
+  segments: (SegmentEntry | null)[];
   stats: GenerationStats;
 }
 
-const CHUNK_NAME = /^(?:[0-9a-f]{64})?$/;
+const NAME = /^[0-9a-f]{64}$/;
 const ID = /^a-[0-9a-f]{12}$/;
+const index = (n: unknown, below: number): boolean =>
+  Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) < below;
+
+function saneSegment(entry: unknown, packs: number): boolean {
+  if (entry === null) return true;
+  if (!Array.isArray(entry) || entry.length !== 5) return false;
+  const [name, pack, offset, length, chunkPacks] = entry as unknown[];
+  return (
+    typeof name === 'string' &&
+    NAME.test(name) &&
+    index(pack, packs) &&
+    index(offset, 2 ** 40) &&
+    index(length, 2 ** 30) &&
+    (length as number) > 0 &&
+    Array.isArray(chunkPacks) &&
+    chunkPacks.every((n) => index(n, packs))
+  );
+}
 
 /** What a store could hand qrv that qrv never writes: another id's form, odd sizes, names that are not hashes. */
 function sane(m: Manifest): boolean {
@@ -58,10 +85,15 @@ function sane(m: Manifest): boolean {
     m.sizeBytes >= 0 &&
     Number.isSafeInteger(m.chunkSize) &&
     m.chunkSize > 0 &&
-    m.chunkSize <= 64 * 1024 * 1024 &&
+    m.chunkSize % DEFAULT_BLOCK_SIZE === 0 &&
+    Number.isSafeInteger(m.segmentSize) &&
+    m.segmentSize % m.chunkSize === 0 &&
+    m.segmentSize / m.chunkSize <= 1024 &&
     m.blockSize === DEFAULT_BLOCK_SIZE &&
-    Array.isArray(m.chunks) &&
-    m.chunks.every((name) => typeof name === 'string' && CHUNK_NAME.test(name)) &&
+    Array.isArray(m.packs) &&
+    m.packs.every(isPackKey) &&
+    Array.isArray(m.segments) &&
+    m.segments.every((entry) => saneSegment(entry, m.packs.length)) &&
     [m.pointInTime, m.createdAt].every((time) => typeof time === 'string' && !Number.isNaN(Date.parse(time))) &&
     typeof m.stats === 'object' &&
     m.stats !== null &&
@@ -100,8 +132,34 @@ export async function readManifest(
   const manifest = JSON.parse(outer.manifest) as Manifest;
   if (manifest.format !== 'qrv-generation' || manifest.id !== id || manifest.volume !== volume)
     throw corrupt(what, `it describes ${String(manifest.id)} of ${String(manifest.volume)}`);
-  if (!sane(manifest)) throw corrupt(what, 'its sizes or chunk names are not what qrv writes');
-  if (manifest.chunks.length !== Math.ceil(manifest.sizeBytes / manifest.chunkSize))
-    throw corrupt(what, 'its chunk list does not cover the image');
+  if (!sane(manifest)) throw corrupt(what, 'its sizes, names or places are not what qrv writes');
+  if (manifest.segments.length !== Math.ceil(manifest.sizeBytes / manifest.segmentSize))
+    throw corrupt(what, 'its segment list does not cover the image');
   return manifest;
 }
+
+/** Where segment `i`'s blob is, or null for a segment of zeros. */
+export function segmentLocation(manifest: Manifest, i: number): Location | null {
+  const entry = manifest.segments[i];
+  return entry ? { pack: manifest.packs[entry[1]]!, offset: entry[2], length: entry[3] } : null;
+}
+
+/** How many chunks segment `i` has (the last may be short), and how long it is. */
+export function segmentShape(manifest: Manifest, i: number): { chunks: number; length: number } {
+  const length = Math.min(manifest.segmentSize, manifest.sizeBytes - i * manifest.segmentSize);
+  return { chunks: Math.ceil(length / manifest.chunkSize), length };
+}
+
+/** Every pack the generation uses: its segments' blobs and their chunks. */
+export function packsUsed(manifest: Manifest): Set<string> {
+  const used = new Set<string>();
+  for (const entry of manifest.segments) {
+    if (!entry) continue;
+    used.add(manifest.packs[entry[1]]!);
+    for (const pack of entry[4]) used.add(manifest.packs[pack]!);
+  }
+  return used;
+}
+
+/** How many chunks the image has, zeros included. */
+export const chunkCount = (manifest: Manifest): number => Math.ceil(manifest.sizeBytes / manifest.chunkSize);

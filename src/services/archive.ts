@@ -7,14 +7,14 @@ import type { ArchiveRow, CatalogData, Snapshot } from '../catalog/schema.ts';
 import { findJob, idTaken, readableSnapshot, readyQrv } from '../catalog/lookup.ts';
 import { DEFAULT_BLOCK_SIZE } from '../copy/block-copy.ts';
 import { formatBytes } from '../core/duration.ts';
-import { QrvError } from '../core/errors.ts';
+import { QrvError, isQrvError } from '../core/errors.ts';
 import { idKind, newId } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import type { Summary } from '../output/printer.ts';
-import type { GenerationStats, Manifest } from '../archive/manifest.ts';
+import { chunkCount, readManifest, type GenerationStats, type Manifest } from '../archive/manifest.ts';
 import { sendGeneration } from '../archive/send.ts';
-import { accessGeneration, findStore } from './stores.ts';
+import { accessGeneration, findStore, type GenerationAccess } from './stores.ts';
 
 export interface ArchiveRequest {
   /** the snapshot or QRV to archive (not with resume) */
@@ -132,15 +132,40 @@ function plannedRow(data: CatalogData, request: ArchiveRequest, now: Date): { ro
   return { row, source };
 }
 
-async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: ArchiveSource): Promise<Manifest> {
-  const { store, key, chunkSize } = await accessGeneration(ctx, row.store, row.keyFile);
+/**
+ * The volume's newest ready generation in the same store before this one, read from the store:
+ * what is unchanged since is not sent again. One that cannot be read (damaged, or sealed with
+ * another key) is passed over: the generation is then sent whole, which costs bytes, not safety.
+ */
+async function previousManifest(ctx: Context, row: ArchiveRow, access: GenerationAccess): Promise<Manifest | null> {
+  const data = await ctx.catalog.read();
+  const before = data.archives
+    .filter((a) => a.volume === row.volume && a.store === row.store && a.state === 'ready' && a.id !== row.id)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const newest = before.find((a) => a.keyFile === row.keyFile) ?? before[0];
+  if (!newest) return null;
   try {
+    return await readManifest(access.store, newest.volume, newest.id, access.key);
+  } catch (error) {
+    if (!isQrvError(error) || !['archive-corrupt', 'archive-key', 'store-object-missing'].includes(error.code))
+      throw error;
+    ctx.reporter.warn(`${newest.id} cannot be read (${error.message}): this generation is sent whole`);
+    return null;
+  }
+}
+
+async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: ArchiveSource): Promise<Manifest> {
+  const access = await accessGeneration(ctx, row.store, row.keyFile);
+  const { store, key, header } = access;
+  try {
+    const resume = row.jobId !== '';
     row.jobId = job.id;
     row.state = 'sending';
     job.set({ snapshotId: source.snapshot.id, qrvId: source.qrvId, destination: `${row.store}:${row.id}` });
     // a resumed generation keeps the chunk size it began with
-    row.chunkSize ||= chunkSize;
+    row.chunkSize ||= header.chunkSize;
     await job.begin((catalog) => replaceArchive(catalog, row));
+    const previous = await previousManifest(ctx, row, access);
     let saved = Date.now();
     const manifest = await job.step(
       'archive',
@@ -152,11 +177,15 @@ async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: Arc
           path: source.path,
           reporter: ctx.reporter,
           expectChecksum: source.checksum,
+          packSize: header.packSize,
+          previous,
+          resume,
           manifest: {
             id: row.id,
             volume: row.volume,
             sizeBytes: row.sizeBytes,
             chunkSize: row.chunkSize,
+            segmentSize: header.segmentSize,
             pointInTime: row.pointInTime,
             createdAt: row.createdAt,
             sourceId: row.sourceId,
@@ -171,7 +200,7 @@ async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: Arc
           },
         }),
       (m) =>
-        `${m.chunks.length} chunks: ${m.stats.chunksSent} sent (${formatBytes(m.stats.bytesSent)}), ${m.stats.chunksDeduplicated} already there, ${m.stats.chunksZero} zero`,
+        `${chunkCount(m)} chunks: ${m.stats.chunksSent} sent (${formatBytes(m.stats.bytesSent)} in packs), ${m.stats.chunksDeduplicated} already there, ${m.stats.chunksZero} zero`,
     );
     return manifest;
   } finally {
@@ -193,7 +222,7 @@ export async function archive(ctx: Context, request: ArchiveRequest): Promise<Su
       statsOf(row, manifest.stats);
       Object.assign(row, {
         state: 'ready',
-        chunks: manifest.chunks.length,
+        chunks: chunkCount(manifest),
         checksum: manifest.checksum,
         finishedAt: ctx.now().toISOString(),
       });

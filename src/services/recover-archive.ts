@@ -11,7 +11,7 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { JobRecorder } from '../engine/job-recorder.ts';
 import type { ArchiveKey } from '../archive/key.ts';
-import { readManifest, type Manifest } from '../archive/manifest.ts';
+import { chunkCount, readManifest, type Manifest } from '../archive/manifest.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { restoreGeneration } from '../archive/restore.ts';
 import { accessGeneration } from './stores.ts';
@@ -66,7 +66,7 @@ function readChecked(
         );
       return m;
     },
-    (m) => `${row.id} in ${row.store}: ${m.chunks.length} chunks, ${m.checksum}`,
+    (m) => `${row.id} in ${row.store}: ${chunkCount(m)} chunks in ${m.packs.length} packs, ${m.checksum}`,
   );
 }
 

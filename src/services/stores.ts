@@ -9,13 +9,14 @@ import type { Summary } from '../output/printer.ts';
 import { details, short, table } from '../output/rows.ts';
 import { GENERATIONS, storeHeader, type StoreHeader } from '../archive/layout.ts';
 import { loadKey, type ArchiveKey } from '../archive/key.ts';
-import { readManifest, type Manifest } from '../archive/manifest.ts';
+import { chunkCount, readManifest, type Manifest } from '../archive/manifest.ts';
 
 import { openStore } from '../stores/registry.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { checkSshOption, parseSshLocation } from '../stores/ssh-store.ts';
 import { parseS3Location } from '../stores/s3-store.ts';
 import { formatBytes } from '../core/duration.ts';
+import { parseSize } from '../pools/capacity.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -28,6 +29,19 @@ export interface AddStoreRequest {
   sshOptions?: string[];
   endpoint?: string;
   region?: string;
+  /** the size packs are put at, e.g. "16M" (only for a store that is made now) */
+  packSize?: string;
+}
+
+const MIN_PACK = 1024 * 1024;
+const MAX_PACK = 1024 * 1024 * 1024;
+
+function packSizeOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const size = parseSize(text, '--pack-size');
+  if (size < MIN_PACK || size > MAX_PACK)
+    throw new QrvError('usage', 'bad-size', `--pack-size ${text} is not between 1M and 1G`, 'the default is 16M');
+  return size;
 }
 
 export function findStore(data: CatalogData, name: string): StoreRow {
@@ -46,9 +60,9 @@ export function findStore(data: CatalogData, name: string): StoreRow {
 export async function openArchiveStore(
   row: StoreRow,
   now: Date,
-  create = false,
+  create: { packSize?: number } | null = null,
 ): Promise<{ store: ArchiveStore; header: StoreHeader }> {
-  const store = await openStore(row, create);
+  const store = await openStore(row, create !== null);
   try {
     return { store, header: await storeHeader(store, create, now) };
   } catch (error) {
@@ -60,8 +74,8 @@ export async function openArchiveStore(
 /** What sending, restoring or checking a generation needs; the caller closes `store`. */
 export interface GenerationAccess {
   store: ArchiveStore;
-  /** the store's chunk size (its qrv-store header) */
-  chunkSize: number;
+  /** the store's header: its chunk, segment and pack sizes */
+  header: StoreHeader;
   /** the generation's key, or null when it is not sealed */
   key: ArchiveKey | null;
 }
@@ -70,7 +84,7 @@ export interface GenerationAccess {
 export async function accessGeneration(ctx: Context, name: string, keyFile: string | null): Promise<GenerationAccess> {
   const key = keyFile ? await loadKey(keyFile) : null;
   const { store, header } = await openArchiveStore(findStore(await ctx.catalog.read(), name), ctx.now());
-  return { store, chunkSize: header.chunkSize, key };
+  return { store, header, key };
 }
 
 function rowOf(request: AddStoreRequest, addedAt: string): StoreRow {
@@ -120,6 +134,7 @@ export async function addStore(ctx: Context, request: AddStoreRequest): Promise<
       'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit',
     );
   const row = rowOf(request, ctx.now().toISOString());
+  const packSize = packSizeOf(request.packSize);
   const exists = () => {
     throw new QrvError(
       'refused',
@@ -129,16 +144,20 @@ export async function addStore(ctx: Context, request: AddStoreRequest): Promise<
     );
   };
   if ((await ctx.catalog.read()).stores.some((s) => s.name === row.name)) exists();
-  const { store } = await openArchiveStore(row, ctx.now(), true);
+  const { store, header } = await openArchiveStore(row, ctx.now(), { packSize });
   const generations = await store.list('generations/').finally(() => store.close());
   await ctx.catalog.update((data) => {
     if (data.stores.some((s) => s.name === row.name)) exists();
     data.stores.push(row);
   });
+  if (packSize !== undefined && packSize !== header.packSize)
+    ctx.reporter.warn(
+      `${row.location} was a qrv store already, with packs of ${formatBytes(header.packSize)}: --pack-size is not applied`,
+    );
   return {
-    data: { store: row, generations: generations.length },
+    data: { store: row, generations: generations.length, header },
     lines: [
-      `added archive store ${row.name}: ${row.kind} ${row.location}${
+      `added archive store ${row.name}: ${row.kind} ${row.location}, packs of ${formatBytes(header.packSize)}${
         generations.length
           ? ` (it holds ${generations.length} generations: \`qrv store scan ${row.name}\` lists them)`
           : ''
@@ -225,7 +244,7 @@ function importedRow(m: Manifest, store: string, keyFile: string | null): Archiv
     state: 'ready',
     sizeBytes: m.sizeBytes,
     chunkSize: m.chunkSize,
-    chunks: m.chunks.length,
+    chunks: chunkCount(m),
     keyFile,
     checksum: m.checksum,
     bytesRead: m.stats.bytesRead,
@@ -281,13 +300,13 @@ export async function scanStore(ctx: Context, request: ScanRequest): Promise<Sum
     m.volume,
     short(m.pointInTime),
     formatBytes(m.sizeBytes),
-    String(m.chunks.length),
+    String(chunkCount(m)),
     known.has(m.id) ? 'known' : request.import ? 'imported' : 'not in the catalog',
   ]);
   return {
     data: {
       store: row.name,
-      generations: found.map(({ chunks: _chunks, ...m }) => m),
+      generations: found.map(({ packs: _packs, segments: _segments, ...m }) => m),
       imported: added.map((a) => a.id),
       unreadable,
     },

@@ -36,11 +36,11 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
     if (live) live.lastVerify = lastVerify;
   });
   const lines = [
-    ...outcome.missing.map((name) => `missing: chunk ${name}`),
-    ...outcome.damaged.map((name) => `damaged: chunk ${name}`),
+    ...outcome.missing.map((name) => `missing: pack ${name}`),
+    ...outcome.damaged.map((name) => `damaged: ${name}`),
     bad === 0
-      ? `${row.id} in ${row.store}: the manifest and all ${outcome.chunks} chunks it names are there${request.deep ? `, every one matches its name, and the image reads as ${outcome.checksum}` : ' (--deep reads them)'}`
-      : `${row.id} in ${row.store}: ${outcome.missing.length} chunks missing, ${outcome.damaged.length} damaged, of ${outcome.chunks}: recover from another generation`,
+      ? `${row.id} in ${row.store}: the manifest and all ${outcome.packs} packs it uses are there${request.deep ? `, every segment and chunk matches its name, and the image reads as ${outcome.checksum}` : ' (--deep reads them)'}`
+      : `${row.id} in ${row.store}: ${outcome.missing.length} of its ${outcome.packs} packs missing, ${outcome.damaged.length} damaged: recover from another generation`,
   ];
   return {
     data: { archive: row.id, ok: bad === 0, deep: request.deep, missing: outcome.missing, damaged: outcome.damaged },

@@ -20,6 +20,7 @@ interface AddOptions {
   sshOption?: string[];
   endpoint?: string;
   region?: string;
+  packSize?: string;
 }
 
 function port(value: string): number {
@@ -53,6 +54,7 @@ function registerStore(program: Command): void {
     )
     .option('--endpoint <url>', 'the S3 server, e.g. https://s3.example.net (default: AWS)')
     .option('--region <region>', 'the S3 region (default: AWS_REGION, else us-east-1)')
+    .option('--pack-size <size>', 'put blobs in packs of this size, 1M to 1G (default 16M; a new store only)')
     .action((name: string, options: AddOptions, command: Command) =>
       execute(command, (ctx) =>
         addStore(ctx, {
@@ -64,6 +66,7 @@ function registerStore(program: Command): void {
           sshOptions: options.sshOption,
           endpoint: options.endpoint,
           region: options.region,
+          packSize: options.packSize,
         }),
       ),
     );

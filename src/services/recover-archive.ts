@@ -66,7 +66,8 @@ function readChecked(
         );
       return m;
     },
-    (m) => `${row.id} in ${row.store}: ${chunkCount(m)} chunks in ${m.packs.length} packs, ${m.checksum}`,
+    (m) =>
+      `${row.id} in ${row.store}: ${chunkCount(m)} chunks in ${m.packs.length} pack${m.packs.length === 1 ? '' : 's'}, ${m.checksum}`,
   );
 }
 

@@ -230,7 +230,13 @@ export async function removeStaleLocks(store: ArchiveStore, options: StoreLockCl
 
 /** Removes the lock `id`, whatever it is (`qrv store unlock` of one the admin knows to be gone). */
 export async function removeStoreLock(store: ArchiveStore, id: string): Promise<void> {
-  if (!/^[0-9a-f]{1,64}$/.test(id)) throw new QrvError('usage', 'usage', `${JSON.stringify(id)} is not a lock id`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id) || id.includes('.tmp-'))
+    throw new QrvError(
+      'usage',
+      'usage',
+      `${JSON.stringify(id)} is not a lock id`,
+      'give an id `qrv store unlock` listed',
+    );
   await store.remove(`${LOCKS}${id}`);
 }
 

@@ -218,6 +218,8 @@ export const ERROR_CODES = {
   'qrv-busy': ['busy'],
   'snapshot-busy': ['busy'],
   'snapshot-in-use': ['busy'],
+  'store-lock-lost': ['busy'],
+  'store-locked': ['busy'],
   'volume-busy': ['busy'],
   // hook
   'hook-failed': ['hook'],

@@ -166,12 +166,24 @@ class DirStore implements ArchiveStore {
       for (const entry of entries) {
         const key = `${at}${entry.name}`;
         if (entry.isDirectory()) await walk(`${key}/`);
-        else if (entry.isFile() && !entry.name.includes('.tmp-'))
-          found.push({ key, size: (await fs.lstat(this.at(key))).size });
+        else if (entry.isFile() && !entry.name.includes('.tmp-')) {
+          const size = await this.sizeListed(key);
+          if (size !== null) found.push({ key, size });
+        }
       }
     };
     await walk(prefix);
     return found;
+  }
+
+  /** The size of an object just listed, or null when it was removed since (another process's remove). */
+  private async sizeListed(key: string): Promise<number | null> {
+    try {
+      return (await fs.lstat(this.at(key))).size;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return null;
+      throw failure(this.where, `list ${key}`, error);
+    }
   }
 
   async remove(key: string): Promise<void> {

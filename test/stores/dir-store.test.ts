@@ -33,3 +33,18 @@ t.test('a store that others can write, or a link, is refused; a missing one is n
   await t.rejects(openDirStore(path.join(dir, 'missing')), { code: 'store-failed', message: /does not exist/ });
   await t.rejects(openDirStore('relative/path'), { code: 'bad-store' });
 });
+
+t.test('a listing while objects are removed lists what is there, and fails on none that went', async (t) => {
+  const root = path.join(await tmpDir(t), 'archive');
+  const store = await openDirStore(root, true);
+  t.teardown(() => store.close());
+  for (let round = 0; round < 10; round++) {
+    const keys = Array.from({ length: 100 }, (_, i) => `locks/${round}-${i}`);
+    await Promise.all(keys.map((key) => store.put(key, Buffer.from('x'))));
+    const [listed] = await Promise.all([store.list('locks/'), Promise.all(keys.map((key) => store.remove(key)))]);
+    t.ok(
+      listed.every((o) => keys.includes(o.key) && o.size === 1),
+      `round ${round}: ${listed.length} listed`,
+    );
+  }
+});

@@ -10,6 +10,7 @@
 // its own packs: their segments are reused whole, and the chunks of its last packs one by one
 // (those of a segment whose blob was still on its way); nothing that arrived is sent again.
 import os from 'node:os';
+import { BufferPool } from '../core/buffer-pool.ts';
 import { QrvError } from '../core/errors.ts';
 import { ProgressMeter, type Reporter } from '../core/events.ts';
 import { readPieces, type Piece } from '../copy/chunk-reader.ts';
@@ -19,9 +20,16 @@ import { ImageChecksum, blockHashes } from '../ledger/format.ts';
 import { dataRanges } from '../system/extent-map.ts';
 import type { ArchiveStore } from '../stores/store.ts';
 import { arrivedPacks, Recent, type Arrived } from './arrived.ts';
-import { chunkName, encodeObject } from './codec.ts';
+import { chunkName, encodeObject, worthCompressing } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import { segmentLocation, writeManifest, type GenerationStats, type Manifest, type SegmentEntry } from './manifest.ts';
+import {
+  segmentLocation,
+  segmentShape,
+  writeManifest,
+  type GenerationStats,
+  type Manifest,
+  type SegmentEntry,
+} from './manifest.ts';
 import { isDataLoss, PackWriter, type Location } from './pack.ts';
 import { chunkLocation, encodeSegment, fetchSegment, segmentBlob, segmentName } from './segment.ts';
 
@@ -80,6 +88,9 @@ interface Reusable {
   packs: string[];
 }
 
+/** How many segments may be being compressed and packed while the next ones are read and hashed. */
+const DEPTH = 8;
+
 /** One generation's segments as they are read: each one zero, unchanged, arrived already, or written. */
 class Segments {
   readonly stats = emptyStats();
@@ -87,8 +98,14 @@ class Segments {
   readonly table = new PackTable();
   private readonly image = new ImageChecksum();
   private readonly zeros: Buffer;
-  private readonly recentChunks = new Recent<Location>(65536);
+  private readonly recentChunks = new Recent<Promise<Location>>(65536);
   private readonly recentSegments = new Recent<Reusable>(4096);
+  /** the segments being written, oldest first */
+  private readonly pending: Promise<void>[] = [];
+  /** copies of the segments being written */
+  private readonly copies: BufferPool;
+  private queue: Promise<unknown> = Promise.resolve();
+  private failed: unknown = null;
 
   constructor(
     private readonly plan: SendPlan,
@@ -96,6 +113,7 @@ class Segments {
     private readonly writer: PackWriter,
   ) {
     this.zeros = Buffer.alloc(plan.manifest.chunkSize);
+    this.copies = new BufferPool(plan.manifest.segmentSize, DEPTH + 1);
   }
 
   /** The names of the piece's chunks, null for a chunk of zeros. */
@@ -110,16 +128,20 @@ class Segments {
     return names;
   }
 
+  private length(j: number, size: number): number {
+    return Math.min(this.plan.manifest.chunkSize, size - j * this.plan.manifest.chunkSize);
+  }
+
+  /** Names the piece's chunks and decides what it costs; a segment to write is written while the next are read. */
   async add(piece: Piece): Promise<void> {
     const { stats } = this;
     this.image.add(blockHashes(piece.data, DEFAULT_BLOCK_SIZE));
     stats.bytesRead += piece.hole ? 0 : piece.data.length;
     const names = this.names(piece);
-    const { chunkSize } = this.plan.manifest;
     names.forEach((name, j) => {
       if (name) return;
       stats.chunksZero++;
-      stats.bytesZero += Math.min(chunkSize, piece.data.length - j * chunkSize);
+      stats.bytesZero += this.length(j, piece.data.length);
     });
     if (names.every((name) => name === null)) {
       this.entries.push(null);
@@ -128,13 +150,45 @@ class Segments {
     const name = segmentName(names, this.plan.key);
     const reuse = this.reusable(this.entries.length, name);
     if (reuse) {
-      names.forEach((chunk, j) => chunk && this.deduplicated(Math.min(chunkSize, piece.data.length - j * chunkSize)));
+      names.forEach((chunk, j) => chunk && this.deduplicated(this.length(j, piece.data.length)));
       this.entries.push(this.entry(name, reuse));
       return;
     }
-    const written = await this.write(piece, name, names);
-    this.recentSegments.set(name, written);
-    this.entries.push(this.entry(name, written));
+    // the piece's buffer is read into again once this returns: the segment is written from a copy
+    const slot = this.entries.push(null) - 1;
+    const copy = this.copies.take();
+    piece.data.copy(copy);
+    const written = this.write(copy.subarray(0, piece.data.length), name, names, slot).finally(() =>
+      this.copies.give(copy),
+    );
+    written.catch(() => undefined);
+    this.pending.push(written);
+    while (this.pending.length > DEPTH) await this.pending.shift();
+  }
+
+  /** Waits for every segment being written; throws the first failure. */
+  async finish(): Promise<void> {
+    for (const written of this.pending.splice(0)) await written;
+    await this.queue;
+    if (this.failed) throw this.failed;
+  }
+
+  /** Waits for every segment being written, whatever becomes of them. */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.pending.splice(0));
+    await this.queue;
+  }
+
+  /** Runs `step` after the steps queued before it: blobs are added to packs one at a time. */
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.failed) throw this.failed;
+      return step();
+    });
+    this.queue = run.catch((error: unknown) => {
+      this.failed ??= error;
+    });
+    return run;
   }
 
   private deduplicated(bytes: number): void {
@@ -162,9 +216,7 @@ class Segments {
     const entry = previous?.segments[i];
     const known = new Map<string, Location>();
     if (!previous || !entry) return known;
-    const chunks = Math.ceil(
-      Math.min(previous.segmentSize, previous.sizeBytes - i * previous.segmentSize) / previous.chunkSize,
-    );
+    const { chunks } = segmentShape(previous, i);
     try {
       const blob = await fetchSegment(this.plan.store, segmentLocation(previous, i)!, entry[0], { key, chunks });
       for (const ref of blob.chunks) if (ref) known.set(ref[0], chunkLocation(blob, ref));
@@ -175,35 +227,37 @@ class Segments {
     return known;
   }
 
-  /** Writes the segment's new chunks and its blob; returns where the blob is. */
-  private async write(piece: Piece, name: string, names: (string | null)[]): Promise<Reusable> {
-    const { chunkSize } = this.plan.manifest;
-    const known = await this.previousChunks(this.entries.length);
-    const locations: (Location | null)[] = names.map(() => null);
-    const fresh = new Map<string, number[]>();
-    names.forEach((chunk, j) => {
-      if (!chunk) return;
-      const at = known.get(chunk) ?? this.arrived.chunks.get(chunk) ?? this.recentChunks.get(chunk) ?? null;
-      if (at) {
-        locations[j] = at;
-        this.deduplicated(Math.min(chunkSize, piece.data.length - j * chunkSize));
-      } else fresh.set(chunk, [...(fresh.get(chunk) ?? []), j]);
-    });
-    const slice = (j: number) => piece.data.subarray(j * chunkSize, (j + 1) * chunkSize);
-    const objects = await Promise.all(
-      [...fresh].map(([chunk, [j]]) => encodeObject('chunk', chunk, slice(j!), this.plan.key)),
-    );
-    for (const [k, [chunk, places]] of [...fresh].entries()) {
-      const at = await this.writer.add({ kind: 'chunk', name: chunk }, objects[k]!);
-      this.recentChunks.set(chunk, at);
-      this.stats.chunksSent++;
-      for (const j of places) locations[j] = at;
-      for (const j of places.slice(1)) this.deduplicated(slice(j).length);
+  /** Where chunk `j` (named `chunk`) will be: known already, or compressed now and added to a pack in turn. */
+  private place(data: Buffer, chunk: string, j: number, known: Map<string, Location>, compressible: boolean) {
+    const at = known.get(chunk) ?? this.arrived.chunks.get(chunk);
+    const recent = at ? Promise.resolve(at) : this.recentChunks.get(chunk);
+    if (recent) {
+      this.deduplicated(this.length(j, data.length));
+      return recent;
     }
+    const { chunkSize } = this.plan.manifest;
+    const content = data.subarray(j * chunkSize, (j + 1) * chunkSize);
+    const encoded = encodeObject('chunk', chunk, content, this.plan.key, compressible);
+    const location = this.serial(async () => this.writer.add({ kind: 'chunk', name: chunk }, await encoded));
+    encoded.catch(() => undefined);
+    location.catch(() => undefined);
+    this.recentChunks.set(chunk, location);
+    this.stats.chunksSent++;
+    return location;
+  }
+
+  /** Writes the segment's new chunks and its blob, and fills in its entry. */
+  private async write(data: Buffer, name: string, names: (string | null)[], slot: number): Promise<void> {
+    const known = await this.previousChunks(slot);
+    const compressible = worthCompressing(data);
+    const placed = names.map((chunk, j) => (chunk ? this.place(data, chunk, j, known, compressible) : null));
+    const locations = await Promise.all(placed);
     const blob = segmentBlob(names, locations);
     const object = await encodeSegment(name, blob, this.plan.key);
-    const location = await this.writer.add({ kind: 'segment', name, packs: blob.packs }, object);
-    return { location, packs: blob.packs };
+    const location = await this.serial(() => this.writer.add({ kind: 'segment', name, packs: blob.packs }, object));
+    const written = { location, packs: blob.packs };
+    this.recentSegments.set(name, written);
+    this.entries[slot] = this.entry(name, written);
   }
 
   checksum(): string {
@@ -241,9 +295,11 @@ async function sendSegments(plan: SendPlan): Promise<Segments> {
       meter.update(piece.offset + piece.data.length);
       await plan.onChunk?.(segments.stats, segments.entries.length);
     }
+    await segments.finish();
     await writer.finish();
   } finally {
-    // no put is left running once this returns or throws
+    // nothing is left running once this returns or throws
+    await segments.settle();
     await writer.abandon();
     await handle.close().catch(() => undefined);
   }

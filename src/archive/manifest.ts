@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
 import { corrupt, decodeObject, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import { manifestKey } from './layout.ts';
+import { GENERATIONS, manifestKey } from './layout.ts';
 import { isPackKey, type Location } from './pack.ts';
 
 export interface GenerationStats {
@@ -163,3 +163,41 @@ export function packsUsed(manifest: Manifest): Set<string> {
 
 /** How many chunks the image has, zeros included. */
 export const chunkCount = (manifest: Manifest): number => Math.ceil(manifest.sizeBytes / manifest.chunkSize);
+
+/** Reads a manifest with whichever of `keys` opens it (null: not sealed). */
+async function readWithKeys(
+  store: ArchiveStore,
+  volume: string,
+  id: string,
+  keys: (ArchiveKey | null)[],
+): Promise<Manifest> {
+  let last: unknown = null;
+  for (const key of keys.length ? keys : [null]) {
+    try {
+      return await readManifest(store, volume, id, key);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'archive-key') throw error;
+      last = error;
+    }
+  }
+  throw last;
+}
+
+/** Every manifest in the store, each read and checked with one of `keys`; those that cannot be read, with why. */
+export async function storedManifests(
+  store: ArchiveStore,
+  keys: (ArchiveKey | null)[],
+): Promise<{ found: Manifest[]; unreadable: string[] }> {
+  const found: Manifest[] = [];
+  const unreadable: string[] = [];
+  for (const object of await store.list(GENERATIONS)) {
+    const [, volume, id] = object.key.split('/');
+    if (!volume || !id) continue;
+    await readWithKeys(store, volume, id, keys).then(
+      (m) => found.push(m),
+      (error: unknown) =>
+        unreadable.push(`${id} of ${volume}: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+  return { found, unreadable };
+}

@@ -51,6 +51,8 @@ export interface SendPlan {
   resume: boolean;
   /** the checksum the image must read as (a QRV's): a mismatch fails the send before its manifest */
   expectChecksum?: string | null;
+  /** called once every pack is in the store, before the manifest is written; throwing stops it */
+  beforeManifest?: () => void;
   /** called after each segment with the totals so far (for the job's progress) */
   onChunk?: (stats: GenerationStats, segmentsDone: number) => void | Promise<void>;
 }
@@ -318,6 +320,7 @@ export async function sendGeneration(plan: SendPlan): Promise<Manifest> {
       'nothing was recorded; run `qrv verify` on it, or archive its snapshot',
     );
   await plan.store.flush();
+  plan.beforeManifest?.();
   const manifest: Manifest = {
     format: 'qrv-generation',
     version: 2,

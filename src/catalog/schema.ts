@@ -245,6 +245,12 @@ export const policySchema = z.object({
   maxFreeze: z.optional(z.nullable(z.string())),
   /** keep a copy that was written to while it was made, as consistency crash-torn (issue 18) */
   allowInconsistent: z.optional(z.boolean()),
+  /** the archive store `qrv cron` sends generations to (issue 14) */
+  archiveTo: z.optional(z.nullable(z.string())),
+  /** how often: a duration ("1d"); null: every cron run that finds a newer point in time */
+  archiveEvery: z.optional(z.nullable(z.string())),
+  /** the retention grid of generations ("24h,7d,4w,12m"); null: keep every generation */
+  archiveKeep: z.optional(z.nullable(z.string())),
   createdAt: isoTime,
   updatedAt: isoTime,
 });

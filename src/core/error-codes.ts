@@ -105,6 +105,7 @@ export const ERROR_CODES = {
   'unknown-volume': ['notFound'],
   'unknown-store': ['notFound'],
   'unknown-archive': ['notFound'],
+  'unknown-lock': ['notFound'],
   // refused
   'cow-device-busy': ['refused'],
   'cow-in-use': ['refused'],

@@ -155,7 +155,10 @@ async function previousManifest(ctx: Context, row: ArchiveRow, access: Generatio
 }
 
 async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: ArchiveSource): Promise<Manifest> {
-  const access = await accessGeneration(ctx, row.store, row.keyFile);
+  const access = await accessGeneration(ctx, row.store, row.keyFile, {
+    kind: 'shared',
+    command: `archive ${row.sourceId} as ${row.id}`,
+  });
   const { store, key, header } = access;
   try {
     const resume = row.jobId !== '';
@@ -178,6 +181,8 @@ async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: Arc
           reporter: ctx.reporter,
           expectChecksum: source.checksum,
           packSize: header.packSize,
+          // a lock lost while sending (a prune took the store) leaves the manifest unwritten
+          beforeManifest: () => access.lock?.check(),
           previous,
           resume,
           manifest: {
@@ -204,7 +209,7 @@ async function send(ctx: Context, job: JobRecorder, row: ArchiveRow, source: Arc
     );
     return manifest;
   } finally {
-    await store.close();
+    await access.close();
   }
 }
 

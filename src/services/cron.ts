@@ -15,6 +15,8 @@ import { scanSnapshotHealth } from '../engine/snapshot-health.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member } from './group.ts';
 import { prune } from './prune.ts';
+import { archive } from './archive.ts';
+import { dueArchives } from './cron-archive.ts';
 
 interface DueGroup {
   label: string;
@@ -126,6 +128,21 @@ export async function cron(ctx: Context): Promise<Summary> {
       }
     }
 
+    const archived: string[] = [];
+    for (const due of dueArchives(await ctx.catalog.read(), ctx.now())) {
+      const what = due.resume ? `resume archive job ${due.resume}` : `archive ${due.sourceId} of ${due.volume}`;
+      try {
+        const done = await archive(ctx, due.resume ? { resume: due.resume } : { id: due.sourceId, to: due.store });
+        const row = (done.data as { archive: { id: string } }).archive;
+        archived.push(row.id);
+        lines.push(
+          `archived ${due.volume} to ${due.store} as ${row.id}${due.resume ? ` (resumed ${due.resume})` : ''}`,
+        );
+      } catch (error) {
+        failures.push(`${what} to ${due.store}: ${(error as Error).message}`);
+      }
+    }
+
     const pruned = await prune(ctx, { dryRun: false });
     const prunedData = pruned.data as { removed: { id: string }[]; failed: { id: string; error: string }[] };
     lines.push(...pruned.lines.filter((line) => line.startsWith('removed ')));
@@ -144,6 +161,7 @@ export async function cron(ctx: Context): Promise<Summary> {
         discovered: discovered.map((v) => v.name),
         snapshots: snapped,
         copied,
+        archived,
         pruned: prunedData.removed.map((r) => r.id),
         failures,
         cowWarnings: health.filling,

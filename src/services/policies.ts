@@ -12,6 +12,8 @@ import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { findPolicy } from '../policy/resolve.ts';
 import { parseMaxFreeze } from '../policy/rules.ts';
 import { parseSchedule } from '../policy/schedule.ts';
+import { parseGrid } from '../prune/grid.ts';
+import { findStore } from './stores.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const NONE = /^(none|never)$/i;
@@ -32,6 +34,27 @@ export interface PolicyChanges {
   maxFreeze?: string;
   /** --allow-inconsistent / --no-allow-inconsistent */
   allowInconsistent?: boolean;
+  /** --archive-to STORE, --archive-every DURATION, --archive-keep GRID; "none" clears each */
+  archiveTo?: string;
+  archiveEvery?: string;
+  archiveKeep?: string;
+}
+
+/** --archive-to, --archive-every and --archive-keep (issue 14): checked, then kept as written. */
+function archiveChanges(data: CatalogData, policy: Policy, changes: PolicyChanges): void {
+  if (changes.archiveTo !== undefined) {
+    if (!NONE.test(changes.archiveTo)) findStore(data, changes.archiveTo);
+    policy.archiveTo = NONE.test(changes.archiveTo) ? null : changes.archiveTo;
+  }
+  if (changes.archiveEvery !== undefined) {
+    if (!NONE.test(changes.archiveEvery) && parseDuration(changes.archiveEvery, '--archive-every') === null)
+      throw new QrvError('usage', 'bad-duration', '--archive-every must be a finite duration', 'e.g. 1d, 12h');
+    policy.archiveEvery = NONE.test(changes.archiveEvery) ? null : changes.archiveEvery;
+  }
+  if (changes.archiveKeep !== undefined) {
+    if (!NONE.test(changes.archiveKeep)) parseGrid(changes.archiveKeep);
+    policy.archiveKeep = NONE.test(changes.archiveKeep) ? null : changes.archiveKeep;
+  }
 }
 
 function hookChanges(values: string[], current: HookMap): HookMap {
@@ -118,6 +141,7 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     }
   }
   if (changes.allowInconsistent !== undefined) policy.allowInconsistent = changes.allowInconsistent;
+  archiveChanges(data, policy, changes);
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {
     if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null)
@@ -213,11 +237,14 @@ export async function listPolicies(ctx: Context): Promise<Summary> {
     p.keep === null ? '-' : String(p.keep),
     p.schedule ?? '-',
     p.incremental ? 'incremental' : 'full',
+    p.archiveTo
+      ? `${p.archiveTo}${p.archiveEvery ? ` every ${p.archiveEvery}` : ''}${p.archiveKeep ? `, keep ${p.archiveKeep}` : ''}`
+      : '-',
   ]);
   return {
     data: { policies },
     lines: policies.length
-      ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE', 'UPDATES'], rows)
+      ? table(['POLICY', 'PERSIST', 'COPY', 'UNSNAP', 'DEST', 'KEEP', 'SCHEDULE', 'UPDATES', 'ARCHIVE'], rows)
       : ['no policies yet (add one with `qrv policy add`)'],
   };
 }

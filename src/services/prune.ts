@@ -1,5 +1,6 @@
-// `qrv prune [--dry-run] [--keep N]`: removes every snapshot whose persistence lapsed and those
-// beyond the newest N (F7). Meant for cron: one snapshot that fails to go is reported and the
+// `qrv prune [--dry-run] [--keep N] [--archive-keep GRID]`: removes every snapshot whose
+// persistence lapsed and those beyond the newest N (F7), then the archive generations that fell
+// out of their retention grid and what no generation uses (prune-archives.ts). Meant for cron: one snapshot that fails to go is reported and the
 // rest still go; the exit status is then 11 (partly done).
 import type { Context } from '../engine/context.ts';
 import { endJob, forgetJob, jobAlive, startJob } from '../engine/job-recorder.ts';
@@ -9,6 +10,7 @@ import type { Summary } from '../output/printer.ts';
 import { policyFor } from '../policy/resolve.ts';
 import { selectPrunable } from '../prune/select.ts';
 import { applyRetention } from './history.ts';
+import { pruneArchives } from './prune-archives.ts';
 
 /** The prune's own line in the history store: what went, what stayed and why, which months were dropped. */
 async function recordPrune(
@@ -38,6 +40,8 @@ async function recordPrune(
 export interface PruneRequest {
   dryRun: boolean;
   keep?: number;
+  /** a retention grid for every volume's archive generations, instead of each policy's */
+  archiveKeep?: string;
 }
 
 interface Plan {
@@ -78,6 +82,8 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
   const { remove, kept } = await plan(ctx, request);
   const keptLines = kept.map((k) => `kept ${k.id} of ${k.volume}: ${k.reason}`);
   if (request.dryRun) {
+    const archives = await pruneArchives(ctx, request);
+    const some = remove.length || archives.lines.length;
     return {
       data: {
         dryRun: true,
@@ -86,8 +92,11 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
       },
       lines: [
         ...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`),
+        ...archives.lines,
         ...keptLines,
-        remove.length ? `${remove.length} snapshot(s) would go (dry run: nothing changed)` : 'nothing to prune',
+        some
+          ? `${remove.length} snapshot(s) and ${archives.lines.length} generation(s) would go (dry run: nothing changed)`
+          : 'nothing to prune',
       ],
     };
   }
@@ -128,6 +137,10 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
         if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
     }
   }
+  const archives = await pruneArchives(ctx, request);
+  removed.push(...archives.removed);
+  failed.push(...archives.failed);
+  keptLines.unshift(...archives.lines.filter((line) => !line.startsWith('removed ')));
   const { settings } = await ctx.catalog.read();
   const dropped = await applyRetention(ctx, settings.historyRetention);
   if (remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
@@ -137,7 +150,7 @@ export async function prune(ctx: Context, request: PruneRequest): Promise<Summar
   return {
     data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
     lines: [
-      ...removed.map((r) => `removed ${r.id} of ${r.volume}: ${r.reason}`),
+      ...removed.map((r) => `removed ${r.id} of ${r.volume}${'store' in r ? ` from ${r.store}` : ''}: ${r.reason}`),
       ...keptLines,
       ...(removed.length || failed.length ? [`${removed.length} removed, ${failed.length} failed`] : []),
     ],

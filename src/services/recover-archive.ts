@@ -101,7 +101,10 @@ export async function restoreArchive(
   row: ArchiveRow,
   to: ArchiveTarget,
 ): Promise<CopyResult> {
-  const { store, key } = await accessGeneration(ctx, row.store, row.keyFile);
+  const { store, key, close } = await accessGeneration(ctx, row.store, row.keyFile, {
+    kind: 'shared',
+    command: `recover from ${row.id}`,
+  });
   const started = process.hrtime.bigint();
   try {
     const manifest = await readChecked(job, store, row, key);
@@ -133,6 +136,6 @@ export async function restoreArchive(
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
   } finally {
-    await store.close();
+    await close();
   }
 }

@@ -7,9 +7,18 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, short, table } from '../output/rows.ts';
-import { GENERATIONS, storeHeader, type StoreHeader } from '../archive/layout.ts';
+import { storeHeader, type StoreHeader } from '../archive/layout.ts';
 import { loadKey, type ArchiveKey } from '../archive/key.ts';
-import { chunkCount, readManifest, type Manifest } from '../archive/manifest.ts';
+import {
+  acquireStoreLock,
+  describeLock,
+  listStoreLocks,
+  removeStaleLocks,
+  removeStoreLock,
+  type StoreLockHandle,
+  type StoreLockKind,
+} from '../archive/store-lock.ts';
+import { chunkCount, storedManifests, type Manifest } from '../archive/manifest.ts';
 
 import { openStore } from '../stores/registry.ts';
 import type { ArchiveStore } from '../stores/store.ts';
@@ -78,13 +87,44 @@ export interface GenerationAccess {
   header: StoreHeader;
   /** the generation's key, or null when it is not sealed */
   key: ArchiveKey | null;
+  /** the lock taken on the store, or null */
+  lock: StoreLockHandle | null;
+  /** releases the lock and closes the store */
+  close(): Promise<void>;
 }
 
-/** The key first (a bad key file fails before anything is reached), then the store named `name`. */
-export async function accessGeneration(ctx: Context, name: string, keyFile: string | null): Promise<GenerationAccess> {
+/**
+ * The key first (a bad key file fails before anything is reached), then the store named `name`,
+ * then a lock on it (`shared` to send, read or check generations; `exclusive` to remove data);
+ * the caller calls close().
+ */
+export async function accessGeneration(
+  ctx: Context,
+  name: string,
+  keyFile: string | null,
+  lock: { kind: StoreLockKind; command: string } | null,
+): Promise<GenerationAccess> {
   const key = keyFile ? await loadKey(keyFile) : null;
   const { store, header } = await openArchiveStore(findStore(await ctx.catalog.read(), name), ctx.now());
-  return { store, header, key };
+  let held: StoreLockHandle | null = null;
+  try {
+    if (lock) held = await acquireStoreLock(store, lock.kind, { command: lock.command, storeName: name });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  for (const other of held?.ignored ?? [])
+    ctx.reporter.warn(
+      `passed over in ${name}: ${describeLock(other, new Date())} (\`qrv store unlock ${name}\` removes it)`,
+    );
+  const close = async () => {
+    try {
+      await held?.release();
+    } finally {
+      await store.close();
+    }
+  };
+  return { store, header, key, lock: held, close };
 }
 
 function rowOf(request: AddStoreRequest, addedAt: string): StoreRow {
@@ -268,22 +308,8 @@ function importedRow(m: Manifest, store: string, keyFile: string | null): Archiv
 export async function scanStore(ctx: Context, request: ScanRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const row = findStore(data, request.name);
-  const { store, key } = await accessGeneration(ctx, row.name, request.key ?? null);
-  const found: Manifest[] = [];
-  const unreadable: string[] = [];
-  try {
-    for (const object of await store.list(GENERATIONS)) {
-      const [, volume, id] = object.key.split('/');
-      if (!volume || !id) continue;
-      await readManifest(store, volume, id, key).then(
-        (m) => found.push(m),
-        (error: unknown) =>
-          unreadable.push(`${id} of ${volume}: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    }
-  } finally {
-    await store.close();
-  }
+  const { store, key, close } = await accessGeneration(ctx, row.name, request.key ?? null, null);
+  const { found, unreadable } = await storedManifests(store, [key]).finally(close);
   found.sort((a, b) => a.volume.localeCompare(b.volume) || a.pointInTime.localeCompare(b.pointInTime));
   const known = new Set(data.archives.map((a) => a.id));
   const added = request.import
@@ -318,4 +344,40 @@ export async function scanStore(ctx: Context, request: ScanRequest): Promise<Sum
     ],
     ...(unreadable.length ? { exit: 'partial' as const } : {}),
   };
+}
+
+/**
+ * `qrv store unlock NAME [LOCK]`: removes the store's stale locks (a holder gone from this host,
+ * or not refreshed for 30 minutes), or the lock LOCK whatever it is (one the admin knows to be
+ * gone: a host that died), and lists those left.
+ */
+export async function unlockStore(ctx: Context, name: string, lockId?: string): Promise<Summary> {
+  const { store, close } = await accessGeneration(ctx, name, null, null);
+  const now = new Date();
+  try {
+    const removed = lockId
+      ? (await listStoreLocks(store)).filter((entry) => entry.id === lockId)
+      : await removeStaleLocks(store);
+    if (lockId) {
+      if (removed.length === 0)
+        throw new QrvError(
+          'notFound',
+          'unknown-lock',
+          `no lock ${lockId} in ${name}`,
+          'see them with `qrv store unlock NAME`',
+        );
+      await removeStoreLock(store, lockId);
+    }
+    const left = await listStoreLocks(store);
+    return {
+      data: { store: name, removed: removed.map((e) => e.id), locks: left },
+      lines: [
+        ...removed.map((e) => `removed ${e.id}: ${describeLock(e, now)}${e.stale ? ` — ${e.stale}` : ''}`),
+        ...left.map((e) => `left ${e.id}: ${describeLock(e, now)}`),
+        left.length ? `${left.length} lock(s) left in ${name}` : `no locks left in ${name}`,
+      ],
+    };
+  } finally {
+    await close();
+  }
 }

@@ -19,7 +19,10 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
       `archive generation ${row.id} is ${row.state}; only a ready one has a manifest to check`,
       row.state === 'removed' ? 'nothing to do' : `finish it first: qrv archive --resume ${row.jobId}`,
     );
-  const { store, key } = await accessGeneration(ctx, row.store, row.keyFile);
+  const { store, key, close } = await accessGeneration(ctx, row.store, row.keyFile, {
+    kind: 'shared',
+    command: `verify ${row.id}`,
+  });
   let outcome;
   try {
     const manifest = await readManifest(store, row.volume, row.id, key);
@@ -27,7 +30,7 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
     if (outcome.checksum !== null && outcome.checksum !== manifest.checksum && outcome.damaged.length === 0)
       outcome.damaged.push(`(the image reads as ${outcome.checksum}, not ${manifest.checksum})`);
   } finally {
-    await store.close();
+    await close();
   }
   const bad = outcome.missing.length + outcome.damaged.length;
   const lastVerify = { at: ctx.now().toISOString(), ok: bad === 0, badBlocks: bad, deep: request.deep };

@@ -35,12 +35,19 @@ function policyOptions(command: Command): Command {
       'the longest a filesystem may stay frozen for a snapshot (default 5s); "none" clears it',
     )
     .option('--allow-inconsistent', 'keep copies of images written to while copied, as consistency crash-torn')
-    .option('--no-allow-inconsistent', 'refuse such copies (the default)');
+    .option('--no-allow-inconsistent', 'refuse such copies (the default)')
+    .option('--archive-to <store>', '`qrv cron` sends archive generations to this store; "none" clears it')
+    .option(
+      '--archive-every <duration>',
+      'at most one generation per this time (e.g. 1d); "none": each newer point in time',
+    )
+    .option('--archive-keep <grid>', 'generations kept by `qrv prune`, e.g. 24h,7d,4w,12m; "none": all');
 }
 
 function changes(options: Record<string, unknown>): PolicyChanges {
   const out: PolicyChanges = {};
-  for (const key of ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout', 'maxFreeze'] as const) {
+  const keys = ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout', 'maxFreeze'] as const;
+  for (const key of [...keys, 'archiveTo', 'archiveEvery', 'archiveKeep'] as const) {
     if (typeof options[key] === 'string') out[key] = options[key] as string;
   }
   if (typeof options.incremental === 'boolean') out.incremental = options.incremental;

@@ -31,10 +31,16 @@ export function register(program: Command): void {
     );
   program
     .command('prune')
-    .description('remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones)')
+    .description(
+      'remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones), and archive generations outside their retention grid',
+    )
     .option('--dry-run', 'list what would go and change nothing')
     .option('--keep <N>', "keep at most the newest N snapshots of each volume (default: each policy's --keep)")
-    .action((options: { dryRun?: boolean; keep?: string }, command: Command) =>
+    .option(
+      '--archive-keep <grid>',
+      "archive generations to keep in each store, e.g. 24h,7d,4w,12m (default: each policy's --archive-keep)",
+    )
+    .action((options: { dryRun?: boolean; keep?: string; archiveKeep?: string }, command: Command) =>
       execute(command, (ctx) => {
         if (options.keep !== undefined && !/^[1-9]\d*$/.test(options.keep)) {
           throw new QrvError(
@@ -47,6 +53,7 @@ export function register(program: Command): void {
         return prune(ctx, {
           dryRun: Boolean(options.dryRun),
           ...(options.keep !== undefined ? { keep: Number(options.keep) } : {}),
+          ...(options.archiveKeep !== undefined ? { archiveKeep: options.archiveKeep } : {}),
         });
       }),
     );

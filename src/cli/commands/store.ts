@@ -10,6 +10,7 @@ const listStores = lazy(async () => (await import('../../services/stores.ts')).l
 const showStore = lazy(async () => (await import('../../services/stores.ts')).showStore);
 const removeStore = lazy(async () => (await import('../../services/stores.ts')).removeStore);
 const scanStore = lazy(async () => (await import('../../services/stores.ts')).scanStore);
+const unlockStore = lazy(async () => (await import('../../services/stores.ts')).unlockStore);
 const archive = lazy(async () => (await import('../../services/archive.ts')).archive);
 
 interface AddOptions {
@@ -34,6 +35,11 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 function registerStore(program: Command): void {
   const store = program.command('store').description('archive stores: where archive generations go (F15)');
+  registerStoreAdd(store);
+  registerStoreOthers(store);
+}
+
+function registerStoreAdd(store: Command): void {
   store
     .command('add <name>')
     .description('add an archive store (made a qrv store if it is empty; checked now: reachable, private)')
@@ -70,6 +76,9 @@ function registerStore(program: Command): void {
         }),
       ),
     );
+}
+
+function registerStoreOthers(store: Command): void {
   store
     .command('list')
     .description('list the archive stores')
@@ -85,6 +94,12 @@ function registerStore(program: Command): void {
     .option('--key <keyfile>', 'the key file sealed generations were sent with', pathValue)
     .action((name: string, options: { import?: boolean; key?: string }, command: Command) =>
       execute(command, (ctx) => scanStore(ctx, { name, import: Boolean(options.import), key: options.key })),
+    );
+  store
+    .command('unlock <name> [lock]')
+    .description("remove a store's stale locks (holders gone), or the lock LOCK whatever it is; list those left")
+    .action((name: string, lock: string | undefined, _options: unknown, command: Command) =>
+      execute(command, (ctx) => unlockStore(ctx, name, lock)),
     );
   store
     .command('remove <name>')

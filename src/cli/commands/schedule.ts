@@ -32,7 +32,7 @@ export function register(program: Command): void {
   program
     .command('prune')
     .description(
-      'remove snapshots whose persistence lapsed or that are beyond --keep (never pinned ones), and archive generations outside their retention grid',
+      'remove snapshots that lapsed or are beyond --keep (never pinned ones) and generations outside their grid',
     )
     .option('--dry-run', 'list what would go and change nothing')
     .option('--keep <N>', "keep at most the newest N snapshots of each volume (default: each policy's --keep)")

@@ -1,8 +1,10 @@
-// `qrv ls ID[:PATH]` and `qrv find ID GLOB...` (F11): the files inside a snapshot or QRV, read
-// without changing anything (src/browse/). Instead of an id, `--volume V --as-of T` names the copy
+// `qrv ls ID[:PATH]` and `qrv find ID GLOB...` (F11): the files inside a snapshot, QRV or archive
+// generation (fetched into the home's cache first: archive-cache.ts), read without changing
+// anything (src/browse/). Instead of an id, `--volume V --as-of T` names the copy
 // `qrv resolve` would choose.
 import { checkVia, splitTarget } from './arguments.ts';
-import type { CatalogData } from '../catalog/schema.ts';
+import type { ArchiveRow, CatalogData } from '../catalog/schema.ts';
+import { archiveImage } from './archive-cache.ts';
 import { QrvError } from '../core/errors.ts';
 import { idKind } from '../core/ids.ts';
 import { parseTime } from '../core/time.ts';
@@ -27,8 +29,10 @@ export interface BrowseSource {
   id: string;
   kind: CopyKind;
   volume: string;
-  /** the image file or device holding the filesystem */
+  /** the image file or device holding the filesystem ("" for a generation: see readablePath) */
   path: string;
+  /** a generation: its image is fetched into the cache first */
+  archive?: ArchiveRow;
   /** the time whose state it holds */
   pointInTime: string | null;
   /** with --as-of: the time asked for */
@@ -51,7 +55,7 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
       );
     findVolume(data, request.volume);
     const at = parseTime(request.asOf ?? 'now', now, '--as-of');
-    const resolution = resolveAt(data, request.volume, at, 'local');
+    const resolution = resolveAt(data, request.volume, at);
     if (!resolution.chosen) throw nothingAtTime(resolution);
     id = resolution.chosen.id;
     asOf = resolution.asOf;
@@ -103,16 +107,35 @@ export function browseSource(data: CatalogData, request: SourceRequest, now: Dat
     const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
     return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
   }
+  if (kind === 'a') {
+    const row = data.archives.find((a) => a.id === id);
+    if (!row) throw new QrvError('notFound', 'unknown-archive', `no archive generation ${id}`, 'see `qrv list`');
+    if (row.state !== 'ready')
+      throw new QrvError(
+        'refused',
+        'archive-not-ready',
+        `archive generation ${id} is ${row.state}; only a ready one can be read`,
+        'pick a ready one from `qrv list`',
+      );
+    const { volume, pointInTime } = row;
+    return { id, kind: 'archive', volume, path: '', archive: row, pointInTime, ...(asOf ? { asOf } : {}) };
+  }
   throw new QrvError(
     'notFound',
     'unknown-id',
-    `"${id}" is not a snapshot or QRV id`,
+    `"${id}" is not a snapshot, QRV or archive generation id`,
     'ids look like s-1a2b3c4d5e6f (snapshot) or q-1a2b3c4d5e6f (QRV); see `qrv list`',
   );
 }
 
+/** The image or device a reader opens for `source`: a generation's is fetched into the cache first. */
+export async function readablePath(ctx: Context, source: BrowseSource): Promise<string> {
+  return source.archive ? archiveImage(ctx, source.archive) : source.path;
+}
+
 function sourceData(source: BrowseSource, reader: FilesystemReader): Record<string, unknown> {
-  return { ...source, fsType: reader.fsType, method: reader.method };
+  const { archive: _archive, ...rest } = source;
+  return { ...rest, fsType: reader.fsType, method: reader.method };
 }
 
 function header(source: BrowseSource, reader: FilesystemReader): string {
@@ -130,7 +153,8 @@ export interface LsRequest extends SourceRequest {
 
 export async function ls(ctx: Context, request: LsRequest): Promise<Summary> {
   const source = browseSource(await ctx.catalog.read(), request, ctx.now());
-  return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+  const image = await readablePath(ctx, source);
+  return withReader(image, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
     const top = await reader.stat(request.path);
     // A folder (or a symlink to one, as ls follows it) lists its entries; anything else is shown itself.
     let entries: FsEntry[];
@@ -167,7 +191,8 @@ export async function find(ctx: Context, request: FindRequest): Promise<Summary>
       'qrv find needs at least one pattern',
       "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf' 'etc/**'",
     );
-  return withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
+  const image = await readablePath(ctx, source);
+  return withReader(image, { label: source.id, ...(request.via ? { via: request.via } : {}) }, async (reader) => {
     const entries = await findEntries(reader, request.patterns, { dot: request.dot });
     const lines = request.long ? longLines(entries, (e) => e.path) : entries.map((e) => e.path);
     return {

@@ -10,6 +10,7 @@ import { formatBytes } from '../core/duration.ts';
 import type { Context } from '../engine/context.ts';
 import { policyFor } from '../policy/resolve.ts';
 import { parseGrid, selectByGrid } from '../prune/grid.ts';
+import { dropCached } from './archive-cache.ts';
 import { accessGeneration } from './stores.ts';
 
 export interface ArchivePruneRequest {
@@ -70,6 +71,7 @@ async function pruneStore(ctx: Context, store: string, choices: ArchivePruneChoi
   await ctx.catalog.update((catalog) => {
     for (const row of catalog.archives) if (gone.has(row.id)) Object.assign(row, { state: 'removed', removedAt: at });
   });
+  await dropCached(ctx.catalog.home, result.removed);
   return result;
 }
 

@@ -19,7 +19,7 @@ import type { CatalogData, Job } from '../catalog/schema.ts';
 import { bytesUnder, restorePath, unsafeTypedPath, type Restored, type Skipped } from '../browse/restore.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { mountpointsOf } from '../system/freeze.ts';
-import { browseSource, type BrowseSource } from './browse.ts';
+import { browseSource, readablePath, type BrowseSource } from './browse.ts';
 import { describeHolder, holdersOf } from '../engine/protected.ts';
 
 export { groupSources, type FileSource, type OrderedOption };
@@ -94,9 +94,11 @@ export async function recoverFiles(ctx: Context, request: RecoverFilesRequest): 
       await job.step(
         'recover',
         `restore files from ${source.id}`,
-        () =>
-          withReader(source.path, { label: source.id, ...(request.via ? { via: request.via } : {}) }, (reader) =>
-            restoreFrom(reader, paths, how),
+        async () =>
+          withReader(
+            await readablePath(ctx, source),
+            { label: source.id, ...(request.via ? { via: request.via } : {}) },
+            (reader) => restoreFrom(reader, paths, how),
           ),
         (r) => `${r.restored} restored${r.skipped ? `, ${r.skipped} skipped` : ''}, read by ${r.method}`,
       );

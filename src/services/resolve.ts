@@ -54,7 +54,7 @@ interface Usable extends ChosenCopy {
 
 /** Judges every snapshot and QRV of `volume` as of `at`; pure. With `only`, copies of the other kind are passed over. */
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind | 'local'): Resolution {
+export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind): Resolution {
   const t = at.getTime();
   const usable: Usable[] = [];
   const passedOver: PassedOver[] = [];
@@ -86,15 +86,12 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
 
   usable.push(...archivesAt(data, volume, t, passedOver));
   const name = only === 'qrv' ? 'QRV' : only === 'archive' ? 'archive generation' : 'snapshot';
-  const fits = (u: Usable) => !only || (only === 'local' ? u.kind !== 'archive' : u.kind === only);
+  const fits = (u: Usable) => !only || u.kind === only;
   for (const other of usable.filter((u) => !fits(u)))
     passedOver.push({
       id: other.id,
       kind: other.kind,
-      reason:
-        only === 'local'
-          ? `an archive generation: its files are read after \`qrv recover --from ${other.id} --to PATH\``
-          : `not a ${name} (only a ${name} will do here)`,
+      reason: `not a ${name} (only a ${name} will do here)`,
       pointInTime: other.pointInTime,
     });
   const candidates = usable.filter(fits);

@@ -64,7 +64,7 @@ t.test(
     const older = rows.filter((r) => r.id !== newest!.id && r.pointInTime.startsWith(year));
 
     // a grid of one year keeps the newest generation of this year: the others made here go
-  const dry = await ok(t, home, ['prune', '--dry-run', '--archive-keep', '1y']);
+    const dry = await ok(t, home, ['prune', '--dry-run', '--archive-keep', '1y']);
     for (const r of older) t.match(dry.stdout, `would remove ${r.id} of web from vault: outside the grid 1y`);
     t.equal((await generations(home)).filter((r) => r.state === 'ready').length, 3, 'a dry run changes nothing');
 
@@ -78,10 +78,10 @@ t.test(
     t.same(manifests, [newest!.id], 'only the kept generation is in the store');
     const states = Object.fromEntries((await generations(home)).map((r) => [r.id, r.state]));
     for (const r of older) {
-    t.equal(states[r.id], undefined, `${r.id} is no longer listed`);
-    const shown = (await qrvJson(home, ['show', r.id])).summary.archive as { state: string; removedAt: string };
-    t.match(shown, { state: 'removed', removedAt: /^\d{4}-/ }, 'its row says it was removed');
-  }
+      t.equal(states[r.id], undefined, `${r.id} is no longer listed`);
+      const shown = (await qrvJson(home, ['show', r.id])).summary.archive as { state: string; removedAt: string };
+      t.match(shown, { state: 'removed', removedAt: /^\d{4}-/ }, 'its row says it was removed');
+    }
 
     const to = path.join(dir, 'back.img');
     await ok(t, home, ['recover', 'web', '--from', newest!.id, '--to', to]);
@@ -139,4 +139,51 @@ t.test('a send killed midway is resumed by the next cron', async (t) => {
   const to = `${image}.back`;
   await ok(t, home, ['recover', 'web', '--from', row!.id, '--to', to]);
   t.equal(await sha256(to), await sha256(image));
+});
+
+t.test("a generation's files: ls, find and recover --path read it through the home's cache", async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 24, { 'data.bin': randomBytes(2 * MiB), 'etc/app.conf': 'v=1\n' });
+  await ok(t, home, ['volume', 'add', 'web', '--path', image]);
+  await ok(t, home, ['store', 'add', 'vault', '--dir', path.join(dir, 'vault')]);
+  const snap = await qrvJson(home, ['snap', 'web']);
+  const s1 = (snap.summary.snapshot as { id: string }).id;
+  const sent = await qrvJson(home, ['archive', s1, '--to', 'vault']);
+  const id = (sent.summary.archive as { id: string }).id;
+  await ok(t, home, ['unsnap', s1]);
+
+  const first = await ok(t, home, ['ls', `${id}:/etc`]);
+  t.match(first.stdout, new RegExp(`^${id} \\(.*\\) of web: ext4, read by`, 'm'));
+  t.match(first.stdout, /^app\.conf$/m, 'the file is listed');
+  t.match(first.stdout, `fetching ${id} from vault into ${path.join(home, 'cache')}`, 'fetched the first time');
+  const cached = await fs.stat(path.join(home, 'cache', `${id}.img`));
+  t.equal(cached.mode & 0o777, 0o600, 'the cached image is private');
+  t.ok(cached.blocks * 512 < 12 * MiB, `and sparse (${cached.blocks * 512} bytes on disk of 24 MiB)`);
+  const again = await ok(t, home, ['find', id, '**/*.bin']);
+  t.match(again.stdout, /^\/data\.bin$/m);
+  t.notMatch(again.stdout, /fetching/, 'read from the cache the second time');
+  const asOf = await ok(t, home, ['ls', '--volume', 'web', '--as-of', 'now', '/']);
+  t.match(
+    asOf.stdout,
+    new RegExp(`^${id} .*chosen for`, 'm'),
+    '--as-of chooses the generation when nothing local is left',
+  );
+
+  const out = path.join(dir, 'out');
+  await ok(t, home, ['recover', 'web', '--from', id, '--path', '/etc/app.conf', '--to', out]);
+  t.equal(await fs.readFile(path.join(out, 'etc', 'app.conf'), 'utf8'), 'v=1\n', 'a file restored from the generation');
+
+  // a damaged cache mark is not trusted: the image is fetched again
+  await fs.writeFile(path.join(home, 'cache', `${id}.json`), '{}');
+  const refetched = await ok(t, home, ['ls', `${id}:/`]);
+  t.match(refetched.stdout, /fetching/, 'fetched again');
+  const s2 = ((await qrvJson(home, ['snap', 'web'])).summary.snapshot as { id: string }).id;
+  await ok(t, home, ['archive', s2, '--to', 'vault']);
+  await ok(t, home, ['prune', '--archive-keep', '1y']);
+  t.same(
+    (await fs.readdir(path.join(home, 'cache'))).filter((f) => f.startsWith(id)),
+    [],
+    'a generation prune removed leaves nothing in the cache',
+  );
 });

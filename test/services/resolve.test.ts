@@ -251,7 +251,7 @@ t.test('an archive generation is chosen when no snapshot or QRV holds as late a 
     d.archives.push(generation('a-000000000001', iso('12:00')));
   });
   t.match(resolveAt(sameTime, 'web', T).chosen, { id: 's-00000001' }, 'at the same point in time the local copy wins');
-  const local = resolveAt(data, 'web', T, 'local');
-  t.match(local.chosen, { id: 's-00000001' }, 'browsing reads only local copies');
-  t.match(reasonOf(local, 'a-000000000001'), /qrv recover --from a-000000000001 --to PATH/);
+  const snapshotsOnly = resolveAt(data, 'web', T, 'snapshot');
+  t.match(snapshotsOnly.chosen, { id: 's-00000001' }, 'only a snapshot');
+  t.match(reasonOf(snapshotsOnly, 'a-000000000001'), /^not a snapshot \(only a snapshot will do here\)$/);
 });

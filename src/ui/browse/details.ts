@@ -47,11 +47,13 @@ export function copyTable(copies: CopyRow[]): Line[] {
           c.pointInTime ? shortTime(c.pointInTime).slice(5, 16) : '?',
           c.kind === 'qrv'
             ? '(qrv)'
-            : c.pinned
-              ? 'pinned'
-              : c.persistUntil
-                ? shortTime(c.persistUntil).slice(5, 10)
-                : 'forever',
+            : c.kind === 'archive'
+              ? '(archive)'
+              : c.pinned
+                ? 'pinned'
+                : c.persistUntil
+                  ? shortTime(c.persistUntil).slice(5, 10)
+                  : 'forever',
           formatBytes(c.sizeBytes),
           c.method,
         ]),
@@ -61,7 +63,8 @@ export function copyTable(copies: CopyRow[]): Line[] {
 }
 
 export function copyDetails(copy: CopyRow): Line[] {
-  const lines = [title(`${copy.id}  ${copy.kind === 'snapshot' ? 'snapshot' : 'QRV'} of ${copy.volume}`)];
+  const what = { snapshot: 'snapshot', qrv: 'QRV', archive: 'archive generation' }[copy.kind];
+  const lines = [title(`${copy.id}  ${what} of ${copy.volume}`)];
   if (copy.kind === 'snapshot') {
     lines.push(
       plain(field('created', shortTime(copy.createdAt))),
@@ -86,7 +89,7 @@ export function copyDetails(copy: CopyRow): Line[] {
       plain(field('holds state of', `${shortTime(copy.pointInTime)} (${copy.related ?? '?'})`)),
       plain(field('created', shortTime(copy.createdAt))),
       plain(field('updated', shortTime(copy.updatedAt))),
-      plain(field('persists until', '`qrv remove`')),
+      plain(field('persists until', copy.kind === 'archive' ? 'its retention grid (`qrv prune`)' : '`qrv remove`')),
       plain(field('size', formatBytes(copy.sizeBytes))),
       plain(field('method', copy.method)),
       plain(field('consistency', copy.consistency ?? '?')),
@@ -95,7 +98,13 @@ export function copyDetails(copy: CopyRow): Line[] {
   lines.push(
     plain(field('data', copy.path)),
     dim(''),
-    dim(copy.kind === 'snapshot' ? '⏎ browse files · p persistence · d delete' : '⏎ browse files'),
+    dim(
+      copy.kind === 'snapshot'
+        ? '⏎ browse files · p persistence · d delete'
+        : copy.kind === 'archive'
+          ? '⏎ browse files (fetched into the cache the first time)'
+          : '⏎ browse files',
+    ),
   );
   return lines;
 }

@@ -10,7 +10,7 @@ import type { Context } from '../../engine/context.ts';
 import type { Summary } from '../../output/printer.ts';
 import { withReader, type Via } from '../../browse/open.ts';
 import type { FilesystemReader, Located } from '../../browse/types.ts';
-import { browseSource } from '../../services/browse.ts';
+import { browseSource, readablePath } from '../../services/browse.ts';
 import { setProperties } from '../../services/inspect.ts';
 import { recoverFiles } from '../../services/recover-files.ts';
 import { unsnap } from '../../services/unsnap.ts';
@@ -78,7 +78,7 @@ export class BrowseSession {
         { id, ...(this.via ? { via: this.via } : {}) },
         this.now(),
       );
-      this.held = await holdReader(id, source.path, this.via);
+      this.held = await holdReader(id, await readablePath(this.context(), source), this.via);
     });
   }
 
@@ -137,7 +137,7 @@ export class BrowseSession {
               { id: request.id, ...(this.via ? { via: this.via } : {}) },
               this.now(),
             );
-            this.held = await holdReader(request.id, source.path, this.via);
+            this.held = await holdReader(request.id, await readablePath(this.context(reporter), source), this.via);
           } catch {
             this.held = null;
           }

@@ -1,5 +1,6 @@
 // What `qrv browse` (the two-pane terminal browser, src/ui/browse/) shows and decides, as pure
-// functions of catalog data: the tree host → sub-clients → volumes → snapshots and QRVs, which
+// functions of catalog data: the tree host → sub-clients → volumes → snapshots, QRVs and archive
+// generations (read from the home's cache, fetched when first opened), which
 // copy a point in time jumps to, and whether the browser may start at all (a terminal).
 import type { CatalogData } from '../../catalog/schema.ts';
 import { QrvError } from '../../core/errors.ts';
@@ -60,7 +61,31 @@ export interface CopyRow {
   updatedAt: string | null;
 }
 
-/** The copies of a volume the browser can open (ready snapshots and QRVs), newest point in time first. */
+/** A ready archive generation as a row of the browser (its files are fetched into the cache when opened). */
+function archiveCopy(data: CatalogData, volume: string): CopyRow[] {
+  return data.archives
+    .filter((a) => a.volume === volume && a.state === 'ready')
+    .map((a) => ({
+      id: a.id,
+      kind: 'archive',
+      volume,
+      createdAt: a.createdAt,
+      pointInTime: a.pointInTime,
+      persistUntil: null,
+      sizeBytes: a.sizeBytes,
+      method: `archive in ${a.store}`,
+      consistency: a.consistency,
+      label: null,
+      pinned: false,
+      path: `${a.store}: ${a.id}`,
+      related: a.sourceId,
+      updatedAt: null,
+    }));
+}
+
+const KIND_ORDER: Record<CopyKind, number> = { snapshot: 0, qrv: 1, archive: 2 };
+
+/** The copies of a volume the browser can open (ready snapshots, QRVs, generations), newest point in time first. */
 export function copiesOf(data: CatalogData, volume: string): CopyRow[] {
   const created = new Map(data.snapshots.map((s) => [s.id, s.createdAt] as const));
   const consistencyOfSnapshot = new Map(data.snapshots.map((s) => [s.id, s.consistency] as const));
@@ -105,11 +130,10 @@ export function copiesOf(data: CatalogData, volume: string): CopyRow[] {
           updatedAt: q.updatedAt,
         }),
       ),
+    ...archiveCopy(data, volume),
   ];
   const time = (row: CopyRow) => (row.pointInTime ? Date.parse(row.pointInTime) : 0);
-  return rows.sort(
-    (a, b) => time(b) - time(a) || (a.kind === b.kind ? 0 : a.kind === 'snapshot' ? -1 : 1) || a.id.localeCompare(b.id),
-  );
+  return rows.sort((a, b) => time(b) - time(a) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.id.localeCompare(b.id));
 }
 
 export interface TimeJump {
@@ -124,7 +148,7 @@ export interface TimeJump {
 /** `t` in the browser: the copy of `volume` holding its state at `text` (--as-of syntax); nothing-at-time when none. */
 export function jumpToTime(data: CatalogData, volume: string, text: string, now: Date): TimeJump {
   findVolume(data, volume);
-  const resolution = resolveAt(data, volume, parseTime(text, now, 'the time'), 'local');
+  const resolution = resolveAt(data, volume, parseTime(text, now, 'the time'));
   if (!resolution.chosen) throw nothingAtTime(resolution);
   return {
     id: resolution.chosen.id,

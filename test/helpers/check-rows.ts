@@ -1,5 +1,15 @@
 // Catalog rows with every field filled and the interesting ones given (the `qrv check` tests, the engine phases).
-import type { Job, Policy, Pool, PoolMember, Qrv, Snapshot, Subclient, Volume } from '../../src/catalog/schema.ts';
+import type {
+  ArchiveRow,
+  Job,
+  Policy,
+  Pool,
+  PoolMember,
+  Qrv,
+  Snapshot,
+  Subclient,
+  Volume,
+} from '../../src/catalog/schema.ts';
 
 export const EPOCH = new Date(0).toISOString();
 
@@ -140,4 +150,34 @@ export function memberRow(path: string, capacityBytes: number, qrvId: string | n
 
 export function poolRow(name: string, members: PoolMember[]): Pool {
   return { name, members, createdAt: EPOCH };
+}
+
+/** A ready archive generation of `volume` in the store "vault", sent from s-00000001. */
+export function archiveRow(volume: string, pointInTime: string, over: Partial<ArchiveRow> = {}): ArchiveRow {
+  return {
+    id: 'a-000000000001',
+    volume,
+    store: 'vault',
+    sourceId: 's-00000001',
+    snapshotId: 's-00000001',
+    pointInTime,
+    consistency: 'atomic',
+    state: 'ready',
+    sizeBytes: 1,
+    chunkSize: 65536,
+    chunks: 1,
+    keyFile: null,
+    checksum: null,
+    bytesRead: 0,
+    bytesSent: 0,
+    bytesDeduplicated: 0,
+    bytesZero: 0,
+    seconds: 0,
+    createdAt: pointInTime,
+    finishedAt: pointInTime,
+    removedAt: null,
+    jobId: 'j-00000009',
+    lastVerify: null,
+    ...over,
+  };
 }

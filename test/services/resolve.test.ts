@@ -1,10 +1,10 @@
 // resolveAt: which copy holds a volume's state as of a time, and why the others were passed over.
 // Pure: hand-built catalogs, a fixed time.
 import t from 'tap';
-import { emptyCatalog, type CatalogData } from '../../src/catalog/schema.ts';
+import { emptyCatalog, type ArchiveRow, type CatalogData } from '../../src/catalog/schema.ts';
 import { QrvError } from '../../src/core/errors.ts';
 import { nothingAtTime, resolveAt, resolutionLines, volumesOf } from '../../src/services/resolve.ts';
-import { qrvRow, snapshotRow, subclientRow, volumeRow } from '../helpers/check-rows.ts';
+import { archiveRow, qrvRow, snapshotRow, subclientRow, volumeRow } from '../helpers/check-rows.ts';
 
 const T = new Date('2026-11-30T18:00:00Z');
 const iso = (hhmm: string, day = '2026-11-30') => `${day}T${hhmm}:00.000Z`;
@@ -196,32 +196,8 @@ t.test('volumesOf: a volume, a sub-client, or an error naming both kinds', async
 });
 
 t.test('an archive generation is chosen when no snapshot or QRV holds as late a state (F15)', async (t) => {
-  const generation = (id: string, at: string, extra: Partial<CatalogData['archives'][number]> = {}) => ({
-    id,
-    volume: 'web',
-    store: 'vault',
-    sourceId: 's-00000009',
-    snapshotId: 's-00000009',
-    pointInTime: at,
-    consistency: 'atomic' as const,
-    state: 'ready' as const,
-    sizeBytes: 1,
-    chunkSize: 4194304,
-    chunks: 1,
-    keyFile: null,
-    checksum: null,
-    bytesRead: 0,
-    bytesSent: 0,
-    bytesDeduplicated: 0,
-    bytesZero: 0,
-    seconds: 0,
-    createdAt: at,
-    finishedAt: at,
-    removedAt: null,
-    jobId: 'j-00000009',
-    lastVerify: null,
-    ...extra,
-  });
+  const generation = (id: string, at: string, extra: Partial<ArchiveRow> = {}) =>
+    archiveRow('web', at, { id, sourceId: 's-00000009', snapshotId: 's-00000009', ...extra });
   const data = catalog((d) => {
     d.snapshots.push(snapshotRow('web', iso('09:00'), { id: 's-00000001' }));
     d.archives.push(

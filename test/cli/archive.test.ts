@@ -74,6 +74,17 @@ async function story(t: Test, storeArgs: string[]): Promise<void> {
     t.equal(run.exitCode, 0, run.stderr);
     t.equal(await sha256(to), sum, `${generation} comes back byte for byte, from the store alone`);
   }
+
+  // retention: a grid of one year keeps the newest; what only the first used goes from the store
+  const pruned = await qrv(home, ['prune', '--archive-keep', '1y']);
+  t.equal(pruned.exitCode, 0, pruned.stderr);
+  t.match(pruned.stdout, `removed ${first.id} of web from vault: outside the grid 1y`);
+  t.match(pruned.stdout, /vault: \d+ packs no generation uses removed/);
+  const deep = await qrv(home, ['verify', second.id, '--deep']);
+  t.equal(deep.exitCode, 0, `the kept one is whole after the prune: ${deep.stdout}`);
+  const ls = await qrv(home, ['ls', `${second.id}:/etc`]);
+  t.equal(ls.exitCode, 0, ls.stderr);
+  t.match(ls.stdout, /^app\.conf$/m, "and its files are read, through the home's cache");
 }
 
 t.test('a folder store', async (t) => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { keyFromSecret, type ArchiveKey } from '../../src/archive/key.ts';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_SEGMENT_SIZE } from '../../src/archive/layout.ts';
 import { readManifest, segmentLocation, writeManifest, type Manifest } from '../../src/archive/manifest.ts';
@@ -25,6 +25,17 @@ async function makeImage(file: string): Promise<void> {
   await handle.write(Buffer.alloc(8 * MiB), 0, 8 * MiB, 28 * MiB);
   await handle.truncate(40 * MiB);
   await handle.close();
+}
+
+/** A folder store and a 40 MiB image (makeImage) in a new folder. */
+async function scene(t: Test) {
+  const dir = await tmpDir(t);
+  const image = path.join(dir, 'web.img');
+  await makeImage(image);
+  const root = path.join(dir, 'store');
+  const store = await openDirStore(root, true);
+  t.teardown(() => store.close());
+  return { dir, image, root, store };
 }
 
 interface SendOptions {
@@ -85,11 +96,7 @@ async function flipByte(file: string, at: number): Promise<void> {
 }
 
 t.test('a generation goes to a store and comes back byte for byte; zeros and holes cost nothing', async (t) => {
-  const dir = await tmpDir(t);
-  const image = path.join(dir, 'web.img');
-  await makeImage(image);
-  const store = await openDirStore(path.join(dir, 'store'), true);
-  t.teardown(() => store.close());
+  const { dir, image, store } = await scene(t);
   const first = await send(store, image, 'a-000000000001');
   t.equal(first.segments.length, 10);
   t.equal(first.segments.filter((s) => s === null).length, 3, 'two segments of written zeros and one hole: nothing');
@@ -131,12 +138,7 @@ t.test('a generation goes to a store and comes back byte for byte; zeros and hol
 });
 
 t.test('a damaged chunk is found, and nothing of it is written', async (t) => {
-  const dir = await tmpDir(t);
-  const image = path.join(dir, 'web.img');
-  await makeImage(image);
-  const root = path.join(dir, 'store');
-  const store = await openDirStore(root, true);
-  t.teardown(() => store.close());
+  const { dir, image, root, store } = await scene(t);
   const manifest = await send(store, image, 'a-000000000001');
   // chunk 5 of segment 3: random data, kept as it is, so one flipped bit changes its content
   const victim = await chunkPlace(store, root, manifest, 3, 5);
@@ -159,12 +161,7 @@ t.test('a damaged chunk is found, and nothing of it is written', async (t) => {
 });
 
 t.test('an encrypted generation opens only with its key; names do not reveal content', async (t) => {
-  const dir = await tmpDir(t);
-  const image = path.join(dir, 'web.img');
-  await makeImage(image);
-  const root = path.join(dir, 'store');
-  const store = await openDirStore(root, true);
-  t.teardown(() => store.close());
+  const { dir, image, root, store } = await scene(t);
   const key = keyFromSecret('k', randomBytes(64));
   const plain = await send(store, image, 'a-000000000001');
   const sealed = await send(store, image, 'a-000000000002', { key, previous: plain });
@@ -240,11 +237,7 @@ t.test('a manifest that names something qrv never writes is refused, however wel
 });
 
 t.test('a send stopped midway is resumed: what arrived is not sent again', async (t) => {
-  const dir = await tmpDir(t);
-  const image = path.join(dir, 'web.img');
-  await makeImage(image);
-  const store = await openDirStore(path.join(dir, 'store'), true);
-  t.teardown(() => store.close());
+  const { dir, image, store } = await scene(t);
   // a store that fails the seventh put, as a link that goes down would
   let puts = 0;
   const failing: ArchiveStore = Object.create(store) as ArchiveStore;
@@ -277,12 +270,7 @@ t.test('a send stopped midway is resumed: what arrived is not sent again', async
 });
 
 t.test('a previous generation that is damaged costs the next one bytes, not its data', async (t) => {
-  const dir = await tmpDir(t);
-  const image = path.join(dir, 'web.img');
-  await makeImage(image);
-  const root = path.join(dir, 'store');
-  const store = await openDirStore(root, true);
-  t.teardown(() => store.close());
+  const { dir, image, root, store } = await scene(t);
   const first = await send(store, image, 'a-000000000001');
   // the blob of segment 1 is damaged, and the image changes in that segment
   const location = segmentLocation(first, 1)!;

@@ -10,11 +10,13 @@
 //
 // A chunk is named by the SHA-256 of its content (HMAC-SHA256 under the name key when sealed)
 // and is checked against that name whenever it is read: a damaged chunk is never restored.
+import { constants } from 'node:buffer';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { QrvError } from '../core/errors.ts';
 import type { ArchiveKey } from './key.ts';
+import { MAX_CHUNK_SIZE, MAX_SEGMENT_LIST } from './layout.ts';
 
 const MAGIC = Buffer.from('QRVa');
 const HEADER = 16;
@@ -22,6 +24,19 @@ const NONCE = 12;
 const TAG = 16;
 export const OBJECT_KIND = { chunk: 1, manifest: 2, segment: 3, 'pack-index': 4 } as const;
 export type ObjectKind = keyof typeof OBJECT_KIND;
+/** What the header, a nonce and a tag add to an object's content, at most (a compressed body is the smaller). */
+export const OBJECT_OVERHEAD = HEADER + NONCE + TAG;
+/**
+ * The most an object of each kind may hold, so that a store cannot make qrv inflate a few KiB into
+ * gigabytes (a brotli bomb): a chunk, the largest chunk; a segment list, 1,024 chunks' places; a
+ * manifest or a pack index, what one JavaScript string holds (JSON.parse could take no more).
+ */
+const MAX_CONTENT: Record<ObjectKind, number> = {
+  chunk: MAX_CHUNK_SIZE,
+  segment: MAX_SEGMENT_LIST,
+  manifest: constants.MAX_STRING_LENGTH,
+  'pack-index': constants.MAX_STRING_LENGTH,
+};
 
 const compress = promisify(zlib.brotliCompress);
 const decompress = promisify(zlib.brotliDecompress);
@@ -153,11 +168,23 @@ export async function decodeObject(
       throw corrupt(what, 'it does not authenticate (AES-GCM)');
     }
   } else if (object[6] !== 0) throw corrupt(what, 'an unknown seal');
-  if (object[5] === 0) return body;
-  if (object[5] !== 1) throw corrupt(what, 'an unknown compression');
+  if (object[5] !== 0 && object[5] !== 1) throw corrupt(what, 'an unknown compression');
+  return object[5] === 0 ? within(body, MAX_CONTENT[kind], what) : inflate(body, MAX_CONTENT[kind], what);
+}
+
+function within(content: Buffer, limit: number, what: string): Buffer {
+  if (content.length > limit) throw corrupt(what, `it holds more than ${limit} bytes`);
+  return content;
+}
+
+/** The brotli `body` decompressed, never to more than `limit` bytes. */
+async function inflate(body: Buffer, limit: number, what: string): Promise<Buffer> {
+  const options = { maxOutputLength: limit };
   try {
-    return body.length <= IN_LINE ? zlib.brotliDecompressSync(body) : await decompress(body);
-  } catch {
+    return body.length <= IN_LINE ? zlib.brotliDecompressSync(body, options) : await decompress(body, options);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw corrupt(what, `it decompresses to more than ${limit} bytes`);
     throw corrupt(what, 'it does not decompress');
   }
 }

@@ -22,6 +22,10 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const DEFAULT_SEGMENT_SIZE = 4 * 1024 * 1024;
 /** A pack is put once it holds this much: few objects and requests, and a small loss when a put fails. */
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/** The largest chunk a store's header or a manifest may name: what a hostile store says is not believed beyond it. */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** The largest segment list: 1,024 chunks' names and places are about 110 KiB of JSON. */
+export const MAX_SEGMENT_LIST = 1024 * 1024;
 
 export const packKey = (generation: string, seq: number): string =>
   `${PACKS}${generation}/${String(seq).padStart(8, '0')}`;
@@ -41,6 +45,7 @@ function usable(header: StoreHeader): boolean {
   return (
     [chunkSize, segmentSize, packSize].every((n) => Number.isSafeInteger(n) && n > 0) &&
     chunkSize % 4096 === 0 &&
+    chunkSize <= MAX_CHUNK_SIZE &&
     segmentSize % chunkSize === 0 &&
     segmentSize / chunkSize <= 1024 &&
     packSize <= 1024 * 1024 * 1024

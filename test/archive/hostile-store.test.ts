@@ -1,0 +1,141 @@
+// What a hostile store can hand qrv (a store on someone else's server or bucket): nothing it holds
+// may make qrv allocate without bound, read outside the store, or restore wrong data silently.
+// A real generation is sent to a folder store, then the store's objects are rewritten as an
+// attacker would: every rewrite below is self-consistent (a manifest's own SHA-256 recomputed,
+// segment names kept), so only qrv's limits stand in the way.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import t, { type Test } from 'tap';
+import { encodeObject } from '../../src/archive/codec.ts';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_SEGMENT_SIZE, STORE_FILE, storeHeader } from '../../src/archive/layout.ts';
+import { readManifest, segmentLocation, writeManifest, type Manifest } from '../../src/archive/manifest.ts';
+import { restoreGeneration } from '../../src/archive/restore.ts';
+import { fetchSegment, type SegmentBlob } from '../../src/archive/segment.ts';
+import { sendGeneration } from '../../src/archive/send.ts';
+import { Reporter } from '../../src/core/events.ts';
+import { openDirStore } from '../../src/stores/dir-store.ts';
+import type { ArchiveStore } from '../../src/stores/store.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+const MiB = 1024 * 1024;
+const ID = 'a-000000000001';
+const HOSTILE_PACK = `packs/${ID}/00000099`;
+
+/** A folder store holding one generation of an 8 MiB image of text (compressible: brotli is used). */
+async function scene(t: Test) {
+  const dir = await tmpDir(t);
+  const image = path.join(dir, 'web.img');
+  const line = (n: number) => `line ${n} of the web volume, some text that compresses\n`;
+  let text = '';
+  for (let n = 0; text.length < 8 * MiB; n++) text += line(n);
+  await fs.writeFile(image, text.slice(0, 8 * MiB));
+  const store = await openDirStore(path.join(dir, 'store'), true);
+  t.teardown(() => store.close());
+  const manifest = await sendGeneration({
+    store,
+    key: null,
+    path: image,
+    reporter: new Reporter(),
+    packSize: 16 * MiB,
+    previous: null,
+    resume: false,
+    manifest: {
+      id: ID,
+      volume: 'web',
+      sizeBytes: 8 * MiB,
+      chunkSize: DEFAULT_CHUNK_SIZE,
+      segmentSize: DEFAULT_SEGMENT_SIZE,
+      pointInTime: '2026-12-04T10:00:00.000Z',
+      createdAt: '2026-12-04T10:00:01.000Z',
+      sourceId: 's-1',
+      snapshotId: 's-1',
+      consistency: 'atomic',
+    },
+  });
+  return { dir, store, manifest };
+}
+
+/**
+ * The attacker's edit: segment `i`'s list rewritten by `edit` (its chunks' names, hence its own
+ * name, unchanged) into a new pack after `lead`, and the manifest pointed at it.
+ */
+async function rewriteSegment(
+  store: ArchiveStore,
+  manifest: Manifest,
+  i: number,
+  edit: (blob: SegmentBlob, pack: number) => void,
+  lead: Buffer = Buffer.alloc(0),
+): Promise<Manifest> {
+  const name = manifest.segments[i]![0];
+  const blob = await fetchSegment(store, segmentLocation(manifest, i)!, name, { key: null, chunks: 64 });
+  blob.packs.push(HOSTILE_PACK);
+  edit(blob, blob.packs.length - 1);
+  const object = await encodeObject('segment', name, Buffer.from(JSON.stringify(blob)), null);
+  await store.put(HOSTILE_PACK, Buffer.concat([lead, object]));
+  const pack = manifest.packs.length;
+  const segments = manifest.segments.slice();
+  const [, , , , chunkPacks] = segments[i]!;
+  segments[i] = [name, pack, lead.length, object.length, [...chunkPacks, pack]];
+  const hostile = { ...manifest, packs: [...manifest.packs, HOSTILE_PACK], segments };
+  await writeManifest(store, hostile, null);
+  return hostile;
+}
+
+async function restore(dir: string, store: ArchiveStore, manifest: Manifest) {
+  const target = path.join(dir, 'out.img');
+  const handle = await fs.open(target, 'w+', 0o600);
+  try {
+    const plan = { store, key: null, handle, target, fresh: true, reporter: new Reporter() };
+    return await restoreGeneration({ ...plan, manifest });
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A chunk object of a few KiB that brotli inflates to `bytes` of zeros. */
+async function brotliBomb(bytes: number): Promise<Buffer> {
+  const zeros = Buffer.alloc(16 * MiB);
+  const parts: Buffer[] = [];
+  const stream = zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } });
+  stream.on('data', (data: Buffer) => parts.push(data));
+  const ended = new Promise((resolve) => stream.on('end', resolve));
+  for (let at = 0; at < bytes; at += zeros.length) stream.write(zeros);
+  stream.end();
+  await ended;
+  const header = Buffer.alloc(16);
+  header.write('QRVa');
+  header[4] = 1; // a chunk
+  header[5] = 1; // brotli
+  return Buffer.concat([header, ...parts]);
+}
+
+t.test('a chunk that inflates to 64 MiB (a brotli bomb of a few KiB) is refused at the largest chunk', async (t) => {
+  const { dir, store, manifest } = await scene(t);
+  const bomb = await brotliBomb(64 * MiB);
+  t.ok(bomb.length < 64 * 1024, `the bomb is ${bomb.length} bytes`);
+  const hostile = await rewriteSegment(
+    store,
+    manifest,
+    0,
+    (blob, pack) => (blob.chunks[0] = [blob.chunks[0]![0], pack, 0, bomb.length]),
+    bomb,
+  );
+  const started = Date.now();
+  await t.rejects(restore(dir, store, hostile), {
+    code: 'archive-corrupt',
+    message: /decompresses to more than 16777216 bytes/,
+  });
+  t.ok(Date.now() - started < 5000, `refused in ${Date.now() - started} ms, not after inflating it`);
+});
+
+t.test('a store header naming chunks of 16 GiB is not a store qrv uses', async (t) => {
+  const store = await openDirStore(path.join(await tmpDir(t), 'store'), true);
+  t.teardown(() => store.close());
+  const header = await storeHeader(store, {}, new Date());
+  await store.put(
+    STORE_FILE,
+    Buffer.from(JSON.stringify({ ...header, chunkSize: 16384 * MiB, segmentSize: 16384 * MiB })),
+  );
+  await t.rejects(storeHeader(store, null, new Date()), { code: 'store-foreign' });
+});

@@ -7,9 +7,9 @@
 import { DEFAULT_BLOCK_SIZE } from '../copy/replicate.ts';
 import { createHash } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
-import { corrupt, decodeObject, encodeObject } from './codec.ts';
+import { OBJECT_OVERHEAD, corrupt, decodeObject, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
-import { GENERATIONS, manifestKey } from './layout.ts';
+import { GENERATIONS, MAX_CHUNK_SIZE, MAX_SEGMENT_LIST, manifestKey } from './layout.ts';
 import { isPackKey, type Location } from './pack.ts';
 
 export interface GenerationStats {
@@ -70,7 +70,7 @@ function saneSegment(entry: unknown, packs: number): boolean {
     NAME.test(name) &&
     index(pack, packs) &&
     index(offset, 2 ** 40) &&
-    index(length, 2 ** 30) &&
+    index(length, MAX_SEGMENT_LIST + OBJECT_OVERHEAD + 1) &&
     (length as number) > 0 &&
     Array.isArray(chunkPacks) &&
     chunkPacks.every((n) => index(n, packs))
@@ -86,6 +86,7 @@ function sane(m: Manifest): boolean {
     Number.isSafeInteger(m.chunkSize) &&
     m.chunkSize > 0 &&
     m.chunkSize % DEFAULT_BLOCK_SIZE === 0 &&
+    m.chunkSize <= MAX_CHUNK_SIZE &&
     Number.isSafeInteger(m.segmentSize) &&
     m.segmentSize % m.chunkSize === 0 &&
     m.segmentSize / m.chunkSize <= 1024 &&

@@ -11,7 +11,8 @@ import { QrvError, isQrvError } from '../core/errors.ts';
 import { BufferPool } from '../core/buffer-pool.ts';
 import { failpoint } from '../core/failpoints.ts';
 import type { ArchiveStore } from '../stores/store.ts';
-import { corrupt, decodeObject, encodeObject } from './codec.ts';
+import { constants } from 'node:buffer';
+import { OBJECT_OVERHEAD, corrupt, decodeObject, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
 import { packKey } from './layout.ts';
 
@@ -173,6 +174,7 @@ export async function readPackIndex(
   if (size < TRAILER) throw corrupt(what, 'the pack is too short');
   const length = (await store.getRange(key, size - TRAILER, TRAILER)).readUInt32BE(0);
   if (length > size - TRAILER) throw corrupt(what, 'its length is more than the pack');
+  if (length > constants.MAX_STRING_LENGTH + OBJECT_OVERHEAD) throw corrupt(what, `it claims ${length} bytes`);
   const object = await store.getRange(key, size - TRAILER - length, length);
   const text = (await decodeObject('pack-index', key, object, sealKey, what)).toString('utf8');
   let entries: PackEntry[];

@@ -5,8 +5,9 @@
 // the first's blob without reading it (send.ts). A blob is checked against its name when read.
 import { createHash, createHmac } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
-import { corrupt, decodeObject, encodeObject } from './codec.ts';
+import { OBJECT_OVERHEAD, corrupt, decodeObject, encodeObject } from './codec.ts';
 import type { ArchiveKey } from './key.ts';
+import { MAX_CHUNK_SIZE } from './layout.ts';
 import { fetchRange, isPackKey, type Location } from './pack.ts';
 
 /** A chunk in a segment blob: its name, and where it is (an index into the blob's packs). */
@@ -50,7 +51,8 @@ function saneRef(ref: unknown, packs: number): boolean {
     /^[0-9a-f]{64}$/.test(name) &&
     [pack, offset, length].every((n) => Number.isSafeInteger(n) && (n as number) >= 0) &&
     (pack as number) < packs &&
-    (length as number) > 0
+    (length as number) > 0 &&
+    (length as number) <= MAX_CHUNK_SIZE + OBJECT_OVERHEAD
   );
 }
 

@@ -129,6 +129,26 @@ t.test('a chunk that inflates to 64 MiB (a brotli bomb of a few KiB) is refused 
   t.ok(Date.now() - started < 5000, `refused in ${Date.now() - started} ms, not after inflating it`);
 });
 
+t.test('a chunk place of 3 GiB in a segment list is refused before anything is fetched', async (t) => {
+  const { dir, store, manifest } = await scene(t);
+  const hostile = await rewriteSegment(store, manifest, 1, (blob) => {
+    const [name, pack, offset] = blob.chunks[5]!;
+    blob.chunks[5] = [name, pack, offset, 3 * 1024 * MiB];
+  });
+  await t.rejects(restore(dir, store, hostile), { code: 'archive-corrupt', message: /not what qrv writes/ });
+});
+
+t.test('a manifest naming a 512 MiB segment list or 2 GiB chunks is refused when it is read', async (t) => {
+  const { store, manifest } = await scene(t);
+  const [name, pack, offset, , chunkPacks] = manifest.segments[0]!;
+  const segments = [[name, pack, offset, 512 * MiB, chunkPacks], ...manifest.segments.slice(1)];
+  await writeManifest(store, { ...manifest, segments } as Manifest, null);
+  await t.rejects(readManifest(store, 'web', ID, null), { code: 'archive-corrupt', message: /not what qrv writes/ });
+  const huge = { ...manifest, chunkSize: 2048 * MiB, segmentSize: 2048 * MiB, segments: [manifest.segments[0]!] };
+  await writeManifest(store, huge, null);
+  await t.rejects(readManifest(store, 'web', ID, null), { code: 'archive-corrupt', message: /not what qrv writes/ });
+});
+
 t.test('a store header naming chunks of 16 GiB is not a store qrv uses', async (t) => {
   const store = await openDirStore(path.join(await tmpDir(t), 'store'), true);
   t.teardown(() => store.close());

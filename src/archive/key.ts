@@ -44,7 +44,9 @@ function badKey(file: string, why: string): QrvError {
 export async function loadKey(file: string): Promise<ArchiveKey> {
   let secret: Buffer;
   try {
-    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put where the key should be opens at once (and is refused as not a file)
+    // instead of holding qrv until someone writes to it
+    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const st = await handle.stat();
       if (!st.isFile()) throw badKey(file, 'it is not a regular file');

@@ -109,6 +109,18 @@ t.test('a held lock keeps others out with one line; a stale one is removed by st
   t.equal(refused.stderr.split('\n').filter((l) => l.startsWith('qrv: ')).length, 1, 'one line');
   await held.release();
 
+  // a send under way elsewhere (its shared lock) keeps prune from touching the store
+  await ok(t, home, ['archive', id, '--to', 'vault']);
+  await ok(t, home, ['archive', id, '--to', 'vault']);
+  const sending = await acquireStoreLock(store, 'shared', { command: 'archive (another host)', refreshEveryMs: null });
+  const blocked = await qrv(home, ['prune', '--archive-keep', '1y']);
+  t.equal(blocked.exitCode, 11, 'prune is partly done: the store was not pruned');
+  t.match(blocked.stderr, /could not prune vault: .*a shared lock of `qrv archive \(another host\)`/);
+  t.equal((await generations(home)).length, 2, 'both generations are still there');
+  await sending.release();
+  const pruned = await ok(t, home, ['prune', '--archive-keep', '1y']);
+  t.match(pruned.stdout, /removed a-[0-9a-f]{12} of web from vault/, 'once the send is done, prune goes ahead');
+
   // a lock left by a process of this host that is gone
   const dead = { kind: 'exclusive', host: (await import('node:os')).hostname(), pid: 2 ** 22 + 7, command: 'prune' };
   const at = new Date().toISOString();

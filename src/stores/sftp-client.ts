@@ -36,6 +36,12 @@ export const FX = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILUR
 const FXF = { READ: 1, WRITE: 2, CREAT: 8, TRUNC: 0x10, EXCL: 0x20 } as const;
 const ATTR = { SIZE: 1, UIDGID: 2, PERMISSIONS: 4, ACMODTIME: 8, EXTENDED: 0x80000000 } as const;
 const S_IFMT = 0o170000;
+/**
+ * The longest packet taken from a server, OpenSSH's own limit (SFTP_MAX_MSG_LENGTH): qrv's reads
+ * ask for at most 255 KiB, and a server that claims more (up to 4 GiB) would have qrv hold all
+ * it sends while it waits for the packet's end.
+ */
+const MAX_PACKET = 256 * 1024;
 
 export interface Attrs {
   size?: number;
@@ -202,13 +208,16 @@ export class SftpClient {
   }
 
   private receive(data: Buffer): void {
+    if (this.ended) return;
     this.received = this.received.length ? Buffer.concat([this.received, data]) : data;
     while (this.received.length >= 4) {
       const length = this.received.readUInt32BE(0);
+      if (length > MAX_PACKET) return this.refuse(`a packet of ${length} bytes (at most ${MAX_PACKET} are taken)`);
       if (this.received.length < 4 + length) return;
       const packet = this.received.subarray(4, 4 + length);
       this.received = this.received.subarray(4 + length);
-      const type = packet.readUInt8(0);
+      const type = packet[0] ?? 0;
+      if (type !== T.VERSION && packet.length < 5) return this.refuse(`a packet of ${length} bytes, too short`);
       if (type === T.VERSION) {
         this.onVersion?.({ type, body: new Reader(packet.subarray(1)) });
         continue;
@@ -218,6 +227,12 @@ export class SftpClient {
       this.pending.delete(id);
       waiter?.resolve({ type, body: new Reader(packet.subarray(5)) });
     }
+  }
+
+  /** Ends the connection over a packet no server should send: what follows it cannot be trusted. */
+  private refuse(what: string): void {
+    this.received = Buffer.alloc(0);
+    this.end(new SftpClosedError(`the server sent ${what}`));
   }
 
   /** Fails every request in flight and every later one with `error`. */
@@ -295,6 +310,7 @@ export class SftpClient {
         }
         if (reply.type === T.STATUS) expect(reply, T.DATA, 'read');
         const data = reply.body.bytes();
+        if (data.length > count) throw new SftpClosedError(`read: the server sent ${data.length} bytes for ${count}`);
         if (data.length === 0) {
           end = Math.min(end, at);
           return;

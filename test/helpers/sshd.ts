@@ -64,7 +64,11 @@ async function keygen(file: string): Promise<string> {
   return (await fs.readFile(`${file}.pub`, 'utf8')).trim();
 }
 
-export async function startSshd(t: { teardown: (fn: () => unknown) => void }): Promise<Sshd> {
+/** `subsystem`: the command sshd runs for sftp instead of OpenSSH's sftp-server (a hostile server). */
+export async function startSshd(
+  t: { teardown: (fn: () => unknown) => void },
+  options: { subsystem?: string } = {},
+): Promise<Sshd> {
   const dir = await tmpDir(t, 'qrv-sshd-');
   const hostKey = await keygen(path.join(dir, 'host_key'));
   const userKey = await keygen(path.join(dir, 'user_key'));
@@ -84,7 +88,7 @@ export async function startSshd(t: { teardown: (fn: () => unknown) => void }): P
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'PermitRootLogin prohibit-password',
-      'Subsystem sftp /usr/lib/openssh/sftp-server',
+      `Subsystem sftp ${options.subsystem ?? '/usr/lib/openssh/sftp-server'}`,
       'LogLevel ERROR',
     ];
     await fs.writeFile(path.join(dir, 'sshd_config'), `${config.join('\n')}\n`);

@@ -105,3 +105,33 @@ if (runs)
       await store.close();
     });
   });
+
+if (runs)
+  t.test('a hostile SFTP server behind a real sshd', async (t) => {
+    const server = path.join(import.meta.dirname, '../helpers/hostile-sftp.mjs');
+    const open = async (mode: string) => {
+      const sshd = await startSshd(t, { subsystem: `${process.execPath} ${server} ${mode}` });
+      const location = { kind: 'ssh', location: 'root@127.0.0.1:/srv/qrv', port: sshd.port } as const;
+      return openSshStore({ ...location, sshOptions: sshd.sshOptions });
+    };
+    const within = <T>(promise: Promise<T>, ms: number) =>
+      Promise.race([
+        promise,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms).unref(),
+        ),
+      ]);
+
+    t.test('a packet that claims 4 GiB ends the connection at once, not once 4 GiB are held', async (t) => {
+      await t.rejects(within(open('huge-packet'), 20000), {
+        code: 'store-unreachable',
+        message: /the server sent a packet of 4294967280 bytes \(at most 262144 are taken\)/,
+      });
+    });
+
+    t.test('a read answered with more than was asked is refused', async (t) => {
+      const store = await open('long-read');
+      t.teardown(() => store.close());
+      await t.rejects(store.getRange('qrv-store', 0, 64), { message: /the server sent 4160 bytes for 64/ });
+    });
+  });

@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { QrvError, errnoCode } from '../core/errors.ts';
-import { notPrivateBecause } from '../core/private-mode.ts';
+import { euid, notPrivateBecause, unsafeParentBecause } from '../core/private-mode.ts';
 import {
   checkFolder,
   checkKey,
@@ -47,12 +47,30 @@ export async function openDirStore(root: string, create = false): Promise<Archiv
       throw new QrvError('io', 'store-failed', `the archive store ${root} does not exist`, 'mount or make it');
     throw failure(root, 'open the folder', error);
   }
-  const problem = notPrivateBecause(await handle.stat());
+  const problem = notPrivateBecause(await handle.stat()) ?? (await unsafeAbove(root));
   if (problem) {
     await handle.close();
     throw unsafe(root, problem);
   }
   return new DirStore(root, handle);
+}
+
+/**
+ * Why a folder above the store would let someone else swap the store for another folder (or send
+ * qrv's next open elsewhere), or null: as for the home, each must be this user's or root's and
+ * writable by no one else unless sticky, and a link on the way must be this user's or root's.
+ * Checked after the open: a folder that is safe now was safe then (no one else can make one so).
+ */
+async function unsafeAbove(root: string): Promise<string | null> {
+  for (let at = path.dirname(root); ; at = path.dirname(at)) {
+    const [link, st] = await Promise.all([fs.lstat(at), fs.stat(at)]);
+    const why =
+      link.isSymbolicLink() && link.uid !== 0 && link.uid !== euid()
+        ? `it is a symbolic link owned by uid ${link.uid}`
+        : unsafeParentBecause(st);
+    if (why) return `the folder ${at} above it is not safe: ${why}`;
+    if (at === path.dirname(at)) return null;
+  }
 }
 
 class DirStore implements ArchiveStore {

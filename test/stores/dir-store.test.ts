@@ -1,7 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import t from 'tap';
 import { openDirStore } from '../../src/stores/dir-store.ts';
+import { lane } from '../helpers/lanes.ts';
 import { storeContract } from '../helpers/store-contract.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
@@ -48,3 +50,27 @@ t.test('a listing while objects are removed lists what is there, and fails on no
     );
   }
 });
+
+t.test(
+  'a store below a folder another user (nobody) can change is refused: it could be swapped for another',
+  async (t) => {
+    if (!lane(t, 'unprivileged user', { root: true, tools: ['runuser'] })) return;
+    const dir = await tmpDir(t);
+    await fs.chmod(dir, 0o1777);
+    const nobody = (...args: string[]) => execa('runuser', ['-u', 'nobody', '--', ...args]);
+    await nobody('mkdir', path.join(dir, 'prepared'));
+    await t.rejects(openDirStore(path.join(dir, 'prepared', 'vault'), true), {
+      code: 'store-unsafe',
+      message: /the folder .*\/prepared above it is not safe: it is owned by uid 65534/,
+    });
+    await fs.mkdir(path.join(dir, 'elsewhere'), { mode: 0o700 });
+    await nobody('ln', '-s', path.join(dir, 'elsewhere'), path.join(dir, 'link'));
+    await t.rejects(openDirStore(path.join(dir, 'link', 'vault'), true), {
+      code: 'store-unsafe',
+      message: /the folder .*\/link above it is not safe: it is a symbolic link owned by uid 65534/,
+    });
+    const safe = await openDirStore(path.join(dir, 'root-made', 'vault'), true);
+    await safe.close();
+    t.pass('a store in folders root made below the sticky one is fine');
+  },
+);

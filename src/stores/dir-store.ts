@@ -36,7 +36,11 @@ function failure(root: string, doing: string, error: unknown): QrvError {
 /** Opens the folder `root` (made 0700 first when `create`), checked on its descriptor. */
 export async function openDirStore(root: string, create = false): Promise<ArchiveStore> {
   if (!path.isAbsolute(root)) throw new QrvError('usage', 'bad-store', `--dir needs an absolute path, not ${root}`);
-  if (create) await fs.mkdir(root, { recursive: true, mode: 0o700 }).catch(() => undefined);
+  if (create) {
+    const above = await unsafeAbove(root);
+    if (above) throw unsafe(root, above);
+    await fs.mkdir(root, { recursive: true, mode: 0o700 }).catch(() => undefined);
+  }
   let handle: FileHandle;
   try {
     handle = await fs.open(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -59,15 +63,21 @@ export async function openDirStore(root: string, create = false): Promise<Archiv
  * Why a folder above the store would let someone else swap the store for another folder (or send
  * qrv's next open elsewhere), or null: as for the home, each must be this user's or root's and
  * writable by no one else unless sticky, and a link on the way must be this user's or root's.
- * Checked after the open: a folder that is safe now was safe then (no one else can make one so).
+ * Checked before a store is made (a missing folder is passed over: qrv makes it) and after the
+ * open: a folder that is safe now was safe then (no one else can make one so).
  */
 async function unsafeAbove(root: string): Promise<string | null> {
+  const missing = (error: unknown) => {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
+  };
   for (let at = path.dirname(root); ; at = path.dirname(at)) {
-    const [link, st] = await Promise.all([fs.lstat(at), fs.stat(at)]);
+    const link = await fs.lstat(at).catch(missing);
+    const st = link?.isSymbolicLink() ? await fs.stat(at).catch(missing) : link;
     const why =
-      link.isSymbolicLink() && link.uid !== 0 && link.uid !== euid()
+      link?.isSymbolicLink() && link.uid !== 0 && link.uid !== euid()
         ? `it is a symbolic link owned by uid ${link.uid}`
-        : unsafeParentBecause(st);
+        : st && unsafeParentBecause(st);
     if (why) return `the folder ${at} above it is not safe: ${why}`;
     if (at === path.dirname(at)) return null;
   }

@@ -69,6 +69,10 @@ t.test(
       code: 'store-unsafe',
       message: /the folder .*\/link above it is not safe: it is a symbolic link owned by uid 65534/,
     });
+    await fs.mkdir(path.join(dir, 'target'), { mode: 0o700 });
+    await nobody('ln', '-s', path.join(dir, 'target'), path.join(dir, 'later'));
+    await t.rejects(openDirStore(path.join(dir, 'later', 'vault'), true), { code: 'store-unsafe' });
+    t.same(await fs.readdir(path.join(dir, 'target')), [], 'nothing was made where the link leads');
     const safe = await openDirStore(path.join(dir, 'root-made', 'vault'), true);
     await safe.close();
     t.pass('a store in folders root made below the sticky one is fine');

@@ -141,11 +141,14 @@ class DirStore implements ArchiveStore {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    return this.reading(key, async (file) => {
-      const out = Buffer.alloc(length);
+    return this.reading(key, async (file, size) => {
+      // no more than the object holds: a length a hostile store names is never allocated
+      const out = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let done = 0;
-      while (done < length) {
-        const { bytesRead } = await file.read(out, done, length - done, offset + done);
+      while (done < out.length) {
+        // at most 1 GiB a read: node aborts (an assertion, no exception) on a length over 2 GiB
+        const piece = Math.min(out.length - done, 1 << 30);
+        const { bytesRead } = await file.read(out, done, piece, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -153,17 +156,23 @@ class DirStore implements ArchiveStore {
     });
   }
 
-  /** Opens the object without following a link, reads it with `read`, and closes it. */
-  private async reading(key: string, read: (file: FileHandle) => Promise<Buffer>): Promise<Buffer> {
+  /**
+   * Opens the object without following a link, reads it with `read`, and closes it. O_NONBLOCK: a
+   * FIFO in its place (the server of a mounted store can make one) opens at once and is refused.
+   */
+  private async reading(key: string, read: (file: FileHandle, size: number) => Promise<Buffer>): Promise<Buffer> {
     checkKey(key);
     try {
-      const file = await fs.open(this.at(key), constants.O_RDONLY | constants.O_NOFOLLOW);
+      const file = await fs.open(this.at(key), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
-        return await read(file);
+        const st = await file.stat();
+        if (!st.isFile()) throw storeFailed(this.where, `read ${key}`, 'it is not a regular file');
+        return await read(file, st.size);
       } finally {
         await file.close();
       }
     } catch (error) {
+      if (error instanceof QrvError) throw error;
       if (errnoCode(error) === 'ENOENT') throw objectMissing(this.where, key);
       throw failure(this.where, `read ${key}`, error);
     }

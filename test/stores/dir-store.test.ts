@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { constants } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
@@ -76,5 +77,37 @@ t.test(
     const safe = await openDirStore(path.join(dir, 'root-made', 'vault'), true);
     await safe.close();
     t.pass('a store in folders root made below the sticky one is fine');
+  },
+);
+
+t.test(
+  "what the server of a mounted store could put in it: a FIFO for an object, a length past the object's end",
+  async (t) => {
+    const root = path.join(await tmpDir(t), 'archive');
+    const store = await openDirStore(root, true);
+    t.teardown(() => store.close());
+    await execa('mkfifo', ['-m', '600', path.join(root, 'pack')]);
+    // were qrv blocked in open(), a writer lets it go, so that a failing test still ends
+    t.teardown(async () =>
+      (await fs.open(path.join(root, 'pack'), constants.O_WRONLY | constants.O_NONBLOCK).catch(() => null))?.close(),
+    );
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000).unref());
+    const outcome = (promise: Promise<unknown>) =>
+      Promise.race([
+        promise.then(
+          () => 'read',
+          (error: Error & { code?: string }) => `${error.code}: ${error.message}`,
+        ),
+        timeout,
+      ]);
+    t.match(await outcome(store.get('pack')), /^store-failed: .*read pack.*not a regular file/, 'get');
+    t.match(await outcome(store.getRange('pack', 0, 16)), /^store-failed: .*not a regular file/, 'getRange');
+    await store.put('small', Buffer.from('0123456789'));
+    t.same(
+      await store.getRange('small', 4, 3 * 1024 * 1024 * 1024),
+      Buffer.from('456789'),
+      '3 GiB asked, what there is read',
+    );
+    t.same(await store.getRange('small', 20, 10), Buffer.alloc(0), 'past the end: nothing');
   },
 );

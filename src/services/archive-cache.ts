@@ -56,6 +56,13 @@ async function fetchIntoCache(ctx: Context, row: ArchiveRow): Promise<string> {
   const handle = await fs.open(temp, flags, 0o600);
   try {
     const manifest = await readManifest(access.store, row.volume, row.id, access.key);
+    if ((row.checksum && row.checksum !== manifest.checksum) || row.sizeBytes !== manifest.sizeBytes)
+      throw new QrvError(
+        'verify',
+        'archive-corrupt',
+        `the manifest of ${row.id} in ${access.store.where} names ${manifest.sizeBytes} bytes and checksum ${manifest.checksum}, not the ${row.sizeBytes} and ${String(row.checksum)} recorded when it was sent`,
+        'read another generation; the store holds another image under its name',
+      );
     const plan = { store: access.store, key: access.key, manifest, handle, target: temp, fresh: true };
     await restoreGeneration({ ...plan, reporter: ctx.reporter });
     const read = await checksumImage(temp, manifest.sizeBytes, { handle, reporter: ctx.reporter });

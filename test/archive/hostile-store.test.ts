@@ -13,14 +13,41 @@ import { readManifest, segmentLocation, writeManifest, type Manifest } from '../
 import { restoreGeneration } from '../../src/archive/restore.ts';
 import { fetchSegment, type SegmentBlob } from '../../src/archive/segment.ts';
 import { sendGeneration } from '../../src/archive/send.ts';
+import { Catalog } from '../../src/catalog/store.ts';
 import { Reporter } from '../../src/core/events.ts';
+import type { Context } from '../../src/engine/context.ts';
+import { archiveImage, cacheFolder } from '../../src/services/archive-cache.ts';
 import { openDirStore } from '../../src/stores/dir-store.ts';
 import type { ArchiveStore } from '../../src/stores/store.ts';
+import { archiveRow } from '../helpers/check-rows.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const MiB = 1024 * 1024;
 const ID = 'a-000000000001';
 const HOSTILE_PACK = `packs/${ID}/00000099`;
+
+const planManifest = {
+  id: ID,
+  volume: 'web',
+  sizeBytes: 8 * MiB,
+  chunkSize: DEFAULT_CHUNK_SIZE,
+  segmentSize: DEFAULT_SEGMENT_SIZE,
+  pointInTime: '2026-12-04T10:00:00.000Z',
+  createdAt: '2026-12-04T10:00:01.000Z',
+  sourceId: 's-1',
+  snapshotId: 's-1',
+  consistency: 'atomic',
+};
+
+const sendPlan = (store: ArchiveStore, image: string) => ({
+  store,
+  key: null,
+  path: image,
+  reporter: new Reporter(),
+  packSize: 16 * MiB,
+  previous: null,
+  resume: false,
+});
 
 /** A folder store holding one generation of an 8 MiB image of text (compressible: brotli is used). */
 async function scene(t: Test) {
@@ -32,27 +59,7 @@ async function scene(t: Test) {
   await fs.writeFile(image, text.slice(0, 8 * MiB));
   const store = await openDirStore(path.join(dir, 'store'), true);
   t.teardown(() => store.close());
-  const manifest = await sendGeneration({
-    store,
-    key: null,
-    path: image,
-    reporter: new Reporter(),
-    packSize: 16 * MiB,
-    previous: null,
-    resume: false,
-    manifest: {
-      id: ID,
-      volume: 'web',
-      sizeBytes: 8 * MiB,
-      chunkSize: DEFAULT_CHUNK_SIZE,
-      segmentSize: DEFAULT_SEGMENT_SIZE,
-      pointInTime: '2026-12-04T10:00:00.000Z',
-      createdAt: '2026-12-04T10:00:01.000Z',
-      sourceId: 's-1',
-      snapshotId: 's-1',
-      consistency: 'atomic',
-    },
-  });
+  const manifest = await sendGeneration({ ...sendPlan(store, image), manifest: planManifest });
   return { dir, store, manifest };
 }
 
@@ -158,4 +165,37 @@ t.test('a store header naming chunks of 16 GiB is not a store qrv uses', async (
     Buffer.from(JSON.stringify({ ...header, chunkSize: 16384 * MiB, segmentSize: 16384 * MiB })),
   );
   await t.rejects(storeHeader(store, null, new Date()), { code: 'store-foreign' });
+});
+
+t.test("a generation's files are not read from another image the store holds under its name", async (t) => {
+  const { dir, manifest } = await scene(t);
+  // the store's owner replaces it with a generation of another image, under the same id
+  const other = path.join(dir, 'other.img');
+  await fs.writeFile(other, Buffer.alloc(8 * MiB, 'another volume '));
+  const forged = path.join(dir, 'forged');
+  const store = await openDirStore(forged, true);
+  await storeHeader(store, {}, new Date());
+  await sendGeneration({ ...sendPlan(store, other), manifest: { ...planManifest, id: ID } });
+  await store.close();
+  const catalog = await Catalog.open(path.join(dir, 'home'));
+  const row = archiveRow('web', manifest.pointInTime, { sizeBytes: 8 * MiB, checksum: manifest.checksum });
+  await catalog.update((data) => {
+    data.stores.push({
+      name: 'vault',
+      kind: 'dir',
+      location: forged,
+      port: null,
+      sshOptions: [],
+      endpoint: null,
+      region: null,
+      addedAt: manifest.createdAt,
+    });
+    data.archives.push(row);
+  });
+  const ctx: Context = { catalog, reporter: new Reporter(), now: () => new Date('2026-12-04T12:00:00Z') };
+  await t.rejects(archiveImage(ctx, row), {
+    code: 'archive-corrupt',
+    message: /names 8388608 bytes and checksum \S+, not the 8388608 and xxh64-blocks:\S+ recorded when it was sent/,
+  });
+  t.same(await fs.readdir(cacheFolder(catalog.home)), [], 'nothing is left in the cache');
 });

@@ -27,6 +27,10 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
   try {
     const manifest = await readManifest(store, row.volume, row.id, key);
     outcome = await checkGeneration(store, manifest, key, { deep: request.deep, reporter: ctx.reporter });
+    if ((row.checksum && manifest.checksum !== row.checksum) || manifest.sizeBytes !== row.sizeBytes)
+      outcome.damaged.unshift(
+        `(the manifest names ${manifest.sizeBytes} bytes and ${manifest.checksum}, not the ${row.sizeBytes} and ${String(row.checksum)} recorded when it was sent)`,
+      );
     if (outcome.checksum !== null && outcome.checksum !== manifest.checksum && outcome.damaged.length === 0)
       outcome.damaged.push(`(the image reads as ${outcome.checksum}, not ${manifest.checksum})`);
   } finally {

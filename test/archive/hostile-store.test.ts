@@ -17,6 +17,7 @@ import { Catalog } from '../../src/catalog/store.ts';
 import { Reporter } from '../../src/core/events.ts';
 import type { Context } from '../../src/engine/context.ts';
 import { archiveImage, cacheFolder } from '../../src/services/archive-cache.ts';
+import { verifyArchive } from '../../src/services/verify-archive.ts';
 import { openDirStore } from '../../src/stores/dir-store.ts';
 import type { ArchiveStore } from '../../src/stores/store.ts';
 import { archiveRow } from '../helpers/check-rows.ts';
@@ -167,35 +168,46 @@ t.test('a store header naming chunks of 16 GiB is not a store qrv uses', async (
   await t.rejects(storeHeader(store, null, new Date()), { code: 'store-foreign' });
 });
 
-t.test("a generation's files are not read from another image the store holds under its name", async (t) => {
-  const { dir, manifest } = await scene(t);
-  // the store's owner replaces it with a generation of another image, under the same id
-  const other = path.join(dir, 'other.img');
-  await fs.writeFile(other, Buffer.alloc(8 * MiB, 'another volume '));
-  const forged = path.join(dir, 'forged');
-  const store = await openDirStore(forged, true);
-  await storeHeader(store, {}, new Date());
-  await sendGeneration({ ...sendPlan(store, other), manifest: { ...planManifest, id: ID } });
-  await store.close();
-  const catalog = await Catalog.open(path.join(dir, 'home'));
-  const row = archiveRow('web', manifest.pointInTime, { sizeBytes: 8 * MiB, checksum: manifest.checksum });
-  await catalog.update((data) => {
-    data.stores.push({
-      name: 'vault',
-      kind: 'dir',
-      location: forged,
-      port: null,
-      sshOptions: [],
-      endpoint: null,
-      region: null,
-      addedAt: manifest.createdAt,
+t.test(
+  "another image the store holds under a generation's id: its files are not read, and verify finds it",
+  async (t) => {
+    const { dir, manifest } = await scene(t);
+    // the store's owner replaces it with a generation of another image, under the same id
+    const other = path.join(dir, 'other.img');
+    await fs.writeFile(other, Buffer.alloc(8 * MiB, 'another volume '));
+    const forged = path.join(dir, 'forged');
+    const store = await openDirStore(forged, true);
+    await storeHeader(store, {}, new Date());
+    await sendGeneration({ ...sendPlan(store, other), manifest: { ...planManifest, id: ID } });
+    await store.close();
+    const catalog = await Catalog.open(path.join(dir, 'home'));
+    const row = archiveRow('web', manifest.pointInTime, { sizeBytes: 8 * MiB, checksum: manifest.checksum });
+    await catalog.update((data) => {
+      data.stores.push({
+        name: 'vault',
+        kind: 'dir',
+        location: forged,
+        port: null,
+        sshOptions: [],
+        endpoint: null,
+        region: null,
+        addedAt: manifest.createdAt,
+      });
+      data.archives.push(row);
     });
-    data.archives.push(row);
-  });
-  const ctx: Context = { catalog, reporter: new Reporter(), now: () => new Date('2026-12-04T12:00:00Z') };
-  await t.rejects(archiveImage(ctx, row), {
-    code: 'archive-corrupt',
-    message: /names 8388608 bytes and checksum \S+, not the 8388608 and xxh64-blocks:\S+ recorded when it was sent/,
-  });
-  t.same(await fs.readdir(cacheFolder(catalog.home)), [], 'nothing is left in the cache');
-});
+    const ctx: Context = { catalog, reporter: new Reporter(), now: () => new Date('2026-12-04T12:00:00Z') };
+    await t.rejects(archiveImage(ctx, row), {
+      code: 'archive-corrupt',
+      message: /names 8388608 bytes and checksum \S+, not the 8388608 and xxh64-blocks:\S+ recorded when it was sent/,
+    });
+    t.same(await fs.readdir(cacheFolder(catalog.home)), [], 'nothing is left in the cache');
+    for (const deep of [false, true]) {
+      const verified = await verifyArchive(ctx, { id: ID, deep });
+      t.equal(verified.exit, 'verify', `verify${deep ? ' --deep' : ''} fails`);
+      t.match(
+        verified.lines[0],
+        /^damaged: \(the manifest names 8388608 bytes and \S+, not the 8388608 and xxh64-blocks:/,
+      );
+    }
+  },
+);

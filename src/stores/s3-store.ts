@@ -57,6 +57,24 @@ export async function openS3Store(location: StoreLocation, create = false): Prom
   return store;
 }
 
+/**
+ * The body of a ranged GET, refused once it holds more than the range: a server that ignores the
+ * Range header (or sends without end) would otherwise have qrv hold all of it.
+ */
+async function atMost(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, length: number): Promise<Buffer> {
+  const pieces: Uint8Array[] = [];
+  let got = 0;
+  for await (const piece of body) {
+    got += piece.length;
+    if (got > length) {
+      body.destroy?.();
+      throw new Error(`the server sent more than the ${length} bytes asked for`);
+    }
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces);
+}
+
 /** The HTTP status of an SDK error, if it got that far. */
 function status(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -148,16 +166,18 @@ class S3Store implements ArchiveStore {
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
-    return this.reading(key, `bytes=${offset}-${offset + length - 1}`);
+    return this.reading(key, { offset, length });
   }
 
-  private async reading(key: string, range: string | null): Promise<Buffer> {
+  private async reading(key: string, range: { offset: number; length: number } | null): Promise<Buffer> {
     checkKey(key);
     try {
+      const Range = range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined;
       const reply = await this.client.send(
-        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.at(key), ...(range ? { Range: range } : {}) }),
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.at(key), ...(Range ? { Range } : {}) }),
       );
-      return Buffer.from(await reply.Body!.transformToByteArray());
+      if (!range) return Buffer.from(await reply.Body!.transformToByteArray());
+      return await atMost(reply.Body as AsyncIterable<Uint8Array> & { destroy?: () => void }, range.length);
     } catch (error) {
       if (isMissing(error)) throw objectMissing(this.where, key);
       // a range that begins past the end: the object is shorter, which the caller judges

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { openS3Store, parseS3Location } from '../../src/stores/s3-store.ts';
 import type { StoreLocation } from '../../src/stores/store.ts';
@@ -46,4 +48,35 @@ t.test('against a real S3-protocol server on loopback (s3rver)', async (t) => {
     await s3.stop();
     await t.rejects(openS3Store(location()), { code: 'store-unreachable', message: /ECONNREFUSED/ });
   });
+});
+
+t.test('a hostile S3 server that ignores Range and sends without end is cut off at the range', async (t) => {
+  process.env.AWS_ACCESS_KEY_ID ??= 'HOSTILE';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'HOSTILE';
+  let sent = 0;
+  const server = http.createServer((request, response) => {
+    if (request.method !== 'GET') return void response.writeHead(200).end();
+    response.writeHead(200, { 'Content-Type': 'application/octet-stream' }); // chunked: no length said
+    const junk = Buffer.alloc(1024 * 1024, 0x41);
+    const more = () => {
+      while (sent < 256 * 1024 * 1024) {
+        sent += junk.length;
+        if (!response.write(junk)) break;
+      }
+      if (sent >= 256 * 1024 * 1024) response.end();
+    };
+    response.on('drain', more);
+    response.on('close', () => response.off('drain', more));
+    more();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const { port } = server.address() as AddressInfo;
+  const store = await openS3Store({ kind: 's3', location: 's3://hostile/x', endpoint: `http://127.0.0.1:${port}` });
+  t.teardown(() => store.close());
+  await t.rejects(store.getRange('packs/a-000000000001/00000001', 0, 16), {
+    code: 'store-failed',
+    message: /the server sent more than the 16 bytes asked for/,
+  });
+  t.ok(sent < 64 * 1024 * 1024, `it stopped reading: ${sent >> 20} MiB of 256 were sent`);
 });

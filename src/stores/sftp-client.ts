@@ -42,6 +42,8 @@ const S_IFMT = 0o170000;
  * it sends while it waits for the packet's end.
  */
 const MAX_PACKET = 256 * 1024;
+/** The most entries a folder's listing may have (a store of 16 MiB packs: 256 TiB in one folder). */
+const MAX_LISTED = 16 * 1024 * 1024;
 
 export interface Attrs {
   size?: number;
@@ -387,7 +389,13 @@ export class SftpClient {
           throw new SftpStatusError(code, `list ${folder}: ${reply.body.str() || `status ${code}`}`);
         }
         const body = expect(reply, T.NAME, `list ${folder}`);
-        for (let n = body.u32(); n > 0; n--) {
+        const count = body.u32();
+        // a server that answers without entries and never says EOF would have qrv ask for ever
+        if (count === 0 || entries.length + count > MAX_LISTED)
+          throw new SftpClosedError(
+            `list ${folder}: the server lists ${count ? 'more than ' + MAX_LISTED : 'nothing'} without an end`,
+          );
+        for (let n = count; n > 0; n--) {
           const name = body.str();
           body.str(); // the long name, ls -l style
           entries.push({ name, attrs: body.attrs() });

@@ -3,6 +3,7 @@
 // does what its one argument says:
 //   huge-packet  answers the first request with a packet that claims 4 GiB and sends 64 MiB of it
 //   long-read    claims every file is 64 bytes and answers a READ with more data than was asked
+//   empty-names  answers every READDIR with a list of no names, never with EOF
 // Everything else it answers as a server whose root folder is empty and private.
 const mode = process.argv[2];
 let received = Buffer.alloc(0);
@@ -43,6 +44,7 @@ function answer(type, id, rest) {
     return packet(103, u32(id), str('B'.repeat(asked + 4096))); // READ: more than asked
   }
   if (type === 11) return packet(102, u32(id), str('d1')); // OPENDIR
+  if (type === 12 && mode === 'empty-names') return packet(104, u32(id), u32(0)); // READDIR: no names, no end
   if (type === 12) return status(id, 1); // READDIR: EOF, nothing in it
   return status(id, 0);
 }

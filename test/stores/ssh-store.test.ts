@@ -129,6 +129,12 @@ if (runs)
       });
     });
 
+    t.test('a listing that never ends (no names, no EOF) is refused, not asked for ever', async (t) => {
+      const store = await open('empty-names');
+      t.teardown(() => store.close());
+      await t.rejects(within(store.list('packs/'), 20000), { message: /the server lists nothing without an end/ });
+    });
+
     t.test('a read answered with more than was asked is refused', async (t) => {
       const store = await open('long-read');
       t.teardown(() => store.close());

@@ -57,6 +57,10 @@ export async function openS3Store(location: StoreLocation, create = false): Prom
   return store;
 }
 
+/** The most objects one listing may return (16 MiB packs: 256 TiB), and pages (S3 gives 1,000 a page). */
+const MAX_LISTED = 16 * 1024 * 1024;
+const MAX_PAGES = MAX_LISTED / 100;
+
 /**
  * The body of a ranged GET, refused once it holds more than the range: a server that ignores the
  * Range header (or sends without end) would otherwise have qrv hold all of it.
@@ -201,6 +205,7 @@ class S3Store implements ArchiveStore {
     const prefix = this.at(checkFolder(folder));
     const strip = this.prefix ? this.prefix.length + 1 : 0;
     const found: StoreObject[] = [];
+    const tokens = new Set<string>();
     let token: string | undefined;
     try {
       do {
@@ -210,6 +215,10 @@ class S3Store implements ArchiveStore {
         for (const object of page.Contents ?? [])
           if (object.Key) found.push({ key: object.Key.slice(strip), size: object.Size ?? 0 });
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        // a server that hands back a token it gave before, or pages without end, would be asked for ever
+        if (token && (tokens.has(token) || tokens.size >= MAX_PAGES || found.length > MAX_LISTED))
+          throw new Error(`the server lists without an end (${tokens.size + 1} pages, ${found.length} objects)`);
+        if (token) tokens.add(token);
       } while (token);
     } catch (error) {
       throw this.failure(`list ${folder || 'the store'}`, error);

@@ -80,3 +80,34 @@ t.test('a hostile S3 server that ignores Range and sends without end is cut off 
   });
   t.ok(sent < 64 * 1024 * 1024, `it stopped reading: ${sent >> 20} MiB of 256 were sent`);
 });
+
+t.test('a hostile S3 server that lists without end (the same continuation token again) is refused', async (t) => {
+  process.env.AWS_ACCESS_KEY_ID ??= 'HOSTILE';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'HOSTILE';
+  let pages = 0;
+  const server = http.createServer((request, response) => {
+    if (request.method !== 'GET') return void response.writeHead(200).end();
+    pages++;
+    response.writeHead(200, { 'Content-Type': 'application/xml' });
+    response.end(
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>hostile</Name><Prefix>x/</Prefix>' +
+        '<KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>' +
+        '<NextContinuationToken>again</NextContinuationToken></ListBucketResult>',
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const { port } = server.address() as AddressInfo;
+  const store = await openS3Store({ kind: 's3', location: 's3://hostile/x', endpoint: `http://127.0.0.1:${port}` });
+  t.teardown(() => store.close());
+  const timeout = new Promise((resolve) => setTimeout(() => resolve('still listing after 10 s'), 10000).unref());
+  const listed = store.list('packs/').then(
+    () => 'listed',
+    (error: Error & { code?: string }) => `${error.code}: ${error.message}`,
+  );
+  t.match(
+    await Promise.race([listed, timeout]),
+    /^store-failed: .*the server lists without an end \(2 pages, 0 objects\)/,
+  );
+  t.equal(pages, 2, 'asked twice');
+});

@@ -112,12 +112,20 @@ export async function writeManifest(store: ArchiveStore, manifest: Manifest, key
   await store.flush();
 }
 
-/** Reads and checks a manifest: its checksum, its shape, and that it is the one its name says. */
+/** The SHA-256 of a manifest as written (its JSON, which a read gives back exactly). */
+export const manifestDigest = (manifest: Manifest): string => sha256(JSON.stringify(manifest));
+
+/**
+ * Reads and checks a manifest: its checksum, its shape, and that it is the one its name says;
+ * with `digest` (the catalog's, recorded when it was sent), that it is the very manifest sent —
+ * which pins every segment and chunk name, so a store cannot hand back other data under the id.
+ */
 export async function readManifest(
   store: ArchiveStore,
   volume: string,
   id: string,
   key: ArchiveKey | null,
+  digest?: string | null,
 ): Promise<Manifest> {
   const what = `the manifest of ${id}`;
   const object = await store.get(manifestKey(volume, id));
@@ -130,6 +138,8 @@ export async function readManifest(
   }
   if (typeof outer.manifest !== 'string' || outer.sha256 !== sha256(outer.manifest))
     throw corrupt(what, 'its checksum does not match');
+  if (digest && outer.sha256 !== digest)
+    throw corrupt(what, `it is not the manifest sent (SHA-256 ${String(outer.sha256)}, not ${digest})`);
   const manifest = JSON.parse(outer.manifest) as Manifest;
   if (manifest.format !== 'qrv-generation' || manifest.id !== id || manifest.volume !== volume)
     throw corrupt(what, `it describes ${String(manifest.id)} of ${String(manifest.volume)}`);

@@ -333,6 +333,11 @@ export const archiveSchema = z.object({
   jobId: z.string(),
   /** what the last `qrv verify` of it found */
   lastVerify: orNull(verifyResultSchema),
+  /**
+   * the SHA-256 of its manifest as sent: every read of the manifest must give it, which pins every
+   * segment and chunk name (absent on rows written before it was kept; optional in schema 7)
+   */
+  manifestDigest: z.optional(orNull(z.string().check(z.regex(/^[0-9a-f]{64}$/)))),
 });
 
 /** The default sub-client as a new catalog has it (dated at the epoch: it has always existed). */

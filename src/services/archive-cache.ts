@@ -55,7 +55,7 @@ async function fetchIntoCache(ctx: Context, row: ArchiveRow): Promise<string> {
   });
   const handle = await fs.open(temp, flags, 0o600);
   try {
-    const manifest = await readManifest(access.store, row.volume, row.id, access.key);
+    const manifest = await readManifest(access.store, row.volume, row.id, access.key, row.manifestDigest);
     if ((row.checksum && row.checksum !== manifest.checksum) || row.sizeBytes !== manifest.sizeBytes)
       throw new QrvError(
         'verify',

@@ -12,7 +12,7 @@ import { idKind, newId } from '../core/ids.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import type { Summary } from '../output/printer.ts';
-import { chunkCount, readManifest, type GenerationStats, type Manifest } from '../archive/manifest.ts';
+import { chunkCount, manifestDigest, readManifest, type GenerationStats, type Manifest } from '../archive/manifest.ts';
 import { sendGeneration } from '../archive/send.ts';
 import { accessGeneration, findStore, type GenerationAccess } from './stores.ts';
 
@@ -145,7 +145,7 @@ async function previousManifest(ctx: Context, row: ArchiveRow, access: Generatio
   const newest = before.find((a) => a.keyFile === row.keyFile) ?? before[0];
   if (!newest) return null;
   try {
-    return await readManifest(access.store, newest.volume, newest.id, access.key);
+    return await readManifest(access.store, newest.volume, newest.id, access.key, newest.manifestDigest);
   } catch (error) {
     if (!isQrvError(error) || !['archive-corrupt', 'archive-key', 'store-object-missing'].includes(error.code))
       throw error;
@@ -229,6 +229,7 @@ export async function archive(ctx: Context, request: ArchiveRequest): Promise<Su
         state: 'ready',
         chunks: chunkCount(manifest),
         checksum: manifest.checksum,
+        manifestDigest: manifestDigest(manifest),
         finishedAt: ctx.now().toISOString(),
       });
       await job.commit((catalog) => replaceArchive(catalog, row));

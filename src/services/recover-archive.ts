@@ -56,7 +56,7 @@ function readChecked(
     'recover',
     'read manifest',
     async () => {
-      const m = await readManifest(store, row.volume, row.id, key);
+      const m = await readManifest(store, row.volume, row.id, key, row.manifestDigest);
       if (row.checksum && m.checksum !== row.checksum)
         throw new QrvError(
           'verify',

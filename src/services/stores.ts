@@ -18,7 +18,7 @@ import {
   type StoreLockHandle,
   type StoreLockKind,
 } from '../archive/store-lock.ts';
-import { chunkCount, storedManifests, type Manifest } from '../archive/manifest.ts';
+import { chunkCount, manifestDigest, storedManifests, type Manifest } from '../archive/manifest.ts';
 
 import { openStore } from '../stores/registry.ts';
 import type { ArchiveStore } from '../stores/store.ts';
@@ -297,6 +297,8 @@ function importedRow(m: Manifest, store: string, keyFile: string | null): Archiv
     removedAt: null,
     jobId: '',
     lastVerify: null,
+    // as found in the store when it was imported: later reads must give the same manifest
+    manifestDigest: manifestDigest(m),
   };
 }
 

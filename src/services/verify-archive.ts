@@ -25,7 +25,7 @@ export async function verifyArchive(ctx: Context, request: { id: string; deep: b
   });
   let outcome;
   try {
-    const manifest = await readManifest(store, row.volume, row.id, key);
+    const manifest = await readManifest(store, row.volume, row.id, key, row.manifestDigest);
     outcome = await checkGeneration(store, manifest, key, { deep: request.deep, reporter: ctx.reporter });
     if ((row.checksum && manifest.checksum !== row.checksum) || manifest.sizeBytes !== row.sizeBytes)
       outcome.damaged.unshift(

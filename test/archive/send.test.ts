@@ -4,7 +4,13 @@ import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { keyFromSecret, type ArchiveKey } from '../../src/archive/key.ts';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_SEGMENT_SIZE } from '../../src/archive/layout.ts';
-import { readManifest, segmentLocation, writeManifest, type Manifest } from '../../src/archive/manifest.ts';
+import {
+  manifestDigest,
+  readManifest,
+  segmentLocation,
+  writeManifest,
+  type Manifest,
+} from '../../src/archive/manifest.ts';
 import { restoreGeneration } from '../../src/archive/restore.ts';
 import { readPackIndex } from '../../src/archive/pack.ts';
 import { fetchSegment, chunkLocation } from '../../src/archive/segment.ts';
@@ -284,4 +290,19 @@ t.test('a previous generation that is damaged costs the next one bytes, not its 
   await restore(store, 'a-000000000002', out);
   t.ok((await fs.readFile(out)).equals(await fs.readFile(image)), 'the new generation is whole');
   await t.rejects(restore(store, 'a-000000000001', out), { code: 'archive-corrupt' }, 'the damaged one says so');
+});
+
+t.test('a manifest read with the digest the catalog recorded must be the very one sent', async (t) => {
+  const { image, store } = await scene(t);
+  const sent = await send(store, image, 'a-000000000001');
+  const digest = manifestDigest(sent);
+  t.same((await readManifest(store, 'web', sent.id, null, digest)).segments, sent.segments, 'the one sent is read');
+  // the store's owner writes another, well-formed manifest under the id: another image's lists
+  const forged = { ...sent, segments: [...sent.segments].reverse(), checksum: sent.checksum };
+  await writeManifest(store, forged, null);
+  t.ok(await readManifest(store, 'web', sent.id, null), 'alone, the forgery is well formed');
+  await t.rejects(readManifest(store, 'web', sent.id, null, digest), {
+    code: 'archive-corrupt',
+    message: /it is not the manifest sent/,
+  });
 });

@@ -89,7 +89,7 @@ export async function storeHeader(
   }
   let header: StoreHeader;
   try {
-    header = JSON.parse((await store.get(STORE_FILE)).toString('utf8')) as StoreHeader;
+    header = JSON.parse((await store.get(STORE_FILE, 64 * 1024)).toString('utf8')) as StoreHeader;
   } catch {
     throw new QrvError(
       'refused',

@@ -5,6 +5,7 @@
 // manifest is also authenticated (codec.ts). The packs each segment needs are in the manifest so
 // that prune and a quick verify know every pack a generation uses without reading its segments.
 import { DEFAULT_BLOCK_SIZE } from '../copy/replicate.ts';
+import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { ArchiveStore } from '../stores/store.ts';
 import { OBJECT_OVERHEAD, corrupt, decodeObject, encodeObject } from './codec.ts';
@@ -128,7 +129,7 @@ export async function readManifest(
   digest?: string | null,
 ): Promise<Manifest> {
   const what = `the manifest of ${id}`;
-  const object = await store.get(manifestKey(volume, id));
+  const object = await store.get(manifestKey(volume, id), MAX_MANIFEST_OBJECT);
   const text = (await decodeObject('manifest', id, object, key, what)).toString('utf8');
   let outer: { sha256?: unknown; manifest?: unknown };
   try {
@@ -173,6 +174,9 @@ export function packsUsed(manifest: Manifest): Set<string> {
 }
 
 /** How many chunks the image has, zeros included. */
+/** The largest manifest object qrv reads: the longest string its JSON can be, and its header and seal. */
+const MAX_MANIFEST_OBJECT = constants.MAX_STRING_LENGTH + 1024;
+
 export const chunkCount = (manifest: Manifest): number => Math.ceil(manifest.sizeBytes / manifest.chunkSize);
 
 /** Reads a manifest with whichever of `keys` opens it (null: not sealed). */

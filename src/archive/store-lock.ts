@@ -200,9 +200,10 @@ async function readEntry(
   if (object.size > MAX_LOCK_BYTES) return { ...entry, malformed: `it is ${object.size} bytes, not a lock` };
   let data: Buffer;
   try {
-    data = await store.get(object.key);
+    data = await store.get(object.key, MAX_LOCK_BYTES);
   } catch (error) {
     if (isQrvError(error) && error.code === 'store-object-missing') return null; // released meanwhile
+    if (isQrvError(error) && error.code === 'store-object-large') return { ...entry, malformed: 'it grew past a lock' };
     throw error;
   }
   const record = parseLockRecord(data);

@@ -260,6 +260,7 @@ export const ERROR_CODES = {
   'thaw-failed': ['io'],
   'tool-failed': ['io'],
   'store-failed': ['io'],
+  'store-object-large': ['io'],
   'store-full': ['io'],
   'store-unreachable': ['io'],
   'store-object-missing': ['io'],

@@ -14,6 +14,7 @@ import {
   objectMissing,
   storeFailed,
   storeFull,
+  tooLarge,
   type ArchiveStore,
   type StoreObject,
 } from './store.ts';
@@ -136,8 +137,11 @@ class DirStore implements ArchiveStore {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
-    return this.reading(key, (file) => file.readFile());
+  async get(key: string, limit: number): Promise<Buffer> {
+    return this.reading(key, async (file, size) => {
+      if (size > limit) throw tooLarge(this.where, key, limit);
+      return file.readFile();
+    });
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {

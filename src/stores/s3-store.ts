@@ -10,6 +10,7 @@ import {
   checkKey,
   objectMissing,
   storeFailed,
+  tooLarge,
   type ArchiveStore,
   type StoreLocation,
   type StoreObject,
@@ -164,8 +165,8 @@ class S3Store implements ArchiveStore {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
-    return this.reading(key, null);
+  async get(key: string, limit: number): Promise<Buffer> {
+    return this.reading(key, null, limit);
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
@@ -173,15 +174,24 @@ class S3Store implements ArchiveStore {
     return this.reading(key, { offset, length });
   }
 
-  private async reading(key: string, range: { offset: number; length: number } | null): Promise<Buffer> {
+  private async reading(
+    key: string,
+    range: { offset: number; length: number } | null,
+    limit = Number.MAX_SAFE_INTEGER,
+  ): Promise<Buffer> {
     checkKey(key);
     try {
       const Range = range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined;
       const reply = await this.client.send(
         new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.at(key), ...(Range ? { Range } : {}) }),
       );
-      if (!range) return Buffer.from(await reply.Body!.transformToByteArray());
-      return await atMost(reply.Body as AsyncIterable<Uint8Array> & { destroy?: () => void }, range.length);
+      const body = reply.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
+      if (range) return await atMost(body, range.length);
+      if ((reply.ContentLength ?? 0) > limit) {
+        body.destroy?.();
+        throw tooLarge(this.where, key, limit);
+      }
+      return await atMost(body, limit);
     } catch (error) {
       if (isMissing(error)) throw objectMissing(this.where, key);
       // a range that begins past the end: the object is shorter, which the caller judges

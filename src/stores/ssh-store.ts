@@ -14,6 +14,7 @@ import {
   objectMissing,
   storeFailed,
   storeFull,
+  tooLarge,
   type ArchiveStore,
   type StoreLocation,
   type StoreObject,
@@ -214,10 +215,11 @@ class SshStore implements ArchiveStore {
     return this.failure(`write ${key}`, error);
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, limit: number): Promise<Buffer> {
     return this.reading(key, async (handle) => {
-      const attrs = await this.client.fstat(handle);
-      return this.client.read(handle, 0, attrs.size ?? 0);
+      const size = (await this.client.fstat(handle)).size ?? 0;
+      if (size > limit) throw tooLarge(this.where, key, limit);
+      return this.client.read(handle, 0, size);
     });
   }
 

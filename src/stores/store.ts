@@ -20,8 +20,11 @@ export interface ArchiveStore {
   readonly where: string;
   /** Writes the object whole or not at all (a temporary name, then a rename; S3's PUT is atomic). */
   put(key: string, data: Uint8Array): Promise<void>;
-  /** The whole object; a missing one is a QrvError `store-object-missing`. */
-  get(key: string): Promise<Buffer>;
+  /**
+   * The whole object; a missing one is a QrvError `store-object-missing`, and one larger than
+   * `limit` bytes (more than qrv ever writes under that key) is `store-object-large`, read no further.
+   */
+  get(key: string, limit: number): Promise<Buffer>;
   /**
    * `length` bytes of the object from `offset` (fewer when the object ends first: the caller, who
    * knows what it expects, decides what a short read means); a missing one is `store-object-missing`.
@@ -91,5 +94,14 @@ export function storeFull(where: string, why: string): QrvError {
     'store-full',
     `the archive store ${where} is full: ${why}`,
     'free space there (qrv prune removes generations that fell out of the retention grid), then run the command again',
+  );
+}
+
+export function tooLarge(where: string, key: string, limit: number): QrvError {
+  return new QrvError(
+    'io',
+    'store-object-large',
+    `${key} in the archive store ${where} holds more than ${limit} bytes, more than qrv ever writes there`,
+    'something other than qrv writes to this store: find out what, and keep it out',
   );
 }

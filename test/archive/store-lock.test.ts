@@ -344,7 +344,7 @@ t.test('refresh rewrites refreshedAt; a lock removed meanwhile is lost, and chec
   at = new Date(NOW.getTime() + 5 * 60_000);
   await lock.refresh();
   t.equal(lock.record.refreshedAt, at.toISOString());
-  const stored = JSON.parse((await store.get(lock.key)).toString()) as StoreLockRecord;
+  const stored = JSON.parse((await store.get(lock.key, 65536)).toString()) as StoreLockRecord;
   t.same(stored, lock.record, 'the stored lock is the record');
   t.equal(stored.createdAt, NOW.toISOString(), 'createdAt stays');
   lock.check();
@@ -386,7 +386,7 @@ t.test('the handle refreshes itself on a timer, and remembers a failure for chec
   const first = lock.record.refreshedAt;
   await new Promise((resolve) => setTimeout(resolve, 150));
   t.not(lock.record.refreshedAt, first, 'refreshed');
-  t.equal(JSON.parse((await store.get(lock.key)).toString()).refreshedAt, lock.record.refreshedAt);
+  t.equal(JSON.parse((await store.get(lock.key, 65536)).toString()).refreshedAt, lock.record.refreshedAt);
   await lock.release();
   t.same(await lockKeys(store), []);
 

@@ -17,12 +17,17 @@ export function storeContract(t: Test, subject: StoreSubject): void {
     const large = randomBytes(5 * 1024 * 1024 + 123);
     await store.put('test/small', small);
     await store.put('test/deep/er/large.bin', large);
-    t.same(await store.get('test/small'), small, 'the small one');
-    t.ok((await store.get('test/deep/er/large.bin')).equals(large), 'the 5 MiB one');
+    t.same(await store.get('test/small', 1024), small, 'the small one');
+    t.ok((await store.get('test/deep/er/large.bin', large.length)).equals(large), 'the 5 MiB one');
+    await t.rejects(
+      store.get('test/deep/er/large.bin', large.length - 1),
+      { code: 'store-object-large' },
+      'not past a limit',
+    );
     t.equal(await store.size('test/deep/er/large.bin'), large.length, 'its size');
     t.equal(await store.size('test/none'), null, 'no size for a missing object');
     await store.put('test/empty', Buffer.alloc(0));
-    t.equal((await store.get('test/empty')).length, 0, 'an empty object');
+    t.equal((await store.get('test/empty', 0)).length, 0, 'an empty object');
   });
 
   t.test('a range of an object is read as it is in the object; past its end, what is there', async (t) => {
@@ -43,7 +48,7 @@ export function storeContract(t: Test, subject: StoreSubject): void {
   t.test('a missing object is one error that names it', async (t) => {
     const store = await subject.open();
     t.teardown(() => store.close());
-    await t.rejects(store.get('test/not-there'), {
+    await t.rejects(store.get('test/not-there', 1024), {
       code: 'store-object-missing',
       message: /test\/not-there is missing/,
     });
@@ -54,7 +59,7 @@ export function storeContract(t: Test, subject: StoreSubject): void {
     t.teardown(() => store.close());
     await store.put('replace/x', Buffer.from('first'));
     await store.put('replace/x', Buffer.from('second, longer'));
-    t.equal((await store.get('replace/x')).toString(), 'second, longer');
+    t.equal((await store.get('replace/x', 1024)).toString(), 'second, longer');
     t.same(await store.list('replace/'), [{ key: 'replace/x', size: 14 }], 'one object, no temporary files');
   });
 
@@ -98,7 +103,7 @@ export function storeContract(t: Test, subject: StoreSubject): void {
     const again = await subject.open();
     t.teardown(() => again.close());
     t.equal((await again.list('many/')).length, objects.length, 'all listed');
-    for (const [key, data] of objects) if (!(await again.get(key)).equals(data)) t.fail(`${key} differs`);
+    for (const [key, data] of objects) if (!(await again.get(key, data.length)).equals(data)) t.fail(`${key} differs`);
     t.pass('all read back');
   });
 

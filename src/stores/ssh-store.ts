@@ -105,15 +105,17 @@ export async function openSshStore(location: StoreLocation, create = false): Pro
   try {
     client = await Promise.race([
       SftpClient.start(conversation),
-      exited.then((status) => {
+      exited.then(async (status) => {
         if (status instanceof Error) throw status;
+        await conversation.drained;
         throw sshFailure(location.location, conversation.stderr());
       }),
     ]);
   } catch (error) {
     conversation.kill();
-    if (error instanceof SftpClosedError) throw sshFailure(location.location, conversation.stderr());
-    throw error;
+    if (!(error instanceof SftpClosedError)) throw error;
+    await conversation.drained;
+    throw sshFailure(location.location, conversation.stderr());
   }
   void exited.then(() => client.end(new SftpClosedError('ssh ended')));
   const store = new SshStore(location.location, target.root, client, () => conversation.stderr(), conversation.kill);

@@ -113,6 +113,8 @@ export interface Conversation {
   stderr(): string;
   /** its exit status once it ended (null: killed by a signal); rejects only when it is missing */
   exited: Promise<number | null>;
+  /** resolves once the program's standard error has ended (all it said is in stderr()), or after 2 s */
+  drained: Promise<void>;
   kill(): void;
 }
 
@@ -137,11 +139,21 @@ export function converse(program: string, args: string[], options: Options = {})
     return result.exitCode ?? null;
   });
   exited.catch(() => undefined);
+  // its output can end, and its exit be seen, before the last of what it wrote to stderr arrives
+  const drained = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    timer.unref();
+    child.stderr?.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   return {
     stdin: child.stdin!,
     stdout: child.stdout!,
     stderr: () => said,
     exited,
+    drained,
     kill: () => void child.kill('SIGTERM'),
   };
 }

@@ -31,8 +31,10 @@ async function startWriter(
   mode: 'hold' | 'reopen' = 'hold',
 ): Promise<{ writer: ResultPromise }> {
   const child = execa('node', [WRITER, image, String(SECTORS), mode], { reject: false });
-  t.teardown(() => {
+  // ended, not only signalled, before the filesystem under its image is unmounted
+  t.teardown(async () => {
     child.kill('SIGKILL');
+    await child;
   });
   // Written once the sector of its first write carries a stamp (the image starts as zeros).
   const first = ((1 * 40503 + 7) % SECTORS) * 4096;
@@ -105,7 +107,7 @@ t.test(
     const dir = await tmpDir(t);
     const xfs = await mountLoopFs(t, dir, 'xfs', 512);
     const { home, image } = await volumeOn(t, xfs.mountpoint);
-    await startWriter(t, image);
+    const { writer } = await startWriter(t, image);
     for (let round = 1; round <= 3; round += 1) {
       const snap = await qrvJson(home, ['snap', 'disk']);
       t.equal(snap.run.exitCode, 0, snap.run.stderr);
@@ -114,6 +116,9 @@ t.test(
       t.ok(replayed.point > 64, `round ${round}: the writer had written (${replayed.point} writes)`);
       t.equal(replayed.torn, 0, `round ${round}: every sector is as it was at write ${replayed.point}`);
     }
+    // gone before the teardown unmounts the filesystem its image is on (whatever their order)
+    writer.kill('SIGKILL');
+    await writer;
   },
 );
 

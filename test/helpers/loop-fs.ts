@@ -28,7 +28,12 @@ export async function mountLoopFs(
   await execa(mkfs[0] as string, mkfs[1] as string[]);
   const device = (await execa('losetup', ['-f', '--show', image])).stdout.trim();
   t.teardown(async () => {
-    await execa('umount', [mountpoint], { reject: false });
+    // a process of the test that was just killed may hold a file there for a moment: try again
+    for (let tries = 0; tries < 50; tries++) {
+      const umount = await execa('umount', [mountpoint], { reject: false });
+      if (umount.exitCode === 0 || !/busy/i.test(umount.stderr)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await execa('losetup', ['-d', device], { reject: false });
   });
   await execa('mount', [device, mountpoint]);

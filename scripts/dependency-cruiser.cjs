@@ -7,7 +7,7 @@ const LAYERS = [
   ['services'], // one function per command
   ['engine'], // the phases of a job: snapshot, copy, unsnap; job records, hooks run
   ['policy', 'prune', 'pools', 'check', 'output'], // decisions from catalog data and a clock; what a summary is
-  ['providers', 'copy', 'ledger', 'browse', 'stores', 'archive'], // snapshot mechanisms, the copy engine, hash ledgers, reading copies, archive stores and generations
+  ['providers', 'copy', 'ledger', 'browse', 'stores', 'archive', 'writers'], // snapshot mechanisms, the copy engine, hash ledgers, reading copies, archive stores and generations, application writers
   ['catalog'], // the catalog and history files, their schema and lookups
   ['system'], // the host: tools run, block devices, freeze, extent maps
   ['core'], // errors, events, ids, durations, byte ranges

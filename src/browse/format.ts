@@ -1,5 +1,5 @@
 // How entries are printed: `ls -l`-like lines for people, plain rows for --json.
-import { readFileSync } from 'node:fs';
+import { hostNames } from '../system/users.ts';
 import { modeString } from './names.ts';
 import type { FsEntry } from './types.ts';
 
@@ -17,25 +17,6 @@ export function entryJson(entry: FsEntry): Record<string, unknown> {
     ...(entry.type === 'symlink' ? { target: entry.target ?? null } : {}),
     ...(entry.rdev ? { rdev: entry.rdev } : {}),
   };
-}
-
-/** Names of this host's users and groups (/etc/passwd, /etc/group), as ls shows them. */
-export function hostNames(): { user: (uid: number) => string; group: (gid: number) => string } {
-  const table = (file: string) => {
-    const names = new Map<number, string>();
-    try {
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        const [name, , id] = line.split(':');
-        if (name && id && /^\d+$/.test(id) && !names.has(Number(id))) names.set(Number(id), name);
-      }
-    } catch {
-      // no names: numbers are shown
-    }
-    return names;
-  };
-  const users = table('/etc/passwd');
-  const groups = table('/etc/group');
-  return { user: (uid) => users.get(uid) ?? String(uid), group: (gid) => groups.get(gid) ?? String(gid) };
 }
 
 const when = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');

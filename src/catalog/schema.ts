@@ -18,10 +18,10 @@ const nonEmpty = () => z.string().check(z.minLength(1));
 const orNull = <T extends z.ZodMiniType>(schema: T) => z._default(z.nullable(schema), null);
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7];
+export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8];
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -79,6 +79,22 @@ export function derivedConsistency(row: { method?: unknown; quiesce?: unknown })
   return 'unknown';
 }
 
+/** An application object a snapshot holds (schema 8; F13): what a writer found and recorded while it held it at rest. */
+export const appObjectSchema = z.object({
+  /** the writer: "postgresql", "sqlite" */
+  writer: z.string(),
+  /** its instance: a cluster's name, an SQLite file's folder */
+  instance: z.string(),
+  /** the database's name; an SQLite file's name */
+  name: z.string(),
+  /** the files and folders that hold the instance (data folder, pg_wal, tablespaces; the file and its -wal) */
+  paths: z.array(z.string()),
+  /** where the writer stood: a PostgreSQL LSN, an SQLite database's size */
+  position: z.nullable(z.string()),
+  /** files the writer returned to keep with the snapshot: backup_label, tablespace_map */
+  files: z.record(z.string(), z.string()),
+});
+
 const snapshotRowSchema = z.object({
   id: z.string(),
   volume: z.string(),
@@ -99,8 +115,8 @@ const snapshotRowSchema = z.object({
   quiesce: z.string(),
   /** how long I/O to the volume was suspended for this snapshot */
   suspendedMs: z.number().check(z.nonnegative()),
-  /** application objects the snapshot holds (writers fill this in; none yet) */
-  objects: z.array(z.string()),
+  /** application objects the snapshot holds (schema 8; before, always empty) */
+  objects: z.array(appObjectSchema),
   jobId: z.string(),
   removedAt: z.nullable(isoTime),
   /** the policy whose rules apply to it (copy timing, unsnap), if any */
@@ -258,6 +274,8 @@ export const policySchema = z.object({
 export const subclientSchema = z.object({
   name: z.string(),
   volumes: z.array(z.string()),
+  /** application objects it protects (schema 8): "postgresql:main/billing"; their volumes join its group */
+  objects: z.optional(z.array(z.string())),
   policy: z.nullable(z.string()),
   createdAt: isoTime,
 });
@@ -362,6 +380,7 @@ export const catalogSchema = z.object({
 export type Volume = z.infer<typeof volumeSchema>;
 export type RetiredPrimary = z.infer<typeof retiredPrimarySchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
+export type AppObject = z.infer<typeof appObjectSchema>;
 export type SnapshotState = z.infer<typeof snapshotStateSchema>;
 export type Qrv = z.infer<typeof qrvSchema>;
 export type QrvHistory = z.infer<typeof qrvHistorySchema>;

@@ -17,6 +17,7 @@ import { register as registerCheck } from './commands/check.ts';
 import { register as registerRemove } from './commands/remove.ts';
 import { register as registerPolicy } from './commands/policy.ts';
 import { register as registerSubclient } from './commands/subclient.ts';
+import { register as registerApp } from './commands/app.ts';
 import { register as registerSchedule } from './commands/schedule.ts';
 import { register as registerMaintenance } from './commands/maintenance.ts';
 import { register as registerBrowse } from './commands/browse.ts';
@@ -81,6 +82,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
   registerCatalog(program);
   registerPolicy(program);
   registerSubclient(program);
+  registerApp(program);
   registerSchedule(program);
   registerPool(program);
   registerStore(program);

@@ -4,7 +4,8 @@
 // them are frozen at once under one guard; each member takes its snapshot and says so (thaw());
 // when the last one has, everything is thawed and every member goes on to index and its
 // post-snapshot hook. A member that fails before it joins aborts the group: the others stop
-// waiting and fail with its error, and nothing is frozen.
+// waiting and fail with its error, and nothing is frozen. Application writers (F13) are brought
+// to rest when every member has joined, just before the freeze.
 import { freezeWithGuard, guardDeadlineMs, type Freeze } from '../system/freeze.ts';
 
 interface Waiting {
@@ -20,7 +21,11 @@ export class GroupFreeze {
   private joinedCount = 0;
   private aborted: unknown = null;
 
-  constructor(private readonly size: number) {}
+  /** `beforeFreeze` runs once every member has joined, before anything is frozen (application writers brought to rest); its failure fails every member. */
+  constructor(
+    private readonly size: number,
+    private readonly beforeFreeze?: () => Promise<void>,
+  ) {}
 
   /** Waits until every member has joined and the group is frozen; the handle's thaw() marks this member done. */
   join(mountpoints: string[], limitMs = guardDeadlineMs()): Promise<Freeze> {
@@ -45,6 +50,7 @@ export class GroupFreeze {
     const limitMs = Math.min(...members.map((m) => m.limitMs));
     let freeze: Freeze;
     try {
+      await this.beforeFreeze?.();
       freeze = points.length
         ? await freezeWithGuard(points, limitMs)
         : {

@@ -14,6 +14,7 @@ import { scheduleDue } from '../policy/schedule.ts';
 import { scanSnapshotHealth } from '../engine/snapshot-health.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member } from './group.ts';
+import { subclientTargets, writerTimeout } from './app-objects.ts';
 import { prune } from './prune.ts';
 import { archive } from './archive.ts';
 import { dueArchives } from './cron-archive.ts';
@@ -34,7 +35,7 @@ export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
   const groups: DueGroup[] = [];
   for (const subclient of data.subclients) {
     const policy = subclient.policy ? data.policies.find((p) => p.name === subclient.policy) : undefined;
-    if (!policy?.schedule || subclient.volumes.length === 0) continue;
+    if (!policy?.schedule || (subclient.volumes.length === 0 && !subclient.objects?.length)) continue;
     // Never snapshotted: count from when the rule began (the later of the sub-client and its policy).
     const since =
       newest(data.snapshots.filter((s) => s.subclient === subclient.name)) ??
@@ -92,7 +93,10 @@ export async function cron(ctx: Context): Promise<Summary> {
     for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
       const data = await ctx.catalog.read();
       try {
-        const members: Member[] = group.volumes.map((volume) => ({
+        const { volumes, plan } = group.subclient
+          ? await subclientTargets(data, group.subclient)
+          : { volumes: group.volumes, plan: null };
+        const members: Member[] = volumes.map((volume) => ({
           volume,
           rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)),
         }));
@@ -100,6 +104,7 @@ export async function cron(ctx: Context): Promise<Summary> {
           subclient: group.subclient?.name ?? null,
           label: null,
           force: false,
+          ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
         });
         for (const job of made.jobs) await endJob(job);
         for (const s of made.snapshots) snapped.push(s.id);

@@ -11,6 +11,8 @@ import { GroupFreeze } from '../engine/group-freeze.ts';
 import { endJob, startJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { snapshotPhase } from '../engine/snapshot-phase.ts';
 import { unsnapPhase } from '../engine/unsnap-phase.ts';
+import { GroupWriters, objectRows, type WriterPlan } from '../engine/writer-hold.ts';
+import type { HoldRecord } from '../writers/writer.ts';
 import type { Rules } from '../policy/rules.ts';
 
 export interface Member {
@@ -35,6 +37,8 @@ export interface GroupOptions {
   force: boolean;
   /** the kind of the jobs (default run) */
   kind?: 'run' | 'snap';
+  /** application writers to hold at rest for the group's snapshot (F13) */
+  writers?: { plan: WriterPlan; timeoutMs: number };
 }
 
 /**
@@ -50,7 +54,12 @@ export async function snapshotGroup(
   const groupId = newId('g');
   const jobs: JobRecorder[] = [];
   for (const { volume } of members) jobs.push(await startJob(ctx, options.kind ?? 'run', volume.name));
-  const groupFreeze = members.length > 1 ? new GroupFreeze(members.length) : undefined;
+  const writers = new GroupWriters(options.writers?.plan, jobs[0], {
+    label: `qrv ${groupId}`,
+    timeoutMs: options.writers?.timeoutMs ?? 0,
+  });
+  const groupFreeze =
+    members.length > 1 || options.writers ? new GroupFreeze(members.length, writers.beforeFreeze) : undefined;
   const settled = await Promise.allSettled(
     members.map(({ volume, rules }, index) =>
       snapshotPhase(ctx, jobs[index] as JobRecorder, volume, {
@@ -70,7 +79,9 @@ export async function snapshotGroup(
       }),
     ),
   );
-  const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const rejected = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const released = await writers.end(rejected !== undefined);
+  const failed = rejected ?? (released.error ? { status: 'rejected' as const, reason: released.error } : undefined);
   if (failed) {
     for (const [index, result] of settled.entries()) {
       const job = jobs[index] as JobRecorder;
@@ -85,7 +96,25 @@ export async function snapshotGroup(
     }
     throw failed.reason;
   }
-  return { jobs, snapshots: settled.map((result) => (result as PromiseFulfilledResult<Snapshot>).value), groupId };
+  const snapshots = settled.map((result) => (result as PromiseFulfilledResult<Snapshot>).value);
+  if (options.writers) await recordObjects(ctx, snapshots, options.writers.plan, released.records);
+  return { jobs, snapshots, groupId };
+}
+
+/** Writes the application objects each snapshot holds into its row (and the copies returned). */
+async function recordObjects(
+  ctx: Context,
+  snapshots: Snapshot[],
+  plan: WriterPlan,
+  records: Map<string, HoldRecord>,
+): Promise<void> {
+  for (const snapshot of snapshots) snapshot.objects = objectRows(plan, records, snapshot.volume);
+  await ctx.catalog.update((data) => {
+    for (const snapshot of snapshots) {
+      const row = data.snapshots.find((s) => s.id === snapshot.id);
+      if (row) row.objects = snapshot.objects;
+    }
+  });
 }
 
 /**

@@ -17,6 +17,8 @@ import { rulesFor, type Overrides } from '../policy/rules.ts';
 import { getProvider } from '../providers/registry.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member, type Outcome } from './group.ts';
+import { subclientTargets, writerTimeout } from './app-objects.ts';
+import type { WriterPlan } from '../engine/writer-hold.ts';
 
 export interface RunRequest extends Overrides {
   target: string;
@@ -24,19 +26,22 @@ export interface RunRequest extends Overrides {
   force: boolean;
 }
 
-function resolveRunTarget(data: CatalogData, target: string): { volumes: Volume[]; via: Subclient | null } {
+async function resolveRunTarget(
+  data: CatalogData,
+  target: string,
+): Promise<{ volumes: Volume[]; via: Subclient | null; plan: WriterPlan | null }> {
   const subclient = data.subclients.find((s) => s.name === target);
   if (subclient) {
-    if (subclient.volumes.length === 0)
+    if (subclient.volumes.length === 0 && !subclient.objects?.length)
       throw new QrvError(
         'refused',
         'subclient-empty',
         `sub-client "${target}" has no volumes`,
-        `add some with \`qrv subclient set ${target} --add VOLUME\``,
+        `add some with \`qrv subclient set ${target} --add VOLUME\` or \`--object WRITER:OBJECT\``,
       );
-    return { volumes: subclient.volumes.map((name) => findVolume(data, name)), via: subclient };
+    return { ...(await subclientTargets(data, subclient)), via: subclient };
   }
-  return { volumes: [findVolume(data, target)], via: null };
+  return { volumes: [findVolume(data, target)], via: null, plan: null };
 }
 
 /** Checks every member's destination before any snapshot is taken: a refusal changes nothing. */
@@ -79,7 +84,7 @@ async function preflight(data: CatalogData, home: string, members: Member[], req
 export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   await rediscover(ctx);
   const data = await ctx.catalog.read();
-  const { volumes, via } = resolveRunTarget(data, request.target);
+  const { volumes, via, plan } = await resolveRunTarget(data, request.target);
   const members: Member[] = volumes.map((volume) => ({
     volume,
     rules: rulesFor(policyFor(data, volume, via ?? undefined), request),
@@ -90,6 +95,7 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
     subclient: via?.name ?? null,
     label: request.label,
     force: request.force,
+    ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
   });
   const outcomes: Outcome[] = [];
   for (const [index, member] of members.entries()) {

@@ -8,6 +8,7 @@ import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
 import { findPolicy, findSubclient } from '../policy/resolve.ts';
+import { checkObjectIds } from './app-objects.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -17,6 +18,10 @@ export interface SubclientChanges {
   removeVolumes?: string[];
   /** a policy name, or "none" */
   policy?: string;
+  /** application objects: "postgresql:main/billing" (F13) */
+  objects?: string[];
+  addObjects?: string[];
+  removeObjects?: string[];
 }
 
 function apply(data: CatalogData, row: Subclient, changes: SubclientChanges): void {
@@ -24,10 +29,21 @@ function apply(data: CatalogData, row: Subclient, changes: SubclientChanges): vo
   if (changes.volumes) row.volumes = [...new Set(changes.volumes)];
   for (const name of changes.addVolumes ?? []) if (!row.volumes.includes(name)) row.volumes.push(name);
   if (changes.removeVolumes) row.volumes = row.volumes.filter((v) => !changes.removeVolumes!.includes(v));
+  applyObjects(row, changes);
   if (changes.policy !== undefined) {
     if (/^none$/i.test(changes.policy)) row.policy = null;
     else row.policy = findPolicy(data, changes.policy).name;
   }
+}
+
+function applyObjects(row: Subclient, changes: SubclientChanges): void {
+  checkObjectIds([...(changes.objects ?? []), ...(changes.addObjects ?? [])]);
+  let objects = row.objects ?? [];
+  if (changes.objects) objects = [...new Set(changes.objects)];
+  for (const id of changes.addObjects ?? []) if (!objects.includes(id)) objects.push(id);
+  if (changes.removeObjects) objects = objects.filter((id) => !changes.removeObjects!.includes(id));
+  if (objects.length) row.objects = objects;
+  else delete row.objects;
 }
 
 export async function addSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
@@ -63,7 +79,12 @@ export async function addSubclient(ctx: Context, name: string, changes: Subclien
 
 export async function setSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
   if (Object.values(changes).every((v) => v === undefined))
-    throw new QrvError('usage', 'nothing-to-set', 'nothing to change', 'give --volume, --add, --remove or --policy');
+    throw new QrvError(
+      'usage',
+      'nothing-to-set',
+      'nothing to change',
+      'give --volume, --add, --remove, --policy, --object, --add-object or --remove-object',
+    );
   const row = await ctx.catalog.update((data) => {
     const subclient = findSubclient(data, name);
     apply(data, subclient, changes);
@@ -82,8 +103,8 @@ export async function listSubclients(ctx: Context): Promise<Summary> {
   return {
     data: { subclients },
     lines: table(
-      ['SUB-CLIENT', 'POLICY', 'VOLUMES'],
-      subclients.map((s) => [s.name, s.policy ?? '-', s.volumes.join(' ') || '-']),
+      ['SUB-CLIENT', 'POLICY', 'VOLUMES', 'OBJECTS'],
+      subclients.map((s) => [s.name, s.policy ?? '-', s.volumes.join(' ') || '-', s.objects?.join(' ') || '-']),
     ),
   };
 }

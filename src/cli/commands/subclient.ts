@@ -16,6 +16,9 @@ interface Flags {
   add?: string[];
   remove?: string[];
   policy?: string;
+  object?: string[];
+  addObject?: string[];
+  removeObject?: string[];
 }
 
 function changes(options: Flags): SubclientChanges {
@@ -24,16 +27,22 @@ function changes(options: Flags): SubclientChanges {
     ...(options.add ? { addVolumes: options.add } : {}),
     ...(options.remove ? { removeVolumes: options.remove } : {}),
     ...(options.policy !== undefined ? { policy: options.policy } : {}),
+    ...(options.object ? { objects: options.object } : {}),
+    ...(options.addObject ? { addObjects: options.addObject } : {}),
+    ...(options.removeObject ? { removeObjects: options.removeObject } : {}),
   };
 }
 
 export function register(program: Command): void {
-  const subclient = program.command('subclient').description('named sets of volumes snapshotted together');
+  const subclient = program
+    .command('subclient')
+    .description('named sets of volumes and application objects snapshotted together');
   subclient
     .command('add <name>')
     .description('add a sub-client')
     .option('--volume <name>', 'a volume in it (repeatable)', collect)
     .option('--policy <name>', 'the policy its volumes follow')
+    .option('--object <id>', 'an application object in it, e.g. postgresql:main/billing (repeatable)', collect)
     .action((name: string, options: Flags, command: Command) =>
       execute(command, (ctx) => addSubclient(ctx, name, changes(options))),
     );
@@ -44,6 +53,9 @@ export function register(program: Command): void {
     .option('--add <name>', 'add a volume (repeatable)', collect)
     .option('--remove <name>', 'take a volume out (repeatable)', collect)
     .option('--policy <name>', 'the policy its volumes follow ("none" clears it)')
+    .option('--object <id>', 'replace its application objects with these (repeatable)', collect)
+    .option('--add-object <id>', 'add an application object (repeatable)', collect)
+    .option('--remove-object <id>', 'take an application object out (repeatable)', collect)
     .action((name: string, options: Flags, command: Command) =>
       execute(command, (ctx) => setSubclient(ctx, name, changes(options))),
     );

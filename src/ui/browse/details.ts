@@ -2,7 +2,7 @@
 // size and method; an entry's size, mode, owner, mtime, symlink target) and what it contains.
 import type { CatalogData } from '../../catalog/schema.ts';
 import { formatBytes } from '../../core/duration.ts';
-import { hostNames } from '../../browse/format.ts';
+import { hostNames } from '../../system/users.ts';
 import { modeString } from '../../browse/names.ts';
 import type { FsEntry } from '../../browse/types.ts';
 import { copiesOf, subclientsOf, type CopyRow } from './tree.ts';

@@ -1,0 +1,142 @@
+// The PostgreSQL writer (F13). Objects are databases of running clusters: "main/billing",
+// "main/*". Bringing a cluster to rest: CHECKPOINT (so that replay on start is short), then the
+// non-exclusive pg_backup_start on one held session; pg_backup_stop on that same session after
+// the snapshot returns the backup_label and tablespace_map kept with the snapshot. The snapshot
+// itself is of every volume the cluster spans (data folder, pg_wal, tablespaces) in one freeze
+// window, so it is crash-consistent on its own: a copy starts by replaying its WAL.
+import { SessionError } from '../../system/session.ts';
+import type { Hold, HoldOptions, HoldRecord, Writer, WriterInstance, WriterObject } from '../writer.ts';
+import { runningClusters, type Cluster } from './clusters.ts';
+import { literal, psqlOnce, psqlSession, type Reach } from './psql.ts';
+import { isQrvError, QrvError } from '../../core/errors.ts';
+
+const NAME = /^[A-Za-z0-9._-]+$/;
+
+/** A cluster's name in object ids: its Debian name, else its cluster_name, else "port-PORT". */
+export function instanceName(cluster: Cluster, clusterName: string): string {
+  if (cluster.debianName) return cluster.debianName;
+  const short = clusterName.split('/').pop() ?? '';
+  return NAME.test(short) ? short : `port-${cluster.port}`;
+}
+
+function reachOf(instance: WriterInstance): Reach {
+  const { major = '', port = '', socketDir = '', owner = '' } = instance.reach;
+  return { major, port, socketDir, owner };
+}
+
+async function instancesOf(cluster: Cluster): Promise<{ instance: WriterInstance; databases: string[] }> {
+  if (!cluster.socketDir)
+    throw new QrvError(
+      'hook',
+      'writer-failed',
+      `the PostgreSQL cluster in ${cluster.dataDir} listens on no unix socket`,
+      'set unix_socket_directories: qrv reaches a cluster only through its socket, as its owner',
+    );
+  const lines = await psqlOnce(
+    cluster,
+    'SHOW cluster_name;\nSELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1;',
+  );
+  const [clusterName = '', ...databases] = lines;
+  const { major, port, socketDir, owner, dataDir } = cluster;
+  return {
+    instance: {
+      writer: 'postgresql',
+      name: instanceName(cluster, clusterName),
+      paths: [...new Set([dataDir, cluster.walDir, ...cluster.tablespaces])],
+      reach: { major, port, socketDir, owner, dataDir },
+    },
+    databases,
+  };
+}
+
+async function allObjects(): Promise<WriterObject[]> {
+  const found: WriterObject[] = [];
+  for (const cluster of await runningClusters()) {
+    const { instance, databases } = await instancesOf(cluster);
+    for (const name of databases) found.push({ instance, name });
+  }
+  return found;
+}
+
+async function find(pattern: string): Promise<WriterObject[]> {
+  const slash = pattern.lastIndexOf('/');
+  const instance = slash < 0 ? pattern : pattern.slice(0, slash);
+  const database = slash < 0 ? '*' : pattern.slice(slash + 1);
+  return (await allObjects()).filter((o) => o.instance.name === instance && (database === '*' || o.name === database));
+}
+
+function lsnLine(lines: string[], what: string): string {
+  const lsn = lines.find((l) => /^[0-9A-F]+\/[0-9A-F]+$/i.test(l.split(' ')[0] ?? ''));
+  if (!lsn)
+    throw new QrvError(
+      'hook',
+      'writer-failed',
+      `${what} answered no position (${lines.join(' ') || 'nothing'})`,
+      'see the PostgreSQL server log',
+    );
+  return lsn;
+}
+
+const fromBase64 = (text: string | undefined) => Buffer.from(text ?? '', 'base64').toString('utf8');
+
+async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hold> {
+  const who = `PostgreSQL cluster ${instance.name}`;
+  const session = await psqlSession(reachOf(instance));
+  let start: string;
+  try {
+    await session.ask(
+      `SET statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))};\nCHECKPOINT;`,
+      options.timeoutMs + 5000,
+    );
+    start = lsnLine(
+      await session.ask(`SELECT pg_backup_start(${literal(options.label)}, true);`, options.timeoutMs + 5000),
+      'pg_backup_start',
+    );
+  } catch (error) {
+    await session.close();
+    throw asWriterError(who, 'could not be brought to rest', error);
+  }
+  return {
+    instance,
+    method: `CHECKPOINT, pg_backup_start at ${start}`,
+    release: async (): Promise<HoldRecord> => {
+      try {
+        const lines = await session.ask(
+          "SELECT s.lsn || ' ' || translate(encode(convert_to(s.labelfile, 'UTF8'), 'base64'), E'\\n', '') || ' ' || coalesce(translate(encode(convert_to(s.spcmapfile, 'UTF8'), 'base64'), E'\\n', ''), '') FROM pg_backup_stop(false) s;",
+          options.timeoutMs + 5000,
+        );
+        const [stop, label, map] = lsnLine(lines, 'pg_backup_stop').split(' ');
+        const files: Record<string, string> = { backup_label: fromBase64(label) };
+        if (map) files['tablespace_map'] = fromBase64(map);
+        return { position: `${start} (backup stopped at ${stop})`, files };
+      } catch (error) {
+        throw asWriterError(who, 'was not held to the end of the snapshot', error);
+      } finally {
+        await session.close();
+      }
+    },
+    abandon: () => session.close(),
+  };
+}
+
+function asWriterError(who: string, what: string, error: unknown): Error {
+  if (isQrvError(error)) return error;
+  if (!(error instanceof SessionError)) return error as Error;
+  const said = error.message.replace(/^\S*psql: /, '').replace(/^(ERROR|FATAL):\s+/, '');
+  return new QrvError(
+    'hook',
+    error.reason === 'timeout' ? 'writer-timeout' : 'writer-failed',
+    `${who} ${what}: ${said}`,
+    error.reason === 'timeout'
+      ? 'it did not answer in time (a long checkpoint?): raise --writer-timeout, or snapshot at a quieter time'
+      : "qrv connects as the data folder's owner over the unix socket and needs a superuser (or pg_checkpoint and EXECUTE on pg_backup_start): check the cluster is running and see its log",
+  );
+}
+
+export const postgresqlWriter: Writer = {
+  name: 'postgresql',
+  summary: 'PostgreSQL clusters running on this host; objects are databases (CLUSTER/DATABASE, CLUSTER/*)',
+  find,
+  discover: allObjects,
+  hold,
+};

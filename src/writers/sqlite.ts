@@ -1,0 +1,139 @@
+// The SQLite writer (F13). Objects are database files named by a path or a glob
+// ("sqlite:/srv/app/app.db", "sqlite:/srv/*/data/*.db"); a file is one when it begins with
+// SQLite's header. Bringing one to rest, through the sqlite3 program run as the file's owner (so
+// that a -wal or -shm it creates is the owner's): its WAL is checkpointed into the file
+// (TRUNCATE, when no reader is in the way), then BEGIN IMMEDIATE takes the write lock, which
+// is held until the snapshot is taken: no transaction is half written in it. The lock ends
+// with the session: if qrv dies, sqlite3's input closes and it lets go.
+import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import path from 'node:path';
+import fg from 'fast-glob';
+import { isQrvError, QrvError } from '../core/errors.ts';
+import { HeldSession, SessionError } from '../system/session.ts';
+import { asUser, userName } from '../system/users.ts';
+import type { Hold, HoldOptions, Writer, WriterInstance, WriterObject } from './writer.ts';
+
+const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Whether `file` is a regular file that begins with SQLite's header (opened without following a link). */
+export async function isSqliteFile(file: string): Promise<boolean> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (!handle) return false;
+  try {
+    if (!(await handle.stat()).isFile()) return false;
+    const head = Buffer.alloc(HEADER.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(HEADER);
+  } finally {
+    await handle.close();
+  }
+}
+
+function objectOf(file: string, owner: string): WriterObject {
+  return {
+    instance: {
+      writer: 'sqlite',
+      name: path.dirname(file),
+      paths: [file, `${file}-wal`, `${file}-shm`, `${file}-journal`],
+      reach: { file, owner },
+    },
+    name: path.basename(file),
+  };
+}
+
+async function find(pattern: string): Promise<WriterObject[]> {
+  if (!path.isAbsolute(pattern))
+    throw new QrvError(
+      'usage',
+      'bad-object',
+      `sqlite:${pattern} is not an absolute path`,
+      'name SQLite databases by absolute path or glob: sqlite:/srv/app/app.db',
+    );
+  const files = fg.isDynamicPattern(pattern)
+    ? await fg(pattern, {
+        absolute: true,
+        onlyFiles: true,
+        followSymbolicLinks: false,
+        dot: true,
+        suppressErrors: true,
+      })
+    : [pattern];
+  const found: WriterObject[] = [];
+  for (const file of files.sort()) {
+    if (/-(wal|shm|journal)$/.test(file) || !(await isSqliteFile(file))) continue;
+    const owner = userName((await stat(file)).uid);
+    if (owner) found.push(objectOf(path.normalize(file), owner));
+  }
+  return found;
+}
+
+function session(instance: WriterInstance): HeldSession {
+  const { file = '', owner = 'root' } = instance.reach;
+  const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', file]);
+  return new HeldSession({
+    program: run.program,
+    args: run.args,
+    options: { cwd: '/' },
+    markCommand: (mark) => `.print ${mark}`,
+  });
+}
+
+async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hold> {
+  const sqlite = session(instance);
+  const limit = options.timeoutMs + 5000;
+  let method: string;
+  try {
+    const [mode = ''] = await sqlite.ask(`.timeout ${Math.round(options.timeoutMs)}\nPRAGMA journal_mode;`, limit);
+    let checkpoint = '';
+    if (mode === 'wal') {
+      const [answer = ''] = await sqlite.ask('PRAGMA wal_checkpoint(TRUNCATE);', limit);
+      const [busy, frames] = answer.split('|');
+      checkpoint = busy === '0' ? `WAL checkpointed (${frames} frames), ` : 'WAL kept (a reader was in the way), ';
+    }
+    await sqlite.ask('BEGIN IMMEDIATE;', limit);
+    method = `${checkpoint}write lock held (journal mode ${mode})`;
+  } catch (error) {
+    await sqlite.close();
+    throw asWriterError(instance, 'could not be brought to rest', error);
+  }
+  return {
+    instance,
+    method,
+    release: async () => {
+      try {
+        if (!sqlite.alive()) throw new SessionError('sqlite3 ended while it held the lock', 'ended');
+        const [pages = ''] = await sqlite.ask('PRAGMA page_count;\nROLLBACK;', limit);
+        return { position: `${pages} pages`, files: {} };
+      } catch (error) {
+        throw asWriterError(instance, 'was not held to the end of the snapshot', error);
+      } finally {
+        await sqlite.close();
+      }
+    },
+    abandon: () => sqlite.close(),
+  };
+}
+
+function asWriterError(instance: WriterInstance, what: string, error: unknown): Error {
+  if (isQrvError(error)) return error;
+  if (!(error instanceof SessionError)) return error as Error;
+  const said = error.message.replace(/^\S*sqlite3: /, '').replace(/^(Runtime error|Error)[^:]*: /, '');
+  const timeout = error.reason === 'timeout' || /database is locked/.test(said);
+  return new QrvError(
+    'hook',
+    timeout ? 'writer-timeout' : 'writer-failed',
+    `SQLite database ${instance.reach['file']} ${what}: ${said}`,
+    timeout
+      ? 'another connection held its lock for longer than --writer-timeout: raise it, or snapshot at a quieter time'
+      : 'check that sqlite3 is installed (apt-get install sqlite3) and that the file is a healthy database',
+  );
+}
+
+export const sqliteWriter: Writer = {
+  name: 'sqlite',
+  summary: 'SQLite database files, named by absolute path or glob (sqlite:/srv/app/app.db)',
+  find,
+  discover: async () => [],
+  hold,
+};

@@ -201,6 +201,8 @@ export const qrvSchema = z.object({
   pool: orNull(z.string()),
   /** what the last `qrv verify` found (schema 3) */
   lastVerify: orNull(verifyResultSchema),
+  /** the application objects of the snapshot it reflects now (schema 8; F13); absent: none */
+  objects: z.optional(z.array(appObjectSchema)),
 });
 
 export const stepSchema = z.object({

@@ -323,6 +323,9 @@ async function verifyStep(run: Run, copy: CopyResult): Promise<void> {
 async function commitReady(run: Run, copy: CopyResult): Promise<void> {
   const { c, qrv } = run;
   const { job, snapshot } = c;
+  // it reflects this snapshot now, and holds that snapshot's application objects (F13)
+  if (snapshot.objects.length) qrv.objects = plainCopy(snapshot.objects);
+  else delete qrv.objects;
   Object.assign(qrv, {
     state: 'ready' as const,
     snapshotId: snapshot.id,

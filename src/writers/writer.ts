@@ -64,10 +64,14 @@ export interface Writer {
   hold(instance: WriterInstance, options: HoldOptions): Promise<Hold>;
 }
 
+/** "postgresql:main/billing", "sqlite:/srv/app/app.db": an object's id from its writer, instance and name. */
+export function idOf(writer: string, instance: string, name: string): string {
+  return writer === 'sqlite' ? `sqlite:${path.join(instance, name)}` : `${writer}:${instance}/${name}`;
+}
+
 /** "postgresql:main/billing" */
 export function objectId(object: WriterObject): string {
-  const { writer, name: instance } = object.instance;
-  return writer === 'sqlite' ? `sqlite:${path.join(instance, object.name)}` : `${writer}:${instance}/${object.name}`;
+  return idOf(object.instance.writer, object.instance.name, object.name);
 }
 
 /** "postgresql:main" */

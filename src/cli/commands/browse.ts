@@ -14,6 +14,7 @@ import { execute, toQrvError, type GlobalOptions } from '../execute.ts';
 const find = lazy(async () => (await import('../../services/browse.ts')).find);
 const ls = lazy(async () => (await import('../../services/browse.ts')).ls);
 const resolve = lazy(async () => (await import('../../services/resolve.ts')).resolve);
+const resolveObject = lazy(async () => (await import('../../services/resolve-object.ts')).resolveObject);
 
 interface SourceOptions {
   volume?: string;
@@ -43,13 +44,17 @@ const VIA = [
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function register(program: Command): void {
   program
-    .command('resolve <volume-or-subclient>')
+    .command('resolve <volume-subclient-or-object>')
     .description(
-      'name the newest snapshot or QRV holding a volume as it was at a time, and why the others were passed over',
+      'name the newest snapshot or QRV holding a volume (or the copies holding an application object, WRITER:OBJECT) as it was at a time, and why the others were passed over',
     )
     .requiredOption('--as-of <time>', 'the point in time (ISO time, "2h ago", "yesterday 18:00", "today 09:30")')
     .action((target: string, options: { asOf: string }, command: Command) =>
-      execute(command, (ctx) => resolve(ctx, { target, asOf: options.asOf })),
+      execute(command, (ctx) =>
+        target.includes(':')
+          ? resolveObject(ctx, { object: target, asOf: options.asOf })
+          : resolve(ctx, { target, asOf: options.asOf }),
+      ),
     );
 
   program

@@ -89,6 +89,8 @@ export const appObjectSchema = z.object({
   name: z.string(),
   /** the files and folders that hold the instance (data folder, pg_wal, tablespaces; the file and its -wal) */
   paths: z.array(z.string()),
+  /** where each of `paths` was: the volume, and the path inside that volume's filesystem (links resolved) */
+  places: z.optional(z.array(z.object({ path: z.string(), volume: z.string(), inside: z.string() }))),
   /** where the writer stood: a PostgreSQL LSN, an SQLite database's size */
   position: z.nullable(z.string()),
   /** files the writer returned to keep with the snapshot: backup_label, tablespace_map */

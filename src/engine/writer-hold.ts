@@ -23,18 +23,30 @@ export interface WriterPlan {
   instances: WriterInstance[];
   /** instance id → the names of the volumes that hold its files */
   volumesOf: Map<string, string[]>;
+  /** instance id → where each of its paths is */
+  placesOf: Map<string, Place[]>;
 }
 
 const unescape = (field: string) =>
   field.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 
-/** The mount point whose filesystem holds `file` (the longest that contains its real path, or its nearest existing folder's). */
-export async function mountHolding(file: string, mounts?: string): Promise<string | null> {
-  let real: string | null = null;
-  for (let at = file; real === null; at = path.dirname(at)) {
-    real = await realpath(at).catch(() => null);
-    if (at === path.dirname(at)) break;
+/** A path's real path: links resolved, or its nearest existing folder's and the rest as named. */
+async function realPathOf(file: string): Promise<string | null> {
+  for (let at = file, rest = ''; ; ) {
+    const real = await realpath(at).catch(() => null);
+    if (real !== null) return rest ? path.join(real, rest) : real;
+    if (at === path.dirname(at)) return null;
+    rest = rest ? path.join(path.basename(at), rest) : path.basename(at);
+    at = path.dirname(at);
   }
+}
+
+/** The mount point whose filesystem holds `file` (the longest that contains its real path), and that real path. */
+export async function mountHolding(
+  file: string,
+  mounts?: string,
+): Promise<{ mountpoint: string; real: string } | null> {
+  const real = await realPathOf(file);
   if (!real) return null;
   const text = mounts ?? (await readFile('/proc/self/mounts', 'utf8').catch(() => ''));
   let best: string | null = null;
@@ -45,16 +57,24 @@ export async function mountHolding(file: string, mounts?: string): Promise<strin
     const inside = mountpoint === '/' || real === mountpoint || real.startsWith(`${mountpoint}/`);
     if (inside && (best === null || mountpoint.length >= best.length)) best = mountpoint;
   }
-  return best;
+  return best === null ? null : { mountpoint: best, real };
 }
 
-/** The catalog's volume whose mounted filesystem holds `file`, or null. */
-async function volumeHolding(volumes: Volume[], file: string): Promise<Volume | null> {
-  const mountpoint = await mountHolding(file);
-  if (!mountpoint) return null;
+export interface Place {
+  path: string;
+  volume: string;
+  /** the path inside the volume's filesystem, from its root: "/pg/data" */
+  inside: string;
+}
+
+/** The catalog's volume whose mounted filesystem holds `file`, and where in it; null when none does. */
+async function placeOf(volumes: Volume[], file: string): Promise<Place | null> {
+  const held = await mountHolding(file);
+  if (!held) return null;
   for (const volume of volumes) {
     const { mountpoints } = await freezeTargets(volume, volume.provider === 'file' ? 'file' : 'block');
-    if (mountpoints.includes(mountpoint)) return volume;
+    if (mountpoints.includes(held.mountpoint))
+      return { path: file, volume: volume.name, inside: path.join('/', path.relative(held.mountpoint, held.real)) };
   }
   return null;
 }
@@ -76,22 +96,26 @@ export async function planWriters(volumes: Volume[], ids: string[]): Promise<Wri
   }
   const instances = [...new Map(objects.map((o) => [instanceId(o.instance), o.instance])).values()];
   const volumesOf = new Map<string, string[]>();
+  const placesOf = new Map<string, Place[]>();
   for (const instance of instances) {
     const names: string[] = [];
+    const places: Place[] = [];
     for (const file of instance.paths) {
-      const volume = await volumeHolding(volumes, file);
-      if (!volume)
+      const place = await placeOf(volumes, file);
+      if (!place)
         throw new QrvError(
           'refused',
           'object-unmapped',
           `${file} (of ${instanceId(instance)}) is on no volume qrv knows`,
           'add the volume whose filesystem holds it with `qrv volume add`, so that it is snapshotted with the rest',
         );
-      if (!names.includes(volume.name)) names.push(volume.name);
+      places.push(place);
+      if (!names.includes(place.volume)) names.push(place.volume);
     }
     volumesOf.set(instanceId(instance), names);
+    placesOf.set(instanceId(instance), places);
   }
-  return { objects, instances, volumesOf };
+  return { objects, instances, volumesOf, placesOf };
 }
 
 /** Every volume the plan's objects span. */
@@ -150,6 +174,7 @@ export function objectRows(plan: WriterPlan, records: Map<string, HoldRecord>, v
         instance: o.instance.name,
         name: o.name,
         paths: o.instance.paths,
+        places: plan.placesOf.get(instanceId(o.instance)) ?? [],
         position: record?.position ?? null,
         files: record?.files ?? {},
       };

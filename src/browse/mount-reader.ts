@@ -37,7 +37,7 @@ export function mountOptions(fsType: FsType, isFile: boolean): { type: string; o
  * with O_EXCL semantics, so it is safe in a sticky /tmp; a TMPDIR that others can write without
  * the sticky bit (they could rename qrv's folder away and put their own in its place) is refused.
  */
-async function privateMountpoint(): Promise<string> {
+export async function privateMountpoint(prefix = 'qrv-browse-'): Promise<string> {
   const base = os.tmpdir();
   const st = await fs.stat(base).catch(() => null);
   const why = st?.isDirectory() ? unsafeParentBecause(st) : 'it is not a folder';
@@ -49,13 +49,13 @@ async function privateMountpoint(): Promise<string> {
       'set TMPDIR to a folder only root can write (or a sticky one, like /tmp)',
     );
   }
-  const outer = await fs.mkdtemp(path.join(base, 'qrv-browse-'));
+  const outer = await fs.mkdtemp(path.join(base, prefix));
   const mountpoint = path.join(outer, 'mnt');
   await fs.mkdir(mountpoint, { mode: 0o700 });
   return mountpoint;
 }
 
-async function removeMountpoint(mountpoint: string): Promise<void> {
+export async function removeMountpoint(mountpoint: string): Promise<void> {
   await fs.rmdir(mountpoint).catch(() => undefined);
   await fs.rmdir(path.dirname(mountpoint)).catch(() => undefined);
 }
@@ -65,7 +65,7 @@ async function removeMountpoint(mountpoint: string): Promise<void> {
  * removes the folder when its stdin closes without "done" (qrv is gone), retrying while the mount
  * is busy, then detaching it lazily (guard-process.ts).
  */
-async function startMountGuard(mountpoint: string): Promise<{ guard: Guard }> {
+export async function startMountGuard(mountpoint: string): Promise<{ guard: Guard }> {
   const { guard } = await startGuard(
     'mount',
     { QRV_MOUNT_POINT: mountpoint },
@@ -183,22 +183,7 @@ export class MountReader extends BaseReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    let error: QrvError | null = null;
-    for (let attempt = 0; ; attempt += 1) {
-      const result = await tool('umount', [this.mountpoint]);
-      if (result.exitCode === 0) break;
-      if (attempt >= 20) {
-        // Leave it to the guard, which retries and detaches it lazily when qrv exits.
-        error = new QrvError(
-          'io',
-          'umount-failed',
-          `cannot unmount ${this.mountpoint}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
-          `it is detached when qrv exits; check with \`findmnt ${this.mountpoint}\``,
-        );
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const error = await unmountPatiently(this.mountpoint);
     if (error) {
       this.guard.stdin?.end();
       throw error;
@@ -215,4 +200,21 @@ export function splitRdev(rdev: number): { major: number; minor: number } {
     major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n)),
     minor: Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n)),
   };
+}
+
+/** Unmounts `mountpoint`, trying again for 2 s while it is busy; the error when it stays mounted. */
+export async function unmountPatiently(mountpoint: string): Promise<QrvError | null> {
+  for (let attempt = 0; ; attempt += 1) {
+    const result = await tool('umount', [mountpoint]);
+    if (result.exitCode === 0) return null;
+    if (attempt >= 20)
+      // Left to the guard, which retries and detaches it lazily when qrv exits.
+      return new QrvError(
+        'io',
+        'umount-failed',
+        `cannot unmount ${mountpoint}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
+        `it is detached when qrv exits; check with \`findmnt ${mountpoint}\``,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -116,6 +116,8 @@ export interface Conversation {
   /** resolves once the program's standard error has ended (all it said is in stderr()), or after 2 s */
   drained: Promise<void>;
   kill(): void;
+  /** sends `signal` (a server's own shutdown modes: SIGINT, SIGQUIT; SIGKILL) */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Starts `program args...` with piped standard streams (an argument array, never a shell). */
@@ -155,5 +157,6 @@ export function converse(program: string, args: string[], options: Options = {})
     exited,
     drained,
     kill: () => void child.kill('SIGTERM'),
+    signal: (signal: NodeJS.Signals) => void child.kill(signal),
   };
 }

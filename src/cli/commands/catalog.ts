@@ -15,6 +15,63 @@ const promote = lazy(async () => (await import('../../services/promote.ts')).pro
 const recover = lazy(async () => (await import('../../services/recover.ts')).recover);
 const recoverGroup = lazy(async () => (await import('../../services/recover-group.ts')).recoverGroup);
 const recoverFiles = lazy(async () => (await import('../../services/recover-files.ts')).recoverFiles);
+const recoverObject = lazy(async () => (await import('../../services/recover-object.ts')).recoverObject);
+
+function refuseVia(options: { via?: string }): void {
+  if (options.via !== undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--via goes with --path (file-level recovery)',
+      'a whole volume is copied block for block; nothing is mounted',
+    );
+}
+
+function refuseObjectOptions(options: { into?: string }): void {
+  if (options.into !== undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--into goes with an application object (postgresql:CLUSTER/DB)',
+      'e.g. `qrv recover postgresql:main/billing --as-of 09:00 --into billing_0900`',
+    );
+}
+
+/** `qrv recover WRITER:OBJECT [--as-of T] --to PATH | --into DB`: the options that go with an object. */
+function recoverObjectCommand(
+  ctx: Parameters<Parameters<typeof execute>[1]>[0],
+  object: string,
+  options: {
+    from?: string;
+    path?: string[];
+    asOf?: string;
+    group?: string;
+    to?: string;
+    force?: boolean;
+    via?: string;
+    into?: string;
+  },
+) {
+  if (
+    options.from !== undefined ||
+    options.path !== undefined ||
+    options.group !== undefined ||
+    options.via !== undefined
+  )
+    throw new QrvError(
+      'usage',
+      'usage',
+      `recovering ${object} takes --as-of, --to, --into and --force only`,
+      'the copies that hold it are chosen by --as-of (default: the newest)',
+    );
+  return recoverObject(ctx, {
+    object,
+    ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+    ...(options.to !== undefined ? { to: options.to } : {}),
+    ...(options.into !== undefined ? { into: options.into } : {}),
+    force: Boolean(options.force),
+  });
+}
 
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function register(program: Command): void {
@@ -119,6 +176,10 @@ export function register(program: Command): void {
     )
     .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
+    .option(
+      '--into <database>',
+      'an application object (postgresql:CLUSTER/DB): restore it into its running cluster as this new database',
+    )
     .action(
       // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
       (
@@ -131,10 +192,13 @@ export function register(program: Command): void {
           to?: string;
           force?: boolean;
           via?: string;
+          into?: string;
         },
         command: Command,
       ) =>
         execute(command, (ctx) => {
+          if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
+          refuseObjectOptions(options);
           if (options.path !== undefined) {
             if (options.group !== undefined)
               throw new QrvError(
@@ -158,13 +222,7 @@ export function register(program: Command): void {
               ...(options.via !== undefined ? { via: options.via as Via } : {}),
             });
           }
-          if (options.via !== undefined)
-            throw new QrvError(
-              'usage',
-              'usage',
-              '--via goes with --path (file-level recovery)',
-              'a whole volume is copied block for block; nothing is mounted',
-            );
+          refuseVia(options);
           if (options.group !== undefined) {
             if (
               volume !== undefined ||

@@ -1,0 +1,56 @@
+// What recovering an application object shares (F13): the request, the chosen copies, the line
+// that names them, and the files it writes: a new 0600 file never reached through a link, and a
+// private work folder.
+import { constants, type Stats } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { QrvError } from '../core/errors.ts';
+import type { ObjectResolution } from './resolve-object.ts';
+
+export interface RecoverObjectRequest {
+  object: string;
+  /** default: now (the newest copy) */
+  asOf?: string;
+  to?: string;
+  /** PostgreSQL: restore into the running cluster as a new database of this name */
+  into?: string;
+  force: boolean;
+}
+
+export type Chosen = ObjectResolution & { chosen: NonNullable<ObjectResolution['chosen']> };
+
+const short = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+/** "postgresql:main/billing as of …: group g-… of …" */
+export function chosenLine(r: Chosen): string {
+  return `${r.object} as of ${short(r.asOf)}: group ${r.chosen.groupId} of ${short(r.chosen.pointInTime)} (${r.chosen.copies.map((c) => `${c.volume} from ${c.id}`).join(', ')})`;
+}
+
+/** A new file at `to`, 0600, never through a link; an existing regular file is replaced only with --force. */
+export async function createOutput(to: string, force: boolean): Promise<FileHandle> {
+  const st: Stats | null = await fs.lstat(to).catch(() => null);
+  if (st && !(force && st.isFile()))
+    throw new QrvError(
+      'refused',
+      st.isFile() ? 'target-exists' : 'target-kind',
+      `${to} exists${st.isFile() ? '' : ' and is not a regular file'}`,
+      st.isFile() ? 'give --force to replace it, or another --to' : 'give another --to',
+    );
+  if (st) await fs.unlink(to);
+  return fs
+    .open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    .catch((error: NodeJS.ErrnoException) => {
+      throw new QrvError(
+        'refused',
+        error.code === 'EEXIST' ? 'target-exists' : 'target-kind',
+        `cannot create ${to}: ${error.code ?? error.message}`,
+        'give another --to',
+      );
+    });
+}
+
+/** A private 0700 folder for work files; removed by the caller. */
+export async function privateWorkDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}

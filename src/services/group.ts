@@ -90,7 +90,8 @@ export async function snapshotGroup(
         await unsnapPhase(ctx, job, (members[index] as Member).volume, snapshot).catch((cleanup: Error) =>
           job.warn(`snapshot ${snapshot.id} of the failed group could not be removed: ${cleanup.message}`),
         );
-        await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
+        // A writer not held to the end: its error says so, and that nothing was kept.
+        if (rejected) await job.warn(`group ${groupId} failed on another volume; this snapshot was removed`);
       }
       await endJob(job, result.status === 'rejected' ? result.reason : failed.reason);
     }

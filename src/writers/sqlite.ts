@@ -125,8 +125,10 @@ function asWriterError(instance: WriterInstance, what: string, error: unknown): 
     timeout ? 'writer-timeout' : 'writer-failed',
     `SQLite database ${instance.reach['file']} ${what}: ${said}`,
     timeout
-      ? 'another connection held its lock for longer than --writer-timeout: raise it, or snapshot at a quieter time'
-      : 'check that sqlite3 is installed (apt-get install sqlite3) and that the file is a healthy database',
+      ? 'another connection held its lock longer than the writer may wait (--hook-timeout): raise it, or snapshot at a quieter time'
+      : error.reason === 'ended'
+        ? 'the sqlite3 session that held the lock ended (killed?): nothing was kept; run the job again'
+        : 'check that sqlite3 is installed (apt-get install sqlite3) and that the file is a healthy database',
   );
 }
 

@@ -110,7 +110,7 @@ async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hol
         if (map) files['tablespace_map'] = fromBase64(map);
         return { position: `${start} (backup stopped at ${stop})`, files };
       } catch (error) {
-        throw asWriterError(who, 'was not held to the end of the snapshot', error);
+        throw asWriterError(who, 'was not held to the end of the snapshot', error, true);
       } finally {
         await session.close();
       }
@@ -119,17 +119,21 @@ async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hol
   };
 }
 
-function asWriterError(who: string, what: string, error: unknown): Error {
+function asWriterError(who: string, what: string, error: unknown, held = false): Error {
   if (isQrvError(error)) return error;
   if (!(error instanceof SessionError)) return error as Error;
   const said = error.message.replace(/^\S*psql: /, '').replace(/^(ERROR|FATAL):\s+/, '');
+  const hint =
+    error.reason === 'timeout'
+      ? 'it did not answer in time (a long checkpoint?): raise --hook-timeout (how long a writer may take), or snapshot at a quieter time'
+      : held
+        ? 'its session ended while the snapshot was taken (the server stopped, or the backend was terminated): nothing was kept; run the job again'
+        : "qrv connects as the data folder's owner over the unix socket and needs a superuser (or pg_checkpoint and EXECUTE on pg_backup_start): check the cluster is running and see its log";
   return new QrvError(
     'hook',
     error.reason === 'timeout' ? 'writer-timeout' : 'writer-failed',
     `${who} ${what}: ${said}`,
-    error.reason === 'timeout'
-      ? 'it did not answer in time (a long checkpoint?): raise --writer-timeout, or snapshot at a quieter time'
-      : "qrv connects as the data folder's owner over the unix socket and needs a superuser (or pg_checkpoint and EXECUTE on pg_backup_start): check the cluster is running and see its log",
+    hint,
   );
 }
 

@@ -18,6 +18,8 @@ export class SessionError extends Error {
 }
 
 export interface SessionSpec {
+  /** what it is called in messages ("psql"): the program it runs may be runuser */
+  name: string;
   program: string;
   args: string[];
   options?: Options;
@@ -98,12 +100,12 @@ export class HeldSession {
   private async failure(reason: 'ended' | 'timeout', timeoutMs = 0): Promise<SessionError> {
     if (reason === 'timeout') {
       this.talk.kill();
-      return new SessionError(`${this.spec.program} did not answer within ${timeoutMs / 1000} s`, 'timeout');
+      return new SessionError(`${this.spec.name} did not answer within ${timeoutMs / 1000} s`, 'timeout');
     }
     await this.talk.drained;
     const said = this.talk.stderr().trim().split('\n').pop()?.trim();
     return new SessionError(
-      said ? `${this.spec.program}: ${said}` : `${this.spec.program} ended (status ${this.ended ?? 'killed'})`,
+      said ? `${this.spec.name}: ${said}` : `${this.spec.name} ended (status ${this.ended ?? 'killed'})`,
       said ? 'failed' : 'ended',
     );
   }

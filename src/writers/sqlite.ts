@@ -72,6 +72,7 @@ function session(instance: WriterInstance): HeldSession {
   const { file = '', owner = 'root' } = instance.reach;
   const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', file]);
   return new HeldSession({
+    name: 'sqlite3',
     program: run.program,
     args: run.args,
     options: { cwd: '/' },

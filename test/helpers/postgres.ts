@@ -29,10 +29,10 @@ export async function givePostgres(dir: string): Promise<void> {
 
 export async function startCluster(
   t: { teardown: (fn: () => unknown) => void },
-  options: { dataDir: string; name: string; walDir?: string; superuser?: string; port?: number },
+  options: { dataDir: string; name: string; walDir?: string; superuser?: string; port?: number; existing?: boolean },
 ): Promise<PgCluster> {
   const { dataDir, name } = options;
-  await givePostgres(dataDir);
+  if (!options.existing) await givePostgres(dataDir);
   if (options.walDir) await givePostgres(options.walDir);
   const socketDir = await fs.mkdtemp('/tmp/qrv-pgsock-');
   await execa('chown', ['postgres:postgres', socketDir]);
@@ -50,7 +50,7 @@ export async function startCluster(
     'C',
   ];
   if (options.walDir) init.push('--waldir', options.walDir);
-  await execa(...pgUser('initdb', init));
+  if (!options.existing) await execa(...pgUser('initdb', init));
   const port = String(options.port ?? 5432);
   const settings = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c port=${port} -c cluster_name=${name} -c fsync=on`;
   await execa(...pgUser('pg_ctl', ['-D', dataDir, '-o', settings, '-l', path.join(socketDir, 'log'), '-w', 'start']), {

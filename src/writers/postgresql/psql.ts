@@ -29,6 +29,7 @@ export async function psqlSession(cluster: Reach, database = 'postgres'): Promis
   ];
   const run = asUser(cluster.owner, psql, args);
   return new HeldSession({
+    name: 'psql',
     program: run.program,
     args: run.args,
     options: { cwd: '/', env: { PGAPPNAME: 'qrv', PGCONNECT_TIMEOUT: '10', PGOPTIONS: '', PGUSER: cluster.owner } },

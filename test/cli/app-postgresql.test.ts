@@ -1,6 +1,6 @@
 // Issue 15: a PostgreSQL database protected by name. A real cluster (Debian's PostgreSQL, run by
 // the test on a private socket) keeps its data folder on one loop-mounted ext4 volume and pg_wal
-// on another; a sub-client names the database, and `qrv run` snapshots both volumes in one group
+// and a tablespace on another; a sub-client names the database, and `qrv run` snapshots both volumes in one group
 // while pgbench writes. The QRVs' cluster starts, pg_amcheck finds nothing, and pgbench's
 // balances agree; the database recovered by name holds the table as it was at the snapshot (its
 // checksum), every ledger row committed before the run and none missing in between. Refusals:
@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { qrv, qrvJson } from '../helpers/cli.ts';
 import { lane } from '../helpers/lanes.ts';
 import { mountLoopFs } from '../helpers/loop-fs.ts';
-import { PG_BIN, startCluster, type PgCluster } from '../helpers/postgres.ts';
+import { givePostgres, PG_BIN, startCluster, type PgCluster } from '../helpers/postgres.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const TOOLS = [
@@ -55,7 +55,8 @@ async function scene(t: Test, name: string, superuser?: string) {
 
 /**
  * The QRVs' own cluster, by hand: each QRV image copied (the QRVs stay as they are), mounted, the
- * data folder's pg_wal link pointed at the copy of the WAL volume, and a server started on it.
+ * data folder's pg_wal and tablespace links pointed at the copy of the WAL volume, and a server
+ * started on it.
  */
 async function clusterOnQrvs(
   t: Test,
@@ -75,6 +76,13 @@ async function clusterOnQrvs(
   const dataDir = path.join(mounts['pgdata'] as string, 'pg', 'data');
   await fs.rm(path.join(dataDir, 'pg_wal'));
   await fs.symlink(path.join(mounts['pgwal'] as string, 'pg_wal'), path.join(dataDir, 'pg_wal'));
+  // the tablespace link too: it points into the production WAL volume's mount
+  for (const oid of await fs.readdir(path.join(dataDir, 'pg_tblspc'))) {
+    const link = path.join(dataDir, 'pg_tblspc', oid);
+    const target = (await fs.readlink(link)).replace(path.join(dir, 'w', 'ext4.mnt'), mounts['pgwal'] as string);
+    await fs.rm(link);
+    await fs.symlink(target, link);
+  }
   await fs.rm(path.join(dataDir, 'postmaster.pid'), { force: true });
   return startCluster(t, { dataDir, name: 'qrvcopy', existing: true });
 }
@@ -90,8 +98,12 @@ t.test('under pgbench, a cluster on two volumes is snapshotted in one group and 
   if (!lane(t, 'postgresql writer', { root: true, tools: TOOLS })) return;
   const { dir, home, cluster } = await scene(t, 'qrvbench');
   await pgbench(cluster, ['-i', '-s', '1', '-q']);
+  // a tablespace on the WAL's volume: a third path, a link in pg_tblspc
+  const spare = path.join(dir, 'w', 'ext4.mnt', 'spare');
+  await givePostgres(spare);
+  await cluster.sql(`CREATE TABLESPACE spare LOCATION '${spare}'`);
   await cluster.sql(
-    'CREATE TABLE fixed AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g; CREATE TABLE ledger(n int PRIMARY KEY)',
+    'CREATE TABLE fixed TABLESPACE spare AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g; CREATE TABLE ledger(n int PRIMARY KEY)',
     'billing',
   );
   const before = await cluster.sql(CHECKSUM, 'billing');
@@ -123,8 +135,8 @@ t.test('under pgbench, a cluster on two volumes is snapshotted in one group and 
   t.match(object.files.backup_label, /^START WAL LOCATION: [\s\S]*\nLABEL: qrv g-/);
   t.same(
     object.places.map((p: { volume: string }) => p.volume),
-    ['pgdata', 'pgwal'],
-    'data folder and pg_wal, each on its volume',
+    ['pgdata', 'pgwal', 'pgwal'],
+    'data folder, pg_wal and the tablespace, each on its volume',
   );
   // production moves on: the fixed table changes after the snapshot
   await cluster.sql("UPDATE fixed SET v = 'changed'", 'billing');

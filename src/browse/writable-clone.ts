@@ -2,7 +2,7 @@
 // database started on a copy to take one database out): the copy is mounted read-only
 // (mount-reader.ts, `noload`/`norecovery`: not one byte of it changes), and an overlay on top
 // takes every write into a private upper folder — constant time, whatever the size. Both mounts
-// are `nosuid,nodev` and each has a guard that unmounts it if qrv dies; close() (in a finally)
+// are `nosuid,nodev,noexec` and each has a guard that unmounts it if qrv dies; close() (in a finally)
 // unmounts both and removes the upper folder.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -42,7 +42,7 @@ async function mountOverlay(lower: string, label: string): Promise<WritableClone
     await removeAll();
     throw error;
   });
-  const options = `lowerdir=${lower},upperdir=${upper},workdir=${work},nosuid,nodev`;
+  const options = `lowerdir=${lower},upperdir=${upper},workdir=${work},nosuid,nodev,noexec`;
   const result = await tool('mount', ['-t', 'overlay', 'overlay', '-o', options, merged]);
   if (result.exitCode !== 0) {
     guard.stdin?.end('done\n');

@@ -107,6 +107,12 @@ t.test('under pgbench, a cluster on two volumes is snapshotted in one group and 
     'billing',
   );
   const before = await cluster.sql(CHECKSUM, 'billing');
+  // settings in the copy's postgresql.auto.conf that would reach out of a server started on it
+  const archive = path.join(dir, 'archive');
+  await givePostgres(archive);
+  await cluster.sql(`ALTER SYSTEM SET archive_mode = 'on'`);
+  await cluster.sql(`ALTER SYSTEM SET archive_command = 'touch ${archive}/%f'`);
+  await cluster.sql(`ALTER SYSTEM SET restore_command = 'touch ${archive}/restored-%f'`);
   const load = pgbench(cluster, ['-c', '4', '-T', '8']);
   t.teardown(async () => void (await load.catch(() => undefined)));
   const ledger = execa(
@@ -180,6 +186,11 @@ t.test('under pgbench, a cluster on two volumes is snapshotted in one group and 
   const into = await qrv(home, ['recover', 'postgresql:qrvbench/billing', '--into', 'billing_then']);
   t.equal(into.exitCode, 0, into.stderr);
   t.equal(await cluster.sql(CHECKSUM, 'billing_then'), before, 'the table as it was at the snapshot');
+  t.same(
+    await fs.readdir(archive),
+    [],
+    "the throwaway server archived nothing, restored nothing (the copy's settings did not apply)",
+  );
   const [a, b, c, d] = (await cluster.sql(BALANCES, 'billing_then')).split('|');
   t.ok(a === b && b === c && c === d, `pgbench's balances agree (${a} ${b} ${c} ${d})`);
   const [count, max] = (await cluster.sql('SELECT count(*), coalesce(max(n), 0) FROM ledger', 'billing_then'))

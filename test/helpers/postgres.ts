@@ -52,7 +52,7 @@ export async function startCluster(
   if (options.walDir) init.push('--waldir', options.walDir);
   if (!options.existing) await execa(...pgUser('initdb', init));
   const port = String(options.port ?? 5432);
-  const settings = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c port=${port} -c cluster_name=${name} -c fsync=on`;
+  const settings = `-c listen_addresses='' -c unix_socket_directories='${socketDir}' -c port=${port} -c cluster_name=${name} -c fsync=on -c archive_mode=off`;
   await execa(...pgUser('pg_ctl', ['-D', dataDir, '-o', settings, '-l', path.join(socketDir, 'log'), '-w', 'start']), {
     cwd: '/',
   });

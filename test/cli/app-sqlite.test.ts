@@ -127,3 +127,19 @@ t.test('a lock held by another connection past the timeout: writer-timeout, noth
     [],
   );
 });
+
+t.test('qrv cron snapshots a sub-client of objects on its schedule, with the writer held', async (t) => {
+  if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', 'mkfs.ext4', 'losetup', 'fsfreeze'] })) return;
+  const { home, db } = await scene(t);
+  const policy = await qrv(home, ['policy', 'add', 'often', '--copy', 'never', '--schedule', '* * * * * *']);
+  t.equal(policy.exitCode, 0, policy.stderr);
+  t.equal((await qrv(home, ['subclient', 'set', 'appsc', '--policy', 'often'])).exitCode, 0);
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // the every-second schedule is due
+  const cron = await qrvJson(home, ['cron']);
+  t.equal(cron.run.exitCode, 0, cron.run.stderr);
+  const listed = await qrvJson(home, ['list']);
+  const snapshot = listed.summary.snapshots.find((s: { subclient: string }) => s.subclient === 'appsc');
+  t.match(snapshot, { volume: 'app', state: 'ready', objects: [{ writer: 'sqlite', name: 'app.db' }] });
+  t.match(snapshot.objects[0].position, /^\d+ pages$/, 'recorded while held');
+  t.equal(await sql(db, 'INSERT INTO t VALUES(7); SELECT count(*) FROM t;'), '1', 'let go after');
+});

@@ -70,7 +70,9 @@ async function find(pattern: string): Promise<WriterObject[]> {
 
 function session(instance: WriterInstance): HeldSession {
   const { file = '', owner = 'root' } = instance.reach;
-  const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', file]);
+  // a URI opened read-write without create: a file removed after find() is not made anew, empty
+  const uri = `file:${file.split('/').map(encodeURIComponent).join('/')}?mode=rw`;
+  const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', uri]);
   return new HeldSession({
     name: 'sqlite3',
     program: run.program,
@@ -81,18 +83,29 @@ function session(instance: WriterInstance): HeldSession {
 }
 
 async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hold> {
+  const file = instance.reach['file'] ?? '';
+  if (!(await isSqliteFile(file)))
+    throw new QrvError(
+      'hook',
+      'writer-failed',
+      `SQLite database ${file} could not be brought to rest: it is gone, or no longer an SQLite database`,
+      'check the path the sub-client names (links are not followed)',
+    );
   const sqlite = session(instance);
   const limit = options.timeoutMs + 5000;
+  // one budget for the checkpoint and the lock: each waits for other connections
+  const deadline = Date.now() + options.timeoutMs;
+  const left = () => Math.max(1, Math.round(deadline - Date.now()));
   let method: string;
   try {
-    const [mode = ''] = await sqlite.ask(`.timeout ${Math.round(options.timeoutMs)}\nPRAGMA journal_mode;`, limit);
+    const [mode = ''] = await sqlite.ask(`.timeout ${left()}\nPRAGMA journal_mode;`, limit);
     let checkpoint = '';
     if (mode === 'wal') {
       const [answer = ''] = await sqlite.ask('PRAGMA wal_checkpoint(TRUNCATE);', limit);
       const [busy, frames] = answer.split('|');
       checkpoint = busy === '0' ? `WAL checkpointed (${frames} frames), ` : 'WAL kept (a reader was in the way), ';
     }
-    await sqlite.ask('BEGIN IMMEDIATE;', limit);
+    await sqlite.ask(`.timeout ${left()}\nBEGIN IMMEDIATE;`, limit);
     method = `${checkpoint}write lock held (journal mode ${mode})`;
   } catch (error) {
     await sqlite.close();

@@ -26,6 +26,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execaSync } from 'execa';
 import type { Test } from 'tap';
+import { bundleLaneFile } from './vm-bundle.ts';
 import { REPO_ROOT, findKernel, type VmImage, vmImage } from './vm-image.ts';
 
 export { REPO_ROOT, vmBlocker, vmImage, type VmImage, vmKernels, vmLane } from './vm-image.ts';
@@ -380,12 +381,14 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
 }
 
 /**
- * Runs a test file that prints TAP (test/vm/lane/vm-*-contract.ts) in the VM with
- * `node --import tsx` (the tap runner is too slow under emulation) and checks that it ran to the
- * end with no failed assertion and at least `minPasses` passed ones. Resolves its output.
+ * Runs a test file that prints TAP (test/vm/lane/vm-*-contract.ts) in the VM with `node`, bundled
+ * here first (test/helpers/vm-bundle.ts; the tap runner, and tsx, are too slow under emulation),
+ * and checks that it ran to the end with no failed assertion and at least `minPasses` passed
+ * ones. Resolves its output.
  */
 export async function vmTapFile(t: Test, file: string, options: VmOptions & { minPasses: number }): Promise<string> {
-  const run = await runInVm(`cd /repo && node --import tsx ${file} 2>&1`, options);
+  const bundle = await bundleLaneFile(file);
+  const run = await runInVm(`cd /repo && node ${bundle.inVm} 2>&1`, options).finally(bundle.remove);
   commentRun(t, run);
   const failures = run.output.split('\n').filter((line) => /^\s*not ok /.test(line) && !/# (SKIP|TODO)/.test(line));
   const passes = run.output.split('\n').filter((line) => /^\s*ok /.test(line)).length;

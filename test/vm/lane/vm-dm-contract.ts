@@ -1,8 +1,8 @@
 // Run inside the VM lane (test/providers/dm/dm-provider.test.ts boots it): the shared provider
 // contract against the dm provider, with changed ranges expected, and the dm provider's own
 // checks. The plain block devices it adopts stand in for /dev/sdX: linear dm devices (not qrv's)
-// carved out of the VM's blank data disk. Prints TAP; run as
-// `node --import tsx test/vm/lane/vm-dm-contract.ts` as root, only in the VM.
+// carved out of the VM's blank data disk. Prints TAP; bundled on the host and run with `node` as
+// root, only in the VM (vmTapFile(), test/helpers/vm-bundle.ts).
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';

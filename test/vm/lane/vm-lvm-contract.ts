@@ -1,6 +1,7 @@
 // Run inside the VM lane (test/providers/lvm/lvm-provider.test.ts boots it): the shared provider
 // contract against the lvm provider, on classic LVs and on thin LVs of a pool, on the VM's blank
-// data disk. Prints TAP; run as `node --import tsx test/vm/lane/vm-lvm-contract.ts` as root.
+// data disk. Prints TAP; bundled on the host and run with `node` as root (vmTapFile(),
+// test/helpers/vm-bundle.ts).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';

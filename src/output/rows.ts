@@ -1,7 +1,8 @@
 // Human forms of catalog rows: one-line summaries, the `list` tables and the `show` details.
-import type { ArchiveRow, Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
+import type { AppObject, ArchiveRow, Job, Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import type { CopyResult } from '../copy/block-copy.ts';
 import { formatBytes } from '../core/duration.ts';
+import { idOf } from '../writers/writer.ts';
 import { formatMs } from './printer.ts';
 
 export function snapshotLine(s: Snapshot): string {
@@ -40,7 +41,15 @@ export function volumeTable(volumes: Volume[]): string[] {
   );
 }
 
-/** `qrv list` (and with `long`, `qrv list --long`: how each point in time was obtained, and the freeze window). */
+/** The ids of the application objects a row records, for a table's last column ("-": none). */
+function objectIds(objects: AppObject[] | undefined): string {
+  return objects?.length ? objects.map((o) => idOf(o.writer, o.instance, o.name)).join(', ') : '-';
+}
+
+/**
+ * `qrv list` (and with `long`, `qrv list --long`: how each point in time was obtained, the freeze
+ * window, and the application objects it holds).
+ */
 export function snapshotTable(snapshots: Snapshot[], long = false): string[] {
   if (!long) {
     return table(
@@ -71,6 +80,7 @@ export function snapshotTable(snapshots: Snapshot[], long = false): string[] {
       'SUSPENDED',
       'GROUP',
       'LABEL',
+      'OBJECTS',
     ],
     snapshots.map((s) => [
       s.id,
@@ -85,13 +95,15 @@ export function snapshotTable(snapshots: Snapshot[], long = false): string[] {
       formatMs(s.suspendedMs),
       s.groupId,
       s.label ?? '',
+      objectIds(s.objects),
     ]),
   );
 }
 
-export function qrvTable(qrvs: Qrv[]): string[] {
+/** `qrv list`'s QRVs; with `long`, the application objects of the snapshot each reflects. */
+export function qrvTable(qrvs: Qrv[], long = false): string[] {
   return table(
-    ['QRV', 'VOLUME', 'REFLECTS', 'UPDATED', 'STATE', 'SIZE', 'DESTINATION'],
+    ['QRV', 'VOLUME', 'REFLECTS', 'UPDATED', 'STATE', 'SIZE', 'DESTINATION', ...(long ? ['OBJECTS'] : [])],
     qrvs.map((q) => [
       q.id,
       q.volume,
@@ -100,8 +112,29 @@ export function qrvTable(qrvs: Qrv[]): string[] {
       q.state,
       formatBytes(q.sizeBytes),
       q.destination,
+      ...(long ? [objectIds(q.objects)] : []),
     ]),
   );
+}
+
+/**
+ * `qrv show`'s application objects of a snapshot or QRV: each one's id, where its writer stood,
+ * the names of the files kept with it (backup_label) and its paths on the host.
+ */
+export function objectLines(objects: AppObject[]): string[] {
+  if (!objects.length) return ['objects: -'];
+  return [
+    'objects:',
+    ...table(
+      ['  OBJECT', 'POSITION', 'KEPT', 'PATHS'],
+      objects.map((o) => [
+        `  ${idOf(o.writer, o.instance, o.name)}`,
+        o.position ?? '-',
+        Object.keys(o.files).sort().join(', ') || '-',
+        o.paths.join(', '),
+      ]),
+    ),
+  ];
 }
 
 export function archiveTable(archives: ArchiveRow[]): string[] {

@@ -1,6 +1,6 @@
 // `qrv list`, `qrv show ID` and `qrv set ID`: reading and changing the properties of rows (F8).
 import { plainCopy } from '../catalog/tracked.ts';
-import type { ArchiveRow, Job, Snapshot } from '../catalog/schema.ts';
+import type { ArchiveRow, Job, Qrv, Snapshot } from '../catalog/schema.ts';
 import { persistUntil, parseTime } from '../core/time.ts';
 import { findSubclient } from '../policy/resolve.ts';
 import { QrvError } from '../core/errors.ts';
@@ -9,9 +9,14 @@ import type { Context } from '../engine/context.ts';
 import { processGone } from '../engine/job-recorder.ts';
 import { findArchive, findJob, findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
-import { archiveTable, details, jobLines, qrvTable, snapshotTable } from '../output/rows.ts';
+import { archiveTable, details, jobLines, objectLines, qrvTable, snapshotTable } from '../output/rows.ts';
+import { parseObjectId } from '../writers/registry.ts';
+import { heldObject } from './resolve-object.ts';
 import { historicSnapshots } from './history.ts';
 import { withJournal } from '../catalog/step-journal.ts';
+
+/** Whether a snapshot or QRV row records application object `id` (a QRV: of the snapshot it reflects now). */
+const holdsObject = (row: Snapshot | Qrv, id: string) => heldObject({ objects: row.objects ?? [] }, id) !== undefined;
 
 export interface ListRequest {
   volume?: string;
@@ -21,13 +26,16 @@ export interface ListRequest {
   /** what existed at this time (ISO, or "2h ago") */
   asOf?: string;
   all: boolean;
-  /** more columns: consistency, quiesce, freeze window, group */
+  /** more columns: consistency, quiesce, freeze window, group, objects */
   long?: boolean;
+  /** only the snapshots and QRVs that hold this application object ("postgresql:main/billing") */
+  object?: string;
 }
 
 /** Whether `qrv list` shows an archive generation (F15); the section appears once a catalog has any. */
 function listedArchive(a: ArchiveRow, request: ListRequest, at: number | null): boolean {
-  if (request.label || (request.state && a.state !== request.state)) return false;
+  // A generation records no application objects: --object lists none.
+  if (request.label || request.object !== undefined || (request.state && a.state !== request.state)) return false;
   if (at !== null) return Date.parse(a.createdAt) <= at && (a.removedAt === null || Date.parse(a.removedAt) > at);
   return request.all || request.state === 'removed' || a.state !== 'removed';
 }
@@ -43,6 +51,8 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
       `--state "${request.state}" is not a state`,
       `use one of: ${states.join(', ')}`,
     );
+  if (request.object !== undefined) parseObjectId(request.object);
+  const object = request.object;
   const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
   const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;
   const ofVolume = <T extends { volume: string }>(row: T) =>
@@ -51,6 +61,7 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
     ofVolume(s) &&
     (!request.state || s.state === request.state) &&
     (!request.label || s.label === request.label) &&
+    (object === undefined || holdsObject(s, object)) &&
     (at === null
       ? request.all || request.state === 'removed' || s.state !== 'removed'
       : s.state !== 'failed' &&
@@ -67,6 +78,7 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
     (q) =>
       ofVolume(q) &&
       !request.label &&
+      (object === undefined || holdsObject(q, object)) &&
       (!request.state || q.state === request.state) &&
       (at === null
         ? request.all || request.state === 'removed' || q.state !== 'removed'
@@ -81,11 +93,17 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
       return [
         ...(snapshots.length ? snapshotTable(snapshots, request.long ?? false) : ['no snapshots']),
         '',
-        ...(qrvs.length ? qrvTable(qrvs) : ['no QRVs']),
+        ...(qrvs.length ? qrvTable(qrvs, request.long ?? false) : ['no QRVs']),
         ...(withArchives ? ['', ...(archives.length ? archiveTable(archives) : ['no archive generations'])] : []),
       ];
     },
   };
+}
+
+/** A snapshot's or QRV's fields, its application objects last, one a line each (not as JSON). */
+function rowLines(row: Snapshot | Qrv): string[] {
+  const { objects, ...rest } = row;
+  return [...details(rest), ...objectLines(objects ?? [])];
 }
 
 export async function show(ctx: Context, id: string): Promise<Summary> {
@@ -97,11 +115,11 @@ export async function show(ctx: Context, id: string): Promise<Summary> {
           ? null
           : ((await ctx.catalog.history.find(id, ['snapshot']))?.row as Snapshot | undefined)) ??
         findSnapshot(data, id);
-      return { data: { snapshot }, lines: details(snapshot) };
+      return { data: { snapshot }, lines: rowLines(snapshot) };
     }
     case 'q': {
       const qrv = findQrv(data, id);
-      return { data: { qrv }, lines: details(qrv) };
+      return { data: { qrv }, lines: rowLines(qrv) };
     }
     case 'a': {
       const archive = findArchive(data, id);
@@ -158,5 +176,5 @@ export async function setProperties(ctx: Context, request: SetRequest): Promise<
     if (request.pin !== undefined) row.pinned = request.pin;
     return plainCopy(row);
   });
-  return { data: { snapshot }, lines: details(snapshot) };
+  return { data: { snapshot }, lines: rowLines(snapshot) };
 }

@@ -82,11 +82,15 @@ export function register(program: Command): void {
     .option('--subclient <name>', 'only the volumes of this sub-client')
     .option('--state <state>', 'only rows in this state (ready, removed, failed, copying, creating)')
     .option('--label <text>', 'only snapshots with this label')
+    .option(
+      '--object <id>',
+      'only the snapshots and QRVs that hold this application object (postgresql:main/billing, sqlite:/srv/app/app.db)',
+    )
     .option('--as-of <time>', 'what existed at this time (ISO time, "2h ago", "yesterday 18:00")')
     .option('--all', 'include removed snapshots and QRVs')
     .option(
       '--long',
-      'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group',
+      'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group, the application objects each row holds',
     )
     .action(
       (
@@ -95,6 +99,7 @@ export function register(program: Command): void {
           subclient?: string;
           state?: string;
           label?: string;
+          object?: string;
           asOf?: string;
           all?: boolean;
           long?: boolean;

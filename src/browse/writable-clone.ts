@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
+import { markWorkDir } from '../system/work-dirs.ts';
 import { openReader } from './open.ts';
 import { MountReader, privateMountpoint, removeMountpoint, startMountGuard, unmountPatiently } from './mount-reader.ts';
 
@@ -21,6 +22,7 @@ export interface WritableClone {
 async function overlayFolders(lower: string): Promise<{ merged: string; upper: string; work: string }> {
   const merged = await privateMountpoint('qrv-clone-');
   const outer = path.dirname(merged);
+  await markWorkDir(outer);
   // Others may pass through (not list) the outer folder: the database's owner reaches its files in
   // the clone; the clone's root gets the copy's root's owner and mode, as the overlay shows it.
   await fs.chmod(outer, 0o711);

@@ -8,6 +8,11 @@ import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef, type LeftoverScope } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Planned } from './doctor-findings.ts';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { isMounted } from '../system/guard-process.ts';
+import { tool } from '../system/tools.ts';
+import { abandonedWorkDirs } from '../system/work-dirs.ts';
 
 export async function leftoverFindings(data: CatalogData): Promise<Planned[]> {
   const scopes = new Map<string, LeftoverScope[]>();
@@ -37,4 +42,27 @@ export async function leftoverFindings(data: CatalogData): Promise<Planned[]> {
     }
   }
   return planned;
+}
+
+/**
+ * Work folders in $TMPDIR of a recovery by object whose qrv is gone (killed): an overlay clone's
+ * upper folder with what a throwaway server wrote, a server's run folder, files read out of a
+ * copy. --fix unmounts what is still mounted in one (its guard normally does) and removes it.
+ */
+export async function workDirFindings(): Promise<Planned[]> {
+  return (await abandonedWorkDirs()).map((dir) => ({
+    finding: {
+      kind: 'leftover' as const,
+      subject: dir,
+      what: `${dir}: a work folder of a recovery by object, left by a qrv that was killed`,
+      action: 'unmount what is mounted in it, and remove it',
+      fixed: false,
+      error: null,
+    },
+    fix: async () => {
+      const mountpoint = path.join(dir, 'mnt');
+      if (isMounted(mountpoint)) await tool('umount', ['-l', mountpoint]);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  }));
 }

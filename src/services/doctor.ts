@@ -14,7 +14,7 @@ import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
 import { catalogFindings, type Planned } from './doctor-findings.ts';
 import { finishRun, markDead, removeStale, resumeArchive, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
-import { leftoverFindings } from './doctor-leftovers.ts';
+import { leftoverFindings, workDirFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
 
 export type { Finding } from './doctor-findings.ts';
@@ -153,6 +153,7 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
     ...catalogPlan(ctx, data),
     ...(await snapshotFindings(ctx, data, foreign)),
     ...(await leftoverFindings(data)),
+    ...(await workDirFindings()),
     ...(await partialQrvFindings(ctx, data)),
   ];
   if (options.fix) {

@@ -3,9 +3,8 @@
 // private work folder.
 import { constants, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
+import { makeWorkDir } from '../system/work-dirs.ts';
 import type { ObjectResolution } from './resolve-object.ts';
 
 export interface RecoverObjectRequest {
@@ -51,6 +50,6 @@ export async function createOutput(to: string, force: boolean): Promise<FileHand
 }
 
 /** A private 0700 folder for work files; removed by the caller. */
-export async function privateWorkDir(prefix: string): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+export async function privateWorkDir(prefix: 'qrv-sqlite-' | 'qrv-pgdump-'): Promise<string> {
+  return makeWorkDir(prefix);
 }

@@ -86,7 +86,7 @@ t.test('the writer session killed while it holds the lock: one line, nothing kep
   if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', 'mkfs.ext4', 'losetup', 'fsfreeze'] })) return;
   const { dir, home, db } = await scene(t);
   // "[n]" matches the session's "-noheader" but not this hook's own command line (nor qrv's)
-  const kill = `pkill -KILL -f -- '-[n]oheader -list ${db}'`;
+  const kill = `pkill -KILL -f -- '-[n]oheader -list file:${db}'`;
   const run = await qrv(home, ['run', 'appsc', '--to', path.join(dir, 'dest.img'), '--hook', `post-snapshot=${kill}`]);
   t.equal(run.exitCode, 7, run.stderr);
   t.match(

@@ -5,12 +5,12 @@
 // can touch nothing of production. It replays the copy's WAL (crash recovery) and is stopped by
 // the caller. It dies with qrv: setpriv gives it a parent-death signal.
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { QrvError } from '../../core/errors.ts';
 import { converse, tool, type Conversation } from '../../system/tools.ts';
 import { userName } from '../../system/users.ts';
+import { makeWorkDir } from '../../system/work-dirs.ts';
 import { binDir } from './clusters.ts';
 
 export interface Throwaway {
@@ -64,8 +64,12 @@ async function prepareDataDir(dataDir: string): Promise<void> {
     await fs.rm(path.join(dataDir, name), { force: true });
 }
 
+/** The server's run folder, the owner's (0700), in a folder of root's marked as this process's. */
 async function runDirFor(uid: number, gid: number): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'qrv-pg-'));
+  const outer = await makeWorkDir('qrv-pg-');
+  await fs.chmod(outer, 0o711);
+  const dir = path.join(outer, 'run');
+  await fs.mkdir(dir, { mode: 0o700 });
   await fs.writeFile(path.join(dir, 'postgresql.conf'), '# qrv: every setting is on the command line\n', {
     mode: 0o600,
   });
@@ -170,7 +174,7 @@ export async function startThrowaway(dataDir: string, limitMs = 30 * 60_000): Pr
   try {
     await waitReady(server, bin, id, limitMs);
   } catch (error) {
-    await fs.rm(runDir, { recursive: true, force: true });
+    await fs.rm(path.dirname(runDir), { recursive: true, force: true });
     throw error;
   }
   return handleOf(server, bin, { ...id, owner, major });
@@ -206,7 +210,7 @@ function handleOf(
       const timer = setTimeout(() => server.signal('SIGKILL'), 30_000);
       await server.exited.catch(() => undefined);
       clearTimeout(timer);
-      await fs.rm(runDir, { recursive: true, force: true });
+      await fs.rm(path.dirname(runDir), { recursive: true, force: true });
     },
   };
 }

@@ -15,3 +15,13 @@ export async function sparseFile(file: string, bytes: number): Promise<string> {
   await fs.truncate(file, bytes);
   return file;
 }
+
+/** Points $TMPDIR (os.tmpdir()) at `dir` for the rest of the test. */
+export function useTmpdir(t: { teardown: (fn: () => unknown) => void }, dir: string): void {
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  t.teardown(() => {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  });
+}

@@ -6,17 +6,12 @@ import { execa } from 'execa';
 import t from 'tap';
 import { workDirFindings } from '../../src/services/doctor-leftovers.ts';
 import { lane } from '../helpers/lanes.ts';
-import { tmpDir } from '../helpers/tmp.ts';
+import { tmpDir, useTmpdir } from '../helpers/tmp.ts';
 
 t.test("a killed recovery's clone folder, still mounted: found, unmounted and removed", async (t) => {
   if (!lane(t, 'doctor work folders', { root: true })) return;
   const tmp = await tmpDir(t);
-  const previous = process.env.TMPDIR;
-  process.env.TMPDIR = tmp;
-  t.teardown(() => {
-    if (previous === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = previous;
-  });
+  useTmpdir(t, tmp);
   const clone = path.join(tmp, 'qrv-clone-killed');
   const mnt = path.join(clone, 'mnt');
   await fs.mkdir(mnt, { recursive: true });

@@ -6,17 +6,12 @@ import { execa } from 'execa';
 import t from 'tap';
 import { abandonedWorkDirs, makeWorkDir, markWorkDir } from '../../src/system/work-dirs.ts';
 import { lane } from '../helpers/lanes.ts';
-import { tmpDir } from '../helpers/tmp.ts';
+import { tmpDir, useTmpdir } from '../helpers/tmp.ts';
 
 t.test("a folder whose process is gone is abandoned; a live one, a young one, another user's are not", async (t) => {
   if (!lane(t, 'work folders', { root: true })) return;
   const tmp = await tmpDir(t);
-  const previous = process.env.TMPDIR;
-  process.env.TMPDIR = tmp;
-  t.teardown(() => {
-    if (previous === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = previous;
-  });
+  useTmpdir(t, tmp);
   const live = await makeWorkDir('qrv-sqlite-');
   t.equal(path.dirname(live), tmp);
   t.equal((await fs.stat(live)).mode & 0o777, 0o700, 'private');

@@ -37,20 +37,23 @@ function refuseObjectOptions(options: { into?: string }): void {
     );
 }
 
+/** The options of `qrv recover`. */
+interface RecoverOptions {
+  from?: string;
+  path?: string[];
+  asOf?: string;
+  group?: string;
+  to?: string;
+  force?: boolean;
+  via?: string;
+  into?: string;
+}
+
 /** `qrv recover WRITER:OBJECT [--as-of T] --to PATH | --into DB`: the options that go with an object. */
 function recoverObjectCommand(
   ctx: Parameters<Parameters<typeof execute>[1]>[0],
   object: string,
-  options: {
-    from?: string;
-    path?: string[];
-    asOf?: string;
-    group?: string;
-    to?: string;
-    force?: boolean;
-    via?: string;
-    into?: string;
-  },
+  options: RecoverOptions,
 ) {
   if (
     options.from !== undefined ||
@@ -187,20 +190,7 @@ export function register(program: Command): void {
     )
     .action(
       // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-      (
-        volume: string | undefined,
-        options: {
-          from?: string;
-          path?: string[];
-          asOf?: string;
-          group?: string;
-          to?: string;
-          force?: boolean;
-          via?: string;
-          into?: string;
-        },
-        command: Command,
-      ) =>
+      (volume: string | undefined, options: RecoverOptions, command: Command) =>
         execute(command, (ctx) => {
           if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
           refuseObjectOptions(options);

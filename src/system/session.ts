@@ -103,7 +103,15 @@ export class HeldSession {
       return new SessionError(`${this.spec.name} did not answer within ${timeoutMs / 1000} s`, 'timeout');
     }
     await this.talk.drained;
-    const said = this.talk.stderr().trim().split('\n').pop()?.trim();
+    // the last message, with the lines that continue it (psql indents them: "\tIs the server running…?")
+    const lines = this.talk.stderr().trim().split('\n');
+    let at = lines.length - 1;
+    while (at > 0 && /^\s/.test(lines[at] as string)) at -= 1;
+    const said = lines
+      .slice(at)
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .join(' ');
     return new SessionError(
       said ? `${this.spec.name}: ${said}` : `${this.spec.name} ended (status ${this.ended ?? 'killed'})`,
       said ? 'failed' : 'ended',

@@ -26,10 +26,15 @@ export interface WriterSubject {
 
 export interface WriterFixture {
   writer: Writer;
-  /** a real instance with one object, taken down in t's teardown */
-  make: (t: Test) => Promise<WriterSubject>;
+  /**
+   * A real instance with one object. `own`: one of its own, that the test may take down (made
+   * gone); else it may be shared with the other tests (that leave it as they found it).
+   */
+  make: (t: Test, own: boolean) => Promise<WriterSubject>;
   /** the ways an instance can be gone (stopped, removed, not a database) */
   gone: string[];
+  /** what the error of a hold of a gone instance must say, by way */
+  goneSays?: Record<string, RegExp>;
 }
 
 const OPTIONS = { timeoutMs: 5000 };
@@ -54,7 +59,7 @@ export function writerContract(t: Test, fixture: WriterFixture): void {
   const { writer } = fixture;
 
   t.test(`${writer.name}: find() finds exactly the object, with its paths`, async (t) => {
-    const subject = await fixture.make(t);
+    const subject = await fixture.make(t, false);
     const object = await theObject(t, writer, subject);
     t.equal(object.instance.writer, writer.name, 'its writer');
     t.equal(object.instance.name, subject.expect.instance, 'its instance');
@@ -70,12 +75,12 @@ export function writerContract(t: Test, fixture: WriterFixture): void {
   });
 
   t.test(`${writer.name}: find() of a pattern that names nothing finds nothing`, async (t) => {
-    const subject = await fixture.make(t);
+    const subject = await fixture.make(t, false);
     t.same(await writer.find(subject.nothing), [], subject.nothing);
   });
 
   t.test(`${writer.name}: hold() brings it to rest until release(), which says where it stood`, async (t) => {
-    const subject = await fixture.make(t);
+    const subject = await fixture.make(t, false);
     const object = await theObject(t, writer, subject);
     t.equal(await subject.write(), 'committed', 'a write commits before the hold');
     t.notOk(await subject.isHeld(), 'not held before');
@@ -92,7 +97,7 @@ export function writerContract(t: Test, fixture: WriterFixture): void {
   });
 
   t.test(`${writer.name}: abandon() after hold() lets go, and it can be held again at once`, async (t) => {
-    const subject = await fixture.make(t);
+    const subject = await fixture.make(t, false);
     const object = await theObject(t, writer, subject);
     const held = await writer.hold(object.instance, { label: 'abandoned', ...OPTIONS });
     t.ok(await subject.isHeld(), 'held');
@@ -109,7 +114,7 @@ export function writerContract(t: Test, fixture: WriterFixture): void {
   t.test(`${writer.name}: hold() of an instance that is gone fails in one clear line`, async (t) => {
     t.ok(fixture.gone.length > 0, `ways to be gone: ${fixture.gone.join(', ')}`);
     for (const how of fixture.gone) {
-      const subject = await fixture.make(t);
+      const subject = await fixture.make(t, true);
       const object = await theObject(t, writer, subject);
       await subject.makeGone(how);
       const started = Date.now();
@@ -123,6 +128,8 @@ export function writerContract(t: Test, fixture: WriterFixture): void {
       t.notMatch(error.message, /\n/, `${how}: one line: ${error.message}`);
       t.notMatch(error.message, /runuser/, `${how}: names no runuser`);
       t.ok(error.hint, `${how}: a hint`);
+      const says = fixture.goneSays?.[how];
+      if (says) t.match(error.message, says, `${how}: says why`);
       t.ok(Date.now() - started < OPTIONS.timeoutMs, `${how}: failed at once, not at the timeout`);
     }
   });

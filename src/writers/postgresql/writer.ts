@@ -35,7 +35,9 @@ async function instancesOf(cluster: Cluster): Promise<{ instance: WriterInstance
   const lines = await psqlOnce(
     cluster,
     'SHOW cluster_name;\nSELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1;',
-  );
+  ).catch((error: unknown) => {
+    throw asWriterError(`the PostgreSQL cluster in ${cluster.dataDir}`, 'could not be reached', error);
+  });
   const [clusterName = '', ...databases] = lines;
   const { major, port, socketDir, owner, dataDir } = cluster;
   return {
@@ -49,12 +51,26 @@ async function instancesOf(cluster: Cluster): Promise<{ instance: WriterInstance
   };
 }
 
-async function allObjects(): Promise<WriterObject[]> {
+/**
+ * The databases of every running cluster whose name is `instance` ("*": every cluster) that
+ * `wanted` keeps. A cluster that cannot be reached (starting, stopping, refusing qrv) hides none
+ * of the others: its failure is thrown only when no cluster of that name was reached, as it may
+ * be the one asked for.
+ */
+async function objectsOf(instance: string, wanted: (database: string) => boolean): Promise<WriterObject[]> {
   const found: WriterObject[] = [];
+  let reached = false;
+  let failure: unknown = null;
   for (const cluster of await runningClusters()) {
-    const { instance, databases } = await instancesOf(cluster);
-    for (const name of databases) found.push({ instance, name });
+    const got = await instancesOf(cluster).catch((error: unknown) => {
+      failure ??= error;
+      return null;
+    });
+    if (!got || (instance !== '*' && got.instance.name !== instance)) continue;
+    reached = true;
+    for (const name of got.databases) if (wanted(name)) found.push({ instance: got.instance, name });
   }
+  if (!reached && failure) throw failure;
   return found;
 }
 
@@ -62,7 +78,7 @@ async function find(pattern: string): Promise<WriterObject[]> {
   const slash = pattern.lastIndexOf('/');
   const instance = slash < 0 ? pattern : pattern.slice(0, slash);
   const database = slash < 0 ? '*' : pattern.slice(slash + 1);
-  return (await allObjects()).filter((o) => o.instance.name === instance && (database === '*' || o.name === database));
+  return objectsOf(instance, (name) => database === '*' || name === database);
 }
 
 function lsnLine(lines: string[], what: string): string {
@@ -122,7 +138,7 @@ async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hol
 function asWriterError(who: string, what: string, error: unknown, held = false): Error {
   if (isQrvError(error)) return error;
   if (!(error instanceof SessionError)) return error as Error;
-  const said = error.message.replace(/^\S*psql: /, '').replace(/^(ERROR|FATAL):\s+/, '');
+  const said = error.message.replace(/^(\S*psql:\s+)+(error:\s+)?/, '').replace(/^(ERROR|FATAL):\s+/, '');
   const hint =
     error.reason === 'timeout'
       ? 'it did not answer in time (a long checkpoint?): raise --hook-timeout (how long a writer may take), or snapshot at a quieter time'
@@ -141,6 +157,6 @@ export const postgresqlWriter: Writer = {
   name: 'postgresql',
   summary: 'PostgreSQL clusters running on this host; objects are databases (CLUSTER/DATABASE, CLUSTER/*)',
   find,
-  discover: allObjects,
+  discover: () => objectsOf('*', () => true),
   hold,
 };

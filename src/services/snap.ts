@@ -11,10 +11,14 @@ import type { HookOptions } from './job-options.ts';
 import { rediscover } from './discover.ts';
 import { rulesFor } from '../policy/rules.ts';
 import { snapshotGroup } from './group.ts';
+import { planVolumes, planWriters } from '../engine/writer-hold.ts';
+import { writerTimeout } from './app-objects.ts';
 
 export interface SnapRequest extends HookOptions {
   /** one volume, or several for one consistency group */
   volumes: string[];
+  /** application objects: their volumes join the group, their writers are held (F13) */
+  objects?: string[];
   persistMs: number | null;
   label: string | null;
   /** --max-freeze; absent: the default */
@@ -33,25 +37,38 @@ export async function snap(ctx: Context, request: SnapRequest): Promise<Summary>
   if (twice) throw new QrvError('usage', 'usage', `volume "${twice}" is named twice`, 'name each volume once');
   const data = await ctx.catalog.read();
   const volumes = request.volumes.map((name) => findVolume(data, name));
-  if (volumes.length > 1) {
+  const plan = request.objects?.length ? await planWriters(data.volumes, request.objects) : null;
+  for (const name of plan ? planVolumes(plan) : [])
+    if (!volumes.some((v) => v.name === name)) volumes.push(findVolume(data, name));
+  if (volumes.length === 0)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv snap needs a volume or --object',
+      'e.g. `qrv snap web`, `qrv snap --object postgresql:main/billing`',
+    );
+  if (volumes.length > 1 || plan) {
     const rules = rulesFor(null, {
       persistMs: request.persistMs,
       hooks: request.hooks,
       hookTimeoutMs: request.hookTimeoutMs,
       ...bounds(request),
     });
-    const group = await snapshotGroup(
-      ctx,
-      volumes.map((volume) => ({ volume, rules })),
-      { subclient: null, label: request.label, force: false, kind: 'snap' },
-    );
+    const members = volumes.map((volume) => ({ volume, rules }));
+    const group = await snapshotGroup(ctx, members, {
+      subclient: null,
+      label: request.label,
+      force: false,
+      kind: 'snap',
+      ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
+    });
     const jobs = [];
     for (const job of group.jobs) jobs.push(await endJob(job));
     return {
       data: { groupId: group.groupId, snapshots: group.snapshots, jobs },
       lines: [
         ...group.snapshots.map((s) => `snapshot ${snapshotLine(s)}`),
-        `group ${group.groupId}: ${group.snapshots.length} volumes in one freeze window`,
+        `group ${group.groupId}: ${group.snapshots.length} volume${group.snapshots.length === 1 ? '' : 's'} in one freeze window${plan ? `, holding ${plan.objects.length} application object${plan.objects.length === 1 ? '' : 's'}` : ''}`,
       ],
     };
   }

@@ -143,3 +143,16 @@ t.test('qrv cron snapshots a sub-client of objects on its schedule, with the wri
   t.match(snapshot.objects[0].position, /^\d+ pages$/, 'recorded while held');
   t.equal(await sql(db, 'INSERT INTO t VALUES(7); SELECT count(*) FROM t;'), '1', 'let go after');
 });
+
+t.test('qrv snap --object: the volumes it spans, the writer held, the object recorded', async (t) => {
+  if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', 'mkfs.ext4', 'losetup', 'fsfreeze'] })) return;
+  const { home, db } = await scene(t);
+  const snap = await qrvJson(home, ['snap', '--object', `sqlite:${db}`, '--label', 'by-object']);
+  t.equal(snap.run.exitCode, 0, snap.run.stderr);
+  t.match(snap.summary.snapshots, [
+    { volume: 'app', label: 'by-object', objects: [{ writer: 'sqlite', name: 'app.db' }] },
+  ]);
+  const missing = await qrv(home, ['snap', '--object', `sqlite:${path.dirname(db)}/none.db`]);
+  t.equal(missing.exitCode, 3, 'an object that is not there');
+  t.match(missing.stderr, /^qrv: no application object sqlite:\S+none\.db is on this host/);
+});

@@ -59,16 +59,26 @@ export function register(program: Command): void {
   withBounds(
     withHooks(
       program
-        .command('snap <volume...>')
+        .command('snap [volume...]')
         .description('take a snapshot of a volume; of several, one consistency group (one group id, one freeze window)')
         .option('--persist <duration>', 'how long the snapshot is kept, e.g. 12h, 7d, forever')
-        .option('--label <text>', 'a label for the snapshot', labelValue),
+        .option('--label <text>', 'a label for the snapshot', labelValue)
+        .option(
+          '--object <id>',
+          'an application object (postgresql:CLUSTER/DB, sqlite:/path): its volumes join the group, its writer held at rest (repeatable)',
+          collect,
+        ),
     ),
   ).action(
-    (volumes: string[], options: HookFlags & BoundFlags & { persist?: string; label?: string }, command: Command) =>
+    (
+      volumes: string[],
+      options: HookFlags & BoundFlags & { persist?: string; label?: string; object?: string[] },
+      command: Command,
+    ) =>
       execute(command, (ctx) =>
         snap(ctx, {
           volumes,
+          ...(options.object ? { objects: options.object } : {}),
           persistMs: persistOption(options.persist),
           label: options.label ?? null,
           ...hookOptions(options, ['pre-snapshot', 'post-snapshot']),

@@ -75,13 +75,16 @@ export class HeldSession {
     }
   }
 
-  /** Ends the program: its standard input is closed, and it is killed if it has not ended in `graceMs`. */
+  /** Ends the program: its standard input is closed, and it is killed if it has not ended in `graceMs` (SIGTERM; SIGKILL after as long again). */
   async close(graceMs = 2000): Promise<void> {
     this.talk.stdin.end();
     if (this.ended !== undefined) return;
-    const timer = setTimeout(() => this.talk.kill(), graceMs);
+    // asked to end (SIGTERM) after graceMs, made to (SIGKILL) after as long again
+    const term = setTimeout(() => this.talk.signal('SIGTERM'), graceMs);
+    const kill = setTimeout(() => this.talk.signal('SIGKILL'), 2 * graceMs);
     await this.talk.exited.catch(() => undefined);
-    clearTimeout(timer);
+    clearTimeout(term);
+    clearTimeout(kill);
   }
 
   private wait(ms: number): Promise<void> {

@@ -127,6 +127,18 @@ async function round(
   const ended = new Promise((resolve) => bench.on('exit', resolve));
   await new Promise((resolve) => setTimeout(resolve, SNAP_AT_MS));
   const t0 = Date.now();
+  if (target === 'CHECKPOINT') {
+    // the cause, alone: one immediate checkpoint, as the writer's first step does, without qrv
+    asPostgres('psql', ['-X', '-q', '-h', socket, '-d', 'bench', '-c', 'CHECKPOINT']);
+    return finish(socket, prefix, ended, {
+      t0,
+      t1: Date.now(),
+      from: t0,
+      to: Date.now(),
+      holdMs: Date.now() - t0,
+      freezeMs: 0,
+    });
+  }
   const summary = target
     ? (JSON.parse(qrv(['--json', 'run', target]).split('\n').at(-1) ?? '{}') as {
         job: { steps: Step[] };
@@ -136,6 +148,24 @@ async function round(
   const hold = summary?.job.steps.find((x) => x.name === 'hold writers');
   const t1 = target ? Date.now() : t0 + 1500;
   const window = summary ? windowOf(summary.job.steps) : { from: t0 + 500, to: t0 + 700 };
+  return finish(socket, prefix, ended, {
+    t0,
+    t1,
+    ...window,
+    holdMs: hold?.endedAt ? Date.parse(hold.endedAt) - Date.parse(hold.startedAt) : 0,
+    freezeMs: summary?.snapshot.suspendedMs ?? 0,
+  });
+}
+
+/** Waits for pgbench's end and reads its logs: the transactions in the window and in the whole process. */
+async function finish(
+  socket: string,
+  prefix: string,
+  ended: Promise<unknown>,
+  at: { t0: number; t1: number; from: number; to: number; holdMs: number; freezeMs: number },
+): Promise<Round> {
+  const { t0, t1, holdMs, freezeMs } = at;
+  const window = { from: at.from, to: at.to };
   await ended;
   const txns = readLogs(socket, prefix); // written by postgres, in its own folder
   const during = (from: number, to: number) =>
@@ -148,8 +178,8 @@ async function round(
     txns: inWindow.length,
     qrvMs: t1 - t0,
     windowMs: window.to - window.from,
-    holdMs: hold?.endedAt ? Date.parse(hold.endedAt) - Date.parse(hold.startedAt) : 0,
-    freezeMs: summary?.snapshot.suspendedMs ?? 0,
+    holdMs,
+    freezeMs,
     processP99: percentile(inProcess, 99),
     processMax: Math.max(0, ...inProcess),
     wholeP99: percentile(
@@ -212,12 +242,18 @@ function setUp(): { socket: string; qrv: (args: string[]) => string; cleanup: ()
 async function main(): Promise<void> {
   const machine = describeMachine(scratch);
   const { socket, qrv, cleanup } = setUp();
-  const rows: Record<'none' | 'bare' | 'held', Round[]> = { none: [], bare: [], held: [] };
+  const rows: Record<'none' | 'bare' | 'held' | 'checkpoint', Round[]> = {
+    none: [],
+    bare: [],
+    held: [],
+    checkpoint: [],
+  };
   try {
     for (let i = 0; i < runs; i++) {
       rows.none.push(await round(socket, qrv, null, `none-${i}`));
       rows.bare.push(await round(socket, qrv, 'bare', `bare-${i}`));
       rows.held.push(await round(socket, qrv, 'held', `held-${i}`));
+      rows.checkpoint.push(await round(socket, qrv, 'CHECKPOINT', `checkpoint-${i}`));
     }
   } finally {
     cleanup();
@@ -238,6 +274,7 @@ async function main(): Promise<void> {
     line('none (200 ms, and 1.5 s, of a run without one)', rows.none),
     line('frozen only (no writer)', rows.bare),
     line('postgresql writer held', rows.held),
+    line("a CHECKPOINT alone, no qrv (the writer's first step)", rows.checkpoint),
     '',
     'The window is the snapshot window from the job\'s own steps: from "hold writers" to "release writers" with the writer, from "bring to rest" (the freeze) to "resume I/O" (the thaw) without it. The whole qrv process adds node\'s start-up and the catalog work, which compete with pgbench for the 2 CPUs.',
     '',

@@ -16,13 +16,13 @@ import { tmpDir } from '../helpers/tmp.ts';
 const sql = async (db: string, text: string) => (await execa('sqlite3', ['-batch', '-bail', db, text])).stdout.trim();
 
 /** A volume "app" (a loop-mounted ext4 image) holding a WAL-mode database with table t(n). */
-async function scene(t: Test) {
+async function scene(t: Test, type: 'ext4' | 'xfs' = 'ext4') {
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');
-  const { mountpoint } = await mountLoopFs(t, dir, 'ext4', 64);
+  const { mountpoint } = await mountLoopFs(t, dir, type, type === 'xfs' ? 320 : 64);
   const db = path.join(mountpoint, 'app.db');
   await sql(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(n INTEGER PRIMARY KEY);');
-  t.equal((await qrv(home, ['volume', 'add', 'app', '--path', path.join(dir, 'ext4.fs.img')])).exitCode, 0);
+  t.equal((await qrv(home, ['volume', 'add', 'app', '--path', path.join(dir, `${type}.fs.img`)])).exitCode, 0);
   const added = await qrv(home, ['subclient', 'add', 'appsc', '--object', `sqlite:${db}`]);
   t.equal(added.exitCode, 0, added.stderr);
   return { dir, home, db };
@@ -47,40 +47,48 @@ async function count(db: string): Promise<number> {
   );
 }
 
-t.test('a database under a writer comes back by name with a gap-free prefix of its transactions', async (t) => {
-  if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', 'mkfs.ext4', 'losetup', 'fsfreeze'] })) return;
-  const { dir, home, db } = await scene(t);
-  startWriter(t, db);
-  while ((await count(db)) < 200) await new Promise((resolve) => setTimeout(resolve, 50));
-  const before = await count(db);
-  const run = await qrvJson(home, ['run', 'appsc', '--to', path.join(dir, 'dest.img')]);
-  t.equal(run.run.exitCode, 0, run.run.stderr);
-  const snapshot = run.summary.snapshot;
-  t.equal(snapshot.objects.length, 1, 'the snapshot row records the database');
-  t.match(snapshot.objects[0], { writer: 'sqlite', name: 'app.db', places: [{ volume: 'app', inside: '/app.db' }] });
-  t.match(snapshot.objects[0].position, /^\d+ pages$/);
-  t.ok(
-    run.lines.some((l) => l.message_type === 'step' && l.step === 'hold writers' && l.state === 'done'),
-    'held',
-  );
-  t.match(run.summary.qrv.objects?.[0], { writer: 'sqlite', name: 'app.db' }, 'the QRV carries the object');
+for (const type of ['ext4', 'xfs'] as const)
+  t.test(
+    `a database under a writer, on ${type}, comes back by name with a gap-free prefix of its transactions`,
+    async (t) => {
+      if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', `mkfs.${type}`, 'losetup', 'fsfreeze'] })) return;
+      const { dir, home, db } = await scene(t, type);
+      startWriter(t, db);
+      while ((await count(db)) < 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = await count(db);
+      const run = await qrvJson(home, ['run', 'appsc', '--to', path.join(dir, 'dest.img')]);
+      t.equal(run.run.exitCode, 0, run.run.stderr);
+      const snapshot = run.summary.snapshot;
+      t.equal(snapshot.objects.length, 1, 'the snapshot row records the database');
+      t.match(snapshot.objects[0], {
+        writer: 'sqlite',
+        name: 'app.db',
+        places: [{ volume: 'app', inside: '/app.db' }],
+      });
+      t.match(snapshot.objects[0].position, /^\d+ pages$/);
+      t.ok(
+        run.lines.some((l) => l.message_type === 'step' && l.step === 'hold writers' && l.state === 'done'),
+        'held',
+      );
+      t.match(run.summary.qrv.objects?.[0], { writer: 'sqlite', name: 'app.db' }, 'the QRV carries the object');
 
-  const out = path.join(dir, 'out.db');
-  const recovered = await qrv(home, ['recover', `sqlite:${db}`, '--to', out]);
-  t.equal(recovered.exitCode, 0, recovered.stderr);
-  t.match(recovered.stdout, /integrity_check ok/);
-  t.equal(await sql(out, 'PRAGMA integrity_check;'), 'ok');
-  const [k, low, sum] = (await sql(out, 'SELECT count(*), min(n), sum(n) FROM t;')).split('|').map(Number) as [
-    number,
-    number,
-    number,
-  ];
-  t.ok(k >= before, `holds every transaction committed before the run (${k} ≥ ${before})`);
-  t.equal(low, 1);
-  t.equal(sum, (k * (k + 1)) / 2, 'gap-free: 1..K');
-  t.equal((await fs.stat(out)).mode & 0o777, 0o600, 'written 0600');
-  t.equal((await qrv(home, ['recover', `sqlite:${db}`, '--to', out])).exitCode, 4, 'an existing file is refused');
-});
+      const out = path.join(dir, 'out.db');
+      const recovered = await qrv(home, ['recover', `sqlite:${db}`, '--to', out]);
+      t.equal(recovered.exitCode, 0, recovered.stderr);
+      t.match(recovered.stdout, /integrity_check ok/);
+      t.equal(await sql(out, 'PRAGMA integrity_check;'), 'ok');
+      const [k, low, sum] = (await sql(out, 'SELECT count(*), min(n), sum(n) FROM t;')).split('|').map(Number) as [
+        number,
+        number,
+        number,
+      ];
+      t.ok(k >= before, `holds every transaction committed before the run (${k} ≥ ${before})`);
+      t.equal(low, 1);
+      t.equal(sum, (k * (k + 1)) / 2, 'gap-free: 1..K');
+      t.equal((await fs.stat(out)).mode & 0o777, 0o600, 'written 0600');
+      t.equal((await qrv(home, ['recover', `sqlite:${db}`, '--to', out])).exitCode, 4, 'an existing file is refused');
+    },
+  );
 
 t.test('the writer session killed while it holds the lock: one line, nothing kept', async (t) => {
   if (!lane(t, 'sqlite writer', { root: true, tools: ['sqlite3', 'mkfs.ext4', 'losetup', 'fsfreeze'] })) return;

@@ -8,7 +8,7 @@ import { planVolumes, planWriters, type WriterPlan } from '../engine/writer-hold
 import type { Summary } from '../output/printer.ts';
 import { table } from '../output/rows.ts';
 import { parseObjectId, writers } from '../writers/registry.ts';
-import { objectId } from '../writers/writer.ts';
+import { instanceId, objectId } from '../writers/writer.ts';
 
 /** A sub-client's volumes with those its objects span, and the plan that holds its writers. */
 export async function subclientTargets(
@@ -41,7 +41,7 @@ export async function listApps(ctx: Context, ids: string[]): Promise<Summary> {
   if (ids.length) {
     const plan = await planWriters(data.volumes, ids);
     for (const object of plan.objects)
-      found.push({ object, volumes: plan.volumesOf.get(`${object.instance.writer}:${object.instance.name}`) ?? [] });
+      found.push({ object, volumes: plan.volumesOf.get(instanceId(object.instance)) ?? [] });
   } else {
     for (const writer of writers()) {
       for (const object of await writer.discover()) {

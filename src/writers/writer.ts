@@ -74,7 +74,11 @@ export function objectId(object: WriterObject): string {
   return idOf(object.instance.writer, object.instance.name, object.name);
 }
 
-/** "postgresql:main" */
+/**
+ * What tells instances apart: "postgresql:main"; an SQLite database is an instance of its own,
+ * "sqlite:/srv/app/app.db", where its name is its folder, which may hold other databases.
+ */
 export function instanceId(instance: WriterInstance): string {
-  return `${instance.writer}:${instance.name}`;
+  const file = instance.writer === 'sqlite' ? instance.reach['file'] : undefined;
+  return file ? `sqlite:${file}` : `${instance.writer}:${instance.name}`;
 }

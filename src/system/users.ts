@@ -2,6 +2,7 @@
 // the user a writer's session runs as (runuser -u NAME), so that files it creates beside a
 // database (an SQLite -wal, a psql history) belong to the database's owner, not to root.
 import { readFileSync } from 'node:fs';
+import { execaSync } from 'execa';
 
 function table(file: string): Map<number, string> {
   const names = new Map<number, string>();
@@ -23,18 +24,32 @@ export function hostNames(): { user: (uid: number) => string; group: (gid: numbe
   return { user: (uid) => users.get(uid) ?? String(uid), group: (gid) => groups.get(gid) ?? String(gid) };
 }
 
-/** The name of user `uid`, or null when /etc/passwd has none. */
+/** The name of user `uid` (from /etc/passwd, else NSS: LDAP, systemd's dynamic users), or null when it has none. */
 export function userName(uid: number): string | null {
-  return table('/etc/passwd').get(uid) ?? null;
+  const local = table('/etc/passwd').get(uid);
+  if (local) return local;
+  const entry = execaSync('getent', ['passwd', String(uid)], { reject: false, timeout: 5000 });
+  const name = entry.exitCode === 0 ? String(entry.stdout).split(':')[0] : '';
+  return name || null;
 }
 
 /**
- * `program args` as user `user`: through runuser when qrv runs as root and `user` is another,
- * as it is otherwise (an argument array, never a shell).
+ * `program args` as user `user`: through runuser when qrv runs as root and `user` is another;
+ * a user that is only a number (a uid with no name) through setpriv, with group `gid` (else the
+ * same number) and no others; as it is otherwise (an argument array, never a shell).
  */
-export function asUser(user: string, program: string, args: string[]): { program: string; args: string[] } {
+export function asUser(
+  user: string,
+  program: string,
+  args: string[],
+  gid?: number,
+): { program: string; args: string[] } {
   const root = process.getuid?.() === 0;
-  return root && user !== 'root'
-    ? { program: 'runuser', args: ['-u', user, '--', program, ...args] }
-    : { program, args };
+  if (!root || user === 'root') return { program, args };
+  if (/^\d+$/.test(user))
+    return {
+      program: 'setpriv',
+      args: ['--reuid', user, '--regid', String(gid ?? user), '--clear-groups', '--', program, ...args],
+    };
+  return { program: 'runuser', args: ['-u', user, '--', program, ...args] };
 }

@@ -30,13 +30,13 @@ export async function isSqliteFile(file: string): Promise<boolean> {
   }
 }
 
-function objectOf(file: string, owner: string): WriterObject {
+function objectOf(file: string, owner: string, gid: number): WriterObject {
   return {
     instance: {
       writer: 'sqlite',
       name: path.dirname(file),
       paths: [file, `${file}-wal`, `${file}-shm`, `${file}-journal`],
-      reach: { file, owner },
+      reach: { file, owner, gid: String(gid) },
     },
     name: path.basename(file),
   };
@@ -62,17 +62,18 @@ async function find(pattern: string): Promise<WriterObject[]> {
   const found: WriterObject[] = [];
   for (const file of files.sort()) {
     if (/-(wal|shm|journal)$/.test(file) || !(await isSqliteFile(file))) continue;
-    const owner = userName((await stat(file)).uid);
-    if (owner) found.push(objectOf(path.normalize(file), owner));
+    // its owner by name; one with no name (a container's uid) by number: never skipped unsaid
+    const { uid, gid } = await stat(file);
+    found.push(objectOf(path.normalize(file), userName(uid) ?? String(uid), gid));
   }
   return found;
 }
 
 function session(instance: WriterInstance): HeldSession {
-  const { file = '', owner = 'root' } = instance.reach;
+  const { file = '', owner = 'root', gid } = instance.reach;
   // a URI opened read-write without create: a file removed after find() is not made anew, empty
   const uri = `file:${file.split('/').map(encodeURIComponent).join('/')}?mode=rw`;
-  const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', uri]);
+  const run = asUser(owner, 'sqlite3', ['-batch', '-bail', '-noheader', '-list', uri], gid ? Number(gid) : undefined);
   return new HeldSession({
     name: 'sqlite3',
     program: run.program,

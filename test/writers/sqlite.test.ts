@@ -182,3 +182,21 @@ t.test('files the session makes beside a database belong to its owner, not root'
   for (const name of await fs.readdir(folder))
     t.equal((await fs.stat(path.join(folder, name))).uid, 65534, `${name} is nobody's`);
 });
+
+t.test('a database whose owner has no name is found, and held as that uid', async (t) => {
+  if (!lane(t, 'sqlite writer', { root: true, tools: [...TOOLS, 'setpriv'] })) return;
+  const dir = await tmpDir(t);
+  await fs.chmod(dir, 0o711);
+  const folder = path.join(dir, 'container');
+  await fs.mkdir(folder);
+  const db = path.join(folder, 'app.db');
+  await makeDb(db, 'wal');
+  await execa('chown', ['-R', '4242:4343', folder]);
+  const [object] = await sqliteWriter.find(db);
+  t.equal(object?.instance.reach['owner'], '4242', 'found, its owner by number');
+  const held = await sqliteWriter.hold((object as WriterObject).instance, { label: 'x', timeoutMs: 2000 });
+  const wal = await fs.stat(`${db}-wal`).catch(() => null);
+  t.same([wal?.uid, wal?.gid], [4242, 4343], "the WAL the session opened is the file's owner's and group's");
+  t.equal(await writeTo(db), 'refused', 'held');
+  t.ok((await held.release()).position, 'released');
+});

@@ -15,6 +15,8 @@ import { asUser, userName } from '../system/users.ts';
 import type { Hold, HoldOptions, Writer, WriterInstance, WriterObject } from './writer.ts';
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+/** how long the WAL checkpoint may wait for other connections before the lock is taken without it */
+const CHECKPOINT_WAIT_MS = 250;
 
 /** Whether `file` is a regular file that begins with SQLite's header (opened without following a link). */
 export async function isSqliteFile(file: string): Promise<boolean> {
@@ -102,7 +104,12 @@ async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hol
     const [mode = ''] = await sqlite.ask(`.timeout ${left()}\nPRAGMA journal_mode;`, limit);
     let checkpoint = '';
     if (mode === 'wal') {
-      const [answer = ''] = await sqlite.ask('PRAGMA wal_checkpoint(TRUNCATE);', limit);
+      // briefly: TRUNCATE waits for readers too, and a long read transaction would keep it the
+      // whole timeout; a WAL left unmerged is in the snapshot all the same (its -wal beside it)
+      const [answer = ''] = await sqlite.ask(
+        `.timeout ${Math.min(left(), CHECKPOINT_WAIT_MS)}\nPRAGMA wal_checkpoint(TRUNCATE);`,
+        limit,
+      );
       const [busy, frames] = answer.split('|');
       checkpoint = busy === '0' ? `WAL checkpointed (${frames} frames), ` : 'WAL kept (a reader was in the way), ';
     }

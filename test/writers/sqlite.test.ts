@@ -127,6 +127,29 @@ t.test('a lock held by another connection past the timeout fails the hold with w
   }
 });
 
+t.test('a reader with a long read transaction does not keep the hold waiting its timeout', async (t) => {
+  if (!lane(t, 'sqlite writer', { root: true, tools: TOOLS })) return;
+  const dir = await tmpDir(t);
+  const db = path.join(dir, 'app.db');
+  await makeDb(db, 'wal');
+  await writeTo(db);
+  const reader = execa('sqlite3', ['-batch', db], { stdin: 'pipe', reject: false });
+  t.teardown(async () => {
+    reader.kill('SIGKILL');
+    await reader;
+  });
+  reader.stdin?.write('BEGIN;\nSELECT count(*) FROM t;\n.print reading\n');
+  await new Promise<void>((resolve) => reader.stdout?.on('data', (d: Buffer) => /reading/.test(`${d}`) && resolve()));
+  await writeTo(db); // a frame in the WAL the reader's snapshot keeps from being checkpointed away
+  const [object] = await sqliteWriter.find(db);
+  const started = Date.now();
+  const held = await sqliteWriter.hold((object as WriterObject).instance, { label: 'x', timeoutMs: 4000 });
+  const took = Date.now() - started;
+  t.ok(took < 1500, `held without waiting out the timeout (${took} ms): ${held.method}`);
+  t.equal(await writeTo(db), 'refused', 'held');
+  await held.release();
+});
+
 /** The sqlite3 processes that are children of this test (the writer's session). */
 async function childSqlite(): Promise<number[]> {
   const found: number[] = [];

@@ -139,18 +139,14 @@ function asWriterError(who: string, what: string, error: unknown, held = false):
   if (isQrvError(error)) return error;
   if (!(error instanceof SessionError)) return error as Error;
   const said = error.message.replace(/^(\S*psql:\s+)+(error:\s+)?/, '').replace(/^(ERROR|FATAL):\s+/, '');
-  const hint =
-    error.reason === 'timeout'
-      ? 'it did not answer in time (a long checkpoint?): raise --hook-timeout (how long a writer may take), or snapshot at a quieter time'
-      : held
-        ? 'its session ended while the snapshot was taken (the server stopped, or the backend was terminated): nothing was kept; run the job again'
-        : "qrv connects as the data folder's owner over the unix socket and needs a superuser (or pg_checkpoint and EXECUTE on pg_backup_start): check the cluster is running and see its log";
-  return new QrvError(
-    'hook',
-    error.reason === 'timeout' ? 'writer-timeout' : 'writer-failed',
-    `${who} ${what}: ${said}`,
-    hint,
-  );
+  // statement_timeout (the writer's own timeout, set on the session) ends a slow CHECKPOINT there
+  const timeout = error.reason === 'timeout' || /canceling statement due to statement timeout/.test(said);
+  const hint = timeout
+    ? 'it did not answer in time (a long checkpoint?): raise --hook-timeout (how long a writer may take), or snapshot at a quieter time'
+    : held
+      ? 'its session ended while the snapshot was taken (the server stopped, or the backend was terminated): nothing was kept; run the job again'
+      : "qrv connects as the data folder's owner over the unix socket and needs a superuser (or pg_checkpoint and EXECUTE on pg_backup_start): check the cluster is running and see its log";
+  return new QrvError('hook', timeout ? 'writer-timeout' : 'writer-failed', `${who} ${what}: ${said}`, hint);
 }
 
 export const postgresqlWriter: Writer = {

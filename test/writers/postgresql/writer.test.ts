@@ -180,6 +180,23 @@ t.test('PostgreSQL stopped while held: release() fails with writer-failed in one
   await held.abandon();
 });
 
+t.test('a checkpoint that does not end in the timeout fails the hold with writer-timeout', async (t) => {
+  if (!lane(t, 'postgresql writer', NEEDS)) return;
+  const pg = (await made3()).shared;
+  const checkpointer = Number(await pg.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"));
+  t.ok(checkpointer > 0, `the checkpointer is ${checkpointer}`);
+  process.kill(checkpointer, 'SIGSTOP');
+  const started = Date.now();
+  const error = await failure(
+    postgresqlWriter.hold(await theInstance(`${pg.name}/app`), { label: 'slow', timeoutMs: 1000 }),
+  ).finally(() => process.kill(checkpointer, 'SIGCONT'));
+  const took = Date.now() - started;
+  t.ok(isQrvError(error) && error.code === 'writer-timeout', `writer-timeout (${String(error)})`);
+  t.match(isQrvError(error) ? error.hint : '', /did not answer in time/, 'the hint says it took too long');
+  t.ok(took < 4000, `within about the timeout (${took} ms)`);
+  t.equal(await qrvSessions(pg), 0, 'no qrv session left');
+});
+
 t.test('a cluster qrv cannot reach does not hide the one it names', async (t) => {
   if (!lane(t, 'postgresql writer', NEEDS)) return;
   const good = (await made3()).shared;

@@ -208,6 +208,22 @@ t.test('a cluster qrv cannot reach does not hide the one it names', async (t) =>
   t.ok(isQrvError(error), `naming the other says why it cannot be reached (${String(error)})`);
 });
 
+t.test('a tablespace elsewhere is one of the paths, and release() returns its tablespace_map', async (t) => {
+  if (!lane(t, 'postgresql writer', NEEDS)) return;
+  const pg = (await made3()).shared;
+  const location = path.join(await tmpDir(t), 'ts');
+  await givePostgres(location);
+  await pg.sql(`CREATE TABLESPACE qrvts LOCATION '${location}'`);
+  t.teardown(() => pg.sql('DROP TABLESPACE qrvts'));
+  const instance = await theInstance(`${pg.name}/app`);
+  t.ok(instance.paths.includes(location), `its paths name ${location}`);
+  const held = await postgresqlWriter.hold(instance, { label: 'with a tablespace', timeoutMs: 5000 });
+  const record = await held.release();
+  const oid = await pg.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'qrvts'");
+  t.equal(record.files['tablespace_map']?.trim(), `${oid} ${location}`, 'the tablespace_map names it');
+  t.match(record.files['backup_label'], /^LABEL: with a tablespace$/m, 'beside the backup_label');
+});
+
 function clusterOf(fields: Partial<Cluster>): Cluster {
   return {
     pid: 1,

@@ -3,8 +3,9 @@
 // out of here. The React side is use-browser.ts.
 import type { Key } from 'ink';
 import type { CatalogData } from '../../catalog/schema.ts';
-import type { Located } from '../../browse/types.ts';
 import { jumpToTime } from './tree.ts';
+import { jumpToObjectTime } from './apps.ts';
+import { foldersTo } from './folders.ts';
 import { reduce } from '../ink-printer.tsx';
 import {
   entryItems,
@@ -12,7 +13,11 @@ import {
   frameOf,
   framesToVolume,
   copyItems,
+  instanceItems,
   moveSelection,
+  objectCopyItems,
+  objectItems,
+  objectOf,
   openCopy,
   refreshFrames,
   selectedNode,
@@ -105,28 +110,6 @@ export class BrowserController {
     }
   }
 
-  /** Folders of `copy` down to `path`, as far as they exist, each as a frame. */
-  private async foldersTo(copyNode: Extract<Node, { kind: 'copy' }>, path: string): Promise<Frame[]> {
-    const copy = copyNode.copy;
-    const out: Frame[] = [frameOf(copyNode, entryItems(copy, await this.session.list(copy.id, '/')))];
-    for (const part of path.split('/').filter(Boolean)) {
-      const parent = out.at(-1) as Frame;
-      const child = parent.items.find(
-        (item): item is EntryNode => item.kind === 'entry' && item.entry.name === part && item.entry.type === 'dir',
-      );
-      if (!child) break;
-      parent.selected = parent.items.indexOf(child);
-      let entries: Located[];
-      try {
-        entries = await this.session.list(copy.id, child.entry.path);
-      } catch {
-        break;
-      }
-      out.push(frameOf(child, entryItems(copy, entries)));
-    }
-    return out;
-  }
-
   private enter(): void {
     const node = selectedNode(this.frames.at(-1) as Frame);
     if (!node) return;
@@ -137,8 +120,14 @@ export class BrowserController {
         return this.setFrames([...this.frames, frameOf(node, volumeItems(this.data, node.name))]);
       case 'volume':
         return this.setFrames([...this.frames, frameOf(node, copyItems(this.data, node.name))]);
+      case 'apps':
+        return this.setFrames([...this.frames, frameOf(node, instanceItems(this.data))]);
+      case 'instance':
+        return this.setFrames([...this.frames, frameOf(node, objectItems(this.data, node.name))]);
+      case 'object':
+        return this.setFrames([...this.frames, frameOf(node, objectCopyItems(this.data, node.id))]);
       case 'copy':
-        return this.openCopy(node);
+        return node.object ? this.openObjectCopy(node) : this.openCopy(node);
       case 'entry':
         return this.openEntry(node);
     }
@@ -152,6 +141,23 @@ export class BrowserController {
       this.setFrames([...this.frames, frameOf(node, entryItems(node.copy, entries))]);
       this.info(
         `${node.copy.id}: read by ${session.method === 'mount' ? 'a read-only mount' : 'debugfs (catalog mode)'}`,
+      );
+    });
+  }
+
+  /** A copy of an application object: opened at the object's first path, as far as the copy has it. */
+  private openObjectCopy(node: Extract<Node, { kind: 'copy' }>): void {
+    const { session } = this;
+    const at = node.object?.at ?? '/';
+    void this.act(`opening ${node.copy.id} at ${at}…`, async () => {
+      await session.enter(node.copy.id);
+      const frames = await foldersTo(session, node, at);
+      this.setFrames([...this.frames, ...frames]);
+      const shown = folderOf(frames) ?? '/';
+      const selected = selectedNode(frames.at(-1));
+      const reached = shown === at || (selected?.kind === 'entry' && selected.entry.path === at);
+      this.info(
+        `${node.object?.id ?? node.copy.id} in ${node.copy.id}: ${reached ? at : `${at} is not in it; ${shown}`}`,
       );
     });
   }
@@ -223,8 +229,22 @@ export class BrowserController {
     this.setFrames(refreshFrames(this.frames, fresh));
   }
 
+  /** `t` at an application object: the copy of the group that holds it at that time is selected. */
+  private async jumpToObject(object: NonNullable<ReturnType<typeof objectOf>>, text: string): Promise<void> {
+    const fresh = await this.session.read();
+    const { node, depth } = object;
+    const jump = jumpToObjectTime(fresh, node.id, text, this.session.now());
+    this.setData(fresh);
+    const items = objectCopyItems(fresh, node.id);
+    this.setFrames([...this.frames.slice(0, depth), frameOf(node, items, `copy:${jump.id}`)]);
+    if (this.session.openCopy !== null) await this.session.leave();
+    this.info(jump.line);
+  }
+
   private async jumpTo(text: string): Promise<void> {
     const frames = this.frames;
+    const object = objectOf(frames);
+    if (object) return this.jumpToObject(object, text);
     const volume = volumeOf(frames);
     if (!volume)
       throw new Error('select or open a volume first: t jumps to the copy of a volume that holds a point in time');
@@ -239,7 +259,7 @@ export class BrowserController {
       // Inside a copy: the same folder in the chosen copy, as far as it exists there.
       const chosen = selectedNode(base.at(-1)) as Extract<Node, { kind: 'copy' }>;
       await this.session.enter(jump.id);
-      this.setFrames([...base, ...(await this.foldersTo(chosen, folder))]);
+      this.setFrames([...base, ...(await foldersTo(this.session, chosen, folder))]);
     }
     this.info(jump.line);
   }
@@ -270,8 +290,10 @@ export class BrowserController {
       case '/':
         return this.setPrompt({ kind: 'filter', text: frame.filter });
       case 't':
-        if (!volumeOf(frames))
-          return this.info('select a volume first: t jumps to the copy of a volume that holds a point in time');
+        if (!volumeOf(frames) && !objectOf(frames))
+          return this.info(
+            'select a volume or an application object first: t jumps to the copy that holds a point in time',
+          );
         return this.setPrompt({ kind: 'time', text: '' });
       case 'r':
         if (node?.kind === 'entry') return this.setPrompt({ kind: 'recover', text: '', node });

@@ -6,7 +6,8 @@ import { hostNames } from '../../system/users.ts';
 import { modeString } from '../../browse/names.ts';
 import type { FsEntry } from '../../browse/types.ts';
 import { copiesOf, subclientsOf, type CopyRow } from './tree.ts';
-import type { Node } from './model.ts';
+import { groupState, instancesOf, objectCopiesOf, objectName } from './apps.ts';
+import type { CopyOfObject, Node } from './model.ts';
 import { cell, field, fit, shortTime } from './text.ts';
 
 export interface Line {
@@ -145,6 +146,70 @@ function contents(preview: Preview | null, key: string): Line[] {
   ];
 }
 
+/** An object as a copy recorded it: where its writer stood, the files kept, where its paths were. */
+function objectRecordLines(object: CopyOfObject['record']): Line[] {
+  const places = object.places ?? [];
+  return [
+    plain(field('position', object.position ?? '-')),
+    plain(field('kept', Object.keys(object.files).sort().join(', ') || '-')),
+    ...object.paths.map((p, i) => {
+      const place = places.find((q) => q.path === p);
+      return plain(field(i === 0 ? 'paths' : '', `${p}${place ? ` (${place.volume}:${place.inside})` : ''}`));
+    }),
+  ];
+}
+
+/** A copy under an application object: what of the object it holds, its group, where ⏎ opens it. */
+export function objectCopyDetails(copy: CopyRow, object: CopyOfObject, data: CatalogData): Line[] {
+  const what = { snapshot: 'snapshot', qrv: 'QRV', archive: 'archive generation' }[copy.kind];
+  const group = groupState(data, object.id, copy);
+  return [
+    title(`${copy.id}  ${what} of ${copy.volume}`),
+    plain(field('object', object.id)),
+    plain(field('holds state of', shortTime(copy.pointInTime))),
+    ...objectRecordLines(object.record),
+    group.copies
+      ? { text: field('whole object', group.copies), wrap: true }
+      : { text: field('whole object', `no: ${group.why ?? '?'}`), tone: 'error' as const, wrap: true },
+    plain(field('consistency', copy.consistency ?? '?')),
+    dim(''),
+    dim(
+      `⏎ browse files at ${copy.volume}:${object.at}${copy.kind === 'snapshot' ? ' · p persistence · d delete' : ''}`,
+    ),
+  ];
+}
+
+/** The applications level, an instance and an object (their rows as the catalog recorded them). */
+function appDetails(node: Extract<Node, { kind: 'apps' | 'instance' | 'object' }>, data: CatalogData): Line[] {
+  const instances = instancesOf(data);
+  if (node.kind === 'apps')
+    return [
+      title('applications'),
+      plain(field('instances', String(instances.length))),
+      dim(''),
+      ...instances.map((i) => plain(`${i.id}  ${i.objects.length} object${i.objects.length === 1 ? '' : 's'}`)),
+      dim(''),
+      dim('as snapshots recorded them (sub-clients with --object)'),
+    ];
+  if (node.kind === 'instance') {
+    const objects = instances.find((i) => i.id === node.name)?.objects ?? [];
+    return [
+      title(`instance ${node.name}`),
+      plain(field('objects', String(objects.length))),
+      dim(''),
+      ...objects.map((id) => plain(`${objectName(node.name, id)}  ${objectCopiesOf(data, id).length} copies`)),
+    ];
+  }
+  const copies = objectCopiesOf(data, node.id);
+  const newest = copies[0];
+  return [
+    title(node.id),
+    ...(newest ? [dim(`newest copy, ${newest.copy.id}:`), ...objectRecordLines(newest.record)] : []),
+    dim(''),
+    ...copyTable(copies.map((c) => c.copy)),
+  ];
+}
+
 /** Everything the right pane shows for `node`. */
 export function detailLines(
   node: Node | undefined,
@@ -162,8 +227,13 @@ export function detailLines(
         plain(field('volumes', String(data.volumes.length))),
         plain(field('snapshots', String(data.snapshots.filter((s) => s.state === 'ready').length))),
         plain(field('QRVs', String(data.qrvs.filter((q) => q.state === 'ready').length))),
+        ...(instancesOf(data).length ? [plain(field('applications', `${instancesOf(data).length} instances`))] : []),
       ];
     }
+    case 'apps':
+    case 'instance':
+    case 'object':
+      return appDetails(node, data);
     case 'subclient': {
       const sub = subclientsOf(data).find((s) => s.name === node.name);
       return [
@@ -187,7 +257,7 @@ export function detailLines(
       ];
     }
     case 'copy':
-      return copyDetails(node.copy);
+      return node.object ? objectCopyDetails(node.copy, node.object, data) : copyDetails(node.copy);
     case 'entry': {
       const lines = entryDetails(node.entry);
       if (node.entry.type !== 'dir') return [...lines, dim(''), dim('r recovers it')];

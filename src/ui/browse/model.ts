@@ -1,15 +1,29 @@
 // The browser's navigation state, as plain data and pure functions: a stack of open levels
-// (host → sub-client → volume → copy → folders), each with its items, the selection and a filter.
-import type { CatalogData } from '../../catalog/schema.ts';
+// (host → sub-client → volume → copy → folders, or host → applications → instance → object →
+// copy → folders), each with its items, the selection and a filter.
+import type { AppObject, CatalogData } from '../../catalog/schema.ts';
 import type { FsEntry } from '../../browse/types.ts';
+import { APPLICATIONS, hasApplications, instancesOf, objectCopiesOf, objectName } from './apps.ts';
 import { copiesOf, subclientOfVolume, subclientsOf, type CopyRow } from './tree.ts';
 import { shortTime } from './text.ts';
+
+/** A copy listed under an application object: opened at the object's first path (`at`). */
+export interface CopyOfObject {
+  id: string;
+  record: AppObject;
+  at: string;
+}
 
 export type Node =
   | { kind: 'host'; name: string }
   | { kind: 'subclient'; name: string }
   | { kind: 'volume'; name: string }
-  | { kind: 'copy'; copy: CopyRow }
+  | { kind: 'apps'; name: string }
+  /** a writer's instance: "postgresql:main" */
+  | { kind: 'instance'; name: string }
+  /** `name` under its instance ("billing"), `id` in full ("postgresql:main/billing") */
+  | { kind: 'object'; name: string; id: string }
+  | { kind: 'copy'; copy: CopyRow; object?: CopyOfObject }
   | { kind: 'entry'; copyId: string; volume: string; entry: FsEntry };
 
 /** One open level: `node` is what was entered, `items` what it holds. */
@@ -93,6 +107,31 @@ export function subclientItems(data: CatalogData): Node[] {
   return subclientsOf(data).map((s) => ({ kind: 'subclient', name: s.name }));
 }
 
+/** The host's items: its sub-clients, and the applications level once a row records an object. */
+export function hostItems(data: CatalogData): Node[] {
+  return [...subclientItems(data), ...(hasApplications(data) ? [{ kind: 'apps', name: APPLICATIONS } as const] : [])];
+}
+
+export function instanceItems(data: CatalogData): Node[] {
+  return instancesOf(data).map((i) => ({ kind: 'instance', name: i.id }));
+}
+
+export function objectItems(data: CatalogData, instance: string): Node[] {
+  return (instancesOf(data).find((i) => i.id === instance)?.objects ?? []).map((id) => ({
+    kind: 'object',
+    name: objectName(instance, id),
+    id,
+  }));
+}
+
+export function objectCopyItems(data: CatalogData, object: string): Node[] {
+  return objectCopiesOf(data, object).map(({ copy, record, at }) => ({
+    kind: 'copy',
+    copy,
+    object: { id: object, record, at },
+  }));
+}
+
 export function volumeItems(data: CatalogData, subclient: string): Node[] {
   return (subclientsOf(data).find((s) => s.name === subclient)?.volumes ?? []).map((name) => ({
     kind: 'volume',
@@ -120,7 +159,7 @@ export function framesToVolume(
   const subNode: Node = { kind: 'subclient', name: subclient };
   const volNode: Node = { kind: 'volume', name: volume };
   return [
-    frameOf(hostNode, subclientItems(data), nodeKey(subNode)),
+    frameOf(hostNode, hostItems(data), nodeKey(subNode)),
     frameOf(subNode, volumeItems(data, subclient), nodeKey(volNode)),
     frameOf(volNode, copyItems(data, volume), select === undefined ? undefined : `copy:${select}`),
   ];
@@ -128,7 +167,7 @@ export function framesToVolume(
 
 export function initialFrames(data: CatalogData, host: string, volume?: string, select?: string): Frame[] {
   if (volume !== undefined) return framesToVolume(data, host, volume, undefined, select);
-  return [frameOf({ kind: 'host', name: host }, subclientItems(data))];
+  return [frameOf({ kind: 'host', name: host }, hostItems(data))];
 }
 
 /** The copy the stack is inside, if any. */
@@ -155,29 +194,48 @@ export function volumeOf(frames: Frame[]): string | null {
   return selected?.kind === 'volume' ? selected.name : null;
 }
 
+/**
+ * The application object the stack is in or the selection is (for `t`), if any, and how many
+ * frames stand above its own level of copies.
+ */
+export function objectOf(frames: Frame[]): { node: Extract<Node, { kind: 'object' }>; depth: number } | null {
+  const depth = frames.findIndex((frame) => frame.node.kind === 'object');
+  const inside = frames[depth]?.node;
+  if (inside?.kind === 'object') return { node: inside, depth };
+  const selected = selectedNode(frames.at(-1));
+  return selected?.kind === 'object' ? { node: selected, depth: frames.length } : null;
+}
+
 /** The sub-client the stack is in, if any. */
 export function subclientOf(frames: Frame[]): string | undefined {
   for (const frame of frames) if (frame.node.kind === 'subclient') return frame.node.name;
   return undefined;
 }
 
+/** The fresh items of a level that lists copies (a volume's, an object's), or null for other levels. */
+function copyLevelItems(node: Node, data: CatalogData): Node[] | null {
+  if (node.kind === 'volume') return copyItems(data, node.name);
+  if (node.kind === 'object') return objectCopyItems(data, node.id);
+  return null;
+}
+
 /** After the catalog changed (persistence, a deletion): fresh copy rows, the selection kept by key where it can be. */
 export function refreshFrames(frames: Frame[], data: CatalogData): Frame[] {
   return frames.map((frame) => {
-    if (frame.node.kind === 'volume') {
+    const items = copyLevelItems(frame.node, data);
+    if (items) {
       const key = (() => {
         const node = selectedNode(frame);
         return node ? nodeKey(node) : undefined;
       })();
-      const items = copyItems(data, frame.node.name);
       const fresh = { ...frame, items };
       const at = visibleItems(fresh).findIndex((item) => nodeKey(item) === key);
       return { ...fresh, selected: at >= 0 ? at : clamp(frame.selected, Math.max(1, visibleItems(fresh).length)) };
     }
     if (frame.node.kind === 'copy') {
-      const id = frame.node.copy.id;
-      const row = copiesOf(data, frame.node.copy.volume).find((c) => c.id === id);
-      return row ? { ...frame, node: { kind: 'copy', copy: row } } : frame;
+      const { copy, object } = frame.node;
+      const row = copiesOf(data, copy.volume).find((c) => c.id === copy.id);
+      return row ? { ...frame, node: { kind: 'copy', copy: row, ...(object ? { object } : {}) } } : frame;
     }
     return frame;
   });

@@ -25,7 +25,7 @@ export interface WriterObject {
 
 /** What holding an instance at rest recorded: where it stood, and files to keep with the snapshot. */
 export interface HoldRecord {
-  /** the writer's own position: a PostgreSQL LSN, an SQLite file's change counter */
+  /** the writer's own position: a PostgreSQL LSN (the backup's start and stop), an SQLite database's size in pages */
   position: string | null;
   /** text files the writer returned for the snapshot (backup_label, tablespace_map) */
   files: Record<string, string>;

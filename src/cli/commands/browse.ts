@@ -118,7 +118,7 @@ export function register(program: Command): void {
   program
     .command('browse [volume]')
     .description(
-      'browse hosts, sub-clients, volumes, snapshots and QRVs and the files in them, in a two-pane terminal view; recover files, change persistence, delete snapshots',
+      'browse hosts, sub-clients, volumes, application objects, snapshots and QRVs and the files in them, in a two-pane terminal view; recover files, change persistence, delete snapshots',
     )
     .option(
       '--as-of <time>',

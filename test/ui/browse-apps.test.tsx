@@ -59,6 +59,7 @@ t.test('host → applications → instances → objects → copies, opened at th
   t.match(screen, /postgresql:main\/billing[\s\S]*position\s+0\/3000028[\s\S]*kept\s+backup_label, tablespace_map/);
   await b.press(KEY.enter);
   screen = await b.waitFor(`›${scene.ids.pgdata}`);
+  t.match(screen, new RegExp(`│ {3}›${scene.ids.pgdata} \\d\\d-\\d\\d \\d\\d:\\d\\d│`), 'its id and time fit');
   t.notMatch(screen, new RegExp(`│ .${scene.ids.pgwal}`), "the copies of the data folder's volume only");
   t.match(screen, /object\s+postgresql:main\/billing/);
   t.match(

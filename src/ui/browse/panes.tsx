@@ -25,7 +25,11 @@ export function TreePane({ frames, width, height }: { frames: Frame[]; width: nu
   const ancestors = ancestorLines(frames).map((line) => fit(line, inner, line.includes('/') ? 'start' : 'end'));
   const frame = frames.at(-1) as Frame;
   const items = visibleItems(frame);
-  const indent = ' '.repeat(Math.min(ancestors.length, 6));
+  // One column of indent is given up when that makes the widest label fit (a copy's id and time
+  // four levels down, under an application object).
+  const depth = Math.min(ancestors.length, 6);
+  const widest = Math.max(0, ...items.map((node) => [...nodeLabel(node)].length));
+  const indent = ' '.repeat(depth > 0 && depth + 1 + widest > inner && depth + widest <= inner ? depth - 1 : depth);
   const room = Math.max(1, rows - ancestors.length);
   const { start, end } = windowOf(items.length, frame.selected, room);
   return (

@@ -130,3 +130,22 @@ t.test('show: a snapshot or QRV lists its objects, position and the files kept',
   const set = await qrv(home, ['set', 's-0000a001', '--label', 'before'], ENV);
   t.match(set.stdout, /^label: before$[\s\S]*^objects:\n {2}OBJECT/m, 'qrv set shows the row the same way');
 });
+
+t.test('resolve WRITER:OBJECT: the group, and the copy of each volume (a QRV for a removed snapshot)', async (t) => {
+  let run = await qrv(home, ['resolve', 'postgresql:main/billing', '--as-of', '2026-12-04T12:30:00Z'], ENV);
+  t.equal(run.exitCode, 0, run.stderr);
+  t.equal(
+    run.stdout.split('\n')[0],
+    'postgresql:main/billing as of 2026-12-04 12:30:00Z: group g-0000000b of 2026-12-04 12:00:00Z (0/3000028): pgdata from s-0000b001, pgwal from q-0000b002',
+  );
+  t.match(run.stdout, /^passed over:\n {2}g-0000000a\s+older than g-0000000b$/m);
+  const json = await qrvJson(home, ['resolve', 'postgresql:main/shop', '--as-of', '2026-12-04T12:30:00Z'], ENV);
+  t.equal(json.run.exitCode, 0);
+  t.match(json.summary, {
+    object: 'postgresql:main/shop',
+    chosen: { groupId: 'g-0000000a', record: { name: 'shop', files: { backup_label: /START WAL LOCATION/ } } },
+  });
+  run = await qrv(home, ['resolve', 'postgresql:main/billing', '--as-of', '2026-12-04T08:00:00Z'], ENV);
+  t.equal(run.exitCode, 3);
+  t.match(run.stderr, /^qrv: no copy holds postgresql:main\/billing as of 2026-12-04 08:00:00Z: g-0000000b too new/);
+});

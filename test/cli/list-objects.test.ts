@@ -115,7 +115,7 @@ t.test('show: a snapshot or QRV lists its objects, position and the files kept',
   run = await qrv(home, ['show', 'q-0000b002'], ENV);
   t.match(run.stdout, /^objects:\n {2}OBJECT.*\n {2}postgresql:main\/billing\s+0\/3000028\s+backup_label/m);
   run = await qrv(home, ['show', 's-0000c001'], ENV);
-  t.match(run.stdout, /^ {2}sqlite:\/srv\/app\/app\.db\s+8192\s+-\s+\/srv\/app\/app\.db$/m, 'nothing kept: -');
+  t.match(run.stdout, /^ {2}sqlite:\/srv\/app\/app\.db\s+2 pages\s+-\s+\/srv\/app\/app\.db$/m, 'nothing kept: -');
   run = await qrv(home, ['show', 's-0000d001'], ENV);
   t.match(run.stdout, /^objects: -$/m);
   run = await qrv(home, ['show', 'q-0000d001'], ENV);

@@ -25,7 +25,7 @@ export function pgObject(name: string, position = '0/3000028', over: Partial<App
 }
 
 /** The SQLite database /srv/app/app.db, on volume app (mounted at /srv/app). */
-export function sqliteObject(position = '8192', over: Partial<AppObject> = {}): AppObject {
+export function sqliteObject(position = '2 pages', over: Partial<AppObject> = {}): AppObject {
   return {
     writer: 'sqlite',
     instance: '/srv/app',

@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { execa, type Options } from 'execa';
+import { execa, execaSync, type Options } from 'execa';
 import { QrvError } from '../core/errors.ts';
 
 /** The Debian package that ships each program qrv calls. */
@@ -50,6 +50,12 @@ export async function tool(program: string, args: string[], options: Options = {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(program);
     throw error;
   }
+}
+
+/** tool() for a quick lookup that cannot wait for the event loop (getent): output and status, -1 when it could not run. */
+export function toolSync(program: string, args: string[], timeoutMs = 5000): ToolResult {
+  const result = execaSync(program, args, { reject: false, timeout: timeoutMs, stdin: 'ignore', env: { LC_ALL: 'C' } });
+  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
 }
 
 /** Like tool(), but a non-zero exit is a QrvError that quotes the program's own last line. */

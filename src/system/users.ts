@@ -2,7 +2,7 @@
 // the user a writer's session runs as (runuser -u NAME), so that files it creates beside a
 // database (an SQLite -wal, a psql history) belong to the database's owner, not to root.
 import { readFileSync } from 'node:fs';
-import { execaSync } from 'execa';
+import { toolSync } from './tools.ts';
 
 function table(file: string): Map<number, string> {
   const names = new Map<number, string>();
@@ -28,7 +28,7 @@ export function hostNames(): { user: (uid: number) => string; group: (gid: numbe
 export function userName(uid: number): string | null {
   const local = table('/etc/passwd').get(uid);
   if (local) return local;
-  const entry = execaSync('getent', ['passwd', String(uid)], { reject: false, timeout: 5000 });
+  const entry = toolSync('getent', ['passwd', String(uid)]);
   const name = entry.exitCode === 0 ? String(entry.stdout).split(':')[0] : '';
   return name || null;
 }

@@ -188,65 +188,63 @@ export function register(program: Command): void {
       '--into <database>',
       'an application object (postgresql:CLUSTER/DB): restore it into its running cluster as this new database',
     )
-    .action(
-      // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-      (volume: string | undefined, options: RecoverOptions, command: Command) =>
-        execute(command, (ctx) => {
-          if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
-          refuseObjectOptions(options);
-          if (options.path !== undefined) {
-            if (options.group !== undefined)
-              throw new QrvError(
-                'usage',
-                'usage',
-                '--group recovers whole volumes; --path takes files from one volume',
-                'give `qrv recover VOLUME --from ID --path P`',
-              );
-            if (volume === undefined)
-              throw new QrvError(
-                'usage',
-                'usage',
-                'qrv recover --path needs the volume the files belong to',
-                'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
-              );
-            return recoverFiles(ctx, {
-              volume,
-              sources: groupSources(order),
-              ...(options.to !== undefined ? { to: options.to } : {}),
-              force: Boolean(options.force),
-              ...(options.via !== undefined ? { via: options.via as Via } : {}),
-            });
-          }
-          refuseVia(options);
-          if (options.group !== undefined) {
-            if (
-              volume !== undefined ||
-              options.from !== undefined ||
-              options.asOf !== undefined ||
-              options.to !== undefined
-            )
-              throw new QrvError(
-                'usage',
-                'usage',
-                '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
-                'give `qrv recover --group G --force`',
-              );
-            return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
-          }
-          if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
+    .action((volume: string | undefined, options: RecoverOptions, command: Command) =>
+      execute(command, (ctx) => {
+        if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
+        refuseObjectOptions(options);
+        if (options.path !== undefined) {
+          if (options.group !== undefined)
             throw new QrvError(
               'usage',
               'usage',
-              'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)',
-              'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`',
+              '--group recovers whole volumes; --path takes files from one volume',
+              'give `qrv recover VOLUME --from ID --path P`',
             );
-          return recover(ctx, {
+          if (volume === undefined)
+            throw new QrvError(
+              'usage',
+              'usage',
+              'qrv recover --path needs the volume the files belong to',
+              'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
+            );
+          return recoverFiles(ctx, {
             volume,
-            ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
-            ...(options.to ? { to: options.to } : {}),
+            sources: groupSources(order),
+            ...(options.to !== undefined ? { to: options.to } : {}),
             force: Boolean(options.force),
+            ...(options.via !== undefined ? { via: options.via as Via } : {}),
           });
-        }),
+        }
+        refuseVia(options);
+        if (options.group !== undefined) {
+          if (
+            volume !== undefined ||
+            options.from !== undefined ||
+            options.asOf !== undefined ||
+            options.to !== undefined
+          )
+            throw new QrvError(
+              'usage',
+              'usage',
+              '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
+              'give `qrv recover --group G --force`',
+            );
+          return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
+        }
+        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
+          throw new QrvError(
+            'usage',
+            'usage',
+            'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)',
+            'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`',
+          );
+        return recover(ctx, {
+          volume,
+          ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
+          ...(options.to ? { to: options.to } : {}),
+          force: Boolean(options.force),
+        });
+      }),
     );
 
   program

@@ -6,6 +6,7 @@
 // (measured: `qrv --version` 0.28 → 0.22 s here, and ~40 % of the start under the VM lane's emulation).
 import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
+import { appObjectSchema } from './app-object.ts';
 
 // only English: `z.locales.en()` would bundle every locale zod has (~290 KB)
 z.config(en());
@@ -78,24 +79,6 @@ export function derivedConsistency(row: { method?: unknown; quiesce?: unknown })
     return 'atomic';
   return 'unknown';
 }
-
-/** An application object a snapshot holds (schema 8; F13): what a writer found and recorded while it held it at rest. */
-export const appObjectSchema = z.object({
-  /** the writer: "postgresql", "sqlite" */
-  writer: z.string(),
-  /** its instance: a cluster's name, an SQLite file's folder */
-  instance: z.string(),
-  /** the database's name; an SQLite file's name */
-  name: z.string(),
-  /** the files and folders that hold the instance (data folder, pg_wal, tablespaces; the file and its -wal) */
-  paths: z.array(z.string()),
-  /** where each of `paths` was: the volume, and the path inside that volume's filesystem (links resolved) */
-  places: z.optional(z.array(z.object({ path: z.string(), volume: z.string(), inside: z.string() }))),
-  /** where the writer stood: a PostgreSQL LSN, an SQLite database's size */
-  position: z.nullable(z.string()),
-  /** files the writer returned to keep with the snapshot: backup_label, tablespace_map */
-  files: z.record(z.string(), z.string()),
-});
 
 const snapshotRowSchema = z.object({
   id: z.string(),
@@ -384,7 +367,8 @@ export const catalogSchema = z.object({
 export type Volume = z.infer<typeof volumeSchema>;
 export type RetiredPrimary = z.infer<typeof retiredPrimarySchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
-export type AppObject = z.infer<typeof appObjectSchema>;
+export type { AppObject } from './app-object.ts';
+export { appObjectSchema } from './app-object.ts';
 export type SnapshotState = z.infer<typeof snapshotStateSchema>;
 export type Qrv = z.infer<typeof qrvSchema>;
 export type QrvHistory = z.infer<typeof qrvHistorySchema>;

@@ -4,7 +4,12 @@
 // user it runs as; pg_wal and pg_tblspc/* may be links to other filesystems (other volumes).
 // Debian's layout (/etc/postgresql/MAJOR/NAME, pg_ctlcluster) is recognised by the
 // postmaster's config_file; its cluster is then named NAME.
-import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+// Anyone can start a process called postgres and write a postmaster.pid: a process is taken for
+// a postmaster only when it runs as its data folder's owner (as PostgreSQL insists), who is not
+// root, and owns that postmaster.pid; its files are read without following a link or waiting on
+// a FIFO, and its PG_VERSION must be a version number (it names the programs qrv runs).
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { userName } from '../../system/users.ts';
 
@@ -45,6 +50,31 @@ export function debianClusterOf(cmdline: string[]): { major: string; name: strin
   return null;
 }
 
+/** A major version as PG_VERSION holds it: "15", "9.6"; nothing that could name another folder. */
+export const MAJOR = /^[0-9]+(\.[0-9]+)?$/;
+
+/** A small regular file's text and owner, opened without following a link or waiting on a FIFO; null otherwise. */
+export async function smallFile(file: string): Promise<{ text: string; uid: number } | null> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (!handle) return null;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return null;
+    const buffer = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return { text: buffer.subarray(0, bytesRead).toString('utf8'), uid: st.uid };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A process's real, effective, saved and filesystem uids (/proc/PID/status), or null. */
+async function uidsOf(proc: string, pid: number): Promise<number[] | null> {
+  const status = await readFile(`${proc}/${pid}/status`, 'utf8').catch(() => '');
+  const line = /^Uid:\s+(.*)$/m.exec(status)?.[1];
+  return line ? line.trim().split(/\s+/).map(Number) : null;
+}
+
 async function postgresPids(proc: string): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir(proc).catch(() => [] as string[])) {
@@ -71,13 +101,19 @@ async function linkedDirs(dataDir: string): Promise<{ walDir: string; tablespace
 
 async function clusterOf(proc: string, pid: number): Promise<Cluster | null> {
   // A postgres process works in its data folder; the postmaster is the one postmaster.pid names.
-  const cwd = await readlink(`${proc}/${pid}/cwd`).catch(() => null);
+  // the folder itself, through /proc (a path to it could be swapped meanwhile)
+  const here = `${proc}/${pid}/cwd`;
+  const cwd = await readlink(here).catch(() => null);
   if (!cwd) return null;
-  const pidFile = parsePostmasterPid(await readFile(path.join(cwd, 'postmaster.pid'), 'utf8').catch(() => ''));
+  const { uid } = await stat(here);
+  const uids = await uidsOf(proc, pid);
+  if (uid === 0 || !uids?.length || uids.some((u) => u !== uid)) return null;
+  const file = await smallFile(path.join(here, 'postmaster.pid'));
+  const pidFile = file?.uid === uid ? parsePostmasterPid(file.text) : null;
   if (!pidFile || pidFile.pid !== pid) return null;
-  const major = (await readFile(path.join(cwd, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
-  const owner = userName((await stat(cwd)).uid);
-  if (!major || !owner) return null;
+  const major = ((await smallFile(path.join(here, 'PG_VERSION')))?.text ?? '').trim();
+  const owner = userName(uid);
+  if (!MAJOR.test(major) || !owner) return null;
   const cmdline = (await readFile(`${proc}/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
   const debian = debianClusterOf(cmdline);
   return {
@@ -104,6 +140,7 @@ export async function runningClusters(proc = '/proc'): Promise<Cluster[]> {
 
 /** Where a major version's programs are: Debian's /usr/lib/postgresql/MAJOR/bin, else PATH. */
 export async function binDir(major: string): Promise<string | null> {
+  if (!MAJOR.test(major)) return null;
   const dir = `/usr/lib/postgresql/${major}/bin`;
   return (await stat(path.join(dir, 'psql')).catch(() => null)) ? dir : null;
 }

@@ -48,6 +48,23 @@ async function relink(dataDir: string, record: AppObject, placeIn: (p: Place) =>
   }
 }
 
+/**
+ * The data folder `inside` a clone, which must be there: its path was recorded with every link
+ * resolved, so a link on the way (its owner's, in the copy) could only lead out of the clone.
+ */
+export async function dataDirIn(root: string, inside: string): Promise<string> {
+  const dataDir = path.join(root, inside);
+  const real = await fs.realpath(dataDir).catch(() => null);
+  if (real !== path.join(await fs.realpath(root), inside))
+    throw new QrvError(
+      'refused',
+      'group-incomplete',
+      `the data folder ${inside} is ${real === null ? 'not in the copy' : 'a link, or under one, in the copy'}`,
+      'recover its volumes with `qrv recover --group` and look at them by hand',
+    );
+  return dataDir;
+}
+
 /** The running cluster the object came from, to restore into. */
 async function productionCluster(record: AppObject): Promise<Reach> {
   const [found] = await postgresqlWriter.find(`${record.instance}/*`);
@@ -126,6 +143,15 @@ async function dumpTo(server: Throwaway, name: string, to: string, force: boolea
   }
 }
 
+/** A writable clone of each copy that holds a file of the object, into `clones` (closed by the caller). */
+async function cloneCopies(ctx: Context, r: Chosen, clones: Map<string, WritableClone>): Promise<void> {
+  for (const copy of r.chosen.copies) {
+    if (!r.chosen.record.places?.some((p) => p.volume === copy.volume)) continue;
+    const source = await sourceOf(ctx, copy.volume, copy.id);
+    clones.set(copy.volume, await writableClone(source.path, copy.id));
+  }
+}
+
 export async function recoverPostgresql(ctx: Context, r: Chosen, request: RecoverObjectRequest): Promise<Summary> {
   if ((request.to === undefined) === (request.into === undefined))
     throw new QrvError(
@@ -146,13 +172,10 @@ export async function recoverPostgresql(ctx: Context, r: Chosen, request: Recove
   let server: Throwaway | null = null;
   let work: string | null = null;
   try {
-    for (const copy of r.chosen.copies) {
-      if (!record.places.some((p) => p.volume === copy.volume)) continue;
-      const source = await sourceOf(ctx, copy.volume, copy.id);
-      clones.set(copy.volume, await writableClone(source.path, copy.id));
-    }
+    await cloneCopies(ctx, r, clones);
     const placeIn = (p: Place) => path.join((clones.get(p.volume) as WritableClone).root, p.inside);
-    const dataDir = placeIn(record.places[0] as Place);
+    const first = record.places[0] as Place;
+    const dataDir = await dataDirIn((clones.get(first.volume) as WritableClone).root, first.inside);
     await relink(dataDir, record, placeIn);
     server = await startThrowaway(dataDir);
     if (request.to !== undefined) {

@@ -1,12 +1,17 @@
 // The writers against a hostile user on the same host (qrv runs as root): nobody starts a process
 // called postgres beside a crafted postmaster.pid and PG_VERSION, and qrv must neither run a
-// program of theirs as root nor wait for ever on a FIFO they named like a PostgreSQL file.
+// program of theirs as root nor wait for ever on a FIFO they named like a PostgreSQL file; a
+// copy's data folder (its owner's) with a PG_VERSION that is a link or a FIFO, or reached through
+// a link that leads out of the clone.
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
+import { isQrvError } from '../../src/core/errors.ts';
+import { dataDirIn } from '../../src/services/recover-postgresql.ts';
 import { runningClusters } from '../../src/writers/postgresql/clusters.ts';
+import { startThrowaway } from '../../src/writers/postgresql/throwaway.ts';
 import { postgresqlWriter } from '../../src/writers/postgresql/writer.ts';
 import { lane } from '../helpers/lanes.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -77,4 +82,54 @@ t.test('a fake postmaster whose postmaster.pid is a FIFO does not keep qrv waiti
     new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000).unref()),
   ]);
   t.equal(found, 0, 'the folder is passed over at once');
+});
+
+t.test(
+  "a copy's PG_VERSION that is a link or a FIFO neither shows what it leads to nor keeps qrv waiting",
+  async (t) => {
+    if (!lane(t, 'hostile postgresql', { root: true, tools: ['setpriv'] })) return;
+    const outer = await tmpDir(t, 'qrv-hostile-');
+    const secret = path.join(outer, 'secret');
+    await fs.writeFile(secret, '15\nroot-only-secret\n', { mode: 0o600 });
+    const dataDir = path.join(outer, 'clone', 'main');
+    await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await execa('chown', ['postgres:postgres', dataDir]);
+    await fs.symlink(secret, path.join(dataDir, 'PG_VERSION'));
+    const error = await startThrowaway(dataDir, 5000).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    t.ok(isQrvError(error), `refused (${String(error)})`);
+    t.notMatch(String(error), /secret/, 'the file it leads to is not quoted');
+    await fs.rm(path.join(dataDir, 'PG_VERSION'));
+    await execa('mkfifo', [path.join(dataDir, 'PG_VERSION')]);
+    t.teardown(async () => {
+      const writer = await fs.open(path.join(dataDir, 'PG_VERSION'), constants.O_RDWR | constants.O_NONBLOCK);
+      await writer.close();
+    });
+    const fifo = await Promise.race([
+      startThrowaway(dataDir, 5000).then(
+        () => 'started',
+        (e: unknown) => (isQrvError(e) ? e.code : String(e)),
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000).unref()),
+    ]);
+    t.equal(fifo, 'writer-failed', 'a FIFO is no PG_VERSION');
+  },
+);
+
+t.test("a copy's data folder reached through a link is refused: it leads out of the clone", async (t) => {
+  if (!lane(t, 'hostile postgresql', { root: true })) return;
+  const outer = await tmpDir(t, 'qrv-hostile-');
+  const root = path.join(outer, 'clone');
+  const elsewhere = path.join(outer, 'elsewhere', 'main');
+  await fs.mkdir(path.join(root, 'srv'), { recursive: true });
+  await fs.mkdir(elsewhere, { recursive: true });
+  await fs.mkdir(path.join(root, 'srv', 'real', 'main'), { recursive: true });
+  t.equal(await dataDirIn(root, '/srv/real/main'), path.join(root, 'srv', 'real', 'main'), 'a folder in the clone');
+  await fs.symlink(path.dirname(elsewhere), path.join(root, 'srv', 'pg'));
+  await t.rejects(dataDirIn(root, '/srv/pg/main'), { code: 'group-incomplete' }, 'a link on the way (absolute)');
+  await fs.symlink('../../elsewhere/main', path.join(root, 'srv', 'main'));
+  await t.rejects(dataDirIn(root, '/srv/main'), { code: 'group-incomplete' }, 'the folder a link (relative)');
+  await t.rejects(dataDirIn(root, '/srv/none'), { code: 'group-incomplete' }, 'nothing there');
 });

@@ -11,7 +11,7 @@ import { QrvError } from '../../core/errors.ts';
 import { converse, tool, type Conversation } from '../../system/tools.ts';
 import { userName } from '../../system/users.ts';
 import { makeWorkDir } from '../../system/work-dirs.ts';
-import { binDir } from './clusters.ts';
+import { binDir, MAJOR, smallFile } from './clusters.ts';
 
 export interface Throwaway {
   socketDir: string;
@@ -138,22 +138,30 @@ async function waitReady(
 
 /** Starts a server of the copy's major version on `dataDir` (a writable clone), and waits until it accepts connections. */
 export async function startThrowaway(dataDir: string, limitMs = 30 * 60_000): Promise<Throwaway> {
-  const major = (await fs.readFile(path.join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
-  const bin = major ? await binDir(major) : null;
+  // the copy's PG_VERSION is its owner's: never a link followed, a FIFO waited on, nor a path
+  const major = ((await smallFile(path.join(dataDir, 'PG_VERSION')))?.text ?? '').trim();
+  if (!MAJOR.test(major))
+    throw new QrvError(
+      'hook',
+      'writer-failed',
+      "the copy's data folder has no PG_VERSION file with a version number in it",
+      'the copy may be damaged: try another --as-of, or recover its volumes with `qrv recover --group`',
+    );
+  const bin = await binDir(major);
   if (!bin)
     throw new QrvError(
       'environment',
       'missing-tool',
-      `PostgreSQL ${major || '(no PG_VERSION in the copy)'} is not installed`,
-      `install it with: apt-get install postgresql-${major || 'MAJOR'}`,
+      `PostgreSQL ${major} is not installed`,
+      `install it with: apt-get install postgresql-${major}`,
     );
-  const st = await fs.stat(dataDir);
-  const owner = userName(st.uid);
+  const st = await fs.lstat(dataDir);
+  const owner = st.isDirectory() && st.uid !== 0 ? userName(st.uid) : null;
   if (!owner)
     throw new QrvError(
       'hook',
       'writer-failed',
-      `the copy's data folder belongs to uid ${st.uid}, who is no user here`,
+      `the copy's data folder belongs to ${st.uid === 0 ? 'root, whom PostgreSQL never runs as' : `uid ${st.uid}, who is no user here`}`,
       'recover the volume and start it where its owner exists',
     );
   await prepareDataDir(dataDir);

@@ -3,7 +3,9 @@
 // copy of the node binary this script runs on, with the whole of qrv injected as one CommonJS
 // bundle (Node 20 runs only CommonJS there, and `import()` of anything but a builtin fails, so
 // everything the ESM build loads lazily — the Ink UI, the browser — is inside, evaluated only
-// when used) and V8's code cache of it (compiled once here instead of at every start).
+// when used) and V8's code cache of it (compiled once here instead of at every start). The
+// libraries of the UI and of S3 stores are assets of their own, compiled when first used
+// (scripts/sea-parts.mjs).
 // The same executable is its own guard program (qrv --qrv-guard, src/system/guard.ts). Then
 // the Debian package of it, dist/qrv_<version>_amd64.deb (scripts/deb.mjs).
 //
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { buildDeb } from './deb.mjs';
 import { buildDefines, embedXxhashWasm, inkWithoutDevtools, stubDevtools, syncYoga } from './esbuild-plugins.mjs';
+import { buildParts, fromParts } from './sea-parts.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outdir = path.resolve(root, process.env.QRV_PACKAGE_OUTDIR || 'dist');
@@ -26,15 +29,12 @@ mkdirSync(work, { recursive: true });
 
 const plain = process.env.QRV_BUILD_PLAIN === '1';
 const bundle = path.join(plain ? outdir : work, 'qrv.cjs');
-await build({
-  entryPoints: [path.join(root, 'src/cli/main.ts')],
-  outfile: bundle,
+const options = {
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
   minify: !plain,
-  sourcemap: plain ? 'linked' : false,
   keepNames: true,
   logLevel: 'warning',
   // import.meta is empty in CommonJS; the two modules that read it take another way in the
@@ -42,13 +42,22 @@ await build({
   logOverride: { 'empty-import-meta': 'silent' },
   plugins: [stubDevtools, embedXxhashWasm, syncYoga, inkWithoutDevtools],
   define: buildDefines(),
+};
+// the UI's and S3's libraries, beside the bundle and in the executable as assets (sea-parts.mjs)
+const assets = await buildParts(path.dirname(bundle), options);
+await build({
+  ...options,
+  entryPoints: [path.join(root, 'src/cli/main.ts')],
+  outfile: bundle,
+  sourcemap: plain ? 'linked' : false,
+  plugins: [fromParts, ...options.plugins],
 });
 
 const blob = path.join(work, 'qrv.blob');
 const config = path.join(work, 'sea-config.json');
 writeFileSync(
   config,
-  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: 'pipe' });
 

@@ -15,6 +15,7 @@ import { browseScene } from '../helpers/browse-scene.ts';
 import { lane } from '../helpers/lanes.ts';
 import { inTmux } from '../helpers/tmux.ts';
 import { randomImage } from '../helpers/block-images.ts';
+import { startS3 } from '../helpers/s3-server.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const OUT = path.join(ROOT, '.tap', 'package-test');
@@ -87,6 +88,18 @@ t.test('the single executable, alone on a machine without node', async (t) => {
   t.ok(lines.length > 3, 'one JSON object per line');
   t.equal(lines.at(-1)?.message_type, 'summary');
   t.ok((await fs.readFile(dest)).equals(content), 'the QRV is the volume, byte for byte');
+
+  // the AWS SDK is an asset of the executable, compiled when first used (scripts/sea-parts.mjs)
+  const s3 = await startS3(t);
+  const keys = ['AWS_ACCESS_KEY_ID=S3RVER', 'AWS_SECRET_ACCESS_KEY=S3RVER'];
+  const add = ['--home', home, '--json', 'store', 'add', 'b', '--s3', `s3://${s3.bucket}`, '--endpoint', s3.endpoint];
+  const store = await execa(env[0] as string, [...env.slice(1), ...keys, exe, ...add], {
+    reject: false,
+    cwd: alone,
+    stdin: 'ignore',
+  });
+  t.equal(store.exitCode, 0, store.stderr);
+  t.match(JSON.parse(store.stdout.trim().split('\n').at(-1) ?? '{}'), { store: { kind: 's3' } }, 'an S3 store');
   t.equal(await fs.readdir(alone).then((names) => names.join()), 'qrv', 'it wrote nothing beside itself');
 });
 

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import { tool } from '../system/tools.ts';
-import { markWorkDir } from '../system/work-dirs.ts';
+import { markWorkDir, removeTree } from '../system/work-dirs.ts';
 import { openReader } from './open.ts';
 import { MountReader, privateMountpoint, removeMountpoint, startMountGuard, unmountPatiently } from './mount-reader.ts';
 
@@ -39,7 +39,8 @@ async function overlayFolders(lower: string): Promise<{ merged: string; upper: s
 async function mountOverlay(lower: string, label: string): Promise<WritableClone> {
   const { merged, upper, work } = await overlayFolders(lower);
   const outer = path.dirname(merged);
-  const removeAll = () => fs.rm(outer, { recursive: true, force: true });
+  // the upper folder holds what the database's owner wrote: removed by descriptor, not by path
+  const removeAll = () => removeTree(outer);
   const { guard } = await startMountGuard(merged).catch(async (error: unknown) => {
     await removeAll();
     throw error;

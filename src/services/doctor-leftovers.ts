@@ -8,11 +8,10 @@ import { jobAlive } from '../engine/job-recorder.ts';
 import { volumeRef, type LeftoverScope } from '../providers/provider.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Planned } from './doctor-findings.ts';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isMounted } from '../system/guard-process.ts';
 import { tool } from '../system/tools.ts';
-import { abandonedWorkDirs } from '../system/work-dirs.ts';
+import { abandonedWorkDirs, removeTree } from '../system/work-dirs.ts';
 
 export async function leftoverFindings(data: CatalogData): Promise<Planned[]> {
   const scopes = new Map<string, LeftoverScope[]>();
@@ -62,7 +61,7 @@ export async function workDirFindings(): Promise<Planned[]> {
     fix: async () => {
       const mountpoint = path.join(dir, 'mnt');
       if (isMounted(mountpoint)) await tool('umount', ['-l', mountpoint]);
-      await fs.rm(dir, { recursive: true, force: true });
+      await removeTree(dir);
     },
   }));
 }

@@ -5,6 +5,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { QrvError } from '../core/errors.ts';
+import { tool } from './tools.ts';
 
 export const WORK_PREFIXES = ['qrv-clone-', 'qrv-pg-', 'qrv-sqlite-', 'qrv-pgdump-'] as const;
 const MARK = '.qrv-owner';
@@ -26,6 +28,23 @@ export async function makeWorkDir(prefix: (typeof WORK_PREFIXES)[number]): Promi
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
   await markWorkDir(dir);
   return dir;
+}
+
+/**
+ * Removes `dir` and everything in it, as root, though others own folders inside (what a database's
+ * owner wrote in a clone, a server's run folder): by GNU rm, which walks by descriptor and never
+ * follows a link swapped in for a folder it is removing; fs.rm walks by path, so the owner of a
+ * folder inside could make it delete, as root, files anywhere.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  const result = await tool('rm', ['-rf', '--one-file-system', '--', dir]);
+  if (result.exitCode !== 0)
+    throw new QrvError(
+      'io',
+      'tool-failed',
+      `cannot remove ${dir}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
+      'remove it by hand (rm -rf), or let `qrv doctor --fix` do it',
+    );
 }
 
 /** Whether the process that made `dir` still runs (a folder without a readable mark: no). */

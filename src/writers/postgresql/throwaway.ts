@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { QrvError } from '../../core/errors.ts';
 import { converse, tool, type Conversation } from '../../system/tools.ts';
 import { userName } from '../../system/users.ts';
-import { makeWorkDir } from '../../system/work-dirs.ts';
+import { makeWorkDir, removeTree } from '../../system/work-dirs.ts';
 import { binDir, MAJOR, smallFile } from './clusters.ts';
 
 export interface Throwaway {
@@ -182,7 +182,7 @@ export async function startThrowaway(dataDir: string, limitMs = 30 * 60_000): Pr
   try {
     await waitReady(server, bin, id, limitMs);
   } catch (error) {
-    await fs.rm(path.dirname(runDir), { recursive: true, force: true });
+    await removeTree(path.dirname(runDir)); // the run folder is the owner's
     throw error;
   }
   return handleOf(server, bin, { ...id, owner, major });
@@ -218,7 +218,7 @@ function handleOf(
       const timer = setTimeout(() => server.signal('SIGKILL'), 30_000);
       await server.exited.catch(() => undefined);
       clearTimeout(timer);
-      await fs.rm(path.dirname(runDir), { recursive: true, force: true });
+      await removeTree(path.dirname(runDir)); // the run folder is the owner's
     },
   };
 }

@@ -65,14 +65,16 @@ export async function dataDirIn(root: string, inside: string): Promise<string> {
   return dataDir;
 }
 
-/** The running cluster the object came from, to restore into. */
-async function productionCluster(record: AppObject): Promise<Reach> {
-  const [found] = await postgresqlWriter.find(`${record.instance}/*`);
+/** The running cluster the object came from, to restore into: its name, and its data folder (any user may name a cluster so). */
+export async function productionCluster(record: AppObject): Promise<Reach> {
+  const found = (await postgresqlWriter.find(`${record.instance}/*`)).find(
+    (o) => o.instance.reach['dataDir'] === record.paths[0],
+  );
   if (!found)
     throw new QrvError(
       'notFound',
       'unknown-object',
-      `PostgreSQL cluster ${record.instance} is not running here`,
+      `PostgreSQL cluster ${record.instance} is not running here from ${record.paths[0] ?? 'its data folder'}`,
       'start it, or give --to FILE for a dump instead of --into',
     );
   const { major = '', port = '', socketDir = '', owner = '' } = found.instance.reach;

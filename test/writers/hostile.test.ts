@@ -2,18 +2,19 @@
 // called postgres beside a crafted postmaster.pid and PG_VERSION, and qrv must neither run a
 // program of theirs as root nor wait for ever on a FIFO they named like a PostgreSQL file; a
 // copy's data folder (its owner's) with a PG_VERSION that is a link or a FIFO, or reached through
-// a link that leads out of the clone.
+// a link that leads out of the clone; nobody's own real cluster named as root's one.
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { isQrvError } from '../../src/core/errors.ts';
-import { dataDirIn } from '../../src/services/recover-postgresql.ts';
+import { dataDirIn, productionCluster } from '../../src/services/recover-postgresql.ts';
 import { runningClusters } from '../../src/writers/postgresql/clusters.ts';
 import { startThrowaway } from '../../src/writers/postgresql/throwaway.ts';
 import { postgresqlWriter } from '../../src/writers/postgresql/writer.ts';
 import { lane } from '../helpers/lanes.ts';
+import { PG_BIN, startCluster } from '../helpers/postgres.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 const NOBODY = ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--'];
@@ -132,4 +133,39 @@ t.test("a copy's data folder reached through a link is refused: it leads out of 
   await fs.symlink('../../elsewhere/main', path.join(root, 'srv', 'main'));
   await t.rejects(dataDirIn(root, '/srv/main'), { code: 'group-incomplete' }, 'the folder a link (relative)');
   await t.rejects(dataDirIn(root, '/srv/none'), { code: 'group-incomplete' }, 'nothing there');
+});
+
+/** A real cluster of nobody's in `dir`, named `name` (cluster_name), on a socket in `dir`. */
+async function nobodysCluster(t: Test, dir: string, name: string): Promise<string> {
+  await fs.mkdir(dir, { mode: 0o700 });
+  await execa('chown', ['nobody:nogroup', dir]);
+  const dataDir = path.join(dir, 'data');
+  const asNobody = (program: string, args: string[]) =>
+    execa('setpriv', [...NOBODY, path.join(PG_BIN, program), ...args], { cwd: dir, env: { HOME: dir } });
+  await asNobody('initdb', ['-D', dataDir, '-A', 'trust', '-U', 'nobody', '--no-sync', '-E', 'UTF8']);
+  const settings = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c cluster_name=${name}`;
+  await asNobody('pg_ctl', ['-D', dataDir, '-o', settings, '-l', path.join(dir, 'log'), '-w', 'start']);
+  t.teardown(() => asNobody('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined));
+  return dataDir;
+}
+
+t.test("nobody's cluster named as another is not taken for it: not held, not restored into", async (t) => {
+  if (!lane(t, 'hostile postgresql', { root: true, tools: ['setpriv', `${PG_BIN}/initdb`] })) return;
+  const outer = await tmpDir(t, 'qrv-hostile-');
+  await fs.chmod(outer, 0o711);
+  const name = `qrvspoof${process.pid}`;
+  const prod = await startCluster(t, { dataDir: path.join(outer, 'zz-prod', 'data'), name, port: 5439 });
+  // theirs sorts first (/tmp/…/aa-…), and has a database of the same name
+  await nobodysCluster(t, path.join(outer, 'aa-nobody'), name);
+  await t.rejects(postgresqlWriter.find(`${name}/postgres`), { code: 'writer-failed' }, 'two clusters of one name');
+  await prod.stop();
+  const record = {
+    writer: 'postgresql',
+    instance: name,
+    name: 'postgres',
+    paths: [prod.dataDir],
+    position: null,
+    files: {},
+  };
+  await t.rejects(productionCluster(record), { code: 'unknown-object' }, 'theirs is not where the object came from');
 });

@@ -59,7 +59,7 @@ async function instancesOf(cluster: Cluster): Promise<{ instance: WriterInstance
  */
 async function objectsOf(instance: string, wanted: (database: string) => boolean): Promise<WriterObject[]> {
   const found: WriterObject[] = [];
-  let reached = false;
+  const named: string[] = [];
   let failure: unknown = null;
   for (const cluster of await runningClusters()) {
     const got = await instancesOf(cluster).catch((error: unknown) => {
@@ -67,10 +67,18 @@ async function objectsOf(instance: string, wanted: (database: string) => boolean
       return null;
     });
     if (!got || (instance !== '*' && got.instance.name !== instance)) continue;
-    reached = true;
+    named.push(cluster.dataDir);
     for (const name of got.databases) if (wanted(name)) found.push({ instance: got.instance, name });
   }
-  if (!reached && failure) throw failure;
+  if (!named.length && failure) throw failure;
+  // any user may run a cluster and name it so (cluster_name): which one is meant cannot be told
+  if (instance !== '*' && named.length > 1)
+    throw new QrvError(
+      'hook',
+      'writer-failed',
+      `${named.length} running PostgreSQL clusters are named ${instance}: ${named.join(', ')}`,
+      'give each cluster its own cluster_name, and stop any that should not be running',
+    );
   return found;
 }
 

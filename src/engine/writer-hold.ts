@@ -6,7 +6,6 @@ import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppObject, Volume } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
-import { getWriter, parseObjectId } from '../writers/registry.ts';
 import {
   instanceId,
   objectId,
@@ -81,6 +80,8 @@ async function placeOf(volumes: Volume[], file: string): Promise<Place | null> {
 
 /** Finds the objects `ids` name and the volumes that hold them; refuses an object none holds. */
 export async function planWriters(volumes: Volume[], ids: string[]): Promise<WriterPlan> {
+  // loaded here, not at the top: a job without objects does not load the writers
+  const { parseObjectId } = await import('../writers/registry.ts');
   const objects: WriterObject[] = [];
   for (const id of ids) {
     const { writer, pattern } = parseObjectId(id);
@@ -129,6 +130,7 @@ export class HeldWriters {
 
   /** Brings every instance to rest, in order; a failure lets go of those already held and throws. */
   static async hold(plan: WriterPlan, options: { label: string; timeoutMs: number }): Promise<HeldWriters> {
+    const { getWriter } = await import('../writers/registry.ts');
     const holds: Hold[] = [];
     try {
       for (const instance of plan.instances) holds.push(await getWriter(instance.writer).hold(instance, options));

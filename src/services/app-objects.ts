@@ -7,7 +7,6 @@ import type { Context } from '../engine/context.ts';
 import { planVolumes, planWriters, type WriterPlan } from '../engine/writer-hold.ts';
 import type { Summary } from '../output/printer.ts';
 import { table } from '../output/rows.ts';
-import { parseObjectId, writers } from '../writers/registry.ts';
 import { instanceId, objectId } from '../writers/writer.ts';
 
 /** A sub-client's volumes with those its objects span, and the plan that holds its writers. */
@@ -30,12 +29,15 @@ export function writerTimeout(members: { rules: { hookTimeoutMs: number } }[]): 
 }
 
 /** Checks that each id names a writer and a well-formed object (they are found at job time). */
-export function checkObjectIds(ids: string[]): void {
+export async function checkObjectIds(ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  const { parseObjectId } = await import('../writers/registry.ts');
   for (const id of ids) parseObjectId(id);
 }
 
 /** `qrv app list [OBJECT...]`: the objects the writers find on this host, and the volumes that hold them. */
 export async function listApps(ctx: Context, ids: string[]): Promise<Summary> {
+  const { writers } = await import('../writers/registry.ts');
   const data = await ctx.catalog.read();
   const found = [];
   if (ids.length) {
@@ -73,6 +75,7 @@ export async function listApps(ctx: Context, ids: string[]): Promise<Summary> {
 
 /** `qrv app writers`: the writers qrv has. */
 export async function listWriters(): Promise<Summary> {
+  const { writers } = await import('../writers/registry.ts');
   const rows = writers().map((w) => ({ name: w.name, summary: w.summary }));
   return {
     data: { writers: rows },

@@ -10,7 +10,6 @@ import { processGone } from '../engine/job-recorder.ts';
 import { findArchive, findJob, findQrv, findSnapshot, findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { archiveTable, details, jobLines, objectLines, qrvTable, snapshotTable } from '../output/rows.ts';
-import { parseObjectId } from '../writers/registry.ts';
 import { heldObject } from './resolve-object.ts';
 import { historicSnapshots } from './history.ts';
 import { withJournal } from '../catalog/step-journal.ts';
@@ -51,7 +50,8 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
       `--state "${request.state}" is not a state`,
       `use one of: ${states.join(', ')}`,
     );
-  if (request.object !== undefined) parseObjectId(request.object);
+  // the writers are loaded only when an object is named: `qrv list` stays a light start
+  if (request.object !== undefined) (await import('../writers/registry.ts')).parseObjectId(request.object);
   const object = request.object;
   const members = request.subclient ? new Set(findSubclient(data, request.subclient).volumes) : null;
   const at = request.asOf ? parseTime(request.asOf, ctx.now(), '--as-of').getTime() : null;

@@ -37,7 +37,6 @@ function apply(data: CatalogData, row: Subclient, changes: SubclientChanges): vo
 }
 
 function applyObjects(row: Subclient, changes: SubclientChanges): void {
-  checkObjectIds([...(changes.objects ?? []), ...(changes.addObjects ?? [])]);
   let objects = row.objects ?? [];
   if (changes.objects) objects = [...new Set(changes.objects)];
   for (const id of changes.addObjects ?? []) if (!objects.includes(id)) objects.push(id);
@@ -47,6 +46,7 @@ function applyObjects(row: Subclient, changes: SubclientChanges): void {
 }
 
 export async function addSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
+  await checkObjectIds([...(changes.objects ?? []), ...(changes.addObjects ?? [])]);
   if (!NAME.test(name))
     throw new QrvError(
       'usage',
@@ -78,6 +78,7 @@ export async function addSubclient(ctx: Context, name: string, changes: Subclien
 }
 
 export async function setSubclient(ctx: Context, name: string, changes: SubclientChanges): Promise<Summary> {
+  await checkObjectIds([...(changes.objects ?? []), ...(changes.addObjects ?? [])]);
   if (Object.values(changes).every((v) => v === undefined))
     throw new QrvError(
       'usage',

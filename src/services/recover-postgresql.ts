@@ -121,11 +121,15 @@ async function restoreInto(record: AppObject, file: string, into: string): Promi
   }
 }
 
+const LOCK_WAIT_MS = 10_000;
+
 /** pg_dump of database `name` from the throwaway server into the file `to`. */
-async function dumpTo(server: Throwaway, name: string, to: string, force: boolean): Promise<number> {
+export async function dumpTo(server: Throwaway, name: string, to: string, force: boolean): Promise<number> {
   const out = await createOutput(to, force);
   try {
-    const result = await server.run('pg_dump', ['-Fc', '-d', name], {
+    // Nothing else runs on the throwaway server: a lock is held only by a transaction prepared
+    // (PREPARE TRANSACTION) in the copy, which no one will ever end there; pg_dump waits no longer.
+    const result = await server.run('pg_dump', ['-Fc', `--lock-wait-timeout=${LOCK_WAIT_MS}`, '-d', name], {
       stdout: out.createWriteStream({ autoClose: false }),
     });
     if (result.exitCode !== 0)
@@ -133,7 +137,9 @@ async function dumpTo(server: Throwaway, name: string, to: string, force: boolea
         'hook',
         'writer-failed',
         `pg_dump of ${name} from the copy failed: ${result.stderr.trim().split('\n').pop() ?? ''}`,
-        'the copy may lack the database (created after it?): try another --as-of',
+        /lock timeout|Query was: LOCK TABLE/.test(result.stderr)
+          ? 'a transaction prepared in the copy (pg_prepared_xacts) locks a table: try another --as-of, or recover the volumes with `qrv recover --group`'
+          : 'the copy may lack the database (created after it?): try another --as-of',
       );
     await out.sync();
     return (await out.stat()).size;

@@ -2,14 +2,15 @@
 // called postgres beside a crafted postmaster.pid and PG_VERSION, and qrv must neither run a
 // program of theirs as root nor wait for ever on a FIFO they named like a PostgreSQL file; a
 // copy's data folder (its owner's) with a PG_VERSION that is a link or a FIFO, or reached through
-// a link that leads out of the clone; nobody's own real cluster named as root's one.
+// a link that leads out of the clone; nobody's own real cluster named as root's one; a
+// transaction prepared in a copy that holds a lock pg_dump waits for.
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { isQrvError } from '../../src/core/errors.ts';
-import { dataDirIn, productionCluster } from '../../src/services/recover-postgresql.ts';
+import { dataDirIn, dumpTo, productionCluster } from '../../src/services/recover-postgresql.ts';
 import { runningClusters } from '../../src/writers/postgresql/clusters.ts';
 import { startThrowaway } from '../../src/writers/postgresql/throwaway.ts';
 import { postgresqlWriter } from '../../src/writers/postgresql/writer.ts';
@@ -168,4 +169,33 @@ t.test("nobody's cluster named as another is not taken for it: not held, not res
     files: {},
   };
   await t.rejects(productionCluster(record), { code: 'unknown-object' }, 'theirs is not where the object came from');
+});
+
+t.test('a transaction prepared in the copy that locks a table does not keep pg_dump waiting for ever', async (t) => {
+  if (!lane(t, 'hostile postgresql', { root: true, tools: [`${PG_BIN}/initdb`] })) return;
+  const outer = await tmpDir(t, 'qrv-hostile-');
+  await fs.chmod(outer, 0o711);
+  const pg = await startCluster(t, {
+    dataDir: path.join(outer, 'pg', 'data'),
+    name: `qrvprep${process.pid}`,
+    port: 5438,
+  });
+  await pg.sql('ALTER SYSTEM SET max_prepared_transactions = 5');
+  await pg.stop();
+  const again = await startCluster(t, { dataDir: pg.dataDir, name: 'x', port: 5438, existing: true });
+  await again.sql('CREATE TABLE t(x int); INSERT INTO t VALUES (1)');
+  await again.sql("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; PREPARE TRANSACTION 'stuck'");
+  await again.stop('immediate'); // as a snapshot finds it
+  const server = await startThrowaway(pg.dataDir, 60_000);
+  t.teardown(() => server.stop());
+  const started = Date.now();
+  const dumped = await Promise.race([
+    dumpTo(server, 'postgres', path.join(outer, 'dump'), false).then(
+      () => 'dumped',
+      (e: unknown) => (isQrvError(e) ? `${e.code}: ${e.hint} (${e.message})` : String(e)),
+    ),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 40 s'), 40_000).unref()),
+  ]);
+  t.match(dumped, /^writer-failed: a transaction prepared in the copy/, `refused, saying why (${dumped})`);
+  t.ok(Date.now() - started < 30_000, 'in about the lock wait qrv allows');
 });

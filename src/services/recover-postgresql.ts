@@ -13,7 +13,7 @@ import { writableClone, type WritableClone } from '../browse/writable-clone.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { tool } from '../system/tools.ts';
-import { asUser } from '../system/users.ts';
+import { asUser, ownerEnv } from '../system/users.ts';
 import { binDir } from '../writers/postgresql/clusters.ts';
 import { psqlOnce, type Reach } from '../writers/postgresql/psql.ts';
 import { startThrowaway, type Throwaway } from '../writers/postgresql/throwaway.ts';
@@ -106,7 +106,7 @@ async function restoreInto(record: AppObject, file: string, into: string): Promi
   ]);
   const input = await fs.open(file, 'r');
   try {
-    const result = await tool(run.program, run.args, { cwd: '/', stdin: input.createReadStream() });
+    const result = await tool(run.program, run.args, { cwd: '/', ...ownerEnv(), stdin: input.createReadStream() });
     if (result.exitCode !== 0) {
       await psqlOnce(cluster, `DROP DATABASE IF EXISTS ${ident(into)};`).catch(() => undefined);
       throw new QrvError(

@@ -34,6 +34,16 @@ export function userName(uid: number): string | null {
 }
 
 /**
+ * The environment of a program qrv runs as another user (a database's owner): none of qrv's own,
+ * which may hold secrets (an archive store's AWS keys) that user could read in /proc/PID/environ
+ * or have their server print; only PATH (to find the program) and `extra`.
+ */
+export function ownerEnv(extra: Record<string, string> = {}): { extendEnv: false; env: Record<string, string> } {
+  const PATH = process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return { extendEnv: false, env: { PATH, ...extra } };
+}
+
+/**
  * `program args` as user `user`: through runuser when qrv runs as root and `user` is another;
  * a user that is only a number (a uid with no name) through setpriv, with group `gid` (else the
  * same number) and no others; as it is otherwise (an argument array, never a shell).

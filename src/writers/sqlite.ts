@@ -11,7 +11,7 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import { isQrvError, QrvError } from '../core/errors.ts';
 import { HeldSession, SessionError } from '../system/session.ts';
-import { asUser, userName } from '../system/users.ts';
+import { asUser, ownerEnv, userName } from '../system/users.ts';
 import type { Hold, HoldOptions, Writer, WriterInstance, WriterObject } from './writer.ts';
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -80,7 +80,7 @@ function session(instance: WriterInstance): HeldSession {
     name: 'sqlite3',
     program: run.program,
     args: run.args,
-    options: { cwd: '/' },
+    options: { cwd: '/', ...ownerEnv() },
     markCommand: (mark) => `.print ${mark}`,
   });
 }

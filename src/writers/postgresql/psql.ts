@@ -3,7 +3,7 @@
 // pg_backup_start and pg_backup_stop must run on the same session.
 import path from 'node:path';
 import { HeldSession } from '../../system/session.ts';
-import { asUser } from '../../system/users.ts';
+import { asUser, ownerEnv } from '../../system/users.ts';
 import type { Cluster } from './clusters.ts';
 import { binDir } from './clusters.ts';
 
@@ -32,7 +32,7 @@ export async function psqlSession(cluster: Reach, database = 'postgres'): Promis
     name: 'psql',
     program: run.program,
     args: run.args,
-    options: { cwd: '/', env: { PGAPPNAME: 'qrv', PGCONNECT_TIMEOUT: '10', PGOPTIONS: '', PGUSER: cluster.owner } },
+    options: { cwd: '/', ...ownerEnv({ PGAPPNAME: 'qrv', PGCONNECT_TIMEOUT: '10', PGUSER: cluster.owner }) },
     markCommand: (mark) => `\\echo ${mark}`,
   });
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { QrvError } from '../../core/errors.ts';
 import { converse, tool, type Conversation } from '../../system/tools.ts';
-import { userName } from '../../system/users.ts';
+import { ownerEnv, userName } from '../../system/users.ts';
 import { makeWorkDir, removeTree } from '../../system/work-dirs.ts';
 import { binDir, MAJOR, smallFile } from './clusters.ts';
 
@@ -113,6 +113,7 @@ async function waitReady(
     const ready = await tool(
       'setpriv',
       asOwner(id.uid, id.gid, path.join(bin, 'pg_isready'), ['-q', '-h', id.runDir, '-p', PORT]),
+      { ...ownerEnv() },
     );
     if (ready.exitCode === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -176,7 +177,8 @@ export async function startThrowaway(dataDir: string, limitMs = 30 * 60_000): Pr
       `config_file=${path.join(runDir, 'postgresql.conf')}`,
       ...isolatedSettings(runDir),
     ]),
-    { cwd: '/' },
+    // none of qrv's environment: the owner's superuser could read it there (COPY FROM PROGRAM 'env')
+    { cwd: '/', ...ownerEnv() },
   );
   server.stdin.end();
   try {
@@ -206,6 +208,7 @@ function handleOf(
         asOwner(uid, gid, path.join(bin, program), ['-h', runDir, '-p', PORT, '-U', owner, ...args]),
         {
           cwd: '/',
+          ...ownerEnv(),
           ...(io.stdin !== undefined ? { stdin: io.stdin } : {}),
           ...(io.stdout !== undefined ? { stdout: io.stdout } : {}),
         },

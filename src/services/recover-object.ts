@@ -48,11 +48,20 @@ async function readOut(ctx: Context, r: Chosen, work: string): Promise<string> {
   const name = path.basename(place.inside);
   await withReader(source.path, { label: copy.id }, async (reader) => {
     for (const [index, suffix] of ['', '-wal', '-journal'].entries()) {
-      const entry = await reader.stat(`${place.inside}${suffix}`).catch(() => null);
+      const wanted = path.posix.normalize(`${place.inside}${suffix}`);
+      const found = await reader.stat(wanted).catch(() => null);
+      // where it was recorded (every link resolved): a folder on the way that is now a link (its
+      // owner's, in the copy) would lead to someone else's file
+      const entry = found?.path === wanted ? found : null;
       if (entry?.type === 'file')
         await reader.copyOut([{ entry, to: Buffer.from(path.join(work, `${name}${suffix}`)) }], work);
       else if (index === 0)
-        throw new QrvError('io', 'data-missing', `${place.inside} is not a file in ${copy.id}`, 'pick another --as-of');
+        throw new QrvError(
+          'io',
+          'data-missing',
+          `${place.inside} is not a file in ${copy.id}${found && found.path !== wanted ? ' (a link is on its way there)' : ''}`,
+          'pick another --as-of',
+        );
     }
   });
   return path.join(work, name);

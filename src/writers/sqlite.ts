@@ -5,7 +5,7 @@
 // (TRUNCATE, when no reader is in the way), then BEGIN IMMEDIATE takes the write lock, which
 // is held until the snapshot is taken: no transaction is half written in it. The lock ends
 // with the session: if qrv dies, sqlite3's input closes and it lets go.
-import { open, stat } from 'node:fs/promises';
+import { lstat, open, readlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
@@ -20,16 +20,40 @@ const CHECKPOINT_WAIT_MS = 250;
 
 /** Whether `file` is a regular file that begins with SQLite's header (opened without following a link). */
 export async function isSqliteFile(file: string): Promise<boolean> {
+  return (await sqliteOwner(file)) !== null;
+}
+
+/** The owner of `file` when it is a regular file that begins with SQLite's header (as opened: no link followed), else null. */
+async function sqliteOwner(file: string): Promise<{ uid: number; gid: number } | null> {
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
-  if (!handle) return false;
+  if (!handle) return null;
   try {
-    if (!(await handle.stat()).isFile()) return false;
+    const st = await handle.stat();
+    if (!st.isFile()) return null;
     const head = Buffer.alloc(HEADER.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return bytesRead === head.length && head.equals(HEADER);
+    return bytesRead === head.length && head.equals(HEADER) ? { uid: st.uid, gid: st.gid } : null;
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Whether every link on the way to `file` (and on the way through their targets) is root's or
+ * `uid`'s, the database's owner: a link of another user's could lead to a database that is not
+ * theirs, which qrv would then hold, snapshot and hand back under the name given.
+ */
+async function linksTrusted(file: string, uid: number, hops = 0): Promise<boolean> {
+  const parts = file.split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const at = `/${parts.slice(0, i).join('/')}`;
+    const st = await lstat(at).catch(() => null);
+    if (!st?.isSymbolicLink()) continue;
+    if ((st.uid !== 0 && st.uid !== uid) || hops > 40) return false;
+    const target = path.resolve(path.dirname(at), await readlink(at));
+    return linksTrusted(path.join(target, ...parts.slice(i)), uid, hops + 1);
+  }
+  return true;
 }
 
 function objectOf(file: string, owner: string, gid: number): WriterObject {
@@ -63,9 +87,11 @@ async function find(pattern: string): Promise<WriterObject[]> {
     : [pattern];
   const found: WriterObject[] = [];
   for (const file of files.sort()) {
-    if (/-(wal|shm|journal)$/.test(file) || !(await isSqliteFile(file))) continue;
+    if (/-(wal|shm|journal)$/.test(file)) continue;
+    const st = await sqliteOwner(file);
+    if (!st || !(await linksTrusted(file, st.uid))) continue;
     // its owner by name; one with no name (a container's uid) by number: never skipped unsaid
-    const { uid, gid } = await stat(file);
+    const { uid, gid } = st;
     found.push(objectOf(path.normalize(file), userName(uid) ?? String(uid), gid));
   }
   return found;

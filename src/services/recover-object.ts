@@ -89,12 +89,12 @@ async function recoverSqlite(ctx: Context, r: Chosen, request: RecoverObjectRequ
       );
     const out = path.join(work, 'out.db');
     await sqlite(db, `VACUUM INTO '${out.replace(/'/g, "''")}';`);
-    const handle = await createOutput(to, request.force);
+    const output = await createOutput(to, request.force);
     try {
-      await handle.writeFile(await fs.readFile(out));
-      await handle.sync();
+      await output.file.writeFile(await fs.readFile(out));
+      await output.file.sync();
     } finally {
-      await handle.close();
+      await output.close();
     }
     const bytes = (await fs.stat(out)).size;
     const { groupId, copies } = r.chosen;

@@ -130,7 +130,7 @@ export async function dumpTo(server: Throwaway, name: string, to: string, force:
     // Nothing else runs on the throwaway server: a lock is held only by a transaction prepared
     // (PREPARE TRANSACTION) in the copy, which no one will ever end there; pg_dump waits no longer.
     const result = await server.run('pg_dump', ['-Fc', `--lock-wait-timeout=${LOCK_WAIT_MS}`, '-d', name], {
-      stdout: out.createWriteStream({ autoClose: false }),
+      stdout: out.file.createWriteStream({ autoClose: false }),
     });
     if (result.exitCode !== 0)
       throw new QrvError(
@@ -141,10 +141,10 @@ export async function dumpTo(server: Throwaway, name: string, to: string, force:
           ? 'a transaction prepared in the copy (pg_prepared_xacts) locks a table: try another --as-of, or recover the volumes with `qrv recover --group`'
           : 'the copy may lack the database (created after it?): try another --as-of',
       );
-    await out.sync();
-    return (await out.stat()).size;
+    await out.file.sync();
+    return (await out.file.stat()).size;
   } catch (error) {
-    await fs.rm(to, { force: true });
+    await out.remove(); // in the folder it was made in, whatever the path leads to now
     throw error;
   } finally {
     await out.close();

@@ -15,7 +15,7 @@ import type { Summary } from '../output/printer.ts';
 import { tool } from '../system/tools.ts';
 import { asUser, ownerEnv } from '../system/users.ts';
 import { binDir } from '../writers/postgresql/clusters.ts';
-import { psqlOnce, type Reach } from '../writers/postgresql/psql.ts';
+import { dbnameArg, psqlOnce, type Reach } from '../writers/postgresql/psql.ts';
 import { startThrowaway, type Throwaway } from '../writers/postgresql/throwaway.ts';
 import { postgresqlWriter } from '../writers/postgresql/writer.ts';
 import { sourceOf } from './recover.ts';
@@ -102,7 +102,7 @@ async function restoreInto(record: AppObject, file: string, into: string): Promi
     '-p',
     cluster.port,
     '-d',
-    into,
+    dbnameArg(into),
   ]);
   const input = await fs.open(file, 'r');
   try {
@@ -129,7 +129,7 @@ export async function dumpTo(server: Throwaway, name: string, to: string, force:
   try {
     // Nothing else runs on the throwaway server: a lock is held only by a transaction prepared
     // (PREPARE TRANSACTION) in the copy, which no one will ever end there; pg_dump waits no longer.
-    const result = await server.run('pg_dump', ['-Fc', `--lock-wait-timeout=${LOCK_WAIT_MS}`, '-d', name], {
+    const result = await server.run('pg_dump', ['-Fc', `--lock-wait-timeout=${LOCK_WAIT_MS}`, '-d', dbnameArg(name)], {
       stdout: out.file.createWriteStream({ autoClose: false }),
     });
     if (result.exitCode !== 0)

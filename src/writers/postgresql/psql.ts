@@ -25,7 +25,7 @@ export async function psqlSession(cluster: Reach, database = 'postgres'): Promis
     '-p',
     cluster.port,
     '-d',
-    database,
+    dbnameArg(database),
   ];
   const run = asUser(cluster.owner, psql, args);
   return new HeldSession({
@@ -35,6 +35,15 @@ export async function psqlSession(cluster: Reach, database = 'postgres'): Promis
     options: { cwd: '/', ...ownerEnv({ PGAPPNAME: 'qrv', PGCONNECT_TIMEOUT: '10', PGUSER: cluster.owner }) },
     markCommand: (mark) => `\\echo ${mark}`,
   });
+}
+
+/**
+ * A database name as libpq's -d argument: always `dbname='…'`, since a name with an "=" in it
+ * (or one starting postgresql://) would otherwise be read as a whole connection string, its
+ * host and user winning over qrv's -h and -U (anyone allowed CREATE DATABASE chooses names).
+ */
+export function dbnameArg(name: string): string {
+  return `dbname='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /** A string as an SQL literal. */

@@ -14,7 +14,7 @@ import { lane } from '../helpers/lanes.ts';
 import { mountLoopFs } from '../helpers/loop-fs.ts';
 import { sparseFile, tmpDir } from '../helpers/tmp.ts';
 
-const MOUNTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'writers', 'mounts.txt');
+const MOUNTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'writers', 'mounts.txt');
 const CAPTURED_AT = '/tmp/qrv-cap\\040mounts';
 
 t.test('mountHolding(): the nearest mount of a path, its links resolved, escaped names read', async (t) => {

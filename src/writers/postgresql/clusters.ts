@@ -24,6 +24,8 @@ export interface Cluster {
   owner: string;
   /** its Debian cluster name (/etc/postgresql/MAJOR/NAME) when it is one */
   debianName: string | null;
+  /** the cluster_name its command line sets (-c cluster_name=X), if it does: its name when it cannot be asked */
+  nameOnCommandLine: string | null;
   /** the real folders of pg_wal and each tablespace when they are elsewhere */
   walDir: string;
   tablespaces: string[];
@@ -37,6 +39,15 @@ export function parsePostmasterPid(
   const pid = Number(lines[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !lines[1]) return null;
   return { pid, dataDir: lines[1], port: (lines[3] ?? '').trim(), socketDir: (lines[4] ?? '').trim() };
+}
+
+/** The cluster_name a postmaster's command line sets ("-c cluster_name=X", "-c", "cluster_name=X", "--cluster-name=X"), if any. */
+export function clusterNameOf(cmdline: string[]): string | null {
+  for (const arg of cmdline) {
+    const match = /^(?:-c)?(?:cluster_name|--cluster[-_]name)=(.*)$/.exec(arg);
+    if (match) return match[1] ?? null;
+  }
+  return null;
 }
 
 /** The Debian cluster a postmaster's command line names by its config_file, if any. */
@@ -124,6 +135,7 @@ async function clusterOf(proc: string, pid: number): Promise<Cluster | null> {
     socketDir: pidFile.socketDir,
     owner,
     debianName: debian?.major === major ? debian.name : null,
+    nameOnCommandLine: clusterNameOf(cmdline),
     ...(await linkedDirs(cwd)),
   };
 }

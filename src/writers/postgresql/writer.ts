@@ -63,7 +63,9 @@ async function objectsOf(instance: string, wanted: (database: string) => boolean
   let failure: unknown = null;
   for (const cluster of await runningClusters()) {
     const got = await instancesOf(cluster).catch((error: unknown) => {
-      failure ??= error;
+      // one whose name is known without asking it, and is another, hides nothing asked for
+      const known = cluster.debianName ?? cluster.nameOnCommandLine?.split('/').pop() ?? null;
+      if (instance === '*' || known === null || known === instance) failure ??= error;
       return null;
     });
     if (!got || (instance !== '*' && got.instance.name !== instance)) continue;

@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { isQrvError } from '../../../src/core/errors.ts';
-import { debianClusterOf, parsePostmasterPid, type Cluster } from '../../../src/writers/postgresql/clusters.ts';
+import {
+  clusterNameOf,
+  debianClusterOf,
+  parsePostmasterPid,
+  type Cluster,
+} from '../../../src/writers/postgresql/clusters.ts';
 import { instanceName, postgresqlWriter } from '../../../src/writers/postgresql/writer.ts';
 import type { WriterObject } from '../../../src/writers/writer.ts';
 import { lane } from '../../helpers/lanes.ts';
@@ -17,7 +22,7 @@ import { givePostgres, PG_BIN, startCluster, type PgCluster } from '../../helper
 import { tmpDir } from '../../helpers/tmp.ts';
 import { writerContract } from '../contract.ts';
 
-const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'writers');
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'fixtures', 'writers');
 const NEEDS = { root: true, tools: ['runuser', `${PG_BIN}/initdb`] };
 let made = 0;
 
@@ -233,6 +238,7 @@ function clusterOf(fields: Partial<Cluster>): Cluster {
     socketDir: '/run/pg',
     owner: 'postgres',
     debianName: null,
+    nameOnCommandLine: null,
     walDir: '/srv/pg/pg_wal',
     tablespaces: [],
     ...fields,
@@ -267,6 +273,10 @@ t.test('postmaster.pid and a Debian postmaster command line, as captured from re
   t.equal(parsePostmasterPid('123\n'), null, 'no data folder');
   const cmdline = (await fixture('debian-postmaster.cmdline')).split('\0');
   t.same(debianClusterOf(cmdline), { major: '15', name: 'main' }, 'pg_ctlcluster 15 main start');
+  t.equal(clusterNameOf(cmdline), null, "Debian's sets no cluster_name on the command line");
+  t.equal(clusterNameOf(['postgres', '-D', '/d', '-c', 'cluster_name=qrvtest']), 'qrvtest', '-c NAME=VALUE');
+  t.equal(clusterNameOf(['postgres', '-ccluster_name=x', '-D', '/d']), 'x', '-cNAME=VALUE');
+  t.equal(clusterNameOf(['postgres', '--cluster-name=y']), 'y', '--cluster-name=VALUE');
   t.same(debianClusterOf(['postgres', '--config-file=/etc/postgresql/16/web/postgresql.conf']), {
     major: '16',
     name: 'web',

@@ -157,7 +157,7 @@ t.test('the Debian package: lintian, dpkg -i, man, completion, units, purge', as
   t.equal(man.exitCode, 0, man.stderr);
   for (const part of ['NAME', 'SYNOPSIS', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT', 'FILES'])
     t.match(man.stdout, new RegExp(`^${part}$`, 'm'), `man qrv has ${part}`);
-  t.match(man.stdout, /qrv snap \[options\] <volume\.\.\.>/, 'and every command, e.g. snap');
+  t.match(man.stdout, /qrv snap \[options\] \[volume\.\.\.\]/, 'and every command, e.g. snap');
   t.match(man.stdout, /--max-freeze <duration>/, 'with its options');
   const completion = await execa('bash', [
     '-c',

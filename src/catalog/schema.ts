@@ -4,41 +4,17 @@
 // zod/mini, not zod: the same checks and messages (the English locale is loaded below), but it
 // bundles to ~30 KB where zod's chained API pulls in ~450 KB that every start of qrv had to parse
 // (measured: `qrv --version` 0.28 → 0.22 s here, and ~40 % of the start under the VM lane's emulation).
-import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
 import { appObjectSchema } from './app-object.ts';
+import { count, isoTime, nonEmpty, orNull, positiveInt, retiredPrimarySchema } from './schema-parts.ts';
 
-// only English: `z.locales.en()` would bundle every locale zod has (~290 KB)
-z.config(en());
-
-/** A whole number ≥ 0, and > 0. */
-const count = () => z.int().check(z.nonnegative());
-const positiveInt = () => z.int().check(z.positive());
-const nonEmpty = () => z.string().check(z.minLength(1));
-/** null when absent (a field older rows do not have) */
-const orNull = <T extends z.ZodMiniType>(schema: T) => z._default(z.nullable(schema), null);
+export { retiredPrimarySchema } from './schema-parts.ts';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
 export const SCHEMA_VERSION = 8;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
 export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8];
-
-const isoTime = z.iso.datetime({ offset: true });
-
-/** A primary the volume had before `qrv promote` moved it to a QRV (schema 4). */
-export const retiredPrimarySchema = z.object({
-  path: nonEmpty(),
-  provider: nonEmpty(),
-  options: z.record(z.string(), z.string()),
-  sizeBytes: count(),
-  /** when it stopped being the primary */
-  retiredAt: isoTime,
-  /** the QRV that became the primary instead, the snapshot that QRV reflected, and the job */
-  promotedQrv: z.string(),
-  snapshotId: z.string(),
-  jobId: z.string(),
-});
 
 export const volumeSchema = z.object({
   name: nonEmpty(),

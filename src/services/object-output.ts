@@ -5,6 +5,7 @@ import { constants, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
+import { short } from '../output/rows.ts';
 import { makeWorkDir } from '../system/work-dirs.ts';
 import type { ObjectResolution } from './resolve-object.ts';
 
@@ -19,8 +20,6 @@ export interface RecoverObjectRequest {
 }
 
 export type Chosen = ObjectResolution & { chosen: NonNullable<ObjectResolution['chosen']> };
-
-const short = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
 /** "postgresql:main/billing as of …: group g-… of …" */
 export function chosenLine(r: Chosen): string {

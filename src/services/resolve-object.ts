@@ -9,7 +9,7 @@ import { QrvError } from '../core/errors.ts';
 import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
-import { table } from '../output/rows.ts';
+import { short, table } from '../output/rows.ts';
 import { idOf } from '../writers/writer.ts';
 
 export interface ObjectCopy {
@@ -26,8 +26,6 @@ export interface ObjectResolution {
   chosen: { groupId: string; pointInTime: string; record: AppObject; copies: ObjectCopy[] } | null;
   passedOver: { groupId: string; pointInTime: string; reason: string }[];
 }
-
-const short = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
 /** The object row `id` names in a snapshot row, if it holds it. */
 export function heldObject(snapshot: Pick<Snapshot, 'objects'>, id: string): AppObject | undefined {

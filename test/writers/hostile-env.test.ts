@@ -36,6 +36,15 @@ async function environsOf(user: string, marker: string): Promise<string[]> {
   return environs;
 }
 
+/** One session, which its owner can read, and the secret not in it. */
+function noSecretIn(t: Test, environs: string[], secret: string): void {
+  t.equal(environs.length, 1, 'the session is theirs to look into');
+  t.notOk(
+    environs.some((e) => e.includes(secret)),
+    'without the secret',
+  );
+}
+
 t.test("sqlite3, run as the database's owner while it is held, has none of qrv's environment", async (t) => {
   if (!lane(t, 'hostile env', { root: true, tools: ['sqlite3', 'runuser'] })) return;
   const secret = withSecret(t);
@@ -48,11 +57,7 @@ t.test("sqlite3, run as the database's owner while it is held, has none of qrv's
   const held = await sqliteWriter.hold((object as WriterObject).instance, { label: 'x', timeoutMs: 5000 });
   try {
     const environs = await environsOf('nobody', db);
-    t.equal(environs.length, 1, 'the session is theirs to look into');
-    t.notOk(
-      environs.some((e) => e.includes(secret)),
-      'without the secret',
-    );
+    noSecretIn(t, environs, secret);
   } finally {
     await held.release();
   }
@@ -69,11 +74,7 @@ t.test("psql held as the cluster's owner, and the throwaway server, have none of
   const held = await postgresqlWriter.hold((object as WriterObject).instance, { label: 'x', timeoutMs: 5000 });
   try {
     const environs = await environsOf('postgres', `psql.*${pg.socketDir}`);
-    t.equal(environs.length, 1, 'the session is theirs to look into');
-    t.notOk(
-      environs.some((e) => e.includes(secret)),
-      'without the secret',
-    );
+    noSecretIn(t, environs, secret);
   } finally {
     await held.release();
   }

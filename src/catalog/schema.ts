@@ -224,6 +224,8 @@ export const policySchema = z.object({
   maxFreeze: z.optional(z.nullable(z.string())),
   /** keep a copy that was written to while it was made, as consistency crash-torn (issue 18) */
   allowInconsistent: z.optional(z.boolean()),
+  /** how application writers checkpoint before the snapshot; absent: fast (issue 15) */
+  checkpoint: z.optional(z.enum(['fast', 'spread'])),
   /** the archive store `qrv cron` sends generations to (issue 14) */
   archiveTo: z.optional(z.nullable(z.string())),
   /** how often: a duration ("1d"); null: every cron run that finds a newer point in time */

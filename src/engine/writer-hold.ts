@@ -10,6 +10,7 @@ import {
   instanceId,
   objectId,
   type Hold,
+  type HoldOptions,
   type HoldRecord,
   type WriterInstance,
   type WriterObject,
@@ -129,7 +130,7 @@ export class HeldWriters {
   private constructor(private readonly holds: Hold[]) {}
 
   /** Brings every instance to rest, in order; a failure lets go of those already held and throws. */
-  static async hold(plan: WriterPlan, options: { label: string; timeoutMs: number }): Promise<HeldWriters> {
+  static async hold(plan: WriterPlan, options: HoldOptions): Promise<HeldWriters> {
     const { getWriter } = await import('../writers/registry.ts');
     const holds: Hold[] = [];
     try {
@@ -193,7 +194,7 @@ export class GroupWriters {
   constructor(
     private readonly plan: WriterPlan | undefined,
     private readonly job: JobRecorder | undefined,
-    private readonly options: { label: string; timeoutMs: number },
+    private readonly options: HoldOptions,
   ) {}
 
   readonly beforeFreeze = async (): Promise<void> => {

@@ -5,6 +5,7 @@ import { isQrvError, QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from './hooks.ts';
 import { guardDeadlineMs } from '../system/freeze-deadline.ts';
 import { parseCopyTiming, type CopyTiming } from './copy-timing.ts';
+import { CHECKPOINTS, type Checkpoint } from '../writers/writer.ts';
 
 export interface Rules {
   policy: string | null;
@@ -22,6 +23,8 @@ export interface Rules {
   maxFreezeMs: number;
   /** keep a copy of an image written to while it was copied, as crash-torn (--allow-inconsistent) */
   allowInconsistent: boolean;
+  /** how application writers checkpoint before the snapshot (--checkpoint) */
+  checkpoint: Checkpoint;
 }
 
 export interface Overrides {
@@ -32,6 +35,7 @@ export interface Overrides {
   hookTimeoutMs?: number;
   maxFreezeMs?: number;
   allowInconsistent?: boolean;
+  checkpoint?: Checkpoint;
 }
 
 /**
@@ -78,7 +82,21 @@ export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rule
     hookTimeoutMs: overrides.hookTimeoutMs ?? policyTimeout ?? DEFAULT_HOOK_TIMEOUT_MS,
     maxFreezeMs: overrides.maxFreezeMs ?? (policy?.maxFreeze ? parseMaxFreeze(policy.maxFreeze) : guardDeadlineMs()),
     allowInconsistent: overrides.allowInconsistent ?? policy?.allowInconsistent ?? false,
+    checkpoint: overrides.checkpoint ?? policy?.checkpoint ?? 'fast',
   };
+}
+
+/** A --checkpoint value: fast or spread. */
+export function parseCheckpoint(value: string): Checkpoint {
+  const found = CHECKPOINTS.find((c) => c === value);
+  if (!found)
+    throw new QrvError(
+      'usage',
+      'bad-checkpoint',
+      `--checkpoint "${value}" is neither fast nor spread`,
+      "fast: write dirty buffers out now (a short window, a burst of writes); spread: paced like the server's own checkpoints (gentle, takes longer)",
+    );
+  return found;
 }
 
 /** The longest a freeze may be: the guard's timer must be able to hold it, and nobody stalls writers longer. */

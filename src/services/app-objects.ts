@@ -7,7 +7,7 @@ import type { Context } from '../engine/context.ts';
 import { planVolumes, planWriters, type WriterPlan } from '../engine/writer-hold.ts';
 import type { Summary } from '../output/printer.ts';
 import { table } from '../output/rows.ts';
-import { instanceId, objectId } from '../writers/writer.ts';
+import { instanceId, objectId, type Checkpoint } from '../writers/writer.ts';
 
 /** A sub-client's volumes with those its objects span, and the plan that holds its writers. */
 export async function subclientTargets(
@@ -23,9 +23,18 @@ export async function subclientTargets(
   return { volumes: names.map((name) => findVolume(data, name)), plan };
 }
 
-/** The shortest hook timeout of the members: how long writers may take to come to rest. */
-export function writerTimeout(members: { rules: { hookTimeoutMs: number } }[]): number {
-  return Math.min(...members.map((m) => m.rules.hookTimeoutMs));
+/**
+ * How the group's writers are brought to rest: within the shortest hook timeout of the members,
+ * with a spread checkpoint when any member's rules ask for one (the gentler on the application).
+ */
+export function writerOptions(members: { rules: { hookTimeoutMs: number; checkpoint: Checkpoint } }[]): {
+  timeoutMs: number;
+  checkpoint: Checkpoint;
+} {
+  return {
+    timeoutMs: Math.min(...members.map((m) => m.rules.hookTimeoutMs)),
+    checkpoint: members.some((m) => m.rules.checkpoint === 'spread') ? 'spread' : 'fast',
+  };
 }
 
 /** Checks that each id names a writer and a well-formed object (they are found at job time). */

@@ -14,7 +14,7 @@ import { scheduleDue } from '../policy/schedule.ts';
 import { scanSnapshotHealth } from '../engine/snapshot-health.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member } from './group.ts';
-import { subclientTargets, writerTimeout } from './app-objects.ts';
+import { subclientTargets, writerOptions } from './app-objects.ts';
 import { prune } from './prune.ts';
 import { archive } from './archive.ts';
 import { dueArchives } from './cron-archive.ts';
@@ -104,7 +104,7 @@ export async function cron(ctx: Context): Promise<Summary> {
           subclient: group.subclient?.name ?? null,
           label: null,
           force: false,
-          ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
+          ...(plan ? { writers: { plan, ...writerOptions(members) } } : {}),
         });
         for (const job of made.jobs) await endJob(job);
         for (const s of made.snapshots) snapped.push(s.id);

@@ -12,7 +12,7 @@ import { endJob, startJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { snapshotPhase } from '../engine/snapshot-phase.ts';
 import { unsnapPhase } from '../engine/unsnap-phase.ts';
 import { GroupWriters, objectRows, type WriterPlan } from '../engine/writer-hold.ts';
-import type { HoldRecord } from '../writers/writer.ts';
+import type { Checkpoint, HoldRecord } from '../writers/writer.ts';
 import type { Rules } from '../policy/rules.ts';
 
 export interface Member {
@@ -38,7 +38,7 @@ export interface GroupOptions {
   /** the kind of the jobs (default run) */
   kind?: 'run' | 'snap';
   /** application writers to hold at rest for the group's snapshot (F13) */
-  writers?: { plan: WriterPlan; timeoutMs: number };
+  writers?: { plan: WriterPlan; timeoutMs: number; checkpoint: Checkpoint };
 }
 
 /**
@@ -57,6 +57,7 @@ export async function snapshotGroup(
   const writers = new GroupWriters(options.writers?.plan, jobs[0], {
     label: `qrv ${groupId}`,
     timeoutMs: options.writers?.timeoutMs ?? 0,
+    checkpoint: options.writers?.checkpoint ?? 'fast',
   });
   const groupFreeze =
     members.length > 1 || options.writers ? new GroupFreeze(members.length, writers.beforeFreeze) : undefined;

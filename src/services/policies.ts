@@ -10,7 +10,7 @@ import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { findPolicy } from '../policy/resolve.ts';
-import { parseMaxFreeze } from '../policy/rules.ts';
+import { parseCheckpoint, parseMaxFreeze } from '../policy/rules.ts';
 import { parseSchedule } from '../policy/schedule.ts';
 import { parseGrid } from '../prune/grid.ts';
 import { findStore } from './stores.ts';
@@ -34,6 +34,8 @@ export interface PolicyChanges {
   maxFreeze?: string;
   /** --allow-inconsistent / --no-allow-inconsistent */
   allowInconsistent?: boolean;
+  /** --checkpoint fast|spread, or "none" for the default (fast) */
+  checkpoint?: string;
   /** --archive-to STORE, --archive-every DURATION, --archive-keep GRID; "none" clears each */
   archiveTo?: string;
   archiveEvery?: string;
@@ -141,6 +143,10 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     }
   }
   if (changes.allowInconsistent !== undefined) policy.allowInconsistent = changes.allowInconsistent;
+  if (changes.checkpoint !== undefined) {
+    if (NONE.test(changes.checkpoint)) delete policy.checkpoint;
+    else policy.checkpoint = parseCheckpoint(changes.checkpoint);
+  }
   archiveChanges(data, policy, changes);
   if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
   if (changes.hookTimeout !== undefined) {

@@ -17,7 +17,7 @@ import { rulesFor, type Overrides } from '../policy/rules.ts';
 import { getProvider } from '../providers/registry.ts';
 import { rediscover } from './discover.ts';
 import { copyAndUnsnap, snapshotGroup, type Member, type Outcome } from './group.ts';
-import { subclientTargets, writerTimeout } from './app-objects.ts';
+import { subclientTargets, writerOptions } from './app-objects.ts';
 import type { WriterPlan } from '../engine/writer-hold.ts';
 
 export interface RunRequest extends Overrides {
@@ -95,7 +95,7 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
     subclient: via?.name ?? null,
     label: request.label,
     force: request.force,
-    ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
+    ...(plan ? { writers: { plan, ...writerOptions(members) } } : {}),
   });
   const outcomes: Outcome[] = [];
   for (const [index, member] of members.entries()) {

@@ -12,7 +12,8 @@ import { rediscover } from './discover.ts';
 import { rulesFor } from '../policy/rules.ts';
 import { snapshotGroup } from './group.ts';
 import { planVolumes, planWriters } from '../engine/writer-hold.ts';
-import { writerTimeout } from './app-objects.ts';
+import { writerOptions } from './app-objects.ts';
+import type { Checkpoint } from '../writers/writer.ts';
 
 export interface SnapRequest extends HookOptions {
   /** one volume, or several for one consistency group */
@@ -24,11 +25,14 @@ export interface SnapRequest extends HookOptions {
   /** --max-freeze; absent: the default */
   maxFreezeMs?: number;
   allowInconsistent?: boolean;
+  /** how application writers checkpoint (--checkpoint); absent: fast */
+  checkpoint?: Checkpoint;
 }
 
 const bounds = (request: SnapRequest) => ({
   ...(request.maxFreezeMs !== undefined ? { maxFreezeMs: request.maxFreezeMs } : {}),
   ...(request.allowInconsistent ? { allowInconsistent: true } : {}),
+  ...(request.checkpoint ? { checkpoint: request.checkpoint } : {}),
 });
 
 export async function snap(ctx: Context, request: SnapRequest): Promise<Summary> {
@@ -60,7 +64,7 @@ export async function snap(ctx: Context, request: SnapRequest): Promise<Summary>
       label: request.label,
       force: false,
       kind: 'snap',
-      ...(plan ? { writers: { plan, timeoutMs: writerTimeout(members) } } : {}),
+      ...(plan ? { writers: { plan, ...writerOptions(members) } } : {}),
     });
     const jobs = [];
     for (const job of group.jobs) jobs.push(await endJob(job));

@@ -47,7 +47,16 @@ export interface HoldOptions {
   label: string;
   /** how long bringing it to rest may take before the job is abandoned */
   timeoutMs: number;
+  /**
+   * fast (default): write every dirty buffer out now, at full speed, so the window is short;
+   * spread: let the writer pace its checkpoint as it does on its own (PostgreSQL's
+   * checkpoint_completion_target), gentler on its clients, longer (the time limit grows by it)
+   */
+  checkpoint?: Checkpoint;
 }
+
+export type Checkpoint = 'fast' | 'spread';
+export const CHECKPOINTS: readonly Checkpoint[] = ['fast', 'spread'];
 
 export interface Writer {
   readonly name: string;

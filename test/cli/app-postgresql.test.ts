@@ -256,3 +256,36 @@ t.test('the backend of its session terminated while it is held: one line, nothin
   t.match(said, /^qrv: PostgreSQL cluster qrvkill was not held to the end of the snapshot: /);
   t.equal(await cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'qrv'"), '0');
 });
+
+t.test(
+  '--checkpoint spread, from the policy or the command line: the cluster is held with a paced checkpoint',
+  async (t) => {
+    if (!lane(t, 'postgresql writer', { root: true, tools: TOOLS })) return;
+    const { home, cluster } = await scene(t, 'qrvspread');
+    // the server's own pacing, short for the test: 10 % of 30 s
+    await cluster.sql("ALTER SYSTEM SET checkpoint_timeout = '30s'");
+    await cluster.sql('ALTER SYSTEM SET checkpoint_completion_target = 0.1');
+    await cluster.sql('SELECT pg_reload_conf()');
+    const bad = await qrv(home, ['policy', 'add', 'paced', '--checkpoint', 'sometimes']);
+    t.equal(bad.exitCode, 2, 'a mode that is neither fast nor spread is a usage error');
+    t.match(bad.stderr, /^qrv: --checkpoint "sometimes" is neither fast nor spread \(fast: .*\)\n?$/);
+    t.equal((await qrv(home, ['policy', 'add', 'paced', '--checkpoint', 'spread', '--copy', 'never'])).exitCode, 0);
+    t.equal((await qrv(home, ['subclient', 'set', 'billing', '--policy', 'paced'])).exitCode, 0);
+    const held = (lines: Array<Record<string, unknown>>) =>
+      lines.find((l) => l.message_type === 'step' && l.step === 'hold writers' && l.state === 'done')?.detail;
+    const run = await qrvJson(home, ['run', 'billing']);
+    t.equal(run.run.exitCode, 0, run.run.stderr);
+    t.match(held(run.lines), /^postgresql:qrvspread: spread checkpoint, pg_backup_start at /, 'the policy says spread');
+    const snap = await qrvJson(home, ['snap', '--object', 'postgresql:qrvspread/billing']);
+    t.match(held(snap.lines), /: CHECKPOINT, pg_backup_start at /, 'snap without a policy: fast, the default');
+    const spread = await qrvJson(home, ['snap', '--object', 'postgresql:qrvspread/billing', '--checkpoint', 'spread']);
+    t.equal(spread.run.exitCode, 0, spread.run.stderr);
+    t.match(held(spread.lines), /: spread checkpoint, pg_backup_start at /, '--checkpoint spread');
+    const logged = (await fs.readFile(path.join(cluster.socketDir, 'log'), 'utf8')).match(/checkpoint starting: .*/g);
+    t.same(
+      logged?.filter((l) => /force wait$/.test(l)).map((l) => (l.includes('immediate') ? 'immediate' : 'paced')),
+      ['paced', 'immediate', 'immediate', 'paced'],
+      "the server's log: the run's paced one, snap's CHECKPOINT and pg_backup_start's, the last snap's paced one",
+    );
+  },
+);

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
+import { parseCheckpoint } from '../../policy/rules.ts';
+import type { Checkpoint } from '../../writers/writer.ts';
 import { collect, hookOptions, labelValue, maxFreezeOption, pathValue, persistOption } from '../parse.ts';
 
 const copy = lazy(async () => (await import('../../services/copy.ts')).copy);
@@ -19,6 +21,7 @@ interface HookFlags {
 interface BoundFlags {
   maxFreeze?: string;
   allowInconsistent?: boolean;
+  checkpoint?: string;
 }
 
 /** --max-freeze and --allow-inconsistent, for the commands that take snapshots (issue 18). */
@@ -31,13 +34,18 @@ function withBounds(command: Command): Command {
     .option(
       '--allow-inconsistent',
       'keep a copy of an image that was written to while it was copied, recorded as consistency crash-torn, instead of refusing it',
+    )
+    .option(
+      '--checkpoint <mode>',
+      "how application writers checkpoint before the snapshot: fast (write dirty buffers now; the default) or spread (paced like the server's own: gentler, longer); for run, the policy's",
     );
 }
 
-function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?: boolean } {
+function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?: boolean; checkpoint?: Checkpoint } {
   return {
     ...(options.maxFreeze !== undefined ? { maxFreezeMs: maxFreezeOption(options.maxFreeze) } : {}),
     ...(options.allowInconsistent ? { allowInconsistent: true } : {}),
+    ...(options.checkpoint !== undefined ? { checkpoint: parseCheckpoint(options.checkpoint) } : {}),
   };
 }
 

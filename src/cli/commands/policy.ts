@@ -36,6 +36,10 @@ function policyOptions(command: Command): Command {
     )
     .option('--allow-inconsistent', 'keep copies of images written to while copied, as consistency crash-torn')
     .option('--no-allow-inconsistent', 'refuse such copies (the default)')
+    .option(
+      '--checkpoint <mode>',
+      'how application writers checkpoint before the snapshot: fast (the default) or spread (paced like the server\'s own); "none" clears it',
+    )
     .option('--archive-to <store>', '`qrv cron` sends archive generations to this store; "none" clears it')
     .option(
       '--archive-every <duration>',
@@ -46,7 +50,17 @@ function policyOptions(command: Command): Command {
 
 function changes(options: Record<string, unknown>): PolicyChanges {
   const out: PolicyChanges = {};
-  const keys = ['persist', 'copy', 'unsnap', 'dest', 'keep', 'schedule', 'hookTimeout', 'maxFreeze'] as const;
+  const keys = [
+    'persist',
+    'copy',
+    'unsnap',
+    'dest',
+    'keep',
+    'schedule',
+    'hookTimeout',
+    'maxFreeze',
+    'checkpoint',
+  ] as const;
   for (const key of [...keys, 'archiveTo', 'archiveEvery', 'archiveKeep'] as const) {
     if (typeof options[key] === 'string') out[key] = options[key] as string;
   }

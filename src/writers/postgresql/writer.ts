@@ -1,10 +1,11 @@
 // The PostgreSQL writer (F13). Objects are databases of running clusters: "main/billing",
 // "main/*". Bringing a cluster to rest: CHECKPOINT (so that replay on start is short), then the
-// non-exclusive pg_backup_start on one held session; pg_backup_stop on that same session after
+// non-exclusive pg_backup_start on one held session (or, --checkpoint spread, pg_backup_start
+// waiting for a checkpoint paced like the server's own: no burst of writes for its clients); pg_backup_stop on that same session after
 // the snapshot returns the backup_label and tablespace_map kept with the snapshot. The snapshot
 // itself is of every volume the cluster spans (data folder, pg_wal, tablespaces) in one freeze
 // window, so it is crash-consistent on its own: a copy starts by replaying its WAL.
-import { SessionError } from '../../system/session.ts';
+import { SessionError, type HeldSession } from '../../system/session.ts';
 import type { Hold, HoldOptions, HoldRecord, Writer, WriterInstance, WriterObject } from '../writer.ts';
 import { runningClusters, type Cluster } from './clusters.ts';
 import { literal, psqlOnce, psqlSession, type Reach } from './psql.ts';
@@ -105,26 +106,49 @@ function lsnLine(lines: string[], what: string): string {
 
 const fromBase64 = (text: string | undefined) => Buffer.from(text ?? '', 'base64').toString('utf8');
 
+/** How long a spread checkpoint may take: its pacing (checkpoint_timeout × checkpoint_completion_target), twice (one may be under way). */
+const SPREAD_SQL =
+  "SELECT round(2000 * (SELECT setting::float8 FROM pg_settings WHERE name = 'checkpoint_timeout') * (SELECT setting::float8 FROM pg_settings WHERE name = 'checkpoint_completion_target'));";
+
+/**
+ * fast: CHECKPOINT (every dirty buffer written now), so that pg_backup_start's own is short;
+ * spread: pg_backup_start(label, false) waits for a checkpoint paced as the server paces its own.
+ */
+async function bringToRest(session: HeldSession, options: HoldOptions): Promise<{ start: string; method: string }> {
+  const timeout = (ms: number) => `SET statement_timeout = ${Math.max(1, Math.round(ms))};`;
+  if (options.checkpoint === 'spread') {
+    const spreadMs = Number((await session.ask(SPREAD_SQL, options.timeoutMs + 5000))[0]);
+    const budget = options.timeoutMs + (Number.isFinite(spreadMs) ? spreadMs : 0);
+    const answer = await session.ask(
+      `${timeout(budget)}\nSELECT pg_backup_start(${literal(options.label)}, false);`,
+      budget + 5000,
+    );
+    const start = lsnLine(answer, 'pg_backup_start');
+    return { start, method: `spread checkpoint, pg_backup_start at ${start}` };
+  }
+  await session.ask(`${timeout(options.timeoutMs)}\nCHECKPOINT;`, options.timeoutMs + 5000);
+  const answer = await session.ask(
+    `SELECT pg_backup_start(${literal(options.label)}, true);`,
+    options.timeoutMs + 5000,
+  );
+  const start = lsnLine(answer, 'pg_backup_start');
+  return { start, method: `CHECKPOINT, pg_backup_start at ${start}` };
+}
+
 async function hold(instance: WriterInstance, options: HoldOptions): Promise<Hold> {
   const who = `PostgreSQL cluster ${instance.name}`;
   const session = await psqlSession(reachOf(instance));
-  let start: string;
+  let rest: { start: string; method: string };
   try {
-    await session.ask(
-      `SET statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))};\nCHECKPOINT;`,
-      options.timeoutMs + 5000,
-    );
-    start = lsnLine(
-      await session.ask(`SELECT pg_backup_start(${literal(options.label)}, true);`, options.timeoutMs + 5000),
-      'pg_backup_start',
-    );
+    rest = await bringToRest(session, options);
   } catch (error) {
     await session.close();
     throw asWriterError(who, 'could not be brought to rest', error);
   }
+  const { start } = rest;
   return {
     instance,
-    method: `CHECKPOINT, pg_backup_start at ${start}`,
+    method: rest.method,
     release: async (): Promise<HoldRecord> => {
       try {
         const lines = await session.ask(

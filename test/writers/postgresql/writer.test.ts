@@ -202,6 +202,51 @@ t.test('a checkpoint that does not end in the timeout fails the hold with writer
   t.equal(await qrvSessions(pg), 0, 'no qrv session left');
 });
 
+t.test(
+  'checkpoint spread: no immediate checkpoint, pg_backup_start paced like the server, the time limit grown by it',
+  async (t) => {
+    if (!lane(t, 'postgresql writer', NEEDS)) return;
+    const pg = await cluster(t);
+    // the server's own pacing: 10 % of 30 s, so the spread checkpoint takes about 3 s here
+    await pg.sql("ALTER SYSTEM SET checkpoint_timeout = '30s'");
+    await pg.sql('ALTER SYSTEM SET checkpoint_completion_target = 0.1');
+    await pg.sql('SELECT pg_reload_conf()');
+    const instance = await theInstance(`${pg.name}/app`);
+    const starts = async () =>
+      (await fs.readFile(path.join(pg.socketDir, 'log'), 'utf8'))
+        .split('\n')
+        .filter((l) => /checkpoint starting:/.test(l));
+    const heldWith = async (checkpoint: 'fast' | 'spread') => {
+      await pg.sql('INSERT INTO t SELECT generate_series(1, 300000)', 'app'); // ≈ 1300 dirty buffers
+      const before = (await starts()).length;
+      const started = Date.now();
+      const held = await postgresqlWriter.hold(instance, { label: checkpoint, timeoutMs: 1000, checkpoint });
+      const took = Date.now() - started;
+      const record = await held.release();
+      return { held, took, record, checkpoints: (await starts()).slice(before) };
+    };
+    const spread = await heldWith('spread');
+    t.match(spread.held.method, /^spread checkpoint, pg_backup_start at [0-9A-F]+\/[0-9A-F]+$/, spread.held.method);
+    t.ok(
+      spread.checkpoints.some((l) => /checkpoint starting: force wait$/.test(l)),
+      `a paced checkpoint, requested by pg_backup_start (${spread.checkpoints.join(' | ')})`,
+    );
+    t.notOk(
+      spread.checkpoints.some((l) => /immediate/.test(l)),
+      'no immediate one',
+    );
+    t.ok(spread.took > 1000, `it took longer than the 1 s time limit (${spread.took} ms), which grew by the pace`);
+    t.match(spread.record.files['backup_label'] ?? '', /^LABEL: spread$/m, 'and recorded its backup_label');
+    const fast = await heldWith('fast');
+    t.ok(
+      fast.checkpoints.some((l) => /checkpoint starting: immediate force wait$/.test(l)),
+      `fast: an immediate checkpoint (${fast.checkpoints.join(' | ')})`,
+    );
+    t.ok(fast.took < spread.took, `fast took less (${fast.took} ms)`);
+    t.equal(await qrvSessions(pg), 0, 'no qrv session left');
+  },
+);
+
 t.test('a cluster qrv cannot reach does not hide the one it names', async (t) => {
   if (!lane(t, 'postgresql writer', NEEDS)) return;
   const good = (await made3()).shared;

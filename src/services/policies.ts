@@ -164,6 +164,24 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
   }
 }
 
+/** A policy's row with every rule at its default: copy now, unsnap after-copy, persist forever. */
+export function newPolicyRow(name: string, at: string): Policy {
+  return {
+    name,
+    persist: null,
+    copy: 'now',
+    unsnap: 'after-copy',
+    dest: null,
+    keep: null,
+    schedule: null,
+    incremental: false,
+    hooks: {},
+    hookTimeout: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
 export async function addPolicy(ctx: Context, name: string, changes: PolicyChanges): Promise<Summary> {
   if (!NAME.test(name))
     throw new QrvError(
@@ -180,21 +198,7 @@ export async function addPolicy(ctx: Context, name: string, changes: PolicyChang
         `a policy named "${name}" exists already`,
         `change it with \`qrv policy set ${name}\``,
       );
-    const now = ctx.now().toISOString();
-    const row: Policy = {
-      name,
-      persist: null,
-      copy: 'now',
-      unsnap: 'after-copy',
-      dest: null,
-      keep: null,
-      schedule: null,
-      incremental: false,
-      hooks: {},
-      hookTimeout: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    const row = newPolicyRow(name, ctx.now().toISOString());
     apply(data, row, changes);
     data.policies.push(row);
     return row;

@@ -10,6 +10,7 @@ import type {
   Subclient,
   Volume,
 } from '../../src/catalog/schema.ts';
+import { newPolicyRow } from '../../src/services/policies.ts';
 
 export const EPOCH = new Date(0).toISOString();
 
@@ -114,21 +115,7 @@ export function jobRow(
 }
 
 export function policyRow(name: string, schedule: string | null, over: Partial<Policy> = {}): Policy {
-  return {
-    name,
-    persist: null,
-    copy: 'now',
-    unsnap: 'after-copy',
-    dest: null,
-    keep: null,
-    schedule,
-    incremental: false,
-    hooks: {},
-    hookTimeout: null,
-    createdAt: EPOCH,
-    updatedAt: EPOCH,
-    ...over,
-  };
+  return { ...newPolicyRow(name, EPOCH), schedule, ...over };
 }
 
 export function subclientRow(name: string, volumes: string[], policy: string | null, createdAt = EPOCH): Subclient {

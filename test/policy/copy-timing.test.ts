@@ -2,6 +2,7 @@ import t from 'tap';
 import { copyDue, nextTimeOfDay, parseCopyTiming } from '../../src/policy/copy-timing.ts';
 import { parseSchedule, scheduleDue } from '../../src/policy/schedule.ts';
 import { rulesFor } from '../../src/policy/rules.ts';
+import { newPolicyRow } from '../../src/services/policies.ts';
 
 t.test('copy timings parse, and bad ones are refused with the reason', async (t) => {
   t.same(parseCopyTiming('now'), { mode: 'now' });
@@ -99,20 +100,7 @@ t.test('rules: the command line on top of the policy', async (t) => {
 t.test('a policy row holding a value qrv now refuses is one error naming the policy and the fix', async (t) => {
   // A catalog written before durations were bounded: reading its rules must not become an
   // internal error halfway through every run.
-  const base = {
-    name: 'long',
-    persist: null,
-    copy: 'now',
-    unsnap: 'after-persist',
-    dest: null,
-    keep: null,
-    schedule: null,
-    incremental: false,
-    hooks: {},
-    hookTimeout: null,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-  } as const;
+  const base = { ...newPolicyRow('long', '2026-01-01T00:00:00.000Z'), unsnap: 'after-persist' } as const;
   t.throws(() => rulesFor({ ...base, persist: '1000000000d' }), {
     exit: 'catalog',
     code: 'policy-bad-value',

@@ -5,22 +5,9 @@ import type { Policy } from '../../src/catalog/schema.ts';
 import { isQrvError } from '../../src/core/errors.ts';
 import { parseCheckpoint, rulesFor } from '../../src/policy/rules.ts';
 import { writerOptions } from '../../src/services/app-objects.ts';
+import { newPolicyRow } from '../../src/services/policies.ts';
 
-const policy = (fields: Partial<Policy>): Policy => ({
-  name: 'p',
-  persist: null,
-  copy: 'now',
-  unsnap: 'after-copy',
-  dest: null,
-  keep: null,
-  schedule: null,
-  incremental: false,
-  hooks: {},
-  hookTimeout: null,
-  createdAt: '2026-12-04T00:00:00.000Z',
-  updatedAt: '2026-12-04T00:00:00.000Z',
-  ...fields,
-});
+const policy = (fields: Partial<Policy>): Policy => ({ ...newPolicyRow('p', '2026-12-04T00:00:00.000Z'), ...fields });
 
 t.test("--checkpoint: fast by default, the policy's, the command line's over both", async (t) => {
   t.equal(rulesFor(null).checkpoint, 'fast');

@@ -2,8 +2,9 @@
 # Builds what the VM lane (test/helpers/vm.ts) boots under qemu, into a cache folder keyed by a
 # hash of every input, and prints that folder on stdout's last line. The folder holds:
 #   initramfs.cpio  uncompressed newc cpio: busybox, kmod, lvm, dmsetup, pdata_tools (thin_*),
-#                   e2fsprogs, util-linux, xfsprogs if installed, the shared libraries of all of
-#                   them and of node, kernel modules (+ modules.dep), lvm.conf, /init
+#                   e2fsprogs, util-linux, xfsprogs and sqlite3 if installed, runuser with the
+#                   host's PAM stack for it, the shared libraries of all of them and of node,
+#                   kernel modules (+ modules.dep), lvm.conf, /etc/passwd (root, nobody), /init
 #   kernel          path of the kernel to boot: an uncompressed vmlinux extracted here (boots
 #                   through its PVH entry, ~4 s faster under emulation) or /boot/vmlinuz-<version>
 #   node            path of the node binary; the VM mounts its folder over 9p (tag "node") and
@@ -19,7 +20,8 @@
 #   QRV_VM_QUIET   set: no progress on stderr
 # Needs: bash, cpio, ldd, kmod (modprobe, depmod), sha256sum, xz and zstd (optional: the kernel is then
 # extracted, see below), and the Debian
-# packages busybox-static lvm2 thin-provisioning-tools e2fsprogs util-linux linux-image-amd64.
+# packages busybox-static lvm2 thin-provisioning-tools e2fsprogs util-linux linux-image-amd64;
+# xfsprogs and sqlite3 (the sqlite writer's program, test/vm/lane/vm-lvm-e2e.sh) when installed.
 set -euo pipefail
 export LC_ALL=C
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -61,7 +63,11 @@ OPTIONAL_BINS=(
   bash stat sync cp dd truncate sha256sum cmp
   lsblk findmnt sfdisk resize2fs
   mkfs.xfs xfs_io xfs_repair xfs_db xfs_admin
+  sqlite3 runuser setpriv
 )
+# sqlite3: qrv's sqlite writer runs it as the database's owner, through runuser (a PAM session:
+# its stack is added below) or, for an owner with no name, util-linux's setpriv (busybox's has no
+# --reuid). Both are util-linux's; in the image they win over busybox's applets of those names.
 # Kernel modules: EAGER ones are loaded by /init (with their dependencies, in order); LAZY ones
 # are only in the image, for `modprobe` or the kernel's own request (mount -t xfs loads xfs).
 EAGER_MODS=(virtio_pci virtio_blk 9pnet_virtio 9p loop dm-mod dm-bufio dm-snapshot dm-persistent-data dm-thin-pool crc32c ext4)
@@ -98,12 +104,27 @@ for b in "${REQUIRED_BINS[@]}" "${OPTIONAL_BINS[@]}"; do
   add_file "$real" "$(usr_path "$p")"
   PROGRAMS+=("$real")
 done
+LIBC="$( { ldd "$NODE_BIN" || true; } | awk '$1 == "libc.so.6" { print $3 }')"
+[ -n "$LIBC" ] || die "cannot find the libc of $NODE_BIN"
+# runuser opens a PAM session (without a stack: "Critical error - immediate abort"): the host's
+# /etc/pam.d/runuser (Debian's: pam_rootok, pam_keyinit, pam_limits, pam_unix) with the files it
+# @includes, the modules they name (dlopened: in the libraries' folder's security/, their own
+# libraries by the ldd below) and pam_limits' limits.conf (without it the session fails)
+if [ -n "$(command -v runuser || true)" ] && [ -r /etc/pam.d/runuser ]; then
+  PAM_FILES=(/etc/pam.d/runuser)
+  for inc in $(sed -n 's/^@include[[:space:]]\{1,\}\([^[:space:]]*\).*/\1/p' /etc/pam.d/runuser); do PAM_FILES+=("/etc/pam.d/$inc"); done
+  for f in "${PAM_FILES[@]}"; do add_file "$f"; done
+  for m in $(sed 's/#.*//' "${PAM_FILES[@]}" | grep -o '[^[:space:]]*\.so\b' | sort -u); do
+    case "$m" in /*) ;; *) m="$(dirname "$LIBC")/security/$m" ;; esac
+    [ -e "$m" ] || die "PAM module $m (named in ${PAM_FILES[*]}) not found"
+    add_file "$m"; PROGRAMS+=("$m")
+  done
+  if [ -r /etc/security/limits.conf ]; then add_file /etc/security/limits.conf; fi
+fi
 # their libraries, and node's (node itself stays outside, shared over 9p): one ldd for all
 add_libs "${PROGRAMS[@]}" "$NODE_BIN"
 add_link /usr/bin/node "/opt/qrv-node/$(basename "$NODE_BIN")"
 # glibc's companion libraries, which native addons (node_modules/*.node) load
-LIBC="$( { ldd "$NODE_BIN" || true; } | awk '$1 == "libc.so.6" { print $3 }')"
-[ -n "$LIBC" ] || die "cannot find the libc of $NODE_BIN"
 for l in libc.so.6 libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0 libresolv.so.2 libutil.so.1 libnss_files.so.2; do
   if [ -e "$(dirname "$LIBC")/$l" ]; then add_file "$(dirname "$LIBC")/$l"; fi
 done

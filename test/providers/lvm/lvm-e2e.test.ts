@@ -1,8 +1,12 @@
 // qrv end to end on mounted ext4 LVs in the VM lane (test/vm/lane/vm-lvm-e2e.sh): classic and
 // thin snapshots of mounted filesystems, QRVs checked with e2fsck, updates from the provider's
-// changed ranges compared block for block with the snapshot, a COW overflow refused and cleaned.
-// Its own file so that tap runs it beside the contract run.
-import t from 'tap';
+// changed ranges compared block for block with the snapshot, a COW overflow refused and cleaned;
+// the sqlite writer on an LV: a database of nobody's found on the LV's volume, held (by sqlite3
+// run as nobody, through runuser) while the LV is snapshotted, recovered by name from the
+// snapshot with exactly the rows committed before it. Its own file so that tap runs it beside
+// the contract run.
+import t, { type Test } from 'tap';
+import { lane } from '../../helpers/lanes.ts';
 import { vmLane, vmScript, vmTestTimeout } from '../../helpers/vm.ts';
 
 // A VM run under software emulation, beside others when tap runs three files at once.
@@ -73,7 +77,57 @@ t.test(
     t.match(json('overflow-doctor-json'), { findings: [{ kind: 'invalid-snapshot' }] });
     t.equal(result('overflow-fix'), '0', 'doctor --fix removes it');
     t.match(json('overflow-after'), { snapshot: { state: 'failed' } }, 'and marks it failed');
+    // the initramfs has sqlite3 when the host has it (test/vm/build-initramfs.sh)
+    if (lane(t, 'sqlite writer in the VM', { tools: ['sqlite3'] })) appOnLv(t, result, json);
     t.equal(result('doctor'), '0', 'doctor finds nothing at the end');
     t.equal(result('lvs').trim().split(' ').sort().join(' '), 'db pool web', 'no snapshot LV is left');
   },
 );
+
+/** The sqlite writer's part of the script: a database of nobody's on the classic LV db (/mnt/db). */
+function appOnLv(t: Test, result: (name: string) => string, json: (name: string) => Record<string, any>) {
+  const db = '/mnt/db/app.db';
+  const paths = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`];
+  t.ok(Number(result('app-wal-before')) > 0, `the rows were in the WAL before (${result('app-wal-before')} bytes)`);
+  t.same(
+    json('app-list').objects,
+    [{ id: `sqlite:${db}`, writer: 'sqlite', instance: '/mnt/db', name: 'app.db', paths, volumes: ['db'] }],
+    'qrv app list: the database is on the LV volume db (its mount, /dev/mapper/vge-db, is /dev/vge/db)',
+  );
+  const snapshots = json('app-snap').snapshots;
+  t.equal(snapshots?.length, 1, 'snap --object snapshotted one volume');
+  t.match(snapshots?.[0], { volume: 'db', method: 'lvm-classic', state: 'ready' });
+  t.same(
+    snapshots?.[0]?.objects?.map((o: Record<string, unknown>) => [o.writer, o.name, o.places]),
+    [['sqlite', 'app.db', paths.map((p) => ({ path: p, volume: 'db', inside: p.slice('/mnt/db'.length) }))]],
+    'the snapshot row records the database and where its files are on the LV',
+  );
+  t.match(snapshots?.[0]?.objects?.[0]?.position, /^\d+ pages$/, 'its position was read while held');
+  const step = json('app-step');
+  t.match(step, { message_type: 'step', step: 'hold writers', state: 'done' }, 'the writer was held');
+  // (the frames it says are wal_checkpoint(TRUNCATE)'s, 0 once the WAL is truncated: its size tells)
+  t.match(
+    step.detail,
+    /^sqlite:\/mnt\/db\/app\.db: WAL checkpointed \(\d+ frames\), write lock held \(journal mode wal\)$/,
+  );
+  t.equal(result('app-wal-after'), '0', 'its WAL was checkpointed into the file and truncated while held');
+  t.equal(result('app-holder').trim(), 'nobody', 'the lock was held by sqlite3 as the database owner nobody (runuser)');
+  t.match(
+    json('app-recover'),
+    {
+      object: `sqlite:${db}`,
+      groupId: snapshots?.[0]?.groupId,
+      copies: [{ volume: 'db', id: snapshots?.[0]?.id, kind: 'snapshot' }],
+      to: '/tmp/out.db',
+      integrity: 'ok',
+    },
+    'recovered by name, read out of the LV snapshot',
+  );
+  t.equal(result('app-check').trim(), 'ok', 'the recovered database passes integrity_check');
+  t.equal(
+    result('app-rows'),
+    `300|1|300|${(300 * 301) / 2}`,
+    'and holds exactly rows 1-300, committed before the snapshot',
+  );
+  t.equal(result('app-live'), '400|400', 'while the live database went on to 400');
+}

@@ -1,9 +1,11 @@
 #!/bin/bash
-# Run inside the VM lane by test/providers/lvm/lvm-provider.test.ts: qrv end to end on mounted
+# Run inside the VM lane by test/providers/lvm/lvm-e2e.test.ts: qrv end to end on mounted
 # ext4 LVs — frozen and snapshotted by the lvm provider, copied to a QRV, the QRV checked with
 # e2fsck, then updated from the provider's changed ranges (classic: the COW store; thin:
 # thin_delta) and compared block for block with the snapshot; a classic snapshot that overflows
-# is refused and cleaned up by doctor. Only ever inside the VM, on its blank data disk.
+# is refused and cleaned up by doctor; an SQLite database of nobody's on the classic LV mapped to
+# its volume (app list), held by the sqlite writer while snapshotted (snap --object) and
+# recovered by name from the LV snapshot. Only ever inside the VM, on its blank data disk.
 set -euo pipefail
 . /repo/test/vm/lane/vm-lib.sh
 # Snapshots of mounted filesystems allow: emulated, on a busy machine, a freeze
@@ -11,6 +13,12 @@ set -euo pipefail
 status() { "$QRV" "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 snapid() { sed -n 's/.*"snapshot":{"id":"\(s-[0-9a-f]*\)".*/\1/p'; }
 fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
+# sqlite3 that waits for another connection's lock (the idle one's first read recovers the WAL
+# index), as root or (sql_nobody) as the database's owner
+sql() { sqlite3 -batch -bail -cmd '.timeout 10000' "$@"; }
+sql_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups sqlite3 -batch -bail -cmd '.timeout 10000' "$@"; }
+# rows FIRST LAST: INSERT statements of rows FIRST..LAST, one transaction each
+rows() { echo "WITH RECURSIVE c(n) AS (SELECT $1 UNION ALL SELECT n + 1 FROM c WHERE n < $2) SELECT 'INSERT INTO t VALUES(' || n || ', hex(randomblob(16)));' FROM c;" | sqlite3 -batch; }
 vg_pair
 mkdir -p /tmp/q
 for lv in db web; do
@@ -51,6 +59,37 @@ echo "RESULT overflow-doctor $(status doctor)"
 echo "RESULT overflow-doctor-json $(qrv doctor)"
 echo "RESULT overflow-fix $(status doctor --fix)"
 echo "RESULT overflow-after $(qrv show "$id")"
+
+# The sqlite writer on the LV: a WAL-mode database of nobody's (the LV's root folder is theirs, as
+# an application's volume would be), kept open by an idle connection of theirs so that its WAL
+# outlives each writing process. Rows 1-300 are committed before the snapshot, 301-400 after.
+# (Skipped without sqlite3 in the VM: build-initramfs.sh adds it when the host has it.)
+app_on_lv() {
+  rm -f /mnt/db/fill /mnt/db/big # the overflow's files filled the filesystem
+  chown 65534:65534 /mnt/db
+  sql_nobody /mnt/db/app.db 'PRAGMA journal_mode=WAL; CREATE TABLE t(n INTEGER PRIMARY KEY, v TEXT);' >/dev/null
+  mkfifo /tmp/app-idle
+  sql_nobody /mnt/db/app.db </tmp/app-idle >/dev/null &
+  exec 3>/tmp/app-idle
+  echo 'SELECT count(*) FROM t;' >&3
+  rows 1 300 | sql_nobody /mnt/db/app.db
+  echo "RESULT app-wal-before $(stat -c %s /mnt/db/app.db-wal)"
+  echo "RESULT app-list $(qrv app list sqlite:/mnt/db/app.db)"
+  # the post-snapshot hook runs while the writer still holds the lock: who holds it
+  held=$("$QRV" --json snap --object sqlite:/mnt/db/app.db --hook 'post-snapshot=ps -o user,args >/tmp/app-held')
+  echo "RESULT app-snap $(echo "$held" | tail -1)"
+  echo "RESULT app-step $(echo "$held" | grep '"step":"hold writers"' | grep '"state":"done"' | head -1)"
+  echo "RESULT app-wal-after $(stat -c %s /mnt/db/app.db-wal)"
+  echo "RESULT app-holder $(awk '$2 ~ /sqlite3$/ && / -noheader / { print $1 }' /tmp/app-held | tr '\n' ' ')"
+  rows 301 400 | sql_nobody /mnt/db/app.db
+  echo "RESULT app-recover $(qrv recover sqlite:/mnt/db/app.db --to /tmp/out.db)"
+  echo "RESULT app-check $(sql /tmp/out.db 'PRAGMA integrity_check;' | tr '\n' ' ')"
+  echo "RESULT app-rows $(sql /tmp/out.db 'SELECT count(*), min(n), max(n), sum(n) FROM t;')"
+  echo "RESULT app-live $(sql /mnt/db/app.db 'SELECT count(*), max(n) FROM t;')"
+  exec 3>&-
+  wait
+}
+if command -v sqlite3 >/dev/null; then app_on_lv; fi
 
 for s in $(qrv list | pick 'j.snapshots.filter((s)=>s.state==="ready").map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
 echo "RESULT doctor $(status doctor)"

@@ -203,6 +203,10 @@ export const hookMapSchema = z.object({
 });
 
 /** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
+/** How application writers checkpoint before a snapshot (a policy's --checkpoint; issue 15). */
+export const CHECKPOINTS = ['fast', 'spread'] as const;
+export type Checkpoint = (typeof CHECKPOINTS)[number];
+
 export const policySchema = z.object({
   name: z.string(),
   /** how long snapshots persist ("7d"), or null for until removed */
@@ -225,7 +229,7 @@ export const policySchema = z.object({
   /** keep a copy that was written to while it was made, as consistency crash-torn (issue 18) */
   allowInconsistent: z.optional(z.boolean()),
   /** how application writers checkpoint before the snapshot; absent: fast (issue 15) */
-  checkpoint: z.optional(z.enum(['fast', 'spread'])),
+  checkpoint: z.optional(z.enum(CHECKPOINTS)),
   /** the archive store `qrv cron` sends generations to (issue 14) */
   archiveTo: z.optional(z.nullable(z.string())),
   /** how often: a duration ("1d"); null: every cron run that finds a newer point in time */

@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   internal: ['bug'],
   'not-a-file': ['bug'],
   // usage
+  'bad-checkpoint': ['usage'],
   'bad-copy-option': ['usage'],
   'bad-copy-timing': ['usage'],
   'bad-cow-percent': ['usage'],
@@ -49,7 +50,6 @@ export const ERROR_CODES = {
   'bad-lock-wait': ['usage'],
   'bad-lv-selector': ['usage'],
   'bad-max-freeze': ['usage'],
-  'bad-checkpoint': ['usage'],
   'bad-path': ['usage'],
   'bad-policy-name': ['usage'],
   'bad-pool-name': ['usage'],

@@ -15,8 +15,9 @@ const EXECUTABLE = path.join(ROOT, 'dist', 'qrv');
 /** The command that runs qrv: [dist/qrv], or [node, bin/qrv] when the executable is missing or stale. */
 export function qrvCommand(): string[] {
   if (process.env.QRV_TEST_BIN !== '1') {
-    const built = (file: string) => statSync(path.join(ROOT, file), { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
-    if (built('dist/qrv') !== Infinity && built('dist/qrv') >= built('dist/qrv.mjs')) return [EXECUTABLE];
+    const built = (file: string) => statSync(path.join(ROOT, 'dist', file), { throwIfNoEntry: false })?.mtimeMs;
+    const executable = built('qrv');
+    if (executable !== undefined && executable >= (built('qrv.mjs') ?? 0)) return [EXECUTABLE];
   }
   return [process.execPath, BIN];
 }

@@ -56,7 +56,12 @@ const needRoot = (): void =>
 
 async function lvm(args: string[]): Promise<string> {
   needRoot();
-  const result = await tool('lvm', args);
+  // anything but a report may change LVs: what was read before is stale, also if it failed
+  const changes = args[0] !== 'lvs';
+  if (changes) reports.clear();
+  const result = await tool('lvm', args).finally(() => {
+    if (changes) reports.clear();
+  });
   if (result.exitCode !== 0) {
     const said = (result.stderr || result.stdout).trim().split('\n').pop() ?? '';
     throw new QrvError(
@@ -82,11 +87,39 @@ async function lvs(args: string[]): Promise<LvRow[]> {
   return rows;
 }
 
-/** The row of VG/LV, or null when there is no such LV. */
-async function findLv(vg: string, lv: string): Promise<LvRow | null> {
+/**
+ * How long one `lvs VG` report answers the lookups of a command (which LV, its size, its
+ * snapshots, their fill) before it is read again. Each lvs scans the PVs: a `qrv run` looked
+ * its LV up six times and a doctor five (0.3-0.5 s each in the emulated VM lane), one of them
+ * inside the freeze window. An LV not in the report is looked for in a fresh one (it may have
+ * been made since), and an lvm command of qrv's own that may change LVs (lvcreate, lvremove)
+ * drops what was read, before and after it.
+ */
+export const REPORT_TTL_MS = 1000;
+const reports = new Map<string, { at: number; rows: Promise<LvRow[] | null> }>();
+
+/** The LVs of a VG, from a report of the last REPORT_TTL_MS unless `fresh`; null when lvs cannot report it (no such VG). */
+function vgRows(vg: string, fresh = false): Promise<LvRow[] | null> {
   needRoot();
-  const result = await tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, `${vg}/${lv}`]);
-  return (result.exitCode === 0 ? parseLvs(result.stdout) : null)?.find((r) => r.vg === vg && r.name === lv) ?? null;
+  const now = Date.now();
+  const held = reports.get(vg);
+  if (held && !fresh && now - held.at < REPORT_TTL_MS) return held.rows;
+  const rows = tool('lvm', ['lvs', '--reportformat', 'json', '--units', 'b', '-o', LVS_FIELDS, vg]).then((result) =>
+    result.exitCode === 0 ? parseLvs(result.stdout) : null,
+  );
+  reports.set(vg, { at: now, rows });
+  rows.catch(() => reports.get(vg)?.rows === rows && reports.delete(vg));
+  return rows;
+}
+
+/** The row of VG/LV, or null when there is no such LV; `fresh`: from a report read now (a fill level). */
+async function findLv(vg: string, lv: string, fresh = false): Promise<LvRow | null> {
+  const find = (rows: LvRow[] | null) => rows?.find((r) => r.vg === vg && r.name === lv) ?? null;
+  const held = reports.get(vg)?.rows;
+  const rows = vgRows(vg, fresh);
+  const found = find(await rows);
+  // not in a report read earlier: it may have been made since
+  return found || rows !== held ? found : find(await vgRows(vg, true));
 }
 
 async function row(volume: VolumeRef): Promise<LvRow> {
@@ -198,7 +231,8 @@ async function removeSnapshot(volume: VolumeRef, handle: string): Promise<void> 
 
 async function listSnapshots(volume: VolumeRef): Promise<HeldSnapshot[]> {
   const { vg, lv } = nameOf(volume);
-  const rows = await lvs([vg]);
+  // a VG lvs cannot report: read again, for lvm's own words in the error
+  const rows = (await vgRows(vg)) ?? (await lvs([vg]));
   return rows
     .filter((r) => r.origin === lv && r.tags.includes('qrv'))
     .map((r) => {
@@ -213,14 +247,16 @@ export function dmName(vg: string, lv: string): string {
 }
 
 /** The LV row of a snapshot handle (VG/LV), or null when it is gone. */
-async function snapshotRow(handle: string): Promise<LvRow | null> {
+async function snapshotRow(handle: string, fresh = false): Promise<LvRow | null> {
   const [vg, lv] = handle.split('/');
-  return vg && lv ? findLv(vg, lv) : null;
+  return vg && lv ? findLv(vg, lv, fresh) : null;
 }
 
 async function changedRanges(volume: VolumeRef, from: SnapshotRef, to: SnapshotRef): Promise<ByteRange[] | null> {
   if (from.method !== to.method) return null;
-  const [a, b] = await Promise.all([snapshotRow(from.handle), snapshotRow(to.handle)]);
+  // whether either is invalid now (its COW store overflowed): one report read now serves both
+  const a = await snapshotRow(from.handle, true);
+  const b = await snapshotRow(to.handle);
   if (!a || !b || a.vg !== b.vg) return null;
   if (from.method === 'lvm-thin') return thinDelta(a, b, to.sizeBytes);
   if (from.method !== 'lvm-classic' || snapshotInvalid(a) || snapshotInvalid(b)) return null;
@@ -257,7 +293,8 @@ async function thinDelta(a: LvRow, b: LvRow, sizeBytes: number): Promise<ByteRan
 
 async function snapshotHealth(_volume: VolumeRef, snapshot: SnapshotRef): Promise<SnapshotHealth> {
   if (snapshot.method !== 'lvm-classic') return { invalid: false, usedPercent: null };
-  const lv = await snapshotRow(snapshot.handle);
+  // how full it is now, not a second ago: a copy checks this to stop before the store overflows
+  const lv = await snapshotRow(snapshot.handle, true);
   if (!lv)
     throw new QrvError(
       'io',

@@ -10,19 +10,15 @@ import type { Test } from 'tap';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'test/vm/build-initramfs.sh');
 
-const PROGRAMS: Array<[string, string]> = [
-  ['qemu-system-x86_64', 'qemu-system-x86'],
-  ['busybox', 'busybox-static'],
-  ['lvm', 'lvm2'],
-  ['dmsetup', 'dmsetup'],
-  ['pdata_tools', 'thin-provisioning-tools'],
-  ['cpio', 'cpio'],
-  ['modprobe', 'kmod'],
-  ['depmod', 'kmod'],
-  ['mke2fs', 'e2fsprogs'],
-  ['fsfreeze', 'util-linux'],
-  ['ldd', 'libc-bin'],
-];
+/** [program, package] of test/vm/host-packages.txt: the one list of what the lane needs on the host. */
+const PROGRAMS: Array<[string, string]> = fs
+  .readFileSync(path.join(REPO_ROOT, 'test/vm/host-packages.txt'), 'utf8')
+  .split('\n')
+  .filter((line) => line.trim() && !line.startsWith('#'))
+  .flatMap((line) => {
+    const [pkg = '', ...programs] = line.trim().split(/\s+/);
+    return programs.map((program): [string, string] => [program, pkg]);
+  });
 
 function hasProgram(name: string): boolean {
   // sbin too: a non-root PATH often lacks it, and build-initramfs.sh adds it

@@ -15,8 +15,7 @@
 // second carries its exit status. qemu is killed on timeout, the VM also powers itself off
 // shortly after, and the run's temporary folder (disk image included) is removed.
 //
-// Host needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static lvm2
-// thin-provisioning-tools cpio kmod (+ e2fsprogs util-linux xz-utils, usually present), root.
+// Host needs: root and the Debian packages of test/vm/host-packages.txt (vmBlocker() names what is missing).
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,10 +29,6 @@ import { bundleLaneFile } from './vm-bundle.ts';
 import { REPO_ROOT, findKernel, type VmImage, vmImage } from './vm-image.ts';
 
 export { REPO_ROOT, vmBlocker, vmImage, type VmImage, vmKernels, vmLane } from './vm-image.ts';
-
-/** The Debian packages the VM lane needs on the host, for messages and CI. */
-export const VM_APT_PACKAGES =
-  'qemu-system-x86 linux-image-amd64 busybox-static lvm2 thin-provisioning-tools cpio kmod';
 
 const BEGIN = '@@QRV-VM-BEGIN@@';
 const EXIT = /^@@QRV-VM-EXIT (\d+)@@$/gm;

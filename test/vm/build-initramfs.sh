@@ -20,7 +20,7 @@
 #   QRV_VM_QUIET   set: no progress on stderr
 # Needs: bash, cpio, ldd, kmod (modprobe, depmod), sha256sum, xz and zstd (optional: the kernel is then
 # extracted, see below), and the Debian
-# packages busybox-static lvm2 thin-provisioning-tools e2fsprogs util-linux linux-image-amd64;
+# packages of test/vm/host-packages.txt;
 # xfsprogs and sqlite3 (the sqlite writer's program, test/vm/lane/vm-lvm-e2e.sh) when installed.
 set -euo pipefail
 export LC_ALL=C

@@ -10,6 +10,10 @@
 //            ranges, the snapshot is read once and blocks whose hash differs are written
 //            (method "ledger"); with provider ranges ("these bytes may have changed"), only those
 //            ranges are read and the other blocks' hashes are carried over (method "provider").
+//   differs  a write-back (qrv recover): the destination holds what the source's own ledger
+//            describes except in the given ranges (found by hashing the destination, or from
+//            the provider); only those are read and all of them written, the ledger's hashes
+//            carried over for the rest.
 //
 // Every block read is hashed (xxh64); the hashes become the new ledger and the copy's checksum
 // (docs/architecture.md, "Ledger"). Progress is checkpointed at bounded intervals so a killed copy
@@ -61,7 +65,15 @@ export type CopyMethod = 'full' | 'provider' | 'ledger';
 export type Base =
   | { kind: 'fresh' }
   | { kind: 'compare' }
-  | { kind: 'ledger'; ledger: LedgerReader; ranges: ByteRange[] | null };
+  | { kind: 'ledger'; ledger: LedgerReader; ranges: ByteRange[] | null }
+  | {
+      kind: 'differs';
+      ledger: LedgerReader;
+      ranges: ByteRange[];
+      method: 'ledger' | 'provider';
+      /** checks the hashes of blocks read from `first` on before any of them is written (throws) */
+      check: (first: number, hashes: BigUint64Array) => Promise<void>;
+    };
 
 export interface Progress {
   /** blocks [0, blocksDone) are in the destination (flushed) and in the new ledger */
@@ -179,15 +191,16 @@ class Replication {
     this.bufferSize = Math.ceil(requested / this.blockSize) * this.blockSize;
     this.readDepth = positiveInteger(
       'readDepth',
-      options.readDepth ?? (base.kind === 'ledger' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH),
+      options.readDepth ?? (base.kind === 'ledger' || base.kind === 'differs' ? UPDATE_READ_DEPTH : DEFAULT_READ_DEPTH),
     );
     this.ledgerOut = options.ledgerOut ?? null;
     this.startBlock = options.startBlock ?? 0;
     if (this.startBlock > 0 && !this.ledgerOut)
       throw new Error('a copy resumes only with a ledger that holds the hashes of what was done');
     this.blockCount = Math.ceil(sizeBytes / this.blockSize);
-    this.old = base.kind === 'ledger' ? base.ledger.header : null;
-    this.method = base.kind !== 'ledger' ? 'full' : base.ranges ? 'provider' : 'ledger';
+    this.old = base.kind === 'ledger' || base.kind === 'differs' ? base.ledger.header : null;
+    this.method =
+      base.kind === 'differs' ? base.method : base.kind !== 'ledger' ? 'full' : base.ranges ? 'provider' : 'ledger';
     this.toRead = this.rangesToRead();
     const total = this.toRead.reduce((sum, r) => sum + r.end - r.start, 0);
     this.meter = options.reporter ? new ProgressMeter(options.reporter, options.phase ?? 'copy', total) : undefined;
@@ -202,11 +215,12 @@ class Replication {
   private rangesToRead(): ByteRange[] {
     const { sizeBytes } = this.options;
     const from = this.startBlock * this.blockSize;
-    if (this.base.kind !== 'ledger' || !this.base.ranges) return [{ start: from, end: sizeBytes }];
+    const ranges = this.base.kind === 'ledger' || this.base.kind === 'differs' ? this.base.ranges : null;
+    if (!ranges) return [{ start: from, end: sizeBytes }];
     const old = this.old;
     const extra =
       old && old.sizeBytes !== sizeBytes ? [{ start: Math.min(old.sizeBytes, sizeBytes), end: sizeBytes }] : [];
-    return blockAligned([...this.base.ranges, ...extra], this.blockSize, from, sizeBytes);
+    return blockAligned([...ranges, ...extra], this.blockSize, from, sizeBytes);
   }
 
   private lengthOf(block: number): number {
@@ -217,6 +231,7 @@ class Replication {
   private known(block: number, oldHashes: BigUint64Array | null, first: number): Held {
     if (this.base.kind === 'fresh') return this.options.destinationKind === 'file' ? 'zero' : null;
     const old = this.old;
+    if (this.base.kind === 'differs') return null; // only what differs is read: all of it is written
     if (!old) return null;
     const start = block * this.blockSize;
     if (block < old.blockCount && Math.min(this.blockSize, old.sizeBytes - start) === this.lengthOf(block))
@@ -263,7 +278,7 @@ class Replication {
     const { source, sizeBytes, destination } = this.options;
     this.meter?.update(0, true);
     // Provider ranges already leave out what is a hole on both sides: no extent map needed.
-    const withRanges = this.base.kind === 'ledger' && this.base.ranges;
+    const withRanges = (this.base.kind === 'ledger' && this.base.ranges) || this.base.kind === 'differs';
     const data = src.stats.isFile() && !withRanges ? await dataRanges(source) : null;
     const compareBuffer = this.base.kind === 'compare' ? Buffer.alloc(this.bufferSize) : null;
     const pieces = readPieces({
@@ -309,10 +324,9 @@ class Replication {
     const first = piece.offset / this.blockSize;
     if (first > this.progress.blocksDone) await this.carry(this.progress.blocksDone, first);
     const hashes = blockHashes(piece.data, this.blockSize);
+    if (this.base.kind === 'differs') await this.base.check(first, hashes);
     const theirs = compareBuffer ? await this.readTheirs(piece, dst, compareBuffer) : null;
-    const oldHashes = this.old
-      ? await (this.base as { ledger: LedgerReader }).ledger.hashes(first, hashes.length)
-      : null;
+    const oldHashes = this.base.kind === 'ledger' ? await this.base.ledger.hashes(first, hashes.length) : null;
     const held = (index: number): Held =>
       theirs ? (theirs[index] as bigint) : this.known(first + index, oldHashes, first);
     await this.writeChanged(piece, writer, hashes, held);

@@ -3,7 +3,6 @@
 // picks up a copy that was killed or failed where its last checkpoint left it (F9).
 import { existsSync } from 'node:fs';
 import type { CatalogData, Job } from '../catalog/schema.ts';
-import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { copyPhase, type ResumePoint } from '../engine/copy-phase.ts';
 import { jobAlive, withJob } from '../engine/job-recorder.ts';
@@ -12,6 +11,7 @@ import type { Summary } from '../output/printer.ts';
 import { copyLines } from '../output/rows.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from '../policy/hooks.ts';
 import type { HookOptions } from './job-options.ts';
+import { cannotResume, markAbandoned } from './resumable.ts';
 
 export interface CopyRequest extends HookOptions {
   snapshotId: string;
@@ -67,31 +67,17 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
   const data = await ctx.catalog.read();
   const old = findJob(data, request.jobId);
   const blocker = resumeBlocker(data, old);
-  if (blocker) {
-    const busy = jobAlive(old);
-    throw new QrvError(
-      busy ? 'busy' : 'refused',
-      busy ? 'job-running' : 'resume-impossible',
-      `cannot resume: ${blocker}`,
-      busy
-        ? 'wait for it, or stop it first'
-        : 'run the copy again with `qrv copy SNAPSHOT --to DEST`; `qrv doctor` lists what can be resumed',
+  if (blocker)
+    throw cannotResume(
+      old,
+      blocker,
+      'run the copy again with `qrv copy SNAPSHOT --to DEST`; `qrv doctor` lists what can be resumed',
     );
-  }
   const progress = old.progress as NonNullable<Job['progress']>;
   const snapshot = readableSnapshot(data, old.snapshotId as string);
   const volume = findVolume(data, snapshot.volume);
   const qrv = data.qrvs.find((q) => q.id === old.qrvId) as ResumePoint['qrv'];
-  // The killed job's row says what became of it.
-  await ctx.catalog.update((catalog) => {
-    const row = catalog.jobs.find((j) => j.id === old.id);
-    if (!row) return;
-    if (row.state === 'running') {
-      row.state = 'failed';
-      row.endedAt = ctx.now().toISOString();
-      row.error = { code: 'abandoned', message: `process ${row.pid} on ${row.host} ended without finishing` };
-    }
-  });
+  await markAbandoned(ctx, old.id);
   const { result, job } = await withJob(ctx, 'copy', volume.name, async (job) => {
     job.set({ resumes: old.id });
     // Said now, while the killed job's row is still live: once the copy commits, that row is

@@ -10,11 +10,13 @@ import { jobAlive, processGone } from '../engine/job-recorder.ts';
 import { ledgerPathFor } from '../ledger/ledger.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { resumeBlocker } from './copy.ts';
+import { recoveryResumeBlocker } from './recover-resume.ts';
 
 export interface Finding {
   kind:
     | 'resumable-copy'
     | 'resumable-archive'
+    | 'resumable-recovery'
     | 'dead-job'
     | 'interrupted-update'
     | 'stale-journal'
@@ -79,6 +81,12 @@ function percent(job: Job): string {
   return ` at ${blocks ? Math.floor((p.blocksDone / blocks) * 100) : 100}% (block ${p.blocksDone} of ${blocks})`;
 }
 
+/** A recovery killed while it wrote: its target holds part of the copy and part of what it held. */
+function recoveryFinding(job: Job, dead: boolean): CatalogFinding {
+  const what = `the recovery of ${job.volume} from ${job.qrvId ?? job.snapshotId} onto ${job.destination} by job ${job.id} stopped${dead ? ` (process ${job.pid} is gone)` : ''}: it holds part of that copy and part of what it held before`;
+  return { job, finding: open('resumable-recovery', job.id, what, `resume it: qrv recover --resume ${job.id}`) };
+}
+
 function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
   const found: CatalogFinding[] = [];
   for (const job of data.jobs) {
@@ -94,6 +102,8 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
           `resume it: qrv archive --resume ${job.id} (the chunks that arrived are not sent again)`,
         ),
       });
+    } else if (job.kind === 'recover' && killed(job) && recoveryResumeBlocker(data, job) === null) {
+      found.push(recoveryFinding(job, dead));
     } else if (resumeBlocker(data, job) === null) {
       const qrv = data.qrvs.find((q) => q.id === job.qrvId) as Qrv;
       const back = existsSync(journalOf(qrv, home))

@@ -16,6 +16,7 @@ import { catalogFindings, type Planned } from './doctor-findings.ts';
 import { finishRun, markDead, removeStale, resumeArchive, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings, workDirFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
+import { resumeRecovery } from './recover-resume.ts';
 
 export type { Finding } from './doctor-findings.ts';
 
@@ -26,6 +27,10 @@ function catalogPlan(ctx: Context, data: CatalogData): Planned[] {
     const fix = {
       'resumable-copy': () => resumeOrRollBack(ctx, item),
       'resumable-archive': () => resumeArchive(ctx, finding.subject),
+      'resumable-recovery': async () => {
+        await resumeRecovery(ctx, finding.subject);
+        return `resumed recovery job ${finding.subject}`;
+      },
       'dead-job': () => markDead(ctx, finding.subject),
       'interrupted-update': () => rollBackUpdate(ctx, finding.subject),
       'stale-journal': () => removeStale(ctx, item.qrv as Qrv),

@@ -11,6 +11,8 @@ import { checkTarget, recover, sourceOf, type Attempt } from './recover.ts';
 export interface RecoverGroupRequest {
   groupId: string;
   force: boolean;
+  /** write every block instead of only what differs */
+  full?: boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
   for (const [index, { volume, from }] of plan.entries()) {
     const attempt: Attempt = { written: false };
     try {
-      done.push(await recover(ctx, { volume, from, force: request.force }, attempt));
+      done.push(await recover(ctx, { volume, from, force: request.force, full: request.full === true }, attempt));
     } catch (error) {
       if (done.length || attempt.written)
         ctx.reporter.warn(

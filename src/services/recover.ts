@@ -7,9 +7,8 @@
 // back through that descriptor. A frozen filesystem does not make it safe: its cache and in-memory
 // metadata would be stale and written back at the thaw, over the recovered data.
 import type { Stats } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
 import path from 'node:path';
-import { copyImage, checksumImage, type CopyResult } from '../copy/block-copy.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { idKind } from '../core/ids.ts';
@@ -21,7 +20,8 @@ import type { Summary } from '../output/printer.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
-import type { ArchiveRow, CatalogData } from '../catalog/schema.ts';
+import type { ArchiveRow, CatalogData, Volume } from '../catalog/schema.ts';
+import { writeBack, type WriteBackResult, type WriteBackSource } from './write-back.ts';
 import { readyArchive, restoreArchive } from './recover-archive.ts';
 import { holdersOf, refuseProtected, sameThing } from '../engine/protected.ts';
 
@@ -33,18 +33,15 @@ export interface RecoverRequest {
   asOf?: string;
   to?: string;
   force: boolean;
+  /** write every block instead of only what differs from the copy */
+  full?: boolean;
+  /** the killed recovery job this one finishes (recover-resume.ts): no snapshot of the half-written volume */
+  resumes?: string;
 }
 
-interface Source {
-  id: string;
+interface Source extends WriteBackSource {
   /** an archive generation: restored from its store, not copied from a path */
   archive?: ArchiveRow;
-  path: string;
-  sizeBytes: number;
-  /** the checksum recorded when the copy was made, when there is one */
-  checksum: string | null;
-  /** the block size that checksum was computed with */
-  blockSize?: number;
 }
 
 export async function sourceOf(ctx: Context, volume: string, id: string): Promise<Source> {
@@ -65,7 +62,7 @@ export async function sourceOf(ctx: Context, volume: string, id: string): Promis
     readyQrv(data, id);
     // Checksums of QRVs made before schema 3 ("xxh64:", over the whole image) are not comparable.
     const checksum = qrv.checksum?.startsWith('xxh64-blocks:') ? qrv.checksum : null;
-    return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum, blockSize: qrv.blockSize };
+    return { id, path: qrv.destination, sizeBytes: qrv.sizeBytes, checksum, blockSize: qrv.blockSize, qrv };
   }
   const snapshot = readableSnapshot(data, id);
   if (snapshot.volume !== volume)
@@ -183,61 +180,6 @@ async function refuseOwnSource(target: string, st: Stats | null, source: Source)
     );
 }
 
-/** Writes the source to the target through the descriptor opened for it, then reads it back. */
-async function writeBack(
-  ctx: Context,
-  job: JobRecorder,
-  source: Source,
-  to: { target: string; kind: 'file' | 'block'; handle: FileHandle },
-): Promise<CopyResult> {
-  const { target, kind, handle } = to;
-  const copy = await job.step(
-    'recover',
-    'write back',
-    () =>
-      copyImage({
-        source: source.path,
-        destination: target,
-        destinationHandle: handle,
-        sizeBytes: source.sizeBytes,
-        destinationKind: kind,
-        reporter: ctx.reporter,
-        phase: 'recover',
-        blockSize: source.blockSize,
-      }),
-    (r) => `${r.bytesRead} bytes from ${source.id} to ${target}`,
-  );
-  await job.step(
-    'verify',
-    'compare checksums',
-    async () => {
-      if (source.checksum && source.checksum !== copy.checksum) {
-        throw new QrvError(
-          'verify',
-          'source-mismatch',
-          `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`,
-          `the copy at ${source.path} is damaged; recover from another snapshot or QRV`,
-        );
-      }
-      const written = await checksumImage(target, source.sizeBytes, {
-        reporter: ctx.reporter,
-        blockSize: source.blockSize,
-        handle,
-      });
-      if (written !== copy.checksum)
-        throw new QrvError(
-          'verify',
-          'verify-mismatch',
-          `${target} does not read back as written (${written} ≠ ${copy.checksum})`,
-          'check the target disk and recover again',
-        );
-      return written;
-    },
-    (sum) => `${target} matches ${source.id} (${sum})`,
-  );
-  return copy;
-}
-
 const kindLine = (kind: 'file' | 'block', isVolume: boolean): string =>
   `${isVolume ? 'the volume' : 'the --to target'}, ${kind === 'block' ? 'a block device' : 'an image file'}, not in use`;
 
@@ -291,32 +233,76 @@ export async function recover(
     force: request.force,
     sizeBytes: source.sizeBytes,
   };
+  const over = {
+    volume: isVolume && 'provider' in volume && !request.resumes ? volume : null,
+    full: request.full === true,
+    resumes: request.resumes ?? null,
+  };
   const { result, job } = await withJob(ctx, 'recover', volume.name, (job) =>
-    recoverInJob({ ctx, job, data, source, attempt }, target, ask),
+    recoverInJob({ ctx, job, data, source, attempt, ...over }, target, ask),
   );
+  return recoverSummary({ volume: volume.name, source, target, chosen, job }, result);
+}
+
+/** The summary of one recovery: what was recovered, how, and what it read and wrote. */
+function recoverSummary(
+  done: { volume: string; source: Source; target: string; chosen: ReturnType<typeof chooseAt> | null; job: unknown },
+  result: WriteBackResult,
+): Summary {
+  const { volume, source, target, chosen, job } = done;
   return {
     data: {
       job,
       source: source.id,
       ...(chosen ? { asOf: chosen.asOf } : {}),
       target,
+      method: result.method,
       checksum: result.checksum,
+      bytesRead: result.scannedBytes + result.bytesRead,
       bytesWritten: result.bytesWritten,
+      before: result.before?.id ?? null,
       seconds: result.seconds,
     },
     lines: [
       ...(chosen ? [choseLine(chosen)] : []),
-      `recovered ${volume.name} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`,
+      `recovered ${volume} from ${source.id} to ${target} (${result.checksum}) in ${result.seconds.toFixed(2)} s`,
+      ...(result.method === 'full' ? [] : [writtenLine(result, source.sizeBytes)]),
     ],
   };
 }
 
+/** How a write-back went: its method, what it read and wrote, and the snapshot that keeps what it overwrote. */
+function writtenLine(result: WriteBackResult, sizeBytes: number): string {
+  const read = result.scannedBytes + result.bytesRead;
+  const kept = result.before ? `; snapshot ${result.before.id} keeps what it overwrote` : '';
+  return `${result.method}: read ${read} bytes, wrote ${result.bytesWritten} of ${sizeBytes}${kept}`;
+}
+
+/** What one recovery's job works with. */
+interface RecoverRun {
+  ctx: Context;
+  job: JobRecorder;
+  data: CatalogData;
+  source: Source;
+  attempt: Attempt;
+  /** the volume, when it is the target itself (and a snapshot of it may be taken first) */
+  volume: Volume | null;
+  full: boolean;
+  /** the killed recovery job this one finishes */
+  resumes: string | null;
+}
+
+/** The killed job's row says which job finishes it; said while that row is still live. */
+async function noteResume(ctx: Context, job: JobRecorder, old: string): Promise<void> {
+  job.set({ resumes: old });
+  await ctx.catalog.update((catalog) => {
+    const row = catalog.jobs.find((j) => j.id === old);
+    if (row) row.warnings.push(`resumed by job ${job.id} (qrv show ${job.id} says how it ended)`);
+  });
+}
+
 /** A recovery's job: the target checked, the job begun, the target opened once and written back. */
-async function recoverInJob(
-  run: { ctx: Context; job: JobRecorder; data: CatalogData; source: Source; attempt: Attempt },
-  target: string,
-  ask: TargetAsk,
-): Promise<CopyResult> {
+async function recoverInJob(run: RecoverRun, target: string, ask: TargetAsk): Promise<WriteBackResult> {
   const { ctx, job, data, source } = run;
   job.set({
     destination: target,
@@ -332,6 +318,7 @@ async function recoverInJob(
     (k) => `${target}: ${kindLine(k, ask.isVolume)}`,
   );
   await job.begin();
+  if (run.resumes) await noteResume(ctx, job, run.resumes);
   await failpoint('before-write-back');
   const handle = await openChecked(
     await ctx.catalog.read(),
@@ -342,9 +329,12 @@ async function recoverInJob(
   );
   try {
     run.attempt.written = true;
-    if (source.archive)
-      return await restoreArchive(ctx, job, source.archive, { target, handle, fresh: ask.st === null });
-    return await writeBack(ctx, job, source, { target, kind, handle });
+    if (source.archive) {
+      const copy = await restoreArchive(ctx, job, source.archive, { target, handle, fresh: ask.st === null });
+      return { ...copy, scannedBytes: 0, before: null, why: null };
+    }
+    const { volume, full } = run;
+    return await writeBack({ ctx, job, source, target, kind, handle, volume, existing: ask.st !== null, full });
   } finally {
     await handle.close().catch(() => undefined);
   }

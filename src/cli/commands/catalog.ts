@@ -16,6 +16,7 @@ const recover = lazy(async () => (await import('../../services/recover.ts')).rec
 const recoverGroup = lazy(async () => (await import('../../services/recover-group.ts')).recoverGroup);
 const recoverFiles = lazy(async () => (await import('../../services/recover-files.ts')).recoverFiles);
 const recoverObject = lazy(async () => (await import('../../services/recover-object.ts')).recoverObject);
+const resumeRecovery = lazy(async () => (await import('../../services/recover-resume.ts')).resumeRecovery);
 
 function refuseVia(options: { via?: string }): void {
   if (options.via !== undefined)
@@ -45,8 +46,66 @@ interface RecoverOptions {
   group?: string;
   to?: string;
   force?: boolean;
+  full?: boolean;
+  resume?: string;
   via?: string;
   into?: string;
+}
+
+/** `qrv recover VOLUME --from ID --path P...`: files and folders out of a copy. */
+function recoverPathsCommand(
+  ctx: Parameters<Parameters<typeof execute>[1]>[0],
+  volume: string | undefined,
+  options: RecoverOptions,
+  order: OrderedOption[],
+) {
+  if (options.group !== undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--group recovers whole volumes; --path takes files from one volume',
+      'give `qrv recover VOLUME --from ID --path P`',
+    );
+  if (options.full)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--full goes with a whole volume: --path restores files',
+      'give `qrv recover VOLUME --from ID --path P` without --full',
+    );
+  if (volume === undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv recover --path needs the volume the files belong to',
+      'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
+    );
+  return recoverFiles(ctx, {
+    volume,
+    sources: groupSources(order),
+    ...(options.to !== undefined ? { to: options.to } : {}),
+    force: Boolean(options.force),
+    ...(options.via !== undefined ? { via: options.via as Via } : {}),
+  });
+}
+
+/** `qrv recover --resume JOB`: the job says everything else. */
+function resumeCommand(
+  ctx: Parameters<Parameters<typeof execute>[1]>[0],
+  volume: string | undefined,
+  options: RecoverOptions,
+) {
+  const others = (['from', 'asOf', 'path', 'group', 'to', 'via', 'into', 'full'] as const).filter(
+    (o) => options[o] !== undefined && options[o] !== false,
+  );
+  if (volume !== undefined || others.length)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--resume takes no volume and no other option: the killed job says what it was recovering',
+      'give `qrv recover --resume JOB`',
+    );
+  return resumeRecovery(ctx, options.resume as string);
 }
 
 /** `qrv recover WRITER:OBJECT [--as-of T] --to PATH | --into DB`: the options that go with an object. */
@@ -183,6 +242,14 @@ export function register(program: Command): void {
       pathValue,
     )
     .option('--force', 'overwrite the volume (or an existing --to); with --path, replace existing files')
+    .option(
+      '--full',
+      'write every block back, instead of only the blocks where the target differs from the copy (found with its ledger or the provider)',
+    )
+    .option(
+      '--resume <job>',
+      'finish a recovery that was killed while it wrote (`qrv doctor` lists them): only what still differs is written',
+    )
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
     .option(
       '--into <database>',
@@ -191,30 +258,9 @@ export function register(program: Command): void {
     .action((volume: string | undefined, options: RecoverOptions, command: Command) =>
       execute(command, (ctx) => {
         if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
+        if (options.resume !== undefined) return resumeCommand(ctx, volume, options);
         refuseObjectOptions(options);
-        if (options.path !== undefined) {
-          if (options.group !== undefined)
-            throw new QrvError(
-              'usage',
-              'usage',
-              '--group recovers whole volumes; --path takes files from one volume',
-              'give `qrv recover VOLUME --from ID --path P`',
-            );
-          if (volume === undefined)
-            throw new QrvError(
-              'usage',
-              'usage',
-              'qrv recover --path needs the volume the files belong to',
-              'e.g. `qrv recover web --from s-1a2b3c4d5e6f --path /etc/app.conf`',
-            );
-          return recoverFiles(ctx, {
-            volume,
-            sources: groupSources(order),
-            ...(options.to !== undefined ? { to: options.to } : {}),
-            force: Boolean(options.force),
-            ...(options.via !== undefined ? { via: options.via as Via } : {}),
-          });
-        }
+        if (options.path !== undefined) return recoverPathsCommand(ctx, volume, options, order);
         refuseVia(options);
         if (options.group !== undefined) {
           if (
@@ -229,7 +275,11 @@ export function register(program: Command): void {
               '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
               'give `qrv recover --group G --force`',
             );
-          return recoverGroup(ctx, { groupId: options.group, force: Boolean(options.force) });
+          return recoverGroup(ctx, {
+            groupId: options.group,
+            force: Boolean(options.force),
+            full: Boolean(options.full),
+          });
         }
         if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
           throw new QrvError(
@@ -243,6 +293,7 @@ export function register(program: Command): void {
           ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
           ...(options.to ? { to: options.to } : {}),
           force: Boolean(options.force),
+          full: Boolean(options.full),
         });
       }),
     );

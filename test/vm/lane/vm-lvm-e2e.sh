@@ -91,6 +91,19 @@ app_on_lv() {
 }
 if command -v sqlite3 >/dev/null; then app_on_lv; fi
 
+# Incremental write-back (issue 16): each LV back to its QRV over itself, writing only what
+# differs. web's QRV still reflects a snapshot that exists (thin): the provider's ranges, from a
+# snapshot of the LV taken first; db's overflowed and is gone (classic): the QRV's ledger, the LV
+# read once.
+for lv in web db; do
+  dd if=/dev/urandom bs=1048576 count=2 status=none of="/mnt/$lv/file3" conv=fsync || true
+  umount "/mnt/$lv"
+  q=$(qrv list --volume "$lv" | pick "j.qrvs.find((q)=>q.destination.endsWith('/$lv.qrv.img')).id")
+  echo "RESULT wb-$lv $(qrv recover "$lv" --from "$q" --force)"
+  echo "RESULT wb-$lv-same $(cmp -s "/dev/vge/$lv" "/tmp/q/$lv.qrv.img" && echo same || echo differs)"
+  echo "RESULT wb-$lv-fsck $(fsck "/dev/vge/$lv")"
+done
+
 for s in $(qrv list | pick 'j.snapshots.filter((s)=>s.state==="ready").map((s)=>s.id).join(" ")'); do qrv unsnap "$s" >/dev/null; done
 echo "RESULT doctor $(status doctor)"
 echo "RESULT lvs $(lvm lvs --noheadings -o lv_name vge | tr -s ' \n' ' ')"

@@ -199,6 +199,7 @@ export const ERROR_CODES = {
   'unsafe-tmpdir': ['refused'],
   'vg-full': ['refused'],
   'volume-exists': ['refused'],
+  'volume-half-recovered': ['refused'],
   'volume-has-snapshots': ['refused'],
   'volume-mounted': ['refused'],
   'volume-not-mounted': ['refused'],

@@ -15,6 +15,7 @@ import type { Hooks } from '../policy/hooks.ts';
 import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken } from '../catalog/lookup.ts';
+import { refuseHalfRecovered } from './recovery-state.ts';
 import { bringToRest, checkFreezeTool, frozeLine, type AtRest } from './bring-to-rest.ts';
 
 export interface SnapshotOptions {
@@ -44,7 +45,10 @@ export async function snapshotPhase(
   const facts = await job.step(
     'snapshot',
     'check volume',
-    () => provider.inspect(ref),
+    async () => {
+      refuseHalfRecovered(await ctx.catalog.read(), volume);
+      return provider.inspect(ref);
+    },
     (f) => `${f.sizeBytes} bytes`,
   );
   const snapshotId = newId('s', idTaken(await ctx.catalog.read()));

@@ -10,7 +10,7 @@ import { jobAlive, processGone } from '../engine/job-recorder.ts';
 import { ledgerPathFor } from '../ledger/ledger.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { resumeBlocker } from './copy.ts';
-import { recoveryResumeBlocker } from './recover-resume.ts';
+import { killedJob, recoveryResumeBlocker } from '../engine/recovery-state.ts';
 
 export interface Finding {
   kind:
@@ -92,7 +92,7 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
   for (const job of data.jobs) {
     const dead = processGone(job);
     const generation = job.kind === 'archive' ? data.archives.find((a) => a.jobId === job.id) : undefined;
-    if (generation && (generation.state === 'sending' || generation.state === 'failed') && killed(job)) {
+    if (generation && (generation.state === 'sending' || generation.state === 'failed') && killedJob(job)) {
       found.push({
         job,
         finding: open(
@@ -102,7 +102,7 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
           `resume it: qrv archive --resume ${job.id} (the chunks that arrived are not sent again)`,
         ),
       });
-    } else if (job.kind === 'recover' && killed(job) && recoveryResumeBlocker(data, job) === null) {
+    } else if (job.kind === 'recover' && killedJob(job) && recoveryResumeBlocker(data, job) === null) {
       found.push(recoveryFinding(job, dead));
     } else if (resumeBlocker(data, job) === null) {
       const qrv = data.qrvs.find((q) => q.id === job.qrvId) as Qrv;
@@ -169,14 +169,6 @@ function journalFindings(data: CatalogData, home: string, resumed: Set<string>):
   return found;
 }
 
-/** Whether a job ended by a kill, a signal or doctor (not by an error of its own). */
-function killed(job: Job): boolean {
-  return (
-    processGone(job) ||
-    (job.state === 'failed' && (job.error?.code === 'interrupted' || job.error?.code === 'abandoned'))
-  );
-}
-
 /**
  * Snapshots a `run` took and was killed before it copied and removed them, as its rules say
  * (unsnap after copy, copied now): nothing else would ever remove them. A copy due later is
@@ -187,7 +179,7 @@ function leakFindings(data: CatalogData): CatalogFinding[] {
   for (const snapshot of data.snapshots) {
     if (snapshot.state !== 'ready' || snapshot.pinned || snapshot.persistUntil !== null) continue;
     const job = data.jobs.find((j) => j.id === snapshot.jobId);
-    if (!job || job.kind !== 'run' || !killed(job)) continue;
+    if (!job || job.kind !== 'run' || !killedJob(job)) continue;
     const policy = data.policies.find((p) => p.name === snapshot.policy) ?? null;
     if (policy && policy.unsnap !== 'after-copy') continue;
     if (!job.destination && policy && (policy.dest === null || parseCopyTiming(policy.copy).mode !== 'now')) continue;

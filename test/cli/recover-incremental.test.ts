@@ -160,6 +160,9 @@ t.test('a recovery killed while it writes: doctor names it, --resume and doctor 
   );
   t.match(finding, { action: /^resume it: qrv recover --resume j-\w+$/ });
   const jobId = finding?.subject as string;
+  const snap = await qrv(s.home, ['snap', 'vol']);
+  t.equal(snap.exitCode, 4, 'no snapshot of the half-recovered volume');
+  t.match(snap.stderr, new RegExp(`recovery job ${jobId} was killed while it wrote.*qrv recover --resume ${jobId}`));
 
   const resumed = await qrvJson(s.home, ['recover', '--resume', jobId]);
   t.equal(resumed.run.exitCode, 0, resumed.run.stderr);
@@ -170,6 +173,7 @@ t.test('a recovery killed while it writes: doctor names it, --resume and doctor 
   const old = await qrvJson(s.home, ['show', jobId]);
   t.match(old.summary.job, { state: 'failed', warnings: [/^resumed by job j-\w+/] });
   t.equal((await qrv(s.home, ['doctor'])).exitCode, 0, 'nothing left to do');
+  t.equal((await qrv(s.home, ['snap', 'vol'])).exitCode, 0, 'the volume can be snapshotted again');
   const again = await qrv(s.home, ['recover', '--resume', jobId]);
   t.equal(again.exitCode, 3, 'a resumed recovery is not resumed twice: its row is history');
   t.match(again.stderr, /no job with id/);

@@ -202,11 +202,11 @@ export const hookMapSchema = z.object({
   'post-copy': z.optional(z.string()),
 });
 
-/** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
 /** How application writers checkpoint before a snapshot (a policy's --checkpoint; issue 15). */
 export const CHECKPOINTS = ['fast', 'spread'] as const;
 export type Checkpoint = (typeof CHECKPOINTS)[number];
 
+/** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
 export const policySchema = z.object({
   name: z.string(),
   /** how long snapshots persist ("7d"), or null for until removed */

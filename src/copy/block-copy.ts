@@ -1,4 +1,4 @@
-// Whole-image copies and checksums: a copy onto a new or emptied destination (recovery, the file
+// Whole-image copies and checksums: a copy onto a new or emptied destination (the file
 // provider's sparse clones) is the copy engine with nothing known about the destination; a
 // checksum is computed exactly as the engine computes it, so a copy is checked by comparing the
 // two strings. The engine itself is in replicate.ts.

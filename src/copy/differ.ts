@@ -4,7 +4,7 @@
 // "differs").
 import type { FileHandle } from 'node:fs/promises';
 import type { ByteRange } from '../core/byte-range.ts';
-import type { Reporter } from '../core/events.ts';
+import type { Phase, Reporter } from '../core/events.ts';
 import type { LedgerReader } from '../ledger/ledger.ts';
 import { extend } from './block-ranges.ts';
 import { hashPieces } from './scan.ts';
@@ -32,6 +32,10 @@ export interface DifferOptions {
   handle: FileHandle;
   /** the copy's ledger: what each block of the target must hold */
   ledger: LedgerReader;
+  /** block-aligned ranges to look at (a write-back's written ranges, read back); default all */
+  ranges?: ByteRange[];
+  /** the progress events' phase; default 'recover' */
+  phase?: Phase;
   reporter?: Reporter;
 }
 
@@ -39,8 +43,12 @@ export async function differingRanges(options: DifferOptions): Promise<Differenc
   const { ledger } = options;
   const { sizeBytes, blockSize } = ledger.header;
   const found: Differences = { ranges: [], bytesScanned: 0, blocks: 0 };
-  const scan = { path: options.path, handle: options.handle, sizeBytes, blockSize, phase: 'recover' as const };
-  for await (const piece of hashPieces({ ...scan, ...(options.reporter ? { reporter: options.reporter } : {}) })) {
+  const scan = { path: options.path, handle: options.handle, sizeBytes, blockSize, phase: options.phase ?? 'recover' };
+  const optional = {
+    ...(options.ranges ? { ranges: options.ranges } : {}),
+    ...(options.reporter ? { reporter: options.reporter } : {}),
+  };
+  for await (const piece of hashPieces({ ...scan, ...optional })) {
     const recorded = await ledger.hashes(piece.first, piece.hashes.length);
     for (let index = 0; index < piece.hashes.length; index++) {
       if (piece.hashes[index] === recorded[index]) continue;

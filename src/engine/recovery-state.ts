@@ -38,16 +38,16 @@ export function killedJob(job: Job): boolean {
   );
 }
 
+/** A recovery that was killed while it wrote and can still be finished (doctor's resumable-recovery). */
+export function killedRecovery(data: CatalogData, job: Job): boolean {
+  return job.kind === 'recover' && killedJob(job) && recoveryResumeBlocker(data, job) === null;
+}
+
 /** The killed recovery that left the volume half written and can still be finished, if any. */
 export function halfRecoveredBy(data: CatalogData, volume: { name: string; path: string }): Job | null {
   return (
     data.jobs.find(
-      (job) =>
-        job.kind === 'recover' &&
-        job.volume === volume.name &&
-        job.destination === volume.path &&
-        killedJob(job) &&
-        recoveryResumeBlocker(data, job) === null,
+      (job) => job.volume === volume.name && job.destination === volume.path && killedRecovery(data, job),
     ) ?? null
   );
 }

@@ -10,7 +10,7 @@ import { jobAlive, processGone } from '../engine/job-recorder.ts';
 import { ledgerPathFor } from '../ledger/ledger.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { resumeBlocker } from './copy.ts';
-import { killedJob, recoveryResumeBlocker } from '../engine/recovery-state.ts';
+import { killedJob, killedRecovery } from '../engine/recovery-state.ts';
 
 export interface Finding {
   kind:
@@ -102,7 +102,7 @@ function jobFindings(data: CatalogData, home: string): CatalogFinding[] {
           `resume it: qrv archive --resume ${job.id} (the chunks that arrived are not sent again)`,
         ),
       });
-    } else if (job.kind === 'recover' && killedJob(job) && recoveryResumeBlocker(data, job) === null) {
+    } else if (killedRecovery(data, job)) {
       found.push(recoveryFinding(job, dead));
     } else if (resumeBlocker(data, job) === null) {
       const qrv = data.qrvs.find((q) => q.id === job.qrvId) as Qrv;

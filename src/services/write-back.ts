@@ -18,7 +18,6 @@ import type { Qrv, Snapshot, Volume } from '../catalog/schema.ts';
 import { checksumImage } from '../copy/block-copy.ts';
 import { differingRanges } from '../copy/differ.ts';
 import { replicate, type Base, type CopyResult } from '../copy/replicate.ts';
-import { verifyBlocks } from '../copy/verify.ts';
 import type { ByteRange } from '../core/byte-range.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
@@ -70,7 +69,6 @@ export interface WriteBackResult extends CopyResult {
 
 interface Plan {
   base: Base;
-  ledger: LedgerReader | null;
   scannedBytes: number;
   before: Snapshot | null;
   why: string | null;
@@ -79,6 +77,7 @@ interface Plan {
 export async function writeBack(ask: WriteBackAsk): Promise<WriteBackResult> {
   const started = process.hrtime.bigint();
   const plan = await planWriteBack(ask);
+  const ledger = plan.base.kind === 'differs' ? plan.base.ledger : null;
   if (plan.why) await ask.job.warn(plan.why);
   try {
     const copy = await ask.job.step(
@@ -107,18 +106,18 @@ export async function writeBack(ask: WriteBackAsk): Promise<WriteBackResult> {
     await ask.job.step(
       'verify',
       'compare checksums',
-      () => checkWritten(ask, plan, copy),
+      () => checkWritten(ask, ledger, copy),
       (sum) => `${ask.target} matches ${ask.source.id} (${sum})`,
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     return { ...copy, seconds, scannedBytes: plan.scannedBytes, before: plan.before, why: plan.why };
   } finally {
-    await plan.ledger?.close();
+    await ledger?.close();
   }
 }
 
 function fullPlan(why: string | null): Plan {
-  return { base: { kind: 'fresh' }, ledger: null, scannedBytes: 0, before: null, why };
+  return { base: { kind: 'fresh' }, scannedBytes: 0, before: null, why };
 }
 
 async function planWriteBack(ask: WriteBackAsk): Promise<Plan> {
@@ -133,7 +132,6 @@ async function planWriteBack(ask: WriteBackAsk): Promise<Plan> {
     if (ranges)
       return {
         base: { kind: 'differs', ledger, ranges, method: 'provider', check },
-        ledger,
         scannedBytes: 0,
         before,
         why: null,
@@ -145,7 +143,7 @@ async function planWriteBack(ask: WriteBackAsk): Promise<Plan> {
       (f) => `${f.blocks} of ${ledger.header.blockCount} blocks of ${ask.target} differ from ${ask.source.id}`,
     );
     const base: Base = { kind: 'differs', ledger, ranges: found.ranges, method: 'ledger', check };
-    return { base, ledger, scannedBytes: found.bytesScanned, before, why: null };
+    return { base, scannedBytes: found.bytesScanned, before, why: null };
   } catch (error) {
     await ledger.close();
     throw error;
@@ -224,8 +222,11 @@ async function providerDiffers(
   return { before, ranges };
 }
 
-/** The copy's checksum against the source's, then what was written read back. */
-async function checkWritten(ask: WriteBackAsk, plan: Plan, copy: CopyResult): Promise<string> {
+/**
+ * The copy's checksum against the source's, then what was written read back: against the
+ * ledger already open, the written ranges only; without one, all of it against the checksum.
+ */
+async function checkWritten(ask: WriteBackAsk, ledger: LedgerReader | null, copy: CopyResult): Promise<string> {
   const { source, target, handle } = ask;
   if (source.checksum && source.checksum !== copy.checksum)
     throw new QrvError(
@@ -234,19 +235,21 @@ async function checkWritten(ask: WriteBackAsk, plan: Plan, copy: CopyResult): Pr
       `${source.id} no longer matches the checksum recorded when it was made (${copy.checksum} ≠ ${source.checksum})`,
       `the copy at ${source.path} is damaged; recover from another snapshot or QRV`,
     );
-  if (plan.ledger && copy.written) {
-    const outcome = await verifyBlocks({
+  if (ledger && copy.written) {
+    const back = await differingRanges({
       path: target,
       handle,
-      ledgerPath: plan.ledger.path,
+      ledger,
       ranges: copy.written,
+      phase: 'verify',
       reporter: ask.ctx.reporter,
     });
-    if (outcome.badCount === 0) return copy.checksum;
+    if (back.blocks === 0) return copy.checksum;
+    const first = (back.ranges[0]?.start ?? 0) / ledger.header.blockSize;
     throw new QrvError(
       'verify',
       'verify-mismatch',
-      `${target} does not read back as written (${outcome.badCount} blocks differ from ${source.id}, the first at block ${outcome.bad[0]})`,
+      `${target} does not read back as written (${back.blocks} blocks differ from ${source.id}, the first at block ${first})`,
       'check the target disk and recover again',
     );
   }

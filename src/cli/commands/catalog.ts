@@ -38,6 +38,9 @@ function refuseObjectOptions(options: { into?: string }): void {
     );
 }
 
+/** What a command's action is given to work with. */
+type Ctx = Parameters<Parameters<typeof execute>[1]>[0];
+
 /** The options of `qrv recover`. */
 interface RecoverOptions {
   from?: string;
@@ -53,12 +56,7 @@ interface RecoverOptions {
 }
 
 /** `qrv recover VOLUME --from ID --path P...`: files and folders out of a copy. */
-function recoverPathsCommand(
-  ctx: Parameters<Parameters<typeof execute>[1]>[0],
-  volume: string | undefined,
-  options: RecoverOptions,
-  order: OrderedOption[],
-) {
+function recoverPathsCommand(ctx: Ctx, volume: string | undefined, options: RecoverOptions, order: OrderedOption[]) {
   if (options.group !== undefined)
     throw new QrvError(
       'usage',
@@ -90,11 +88,7 @@ function recoverPathsCommand(
 }
 
 /** `qrv recover --resume JOB`: the job says everything else. */
-function resumeCommand(
-  ctx: Parameters<Parameters<typeof execute>[1]>[0],
-  volume: string | undefined,
-  options: RecoverOptions,
-) {
+function resumeCommand(ctx: Ctx, volume: string | undefined, options: RecoverOptions) {
   const others = (['from', 'asOf', 'path', 'group', 'to', 'via', 'into', 'full'] as const).filter(
     (o) => options[o] !== undefined && options[o] !== false,
   );
@@ -109,11 +103,7 @@ function resumeCommand(
 }
 
 /** `qrv recover WRITER:OBJECT [--as-of T] --to PATH | --into DB`: the options that go with an object. */
-function recoverObjectCommand(
-  ctx: Parameters<Parameters<typeof execute>[1]>[0],
-  object: string,
-  options: RecoverOptions,
-) {
+function recoverObjectCommand(ctx: Ctx, object: string, options: RecoverOptions) {
   if (
     options.from !== undefined ||
     options.path !== undefined ||

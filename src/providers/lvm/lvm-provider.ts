@@ -91,9 +91,9 @@ async function lvs(args: string[]): Promise<LvRow[]> {
  * How long one `lvs VG` report answers the lookups of a command (which LV, its size, its
  * snapshots, their fill) before it is read again. Each lvs scans the PVs: a `qrv run` looked
  * its LV up six times and a doctor five (0.3-0.5 s each in the emulated VM lane), one of them
- * inside the freeze window (now one read just before it, when under a second old). An LV not in the report is looked for in a fresh one (it may have
- * been made since), and an lvm command of qrv's own that may change LVs (lvcreate, lvremove)
- * drops what was read, before and after it.
+ * inside the freeze window (now one read just before it, when under a second old). An LV not
+ * in the report is looked for in a fresh one (it may have been made since), and an lvm command
+ * of qrv's own that may change LVs (lvcreate, lvremove) drops what was read, before and after.
  */
 export const REPORT_TTL_MS = 1000;
 const reports = new Map<string, { at: number; rows: Promise<LvRow[] | null> }>();

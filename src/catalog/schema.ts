@@ -11,10 +11,28 @@ import { count, isoTime, nonEmpty, orNull, positiveInt, retiredPrimarySchema } f
 export { retiredPrimarySchema } from './schema-parts.ts';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
-export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8];
+export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/**
+ * An instant recovery under way (schema 9): the volume's device reads the copy while the kernel
+ * copies it onto the volume (src/providers/hydrate/). Absent when none is.
+ */
+export const hydrationSchema = z.object({
+  /** the recovery job that began it; names its helper devices and files */
+  job: nonEmpty(),
+  qrv: nonEmpty(),
+  /** the QRV's image file */
+  image: nonEmpty(),
+  /** the volume's block device */
+  device: nonEmpty(),
+  sizeBytes: count(),
+  /** folder of its COW store and region log */
+  dir: nonEmpty(),
+  startedAt: isoTime,
+});
 
 export const volumeSchema = z.object({
   name: nonEmpty(),
@@ -29,6 +47,7 @@ export const volumeSchema = z.object({
   discovered: z._default(z.boolean(), false),
   /** earlier primaries, oldest first; absent until the volume's first `qrv promote` (schema 4) */
   retired: z.optional(z.array(retiredPrimarySchema)),
+  hydration: z.optional(hydrationSchema),
 });
 
 export const snapshotStateSchema = z.enum(['creating', 'ready', 'removing', 'removed', 'failed']);
@@ -347,6 +366,7 @@ export const catalogSchema = z.object({
 });
 
 export type Volume = z.infer<typeof volumeSchema>;
+export type HydrationRow = z.infer<typeof hydrationSchema>;
 export type RetiredPrimary = z.infer<typeof retiredPrimarySchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
 export type { AppObject } from './app-object.ts';

@@ -200,6 +200,9 @@ export const ERROR_CODES = {
   'vg-full': ['refused'],
   'volume-exists': ['refused'],
   'volume-half-recovered': ['refused'],
+  'volume-hydrating': ['refused'],
+  'hydration-unfinished': ['refused'],
+  'instant-unsupported': ['refused'],
   'volume-has-snapshots': ['refused'],
   'volume-mounted': ['refused'],
   'volume-not-mounted': ['refused'],
@@ -276,6 +279,7 @@ export const ERROR_CODES = {
   'umount-failed': ['io'],
   'undo-journal-corrupt': ['io'],
   'volume-inactive': ['io'],
+  'hydration-store-missing': ['io'],
   'volume-missing': ['io'],
   'write-failed': ['io'],
   // verify

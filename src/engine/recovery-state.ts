@@ -52,8 +52,21 @@ export function halfRecoveredBy(data: CatalogData, volume: { name: string; path:
   );
 }
 
-/** Refuses to snapshot a volume a killed recovery left half written. */
-export function refuseHalfRecovered(data: CatalogData, volume: { name: string; path: string }): void {
+/**
+ * Refuses to snapshot a volume a killed recovery left half written, or one whose instant recovery
+ * is still copying (its device is a mirror of qrv's: a snapshot would reload its table).
+ */
+export function refuseHalfRecovered(
+  data: CatalogData,
+  volume: { name: string; path: string; hydration?: { qrv: string } | undefined },
+): void {
+  if (volume.hydration)
+    throw new QrvError(
+      'refused',
+      'volume-hydrating',
+      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} (instant recovery): its device is a mirror while the copy runs`,
+      'wait for the copy to finish: qrv recover --status',
+    );
   const job = halfRecoveredBy(data, volume);
   if (!job) return;
   throw new QrvError(

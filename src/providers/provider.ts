@@ -136,6 +136,11 @@ export interface Provider {
    */
   activate?(volume: VolumeRef, snapshotIds: string[]): Promise<Activation>;
   /**
+   * Optional: instant recovery (`qrv recover --instant`, src/providers/hydrate/) of a volume whose
+   * device is a device-mapper device.
+   */
+  instant?: InstantSupport;
+  /**
    * Optional, for `qrv doctor`: what a qrv killed while making or removing a snapshot left of it
    * and no snapshot owns (dm: a COW file, its loop device, -real, an origin left suspended or
    * still a snapshot-origin). Only pieces of the volumes given; never a piece of a snapshot in
@@ -143,6 +148,16 @@ export interface Provider {
    * removeSnapshot), never the volume's own device. Listed in the order they are to be removed.
    */
   leftovers?(volumes: LeftoverScope[]): Promise<Leftover[]>;
+}
+
+export interface InstantSupport {
+  /**
+   * While the copy runs (`hydrating`), keeps whatever would activate the volume's data without the
+   * copy in front of it from doing so (lvm: no autoactivation at boot); gives that back after.
+   */
+  hold(volume: VolumeRef, hydrating: boolean): Promise<void>;
+  /** After a reboot: makes the volume's own device active again (lvm: lvchange -ay), not its mirror. */
+  activate(volume: VolumeRef): Promise<void>;
 }
 
 export interface Activation {

@@ -26,7 +26,10 @@ export interface Finding {
     | 'unfinished-snapshot'
     | 'invalid-snapshot'
     | 'leftover'
-    | 'partial-qrv';
+    | 'partial-qrv'
+    | 'finished-hydration'
+    | 'stopped-hydration'
+    | 'failed-hydration';
   /** the job, snapshot id or provider handle it is about */
   subject: string;
   what: string;
@@ -54,7 +57,7 @@ export interface CatalogFinding {
   dest?: string | null;
 }
 
-const open = (kind: Finding['kind'], subject: string, what: string, action: string): Finding => ({
+export const open = (kind: Finding['kind'], subject: string, what: string, action: string): Finding => ({
   kind,
   subject,
   what,

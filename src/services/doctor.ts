@@ -16,6 +16,7 @@ import { catalogFindings, type Planned } from './doctor-findings.ts';
 import { finishRun, markDead, removeStale, resumeArchive, resumeOrRollBack, rollBackUpdate } from './doctor-fixes.ts';
 import { leftoverFindings, workDirFindings } from './doctor-leftovers.ts';
 import { partialQrvFindings } from './doctor-partial-qrvs.ts';
+import { hydrationFindings } from './doctor-hydration.ts';
 import { resumeRecovery } from './recover-resume.ts';
 
 export type { Finding } from './doctor-findings.ts';
@@ -154,7 +155,9 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
   const data = await ctx.catalog.read();
   // Leftovers last: by then the snapshot findings removed the snapshot devices over them.
   const foreign: string[] = [];
+  const notes: string[] = [];
   const planned = [
+    ...(await hydrationFindings(ctx, data, notes)),
     ...catalogPlan(ctx, data),
     ...(await snapshotFindings(ctx, data, foreign)),
     ...(await leftoverFindings(data)),
@@ -177,6 +180,7 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
   const lines = findings.map(
     (f) => `${f.what}: ${f.fixed ? `done (${f.action})` : f.error ? `FAILED to ${f.action}` : `would ${f.action}`}`,
   );
+  lines.push(...notes);
   for (const name of foreign)
     lines.push(
       `left alone: snapshot ${name} is not in this home's catalog (another qrv home's, or not qrv's); only its maker removes it`,
@@ -191,5 +195,5 @@ export async function doctor(ctx: Context, options: { fix: boolean }): Promise<S
           ? `${open.length} finding${open.length === 1 ? '' : 's'} could not be fixed`
           : `${open.length} finding${open.length === 1 ? '' : 's'}; run \`qrv doctor --fix\` to do the above`,
   );
-  return { data: { findings, foreign }, lines, ...(open.length ? { exit: 'partial' as const } : {}) };
+  return { data: { findings, foreign, notes }, lines, ...(open.length ? { exit: 'partial' as const } : {}) };
 }

@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { CatalogData } from '../catalog/schema.ts';
 import { findVolume } from '../catalog/lookup.ts';
-import { volumeRef, type Provider, type VolumeRef } from '../providers/provider.ts';
+import { volumeRef, type VolumeRef } from '../providers/provider.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { discoverable } from './discover.ts';
 import { joinDefault } from './subclients.ts';
@@ -316,68 +316,4 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
     ...(ignored ? [`discovery will not add ${removed.path} again (\`qrv volume add\` brings it back)`] : []),
   ];
   return { data: { volume: removed, discoveryIgnores: ignored }, lines };
-}
-
-/**
- * `qrv volume activate [NAME...] [--all]`: after a reboot, makes a dm volume's qrv-<name> device
- * again and attaches its catalog snapshots over their persistent COW stores.
- */
-export async function activateVolumes(ctx: Context, names: string[], all: boolean): Promise<Summary> {
-  const data = await ctx.catalog.read();
-  if (names.length === 0 && !all)
-    throw new QrvError(
-      'usage',
-      'nothing-to-activate',
-      'no volume given',
-      'name the volumes, or give --all for every dm volume',
-    );
-  const volumes =
-    all && names.length === 0
-      ? data.volumes.filter((v) => getProvider(v.provider).activate)
-      : names.map((name) => findVolume(data, name));
-  const lines: string[] = [];
-  const results = [];
-  let failed = 0;
-  for (const volume of volumes)
-    if (!getProvider(volume.provider).activate)
-      throw new QrvError(
-        'usage',
-        'not-a-dm-volume',
-        `volume "${volume.name}" is a ${volume.provider} volume: only dm volumes are activated`,
-        'leave it out',
-      );
-  for (const volume of volumes) {
-    const snapshots = data.snapshots
-      .filter((s) => s.volume === volume.name && s.provider === 'dm' && s.state === 'ready')
-      .map((s) => s.id);
-    let result;
-    try {
-      result = await (getProvider(volume.provider).activate as NonNullable<Provider['activate']>)(
-        volumeRef(volume),
-        snapshots,
-      );
-    } catch (error) {
-      // One volume that cannot be activated must not keep the others (at boot) down.
-      if (!(error instanceof QrvError) || error.code === 'resume-failed') throw error;
-      failed++;
-      lines.push(`${volume.name}: not activated: ${error.message} (${error.hint ?? ''})`);
-      continue;
-    }
-    results.push({ volume: volume.name, ...result });
-    failed += result.failed.length;
-    lines.push(
-      `${volume.name}: ${result.originCreated ? `${volume.path} made over ${volume.options.device}` : `${volume.path} was active`}; snapshots attached again: ${result.attached.length ? result.attached.join(', ') : 'none'}${result.active.length ? `, active already: ${result.active.join(', ')}` : ''}`,
-    );
-    for (const f of result.failed) lines.push(`  ${f.snapshotId} not attached: ${f.reason}`);
-  }
-  if (volumes.length === 0) lines.push('no dm volumes in the catalog');
-  if (failed) {
-    throw new QrvError(
-      'partial',
-      'activate-partial',
-      `not everything could be activated: ${lines.join('; ')}`,
-      '`qrv doctor` compares the catalog with what the kernel holds; `qrv unsnap ID` removes a lost snapshot',
-    );
-  }
-  return { data: { activated: results }, lines };
 }

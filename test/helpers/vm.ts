@@ -61,6 +61,11 @@ export interface VmOptions {
   silenceMs?: number;
   /** More kernel command-line arguments (the retry test makes the boot panic with them). */
   append?: string[];
+  /**
+   * A host file to use as /dev/vda instead of a fresh disk: made (sparse, diskMiB) when absent and
+   * kept after the run, so that a second run boots with what the first left on it (a reboot).
+   */
+  disk?: string;
 }
 
 export interface VmResult {
@@ -152,7 +157,7 @@ function track(child: ChildProcess): void {
 function qemuArgs(
   image: VmImage,
   runDir: string,
-  opts: Required<Pick<VmOptions, 'memoryMiB' | 'cpus' | 'timeoutMs' | 'repo' | 'debug' | 'append'>>,
+  opts: Required<Pick<VmOptions, 'memoryMiB' | 'cpus' | 'timeoutMs' | 'repo' | 'debug' | 'append' | 'disk'>>,
 ): string[] {
   const guestTimeout = Math.ceil((opts.timeoutMs * LOAD_ALLOWANCE) / 1000) + 10; // the guest's own backstop, after the host's
   const append = [
@@ -200,7 +205,7 @@ function qemuArgs(
     '-append',
     append,
     '-drive',
-    `file=${path.join(runDir, 'disk.img').replace(/,/g, ',,')},if=virtio,format=raw,cache=unsafe`,
+    `file=${opts.disk.replace(/,/g, ',,')},if=virtio,format=raw,cache=unsafe`,
     ...virtfs('qrvio', path.join(runDir, 'io'), false),
     ...virtfs('repo', opts.repo, true),
     ...virtfs('node', path.dirname(image.node), true),
@@ -277,6 +282,7 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
     debug: options.debug ?? false,
     append: options.append ?? [],
     silenceMs: options.silenceMs ?? SILENCE_MS,
+    disk: options.disk ?? '',
   };
   const image = await vmImage(options.kernel ?? findKernel() ?? '');
   await sweepRunDirs();
@@ -285,9 +291,12 @@ async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResul
   try {
     await fsp.mkdir(path.join(runDir, 'io', 'out'), { recursive: true });
     await fsp.writeFile(path.join(runDir, 'io', 'script'), withCoverage(script), { mode: 0o755 });
-    const disk = await fsp.open(path.join(runDir, 'disk.img'), 'w');
-    await disk.truncate(opts.diskMiB * 1024 * 1024);
-    await disk.close();
+    if (!opts.disk || !fs.existsSync(opts.disk)) {
+      opts.disk ||= path.join(runDir, 'disk.img');
+      const disk = await fsp.open(opts.disk, 'w');
+      await disk.truncate(opts.diskMiB * 1024 * 1024);
+      await disk.close();
+    }
 
     const remaining = opts.timeoutMs - (performance.now() - started);
     const spawned = performance.now();

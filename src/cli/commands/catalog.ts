@@ -7,6 +7,7 @@ import type { Via } from '../../browse/open.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { labelValue, pathValue } from '../parse.ts';
+import { instantCommand, statusCommand, type InstantOptions } from './recover-instant.ts';
 
 const list = lazy(async () => (await import('../../services/inspect.ts')).list);
 const setProperties = lazy(async () => (await import('../../services/inspect.ts')).setProperties);
@@ -42,7 +43,7 @@ function refuseObjectOptions(options: { into?: string }): void {
 type Ctx = Parameters<Parameters<typeof execute>[1]>[0];
 
 /** The options of `qrv recover`. */
-interface RecoverOptions {
+interface RecoverOptions extends InstantOptions {
   from?: string;
   path?: string[];
   asOf?: string;
@@ -240,6 +241,16 @@ export function register(program: Command): void {
       '--resume <job>',
       'finish a recovery that was killed while it wrote (`qrv doctor` lists them): only what still differs is written',
     )
+    .option(
+      '--instant',
+      'dm and lvm volumes, from a QRV: the volume reads the QRV within seconds while the kernel copies it back in the background',
+    )
+    .option('--no-wait', 'with --instant: return once the volume reads the QRV; `qrv recover --status` finishes the copy')
+    .option(
+      '--throttle <percent>',
+      "with --instant: the share of time the kernel's mirror copy may take (1-100; dm_mirror's raid1_resync_throttle, for every mirror)",
+    )
+    .option('--status', 'how far each instant recovery is (or VOLUME\'s); finishes those whose copy is done')
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
     .option(
       '--into <database>',
@@ -249,6 +260,8 @@ export function register(program: Command): void {
       execute(command, (ctx) => {
         if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
         if (options.resume !== undefined) return resumeCommand(ctx, volume, options);
+        if (options.status) return statusCommand(ctx, volume, options);
+        if (options.instant) return instantCommand(ctx, volume, options);
         refuseObjectOptions(options);
         if (options.path !== undefined) return recoverPathsCommand(ctx, volume, options, order);
         refuseVia(options);

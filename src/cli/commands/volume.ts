@@ -5,7 +5,7 @@ import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { pathValue } from '../parse.ts';
 
-const activateVolumes = lazy(async () => (await import('../../services/volumes.ts')).activateVolumes);
+const activateVolumes = lazy(async () => (await import('../../services/activate.ts')).activateVolumes);
 const addVolume = lazy(async () => (await import('../../services/volumes.ts')).addVolume);
 const listVolumes = lazy(async () => (await import('../../services/volumes.ts')).listVolumes);
 const removeVolume = lazy(async () => (await import('../../services/volumes.ts')).removeVolume);

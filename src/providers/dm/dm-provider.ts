@@ -348,4 +348,6 @@ export const dmProvider: Provider = {
   adopt,
   release,
   leftovers,
+  // qrv-NAME is qrv's own: nothing else activates it; activate makes it again after a reboot
+  instant: { hold: async () => undefined, activate: async (volume) => void (await activate(volume, [])) },
 };

@@ -336,4 +336,15 @@ export const lvmProvider: Provider = {
   changedRanges,
   snapshotHealth,
   discover,
+  instant: {
+    // Before the mirror is loaded and after it is gone: lvchange may reload the LV's table.
+    hold: async (volume, hydrating) => {
+      const { vg, lv } = nameOf(volume);
+      await lvm(['lvchange', '--setautoactivation', hydrating ? 'n' : 'y', `${vg}/${lv}`]);
+    },
+    activate: async (volume) => {
+      const { vg, lv } = nameOf(volume);
+      await lvm(['lvchange', '-ay', `${vg}/${lv}`]);
+    },
+  },
 };

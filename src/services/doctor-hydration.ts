@@ -1,0 +1,45 @@
+// Doctor's findings about instant recoveries (src/services/instant.ts): a copy that is done but
+// not finished (the qrv that waited for it was killed), one a reboot stopped (its mirror is gone:
+// `qrv volume activate` makes it again), one whose mirror lost a leg. A copy under way is fine.
+import type { CatalogData, HydrationRow } from '../catalog/schema.ts';
+import type { Context } from '../engine/context.ts';
+import { jobAlive } from '../engine/job-recorder.ts';
+import { hydrationProgress } from '../providers/hydrate/hydration.ts';
+import { open, type Planned } from './doctor-findings.ts';
+import { finishOne, reattach, specOf } from './instant.ts';
+
+export async function hydrationFindings(ctx: Context, data: CatalogData, notes: string[]): Promise<Planned[]> {
+  const planned: Planned[] = [];
+  for (const volume of data.volumes) {
+    const row = volume.hydration as HydrationRow | undefined;
+    // the qrv waiting for the copy finishes it itself
+    if (!row || data.jobs.some((j) => j.id === row.job && jobAlive(j))) continue;
+    const progress = await hydrationProgress(specOf(row)).catch((error: Error) => error);
+    const about = `the instant recovery of ${volume.name} from ${row.qrv} (job ${row.job})`;
+    if (progress instanceof Error) {
+      planned.push({
+        finding: open('failed-hydration', volume.name, `${about}: ${progress.message}`, 'nothing: see the message'),
+        fix: () => Promise.reject(progress),
+      });
+    } else if (progress.state === 'synced' || progress.state === 'switched') {
+      const what = `${about} has copied everything; ${row.device} is still ${progress.state === 'synced' ? 'a mirror' : 'being tidied'}`;
+      planned.push({
+        finding: open('finished-hydration', volume.name, what, `finish it (qrv recover --status ${volume.name})`),
+        fix: () => finishOne(ctx, volume.name),
+      });
+    } else if (progress.state === 'inactive') {
+      const what = `${about} was stopped by a reboot: ${row.device} holds part of the copy`;
+      planned.push({
+        finding: open('stopped-hydration', volume.name, what, `go on with it (qrv volume activate ${volume.name})`),
+        fix: () => reattach(volume),
+      });
+    } else if (progress.state === 'failed') {
+      const what = `${about}: a leg of the mirror failed (${progress.status?.legs ?? '?'}); the volume still reads the copy`;
+      planned.push({
+        finding: open('failed-hydration', volume.name, what, 'nothing: see dmsetup status and the kernel log'),
+        fix: () => Promise.reject(new Error('a failed mirror leg needs the admin')),
+      });
+    } else notes.push(`${about} is copying: ${Math.floor((100 * progress.doneBytes) / progress.sizeBytes)} % done`);
+  }
+  return planned;
+}

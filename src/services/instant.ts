@@ -1,0 +1,272 @@
+// `qrv recover VOLUME --from QRV --instant` (dm and lvm volumes): the volume's device reads the
+// QRV within seconds while the kernel copies the QRV onto the volume's own data in the background
+// (src/providers/hydrate/). The volume's catalog row records the copy (`hydration`) from before
+// its first device is made until the last helper is gone, so that a killed qrv, a reboot or
+// `qrv doctor` always knows what runs. `--status` shows how far each copy is and finishes those
+// that are done: the device becomes what it was (a linear LV, qrv-NAME), without an unmount.
+import path from 'node:path';
+import { QrvError } from '../core/errors.ts';
+import { ProgressMeter } from '../core/events.ts';
+import type { Context } from '../engine/context.ts';
+import { withJob, type JobRecorder } from '../engine/job-recorder.ts';
+import { namedTarget } from '../engine/destination.ts';
+import { findVolume } from '../catalog/lookup.ts';
+import type { HydrationRow, Volume } from '../catalog/schema.ts';
+import type { Summary } from '../output/printer.ts';
+import { getProvider } from '../providers/registry.ts';
+import { volumeRef, type InstantSupport } from '../providers/provider.ts';
+import {
+  attachHydration,
+  finishHydration,
+  hydrationProgress,
+  removeHelpers,
+  type HydrationProgress,
+  type HydrationSpec,
+} from '../providers/hydrate/hydration.ts';
+import { setResyncThrottle } from '../providers/hydrate/throttle.ts';
+import { checkTarget, sourceOf } from './recover.ts';
+import { blockDeviceSize } from '../system/block-device.ts';
+import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
+import { formatBytes } from '../core/duration.ts';
+
+export interface InstantRequest {
+  volume: string;
+  from: string;
+  /** wait for the copy and finish it (default); false: return once the volume reads the copy */
+  wait: boolean;
+  /** % of the time the kernel's mirror copy may use (dm_mirror's raid1_resync_throttle; all mirrors) */
+  throttle?: number;
+}
+
+/** How often a waiting qrv reads the mirror's status. */
+export const POLL_MS = 500;
+
+export const specOf = (row: HydrationRow): HydrationSpec => ({
+  id: row.job,
+  device: row.device,
+  image: row.image,
+  sizeBytes: row.sizeBytes,
+  dir: row.dir,
+});
+
+export async function recoverInstant(ctx: Context, request: InstantRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const volume = findVolume(data, request.volume);
+  const instant = instantOf(volume);
+  const source = await sourceOf(ctx, volume.name, request.from);
+  if (!source.qrv)
+    throw unsupported(`${request.from} is not a QRV`, 'give --from a QRV (a snapshot lives on the disk being recovered)');
+  refuseSnapshots(data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'), volume.name);
+  if (volume.hydration)
+    throw new QrvError(
+      'refused',
+      'volume-hydrating',
+      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} already`,
+      'wait for it: qrv recover --status',
+    );
+  const planned = await namedTarget(volume.path);
+  const deviceBytes = await blockDeviceSize(volume.path);
+  if (deviceBytes !== source.sizeBytes)
+    throw unsupported(
+      `${volume.path} holds ${deviceBytes} bytes and ${source.id} ${source.sizeBytes}: the mirror must be the device's size`,
+      `recover with qrv recover ${volume.name} --from ${source.id} --force, or resize the volume to the copy's size first`,
+    );
+  const started = Date.now();
+  const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
+    job.set({ destination: volume.path, qrvId: source.id });
+    await job.step('recover', 'check target', () =>
+      checkTarget(data, ctx.catalog.home, {
+        volume: volume.name,
+        target: planned.target,
+        st: planned.st,
+        isVolume: true,
+        force: true,
+        sizeBytes: source.sizeBytes,
+      }),
+    );
+    const row: HydrationRow = {
+      job: job.id,
+      qrv: source.id,
+      image: source.path,
+      device: volume.path,
+      sizeBytes: source.sizeBytes,
+      dir: path.join(ctx.catalog.home, 'hydrate'),
+      startedAt: ctx.now().toISOString(),
+    };
+    await job.begin((catalog) => void (findVolume(catalog, volume.name).hydration = row));
+    await attach(ctx, job, { volume, instant, row }, request.throttle);
+    const usableMs = Date.now() - started;
+    if (!request.wait) return { usableMs, progress: await hydrationProgress(specOf(row)) };
+    await job.step('recover', 'copy in the background', () => waitFor(ctx, specOf(row)));
+    await job.step('recover', 'finish', () => finishOne(ctx, volume.name));
+    return { usableMs, progress: null };
+  });
+  return instantSummary(volume.name, source.id, job, result);
+}
+
+/** The mirror made (undone, with the row, if that fails). */
+async function attach(
+  ctx: Context,
+  job: JobRecorder,
+  it: { volume: Volume; instant: InstantSupport; row: HydrationRow },
+  throttle: number | undefined,
+): Promise<void> {
+  const ref = volumeRef(it.volume);
+  await job.step(
+    'recover',
+    'read from the copy',
+    async () => {
+      try {
+        await it.instant.hold(ref, true);
+        await attachHydration(specOf(it.row), 'fresh');
+      } catch (error) {
+        await it.instant.hold(ref, false).catch(() => undefined);
+        await job.commit((catalog) => void delete findVolume(catalog, it.volume.name).hydration);
+        throw error;
+      }
+      if (throttle !== undefined) await setResyncThrottle(throttle);
+    },
+    () => `${it.volume.path} reads ${it.row.qrv}; the kernel copies it onto the volume`,
+  );
+}
+
+function instantSummary(
+  volume: string,
+  qrv: string,
+  job: unknown,
+  result: { usableMs: number; progress: HydrationProgress | null },
+): Summary {
+  const usable = `${volume} reads ${qrv} since ${(result.usableMs / 1000).toFixed(2)} s after the start`;
+  const { progress } = result;
+  return {
+    data: {
+      job,
+      source: qrv,
+      method: 'instant',
+      usableSeconds: result.usableMs / 1000,
+      finished: progress === null,
+      ...(progress ? { copiedBytes: progress.doneBytes, sizeBytes: progress.sizeBytes } : {}),
+    },
+    lines: progress
+      ? [usable, `the kernel copies it onto the volume (${percent(progress)} done): qrv recover --status`]
+      : [usable, `recovered ${volume} from ${qrv}: the copy is done and ${volume} is its own device again`],
+  };
+}
+
+/** Waits for the kernel's copy, with progress events, until every region is copied. */
+async function waitFor(ctx: Context, spec: HydrationSpec): Promise<void> {
+  const meter = new ProgressMeter(ctx.reporter, 'recover', spec.sizeBytes);
+  for (;;) {
+    const progress = await hydrationProgress(spec);
+    meter.update(progress.doneBytes, progress.state !== 'copying');
+    if (progress.state === 'synced' || progress.state === 'switched') return;
+    if (progress.state !== 'copying') throw stopped(spec, progress);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** The copy is done: the volume's own device again, the helpers gone, the row cleared. */
+export async function finishOne(ctx: Context, name: string): Promise<void> {
+  const volume = findVolume(await ctx.catalog.read(), name);
+  if (!volume.hydration) return;
+  await finishHydration(specOf(volume.hydration));
+  await instantOf(volume).hold(volumeRef(volume), false);
+  await ctx.catalog.update((catalog) => void delete findVolume(catalog, name).hydration);
+  if (!(await ctx.catalog.read()).volumes.some((v) => v.hydration)) await setResyncThrottle(100).catch(() => undefined);
+}
+
+/** `qrv recover --status`: each instant recovery's progress; those done are finished. */
+export async function hydrationStatus(ctx: Context, names: string[]): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  const volumes = data.volumes.filter((v) => v.hydration && (names.length === 0 || names.includes(v.name)));
+  for (const name of names) findVolume(data, name);
+  const rows = [];
+  const lines = [];
+  for (const volume of volumes) {
+    const row = volume.hydration as HydrationRow;
+    const progress = await hydrationProgress(specOf(row)).catch((error: QrvError) => error);
+    if (progress instanceof Error) {
+      rows.push({ volume: volume.name, qrv: row.qrv, state: 'error', error: progress.message });
+      lines.push(`${volume.name}: ${progress.message}`);
+      continue;
+    }
+    const done = progress.state === 'synced' || progress.state === 'switched';
+    if (done) await finishOne(ctx, volume.name);
+    rows.push({ volume: volume.name, qrv: row.qrv, state: done ? 'finished' : progress.state, ...bytes(progress) });
+    lines.push(statusLine(volume.name, row, progress, done));
+  }
+  if (volumes.length === 0) lines.push('no instant recovery is running');
+  return { data: { hydrations: rows }, lines };
+}
+
+function statusLine(name: string, row: HydrationRow, progress: HydrationProgress, done: boolean): string {
+  if (done) return `${name}: recovered from ${row.qrv}; the copy is done and ${row.device} is its own device again`;
+  const since = `from ${row.qrv} since ${row.startedAt}`;
+  if (progress.state === 'inactive')
+    return `${name}: copy ${since} stopped at a reboot: run qrv volume activate ${name} before anything mounts it`;
+  if (progress.state === 'failed')
+    return `${name}: copy ${since} failed (legs ${progress.status?.legs}): see dmsetup status; the volume still reads the copy`;
+  return `${name}: copying ${since}: ${percent(progress)} (${formatBytes(progress.doneBytes)} of ${formatBytes(progress.sizeBytes)})`;
+}
+
+/** After a reboot (`qrv volume activate`): the volume's device made again, then its mirror over the same stores. */
+export async function reattach(volume: Volume): Promise<string> {
+  const row = volume.hydration as HydrationRow;
+  const instant = instantOf(volume);
+  const spec = specOf(row);
+  const before = await hydrationProgress(spec).catch(() => null);
+  if (before && before.state !== 'inactive') return `instant recovery from ${row.qrv}: ${before.state} already`;
+  await instant.activate(volumeRef(volume));
+  const uses = activeUses(await usesOf(volume.path));
+  if (uses.length)
+    throw new QrvError(
+      'refused',
+      'volume-mounted',
+      `${volume.path} is ${uses.map(describeUse).join(', ')}: it was put to use while it held only part of the copy`,
+      `stop that use and unmount it, then run qrv volume activate ${volume.name} again (what was written to it meanwhile is lost when the copy goes on)`,
+    );
+  await removeHelpers({ ...spec, keepFiles: true });
+  await attachHydration(spec, 'again');
+  const now = await hydrationProgress(spec);
+  return `instant recovery from ${row.qrv} goes on: ${percent(now)} done`;
+}
+
+const bytes = (p: HydrationProgress) => ({ copiedBytes: p.doneBytes, sizeBytes: p.sizeBytes });
+const percent = (p: HydrationProgress): string => `${((100 * p.doneBytes) / Math.max(1, p.sizeBytes)).toFixed(1)} %`;
+
+function instantOf(volume: Volume): InstantSupport {
+  const instant = getProvider(volume.provider).instant;
+  if (!instant)
+    throw unsupported(
+      `volume ${volume.name} is a ${volume.provider} volume: instant recovery needs a device-mapper volume (dm, lvm)`,
+      `recover it with qrv recover ${volume.name} --from ID --force (only what differs is written)`,
+    );
+  return instant;
+}
+
+/** Snapshots whose copy-on-write store would fill with the whole volume as the copy writes it. */
+function refuseSnapshots(snapshots: Array<{ id: string; method: string }>, volume: string): void {
+  const cow = snapshots.filter((s) => s.method === 'dm-snapshot' || s.method === 'lvm-classic');
+  if (cow.length)
+    throw new QrvError(
+      'refused',
+      'volume-has-snapshots',
+      `volume ${volume} has snapshots ${cow.map((s) => s.id).join(', ')}: the copy would write the whole volume into their copy-on-write stores and overflow them`,
+      `remove them first (qrv unsnap), or recover without --instant (qrv recover ${volume} --from ID --force)`,
+    );
+}
+
+const unsupported = (message: string, hint: string): QrvError =>
+  new QrvError('refused', 'instant-unsupported', message, hint);
+
+function stopped(spec: HydrationSpec, progress: HydrationProgress): QrvError {
+  return new QrvError(
+    'io',
+    'dm-state',
+    `the copy onto ${spec.device} is ${progress.state} at ${percent(progress)}`,
+    progress.state === 'inactive'
+      ? 'its devices are gone (a reboot?): qrv volume activate'
+      : 'a leg of the mirror failed: see dmsetup status; the volume still reads the copy',
+  );
+}
+

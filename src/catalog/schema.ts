@@ -32,6 +32,8 @@ export const hydrationSchema = z.object({
   /** folder of its COW store and region log */
   dir: nonEmpty(),
   startedAt: isoTime,
+  /** when the volume's device became the mirror; absent while it is being made (a kill then left nothing to go on with) */
+  attachedAt: z.optional(isoTime),
 });
 
 export const volumeSchema = z.object({

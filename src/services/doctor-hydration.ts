@@ -4,9 +4,8 @@
 import type { CatalogData, HydrationRow } from '../catalog/schema.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
-import { hydrationProgress } from '../providers/hydrate/hydration.ts';
 import { open, type Planned } from './doctor-findings.ts';
-import { finishOne, reattach, specOf } from './instant.ts';
+import { dropUnattached, finishOne, progressOf, reattach } from './instant.ts';
 
 export async function hydrationFindings(ctx: Context, data: CatalogData, notes: string[]): Promise<Planned[]> {
   const planned: Planned[] = [];
@@ -14,7 +13,7 @@ export async function hydrationFindings(ctx: Context, data: CatalogData, notes: 
     const row = volume.hydration as HydrationRow | undefined;
     // the qrv waiting for the copy finishes it itself
     if (!row || data.jobs.some((j) => j.id === row.job && jobAlive(j))) continue;
-    const progress = await hydrationProgress(specOf(row)).catch((error: Error) => error);
+    const progress = await progressOf(row).catch((error: Error) => error);
     const about = `the instant recovery of ${volume.name} from ${row.qrv} (job ${row.job})`;
     if (progress instanceof Error) {
       planned.push({
@@ -26,6 +25,12 @@ export async function hydrationFindings(ctx: Context, data: CatalogData, notes: 
       planned.push({
         finding: open('finished-hydration', volume.name, what, `finish it (qrv recover --status ${volume.name})`),
         fix: () => finishOne(ctx, volume.name),
+      });
+    } else if (progress.state === 'unattached') {
+      const what = `${about} was killed before ${row.device} read the copy: the volume is as it was`;
+      planned.push({
+        finding: open('stopped-hydration', volume.name, what, 'remove what it made (the recovery can be run again)'),
+        fix: () => dropUnattached(ctx, volume.name),
       });
     } else if (progress.state === 'inactive') {
       const what = `${about} was stopped by a reboot: ${row.device} holds part of the copy`;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { QrvError } from '../core/errors.ts';
 import { ProgressMeter } from '../core/events.ts';
 import type { Context } from '../engine/context.ts';
-import { withJob, type JobRecorder } from '../engine/job-recorder.ts';
+import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { namedTarget } from '../engine/destination.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import type { HydrationRow, Volume } from '../catalog/schema.ts';
@@ -52,11 +52,19 @@ export const specOf = (row: HydrationRow): HydrationSpec => ({
 export async function recoverInstant(ctx: Context, request: InstantRequest): Promise<Summary> {
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
-  const instant = instantOf(volume);
   const source = await sourceOf(ctx, volume.name, request.from);
+  // a file volume's snapshot can be cloned as well as a QRV (it is beside the image)
+  if (volume.provider === 'file') return (await import('./instant-file.ts')).instantFile(ctx, volume, source);
+  const instant = instantOf(volume);
   if (!source.qrv)
-    throw unsupported(`${request.from} is not a QRV`, 'give --from a QRV (a snapshot lives on the disk being recovered)');
-  refuseSnapshots(data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'), volume.name);
+    throw unsupported(
+      `${request.from} is not a QRV`,
+      'give --from a QRV (a snapshot lives on the disk being recovered)',
+    );
+  refuseSnapshots(
+    data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'),
+    volume.name,
+  );
   if (volume.hydration)
     throw new QrvError(
       'refused',
@@ -119,6 +127,10 @@ async function attach(
       try {
         await it.instant.hold(ref, true);
         await attachHydration(specOf(it.row), 'fresh');
+        await job.commit((catalog) => {
+          const row = findVolume(catalog, it.volume.name).hydration;
+          if (row) row.attachedAt = ctx.now().toISOString();
+        });
       } catch (error) {
         await it.instant.hold(ref, false).catch(() => undefined);
         await job.commit((catalog) => void delete findVolume(catalog, it.volume.name).hydration);
@@ -175,28 +187,61 @@ export async function finishOne(ctx: Context, name: string): Promise<void> {
   if (!(await ctx.catalog.read()).volumes.some((v) => v.hydration)) await setResyncThrottle(100).catch(() => undefined);
 }
 
-/** `qrv recover --status`: each instant recovery's progress; those done are finished. */
+/**
+ * A row's copy as it stands. `unattached`: the qrv that made the mirror was killed before the
+ * volume's device became it (attachedAt is written right after the swap): the volume is as it
+ * was; only helpers may be left.
+ */
+export async function progressOf(row: HydrationRow): Promise<HydrationProgress> {
+  const progress = await hydrationProgress(specOf(row));
+  if (row.attachedAt || progress.state === 'copying' || progress.state === 'synced' || progress.state === 'failed')
+    return progress;
+  return { ...progress, state: 'unattached', doneBytes: 0 };
+}
+
+/** A mirror that was never made: its helpers removed, the row cleared. */
+export async function dropUnattached(ctx: Context, name: string): Promise<string> {
+  const volume = findVolume(await ctx.catalog.read(), name);
+  if (!volume.hydration) return 'nothing to do';
+  await removeHelpers(specOf(volume.hydration));
+  await instantOf(volume).hold(volumeRef(volume), false);
+  await ctx.catalog.update((catalog) => void delete findVolume(catalog, name).hydration);
+  return `${volume.path} is as it was; what the killed recovery made is removed`;
+}
+
+/** `qrv recover --status`: each instant recovery's progress; those done are finished (unless the qrv that waits for one lives). */
 export async function hydrationStatus(ctx: Context, names: string[]): Promise<Summary> {
   const data = await ctx.catalog.read();
-  const volumes = data.volumes.filter((v) => v.hydration && (names.length === 0 || names.includes(v.name)));
   for (const name of names) findVolume(data, name);
+  const volumes = data.volumes.filter((v) => v.hydration && (names.length === 0 || names.includes(v.name)));
   const rows = [];
   const lines = [];
   for (const volume of volumes) {
     const row = volume.hydration as HydrationRow;
-    const progress = await hydrationProgress(specOf(row)).catch((error: QrvError) => error);
-    if (progress instanceof Error) {
-      rows.push({ volume: volume.name, qrv: row.qrv, state: 'error', error: progress.message });
-      lines.push(`${volume.name}: ${progress.message}`);
-      continue;
-    }
-    const done = progress.state === 'synced' || progress.state === 'switched';
-    if (done) await finishOne(ctx, volume.name);
-    rows.push({ volume: volume.name, qrv: row.qrv, state: done ? 'finished' : progress.state, ...bytes(progress) });
-    lines.push(statusLine(volume.name, row, progress, done));
+    const waited = data.jobs.some((j) => j.id === row.job && jobAlive(j));
+    const shown = await statusOf(ctx, volume.name, row, waited).catch((error: Error) => ({
+      row: { state: 'error', error: error.message },
+      line: `${volume.name}: ${error.message}`,
+    }));
+    rows.push({ volume: volume.name, qrv: row.qrv, ...shown.row });
+    lines.push(shown.line);
   }
   if (volumes.length === 0) lines.push('no instant recovery is running');
   return { data: { hydrations: rows }, lines };
+}
+
+async function statusOf(ctx: Context, name: string, row: HydrationRow, waited: boolean) {
+  const progress = await progressOf(row);
+  const done = !waited && (progress.state === 'synced' || progress.state === 'switched');
+  if (done) await finishOne(ctx, name);
+  else if (!waited && progress.state === 'unattached') {
+    const line = `${name}: the recovery from ${row.qrv} was killed before ${row.device} read it: ${await dropUnattached(ctx, name)}; run it again`;
+    return { row: { state: 'dropped' }, line };
+  }
+  return {
+    row: { state: done ? 'finished' : progress.state, ...bytes(progress) },
+    line: statusLine(name, row, progress, done),
+  };
 }
 
 function statusLine(name: string, row: HydrationRow, progress: HydrationProgress, done: boolean): string {
@@ -206,6 +251,7 @@ function statusLine(name: string, row: HydrationRow, progress: HydrationProgress
     return `${name}: copy ${since} stopped at a reboot: run qrv volume activate ${name} before anything mounts it`;
   if (progress.state === 'failed')
     return `${name}: copy ${since} failed (legs ${progress.status?.legs}): see dmsetup status; the volume still reads the copy`;
+  if (progress.state === 'unattached') return `${name}: the volume is being made to read ${row.qrv}`;
   return `${name}: copying ${since}: ${percent(progress)} (${formatBytes(progress.doneBytes)} of ${formatBytes(progress.sizeBytes)})`;
 }
 
@@ -269,4 +315,3 @@ function stopped(spec: HydrationSpec, progress: HydrationProgress): QrvError {
       : 'a leg of the mirror failed: see dmsetup status; the volume still reads the copy',
   );
 }
-

@@ -7,7 +7,7 @@ import type { Via } from '../../browse/open.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { labelValue, pathValue } from '../parse.ts';
-import { instantCommand, statusCommand, type InstantOptions } from './recover-instant.ts';
+import { instantCommand, refuseInstantOptions, statusCommand, type InstantOptions } from './recover-instant.ts';
 
 const list = lazy(async () => (await import('../../services/inspect.ts')).list);
 const setProperties = lazy(async () => (await import('../../services/inspect.ts')).setProperties);
@@ -245,12 +245,15 @@ export function register(program: Command): void {
       '--instant',
       'dm and lvm volumes, from a QRV: the volume reads the QRV within seconds while the kernel copies it back in the background',
     )
-    .option('--no-wait', 'with --instant: return once the volume reads the QRV; `qrv recover --status` finishes the copy')
+    .option(
+      '--no-wait',
+      'with --instant: return once the volume reads the QRV; `qrv recover --status` finishes the copy',
+    )
     .option(
       '--throttle <percent>',
       "with --instant: the share of time the kernel's mirror copy may take (1-100; dm_mirror's raid1_resync_throttle, for every mirror)",
     )
-    .option('--status', 'how far each instant recovery is (or VOLUME\'s); finishes those whose copy is done')
+    .option('--status', "how far each instant recovery is (or VOLUME's); finishes those whose copy is done")
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
     .option(
       '--into <database>',
@@ -262,6 +265,7 @@ export function register(program: Command): void {
         if (options.resume !== undefined) return resumeCommand(ctx, volume, options);
         if (options.status) return statusCommand(ctx, volume, options);
         if (options.instant) return instantCommand(ctx, volume, options);
+        refuseInstantOptions(options);
         refuseObjectOptions(options);
         if (options.path !== undefined) return recoverPathsCommand(ctx, volume, options, order);
         refuseVia(options);

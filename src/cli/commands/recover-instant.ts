@@ -39,8 +39,12 @@ function refuseOthers(options: InstantOptions, allowed: Array<keyof InstantOptio
 /** `--instant`: the volume reads the QRV at once while the kernel copies it back. */
 export function instantCommand(ctx: Ctx, volume: string | undefined, options: InstantOptions) {
   refuseOthers(options, ['from', 'throttle'], '--instant');
+  if (options.status) throw usage('--instant does not go with --status', 'give one of them');
   if (volume === undefined || options.from === undefined)
-    throw usage('qrv recover --instant needs a volume and --from <QRV>', 'e.g. `qrv recover web --from q-1a2b3c4d5e6f --instant`');
+    throw usage(
+      'qrv recover --instant needs a volume and --from <QRV>',
+      'e.g. `qrv recover web --from q-1a2b3c4d5e6f --instant`',
+    );
   const throttle = options.throttle === undefined ? undefined : Number(options.throttle);
   return recoverInstant(ctx, {
     volume,
@@ -48,6 +52,15 @@ export function instantCommand(ctx: Ctx, volume: string | undefined, options: In
     wait: options.wait !== false,
     ...(throttle !== undefined ? { throttle } : {}),
   });
+}
+
+/** --throttle and --no-wait without --instant. */
+export function refuseInstantOptions(options: InstantOptions): void {
+  if (options.throttle !== undefined || options.wait === false)
+    throw usage(
+      '--throttle and --no-wait go with --instant',
+      'e.g. `qrv recover web --from q-1a2b3c4d5e6f --instant --no-wait`',
+    );
 }
 
 /** `--status [VOLUME]`: how far each instant recovery is; the ones done are finished. */

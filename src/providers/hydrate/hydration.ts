@@ -36,7 +36,8 @@ export interface HydrationSpec {
   dir: string;
 }
 
-export type HydrationState = 'copying' | 'synced' | 'switched' | 'inactive' | 'failed';
+/** `unattached` is the catalog's (src/services/instant.ts): a mirror never made. */
+export type HydrationState = 'copying' | 'synced' | 'switched' | 'inactive' | 'failed' | 'unattached';
 
 export interface HydrationProgress {
   state: HydrationState;

@@ -243,7 +243,7 @@ export function register(program: Command): void {
     )
     .option(
       '--instant',
-      'dm and lvm volumes, from a QRV: the volume reads the QRV within seconds while the kernel copies it back in the background',
+      'usable at once: a dm or lvm volume reads the QRV within seconds while the kernel copies it back; a file volume becomes a reflink clone (XFS, btrfs)',
     )
     .option(
       '--no-wait',

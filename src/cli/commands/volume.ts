@@ -73,9 +73,9 @@ export function register(program: Command): void {
   volume
     .command('activate [names...]')
     .description(
-      "dm volumes after a reboot: make /dev/mapper/qrv-NAME again and attach the volume's snapshots over their COW stores",
+      "after a reboot: a dm volume's /dev/mapper/qrv-NAME made again, its snapshots attached over their COW stores; an instant recovery's copy (dm, lvm) goes on",
     )
-    .option('--all', 'every dm volume in the catalog')
+    .option('--all', 'every dm volume in the catalog, and every volume an instant recovery copies onto')
     .action((names: string[], options: { all?: boolean }, command: Command) =>
       execute(command, (ctx) => activateVolumes(ctx, names, options.all === true)),
     );

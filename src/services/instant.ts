@@ -79,7 +79,6 @@ export async function recoverInstant(ctx: Context, request: InstantRequest): Pro
       `${volume.path} holds ${deviceBytes} bytes and ${source.id} ${source.sizeBytes}: the mirror must be the device's size`,
       `recover with qrv recover ${volume.name} --from ${source.id} --force, or resize the volume to the copy's size first`,
     );
-  const started = Date.now();
   const { result, job } = await withJob(ctx, 'recover', volume.name, async (job) => {
     job.set({ destination: volume.path, qrvId: source.id });
     await job.step('recover', 'check target', () =>
@@ -103,7 +102,8 @@ export async function recoverInstant(ctx: Context, request: InstantRequest): Pro
     };
     await job.begin((catalog) => void (findVolume(catalog, volume.name).hydration = row));
     await attach(ctx, job, { volume, instant, row }, request.throttle);
-    const usableMs = Date.now() - started;
+    // from the command: qrv's own start included
+    const usableMs = process.uptime() * 1000;
     if (!request.wait) return { usableMs, progress: await hydrationProgress(specOf(row)) };
     await job.step('recover', 'copy in the background', () => waitFor(ctx, specOf(row)));
     await job.step('recover', 'finish', () => finishOne(ctx, volume.name));
@@ -148,7 +148,7 @@ function instantSummary(
   job: unknown,
   result: { usableMs: number; progress: HydrationProgress | null },
 ): Summary {
-  const usable = `${volume} reads ${qrv} since ${(result.usableMs / 1000).toFixed(2)} s after the start`;
+  const usable = `${volume} reads ${qrv} since ${(result.usableMs / 1000).toFixed(2)} s after the command`;
   const { progress } = result;
   return {
     data: {

@@ -24,7 +24,7 @@ export function splitLvmName(dmName: string): [string, string] | null {
 }
 
 /** /dev/VG/LV of a block device that is an ordinary LVM logical volume, or null. */
-async function lvPathOf(device: string): Promise<string | null> {
+export async function lvPathOf(device: string): Promise<string | null> {
   const st = await fs.stat(device);
   const id = majorMinor(st.rdev);
   const uuid = (await fs.readFile(`/sys/dev/block/${id}/dm/uuid`, 'utf8').catch(() => '')).trim();

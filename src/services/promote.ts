@@ -19,6 +19,7 @@ import { policyFor } from '../policy/resolve.ts';
 import { getProvider } from '../providers/registry.ts';
 import { describeUse, usesOf } from '../system/device-use.ts';
 import { promoteTarget, type PromoteTarget } from './promote-target.ts';
+import { migrate, migrateTarget } from './promote-migrate.ts';
 import { chooseAt, choseLine } from './resolve.ts';
 
 export interface PromoteRequest {
@@ -27,6 +28,14 @@ export interface PromoteRequest {
   asOf?: string;
   /** promote although the old primary still exists (its later writes stay only there) */
   force: boolean;
+  /**
+   * Instead of the QRV's own device or image: this device becomes the primary, reading the QRV at
+   * once while the kernel copies it there (./promote-migrate.ts); the QRV stays a QRV.
+   */
+  migrateTo?: string;
+  /** with migrateTo: wait for the copy (default), and its throttle */
+  wait?: boolean;
+  throttle?: number;
 }
 
 const LIVE = new Set(['ready', 'creating', 'removing']);
@@ -162,15 +171,16 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
   const snapshot = data.snapshots.find((s) => s.id === qrv.snapshotId);
   const asOf = `${qrv.snapshotId}${snapshot ? ` (${snapshot.createdAt})` : ''}`;
   const live = data.snapshots.filter((s) => s.volume === volume.name && LIVE.has(s.state));
+  const migrateTo = request.migrateTo ?? null;
   const { result, job } = await withJob(ctx, 'promote', volume.name, (job) =>
-    promoteInJob({ ctx, job, qrv, volume, asOf, live, force: request.force }),
+    promoteInJob({ ctx, job, qrv, volume, asOf, live, force: request.force, migrateTo }),
   );
   const others = data.qrvs
     .filter((q) => q.volume === volume.name && q.id !== qrv.id && q.state === 'ready')
     .map((q) => q.id);
   const lines = [
     ...(chosen ? [choseLine(chosen)] : []),
-    `promoted QRV ${qrv.id}: volume ${volume.name} is now ${result.volume.path} (${result.volume.provider}), as it was at ${asOf}`,
+    `${migrateTo ? `moved volume ${volume.name} to ${migrateTo}, to hold QRV ${qrv.id}` : `promoted QRV ${qrv.id}`}: volume ${volume.name} is now ${result.volume.path} (${result.volume.provider}), as it was at ${asOf}`,
     `the old primary ${volume.path} (${volume.provider}) is retired: ${result.oldExists ? 'kept as it is; qrv no longer snapshots it' : 'it was gone'}`,
     ...(live.length
       ? [
@@ -187,10 +197,14 @@ export async function promote(ctx: Context, request: PromoteRequest): Promise<Su
       : []),
     `next: use ${result.volume.path} (mount it, start the service); \`qrv snap ${volume.name}\` and \`qrv run ${volume.name}\` protect it from now on`,
   ];
-  return {
+  const promoted = {
     data: { volume: result.volume, qrv: result.qrv, retired: result.retired, leftPool: result.leftPool, job },
     lines,
   };
+  if (!migrateTo) return promoted;
+  const wait = request.wait !== false;
+  const throttle = request.throttle !== undefined ? { throttle: request.throttle } : {};
+  return migrate(ctx, promoted, { volume: volume.name, qrv: qrv.id, wait, ...throttle });
 }
 
 /** One promotion inside its job: what it promotes, and the snapshots still live on the old primary. */
@@ -203,6 +217,8 @@ interface Promotion {
   asOf: string;
   live: Snapshot[];
   force: boolean;
+  /** the device the volume moves to (promote --migrate-to), or null: the QRV's own */
+  migrateTo: string | null;
 }
 
 /**
@@ -215,7 +231,7 @@ async function promoteInJob(p: Promotion): Promise<Switched> {
   const target = await job.step(
     'promote',
     'check QRV',
-    () => promoteTarget(qrv, volume),
+    () => (p.migrateTo ? migrateTarget(ctx, qrv, p.migrateTo) : promoteTarget(qrv, volume)),
     (t) =>
       `${qrv.id} at ${t.path} (${t.provider}), as of ${p.asOf}, ${qrv.lastVerify ? `verified ${qrv.lastVerify.at}` : 'never verified'}`,
   );
@@ -320,13 +336,14 @@ async function recordSwitch(p: Promotion, ref: VolumeRef, oldExists: boolean): P
           options: ref.options,
           sizeBytes: facts.sizeBytes,
         });
-        Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
+        // migrated: the QRV's data is copied to the new device and the QRV stays what it was
+        if (!p.migrateTo) Object.assign(rows.qrv, { state: 'promoted', updatedAt: now });
         holder.made = {
           volume: plainCopy(rows.volume),
           qrv: plainCopy(rows.qrv),
           retired,
           oldExists,
-          leftPool: leavePool(catalog, qrv.id),
+          leftPool: p.migrateTo ? null : leavePool(catalog, qrv.id),
         };
         const clash = destinationClash(catalog, rows.volume);
         if (clash) void job.warn(clash);

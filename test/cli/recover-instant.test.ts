@@ -66,6 +66,18 @@ t.test('no reflink: says why, and writes back only what differs', async (t) => {
   t.ok(await same(v.image, v.qrvPath), 'the image is the QRV, byte for byte');
 });
 
+t.test("promote --migrate-to takes a block device of the QRV's size only", async (t) => {
+  const dir = await tmpDir(t, 'qrv-migrate-');
+  const v = await damaged(t, dir, dir, 8);
+  const file = path.join(dir, 'other.img');
+  await fs.writeFile(file, Buffer.alloc(MiB));
+  const run = await qrvJson(v.home, ['promote', v.qrvId, '--migrate-to', file, '--force']);
+  t.equal(run.run.exitCode, 4);
+  t.match(run.run.stdout + run.run.stderr, /is not a block device/);
+  const list = await qrvJson(v.home, ['volume', 'list']);
+  t.match(JSON.stringify(list.summary), v.image, 'the volume did not move');
+});
+
 t.test('the options of --instant and --status', async (t) => {
   const home = await tmpDir(t, 'qrv-instant-usage-');
   for (const [args, message] of [
@@ -80,6 +92,9 @@ t.test('the options of --instant and --status', async (t) => {
     t.equal(run.exitCode, 2, args.join(' '));
     t.match(run.stderr, message);
   }
+  const promoteUsage = await qrv(home, ['promote', 'q-1', '--no-wait']);
+  t.equal(promoteUsage.exitCode, 2);
+  t.match(promoteUsage.stderr, /--throttle and --no-wait go with --migrate-to/);
   const status = await qrvJson(home, ['recover', '--status']);
   t.equal(status.run.exitCode, 0);
   t.same((status.summary as { hydrations: unknown[] }).hydrations, [], 'nothing runs');

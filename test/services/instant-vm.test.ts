@@ -25,6 +25,17 @@ t.test('instant recovery: dm, thin and classic LVs; qrv killed; a reboot in the 
   t.equal(result('x-table'), 'linear', 'dm: qrv-x is linear over its device again');
   t.equal(result('x-same'), 'yes', 'dm: it holds the QRV block for block');
   t.equal(result('x-helpers'), '0 0 0', 'dm: no helper device, file or loop device left');
+  t.match(
+    json('migrate'),
+    {
+      volume: { name: 'x', provider: 'lvm', path: '/dev/vge/fast', retired: [{ provider: 'dm' }] },
+      qrv: { state: 'ready' },
+      recovery: { method: 'instant', finished: true },
+    },
+    'promote --migrate-to: the volume moved to the new LV, which got the QRV; the QRV stays ready',
+  );
+  t.equal(result('migrate-same'), 'yes', 'the new LV holds the QRV block for block');
+  t.equal(result('migrate-old'), '0', "the old primary's qrv-x device was given back");
 
   t.match(result('web-copying'), /^\d+ 128$/, 'thin: the kernel was copying');
   t.equal(result('web-reads-qrv'), 'same', 'thin: while copying, the LV reads as the QRV, block for block');

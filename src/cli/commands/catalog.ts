@@ -42,6 +42,31 @@ function refuseObjectOptions(options: { into?: string }): void {
 /** What a command's action is given to work with. */
 type Ctx = Parameters<Parameters<typeof execute>[1]>[0];
 
+interface PromoteOptions {
+  force?: boolean;
+  asOf?: string;
+  migrateTo?: string;
+  wait?: boolean;
+  throttle?: string;
+}
+
+function promoteRequest(qrvId: string, options: PromoteOptions) {
+  if (!options.migrateTo && (options.throttle !== undefined || options.wait === false))
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--throttle and --no-wait go with --migrate-to',
+      'e.g. `qrv promote q-1a2b3c4d5e6f --migrate-to /dev/vg/fast --force`',
+    );
+  return {
+    qrvId,
+    force: Boolean(options.force),
+    ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+    ...(options.migrateTo !== undefined ? { migrateTo: options.migrateTo, wait: options.wait !== false } : {}),
+    ...(options.throttle !== undefined ? { throttle: Number(options.throttle) } : {}),
+  };
+}
+
 /** The options of `qrv recover`. */
 interface RecoverOptions extends InstantOptions {
   from?: string;
@@ -315,13 +340,16 @@ export function register(program: Command): void {
       '--force',
       "promote although the old primary still exists (what was written to it after the QRV's snapshot stays only there)",
     )
-    .action((qrvId: string, options: { force?: boolean; asOf?: string }, command: Command) =>
-      execute(command, (ctx) =>
-        promote(ctx, {
-          qrvId,
-          force: Boolean(options.force),
-          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
-        }),
-      ),
+    .option(
+      '--migrate-to <device>',
+      "instead of the QRV's own device or image, this device (an LV or a disk of the QRV's size) becomes the primary: usable at once, reading the QRV while the kernel copies it there (as recover --instant); the QRV stays a QRV",
+    )
+    .option(
+      '--no-wait',
+      'with --migrate-to: return once the volume reads the QRV; `qrv recover --status` finishes the copy',
+    )
+    .option('--throttle <percent>', 'with --migrate-to: as recover --instant --throttle')
+    .action((qrvId: string, options: PromoteOptions, command: Command) =>
+      execute(command, (ctx) => promote(ctx, promoteRequest(qrvId, options))),
     );
 }

@@ -37,6 +37,13 @@ echo "RESULT x-table $(dmsetup table qrv-x | cut -d' ' -f3)"
 echo "RESULT x-same $(cmp -s /dev/mapper/qrv-x /store/q/x.qrv.img && echo yes || echo no)"
 echo "RESULT x-helpers $(dmsetup ls | grep -c qrv-hyd || true) $(ls /store/home/hydrate | wc -l) $(losetup -a | wc -l)"
 
+# promote --migrate-to: the dm volume moves to a new LV of its QRV's size, which reads the QRV at
+# once and holds it when the copy is done; the QRV stays a QRV
+lvm lvcreate -q -y -L 64m -n fast vge
+echo "RESULT migrate $(qrv promote "$(cat /store/x.qrv)" --migrate-to /dev/vge/fast --force)"
+echo "RESULT migrate-same $(cmp -s /dev/vge/fast /store/q/x.qrv.img && echo yes || echo no)"
+echo "RESULT migrate-old $(dmsetup ls | grep -c '^qrv-x' || true)"
+
 # thin LV: qrv killed while it waits; the volume reads the QRV block for block while it is copied
 q=$(cat /store/web.qrv)
 "$QRV" --json recover web --from "$q" --instant --throttle 1 >/tmp/web.out 2>&1 &

@@ -71,7 +71,10 @@ async function activateOne(
     for (const f of result?.failed ?? []) lines.push(`  ${f.snapshotId} not attached: ${f.reason}`);
     const hydration = volume.hydration ? await reattach(volume) : null;
     if (hydration) lines.push(`${volume.name}: ${hydration}`);
-    return { result: { volume: volume.name, ...result, ...(hydration ? { hydration } : {}) }, failed: result?.failed.length ?? 0 };
+    return {
+      result: { volume: volume.name, ...result, ...(hydration ? { hydration } : {}) },
+      failed: result?.failed.length ?? 0,
+    };
   } catch (error) {
     // One volume that cannot be activated must not keep the others (at boot) down.
     if (!(error instanceof QrvError) || error.code === 'resume-failed') throw error;

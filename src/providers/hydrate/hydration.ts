@@ -110,7 +110,9 @@ export async function finishHydration(spec: HydrationSpec): Promise<void> {
       'refused',
       'hydration-unfinished',
       `the copy onto ${spec.device} is ${progress.state} (${progress.doneBytes} of ${progress.sizeBytes} bytes)`,
-      progress.state === 'inactive' ? 'activate the volume first (qrv volume activate)' : 'wait for it: qrv recover --status',
+      progress.state === 'inactive'
+        ? 'activate the volume first (qrv volume activate)'
+        : 'wait for it: qrv recover --status',
     );
   }
   await removeHelpers(spec);
@@ -230,12 +232,22 @@ async function attachLoop(file: string, flags: string[], undo: Undo, fd?: number
   undo.push(() => tool('losetup', ['-d', loop]));
   const id = await blockDeviceId(loop);
   if (!id)
-    throw new QrvError('io', 'no-loop-device', `losetup attached ${file} to "${loop}", no block device`, 'check losetup -a');
+    throw new QrvError(
+      'io',
+      'no-loop-device',
+      `losetup attached ${file} to "${loop}", no block device`,
+      'check losetup -a',
+    );
   return id;
 }
 
 /** Loop devices whose backing file is `file`. */
 async function loopsOf(file: string): Promise<string[]> {
   const shown = await tool('losetup', ['-n', '-O', 'NAME', '-j', file]);
-  return shown.exitCode === 0 ? shown.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+  return shown.exitCode === 0
+    ? shown.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
 }

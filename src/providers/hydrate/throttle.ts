@@ -7,7 +7,12 @@ export const THROTTLE_FILE = '/sys/module/dm_mirror/parameters/raid1_resync_thro
 
 export async function setResyncThrottle(percent: number, file = THROTTLE_FILE): Promise<void> {
   if (!Number.isInteger(percent) || percent < 1 || percent > 100)
-    throw new QrvError('usage', 'usage', `--throttle ${percent}: give a whole percentage from 1 to 100`, 'e.g. --throttle 25');
+    throw new QrvError(
+      'usage',
+      'usage',
+      `--throttle ${percent}: give a whole percentage from 1 to 100`,
+      'e.g. --throttle 25',
+    );
   await fs.writeFile(file, `${percent}\n`).catch((error: NodeJS.ErrnoException) => {
     throw new QrvError(
       'io',

@@ -70,5 +70,8 @@ t.test('the throttle: a whole percentage, written where the module takes it', as
   await setResyncThrottle(25, file);
   t.equal(await fs.readFile(file, 'utf8'), '25\n');
   for (const bad of [0, 101, 2.5, Number.NaN]) await t.rejects(setResyncThrottle(bad, file), { code: 'usage' });
-  await t.rejects(setResyncThrottle(5, `${dir}/none/x`), { code: 'write-failed', hint: /is the dm_mirror module loaded/ });
+  await t.rejects(setResyncThrottle(5, `${dir}/none/x`), {
+    code: 'write-failed',
+    hint: /is the dm_mirror module loaded/,
+  });
 });

@@ -115,7 +115,13 @@ t.test('volume activate: names or --all, dm volumes only', async (t) => {
   await fs.writeFile(image, Buffer.alloc(1024 * 1024));
   t.equal((await qrv(home, ['volume', 'add', 'v', '--path', image])).exitCode, 0);
   await refused(t, home, ['volume', 'activate'], 2, /no volume given \(name the volumes, or give --all/);
-  await refused(t, home, ['volume', 'activate', 'v'], 2, /volume "v" is a file volume: only dm volumes are activated/);
+  await refused(
+    t,
+    home,
+    ['volume', 'activate', 'v'],
+    2,
+    /volume "v" is a file volume: only dm volumes \(and volumes an instant recovery is copying onto\) are activated/,
+  );
   await refused(t, home, ['volume', 'activate', 'nope'], 3, /no volume named "nope"/);
   const all = await qrv(home, ['volume', 'activate', '--all']);
   t.equal(all.exitCode, 0);

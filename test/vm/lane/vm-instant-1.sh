@@ -5,12 +5,7 @@
 # reboots, and the second boot, vm-instant-2.sh, goes on with it). The QRVs and the qrv home are on
 # an LV of the data disk, which the second boot finds again. Only ever inside the VM.
 set -euo pipefail
-. /repo/test/vm/lane/vm-lib.sh
-export QRV_HOME=/store/home
-sum() { sha256sum "$1" | cut -c1-16; }
-fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
-# copying VOLUME: the mirror's region counts while the kernel copies, empty once it is done
-copying() { dmsetup status "$1" | sed -n 's/.* \([0-9]*\)\/\([0-9]*\) .*/\1 \2/p' | awk '$1 < $2'; }
+. /repo/test/vm/lane/vm-instant-lib.sh
 vg_pair
 lvm lvcreate -q -y -L 400m -n store vge
 lvm lvcreate -q -y -L 64m -n raw vge
@@ -20,12 +15,12 @@ qrv volume add web --provider lvm --path /dev/vge/web >/dev/null
 qrv volume add x --provider dm --device /dev/vge/raw >/dev/null
 mkfs.ext4 -q /dev/mapper/qrv-x && mkdir -p /mnt/x && mount /dev/mapper/qrv-x /mnt/x
 for v in db web x; do
-  dd if=/dev/urandom bs=1048576 count=24 status=none of="/mnt/$v/file1"
+  dd if=/dev/urandom bs=1048576 count=8 status=none of="/mnt/$v/file1"
   sum "/mnt/$v/file1" >"/store/$v.sum"
   run=$(qrv run "$v" --to /store/q/)
   field "$run" qrv.id >"/store/$v.qrv"
   # then the volume goes bad: file1 overwritten, a file added
-  dd if=/dev/urandom bs=1048576 count=24 status=none of="/mnt/$v/file1" conv=notrunc
+  dd if=/dev/urandom bs=1048576 count=8 status=none of="/mnt/$v/file1" conv=notrunc
   echo junk >"/mnt/$v/junk"
   umount "/mnt/$v"
 done

@@ -4,11 +4,7 @@
 # boot; doctor says so; qrv volume activate makes its mirror again and the copy goes on; at its end
 # the LV holds the QRV and what was written to it before the reboot. Only ever inside the VM.
 set -euo pipefail
-. /repo/test/vm/lane/vm-lib.sh
-export QRV_HOME=/store/home
-sum() { sha256sum "$1" | cut -c1-16; }
-fsck() { if e2fsck -fn "$1" >/dev/null 2>&1; then echo clean; else echo unclean; fi; }
-copying() { dmsetup status "$1" | sed -n 's/.* \([0-9]*\)\/\([0-9]*\) .*/\1 \2/p' | awk '$1 < $2'; }
+. /repo/test/vm/lane/vm-instant-lib.sh
 # what a boot does: activate what may be activated automatically
 lvm vgchange -q -aay vge >/dev/null
 echo "RESULT db-active-at-boot $([ -b /dev/vge/db ] && echo yes || echo no)"

@@ -108,10 +108,10 @@ function measure(kind: Kind, s: Setup, sizeBytes: number): Promise<Run> {
     } finally {
       ok('umount', [s.mnt]);
       if (summary.before) qrv(s.home, ['unsnap', summary.before]);
-      // a clone of the QRV shares no extent with the kept snapshot, so the next provider-range
-      // recovery would see every block as changed: the image becomes a clone of that snapshot
-      // again (the same data), as it is after a write-back
-      if (kind === 'instant') ok('cp', ['--reflink=always', s.snapshotPath, s.image]);
+      // a clone of the QRV, or an image written in full, shares no extent with the kept
+      // snapshot, so the next provider-range recovery would see every block as changed: the
+      // image becomes a clone of that snapshot again (the same data), as after an incremental one
+      if (kind !== 'incremental') ok('cp', ['--reflink=always', s.snapshotPath, s.image]);
     }
   });
 }

@@ -11,7 +11,7 @@ import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
 import { namedTarget } from '../engine/destination.ts';
 import { findVolume } from '../catalog/lookup.ts';
-import type { HydrationRow, Volume } from '../catalog/schema.ts';
+import type { CatalogData, HydrationRow, Volume } from '../catalog/schema.ts';
 import type { Summary } from '../output/printer.ts';
 import { getProvider } from '../providers/registry.ts';
 import { volumeRef, type InstantSupport } from '../providers/provider.ts';
@@ -23,7 +23,13 @@ import {
   type HydrationProgress,
   type HydrationSpec,
 } from '../providers/hydrate/hydration.ts';
-import { setResyncThrottle } from '../providers/hydrate/throttle.ts';
+import {
+  Pacer,
+  parseThrottle,
+  setResyncThrottle,
+  START_PERCENT,
+  type Throttle,
+} from '../providers/hydrate/throttle.ts';
 import { checkTarget, sourceOf } from './recover.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
@@ -34,8 +40,8 @@ export interface InstantRequest {
   from: string;
   /** wait for the copy and finish it (default); false: return once the volume reads the copy */
   wait: boolean;
-  /** % of the time the kernel's mirror copy may use (dm_mirror's raid1_resync_throttle; all mirrors) */
-  throttle?: number;
+  /** `25%`: the share of time the kernel's mirror copies may use (raid1_resync_throttle, all mirrors); `40M`: a rate kept while qrv waits */
+  throttle?: string;
 }
 
 /** How often a waiting qrv reads the mirror's status. */
@@ -50,28 +56,14 @@ export const specOf = (row: HydrationRow): HydrationSpec => ({
 });
 
 export async function recoverInstant(ctx: Context, request: InstantRequest): Promise<Summary> {
+  const throttle = throttleOf(request.throttle, request.wait);
   const data = await ctx.catalog.read();
   const volume = findVolume(data, request.volume);
   const source = await sourceOf(ctx, volume.name, request.from);
   // a file volume's snapshot can be cloned as well as a QRV (it is beside the image)
   if (volume.provider === 'file') return (await import('./instant-file.ts')).instantFile(ctx, volume, source);
   const instant = instantOf(volume);
-  if (!source.qrv)
-    throw unsupported(
-      `${request.from} is not a QRV`,
-      'give --from a QRV (a snapshot lives on the disk being recovered)',
-    );
-  refuseSnapshots(
-    data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'),
-    volume.name,
-  );
-  if (volume.hydration)
-    throw new QrvError(
-      'refused',
-      'volume-hydrating',
-      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} already`,
-      'wait for it: qrv recover --status',
-    );
+  refuseInstant(data, volume, source);
   const planned = await namedTarget(volume.path);
   const deviceBytes = await blockDeviceSize(volume.path);
   if (deviceBytes !== source.sizeBytes)
@@ -101,13 +93,15 @@ export async function recoverInstant(ctx: Context, request: InstantRequest): Pro
       startedAt: ctx.now().toISOString(),
     };
     await job.begin((catalog) => void (findVolume(catalog, volume.name).hydration = row));
-    await attach(ctx, job, { volume, instant, row }, request.throttle);
+    const pacer = throttle && 'bytesPerSecond' in throttle ? new Pacer(throttle.bytesPerSecond) : null;
+    const percent = throttle && 'percent' in throttle ? throttle.percent : pacer?.percent;
+    await attach(ctx, job, { volume, instant, row }, percent);
     // from the command: qrv's own start included
     const usableMs = process.uptime() * 1000;
     if (!request.wait) return { usableMs, progress: await hydrationProgress(specOf(row)) };
-    await job.step('recover', 'copy in the background', () => waitFor(ctx, specOf(row)));
+    const copy = await job.step('recover', 'copy in the background', () => waitFor(ctx, specOf(row), pacer));
     await job.step('recover', 'finish', () => finishOne(ctx, volume.name));
-    return { usableMs, progress: null };
+    return { usableMs, progress: null, copy };
   });
   return instantSummary(volume.name, source.id, job, result);
 }
@@ -117,7 +111,7 @@ async function attach(
   ctx: Context,
   job: JobRecorder,
   it: { volume: Volume; instant: InstantSupport; row: HydrationRow },
-  throttle: number | undefined,
+  percent: number | undefined,
 ): Promise<void> {
   const ref = volumeRef(it.volume);
   await job.step(
@@ -136,7 +130,7 @@ async function attach(
         await job.commit((catalog) => void delete findVolume(catalog, it.volume.name).hydration);
         throw error;
       }
-      if (throttle !== undefined) await setResyncThrottle(throttle);
+      if (percent !== undefined) await setResyncThrottle(percent);
     },
     () => `${it.volume.path} reads ${it.row.qrv}; the kernel copies it onto the volume`,
   );
@@ -146,10 +140,13 @@ function instantSummary(
   volume: string,
   qrv: string,
   job: unknown,
-  result: { usableMs: number; progress: HydrationProgress | null },
+  result: { usableMs: number; progress: HydrationProgress | null; copy?: Copied },
 ): Summary {
   const usable = `${volume} reads ${qrv} since ${(result.usableMs / 1000).toFixed(2)} s after the command`;
-  const { progress } = result;
+  const { progress, copy } = result;
+  const copied = copy
+    ? `; ${formatBytes(copy.bytes)} copied in ${copy.seconds.toFixed(1)} s (${formatBytes(copy.bytes / Math.max(copy.seconds, 0.001))}/s)`
+    : '';
   return {
     data: {
       job,
@@ -158,23 +155,48 @@ function instantSummary(
       usableSeconds: result.usableMs / 1000,
       finished: progress === null,
       ...(progress ? { copiedBytes: progress.doneBytes, sizeBytes: progress.sizeBytes } : {}),
+      ...(copy ? { copySeconds: copy.seconds, copyBytesPerSecond: copy.bytes / Math.max(copy.seconds, 0.001) } : {}),
     },
     lines: progress
       ? [usable, `the kernel copies it onto the volume (${percent(progress)} done): qrv recover --status`]
-      : [usable, `recovered ${volume} from ${qrv}: the copy is done and ${volume} is its own device again`],
+      : [usable, `recovered ${volume} from ${qrv}: the copy is done and ${volume} is its own device again${copied}`],
   };
 }
 
-/** Waits for the kernel's copy, with progress events, until every region is copied. */
-async function waitFor(ctx: Context, spec: HydrationSpec): Promise<void> {
+interface Copied {
+  bytes: number;
+  seconds: number;
+}
+
+/** Waits for the kernel's copy, with progress events (and a rate kept), until every region is copied. */
+async function waitFor(ctx: Context, spec: HydrationSpec, pacer: Pacer | null): Promise<Copied> {
   const meter = new ProgressMeter(ctx.reporter, 'recover', spec.sizeBytes);
+  const started = performance.now();
+  let first: number | null = null;
   for (;;) {
     const progress = await hydrationProgress(spec);
+    first ??= progress.doneBytes;
     meter.update(progress.doneBytes, progress.state !== 'copying');
-    if (progress.state === 'synced' || progress.state === 'switched') return;
+    if (progress.state === 'synced' || progress.state === 'switched')
+      return { bytes: progress.doneBytes - first, seconds: (performance.now() - started) / 1000 };
     if (progress.state !== 'copying') throw stopped(spec, progress);
+    await pacer?.observe(performance.now(), progress.doneBytes);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+/** A rate is kept by the qrv that waits: without one (--no-wait) only a share can be set. */
+export function throttleOf(text: string | undefined, wait: boolean): Throttle | undefined {
+  if (text === undefined) return undefined;
+  const throttle = parseThrottle(text);
+  if ('bytesPerSecond' in throttle && !wait)
+    throw new QrvError(
+      'usage',
+      'usage',
+      `--throttle ${text} is a rate, which the waiting qrv keeps: with --no-wait give a share of time`,
+      `e.g. --no-wait --throttle ${START_PERCENT * 5}% (for every mirror the kernel copies), or wait for the copy`,
+    );
+  return throttle;
 }
 
 /** The copy is done: the volume's own device again, the helpers gone, the row cleared. */
@@ -288,6 +310,23 @@ function instantOf(volume: Volume): InstantSupport {
       `recover it with qrv recover ${volume.name} --from ID --force (only what differs is written)`,
     );
   return instant;
+}
+
+/** A source that is not a QRV, snapshots in the way, a copy under way already. */
+function refuseInstant(data: CatalogData, volume: Volume, source: { id: string; qrv?: unknown }): void {
+  if (!source.qrv)
+    throw unsupported(`${source.id} is not a QRV`, 'give --from a QRV (a snapshot lives on the disk being recovered)');
+  refuseSnapshots(
+    data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'),
+    volume.name,
+  );
+  if (volume.hydration)
+    throw new QrvError(
+      'refused',
+      'volume-hydrating',
+      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} already`,
+      'wait for it: qrv recover --status',
+    );
 }
 
 /** Snapshots whose copy-on-write store would fill with the whole volume as the copy writes it. */

@@ -51,7 +51,7 @@ export async function migrateTarget(ctx: Context, qrv: Qrv, device: string): Pro
 export async function migrate(
   ctx: Context,
   promoted: Summary,
-  it: { volume: string; qrv: string; wait: boolean; throttle?: number },
+  it: { volume: string; qrv: string; wait: boolean; throttle?: string },
 ): Promise<Summary> {
   const recovered = await recoverInstant(ctx, {
     volume: it.volume,

@@ -21,6 +21,7 @@ import { describeUse, usesOf } from '../system/device-use.ts';
 import { promoteTarget, type PromoteTarget } from './promote-target.ts';
 import { migrate, migrateTarget } from './promote-migrate.ts';
 import { chooseAt, choseLine } from './resolve.ts';
+import { throttleOf } from './instant.ts';
 
 export interface PromoteRequest {
   /** the QRV; with asOf, the volume whose newest QRV at that time is promoted */
@@ -35,7 +36,7 @@ export interface PromoteRequest {
   migrateTo?: string;
   /** with migrateTo: wait for the copy (default), and its throttle */
   wait?: boolean;
-  throttle?: number;
+  throttle?: string;
 }
 
 const LIVE = new Set(['ready', 'creating', 'removing']);
@@ -161,6 +162,7 @@ function destinationClash(data: CatalogData, volume: Volume): string | null {
 }
 
 export async function promote(ctx: Context, request: PromoteRequest): Promise<Summary> {
+  throttleOf(request.throttle, request.wait !== false); // refused before anything moves
   const data = await ctx.catalog.read();
   // --as-of: the argument is a volume, and its newest QRV holding its state at that time is promoted.
   const chosen =

@@ -87,6 +87,16 @@ t.test('the options of --instant and --status', async (t) => {
     [['recover', '--status', '--from', 'q-1'], /--status does not go with --from/],
     [['recover', 'vol', '--from', 'q-1', '--throttle', '5'], /--throttle and --no-wait go with --instant/],
     [['recover', 'vol', '--from', 'q-1', '--no-wait'], /--throttle and --no-wait go with --instant/],
+    [
+      ['recover', 'vol', '--from', 'q-1', '--instant', '--throttle', '25'],
+      /a share of time from 1% to 100%, or a rate/,
+    ],
+    [['recover', 'vol', '--from', 'q-1', '--instant', '--throttle', '0%'], /a share of time from 1% to 100%/],
+    [
+      ['recover', 'vol', '--from', 'q-1', '--instant', '--no-wait', '--throttle', '40M'],
+      /--throttle 40M is a rate, which the waiting qrv keeps: with --no-wait give a share of time/,
+    ],
+    [['promote', 'q-1', '--migrate-to', '/dev/null', '--throttle', 'fast'], /--throttle fast: give a share of time/],
   ] as const) {
     const run = await qrv(home, [...args]);
     t.equal(run.exitCode, 2, args.join(' '));

@@ -23,6 +23,13 @@ t.test('instant recovery: dm, thin and classic LVs; qrv killed; a reboot in the 
   t.match(x, { method: 'instant', finished: true, job: { state: 'succeeded' } }, 'dm: recovered, waited for');
   // speed is measured by bench:instant, not asserted: emulated and beside other tests it varies 2-15 s
   t.ok(x.usableSeconds > 0, `dm: usable after ${x.usableSeconds} s (emulated, qrv's start included)`);
+  const limit = 8 * 2 ** 20;
+  const rate = (s: { copyBytesPerSecond?: number }) => `${((s.copyBytesPerSecond ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
+  t.ok(
+    (x.copyBytesPerSecond as number) <= 1.3 * limit,
+    `dm: --throttle 8M kept the copy at ${rate(x)} (unthrottled, promote --migrate-to below: ${rate(json('migrate').recovery as object)})`,
+  );
+  t.equal(result('x-share-after'), '100', "dm: the kernel's share is given back at the end");
   t.equal(result('x-table'), 'linear', 'dm: qrv-x is linear over its device again');
   t.equal(result('x-same'), 'yes', 'dm: it holds the QRV block for block');
   t.equal(result('x-helpers'), '0 0 0', 'dm: no helper device, file or loop device left');

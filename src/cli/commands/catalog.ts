@@ -63,7 +63,7 @@ function promoteRequest(qrvId: string, options: PromoteOptions) {
     force: Boolean(options.force),
     ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
     ...(options.migrateTo !== undefined ? { migrateTo: options.migrateTo, wait: options.wait !== false } : {}),
-    ...(options.throttle !== undefined ? { throttle: Number(options.throttle) } : {}),
+    ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
   };
 }
 
@@ -275,8 +275,8 @@ export function register(program: Command): void {
       'with --instant: return once the volume reads the QRV; `qrv recover --status` finishes the copy',
     )
     .option(
-      '--throttle <percent>',
-      "with --instant: the share of time the kernel's mirror copy may take (1-100; dm_mirror's raid1_resync_throttle, for every mirror)",
+      '--throttle <limit>',
+      "with --instant: a rate for the kernel's copy, such as 40M (MiB/s; kept while qrv waits), or a share of time such as 25% (raid1_resync_throttle, for every mirror)",
     )
     .option('--status', "how far each instant recovery is (or VOLUME's); finishes those whose copy is done")
     .option('--via <method>', 'with --path: how to read the copy: auto, debugfs (ext2/3/4, no root) or mount (root)')
@@ -348,7 +348,7 @@ export function register(program: Command): void {
       '--no-wait',
       'with --migrate-to: return once the volume reads the QRV; `qrv recover --status` finishes the copy',
     )
-    .option('--throttle <percent>', 'with --migrate-to: as recover --instant --throttle')
+    .option('--throttle <limit>', 'with --migrate-to: as recover --instant --throttle (40M, 25%)')
     .action((qrvId: string, options: PromoteOptions, command: Command) =>
       execute(command, (ctx) => promote(ctx, promoteRequest(qrvId, options))),
     );

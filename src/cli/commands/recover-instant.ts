@@ -1,4 +1,4 @@
-// `qrv recover VOLUME --from QRV --instant [--no-wait] [--throttle N]` and `qrv recover --status`.
+// `qrv recover VOLUME --from QRV --instant [--no-wait] [--throttle 40M|25%]` and `qrv recover --status`.
 import { QrvError } from '../../core/errors.ts';
 import { lazy } from '../lazy.ts';
 import type { execute } from '../execute.ts';
@@ -45,12 +45,11 @@ export function instantCommand(ctx: Ctx, volume: string | undefined, options: In
       'qrv recover --instant needs a volume and --from <QRV>',
       'e.g. `qrv recover web --from q-1a2b3c4d5e6f --instant`',
     );
-  const throttle = options.throttle === undefined ? undefined : Number(options.throttle);
   return recoverInstant(ctx, {
     volume,
     from: options.from,
     wait: options.wait !== false,
-    ...(throttle !== undefined ? { throttle } : {}),
+    ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
   });
 }
 

@@ -61,17 +61,3 @@ t.test('names and sizes', async (t) => {
   t.equal(logBytes(64 * 2 ** 20), 2 ** 20, 'at least 1 MiB');
   t.ok(logBytes(16 * 2 ** 40) >= 4096 + (16 * 2 ** 40) / (512 * 1024) / 8, 'a bit per region of 16 TiB');
 });
-
-t.test('the throttle: a whole percentage, written where the module takes it', async (t) => {
-  const { setResyncThrottle } = await import('../../../src/providers/hydrate/throttle.ts');
-  const dir = await fs.mkdtemp('/tmp/qrv-throttle-');
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const file = `${dir}/raid1_resync_throttle`;
-  await setResyncThrottle(25, file);
-  t.equal(await fs.readFile(file, 'utf8'), '25\n');
-  for (const bad of [0, 101, 2.5, Number.NaN]) await t.rejects(setResyncThrottle(bad, file), { code: 'usage' });
-  await t.rejects(setResyncThrottle(5, `${dir}/none/x`), {
-    code: 'write-failed',
-    hint: /is the dm_mirror module loaded/,
-  });
-});

@@ -25,9 +25,10 @@ for v in db web x; do
   umount "/mnt/$v"
 done
 
-# dm: waited for; the volume is its own device again at the end
+# dm: waited for, its copy kept to 8 MiB/s; the volume is its own device again at the end
 echo "RESULT refused-mounted-x $(mount /dev/mapper/qrv-x /mnt/x && refused recover x --from "$(cat /store/x.qrv)" --instant; umount /mnt/x)"
-echo "RESULT x $(qrv recover x --from "$(cat /store/x.qrv)" --instant)"
+echo "RESULT x $(qrv recover x --from "$(cat /store/x.qrv)" --instant --throttle 8M)"
+echo "RESULT x-share-after $(cat /sys/module/dm_mirror/parameters/raid1_resync_throttle)"
 echo "RESULT x-table $(dmsetup table qrv-x | cut -d' ' -f3)"
 echo "RESULT x-same $(cmp -s /dev/mapper/qrv-x /store/q/x.qrv.img && echo yes || echo no)"
 echo "RESULT x-helpers $(dmsetup ls | grep -c qrv-hyd || true) $(ls /store/home/hydrate | wc -l) $(losetup -a | wc -l)"
@@ -41,7 +42,7 @@ echo "RESULT migrate-old $(dmsetup ls | grep -c '^qrv-x' || true)"
 
 # thin LV: qrv killed while it waits; the volume reads the QRV block for block while it is copied
 q=$(cat /store/web.qrv)
-"$QRV" --json recover web --from "$q" --instant --throttle 1 >/tmp/web.out 2>&1 &
+"$QRV" --json recover web --from "$q" --instant --throttle 1% >/tmp/web.out 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do [ -n "$(copying vge-web 2>/dev/null)" ] && break; sleep 0.2; done
 echo "RESULT web-copying $(copying vge-web)"
@@ -66,7 +67,7 @@ echo "RESULT web-fsck $(fsck /dev/vge/web)"
 echo "RESULT web-qrv-unchanged $(qrv verify "$q" >/dev/null && echo yes || echo no)"
 
 # classic LV: left copying, slowly, with a file written to it; the VM reboots with it mounted
-echo "RESULT db $(qrv recover db --from "$(cat /store/db.qrv)" --instant --no-wait --throttle 1)"
+echo "RESULT db $(qrv recover db --from "$(cat /store/db.qrv)" --instant --no-wait --throttle 1%)"
 mount /dev/vge/db /mnt/db
 echo "RESULT db-file-during $([ "$(sum /mnt/db/file1)" = "$(cat /store/db.sum)" ] && echo same || echo differs)"
 dd if=/dev/urandom bs=1048576 count=2 status=none of=/mnt/db/during && sync

@@ -20,6 +20,7 @@ import { withHookPair } from './hook-pair.ts';
 import type { JobRecorder } from './job-recorder.ts';
 import { idTaken } from '../catalog/lookup.ts';
 import { checkSnapshotHealth } from './snapshot-health.ts';
+import { refuseWhileHydrating } from './recovery-state.ts';
 import {
   alreadyCopied,
   openLedgers,
@@ -60,6 +61,7 @@ export async function copyPhase(
       resolveTarget(data, ctx.catalog.home, { volume, source: snapshot, to, force: options.force, qrvId: newQrvId }),
     (d) => `${d.path} (${d.kind}${d.existing ? `, updates ${d.existing.id}` : ', new QRV'})`,
   );
+  if (dest.existing) refuseWhileHydrating(data, volume.name, `cannot update QRV ${dest.existing.id}`, dest.existing.id);
   if (resume && dest.existing?.id !== resume.qrv.id) {
     throw new QrvError(
       'refused',

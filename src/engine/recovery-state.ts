@@ -53,6 +53,21 @@ export function halfRecoveredBy(data: CatalogData, volume: { name: string; path:
 }
 
 /**
+ * Refuses what would change an instant recovery under the kernel while it copies: writing or
+ * removing the QRV it reads (`qrvId`: only that one), promoting a QRV of the volume, removing it.
+ */
+export function refuseWhileHydrating(data: CatalogData, name: string, what: string, qrvId?: string): void {
+  const row = data.volumes.find((v) => v.name === name)?.hydration;
+  if (!row || (qrvId !== undefined && row.qrv !== qrvId)) return;
+  throw new QrvError(
+    'refused',
+    'volume-hydrating',
+    `${what}: volume ${name} is being recovered from ${row.qrv} (instant recovery), which the kernel reads while it copies`,
+    'wait for the copy to finish: qrv recover --status',
+  );
+}
+
+/**
  * Refuses to snapshot a volume a killed recovery left half written, or one whose instant recovery
  * is still copying (its device is a mirror of qrv's: a snapshot would reload its table).
  */

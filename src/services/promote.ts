@@ -12,6 +12,7 @@ import type { CatalogData, Qrv, RetiredPrimary, Snapshot, Volume } from '../cata
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive, withJob, type JobRecorder } from '../engine/job-recorder.ts';
+import { refuseWhileHydrating } from '../engine/recovery-state.ts';
 import { findQrv, findVolume } from '../catalog/lookup.ts';
 import { volumeRef, type VolumeRef } from '../providers/provider.ts';
 import type { Summary } from '../output/printer.ts';
@@ -76,6 +77,7 @@ function promotable(data: CatalogData, id: string): { qrv: Qrv; volume: Volume }
       'promote another QRV, or update this one with a new copy and verify it',
     );
   const volume = findVolume(data, qrv.volume);
+  refuseWhileHydrating(data, volume.name, `cannot promote QRV ${id}`);
   const busy = data.jobs.find((j) => jobAlive(j) && (j.volume === volume.name || j.qrvId === id));
   if (busy)
     throw new QrvError(

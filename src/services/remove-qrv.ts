@@ -8,6 +8,7 @@ import type { CatalogData, Qrv } from '../catalog/schema.ts';
 import { errnoCode, QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
+import { refuseWhileHydrating } from '../engine/recovery-state.ts';
 import { findQrv } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import { releaseMember } from '../pools/reserve.ts';
@@ -31,6 +32,7 @@ function removable(data: CatalogData, id: string): Qrv {
       `QRV ${id} was promoted (${qrv.updatedAt}): ${qrv.destination} is, or was, the primary of "${qrv.volume}"`,
       'qrv never deletes a primary; delete it by hand once nothing needs it',
     );
+  refuseWhileHydrating(data, qrv.volume, `cannot remove QRV ${id}`, id);
   const busy = data.jobs.find((j) => j.qrvId === id && jobAlive(j));
   if (busy) {
     const what = qrv.state === 'copying' ? 'is being copied' : 'is in use';

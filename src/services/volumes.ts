@@ -8,6 +8,7 @@ import type { CatalogData } from '../catalog/schema.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import { volumeRef, type VolumeRef } from '../providers/provider.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
+import { refuseWhileHydrating } from '../engine/recovery-state.ts';
 import { discoverable } from './discover.ts';
 import { joinDefault } from './subclients.ts';
 import { findPolicy } from '../policy/resolve.ts';
@@ -284,6 +285,7 @@ export async function removeVolume(ctx: Context, name: string): Promise<Summary>
         `job ${busy.id} (${busy.kind}) of volume "${name}" is running (pid ${busy.pid})`,
         'wait for it to finish',
       );
+    refuseWhileHydrating(data, name, `cannot remove volume ${name}`);
     const live = data.snapshots.filter((s) => s.volume === name && s.state !== 'removed' && s.state !== 'failed');
     if (live.length) {
       throw new QrvError(

@@ -109,3 +109,52 @@ t.test('the options of --instant and --status', async (t) => {
   t.equal(status.run.exitCode, 0);
   t.same((status.summary as { hydrations: unknown[] }).hydrations, [], 'nothing runs');
 });
+
+t.test(
+  'while an instant recovery copies: its QRV is not updated or removed, the volume not promoted or removed',
+  async (t) => {
+    const dir = await tmpDir(t, 'qrv-instant-guard-');
+    const v = await damaged(t, dir, dir, 4);
+    const snap = await qrvJson(v.home, ['snap', 'vol']);
+    const snapshotId = (snap.summary as { snapshot: { id: string } }).snapshot.id;
+    // the row a dm/lvm instant recovery keeps while the kernel copies (the VM lane makes real ones)
+    const file = path.join(v.home, 'catalog.json');
+    const catalog = JSON.parse(await fs.readFile(file, 'utf8'));
+    catalog.volumes[0].hydration = {
+      job: 'j-1',
+      qrv: v.qrvId,
+      image: v.qrvPath,
+      device: '/dev/mapper/qrv-vol',
+      sizeBytes: 4 * MiB,
+      dir: path.join(v.home, 'hydrate'),
+      startedAt: new Date().toISOString(),
+      attachedAt: new Date().toISOString(),
+    };
+    await fs.writeFile(file, JSON.stringify(catalog));
+    for (const [args, what] of [
+      [['copy', snapshotId, '--to', v.qrvPath], `cannot update QRV ${v.qrvId}`],
+      [['remove', v.qrvId], `cannot remove QRV ${v.qrvId}`],
+      [['promote', v.qrvId, '--force'], `cannot promote QRV ${v.qrvId}`],
+      [['volume', 'remove', 'vol'], 'cannot remove volume vol'],
+    ] as const) {
+      const run = await qrv(v.home, [...args]);
+      t.equal(run.exitCode, 4, args.join(' '));
+      t.match(run.stderr, `${what}: volume vol is being recovered from ${v.qrvId} (instant recovery)`);
+    }
+    t.equal((await qrv(v.home, ['verify', v.qrvId])).exitCode, 0, 'the QRV is as it was');
+  },
+);
+
+t.test('doctor: a COW store or region log that no volume records is a leftover, removed by --fix', async (t) => {
+  const home = await tmpDir(t, 'qrv-instant-orphan-');
+  t.equal((await qrv(home, ['doctor'])).exitCode, 0, 'a home is made');
+  const dir = path.join(home, 'hydrate');
+  await fs.mkdir(dir, { mode: 0o700 });
+  await fs.writeFile(path.join(dir, 'j-9.log'), '', { mode: 0o600 });
+  await fs.writeFile(path.join(dir, 'other'), '', { mode: 0o600 });
+  const found = await qrvJson(home, ['doctor']);
+  t.match((found.summary as { findings: unknown[] }).findings, [{ kind: 'leftover', subject: 'j-9', fixed: false }]);
+  const fixed = await qrvJson(home, ['doctor', '--fix']);
+  t.match((fixed.summary as { findings: unknown[] }).findings, [{ kind: 'leftover', subject: 'j-9', fixed: true }]);
+  t.same(await fs.readdir(dir), ['other'], 'the log is gone; what is not a helper stays');
+});

@@ -63,7 +63,7 @@ export async function attachHydration(spec: HydrationSpec, mode: 'fresh' | 'agai
   const undo: Undo = [];
   try {
     const files = await hydrationStores(spec, mode, undo);
-    const image = await attachImage(spec.image, undo);
+    const image = await attachImage(spec.image, spec.sizeBytes, undo);
     const cow = await attachLoop(files.cow, [], undo);
     const log = await attachLoop(files.log, [], undo);
     const names = hydrationNames(spec.id);
@@ -140,6 +140,18 @@ export async function removeHelpers(spec: HydrationSpec & { keepFiles?: boolean 
   if (!spec.keepFiles) await Promise.all([fs.rm(files.cow, { force: true }), fs.rm(files.log, { force: true })]);
 }
 
+/**
+ * The jobs whose helper devices exist (qrv-hyd-JOB-src, qrv-hyd-JOB-prim) or whose COW store or
+ * region log is in `dir`; none where device-mapper cannot be read (not root, no dm).
+ */
+export async function helperJobs(dir: string): Promise<string[]> {
+  const shown = await tool('dmsetup', ['info', '-c', '--noheadings', '-o', 'name']).catch(() => null);
+  const devices =
+    shown?.exitCode === 0 ? shown.stdout.split('\n').map((l) => /^qrv-hyd-(.+)-(?:src|prim)$/.exec(l.trim())) : [];
+  const files = (await fs.readdir(dir).catch(() => [] as string[])).map((f) => /^(.+)\.(?:cow|log)$/.exec(f));
+  return [...new Set([...devices, ...files].flatMap((m) => (m ? [m[1] as string] : [])))];
+}
+
 // ---- steps ---------------------------------------------------------------------------------
 
 /** The dm name of a device-mapper block device (from sysfs), or a clear error for anything else. */
@@ -213,13 +225,22 @@ async function newSparseFile(file: string, bytes: number, undo: Undo): Promise<v
   }
 }
 
-/** The copy's image, attached read-only through a descriptor opened without following a symlink. */
-async function attachImage(image: string, undo: Undo): Promise<string> {
+/**
+ * The copy (an image file or a block device), attached read-only through a descriptor opened
+ * without following a symlink, as long as the volume (a disk holding a QRV may be larger).
+ */
+async function attachImage(image: string, sizeBytes: number, undo: Undo): Promise<string> {
   const handle = await fs.open(image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    if (!(await handle.stat()).isFile())
-      throw new QrvError('refused', 'source-kind', `${image} is not an image file`, 'check the QRV');
-    return await attachLoop('/proc/self/fd/3', ['-r'], undo, handle.fd);
+    const st = await handle.stat();
+    if (!st.isFile() && !st.isBlockDevice())
+      throw new QrvError(
+        'refused',
+        'source-kind',
+        `${image} is neither an image file nor a block device`,
+        'check the QRV',
+      );
+    return await attachLoop('/proc/self/fd/3', ['-r', '--sizelimit', String(sizeBytes)], undo, handle.fd);
   } finally {
     await handle.close();
   }

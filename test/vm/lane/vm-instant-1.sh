@@ -33,11 +33,14 @@ echo "RESULT x-table $(dmsetup table qrv-x | cut -d' ' -f3)"
 echo "RESULT x-same $(cmp -s /dev/mapper/qrv-x /store/q/x.qrv.img && echo yes || echo no)"
 echo "RESULT x-helpers $(dmsetup ls | grep -c qrv-hyd || true) $(ls /store/home/hydrate | wc -l) $(losetup -a | wc -l)"
 
-# promote --migrate-to: the dm volume moves to a new LV of its QRV's size, which reads the QRV at
-# once and holds it when the copy is done; the QRV stays a QRV
+# promote --migrate-to: a QRV on a block device (a slow disk: an LV here) of the dm volume; the
+# volume moves to a new LV of its size, which reads the QRV at once and holds it when the copy is
+# done; the QRV stays a QRV
+lvm lvcreate -q -y -L 64m -n slow vge
 lvm lvcreate -q -y -L 64m -n fast vge
-echo "RESULT migrate $(qrv promote "$(cat /store/x.qrv)" --migrate-to /dev/vge/fast --force)"
-echo "RESULT migrate-same $(cmp -s /dev/vge/fast /store/q/x.qrv.img && echo yes || echo no)"
+slow=$(field "$(qrv run x --to /dev/vge/slow --force)" qrv.id)
+echo "RESULT migrate $(qrv promote "$slow" --migrate-to /dev/vge/fast --force)"
+echo "RESULT migrate-same $(cmp -s /dev/vge/fast /dev/vge/slow && echo yes || echo no)"
 echo "RESULT migrate-old $(dmsetup ls | grep -c '^qrv-x' || true)"
 
 # thin LV: qrv killed while it waits; the volume reads the QRV block for block while it is copied

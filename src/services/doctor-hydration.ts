@@ -6,6 +6,9 @@ import type { Context } from '../engine/context.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { open, type Planned } from './doctor-findings.ts';
 import { dropUnattached, finishOne, progressOf, reattach } from './instant.ts';
+import path from 'node:path';
+import { QrvError } from '../core/errors.ts';
+import { helperJobs, removeHelpers } from '../providers/hydrate/hydration.ts';
 
 export async function hydrationFindings(ctx: Context, data: CatalogData, notes: string[]): Promise<Planned[]> {
   const planned: Planned[] = [];
@@ -46,5 +49,41 @@ export async function hydrationFindings(ctx: Context, data: CatalogData, notes: 
       });
     } else notes.push(`${about} is copying: ${Math.floor((100 * progress.doneBytes) / progress.sizeBytes)} % done`);
   }
-  return planned;
+  return [...planned, ...(await orphanFindings(ctx))];
 }
+
+/**
+ * Helper devices and files of an instant recovery no volume records (its row lost: a catalog put
+ * back from a copy, a removal that failed half way). A recovery records its row before it makes
+ * anything, so the catalog is read after the devices are listed, and again before a fix.
+ */
+async function orphanFindings(ctx: Context): Promise<Planned[]> {
+  const dir = path.join(ctx.catalog.home, 'hydrate');
+  const found = await helperJobs(dir);
+  const orphans = (data: CatalogData) => found.filter((job) => !known(data).has(job));
+  return orphans(await ctx.catalog.read()).map((job) => ({
+    finding: open(
+      'leftover',
+      job,
+      `helper devices or files of instant recovery job ${job} (qrv-hyd-${job}-*, ${dir}/${job}.*), which no volume records`,
+      'remove them (a device still in use stays, with an error)',
+    ),
+    fix: async () => {
+      if (!orphans(await ctx.catalog.read()).includes(job))
+        throw new QrvError(
+          'refused',
+          'volume-hydrating',
+          `job ${job} is an instant recovery again`,
+          'run qrv doctor again',
+        );
+      await removeHelpers({ id: job, dir, device: '', image: '', sizeBytes: 0 });
+    },
+  }));
+}
+
+/** Jobs an instant recovery may still belong to: recorded on a volume, or alive. */
+const known = (data: CatalogData): Set<string> =>
+  new Set([
+    ...data.volumes.flatMap((v) => (v.hydration ? [v.hydration.job] : [])),
+    ...data.jobs.filter((j) => jobAlive(j)).map((j) => j.id),
+  ]);

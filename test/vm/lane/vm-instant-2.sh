@@ -2,7 +2,8 @@
 # Run inside the VM lane by test/services/instant-vm.test.ts, second boot of the same disk (see
 # vm-instant-1.sh): the classic LV whose instant recovery the reboot stopped is not activated at
 # boot; doctor says so; qrv volume activate makes its mirror again and the copy goes on; at its end
-# the LV holds the QRV and what was written to it before the reboot. Only ever inside the VM.
+# the LV holds the QRV and what was written to it before the reboot; doctor --fix removes helpers
+# that no volume records. Only ever inside the VM.
 set -euo pipefail
 . /repo/test/vm/lane/vm-instant-lib.sh
 # what a boot does: activate what may be activated automatically
@@ -22,4 +23,8 @@ mount /dev/vge/db /mnt/db
 echo "RESULT file1 $([ "$(sum /mnt/db/file1)" = "$(cat /store/db.sum)" ] && echo same || echo differs) $([ -e /mnt/db/junk ] && echo junk || echo no-junk)"
 echo "RESULT during $([ "$(sum /mnt/db/during)" = "$(cat /store/db.during)" ] && echo same || echo differs)"
 umount /mnt/db
+# what a lost catalog row leaves: a helper device and a file that no volume records
+dmsetup create qrv-hyd-j-orphan-src --table "0 8 zero"
+(umask 077 && truncate -s 1M /store/home/hydrate/j-orphan.cow)
+echo "RESULT orphan $(qrv doctor --fix)"
 echo "RESULT helpers $(dmsetup ls | grep -c qrv-hyd || true) $(ls /store/home/hydrate | wc -l)"

@@ -11,6 +11,9 @@ lvm vgchange -q -aay vge >/dev/null
 echo "RESULT db-active-at-boot $([ -b /dev/vge/db ] && echo yes || echo no)"
 mkdir -p /store /mnt/db && mount /dev/vge/store /store
 echo "RESULT doctor $("$QRV" doctor 2>&1 | grep -c 'stopped by a reboot' || true)"
+# slowly, so that it is seen still copying (a reboot set the kernel's share back to 100 %)
+modprobe dm-mirror
+echo 1 >/sys/module/dm_mirror/parameters/raid1_resync_throttle
 echo "RESULT activate $(qrv volume activate db)"
 echo "RESULT db-copying $(copying vge-db)"
 echo 100 >/sys/module/dm_mirror/parameters/raid1_resync_throttle

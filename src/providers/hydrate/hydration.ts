@@ -135,7 +135,9 @@ export async function removeHelpers(spec: HydrationSpec & { keepFiles?: boolean 
   loops.push(...(await loopsOf(files.log)), ...(await loopsOf(files.cow)));
   for (const id of loops) {
     const loop = /^\d+:\d+$/.test(id) ? await devicePathOf(id) : id;
-    if (loop?.startsWith('/dev/loop')) await tool('losetup', ['-d', loop]);
+    if (!loop?.startsWith('/dev/loop')) continue;
+    await flushLoop(loop);
+    await tool('losetup', ['-d', loop]);
   }
   if (!spec.keepFiles) await Promise.all([fs.rm(files.cow, { force: true }), fs.rm(files.log, { force: true })]);
 }
@@ -260,6 +262,21 @@ async function attachLoop(file: string, flags: string[], undo: Undo, fd?: number
       'check losetup -a',
     );
   return id;
+}
+
+/**
+ * What is in flight to a loop device reaches its file before the device is detached (I/O still
+ * queued at LOOP_CLR_FD may be dropped; systemd syncs first for the same reason).
+ */
+async function flushLoop(loop: string): Promise<void> {
+  const handle = await fs.open(loop, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW).catch(() => null);
+  try {
+    await handle?.sync();
+  } catch {
+    // a device already going away: its detach says what is wrong
+  } finally {
+    await handle?.close();
+  }
 }
 
 /** Loop devices whose backing file is `file`. */

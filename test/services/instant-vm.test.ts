@@ -19,6 +19,13 @@ t.test('instant recovery: dm, thin and classic LVs; qrv killed; a reboot in the 
   const first = await vmScript(t, 'test/vm/lane/vm-instant-1.sh', { diskMiB: 1024, timeoutMs: 360_000, disk });
   const { result, json } = first;
   t.equal(result('refused-mounted-x'), '4 volume-mounted', 'a mounted volume is refused');
+  const wb = json('x-writeback');
+  t.match(wb, { method: 'ledger' }, 'dm: --force writes back by the ledger');
+  t.ok(
+    wb.bytesWritten >= 8 * 2 ** 20 && wb.bytesWritten <= 10 * 2 ** 20,
+    `dm: it wrote what changed (${wb.bytesWritten} bytes of 64 MiB: file1's 8 MiB and the metadata around it)`,
+  );
+  t.equal(result('x-writeback-same'), 'yes', 'dm: and the volume is the QRV again, byte for byte');
   const x = json('x');
   t.match(x, { method: 'instant', finished: true, job: { state: 'succeeded' } }, 'dm: recovered, waited for');
   // speed is measured by bench:instant, not asserted: emulated and beside other tests it varies 2-15 s

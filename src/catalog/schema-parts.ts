@@ -1,5 +1,5 @@
 // The pieces every catalog row schema is made of (schema.ts): zod/mini with its English messages
-// only, the field kinds, and a retired primary's row.
+// only, the field kinds, and the volume's sub-rows: a retired primary, an instant recovery.
 import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
 
@@ -27,4 +27,24 @@ export const retiredPrimarySchema = z.object({
   promotedQrv: z.string(),
   snapshotId: z.string(),
   jobId: z.string(),
+});
+
+/**
+ * An instant recovery under way (schema 9): the volume's device reads the copy while the kernel
+ * copies it onto the volume (src/providers/hydrate/). Absent when none is.
+ */
+export const hydrationSchema = z.object({
+  /** the recovery job that began it; names its helper devices and files */
+  job: nonEmpty(),
+  qrv: nonEmpty(),
+  /** the QRV's image file or block device */
+  image: nonEmpty(),
+  /** the volume's block device */
+  device: nonEmpty(),
+  sizeBytes: count(),
+  /** folder of its COW store and region log */
+  dir: nonEmpty(),
+  startedAt: isoTime,
+  /** when the volume's device became the mirror; absent while it is being made (a kill then left nothing to go on with) */
+  attachedAt: z.optional(isoTime),
 });

@@ -6,35 +6,23 @@
 // (measured: `qrv --version` 0.28 → 0.22 s here, and ~40 % of the start under the VM lane's emulation).
 import * as z from 'zod/mini';
 import { appObjectSchema } from './app-object.ts';
-import { count, isoTime, nonEmpty, orNull, positiveInt, retiredPrimarySchema } from './schema-parts.ts';
+import {
+  count,
+  hydrationSchema,
+  isoTime,
+  nonEmpty,
+  orNull,
+  positiveInt,
+  retiredPrimarySchema,
+} from './schema-parts.ts';
 
-export { retiredPrimarySchema } from './schema-parts.ts';
+export { hydrationSchema, retiredPrimarySchema } from './schema-parts.ts';
 
 /** Bump when the shape changes; a catalog with a higher number is refused (written by a newer qrv). */
 export const SCHEMA_VERSION = 9;
 
 /** Versions this qrv reads; older ones are brought up to date on load (fields gain defaults). */
 export const READABLE_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-
-/**
- * An instant recovery under way (schema 9): the volume's device reads the copy while the kernel
- * copies it onto the volume (src/providers/hydrate/). Absent when none is.
- */
-export const hydrationSchema = z.object({
-  /** the recovery job that began it; names its helper devices and files */
-  job: nonEmpty(),
-  qrv: nonEmpty(),
-  /** the QRV's image file */
-  image: nonEmpty(),
-  /** the volume's block device */
-  device: nonEmpty(),
-  sizeBytes: count(),
-  /** folder of its COW store and region log */
-  dir: nonEmpty(),
-  startedAt: isoTime,
-  /** when the volume's device became the mirror; absent while it is being made (a kill then left nothing to go on with) */
-  attachedAt: z.optional(isoTime),
-});
 
 export const volumeSchema = z.object({
   name: nonEmpty(),

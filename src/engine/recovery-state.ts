@@ -53,8 +53,9 @@ export function halfRecoveredBy(data: CatalogData, volume: { name: string; path:
 }
 
 /**
- * Refuses what would change an instant recovery under the kernel while it copies: writing or
- * removing the QRV it reads (`qrvId`: only that one), promoting a QRV of the volume, removing it.
+ * Refuses what would change an instant recovery under the kernel while it copies: a snapshot or
+ * another recovery of the volume, writing or removing the QRV it reads (`qrvId`: only that one),
+ * promoting a QRV of the volume, removing it.
  */
 export function refuseWhileHydrating(data: CatalogData, name: string, what: string, qrvId?: string): void {
   const row = data.volumes.find((v) => v.name === name)?.hydration;
@@ -71,17 +72,8 @@ export function refuseWhileHydrating(data: CatalogData, name: string, what: stri
  * Refuses to snapshot a volume a killed recovery left half written, or one whose instant recovery
  * is still copying (its device is a mirror of qrv's: a snapshot would reload its table).
  */
-export function refuseHalfRecovered(
-  data: CatalogData,
-  volume: { name: string; path: string; hydration?: { qrv: string } | undefined },
-): void {
-  if (volume.hydration)
-    throw new QrvError(
-      'refused',
-      'volume-hydrating',
-      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} (instant recovery): its device is a mirror while the copy runs`,
-      'wait for the copy to finish: qrv recover --status',
-    );
+export function refuseHalfRecovered(data: CatalogData, volume: { name: string; path: string }): void {
+  refuseWhileHydrating(data, volume.name, `cannot snapshot volume ${volume.name}, a mirror while the copy runs`);
   const job = halfRecoveredBy(data, volume);
   if (!job) return;
   throw new QrvError(

@@ -76,7 +76,7 @@ async function orphanFindings(ctx: Context): Promise<Planned[]> {
           `job ${job} is an instant recovery again`,
           'run qrv doctor again',
         );
-      await removeHelpers({ id: job, dir, device: '', image: '', sizeBytes: 0 });
+      await removeHelpers({ id: job, dir });
     },
   }));
 }

@@ -23,14 +23,9 @@ import {
   type HydrationProgress,
   type HydrationSpec,
 } from '../providers/hydrate/hydration.ts';
-import {
-  Pacer,
-  parseThrottle,
-  setResyncThrottle,
-  START_PERCENT,
-  type Throttle,
-} from '../providers/hydrate/throttle.ts';
+import { Pacer, parseThrottle, setResyncThrottle, type Throttle } from '../providers/hydrate/throttle.ts';
 import { checkTarget, sourceOf } from './recover.ts';
+import { refuseWhileHydrating } from '../engine/recovery-state.ts';
 import { blockDeviceSize } from '../system/block-device.ts';
 import { activeUses, describeUse, usesOf } from '../system/device-use.ts';
 import { formatBytes } from '../core/duration.ts';
@@ -145,7 +140,7 @@ function instantSummary(
   const usable = `${volume} reads ${qrv} since ${(result.usableMs / 1000).toFixed(2)} s after the command`;
   const { progress, copy } = result;
   const copied = copy
-    ? `; ${formatBytes(copy.bytes)} copied in ${copy.seconds.toFixed(1)} s (${formatBytes(copy.bytes / Math.max(copy.seconds, 0.001))}/s)`
+    ? `; ${formatBytes(copy.bytes)} copied in ${copy.seconds.toFixed(1)} s (${formatBytes(copy.bytesPerSecond)}/s)`
     : '';
   return {
     data: {
@@ -155,7 +150,7 @@ function instantSummary(
       usableSeconds: result.usableMs / 1000,
       finished: progress === null,
       ...(progress ? { copiedBytes: progress.doneBytes, sizeBytes: progress.sizeBytes } : {}),
-      ...(copy ? { copySeconds: copy.seconds, copyBytesPerSecond: copy.bytes / Math.max(copy.seconds, 0.001) } : {}),
+      ...(copy ? { copySeconds: copy.seconds, copyBytesPerSecond: copy.bytesPerSecond } : {}),
     },
     lines: progress
       ? [usable, `the kernel copies it onto the volume (${percent(progress)} done): qrv recover --status`]
@@ -166,6 +161,7 @@ function instantSummary(
 interface Copied {
   bytes: number;
   seconds: number;
+  bytesPerSecond: number;
 }
 
 /** Waits for the kernel's copy, with progress events (and a rate kept), until every region is copied. */
@@ -177,8 +173,10 @@ async function waitFor(ctx: Context, spec: HydrationSpec, pacer: Pacer | null): 
     const progress = await hydrationProgress(spec);
     first ??= progress.doneBytes;
     meter.update(progress.doneBytes, progress.state !== 'copying');
-    if (progress.state === 'synced' || progress.state === 'switched')
-      return { bytes: progress.doneBytes - first, seconds: (performance.now() - started) / 1000 };
+    if (progress.state === 'synced' || progress.state === 'switched') {
+      const [bytes, seconds] = [progress.doneBytes - first, (performance.now() - started) / 1000];
+      return { bytes, seconds, bytesPerSecond: bytes / Math.max(seconds, 0.001) };
+    }
     if (progress.state !== 'copying') throw stopped(spec, progress);
     await pacer?.observe(performance.now(), progress.doneBytes);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -194,7 +192,7 @@ export function throttleOf(text: string | undefined, wait: boolean): Throttle | 
       'usage',
       'usage',
       `--throttle ${text} is a rate, which the waiting qrv keeps: with --no-wait give a share of time`,
-      `e.g. --no-wait --throttle ${START_PERCENT * 5}% (for every mirror the kernel copies), or wait for the copy`,
+      'e.g. --no-wait --throttle 25% (for every mirror the kernel copies), or wait for the copy',
     );
   return throttle;
 }
@@ -320,13 +318,7 @@ function refuseInstant(data: CatalogData, volume: Volume, source: { id: string; 
     data.snapshots.filter((s) => s.volume === volume.name && s.state === 'ready'),
     volume.name,
   );
-  if (volume.hydration)
-    throw new QrvError(
-      'refused',
-      'volume-hydrating',
-      `volume ${volume.name} is being recovered from ${volume.hydration.qrv} already`,
-      'wait for it: qrv recover --status',
-    );
+  refuseWhileHydrating(data, volume.name, `cannot recover volume ${volume.name} again`);
 }
 
 /** Snapshots whose copy-on-write store would fill with the whole volume as the copy writes it. */

@@ -29,7 +29,7 @@ export interface HydrationSpec {
   id: string;
   /** the volume's block device (/dev/mapper/…, /dev/VG/LV) */
   device: string;
-  /** the copy's image file */
+  /** the copy: its image file or block device */
   image: string;
   sizeBytes: number;
   /** folder of the COW store and region log (the home's hydrate/, 0700) */
@@ -122,7 +122,7 @@ export async function finishHydration(spec: HydrationSpec): Promise<void> {
  * The helper devices, their loop devices and (unless `keepFiles`: a reattach after a reboot reuses
  * them) their files; each already gone is not an error.
  */
-export async function removeHelpers(spec: HydrationSpec & { keepFiles?: boolean }): Promise<void> {
+export async function removeHelpers(spec: Pick<HydrationSpec, 'id' | 'dir'> & { keepFiles?: boolean }): Promise<void> {
   const names = hydrationNames(spec.id);
   const loops: string[] = [];
   for (const name of [names.primary, names.source]) {

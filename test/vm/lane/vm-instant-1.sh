@@ -25,9 +25,10 @@ for v in db web x; do
   umount "/mnt/$v"
 done
 
-# dm, written back first (--force): the ledger finds the 8 MiB of file1 and the junk; only that is written
+# dm, written back first (--force): the ledger finds the 8 MiB of file1 and the junk file; only that is written
 echo "RESULT x-writeback $(qrv recover x --from "$(cat /store/x.qrv)" --force)"
 echo "RESULT x-writeback-same $(cmp -s /dev/mapper/qrv-x /store/q/x.qrv.img && echo yes || echo no)"
+# bad again (4 MiB in the middle), so that the instant recovery below has something to put back
 dd if=/dev/urandom bs=1048576 count=4 status=none of=/dev/mapper/qrv-x seek=40 conv=fsync
 
 # dm: waited for, its copy kept to 8 MiB/s; the volume is its own device again at the end

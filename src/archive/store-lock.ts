@@ -36,6 +36,7 @@ import { formatSeconds } from '../core/duration.ts';
 import { QrvError, isQrvError } from '../core/errors.ts';
 import type { ArchiveStore, StoreObject } from '../stores/store.ts';
 import { type StoreLockKind, type StoreLockRecord, thisProcess, parseLockRecord, staleBecause } from './lock-record.ts';
+import { compareText } from '../core/text.ts';
 
 export { parseLockRecord, staleBecause, type StoreLockKind, type StoreLockRecord } from './lock-record.ts';
 
@@ -117,7 +118,7 @@ export async function listStoreLocks(store: ArchiveStore, options: StoreLockCloc
   const read = await Promise.all(objects.map((object) => readEntry(store, object, now, staleAfterMs)));
   const entries = read.filter((entry): entry is StoreLockEntry => entry !== null);
   const created = (e: StoreLockEntry): string => (e.record ? new Date(e.record.createdAt).toISOString() : '');
-  return entries.sort((a, b) => created(a).localeCompare(created(b)) || a.key.localeCompare(b.key));
+  return entries.sort((a, b) => compareText(created(a), created(b)) || compareText(a.key, b.key));
 }
 
 /** Removes the stale locks (never a live or an unreadable one); returns those it removed. */

@@ -11,6 +11,7 @@
 //   QRVs: their update entries beyond the newest QRV_UPDATES_KEPT.
 import type { HistoryRecord } from './history.ts';
 import type { CatalogData, Job } from './schema.ts';
+import { compareText } from '../core/text.ts';
 
 export const FAILED_KEPT = 3;
 export const QRV_UPDATES_KEPT = 5;
@@ -26,7 +27,7 @@ function jobsToMove(data: CatalogData): Set<Job> {
   }
   const move = new Set<Job>();
   for (const group of groups.values()) {
-    group.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    group.sort((a, b) => compareText(b.startedAt, a.startedAt));
     let newestFinished = false;
     let succeeded = false;
     let failedKept = 0;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import type { Stats } from 'node:fs';
 import { notPrivateBecause } from '../core/private-mode.ts';
+import { compareText } from '../core/text.ts';
 
 export type HistoryKind = 'job' | 'snapshot' | 'qrv-update' | 'prune';
 export const HISTORY_KINDS: readonly HistoryKind[] = ['job', 'snapshot', 'qrv-update', 'prune'];
@@ -108,7 +109,7 @@ async function monthFiles(dir: string, kinds: readonly HistoryKind[]): Promise<{
     const match = NAME.exec(name);
     if (match && wanted.has(match[1] as string)) found.push({ file: path.join(dir, name), month: match[2] as string });
   }
-  return found.sort((a, b) => b.month.localeCompare(a.month) || a.file.localeCompare(b.file));
+  return found.sort((a, b) => compareText(b.month, a.month) || compareText(a.file, b.file));
 }
 
 /**

@@ -30,3 +30,13 @@ export function programLine(line: string): string {
   const last = plain.replace(/\r+$/, '').split('\r').at(-1) ?? '';
   return escapeControl(last);
 }
+
+/**
+ * Orders two strings by their UTF-16 code units, the same on every machine whatever its locale:
+ * for timestamps, ids and names that qrv sorts. Not localeCompare: its first call builds ICU's
+ * collator, 7 ms of every qrv start here and ~0.15 s in the emulated VM lane (measured), for an
+ * order that depends on the locale.
+ */
+export function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -11,6 +11,7 @@ import { QrvError } from '../core/errors.ts';
 import type { Provider, SnapshotMade, VolumeRef } from '../providers/provider.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
 import { mountpointsOf, type Freeze } from '../system/freeze.ts';
+import { compareText } from '../core/text.ts';
 
 /**
  * The copy rate assumed before any copy was measured on this host: a third of what the copy engine
@@ -32,7 +33,7 @@ export async function freezeTargets(
 export function rememberedRate(data: CatalogData, volume: string): { rate: number; measured: boolean } {
   const measured = data.snapshots
     .filter((s) => s.copyRate !== null)
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    .sort((a, b) => compareText(b.createdAt, a.createdAt));
   const row = measured.find((s) => s.volume === volume) ?? measured[0];
   return row?.copyRate ? { rate: row.copyRate, measured: true } : { rate: DEFAULT_COPY_RATE, measured: false };
 }

@@ -2,6 +2,7 @@
 // that of the first sub-client (by name) that holds it and has one.
 import type { CatalogData, Policy, Subclient, Volume } from '../catalog/schema.ts';
 import { findNamed } from '../catalog/lookup.ts';
+import { compareText } from '../core/text.ts';
 
 export function findPolicy(data: CatalogData, name: string): Policy {
   return findNamed(data.policies, name, 'policy', 'add one with `qrv policy add NAME ...`');
@@ -16,7 +17,7 @@ export function policyFor(data: CatalogData, volume: Volume, via?: Subclient): P
     volume.policy ??
     via?.policy ??
     [...data.subclients]
-      .sort((a, b) => a.name.localeCompare(b.name))
+      .sort((a, b) => compareText(a.name, b.name))
       .find((s) => s.policy !== null && s.volumes.includes(volume.name))?.policy ??
     null;
   return name === null ? null : (data.policies.find((p) => p.name === name) ?? null);

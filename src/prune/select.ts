@@ -3,6 +3,7 @@
 // N of their volume where a policy or --keep says N — never a pinned one, never one a copy is
 // being made from, and never the base an incremental QRV still needs.
 import type { CatalogData, Snapshot } from '../catalog/schema.ts';
+import { compareText } from '../core/text.ts';
 
 export interface PruneChoice {
   snapshot: Snapshot;
@@ -46,9 +47,7 @@ export function selectPrunable(
     else byVolume.set(s.volume, [s]);
   }
   for (const [volume, snapshots] of byVolume) {
-    const newestFirst = [...snapshots].sort(
-      (a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id),
-    );
+    const newestFirst = [...snapshots].sort((a, b) => compareText(b.createdAt, a.createdAt) || compareText(b.id, a.id));
     const keep = options.keep ?? options.keepOf?.(volume) ?? null;
     newestFirst.forEach((snapshot, index) => {
       const reasons: string[] = [];
@@ -63,6 +62,6 @@ export function selectPrunable(
       else remove.push({ snapshot, reason });
     });
   }
-  remove.sort((a, b) => a.snapshot.createdAt.localeCompare(b.snapshot.createdAt));
+  remove.sort((a, b) => compareText(a.snapshot.createdAt, b.snapshot.createdAt));
   return { remove, kept };
 }

@@ -15,6 +15,7 @@ import type { Summary } from '../output/printer.ts';
 import { chunkCount, manifestDigest, readManifest, type GenerationStats, type Manifest } from '../archive/manifest.ts';
 import { sendGeneration } from '../archive/send.ts';
 import { accessGeneration, findStore, type GenerationAccess } from './stores.ts';
+import { compareText } from '../core/text.ts';
 
 export interface ArchiveRequest {
   /** the snapshot or QRV to archive (not with resume) */
@@ -141,7 +142,7 @@ async function previousManifest(ctx: Context, row: ArchiveRow, access: Generatio
   const data = await ctx.catalog.read();
   const before = data.archives
     .filter((a) => a.volume === row.volume && a.store === row.store && a.state === 'ready' && a.id !== row.id)
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    .sort((a, b) => compareText(b.createdAt, a.createdAt));
   const newest = before.find((a) => a.keyFile === row.keyFile) ?? before[0];
   if (!newest) return null;
   try {

@@ -7,6 +7,7 @@ import type { ArchiveRow, CatalogData } from '../catalog/schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { policyFor } from '../policy/resolve.ts';
+import { compareText } from '../core/text.ts';
 
 export type DueArchive =
   | { volume: string; store: string; sourceId: string; resume?: undefined }
@@ -30,7 +31,7 @@ function newestSource(data: CatalogData, volume: string): { id: string; at: stri
       .map((q) => ({ id: q.id, at: taken.get(q.snapshotId)! })),
   ];
   // the newest point in time; of a snapshot and a QRV of the same one, the snapshot (no second read of a QRV)
-  candidates.sort((a, b) => b.at.localeCompare(a.at) || a.id.localeCompare(b.id));
+  candidates.sort((a, b) => compareText(b.at, a.at) || compareText(a.id, b.id));
   return candidates[0] ?? null;
 }
 
@@ -47,7 +48,7 @@ export function dueArchives(data: CatalogData, now: Date): DueArchive[] {
       continue;
     }
     const ready = rows.filter((a) => a.state === 'ready' || a.state === 'sending');
-    const newest = ready.sort((a, b) => b.pointInTime.localeCompare(a.pointInTime))[0];
+    const newest = ready.sort((a, b) => compareText(b.pointInTime, a.pointInTime))[0];
     const source = newestSource(data, volume.name);
     if (!source || (newest && source.at <= newest.pointInTime)) continue;
     const every = policy.archiveEvery ? parseDuration(policy.archiveEvery, '--archive-every') : null;

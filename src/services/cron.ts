@@ -18,6 +18,7 @@ import { subclientTargets, writerOptions } from './app-objects.ts';
 import { prune } from './prune.ts';
 import { archive } from './archive.ts';
 import { dueArchives } from './cron-archive.ts';
+import { compareText } from '../core/text.ts';
 
 interface DueGroup {
   label: string;
@@ -64,7 +65,7 @@ export function dueGroups(data: CatalogData, now: Date): DueGroup[] {
 export function dueCopies(data: CatalogData, now: Date): Snapshot[] {
   const waiting = data.snapshots
     .filter((s) => s.state === 'ready' && s.copiedTo === null && s.policy !== null)
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    .sort((a, b) => compareText(a.createdAt, b.createdAt));
   return waiting.filter((snapshot) => {
     const policy = data.policies.find((p) => p.name === snapshot.policy);
     if (!policy || policy.dest === null) return false;

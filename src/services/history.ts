@@ -10,6 +10,7 @@ import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
 import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
+import { compareText } from '../core/text.ts';
 
 const JOB_KINDS: readonly Job['kind'][] = ['snap', 'copy', 'unsnap', 'run', 'recover', 'promote', 'archive'];
 const DEFAULT_LIMIT = 1000;
@@ -122,7 +123,7 @@ export async function history(ctx: Context, request: HistoryRequest): Promise<Su
   // Newest first, at most `limit`: a month's matches are trimmed as they come, so memory stays
   // bounded by the limit (and by what --since lets through), never by the store's size.
   let found = catalogRecords(data).filter(wanted);
-  const byNewest = (a: HistoryRecord, b: HistoryRecord) => b.at.localeCompare(a.at) || b.id.localeCompare(a.id);
+  const byNewest = (a: HistoryRecord, b: HistoryRecord) => compareText(b.at, a.at) || compareText(b.id, a.id);
   const trim = () => {
     found.sort(byNewest);
     if (found.length > limit) found = found.slice(0, limit);

@@ -13,6 +13,7 @@ import { archiveTable, details, jobLines, objectLines, qrvTable, snapshotTable }
 import { heldObject } from './resolve-object.ts';
 import { historicSnapshots } from './history.ts';
 import { withJournal } from '../catalog/step-journal.ts';
+import { compareText } from '../core/text.ts';
 
 /** Whether a snapshot or QRV row records application object `id` (a QRV: of the snapshot it reflects now). */
 const holdsObject = (row: Snapshot | Qrv, id: string) => heldObject({ objects: row.objects ?? [] }, id) !== undefined;
@@ -72,7 +73,7 @@ export async function list(ctx: Context, request: ListRequest): Promise<Summary>
   if (request.all || request.state === 'removed' || at !== null) {
     const older = await historicSnapshots(ctx, data, wanted);
     snapshots.push(...older);
-    snapshots.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    snapshots.sort((a, b) => compareText(a.createdAt, b.createdAt));
   }
   const qrvs = data.qrvs.filter(
     (q) =>

@@ -7,6 +7,7 @@ import { findVolume } from '../catalog/lookup.ts';
 import type { Summary } from '../output/printer.ts';
 import type { CatalogData } from '../catalog/schema.ts';
 import { checkTarget, recover, sourceOf, type Attempt } from './recover.ts';
+import { compareText } from '../core/text.ts';
 
 export interface RecoverGroupRequest {
   groupId: string;
@@ -67,7 +68,7 @@ export async function recoverGroup(ctx: Context, request: RecoverGroupRequest): 
 /** Each member of the group and what it is recovered from: its snapshot, or a ready QRV that reflects it. */
 function groupPlan(data: CatalogData, groupId: string): Array<{ volume: string; from: string }> {
   const members = data.snapshots.filter((s) => s.groupId === groupId && s.state !== 'failed' && s.state !== 'creating');
-  members.sort((a, b) => a.volume.localeCompare(b.volume)); // one order, whatever the rows' order in the catalog
+  members.sort((a, b) => compareText(a.volume, b.volume)); // one order, whatever the rows' order in the catalog
   if (members.length === 0)
     throw new QrvError(
       'notFound',

@@ -11,6 +11,7 @@ import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { short, table } from '../output/rows.ts';
 import { idOf } from '../writers/writer.ts';
+import { compareText } from '../core/text.ts';
 
 export interface ObjectCopy {
   volume: string;
@@ -51,7 +52,7 @@ export function resolveObjectAt(data: CatalogData, id: string, at: Date): Object
     groups.set(s.groupId, [...(groups.get(s.groupId) ?? []), s]);
   }
   const ordered = [...groups.entries()].sort(([, a], [, b]) =>
-    (b[0]?.createdAt ?? '').localeCompare(a[0]?.createdAt ?? ''),
+    compareText(b[0]?.createdAt ?? '', a[0]?.createdAt ?? ''),
   );
   const passedOver: ObjectResolution['passedOver'] = [];
   let chosen: ObjectResolution['chosen'] = null;
@@ -61,7 +62,7 @@ export function resolveObjectAt(data: CatalogData, id: string, at: Date): Object
     if (Date.parse(pointInTime) > at.getTime()) pass(`too new (taken ${short(pointInTime)})`);
     else if (chosen) pass(`older than ${chosen.groupId}`);
     else {
-      const copies = members.sort((a, b) => a.volume.localeCompare(b.volume)).map((m) => copyOf(data, m));
+      const copies = members.sort((a, b) => compareText(a.volume, b.volume)).map((m) => copyOf(data, m));
       const missing = copies.filter((c): c is string => typeof c === 'string');
       if (missing.length) pass(missing.join('; '));
       else

@@ -17,6 +17,7 @@ import { parseTime } from '../core/time.ts';
 import type { Context } from '../engine/context.ts';
 import type { Summary } from '../output/printer.ts';
 import { table } from '../output/rows.ts';
+import { compareText } from '../core/text.ts';
 
 export type CopyKind = 'snapshot' | 'qrv' | 'archive';
 
@@ -102,7 +103,7 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
       Number(torn(a)) - Number(torn(b)) ||
       Date.parse(b.pointInTime) - Date.parse(a.pointInTime) ||
       b.rank - a.rank ||
-      a.id.localeCompare(b.id),
+      compareText(a.id, b.id),
   );
   const [best, ...rest] = candidates;
   const chosen = best
@@ -120,8 +121,8 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
   passedOver.sort(
     (a, b) =>
       (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) ||
-      a.kind.localeCompare(b.kind) * -1 ||
-      a.id.localeCompare(b.id),
+      compareText(a.kind, b.kind) * -1 ||
+      compareText(a.id, b.id),
   );
   return { volume, asOf: at.toISOString(), chosen, passedOver };
 }

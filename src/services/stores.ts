@@ -26,6 +26,7 @@ import { checkSshOption, parseSshLocation } from '../stores/ssh-store.ts';
 import { parseS3Location } from '../stores/s3-store.ts';
 import { formatBytes } from '../core/duration.ts';
 import { parseSize } from '../pools/capacity.ts';
+import { compareText } from '../core/text.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -312,7 +313,7 @@ export async function scanStore(ctx: Context, request: ScanRequest): Promise<Sum
   const row = findStore(data, request.name);
   const { store, key, close } = await accessGeneration(ctx, row.name, request.key ?? null, null);
   const { found, unreadable } = await storedManifests(store, [key]).finally(close);
-  found.sort((a, b) => a.volume.localeCompare(b.volume) || a.pointInTime.localeCompare(b.pointInTime));
+  found.sort((a, b) => compareText(a.volume, b.volume) || compareText(a.pointInTime, b.pointInTime));
   const known = new Set(data.archives.map((a) => a.id));
   const added = request.import
     ? found.filter((m) => !known.has(m.id)).map((m) => importedRow(m, row.name, request.key ?? null))

@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { userName } from '../../system/users.ts';
+import { compareText } from '../../core/text.ts';
 
 export interface Cluster {
   pid: number;
@@ -147,7 +148,7 @@ export async function runningClusters(proc = '/proc'): Promise<Cluster[]> {
     const cluster = await clusterOf(proc, pid).catch(() => null);
     if (cluster) found.push(cluster);
   }
-  return found.sort((a, b) => a.dataDir.localeCompare(b.dataDir));
+  return found.sort((a, b) => compareText(a.dataDir, b.dataDir));
 }
 
 /** Where a major version's programs are: Debian's /usr/lib/postgresql/MAJOR/bin, else PATH. */

@@ -10,7 +10,7 @@ import { manPage } from '../src/cli/reference.ts';
 
 const [folder, version, date] = process.argv.slice(2);
 if (!folder || !version || !date) throw new Error('usage: scripts/reference.ts FOLDER VERSION DATE');
-const program = buildProgram(['node', 'qrv']);
+const program = await buildProgram(['node', 'qrv']);
 writeFileSync(path.join(folder, 'qrv.1'), manPage(program, version, date));
 writeFileSync(path.join(folder, 'qrv.bash'), completion(program, 'bash'));
 writeFileSync(path.join(folder, '_qrv'), completion(program, 'zsh'));

@@ -6,6 +6,7 @@
 // (measured: `qrv --version` 0.28 → 0.22 s here, and ~40 % of the start under the VM lane's emulation).
 import * as z from 'zod/mini';
 import { appObjectSchema } from './app-object.ts';
+import { CHECKPOINTS } from './checkpoints.ts';
 import {
   count,
   hydrationSchema,
@@ -211,9 +212,7 @@ export const hookMapSchema = z.object({
   'post-copy': z.optional(z.string()),
 });
 
-/** How application writers checkpoint before a snapshot (a policy's --checkpoint; issue 15). */
-export const CHECKPOINTS = ['fast', 'spread'] as const;
-export type Checkpoint = (typeof CHECKPOINTS)[number];
+export { CHECKPOINTS, type Checkpoint } from './checkpoints.ts';
 
 /** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
 export const policySchema = z.object({

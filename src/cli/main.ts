@@ -9,7 +9,7 @@ import { buildProgram, invokesCheck } from './program.ts';
 
 export async function main(argv: string[]): Promise<void> {
   guardOutput(); // before the first write: help, usage errors and check's status line too
-  const program = buildProgram(argv);
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -1,38 +1,54 @@
-// qrv's command line: global options, one register() per command file, and usage errors as one
-// line with exit status 2. main.ts runs it; scripts/reference.ts writes the man page and the
-// completions from it.
+// qrv's command line: global options, one register() per command file (loaded only for the
+// command that runs), and usage errors as one line with exit status 2. main.ts runs it;
+// scripts/reference.ts writes the man page and the completions from it.
 import { Command } from 'commander';
 import { BUILD } from '../core/version.ts';
 import { ExitCode } from '../core/errors.ts';
 import { writeErr, writeOut } from '../output/closed-output.ts';
 import { escapeControl } from '../core/text.ts';
 import { pathValue } from './parse.ts';
-import { register as registerCatalog } from './commands/catalog.ts';
-import { register as registerDemo } from './commands/demo.ts';
-import { register as registerJobs } from './commands/jobs.ts';
-import { register as registerVolume } from './commands/volume.ts';
-import { register as registerPool } from './commands/pool.ts';
-import { register as registerStore } from './commands/store.ts';
-import { register as registerCheck } from './commands/check.ts';
-import { register as registerRemove } from './commands/remove.ts';
-import { register as registerPolicy } from './commands/policy.ts';
-import { register as registerSubclient } from './commands/subclient.ts';
-import { register as registerApp } from './commands/app.ts';
-import { register as registerSchedule } from './commands/schedule.ts';
-import { register as registerMaintenance } from './commands/maintenance.ts';
-import { register as registerBrowse } from './commands/browse.ts';
-import { register as registerHistory } from './commands/history.ts';
-import { register as registerCompletion } from './commands/completion.ts';
 
-/** Whether this invocation is `qrv check`, whose every error is Nagios UNKNOWN (exit 3). */
-export function invokesCheck(argv: readonly string[]): boolean {
+type CommandFile = { register: (program: Command) => void };
+
+/**
+ * The command files, in the order `qrv --help` lists their commands, each with the top-level
+ * commands it registers: a run loads only the file of the command it runs, and commander builds
+ * only that command (test/cli/program.test.ts checks each file registers exactly these names).
+ * Help, completion, an unknown word and the man page load them all.
+ */
+export const COMMAND_FILES: ReadonlyArray<{ names: readonly string[]; load: () => Promise<CommandFile> }> = [
+  { names: ['volume'], load: () => import('./commands/volume.ts') },
+  { names: ['snap', 'copy', 'unsnap', 'run'], load: () => import('./commands/jobs.ts') },
+  { names: ['list', 'show', 'set', 'recover', 'promote'], load: () => import('./commands/catalog.ts') },
+  { names: ['policy'], load: () => import('./commands/policy.ts') },
+  { names: ['subclient'], load: () => import('./commands/subclient.ts') },
+  { names: ['app'], load: () => import('./commands/app.ts') },
+  { names: ['discover', 'prune', 'cron'], load: () => import('./commands/schedule.ts') },
+  { names: ['pool'], load: () => import('./commands/pool.ts') },
+  { names: ['store', 'archive'], load: () => import('./commands/store.ts') },
+  { names: ['remove'], load: () => import('./commands/remove.ts') },
+  { names: ['verify', 'doctor'], load: () => import('./commands/maintenance.ts') },
+  { names: ['resolve', 'ls', 'find', 'browse'], load: () => import('./commands/browse.ts') },
+  { names: ['history'], load: () => import('./commands/history.ts') },
+  { names: ['check'], load: () => import('./commands/check.ts') },
+  { names: ['demo'], load: () => import('./commands/demo.ts') },
+  { names: ['completion'], load: () => import('./commands/completion.ts') },
+];
+
+/** The first word of the command line that is not an option (nor --home's value): the command. */
+export function commandWord(argv: readonly string[]): string | undefined {
   const words = argv.slice(2);
   for (let i = 0; i < words.length; i += 1) {
     const word = words[i] as string;
     if (word === '--home') i += 1;
-    else if (!word.startsWith('-')) return word === 'check';
+    else if (!word.startsWith('-')) return word;
   }
-  return false;
+  return undefined;
+}
+
+/** Whether this invocation is `qrv check`, whose every error is Nagios UNKNOWN (exit 3). */
+export function invokesCheck(argv: readonly string[]): boolean {
+  return commandWord(argv) === 'check';
 }
 
 /** A usage error as one line (plain, or JSON with --json), like every other error. */
@@ -54,7 +70,8 @@ function usageLine(text: string, argv: readonly string[]): string {
   return `qrv: ${message} (see qrv --help)\n`;
 }
 
-export function buildProgram(argv: readonly string[] = process.argv): Command {
+/** The command line; only the command `argv` runs, when it names one (all commands for help and the like). */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('qrv')
     .description('quick recovery volumes: snapshots and block-for-block replicas you can mount')
     .version(
@@ -77,22 +94,9 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
       outputError: (text, write) =>
         invokesCheck(argv) ? writeOut(usageLine(text, argv)) : write(usageLine(text, argv)),
     });
-  registerVolume(program);
-  registerJobs(program);
-  registerCatalog(program);
-  registerPolicy(program);
-  registerSubclient(program);
-  registerApp(program);
-  registerSchedule(program);
-  registerPool(program);
-  registerStore(program);
-  registerRemove(program);
-  registerMaintenance(program);
-  registerBrowse(program);
-  registerHistory(program);
-  registerCheck(program);
-  registerDemo(program);
-  registerCompletion(program);
+  const word = commandWord(argv);
+  const own = COMMAND_FILES.find((file) => word !== undefined && word !== 'completion' && file.names.includes(word));
+  for (const file of own ? [own] : COMMAND_FILES) (await file.load()).register(program);
   // The command list shows names only: with each command's arguments in it (the longest is 44
   // characters) no description had room to wrap at 80 columns. `qrv help COMMAND` shows them.
   program

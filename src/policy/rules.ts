@@ -1,5 +1,6 @@
 // The rules one job follows: the volume's policy, with what the command line says on top.
-import { CHECKPOINTS, type Checkpoint, type Policy } from '../catalog/schema.ts';
+import { CHECKPOINTS, type Checkpoint } from '../catalog/checkpoints.ts';
+import type { Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { isQrvError, QrvError } from '../core/errors.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from './hooks.ts';

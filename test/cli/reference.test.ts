@@ -6,7 +6,7 @@ import { buildProgram } from '../../src/cli/program.ts';
 import { completion } from '../../src/cli/completion.ts';
 import { entries, manPage } from '../../src/cli/reference.ts';
 
-const program = buildProgram(['node', 'qrv']);
+const program = await buildProgram(['node', 'qrv']);
 
 t.test('qrv(1) names every command and option, in roff', async (t) => {
   const page = manPage(program, '1.2.3', '2026-12-04');

@@ -3,7 +3,7 @@
 // of folders per process), and fast-glob then runs over that tree through its `fs` option: the
 // same code, options and matcher (micromatch) as on a real folder, but symlinks are never
 // followed (an absolute symlink in a mounted copy would lead out of it, into the host).
-import fg from 'fast-glob';
+import type { FileSystemAdapter } from 'fast-glob';
 import { QrvError } from '../core/errors.ts';
 import { components } from './names.ts';
 import type { FilesystemReader, Located } from './types.ts';
@@ -60,6 +60,7 @@ export async function findEntries(
       "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'",
     );
   const wanted = patterns.map(relative);
+  const { default: fg } = await import('fast-glob'); // loaded when a glob is read, not at every start
   const globOptions = {
     cwd: '/',
     dot: Boolean(options.dot),
@@ -121,7 +122,7 @@ export async function findEntries(
       return list;
     },
   };
-  const found = await fg(wanted, { ...globOptions, fs: adapter as unknown as fg.FileSystemAdapter });
+  const found = await fg(wanted, { ...globOptions, fs: adapter as unknown as FileSystemAdapter });
   return found
     .map((p) => lookup(p))
     .filter((entry): entry is Located => entry !== undefined)

@@ -6,7 +6,6 @@
 import fs from 'node:fs/promises';
 import { notAnImage } from '../providers/file/image-check.ts';
 import path from 'node:path';
-import fg from 'fast-glob';
 import type { CatalogData, Volume } from '../catalog/schema.ts';
 import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
@@ -72,6 +71,7 @@ interface Candidate {
 /** Image files the globs match. */
 async function fileCandidates(globs: string[], own: Set<string>): Promise<Candidate[]> {
   if (globs.length === 0) return [];
+  const { default: fg } = await import('fast-glob'); // loaded when a glob is read, not at every start
   const found = await fg(globs, {
     absolute: true,
     onlyFiles: true,

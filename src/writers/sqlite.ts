@@ -8,7 +8,6 @@
 import { lstat, open, readlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
 import { isQrvError, QrvError } from '../core/errors.ts';
 import { HeldSession, SessionError } from '../system/session.ts';
 import { asUser, ownerEnv, userName } from '../system/users.ts';
@@ -76,6 +75,7 @@ async function find(pattern: string): Promise<WriterObject[]> {
       `sqlite:${pattern} is not an absolute path`,
       'name SQLite databases by absolute path or glob: sqlite:/srv/app/app.db',
     );
+  const { default: fg } = await import('fast-glob'); // loaded when a glob is read, not at every start
   const files = fg.isDynamicPattern(pattern)
     ? await fg(pattern, {
         absolute: true,

@@ -5,6 +5,7 @@
 // followed (an absolute symlink in a mounted copy would lead out of it, into the host).
 import type { FileSystemAdapter } from 'fast-glob';
 import { QrvError } from '../core/errors.ts';
+import { compareText } from '../core/text.ts';
 import { components } from './names.ts';
 import type { FilesystemReader, Located } from './types.ts';
 
@@ -126,5 +127,5 @@ export async function findEntries(
   return found
     .map((p) => lookup(p))
     .filter((entry): entry is Located => entry !== undefined)
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    .sort((a, b) => compareText(a.path, b.path));
 }

@@ -212,8 +212,6 @@ export const hookMapSchema = z.object({
   'post-copy': z.optional(z.string()),
 });
 
-export { CHECKPOINTS, type Checkpoint } from './checkpoints.ts';
-
 /** F5: the rules a sub-client or volume follows. Durations and times are kept as the admin wrote them. */
 export const policySchema = z.object({
   name: z.string(),

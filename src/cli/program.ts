@@ -9,6 +9,12 @@ import { escapeControl } from '../core/text.ts';
 import { pathValue } from './parse.ts';
 
 type CommandFile = { register: (program: Command) => void };
+type CommandEntry = {
+  names: readonly string[];
+  load: () => Promise<CommandFile>;
+  /** its command reads every other command's definition (the shell completion is written from them) */
+  needsAll?: true;
+};
 
 /**
  * The command files, in the order `qrv --help` lists their commands, each with the top-level
@@ -16,7 +22,7 @@ type CommandFile = { register: (program: Command) => void };
  * only that command (test/cli/program.test.ts checks each file registers exactly these names).
  * Help, completion, an unknown word and the man page load them all.
  */
-export const COMMAND_FILES: ReadonlyArray<{ names: readonly string[]; load: () => Promise<CommandFile> }> = [
+export const COMMAND_FILES: readonly CommandEntry[] = [
   { names: ['volume'], load: () => import('./commands/volume.ts') },
   { names: ['snap', 'copy', 'unsnap', 'run'], load: () => import('./commands/jobs.ts') },
   { names: ['list', 'show', 'set', 'recover', 'promote'], load: () => import('./commands/catalog.ts') },
@@ -32,7 +38,7 @@ export const COMMAND_FILES: ReadonlyArray<{ names: readonly string[]; load: () =
   { names: ['history'], load: () => import('./commands/history.ts') },
   { names: ['check'], load: () => import('./commands/check.ts') },
   { names: ['demo'], load: () => import('./commands/demo.ts') },
-  { names: ['completion'], load: () => import('./commands/completion.ts') },
+  { names: ['completion'], load: () => import('./commands/completion.ts'), needsAll: true },
 ];
 
 /** The first word of the command line that is not an option (nor --home's value): the command. */
@@ -95,8 +101,8 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
         invokesCheck(argv) ? writeOut(usageLine(text, argv)) : write(usageLine(text, argv)),
     });
   const word = commandWord(argv);
-  const own = COMMAND_FILES.find((file) => word !== undefined && word !== 'completion' && file.names.includes(word));
-  for (const file of own ? [own] : COMMAND_FILES) (await file.load()).register(program);
+  const own = COMMAND_FILES.find((file) => word !== undefined && file.names.includes(word));
+  for (const file of own && !own.needsAll ? [own] : COMMAND_FILES) (await file.load()).register(program);
   // The command list shows names only: with each command's arguments in it (the longest is 44
   // characters) no description had room to wrap at 80 columns. `qrv help COMMAND` shows them.
   program

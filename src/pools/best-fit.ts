@@ -1,12 +1,13 @@
 // F6 best fit: of a pool's free members, the one whose capacity is closest to (and at least)
 // what a QRV needs, so that large members stay free for large volumes. Pure: no I/O, no clock.
 import type { Pool, PoolMember } from '../catalog/schema.ts';
+import { compareText } from '../core/text.ts';
 
 /** Equal capacities are told apart by the earlier addedAt, then by path: the same pick every time. */
 function compareTie(a: PoolMember, b: PoolMember): number {
   const added = Date.parse(a.addedAt) - Date.parse(b.addedAt);
   if (added !== 0) return added;
-  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  return compareText(a.path, b.path);
 }
 
 /** Members no QRV holds. */

@@ -4,7 +4,7 @@
 // after, and record where it stood. One interface; writers are chosen by name from the registry
 // (registry.ts) and all pass one contract suite (test/writers/contract.ts).
 import path from 'node:path';
-import type { Checkpoint } from '../catalog/schema.ts';
+import type { Checkpoint } from '../catalog/checkpoints.ts';
 
 /** One instance of a writer on this host: a PostgreSQL cluster, one SQLite database file. */
 export interface WriterInstance {
@@ -56,7 +56,7 @@ export interface HoldOptions {
   checkpoint?: Checkpoint;
 }
 
-export type { Checkpoint } from '../catalog/schema.ts';
+export type { Checkpoint } from '../catalog/checkpoints.ts';
 
 export interface Writer {
   readonly name: string;

@@ -26,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { execaSync } from 'execa';
 import type { Test } from 'tap';
 import { bundleLaneFile } from './vm-bundle.ts';
+import { takeVmSlot } from './vm-slot.ts';
 import { REPO_ROOT, findKernel, type VmImage, vmImage } from './vm-image.ts';
 
 export { REPO_ROOT, vmBlocker, vmImage, type VmImage, vmKernels, vmLane } from './vm-image.ts';
@@ -81,6 +82,8 @@ export interface VmResult {
   console: string;
   /** Boots that crashed before the script began and were retried (see BOOT_RETRIES). */
   bootRetries: string[];
+  /** Time spent waiting for a VM slot before the run (test/helpers/vm-slot.ts), not in `seconds`. */
+  slotWaitSeconds: number;
 }
 
 export class VmError extends Error {
@@ -224,21 +227,29 @@ function qemuArgs(
 const BOOT_RETRIES = 2;
 const BOOT_CRASH = /Kernel panic|Oops: /;
 
-/** Boots the VM, runs `script` as root inside (with /bin/sh unless it starts with #!), powers off. */
+/**
+ * Boots the VM, runs `script` as root inside (with /bin/sh unless it starts with #!), powers off.
+ * Waits first for a VM slot: at most one VM per CPU runs at once on the machine.
+ */
 export async function runInVm(script: string, options: VmOptions = {}): Promise<VmResult> {
   const bootRetries: string[] = [];
-  for (;;) {
-    try {
-      return { ...(await runOnce(script, options)), bootRetries };
-    } catch (err) {
-      if (!(err instanceof VmError)) throw err;
-      err.bootRetries = bootRetries;
-      const crash = err.console.includes(BEGIN) ? null : BOOT_CRASH.exec(err.console);
-      if (!crash || bootRetries.length >= BOOT_RETRIES) throw err;
-      const line = err.console.slice(crash.index).split('\n')[0]?.trim() ?? crash[0];
-      bootRetries.push(line);
-      process.stderr.write(`# VM kernel crashed while booting, before the script began (${line}); booting again\n`);
+  const slot = await takeVmSlot();
+  try {
+    for (;;) {
+      try {
+        return { ...(await runOnce(script, options)), bootRetries, slotWaitSeconds: slot.waitedSeconds };
+      } catch (err) {
+        if (!(err instanceof VmError)) throw err;
+        err.bootRetries = bootRetries;
+        const crash = err.console.includes(BEGIN) ? null : BOOT_CRASH.exec(err.console);
+        if (!crash || bootRetries.length >= BOOT_RETRIES) throw err;
+        const line = err.console.slice(crash.index).split('\n')[0]?.trim() ?? crash[0];
+        bootRetries.push(line);
+        process.stderr.write(`# VM kernel crashed while booting, before the script began (${line}); booting again\n`);
+      }
     }
+  } finally {
+    await slot.release();
   }
 }
 
@@ -271,7 +282,7 @@ async function bringCoverageBack(runDir: string, repo: string): Promise<void> {
   }
 }
 
-async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResult, 'bootRetries'>> {
+async function runOnce(script: string, options: VmOptions): Promise<Omit<VmResult, 'bootRetries' | 'slotWaitSeconds'>> {
   const started = performance.now();
   const opts = {
     diskMiB: options.diskMiB ?? 1024,
@@ -408,7 +419,8 @@ function lastLine(text: string): string {
 
 /** The run's wall time, and any boot that crashed and was retried, as TAP comments. */
 export function commentRun(t: Test, run: VmResult): void {
-  t.comment(`VM run ${run.seconds.toFixed(1)} s`);
+  const waited = run.slotWaitSeconds >= 1 ? `, after ${run.slotWaitSeconds.toFixed(0)} s waiting for a VM slot` : '';
+  t.comment(`VM run ${run.seconds.toFixed(1)} s${waited}`);
   for (const crash of run.bootRetries) t.comment(`a boot crashed before the script began and was retried: ${crash}`);
 }
 

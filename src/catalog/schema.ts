@@ -150,6 +150,8 @@ export const copyProgressSchema = z.object({
   /** the copy's pre-copy and post-copy hooks and their timeout, run again by a resume */
   hooks: z._default(z.object({ 'pre-copy': z.optional(z.string()), 'post-copy': z.optional(z.string()) }), {}),
   hookTimeoutMs: orNull(positiveInt()),
+  /** the copy's --throttle, bytes a second, kept by a resume unless it gives its own */
+  throttle: z.optional(positiveInt()),
 });
 
 export const qrvSchema = z.object({
@@ -236,6 +238,8 @@ export const policySchema = z.object({
   allowInconsistent: z.optional(z.boolean()),
   /** how application writers checkpoint before the snapshot; absent: fast (issue 15) */
   checkpoint: z.optional(z.enum(CHECKPOINTS)),
+  /** the rate a copy and its read-back may read at most ("40M"); absent: no limit */
+  throttle: z.optional(z.string()),
   /** the archive store `qrv cron` sends generations to (issue 14) */
   archiveTo: z.optional(z.nullable(z.string())),
   /** how often: a duration ("1d"); null: every cron run that finds a newer point in time */

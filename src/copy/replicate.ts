@@ -33,6 +33,7 @@ import {
 import { readPieces, type Piece } from './chunk-reader.ts';
 import { dataRanges } from '../system/extent-map.ts';
 import { type ByteRange } from '../core/byte-range.ts';
+import type { RateLimit } from '../core/rate.ts';
 import { openDestination, openSource, prepareDestination, type DestinationKind } from './endpoints.ts';
 import { GuardedWriter } from './guarded-writer.ts';
 import { ioCall } from '../core/io-error.ts';
@@ -113,6 +114,8 @@ export interface ReplicateOptions {
   undo?: UndoJournal | null;
   /** Called at most every `everyMs` with the destination and the ledger flushed to disk. */
   checkpoint?: { everyMs: number; save: (progress: Progress) => Promise<void> };
+  /** Keeps the bytes read from the source (and, comparing, from the destination) at or below a rate. */
+  rate?: RateLimit | null;
   reporter?: Reporter;
   /** Default 'copy'. */
   phase?: Phase;
@@ -335,6 +338,7 @@ class Replication {
     this.progress.blocksDone = first + hashes.length;
     this.processed += piece.data.length;
     this.meter?.update(this.processed);
+    await this.options.rate?.take((piece.hole ? 0 : piece.data.length) + (theirs ? piece.data.length : 0));
   }
 
   /** A full compare: the hashes of what the destination holds where the piece goes. */

@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Phase, Reporter } from '../core/events.ts';
 import { LedgerReader, type LedgerExpectation } from '../ledger/ledger.ts';
 import type { ByteRange } from '../core/byte-range.ts';
+import type { RateLimit } from '../core/rate.ts';
 import { hashPieces } from './scan.ts';
 
 /** Bad block indexes listed in full up to this many; beyond, only counted. */
@@ -22,6 +23,8 @@ export interface VerifyOptions {
   ranges?: ByteRange[];
   /** the snapshot the ledger reflects, to compare with as well */
   snapshotPath?: string;
+  /** keeps the bytes read (from the QRV, and the snapshot) at or below a rate */
+  rate?: RateLimit | null;
   reporter?: Reporter;
   phase?: Phase;
 }
@@ -69,6 +72,7 @@ export async function verifyBlocks(options: VerifyOptions): Promise<VerifyOutcom
         const recorded = await ledger.hashes(piece.first, piece.hashes.length);
         comparePiece(outcome, piece.first, { ours: piece.hashes, recorded, theirs: theirs?.hashes });
         outcome.bytesChecked += piece.bytes;
+        await options.rate?.take(snapshot ? 2 * piece.bytes : piece.bytes);
       }
     } finally {
       await snapshot?.return(undefined);

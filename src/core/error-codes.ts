@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   'bad-lock-wait': ['usage'],
   'bad-lv-selector': ['usage'],
   'bad-max-freeze': ['usage'],
+  'bad-rate': ['usage'],
   'bad-path': ['usage'],
   'bad-policy-name': ['usage'],
   'bad-pool-name': ['usage'],

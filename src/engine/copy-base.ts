@@ -31,6 +31,8 @@ export interface CopyPhaseOptions {
   hookTimeoutMs: number;
   /** update an existing QRV with changed blocks only; false rewrites it in full */
   incremental: boolean;
+  /** --throttle: bytes a second the copy and its read-back may read at most; null or absent: no limit */
+  throttle?: number | null;
 }
 
 /** A copy to pick up again: what the killed job had done (qrv copy --resume). */

@@ -11,6 +11,7 @@ import { verifyBlocks } from '../copy/verify.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
+import { RateLimit } from '../core/rate.ts';
 import { LedgerWriter, ledgerPathFor } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
@@ -134,6 +135,8 @@ interface Run extends Ledgers {
   /** progress was saved with the partial ledger: a failure keeps it for a resume */
   saved: boolean;
   undo: Undo | null;
+  /** --throttle: one rate for the copy and its read-back */
+  rate: RateLimit | null;
 }
 
 /** Records the QRV as copying, copies, verifies, and records it ready (or failed). */
@@ -146,7 +149,8 @@ async function copyThrough(
   const qrv = qrvRow(c, dest, newQrvId);
   const ledgerPath = ledgerPathFor(qrv, c.ctx.catalog.home);
   const ledgers = await openLedgers(c, dest, qrv, ledgerPath);
-  const run: Run = { c, dest, opened, qrv, ledgerPath, ...ledgers, saved: false, undo: null };
+  const rate = c.options.throttle ? new RateLimit(c.options.throttle) : null;
+  const run: Run = { c, dest, opened, qrv, ledgerPath, ...ledgers, saved: false, undo: null, rate };
   if (run.plan.why) await c.job.warn(run.plan.why);
   c.job.set({ snapshotId: c.snapshot.id, qrvId: qrv.id, destination: dest.path });
   await recordCopying(run);
@@ -205,6 +209,7 @@ function progressOf(run: Run, blocksDone: number): CopyProgress {
     at: run.c.ctx.now().toISOString(),
     hooks,
     hookTimeoutMs: options.hookTimeoutMs,
+    ...(options.throttle ? { throttle: options.throttle } : {}),
   };
 }
 
@@ -278,6 +283,7 @@ function replicateOptions(run: Run): ReplicateOptions {
     blockSize: run.qrv.blockSize,
     reporter: c.ctx.reporter,
     phase: 'copy',
+    rate: run.rate,
     checkpoint: {
       everyMs: CHECKPOINT_MS,
       save: async (p) => {
@@ -304,6 +310,7 @@ async function verifyStep(run: Run, copy: CopyResult): Promise<void> {
         handle: run.opened.handle,
         ledgerPath: run.ledgerPath,
         ranges: whole ? undefined : (copy.written ?? undefined),
+        rate: run.rate,
         reporter: c.ctx.reporter,
         phase: 'verify',
       });

@@ -3,6 +3,7 @@ import { CHECKPOINTS, type Checkpoint } from '../catalog/checkpoints.ts';
 import type { Policy } from '../catalog/schema.ts';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { isQrvError, QrvError } from '../core/errors.ts';
+import { parseRate } from '../core/rate.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, type Hooks } from './hooks.ts';
 import { guardDeadlineMs } from '../system/freeze-deadline.ts';
 import { parseCopyTiming, type CopyTiming } from './copy-timing.ts';
@@ -25,6 +26,8 @@ export interface Rules {
   allowInconsistent: boolean;
   /** how application writers checkpoint before the snapshot (--checkpoint) */
   checkpoint: Checkpoint;
+  /** bytes a second a copy and its read-back may read at most (--throttle); null: no limit */
+  throttle: number | null;
 }
 
 export interface Overrides {
@@ -36,6 +39,8 @@ export interface Overrides {
   maxFreezeMs?: number;
   allowInconsistent?: boolean;
   checkpoint?: Checkpoint;
+  /** bytes a second */
+  throttle?: number;
 }
 
 /**
@@ -83,6 +88,9 @@ export function rulesFor(policy: Policy | null, overrides: Overrides = {}): Rule
     maxFreezeMs: overrides.maxFreezeMs ?? (policy?.maxFreeze ? parseMaxFreeze(policy.maxFreeze) : guardDeadlineMs()),
     allowInconsistent: overrides.allowInconsistent ?? policy?.allowInconsistent ?? false,
     checkpoint: overrides.checkpoint ?? policy?.checkpoint ?? 'fast',
+    throttle:
+      overrides.throttle ??
+      (policy?.throttle ? fromPolicy(policy, '--throttle', policy.throttle, (v) => parseRate(v)) : null),
   };
 }
 

@@ -19,6 +19,8 @@ export interface CopyRequest extends HookOptions {
   force: boolean;
   /** rewrite an existing QRV in full instead of updating its changed blocks */
   full?: boolean;
+  /** --throttle: bytes a second the copy and its read-back may read at most */
+  throttle?: number;
 }
 
 export async function copy(ctx: Context, request: CopyRequest): Promise<Summary> {
@@ -61,6 +63,8 @@ export interface ResumeRequest {
   hooks: HookOptions['hooks'];
   /** given to the resume: replaces the killed copy's hook timeout */
   hookTimeoutMs?: number;
+  /** given to the resume: replaces the killed copy's --throttle */
+  throttle?: number;
 }
 
 export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<Summary> {
@@ -94,6 +98,7 @@ export async function resumeCopy(ctx: Context, request: ResumeRequest): Promise<
       hooks,
       hookTimeoutMs,
       incremental: true,
+      throttle: request.throttle ?? progress.throttle ?? null,
       resume: { jobId: old.id, progress, qrv },
     });
   });

@@ -143,6 +143,7 @@ export async function copyAndUnsnap(
       hooks: rules.hooks,
       hookTimeoutMs: rules.hookTimeoutMs,
       incremental: rules.incremental,
+      throttle: rules.throttle,
     });
   } catch (error) {
     if (options.rollback && rules.removeAfterCopy) {

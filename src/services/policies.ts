@@ -8,6 +8,7 @@ import type { Context } from '../engine/context.ts';
 import { HOOK_PHASES, type HookPhase } from '../policy/hooks.ts';
 import type { Summary } from '../output/printer.ts';
 import { details, table } from '../output/rows.ts';
+import { parseRate } from '../core/rate.ts';
 import { parseCopyTiming } from '../policy/copy-timing.ts';
 import { findPolicy } from '../policy/resolve.ts';
 import { parseCheckpoint, parseMaxFreeze } from '../policy/rules.ts';
@@ -36,6 +37,8 @@ export interface PolicyChanges {
   allowInconsistent?: boolean;
   /** --checkpoint fast|spread, or "none" for the default (fast) */
   checkpoint?: string;
+  /** --throttle RATE, or "none" for no limit */
+  throttle?: string;
   /** --archive-to STORE, --archive-every DURATION, --archive-keep GRID; "none" clears each */
   archiveTo?: string;
   archiveEvery?: string;
@@ -143,6 +146,13 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     }
   }
   if (changes.allowInconsistent !== undefined) policy.allowInconsistent = changes.allowInconsistent;
+  if (changes.throttle !== undefined) {
+    if (NONE.test(changes.throttle)) delete policy.throttle;
+    else {
+      parseRate(changes.throttle);
+      policy.throttle = changes.throttle;
+    }
+  }
   if (changes.checkpoint !== undefined) {
     if (NONE.test(changes.checkpoint)) delete policy.checkpoint;
     else policy.checkpoint = parseCheckpoint(changes.checkpoint);

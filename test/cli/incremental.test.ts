@@ -315,6 +315,12 @@ t.test('verify names exactly the bad block; the next copy compares every block a
 const pastBlockZero = (job: Record<string, any>): boolean => (job.progress?.blocksDone ?? 0) > 0;
 
 /**
+ * The killed copies run at --throttle THROTTLE: slow enough that a kill lands mid-copy on any
+ * machine, on an image small enough to be cheap; the resumes keep the rate.
+ */
+const THROTTLE = 24 * MiB;
+
+/**
  * Starts `qrv copy ARGS` as a child, waits until its job row passes `until` (by default: saved
  * progress past block 0), then SIGKILLs it after a random delay of up to maxDelayMs.
  */
@@ -326,7 +332,7 @@ async function killMidCopy(
   until = pastBlockZero,
   checkpointMs = 50,
 ) {
-  const child = execa('node', [BIN, '--home', home, '--json', 'copy', ...args], {
+  const child = execa('node', [BIN, '--home', home, '--json', 'copy', ...args, '--throttle', `${THROTTLE / MiB}M`], {
     reject: false,
     env: { CI: '', QRV_CHECKPOINT_MS: String(checkpointMs) },
     stdin: 'ignore',
@@ -371,6 +377,12 @@ async function resumeKilled(
     t.equal(resumed.run.exitCode, 0, `resume: ${resumed.run.stderr}`);
     t.equal(resumed.summary.resumed, job.id);
     t.equal(resumed.summary.job.resumes, job.id, 'the new job names the one it resumes');
+    const { bytesRead, seconds } = resumed.summary.copy;
+    // the limit counts from the first read: that one piece (1 MiB) comes at once
+    t.ok(
+      seconds >= Math.max(0, bytesRead - MiB) / THROTTLE,
+      `the resume keeps the killed copy's --throttle: ${bytesRead} bytes in ${seconds} s`,
+    );
     t.ok(
       resumed.summary.job.steps.some(
         (s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'done',
@@ -409,7 +421,7 @@ async function resumeKilled(
 }
 
 t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)', async (t) => {
-  const size = 300 * MiB + 12_345;
+  const size = 40 * MiB + 12_345;
   const blocks = Math.ceil(size / BLOCK);
   const { dir, home, image, content } = await setup(t, size);
   const s1 = await snap(t, home);
@@ -432,6 +444,7 @@ t.test('a SIGKILLed copy resumes from its last checkpoint (full and incremental)
     t.equal(ended.signal, 'SIGKILL', 'killed mid-copy');
     t.equal(job.state, 'running', 'a killed job still reads running');
     t.equal(job.progress.base, 'fresh');
+    t.equal(job.progress.throttle, THROTTLE, 'its progress keeps the --throttle for a resume');
     // The second resume is done by `qrv doctor --fix`, the others by `qrv copy --resume`.
     const { history } = await resumeKilled(t, home, job, dest, content, real === 1 ? 'doctor' : 'resume');
     t.equal(history.length, 1, "one copy in the new QRV's history");
@@ -598,13 +611,20 @@ t.test(
     const { dir, home, image, content } = await setup(t, size);
     const dest = path.join(dir, 'replicas');
     await fs.mkdir(dest);
-    t.equal((await qrv(home, ['policy', 'add', 'inc', '--dest', dest, '--incremental'])).exitCode, 0);
+    const refused = await qrv(home, ['policy', 'add', 'inc', '--dest', dest, '--throttle', '5']);
+    t.match(refused, { exitCode: 2, stderr: /--throttle 5: give a rate of at least 64K/ }, 'a rate without a unit');
+    const added = await qrv(home, ['policy', 'add', 'inc', '--dest', dest, '--incremental', '--throttle', '4M']);
+    t.equal(added.exitCode, 0, added.stderr);
     const set = await qrv(home, ['volume', 'set', 'vol', '--policy', 'inc']);
     t.equal(set.exitCode, 0, set.stderr);
 
     const first = await qrvJson(home, ['run', 'vol']);
     t.equal(first.run.exitCode, 0, first.run.stderr);
     t.equal(first.summary.copy.method, 'full');
+    const { bytesRead, seconds } = first.summary.copy;
+    // the limit counts from the first read: that one piece (1 MiB) comes at once
+    t.ok(seconds >= (bytesRead - MiB) / (4 * MiB), `the policy's --throttle 4M: ${bytesRead} bytes in ${seconds} s`);
+    t.equal((await qrv(home, ['policy', 'set', 'inc', '--throttle', 'none'])).exitCode, 0);
     t.equal(first.summary.snapshot.state, 'ready', 'the snapshot is kept as the base');
     await holds(t, first.summary.qrv.destination, content, 'the QRV is the volume');
 

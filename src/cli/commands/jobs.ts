@@ -1,6 +1,7 @@
 // qrv snap | copy | unsnap | run: the phases, alone or together.
 import type { Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
+import { parseRate } from '../../core/rate.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { parseCheckpoint } from '../../policy/rules.ts';
@@ -47,6 +48,13 @@ function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?
     ...(options.allowInconsistent ? { allowInconsistent: true } : {}),
     ...(options.checkpoint !== undefined ? { checkpoint: parseCheckpoint(options.checkpoint) } : {}),
   };
+}
+
+const THROTTLE_HELP =
+  'the most the copy and its read-back may read a second, e.g. 40M (K, M, G: binary units), so that the disks keep bandwidth for their users';
+
+function throttleOption(options: { throttle?: string }): { throttle?: number } {
+  return options.throttle !== undefined ? { throttle: parseRate(options.throttle) } : {};
 }
 
 function withHooks(command: Command): Command {
@@ -108,15 +116,17 @@ export function register(program: Command): void {
       )
       .option('--force', 'overwrite a destination that is not a QRV of this volume')
       .option('--full', 'rewrite an existing QRV in full instead of updating its changed blocks')
-      .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint'),
+      .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint')
+      .option('--throttle <rate>', THROTTLE_HELP),
   ).action(
     (
       snapshotId: string | undefined,
-      options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string },
+      options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string; throttle?: string },
       command: Command,
     ) =>
       execute(command, (ctx) => {
         const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
+        const throttle = throttleOption(options);
         if (options.resume !== undefined) {
           if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
             throw new QrvError(
@@ -131,6 +141,7 @@ export function register(program: Command): void {
             jobId: options.resume,
             hooks: hooks.hooks,
             ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}),
+            ...throttle,
           });
         }
         if (snapshotId === undefined || options.to === undefined)
@@ -146,6 +157,7 @@ export function register(program: Command): void {
           force: Boolean(options.force),
           full: Boolean(options.full),
           ...hooks,
+          ...throttle,
         });
       }),
   );
@@ -173,13 +185,21 @@ export function register(program: Command): void {
         .option('--persist <duration>', "how long a kept snapshot persists (default: the policy's)")
         .option('--label <text>', 'a label for the snapshots', labelValue)
         .option('--keep-snapshot', 'keep the snapshot after the copy')
-        .option('--force', 'overwrite a destination that is not a QRV of this volume'),
+        .option('--force', 'overwrite a destination that is not a QRV of this volume')
+        .option('--throttle <rate>', `${THROTTLE_HELP} (default: the policy's)`),
     ),
   ).action(
     (
       target: string,
       options: HookFlags &
-        BoundFlags & { to?: string; persist?: string; label?: string; keepSnapshot?: boolean; force?: boolean },
+        BoundFlags & {
+          to?: string;
+          persist?: string;
+          label?: string;
+          keepSnapshot?: boolean;
+          force?: boolean;
+          throttle?: string;
+        },
       command: Command,
     ) =>
       execute(command, (ctx) => {
@@ -194,6 +214,7 @@ export function register(program: Command): void {
           hooks,
           ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
           ...bounds(options),
+          ...throttleOption(options),
         });
       }),
   );

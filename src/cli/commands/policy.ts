@@ -40,6 +40,10 @@ function policyOptions(command: Command): Command {
       '--checkpoint <mode>',
       'how application writers checkpoint before the snapshot: fast (the default) or spread (paced like the server\'s own); "none" clears it',
     )
+    .option(
+      '--throttle <rate>',
+      'the most a copy and its read-back may read a second, e.g. 40M (K, M, G: binary units); "none" clears it',
+    )
     .option('--archive-to <store>', '`qrv cron` sends archive generations to this store; "none" clears it')
     .option(
       '--archive-every <duration>',
@@ -60,6 +64,7 @@ function changes(options: Record<string, unknown>): PolicyChanges {
     'hookTimeout',
     'maxFreeze',
     'checkpoint',
+    'throttle',
   ] as const;
   for (const key of [...keys, 'archiveTo', 'archiveEvery', 'archiveKeep'] as const) {
     if (typeof options[key] === 'string') out[key] = options[key] as string;

@@ -4,6 +4,7 @@
 // copy: a Pacer reads how fast the copy goes and steers the share towards the rate.
 import fs from 'node:fs/promises';
 import { QrvError } from '../../core/errors.ts';
+import { rateOf } from '../../core/rate.ts';
 
 export const THROTTLE_FILE = '/sys/module/dm_mirror/parameters/raid1_resync_throttle';
 
@@ -14,8 +15,6 @@ export type Throttle = { percent: number } | { bytesPerSecond: number };
 export const START_PERCENT = 5;
 /** How long a Pacer measures before it changes the share. */
 export const WINDOW_MS = 1000;
-
-const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 const badThrottle = (text: string): QrvError =>
   new QrvError(
@@ -33,10 +32,8 @@ export function parseThrottle(text: string): Throttle {
     if (percent < 1 || percent > 100) throw badThrottle(text);
     return { percent };
   }
-  const rate = /^(\d+(?:\.\d+)?)\s*([KMG])(?:iB)?(?:\/s)?$/i.exec(text.trim());
-  if (!rate) throw badThrottle(text);
-  const bytesPerSecond = Math.round(Number(rate[1]) * (UNITS[(rate[2] as string).toUpperCase()] as number));
-  if (bytesPerSecond < 64 * 1024) throw badThrottle(text);
+  const bytesPerSecond = rateOf(text);
+  if (bytesPerSecond === null) throw badThrottle(text);
   return { bytesPerSecond };
 }
 

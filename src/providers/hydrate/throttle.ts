@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import { QrvError } from '../../core/errors.ts';
 import { rateOf } from '../../core/rate.ts';
+import { tool } from '../../system/tools.ts';
 
 export const THROTTLE_FILE = '/sys/module/dm_mirror/parameters/raid1_resync_throttle';
 
@@ -39,14 +40,23 @@ export function parseThrottle(text: string): Throttle {
 
 export async function setResyncThrottle(percent: number, file = THROTTLE_FILE): Promise<void> {
   if (!Number.isInteger(percent) || percent < 1 || percent > 100) throw badThrottle(String(percent));
-  await fs.writeFile(file, `${percent}\n`).catch((error: NodeJS.ErrnoException) => {
-    throw new QrvError(
-      'io',
-      'write-failed',
-      `cannot set ${file} (${error.code ?? error.message})`,
-      'is the dm_mirror module loaded? (modprobe dm-mirror)',
-    );
-  });
+  const write = () => fs.writeFile(file, `${percent}\n`);
+  await write()
+    .catch(async (error: NodeJS.ErrnoException) => {
+      // Set before the first mirror exists (it copies from the moment it is made), when the
+      // kernel may not have loaded dm-mirror yet: load it, as making the mirror would.
+      if (error.code !== 'ENOENT' || file !== THROTTLE_FILE) throw error;
+      await tool('modprobe', ['dm-mirror']);
+      await write();
+    })
+    .catch((error: NodeJS.ErrnoException) => {
+      throw new QrvError(
+        'io',
+        'write-failed',
+        `cannot set ${file} (${error.code ?? error.message})`,
+        'is the dm_mirror module loaded? (modprobe dm-mirror)',
+      );
+    });
 }
 
 /**

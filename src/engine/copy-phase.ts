@@ -11,7 +11,7 @@ import { verifyBlocks } from '../copy/verify.ts';
 import { QrvError } from '../core/errors.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { newId } from '../core/ids.ts';
-import { RateLimit } from '../core/rate.ts';
+import { RateLimit, rateText } from '../core/rate.ts';
 import { LedgerWriter, ledgerPathFor } from '../ledger/ledger.ts';
 import { getProvider } from '../providers/registry.ts';
 import type { Context } from './context.ts';
@@ -264,7 +264,7 @@ async function copyStep(run: Run): Promise<CopyResult> {
     title,
     async () => (finished ? alreadyCopied(plan, finished) : replicate(replicateOptions(run))),
     (r) =>
-      `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s`,
+      `${r.method}: ${r.bytesRead} bytes read, ${r.changedBlocks} blocks (${r.bytesWritten} bytes) written, ${(r.bytesRead / 1e6 / Math.max(r.seconds, 1e-6)).toFixed(0)} MB/s${run.rate ? ` (--throttle ${rateText(run.rate.bytesPerSecond)})` : ''}`,
   );
 }
 

@@ -384,6 +384,10 @@ async function resumeKilled(
       `the resume keeps the killed copy's --throttle: ${bytesRead} bytes in ${seconds} s`,
     );
     t.ok(
+      resumed.summary.job.steps.some((s: { detail: string | null }) => s.detail?.endsWith('(--throttle 24 MiB/s)')),
+      'its copy step says the rate it was held to',
+    );
+    t.ok(
       resumed.summary.job.steps.some(
         (s: { name: string; state: string }) => s.name === 'read back every block' && s.state === 'done',
       ),

@@ -1,9 +1,10 @@
-// `qrv verify QRV [--deep]`: re-reads a QRV and checks every block against the hash ledger kept
+// `qrv verify QRV [--deep] [--throttle RATE]`: re-reads a QRV and checks every block against the hash ledger kept
 // with it, without touching the source; --deep also reads the snapshot it reflects (when that
 // still exists) in step and compares the two. Every bad block is named; the result is kept on
 // the QRV row (a QRV that failed its verify is compared block by block on its next update).
 import { QrvError } from '../core/errors.ts';
 import { formatBytes } from '../core/duration.ts';
+import { RateLimit } from '../core/rate.ts';
 import { verifyBlocks, MAX_LISTED } from '../copy/verify.ts';
 import type { Context } from '../engine/context.ts';
 import { findQrv } from '../catalog/lookup.ts';
@@ -13,6 +14,8 @@ import type { Summary } from '../output/printer.ts';
 export interface VerifyRequest {
   qrvId: string;
   deep: boolean;
+  /** --throttle: bytes a second it may read at most (the QRV and, deep, the snapshot together) */
+  throttle?: number;
 }
 
 // eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
@@ -46,6 +49,7 @@ export async function verifyQrv(ctx: Context, request: VerifyRequest): Promise<S
     ledgerPath,
     expect: { snapshotId: qrv.snapshotId, sizeBytes: qrv.sizeBytes, blockSize: qrv.blockSize, qrvId: qrv.id },
     snapshotPath,
+    rate: request.throttle ? new RateLimit(request.throttle) : null,
     reporter: ctx.reporter,
     phase: 'verify',
   }).catch((error: unknown) => {

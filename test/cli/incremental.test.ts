@@ -310,6 +310,14 @@ t.test('verify names exactly the bad block; the next copy compares every block a
     t.equal(again.exitCode, 0, `clean again: ${again.stdout}`);
   }
   t.match((await shownQrv(home, id)).lastVerify, { ok: true, badBlocks: 0 }, 'the clean result is recorded');
+  // --throttle: the whole QRV read at 4 MiB a second at most (its first 1 MiB piece comes at once)
+  const started = performance.now();
+  const slow = await qrv(home, ['verify', id, '--throttle', '4M']);
+  const ms = performance.now() - started;
+  t.equal(slow.exitCode, 0, slow.stderr);
+  t.ok(ms >= ((size - MiB) / (4 * MiB)) * 1000, `verify --throttle 4M read ${size} bytes in ${ms.toFixed(0)} ms`);
+  const archive = await qrv(home, ['verify', 'a-00000000', '--throttle', '4M']);
+  t.match(archive, { exitCode: 2, stderr: /--throttle is for a QRV/ }, 'not for an archive generation');
 });
 
 const pastBlockZero = (job: Record<string, any>): boolean => (job.progress?.blocksDone ?? 0) > 0;

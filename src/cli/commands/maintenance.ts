@@ -1,8 +1,10 @@
-// qrv verify QRV [--deep] | qrv doctor [--fix]: checking what qrv keeps, and repairing what a
+// qrv verify QRV [--deep] [--throttle RATE] | qrv doctor [--fix]: checking what qrv keeps, and repairing what a
 // killed job left behind.
 import type { Command } from 'commander';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
+import { QrvError } from '../../core/errors.ts';
+import { parseRate } from '../../core/rate.ts';
 
 const doctor = lazy(async () => (await import('../../services/doctor.ts')).doctor);
 const verifyQrv = lazy(async () => (await import('../../services/verify.ts')).verifyQrv);
@@ -18,12 +20,28 @@ export function register(program: Command): void {
       '--deep',
       'a QRV: also compare with the snapshot it reflects, if it still exists; a generation: fetch every chunk and check it',
     )
-    .action((id: string, options: { deep?: boolean }, command: Command) =>
-      execute(command, (ctx) =>
-        id.startsWith('a-')
-          ? verifyArchive(ctx, { id, deep: Boolean(options.deep) })
-          : verifyQrv(ctx, { qrvId: id, deep: Boolean(options.deep) }),
-      ),
+    .option(
+      '--throttle <rate>',
+      'a QRV: the most it (and, with --deep, the snapshot) may be read a second, e.g. 40M (K, M, G: binary units)',
+    )
+    .action((id: string, options: { deep?: boolean; throttle?: string }, command: Command) =>
+      execute(command, (ctx) => {
+        const deep = Boolean(options.deep);
+        if (!id.startsWith('a-'))
+          return verifyQrv(ctx, {
+            qrvId: id,
+            deep,
+            ...(options.throttle ? { throttle: parseRate(options.throttle) } : {}),
+          });
+        if (options.throttle !== undefined)
+          throw new QrvError(
+            'usage',
+            'usage',
+            '--throttle is for a QRV, not an archive generation',
+            `qrv verify ${id}`,
+          );
+        return verifyArchive(ctx, { id, deep });
+      }),
     );
 
   program

@@ -1,23 +1,22 @@
-// The copy engine: brings a destination (image file or block device) to hold exactly the source
-// snapshot, block for block, writing only blocks that differ from what the destination is known
-// to hold. One engine serves every way of knowing:
+// The copy engine: brings a destination (image file or block device) to hold exactly the source snapshot, block for
+// block, writing only blocks that differ from what the destination is known to hold. One engine serves every way of
+// knowing:
 //
-//   fresh    the destination was just emptied (a file of holes) or its content is unknown (a
-//            device): every non-zero block is written (every block, on a device). Method "full".
-//   compare  the destination holds an older copy but nothing records what: each block is read
-//            from both sides and written where they differ. Method "full" (a full compare).
-//   ledger   the QRV's hash ledger records the hash of every block it holds. Without provider
-//            ranges, the snapshot is read once and blocks whose hash differs are written
-//            (method "ledger"); with provider ranges ("these bytes may have changed"), only those
-//            ranges are read and the other blocks' hashes are carried over (method "provider").
-//   differs  a write-back (qrv recover): the destination holds what the source's own ledger
-//            describes except in the given ranges (found by hashing the destination, or from
-//            the provider); only those are read and all of them written, the ledger's hashes
-//            carried over for the rest.
+//   fresh    the destination was just emptied (a file of holes) or its content is unknown (a device): every
+//            non-zero block is written (every block, on a device). Method "full".
+//   compare  the destination holds an older copy but nothing records what: each block is read from both sides and
+//            written where they differ. Method "full" (a full compare).
+//   ledger   the QRV's hash ledger records the hash of every block it holds. Without provider ranges, the snapshot
+//            is read once and blocks whose hash differs are written (method "ledger"); with provider ranges ("these
+//            bytes may have changed"), only those ranges are read and the other blocks' hashes are carried over
+//            (method "provider").
+//   differs  a write-back (qrv recover): the destination holds what the source's own ledger describes except in the
+//            given ranges (found by hashing the destination, or from the provider); only those are read and all of
+//            them written, the ledger's hashes carried over for the rest.
 //
-// Every block read is hashed (xxh64); the hashes become the new ledger and the copy's checksum
-// (docs/architecture.md, "Ledger"). Progress is checkpointed at bounded intervals so a killed copy
-// resumes where it stopped (F9). Memory is bounded: depth × buffer plus two ledger windows.
+// Every block read is hashed (xxh64); the hashes become the new ledger and the copy's checksum (docs/architecture.md,
+// "Ledger"). Progress is checkpointed at bounded intervals so a killed copy resumes where it stopped (F9). Memory is
+// bounded: depth × buffer plus two ledger windows. A --throttle keeps what is read at or below a rate.
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { failpoint } from '../core/failpoints.ts';
@@ -44,9 +43,9 @@ import { checkSize, positiveInteger } from './copy-checks.ts';
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 /**
- * Bytes per read. 1 MiB measured best end to end on the reference machine: 4 MiB buffers were
- * ≈ 25 % slower on a full volume (the data no longer stays in the CPU cache between the read
- * and the write), 256 KiB paid more per-call overhead (docs/PERFORMANCE.md).
+ * Bytes per read. 1 MiB measured best end to end on the reference machine: 4 MiB buffers were ≈ 25 % slower on a
+ * full volume (the data no longer stays in the CPU cache between the read and the write), 256 KiB paid more per-call
+ * overhead (docs/PERFORMANCE.md).
  */
 export const DEFAULT_BUFFER_SIZE = 1024 * 1024;
 /** Buffers in rotation: 2 = read the next chunk while the current one is hashed and written. */
@@ -141,10 +140,7 @@ export interface CopyResult {
 /** Written ranges kept for the verify step before "verify everything" is cheaper to hold. */
 const MAX_WRITTEN_RANGES = 65_536;
 
-/**
- * Makes `destination` hold the first `sizeBytes` of `source`. The destination is durable
- * (fdatasync) and the ledger finished (renamed into place) when the promise resolves.
- */
+/** Makes `destination` hold the first `sizeBytes` of `source`, durable (fdatasync), its ledger renamed into place. */
 export async function replicate(options: ReplicateOptions): Promise<CopyResult> {
   const run = new Replication(options);
   const src = await openSource(options.source, options.sizeBytes);
@@ -295,7 +291,8 @@ class Replication {
     });
     for await (const piece of pieces) {
       await this.copyPiece(piece, dst, writer, compareBuffer);
-      const { checkpoint } = this.options;
+      const { checkpoint, rate } = this.options;
+      if (rate) await rate.take((piece.hole ? 0 : piece.data.length) + (compareBuffer ? piece.data.length : 0));
       if (checkpoint && Date.now() - this.lastCheckpoint >= checkpoint.everyMs) await this.checkpoint(dst, writer);
       if (!this.halfway && this.progress.blocksDone * 2 >= this.blockCount) {
         this.halfway = true;
@@ -304,8 +301,7 @@ class Replication {
     }
     if (this.progress.blocksDone < this.blockCount) await this.carry(this.progress.blocksDone, this.blockCount);
     this.progress.blocksDone = this.blockCount;
-    // One flush at the end. Flushing in the background while still reading was measured
-    // slower: reads stall behind writeback on the same disk (docs/PERFORMANCE.md).
+    // One flush at the end: flushing while reading was slower (reads stall behind writeback; docs/PERFORMANCE.md).
     await writer.flush();
     if (this.options.checkpoint) await failpoint('before-checkpoint');
     await ioCall('sync', destination, () => dst.datasync());
@@ -338,7 +334,6 @@ class Replication {
     this.progress.blocksDone = first + hashes.length;
     this.processed += piece.data.length;
     this.meter?.update(this.processed);
-    await this.options.rate?.take((piece.hole ? 0 : piece.data.length) + (theirs ? piece.data.length : 0));
   }
 
   /** A full compare: the hashes of what the destination holds where the piece goes. */

@@ -462,9 +462,11 @@ t.test('two processes: an exclusive holder keeps out another; killed, its lock i
 t.test('two processes taking exclusive locks at the same moment: never both', async (t) => {
   const store = await folderStore(t);
   for (let round = 0; round < 3; round++) {
+    // each winner keeps its lock until both have answered: on a loaded machine one racer may
+    // start late, and one that had taken and released its lock by then is no overlap
     const racers = [
-      holder(store.where, 'exclusive', 'prune', ['go']),
-      holder(store.where, 'exclusive', 'prune', ['go']),
+      holder(store.where, 'exclusive', 'prune', ['go', 'hold']),
+      holder(store.where, 'exclusive', 'prune', ['go', 'hold']),
     ];
     for (const r of racers) t.equal(await r.next(), 'ready');
     for (const r of racers) await say(r.child, 'go');
@@ -476,6 +478,11 @@ t.test('two processes taking exclusive locks at the same moment: never both', as
       `round ${round}: ${JSON.stringify(said.map((s) => s.held ?? s.code))}`,
     );
     for (const s of said) if (!s.held) t.equal(s.code, 'store-locked');
+    for (const [i, r] of racers.entries()) {
+      if (!said[i]!.held) continue;
+      await say(r.child, 'release');
+      t.equal(await r.next(), 'released');
+    }
     for (const r of racers) await r.child;
     t.same(await lockKeys(store), [], 'nothing left');
   }

@@ -2,10 +2,9 @@
 // flock(2) on a file of the home (catalog.lock, cron.lock): the kernel holds it for the open
 // file description and drops it when the holder's last descriptor closes, so a holder that is
 // stopped, starved or slow keeps it for as long as it lives, and one that dies (even by
-// SIGKILL) frees it at once — there is no staleness to guess. Node has no flock(), so the
-// one-shot util-linux `flock` is given our descriptor as its fd 3 and locks that shared
-// description for us; it exits at once, the lock stays with our descriptor. The holder's pid,
-// host and start time are written into the file for the "who holds it" message.
+// SIGKILL) frees it at once — there is no staleness to guess (system/flock.ts: Node has no
+// flock(), util-linux `flock` locks our descriptor for us). The holder's pid, host and start
+// time are written into the file for the "who holds it" message.
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -17,8 +16,6 @@ import { notPrivateBecause, unsafeFile } from './private-files.ts';
 
 const DEFAULT_WAIT_MS = 15_000;
 const MAX_WAIT_MS = 86_400_000;
-/** flock's exit status when the lock was not got in time (-E). */
-const CONFLICT = 75;
 /** A `catalog.lock` folder is the lock of a qrv before 2026-12 (proper-lockfile), fresh while its mtime is. */
 const OLD_LOCK_STALE_MS = 10_000;
 
@@ -106,26 +103,6 @@ async function openLockFile(home: string, file: string): Promise<fs.FileHandle |
   return handle;
 }
 
-/** flock(LOCK_EX) on our descriptor, waiting up to waitMs (0: not at all); false when another holds it. */
-async function flock(handle: fs.FileHandle, waitMs: number): Promise<boolean> {
-  const wait = waitMs > 0 ? ['-w', (waitMs / 1000).toFixed(3)] : ['-n'];
-  // execa passes any descriptor number through; its types only name 3 to 9.
-  const fd = handle.fd as 3;
-  // Loaded here, not with the catalog: a command that only reads (qrv list) needs no tool.
-  const { tool } = await import('../system/tools.ts');
-  const result = await tool('flock', ['-x', ...wait, '-E', String(CONFLICT), '3'], {
-    stdio: ['ignore', 'ignore', 'pipe', fd],
-  });
-  if (result.exitCode === 0) return true;
-  if (result.exitCode === CONFLICT) return false;
-  throw new QrvError(
-    'io',
-    'tool-failed',
-    `flock on ${handle.fd} failed with status ${result.exitCode}: ${result.stderr.trim().split('\n').pop() ?? ''}`,
-    'run the command again with --debug and report the output',
-  );
-}
-
 /** The lock, or who holds it: waits up to waitMs. */
 async function acquire(home: string, name: string, waitMs: number): Promise<HeldLock | { holder: string }> {
   const file = path.join(home, name);
@@ -138,7 +115,7 @@ async function acquire(home: string, name: string, waitMs: number): Promise<Held
     }
     let held: HeldLock | null = null;
     try {
-      if (!(await flock(handle, Math.max(0, deadline - Date.now())))) return { holder: await holderText(handle) };
+      if (!(await flockOf(handle, Math.max(0, deadline - Date.now())))) return { holder: await holderText(handle) };
       // The name must still lead to what we locked: a lock file removed (and made again) while
       // we waited would let two processes hold "the" lock. Then try again on the new file.
       const st = await handle.stat({ bigint: true });
@@ -153,6 +130,12 @@ async function acquire(home: string, name: string, waitMs: number): Promise<Held
       if (!held) await handle.close();
     }
   }
+}
+
+/** flock(LOCK_EX), loaded here, not with the catalog: a command that only reads (qrv list) needs no tool. */
+async function flockOf(handle: fs.FileHandle, waitMs: number): Promise<boolean> {
+  const { flockExclusive } = await import('../system/flock.ts');
+  return flockExclusive(handle, waitMs);
 }
 
 async function release(lock: HeldLock): Promise<void> {

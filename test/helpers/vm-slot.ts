@@ -2,16 +2,15 @@
 // and sorts them by name, so the VM files of a folder (providers/dm, providers/lvm) start
 // together: three emulated VMs on two CPUs took 19 % more CPU than the same three in a row
 // (437 s against 368 s, measured on the dm files), time the host tests beside them lose too.
-// A slot is flock(2) on /tmp/qrv-vm-slot-N, held by an open descriptor of this process: the
-// kernel frees it when the process ends, however it ends, so a dead test never keeps a slot.
+// A slot is flock(2) on /tmp/qrv-vm-slot-N, held by an open descriptor of this process (as the
+// catalog's lock: src/system/flock.ts): the kernel frees it when the process ends, however it
+// ends, so a dead test never keeps a slot.
 import { constants } from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { flockExclusive } from '../../src/system/flock.ts';
 
-/** flock's exit status when the slot is held by another process (-E). */
-const BUSY = 75;
 /** While all slots are taken, wait this long on each in turn (taken at once when it frees). */
 const WAIT_EACH_S = 5;
 
@@ -46,14 +45,7 @@ async function lockSlot(file: string, waitS: number): Promise<fsp.FileHandle | n
   const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   let locked = false;
   try {
-    // util-linux flock locks the open file description it gets as fd 3, which stays ours
-    const wait = waitS ? ['-w', String(waitS)] : ['-n'];
-    const result = await execa('flock', ['-x', ...wait, '-E', String(BUSY), '3'], {
-      stdio: ['ignore', 'ignore', 'pipe', handle.fd as 3],
-      reject: false,
-    });
-    if (result.exitCode === 0) locked = true;
-    else if (result.exitCode !== BUSY) throw new Error(`flock ${file} failed: ${String(result.stderr).trim()}`);
+    locked = await flockExclusive(handle, waitS * 1000);
     return locked ? handle : null;
   } finally {
     if (!locked) await handle.close();

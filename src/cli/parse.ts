@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander';
 import { parseDuration, TIMER_LIMIT } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
+import { parseRate } from '../core/rate.ts';
 import { hasControl } from '../core/text.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_PHASES, parseHookOptions, type HookPhase } from '../policy/hooks.ts';
 import type { HookOptions } from '../services/job-options.ts';
@@ -25,6 +26,11 @@ export function hookOptions(
       'e.g. 30s, 5m; a hung hook must end some time',
     );
   return { hooks: parseHookOptions(options.hook ?? [], phases), hookTimeoutMs: timeout };
+}
+
+/** --throttle RATE of a copy or a verify: { throttle: bytes a second }, or nothing when not given. */
+export function throttleOption(options: { throttle?: string }): { throttle?: number } {
+  return options.throttle !== undefined ? { throttle: parseRate(options.throttle) } : {};
 }
 
 export function persistOption(value: string | undefined): number | null {

@@ -318,6 +318,8 @@ t.test('verify names exactly the bad block; the next copy compares every block a
   t.ok(ms >= ((size - MiB) / (4 * MiB)) * 1000, `verify --throttle 4M read ${size} bytes in ${ms.toFixed(0)} ms`);
   const archive = await qrv(home, ['verify', 'a-00000000', '--throttle', '4M']);
   t.match(archive, { exitCode: 2, stderr: /--throttle is for a QRV/ }, 'not for an archive generation');
+  const empty = await qrv(home, ['verify', id, '--throttle', '']);
+  t.match(empty, { exitCode: 2, stderr: /--throttle : give a rate/ }, 'an empty rate is refused, not taken for none');
 });
 
 const pastBlockZero = (job: Record<string, any>): boolean => (job.progress?.blocksDone ?? 0) > 0;

@@ -1,12 +1,19 @@
 // qrv snap | copy | unsnap | run: the phases, alone or together.
 import type { Command } from 'commander';
 import { QrvError } from '../../core/errors.ts';
-import { parseRate } from '../../core/rate.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { parseCheckpoint } from '../../policy/rules.ts';
 import type { Checkpoint } from '../../writers/writer.ts';
-import { collect, hookOptions, labelValue, maxFreezeOption, pathValue, persistOption } from '../parse.ts';
+import {
+  collect,
+  hookOptions,
+  labelValue,
+  maxFreezeOption,
+  pathValue,
+  persistOption,
+  throttleOption,
+} from '../parse.ts';
 
 const copy = lazy(async () => (await import('../../services/copy.ts')).copy);
 const resumeCopy = lazy(async () => (await import('../../services/copy.ts')).resumeCopy);
@@ -52,10 +59,6 @@ function bounds(options: BoundFlags): { maxFreezeMs?: number; allowInconsistent?
 
 const THROTTLE_HELP =
   'the most the copy and its read-back may read a second, e.g. 40M (K, M, G: binary units), so that the disks keep bandwidth for their users';
-
-function throttleOption(options: { throttle?: string }): { throttle?: number } {
-  return options.throttle !== undefined ? { throttle: parseRate(options.throttle) } : {};
-}
 
 function withHooks(command: Command): Command {
   return command

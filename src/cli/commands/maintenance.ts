@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
 import { QrvError } from '../../core/errors.ts';
-import { parseRate } from '../../core/rate.ts';
+import { throttleOption } from '../parse.ts';
 
 const doctor = lazy(async () => (await import('../../services/doctor.ts')).doctor);
 const verifyQrv = lazy(async () => (await import('../../services/verify.ts')).verifyQrv);
@@ -27,12 +27,7 @@ export function register(program: Command): void {
     .action((id: string, options: { deep?: boolean; throttle?: string }, command: Command) =>
       execute(command, (ctx) => {
         const deep = Boolean(options.deep);
-        if (!id.startsWith('a-'))
-          return verifyQrv(ctx, {
-            qrvId: id,
-            deep,
-            ...(options.throttle ? { throttle: parseRate(options.throttle) } : {}),
-          });
+        if (!id.startsWith('a-')) return verifyQrv(ctx, { qrvId: id, deep, ...throttleOption(options) });
         if (options.throttle !== undefined)
           throw new QrvError(
             'usage',

@@ -90,10 +90,8 @@ function line(r: HistoryRecord): string {
   return `${r.at}  ${r.kind.padEnd(10)} ${r.id.padEnd(12)} ${r.volume.padEnd(12)} ${what}`;
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function history(ctx: Context, request: HistoryRequest): Promise<Summary> {
-  const data = await ctx.catalog.read();
-  if (request.volume) findVolume(data, request.volume);
+/** The record kind and job kind --kind names (either or neither), or a usage error; --limit checked too. */
+function checkRequest(request: HistoryRequest): { recordKind: HistoryKind | null; jobKind: string | null } {
   const kind = request.kind;
   const recordKind = kind && (HISTORY_KINDS as readonly string[]).includes(kind) ? (kind as HistoryKind) : null;
   const jobKind = kind && (JOB_KINDS as readonly string[]).includes(kind) ? kind : null;
@@ -111,6 +109,13 @@ export async function history(ctx: Context, request: HistoryRequest): Promise<Su
       `--limit ${request.limit} is not a positive whole number`,
       'e.g. --limit 100',
     );
+  return { recordKind, jobKind: jobKind || null };
+}
+
+export async function history(ctx: Context, request: HistoryRequest): Promise<Summary> {
+  const data = await ctx.catalog.read();
+  if (request.volume) findVolume(data, request.volume);
+  const { recordKind, jobKind } = checkRequest(request);
   const since = request.since ? sinceTime(request.since, ctx.now()).toISOString() : undefined;
   const limit = request.limit ?? (since ? Number.POSITIVE_INFINITY : DEFAULT_LIMIT);
   const kinds: HistoryKind[] = recordKind ? [recordKind] : jobKind ? ['job'] : [...HISTORY_KINDS];

@@ -80,7 +80,41 @@ async function preflight(data: CatalogData, home: string, members: Member[], req
   }
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
+/** Why a member's copy is not made by this run (policy or no destination), or null when it is. */
+function deferredBecause(data: CatalogData, member: Member): string | null {
+  const { rules } = member;
+  if (rules.timing.mode === 'now' && rules.dest !== null) return null;
+  if (rules.dest === null) return 'the policy has no --dest';
+  if (rules.timing.mode === 'never') return `policy ${rules.policy} never copies (--copy never)`;
+  const copyRule = data.policies.find((p) => p.name === rules.policy)?.copy ?? '';
+  return `policy ${rules.policy} copies ${copyRule}; qrv cron makes the copy`;
+}
+
+function runSummary(groupId: string, outcomes: Outcome[]): Summary {
+  const lines = outcomes.flatMap((o) => [
+    ...(o.snapshot ? [`snapshot ${snapshotLine(o.snapshot)}`] : []),
+    ...(o.qrv && o.copy ? copyLines(o.qrv, o.copy) : []),
+    ...(o.deferred ? [`copy of ${o.volume} deferred: ${o.deferred}`] : []),
+    `job ${o.job.id} ${o.job.state}`,
+  ]);
+  const first = outcomes[0]!;
+  const failed = outcomes.filter((o) => o.error);
+  return {
+    data: {
+      groupId,
+      job: first.job,
+      snapshot: first.snapshot,
+      qrv: first.qrv,
+      copy: first.copy,
+      jobs: outcomes.map((o) => o.job),
+      snapshots: outcomes.map((o) => o.snapshot),
+      qrvs: outcomes.flatMap((o) => (o.qrv ? [o.qrv] : [])),
+    },
+    lines: failed.length ? [...lines, `${failed.length} of ${outcomes.length} volume(s) failed`] : lines,
+    ...(failed.length ? { exit: 'partial' as const } : {}),
+  };
+}
+
 export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
   await rediscover(ctx);
   const data = await ctx.catalog.read();
@@ -102,14 +136,8 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
     const job = group.jobs[index]!;
     const snapshot = group.snapshots[index]!;
     const base = { volume: member.volume.name, snapshot, qrv: null, copy: null, deferred: null, error: null };
-    if (member.rules.timing.mode !== 'now' || member.rules.dest === null) {
-      const copyRule = data.policies.find((p) => p.name === member.rules.policy)?.copy ?? '';
-      const deferred =
-        member.rules.dest === null
-          ? 'the policy has no --dest'
-          : member.rules.timing.mode === 'never'
-            ? `policy ${member.rules.policy} never copies (--copy never)`
-            : `policy ${member.rules.policy} copies ${copyRule}; qrv cron makes the copy`;
+    const deferred = deferredBecause(data, member);
+    if (deferred !== null) {
       job.skip('copy', 'copy', deferred);
       outcomes.push({ ...base, job: await endJob(job), deferred });
       continue;
@@ -124,27 +152,5 @@ export async function run(ctx: Context, request: RunRequest): Promise<Summary> {
       ctx.reporter.warn(`volume ${member.volume.name}: ${(error as Error).message}`);
     }
   }
-
-  const lines = outcomes.flatMap((o) => [
-    ...(o.snapshot ? [`snapshot ${snapshotLine(o.snapshot)}`] : []),
-    ...(o.qrv && o.copy ? copyLines(o.qrv, o.copy) : []),
-    ...(o.deferred ? [`copy of ${o.volume} deferred: ${o.deferred}`] : []),
-    `job ${o.job.id} ${o.job.state}`,
-  ]);
-  const first = outcomes[0]!;
-  const failed = outcomes.filter((o) => o.error);
-  return {
-    data: {
-      groupId: group.groupId,
-      job: first.job,
-      snapshot: first.snapshot,
-      qrv: first.qrv,
-      copy: first.copy,
-      jobs: outcomes.map((o) => o.job),
-      snapshots: outcomes.map((o) => o.snapshot),
-      qrvs: outcomes.flatMap((o) => (o.qrv ? [o.qrv] : [])),
-    },
-    lines: failed.length ? [...lines, `${failed.length} of ${outcomes.length} volume(s) failed`] : lines,
-    ...(failed.length ? { exit: 'partial' as const } : {}),
-  };
+  return runSummary(group.groupId, outcomes);
 }

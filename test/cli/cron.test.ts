@@ -410,3 +410,41 @@ t.test(
     t.equal(await sha256(images.q as string), before.q, 'q is back');
   },
 );
+
+t.test(
+  "run leaves to cron, or to nobody, the copies its volumes' policies do not make now, and says why",
+  async (t) => {
+    const dir = await tmpDir(t);
+    const home = path.join(dir, 'home');
+    const dest = path.join(dir, 'dest');
+    await ok(t, home, ['policy', 'add', 'never', '--copy', 'never', '--dest', dest]);
+    await ok(t, home, ['policy', 'add', 'later', '--copy', 'after:6h', '--dest', dest]);
+    await ok(t, home, ['policy', 'add', 'nodest', '--copy', 'now']);
+    for (const [name, policy] of [
+      ['a', 'never'],
+      ['b', 'later'],
+      ['c', 'nodest'],
+    ] as const) {
+      const image = path.join(dir, `${name}.img`);
+      await fs.writeFile(image, '');
+      await fs.truncate(image, 1 << 20);
+      await ok(t, home, ['volume', 'add', name, '--path', image]);
+      await ok(t, home, ['volume', 'set', name, '--policy', policy]);
+    }
+    await ok(t, home, ['subclient', 'add', 'sc', '--volume', 'a', '--volume', 'b', '--volume', 'c']);
+    const run = await qrv(home, ['run', 'sc']);
+    t.equal(run.exitCode, 0, run.stderr);
+    const lines = run.stdout.split('\n');
+    t.same(
+      lines.filter((l) => l.startsWith('copy of')),
+      [
+        'copy of a deferred: policy never never copies (--copy never)',
+        'copy of b deferred: policy later copies after:6h; qrv cron makes the copy',
+        'copy of c deferred: the policy has no --dest',
+      ],
+    );
+    t.equal(lines.filter((l) => /^job j-\S+ succeeded$/.test(l)).length, 3, 'three jobs, each succeeded');
+    t.equal(lines.filter((l) => /^snapshot s-\S+ of [abc] ready/.test(l)).length, 3, 'every volume snapshotted');
+    t.equal((await fs.readdir(dir)).includes('dest'), false, 'no copy made');
+  },
+);

@@ -73,6 +73,14 @@ t.test(
       v4.jobs.filter((j: any) => j.state !== 'running').every((j: any) => jobIds.includes(j.id)),
       'history has every finished job',
     );
+    const snaps = await qrvJson(home, ['history', '--kind', 'snap', '--limit', '5']);
+    t.ok(
+      snaps.summary.records.length > 0 &&
+        snaps.summary.records.every((r: any) => r.kind === 'job' && r.row.kind === 'snap'),
+      'a job kind: only jobs of that kind',
+    );
+    t.match(await qrv(home, ['history', '--kind', 'nope']), { exitCode: 2, stderr: /--kind "nope" is not a kind/ });
+    t.match(await qrv(home, ['history', '--limit', '0']), { exitCode: 2, stderr: /--limit 0 is not a positive/ });
     const seen = new Set([
       ...after.jobs.map((j: any) => j.id),
       ...after.snapshots.map((s: any) => s.id),

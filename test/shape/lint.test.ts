@@ -9,8 +9,8 @@ import { ROOT } from '../helpers/cli.ts';
 
 const ESLINT = path.join(ROOT, 'node_modules', '.bin', 'eslint');
 const CONFIG = path.join(ROOT, 'scripts', 'eslint.config.mjs');
-/** Excuses from the structural limits when they were written down (stop 21); lower it as functions are split. */
-const EXCUSED_AT_MOST = 22;
+/** Excuses from the structural limits (22 when they were written down, stop 21; 19 at stop 36): lower it as functions are split. */
+const EXCUSED_AT_MOST = 19;
 
 t.test('src passes the linter', async (t) => {
   const run = await execa(ESLINT, ['--config', CONFIG, 'src'], { cwd: ROOT, reject: false, all: true });

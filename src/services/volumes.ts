@@ -6,7 +6,7 @@ import { QrvError } from '../core/errors.ts';
 import type { Context } from '../engine/context.ts';
 import type { CatalogData } from '../catalog/schema.ts';
 import { findVolume } from '../catalog/lookup.ts';
-import { volumeRef, type VolumeRef } from '../providers/provider.ts';
+import { volumeRef, type Provider, type VolumeRef } from '../providers/provider.ts';
 import { jobAlive } from '../engine/job-recorder.ts';
 import { refuseWhileHydrating } from '../engine/recovery-state.ts';
 import { discoverable } from './discover.ts';
@@ -35,17 +35,65 @@ export interface AddVolumeRequest {
   cowPercent?: string;
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function addVolume(ctx: Context, request: AddVolumeRequest): Promise<Summary> {
-  if (!NAME.test(request.name)) {
+  checkVolumeName(request.name);
+  const provider = getProvider(request.provider);
+  checkProviderFlags(request, provider);
+  const imagePath = path.resolve(givenVolume(request, provider));
+  const options = volumeOptions(request, provider, imagePath);
+  let ref: VolumeRef = { name: request.name, provider: provider.name, path: imagePath, options };
+  if (provider.adopt) {
+    // Refuse what the catalog would refuse before the device is taken over; checked again below.
+    checkNewVolume(await ctx.catalog.read(), request.name, imagePath);
+    ref = await provider.adopt({ ...ref, options: { ...options, device: imagePath } }, { home: ctx.catalog.home });
+  }
+  const adopted = provider.adopt ? ref : null;
+  const undoAdopt = (error: unknown) => giveBack(provider, adopted, request.name, error);
+  const facts = await provider.inspect(ref).catch((error: unknown) => undoAdopt(withPathHint(error)));
+  if (provider.name === 'file') await checkImage(request.name, imagePath);
+  if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
+  const volume = {
+    name: request.name,
+    provider: provider.name,
+    path: ref.path,
+    options: ref.options,
+    sizeBytes: facts.sizeBytes,
+    addedAt: ctx.now().toISOString(),
+    policy: null,
+    discovered: false,
+  };
+  const forms = await pathForms(imagePath);
+  await ctx.catalog
+    .update(async (data) => {
+      checkNewVolume(data, request.name, imagePath);
+      if (ref.path !== imagePath) checkNewVolume(data, request.name, ref.path);
+      await checkSameImage(data, ref.path);
+      // added by hand: discovery may know it again (it is a volume now, so it adds nothing twice)
+      data.settings.ignored = data.settings.ignored.filter((p) => !forms.includes(p));
+      data.volumes.push(volume);
+      joinDefault(data, volume.name);
+    })
+    .catch(undoAdopt);
+  const over = adopted ? ` over ${imagePath}: use ${volume.path} from now on` : '';
+  return {
+    data: { volume },
+    lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default${over}`],
+  };
+}
+
+function checkVolumeName(name: string): void {
+  if (!NAME.test(name)) {
     throw new QrvError(
       'usage',
       'bad-volume-name',
-      `volume name "${request.name}" is not allowed`,
+      `volume name "${name}" is not allowed`,
       'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit',
     );
   }
-  const provider = getProvider(request.provider);
+}
+
+/** --device, --cow-dir, --cow-device and --snapshot-dir only where the provider takes them. */
+function checkProviderFlags(request: AddVolumeRequest, provider: Provider): void {
   if (request.device !== undefined && request.path !== undefined)
     throw new QrvError(
       'usage',
@@ -82,6 +130,10 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
         : 'leave it out: lvm snapshots are logical volumes in the volume group',
     );
   }
+}
+
+/** The image or device the volume is, as given (--device or --path). */
+function givenVolume(request: AddVolumeRequest, provider: Provider): string {
   const given = request.device ?? request.path;
   if (given === undefined)
     throw new QrvError(
@@ -90,89 +142,70 @@ export async function addVolume(ctx: Context, request: AddVolumeRequest): Promis
       'no volume given',
       provider.adopt ? 'give the block device with --device /dev/sdX' : 'give the image or device with --path',
     );
-  const imagePath = path.resolve(given);
+  return given;
+}
+
+/** The provider's default options with the folders, device and percentage the request gives. */
+function volumeOptions(request: AddVolumeRequest, provider: Provider, imagePath: string): Record<string, string> {
   const options = provider.defaultOptions(imagePath, request.name);
   if (request.snapshotDir) options.snapshotDir = path.resolve(request.snapshotDir);
   if (request.cowDir !== undefined) options.cowDir = path.resolve(request.cowDir);
   if (request.cowDevice !== undefined) options.cowDevice = path.resolve(request.cowDevice);
-  if (request.cowPercent !== undefined) {
-    const percent = Number(request.cowPercent);
-    if (!/^\d+(\.\d+)?$/.test(request.cowPercent.trim()) || !(percent > 0 && percent <= 100))
+  if (request.cowPercent !== undefined) options.cowPercent = checkCowPercent(request.cowPercent);
+  return options;
+}
+
+/** --cow-percent as a number in (0, 100], written back plainly ("020" is "20"). */
+function checkCowPercent(given: string): string {
+  const percent = Number(given);
+  if (!/^\d+(\.\d+)?$/.test(given.trim()) || !(percent > 0 && percent <= 100))
+    throw new QrvError(
+      'usage',
+      'bad-cow-percent',
+      `--cow-percent ${given} is not a percentage`,
+      'give a number above 0 and at most 100, e.g. 20',
+    );
+  return String(percent);
+}
+
+/** A missing volume's error, with what to check. */
+function withPathHint(error: unknown): unknown {
+  if (error instanceof QrvError && error.code === 'volume-missing')
+    return new QrvError(
+      error.exit,
+      error.code,
+      error.message,
+      'check the path: the volume must exist before it is added',
+    );
+  return error;
+}
+
+/** Gives an adopted device back when the volume is not recorded after all, then throws `error`. */
+async function giveBack(provider: Provider, adopted: VolumeRef | null, name: string, error: unknown): Promise<never> {
+  if (adopted && provider.release) {
+    await provider.release(adopted).catch((releaseError: unknown) => {
       throw new QrvError(
-        'usage',
-        'bad-cow-percent',
-        `--cow-percent ${request.cowPercent} is not a percentage`,
-        'give a number above 0 and at most 100, e.g. 20',
+        'io',
+        'release-failed',
+        `volume "${name}" was not added (${(error as Error).message}), and ${adopted.path} could not be given back: ${(releaseError as Error).message}`,
+        `remove it by hand (dmsetup remove ${path.basename(adopted.path)}) when nothing uses it`,
+        { cause: error },
       );
-    options.cowPercent = String(percent);
+    });
   }
-  let ref: VolumeRef = { name: request.name, provider: provider.name, path: imagePath, options };
-  if (provider.adopt) {
-    // Refuse what the catalog would refuse before the device is taken over; checked again below.
-    checkNewVolume(await ctx.catalog.read(), request.name, imagePath);
-    ref = await provider.adopt({ ...ref, options: { ...options, device: imagePath } }, { home: ctx.catalog.home });
-  }
-  const adopted = provider.adopt ? ref : null;
-  /** Gives an adopted device back when the volume is not recorded after all. */
-  const undoAdopt = async (error: unknown): Promise<never> => {
-    if (adopted && provider.release) {
-      await provider.release(adopted).catch((releaseError: unknown) => {
-        throw new QrvError(
-          'io',
-          'release-failed',
-          `volume "${request.name}" was not added (${(error as Error).message}), and ${adopted.path} could not be given back: ${(releaseError as Error).message}`,
-          `remove it by hand (dmsetup remove ${path.basename(adopted.path)}) when nothing uses it`,
-          { cause: error },
-        );
-      });
-    }
-    throw error;
-  };
-  const facts = await provider.inspect(ref).catch((error: unknown) => {
-    if (error instanceof QrvError && error.code === 'volume-missing')
-      return undoAdopt(
-        new QrvError(error.exit, error.code, error.message, 'check the path: the volume must exist before it is added'),
-      );
-    return undoAdopt(error);
-  });
-  if (provider.name === 'file') {
-    const why = await notAnImage(imagePath);
-    if (why)
-      throw new QrvError(
-        'usage',
-        'not-an-image',
-        `volume "${request.name}": ${imagePath} is not a disk image: ${why}`,
-        'give an image file (made by mkfs, qemu-img create -f raw, or truncate -s 1G); for a block device use --provider lvm or dm',
-      );
-  }
-  if (options.snapshotDir) await checkStoreFolder(options.snapshotDir);
-  const volume = {
-    name: request.name,
-    provider: provider.name,
-    path: ref.path,
-    options: ref.options,
-    sizeBytes: facts.sizeBytes,
-    addedAt: ctx.now().toISOString(),
-    policy: null,
-    discovered: false,
-  };
-  const forms = await pathForms(imagePath);
-  await ctx.catalog
-    .update(async (data) => {
-      checkNewVolume(data, request.name, imagePath);
-      if (ref.path !== imagePath) checkNewVolume(data, request.name, ref.path);
-      await checkSameImage(data, ref.path);
-      // added by hand: discovery may know it again (it is a volume now, so it adds nothing twice)
-      data.settings.ignored = data.settings.ignored.filter((p) => !forms.includes(p));
-      data.volumes.push(volume);
-      joinDefault(data, volume.name);
-    })
-    .catch(undoAdopt);
-  const over = adopted ? ` over ${imagePath}: use ${volume.path} from now on` : '';
-  return {
-    data: { volume },
-    lines: [`added volume ${volume.name} (${provider.name}, ${volume.path}) to sub-client default${over}`],
-  };
+  throw error;
+}
+
+/** A file volume must be a disk image: not /etc/passwd, not a file on /proc. */
+async function checkImage(name: string, imagePath: string): Promise<void> {
+  const why = await notAnImage(imagePath);
+  if (why)
+    throw new QrvError(
+      'usage',
+      'not-an-image',
+      `volume "${name}": ${imagePath} is not a disk image: ${why}`,
+      'give an image file (made by mkfs, qemu-img create -f raw, or truncate -s 1G); for a block device use --provider lvm or dm',
+    );
 }
 
 /** A new volume's name and path must be free: not a sub-client, not a volume, not another volume's image or device. */

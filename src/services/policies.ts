@@ -83,8 +83,17 @@ function hookChanges(values: string[], current: HookMap): HookMap {
 }
 
 /** Checks every given value and applies it to `policy`; a bad value is refused with the reason. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void {
+  snapshotChanges(data, policy, changes);
+  runChanges(policy, changes);
+  archiveChanges(data, policy, changes);
+  if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
+  if (changes.hookTimeout !== undefined) policy.hookTimeout = checkHookTimeout(changes.hookTimeout);
+  checkUnsnapNever(policy);
+}
+
+/** What becomes of a snapshot: --persist, --copy, --unsnap, --dest, --keep and --schedule. */
+function snapshotChanges(data: CatalogData, policy: Policy, changes: PolicyChanges): void {
   if (changes.persist !== undefined) {
     parseDuration(changes.persist, '--persist');
     policy.persist = NONE.test(changes.persist) || /^forever$/i.test(changes.persist) ? null : changes.persist;
@@ -93,43 +102,9 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     parseCopyTiming(changes.copy);
     policy.copy = changes.copy;
   }
-  if (changes.unsnap !== undefined) {
-    if (changes.unsnap !== 'after-copy' && changes.unsnap !== 'after-persist') {
-      throw new QrvError(
-        'usage',
-        'bad-unsnap',
-        `--unsnap "${changes.unsnap}" is not a rule`,
-        'use after-copy or after-persist',
-      );
-    }
-    policy.unsnap = changes.unsnap;
-  }
-  if (changes.dest !== undefined) {
-    if (NONE.test(changes.dest)) policy.dest = null;
-    else {
-      if (changes.dest.startsWith('pool:') && !data.pools.some((p) => p.name === changes.dest!.slice(5))) {
-        throw new QrvError(
-          'notFound',
-          'unknown-pool',
-          `no pool named "${changes.dest.slice(5)}"`,
-          'add it with `qrv pool add NAME` first',
-        );
-      }
-      // A path is kept absolute: cron runs from another working folder.
-      policy.dest = changes.dest.startsWith('pool:') ? changes.dest : path.resolve(changes.dest);
-    }
-  }
-  if (changes.keep !== undefined) {
-    if (NONE.test(changes.keep)) policy.keep = null;
-    else if (/^\d+$/.test(changes.keep) && Number(changes.keep) >= 1) policy.keep = Number(changes.keep);
-    else
-      throw new QrvError(
-        'usage',
-        'bad-keep',
-        `--keep "${changes.keep}" is not a whole number ≥ 1`,
-        'give how many snapshots of each volume to keep, or "none"',
-      );
-  }
+  if (changes.unsnap !== undefined) policy.unsnap = checkUnsnap(changes.unsnap);
+  if (changes.dest !== undefined) policy.dest = NONE.test(changes.dest) ? null : checkDest(data, changes.dest);
+  if (changes.keep !== undefined) policy.keep = NONE.test(changes.keep) ? null : checkKeep(changes.keep);
   if (changes.schedule !== undefined) {
     if (NONE.test(changes.schedule)) policy.schedule = null;
     else {
@@ -137,6 +112,10 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
       policy.schedule = changes.schedule;
     }
   }
+}
+
+/** How a run goes: --incremental, --max-freeze, --allow-inconsistent, --throttle and --checkpoint. */
+function runChanges(policy: Policy, changes: PolicyChanges): void {
   if (changes.incremental !== undefined) policy.incremental = changes.incremental;
   if (changes.maxFreeze !== undefined) {
     if (NONE.test(changes.maxFreeze)) delete policy.maxFreeze;
@@ -157,13 +136,46 @@ function apply(data: CatalogData, policy: Policy, changes: PolicyChanges): void 
     if (NONE.test(changes.checkpoint)) delete policy.checkpoint;
     else policy.checkpoint = parseCheckpoint(changes.checkpoint);
   }
-  archiveChanges(data, policy, changes);
-  if (changes.hooks) policy.hooks = hookChanges(changes.hooks, policy.hooks);
-  if (changes.hookTimeout !== undefined) {
-    if (parseDuration(changes.hookTimeout, '--hook-timeout', TIMER_LIMIT) === null)
-      throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
-    policy.hookTimeout = changes.hookTimeout;
+}
+
+function checkUnsnap(unsnap: string): Policy['unsnap'] {
+  if (unsnap !== 'after-copy' && unsnap !== 'after-persist') {
+    throw new QrvError('usage', 'bad-unsnap', `--unsnap "${unsnap}" is not a rule`, 'use after-copy or after-persist');
   }
+  return unsnap;
+}
+
+/** --dest pool:NAME of a known pool, or a path, kept absolute: cron runs from another working folder. */
+function checkDest(data: CatalogData, dest: string): string {
+  if (dest.startsWith('pool:') && !data.pools.some((p) => p.name === dest.slice(5))) {
+    throw new QrvError(
+      'notFound',
+      'unknown-pool',
+      `no pool named "${dest.slice(5)}"`,
+      'add it with `qrv pool add NAME` first',
+    );
+  }
+  return dest.startsWith('pool:') ? dest : path.resolve(dest);
+}
+
+function checkKeep(keep: string): number {
+  if (/^\d+$/.test(keep) && Number(keep) >= 1) return Number(keep);
+  throw new QrvError(
+    'usage',
+    'bad-keep',
+    `--keep "${keep}" is not a whole number ≥ 1`,
+    'give how many snapshots of each volume to keep, or "none"',
+  );
+}
+
+function checkHookTimeout(hookTimeout: string): string {
+  if (parseDuration(hookTimeout, '--hook-timeout', TIMER_LIMIT) === null)
+    throw new QrvError('usage', 'bad-hook-timeout', '--hook-timeout must be a finite duration', 'e.g. 30s, 5m');
+  return hookTimeout;
+}
+
+/** The rules together: after-persist needs a --persist. */
+function checkUnsnapNever(policy: Policy): void {
   if (policy.unsnap === 'after-persist' && policy.persist === null) {
     throw new QrvError(
       'usage',

@@ -54,38 +54,14 @@ interface Usable extends ChosenCopy {
 }
 
 /** Judges every snapshot and QRV of `volume` as of `at`; pure. With `only`, copies of the other kind are passed over. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export function resolveAt(data: CatalogData, volume: string, at: Date, only?: CopyKind): Resolution {
   const t = at.getTime();
-  const usable: Usable[] = [];
   const passedOver: PassedOver[] = [];
-  const snapshots = data.snapshots.filter((s) => s.volume === volume);
-  const byId = new Map(data.snapshots.map((s) => [s.id, s] as const));
-
-  for (const s of snapshots) {
-    const pass = (reason: string) => passedOver.push({ id: s.id, kind: 'snapshot', reason, pointInTime: s.createdAt });
-    if (Date.parse(s.createdAt) > t) pass(`too new (taken ${short(s.createdAt)})`);
-    else if (s.state === 'failed') pass('failed (invalid: never finished, or its copy-on-write store overflowed)');
-    else if (s.state === 'removed' || s.removedAt !== null)
-      pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
-    else if (s.state !== 'ready') pass(`not ready (${s.state})`);
-    else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, consistency: s.consistency, rank: 1 });
-  }
-
-  for (const q of data.qrvs.filter((row) => row.volume === volume)) {
-    const reflects: Snapshot | undefined = byId.get(q.snapshotId);
-    const pointInTime = reflects?.createdAt ?? null;
-    const pass = (reason: string) => passedOver.push({ id: q.id, kind: 'qrv', reason, pointInTime });
-    if (q.state !== 'ready') pass(`not ready (${q.state})`);
-    else if (q.lastVerify && !q.lastVerify.ok)
-      pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
-    else if (pointInTime === null)
-      pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
-    else if (Date.parse(pointInTime) > t) pass(`too new (reflects ${q.snapshotId} of ${short(pointInTime)})`);
-    else usable.push({ id: q.id, kind: 'qrv', pointInTime, consistency: reflects?.consistency ?? null, rank: 0 });
-  }
-
-  usable.push(...archivesAt(data, volume, t, passedOver));
+  const usable = [
+    ...snapshotsAt(data, volume, t, passedOver),
+    ...qrvsAt(data, volume, t, passedOver),
+    ...archivesAt(data, volume, t, passedOver),
+  ];
   const name = only === 'qrv' ? 'QRV' : only === 'archive' ? 'archive generation' : 'snapshot';
   const fits = (u: Usable) => !only || u.kind === only;
   for (const other of usable.filter((u) => !fits(u)))
@@ -109,15 +85,13 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
   const chosen = best
     ? { id: best.id, kind: best.kind, pointInTime: best.pointInTime, consistency: best.consistency }
     : null;
-  for (const other of rest) {
-    const reason =
-      torn(other) && chosen && !torn(chosen)
-        ? `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`
-        : other.pointInTime === chosen?.pointInTime
-          ? `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : chosen.kind === 'qrv' && other.kind === 'archive' ? 'a QRV (on this host, nothing to fetch)' : 'first by id'}`
-          : `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
-    passedOver.push({ id: other.id, kind: other.kind, reason, pointInTime: other.pointInTime });
-  }
+  for (const other of rest)
+    passedOver.push({
+      id: other.id,
+      kind: other.kind,
+      reason: notChosen(data, other, chosen),
+      pointInTime: other.pointInTime,
+    });
   passedOver.sort(
     (a, b) =>
       (b.pointInTime ? Date.parse(b.pointInTime) : 0) - (a.pointInTime ? Date.parse(a.pointInTime) : 0) ||
@@ -125,6 +99,49 @@ export function resolveAt(data: CatalogData, volume: string, at: Date, only?: Co
       compareText(a.id, b.id),
   );
   return { volume, asOf: at.toISOString(), chosen, passedOver };
+}
+
+/** The usable snapshots of `volume` at `t`; the others are passed over with why. */
+function snapshotsAt(data: CatalogData, volume: string, t: number, passedOver: PassedOver[]): Usable[] {
+  const usable: Usable[] = [];
+  for (const s of data.snapshots.filter((row) => row.volume === volume)) {
+    const pass = (reason: string) => passedOver.push({ id: s.id, kind: 'snapshot', reason, pointInTime: s.createdAt });
+    if (Date.parse(s.createdAt) > t) pass(`too new (taken ${short(s.createdAt)})`);
+    else if (s.state === 'failed') pass('failed (invalid: never finished, or its copy-on-write store overflowed)');
+    else if (s.state === 'removed' || s.removedAt !== null)
+      pass(`removed at ${s.removedAt ? short(s.removedAt) : 'an unknown time'}`);
+    else if (s.state !== 'ready') pass(`not ready (${s.state})`);
+    else usable.push({ id: s.id, kind: 'snapshot', pointInTime: s.createdAt, consistency: s.consistency, rank: 1 });
+  }
+  return usable;
+}
+
+/** The usable QRVs of `volume` at `t` (each at its snapshot's point in time); the others are passed over with why. */
+function qrvsAt(data: CatalogData, volume: string, t: number, passedOver: PassedOver[]): Usable[] {
+  const usable: Usable[] = [];
+  const byId = new Map(data.snapshots.map((s) => [s.id, s] as const));
+  for (const q of data.qrvs.filter((row) => row.volume === volume)) {
+    const reflects: Snapshot | undefined = byId.get(q.snapshotId);
+    const pointInTime = reflects?.createdAt ?? null;
+    const pass = (reason: string) => passedOver.push({ id: q.id, kind: 'qrv', reason, pointInTime });
+    if (q.state !== 'ready') pass(`not ready (${q.state})`);
+    else if (q.lastVerify && !q.lastVerify.ok)
+      pass(`failed verify at ${short(q.lastVerify.at)} (${q.lastVerify.badBlocks} bad blocks)`);
+    else if (pointInTime === null)
+      pass(`point in time unknown (it reflects ${q.snapshotId}, which is not in the catalog)`);
+    else if (Date.parse(pointInTime) > t) pass(`too new (reflects ${q.snapshotId} of ${short(pointInTime)})`);
+    else usable.push({ id: q.id, kind: 'qrv', pointInTime, consistency: reflects?.consistency ?? null, rank: 0 });
+  }
+  return usable;
+}
+
+/** Why a usable copy was not the one chosen. */
+function notChosen(data: CatalogData, other: Usable, chosen: ChosenCopy | null): string {
+  if (torn(other) && chosen && !torn(chosen))
+    return `crash-torn (written to while it was copied: no single point in time), and ${chosen.id} is consistent`;
+  if (other.pointInTime === chosen?.pointInTime)
+    return `same point in time as ${chosen.id}, which is ${chosen.kind === 'snapshot' ? 'a snapshot (exact, nothing to attach)' : chosen.kind === 'qrv' && other.kind === 'archive' ? 'a QRV (on this host, nothing to fetch)' : 'first by id'}`;
+  return `older than the chosen one (${other.kind === 'qrv' ? `reflects ${pointOf(data, other.id)} of ` : 'taken '}${short(other.pointInTime)})`;
 }
 
 const torn = (copy: { consistency: string | null }) => copy.consistency === 'crash-torn';

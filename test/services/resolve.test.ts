@@ -231,3 +231,61 @@ t.test('an archive generation is chosen when no snapshot or QRV holds as late a 
   t.match(snapshotsOnly.chosen, { id: 's-00000001' }, 'only a snapshot');
   t.match(reasonOf(snapshotsOnly, 'a-000000000001'), /^not a snapshot \(only a snapshot will do here\)$/);
 });
+
+t.test('why each usable copy was not chosen: crash-torn, same point in time, older', async (t) => {
+  const data = catalog((d) => {
+    d.snapshots.push(
+      snapshotRow('web', iso('17:00'), { id: 's-00000041', consistency: 'crash-torn' }),
+      snapshotRow('web', iso('09:00'), { id: 's-00000042' }),
+      snapshotRow('web', iso('09:00'), { id: 's-00000043' }),
+      snapshotRow('web', iso('08:00'), { id: 's-00000044', state: 'removed' }),
+      snapshotRow('web', iso('07:00'), { id: 's-00000045', state: 'creating' }),
+    );
+  });
+  const r = resolveAt(data, 'web', T);
+  t.match(r.chosen, { id: 's-00000042', consistency: 'atomic' }, 'an older consistent copy before a newer torn one');
+  t.equal(
+    reasonOf(r, 's-00000041'),
+    'crash-torn (written to while it was copied: no single point in time), and s-00000042 is consistent',
+  );
+  t.equal(
+    reasonOf(r, 's-00000043'),
+    'same point in time as s-00000042, which is a snapshot (exact, nothing to attach)',
+  );
+  t.equal(reasonOf(r, 's-00000044'), 'removed at an unknown time');
+  t.equal(reasonOf(r, 's-00000045'), 'not ready (creating)');
+
+  // only torn copies: the newest is chosen, and says so; the others are older
+  const torn = catalog((d) => {
+    d.snapshots.push(
+      snapshotRow('web', iso('17:00'), { id: 's-00000051', consistency: 'crash-torn' }),
+      snapshotRow('web', iso('16:00'), { id: 's-00000052', consistency: 'crash-torn' }),
+    );
+  });
+  const rt = resolveAt(torn, 'web', T);
+  t.match(rt.chosen, { id: 's-00000051', consistency: 'crash-torn' });
+  t.equal(reasonOf(rt, 's-00000052'), 'older than the chosen one (taken 2026-11-30 16:00:00Z)');
+  t.match(resolutionLines(rt)[0], /s-00000051, a snapshot taken 2026-11-30 17:00:00Z \(crash-torn: written to/);
+
+  // a QRV before an archive generation of the same point in time; two QRVs: the first by id
+  const qrvs = catalog((d) => {
+    d.snapshots.push(snapshotRow('web', iso('12:00'), { id: 's-00000061', state: 'removed', removedAt: iso('12:10') }));
+    d.qrvs.push(
+      qrvRow('web', iso('12:05'), { id: 'q-00000062', snapshotId: 's-00000061' }),
+      qrvRow('web', iso('12:05'), { id: 'q-00000061', snapshotId: 's-00000061' }),
+    );
+    d.archives.push(archiveRow('web', iso('12:00'), { id: 'a-000000000061', snapshotId: 's-00000061' }));
+  });
+  const rq = resolveAt(qrvs, 'web', T);
+  t.match(rq.chosen, { id: 'q-00000061', kind: 'qrv' });
+  t.equal(reasonOf(rq, 'q-00000062'), 'same point in time as q-00000061, which is first by id');
+  t.equal(
+    reasonOf(rq, 'a-000000000061'),
+    'same point in time as q-00000061, which is a QRV (on this host, nothing to fetch)',
+  );
+  t.same(
+    rq.passedOver.map((p) => `${p.kind} ${p.id}`),
+    ['snapshot s-00000061', 'qrv q-00000062', 'archive a-000000000061'],
+    'at the same point in time: snapshots, then QRVs, then archive generations',
+  );
+});

@@ -171,6 +171,22 @@ async function exercise(t: Test, reader: FilesystemReader, tree: string, dir: st
     ['/bad\\xff\\xfe.txt', `/${LONG_NAME}`],
     'globs see escaped names',
   );
+  t.same(
+    (await findEntries(reader, ['etc-link/**', 'etc-link/*', 'link/*'])).map((e) => e.path),
+    [],
+    'a pattern that starts below a symlink finds nothing: the link is not followed',
+  );
+  t.same(
+    (await findEntries(reader, ['etc-link', 'etc-link/**', 'etc/ssh/*'])).map((e) => e.path),
+    ['/etc-link', '/etc/ssh/sshd_config'],
+    'the link itself matches, as any entry does',
+  );
+  await t.rejects(findEntries(reader, []), {
+    exit: 'usage',
+    code: 'usage',
+    message: 'qrv find needs at least one pattern',
+    hint: "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'",
+  });
 
   // extract: a tree and a single file, bytes, modes, times and symlinks as they were
   const out = path.join(dir, `out-${reader.method}`);

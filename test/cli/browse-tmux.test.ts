@@ -122,6 +122,33 @@ t.test('qrv browse in a real terminal: t, see, r, q', async (t) => {
   );
 
   await t.test(
+    '--as-of: starts at the copy it chooses, said on the status line; refusals before drawing',
+    async (t) => {
+      const browse = ['env', '-u', 'CI', 'TERM=xterm-256color', process.execPath, BIN, '--home', scene.home, 'browse'];
+      const term = await inTmux(t, [...browse, 'web', '--as-of', scene.between].join(' '));
+      const screen = await term.waitFor(`›${scene.s1.id}`);
+      t.match(screen, new RegExp(`web as of .*: ${scene.s1.id}, a snapshot`), 'the choice, on the status line');
+      await term.keys('q');
+      t.match(await term.waitFor(/EXIT=\d+/), /EXIT=0/, 'q quits');
+      // what a command printed before it ended, its lines unwrapped (80 columns)
+      const ended = async (args: string[]) => {
+        const screen = await (await inTmux(t, [...browse, ...args].join(' '))).waitFor(/EXIT=\d+/);
+        return screen.split('\n').join('').trim();
+      };
+      t.equal(
+        await ended(['--as-of', 'now']),
+        'qrv: --as-of needs a volume: qrv browse VOLUME --as-of TIME (or press t in the browser to jump to a time)EXIT=2',
+      );
+      t.equal(
+        await ended(['nope', '--as-of', 'now']),
+        'qrv: no volume named "nope" (known volumes: web)EXIT=3',
+        'an unknown volume, before --as-of is read',
+      );
+      t.same(await browseMounts(), [], 'nothing mounted');
+    },
+  );
+
+  await t.test(
     'in a terminal with CI=true: drawn all the same (Ink alone would draw nothing until it exits); redrawn at a new size',
     async (t) => {
       const term = await inTmux(

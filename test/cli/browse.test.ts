@@ -10,6 +10,9 @@ import { ext4Image } from '../helpers/images.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { failsCleanly } from '../helpers/assert.ts';
 import { browseMounts } from '../helpers/browse-tree.ts';
+import { nobodyHome } from '../helpers/nobody.ts';
+
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'NODE_OPTIONS'];
 
 t.test('snap, change, snap, copy, unsnap: resolve and browse each point in time', async (t) => {
   const dir = await tmpDir(t);
@@ -235,3 +238,29 @@ t.test(
     t.notOk(folder, 'and its folder removed');
   },
 );
+
+t.test('as nobody: a copy it may not read, or whose folder it may not enter, is refused with the reason', async (t) => {
+  if (!lane(t, 'unreadable copy', { root: true, tools: ['setpriv', 'debugfs'] })) return;
+  const dir = await tmpDir(t);
+  const rootHome = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 16, { 'hello.txt': 'hello\n' });
+  t.equal((await qrv(rootHome, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
+  const snap = (await qrvJson(rootHome, ['snap', 'web'])).summary.snapshot as { id: string; path: string };
+  const home = await nobodyHome(dir, rootHome);
+  const readable = await qrv(home, ['ls', snap.id], {}, NOBODY);
+  t.equal(readable.exitCode, 0, readable.stderr);
+  t.match(readable.stdout, /read by debugfs/, 'readable: nobody reads it with debugfs');
+  const refused = `qrv: ${snap.path} (${snap.id}) cannot be read by this user (run qrv as root, or as a user that may read it)`;
+  await fs.chmod(snap.path, 0o400);
+  const unreadable = await qrv(home, ['ls', snap.id], {}, NOBODY);
+  t.equal(unreadable.exitCode, 4, 'the image is not readable: refused');
+  t.equal(unreadable.stderr, refused);
+  await fs.chmod(snap.path, 0o444);
+  const folder = path.dirname(snap.path);
+  const mode = (await fs.stat(folder)).mode & 0o7777;
+  await fs.chmod(folder, 0o700);
+  t.teardown(() => fs.chmod(folder, mode));
+  const hidden = await qrv(home, ['ls', snap.id], {}, NOBODY);
+  t.equal(hidden.exitCode, 4, 'its folder cannot be entered: refused the same way');
+  t.equal(hidden.stderr, refused);
+});

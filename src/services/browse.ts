@@ -39,87 +39,89 @@ export interface BrowseSource {
   asOf?: string;
 }
 
-/** The snapshot or QRV a browse command reads, checked to be readable; pure but for the clock. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function browseSource(data: CatalogData, request: SourceRequest, now: Date): BrowseSource {
-  checkVia(request.via);
-  let id = request.id;
-  let asOf: string | undefined;
-  if (id === undefined) {
-    if (request.volume === undefined)
+/** The id a request names: its own, or the one `qrv resolve` chooses for --volume and --as-of. */
+function requestedId(data: CatalogData, request: SourceRequest, now: Date): { id: string; asOf?: string } {
+  if (request.id !== undefined) {
+    if (request.volume !== undefined || request.asOf !== undefined)
       throw new QrvError(
         'usage',
         'usage',
-        'name a snapshot or QRV id, or give --volume (with --as-of)',
-        'e.g. `qrv ls s-1a2b3c4d5e6f:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`',
+        `give either an id (${request.id}) or --volume/--as-of, not both`,
+        '--volume V --as-of T stands in place of the id',
       );
-    findVolume(data, request.volume);
-    const at = parseTime(request.asOf ?? 'now', now, '--as-of');
-    const resolution = resolveAt(data, request.volume, at);
-    if (!resolution.chosen) throw nothingAtTime(resolution);
-    id = resolution.chosen.id;
-    asOf = resolution.asOf;
-  } else if (request.volume !== undefined || request.asOf !== undefined) {
+    return { id: request.id };
+  }
+  if (request.volume === undefined)
     throw new QrvError(
       'usage',
       'usage',
-      `give either an id (${id}) or --volume/--as-of, not both`,
-      '--volume V --as-of T stands in place of the id',
+      'name a snapshot or QRV id, or give --volume (with --as-of)',
+      'e.g. `qrv ls s-1a2b3c4d5e6f:/etc` or `qrv ls --volume web --as-of "2h ago" /etc`',
+    );
+  findVolume(data, request.volume);
+  const at = parseTime(request.asOf ?? 'now', now, '--as-of');
+  const resolution = resolveAt(data, request.volume, at);
+  if (!resolution.chosen) throw nothingAtTime(resolution);
+  return { id: resolution.chosen.id, asOf: resolution.asOf };
+}
+
+/** A ready snapshot; a removed one names what holds its point in time now. */
+function snapshotSource(data: CatalogData, id: string): Omit<BrowseSource, 'asOf'> {
+  const snapshot = findSnapshot(data, id);
+  if (snapshot.state === 'removed') {
+    const copy = data.qrvs.find((q) => q.snapshotId === id && q.state === 'ready');
+    throw new QrvError(
+      'refused',
+      'snapshot-removed',
+      `snapshot ${id} was removed${snapshot.removedAt ? ` at ${snapshot.removedAt}` : ''}`,
+      copy
+        ? `QRV ${copy.id} holds the same point in time: \`qrv ls ${copy.id}\``
+        : `\`qrv resolve ${snapshot.volume} --as-of ${snapshot.createdAt}\` names what is left from then`,
     );
   }
+  if (snapshot.state !== 'ready')
+    throw new QrvError(
+      'refused',
+      'snapshot-not-ready',
+      `snapshot ${id} is ${snapshot.state}, not ready`,
+      'pick a ready snapshot from `qrv list`',
+    );
+  return { id, kind: 'snapshot', volume: snapshot.volume, path: snapshot.path, pointInTime: snapshot.createdAt };
+}
+
+function qrvSource(data: CatalogData, id: string): Omit<BrowseSource, 'asOf'> {
+  const found = findQrv(data, id);
+  const qrv = readyQrv(
+    data,
+    id,
+    found.state === 'copying' ? 'wait for its copy to finish, or browse the snapshot it is copied from' : undefined,
+  );
+  const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
+  return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime };
+}
+
+function archiveSource(data: CatalogData, id: string): Omit<BrowseSource, 'asOf'> {
+  const row = data.archives.find((a) => a.id === id);
+  if (!row) throw new QrvError('notFound', 'unknown-archive', `no archive generation ${id}`, 'see `qrv list`');
+  if (row.state !== 'ready')
+    throw new QrvError(
+      'refused',
+      'archive-not-ready',
+      `archive generation ${id} is ${row.state}; only a ready one can be read`,
+      'pick a ready one from `qrv list`',
+    );
+  const { volume, pointInTime } = row;
+  return { id, kind: 'archive', volume, path: '', archive: row, pointInTime };
+}
+
+const SOURCES = { s: snapshotSource, q: qrvSource, a: archiveSource } as const;
+
+/** The snapshot or QRV a browse command reads, checked to be readable; pure but for the clock. */
+export function browseSource(data: CatalogData, request: SourceRequest, now: Date): BrowseSource {
+  checkVia(request.via);
+  const { id, asOf } = requestedId(data, request, now);
   const kind = idKind(id);
-  if (kind === 's') {
-    const snapshot = findSnapshot(data, id);
-    if (snapshot.state === 'removed') {
-      const copy = data.qrvs.find((q) => q.snapshotId === id && q.state === 'ready');
-      throw new QrvError(
-        'refused',
-        'snapshot-removed',
-        `snapshot ${id} was removed${snapshot.removedAt ? ` at ${snapshot.removedAt}` : ''}`,
-        copy
-          ? `QRV ${copy.id} holds the same point in time: \`qrv ls ${copy.id}\``
-          : `\`qrv resolve ${snapshot.volume} --as-of ${snapshot.createdAt}\` names what is left from then`,
-      );
-    }
-    if (snapshot.state !== 'ready')
-      throw new QrvError(
-        'refused',
-        'snapshot-not-ready',
-        `snapshot ${id} is ${snapshot.state}, not ready`,
-        'pick a ready snapshot from `qrv list`',
-      );
-    return {
-      id,
-      kind: 'snapshot',
-      volume: snapshot.volume,
-      path: snapshot.path,
-      pointInTime: snapshot.createdAt,
-      ...(asOf ? { asOf } : {}),
-    };
-  }
-  if (kind === 'q') {
-    const found = findQrv(data, id);
-    const qrv = readyQrv(
-      data,
-      id,
-      found.state === 'copying' ? 'wait for its copy to finish, or browse the snapshot it is copied from' : undefined,
-    );
-    const pointInTime = data.snapshots.find((s) => s.id === qrv.snapshotId)?.createdAt ?? null;
-    return { id, kind: 'qrv', volume: qrv.volume, path: qrv.destination, pointInTime, ...(asOf ? { asOf } : {}) };
-  }
-  if (kind === 'a') {
-    const row = data.archives.find((a) => a.id === id);
-    if (!row) throw new QrvError('notFound', 'unknown-archive', `no archive generation ${id}`, 'see `qrv list`');
-    if (row.state !== 'ready')
-      throw new QrvError(
-        'refused',
-        'archive-not-ready',
-        `archive generation ${id} is ${row.state}; only a ready one can be read`,
-        'pick a ready one from `qrv list`',
-      );
-    const { volume, pointInTime } = row;
-    return { id, kind: 'archive', volume, path: '', archive: row, pointInTime, ...(asOf ? { asOf } : {}) };
-  }
+  if (kind === 's' || kind === 'q' || kind === 'a') return { ...SOURCES[kind](data, id), ...(asOf ? { asOf } : {}) };
   throw new QrvError(
     'notFound',
     'unknown-id',

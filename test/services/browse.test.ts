@@ -1,6 +1,6 @@
 // browseSource: which snapshot, QRV or archive generation `qrv ls`, `qrv find`, `qrv browse` and
 // file recovery read, and every refusal, field for field. Pure: hand-built catalogs, a fixed time.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { emptyCatalog, type CatalogData } from '../../src/catalog/schema.ts';
 import { browseSource } from '../../src/services/browse.ts';
 import { archiveRow, qrvRow, snapshotRow, volumeRow } from '../helpers/check-rows.ts';
@@ -47,79 +47,53 @@ function refusal(request: Parameters<typeof browseSource>[1]) {
   throw new Error('browseSource did not refuse');
 }
 
+const SNAPSHOT = {
+  id: 's-00000001',
+  kind: 'snapshot',
+  volume: 'web',
+  path: '/srv/.snap/s-00000001.img',
+  pointInTime: iso('10:00'),
+};
+const QRV = { id: 'q-00000002', kind: 'qrv', volume: 'web', path: '/replicas/web.qrv.img', pointInTime: iso('12:00') };
+const ARCHIVE = (data: CatalogData) => ({
+  id: 'a-000000000001',
+  kind: 'archive',
+  volume: 'web',
+  path: '',
+  archive: data.archives[0],
+  pointInTime: iso('11:00'),
+});
+
+/** The same fields, and in the same order (the JSON of `qrv ls` shows them so). */
+function sameInOrder(t: Test, got: object, want: object, message = 'the same fields') {
+  t.same(got, want, message);
+  t.same(Object.keys(got), Object.keys(want), 'fields in order');
+}
+
 t.test('by id: a snapshot, a QRV, an archive generation, field for field and in order', async (t) => {
   const data = catalog();
-  const snapshot = browseSource(data, { id: 's-00000001' }, T);
-  t.same(snapshot, {
-    id: 's-00000001',
-    kind: 'snapshot',
-    volume: 'web',
-    path: '/srv/.snap/s-00000001.img',
-    pointInTime: iso('10:00'),
-  });
-  t.same(Object.keys(snapshot), ['id', 'kind', 'volume', 'path', 'pointInTime'], 'no asOf without --as-of');
-  const qrv = browseSource(data, { id: 'q-00000002', via: 'debugfs' }, T);
-  t.same(qrv, {
-    id: 'q-00000002',
-    kind: 'qrv',
-    volume: 'web',
-    path: '/replicas/web.qrv.img',
-    pointInTime: iso('12:00'),
-  });
-  t.same(Object.keys(qrv), ['id', 'kind', 'volume', 'path', 'pointInTime']);
+  sameInOrder(t, browseSource(data, { id: 's-00000001' }, T), SNAPSHOT, 'no asOf without --as-of');
+  sameInOrder(t, browseSource(data, { id: 'q-00000002', via: 'debugfs' }, T), QRV);
   t.same(
     browseSource(data, { id: 'q-00000005' }, T).pointInTime,
     null,
     'a QRV whose snapshot is not in the catalog: no point in time',
   );
-  const archive = browseSource(data, { id: 'a-000000000001' }, T);
-  t.same(archive, {
-    id: 'a-000000000001',
-    kind: 'archive',
-    volume: 'web',
-    path: '',
-    archive: data.archives[0],
-    pointInTime: iso('11:00'),
-  });
-  t.same(Object.keys(archive), ['id', 'kind', 'volume', 'path', 'archive', 'pointInTime']);
+  sameInOrder(t, browseSource(data, { id: 'a-000000000001' }, T), ARCHIVE(data));
 });
 
 t.test('by --volume and --as-of: the copy resolve chooses, with the time asked for', async (t) => {
   const data = catalog();
-  const at = browseSource(data, { volume: 'web', asOf: '2026-11-30T12:45:00Z' }, T);
-  t.same(at, {
-    id: 'q-00000002',
-    kind: 'qrv',
-    volume: 'web',
-    path: '/replicas/web.qrv.img',
-    pointInTime: iso('12:00'),
-    asOf: '2026-11-30T12:45:00.000Z',
-  });
-  t.same(Object.keys(at), ['id', 'kind', 'volume', 'path', 'pointInTime', 'asOf'], 'asOf last');
-  t.same(
+  const at = (asOf: string) => browseSource(data, { volume: 'web', asOf }, T);
+  sameInOrder(t, at('2026-11-30T12:45:00Z'), { ...QRV, asOf: '2026-11-30T12:45:00.000Z' }, 'asOf last');
+  sameInOrder(
+    t,
     browseSource(data, { volume: 'web' }, T),
-    { ...at, asOf: T.toISOString() },
+    { ...QRV, asOf: T.toISOString() },
     'no --as-of: now (the clock given), so the snapshot taken after T is not chosen',
   );
-  t.same(browseSource(data, { volume: 'web', asOf: '2026-11-30T10:30:00Z' }, T), {
-    id: 's-00000001',
-    kind: 'snapshot',
-    volume: 'web',
-    path: '/srv/.snap/s-00000001.img',
-    pointInTime: iso('10:00'),
-    asOf: '2026-11-30T10:30:00.000Z',
-  });
-  const archive = browseSource(data, { volume: 'web', asOf: '2026-11-30T11:15:00Z' }, T);
-  t.same(archive, {
-    id: 'a-000000000001',
-    kind: 'archive',
-    volume: 'web',
-    path: '',
-    archive: data.archives[0],
-    pointInTime: iso('11:00'),
-    asOf: '2026-11-30T11:15:00.000Z',
-  });
-  t.same(Object.keys(archive), ['id', 'kind', 'volume', 'path', 'archive', 'pointInTime', 'asOf']);
+  sameInOrder(t, at('2026-11-30T10:30:00Z'), { ...SNAPSHOT, asOf: '2026-11-30T10:30:00.000Z' });
+  sameInOrder(t, at('2026-11-30T11:15:00Z'), { ...ARCHIVE(data), asOf: '2026-11-30T11:15:00.000Z' });
   t.match(refusal({ volume: 'web', asOf: '2020-01-01T00:00Z' }), { exit: 'notFound', code: 'nothing-at-time' });
   t.match(refusal({ volume: 'nope' }), { exit: 'notFound', code: 'unknown-volume' });
   t.match(refusal({ volume: 'web', asOf: 'whenever' }), { exit: 'usage', message: /--as-of/ });
@@ -153,50 +127,56 @@ t.test('refusals: every message, hint, code and exit', async (t) => {
     },
     'a bad --via first, before the id is looked at',
   );
-  t.same(refusal({ id: 's-00000002' }), {
-    exit: 'refused',
-    code: 'snapshot-removed',
-    message: `snapshot s-00000002 was removed at ${iso('12:30')}`,
-    hint: 'QRV q-00000002 holds the same point in time: `qrv ls q-00000002`',
-  });
-  t.same(refusal({ id: 's-00000003' }), {
-    exit: 'refused',
-    code: 'snapshot-removed',
-    message: 'snapshot s-00000003 was removed',
-    hint: `\`qrv resolve web --as-of ${iso('13:00')}\` names what is left from then`,
-  });
-  t.same(refusal({ id: 's-00000004' }), {
-    exit: 'refused',
-    code: 'snapshot-not-ready',
-    message: 'snapshot s-00000004 is creating, not ready',
-    hint: 'pick a ready snapshot from `qrv list`',
-  });
+  // [id, exit, code, message, hint]
+  const refusals: [string, string, string, string, string][] = [
+    [
+      's-00000002',
+      'refused',
+      'snapshot-removed',
+      `snapshot s-00000002 was removed at ${iso('12:30')}`,
+      'QRV q-00000002 holds the same point in time: `qrv ls q-00000002`',
+    ],
+    [
+      's-00000003',
+      'refused',
+      'snapshot-removed',
+      'snapshot s-00000003 was removed',
+      `\`qrv resolve web --as-of ${iso('13:00')}\` names what is left from then`,
+    ],
+    [
+      's-00000004',
+      'refused',
+      'snapshot-not-ready',
+      'snapshot s-00000004 is creating, not ready',
+      'pick a ready snapshot from `qrv list`',
+    ],
+    [
+      'q-00000003',
+      'refused',
+      'qrv-not-ready',
+      'QRV q-00000003 is copying, not ready',
+      'wait for its copy to finish, or browse the snapshot it is copied from',
+    ],
+    [
+      'q-00000004',
+      'refused',
+      'qrv-not-ready',
+      'QRV q-00000004 is failed, not ready',
+      'pick a ready QRV from `qrv list`',
+    ],
+    [
+      'a-000000000002',
+      'refused',
+      'archive-not-ready',
+      'archive generation a-000000000002 is sending; only a ready one can be read',
+      'pick a ready one from `qrv list`',
+    ],
+    ['a-00000000beef', 'notFound', 'unknown-archive', 'no archive generation a-00000000beef', 'see `qrv list`'],
+  ];
+  for (const [id, exit, code, message, hint] of refusals)
+    t.same(refusal({ id }), { exit, code, message, hint }, `${id}: ${code}`);
   t.match(refusal({ id: 's-0000beef' }), { exit: 'notFound', code: 'unknown-snapshot' });
-  t.same(refusal({ id: 'q-00000003' }), {
-    exit: 'refused',
-    code: 'qrv-not-ready',
-    message: 'QRV q-00000003 is copying, not ready',
-    hint: 'wait for its copy to finish, or browse the snapshot it is copied from',
-  });
-  t.same(refusal({ id: 'q-00000004' }), {
-    exit: 'refused',
-    code: 'qrv-not-ready',
-    message: 'QRV q-00000004 is failed, not ready',
-    hint: 'pick a ready QRV from `qrv list`',
-  });
   t.match(refusal({ id: 'q-0000beef' }), { exit: 'notFound', code: 'unknown-qrv' });
-  t.same(refusal({ id: 'a-000000000002' }), {
-    exit: 'refused',
-    code: 'archive-not-ready',
-    message: 'archive generation a-000000000002 is sending; only a ready one can be read',
-    hint: 'pick a ready one from `qrv list`',
-  });
-  t.same(refusal({ id: 'a-00000000beef' }), {
-    exit: 'notFound',
-    code: 'unknown-archive',
-    message: 'no archive generation a-00000000beef',
-    hint: 'see `qrv list`',
-  });
   const notAnId = {
     exit: 'notFound',
     code: 'unknown-id',

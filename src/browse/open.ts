@@ -1,6 +1,7 @@
 // The one function that chooses how a snapshot's or QRV's filesystem is read: debugfs (ext2/3/4,
 // no root needed) or a read-only mount (root; the only way for XFS and btrfs). What is mounted
 // already is never mounted a second time.
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { QrvError, errnoCode } from '../core/errors.ts';
 import { loopDevicesBackedBy } from '../system/block-device.ts';
@@ -8,7 +9,7 @@ import { mountpointsOf } from '../system/freeze.ts';
 import { DebugfsReader } from './debugfs-reader.ts';
 import { detectFilesystem } from './detect.ts';
 import { MountReader } from './mount-reader.ts';
-import type { FilesystemReader, Method } from './types.ts';
+import type { FilesystemReader, FsType, Method } from './types.ts';
 
 export type Via = Method | 'auto';
 
@@ -20,11 +21,17 @@ export interface OpenOptions {
   root?: boolean;
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function openReader(source: string, options: OpenOptions): Promise<FilesystemReader> {
-  const { label } = options;
-  const via = options.via ?? 'auto';
-  const root = options.root ?? process.getuid?.() === 0;
+function unreadable(source: string, label: string): QrvError {
+  return new QrvError(
+    'refused',
+    'no-permission',
+    `${source} (${label}) cannot be read by this user`,
+    'run qrv as root, or as a user that may read it',
+  );
+}
+
+/** The source's stat: it exists, this user may reach it, and it is an image file or a block device. */
+async function statSource(source: string, label: string): Promise<Stats> {
   const st = await fs.stat(source).catch((error: unknown) => {
     const code = errnoCode(error);
     if (code === 'ENOENT')
@@ -34,13 +41,7 @@ export async function openReader(source: string, options: OpenOptions): Promise<
         `${source}, the data of ${label}, does not exist`,
         '`qrv doctor` compares the catalog with what is on disk',
       );
-    if (code === 'EACCES')
-      throw new QrvError(
-        'refused',
-        'no-permission',
-        `${source} (${label}) cannot be read by this user`,
-        'run qrv as root, or as a user that may read it',
-      );
+    if (code === 'EACCES') throw unreadable(source, label);
     throw error;
   });
   if (!st.isFile() && !st.isBlockDevice())
@@ -50,14 +51,13 @@ export async function openReader(source: string, options: OpenOptions): Promise<
       `${source} (${label}) is neither an image file nor a block device`,
       'qrv browses image files and block devices',
     );
+  return st;
+}
+
+/** The filesystem the source holds, when it is one qrv reads. */
+async function filesystemOf(source: string, label: string): Promise<FsType> {
   const detected = await detectFilesystem(source).catch((error: unknown) => {
-    if (errnoCode(error) === 'EACCES')
-      throw new QrvError(
-        'refused',
-        'no-permission',
-        `${source} (${label}) cannot be read by this user`,
-        'run qrv as root, or as a user that may read it',
-      );
+    if (errnoCode(error) === 'EACCES') throw unreadable(source, label);
     throw error;
   });
   if (detected.fsType === null) {
@@ -68,9 +68,11 @@ export async function openReader(source: string, options: OpenOptions): Promise<
       'qrv reads ext2/3/4, XFS and btrfs; attach it with `losetup -r` and look at it by hand',
     );
   }
-  const { fsType } = detected;
+  return detected.fsType;
+}
 
-  // Mounted already (a block device, or an image through a loop device): not a second time.
+/** Mounted already (a block device, or an image through a loop device): not a second time. */
+async function refuseMounted(source: string, label: string, st: Stats): Promise<void> {
   const devices = st.isBlockDevice() ? [source] : await loopDevicesBackedBy(source);
   const points = devices.length ? await mountpointsOf(devices) : [];
   if (points.length) {
@@ -81,7 +83,10 @@ export async function openReader(source: string, options: OpenOptions): Promise<
       `browse it there (ls -l ${points[0]}), or unmount it first`,
     );
   }
+}
 
+/** debugfs or a mount: --via, else a mount for root and for what debugfs cannot read; refused when it cannot be. */
+function methodFor(fsType: FsType, label: string, via: Via, root: boolean): Method {
   const ext = fsType === 'ext2' || fsType === 'ext3' || fsType === 'ext4';
   const method: Method = via === 'auto' ? (root || !ext ? 'mount' : 'debugfs') : via;
   if (method === 'debugfs') {
@@ -92,7 +97,7 @@ export async function openReader(source: string, options: OpenOptions): Promise<
         `${label} holds ${fsType}, which debugfs cannot read`,
         'run qrv as root: it mounts the copy read-only',
       );
-    return new DebugfsReader(fsType, source, label);
+    return method;
   }
   if (!root) {
     throw new QrvError(
@@ -104,6 +109,19 @@ export async function openReader(source: string, options: OpenOptions): Promise<
         : 'run qrv as root (sudo qrv …)',
     );
   }
+  return method;
+}
+
+/** Opens `source` (an image file or a block device) for reading: with debugfs or a read-only mount. */
+export async function openReader(source: string, options: OpenOptions): Promise<FilesystemReader> {
+  const { label } = options;
+  const via = options.via ?? 'auto';
+  const root = options.root ?? process.getuid?.() === 0;
+  const st = await statSource(source, label);
+  const fsType = await filesystemOf(source, label);
+  await refuseMounted(source, label, st);
+  const method = methodFor(fsType, label, via, root);
+  if (method === 'debugfs') return new DebugfsReader(fsType, source, label);
   return MountReader.open(fsType, source, label, st.isFile());
 }
 

@@ -46,36 +46,16 @@ function enoent(what: string): NodeJS.ErrnoException {
   return error;
 }
 
-/** Every entry matching any of `patterns` (fast-glob syntax, relative to the root), sorted by path. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function findEntries(
-  reader: FilesystemReader,
-  patterns: string[],
-  options: FindOptions = {},
-): Promise<Located[]> {
-  if (!patterns.length)
-    throw new QrvError(
-      'usage',
-      'usage',
-      'qrv find needs at least one pattern',
-      "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'",
-    );
-  const wanted = patterns.map(relative);
-  const { default: fg } = await import('fast-glob'); // loaded when a glob is read, not at every start
-  const globOptions = {
-    cwd: '/',
-    dot: Boolean(options.dot),
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    unique: true,
-  };
+/** The entries read, by path, and each folder's entries (only folders that were read have a list). */
+interface Tree {
+  byPath: Map<string, Located>;
+  children: Map<string, Located[]>;
+}
 
-  // The tree below each folder a pattern starts from, read once.
+/** The tree below each of `bases` (folders the patterns start from), read once. */
+async function readTree(reader: FilesystemReader, bases: string[]): Promise<Tree> {
   const byPath = new Map<string, Located>();
   const children = new Map<string, Located[]>();
-  const bases = [
-    ...new Set(fg.generateTasks(wanted, globOptions).map((task) => (task.base === '.' ? '/' : `/${task.base}`))),
-  ];
   for (const base of bases) {
     let top: Located;
     try {
@@ -95,12 +75,15 @@ export async function findEntries(
       if (entry.type === 'dir' && !children.has(entry.path)) children.set(entry.path, []);
     }
   }
-  const lookup = (p: string) => byPath.get(`/${components(p).join('/')}`);
-  const dirents = (p: string) => {
-    const key = `/${components(p).join('/')}`;
-    const list = children.get(key);
-    return list?.map((entry) => ({ name: entry.name, ...statsOf(entry) }));
-  };
+  return { byPath, children };
+}
+
+const keyOf = (p: string) => `/${components(p).join('/')}`;
+
+/** fast-glob's `fs`, over the tree read: stat is lstat, so a symlink is never followed. */
+function treeAdapter(tree: Tree): FileSystemAdapter {
+  const lookup = (p: string) => tree.byPath.get(keyOf(p));
+  const dirents = (p: string) => tree.children.get(keyOf(p))?.map((entry) => ({ name: entry.name, ...statsOf(entry) }));
   const adapter = {
     lstat: (p: string, callback: Callback<unknown>) => {
       const entry = lookup(p);
@@ -123,9 +106,38 @@ export async function findEntries(
       return list;
     },
   };
-  const found = await fg(wanted, { ...globOptions, fs: adapter as unknown as FileSystemAdapter });
+  return adapter as unknown as FileSystemAdapter;
+}
+
+/** Every entry matching any of `patterns` (fast-glob syntax, relative to the root), sorted by path. */
+export async function findEntries(
+  reader: FilesystemReader,
+  patterns: string[],
+  options: FindOptions = {},
+): Promise<Located[]> {
+  if (!patterns.length)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv find needs at least one pattern',
+      "e.g. qrv find s-1a2b3c4d5e6f '**/*.conf'",
+    );
+  const wanted = patterns.map(relative);
+  const { default: fg } = await import('fast-glob'); // loaded when a glob is read, not at every start
+  const globOptions = {
+    cwd: '/',
+    dot: Boolean(options.dot),
+    onlyFiles: false,
+    followSymbolicLinks: false,
+    unique: true,
+  };
+  const bases = [
+    ...new Set(fg.generateTasks(wanted, globOptions).map((task) => (task.base === '.' ? '/' : `/${task.base}`))),
+  ];
+  const tree = await readTree(reader, bases);
+  const found = await fg(wanted, { ...globOptions, fs: treeAdapter(tree) });
   return found
-    .map((p) => lookup(p))
+    .map((p) => tree.byPath.get(keyOf(p)))
     .filter((entry): entry is Located => entry !== undefined)
     .sort((a, b) => compareText(a.path, b.path));
 }

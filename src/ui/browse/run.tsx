@@ -5,6 +5,7 @@ import os from 'node:os';
 import React from 'react';
 import { render, type Instance } from 'ink';
 import type { Catalog } from '../../catalog/store.ts';
+import type { CatalogData } from '../../catalog/schema.ts';
 import { QrvError } from '../../core/errors.ts';
 import { findVolume } from '../../catalog/lookup.ts';
 import type { Via } from '../../browse/open.ts';
@@ -27,30 +28,40 @@ export interface BrowserStart {
 const ALT_SCREEN_ON = '\u001B[?1049h';
 const ALT_SCREEN_OFF = '\u001B[?1049l';
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function runBrowser(start: BrowserStart): Promise<void> {
-  const now = start.now ?? (() => new Date());
-  const data = await start.catalog.read();
-  let select: string | undefined;
-  let status: Status | undefined;
+/** The signals that end the browser like q does (and then exit 130). */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** The copy to select and the line to show at the start; the volume and --as-of checked before anything is drawn. */
+function startingPoint(
+  data: CatalogData,
+  start: BrowserStart,
+  now: () => Date,
+): { select: string | undefined; status: Status | undefined } {
   if (start.volume !== undefined) {
     findVolume(data, start.volume);
-    if (start.asOf !== undefined) {
-      const jump = jumpToTime(data, start.volume, start.asOf, now());
-      select = jump.id;
-      status = { text: jump.line, tone: 'info' };
-    }
-  } else if (start.asOf !== undefined) {
+    if (start.asOf === undefined) return { select: undefined, status: undefined };
+    const jump = jumpToTime(data, start.volume, start.asOf, now());
+    return { select: jump.id, status: { text: jump.line, tone: 'info' } };
+  }
+  if (start.asOf !== undefined)
     throw new QrvError(
       'usage',
       'usage',
       '--as-of needs a volume: qrv browse VOLUME --as-of TIME',
       'or press t in the browser to jump to a time',
     );
-  }
-  const frames = initialFrames(data, os.hostname(), start.volume, select);
-  const session = new BrowseSession({ catalog: start.catalog, now, ...(start.via ? { via: start.via } : {}) });
+  return { select: undefined, status: undefined };
+}
 
+/**
+ * Draws the browser on the alternate screen until it quits or one of SIGNALS ends it; then, in
+ * one finally, closes the session (unmounts) and puts the screen and the signals back. Returns
+ * the signal that ended it, or null.
+ */
+async function drawUntilQuit(
+  session: BrowseSession,
+  browser: (quit: () => void) => React.ReactElement,
+): Promise<NodeJS.Signals | null> {
   let instance: Instance | null = null;
   let signal: NodeJS.Signals | null = null;
   const quit = () => instance?.unmount();
@@ -58,33 +69,38 @@ export async function runBrowser(start: BrowserStart): Promise<void> {
     signal ??= received;
     quit();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  for (const name of SIGNALS) process.on(name, onSignal);
   process.stdout.write(ALT_SCREEN_ON);
   try {
-    instance = render(
-      <Browser
-        session={session}
-        data={data}
-        host={os.hostname()}
-        frames={frames}
-        {...(status ? { status } : {})}
-        onQuit={quit}
-      />,
-      { exitOnCtrlC: false, patchConsole: true },
-    );
+    instance = render(browser(quit), { exitOnCtrlC: false, patchConsole: true });
     await instance.waitUntilExit();
   } finally {
     try {
       await session.close();
     } finally {
       process.stdout.write(ALT_SCREEN_OFF);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
+      for (const name of SIGNALS) process.off(name, onSignal);
     }
   }
+  return signal;
+}
+
+export async function runBrowser(start: BrowserStart): Promise<void> {
+  const now = start.now ?? (() => new Date());
+  const data = await start.catalog.read();
+  const { select, status } = startingPoint(data, start, now);
+  const frames = initialFrames(data, os.hostname(), start.volume, select);
+  const session = new BrowseSession({ catalog: start.catalog, now, ...(start.via ? { via: start.via } : {}) });
+  const signal = await drawUntilQuit(session, (quit) => (
+    <Browser
+      session={session}
+      data={data}
+      host={os.hostname()}
+      frames={frames}
+      {...(status ? { status } : {})}
+      onQuit={quit}
+    />
+  ));
   if (signal)
     throw new QrvError(
       'interrupted',

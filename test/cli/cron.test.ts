@@ -448,3 +448,94 @@ t.test(
     t.equal((await fs.readdir(dir)).includes('dest'), false, 'no copy made');
   },
 );
+
+t.test('each step of cron goes on past a failure: its line or its warning, in order, and exit partial', async (t) => {
+  const dir = await fs.realpath(await tmpDir(t));
+  const home = path.join(dir, 'home');
+  for (const name of ['a', 'b', 'c'])
+    await ok(t, home, ['volume', 'add', name, '--path', await ext4Image(dir, name, 16, { [`${name}.txt`]: name })]);
+  // a store whose folder is replaced by a file: archiving into it fails
+  await ok(t, home, ['store', 'add', 'broken', '--dir', path.join(dir, 'broken')]);
+  await fs.rm(path.join(dir, 'broken'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'broken'), 'not a store');
+  await ok(t, home, ['store', 'add', 'vault', '--dir', path.join(dir, 'vault')]);
+  await fs.mkdir(path.join(dir, 'vms'));
+  await ok(t, home, ['discover', '--path', `${dir}/vms/*.img`]);
+  const qrvs = path.join(dir, 'qrvs');
+  await fs.mkdir(qrvs);
+  const every = ['--dest', qrvs, '--copy', 'now', '--schedule', '* * * * * *'];
+  await ok(t, home, ['policy', 'add', 'fails', ...every, '--hook', 'pre-copy=exit 3', '--archive-to', 'broken']);
+  await ok(t, home, ['policy', 'add', 'works', ...every, '--archive-to', 'vault']);
+  await ok(t, home, ['volume', 'set', 'a', '--policy', 'fails']);
+  await ok(t, home, ['volume', 'set', 'c', '--policy', 'works']);
+  // b's lapsed snapshot cannot be pruned: its row names a file outside the volume's snapshot store
+  await ok(t, home, ['snap', 'b', '--persist', '1s']);
+  const catalog = path.join(home, 'catalog.json');
+  const edited = await catalogOf(home);
+  const lapsed = edited.snapshots[0].id as string;
+  edited.snapshots[0].handle = path.join(dir, 'elsewhere.img');
+  await fs.writeFile(catalog, JSON.stringify(edited, null, 2));
+  await fs.writeFile(path.join(dir, 'vms', 'new.img'), Buffer.alloc(1024 * 1024));
+  await sleep(1100);
+
+  const run = await qrv(home, ['cron']);
+  t.equal(run.exitCode, 11, 'partial');
+  let data = await catalogOf(home);
+  const of = (volume: string) => data.snapshots.filter((s: { volume: string }) => s.volume === volume);
+  const [a1] = of('a').map((s: { id: string }) => s.id);
+  const [c1] = of('c').map((s: { id: string }) => s.id);
+  const qrvC = data.qrvs.find((q: { volume: string }) => q.volume === 'c').id;
+  const archived = data.archives.find((r: { volume: string }) => r.volume === 'c').id;
+  const stepLine = /^(snapshot|copy|verify|unsnap|archive|hook [a-z-]+): /;
+  t.same(
+    run.stdout.split('\n').filter((line) => line !== '' && !stepLine.test(line)),
+    [
+      `discovered volume new (${dir}/vms/new.img)`,
+      `snapshot volume a: ${a1} of a`,
+      `snapshot volume c: ${c1} of c`,
+      `copied ${c1} of c to QRV ${qrvC}, snapshot removed`,
+      `archived c to vault as ${archived}`,
+    ],
+    'a line for each thing done',
+  );
+  const notInStore = `snapshot file ${dir}/elsewhere.img is not in the snapshot store ${dir}/.qrv-snapshots of volume "b"`;
+  const notAStore = `refusing the archive store ${dir}/broken: it is not a folder, or is a symbolic link`;
+  const failures = [
+    `copy ${a1} of a: pre-copy hook exited with status 3: exit 3`,
+    `archive ${a1} of a to broken: ${notAStore}`,
+    `prune ${lapsed}: ${notInStore}`,
+  ];
+  t.same(
+    run.stderr.split('\n').filter(Boolean),
+    [
+      `warning: snapshot ${a1} is kept although the copy failed`,
+      `warning: could not remove ${lapsed} of b: ${notInStore}`,
+      ...failures.map((failure) => `warning: ${failure}`),
+    ],
+    'the failures are warned at the end',
+  );
+
+  await sleep(1100);
+  const again = await qrvJson(home, ['cron']);
+  t.equal(again.run.exitCode, 11);
+  data = await catalogOf(home);
+  const a2 = of('a').find((s: { id: string }) => s.id !== a1).id;
+  const c2 = data.qrvs.find((q: { volume: string }) => q.volume === 'c').snapshotId; // c's snapshot went after its copy
+  t.not(c2, c1);
+  t.same(again.summary, {
+    message_type: 'summary',
+    skipped: false,
+    discovered: [],
+    snapshots: [a2, c2],
+    copied: [c2],
+    archived: [data.archives.filter((r: { volume: string }) => r.volume === 'c')[1].id],
+    pruned: [],
+    failures: [
+      `copy ${a1} of a: pre-copy hook exited with status 3: exit 3`,
+      `copy ${a2} of a: pre-copy hook exited with status 3: exit 3`,
+      `archive ${a2} of a to broken: ${notAStore}`,
+      `prune ${lapsed}: ${notInStore}`,
+    ],
+    cowWarnings: [],
+  });
+});

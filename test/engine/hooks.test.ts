@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QrvError } from '../../src/core/errors.ts';
 import { Reporter } from '../../src/core/events.ts';
-import { hookEnv, runHook, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../src/engine/hooks.ts';
+import { hookEnv, killRunningHooks, runHook, HOOK_OUTPUT_CAP_BYTES, type HookFacts } from '../../src/engine/hooks.ts';
 import { parseHookOptions, HOOK_PHASES } from '../../src/policy/hooks.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
@@ -270,6 +270,80 @@ t.test('a process the hook started that ignores SIGTERM and closed its output is
   t.match(error, { code: 'hook-timeout' });
   t.same(await goneWithin(outer, 1000), [], 'the hook itself is gone');
   t.same(await goneWithin(stubborn, 6500), [], 'what it started is gone within the grace period');
+});
+
+t.test('a hook stopped at the output cap takes what it started with it', async (t) => {
+  const secs = uniqueSeconds(34);
+  reapAtTeardown(t, [secs]);
+  const error = await errorOf(runHook('post-copy', `sleep ${secs} >/dev/null 2>&1 & yes`, {}, 20_000, new Reporter()));
+  t.match(error, { code: 'hook-output-cap' });
+  t.same(await goneWithin(secs, 1000), [], 'the sleep it started in the background is gone');
+});
+
+t.test('killRunningHooks ends the hooks running now and what they started (qrv interrupted)', async (t) => {
+  const outer = uniqueSeconds(35);
+  const inner = uniqueSeconds(36);
+  reapAtTeardown(t, [outer, inner]);
+  const run = errorOf(runHook('pre-copy', `sleep ${inner} & sleep ${outer}`, {}, 60_000, new Reporter()));
+  const started = Date.now();
+  while ((await sleepers(outer)).length === 0 && Date.now() - started < 10_000) await sleep(50);
+  killRunningHooks();
+  t.match(await run, { exit: 'hook', code: 'hook-killed', message: /^pre-copy hook was killed by SIGKILL: sleep / });
+  t.ok(Date.now() - started < 20_000, 'at once, not at the timeout');
+  t.same(await goneWithin(outer, 1000), [], 'the hook is gone');
+  t.same(await goneWithin(inner, 1000), [], 'and what it started');
+  await t.resolves(runHook('pre-copy', 'true', {}, 5000, new Reporter()), 'a later hook runs as before');
+});
+
+t.test('each way a hook fails has its code, its whole message and what to do', async (t) => {
+  const cases: Array<[string, number, Record<string, unknown>]> = [
+    [
+      'exit 4',
+      5000,
+      {
+        exit: 'hook',
+        code: 'hook-failed',
+        message: 'pre-snapshot hook exited with status 4: exit 4',
+        hint: 'run the hook by hand to see why it fails',
+      },
+    ],
+    [
+      'kill -TERM $$',
+      5000,
+      {
+        exit: 'hook',
+        code: 'hook-killed',
+        message: 'pre-snapshot hook was killed by SIGTERM: kill -TERM $$',
+        hint: 'find out what killed it; run the hook by hand to check it',
+      },
+    ],
+    [
+      'sleep 5',
+      250,
+      {
+        exit: 'hook',
+        code: 'hook-timeout',
+        message: 'pre-snapshot hook timed out after 0.25 s and was killed: sleep 5',
+        hint: 'make the hook finish sooner or raise --hook-timeout',
+      },
+    ],
+    [
+      'yes',
+      20_000,
+      {
+        exit: 'hook',
+        code: 'hook-output-cap',
+        message: "pre-snapshot hook was stopped: its output passed qrv's cap of 1 MiB: yes",
+        hint: 'make the hook quieter, or send its output to a file (e.g. >>/var/log/qrv-hook.log 2>&1)',
+      },
+    ],
+  ];
+  for (const [command, timeoutMs, expected] of cases) {
+    const error = await errorOf(runHook('pre-snapshot', command, {}, timeoutMs, new Reporter()));
+    t.ok(error instanceof QrvError, `${command}: a QrvError`);
+    const { exit, code, message, hint } = error as QrvError;
+    t.same({ exit, code, message, hint }, expected, command);
+  }
 });
 
 t.test('parseHookOptions reads PHASE=COMMAND', async (t) => {

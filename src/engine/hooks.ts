@@ -52,16 +52,9 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-/** Runs one hook; resolves when it exited 0, throws QrvError('hook') when it failed, was killed or timed out. */
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export async function runHook(
-  phase: HookPhase,
-  command: string,
-  env: Record<string, string>,
-  timeoutMs: number,
-  reporter: Reporter,
-): Promise<void> {
-  const child = execa(command, {
+/** Starts the hook under /bin/sh in a process group of its own, stdout and stderr as one stream. */
+function startHook(command: string, env: Record<string, string>) {
+  return execa(command, {
     shell: true,
     env,
     extendEnv: true,
@@ -72,6 +65,13 @@ export async function runHook(
     stripFinalNewline: true,
     maxBuffer: HOOK_OUTPUT_CAP_BYTES,
   });
+}
+
+type HookChild = ReturnType<typeof startHook>;
+type HookResult = Awaited<HookChild>;
+
+/** Waits for the hook to end; past its timeout its group gets SIGTERM, then SIGKILL after a grace. */
+async function waitForHook(child: HookChild, timeoutMs: number): Promise<{ result: HookResult; timedOut: boolean }> {
   if (child.pid !== undefined) running.add(child.pid);
   let timedOut = false;
   let grace: NodeJS.Timeout | undefined;
@@ -94,12 +94,26 @@ export async function runHook(
     if (timedOut || result?.isMaxBuffer) killGroup(child.pid, 'SIGKILL');
     if (child.pid !== undefined) running.delete(child.pid);
   }
+  return { result, timedOut };
+}
+
+/** What the hook printed, a line an info event. */
+function reportOutput(phase: HookPhase, result: HookResult, reporter: Reporter): void {
   const output = typeof result.all === 'string' ? result.all : '';
   // A hook's colours and cursor moves stay out of qrv's output; its other control characters show as escapes.
   for (const line of output.split('\n').map(programLine))
     if (line.trim() !== '') reporter.info(`hook ${phase}: ${line}`);
+}
+
+/** Why the hook failed, if it did: its timeout first, then the output cap, a signal, its exit status. */
+function hookFailure(
+  phase: HookPhase,
+  command: string,
+  timeoutMs: number,
+  { result, timedOut }: { result: HookResult; timedOut: boolean },
+): QrvError | undefined {
   if (timedOut) {
-    throw new QrvError(
+    return new QrvError(
       'hook',
       'hook-timeout',
       `${phase} hook timed out after ${timeoutMs / 1000} s and was killed: ${command}`,
@@ -108,7 +122,7 @@ export async function runHook(
   }
   // Past the cap execa closes the pipes: the hook then dies of SIGPIPE (a shell reports 141), which is qrv's doing.
   if (result.isMaxBuffer) {
-    throw new QrvError(
+    return new QrvError(
       'hook',
       'hook-output-cap',
       `${phase} hook was stopped: its output passed qrv's cap of ${HOOK_OUTPUT_CAP_BYTES / 1024 / 1024} MiB: ${command}`,
@@ -116,7 +130,7 @@ export async function runHook(
     );
   }
   if (result.signal) {
-    throw new QrvError(
+    return new QrvError(
       'hook',
       'hook-killed',
       `${phase} hook was killed by ${result.signal}: ${command}`,
@@ -124,11 +138,26 @@ export async function runHook(
     );
   }
   if (result.exitCode !== 0) {
-    throw new QrvError(
+    return new QrvError(
       'hook',
       'hook-failed',
       `${phase} hook exited with status ${result.exitCode}: ${command}`,
       'run the hook by hand to see why it fails',
     );
   }
+  return undefined;
+}
+
+/** Runs one hook; resolves when it exited 0, throws QrvError('hook') when it failed, was killed or timed out. */
+export async function runHook(
+  phase: HookPhase,
+  command: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+  reporter: Reporter,
+): Promise<void> {
+  const ended = await waitForHook(startHook(command, env), timeoutMs);
+  reportOutput(phase, ended.result, reporter);
+  const failure = hookFailure(phase, command, timeoutMs, ended);
+  if (failure) throw failure;
 }

@@ -80,87 +80,117 @@ export function dueCopies(data: CatalogData, now: Date): Snapshot[] {
   });
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
+/** What a run says: a line for each thing done, and the failures, warned about at its end (exit partial). */
+interface CronLog {
+  lines: string[];
+  failures: string[];
+}
+
+/** Snapshots one due group as one consistency group, its jobs ended. */
+async function snapshotDueGroup(ctx: Context, data: CatalogData, group: DueGroup): Promise<Snapshot[]> {
+  const { volumes, plan } = group.subclient
+    ? await subclientTargets(data, group.subclient)
+    : { volumes: group.volumes, plan: null };
+  const members: Member[] = volumes.map((volume) => ({
+    volume,
+    rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)),
+  }));
+  const made = await snapshotGroup(ctx, members, {
+    subclient: group.subclient?.name ?? null,
+    label: null,
+    force: false,
+    ...(plan ? { writers: { plan, ...writerOptions(members) } } : {}),
+  });
+  for (const job of made.jobs) await endJob(job);
+  return made.snapshots;
+}
+
+/** Takes the snapshots that schedules say are due; returns their ids. */
+async function takeDueSnapshots(ctx: Context, log: CronLog): Promise<string[]> {
+  const snapped: string[] = [];
+  for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
+    const data = await ctx.catalog.read();
+    try {
+      const snapshots = await snapshotDueGroup(ctx, data, group);
+      for (const s of snapshots) snapped.push(s.id);
+      log.lines.push(`snapshot ${group.label}: ${snapshots.map((s) => `${s.id} of ${s.volume}`).join(', ')}`);
+    } catch (error) {
+      log.failures.push(`snapshot ${group.label}: ${(error as Error).message}`);
+    }
+  }
+  return snapped;
+}
+
+/** Makes the copies that policies say are due, oldest first; returns the ids of the snapshots copied. */
+async function makeDueCopies(ctx: Context, log: CronLog): Promise<string[]> {
+  const copied: string[] = [];
+  for (const snapshot of dueCopies(await ctx.catalog.read(), ctx.now())) {
+    const data = await ctx.catalog.read();
+    const volume = data.volumes.find((v) => v.name === snapshot.volume);
+    if (!volume) continue;
+    try {
+      const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
+      const { result } = await withJob(ctx, 'copy', volume.name, (job) =>
+        copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }),
+      );
+      copied.push(snapshot.id);
+      log.lines.push(
+        `copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`,
+      );
+    } catch (error) {
+      log.failures.push(`copy ${snapshot.id} of ${volume.name}: ${(error as Error).message}`);
+    }
+  }
+  return copied;
+}
+
+/** Sends the archive generations that are due (or resumes the unfinished ones); returns their ids. */
+async function sendDueArchives(ctx: Context, log: CronLog): Promise<string[]> {
+  const archived: string[] = [];
+  for (const due of dueArchives(await ctx.catalog.read(), ctx.now())) {
+    const what = due.resume ? `resume archive job ${due.resume}` : `archive ${due.sourceId} of ${due.volume}`;
+    try {
+      const done = await archive(ctx, due.resume ? { resume: due.resume } : { id: due.sourceId, to: due.store });
+      const row = (done.data as { archive: { id: string } }).archive;
+      archived.push(row.id);
+      log.lines.push(
+        `archived ${due.volume} to ${due.store} as ${row.id}${due.resume ? ` (resumed ${due.resume})` : ''}`,
+      );
+    } catch (error) {
+      log.failures.push(`${what} to ${due.store}: ${(error as Error).message}`);
+    }
+  }
+  return archived;
+}
+
+/** Prunes what lapsed; returns the ids removed. */
+async function pruneLapsed(ctx: Context, log: CronLog): Promise<string[]> {
+  const pruned = await prune(ctx, { dryRun: false });
+  const prunedData = pruned.data as { removed: { id: string }[]; failed: { id: string; error: string }[] };
+  log.lines.push(...pruned.lines.filter((line) => line.startsWith('removed ')));
+  for (const f of prunedData.failed) log.failures.push(`prune ${f.id}: ${f.error}`);
+  return prunedData.removed.map((r) => r.id);
+}
+
 export async function cron(ctx: Context): Promise<Summary> {
   const release = await tryRunLock(ctx.catalog.home, 'cron');
   if (!release) return { data: { skipped: true }, lines: ['another qrv cron is running in this home; skipped'] };
   try {
-    const lines: string[] = [];
-    const failures: string[] = [];
+    const log: CronLog = { lines: [], failures: [] };
     const discovered = await rediscover(ctx);
-    for (const volume of discovered) lines.push(`discovered volume ${volume.name} (${volume.path})`);
-
-    const snapped: string[] = [];
-    for (const group of dueGroups(await ctx.catalog.read(), ctx.now())) {
-      const data = await ctx.catalog.read();
-      try {
-        const { volumes, plan } = group.subclient
-          ? await subclientTargets(data, group.subclient)
-          : { volumes: group.volumes, plan: null };
-        const members: Member[] = volumes.map((volume) => ({
-          volume,
-          rules: rulesFor(policyFor(data, volume, group.subclient ?? undefined)),
-        }));
-        const made = await snapshotGroup(ctx, members, {
-          subclient: group.subclient?.name ?? null,
-          label: null,
-          force: false,
-          ...(plan ? { writers: { plan, ...writerOptions(members) } } : {}),
-        });
-        for (const job of made.jobs) await endJob(job);
-        for (const s of made.snapshots) snapped.push(s.id);
-        lines.push(`snapshot ${group.label}: ${made.snapshots.map((s) => `${s.id} of ${s.volume}`).join(', ')}`);
-      } catch (error) {
-        failures.push(`snapshot ${group.label}: ${(error as Error).message}`);
-      }
-    }
-
-    const copied: string[] = [];
-    for (const snapshot of dueCopies(await ctx.catalog.read(), ctx.now())) {
-      const data = await ctx.catalog.read();
-      const volume = data.volumes.find((v) => v.name === snapshot.volume);
-      if (!volume) continue;
-      try {
-        const member: Member = { volume, rules: rulesFor(findPolicy(data, snapshot.policy as string)) };
-        const { result } = await withJob(ctx, 'copy', volume.name, (job) =>
-          copyAndUnsnap(ctx, job, member, snapshot, { force: false, rollback: false }),
-        );
-        copied.push(snapshot.id);
-        lines.push(
-          `copied ${snapshot.id} of ${volume.name} to QRV ${result.qrv.id}${result.snapshot.state === 'removed' ? ', snapshot removed' : ''}`,
-        );
-      } catch (error) {
-        failures.push(`copy ${snapshot.id} of ${volume.name}: ${(error as Error).message}`);
-      }
-    }
-
-    const archived: string[] = [];
-    for (const due of dueArchives(await ctx.catalog.read(), ctx.now())) {
-      const what = due.resume ? `resume archive job ${due.resume}` : `archive ${due.sourceId} of ${due.volume}`;
-      try {
-        const done = await archive(ctx, due.resume ? { resume: due.resume } : { id: due.sourceId, to: due.store });
-        const row = (done.data as { archive: { id: string } }).archive;
-        archived.push(row.id);
-        lines.push(
-          `archived ${due.volume} to ${due.store} as ${row.id}${due.resume ? ` (resumed ${due.resume})` : ''}`,
-        );
-      } catch (error) {
-        failures.push(`${what} to ${due.store}: ${(error as Error).message}`);
-      }
-    }
-
-    const pruned = await prune(ctx, { dryRun: false });
-    const prunedData = pruned.data as { removed: { id: string }[]; failed: { id: string; error: string }[] };
-    lines.push(...pruned.lines.filter((line) => line.startsWith('removed ')));
-    for (const f of prunedData.failed) failures.push(`prune ${f.id}: ${f.error}`);
+    for (const volume of discovered) log.lines.push(`discovered volume ${volume.name} (${volume.path})`);
+    const snapped = await takeDueSnapshots(ctx, log);
+    const copied = await makeDueCopies(ctx, log);
+    const archived = await sendDueArchives(ctx, log);
+    const pruned = await pruneLapsed(ctx, log);
 
     // Snapshots kept between runs (persistence, incremental bases) fill their COW stores as the
     // volumes are written: say so while there is still time.
     const health = await scanSnapshotHealth(await ctx.catalog.read());
-    failures.push(...health.invalid);
+    log.failures.push(...health.invalid);
     for (const warning of health.filling) ctx.reporter.warn(warning);
 
-    for (const failure of failures) ctx.reporter.warn(failure);
+    for (const failure of log.failures) ctx.reporter.warn(failure);
     return {
       data: {
         skipped: false,
@@ -168,12 +198,12 @@ export async function cron(ctx: Context): Promise<Summary> {
         snapshots: snapped,
         copied,
         archived,
-        pruned: prunedData.removed.map((r) => r.id),
-        failures,
+        pruned,
+        failures: log.failures,
         cowWarnings: health.filling,
       },
-      lines,
-      ...(failures.length ? { exit: 'partial' as const } : {}),
+      lines: log.lines,
+      ...(log.failures.length ? { exit: 'partial' as const } : {}),
     };
   } finally {
     await release().catch(() => undefined);

@@ -52,75 +52,109 @@ async function makeVolume(dir: string): Promise<{ image: string; hello: string }
   return { image, hello };
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
+/** What every step works on: the demo's context, its folder, the volume's image and the voice. */
+interface DemoRun {
+  ctx: Context;
+  dir: string;
+  image: string;
+  say: (text: string) => void;
+}
+
+interface FirstCopy {
+  snapshotId: string;
+  qrv: { id: string; destination: string; checksum: string };
+}
+
+/** The demo passes no hooks. */
+const NO_HOOKS = { hooks: {}, hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS };
+
+/** Steps 2 and 3: snapshot and copy the volume with `qrv run`, and check the QRV with e2fsck. */
+async function copyFirst({ ctx, dir, say }: DemoRun): Promise<FirstCopy> {
+  const qrvDir = path.join(dir, 'qrvs');
+  await fs.mkdir(qrvDir);
+  const first = await run(ctx, {
+    target: VOLUME,
+    to: qrvDir,
+    label: 'before-change',
+    keepSnapshot: true,
+    force: false,
+    ...NO_HOOKS,
+  });
+  const snap1 = first.data.snapshot as { id: string };
+  const qrv = first.data.qrv as FirstCopy['qrv'];
+  say(`2. qrv run: snapshot ${snap1.id} and QRV ${qrv.id} (${qrv.checksum})`);
+  const fsck = await fsckClean(qrv.destination);
+  check(fsck.clean, `e2fsck -fn found the QRV unclean:\n${fsck.output}`);
+  say('3. e2fsck -fn: the QRV is a clean ext4 filesystem');
+  return { snapshotId: snap1.id, qrv };
+}
+
+/** Step 4: remove one file and rewrite another in the volume. */
+async function changeVolume({ dir, image, say }: DemoRun): Promise<void> {
+  const changed = path.join(dir, 'changed.txt');
+  await fs.writeFile(changed, 'this file was written after the first snapshot\n');
+  await removeFileFromImage(image, '/hello.txt');
+  await writeFileIntoImage(image, changed, '/etc/app.conf');
+  say('4. changed the volume: removed /hello.txt, rewrote /etc/app.conf');
+}
+
+/** Step 5: snapshot again and copy into the same QRV, writing only the changed blocks; returns the snapshot's id. */
+async function copyChanges({ ctx, say }: DemoRun, { qrv }: FirstCopy): Promise<string> {
+  const second = await snap(ctx, { volumes: [VOLUME], persistMs: null, label: 'after-change', ...NO_HOOKS });
+  const snap2 = second.data.snapshot as { id: string };
+  const updated = await copy(ctx, { snapshotId: snap2.id, to: qrv.destination, force: false, ...NO_HOOKS });
+  const qrv2 = updated.data.qrv as { id: string; checksum: string };
+  const delta = updated.data.copy as { method: string; changedBlocks: number; bytesWritten: number };
+  check(
+    qrv2.id === qrv.id && qrv2.checksum !== qrv.checksum,
+    'the second copy should update the same QRV with new contents',
+  );
+  check(
+    delta.method !== 'full' && delta.bytesWritten < (IMAGE_MIB * 1024 * 1024) / 4,
+    `the second copy should write only the changed blocks (it was ${delta.method}, ${delta.bytesWritten} bytes)`,
+  );
+  say(
+    `5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} incrementally (method ${delta.method}): ${delta.changedBlocks} changed blocks written (${qrv2.checksum})`,
+  );
+  return snap2.id;
+}
+
+/** Step 6: recover the first snapshot into the volume and check it is the first copy again; returns its checksum. */
+async function recoverFirst({ ctx, image, say }: DemoRun, first: FirstCopy, hello: string): Promise<string> {
+  await recover(ctx, { volume: VOLUME, from: first.snapshotId, force: true });
+  const recovered = await checksumImage(image, (await fs.stat(image)).size);
+  check(
+    recovered === first.qrv.checksum,
+    `the recovered volume (${recovered}) should equal the first copy (${first.qrv.checksum})`,
+  );
+  const back = await readFileFromImage(image, '/hello.txt');
+  check(back === hello, '/hello.txt should be back with its first contents');
+  say(`6. recovered the volume from ${first.snapshotId}: checksum ${recovered} matches, /hello.txt is back`);
+  return recovered;
+}
+
 export async function demo(reporter: Reporter, options: { keep: boolean }): Promise<Summary> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'qrv-demo-'));
   const say = (text: string) => reporter.info(text);
   try {
     const ctx: Context = { catalog: await Catalog.open(path.join(dir, 'home')), reporter, now: () => new Date() };
-    const hooks = { hooks: {}, hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS };
     say(`demo home: ${dir}`);
 
     const { image, hello } = await makeVolume(dir);
     say(`1. made a ${IMAGE_MIB} MiB ext4 image with files (mkfs.ext4 -d, no root): ${image}`);
     await addVolume(ctx, { name: VOLUME, provider: 'file', path: image });
-    const qrvDir = path.join(dir, 'qrvs');
-    await fs.mkdir(qrvDir);
-
-    const first = await run(ctx, {
-      target: VOLUME,
-      to: qrvDir,
-      label: 'before-change',
-      keepSnapshot: true,
-      force: false,
-      ...hooks,
-    });
-    const snap1 = first.data.snapshot as { id: string };
-    const qrv = first.data.qrv as { id: string; destination: string; checksum: string };
-    say(`2. qrv run: snapshot ${snap1.id} and QRV ${qrv.id} (${qrv.checksum})`);
-    const fsck = await fsckClean(qrv.destination);
-    check(fsck.clean, `e2fsck -fn found the QRV unclean:\n${fsck.output}`);
-    say('3. e2fsck -fn: the QRV is a clean ext4 filesystem');
-
-    const changed = path.join(dir, 'changed.txt');
-    await fs.writeFile(changed, 'this file was written after the first snapshot\n');
-    await removeFileFromImage(image, '/hello.txt');
-    await writeFileIntoImage(image, changed, '/etc/app.conf');
-    say('4. changed the volume: removed /hello.txt, rewrote /etc/app.conf');
-
-    const second = await snap(ctx, { volumes: [VOLUME], persistMs: null, label: 'after-change', ...hooks });
-    const snap2 = second.data.snapshot as { id: string };
-    const updated = await copy(ctx, { snapshotId: snap2.id, to: qrv.destination, force: false, ...hooks });
-    const qrv2 = updated.data.qrv as { id: string; checksum: string };
-    const delta = updated.data.copy as { method: string; changedBlocks: number; bytesWritten: number };
-    check(
-      qrv2.id === qrv.id && qrv2.checksum !== qrv.checksum,
-      'the second copy should update the same QRV with new contents',
-    );
-    check(
-      delta.method !== 'full' && delta.bytesWritten < (IMAGE_MIB * 1024 * 1024) / 4,
-      `the second copy should write only the changed blocks (it was ${delta.method}, ${delta.bytesWritten} bytes)`,
-    );
-    say(
-      `5. snapshot ${snap2.id} copied into the same QRV ${qrv2.id} incrementally (method ${delta.method}): ${delta.changedBlocks} changed blocks written (${qrv2.checksum})`,
-    );
-
-    await recover(ctx, { volume: VOLUME, from: snap1.id, force: true });
-    const recovered = await checksumImage(image, (await fs.stat(image)).size);
-    check(
-      recovered === qrv.checksum,
-      `the recovered volume (${recovered}) should equal the first copy (${qrv.checksum})`,
-    );
-    const back = await readFileFromImage(image, '/hello.txt');
-    check(back === hello, '/hello.txt should be back with its first contents');
-    say(`6. recovered the volume from ${snap1.id}: checksum ${recovered} matches, /hello.txt is back`);
+    const steps: DemoRun = { ctx, dir, image, say };
+    const first = await copyFirst(steps);
+    await changeVolume(steps);
+    const secondId = await copyChanges(steps, first);
+    const recovered = await recoverFirst(steps, first, hello);
 
     return {
       data: {
         ok: true,
         home: options.keep ? dir : null,
-        snapshots: [snap1.id, snap2.id],
-        qrv: qrv.id,
+        snapshots: [first.snapshotId, secondId],
+        qrv: first.qrv.id,
         checksum: recovered,
       },
       lines: [

@@ -77,78 +77,116 @@ async function plan(ctx: Context, request: PruneRequest): Promise<Plan> {
   };
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
 export async function prune(ctx: Context, request: PruneRequest): Promise<Summary> {
-  const { remove, kept } = await plan(ctx, request);
-  const keptLines = kept.map((k) => `kept ${k.id} of ${k.volume}: ${k.reason}`);
-  if (request.dryRun) {
-    const archives = await pruneArchives(ctx, request);
-    const some = remove.length || archives.lines.length;
-    return {
-      data: {
-        dryRun: true,
-        wouldRemove: remove.map((r) => ({ id: r.id, volume: r.volume, reason: r.reason })),
-        kept: kept.map((k) => ({ id: k.id, reason: k.reason })),
-      },
-      lines: [
-        ...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`),
-        ...archives.lines,
-        ...keptLines,
-        some
-          ? `${remove.length} snapshot(s) and ${archives.lines.length} generation(s) would go (dry run: nothing changed)`
-          : 'nothing to prune',
-      ],
-    };
-  }
-  const removed: { id: string; volume: string; reason: string }[] = [];
-  const failed: { id: string; volume: string; error: string }[] = [];
-  const reasonOf = new Map(remove.map((r) => [r.id, r.reason] as const));
-  // One job per volume, each removing its snapshots in batches (a bounded number of catalog writes).
+  const planned = await plan(ctx, request);
+  if (request.dryRun) return dryRun(ctx, request, planned);
+  const removal = await removeSnapshots(ctx, planned.remove);
+  return finish(ctx, request, planned, removal);
+}
+
+const keptLine = (k: Plan['kept'][number]) => `kept ${k.id} of ${k.volume}: ${k.reason}`;
+const keptData = (plan: Plan) => plan.kept.map((k) => ({ id: k.id, reason: k.reason }));
+
+/** --dry-run: what would go (snapshots, then archive generations) and what stays; nothing changes. */
+async function dryRun(ctx: Context, request: PruneRequest, plan: Plan): Promise<Summary> {
+  const { remove } = plan;
+  const archives = await pruneArchives(ctx, request);
+  const some = remove.length || archives.lines.length;
+  return {
+    data: {
+      dryRun: true,
+      wouldRemove: remove.map((r) => ({ id: r.id, volume: r.volume, reason: r.reason })),
+      kept: keptData(plan),
+    },
+    lines: [
+      ...remove.map((r) => `would remove ${r.id} of ${r.volume}: ${r.reason}`),
+      ...archives.lines,
+      ...plan.kept.map(keptLine),
+      some
+        ? `${remove.length} snapshot(s) and ${archives.lines.length} generation(s) would go (dry run: nothing changed)`
+        : 'nothing to prune',
+    ],
+  };
+}
+
+/** What the removals did so far: the unsnap jobs, what went (and why) and what failed. */
+interface Removal {
+  /** why each snapshot to remove goes, by id */
+  reasonOf: Map<string, string>;
+  jobs: string[];
+  removed: { id: string; volume: string; reason: string }[];
+  failed: { id: string; volume: string; error: string }[];
+}
+
+/** Removes the snapshots: one job per volume, each in batches (a bounded number of catalog writes). */
+async function removeSnapshots(ctx: Context, remove: Plan['remove']): Promise<Removal> {
+  const removal: Removal = {
+    reasonOf: new Map(remove.map((r) => [r.id, r.reason] as const)),
+    jobs: [],
+    removed: [],
+    failed: [],
+  };
   const byVolume = new Map<string, SnapshotRef[]>();
   for (const snapshot of remove) {
     const rows = byVolume.get(snapshot.volume);
     if (rows) rows.push(snapshot);
     else byVolume.set(snapshot.volume, [snapshot]);
   }
-  const jobs: string[] = [];
-  for (const [name, snapshots] of byVolume) {
-    const warn = (snapshot: SnapshotRef, message: string) => {
-      failed.push({ id: snapshot.id, volume: snapshot.volume, error: message });
-      ctx.reporter.warn(`could not remove ${snapshot.id} of ${snapshot.volume}: ${message}`);
-    };
+  for (const [name, snapshots] of byVolume) await removeOfVolume(ctx, removal, name, snapshots);
+  return removal;
+}
+
+/**
+ * One volume's snapshots, removed by one unsnap job. One that fails is warned about and the others
+ * still go; when the job itself fails, every snapshot of it not yet accounted for failed with it.
+ */
+async function removeOfVolume(ctx: Context, removal: Removal, name: string, snapshots: SnapshotRef[]): Promise<void> {
+  const { removed, failed } = removal;
+  const warn = (snapshot: SnapshotRef, message: string) => {
+    failed.push({ id: snapshot.id, volume: snapshot.volume, error: message });
+    ctx.reporter.warn(`could not remove ${snapshot.id} of ${snapshot.volume}: ${message}`);
+  };
+  try {
+    const volume = findVolume(await ctx.catalog.read(), name);
+    const job = await startJob(ctx, 'unsnap', volume.name);
+    removal.jobs.push(job.id);
+    let outcome;
     try {
-      const volume = findVolume(await ctx.catalog.read(), name);
-      const job = await startJob(ctx, 'unsnap', volume.name);
-      jobs.push(job.id);
-      let outcome;
-      try {
-        outcome = await unsnapBatches(ctx, job, volume, snapshots, warn);
-      } catch (error) {
-        await endJob(job, error).catch(() => undefined);
-        throw error;
-      }
-      forgetJob(job);
-      for (const s of outcome.removed) removed.push({ id: s.id, volume: s.volume, reason: reasonOf.get(s.id) ?? '' });
+      outcome = await unsnapBatches(ctx, job, volume, snapshots, warn);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const reported = new Set(failed.map((f) => f.id));
-      const done = new Set(removed.map((r) => r.id));
-      for (const snapshot of snapshots)
-        if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
+      await endJob(job, error).catch(() => undefined);
+      throw error;
     }
+    forgetJob(job);
+    for (const s of outcome.removed)
+      removed.push({ id: s.id, volume: s.volume, reason: removal.reasonOf.get(s.id) ?? '' });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const reported = new Set(failed.map((f) => f.id));
+    const done = new Set(removed.map((r) => r.id));
+    for (const snapshot of snapshots) if (!reported.has(snapshot.id) && !done.has(snapshot.id)) warn(snapshot, message);
   }
+}
+
+/**
+ * After the snapshots: the archive generations, the history's retention, the prune's own line in
+ * the history (when something went), and the summary of it all.
+ */
+async function finish(ctx: Context, request: PruneRequest, plan: Plan, removal: Removal): Promise<Summary> {
+  const { jobs, removed, failed } = removal;
+  const keptLines = plan.kept.map(keptLine);
   const archives = await pruneArchives(ctx, request);
   removed.push(...archives.removed);
   failed.push(...archives.failed);
   keptLines.unshift(...archives.lines.filter((line) => !line.startsWith('removed ')));
   const { settings } = await ctx.catalog.read();
   const dropped = await applyRetention(ctx, settings.historyRetention);
-  if (remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
+  if (plan.remove.length || dropped.length) await recordPrune(ctx, { jobs, removed, failed, dropped });
   keptLines.push(
     ...dropped.map((name) => `history: dropped ${name} (older than the retention of ${settings.historyRetention})`),
   );
   return {
-    data: { dryRun: false, removed, failed, kept: kept.map((k) => ({ id: k.id, reason: k.reason })) },
+    data: { dryRun: false, removed, failed, kept: keptData(plan) },
     lines: [
       ...removed.map((r) => `removed ${r.id} of ${r.volume}${'store' in r ? ` from ${r.store}` : ''}: ${r.reason}`),
       ...keptLines,

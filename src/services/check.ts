@@ -10,7 +10,7 @@
 // `evaluate` is pure (data and clock in, report out) so that tests are exact.
 import path from 'node:path';
 import { Cron } from 'croner';
-import type { CatalogData, Job, Policy, Snapshot, Volume } from '../catalog/schema.ts';
+import type { CatalogData, Job, Snapshot, Volume } from '../catalog/schema.ts';
 import { readCatalogOnly } from '../catalog/store.ts';
 import { formatBytes } from '../core/duration.ts';
 import { QrvError } from '../core/errors.ts';
@@ -23,13 +23,11 @@ import {
   type Status,
 } from '../check/nagios.ts';
 import type { CheckThresholds } from '../check/thresholds.ts';
+import { latest, MAX_COUNTED_RUNS, runsBetween, schedulesOf, type VolumeSchedule } from './check-schedules.ts';
 import { catalogFindings, type Finding } from './doctor-findings.ts';
 
 /** Snapshot states that mean the snapshot was taken (a removed one was taken, then removed after its copy). */
 const TAKEN: ReadonlySet<Snapshot['state']> = new Set(['ready', 'removing', 'removed']);
-
-/** Counting stops here, so that a per-second schedule over years cannot stall the check. */
-const MAX_COUNTED_RUNS = 1000;
 
 /** "45s", "12m", "5h07m", "3d04h": how long ago, as a glance at a dashboard wants it. */
 export function formatAge(ms: number): string {
@@ -44,7 +42,6 @@ export function formatAge(ms: number): string {
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const time = (text: string) => new Date(text).getTime();
-const latest = (...dates: Date[]) => new Date(Math.max(...dates.map((d) => d.getTime())));
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function judge(
@@ -60,50 +57,6 @@ function judge(
 const atLeast = (value: number, threshold: number) => value >= threshold;
 const above = (value: number, threshold: number) => value > threshold;
 
-/** Scheduled run times strictly between `since` and `now` (at most `limit`). */
-export function runsBetween(cron: Cron, since: Date, now: Date, limit = MAX_COUNTED_RUNS): number {
-  let n = 0;
-  for (let at = cron.nextRun(since); at && at.getTime() < now.getTime() && n < limit; at = cron.nextRun(at)) n += 1;
-  return n;
-}
-
-export interface VolumeSchedule {
-  expression: string;
-  policy: string;
-  /** the sub-client it comes through, or null for the volume's own policy */
-  subclient: string | null;
-  /** when the rule began to apply to the volume: the latest of the volume's, policy's and sub-client's creation */
-  since: Date;
-}
-
-/**
- * The schedules a volume is snapshotted on: its own policy's, if that policy has one; else those of
- * the policies of every sub-client that holds it and has a scheduled policy.
- */
-export function schedulesOf(data: CatalogData, volume: Volume): VolumeSchedule[] {
-  const policy = (name: string | null): Policy | undefined =>
-    name === null ? undefined : data.policies.find((p) => p.name === name);
-  const added = new Date(volume.addedAt);
-  const own = policy(volume.policy);
-  if (own?.schedule)
-    return [
-      { expression: own.schedule, policy: own.name, subclient: null, since: latest(added, new Date(own.createdAt)) },
-    ];
-  const found: VolumeSchedule[] = [];
-  for (const subclient of data.subclients) {
-    if (!subclient.volumes.includes(volume.name)) continue;
-    const p = policy(subclient.policy);
-    if (p?.schedule)
-      found.push({
-        expression: p.schedule,
-        policy: p.name,
-        subclient: subclient.name,
-        since: latest(added, new Date(p.createdAt), new Date(subclient.createdAt)),
-      });
-  }
-  return found;
-}
-
 /** Each volume's newest taken snapshot, in one pass over the snapshots (10,000 of them: once, not once per volume). */
 function newestTaken(data: CatalogData): Map<string, { snapshot: Snapshot; at: number }> {
   const newest = new Map<string, { snapshot: Snapshot; at: number }>();
@@ -116,22 +69,17 @@ function newestTaken(data: CatalogData): Map<string, { snapshot: Snapshot; at: n
   return newest;
 }
 
+type PerfLimits = Pick<PerfDatum, 'warn' | 'crit' | 'min' | 'max'>;
+
 class Findings {
   readonly problems: Problem[] = [];
   readonly perfdata: PerfDatum[] = [];
   add(severity: Severity | null, problem: Omit<Problem, 'severity'>): void {
     if (severity) this.problems.push({ severity, ...problem });
   }
-  // eslint-disable-next-line max-params -- too many parameters: to be split (issue 17)
-  perf(
-    label: string,
-    value: number,
-    uom: PerfDatum['uom'],
-    warn: number | null = null,
-    crit: number | null = null,
-    min: number | null = 0,
-    max: number | null = null,
-  ): void {
+  /** A perfdatum: no thresholds, and from 0 up without a maximum, unless `limits` says otherwise. */
+  perf(label: string, value: number, uom: PerfDatum['uom'], limits: Partial<PerfLimits> = {}): void {
+    const { warn = null, crit = null, min = 0, max = null } = limits;
     this.perfdata.push({ label, value, uom, warn, crit, min, max });
   }
 }
@@ -139,86 +87,107 @@ class Findings {
 const seconds = (ms: number) => Math.floor(ms / 1000);
 const secondsOrNull = (ms: number | null) => (ms === null ? null : seconds(ms));
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
+/** What the snapshot checks of every volume share. */
+interface SnapshotScan {
+  now: Date;
+  t: CheckThresholds;
+  out: Findings;
+  /** where counting missed runs stops */
+  limit: number;
+  /** a schedule's cron, or null when it is not one (warned about once per policy) */
+  cronOf: (schedule: VolumeSchedule) => Cron | null;
+}
+
+/** Each volume's newest snapshot against its schedule and against --max-snap-age; returns how many volumes are scheduled. */
 function checkSnapshots(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): number {
   let scheduled = 0;
-  const badSchedules = new Set<string>();
-  const limit = Math.max(MAX_COUNTED_RUNS, t.snapCrit);
+  const scan: SnapshotScan = { now, t, out, limit: Math.max(MAX_COUNTED_RUNS, t.snapCrit), cronOf: cronParser(out) };
   const newestOf = newestTaken(data);
   for (const volume of data.volumes) {
     const newest = newestOf.get(volume.name)?.snapshot ?? null;
     const newestAt = newest ? new Date(newest.createdAt) : null;
-    const age = newestAt ? now.getTime() - newestAt.getTime() : null;
-    if (age !== null)
-      out.perf(
-        `snapshot_age_${volume.name}`,
-        seconds(age),
-        's',
-        secondsOrNull(t.maxSnapAgeWarnMs),
-        secondsOrNull(t.maxSnapAgeCritMs),
-      );
-
-    // The newest snapshot against the schedule: how many scheduled runs have passed without one.
+    if (newestAt)
+      out.perf(`snapshot_age_${volume.name}`, seconds(now.getTime() - newestAt.getTime()), 's', {
+        warn: secondsOrNull(t.maxSnapAgeWarnMs),
+        crit: secondsOrNull(t.maxSnapAgeCritMs),
+      });
     const schedules = schedulesOf(data, volume);
     if (schedules.length) scheduled += 1;
-    let worst: { schedule: VolumeSchedule; runs: number; since: Date } | null = null;
-    for (const schedule of schedules) {
-      let cron: Cron;
-      try {
-        cron = new Cron(schedule.expression, { paused: true });
-      } catch (error) {
-        if (!badSchedules.has(schedule.policy)) {
-          badSchedules.add(schedule.policy);
-          out.add('warning', {
-            check: 'schedule',
-            subject: schedule.policy,
-            message: `policy ${schedule.policy}: schedule "${schedule.expression}" is not a cron expression (${(error as Error).message}); its volumes' snapshots are not checked against it`,
-          });
-        }
-        continue;
-      }
-      // A snapshot older than the rule does not make the rule's first runs missed ones.
-      const since = newestAt ? latest(newestAt, schedule.since) : schedule.since;
-      const runs = runsBetween(cron, since, now, limit);
-      if (!worst || runs > worst.runs) worst = { schedule, runs, since };
-    }
-    if (worst) {
-      const { schedule, runs, since } = worst;
-      out.perf(`missed_runs_${volume.name}`, runs, '', t.snapWarn - 1, t.snapCrit - 1);
-      const via =
-        schedule.subclient === null
-          ? `policy ${schedule.policy}`
-          : `policy ${schedule.policy} of sub-client ${schedule.subclient}`;
-      const counted = runs >= limit ? `${runs} or more` : String(runs);
-      const what = `${counted} scheduled ${runs === 1 ? 'run' : 'runs'} of "${schedule.expression}" (${via}) passed without a snapshot`;
-      const newestText = !newestAt
-        ? `never snapshotted since it was scheduled (${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago)`
-        : newestAt.getTime() < since.getTime()
-          ? `newest snapshot ${iso(newestAt)} is older than the schedule (${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago)`
-          : `newest snapshot ${iso(newestAt)} (${formatAge(age ?? 0)} ago)`;
-      out.add(judge(runs, t.snapWarn, t.snapCrit, atLeast), {
-        check: 'snapshot-schedule',
-        subject: volume.name,
-        message: `volume ${volume.name}: ${what}; ${newestText}`,
-      });
-    }
-
-    // The newest snapshot against --max-snap-age, whatever the schedule.
-    if (t.maxSnapAgeWarnMs !== null || t.maxSnapAgeCritMs !== null) {
-      const since = newestAt ?? new Date(volume.addedAt);
-      const old = now.getTime() - since.getTime();
-      const severity = judge(old, t.maxSnapAgeWarnMs, t.maxSnapAgeCritMs, above);
-      const limit =
-        severity === 'critical'
-          ? `--max-snap-age-crit ${formatAge(t.maxSnapAgeCritMs ?? 0)}`
-          : `--max-snap-age ${formatAge(t.maxSnapAgeWarnMs ?? 0)}`;
-      const message = newestAt
-        ? `volume ${volume.name}: newest snapshot ${iso(newestAt)} is ${formatAge(old)} old (more than ${limit})`
-        : `volume ${volume.name}: no snapshot since it was added ${iso(since)}, ${formatAge(old)} ago (more than ${limit})`;
-      out.add(severity, { check: 'snapshot-age', subject: volume.name, message });
-    }
+    checkMissedRuns(scan, volume, schedules, newestAt);
+    checkSnapshotAge(scan, volume, newestAt);
   }
   return scheduled;
+}
+
+/** Parses schedules, warning once per policy whose stored schedule is not a cron expression. */
+function cronParser(out: Findings): (schedule: VolumeSchedule) => Cron | null {
+  const badSchedules = new Set<string>();
+  return (schedule) => {
+    try {
+      return new Cron(schedule.expression, { paused: true });
+    } catch (error) {
+      if (!badSchedules.has(schedule.policy)) {
+        badSchedules.add(schedule.policy);
+        out.add('warning', {
+          check: 'schedule',
+          subject: schedule.policy,
+          message: `policy ${schedule.policy}: schedule "${schedule.expression}" is not a cron expression (${(error as Error).message}); its volumes' snapshots are not checked against it`,
+        });
+      }
+      return null;
+    }
+  };
+}
+
+/** The newest snapshot against the schedule: how many scheduled runs have passed without one (the worst schedule's). */
+function checkMissedRuns(scan: SnapshotScan, volume: Volume, schedules: VolumeSchedule[], newestAt: Date | null): void {
+  const { now, t, out, limit } = scan;
+  let worst: { schedule: VolumeSchedule; runs: number; since: Date } | null = null;
+  for (const schedule of schedules) {
+    const cron = scan.cronOf(schedule);
+    if (!cron) continue;
+    // A snapshot older than the rule does not make the rule's first runs missed ones.
+    const since = newestAt ? latest(newestAt, schedule.since) : schedule.since;
+    const runs = runsBetween(cron, since, now, limit);
+    if (!worst || runs > worst.runs) worst = { schedule, runs, since };
+  }
+  if (!worst) return;
+  const { schedule, runs, since } = worst;
+  out.perf(`missed_runs_${volume.name}`, runs, '', { warn: t.snapWarn - 1, crit: t.snapCrit - 1 });
+  const via =
+    schedule.subclient === null
+      ? `policy ${schedule.policy}`
+      : `policy ${schedule.policy} of sub-client ${schedule.subclient}`;
+  const counted = runs >= limit ? `${runs} or more` : String(runs);
+  const what = `${counted} scheduled ${runs === 1 ? 'run' : 'runs'} of "${schedule.expression}" (${via}) passed without a snapshot`;
+  const scheduledAgo = `${iso(since)}, ${formatAge(now.getTime() - since.getTime())} ago`;
+  const newestText = !newestAt
+    ? `never snapshotted since it was scheduled (${scheduledAgo})`
+    : newestAt.getTime() < since.getTime()
+      ? `newest snapshot ${iso(newestAt)} is older than the schedule (${scheduledAgo})`
+      : `newest snapshot ${iso(newestAt)} (${formatAge(now.getTime() - newestAt.getTime())} ago)`;
+  out.add(judge(runs, t.snapWarn, t.snapCrit, atLeast), {
+    check: 'snapshot-schedule',
+    subject: volume.name,
+    message: `volume ${volume.name}: ${what}; ${newestText}`,
+  });
+}
+
+/** The newest snapshot against --max-snap-age, whatever the schedule. */
+function checkSnapshotAge(scan: SnapshotScan, volume: Volume, newestAt: Date | null): void {
+  const { now, t, out } = scan;
+  if (t.maxSnapAgeWarnMs === null && t.maxSnapAgeCritMs === null) return;
+  const since = newestAt ?? new Date(volume.addedAt);
+  const old = now.getTime() - since.getTime();
+  const severity = judge(old, t.maxSnapAgeWarnMs, t.maxSnapAgeCritMs, above);
+  const limit =
+    severity === 'critical'
+      ? `--max-snap-age-crit ${formatAge(t.maxSnapAgeCritMs ?? 0)}`
+      : `--max-snap-age ${formatAge(t.maxSnapAgeWarnMs ?? 0)}`;
+  const message = newestAt
+    ? `volume ${volume.name}: newest snapshot ${iso(newestAt)} is ${formatAge(old)} old (more than ${limit})`
+    : `volume ${volume.name}: no snapshot since it was added ${iso(since)}, ${formatAge(old)} ago (more than ${limit})`;
+  out.add(severity, { check: 'snapshot-age', subject: volume.name, message });
 }
 
 function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findings): number {
@@ -245,7 +214,10 @@ function checkQrvs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
       continue;
     }
     const age = now.getTime() - time(q.updatedAt);
-    out.perf(`qrv_age_${q.volume}_${q.id}`, seconds(age), 's', seconds(t.qrvWarnMs), seconds(t.qrvCritMs));
+    out.perf(`qrv_age_${q.volume}_${q.id}`, seconds(age), 's', {
+      warn: seconds(t.qrvWarnMs),
+      crit: seconds(t.qrvCritMs),
+    });
     const severity = judge(age, t.qrvWarnMs, t.qrvCritMs, above);
     const limit =
       severity === 'critical' ? `--qrv-crit ${formatAge(t.qrvCritMs)}` : `--qrv-warn ${formatAge(t.qrvWarnMs)}`;
@@ -270,7 +242,11 @@ function checkPools(data: CatalogData, t: CheckThresholds, out: Findings): void 
     const free = pool.members.length - taken.length;
     const pct = total > 0 ? (reserved / total) * 100 : null;
     if (pct !== null)
-      out.perf(`pool_used_${pool.name}`, Number(pct.toFixed(1)), '%', t.poolWarnPct, t.poolCritPct, 0, 100);
+      out.perf(`pool_used_${pool.name}`, Number(pct.toFixed(1)), '%', {
+        warn: t.poolWarnPct,
+        crit: t.poolCritPct,
+        max: 100,
+      });
     let severity = pct === null ? null : judge(pct, t.poolWarnPct, t.poolCritPct, atLeast);
     // A pool with no free member cannot give the next QRV a destination, however large it is.
     if (free === 0 && severity === null) severity = 'warning';
@@ -312,7 +288,7 @@ function checkJobs(data: CatalogData, now: Date, t: CheckThresholds, out: Findin
       message: `job ${job.id} (${job.kind} ${job.volume}) failed ${formatAge(ago)} ago${why}; \`qrv show ${job.id}\` lists its steps`,
     });
   }
-  out.perf('failed_jobs', failed, '', null, 0);
+  out.perf('failed_jobs', failed, '', { crit: 0 });
 }
 
 /** Judges the catalog at `now`. Pure: the same data, clock and thresholds give the same report. */

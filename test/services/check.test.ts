@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Cron } from 'croner';
 import { emptyCatalog, type CatalogData } from '../../src/catalog/schema.ts';
 import { QrvError } from '../../src/core/errors.ts';
-import { check, evaluate, formatAge, readCatalogFile, runsBetween, schedulesOf } from '../../src/services/check.ts';
+import { check, evaluate, formatAge, readCatalogFile } from '../../src/services/check.ts';
+import { runsBetween, schedulesOf } from '../../src/services/check-schedules.ts';
 import { jsonText, nagiosText, perfdataText, unknownReport, type CheckReport } from '../../src/check/nagios.ts';
 import { DEFAULT_THRESHOLDS, parseThresholds, type CheckThresholds } from '../../src/check/thresholds.ts';
 import {
@@ -557,6 +558,99 @@ t.test('several problems: the worst decides, critical ones first, each on its ow
   t.match(json.problems[0], { severity: 'critical', check: 'qrv', subject: 'q-00000001' });
   t.ok(json.perfdata.some((p: { label: string }) => p.label === 'pool_used_replicas'));
   t.equal(jsonText(report).split('\n').length, 2, 'one line');
+});
+
+t.test('every volume judged in turn: the problems and perfdata of a mixed catalog, in order', async (t) => {
+  const data = emptyCatalog();
+  data.volumes.push(
+    volumeRow('web', { policy: 'nightly' }),
+    volumeRow('db', { policy: 'broken' }),
+    volumeRow('log', { policy: 'broken', addedAt: '2024-01-05T00:00:00.000Z' }),
+    volumeRow('api'),
+  );
+  data.policies.push(
+    policyRow('nightly', '0 2 * * *'),
+    policyRow('broken', 'every night'),
+    policyRow('hourly', '0 * * * *'),
+  );
+  data.subclients.push(subclientRow('www', ['api'], 'hourly', '2024-01-11T00:00:00.000Z'));
+  data.snapshots.push(
+    snapshotRow('web', '2024-01-10T02:00:05.000Z'),
+    snapshotRow('db', '2024-01-08T00:00:00.000Z'),
+    snapshotRow('api', '2024-01-09T00:00:00.000Z'),
+  );
+  data.qrvs.push(qrvRow('web', '2024-01-11T00:00:00.000Z', { id: 'q-00000001' }));
+  data.pools.push(poolRow('replicas', [memberRow('/r/a.img', 90, 'q-00000001'), memberRow('/r/b.img', 10)]));
+  const ended = '2024-01-11T23:30:00.000Z';
+  data.jobs.push(jobRow('copy', 'web', 'failed', '2024-01-11T23:00:00.000Z', ended, { id: 'j-00000001' }));
+  const now = at('2024-01-12T02:30:00.000Z');
+  const report = run(data, now, { maxSnapAgeWarnMs: DAY, maxSnapAgeCritMs: 3 * DAY });
+  const crit = 'more than --max-snap-age-crit 3d00h';
+  t.same(
+    report.problems.map((p) => [p.severity, p.check, p.subject, p.message.replace(/ \(CronPattern: .*\);/, ';')]),
+    [
+      ['critical', 'snapshot-age', 'db', `volume db: newest snapshot 2024-01-08T00:00:00Z is 4d02h old (${crit})`],
+      [
+        'critical',
+        'snapshot-age',
+        'log',
+        `volume log: no snapshot since it was added 2024-01-05T00:00:00Z, 7d02h ago (${crit})`,
+      ],
+      [
+        'critical',
+        'snapshot-schedule',
+        'api',
+        'volume api: 26 scheduled runs of "0 * * * *" (policy hourly of sub-client www) passed without a snapshot; newest snapshot 2024-01-09T00:00:00Z is older than the schedule (2024-01-11T00:00:00Z, 1d02h ago)',
+      ],
+      ['critical', 'snapshot-age', 'api', `volume api: newest snapshot 2024-01-09T00:00:00Z is 3d02h old (${crit})`],
+      [
+        'critical',
+        'job',
+        'j-00000001',
+        'job j-00000001 (copy web) failed 3h00m ago: cannot write /replicas/x: no space left on device; `qrv show j-00000001` lists its steps',
+      ],
+      [
+        'warning',
+        'snapshot-schedule',
+        'web',
+        'volume web: 2 scheduled runs of "0 2 * * *" (policy nightly) passed without a snapshot; newest snapshot 2024-01-10T02:00:05Z (2d00h ago)',
+      ],
+      [
+        'warning',
+        'snapshot-age',
+        'web',
+        'volume web: newest snapshot 2024-01-10T02:00:05Z is 2d00h old (more than --max-snap-age 1d00h)',
+      ],
+      [
+        'warning',
+        'schedule',
+        'broken',
+        'policy broken: schedule "every night" is not a cron expression; its volumes\' snapshots are not checked against it',
+      ],
+      [
+        'warning',
+        'pool',
+        'replicas',
+        'pool replicas: 90.0% of its capacity reserved (90 B of 100 B), 1 of 2 members reserved, 1 free',
+      ],
+    ],
+  );
+  t.equal(
+    perfdataText(report.perfdata),
+    'snapshot_age_web=174595s;86400;259200;0 missed_runs_web=2;1;3;0 snapshot_age_db=354600s;86400;259200;0 ' +
+      'snapshot_age_api=268200s;86400;259200;0 missed_runs_api=26;1;3;0 qrv_age_web_q-00000001=95400s;172800;604800;0 ' +
+      'pool_used_replicas=90%;80;95;0;100 failed_jobs=1;;0;0',
+  );
+  t.same(
+    new Set(report.perfdata.map((p) => Object.keys(p).join())),
+    new Set(['label,value,uom,warn,crit,min,max']),
+    'every datum has every field, in the order the JSON output shows them',
+  );
+  t.equal(
+    perfdataText(run(data, now).perfdata).split(' ').slice(0, 3).join(' '),
+    'snapshot_age_web=174595s;;;0 missed_runs_web=2;1;3;0 snapshot_age_db=354600s;;;0',
+    'no --max-snap-age: the snapshot ages have no thresholds',
+  );
 });
 
 t.test('output: perfdata labels, one-line messages, UNKNOWN reports', async (t) => {

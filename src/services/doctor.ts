@@ -1,8 +1,9 @@
 // `qrv doctor [--fix]` (F9): compares the catalog with what the providers really hold and with
 // the processes behind "running" jobs, and says what it would do about each difference: resume a
 // killed copy from its last checkpoint, mark a dead job and what it left half-done as failed,
-// remove a snapshot qrv made but the catalog does not know, mark as removed a snapshot that is
-// gone (./doctor-snapshots.ts), remove what a killed qrv left of a snapshot
+// remove a snapshot whose row says removed or failed (one the catalog has no row for is another
+// home's: only named), mark as removed a snapshot that is gone (./doctor-snapshots.ts), remove
+// what a killed qrv left of a snapshot
 // (./doctor-leftovers.ts). Without --fix nothing changes (exit 11 when something is to be done);
 // with --fix it is done, one finding at a time, in the order listed.
 import type { CatalogData, Qrv } from '../catalog/schema.ts';

@@ -264,3 +264,23 @@ t.test('as nobody: a copy it may not read, or whose folder it may not enter, is 
   t.equal(hidden.exitCode, 4, 'its folder cannot be entered: refused the same way');
   t.equal(hidden.stderr, refused);
 });
+
+t.test('find --dot lets * match dot files; ls --volume takes a path with or without its ":"', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const image = await ext4Image(dir, 'web', 16, { '.env': 'A=1\n', 'app.conf': 'x\n', 'etc/hosts': 'h\n' });
+  t.equal((await qrv(home, ['volume', 'add', 'web', '--path', image])).exitCode, 0);
+  const snap = await qrvJson(home, ['snap', 'web']);
+  t.equal(snap.run.exitCode, 0, snap.run.stderr);
+  const id = snap.summary.snapshot.id as string;
+  const paths = async (args: string[]) => {
+    const run = await qrvJson(home, [...args, '--via', 'debugfs']);
+    t.equal(run.run.exitCode, 0, `${args.join(' ')}: ${run.run.stderr}`);
+    return run.summary.entries.map((e: { path: string }) => e.path).sort();
+  };
+  t.same(await paths(['find', id, '*']), ['/app.conf', '/etc', '/lost+found'], 'without --dot: no .env');
+  t.same(await paths(['find', id, '*', '--dot']), ['/.env', '/app.conf', '/etc', '/lost+found'], 'with --dot');
+  t.same(await paths(['find', '--volume', 'web', '--as-of', 'now', '--dot', '.*']), ['/.env'], 'by volume');
+  for (const target of ['etc', ':etc', '/etc'])
+    t.same(await paths(['ls', '--volume', 'web', '--as-of', 'now', target]), ['/etc/hosts'], `ls --volume ${target}`);
+});

@@ -242,3 +242,64 @@ t.test(
     await t.rejects(fs.stat(out), 'no empty --to folder left behind');
   },
 );
+
+t.test(
+  'what the command lines of recover, copy, ls, set, volume set and resolve refuse: exit 2, one line, nothing changed',
+  async (t) => {
+    const { dir, home, catalog } = await setup(t);
+    const snap = await qrvJson(home, ['snap', 'vol']);
+    t.equal(snap.run.exitCode, 0, snap.run.stderr);
+    const id = snap.summary.snapshot.id as string;
+    const to = path.join(dir, 'out.img');
+    const needs =
+      /^qrv: qrv recover needs a volume and either --from <id> or --as-of <time> \(or --group <id>\) \(e\.g\./;
+    const group =
+      /^qrv: --group takes no volume, --from, --as-of or --to: .* \(give `qrv recover --group G --force`\)$/;
+    const copyNeeds = /^qrv: qrv copy needs a snapshot id and --to <destination> \(e\.g\. `qrv copy s-/;
+    const cases: Array<[string[], RegExp]> = [
+      [['recover', 'vol'], needs],
+      [['recover', '--from', id], needs],
+      [['recover', 'vol', '--from', id, '--as-of', 'now', '--to', to], needs],
+      [['recover', 'vol', '--group', 'g-00000000', '--force'], group],
+      [['recover', '--group', 'g-00000000', '--to', to, '--force'], group],
+      [['recover', 'vol', '--from', id, '--to', to, '--via', 'debugfs'], /^qrv: --via goes with --path \(file-level/],
+      [['recover', 'vol', '--from', id, '--to', to, '--into', 'db'], /^qrv: --into goes with an application object/],
+      [['recover', '--from', id, '--path', '/hello.txt'], /^qrv: qrv recover --path needs the volume the files/],
+      [['recover', 'vol', '--from', id, '--path', '/hello.txt', '--full'], /^qrv: --full goes with a whole volume/],
+      [['recover', 'vol', '--from', id, '--path', '/hello.txt', '--group', 'g-1'], /^qrv: --group recovers whole/],
+      [['recover', 'sqlite:/srv/app.db', '--from', id], /^qrv: recovering sqlite:\/srv\/app\.db takes --as-of, --to/],
+      [['copy'], copyNeeds],
+      [['copy', id], copyNeeds],
+      [['copy', '--to', to], copyNeeds],
+      [['copy', '--resume', 'j-000000000000', '--full'], /^qrv: --resume takes no snapshot, --to, --full or --force/],
+      [['ls'], /^qrv: qrv ls needs a snapshot or QRV id \(ID or ID:PATH\), or --volume \(e\.g\./],
+      [['set', id, '--label', 'two\nlines'], /a label is one line of text: no newline/],
+      [
+        ['set', id, '--pin', '--unpin'],
+        /^qrv: option '--pin' cannot be used with option '--unpin' \(see qrv --help\)$/,
+      ],
+      [['volume', 'set', 'vol'], /^qrv: required option '--policy <name>' not specified \(see qrv --help\)$/],
+      [['resolve', 'vol'], /^qrv: required option '--as-of <time>' not specified \(see qrv --help\)$/],
+    ];
+    for (const [args, pattern] of cases) {
+      const run = await unchangedBy(t, catalog, [dir], () => qrv(home, args), args.join(' '));
+      oneLine(t, run, 2, pattern, args.join(' '));
+    }
+  },
+);
+
+t.test('set: --label "" clears the label, --pin and --unpin set and clear the pin', async (t) => {
+  const { home } = await setup(t);
+  const snap = await qrvJson(home, ['snap', 'vol', '--label', 'first']);
+  t.equal(snap.run.exitCode, 0, snap.run.stderr);
+  const id = snap.summary.snapshot.id as string;
+  const row = async (args: string[]) => {
+    const set = await qrvJson(home, ['set', id, ...args]);
+    t.equal(set.run.exitCode, 0, `${args.join(' ')}: ${set.run.stderr}`);
+    const { label, pinned } = set.summary.snapshot as { label: string | null; pinned: boolean };
+    return { label, pinned };
+  };
+  t.same(await row(['--label', 'second', '--pin']), { label: 'second', pinned: true });
+  t.same(await row(['--unpin']), { label: 'second', pinned: false }, '--unpin leaves the label');
+  t.same(await row(['--label', '']), { label: null, pinned: false }, '"" clears it');
+});

@@ -151,8 +151,67 @@ function recoverObjectCommand(ctx: Ctx, object: string, options: RecoverOptions)
   });
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function register(program: Command): void {
+/** `qrv recover --group G`: every volume of the group over itself. */
+function recoverGroupCommand(ctx: Ctx, volume: string | undefined, groupId: string, options: RecoverOptions) {
+  if (volume !== undefined || options.from !== undefined || options.asOf !== undefined || options.to !== undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
+      'give `qrv recover --group G --force`',
+    );
+  return recoverGroup(ctx, {
+    groupId,
+    force: Boolean(options.force),
+    full: Boolean(options.full),
+  });
+}
+
+/** `qrv recover VOLUME --from ID | --as-of T [--to PATH]`: a whole volume, block for block. */
+function recoverVolumeCommand(ctx: Ctx, volume: string | undefined, options: RecoverOptions) {
+  if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)',
+      'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`',
+    );
+  return recover(ctx, {
+    volume,
+    ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
+    ...(options.to ? { to: options.to } : {}),
+    force: Boolean(options.force),
+    full: Boolean(options.full),
+  });
+}
+
+/** Which recovery the options ask for, each refusing the options that do not go with it. */
+function recoverCommand(ctx: Ctx, volume: string | undefined, options: RecoverOptions, order: OrderedOption[]) {
+  if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
+  if (options.resume !== undefined) return resumeCommand(ctx, volume, options);
+  if (options.status) return statusCommand(ctx, volume, options);
+  if (options.instant) return instantCommand(ctx, volume, options);
+  refuseInstantOptions(options);
+  refuseObjectOptions(options);
+  if (options.path !== undefined) return recoverPathsCommand(ctx, volume, options, order);
+  refuseVia(options);
+  if (options.group !== undefined) return recoverGroupCommand(ctx, volume, options.group, options);
+  return recoverVolumeCommand(ctx, volume, options);
+}
+
+/** The options of `qrv list`: filters, and --all and --long. */
+interface ListOptions {
+  volume?: string;
+  subclient?: string;
+  state?: string;
+  label?: string;
+  object?: string;
+  asOf?: string;
+  all?: boolean;
+  long?: boolean;
+}
+
+function registerList(program: Command): void {
   program
     .command('list')
     .description('list snapshots and QRVs')
@@ -170,34 +229,24 @@ export function register(program: Command): void {
       '--long',
       'more columns: how each snapshot got its point in time (consistency), what froze it, the freeze window, its group, the application objects each row holds',
     )
-    .action(
-      (
-        options: {
-          volume?: string;
-          subclient?: string;
-          state?: string;
-          label?: string;
-          object?: string;
-          asOf?: string;
-          all?: boolean;
-          long?: boolean;
-        },
-        command: Command,
-      ) => {
-        const { all, long, ...filters } = options;
-        const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<
-          ListRequest,
-          'all'
-        >;
-        return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all), long: Boolean(long) }));
-      },
-    );
+    .action((options: ListOptions, command: Command) => {
+      const { all, long, ...filters } = options;
+      const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as Omit<
+        ListRequest,
+        'all'
+      >;
+      return execute(command, (ctx) => list(ctx, { ...given, all: Boolean(all), long: Boolean(long) }));
+    });
+}
 
+function registerShow(program: Command): void {
   program
     .command('show <id>')
     .description('show every recorded detail of a snapshot, QRV or job')
     .action((id: string, _options: unknown, command: Command) => execute(command, (ctx) => show(ctx, id)));
+}
 
+function registerSet(program: Command): void {
   program
     .command('set <snapshot-id>')
     .description("change a snapshot's persistence, label or pin")
@@ -220,19 +269,14 @@ export function register(program: Command): void {
           }),
         ),
     );
+}
 
-  // --from, --as-of and --path in the order given: each --path belongs to the --from before it.
-  const order: OrderedOption[] = [];
-  const record = (option: OrderedOption['option']) => (value: string, previous: unknown) => {
-    if (option === 'path') pathValue(value);
-    order.push({ option, value });
-    return option === 'path' ? [...((previous as string[] | undefined) ?? []), value] : value;
-  };
-  program
-    .command('recover [volume]')
-    .description(
-      'write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group',
-    )
+/** Makes commander's parser of recover's --from, --as-of or --path, which also records each value in the order given. */
+type Recorder = (option: OrderedOption['option']) => (value: string, previous: unknown) => unknown;
+
+/** recover's options that say what to recover and where to: a copy, files of it, a group, a killed job. */
+function withRecoverSources(command: Command, record: Recorder): Command {
+  return command
     .option(
       '--from <id>',
       'the snapshot or QRV to recover from (or --as-of; repeat it with --path after each)',
@@ -265,7 +309,12 @@ export function register(program: Command): void {
     .option(
       '--resume <job>',
       'finish a recovery that was killed while it wrote (`qrv doctor` lists them): only what still differs is written',
-    )
+    );
+}
+
+/** recover's options that say how: instantly, how files are read, into which database. */
+function withRecoverMethods(command: Command): Command {
+  return command
     .option(
       '--instant',
       'usable at once: a dm or lvm volume reads the QRV within seconds while the kernel copies it back; a file volume becomes a reflink clone (XFS, btrfs)',
@@ -283,53 +332,32 @@ export function register(program: Command): void {
     .option(
       '--into <database>',
       'an application object (postgresql:CLUSTER/DB): restore it into its running cluster as this new database',
-    )
-    .action((volume: string | undefined, options: RecoverOptions, command: Command) =>
-      execute(command, (ctx) => {
-        if (volume?.includes(':')) return recoverObjectCommand(ctx, volume, options);
-        if (options.resume !== undefined) return resumeCommand(ctx, volume, options);
-        if (options.status) return statusCommand(ctx, volume, options);
-        if (options.instant) return instantCommand(ctx, volume, options);
-        refuseInstantOptions(options);
-        refuseObjectOptions(options);
-        if (options.path !== undefined) return recoverPathsCommand(ctx, volume, options, order);
-        refuseVia(options);
-        if (options.group !== undefined) {
-          if (
-            volume !== undefined ||
-            options.from !== undefined ||
-            options.asOf !== undefined ||
-            options.to !== undefined
-          )
-            throw new QrvError(
-              'usage',
-              'usage',
-              '--group takes no volume, --from, --as-of or --to: each volume goes back over itself',
-              'give `qrv recover --group G --force`',
-            );
-          return recoverGroup(ctx, {
-            groupId: options.group,
-            force: Boolean(options.force),
-            full: Boolean(options.full),
-          });
-        }
-        if (volume === undefined || (options.from === undefined) === (options.asOf === undefined))
-          throw new QrvError(
-            'usage',
-            'usage',
-            'qrv recover needs a volume and either --from <id> or --as-of <time> (or --group <id>)',
-            'e.g. `qrv recover web --from s-1a2b3c4d5e6f --to /tmp/web.img`, or `qrv recover web --as-of "yesterday 18:00" --to /tmp/web.img`',
-          );
-        return recover(ctx, {
-          volume,
-          ...(options.from !== undefined ? { from: options.from } : { asOf: options.asOf as string }),
-          ...(options.to ? { to: options.to } : {}),
-          force: Boolean(options.force),
-          full: Boolean(options.full),
-        });
-      }),
     );
+}
 
+function registerRecover(program: Command): void {
+  // --from, --as-of and --path in the order given: each --path belongs to the --from before it.
+  const order: OrderedOption[] = [];
+  const record: Recorder = (option) => (value, previous) => {
+    if (option === 'path') pathValue(value);
+    order.push({ option, value });
+    return option === 'path' ? [...((previous as string[] | undefined) ?? []), value] : value;
+  };
+  withRecoverMethods(
+    withRecoverSources(
+      program
+        .command('recover [volume]')
+        .description(
+          'write a snapshot or QRV back over the volume, or to --to; with --path, only those files and folders; with --group, every volume of a consistency group',
+        ),
+      record,
+    ),
+  ).action((volume: string | undefined, options: RecoverOptions, command: Command) =>
+    execute(command, (ctx) => recoverCommand(ctx, volume, options, order)),
+  );
+}
+
+function registerPromote(program: Command): void {
   program
     .command('promote <qrv-id-or-volume>')
     .description(
@@ -352,4 +380,12 @@ export function register(program: Command): void {
     .action((qrvId: string, options: PromoteOptions, command: Command) =>
       execute(command, (ctx) => promote(ctx, promoteRequest(qrvId, options))),
     );
+}
+
+export function register(program: Command): void {
+  registerList(program);
+  registerShow(program);
+  registerSet(program);
+  registerRecover(program);
+  registerPromote(program);
 }

@@ -1,5 +1,6 @@
 // qrv snap | copy | unsnap | run: the phases, alone or together.
 import type { Command } from 'commander';
+import type { Context } from '../../engine/context.ts';
 import { QrvError } from '../../core/errors.ts';
 import { lazy } from '../lazy.ts';
 import { execute } from '../execute.ts';
@@ -73,8 +74,13 @@ function withHooks(command: Command): Command {
     );
 }
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function register(program: Command): void {
+interface SnapOptions extends HookFlags, BoundFlags {
+  persist?: string;
+  label?: string;
+  object?: string[];
+}
+
+function registerSnap(program: Command): void {
   withBounds(
     withHooks(
       program
@@ -88,24 +94,67 @@ export function register(program: Command): void {
           collect,
         ),
     ),
-  ).action(
-    (
-      volumes: string[],
-      options: HookFlags & BoundFlags & { persist?: string; label?: string; object?: string[] },
-      command: Command,
-    ) =>
-      execute(command, (ctx) =>
-        snap(ctx, {
-          volumes,
-          ...(options.object ? { objects: options.object } : {}),
-          persistMs: persistOption(options.persist),
-          label: options.label ?? null,
-          ...hookOptions(options, ['pre-snapshot', 'post-snapshot']),
-          ...bounds(options),
-        }),
-      ),
+  ).action((volumes: string[], options: SnapOptions, command: Command) =>
+    execute(command, (ctx) =>
+      snap(ctx, {
+        volumes,
+        ...(options.object ? { objects: options.object } : {}),
+        persistMs: persistOption(options.persist),
+        label: options.label ?? null,
+        ...hookOptions(options, ['pre-snapshot', 'post-snapshot']),
+        ...bounds(options),
+      }),
+    ),
   );
+}
 
+interface CopyOptions extends HookFlags {
+  to?: string;
+  force?: boolean;
+  full?: boolean;
+  resume?: string;
+  throttle?: string;
+}
+
+/** `qrv copy ID --to DEST`, or `qrv copy --resume JOB`: the job says the rest. */
+function copyCommand(ctx: Context, snapshotId: string | undefined, options: CopyOptions) {
+  const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
+  const throttle = throttleOption(options);
+  if (options.resume !== undefined) {
+    if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
+      throw new QrvError(
+        'usage',
+        'usage',
+        '--resume takes no snapshot, --to, --full or --force: the job says what to copy where',
+        'give only `qrv copy --resume JOB-ID`',
+      );
+    }
+    // A timeout not given here is the killed copy's own (hookOptions fills in the default).
+    return resumeCopy(ctx, {
+      jobId: options.resume,
+      hooks: hooks.hooks,
+      ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}),
+      ...throttle,
+    });
+  }
+  if (snapshotId === undefined || options.to === undefined)
+    throw new QrvError(
+      'usage',
+      'usage',
+      'qrv copy needs a snapshot id and --to <destination>',
+      'e.g. `qrv copy s-1a2b3c4d5e6f --to /replicas/`, or `qrv copy --resume JOB-ID`',
+    );
+  return copy(ctx, {
+    snapshotId,
+    to: options.to,
+    force: Boolean(options.force),
+    full: Boolean(options.full),
+    ...hooks,
+    ...throttle,
+  });
+}
+
+function registerCopy(program: Command): void {
   withHooks(
     program
       .command('copy [snapshot-id]')
@@ -121,50 +170,12 @@ export function register(program: Command): void {
       .option('--full', 'rewrite an existing QRV in full instead of updating its changed blocks')
       .option('--resume <job-id>', 'finish the copy of a job that was killed or failed, from its last checkpoint')
       .option('--throttle <rate>', THROTTLE_HELP),
-  ).action(
-    (
-      snapshotId: string | undefined,
-      options: HookFlags & { to?: string; force?: boolean; full?: boolean; resume?: string; throttle?: string },
-      command: Command,
-    ) =>
-      execute(command, (ctx) => {
-        const hooks = hookOptions(options, ['pre-copy', 'post-copy']);
-        const throttle = throttleOption(options);
-        if (options.resume !== undefined) {
-          if (snapshotId !== undefined || options.to !== undefined || options.full || options.force) {
-            throw new QrvError(
-              'usage',
-              'usage',
-              '--resume takes no snapshot, --to, --full or --force: the job says what to copy where',
-              'give only `qrv copy --resume JOB-ID`',
-            );
-          }
-          // A timeout not given here is the killed copy's own (hookOptions fills in the default).
-          return resumeCopy(ctx, {
-            jobId: options.resume,
-            hooks: hooks.hooks,
-            ...(options.hookTimeout !== undefined ? { hookTimeoutMs: hooks.hookTimeoutMs } : {}),
-            ...throttle,
-          });
-        }
-        if (snapshotId === undefined || options.to === undefined)
-          throw new QrvError(
-            'usage',
-            'usage',
-            'qrv copy needs a snapshot id and --to <destination>',
-            'e.g. `qrv copy s-1a2b3c4d5e6f --to /replicas/`, or `qrv copy --resume JOB-ID`',
-          );
-        return copy(ctx, {
-          snapshotId,
-          to: options.to,
-          force: Boolean(options.force),
-          full: Boolean(options.full),
-          ...hooks,
-          ...throttle,
-        });
-      }),
+  ).action((snapshotId: string | undefined, options: CopyOptions, command: Command) =>
+    execute(command, (ctx) => copyCommand(ctx, snapshotId, options)),
   );
+}
 
+function registerUnsnap(program: Command): void {
   program
     .command('unsnap <snapshot-id>')
     .description('remove a snapshot')
@@ -172,7 +183,18 @@ export function register(program: Command): void {
     .action((snapshotId: string, options: { force?: boolean }, command: Command) =>
       execute(command, (ctx) => unsnap(ctx, { snapshotId, force: Boolean(options.force) })),
     );
+}
 
+interface RunOptions extends HookFlags, BoundFlags {
+  to?: string;
+  persist?: string;
+  label?: string;
+  keepSnapshot?: boolean;
+  force?: boolean;
+  throttle?: string;
+}
+
+function registerRun(program: Command): void {
   withBounds(
     withHooks(
       program
@@ -191,34 +213,28 @@ export function register(program: Command): void {
         .option('--force', 'overwrite a destination that is not a QRV of this volume')
         .option('--throttle <rate>', `${THROTTLE_HELP} (default: the policy's)`),
     ),
-  ).action(
-    (
-      target: string,
-      options: HookFlags &
-        BoundFlags & {
-          to?: string;
-          persist?: string;
-          label?: string;
-          keepSnapshot?: boolean;
-          force?: boolean;
-          throttle?: string;
-        },
-      command: Command,
-    ) =>
-      execute(command, (ctx) => {
-        const { hooks, hookTimeoutMs } = hookOptions(options);
-        return run(ctx, {
-          target,
-          ...(options.to !== undefined ? { to: options.to } : {}),
-          ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
-          label: options.label ?? null,
-          keepSnapshot: Boolean(options.keepSnapshot),
-          force: Boolean(options.force),
-          hooks,
-          ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
-          ...bounds(options),
-          ...throttleOption(options),
-        });
-      }),
+  ).action((target: string, options: RunOptions, command: Command) =>
+    execute(command, (ctx) => {
+      const { hooks, hookTimeoutMs } = hookOptions(options);
+      return run(ctx, {
+        target,
+        ...(options.to !== undefined ? { to: options.to } : {}),
+        ...(options.persist !== undefined ? { persistMs: persistOption(options.persist) } : {}),
+        label: options.label ?? null,
+        keepSnapshot: Boolean(options.keepSnapshot),
+        force: Boolean(options.force),
+        hooks,
+        ...(options.hookTimeout !== undefined ? { hookTimeoutMs } : {}),
+        ...bounds(options),
+        ...throttleOption(options),
+      });
+    }),
   );
+}
+
+export function register(program: Command): void {
+  registerSnap(program);
+  registerCopy(program);
+  registerUnsnap(program);
+  registerRun(program);
 }

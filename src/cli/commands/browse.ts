@@ -41,8 +41,7 @@ const VIA = [
   'how to read: auto (root: read-only mount; otherwise debugfs), debugfs (ext2/3/4) or mount (root)',
 ] as const;
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function register(program: Command): void {
+function registerResolve(program: Command): void {
   program
     .command('resolve <volume-subclient-or-object>')
     .description(
@@ -56,7 +55,9 @@ export function register(program: Command): void {
           : resolve(ctx, { target, asOf: options.asOf }),
       ),
     );
+}
 
+function registerLs(program: Command): void {
   program
     .command('ls [target]')
     .description('list the files in a snapshot or QRV without changing it: ID[:PATH], or --volume V --as-of T [PATH]')
@@ -82,7 +83,9 @@ export function register(program: Command): void {
         return ls(ctx, { ...source(options), id, path, long });
       }),
     );
+}
 
+function registerFind(program: Command): void {
   program
     .command('find <id-or-pattern> [patterns...]')
     .description(
@@ -114,7 +117,44 @@ export function register(program: Command): void {
           });
         }),
     );
+}
 
+/** `qrv browse`: the terminal browser; a bad --via, or no terminal to draw on, is refused first, in one line. */
+async function browseCommand(volume: string | undefined, options: { asOf?: string; via?: string }, command: Command) {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  let via: Via | undefined;
+  try {
+    via = checkVia(options.via); // a bad value is a usage error before any screen is drawn
+  } catch (error) {
+    return execute(command, async () => Promise.reject(error));
+  }
+  const refusal = terminalRefusal({
+    json: Boolean(globals.json),
+    stdinTTY: Boolean(process.stdin.isTTY),
+    stdoutTTY: Boolean(process.stdout.isTTY),
+    term: process.env.TERM,
+  });
+  if (refusal) return execute(command, async () => Promise.reject(refusal));
+  // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
+  try {
+    const catalog = await Catalog.open(resolveHome(globals.home));
+    const { loadBrowser } = await import('../../ui/browse/load.ts');
+    const { runBrowser } = await loadBrowser();
+    await runBrowser({
+      catalog,
+      ...(volume !== undefined ? { volume } : {}),
+      ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+      ...(via !== undefined ? { via } : {}),
+    });
+  } catch (caught) {
+    const error = toQrvError(caught);
+    process.stderr.write(`${errorLine(error)}\n`);
+    if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
+    process.exitCode = error.exitCode;
+  }
+}
+
+function registerBrowse(program: Command): void {
   program
     .command('browse [volume]')
     .description(
@@ -125,37 +165,12 @@ export function register(program: Command): void {
       'with a volume: start at the copy `qrv resolve` chooses for this time ("2h ago", "yesterday 18:00", ISO)',
     )
     .option(...VIA)
-    .action(async (volume: string | undefined, options: { asOf?: string; via?: string }, command: Command) => {
-      const globals = command.optsWithGlobals<GlobalOptions>();
-      let via: Via | undefined;
-      try {
-        via = checkVia(options.via); // a bad value is a usage error before any screen is drawn
-      } catch (error) {
-        return execute(command, async () => Promise.reject(error));
-      }
-      const refusal = terminalRefusal({
-        json: Boolean(globals.json),
-        stdinTTY: Boolean(process.stdin.isTTY),
-        stdoutTTY: Boolean(process.stdout.isTTY),
-        term: process.env.TERM,
-      });
-      if (refusal) return execute(command, async () => Promise.reject(refusal));
-      // The browser draws the whole screen itself, so no printer is chosen; errors are one line, as everywhere.
-      try {
-        const catalog = await Catalog.open(resolveHome(globals.home));
-        const { loadBrowser } = await import('../../ui/browse/load.ts');
-        const { runBrowser } = await loadBrowser();
-        await runBrowser({
-          catalog,
-          ...(volume !== undefined ? { volume } : {}),
-          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
-          ...(via !== undefined ? { via } : {}),
-        });
-      } catch (caught) {
-        const error = toQrvError(caught);
-        process.stderr.write(`${errorLine(error)}\n`);
-        if (globals.debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? caught.message}\n`);
-        process.exitCode = error.exitCode;
-      }
-    });
+    .action(browseCommand);
+}
+
+export function register(program: Command): void {
+  registerResolve(program);
+  registerLs(program);
+  registerFind(program);
+  registerBrowse(program);
 }

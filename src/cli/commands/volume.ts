@@ -11,9 +11,18 @@ const listVolumes = lazy(async () => (await import('../../services/volumes.ts'))
 const removeVolume = lazy(async () => (await import('../../services/volumes.ts')).removeVolume);
 const setVolumePolicy = lazy(async () => (await import('../../services/volumes.ts')).setVolumePolicy);
 
-// eslint-disable-next-line max-lines-per-function -- too long: to be split (issue 17)
-export function register(program: Command): void {
-  const volume = program.command('volume').description('add, list and remove the volumes qrv protects');
+/** The options of `qrv volume add`. */
+interface AddOptions {
+  path?: string;
+  device?: string;
+  provider: string;
+  snapshotDir?: string;
+  cowDir?: string;
+  cowDevice?: string;
+  cowPercent?: string;
+}
+
+function registerAdd(volume: Command): void {
   volume
     .command('add <name>')
     .description('add a volume to the catalog')
@@ -32,33 +41,25 @@ export function register(program: Command): void {
       pathValue,
     )
     .option('--cow-percent <n>', 'dm, lvm: size of a COW store in % of the volume (default: 20)')
-    .action(
-      (
-        name: string,
-        options: {
-          path?: string;
-          device?: string;
-          provider: string;
-          snapshotDir?: string;
-          cowDir?: string;
-          cowDevice?: string;
-          cowPercent?: string;
-        },
-        command: Command,
-      ) =>
-        execute(command, (ctx) =>
-          addVolume(ctx, {
-            name,
-            provider: options.provider,
-            ...(options.path !== undefined ? { path: options.path } : {}),
-            ...(options.device !== undefined ? { device: options.device } : {}),
-            ...(options.snapshotDir ? { snapshotDir: options.snapshotDir } : {}),
-            ...(options.cowDir !== undefined ? { cowDir: options.cowDir } : {}),
-            ...(options.cowDevice !== undefined ? { cowDevice: options.cowDevice } : {}),
-            ...(options.cowPercent !== undefined ? { cowPercent: options.cowPercent } : {}),
-          }),
-        ),
+    .action((name: string, options: AddOptions, command: Command) =>
+      execute(command, (ctx) =>
+        addVolume(ctx, {
+          name,
+          provider: options.provider,
+          ...(options.path !== undefined ? { path: options.path } : {}),
+          ...(options.device !== undefined ? { device: options.device } : {}),
+          ...(options.snapshotDir ? { snapshotDir: options.snapshotDir } : {}),
+          ...(options.cowDir !== undefined ? { cowDir: options.cowDir } : {}),
+          ...(options.cowDevice !== undefined ? { cowDevice: options.cowDevice } : {}),
+          ...(options.cowPercent !== undefined ? { cowPercent: options.cowPercent } : {}),
+        }),
+      ),
     );
+}
+
+export function register(program: Command): void {
+  const volume = program.command('volume').description('add, list and remove the volumes qrv protects');
+  registerAdd(volume);
   volume
     .command('set <name>')
     .description("set the volume's own policy (it wins over its sub-clients')")

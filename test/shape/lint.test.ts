@@ -42,6 +42,23 @@ t.test('the structural limits catch a long function, many parameters and deep ne
   t.same(rules, ['max-depth', 'max-lines-per-function', 'max-params']);
 });
 
+t.test('an inline excuse is not obeyed', async (t) => {
+  const text =
+    '// eslint-disable-next-line max-params\n' +
+    'export function many(a: number, b: number, c: number, d: number, e: number, f: number): number {\n  return a + b + c + d + e + f;\n}\n';
+  // (without --no-inline-config: the config itself ignores inline comments)
+  const run = await execa(
+    ESLINT,
+    ['--config', CONFIG, '--stdin', '--stdin-filename', path.join(ROOT, 'src', 'core', 'scratch.ts'), '-f', 'json'],
+    { cwd: ROOT, input: text, reject: false },
+  );
+  const rules = (JSON.parse(run.stdout) as { messages: { ruleId: string | null }[] }[]).flatMap((f) =>
+    f.messages.map((m) => m.ruleId),
+  );
+  t.ok(rules.includes('max-params'), `still reported: ${JSON.stringify(rules)}`);
+  t.not(run.exitCode, 0);
+});
+
 t.test('no function is excused from the limits', async (t) => {
   const excused: string[] = [];
   for (const file of await fg('src/**/*.{ts,tsx}', { cwd: ROOT })) {

@@ -67,6 +67,8 @@ t.test('the tree, details, moving in and out, in 80×24', async (t) => {
       await b.waitFor(`›${s1.id}`);
       for (let i = 0; i < 100 && b.session.openCopy !== null; i += 1) await new Promise((r) => setTimeout(r, 20));
       t.equal(b.session.openCopy, null, 'leaving the copy closes its reader');
+      // (the reader is let go of before its unmount ends; the session's next step waits for it)
+      await b.session.leave();
       t.same(await browseMounts(), [], 'and unmounts it');
       await b.press('q');
       t.equal(b.quits(), 1, 'q quits');

@@ -36,6 +36,11 @@ export async function snapshotFindings(ctx: Context, data: CatalogData, foreign:
   return planned;
 }
 
+/** Whether a held snapshot is the one of this row: by the id the provider recorded, else by its handle. */
+function isHeldAs(h: HeldSnapshot, row: Snapshot): boolean {
+  return (h.snapshotId !== undefined && h.snapshotId === row.id) || (row.handle !== '' && row.handle === h.handle);
+}
+
 /** What the provider holds of a volume; null when it cannot say (the listing failed, or the device is inactive). */
 async function heldSnapshots(provider: Provider, volume: Volume): Promise<HeldSnapshot[] | null> {
   // A device the kernel forgot (dm after a reboot) holds no snapshot until `qrv volume activate`:
@@ -55,9 +60,7 @@ async function heldSnapshots(provider: Provider, volume: Volume): Promise<HeldSn
 async function heldFindings(snapshots: VolumeSnapshots, foreign: string[]): Promise<Planned[]> {
   const planned: Planned[] = [];
   for (const h of snapshots.held) {
-    const row = snapshots.rows.find(
-      (s) => (h.snapshotId !== undefined && s.id === h.snapshotId) || (s.handle !== '' && s.handle === h.handle),
-    );
+    const row = snapshots.rows.find((s) => isHeldAs(h, s));
     // Only what this home made is ours to remove: a snapshot this catalog has no row for was
     // made by another qrv home protecting the same volume (or by someone else). Every snapshot
     // this home makes has its row before it exists (the job's begin records it as creating).
@@ -109,7 +112,7 @@ function missingFindings(snapshots: VolumeSnapshots): Planned[] {
   const planned: Planned[] = [];
   for (const row of snapshots.rows) {
     if (row.state === 'removed' || row.state === 'failed') continue;
-    if (held.some((h) => (h.snapshotId !== undefined && h.snapshotId === row.id) || h.handle === row.handle)) continue;
+    if (held.some((h) => isHeldAs(h, row))) continue;
     const state = row.state === 'creating' ? 'failed' : 'removed';
     const what = `snapshot ${row.id} of ${volume.name} is ${row.state} in the catalog but the ${volume.provider} provider does not hold it`;
     planned.push({

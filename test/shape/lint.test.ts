@@ -19,44 +19,36 @@ t.test('src passes the linter, with no excuse obeyed', async (t) => {
   t.equal(run.exitCode, 0, String(run.all));
 });
 
-t.test('the structural limits catch a long function, many parameters and deep nesting', async (t) => {
-  const body = Array.from({ length: 70 }, (_, i) => `  total += ${i};`).join('\n');
-  const text = [
-    `export function long(): number {\n  let total = 0;\n${body}\n  return total;\n}`,
-    'export function many(a: number, b: number, c: number, d: number, e: number, f: number): number {\n  return a + b + c + d + e + f;\n}',
-    'export function deep(a: number): number {\n  if (a) { if (a > 1) { if (a > 2) { if (a > 3) { if (a > 4) return 5; } } } }\n  return 0;\n}',
-  ].join('\n');
-  // (given on stdin as a file of src/, so that the project's rules apply; nothing is written)
-  const run = await execa(
-    ESLINT,
-    ['--config', CONFIG, '--stdin', '--stdin-filename', path.join(ROOT, 'src', 'core', 'scratch.ts'), '-f', 'json'],
-    {
-      cwd: ROOT,
-      input: text,
-      reject: false,
-    },
-  );
-  const rules = (JSON.parse(run.stdout) as { messages: { ruleId: string }[] }[])
-    .flatMap((f) => f.messages.map((m) => m.ruleId))
-    .sort();
-  t.same(rules, ['max-depth', 'max-lines-per-function', 'max-params']);
-});
-
-t.test('an inline excuse is not obeyed', async (t) => {
-  const text =
-    '// eslint-disable-next-line max-params\n' +
-    'export function many(a: number, b: number, c: number, d: number, e: number, f: number): number {\n  return a + b + c + d + e + f;\n}\n';
-  // (without --no-inline-config: the config itself ignores inline comments)
+/** ESLint's rule ids for `text`, given on stdin as a file of src/ (so the project's rules apply; nothing is written). */
+async function lintSource(text: string): Promise<{ rules: (string | null)[]; exitCode: number | undefined }> {
   const run = await execa(
     ESLINT,
     ['--config', CONFIG, '--stdin', '--stdin-filename', path.join(ROOT, 'src', 'core', 'scratch.ts'), '-f', 'json'],
     { cwd: ROOT, input: text, reject: false },
   );
-  const rules = (JSON.parse(run.stdout) as { messages: { ruleId: string | null }[] }[]).flatMap((f) =>
-    f.messages.map((m) => m.ruleId),
-  );
+  const files = JSON.parse(run.stdout) as { messages: { ruleId: string | null }[] }[];
+  return { rules: files.flatMap((f) => f.messages.map((m) => m.ruleId)), exitCode: run.exitCode };
+}
+
+const MANY =
+  'export function many(a: number, b: number, c: number, d: number, e: number, f: number): number {\n  return a + b + c + d + e + f;\n}';
+
+t.test('the structural limits catch a long function, many parameters and deep nesting', async (t) => {
+  const body = Array.from({ length: 70 }, (_, i) => `  total += ${i};`).join('\n');
+  const text = [
+    `export function long(): number {\n  let total = 0;\n${body}\n  return total;\n}`,
+    MANY,
+    'export function deep(a: number): number {\n  if (a) { if (a > 1) { if (a > 2) { if (a > 3) { if (a > 4) return 5; } } } }\n  return 0;\n}',
+  ].join('\n');
+  const { rules } = await lintSource(text);
+  t.same(rules.sort(), ['max-depth', 'max-lines-per-function', 'max-params']);
+});
+
+t.test('an inline excuse is not obeyed', async (t) => {
+  // (without --no-inline-config: the config itself ignores inline comments)
+  const { rules, exitCode } = await lintSource(`// eslint-disable-next-line max-params\n${MANY}\n`);
   t.ok(rules.includes('max-params'), `still reported: ${JSON.stringify(rules)}`);
-  t.not(run.exitCode, 0);
+  t.not(exitCode, 0);
 });
 
 t.test('no function is excused from the limits', async (t) => {
